@@ -1,0 +1,193 @@
+//! YAML in and out, with positions in errors and one stable output style.
+//!
+//! Trees are `serde_json::Value` throughout promote; YAML is only the file format. Output is
+//! deterministic (serde_json's map is sorted) so that an unchanged tree writes identical bytes.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+use crate::diagnostic::{Diagnostic, Location};
+
+/// Returns the tree a YAML document holds, or a diagnostic naming `file`, line and column.
+/// An empty document is `null`.
+pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
+    serde_yaml::from_str::<Strict>(text).map(|s| s.0).map_err(|e| {
+        let message = strip_position(&e.to_string()).to_owned();
+        let location = match e.location() {
+            Some(l) => {
+                let (line, column) = duplicate_key_position(text, &message, l.line()).unwrap_or((l.line(), l.column()));
+                Location::at(file, line, column)
+            }
+            None => Location::file(file),
+        };
+        Diagnostic::new(format!("invalid YAML: {message}")).at(location)
+    })
+}
+
+/// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
+/// would silently keep the last one), and scalar keys such as `200:` or `true:` become strings.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a number JSON can hold")))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(Key(key)) = access.next_key()? {
+            let Strict(value) = access.next_value()?;
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// A map key: a string, or a scalar written as one.
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_any(StrictVisitor)? {
+            Value::String(s) => Ok(Key(s)),
+            Value::Number(n) => Ok(Key(n.to_string())),
+            Value::Bool(b) => Ok(Key(b.to_string())),
+            Value::Null => Err(de::Error::custom("a map key cannot be empty or null")),
+            _ => Err(de::Error::custom("a map key must be a string, not a list or a map")),
+        }
+    }
+}
+
+/// Returns the YAML text of a tree, ending in a newline.
+pub fn to_string(value: &Value) -> String {
+    // Serializing a serde_json::Value to YAML cannot fail: every key is a string and every
+    // number is finite.
+    serde_yaml::to_string(value).unwrap_or_else(|e| unreachable!("YAML serialization: {e}"))
+}
+
+/// Returns where a duplicate key is written the second time, at or after the line of the map
+/// serde_yaml reports, so the error points at the line to delete.
+fn duplicate_key_position(text: &str, message: &str, from_line: usize) -> Option<(usize, usize)> {
+    let key = message.split("duplicate key `").nth(1)?.split('`').next()?;
+    let mut seen = 0;
+    for (n, line) in text.lines().enumerate().skip(from_line.saturating_sub(1)) {
+        let trimmed = line.trim_start();
+        let rest = trimmed.strip_prefix(key).or_else(|| {
+            trimmed
+                .strip_prefix(&format!("\"{key}\""))
+                .or_else(|| trimmed.strip_prefix(&format!("'{key}'")))
+        });
+        if rest.is_some_and(|r| r.trim_start().starts_with(':')) {
+            seen += 1;
+            if seen == 2 {
+                return Some((n + 1, line.len() - trimmed.len() + 1));
+            }
+        }
+    }
+    None
+}
+
+/// Returns serde_yaml's message without its own " at line L column C" suffix, which
+/// [`Location`] already carries.
+fn strip_position(message: &str) -> &str {
+    match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_names_file_line_and_column() {
+        let err = parse("a: 1\nb: [1, 2\n", "t/x.yaml").unwrap_err();
+        let loc = err.location.clone().unwrap();
+        assert_eq!(loc.file, "t/x.yaml");
+        assert!(loc.line.is_some(), "{err}");
+        assert!(err.message.starts_with("invalid YAML"), "{err}");
+        assert!(!err.message.contains(" at line "), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse("a: 1\na: 2\n", "x.yaml").unwrap_err();
+        assert!(err.message.contains("duplicate"), "{err}");
+        assert_eq!(err.location.unwrap().line, Some(2));
+    }
+
+    #[test]
+    fn scalar_keys_become_strings() {
+        assert_eq!(parse("200: ok\ntrue: 1\n", "x").unwrap(), serde_json::json!({"200": "ok", "true": 1}));
+        assert!(parse("[a]: 1\n", "x").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "[".repeat(100_000);
+        assert!(parse(&deep, "x").is_err());
+    }
+
+    #[test]
+    fn empty_document_is_null() {
+        assert_eq!(parse("", "x.yaml").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn round_trips_awkward_strings() {
+        let v = json!({"a": "yes", "b": "1.0", "c": "~", "d": " x", "e": "multi\nline\n", "f": null, "g": [1, 2.5, -3], "h": "", "i": "#x", "j": "@"});
+        assert_eq!(parse(&to_string(&v), "x").unwrap(), v);
+    }
+}
