@@ -5,3 +5,8 @@ pub mod diagnostic;
 pub mod keys;
 pub mod layout;
 pub mod yaml;
+pub mod credentials;
+pub mod environment;
+pub mod patch;
+pub mod render;
+pub mod source;

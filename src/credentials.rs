@@ -1,0 +1,293 @@
+//! Credential-bearing fields: the one list, and what promote does with it.
+//!
+//! A credential must never reach git, a log, a plan or a report in plain text. The repository
+//! names credentials with `secret("NAME")`, which renders as the marker `<secret:NAME>`; the
+//! value is supplied at apply time. This module knows where credentials live in a tree
+//! ([`FIELDS`]), recognises markers, finds plain-text values, and redacts or strips them.
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use crate::patch::pointer;
+
+/// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
+/// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
+/// also apply under `servers/*` of a tenant.
+pub const TENANT_FIELDS: &[&str] = &["jwks/keys/*/d|p|q|dp|dq|qi|k", "mfa_methods/*/auth"];
+
+/// Credential fields of a workspace (see [`TENANT_FIELDS`]).
+pub const WORKSPACE_FIELDS: &[&str] = &[
+    "jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "secret",
+    "rotated_secrets",
+    "subject_identifier_algorithm_salt",
+    "clients/*/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "idps/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "gateways/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "custom_apps/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "server_consent/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "ciba_authentication_service/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "idps/*/credentials",
+    "webhooks/*/api_key",
+    "ciba_authentication_service/external/credentials",
+];
+
+/// What the marker of a secret reference looks like: `<secret:NAME>`.
+pub const MARKER_PREFIX: &str = "<secret:";
+
+/// What a redacted plain-text credential is shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Which kind of tree the patterns are matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Tenant,
+    Workspace,
+}
+
+type Pattern = Vec<Vec<&'static str>>;
+
+static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let workspace = WORKSPACE_FIELDS.iter().map(|p| format!("servers/*/{p}"));
+    TENANT_FIELDS
+        .iter()
+        .map(|p| parse(p))
+        .chain(workspace.map(|p| parse(Box::leak(p.into_boxed_str()))))
+        .collect()
+});
+
+static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
+    LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
+
+fn parse(pattern: &'static str) -> Pattern {
+    pattern.split('/').map(|seg| seg.split('|').collect()).collect()
+}
+
+fn patterns(scope: Scope) -> &'static [Pattern] {
+    match scope {
+        Scope::Tenant => &TENANT_PATTERNS,
+        Scope::Workspace => &WORKSPACE_PATTERNS,
+    }
+}
+
+fn segment_matches(alternatives: &[&str], key: &str) -> bool {
+    alternatives.iter().any(|a| *a == "*" || *a == key)
+}
+
+/// Returns the marker that stands for secret `name`.
+pub fn marker(name: &str) -> String {
+    format!("{MARKER_PREFIX}{name}>")
+}
+
+/// Returns the secret name if `s` is a marker.
+pub fn marker_name(s: &str) -> Option<&str> {
+    let name = s.strip_prefix(MARKER_PREFIX)?.strip_suffix('>')?;
+    is_secret_name(name).then_some(name)
+}
+
+/// Returns whether `name` may name a secret: `[A-Za-z0-9_]+`, so it maps onto an environment
+/// variable `PROMOTE_SECRET_<NAME>`.
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Returns whether a credential value holds no plain text: null, a marker, or a structure whose
+/// strings are all markers (numbers and booleans such as a key size are not secret).
+pub fn is_safe(value: &Value) -> bool {
+    match value {
+        Value::String(s) => marker_name(s).is_some(),
+        Value::Array(items) => items.iter().all(is_safe),
+        Value::Object(map) => map.values().all(is_safe),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
+/// Calls `found` with the JSON pointer and value of every credential field present in `tree`.
+pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String, &'a Value)) {
+    for pattern in patterns(scope) {
+        walk(tree, pattern, String::new(), &mut found);
+    }
+}
+
+fn walk<'a>(value: &'a Value, pattern: &[Vec<&str>], at: String, found: &mut impl FnMut(String, &'a Value)) {
+    let Some((first, rest)) = pattern.split_first() else {
+        found(at, value);
+        return;
+    };
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if segment_matches(first, key) {
+                    walk(child, rest, pointer::join(&at, key), found);
+                }
+            }
+        }
+        Value::Array(items) if first.contains(&"*") => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, rest, pointer::join(&at, &i.to_string()), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Returns the pointers of credential fields that hold plain text.
+pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each(tree, scope, |ptr, v| {
+        if !is_safe(v) {
+            out.push(ptr);
+        }
+    });
+    out
+}
+
+/// Returns `tree` with every plain-text credential value replaced by [`REDACTED`]; markers stay.
+pub fn redact(tree: &Value, scope: Scope) -> Value {
+    let mut out = tree.clone();
+    redact_in_place(&mut out, scope);
+    out
+}
+
+/// Replaces every plain-text credential of `tree` by [`REDACTED`].
+pub fn redact_in_place(tree: &mut Value, scope: Scope) {
+    for ptr in plain_text(tree, scope) {
+        if let Some(v) = tree.pointer_mut(&ptr) {
+            *v = Value::String(REDACTED.to_owned());
+        }
+    }
+}
+
+/// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
+/// redacted — for showing one changed value of a plan.
+pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
+    let segments = match pointer::parse(at) {
+        Ok(s) => s,
+        Err(_) => return Value::String(REDACTED.to_owned()),
+    };
+    // Rebuild the value at its place in an otherwise empty tree, redact, and take it back out.
+    let mut wrapped = value.clone();
+    for seg in segments.iter().rev() {
+        let mut map = serde_json::Map::new();
+        map.insert(seg.clone(), wrapped);
+        wrapped = Value::Object(map);
+    }
+    redact_in_place(&mut wrapped, scope);
+    let mut out = wrapped;
+    for seg in &segments {
+        out = match out {
+            Value::Object(mut map) => map.remove(seg).unwrap_or(Value::Null),
+            other => other,
+        };
+    }
+    // A list index in the pointer was wrapped as a map key; the pattern `*` matches either.
+    out
+}
+
+/// Removes every credential field from `tree` (for what promote records or exports without
+/// credentials).
+pub fn strip(tree: &mut Value, scope: Scope) {
+    let mut found = Vec::new();
+    for_each(tree, scope, |ptr, _| found.push(ptr));
+    // Remove deepest first so list indices stay valid.
+    found.sort_by(|a, b| b.cmp(a));
+    for ptr in found {
+        let Ok(segments) = pointer::parse(&ptr) else { continue };
+        let Some((last, parent)) = segments.split_last() else { continue };
+        let parent_ptr: String = parent.iter().fold(String::new(), |acc, s| pointer::join(&acc, s));
+        match tree.pointer_mut(&parent_ptr) {
+            Some(Value::Object(map)) => {
+                map.remove(last);
+            }
+            Some(Value::Array(items)) => {
+                if let Ok(i) = last.parse::<usize>() {
+                    if i < items.len() {
+                        items.remove(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant() -> Value {
+        json!({
+            "name": "acme",
+            "jwks": {"keys": [{"kty": "RSA", "n": "public", "d": "PRIVATE-D"}]},
+            "mfa_methods": {"sms": {"auth": {"token": "PRIVATE-SMS"}}},
+            "servers": {"w": {
+                "secret": "PRIVATE-WS",
+                "clients": {"c": {"client_name": "c", "client_secret": "<secret:C>", "hashed_secret": "PRIVATE-H"}},
+                "idps": {"g": {"credentials": {"client_secret": "PRIVATE-IDP"}, "client": {"client_secret": "PRIVATE-IC"}}},
+                "webhooks": {"h": {"api_key": null, "url": "https://x"}},
+                "ciba_authentication_service": {"external": {"credentials": {"user": "<secret:U>"}}}
+            }}
+        })
+    }
+
+    #[test]
+    fn finds_every_plain_text_credential() {
+        let mut found = plain_text(&tenant(), Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/jwks/keys/0/d",
+                "/mfa_methods/sms/auth",
+                "/servers/w/clients/c/hashed_secret",
+                "/servers/w/idps/g/client/client_secret",
+                "/servers/w/idps/g/credentials",
+                "/servers/w/secret",
+            ]
+        );
+    }
+
+    #[test]
+    fn redaction_leaves_no_plain_text() {
+        let redacted = redact(&tenant(), Scope::Tenant).to_string();
+        assert!(!redacted.contains("PRIVATE"), "{redacted}");
+        assert!(redacted.contains("<secret:C>"));
+        assert!(redacted.contains("public"));
+    }
+
+    #[test]
+    fn redacts_a_value_at_its_place() {
+        let client = json!({"client_name": "c", "client_secret": "PRIVATE"});
+        assert_eq!(
+            redact_at("/servers/w/clients/c", &client, Scope::Tenant),
+            json!({"client_name": "c", "client_secret": REDACTED})
+        );
+        assert_eq!(redact_at("/servers/w/secret", &json!("PRIVATE"), Scope::Tenant), json!(REDACTED));
+        assert_eq!(redact_at("/servers/w/name", &json!("x"), Scope::Tenant), json!("x"));
+    }
+
+    #[test]
+    fn strips_credentials() {
+        let mut t = tenant();
+        strip(&mut t, Scope::Tenant);
+        let s = t.to_string();
+        assert!(!s.contains("PRIVATE") && !s.contains("<secret:"), "{s}");
+        assert_eq!(t["servers"]["w"]["clients"]["c"]["client_name"], "c");
+    }
+
+    #[test]
+    fn workspace_scope_matches_without_servers_prefix() {
+        let ws = json!({"secret": "x", "clients": {"c": {"client_secret": "y"}}});
+        assert_eq!(plain_text(&ws, Scope::Workspace).len(), 2);
+    }
+
+    #[test]
+    fn markers() {
+        assert_eq!(marker("A_1"), "<secret:A_1>");
+        assert_eq!(marker_name("<secret:A_1>"), Some("A_1"));
+        assert_eq!(marker_name("<secret:a b>"), None);
+        assert_eq!(marker_name("secret"), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! Environment files: `environments/<env>.yaml`, one per environment.
+//!
+//! An environment names its target, its variables, and the tenants it holds; each tenant is
+//! an instance of a template with an ID and variables of its own. Unknown keys are errors here
+//! (unlike in tenant trees): this file is promote's own format, and a typo must not silently
+//! point production at the wrong place.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{locate_yaml_keys, Diagnostic, Location};
+use crate::yaml;
+
+/// The parsed content of an environment file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentFile {
+    pub target: Target,
+    /// Promotion gate: the environment whose applied commits this one accepts.
+    #[serde(default)]
+    pub requires: Option<String>,
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// `None`: every template directory is a tenant of the same name.
+    #[serde(default)]
+    pub tenants: Option<BTreeMap<String, Option<TenantEntry>>>,
+}
+
+/// Where an environment's tenants live.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Base URL of the platform, e.g. `https://acme.eu.connect.secureauth.com`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Data directory of the embedded emulator, relative to the repository.
+    #[serde(default)]
+    pub emulator: Option<String>,
+    /// Environment variable holding the OAuth2 client ID.
+    #[serde(default)]
+    pub client_id_env: Option<String>,
+    /// Environment variable holding the OAuth2 client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// How many tenants are worked on at once.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+/// One tenant entry of an environment file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+}
+
+/// A loaded environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    /// Path for messages, e.g. `environments/prod.yaml`.
+    pub path: String,
+    pub file: EnvironmentFile,
+    /// The file's text, to point at lines in later errors.
+    pub text: String,
+}
+
+/// One tenant of an environment, resolved: which template, which ID, which variables.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tenant {
+    /// The key in the environment file (and the name of its outputs).
+    pub key: String,
+    /// The tenant ID on the platform.
+    pub id: String,
+    /// The template directory under `templates/`.
+    pub template: String,
+    /// The tenant's own variables.
+    pub vars: Map<String, Value>,
+}
+
+impl Environment {
+    /// Returns the environment held by `text`, read from `path`.
+    pub fn parse(name: &str, path: &str, text: &str) -> Result<Environment, Diagnostic> {
+        // The strict reader catches duplicate keys, which the typed reader would collapse.
+        yaml::parse(text, path)?;
+        let file: EnvironmentFile = serde_yaml::from_str(text).map_err(|e| {
+            let location = match e.location() {
+                Some(l) => Location::at(path, l.line(), l.column()),
+                None => Location::file(path),
+            };
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            Diagnostic::new(format!("invalid environment file: {message}"))
+                .at(location)
+                .hint("an environment file has `target`, and optionally `requires`, `vars` and `tenants`")
+        })?;
+        let env = Environment {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            file,
+            text: text.to_owned(),
+        };
+        env.check_target()?;
+        Ok(env)
+    }
+
+    fn check_target(&self) -> Result<(), Diagnostic> {
+        let target = &self.file.target;
+        let problem = match (&target.url, &target.emulator) {
+            (Some(_), Some(_)) => Some("the target has both `url` and `emulator`; keep one"),
+            (None, None) => Some("the target needs `url` (a platform) or `emulator` (a local data directory)"),
+            (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                Some("the target `url` must start with https://")
+            }
+            _ => None,
+        };
+        match problem {
+            Some(message) => Err(Diagnostic::new(message).at(self.locate(&["target"]))),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the location of a key path in this file (the file alone when not found).
+    pub fn locate(&self, keys: &[&str]) -> Location {
+        match locate_yaml_keys(&self.text, keys) {
+            Some((line, column)) => Location::at(&self.path, line, column),
+            None => Location::file(&self.path),
+        }
+    }
+
+    /// Returns this environment's tenants, in key order. `templates` lists the template
+    /// directories there are; every problem is reported.
+    pub fn tenants(&self, templates: &[String]) -> Result<Vec<Tenant>, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
+        let tenants: Vec<Tenant> = match &self.file.tenants {
+            None => templates
+                .iter()
+                .map(|t| Tenant {
+                    key: t.clone(),
+                    id: t.clone(),
+                    template: t.clone(),
+                    vars: Map::new(),
+                })
+                .collect(),
+            Some(entries) => entries
+                .iter()
+                .map(|(key, entry)| {
+                    let entry = entry.clone().unwrap_or_default();
+                    Tenant {
+                        key: key.clone(),
+                        id: entry.id.unwrap_or_else(|| key.clone()),
+                        template: entry.template.unwrap_or_else(|| key.clone()),
+                        vars: entry.vars,
+                    }
+                })
+                .collect(),
+        };
+        let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
+        for tenant in &tenants {
+            let at = self.locate(&["tenants", &tenant.key]);
+            for (what, value) in [("tenant key", &tenant.key), ("tenant ID", &tenant.id)] {
+                if !is_valid_name(value) {
+                    problems.push(
+                        Diagnostic::new(format!("{what} `{value}` is not valid"))
+                            .at(at.clone())
+                            .hint("use letters, digits, '.', '_' and '-', starting with a letter or digit"),
+                    );
+                }
+            }
+            if !templates.contains(&tenant.template) {
+                problems.push(
+                    Diagnostic::new(format!("tenant `{}` uses template `{}`, which does not exist", tenant.key, tenant.template))
+                        .at(self.locate(&["tenants", &tenant.key, "template"]))
+                        .hint(format!("templates are the directories of templates/: {}", templates.join(", "))),
+                );
+            }
+            if let Some(first) = ids.insert(&tenant.id, &tenant.key) {
+                problems.push(
+                    Diagnostic::new(format!(
+                        "tenants `{first}` and `{}` have the same ID `{}`",
+                        tenant.key, tenant.id
+                    ))
+                    .at(at)
+                    .hint("two entries would write to one tenant; give each its own `id`"),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(tenants)
+        } else {
+            Err(problems.into_iter().map(|d| d.context(&self.name, None)).collect())
+        }
+    }
+}
+
+/// Returns whether `s` may be a tenant key, tenant ID or environment name: it is used in URLs
+/// and file names.
+pub fn is_valid_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Returns `base` with `over` laid on top: maps merge key by key, anything else is replaced.
+pub fn overlay(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = base.clone();
+    for (key, value) in over {
+        let merged = match (out.get(key), value) {
+            (Some(Value::Object(b)), Value::Object(o)) => Value::Object(overlay(b, o)),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), merged);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PROD: &str = "target:\n  url: https://acme.example\nvars:\n  domain: example.com\n  ttl: {access: 60}\ntenants:\n  acme: { id: acme-prod }\n  globex:\n    template: saas\n    id: globex-prod\n    vars: { plan: gold }\n  bare:\n";
+
+    fn templates() -> Vec<String> {
+        vec!["acme".into(), "saas".into(), "bare".into()]
+    }
+
+    #[test]
+    fn resolves_tenants_with_defaults() {
+        let env = Environment::parse("prod", "environments/prod.yaml", PROD).unwrap();
+        let tenants = env.tenants(&templates()).unwrap();
+        let summary: Vec<_> = tenants.iter().map(|t| (t.key.as_str(), t.id.as_str(), t.template.as_str())).collect();
+        assert_eq!(summary, vec![("acme", "acme-prod", "acme"), ("bare", "bare", "bare"), ("globex", "globex-prod", "saas")]);
+        assert_eq!(tenants[2].vars, *json!({"plan": "gold"}).as_object().unwrap());
+    }
+
+    #[test]
+    fn without_tenants_every_template_is_a_tenant() {
+        let env = Environment::parse("local", "e.yaml", "target: {emulator: .promote/emulator}\n").unwrap();
+        assert_eq!(env.tenants(&templates()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn reports_every_tenant_problem_with_its_line() {
+        let text = "target: {url: https://x}\ntenants:\n  a: {id: same}\n  b: {id: same}\n  c: {template: nope}\n  'd e': {}\n";
+        let env = Environment::parse("prod", "environments/prod.yaml", text).unwrap();
+        let errors = env.tenants(&["a".into(), "b".into(), "d e".into()]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 4, "{text:#?}");
+        assert!(text[0].starts_with("environments/prod.yaml:4:3: tenants `a` and `b` have the same ID `same`"), "{}", text[0]);
+        assert!(text[1].contains("environments/prod.yaml:5:3: tenant `c` uses template `nope`"), "{}", text[1]);
+        assert!(text[2].contains("tenant key `d e` is not valid"), "{}", text[2]);
+    }
+
+    #[test]
+    fn refuses_wrong_shapes_with_position() {
+        for (text, expected) in [
+            ("target: {url: https://x}\ntenant: {}\n", "environments/e.yaml:2:1: invalid environment file: unknown field `tenant`"),
+            ("target: {url: https://x}\ntenants: [a]\n", "invalid environment file"),
+            ("vars: {}\n", "missing field `target`"),
+            ("target: {url: https://x, emulator: d}\n", "both `url` and `emulator`"),
+            ("target: {url: ftp://x}\n", "must start with https://"),
+            ("target: {url: https://x}\nvars: {a: 1, a: 2}\n", "duplicate key `a`"),
+        ] {
+            let err = Environment::parse("e", "environments/e.yaml", text).unwrap_err().to_string();
+            assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn overlay_merges_maps_deeply() {
+        let base = json!({"a": 1, "m": {"x": 1, "y": 2}});
+        let over = json!({"m": {"y": 3}, "b": 2});
+        assert_eq!(
+            Value::Object(overlay(base.as_object().unwrap(), over.as_object().unwrap())),
+            json!({"a": 1, "b": 2, "m": {"x": 1, "y": 3}})
+        );
+    }
+}

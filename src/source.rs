@@ -1,0 +1,288 @@
+//! The configuration repository's files, read once: from the work tree or from a git revision.
+//!
+//! Rendering never touches the file system itself; it works on a [`RepoFiles`] snapshot. That is
+//! what lets `plan --against rev:REV` render an old commit straight from the object database,
+//! with no checkout, through exactly the code that renders the work tree.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::environment::{is_valid_name, Environment};
+
+/// Where a snapshot was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    WorkTree,
+    /// A git revision as the user named it, and the commit it resolved to.
+    Revision { rev: String, commit: String },
+}
+
+/// The text files of `templates/` and `environments/`.
+#[derive(Debug, Clone)]
+pub struct RepoFiles {
+    /// Files under `templates/`, by '/'-separated path relative to `templates/`.
+    pub templates: BTreeMap<String, String>,
+    /// Environment files by environment name.
+    pub environments: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+impl RepoFiles {
+    /// Returns the files of the work tree at `root`. Symlinks leaving the repository, files that
+    /// are not UTF-8, and unreadable files are reported, all of them.
+    pub fn from_work_tree(root: &Path) -> Result<RepoFiles, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
+        let canonical_root = root.canonicalize().map_err(|e| {
+            vec![Diagnostic::new(format!("cannot open the repository {}: {e}", root.display()))
+                .hint("pass the configuration repository with --repo DIR")]
+        })?;
+        let templates = read_tree(&canonical_root, "templates", &mut problems);
+        let mut environments = BTreeMap::new();
+        for (name, text) in read_tree(&canonical_root, "environments", &mut problems) {
+            insert_environment(&mut environments, &name, text, &mut problems);
+        }
+        if !canonical_root.join("templates").is_dir() {
+            problems.push(
+                Diagnostic::new(format!("{} has no templates/ directory", root.display()))
+                    .hint("run promote in a configuration repository (or pass --repo DIR); `promote init` creates one"),
+            );
+        }
+        finish(
+            RepoFiles {
+                templates,
+                environments,
+                origin: Origin::WorkTree,
+            },
+            problems,
+        )
+    }
+
+    /// Returns the files as they are at git revision `rev` of the repository holding `root`,
+    /// read from the object database.
+    pub fn from_revision(root: &Path, rev: &str) -> Result<RepoFiles, Vec<Diagnostic>> {
+        let one = |d: Diagnostic| vec![d];
+        let repo = git2::Repository::discover(root).map_err(|e| {
+            one(Diagnostic::new(format!("{} is not in a git repository: {}", root.display(), e.message())))
+        })?;
+        let commit = repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| {
+                one(Diagnostic::new(format!("cannot resolve git revision `{rev}`: {}", e.message()))
+                    .hint("name a commit, branch or tag, e.g. rev:HEAD~1 or rev:origin/main"))
+            })?;
+        let prefix = repo_prefix(&repo, root);
+        let tree = commit.tree().map_err(|e| one(Diagnostic::new(e.message().to_owned())))?;
+        let mut problems = Vec::new();
+        let files = |sub: &str, problems: &mut Vec<Diagnostic>| {
+            let path = prefix.join(sub);
+            let mut out = BTreeMap::new();
+            let Ok(entry) = tree.get_path(&path) else {
+                return out;
+            };
+            let Ok(subtree) = entry.to_object(&repo).and_then(|o| o.peel_to_tree()) else {
+                return out;
+            };
+            let walked = subtree.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
+                let name = e.name().unwrap_or("");
+                let rel = format!("{dir}{name}");
+                if name.starts_with('.') {
+                    return git2::TreeWalkResult::Skip;
+                }
+                match e.kind() {
+                    Some(git2::ObjectType::Blob) if e.filemode() == 0o120000 => {
+                        problems.push(
+                            Diagnostic::new("symlinks are not followed in a git revision")
+                                .in_file(format!("{sub}/{rel}@{rev}")),
+                        );
+                    }
+                    Some(git2::ObjectType::Blob) => match e.to_object(&repo).map(|o| o.peel_to_blob()) {
+                        Ok(Ok(blob)) => match std::str::from_utf8(blob.content()) {
+                            Ok(text) => {
+                                out.insert(rel, text.to_owned());
+                            }
+                            Err(err) => problems.push(not_utf8(&format!("{sub}/{rel}@{rev}"), blob.content(), &err)),
+                        },
+                        _ => problems.push(Diagnostic::new("cannot read blob").in_file(format!("{sub}/{rel}@{rev}"))),
+                    },
+                    _ => {}
+                }
+                git2::TreeWalkResult::Ok
+            });
+            if let Err(e) = walked {
+                problems.push(Diagnostic::new(format!("cannot read {sub}/ at {rev}: {}", e.message())));
+            }
+            out
+        };
+        let templates = files("templates", &mut problems);
+        let mut environments = BTreeMap::new();
+        for (name, text) in files("environments", &mut problems) {
+            insert_environment(&mut environments, &name, text, &mut problems);
+        }
+        finish(
+            RepoFiles {
+                templates,
+                environments,
+                origin: Origin::Revision {
+                    rev: rev.to_owned(),
+                    commit: commit.id().to_string(),
+                },
+            },
+            problems,
+        )
+    }
+
+    /// Returns the names of the template directories: those under `templates/` whose name does
+    /// not start with `_` (`_shared/` holds partials).
+    pub fn template_dirs(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = self
+            .templates
+            .keys()
+            .filter_map(|p| p.split_once('/').map(|(d, _)| d))
+            .filter(|d| !d.starts_with('_'))
+            .map(str::to_owned)
+            .collect();
+        dirs.dedup();
+        dirs
+    }
+
+    /// Returns the path of a repository file as messages show it.
+    pub fn display(&self, path: &str) -> String {
+        match &self.origin {
+            Origin::WorkTree => path.to_owned(),
+            Origin::Revision { rev, .. } => format!("{path}@{rev}"),
+        }
+    }
+
+    /// Returns environment `name`.
+    pub fn environment(&self, name: &str) -> Result<Environment, Diagnostic> {
+        let path = format!("environments/{name}.yaml");
+        let Some(text) = self.environments.get(name) else {
+            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+            return Err(Diagnostic::new(format!("no environment `{name}`: {} does not exist", self.display(&path))).hint(
+                if known.is_empty() {
+                    "create environments/<name>.yaml".to_owned()
+                } else {
+                    format!("environments here: {}", known.join(", "))
+                },
+            ));
+        };
+        Environment::parse(name, &self.display(&path), text)
+    }
+}
+
+fn finish(files: RepoFiles, problems: Vec<Diagnostic>) -> Result<RepoFiles, Vec<Diagnostic>> {
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
+}
+
+fn insert_environment(out: &mut BTreeMap<String, String>, rel: &str, text: String, problems: &mut Vec<Diagnostic>) {
+    let path = format!("environments/{rel}");
+    match rel.strip_suffix(".yaml") {
+        Some(name) if is_valid_name(name) && !name.contains('/') => {
+            out.insert(name.to_owned(), text);
+        }
+        _ => problems.push(
+            Diagnostic::new("unexpected file in environments/")
+                .in_file(path)
+                .hint("environments/ holds one <name>.yaml per environment; names use letters, digits, '.', '_', '-'"),
+        ),
+    }
+}
+
+/// Returns the path of `root` inside the repository's work tree ("" at the top).
+fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
+    let workdir = repo.workdir().and_then(|w| w.canonicalize().ok());
+    let root = root.canonicalize().ok();
+    match (workdir, root) {
+        (Some(w), Some(r)) => r.strip_prefix(&w).map(Path::to_path_buf).unwrap_or_default(),
+        _ => PathBuf::new(),
+    }
+}
+
+/// Reads every text file under `root/sub`, by '/'-separated path relative to it.
+fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let base = root.join(sub);
+    if !base.is_dir() {
+        return out;
+    }
+    let walker = walkdir::WalkDir::new(&base)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(|p| display_rel(root, p)).unwrap_or_else(|| sub.to_owned());
+                problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(path));
+                continue;
+            }
+        };
+        let path = entry.path();
+        let shown = display_rel(root, path);
+        let Some(rel) = path.strip_prefix(&base).ok().and_then(|r| r.to_str()).map(|r| r.replace('\\', "/")) else {
+            problems.push(Diagnostic::new("file name is not UTF-8").in_file(shown));
+            continue;
+        };
+        let file_type = entry.file_type();
+        let real = if file_type.is_symlink() {
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(root) && target.is_file() => target,
+                Ok(target) if target.starts_with(root) => {
+                    problems.push(
+                        Diagnostic::new("symlinked directories are not followed")
+                            .in_file(shown)
+                            .hint("link the files, or move the directory here"),
+                    );
+                    continue;
+                }
+                Ok(target) => {
+                    problems.push(
+                        Diagnostic::new(format!("symlink leaves the repository (to {})", target.display()))
+                            .in_file(shown)
+                            .hint("everything a template uses must be inside the repository, so git holds what is applied"),
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(Diagnostic::new(format!("broken symlink: {e}")).in_file(shown));
+                    continue;
+                }
+            }
+        } else if file_type.is_file() {
+            path.to_path_buf()
+        } else {
+            continue;
+        };
+        match std::fs::read(&real) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => {
+                    out.insert(rel, text);
+                }
+                Err(e) => problems.push(not_utf8(&shown, e.as_bytes(), &e.utf8_error())),
+            },
+            Err(e) => problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(shown)),
+        }
+    }
+    out
+}
+
+fn not_utf8(path: &str, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
+    let valid = &bytes[..err.valid_up_to()];
+    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = valid.len() - valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+    Diagnostic::new("file is not UTF-8 text")
+        .at(Location::at(path, line, column))
+        .hint("save the file as UTF-8")
+}
+
+fn display_rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
