@@ -61,7 +61,10 @@ static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
     LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
 
 fn parse(pattern: &'static str) -> Pattern {
-    pattern.split('/').map(|seg| seg.split('|').collect()).collect()
+    pattern
+        .split('/')
+        .map(|seg| seg.split('|').collect())
+        .collect()
 }
 
 fn patterns(scope: Scope) -> &'static [Pattern] {
@@ -110,7 +113,12 @@ pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String,
     }
 }
 
-fn walk<'a>(value: &'a Value, pattern: &[Vec<&str>], at: String, found: &mut impl FnMut(String, &'a Value)) {
+fn walk<'a>(
+    value: &'a Value,
+    pattern: &[Vec<&str>],
+    at: String,
+    found: &mut impl FnMut(String, &'a Value),
+) {
     let Some((first, rest)) = pattern.split_first() else {
         found(at, value);
         return;
@@ -193,9 +201,15 @@ pub fn strip(tree: &mut Value, scope: Scope) {
     // Remove deepest first so list indices stay valid.
     found.sort_by(|a, b| b.cmp(a));
     for ptr in found {
-        let Ok(segments) = pointer::parse(&ptr) else { continue };
-        let Some((last, parent)) = segments.split_last() else { continue };
-        let parent_ptr: String = parent.iter().fold(String::new(), |acc, s| pointer::join(&acc, s));
+        let Ok(segments) = pointer::parse(&ptr) else {
+            continue;
+        };
+        let Some((last, parent)) = segments.split_last() else {
+            continue;
+        };
+        let parent_ptr: String = parent
+            .iter()
+            .fold(String::new(), |acc, s| pointer::join(&acc, s));
         match tree.pointer_mut(&parent_ptr) {
             Some(Value::Object(map)) => {
                 map.remove(last);
@@ -264,8 +278,14 @@ mod tests {
             redact_at("/servers/w/clients/c", &client, Scope::Tenant),
             json!({"client_name": "c", "client_secret": REDACTED})
         );
-        assert_eq!(redact_at("/servers/w/secret", &json!("PRIVATE"), Scope::Tenant), json!(REDACTED));
-        assert_eq!(redact_at("/servers/w/name", &json!("x"), Scope::Tenant), json!("x"));
+        assert_eq!(
+            redact_at("/servers/w/secret", &json!("PRIVATE"), Scope::Tenant),
+            json!(REDACTED)
+        );
+        assert_eq!(
+            redact_at("/servers/w/name", &json!("x"), Scope::Tenant),
+            json!("x")
+        );
     }
 
     #[test]

@@ -134,7 +134,11 @@ impl fmt::Display for Diagnostic {
             (None, None) => {}
         }
         if let Some(pointer) = &self.pointer {
-            write!(f, "\n  at {}", if pointer.is_empty() { "/" } else { pointer })?;
+            write!(
+                f,
+                "\n  at {}",
+                if pointer.is_empty() { "/" } else { pointer }
+            )?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
@@ -189,9 +193,13 @@ pub fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
             let indent = line.len() - trimmed.len();
             let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
             let body = body.trim_start();
-            let matches_key = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
-                .iter()
-                .any(|k| body.starts_with(k.as_str()));
+            let matches_key = [
+                format!("{key}:"),
+                format!("\"{key}\":"),
+                format!("'{key}':"),
+            ]
+            .iter()
+            .any(|k| body.starts_with(k.as_str()));
             if matches_key && indent >= min_indent {
                 hit = Some((n, indent + (trimmed.len() - body.len())));
                 break;
@@ -236,7 +244,10 @@ mod tests {
     #[test]
     fn locates_nested_keys() {
         let text = "name: x\ncredentials:\n  type: a\n  client_secret: s\nclient_secret: top\n";
-        assert_eq!(locate_yaml_keys(text, &["credentials", "client_secret"]), Some((4, 3)));
+        assert_eq!(
+            locate_yaml_keys(text, &["credentials", "client_secret"]),
+            Some((4, 3))
+        );
         assert_eq!(locate_yaml_keys(text, &["name"]), Some((1, 1)));
         assert_eq!(locate_yaml_keys(text, &["nothing"]), None);
     }

@@ -115,7 +115,9 @@ impl Environment {
         let target = &self.file.target;
         let problem = match (&target.url, &target.emulator) {
             (Some(_), Some(_)) => Some("the target has both `url` and `emulator`; keep one"),
-            (None, None) => Some("the target needs `url` (a platform) or `emulator` (a local data directory)"),
+            (None, None) => {
+                Some("the target needs `url` (a platform) or `emulator` (a local data directory)")
+            }
             (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
                 Some("the target `url` must start with https://")
             }
@@ -176,9 +178,15 @@ impl Environment {
             }
             if !templates.contains(&tenant.template) {
                 problems.push(
-                    Diagnostic::new(format!("tenant `{}` uses template `{}`, which does not exist", tenant.key, tenant.template))
-                        .at(self.locate(&["tenants", &tenant.key, "template"]))
-                        .hint(format!("templates are the directories of templates/: {}", templates.join(", "))),
+                    Diagnostic::new(format!(
+                        "tenant `{}` uses template `{}`, which does not exist",
+                        tenant.key, tenant.template
+                    ))
+                    .at(self.locate(&["tenants", &tenant.key, "template"]))
+                    .hint(format!(
+                        "templates are the directories of templates/: {}",
+                        templates.join(", ")
+                    )),
                 );
             }
             if let Some(first) = ids.insert(&tenant.id, &tenant.key) {
@@ -195,7 +203,10 @@ impl Environment {
         if problems.is_empty() {
             Ok(tenants)
         } else {
-            Err(problems.into_iter().map(|d| d.context(&self.name, None)).collect())
+            Err(problems
+                .into_iter()
+                .map(|d| d.context(&self.name, None))
+                .collect())
         }
     }
 }
@@ -204,7 +215,8 @@ impl Environment {
 /// and file names.
 pub fn is_valid_name(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Returns `base` with `over` laid on top: maps merge key by key, anything else is replaced.
@@ -235,14 +247,28 @@ mod tests {
     fn resolves_tenants_with_defaults() {
         let env = Environment::parse("prod", "environments/prod.yaml", PROD).unwrap();
         let tenants = env.tenants(&templates()).unwrap();
-        let summary: Vec<_> = tenants.iter().map(|t| (t.key.as_str(), t.id.as_str(), t.template.as_str())).collect();
-        assert_eq!(summary, vec![("acme", "acme-prod", "acme"), ("bare", "bare", "bare"), ("globex", "globex-prod", "saas")]);
-        assert_eq!(tenants[2].vars, *json!({"plan": "gold"}).as_object().unwrap());
+        let summary: Vec<_> = tenants
+            .iter()
+            .map(|t| (t.key.as_str(), t.id.as_str(), t.template.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("acme", "acme-prod", "acme"),
+                ("bare", "bare", "bare"),
+                ("globex", "globex-prod", "saas")
+            ]
+        );
+        assert_eq!(
+            tenants[2].vars,
+            *json!({"plan": "gold"}).as_object().unwrap()
+        );
     }
 
     #[test]
     fn without_tenants_every_template_is_a_tenant() {
-        let env = Environment::parse("local", "e.yaml", "target: {emulator: .promote/emulator}\n").unwrap();
+        let env = Environment::parse("local", "e.yaml", "target: {emulator: .promote/emulator}\n")
+            .unwrap();
         assert_eq!(env.tenants(&templates()).unwrap().len(), 3);
     }
 
@@ -250,25 +276,55 @@ mod tests {
     fn reports_every_tenant_problem_with_its_line() {
         let text = "target: {url: https://x}\ntenants:\n  a: {id: same}\n  b: {id: same}\n  c: {template: nope}\n  'd e': {}\n";
         let env = Environment::parse("prod", "environments/prod.yaml", text).unwrap();
-        let errors = env.tenants(&["a".into(), "b".into(), "d e".into()]).unwrap_err();
+        let errors = env
+            .tenants(&["a".into(), "b".into(), "d e".into()])
+            .unwrap_err();
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(errors.len(), 4, "{text:#?}");
-        assert!(text[0].starts_with("environments/prod.yaml:4:3: tenants `a` and `b` have the same ID `same`"), "{}", text[0]);
-        assert!(text[1].contains("environments/prod.yaml:5:3: tenant `c` uses template `nope`"), "{}", text[1]);
-        assert!(text[2].contains("tenant key `d e` is not valid"), "{}", text[2]);
+        assert!(
+            text[0].starts_with(
+                "environments/prod.yaml:4:3: tenants `a` and `b` have the same ID `same`"
+            ),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[1].contains("environments/prod.yaml:5:3: tenant `c` uses template `nope`"),
+            "{}",
+            text[1]
+        );
+        assert!(
+            text[2].contains("tenant key `d e` is not valid"),
+            "{}",
+            text[2]
+        );
     }
 
     #[test]
     fn refuses_wrong_shapes_with_position() {
         for (text, expected) in [
-            ("target: {url: https://x}\ntenant: {}\n", "environments/e.yaml:2:1: invalid environment file: unknown field `tenant`"),
-            ("target: {url: https://x}\ntenants: [a]\n", "invalid environment file"),
+            (
+                "target: {url: https://x}\ntenant: {}\n",
+                "environments/e.yaml:2:1: invalid environment file: unknown field `tenant`",
+            ),
+            (
+                "target: {url: https://x}\ntenants: [a]\n",
+                "invalid environment file",
+            ),
             ("vars: {}\n", "missing field `target`"),
-            ("target: {url: https://x, emulator: d}\n", "both `url` and `emulator`"),
+            (
+                "target: {url: https://x, emulator: d}\n",
+                "both `url` and `emulator`",
+            ),
             ("target: {url: ftp://x}\n", "must start with https://"),
-            ("target: {url: https://x}\nvars: {a: 1, a: 2}\n", "duplicate key `a`"),
+            (
+                "target: {url: https://x}\nvars: {a: 1, a: 2}\n",
+                "duplicate key `a`",
+            ),
         ] {
-            let err = Environment::parse("e", "environments/e.yaml", text).unwrap_err().to_string();
+            let err = Environment::parse("e", "environments/e.yaml", text)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
     }
@@ -278,7 +334,10 @@ mod tests {
         let base = json!({"a": 1, "m": {"x": 1, "y": 2}});
         let over = json!({"m": {"y": 3}, "b": 2});
         assert_eq!(
-            Value::Object(overlay(base.as_object().unwrap(), over.as_object().unwrap())),
+            Value::Object(overlay(
+                base.as_object().unwrap(),
+                over.as_object().unwrap()
+            )),
             json!({"a": 1, "b": 2, "m": {"x": 1, "y": 3}})
         );
     }

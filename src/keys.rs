@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn refuses_non_canonical_names() {
-        assert!(matches!(decode("a%2fb"), Err(KeyError::NotCanonical { .. })));
+        assert!(matches!(
+            decode("a%2fb"),
+            Err(KeyError::NotCanonical { .. })
+        ));
         assert!(matches!(decode("%61"), Err(KeyError::NotCanonical { .. })));
         assert!(matches!(decode("a b"), Err(KeyError::NotCanonical { .. })));
         assert!(matches!(decode("%FF"), Err(KeyError::NotUtf8 { .. })));

@@ -200,9 +200,15 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
     let mut map = match dir.files.get(node.file) {
         None => {
             problems.push(
-                Diagnostic::new(format!("missing {}: every {} directory has one", node.file, node.what))
-                    .in_file(&file)
-                    .hint(format!("create {file}, or `{{}}` if the {} has no keys of its own", node.what)),
+                Diagnostic::new(format!(
+                    "missing {}: every {} directory has one",
+                    node.file, node.what
+                ))
+                .in_file(&file)
+                .hint(format!(
+                    "create {file}, or `{{}}` if the {} has no keys of its own",
+                    node.what
+                )),
             );
             Map::new()
         }
@@ -211,8 +217,12 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
             Ok(Value::Null) => Map::new(),
             Ok(other) => {
                 problems.push(
-                    Diagnostic::new(format!("{} must be a map of keys, not {}", node.file, kind(&other)))
-                        .in_file(&file),
+                    Diagnostic::new(format!(
+                        "{} must be a map of keys, not {}",
+                        node.file,
+                        kind(&other)
+                    ))
+                    .in_file(&file),
                 );
                 Map::new()
             }
@@ -251,18 +261,26 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
                     collection.key, node.file
                 ))
                 .in_file(&file)
-                .hint(format!("keep the entries in {path}/ and delete the key from {}", node.file)),
+                .hint(format!(
+                    "keep the entries in {path}/ and delete the key from {}",
+                    node.file
+                )),
             );
             continue;
         }
         let value = match &collection.entries {
-            Entries::Files { levels, sidecars } => read_files(sub, &path, *levels, sidecars, problems),
+            Entries::Files { levels, sidecars } => {
+                read_files(sub, &path, *levels, sidecars, problems)
+            }
             Entries::Nodes(child) => {
                 let mut entries = Map::new();
                 for name in sub.files.keys() {
                     problems.push(
-                        Diagnostic::new(format!("unexpected file: {} holds one directory per {}", collection.dir, child.what))
-                            .in_file(join(&path, name)),
+                        Diagnostic::new(format!(
+                            "unexpected file: {} holds one directory per {}",
+                            collection.dir, child.what
+                        ))
+                        .in_file(join(&path, name)),
                     );
                 }
                 for (name, child_dir) in &sub.dirs {
@@ -283,7 +301,13 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
     Value::Object(map)
 }
 
-fn read_files(dir: &Dir, base: &str, levels: usize, sidecars: &[Sidecar], problems: &mut Vec<Diagnostic>) -> Value {
+fn read_files(
+    dir: &Dir,
+    base: &str,
+    levels: usize,
+    sidecars: &[Sidecar],
+    problems: &mut Vec<Diagnostic>,
+) -> Value {
     let mut entries = Map::new();
     if levels > 1 {
         for name in dir.files.keys() {
@@ -305,7 +329,9 @@ fn read_files(dir: &Dir, base: &str, levels: usize, sidecars: &[Sidecar], proble
         return Value::Object(entries);
     }
     for name in dir.dirs.keys() {
-        problems.push(Diagnostic::new("unexpected directory: entries are files").in_file(join(base, name)));
+        problems.push(
+            Diagnostic::new("unexpected directory: entries are files").in_file(join(base, name)),
+        );
     }
     // Entries first, then sidecars into them.
     for (name, text) in &dir.files {
@@ -365,7 +391,9 @@ fn read_files(dir: &Dir, base: &str, levels: usize, sidecars: &[Sidecar], proble
                             sidecar.field, name
                         ))
                         .in_file(join(base, &format!("{stem}.yaml")))
-                        .hint(format!("keep it in {name} and delete the key from {stem}.yaml")),
+                        .hint(format!(
+                            "keep it in {name} and delete the key from {stem}.yaml"
+                        )),
                     );
                 } else {
                     entry.insert(sidecar.field.to_owned(), Value::String(text.clone()));
@@ -418,7 +446,9 @@ fn as_directory<'a>(collection: &Collection, value: &'a Value) -> Option<&'a Map
     let map = value.as_object().filter(|m| !m.is_empty())?;
     let keys_ok = map.keys().all(|k| keys::encode(k).is_ok());
     let values_ok = match &collection.entries {
-        Entries::Files { levels, .. } => *levels == 1 || map.values().all(|v| as_level(v, *levels - 1)),
+        Entries::Files { levels, .. } => {
+            *levels == 1 || map.values().all(|v| as_level(v, *levels - 1))
+        }
         Entries::Nodes(_) => map.values().all(Value::is_object),
     };
     (keys_ok && values_ok).then_some(map)
@@ -439,7 +469,11 @@ pub type File = (String, String);
 /// Returns the files that lay out `tree` as `node`. Fails only when the root is not a map.
 pub fn write(node: &Node, tree: &Value) -> Result<Vec<File>, Diagnostic> {
     let map = tree.as_object().ok_or_else(|| {
-        Diagnostic::new(format!("a {} must be a map of keys, not {}", node.what, kind(tree)))
+        Diagnostic::new(format!(
+            "a {} must be a map of keys, not {}",
+            node.what,
+            kind(tree)
+        ))
     })?;
     let mut out = Vec::new();
     write_node(node, map, "", &mut out);
@@ -454,10 +488,14 @@ fn write_node(node: &Node, map: &Map<String, Value>, base: &str, out: &mut Vec<F
             Some((collection, entries)) => {
                 let dir = join(base, collection.dir);
                 match &collection.entries {
-                    Entries::Files { levels, sidecars } => write_files(entries, &dir, *levels, sidecars, out),
+                    Entries::Files { levels, sidecars } => {
+                        write_files(entries, &dir, *levels, sidecars, out)
+                    }
                     Entries::Nodes(child) => {
                         for (id, value) in entries {
-                            let child_map = value.as_object().unwrap_or_else(|| unreachable!("as_directory checked maps"));
+                            let child_map = value
+                                .as_object()
+                                .unwrap_or_else(|| unreachable!("as_directory checked maps"));
                             write_node(child, child_map, &join(&dir, &encoded(id)), out);
                         }
                     }
@@ -471,11 +509,19 @@ fn write_node(node: &Node, map: &Map<String, Value>, base: &str, out: &mut Vec<F
     out.push((join(base, node.file), yaml::to_string(&Value::Object(own))));
 }
 
-fn write_files(entries: &Map<String, Value>, dir: &str, levels: usize, sidecars: &[Sidecar], out: &mut Vec<File>) {
+fn write_files(
+    entries: &Map<String, Value>,
+    dir: &str,
+    levels: usize,
+    sidecars: &[Sidecar],
+    out: &mut Vec<File>,
+) {
     for (id, value) in entries {
         let name = encoded(id);
         if levels > 1 {
-            let sub = value.as_object().unwrap_or_else(|| unreachable!("as_level checked maps"));
+            let sub = value
+                .as_object()
+                .unwrap_or_else(|| unreachable!("as_level checked maps"));
             write_files(sub, &join(dir, &name), levels - 1, sidecars, out);
             continue;
         }
@@ -502,7 +548,13 @@ pub fn file_of(node: &Node, tree: &Value, pointer: &[String]) -> (String, usize)
     file_of_in(node, tree, pointer, "", 0)
 }
 
-fn file_of_in(node: &Node, tree: &Value, pointer: &[String], base: &str, used: usize) -> (String, usize) {
+fn file_of_in(
+    node: &Node,
+    tree: &Value,
+    pointer: &[String],
+    base: &str,
+    used: usize,
+) -> (String, usize) {
     let own = (join(base, node.file), used);
     let Some((first, rest)) = pointer.split_first() else {
         return own;
@@ -535,10 +587,18 @@ fn file_of_in(node: &Node, tree: &Value, pointer: &[String], base: &str, used: u
                 return own;
             }
             let field = rest.get(*levels);
-            let sidecar = sidecars.iter().find(|s| field.is_some_and(|f| f == s.field));
+            let sidecar = sidecars
+                .iter()
+                .find(|s| field.is_some_and(|f| f == s.field));
             match sidecar {
-                Some(s) => (join(&path, &format!("{}.{}", encoded(id), s.ext)), used + 2 + levels),
-                None => (join(&path, &format!("{}.yaml", encoded(id))), used + 1 + levels),
+                Some(s) => (
+                    join(&path, &format!("{}.{}", encoded(id), s.ext)),
+                    used + 2 + levels,
+                ),
+                None => (
+                    join(&path, &format!("{}.yaml", encoded(id))),
+                    used + 1 + levels,
+                ),
             }
         }
     }
@@ -587,7 +647,11 @@ mod tests {
                 "tenant.yaml",
             ]
         );
-        let workspace = &files.iter().find(|(n, _)| n == "workspaces/default/workspace.yaml").unwrap().1;
+        let workspace = &files
+            .iter()
+            .find(|(n, _)| n == "workspaces/default/workspace.yaml")
+            .unwrap()
+            .1;
         assert!(workspace.contains("webhooks: {}"), "{workspace}");
         assert!(workspace.contains("future_key"), "{workspace}");
         assert_eq!(round_trip(&tree), tree);
@@ -610,14 +674,44 @@ mod tests {
     fn refuses_what_write_never_produces() {
         for (files, expected) in [
             (vec![("pools/x.yaml", "{}")], "missing tenant.yaml"),
-            (vec![("tenant.yaml", "pools: {}\n"), ("pools/x.yaml", "{}")], "both a directory and a key"),
-            (vec![("tenant.yaml", "{}"), ("pools/a%2fb.yaml", "{}")], "templates/t/pools/a%2fb.yaml: `a%2fb` is not a valid key file name"),
-            (vec![("tenant.yaml", "{}"), ("pools/x.yml", "{}")], "unexpected file"),
-            (vec![("tenant.yaml", "{}"), ("stuff/x.yaml", "{}")], "templates/t/stuff: unexpected directory"),
+            (
+                vec![("tenant.yaml", "pools: {}\n"), ("pools/x.yaml", "{}")],
+                "both a directory and a key",
+            ),
+            (
+                vec![("tenant.yaml", "{}"), ("pools/a%2fb.yaml", "{}")],
+                "templates/t/pools/a%2fb.yaml: `a%2fb` is not a valid key file name",
+            ),
+            (
+                vec![("tenant.yaml", "{}"), ("pools/x.yml", "{}")],
+                "unexpected file",
+            ),
+            (
+                vec![("tenant.yaml", "{}"), ("stuff/x.yaml", "{}")],
+                "templates/t/stuff: unexpected directory",
+            ),
             (vec![("tenant.yaml", "[1]")], "must be a map of keys"),
-            (vec![("tenant.yaml", "{}"), ("workspaces/w/workspace.yaml", "{}"), ("workspaces/w/scripts/s.js", "x")], "s.js has no entry file s.yaml"),
-            (vec![("tenant.yaml", "{}"), ("workspaces/w/workspace.yaml", "{}"), ("workspaces/w/scripts/s.js", "x"), ("workspaces/w/scripts/s.yaml", "body: y")], "`body` is both in s.js and in s.yaml"),
-            (vec![("tenant.yaml", "a: [\n")], "templates/t/tenant.yaml:2:1: invalid YAML"),
+            (
+                vec![
+                    ("tenant.yaml", "{}"),
+                    ("workspaces/w/workspace.yaml", "{}"),
+                    ("workspaces/w/scripts/s.js", "x"),
+                ],
+                "s.js has no entry file s.yaml",
+            ),
+            (
+                vec![
+                    ("tenant.yaml", "{}"),
+                    ("workspaces/w/workspace.yaml", "{}"),
+                    ("workspaces/w/scripts/s.js", "x"),
+                    ("workspaces/w/scripts/s.yaml", "body: y"),
+                ],
+                "`body` is both in s.js and in s.yaml",
+            ),
+            (
+                vec![("tenant.yaml", "a: [\n")],
+                "templates/t/tenant.yaml:2:1: invalid YAML",
+            ),
         ] {
             let err = read_err(&files);
             assert!(err.contains(expected), "expected {expected:?} in:\n{err}");
@@ -626,7 +720,16 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let err = read(&TENANT, &dir(&[("tenant.yaml", "a: [\n"), ("pools/x.yaml", "b: [\n"), ("junk", "")]), "t").unwrap_err();
+        let err = read(
+            &TENANT,
+            &dir(&[
+                ("tenant.yaml", "a: [\n"),
+                ("pools/x.yaml", "b: [\n"),
+                ("junk", ""),
+            ]),
+            "t",
+        )
+        .unwrap_err();
         assert_eq!(err.len(), 3, "{err:?}");
     }
 
@@ -634,11 +737,26 @@ mod tests {
     fn maps_pointers_to_files() {
         let tree = json!({"name": "x", "servers": {"w": {"scripts": {"s": {"body": "b"}}, "clients": {"c": {"client_secret": "x"}}, "claims": {"id_token": {"e": {}}}}}});
         let ptr = |p: &str| p.split('/').skip(1).map(str::to_owned).collect::<Vec<_>>();
-        assert_eq!(file_of(&TENANT, &tree, &ptr("/name")), ("tenant.yaml".into(), 0));
-        assert_eq!(file_of(&TENANT, &tree, &ptr("/servers/w/clients/c/client_secret")), ("workspaces/w/clients/c.yaml".into(), 4));
-        assert_eq!(file_of(&TENANT, &tree, &ptr("/servers/w/scripts/s/body")), ("workspaces/w/scripts/s.js".into(), 5));
-        assert_eq!(file_of(&TENANT, &tree, &ptr("/servers/w/claims/id_token/e/x")), ("workspaces/w/claims/id_token/e.yaml".into(), 5));
-        assert_eq!(file_of(&TENANT, &tree, &ptr("/servers/w/name")), ("workspaces/w/workspace.yaml".into(), 2));
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/name")),
+            ("tenant.yaml".into(), 0)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/clients/c/client_secret")),
+            ("workspaces/w/clients/c.yaml".into(), 4)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/scripts/s/body")),
+            ("workspaces/w/scripts/s.js".into(), 5)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/claims/id_token/e/x")),
+            ("workspaces/w/claims/id_token/e.yaml".into(), 5)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/name")),
+            ("workspaces/w/workspace.yaml".into(), 2)
+        );
     }
 
     /// Arbitrary JSON with awkward keys, as the platform or a user might produce.
@@ -649,12 +767,22 @@ mod tests {
             any::<i64>().prop_map(|n| json!(n)),
             (-1e6f64..1e6).prop_map(|f| json!(f)),
             "\\PC{0,12}".prop_map(Value::String),
-            prop_oneof![Just("yes"), Just("~"), Just("1.5"), Just(" x"), Just("a\nb\n"), Just("#"), Just("'q'")].prop_map(|s| json!(s)),
+            prop_oneof![
+                Just("yes"),
+                Just("~"),
+                Just("1.5"),
+                Just(" x"),
+                Just("a\nb\n"),
+                Just("#"),
+                Just("'q'")
+            ]
+            .prop_map(|s| json!(s)),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map(arb_key(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map(arb_key(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -676,13 +804,19 @@ mod tests {
     fn arb_collection(inner: BoxedStrategy<Value>) -> impl Strategy<Value = Value> {
         prop_oneof![
             inner.clone(),
-            prop::collection::btree_map(arb_key(), inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(arb_key(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     }
 
     fn arb_workspace() -> impl Strategy<Value = Value> {
         let entry = arb_json().boxed();
-        let keys: Vec<&str> = WORKSPACE.collections.iter().map(|c| c.key).chain(["name", "unknown_future"]).collect();
+        let keys: Vec<&str> = WORKSPACE
+            .collections
+            .iter()
+            .map(|c| c.key)
+            .chain(["name", "unknown_future"])
+            .collect();
         let script = (prop::option::of("\\PC{0,20}"), arb_json()).prop_map(|(body, extra)| {
             let mut m = Map::new();
             if let Some(b) = body {
@@ -691,30 +825,52 @@ mod tests {
             m.insert("extra".into(), extra);
             Value::Object(m)
         });
-        let two_level = prop::collection::btree_map(arb_key(), arb_collection(entry.clone()).boxed(), 0..3)
-            .prop_map(|m| Value::Object(m.into_iter().collect()));
+        let two_level =
+            prop::collection::btree_map(arb_key(), arb_collection(entry.clone()).boxed(), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect()));
         (
-            prop::collection::btree_map(prop::sample::select(keys), arb_collection(entry.clone()).boxed(), 0..6),
+            prop::collection::btree_map(
+                prop::sample::select(keys),
+                arb_collection(entry.clone()).boxed(),
+                0..6,
+            ),
             prop::collection::btree_map(arb_key(), script, 0..3),
             two_level,
         )
             .prop_map(|(fields, scripts, claims)| {
-                let mut m: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-                m.insert("scripts".into(), Value::Object(scripts.into_iter().collect()));
+                let mut m: Map<String, Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                m.insert(
+                    "scripts".into(),
+                    Value::Object(scripts.into_iter().collect()),
+                );
                 m.insert("claims".into(), claims);
                 Value::Object(m)
             })
     }
 
     fn arb_tenant() -> impl Strategy<Value = Value> {
-        let keys: Vec<&str> = TENANT.collections.iter().map(|c| c.key).chain(["name", "metadata", "jwks"]).collect();
+        let keys: Vec<&str> = TENANT
+            .collections
+            .iter()
+            .map(|c| c.key)
+            .chain(["name", "metadata", "jwks"])
+            .collect();
         (
-            prop::collection::btree_map(prop::sample::select(keys), arb_collection(arb_json().boxed()), 0..5),
+            prop::collection::btree_map(
+                prop::sample::select(keys),
+                arb_collection(arb_json().boxed()),
+                0..5,
+            ),
             prop::collection::btree_map(arb_key(), arb_workspace(), 0..3),
         )
             .prop_map(|(fields, servers)| {
-                let mut m: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-                m.insert("servers".into(), Value::Object(servers.into_iter().collect()));
+                let mut m: Map<String, Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                m.insert(
+                    "servers".into(),
+                    Value::Object(servers.into_iter().collect()),
+                );
                 Value::Object(m)
             })
     }

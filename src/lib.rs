@@ -1,12 +1,20 @@
 //! promote: identity-platform tenants as YAML in git, planned and applied through the
 //! Configuration Promotion API. See `README.md` for the tour and `DESIGN.md` for the shape.
 
+pub mod baseline;
+pub mod cli;
+pub mod credentials;
 pub mod diagnostic;
+pub mod environment;
+pub mod files;
 pub mod keys;
 pub mod layout;
-pub mod yaml;
-pub mod credentials;
-pub mod environment;
 pub mod patch;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
 pub mod render;
+pub mod report;
 pub mod source;
+pub mod validate;
+pub mod yaml;

@@ -32,9 +32,13 @@ impl<'a> Renderer<'a> {
     /// Returns a renderer with every template of `files` compiled. All syntax errors are
     /// reported, each with its file, line and column.
     pub fn new(files: &'a RepoFiles) -> Result<Renderer<'a>, Vec<Diagnostic>> {
-        let rewritten: Vec<(&str, Cow<str>)> =
-            files.templates.iter().map(|(k, v)| (k.as_str(), positional_secret(v))).collect();
-        let mut sources: BTreeMap<&str, &str> = rewritten.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        let rewritten: Vec<(&str, Cow<str>)> = files
+            .templates
+            .iter()
+            .map(|(k, v)| (k.as_str(), positional_secret(v)))
+            .collect();
+        let mut sources: BTreeMap<&str, &str> =
+            rewritten.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         let mut problems = Vec::new();
         let tera = loop {
             let mut tera = Tera::default();
@@ -47,7 +51,9 @@ impl<'a> Renderer<'a> {
                     let failed = failed_template(&e);
                     problems.push(diagnostic);
                     match failed {
-                        Some(name) if problems.len() < MAX_SYNTAX_ERRORS && sources.remove(name.as_str()).is_some() => {}
+                        Some(name)
+                            if problems.len() < MAX_SYNTAX_ERRORS
+                                && sources.remove(name.as_str()).is_some() => {}
                         _ => return Err(problems),
                     }
                 }
@@ -60,11 +66,18 @@ impl<'a> Renderer<'a> {
         for path in files.templates.keys() {
             if let Some((dir, rel)) = path.split_once('/') {
                 if !dir.starts_with('_') {
-                    templates.entry(dir.to_owned()).or_default().push(rel.to_owned());
+                    templates
+                        .entry(dir.to_owned())
+                        .or_default()
+                        .push(rel.to_owned());
                 }
             }
         }
-        Ok(Renderer { files, tera, templates })
+        Ok(Renderer {
+            files,
+            tera,
+            templates,
+        })
     }
 
     /// Returns the Tera context of a tenant in an environment.
@@ -78,15 +91,25 @@ impl<'a> Renderer<'a> {
 
     /// Returns the rendered text of each file of the tenant's template, by path relative to
     /// the template directory.
-    pub fn render_files(&self, env: &Environment, tenant: &Tenant) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+    pub fn render_files(
+        &self,
+        env: &Environment,
+        tenant: &Tenant,
+    ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
         let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
         let Some(files) = self.templates.get(&tenant.template) else {
-            return Err(vec![at(Diagnostic::new(format!("template `{}` does not exist", tenant.template))
-                .at(env.locate(&["tenants", &tenant.key]))
-                .hint("templates are the directories of templates/"))]);
+            return Err(vec![at(Diagnostic::new(format!(
+                "template `{}` does not exist",
+                tenant.template
+            ))
+            .at(env.locate(&["tenants", &tenant.key]))
+            .hint("templates are the directories of templates/"))]);
         };
-        let context = Context::from_value(Self::context(env, tenant))
-            .map_err(|e| vec![at(Diagnostic::new(format!("cannot build the template context: {e}")))])?;
+        let context = Context::from_value(Self::context(env, tenant)).map_err(|e| {
+            vec![at(Diagnostic::new(format!(
+                "cannot build the template context: {e}"
+            )))]
+        })?;
         let mut out = Vec::with_capacity(files.len());
         let mut problems = Vec::new();
         for rel in files {
@@ -106,12 +129,19 @@ impl<'a> Renderer<'a> {
     /// Returns the rendered tree of a tenant in an environment.
     pub fn render(&self, env: &Environment, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
         let rendered = self.render_files(env, tenant)?;
-        let base = self.files.display(&format!("templates/{}", tenant.template));
+        let base = self
+            .files
+            .display(&format!("templates/{}", tenant.template));
         let unchanged: Vec<bool> = rendered
             .iter()
-            .map(|(rel, text)| self.files.templates.get(&format!("{}/{rel}", tenant.template)) == Some(text))
+            .map(|(rel, text)| {
+                self.files
+                    .templates
+                    .get(&format!("{}/{rel}", tenant.template))
+                    == Some(text)
+            })
             .collect();
-        let dir = Dir::from_files(rendered.into_iter());
+        let dir = Dir::from_files(rendered);
         layout::read(&layout::TENANT, &dir, &base).map_err(|problems| {
             problems
                 .into_iter()
@@ -139,7 +169,10 @@ impl<'a> Renderer<'a> {
             .filter(|n| self.files.templates.contains_key(*n))
             .unwrap_or(name);
         let path = self.files.display(&format!("templates/{inner}"));
-        let variable = chain.split("Variable `").nth(1).and_then(|s| s.split('`').next());
+        let variable = chain
+            .split("Variable `")
+            .nth(1)
+            .and_then(|s| s.split('`').next());
         let location = variable
             .and_then(|v| {
                 let source = self.files.templates.get(inner)?;
@@ -164,7 +197,9 @@ fn secret(args: &HashMap<String, Value>) -> tera::Result<Value> {
         .get("name")
         .or_else(|| args.values().next())
         .and_then(Value::as_str)
-        .ok_or_else(|| tera::Error::msg("secret() takes the secret's name: secret(name=\"NAME\")"))?;
+        .ok_or_else(|| {
+            tera::Error::msg("secret() takes the secret's name: secret(name=\"NAME\")")
+        })?;
     if !credentials::is_secret_name(name) {
         return Err(tera::Error::msg(format!(
             "secret name `{name}` must use letters, digits and '_' (it is read from PROMOTE_SECRET_{name})"
@@ -184,7 +219,10 @@ fn positional_secret(text: &str) -> Cow<'_, str> {
     let mut rest = text;
     while let Some(i) = rest.find(CALL) {
         let after = &rest[i + CALL.len()..];
-        let word_before = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let word_before = rest[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
         let quoted = after.trim_start().starts_with(['"', '\'']);
         out.push_str(&rest[..i + CALL.len()]);
         if quoted && !word_before {
@@ -214,7 +252,11 @@ fn tidy(chain: &str) -> String {
         .filter(|p| !p.starts_with("Failed to render") && !p.starts_with("Failed to parse"))
         .collect();
     let joined = parts.join(": ");
-    let message = joined.split(" while rendering '").next().unwrap_or(&joined).trim();
+    let message = joined
+        .split(" while rendering '")
+        .next()
+        .unwrap_or(&joined)
+        .trim();
     if message.is_empty() {
         chain.to_owned()
     } else {
@@ -238,11 +280,16 @@ fn syntax_diagnostic(files: &RepoFiles, error: &tera::Error) -> Diagnostic {
     let path = files.display(&format!("templates/{name}"));
     // Tera's parser error reads " --> L:C\n  |\n...\n  = expected ...".
     let position = chain.split("--> ").nth(1).and_then(|s| {
-        let end = s.find(|c: char| !c.is_ascii_digit() && c != ':').unwrap_or(s.len());
+        let end = s
+            .find(|c: char| !c.is_ascii_digit() && c != ':')
+            .unwrap_or(s.len());
         let (line, column) = s[..end].split_once(':')?;
         Some((line.parse().ok()?, column.parse().ok()?))
     });
-    let expected = chain.lines().find_map(|l| l.trim().strip_prefix("= ")).unwrap_or("syntax error");
+    let expected = chain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .unwrap_or("syntax error");
     let location = match position {
         Some((line, column)) => Location::at(&path, line, column),
         None => Location::file(&path),
@@ -257,7 +304,10 @@ mod tests {
 
     fn repo(templates: &[(&str, &str)], env: &str) -> RepoFiles {
         RepoFiles {
-            templates: templates.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            templates: templates
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             environments: [("prod".to_owned(), env.to_owned())].into(),
             origin: Origin::WorkTree,
         }
@@ -307,28 +357,57 @@ mod tests {
 
     #[test]
     fn undefined_variable_names_file_line_and_column() {
-        let files = repo(&[("acme/tenant.yaml", "name: x\nurl: {{ vars.nope }}\n")], ENV);
+        let files = repo(
+            &[("acme/tenant.yaml", "name: x\nurl: {{ vars.nope }}\n")],
+            ENV,
+        );
         let err = first_error(&files);
-        assert!(err.starts_with("templates/acme/tenant.yaml:2:9: Variable `vars.nope` not found in context"), "{err}");
-        assert!(err.contains("(env prod, tenant acme)") && err.contains("hint:"), "{err}");
+        assert!(
+            err.starts_with(
+                "templates/acme/tenant.yaml:2:9: Variable `vars.nope` not found in context"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("(env prod, tenant acme)") && err.contains("hint:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn syntax_errors_are_all_reported_with_positions() {
         let files = repo(
-            &[("acme/tenant.yaml", "name: {{ x \n"), ("acme/pools/p.yaml", "a: 1\n{% if %}\n"), ("_shared/ok.yaml", "a: 1\n")],
+            &[
+                ("acme/tenant.yaml", "name: {{ x \n"),
+                ("acme/pools/p.yaml", "a: 1\n{% if %}\n"),
+                ("_shared/ok.yaml", "a: 1\n"),
+            ],
             ENV,
         );
         let errs = Renderer::new(&files).err().unwrap();
         assert_eq!(errs.len(), 2, "{errs:#?}");
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(text.iter().any(|t| t.starts_with("templates/acme/tenant.yaml:2:1: template syntax error")), "{text:#?}");
-        assert!(text.iter().any(|t| t.starts_with("templates/acme/pools/p.yaml:2:")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("templates/acme/tenant.yaml:2:1: template syntax error")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("templates/acme/pools/p.yaml:2:")),
+            "{text:#?}"
+        );
     }
 
     #[test]
     fn unknown_include_is_an_error() {
-        let files = repo(&[("acme/tenant.yaml", "{% include \"_shared/missing.yaml\" %}\n")], ENV);
+        let files = repo(
+            &[(
+                "acme/tenant.yaml",
+                "{% include \"_shared/missing.yaml\" %}\n",
+            )],
+            ENV,
+        );
         let err = match Renderer::new(&files) {
             Err(e) => e[0].to_string(),
             Ok(r) => {
@@ -342,9 +421,15 @@ mod tests {
 
     #[test]
     fn invalid_yaml_after_rendering_names_the_template() {
-        let files = repo(&[("acme/tenant.yaml", "name: {{ tenant.id }}\nbad: [\n")], ENV);
+        let files = repo(
+            &[("acme/tenant.yaml", "name: {{ tenant.id }}\nbad: [\n")],
+            ENV,
+        );
         let err = first_error(&files);
-        assert!(err.starts_with("templates/acme/tenant.yaml:3:1: invalid YAML"), "{err}");
+        assert!(
+            err.starts_with("templates/acme/tenant.yaml:3:1: invalid YAML"),
+            "{err}"
+        );
         assert!(err.contains("(position in the rendered text)"), "{err}");
     }
 

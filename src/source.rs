@@ -15,7 +15,10 @@ use crate::environment::{is_valid_name, Environment};
 pub enum Origin {
     WorkTree,
     /// A git revision as the user named it, and the commit it resolved to.
-    Revision { rev: String, commit: String },
+    Revision {
+        rev: String,
+        commit: String,
+    },
 }
 
 /// The text files of `templates/` and `environments/`.
@@ -34,8 +37,11 @@ impl RepoFiles {
     pub fn from_work_tree(root: &Path) -> Result<RepoFiles, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         let canonical_root = root.canonicalize().map_err(|e| {
-            vec![Diagnostic::new(format!("cannot open the repository {}: {e}", root.display()))
-                .hint("pass the configuration repository with --repo DIR")]
+            vec![Diagnostic::new(format!(
+                "cannot open the repository {}: {e}",
+                root.display()
+            ))
+            .hint("pass the configuration repository with --repo DIR")]
         })?;
         let templates = read_tree(&canonical_root, "templates", &mut problems);
         let mut environments = BTreeMap::new();
@@ -63,17 +69,26 @@ impl RepoFiles {
     pub fn from_revision(root: &Path, rev: &str) -> Result<RepoFiles, Vec<Diagnostic>> {
         let one = |d: Diagnostic| vec![d];
         let repo = git2::Repository::discover(root).map_err(|e| {
-            one(Diagnostic::new(format!("{} is not in a git repository: {}", root.display(), e.message())))
+            one(Diagnostic::new(format!(
+                "{} is not in a git repository: {}",
+                root.display(),
+                e.message()
+            )))
         })?;
         let commit = repo
             .revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
             .map_err(|e| {
-                one(Diagnostic::new(format!("cannot resolve git revision `{rev}`: {}", e.message()))
-                    .hint("name a commit, branch or tag, e.g. rev:HEAD~1 or rev:origin/main"))
+                one(Diagnostic::new(format!(
+                    "cannot resolve git revision `{rev}`: {}",
+                    e.message()
+                ))
+                .hint("name a commit, branch or tag, e.g. rev:HEAD~1 or rev:origin/main"))
             })?;
         let prefix = repo_prefix(&repo, root);
-        let tree = commit.tree().map_err(|e| one(Diagnostic::new(e.message().to_owned())))?;
+        let tree = commit
+            .tree()
+            .map_err(|e| one(Diagnostic::new(e.message().to_owned())))?;
         let mut problems = Vec::new();
         let files = |sub: &str, problems: &mut Vec<Diagnostic>| {
             let path = prefix.join(sub);
@@ -97,21 +112,33 @@ impl RepoFiles {
                                 .in_file(format!("{sub}/{rel}@{rev}")),
                         );
                     }
-                    Some(git2::ObjectType::Blob) => match e.to_object(&repo).map(|o| o.peel_to_blob()) {
-                        Ok(Ok(blob)) => match std::str::from_utf8(blob.content()) {
-                            Ok(text) => {
-                                out.insert(rel, text.to_owned());
-                            }
-                            Err(err) => problems.push(not_utf8(&format!("{sub}/{rel}@{rev}"), blob.content(), &err)),
-                        },
-                        _ => problems.push(Diagnostic::new("cannot read blob").in_file(format!("{sub}/{rel}@{rev}"))),
-                    },
+                    Some(git2::ObjectType::Blob) => {
+                        match e.to_object(&repo).map(|o| o.peel_to_blob()) {
+                            Ok(Ok(blob)) => match std::str::from_utf8(blob.content()) {
+                                Ok(text) => {
+                                    out.insert(rel, text.to_owned());
+                                }
+                                Err(err) => problems.push(not_utf8(
+                                    &format!("{sub}/{rel}@{rev}"),
+                                    blob.content(),
+                                    &err,
+                                )),
+                            },
+                            _ => problems.push(
+                                Diagnostic::new("cannot read blob")
+                                    .in_file(format!("{sub}/{rel}@{rev}")),
+                            ),
+                        }
+                    }
                     _ => {}
                 }
                 git2::TreeWalkResult::Ok
             });
             if let Err(e) = walked {
-                problems.push(Diagnostic::new(format!("cannot read {sub}/ at {rev}: {}", e.message())));
+                problems.push(Diagnostic::new(format!(
+                    "cannot read {sub}/ at {rev}: {}",
+                    e.message()
+                )));
             }
             out
         };
@@ -160,13 +187,15 @@ impl RepoFiles {
         let path = format!("environments/{name}.yaml");
         let Some(text) = self.environments.get(name) else {
             let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
-            return Err(Diagnostic::new(format!("no environment `{name}`: {} does not exist", self.display(&path))).hint(
-                if known.is_empty() {
-                    "create environments/<name>.yaml".to_owned()
-                } else {
-                    format!("environments here: {}", known.join(", "))
-                },
-            ));
+            return Err(Diagnostic::new(format!(
+                "no environment `{name}`: {} does not exist",
+                self.display(&path)
+            ))
+            .hint(if known.is_empty() {
+                "create environments/<name>.yaml".to_owned()
+            } else {
+                format!("environments here: {}", known.join(", "))
+            }));
         };
         Environment::parse(name, &self.display(&path), text)
     }
@@ -180,7 +209,12 @@ fn finish(files: RepoFiles, problems: Vec<Diagnostic>) -> Result<RepoFiles, Vec<
     }
 }
 
-fn insert_environment(out: &mut BTreeMap<String, String>, rel: &str, text: String, problems: &mut Vec<Diagnostic>) {
+fn insert_environment(
+    out: &mut BTreeMap<String, String>,
+    rel: &str,
+    text: String,
+    problems: &mut Vec<Diagnostic>,
+) {
     let path = format!("environments/{rel}");
     match rel.strip_suffix(".yaml") {
         Some(name) if is_valid_name(name) && !name.contains('/') => {
@@ -199,7 +233,10 @@ fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
     let workdir = repo.workdir().and_then(|w| w.canonicalize().ok());
     let root = root.canonicalize().ok();
     match (workdir, root) {
-        (Some(w), Some(r)) => r.strip_prefix(&w).map(Path::to_path_buf).unwrap_or_default(),
+        (Some(w), Some(r)) => r
+            .strip_prefix(&w)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
         _ => PathBuf::new(),
     }
 }
@@ -220,14 +257,22 @@ fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let path = e.path().map(|p| display_rel(root, p)).unwrap_or_else(|| sub.to_owned());
+                let path = e
+                    .path()
+                    .map(|p| display_rel(root, p))
+                    .unwrap_or_else(|| sub.to_owned());
                 problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(path));
                 continue;
             }
         };
         let path = entry.path();
         let shown = display_rel(root, path);
-        let Some(rel) = path.strip_prefix(&base).ok().and_then(|r| r.to_str()).map(|r| r.replace('\\', "/")) else {
+        let Some(rel) = path
+            .strip_prefix(&base)
+            .ok()
+            .and_then(|r| r.to_str())
+            .map(|r| r.replace('\\', "/"))
+        else {
             problems.push(Diagnostic::new("file name is not UTF-8").in_file(shown));
             continue;
         };
@@ -284,5 +329,8 @@ fn not_utf8(path: &str, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
 }
 
 fn display_rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

@@ -13,17 +13,20 @@ use crate::diagnostic::{Diagnostic, Location};
 /// Returns the tree a YAML document holds, or a diagnostic naming `file`, line and column.
 /// An empty document is `null`.
 pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
-    serde_yaml::from_str::<Strict>(text).map(|s| s.0).map_err(|e| {
-        let message = strip_position(&e.to_string()).to_owned();
-        let location = match e.location() {
-            Some(l) => {
-                let (line, column) = duplicate_key_position(text, &message, l.line()).unwrap_or((l.line(), l.column()));
-                Location::at(file, line, column)
-            }
-            None => Location::file(file),
-        };
-        Diagnostic::new(format!("invalid YAML: {message}")).at(location)
-    })
+    serde_yaml::from_str::<Strict>(text)
+        .map(|s| s.0)
+        .map_err(|e| {
+            let message = strip_position(&e.to_string()).to_owned();
+            let location = match e.location() {
+                Some(l) => {
+                    let (line, column) = duplicate_key_position(text, &message, l.line())
+                        .unwrap_or((l.line(), l.column()));
+                    Location::at(file, line, column)
+                }
+                None => Location::file(file),
+            };
+            Diagnostic::new(format!("invalid YAML: {message}")).at(location)
+        })
 }
 
 /// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
@@ -103,7 +106,9 @@ impl<'de> Deserialize<'de> for Key {
             Value::Number(n) => Ok(Key(n.to_string())),
             Value::Bool(b) => Ok(Key(b.to_string())),
             Value::Null => Err(de::Error::custom("a map key cannot be empty or null")),
-            _ => Err(de::Error::custom("a map key must be a string, not a list or a map")),
+            _ => Err(de::Error::custom(
+                "a map key must be a string, not a list or a map",
+            )),
         }
     }
 }
@@ -170,7 +175,10 @@ mod tests {
 
     #[test]
     fn scalar_keys_become_strings() {
-        assert_eq!(parse("200: ok\ntrue: 1\n", "x").unwrap(), serde_json::json!({"200": "ok", "true": 1}));
+        assert_eq!(
+            parse("200: ok\ntrue: 1\n", "x").unwrap(),
+            serde_json::json!({"200": "ok", "true": 1})
+        );
         assert!(parse("[a]: 1\n", "x").is_err());
     }
 

@@ -62,6 +62,9 @@ pub fn join(parent: &str, key: &str) -> String {
 }
 
 /// Splits a pointer into its unescaped keys: `""` is the root (no keys), `"/"` is the empty key.
+///
+/// # Errors
+/// [`PointerError`] when `ptr` is neither empty nor starts with `/`, or has a bad `~` escape.
 pub fn parse(ptr: &str) -> Result<Vec<String>, PointerError> {
     if ptr.is_empty() {
         return Ok(Vec::new());
@@ -124,3 +127,6 @@ pub fn to_buf(ptr: &str) -> Option<json_patch::jsonptr::PointerBuf> {
     Some(json_patch::jsonptr::PointerBuf::from_tokens(keys))
 }
 
+#[cfg(test)]
+#[path = "pointer_tests.rs"]
+mod tests;

@@ -1,0 +1,237 @@
+//! Baselines: what a plan measures the desired trees against.
+//!
+//! - `dir:DIR`: exports or renders on disk, one per tenant key: `DIR/<key>.json` (what
+//!   `render --out` writes) or a YAML directory `DIR/<key>/` in the repository layout. These
+//!   stand for live trees with no record of what promote applied, so the plan is a two-way
+//!   overlay that never removes (server defaults in an export are not the repository's to drop).
+//! - `rev:REV`: the same environment rendered from a git revision. That tree is what the
+//!   repository said before, so it is both the last-applied record and the live tree: the plan
+//!   shows exactly what the change between REV and the work tree does, removals included.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::environment::Tenant;
+use crate::keys;
+use crate::layout;
+use crate::pipeline::Project;
+use crate::source::RepoFiles;
+use crate::yaml;
+
+/// Where the baseline comes from, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Against {
+    Dir(PathBuf),
+    Rev(String),
+}
+
+impl FromStr for Against {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("dir", dir)) if !dir.is_empty() => Ok(Against::Dir(PathBuf::from(dir))),
+            Some(("rev", rev)) if !rev.is_empty() => Ok(Against::Rev(rev.to_owned())),
+            _ if s == "live" => Err("planning against live tenants needs a platform client, which this build does not have yet; use dir:DIR or rev:REV".to_owned()),
+            _ => Err(format!("`{s}` is not a baseline: use dir:DIR or rev:REV")),
+        }
+    }
+}
+
+impl std::fmt::Display for Against {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Against::Dir(d) => write!(f, "dir:{}", d.display()),
+            Against::Rev(r) => write!(f, "rev:{r}"),
+        }
+    }
+}
+
+/// The trees of one baseline, for one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseTrees {
+    /// What promote last applied (None: unknown).
+    pub last_applied: Option<Value>,
+    /// What the tenant holds now.
+    pub live: Value,
+}
+
+/// A loaded baseline, ready to answer per tenant.
+pub enum Baseline<'a> {
+    Dir(PathBuf),
+    /// The environment at a revision (None: the environment did not exist there).
+    Rev(Option<Box<Project<'a>>>),
+}
+
+impl<'a> Baseline<'a> {
+    /// Returns the baseline for the environment `env`. `rev_files` must hold the snapshot of the
+    /// revision when `against` is `rev:`.
+    pub fn open(
+        against: &Against,
+        env: &str,
+        rev_files: Option<&'a RepoFiles>,
+    ) -> Result<Baseline<'a>, Vec<Diagnostic>> {
+        match (against, rev_files) {
+            (Against::Dir(dir), _) => {
+                if !dir.is_dir() {
+                    return Err(vec![Diagnostic::new(format!(
+                        "baseline directory {} does not exist",
+                        dir.display()
+                    ))
+                    .hint("write one with `promote render --env ENV --out DIR`")]);
+                }
+                Ok(Baseline::Dir(dir.clone()))
+            }
+            (Against::Rev(_), Some(files)) => {
+                if !files.environments.contains_key(env) {
+                    return Ok(Baseline::Rev(None));
+                }
+                Project::load(files, env).map(|p| Baseline::Rev(Some(Box::new(p))))
+            }
+            (Against::Rev(rev), None) => Err(vec![Diagnostic::new(format!(
+                "revision {rev} was not loaded"
+            ))]),
+        }
+    }
+
+    /// Returns the baseline of one tenant; `None` when the baseline does not have it (a tenant
+    /// the change creates).
+    pub fn tenant(&self, tenant: &Tenant) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
+        match self {
+            Baseline::Dir(dir) => Ok(read_dir_tree(dir, &tenant.key)?.map(|live| BaseTrees {
+                last_applied: None,
+                live,
+            })),
+            Baseline::Rev(None) => Ok(None),
+            Baseline::Rev(Some(project)) => {
+                let Some(old) = project.tenants.iter().find(|t| t.key == tenant.key) else {
+                    return Ok(None);
+                };
+                let tree = project.renderer.render(&project.env, old)?;
+                Ok(Some(BaseTrees {
+                    last_applied: Some(tree.clone()),
+                    live: tree,
+                }))
+            }
+        }
+    }
+}
+
+/// Returns the tree stored for `key` in a baseline directory, if any.
+fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>> {
+    let name = keys::encode(key).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
+    let json = dir.join(format!("{name}.json"));
+    if json.is_file() {
+        return read_tree_file(&json).map(Some).map_err(|d| vec![d]);
+    }
+    let sub = dir.join(&name);
+    if sub.is_dir() {
+        return read_layout_dir(&sub).map(Some);
+    }
+    Ok(None)
+}
+
+/// Returns the tree of a JSON or YAML file.
+pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::new(format!("cannot read: {e}")).in_file(&shown))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Diagnostic::new("file is not UTF-8 text").in_file(&shown))?;
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['{', '[']);
+    if is_json {
+        serde_json::from_str(&text).map_err(|e| {
+            Diagnostic::new(format!(
+                "invalid JSON: {}",
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ))
+            .at(Location::at(&shown, e.line(), e.column()))
+        })
+    } else {
+        yaml::parse(&text, &shown)
+    }
+}
+
+/// Returns the tree of a YAML directory in the repository layout: a tenant (`tenant.yaml`) or a
+/// workspace (`workspace.yaml`).
+pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
+    let node = if dir.join(layout::TENANT.file).is_file() {
+        &layout::TENANT
+    } else if dir.join(layout::WORKSPACE.file).is_file() {
+        &layout::WORKSPACE
+    } else {
+        return Err(vec![Diagnostic::new(
+            "not a tenant or workspace directory: it has no tenant.yaml or workspace.yaml",
+        )
+        .in_file(dir.display().to_string())]);
+    };
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(
+                    Diagnostic::new(format!("cannot read: {e}")).in_file(dir.display().to_string()),
+                );
+                continue;
+            }
+        };
+        let shown = entry.path().display().to_string();
+        if entry.file_type().is_symlink() {
+            problems.push(
+                Diagnostic::new("symlinks are not followed in a tree directory").in_file(shown),
+            );
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(rel) = entry.path().strip_prefix(dir).ok().and_then(|p| p.to_str()) else {
+            problems.push(Diagnostic::new("file name is not UTF-8").in_file(shown));
+            continue;
+        };
+        match std::fs::read(entry.path()).map(String::from_utf8) {
+            Ok(Ok(text)) => files.push((rel.replace('\\', "/"), text)),
+            Ok(Err(_)) => problems.push(Diagnostic::new("file is not UTF-8 text").in_file(shown)),
+            Err(e) => problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(shown)),
+        }
+    }
+    let tree = layout::read(
+        node,
+        &layout::Dir::from_files(files),
+        &dir.display().to_string(),
+    );
+    match tree {
+        Ok(tree) if problems.is_empty() => Ok(tree),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_against() {
+        assert_eq!("dir:/x".parse::<Against>(), Ok(Against::Dir("/x".into())));
+        assert_eq!(
+            "rev:HEAD~1".parse::<Against>(),
+            Ok(Against::Rev("HEAD~1".into()))
+        );
+        assert!("live".parse::<Against>().is_err());
+        assert!("dir:".parse::<Against>().is_err());
+        assert!("other".parse::<Against>().is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! The command line: parse arguments, run a command, print, exit.
+//!
+//! Each subcommand is one file with its `Args` (whose doc comment is its help) and a `run`
+//! function; the library does the work. Exit codes are documented in the README and `--help`:
+//! 0 success or no changes, 1 error, 2 changes present (with `--detailed-exitcode`).
+
+mod diff;
+mod output;
+mod plan;
+mod render;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use output::Ui;
+
+use crate::diagnostic::Diagnostic;
+
+/// Identity-platform tenants as YAML in git: render, validate, diff, plan and apply them
+/// through the Configuration Promotion API.
+#[derive(Debug, Parser)]
+#[command(name = "promote", version, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success or no changes, 1 error, 2 changes present (--detailed-exitcode)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Configuration repository (holds templates/ and environments/)
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More logging on stderr (-v info, -vv debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr, no progress bar
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// No colours, even on a terminal
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people, coloured on a terminal
+    Text,
+    /// Stable, documented machine output
+    Json,
+    /// For a pull request comment
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Render(render::RenderArgs),
+    Validate(validate::ValidateArgs),
+    Diff(diff::DiffArgs),
+    Plan(plan::PlanArgs),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success, no changes.
+    Ok = 0,
+    /// Something failed; the messages say what.
+    Error = 1,
+    /// Changes present (only with `--detailed-exitcode`).
+    Changes = 2,
+}
+
+/// Why a command stopped early.
+#[derive(Debug)]
+pub enum Failure {
+    /// Problems in the user's input, all of them.
+    Input(Vec<Diagnostic>),
+    /// Anything else (I/O, git), with its chain of causes.
+    Other(anyhow::Error),
+}
+
+impl From<Vec<Diagnostic>> for Failure {
+    fn from(d: Vec<Diagnostic>) -> Self {
+        Failure::Input(d)
+    }
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Input(vec![d])
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// The result of a command.
+pub type CommandResult = Result<Exit, Failure>;
+
+/// Runs the command line of this process and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: 0 for --help/--version, 2 for usage errors; usage errors are errors here.
+            return ExitCode::from(if e.use_stderr() { Exit::Error as u8 } else { 0 });
+        }
+    };
+    let ui = Ui::new(&cli.global);
+    init_logging(&cli.global);
+    let result = match &cli.command {
+        Command::Render(args) => render::run(&ui, &cli.global, args),
+        Command::Validate(args) => validate::run(&ui, &cli.global, args),
+        Command::Diff(args) => diff::run(&ui, args),
+        Command::Plan(args) => plan::run(&ui, &cli.global, args),
+    };
+    let code = match result {
+        Ok(exit) => exit,
+        Err(failure) => {
+            ui.failure(&failure);
+            Exit::Error
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("promote={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(console::colors_enabled_stderr())
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,85 @@
+//! `promote plan`: what applying the repository would change, per tenant.
+
+use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
+use crate::baseline::{Against, Baseline};
+use crate::patch::three_way::Mode;
+use crate::pipeline::Project;
+use crate::plan;
+use crate::progress;
+use crate::report;
+use crate::source::RepoFiles;
+
+/// Show what applying the repository would change, tenant by tenant
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Environment to plan (environments/<ENV>.yaml)
+    #[arg(long)]
+    pub env: String,
+    /// Only this tenant (key or ID); repeatable
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// Baseline: dir:DIR (one <key>.json or <key>/ per tenant) or rev:REV (the environment
+    /// rendered at a git revision)
+    #[arg(long, value_name = "BASELINE")]
+    pub against: Against,
+    /// Conflict resolution where the platform and the repository both changed a path
+    #[arg(long, value_enum, default_value_t = ModeArg::Update)]
+    pub mode: ModeArg,
+    /// Exit 2 when there are changes (0 none, 1 error), like `terraform plan`
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// `--mode`, as the platform API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Keep the platform's value
+    Ignore,
+    /// Stop with an error and change nothing
+    Fail,
+    /// Take the repository's value
+    Update,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Ignore => Mode::Ignore,
+            ModeArg::Fail => Mode::Fail,
+            ModeArg::Update => Mode::Update,
+        }
+    }
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let project = Project::load(&files, &args.env)?;
+    let tenants = project.select(&args.tenants)?;
+    let rev_files = match &args.against {
+        Against::Rev(rev) => Some(RepoFiles::from_revision(&global.repo, rev)?),
+        Against::Dir(_) => None,
+    };
+    let baseline = Baseline::open(&args.against, &args.env, rev_files.as_ref())?;
+    let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
+    let report = plan::plan(
+        &project,
+        &tenants,
+        &baseline,
+        &args.against.to_string(),
+        args.mode.into(),
+        &|| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    match ui.format {
+        OutputFormat::Text => ui.out(&report::text(&report, global.verbose > 0)),
+        OutputFormat::Markdown => ui.out(&report::markdown(&report)),
+        OutputFormat::Json => ui.json(&serde_json::to_value(&report).map_err(anyhow::Error::from)?),
+    }
+    Ok(if report.has_errors() {
+        Exit::Error
+    } else if args.detailed_exitcode && report.has_changes() {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    })
+}

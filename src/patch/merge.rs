@@ -1,0 +1,103 @@
+//! RFC 7396 JSON merge patches: the compact, readable patch format, used whenever it can say
+//! exactly what changed.
+//!
+//! A merge patch cannot say everything. Its `null` means "delete", so it can never *set* a
+//! `null`, and an object in a patch is merged (not assigned), so a `null` nested anywhere
+//! through objects of a new object is dropped on the way in. [`diff`] computes the minimal body
+//! and, while it builds it, whether applying that body to `old` gives back `new` exactly
+//! ([`MergePatch::exact`]); the caller falls back to RFC 6902 when it does not
+//! (see [`super::auto`]).
+//!
+//! The exact condition: the body is exact unless (a) it sets a member to `null` (a key added
+//! or changed to `null`), or (b) it carries a whole object value, i.e. one where `old` had no
+//! object to recurse into, that contains a `null` reachable through objects only (nulls inside
+//! arrays are fine: arrays are copied as they are), or (c) `old == new` and `old` is not an
+//! object (the empty body `{}` would turn a scalar or array into `{}`). A non-object `new` at
+//! the root, `null` included, is exact: a non-object patch replaces the document wholesale.
+
+use serde_json::{Map, Value};
+
+/// A merge patch body and whether it reproduces `new` exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePatch {
+    /// The RFC 7396 document: `{}` when nothing changed.
+    pub body: Value,
+    /// `true` when `json_patch::merge(old, body)` gives exactly `new`.
+    pub exact: bool,
+}
+
+/// The minimal RFC 7396 patch from `old` to `new`: only changed keys, recursing into keys that
+/// are objects on both sides, `null` for removed keys, anything else (arrays, scalars, objects
+/// replacing non-objects) copied whole.
+pub fn diff(old: &Value, new: &Value) -> MergePatch {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut exact = true;
+            let body = objects(old, new, &mut exact);
+            MergePatch {
+                body: Value::Object(body),
+                exact,
+            }
+        }
+        _ if old == new => MergePatch {
+            body: Value::Object(Map::new()),
+            exact: false,
+        },
+        // A non-object patch replaces the whole document, `null` included.
+        (_, Value::Object(_)) => set(new),
+        _ => MergePatch {
+            body: new.clone(),
+            exact: true,
+        },
+    }
+}
+
+/// The body setting `value` over something that is not an object.
+fn set(value: &Value) -> MergePatch {
+    MergePatch {
+        body: value.clone(),
+        exact: survives_merge(value),
+    }
+}
+
+/// The merge body between two objects; clears `exact` when a member cannot be expressed.
+fn objects(
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    exact: &mut bool,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    for key in old.keys().filter(|key| !new.contains_key(*key)) {
+        body.insert(key.clone(), Value::Null);
+    }
+    for (key, now) in new {
+        match (old.get(key), now) {
+            (Some(Value::Object(was)), Value::Object(now)) => {
+                let inner = objects(was, now, exact);
+                if !inner.is_empty() {
+                    body.insert(key.clone(), Value::Object(inner));
+                }
+            }
+            (Some(was), _) if was == now => {}
+            _ => {
+                *exact &= survives_merge(now);
+                body.insert(key.clone(), now.clone());
+            }
+        }
+    }
+    body
+}
+
+/// Whether merging `value` into a non-object (or a missing member) yields `value` itself:
+/// not `null`, and no `null` reachable through objects (merge drops those keys).
+pub fn survives_merge(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Object(map) => map.values().all(survives_merge),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+#[path = "merge_tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+//! Load → render → validate, for one repository snapshot and one environment.
+//!
+//! [`Project`] holds what a command needs before it looks at any tenant: the files, the
+//! compiled templates, the environment and its tenants. [`Project::desired`] then turns one
+//! tenant into its validated tree, or into diagnostics that name the template file and line.
+//! Everything per tenant is independent, so commands run it in a rayon batch.
+
+use serde_json::Value;
+
+use crate::diagnostic::{locate_yaml_keys, Diagnostic, Location};
+use crate::environment::{Environment, Tenant};
+use crate::layout;
+use crate::patch::pointer;
+use crate::render::Renderer;
+use crate::source::RepoFiles;
+use crate::validate::{self, Problem};
+
+/// One environment of one repository snapshot, ready to render.
+pub struct Project<'a> {
+    pub files: &'a RepoFiles,
+    pub renderer: Renderer<'a>,
+    pub env: Environment,
+    pub tenants: Vec<Tenant>,
+}
+
+impl<'a> Project<'a> {
+    /// Returns environment `env` of `files` with its templates compiled and tenants resolved.
+    pub fn load(files: &'a RepoFiles, env: &str) -> Result<Project<'a>, Vec<Diagnostic>> {
+        let env = files.environment(env).map_err(|d| vec![d])?;
+        let tenants = env.tenants(&files.template_dirs())?;
+        let renderer = Renderer::new(files).map_err(|ds| {
+            ds.into_iter()
+                .map(|d| d.context(&env.name, None))
+                .collect::<Vec<_>>()
+        })?;
+        Ok(Project {
+            files,
+            renderer,
+            env,
+            tenants,
+        })
+    }
+
+    /// Returns the tenants named in `only` (all when empty); unknown names are errors.
+    pub fn select(&self, only: &[String]) -> Result<Vec<&Tenant>, Vec<Diagnostic>> {
+        if only.is_empty() {
+            return Ok(self.tenants.iter().collect());
+        }
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for key in only {
+            match self.tenants.iter().find(|t| &t.key == key || &t.id == key) {
+                Some(t) => out.push(t),
+                None => problems.push(
+                    Diagnostic::new(format!(
+                        "environment `{}` has no tenant `{key}`",
+                        self.env.name
+                    ))
+                    .in_file(&self.env.path)
+                    .hint(format!(
+                        "tenants of {}: {}",
+                        self.env.name,
+                        self.tenants
+                            .iter()
+                            .map(|t| t.key.as_str())
+                            .take(20)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Returns the rendered and validated tree of `tenant`.
+    pub fn desired(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+        let tree = self.renderer.render(&self.env, tenant)?;
+        let problems = validate::tenant(&tree);
+        if problems.is_empty() {
+            return Ok(tree);
+        }
+        Err(problems
+            .iter()
+            .map(|p| {
+                self.locate(tenant, &tree, p)
+                    .context(&self.env.name, Some(&tenant.key))
+            })
+            .collect())
+    }
+
+    /// Returns a problem of a rendered tree as a diagnostic pointing into the template.
+    fn locate(&self, tenant: &Tenant, tree: &Value, problem: &Problem) -> Diagnostic {
+        let segments = pointer::parse(&problem.pointer).unwrap_or_default();
+        let (rel, used) = layout::file_of(&layout::TENANT, tree, &segments);
+        let template_path = format!("{}/{rel}", tenant.template);
+        let shown = self.files.display(&format!("templates/{template_path}"));
+        let keys: Vec<&str> = segments[used.min(segments.len())..]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let location = self
+            .files
+            .templates
+            .get(&template_path)
+            .filter(|_| rel.ends_with(".yaml"))
+            .and_then(|source| locate_yaml_keys(source, &keys))
+            .map(|(line, column)| Location::at(&shown, line, column))
+            .unwrap_or_else(|| Location::file(&shown));
+        let mut d = Diagnostic::new(problem.message.clone())
+            .at(location)
+            .pointer(problem.pointer.clone());
+        if let Some(hint) = &problem.hint {
+            d = d.hint(hint.clone());
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+
+    #[test]
+    fn validation_errors_point_into_the_template() {
+        let files = RepoFiles {
+            templates: [
+                ("acme/tenant.yaml".to_owned(), "name: acme\n".to_owned()),
+                (
+                    "acme/workspaces/w/workspace.yaml".to_owned(),
+                    "name: w\npolicy_execution_points:\n  login:\n    policy_id: nope\n".to_owned(),
+                ),
+                (
+                    "acme/workspaces/w/clients/c.yaml".to_owned(),
+                    "client_name: c\nclient_secret: hunter2\n".to_owned(),
+                ),
+            ]
+            .into(),
+            environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
+            origin: Origin::WorkTree,
+        };
+        let project = Project::load(&files, "prod").unwrap();
+        let errors: Vec<String> = project
+            .desired(&project.tenants[0])
+            .unwrap_err()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("templates/acme/workspaces/w/workspace.yaml:4:5: unknown policy `nope` (env prod, tenant acme)"), "{}", errors[0]);
+        assert!(errors[1].starts_with("templates/acme/workspaces/w/clients/c.yaml:2:1: plain-text credential in the repository"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn unknown_tenant_is_an_error() {
+        let files = RepoFiles {
+            templates: [("acme/tenant.yaml".to_owned(), "{}".to_owned())].into(),
+            environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
+            origin: Origin::WorkTree,
+        };
+        let project = Project::load(&files, "prod").unwrap();
+        let err = project.select(&["nope".to_owned()]).unwrap_err();
+        assert!(err[0].to_string().contains("has no tenant `nope`"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Plan: per tenant, desired against a baseline → changes, conflicts and the wire patch.
+//!
+//! Each tenant is rendered, validated and diffed on its own in a rayon batch, and only its
+//! small result is kept, so memory stays flat however large the fleet. Every value a plan
+//! shows, and every patch it carries, has its credentials redacted.
+
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::baseline::Baseline;
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::patch::three_way::{self, Change, ChangeKind, Conflict, Mode};
+use crate::patch::Patch;
+use crate::pipeline::Project;
+
+/// What happens to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Desired equals the baseline.
+    Unchanged,
+    /// Some paths change.
+    Changes,
+    /// The baseline does not have the tenant: it is created whole.
+    Create,
+    /// The tenant could not be planned; `errors` says why.
+    Error,
+}
+
+/// How many changes of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub replace: usize,
+    pub remove: usize,
+}
+
+impl Counts {
+    fn of(changes: &[Change]) -> Counts {
+        let mut c = Counts::default();
+        for change in changes {
+            match change.kind {
+                ChangeKind::Add => c.add += 1,
+                ChangeKind::Replace => c.replace += 1,
+                ChangeKind::Remove => c.remove += 1,
+            }
+        }
+        c
+    }
+
+    fn plus(self, o: Counts) -> Counts {
+        Counts {
+            add: self.add + o.add,
+            replace: self.replace + o.replace,
+            remove: self.remove + o.remove,
+        }
+    }
+}
+
+/// The plan of one tenant, redacted, ready to print.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantPlan {
+    pub key: String,
+    pub id: String,
+    pub template: String,
+    pub status: Status,
+    pub counts: Counts,
+    pub changes: Vec<Change>,
+    pub conflicts: Vec<Conflict>,
+    /// Conflicts left as live by `--mode ignore`.
+    pub skipped: Vec<Conflict>,
+    /// The patch that would be sent: `{"format": "rfc7396"|"rfc6902", "patch": ...}`.
+    pub patch: Option<Value>,
+    pub errors: Vec<Diagnostic>,
+}
+
+/// The plan of an environment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Version of this document's shape.
+    pub version: u32,
+    pub env: String,
+    pub against: String,
+    pub mode: Mode,
+    pub summary: Summary,
+    pub tenants: Vec<TenantPlan>,
+}
+
+/// Totals over the tenants of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub tenants: usize,
+    pub unchanged: usize,
+    pub with_changes: usize,
+    pub errors: usize,
+    pub conflicts: usize,
+    pub changes: Counts,
+}
+
+impl Report {
+    /// Whether any tenant changes.
+    pub fn has_changes(&self) -> bool {
+        self.summary.with_changes > 0
+    }
+
+    /// Whether any tenant failed.
+    pub fn has_errors(&self) -> bool {
+        self.summary.errors > 0
+    }
+}
+
+/// Plans `tenants` of `project` against `baseline`; `progress` is called once per tenant.
+pub fn plan(
+    project: &Project,
+    tenants: &[&Tenant],
+    baseline: &Baseline,
+    against: &str,
+    mode: Mode,
+    progress: &(dyn Fn() + Sync),
+) -> Report {
+    let plans: Vec<TenantPlan> = tenants
+        .par_iter()
+        .map(|tenant| {
+            let plan = plan_tenant(project, tenant, baseline, mode);
+            progress();
+            plan
+        })
+        .collect();
+    let summary = Summary {
+        tenants: plans.len(),
+        unchanged: plans
+            .iter()
+            .filter(|p| p.status == Status::Unchanged)
+            .count(),
+        with_changes: plans
+            .iter()
+            .filter(|p| matches!(p.status, Status::Changes | Status::Create))
+            .count(),
+        errors: plans.iter().filter(|p| p.status == Status::Error).count(),
+        conflicts: plans.iter().map(|p| p.conflicts.len()).sum(),
+        changes: plans
+            .iter()
+            .fold(Counts::default(), |acc, p| acc.plus(p.counts)),
+    };
+    Report {
+        version: 1,
+        env: project.env.name.clone(),
+        against: against.to_owned(),
+        mode,
+        summary,
+        tenants: plans,
+    }
+}
+
+fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
+    let mut out = TenantPlan {
+        key: tenant.key.clone(),
+        id: tenant.id.clone(),
+        template: tenant.template.clone(),
+        status: Status::Error,
+        counts: Counts::default(),
+        changes: Vec::new(),
+        conflicts: Vec::new(),
+        skipped: Vec::new(),
+        patch: None,
+        errors: Vec::new(),
+    };
+    let context = |ds: Vec<Diagnostic>| -> Vec<Diagnostic> {
+        ds.into_iter()
+            .map(|d| d.context(&project.env.name, Some(&tenant.key)))
+            .collect()
+    };
+    let desired = match project.desired(tenant) {
+        Ok(tree) => tree,
+        Err(errors) => {
+            out.errors = errors;
+            return out;
+        }
+    };
+    let base = match baseline.tenant(tenant) {
+        Ok(base) => base,
+        Err(errors) => {
+            out.errors = context(errors);
+            return out;
+        }
+    };
+    let create = base.is_none();
+    let (last_applied, live) = match base {
+        Some(b) => (b.last_applied, b.live),
+        None => (None, Value::Object(serde_json::Map::new())),
+    };
+    let planned = match three_way::plan(last_applied.as_ref(), &desired, &live, mode) {
+        Ok(p) => p,
+        Err(conflicts) => {
+            out.errors = vec![Diagnostic::new(conflicts.to_string())
+                .context(&project.env.name, Some(&tenant.key))
+                .hint("the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)")];
+            out.conflicts = conflicts
+                .conflicts
+                .into_iter()
+                .map(redact_conflict)
+                .collect();
+            return out;
+        }
+    };
+    out.status = if create {
+        Status::Create
+    } else if planned.is_empty() {
+        Status::Unchanged
+    } else {
+        Status::Changes
+    };
+    out.counts = Counts::of(&planned.changes);
+    if !planned.is_empty() {
+        out.patch = Some(redact_patch(&planned.patch(&live, true)));
+    }
+    out.changes = planned.changes.into_iter().map(redact_change).collect();
+    out.conflicts = planned.conflicts.into_iter().map(redact_conflict).collect();
+    out.skipped = planned.skipped.into_iter().map(redact_conflict).collect();
+    out
+}
+
+fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+    value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
+}
+
+fn redact_change(mut c: Change) -> Change {
+    c.old = redact_value(&c.path, c.old.take());
+    c.new = redact_value(&c.path, c.new.take());
+    c
+}
+
+fn redact_conflict(mut c: Conflict) -> Conflict {
+    c.last_applied = redact_value(&c.path, c.last_applied.take());
+    c.desired = redact_value(&c.path, c.desired.take());
+    c.live = redact_value(&c.path, c.live.take());
+    c
+}
+
+/// Returns the JSON form of a patch with every credential value redacted.
+pub fn redact_patch(patch: &Patch) -> Value {
+    let mut json = patch.to_json();
+    match patch {
+        Patch::Merge(_) => credentials::redact_in_place(&mut json, Scope::Tenant),
+        Patch::Ops(_) => {
+            if let Value::Array(ops) = &mut json {
+                for op in ops {
+                    let path = op
+                        .get("path")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(value) = op.get_mut("value") {
+                        *value = credentials::redact_at(&path, value, Scope::Tenant);
+                    }
+                }
+            }
+        }
+    }
+    serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": json})
+}

@@ -1,0 +1,21 @@
+//! Progress bars for long batches: shown on a terminal, silent in CI, pipes and with `-q`.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Returns a progress bar of `len` steps, hidden unless a person is watching stderr.
+pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
+    let visible =
+        !quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && len > 1;
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(message.to_owned());
+    bar
+}

@@ -1,0 +1,450 @@
+//! Validate a tenant tree: structure, references inside the tenant, no plain-text credentials.
+//!
+//! The checks work on a tree and report [`Problem`]s at JSON pointers, so the same code serves
+//! `promote validate` (which maps pointers back to template files and lines) and the emulator
+//! (which refuses a broken configuration with 422 naming the pointer). Unknown keys are never
+//! problems: the platform adds keys in new releases.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::credentials::{self, Scope};
+use crate::layout::kind;
+use crate::patch::pointer;
+
+/// One thing wrong with a tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// JSON pointer of the offending value.
+    pub pointer: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// The shape a known key must have; null is always accepted (the platform exports nulls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Text,
+    List,
+    Map,
+    /// A keyed collection: a map of entries that are maps.
+    Collection,
+    /// A two-level map: type → id → entry.
+    Collection2,
+}
+
+const TENANT_SHAPES: &[(&str, Shape)] = &[
+    ("name", Shape::Text),
+    ("url", Shape::Text),
+    ("metadata", Shape::Map),
+    ("settings", Shape::Map),
+    ("styling", Shape::Map),
+    ("jwks", Shape::Map),
+    ("features", Shape::Map),
+    ("mfa_methods", Shape::Collection),
+    ("pools", Shape::Collection),
+    ("schemas", Shape::Collection),
+    ("servers", Shape::Collection),
+    ("themes", Shape::Collection),
+    ("translations", Shape::Collection),
+];
+
+const WORKSPACE_SHAPES: &[(&str, Shape)] = &[
+    ("name", Shape::Text),
+    ("grant_types", Shape::List),
+    ("settings", Shape::Map),
+    ("jwks", Shape::Map),
+    ("theme_binding", Shape::Map),
+    ("server_consent", Shape::Map),
+    ("ciba_authentication_service", Shape::Map),
+    ("clients", Shape::Collection),
+    ("idps", Shape::Collection),
+    ("policies", Shape::Collection),
+    ("scripts", Shape::Collection),
+    ("services", Shape::Collection),
+    ("gateways", Shape::Collection),
+    ("custom_apps", Shape::Collection),
+    ("pools", Shape::Collection),
+    ("webhooks", Shape::Collection),
+    ("scopes_without_service", Shape::Collection),
+    ("policy_execution_points", Shape::Collection),
+    ("claims", Shape::Collection2),
+    ("script_execution_points", Shape::Collection2),
+];
+
+/// Returns every problem of a tenant tree.
+pub fn tenant(tree: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(root) = tree.as_object() else {
+        problems.push(problem(
+            "",
+            format!("a tenant must be a map, not {}", kind(tree)),
+            None,
+        ));
+        return problems;
+    };
+    check_shapes(root, TENANT_SHAPES, "", &mut problems);
+    let tenant_pools = keys_of(root.get("pools"));
+    let themes = keys_of(root.get("themes"));
+    if let Some(Value::Object(servers)) = root.get("servers") {
+        for (wid, ws) in servers {
+            let at = pointer::join("/servers", wid);
+            if let Value::Object(ws) = ws {
+                check_shapes(ws, WORKSPACE_SHAPES, &at, &mut problems);
+                check_references(ws, &at, &tenant_pools, &themes, &mut problems);
+            }
+        }
+    }
+    for ptr in credentials::plain_text(tree, Scope::Tenant) {
+        problems.push(problem(
+            &ptr,
+            "plain-text credential in the repository".into(),
+            Some("credentials never go to git: write `{{ secret(\"NAME\") }}` and supply PROMOTE_SECRET_NAME at apply time, or leave the field out so the platform generates it".into()),
+        ));
+    }
+    problems
+}
+
+fn problem(pointer: &str, message: String, hint: Option<String>) -> Problem {
+    Problem {
+        pointer: pointer.to_owned(),
+        message,
+        hint,
+    }
+}
+
+fn check_shapes(
+    map: &Map<String, Value>,
+    shapes: &[(&str, Shape)],
+    at: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for (key, shape) in shapes {
+        let Some(value) = map.get(*key) else { continue };
+        let here = pointer::join(at, key);
+        check_shape(value, *shape, key, &here, problems);
+    }
+}
+
+fn check_shape(value: &Value, shape: Shape, key: &str, at: &str, problems: &mut Vec<Problem>) {
+    let ok = matches!(
+        (shape, value),
+        (_, Value::Null)
+            | (Shape::Text, Value::String(_))
+            | (Shape::List, Value::Array(_))
+            | (
+                Shape::Map | Shape::Collection | Shape::Collection2,
+                Value::Object(_)
+            )
+    );
+    if !ok {
+        let expected = match shape {
+            Shape::Text => "a string",
+            Shape::List => "a list",
+            Shape::Map => "a map",
+            Shape::Collection => "a map of entries keyed by ID",
+            Shape::Collection2 => "a map of maps of entries",
+        };
+        problems.push(problem(
+            at,
+            format!("`{key}` must be {expected}, not {}", kind(value)),
+            None,
+        ));
+        return;
+    }
+    let Value::Object(entries) = value else {
+        return;
+    };
+    match shape {
+        Shape::Collection => check_entries(entries, key, at, problems),
+        Shape::Collection2 => {
+            for (group, inner) in entries {
+                let here = pointer::join(at, group);
+                check_id(group, &here, problems);
+                match inner {
+                    Value::Object(inner) => check_entries(inner, key, &here, problems),
+                    Value::Null => {}
+                    other => problems.push(problem(
+                        &here,
+                        format!(
+                            "`{key}/{group}` must be a map of entries keyed by ID, not {}",
+                            kind(other)
+                        ),
+                        None,
+                    )),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_entries(entries: &Map<String, Value>, key: &str, at: &str, problems: &mut Vec<Problem>) {
+    for (id, entry) in entries {
+        let here = pointer::join(at, id);
+        check_id(id, &here, problems);
+        if !matches!(entry, Value::Object(_) | Value::Null) {
+            problems.push(problem(
+                &here,
+                format!("an entry of `{key}` must be a map, not {}", kind(entry)),
+                None,
+            ));
+        }
+    }
+}
+
+fn check_id(id: &str, at: &str, problems: &mut Vec<Problem>) {
+    let message = if id.is_empty() {
+        Some("an ID cannot be empty")
+    } else if id.chars().any(char::is_control) {
+        Some("an ID cannot contain control characters")
+    } else if id.len() > 255 {
+        Some("an ID is at most 255 bytes long")
+    } else {
+        None
+    };
+    if let Some(m) = message {
+        problems.push(problem(at, m.to_owned(), None));
+    }
+}
+
+fn keys_of(value: Option<&Value>) -> BTreeSet<String> {
+    match value {
+        Some(Value::Object(m)) => m.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// A reference that must name a key of `targets`.
+fn check_reference(
+    value: Option<&Value>,
+    at: &str,
+    what: &str,
+    targets: &BTreeSet<String>,
+    problems: &mut Vec<Problem>,
+) {
+    let id = match value {
+        None | Some(Value::Null) => return,
+        Some(Value::String(s)) if s.is_empty() => return,
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            problems.push(problem(
+                at,
+                format!(
+                    "a reference to a {what} must be a string, not {}",
+                    kind(other)
+                ),
+                None,
+            ));
+            return;
+        }
+    };
+    if !targets.contains(id) {
+        let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
+        let hint = if known.is_empty() {
+            format!("there are no {what}s here")
+        } else {
+            format!(
+                "{what}s here: {}{}",
+                known.join(", "),
+                if targets.len() > 10 { ", ..." } else { "" }
+            )
+        };
+        problems.push(problem(at, format!("unknown {what} `{id}`"), Some(hint)));
+    }
+}
+
+fn check_references(
+    ws: &Map<String, Value>,
+    at: &str,
+    tenant_pools: &BTreeSet<String>,
+    themes: &BTreeSet<String>,
+    problems: &mut Vec<Problem>,
+) {
+    let policies = keys_of(ws.get("policies"));
+    let scripts = keys_of(ws.get("scripts"));
+    let pools: BTreeSet<String> = tenant_pools
+        .union(&keys_of(ws.get("pools")))
+        .cloned()
+        .collect();
+    let entries = |key: &str| -> Vec<(String, &Map<String, Value>)> {
+        match ws.get(key) {
+            Some(Value::Object(m)) => m
+                .iter()
+                .filter_map(|(id, v)| {
+                    v.as_object()
+                        .map(|o| (pointer::join(&pointer::join(at, key), id), o))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for (here, point) in entries("policy_execution_points") {
+        check_reference(
+            point.get("policy_id"),
+            &pointer::join(&here, "policy_id"),
+            "policy",
+            &policies,
+            problems,
+        );
+    }
+    if let Some(Value::Object(types)) = ws.get("script_execution_points") {
+        for (ty, targets) in types {
+            let Value::Object(targets) = targets else {
+                continue;
+            };
+            for (target, point) in targets {
+                let here = pointer::join(
+                    &pointer::join(&pointer::join(at, "script_execution_points"), ty),
+                    target,
+                );
+                check_reference(
+                    point.get("script_id"),
+                    &pointer::join(&here, "script_id"),
+                    "script",
+                    &scripts,
+                    problems,
+                );
+            }
+        }
+    }
+    for (here, idp) in entries("idps") {
+        check_reference(
+            idp.get("identity_pool_id"),
+            &pointer::join(&here, "identity_pool_id"),
+            "pool",
+            &pools,
+            problems,
+        );
+    }
+    if let Some(Value::Object(binding)) = ws.get("theme_binding") {
+        let here = pointer::join(&pointer::join(at, "theme_binding"), "theme_id");
+        check_reference(binding.get("theme_id"), &here, "theme", themes, problems);
+    }
+    for (here, service) in entries("services") {
+        let Some(Value::Object(apis)) = service.get("apis") else {
+            continue;
+        };
+        for (api, def) in apis {
+            let api_at = pointer::join(&pointer::join(&here, "apis"), api);
+            if let Value::Object(def) = def {
+                check_reference(
+                    def.get("policy_id"),
+                    &pointer::join(&api_at, "policy_id"),
+                    "policy",
+                    &policies,
+                    problems,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn valid() -> Value {
+        json!({
+            "name": "acme",
+            "pools": {"customers": {}},
+            "themes": {"brand": {}},
+            "servers": {"default": {
+                "policies": {"allow": {}},
+                "scripts": {"map": {"body": "x"}},
+                "idps": {"pool": {"identity_pool_id": "customers"}, "google": {"credentials": {"client_secret": "<secret:G>"}}},
+                "policy_execution_points": {"client_access": {"policy_id": "allow"}},
+                "script_execution_points": {"post_authn_ctx": {"pool": {"script_id": "map"}}},
+                "theme_binding": {"theme_id": "brand"},
+                "services": {"orders": {"apis": {"list": {"method": "GET", "path": "/orders", "policy_id": "allow"}, "open": {"method": "GET", "path": "/x"}}}},
+                "future_collection": {"x": 1}
+            }}
+        })
+    }
+
+    #[test]
+    fn a_valid_tenant_has_no_problems() {
+        assert_eq!(tenant(&valid()), vec![]);
+    }
+
+    #[test]
+    fn reports_every_problem_at_its_pointer() {
+        let mut t = valid();
+        let ws = &mut t["servers"]["default"];
+        ws["policy_execution_points"]["client_access"]["policy_id"] = json!("gone");
+        ws["script_execution_points"]["post_authn_ctx"]["pool"]["script_id"] = json!("gone");
+        ws["idps"]["pool"]["identity_pool_id"] = json!("gone");
+        ws["theme_binding"]["theme_id"] = json!("gone");
+        ws["services"]["orders"]["apis"]["list"]["policy_id"] = json!("gone");
+        ws["clients"] = json!({"c": {"client_secret": "hunter2"}, "": {}, "bad": 3});
+        ws["grant_types"] = json!("implicit");
+        t["pools"] = json!([]);
+        let problems: Vec<(String, String)> = tenant(&t)
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect();
+        let expected = [
+            (
+                "/pools",
+                "`pools` must be a map of entries keyed by ID, not a list",
+            ),
+            (
+                "/servers/default/grant_types",
+                "`grant_types` must be a list, not a string",
+            ),
+            ("/servers/default/clients/", "an ID cannot be empty"),
+            (
+                "/servers/default/clients/bad",
+                "an entry of `clients` must be a map, not a number",
+            ),
+            (
+                "/servers/default/policy_execution_points/client_access/policy_id",
+                "unknown policy `gone`",
+            ),
+            (
+                "/servers/default/script_execution_points/post_authn_ctx/pool/script_id",
+                "unknown script `gone`",
+            ),
+            (
+                "/servers/default/idps/pool/identity_pool_id",
+                "unknown pool `gone`",
+            ),
+            (
+                "/servers/default/theme_binding/theme_id",
+                "unknown theme `gone`",
+            ),
+            (
+                "/servers/default/services/orders/apis/list/policy_id",
+                "unknown policy `gone`",
+            ),
+            (
+                "/servers/default/clients/c/client_secret",
+                "plain-text credential in the repository",
+            ),
+        ];
+        for (ptr, msg) in expected {
+            assert!(
+                problems.contains(&(ptr.to_owned(), msg.to_owned())),
+                "missing {ptr} {msg}: {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn workspace_pools_also_satisfy_identity_pool_id() {
+        let mut t = valid();
+        t["servers"]["default"]["pools"] = json!({"local": {}});
+        t["servers"]["default"]["idps"]["pool"]["identity_pool_id"] = json!("local");
+        assert_eq!(tenant(&t), vec![]);
+    }
+
+    #[test]
+    fn non_map_root_is_one_problem() {
+        assert_eq!(tenant(&json!([1])).len(), 1);
+    }
+}
