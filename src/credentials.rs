@@ -167,6 +167,20 @@ pub fn redact_in_place(tree: &mut Value, scope: Scope) {
     }
 }
 
+/// Returns whether the value at pointer `at` can hold a credential: a credential field is at it,
+/// above it, or below it. Most paths cannot, and are shown without redaction work.
+pub fn may_hold(at: &str, scope: Scope) -> bool {
+    let Ok(segments) = pointer::parse(at) else {
+        return true;
+    };
+    patterns(scope).iter().any(|pattern| {
+        pattern
+            .iter()
+            .zip(&segments)
+            .all(|(alts, seg)| segment_matches(alts, seg))
+    })
+}
+
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
 /// redacted — for showing one changed value of a plan.
 pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
@@ -286,6 +300,23 @@ mod tests {
             redact_at("/servers/w/name", &json!("x"), Scope::Tenant),
             json!("x")
         );
+    }
+
+    #[test]
+    fn knows_which_paths_may_hold_credentials() {
+        for (path, may) in [
+            ("/servers/w/clients/c/client_secret", true),
+            ("/servers/w/clients/c", true),
+            ("/servers", true),
+            ("", true),
+            ("/servers/w/idps/g/credentials/x", true),
+            ("/servers/w/clients/c/client_name", false),
+            ("/servers/w/name", false),
+            ("/name", false),
+            ("/settings/log_level", false),
+        ] {
+            assert_eq!(may_hold(path, Scope::Tenant), may, "{path}");
+        }
     }
 
     #[test]

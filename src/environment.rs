@@ -166,12 +166,13 @@ impl Environment {
         };
         let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
         for tenant in &tenants {
-            let at = self.locate(&["tenants", &tenant.key]);
+            // Locating a line scans the file: only done for an entry with a problem.
+            let at = || self.locate(&["tenants", &tenant.key]);
             for (what, value) in [("tenant key", &tenant.key), ("tenant ID", &tenant.id)] {
                 if !is_valid_name(value) {
                     problems.push(
                         Diagnostic::new(format!("{what} `{value}` is not valid"))
-                            .at(at.clone())
+                            .at(at())
                             .hint("use letters, digits, '.', '_' and '-', starting with a letter or digit"),
                     );
                 }
@@ -195,7 +196,7 @@ impl Environment {
                         "tenants `{first}` and `{}` have the same ID `{}`",
                         tenant.key, tenant.id
                     ))
-                    .at(at)
+                    .at(at())
                     .hint("two entries would write to one tenant; give each its own `id`"),
                 );
             }

@@ -77,20 +77,18 @@ pub struct TenantPlan {
     pub errors: Vec<Diagnostic>,
 }
 
-/// The plan of an environment.
+/// What a plan is about: the header of a report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    /// Version of this document's shape.
+pub struct Header {
+    /// Version of the report's shape.
     pub version: u32,
     pub env: String,
     pub against: String,
     pub mode: Mode,
-    pub summary: Summary,
-    pub tenants: Vec<TenantPlan>,
 }
 
 /// Totals over the tenants of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub tenants: usize,
     pub unchanged: usize,
@@ -100,59 +98,54 @@ pub struct Summary {
     pub changes: Counts,
 }
 
-impl Report {
+impl Summary {
+    /// Counts one tenant's plan in.
+    pub fn add(&mut self, p: &TenantPlan) {
+        self.tenants += 1;
+        match p.status {
+            Status::Unchanged => self.unchanged += 1,
+            Status::Changes | Status::Create => self.with_changes += 1,
+            Status::Error => self.errors += 1,
+        }
+        self.conflicts += p.conflicts.len();
+        self.changes = self.changes.plus(p.counts);
+    }
+
     /// Whether any tenant changes.
     pub fn has_changes(&self) -> bool {
-        self.summary.with_changes > 0
+        self.with_changes > 0
     }
 
     /// Whether any tenant failed.
     pub fn has_errors(&self) -> bool {
-        self.summary.errors > 0
+        self.errors > 0
     }
 }
 
-/// Plans `tenants` of `project` against `baseline`; `progress` is called once per tenant.
+/// Plans `tenants` of `project` against `baseline`, handing each tenant's plan to `each` in
+/// tenant order as soon as its batch is done, and returns the totals. Tenants are planned in
+/// parallel in batches of a few per thread, so only one batch of results is held at a time:
+/// memory stays flat however large the fleet.
 pub fn plan(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
-    against: &str,
     mode: Mode,
-    progress: &(dyn Fn() + Sync),
-) -> Report {
-    let plans: Vec<TenantPlan> = tenants
-        .par_iter()
-        .map(|tenant| {
-            let plan = plan_tenant(project, tenant, baseline, mode);
-            progress();
-            plan
-        })
-        .collect();
-    let summary = Summary {
-        tenants: plans.len(),
-        unchanged: plans
-            .iter()
-            .filter(|p| p.status == Status::Unchanged)
-            .count(),
-        with_changes: plans
-            .iter()
-            .filter(|p| matches!(p.status, Status::Changes | Status::Create))
-            .count(),
-        errors: plans.iter().filter(|p| p.status == Status::Error).count(),
-        conflicts: plans.iter().map(|p| p.conflicts.len()).sum(),
-        changes: plans
-            .iter()
-            .fold(Counts::default(), |acc, p| acc.plus(p.counts)),
-    };
-    Report {
-        version: 1,
-        env: project.env.name.clone(),
-        against: against.to_owned(),
-        mode,
-        summary,
-        tenants: plans,
+    mut each: impl FnMut(TenantPlan),
+) -> Summary {
+    let batch = rayon::current_num_threads().max(1) * 8;
+    let mut summary = Summary::default();
+    for chunk in tenants.chunks(batch) {
+        let plans: Vec<TenantPlan> = chunk
+            .par_iter()
+            .map(|t| plan_tenant(project, t, baseline, mode))
+            .collect();
+        for p in plans {
+            summary.add(&p);
+            each(p);
+        }
     }
+    summary
 }
 
 fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
@@ -224,6 +217,9 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
 }
 
 fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+    if !credentials::may_hold(path, Scope::Tenant) {
+        return value;
+    }
     value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
 }
 

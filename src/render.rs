@@ -128,34 +128,54 @@ impl<'a> Renderer<'a> {
 
     /// Returns the rendered tree of a tenant in an environment.
     pub fn render(&self, env: &Environment, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
-        let rendered = self.render_files(env, tenant)?;
+        let rendered = omit_empty_entries(self.render_files(env, tenant)?);
         let base = self
             .files
             .display(&format!("templates/{}", tenant.template));
-        let unchanged: Vec<bool> = rendered
-            .iter()
-            .map(|(rel, text)| {
-                self.files
-                    .templates
-                    .get(&format!("{}/{rel}", tenant.template))
-                    == Some(text)
-            })
-            .collect();
         let dir = Dir::from_files(rendered);
         layout::read(&layout::TENANT, &dir, &base).map_err(|problems| {
             problems
                 .into_iter()
                 .map(|mut d| {
                     // A YAML position in rendered text is a position in the template only when
-                    // rendering changed nothing before it; say so when it may not be.
+                    // rendering changed nothing in that file; say so when it may not be.
                     let templated = d.location.as_ref().is_some_and(|l| l.line.is_some())
-                        && unchanged.iter().any(|u| !u);
+                        && !self.renders_verbatim(
+                            &base,
+                            &dir,
+                            d.location.as_ref().map(|l| l.file.as_str()),
+                        );
                     if templated {
                         d.message.push_str(" (position in the rendered text)");
                     }
                     d.context(&env.name, Some(&tenant.key))
                 })
                 .collect()
+        })
+    }
+
+    /// Returns whether the file a diagnostic names rendered to exactly its template text.
+    fn renders_verbatim(&self, base: &str, dir: &Dir, file: Option<&str>) -> bool {
+        let Some(rel) = file
+            .and_then(|f| f.strip_prefix(base))
+            .and_then(|f| f.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let mut at = dir;
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        let Some(name) = parts.pop() else {
+            return false;
+        };
+        for part in parts {
+            match at.dirs.get(part) {
+                Some(d) => at = d,
+                None => return false,
+            }
+        }
+        let template = base.rsplit('/').next().unwrap_or(base);
+        at.files.get(name).is_some_and(|text| {
+            self.files.templates.get(&format!("{template}/{rel}")) == Some(text)
         })
     }
 
@@ -189,6 +209,36 @@ impl<'a> Renderer<'a> {
         }
         d
     }
+}
+
+/// Returns the rendered files without the entries that rendered to nothing (only white space),
+/// and without those entries' sidecars. That is how a template makes an entry exist for some
+/// tenants only: `{% if vars.plan == "gold" %}...{% endif %}` around a whole file. The node
+/// files (`tenant.yaml`, `workspace.yaml`) always count, as `{}` when empty.
+fn omit_empty_entries(files: Vec<(String, String)>) -> Vec<(String, String)> {
+    let is_node_file = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        name == layout::TENANT.file || name == layout::WORKSPACE.file
+    };
+    let omitted: Vec<String> = files
+        .iter()
+        .filter(|(path, text)| {
+            path.ends_with(".yaml") && !is_node_file(path) && text.trim().is_empty()
+        })
+        .map(|(path, _)| path.trim_end_matches(".yaml").to_owned())
+        .collect();
+    if omitted.is_empty() {
+        return files;
+    }
+    files
+        .into_iter()
+        .filter(|(path, _)| {
+            let stem = path
+                .rsplit_once('.')
+                .map_or(path.as_str(), |(stem, _)| stem);
+            !omitted.iter().any(|o| o == stem)
+        })
+        .collect()
 }
 
 /// Returns the marker standing for a secret: `secret("NAME")` → `<secret:NAME>`.
@@ -437,6 +487,25 @@ mod tests {
     fn secret_takes_a_positional_or_named_name() {
         assert_eq!(positional_secret("a: {{ secret(\"X\") }} {{ secret( 'Y') }} {{ secret(name=\"Z\") }} {{ mysecret(\"W\") }}"),
             "a: {{ secret(name=\"X\") }} {{ secret(name= 'Y') }} {{ secret(name=\"Z\") }} {{ mysecret(\"W\") }}");
+    }
+
+    #[test]
+    fn entries_that_render_to_nothing_are_left_out() {
+        let files = repo(
+            &[
+                ("acme/tenant.yaml", "name: x\n"),
+                ("acme/workspaces/w/workspace.yaml", ""),
+                ("acme/workspaces/w/scripts/gold.yaml", "{% if tenant.vars.plan | default(value='') == 'gold' %}name: gold{% endif %}\n"),
+                ("acme/workspaces/w/scripts/gold.js", "// body\n"),
+                ("acme/workspaces/w/scripts/all.yaml", "name: all\n"),
+            ],
+            ENV,
+        );
+        let tree = render(&files).unwrap();
+        assert_eq!(
+            tree["servers"]["w"]["scripts"],
+            json!({"all": {"name": "all"}})
+        );
     }
 
     #[test]

@@ -1,13 +1,24 @@
-//! Human forms of a plan: coloured text for a terminal, markdown for a pull request.
-//! (The JSON form is the serde form of [`Report`], documented in the README.)
+//! The forms of a plan, written as the plan goes: coloured text for a terminal, JSON for
+//! machines, markdown for a pull request comment.
+//!
+//! A report is a [`Header`], then one [`TenantPlan`] at a time, then the [`Summary`]; no form
+//! holds the whole fleet's changes in memory, except markdown, which is bounded by a budget
+//! because a pull request comment is.
 
-use std::fmt::Write;
+use std::io::{self, Write};
 
 use console::style;
 use serde_json::Value;
 
 use crate::patch::three_way::{Change, ChangeKind, Reason};
-use crate::plan::{Counts, Report, Status, TenantPlan};
+use crate::plan::{Counts, Header, Status, Summary, TenantPlan};
+
+/// Where a plan is written, tenant by tenant.
+pub trait Sink {
+    fn begin(&mut self, header: &Header) -> io::Result<()>;
+    fn tenant(&mut self, plan: &TenantPlan) -> io::Result<()>;
+    fn end(&mut self, summary: &Summary) -> io::Result<()>;
+}
 
 /// Longest value shown inline; longer ones are cut with "…".
 const MAX_VALUE: usize = 160;
@@ -45,76 +56,8 @@ fn path_text(p: &str) -> &str {
     }
 }
 
-fn change_line(c: &Change) -> String {
-    let path = path_text(&c.path);
-    let reason = reason_text(c.reason);
-    match c.kind {
-        ChangeKind::Add => format!(
-            "  {} {path} = {}{reason}",
-            style("+").green(),
-            c.new.as_ref().map(value_text).unwrap_or_default()
-        ),
-        ChangeKind::Replace => format!(
-            "  {} {path}: {} → {}{reason}",
-            style("~").yellow(),
-            c.old.as_ref().map(value_text).unwrap_or_default(),
-            c.new.as_ref().map(value_text).unwrap_or_default()
-        ),
-        ChangeKind::Remove => format!("  {} {path}{reason}", style("-").red()),
-    }
-}
-
-fn tenant_heading(t: &TenantPlan) -> String {
-    let name = format!("{} ({})", t.key, t.id);
-    match t.status {
-        Status::Unchanged => format!("{}: no changes", style(name).bold()),
-        Status::Changes => format!("{}: {}", style(name).bold(), counts_text(t.counts)),
-        Status::Create => format!(
-            "{}: new tenant, {}",
-            style(name).bold(),
-            counts_text(t.counts)
-        ),
-        Status::Error => format!("{}: {}", style(name).bold(), style("error").red().bold()),
-    }
-}
-
-/// Returns the plan as text: a summary per tenant with changes or errors, then its changes.
-/// Unchanged tenants are counted, and listed only when `verbose`.
-pub fn text(report: &Report, verbose: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Plan for {} against {} (mode {})\n",
-        style(&report.env).bold(),
-        report.against,
-        report.mode.as_str()
-    );
-    for t in &report.tenants {
-        if t.status == Status::Unchanged && !verbose {
-            continue;
-        }
-        let _ = writeln!(out, "{}", tenant_heading(t));
-        for e in &t.errors {
-            for (i, line) in e.to_string().lines().enumerate() {
-                let _ = writeln!(out, "  {}{line}", if i == 0 { "error: " } else { "  " });
-            }
-        }
-        for c in &t.changes {
-            let _ = writeln!(out, "{}", change_line(c));
-        }
-        for c in &t.skipped {
-            let _ = writeln!(
-                out,
-                "  {} {} (conflict: kept the platform's value, --mode ignore)",
-                style("!").magenta(),
-                path_text(&c.path)
-            );
-        }
-        out.push('\n');
-    }
-    let s = &report.summary;
-    let _ = writeln!(
-        out,
+fn summary_text(s: &Summary) -> String {
+    format!(
         "{} tenant(s): {} with changes ({}), {} unchanged, {} error(s){}",
         s.tenants,
         s.with_changes,
@@ -126,112 +69,269 @@ pub fn text(report: &Report, verbose: bool) -> String {
         } else {
             String::new()
         }
-    );
-    out
+    )
+}
+
+/// Coloured text (colours follow the process-wide setting): per tenant with changes or errors a
+/// heading and its changes; unchanged tenants are counted, and listed only when `verbose`.
+pub struct Text<W: Write> {
+    pub out: W,
+    pub verbose: bool,
+}
+
+impl<W: Write> Sink for Text<W> {
+    fn begin(&mut self, h: &Header) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "Plan for {} against {} (mode {})\n",
+            style(&h.env).bold(),
+            h.against,
+            h.mode.as_str()
+        )
+    }
+
+    fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
+        if t.status == Status::Unchanged && !self.verbose {
+            return Ok(());
+        }
+        let name = style(format!("{} ({})", t.key, t.id)).bold();
+        match t.status {
+            Status::Unchanged => writeln!(self.out, "{name}: no changes")?,
+            Status::Changes => writeln!(self.out, "{name}: {}", counts_text(t.counts))?,
+            Status::Create => writeln!(self.out, "{name}: new tenant, {}", counts_text(t.counts))?,
+            Status::Error => writeln!(self.out, "{name}: {}", style("error").red().bold())?,
+        }
+        for e in &t.errors {
+            for (i, line) in e.to_string().lines().enumerate() {
+                writeln!(
+                    self.out,
+                    "  {}{line}",
+                    if i == 0 { "error: " } else { "  " }
+                )?;
+            }
+        }
+        for c in &t.changes {
+            writeln!(self.out, "{}", change_line(c))?;
+        }
+        for c in &t.skipped {
+            writeln!(
+                self.out,
+                "  {} {} (conflict: kept the platform's value, --mode ignore)",
+                style("!").magenta(),
+                path_text(&c.path)
+            )?;
+        }
+        writeln!(self.out)
+    }
+
+    fn end(&mut self, s: &Summary) -> io::Result<()> {
+        writeln!(self.out, "{}", summary_text(s))?;
+        self.out.flush()
+    }
+}
+
+fn change_line(c: &Change) -> String {
+    let path = path_text(&c.path);
+    let reason = reason_text(c.reason);
+    let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_default();
+    match c.kind {
+        ChangeKind::Add => format!("  {} {path} = {}{reason}", style("+").green(), show(&c.new)),
+        ChangeKind::Replace => {
+            format!(
+                "  {} {path}: {} → {}{reason}",
+                style("~").yellow(),
+                show(&c.old),
+                show(&c.new)
+            )
+        }
+        ChangeKind::Remove => format!("  {} {path}{reason}", style("-").red()),
+    }
+}
+
+/// The JSON report: one document, with each tenant compact on a line of its own so that it can
+/// be written as the plan goes (and grepped). Fields are documented in the README.
+pub struct Json<W: Write> {
+    pub out: W,
+    pub first: bool,
+}
+
+impl<W: Write> Json<W> {
+    /// Returns a JSON sink writing to `out`.
+    pub fn new(out: W) -> Self {
+        Json { out, first: true }
+    }
+}
+
+impl<W: Write> Sink for Json<W> {
+    fn begin(&mut self, h: &Header) -> io::Result<()> {
+        let header = serde_json::to_string(h)?;
+        // `{"version":1,...}` without its closing brace, then the tenants.
+        write!(self.out, "{},\n\"tenants\": [", &header[..header.len() - 1])
+    }
+
+    fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
+        self.out
+            .write_all(if self.first { b"\n" } else { b",\n" })?;
+        self.first = false;
+        serde_json::to_writer(&mut self.out, t)?;
+        Ok(())
+    }
+
+    fn end(&mut self, s: &Summary) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "\n],\n\"summary\": {}}}",
+            serde_json::to_string(s)?
+        )?;
+        self.out.flush()
+    }
+}
+
+/// Most characters of tenant details in a markdown report: GitHub refuses comments over 65,536.
+const MARKDOWN_BUDGET: usize = 50_000;
+/// Most tenant rows in the markdown table.
+const MARKDOWN_ROWS: usize = 100;
+
+/// Markdown for a pull request comment: summary, a table of the tenants with changes or errors,
+/// and one collapsible diff per tenant, within GitHub's comment size.
+pub struct Markdown<W: Write> {
+    pub out: W,
+    header: Option<Header>,
+    rows: Vec<String>,
+    details: String,
+    left_out: usize,
+}
+
+impl<W: Write> Markdown<W> {
+    /// Returns a markdown sink writing to `out`.
+    pub fn new(out: W) -> Self {
+        Markdown {
+            out,
+            header: None,
+            rows: Vec::new(),
+            details: String::new(),
+            left_out: 0,
+        }
+    }
 }
 
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
 
-/// Returns the plan as markdown for a pull request comment: a table of tenants, then one
-/// collapsible diff per tenant with changes.
-pub fn markdown(report: &Report) -> String {
-    let s = &report.summary;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "### promote plan: `{}` against `{}`\n",
-        md_escape(&report.env),
-        md_escape(&report.against)
-    );
-    let _ = writeln!(
-        out,
-        "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s).\n",
-        s.tenants,
-        s.with_changes,
-        counts_text(s.changes),
-        s.unchanged,
-        s.errors
-    );
-    let shown: Vec<&TenantPlan> = report
-        .tenants
-        .iter()
-        .filter(|t| t.status != Status::Unchanged)
-        .collect();
-    if shown.is_empty() {
-        out.push_str("No changes.\n");
-        return out;
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl<W: Write> Sink for Markdown<W> {
+    fn begin(&mut self, h: &Header) -> io::Result<()> {
+        self.header = Some(h.clone());
+        Ok(())
     }
-    out.push_str(
-        "| tenant | id | status | add | change | remove |\n|---|---|---|---:|---:|---:|\n",
-    );
-    for t in &shown {
+
+    fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
+        if t.status == Status::Unchanged {
+            return Ok(());
+        }
         let status = match t.status {
             Status::Changes => "changes",
             Status::Create => "new tenant",
             Status::Error => "**error**",
             Status::Unchanged => "unchanged",
         };
-        let _ = writeln!(
-            out,
-            "| `{}` | `{}` | {status} | {} | {} | {} |",
-            md_escape(&t.key),
-            md_escape(&t.id),
-            t.counts.add,
-            t.counts.replace,
-            t.counts.remove
-        );
-    }
-    out.push('\n');
-    for t in &shown {
-        let _ = writeln!(
-            out,
-            "<details><summary><code>{}</code> ({})</summary>\n",
+        if self.rows.len() < MARKDOWN_ROWS {
+            self.rows.push(format!(
+                "| `{}` | `{}` | {status} | {} | {} | {} |",
+                md_escape(&t.key),
+                md_escape(&t.id),
+                t.counts.add,
+                t.counts.replace,
+                t.counts.remove
+            ));
+        }
+        let mut block = format!(
+            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n",
             html_escape(&t.key),
             html_escape(&t.id)
         );
-        out.push_str("```diff\n");
         for e in &t.errors {
             for line in e.to_string().lines() {
-                let _ = writeln!(out, "! {line}");
+                block.push_str(&format!("! {line}\n"));
             }
         }
         for c in &t.changes {
             let path = path_text(&c.path);
             let reason = reason_text(c.reason);
+            let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_default();
             match c.kind {
                 ChangeKind::Add => {
-                    let _ = writeln!(
-                        out,
-                        "+ {path} = {}{reason}",
-                        c.new.as_ref().map(value_text).unwrap_or_default()
-                    );
+                    block.push_str(&format!("+ {path} = {}{reason}\n", show(&c.new)))
                 }
                 ChangeKind::Replace => {
-                    let _ = writeln!(
-                        out,
-                        "- {path} = {}",
-                        c.old.as_ref().map(value_text).unwrap_or_default()
-                    );
-                    let _ = writeln!(
-                        out,
-                        "+ {path} = {}{reason}",
-                        c.new.as_ref().map(value_text).unwrap_or_default()
-                    );
+                    block.push_str(&format!("- {path} = {}\n", show(&c.old)));
+                    block.push_str(&format!("+ {path} = {}{reason}\n", show(&c.new)));
                 }
-                ChangeKind::Remove => {
-                    let _ = writeln!(out, "- {path}{reason}");
-                }
+                ChangeKind::Remove => block.push_str(&format!("- {path}{reason}\n")),
             }
         }
-        out.push_str("```\n\n</details>\n\n");
+        block.push_str("```\n\n</details>\n\n");
+        if self.details.len() + block.len() <= MARKDOWN_BUDGET {
+            self.details.push_str(&block);
+        } else {
+            self.left_out += 1;
+        }
+        Ok(())
     }
-    out
-}
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    fn end(&mut self, s: &Summary) -> io::Result<()> {
+        if let Some(h) = &self.header {
+            writeln!(
+                self.out,
+                "### promote plan: `{}` against `{}`\n",
+                md_escape(&h.env),
+                md_escape(&h.against)
+            )?;
+        }
+        writeln!(
+            self.out,
+            "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s).\n",
+            s.tenants,
+            s.with_changes,
+            counts_text(s.changes),
+            s.unchanged,
+            s.errors
+        )?;
+        if self.rows.is_empty() {
+            writeln!(self.out, "No changes.")?;
+            return self.out.flush();
+        }
+        writeln!(
+            self.out,
+            "| tenant | id | status | add | change | remove |\n|---|---|---|---:|---:|---:|"
+        )?;
+        for row in &self.rows {
+            writeln!(self.out, "{row}")?;
+        }
+        let shown_rows = self.rows.len();
+        let listed = s.with_changes + s.errors;
+        if listed > shown_rows {
+            writeln!(
+                self.out,
+                "\n…and {} more tenant(s) with changes or errors.",
+                listed - shown_rows
+            )?;
+        }
+        writeln!(self.out)?;
+        self.out.write_all(self.details.as_bytes())?;
+        if self.left_out > 0 {
+            writeln!(
+                self.out,
+                "The diffs of {} more tenant(s) do not fit in a comment: see `promote plan --output json`.",
+                self.left_out
+            )?;
+        }
+        self.out.flush()
+    }
 }

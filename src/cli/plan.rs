@@ -5,8 +5,9 @@ use crate::baseline::{Against, Baseline};
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::plan;
+use crate::plan::Header;
 use crate::progress;
-use crate::report;
+use crate::report::{self, Sink};
 use crate::source::RepoFiles;
 
 /// Show what applying the repository would change, tenant by tenant
@@ -61,23 +62,37 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     };
     let baseline = Baseline::open(&args.against, &args.env, rev_files.as_ref())?;
     let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
-    let report = plan::plan(
-        &project,
-        &tenants,
-        &baseline,
-        &args.against.to_string(),
-        args.mode.into(),
-        &|| bar.inc(1),
-    );
+    let header = Header {
+        version: 1,
+        env: project.env.name.clone(),
+        against: args.against.to_string(),
+        mode: args.mode.into(),
+    };
+    let stdout = std::io::stdout().lock();
+    let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    let mut sink: Box<dyn Sink> = match ui.format {
+        OutputFormat::Text => Box::new(report::Text {
+            out,
+            verbose: global.verbose > 0,
+        }),
+        OutputFormat::Json => Box::new(report::Json::new(out)),
+        OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
+    };
+    // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
+    let mut open = sink.begin(&header).is_ok();
+    let summary = plan::plan(&project, &tenants, &baseline, header.mode, |tenant| {
+        bar.inc(1);
+        if open {
+            open = sink.tenant(&tenant).is_ok();
+        }
+    });
     bar.finish_and_clear();
-    match ui.format {
-        OutputFormat::Text => ui.out(&report::text(&report, global.verbose > 0)),
-        OutputFormat::Markdown => ui.out(&report::markdown(&report)),
-        OutputFormat::Json => ui.json(&serde_json::to_value(&report).map_err(anyhow::Error::from)?),
+    if open {
+        let _ = sink.end(&summary);
     }
-    Ok(if report.has_errors() {
+    Ok(if summary.has_errors() {
         Exit::Error
-    } else if args.detailed_exitcode && report.has_changes() {
+    } else if args.detailed_exitcode && summary.has_changes() {
         Exit::Changes
     } else {
         Exit::Ok

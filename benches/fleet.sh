@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Fleet benchmark: times the whole `promote` binary on synthetic fleets.
+#
+# Usage: benches/fleet.sh [SIZES...]        (default sizes: 500 1000 2000)
+#
+# For each size N it generates a repository with `examples/gen-repo.rs` (one ~130-file template,
+# N tenants in `staging` and `prod`), renders `staging` as the JSON baseline and `prod` as YAML,
+# then times under `/usr/bin/time -v` (GNU time: `apt-get install time`):
+#
+#   promote --repo R plan --env prod --against dir:R/baseline --output json > /dev/null
+#   parse-floor R/rendered-prod       (examples/parse-floor.rs: the same YAML, same parser,
+#                                      same rayon threads; the least work a plan can do)
+#
+# and prints a markdown table on stdout: wall time, tenants/s and peak RSS of the plan; the floor
+# ("floor s": parse-floor's own clock around the parses alone, with the files already in memory,
+# because the rendered layout is one small file per entry and plan never opens those files;
+# "floor wall s": the whole parse-floor process, reads included); the ratio plan s / floor s;
+# then the targets of the issue checked on the largest size.
+# Progress goes to stderr. Run it on an otherwise idle machine; it is not a test.
+#
+# Environment: BENCH_RUNS (default 1; best wall time and worst RSS of that many runs),
+# BENCH_SEED (gen-repo seed, default 1), BENCH_KEEP=1 (keep the generated repositories),
+# TMPDIR (where they go), RAYON_NUM_THREADS (applies to both plan and floor), CARGO_TARGET_DIR.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runs="${BENCH_RUNS:-1}"
+seed="${BENCH_SEED:-1}"
+
+sizes=("$@")
+if [ "${#sizes[@]}" -eq 0 ]; then
+    sizes=(500 1000 2000)
+fi
+for n in "${sizes[@]}" "$runs"; do
+    if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -eq 0 ]; then
+        echo "fleet.sh: '$n' is not a positive integer" >&2
+        echo "usage: benches/fleet.sh [SIZES...]" >&2
+        exit 1
+    fi
+done
+if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
+    echo "fleet.sh: BENCH_SEED '$seed' is not a non-negative integer" >&2
+    exit 1
+fi
+
+if ! /usr/bin/time -v true >/dev/null 2>&1; then
+    echo "fleet.sh: needs GNU time at /usr/bin/time (apt-get install time)" >&2
+    exit 1
+fi
+
+log() { echo "fleet.sh: $*" >&2; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/promote-fleet.XXXXXX")"
+cleanup() {
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cd "$root"
+log "building release binaries"
+cargo build --release --quiet --bin promote --example gen-repo --example parse-floor
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-${CARGO_TARGET_DIR:-$root/target}}"
+promote="$target_dir/release/promote"
+gen="$target_dir/release/examples/gen-repo"
+floor="$target_dir/release/examples/parse-floor"
+for b in "$promote" "$gen" "$floor"; do
+    [ -x "$b" ] || { log "missing binary $b"; exit 1; }
+done
+
+# timed LOG OK_CODES OUT CMD... : runs CMD under GNU time with stdout to OUT, fails unless its
+# exit code is one of OK_CODES (space separated).
+timed() {
+    local log_file="$1" ok="$2" out="$3" rc=0
+    shift 3
+    /usr/bin/time -v -o "$log_file" "$@" >"$out" 2>"$log_file.stderr" || rc=$?
+    case " $ok " in
+        *" $rc "*) ;;
+        *)
+            log "'$*' exited with status $rc"
+            tail -n 20 "$log_file.stderr" >&2
+            return 1
+            ;;
+    esac
+}
+# Wall seconds and peak RSS (MB) from a `time -v` log.
+wall_s() {
+    awk -F': ' '/Elapsed \(wall clock\) time/ {
+        n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"
+}
+rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+rows=()
+for n in "${sizes[@]}"; do
+    repo="$work/fleet-$n"
+    log "$n tenants: generating $repo"
+    "$gen" "$repo" --tenants "$n" --seed "$seed" >/dev/null
+    log "$n tenants: rendering staging (JSON baseline) and prod (YAML, for the floor)"
+    "$promote" --repo "$repo" render --env staging --out "$repo/baseline" >/dev/null
+    "$promote" --repo "$repo" render --env prod --format yaml --out "$repo/rendered-prod" >/dev/null
+
+    plan_s="" plan_rss=0 floor_s="" floor_wall="" floor_line=""
+    for ((r = 1; r <= runs; r++)); do
+        log "$n tenants: plan, run $r/$runs"
+        # Exit code 2 means "changes present": expected, prod differs from the staging baseline.
+        timed "$work/plan.time" "0 2" /dev/null \
+            "$promote" --repo "$repo" plan --env prod --against "dir:$repo/baseline" --output json
+        log "$n tenants: parse floor, run $r/$runs"
+        timed "$work/floor.time" "0" "$work/floor.out" "$floor" "$repo/rendered-prod"
+        floor_line="$(cat "$work/floor.out")"
+
+        s="$(wall_s "$work/plan.time")"
+        m="$(rss_mb "$work/plan.time")"
+        f="$(sed -n 's/.*parse_seconds=\([0-9.]*\).*/\1/p' "$work/floor.out")"
+        w="$(wall_s "$work/floor.time")"
+        if [ -z "$f" ]; then
+            log "unexpected parse-floor output: $floor_line"
+            exit 1
+        fi
+        if [ -z "$plan_s" ] || awk "BEGIN { exit !($s < $plan_s) }"; then plan_s="$s"; fi
+        if awk "BEGIN { exit !($m > $plan_rss) }"; then plan_rss="$m"; fi
+        if [ -z "$floor_s" ] || awk "BEGIN { exit !($f < $floor_s) }"; then floor_s="$f"; fi
+        if [ -z "$floor_wall" ] || awk "BEGIN { exit !($w < $floor_wall) }"; then floor_wall="$w"; fi
+    done
+    log "$n tenants: floor input $floor_line"
+
+    tps="$(calc "%.0f" "$n / ($plan_s > 0 ? $plan_s : 0.01)")"
+    ratio="$(calc "%.2f" "$plan_s / ($floor_s > 0 ? $floor_s : 0.001)")"
+    rows+=("$n|$plan_s|$tps|$plan_rss|$floor_s|$ratio|$floor_wall")
+    if [ "${BENCH_KEEP:-0}" != 1 ]; then
+        rm -rf "$repo"
+    fi
+done
+
+cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
+rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo
+echo "promote fleet benchmark, $(date -u +%Y-%m-%d), commit $rev, $(nproc) cores${cpu:+ ($cpu)}, best of $runs run(s)"
+echo
+echo "| tenants | plan s | tenants/s | peak RSS MB | floor s | ratio plan/floor | floor wall s |"
+echo "|--------:|-------:|----------:|------------:|--------:|-----------------:|-------------:|"
+for row in "${rows[@]}"; do
+    IFS='|' read -r n s tps m f ratio w <<<"$row"
+    printf '| %s | %.2f | %s | %s | %.3f | %s× | %.2f |\n' "$n" "$s" "$tps" "$m" "$f" "$ratio" "$w"
+done
+
+# Targets of the issue, checked on the largest size; memory flatness compares the largest with
+# the smallest size.
+IFS='|' read -r n_small _ _ m_small _ _ _ <<<"${rows[0]}"
+IFS='|' read -r n_big _ tps_big m_big _ ratio_big _ <<<"${rows[${#rows[@]} - 1]}"
+verdict() { if awk "BEGIN { exit !($1) }"; then echo ok; else echo MISSED; fi; }
+echo
+echo "targets at $n_big tenants: throughput $tps_big tenants/s (goal >= 400): $(verdict "$tps_big >= 400");" \
+    "peak RSS $m_big MB (goal <= 300): $(verdict "$m_big <= 300");" \
+    "plan/floor $ratio_big× (goal <= 3): $(verdict "$ratio_big <= 3")"
+if [ "${#rows[@]}" -gt 1 ]; then
+    echo "memory growth: peak RSS ${m_small} MB at $n_small tenants -> ${m_big} MB at $n_big tenants" \
+        "(×$(calc "%.2f" "$m_big / ($m_small > 0 ? $m_small : 1)"))"
+fi
