@@ -149,7 +149,7 @@ pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
                 "invalid JSON: {}",
                 e.to_string().split(" at line ").next().unwrap_or_default()
             ))
-            .at(Location::at(&shown, e.line(), e.column()))
+            .at(Location::at(&shown, e.line().max(1), e.column().max(1)))
         })
     } else {
         yaml::parse(&text, &shown)

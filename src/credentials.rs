@@ -207,6 +207,49 @@ pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
     out
 }
 
+/// Names of the credential fields, whatever their place (the last segments of [`TENANT_FIELDS`]
+/// and [`WORKSPACE_FIELDS`], less the JWK members, which are only credentials inside a key).
+fn field_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = TENANT_FIELDS
+        .iter()
+        .chain(WORKSPACE_FIELDS)
+        .filter(|p| !p.starts_with("jwks/"))
+        .filter_map(|p| p.rsplit('/').next())
+        .flat_map(|last| last.split('|'))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Returns whether `key` is the name of a credential field somewhere (JWK members aside).
+pub fn is_field_name(key: &str) -> bool {
+    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(field_names);
+    NAMES.contains(&key)
+}
+
+/// Redacts, anywhere in `value`, every field named like a credential (and the private members
+/// of anything that looks like a JWK, a map with `kty`). For trees whose root promote cannot
+/// place (a single entry file given to `diff`): over-redacting is the safe side.
+pub fn redact_by_name(value: &mut Value) {
+    const JWK_PRIVATE: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k"];
+    match value {
+        Value::Object(map) => {
+            let is_jwk = map.contains_key("kty");
+            for (key, child) in map.iter_mut() {
+                let named = is_field_name(key) || (is_jwk && JWK_PRIVATE.contains(&key.as_str()));
+                if named && !is_safe(child) {
+                    *child = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_by_name(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_by_name),
+        _ => {}
+    }
+}
+
 /// Removes every credential field from `tree` (for what promote records or exports without
 /// credentials).
 pub fn strip(tree: &mut Value, scope: Scope) {
@@ -332,6 +375,15 @@ mod tests {
     fn workspace_scope_matches_without_servers_prefix() {
         let ws = json!({"secret": "x", "clients": {"c": {"client_secret": "y"}}});
         assert_eq!(plain_text(&ws, Scope::Workspace).len(), 2);
+    }
+
+    #[test]
+    fn redacts_by_name_where_the_place_is_unknown() {
+        let mut v = json!({"client_name": "c", "client_secret": "PLAIN", "auth": {"token": "PLAIN"}, "jwk": {"kty": "RSA", "d": "PLAIN", "n": "pub"}, "d": "not-a-jwk"});
+        redact_by_name(&mut v);
+        assert!(!v.to_string().contains("PLAIN"), "{v}");
+        assert_eq!(v["d"], "not-a-jwk");
+        assert_eq!(v["jwk"]["n"], "pub");
     }
 
     #[test]

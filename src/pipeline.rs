@@ -50,6 +50,7 @@ impl<'a> Project<'a> {
         let mut problems = Vec::new();
         for key in only {
             match self.tenants.iter().find(|t| &t.key == key || &t.id == key) {
+                Some(t) if out.iter().any(|o: &&Tenant| o.key == t.key) => {}
                 Some(t) => out.push(t),
                 None => problems.push(
                     Diagnostic::new(format!(

@@ -245,15 +245,23 @@ fn check_reference(
     if !targets.contains(id) {
         let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
         let hint = if known.is_empty() {
-            format!("there are no {what}s here")
+            format!("there are no {} here", plural(what))
         } else {
             format!(
-                "{what}s here: {}{}",
+                "{} here: {}{}",
+                plural(what),
                 known.join(", "),
                 if targets.len() > 10 { ", ..." } else { "" }
             )
         };
         problems.push(problem(at, format!("unknown {what} `{id}`"), Some(hint)));
+    }
+}
+
+fn plural(what: &str) -> String {
+    match what.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{what}s"),
     }
 }
 

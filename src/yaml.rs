@@ -86,6 +86,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(Key(key)) = access.next_key()? {
+            if key == "<<" {
+                return Err(de::Error::custom(
+                    "YAML merge keys (`<<`) are not supported: write the keys out, or share them with a Tera include or macro",
+                ));
+            }
             let Strict(value) = access.next_value()?;
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key `{key}`")));

@@ -57,7 +57,9 @@ pub fn run(ui: &Ui, args: &DiffArgs) -> CommandResult {
         patch.to_json()
     } else {
         let scope = scope_of(&old, &new);
-        redacted(&patch, scope)
+        let mut body = redacted(&patch, scope);
+        redact_by_name(&mut body);
+        body
     };
     ui.json(&body);
     Ok(if args.detailed_exitcode && !patch.is_empty() {
@@ -87,6 +89,26 @@ fn scope_of(old: &Value, new: &Value) -> Scope {
         Scope::Workspace
     } else {
         Scope::Tenant
+    }
+}
+
+/// Redacts what the place-based rules cannot see when the trees' root is neither a tenant nor a
+/// workspace (an entry file): fields named like credentials, and RFC 6902 values set at them.
+fn redact_by_name(body: &mut Value) {
+    credentials::redact_by_name(body);
+    if let Value::Array(ops) = body {
+        for op in ops {
+            let last = op
+                .get("path")
+                .and_then(Value::as_str)
+                .and_then(|p| p.rsplit('/').next())
+                .unwrap_or_default();
+            if credentials::is_field_name(last) {
+                if let Some(v) = op.get_mut("value").filter(|v| !credentials::is_safe(v)) {
+                    *v = Value::String(credentials::REDACTED.to_owned());
+                }
+            }
+        }
     }
 }
 

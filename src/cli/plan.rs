@@ -80,8 +80,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     };
     // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
     let mut open = sink.begin(&header).is_ok();
+    let text_output = ui.format == OutputFormat::Text;
     let summary = plan::plan(&project, &tenants, &baseline, header.mode, |tenant| {
         bar.inc(1);
+        // The report may go to a file; the reasons for the exit code always reach stderr.
+        if !text_output {
+            for d in &tenant.errors {
+                bar.suspend(|| ui.diagnostic(d));
+            }
+        }
         if open {
             open = sink.tenant(&tenant).is_ok();
         }
@@ -89,6 +96,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&summary);
+    }
+    if summary.has_errors() && text_output {
+        ui.note(&format!(
+            "error: {} tenant(s) could not be planned (see above)",
+            summary.errors
+        ));
     }
     Ok(if summary.has_errors() {
         Exit::Error

@@ -41,6 +41,9 @@ pub enum RenderFormat {
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
+    if let Some(out) = &args.out {
+        refuse_source_dirs(&global.repo, out)?;
+    }
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
@@ -81,6 +84,28 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
         ui.json(&Value::Object(printed));
     }
     Ok(if failed { Exit::Error } else { Exit::Ok })
+}
+
+/// Refuses an output directory inside `templates/` or `environments/`: rendering there would
+/// replace templates with their output.
+fn refuse_source_dirs(repo: &std::path::Path, out: &std::path::Path) -> Result<(), Failure> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let out = absolute(out);
+    for source in ["templates", "environments"] {
+        let dir = absolute(&repo.join(source));
+        if out.starts_with(&dir) {
+            return Err(Failure::Input(vec![crate::diagnostic::Diagnostic::new(
+                format!(
+                    "refusing to render into {}: it is inside the repository's {source}/",
+                    out.display()
+                ),
+            )
+            .hint(
+                "render somewhere else, e.g. --out .promote/rendered (git-ignored)",
+            )]));
+        }
+    }
+    Ok(())
 }
 
 fn write(
