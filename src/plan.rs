@@ -238,9 +238,16 @@ fn redact_conflict(mut c: Conflict) -> Conflict {
 
 /// Returns the JSON form of a patch with every credential value redacted.
 pub fn redact_patch(patch: &Patch) -> Value {
+    let body = redact_patch_body(patch, Scope::Tenant);
+    serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": body})
+}
+
+/// Returns the body of a patch (a merge document or an op list) between trees of `scope`, with
+/// every credential value redacted.
+pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
     let mut json = patch.to_json();
     match patch {
-        Patch::Merge(_) => credentials::redact_in_place(&mut json, Scope::Tenant),
+        Patch::Merge(_) => credentials::redact_in_place(&mut json, scope),
         Patch::Ops(_) => {
             if let Value::Array(ops) = &mut json {
                 for op in ops {
@@ -250,11 +257,11 @@ pub fn redact_patch(patch: &Patch) -> Value {
                         .unwrap_or_default()
                         .to_owned();
                     if let Some(value) = op.get_mut("value") {
-                        *value = credentials::redact_at(&path, value, Scope::Tenant);
+                        *value = credentials::redact_at(&path, value, scope);
                     }
                 }
             }
         }
     }
-    serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": json})
+    json
 }

@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::{CommandResult, Exit, Failure, Ui};
 use crate::baseline::{read_layout_dir, read_tree_file};
 use crate::credentials::{self, Scope};
-use crate::patch::{self, Patch};
-use crate::plan::redact_patch;
+use crate::patch;
+use crate::plan::redact_patch_body;
 
 /// Print the patch that turns OLD into NEW (JSON or YAML files, or YAML directories in the
 /// repository layout)
@@ -57,7 +57,7 @@ pub fn run(ui: &Ui, args: &DiffArgs) -> CommandResult {
         patch.to_json()
     } else {
         let scope = scope_of(&old, &new);
-        let mut body = redacted(&patch, scope);
+        let mut body = redact_patch_body(&patch, scope);
         redact_by_name(&mut body);
         body
     };
@@ -108,33 +108,6 @@ fn redact_by_name(body: &mut Value) {
                     *v = Value::String(credentials::REDACTED.to_owned());
                 }
             }
-        }
-    }
-}
-
-fn redacted(patch: &Patch, scope: Scope) -> Value {
-    match scope {
-        Scope::Tenant => redact_patch(patch)["patch"].clone(),
-        Scope::Workspace => {
-            let mut json = patch.to_json();
-            match patch {
-                Patch::Merge(_) => credentials::redact_in_place(&mut json, scope),
-                Patch::Ops(_) => {
-                    if let Value::Array(ops) = &mut json {
-                        for op in ops {
-                            let path = op
-                                .get("path")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_owned();
-                            if let Some(v) = op.get_mut("value") {
-                                *v = credentials::redact_at(&path, v, scope);
-                            }
-                        }
-                    }
-                }
-            }
-            json
         }
     }
 }
