@@ -21,8 +21,8 @@ use crate::source::RepoFiles;
 pub struct Renderer<'a> {
     files: &'a RepoFiles,
     tera: Tera,
-    /// Template directory → its files, relative to it.
-    templates: HashMap<String, Vec<String>>,
+    /// Template directory → its files: (path relative to it, Tera template name).
+    templates: HashMap<String, Vec<(String, String)>>,
 }
 
 /// The most template syntax errors reported in one run; after that the rest is noise.
@@ -62,14 +62,14 @@ impl<'a> Renderer<'a> {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut templates: HashMap<String, Vec<String>> = HashMap::new();
+        let mut templates: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for path in files.templates.keys() {
             if let Some((dir, rel)) = path.split_once('/') {
                 if !dir.starts_with('_') {
                     templates
                         .entry(dir.to_owned())
                         .or_default()
-                        .push(rel.to_owned());
+                        .push((rel.to_owned(), path.clone()));
                 }
             }
         }
@@ -112,11 +112,10 @@ impl<'a> Renderer<'a> {
         })?;
         let mut out = Vec::with_capacity(files.len());
         let mut problems = Vec::new();
-        for rel in files {
-            let name = format!("{}/{rel}", tenant.template);
-            match self.tera.render(&name, &context) {
+        for (rel, name) in files {
+            match self.tera.render(name, &context) {
                 Ok(text) => out.push((rel.clone(), text)),
-                Err(e) => problems.push(at(self.render_diagnostic(&name, &e))),
+                Err(e) => problems.push(at(self.render_diagnostic(name, &e))),
             }
         }
         if problems.is_empty() {
@@ -141,6 +140,7 @@ impl<'a> Renderer<'a> {
                     // rendering changed nothing in that file; say so when it may not be.
                     let templated = d.location.as_ref().is_some_and(|l| l.line.is_some())
                         && !self.renders_verbatim(
+                            &tenant.template,
                             &base,
                             &dir,
                             d.location.as_ref().map(|l| l.file.as_str()),
@@ -155,7 +155,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Returns whether the file a diagnostic names rendered to exactly its template text.
-    fn renders_verbatim(&self, base: &str, dir: &Dir, file: Option<&str>) -> bool {
+    fn renders_verbatim(&self, template: &str, base: &str, dir: &Dir, file: Option<&str>) -> bool {
         let Some(rel) = file
             .and_then(|f| f.strip_prefix(base))
             .and_then(|f| f.strip_prefix('/'))
@@ -173,7 +173,6 @@ impl<'a> Renderer<'a> {
                 None => return false,
             }
         }
-        let template = base.rsplit('/').next().unwrap_or(base);
         at.files.get(name).is_some_and(|text| {
             self.files.templates.get(&format!("{template}/{rel}")) == Some(text)
         })
