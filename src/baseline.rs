@@ -18,7 +18,7 @@ use crate::environment::Tenant;
 use crate::keys;
 use crate::layout;
 use crate::pipeline::Project;
-use crate::source::RepoFiles;
+use crate::source::{not_utf8, RepoFiles};
 use crate::yaml;
 
 /// Where the baseline comes from, as the user wrote it.
@@ -139,15 +139,15 @@ pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|e| Diagnostic::new(format!("cannot read: {e}")).in_file(&shown))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Diagnostic::new("file is not UTF-8 text").in_file(&shown))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| not_utf8(&shown, e.as_bytes(), &e.utf8_error()))?;
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['{', '[']);
     if is_json {
         serde_json::from_str(&text).map_err(|e| {
             Diagnostic::new(format!(
                 "invalid JSON: {}",
-                e.to_string().split(" at line ").next().unwrap_or_default()
+                yaml::strip_position(&e.to_string())
             ))
             .at(Location::at(&shown, e.line().max(1), e.column().max(1)))
         })
@@ -200,7 +200,7 @@ pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
         };
         match std::fs::read(entry.path()).map(String::from_utf8) {
             Ok(Ok(text)) => files.push((rel.replace('\\', "/"), text)),
-            Ok(Err(_)) => problems.push(Diagnostic::new("file is not UTF-8 text").in_file(shown)),
+            Ok(Err(e)) => problems.push(not_utf8(&shown, e.as_bytes(), &e.utf8_error())),
             Err(e) => problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(shown)),
         }
     }

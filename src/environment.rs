@@ -96,10 +96,14 @@ impl Environment {
                 None => Location::file(path),
             };
             let message = e.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message);
-            Diagnostic::new(format!("invalid environment file: {message}"))
-                .at(location)
-                .hint("an environment file has `target`, and optionally `requires`, `vars` and `tenants`")
+            Diagnostic::new(format!(
+                "invalid environment file: {}",
+                yaml::strip_position(&message)
+            ))
+            .at(location)
+            .hint(
+                "an environment file has `target`, and optionally `requires`, `vars` and `tenants`",
+            )
         })?;
         let env = Environment {
             name: name.to_owned(),

@@ -319,10 +319,11 @@ fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap
     out
 }
 
-fn not_utf8(path: &str, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
-    let valid = &bytes[..err.valid_up_to()];
-    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = valid.len() - valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+/// Returns the diagnostic for a file that is not UTF-8, at the first byte that is not.
+pub(crate) fn not_utf8(path: &str, bytes: &[u8], err: &std::str::Utf8Error) -> Diagnostic {
+    // The bytes before `valid_up_to` are UTF-8 by definition.
+    let valid = std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default();
+    let (line, column) = crate::diagnostic::line_column(valid, valid.len());
     Diagnostic::new("file is not UTF-8 text")
         .at(Location::at(path, line, column))
         .hint("save the file as UTF-8")

@@ -147,9 +147,9 @@ fn duplicate_key_position(text: &str, message: &str, from_line: usize) -> Option
     None
 }
 
-/// Returns serde_yaml's message without its own " at line L column C" suffix, which
-/// [`Location`] already carries.
-fn strip_position(message: &str) -> &str {
+/// Returns a parser's message (serde_yaml's or serde_json's) without its own
+/// " at line L column C" suffix, which [`Location`] already carries.
+pub fn strip_position(message: &str) -> &str {
     match message.find(" at line ") {
         Some(i) => &message[..i],
         None => message,
