@@ -94,6 +94,8 @@ fn scope_of(old: &Value, new: &Value) -> Scope {
 
 /// Redacts what the place-based rules cannot see when the trees' root is neither a tenant nor a
 /// workspace (an entry file): fields named like credentials, and RFC 6902 values set at them.
+/// Applied to every diff, whatever its root: over-redacting a field that only shares a
+/// credential's name is the safe side.
 fn redact_by_name(body: &mut Value) {
     credentials::redact_by_name(body);
     if let Value::Array(ops) = body {
