@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod cli;
 pub mod credentials;
 pub mod diagnostic;
+pub mod emulator;
 pub mod environment;
 pub mod files;
 pub mod keys;

@@ -75,8 +75,23 @@ const WORKSPACE_SHAPES: &[(&str, Shape)] = &[
     ("script_execution_points", Shape::Collection2),
 ];
 
-/// Returns every problem of a tenant tree.
+/// Returns every problem of a tenant tree that is meant for the repository: its structure and
+/// references ([`structure`]), and plain-text credentials.
 pub fn tenant(tree: &Value) -> Vec<Problem> {
+    let mut problems = structure(tree);
+    for ptr in credentials::plain_text(tree, Scope::Tenant) {
+        problems.push(problem(
+            &ptr,
+            "plain-text credential in the repository".into(),
+            Some("credentials never go to git: write `{{ secret(\"NAME\") }}` and supply PROMOTE_SECRET_NAME at apply time, or leave the field out so the platform generates it".into()),
+        ));
+    }
+    problems
+}
+
+/// Returns the problems of a tree's shape and of its references inside the tenant: what a
+/// platform refuses too (the emulator answers them with 422).
+pub fn structure(tree: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(root) = tree.as_object() else {
         problems.push(problem(
@@ -97,13 +112,6 @@ pub fn tenant(tree: &Value) -> Vec<Problem> {
                 check_references(ws, &at, &tenant_pools, &themes, &mut problems);
             }
         }
-    }
-    for ptr in credentials::plain_text(tree, Scope::Tenant) {
-        problems.push(problem(
-            &ptr,
-            "plain-text credential in the repository".into(),
-            Some("credentials never go to git: write `{{ secret(\"NAME\") }}` and supply PROMOTE_SECRET_NAME at apply time, or leave the field out so the platform generates it".into()),
-        ));
     }
     problems
 }

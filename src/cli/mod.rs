@@ -8,6 +8,7 @@ mod diff;
 mod output;
 mod plan;
 mod render;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -70,6 +71,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     Diff(diff::DiffArgs),
     Plan(plan::PlanArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// How a command ended.
@@ -130,12 +132,13 @@ pub fn main() -> ExitCode {
         }
     };
     let ui = Ui::new(&cli.global);
-    init_logging(&cli.global);
+    init_logging(&cli.global, matches!(cli.command, Command::Serve(_)));
     let result = match &cli.command {
         Command::Render(args) => render::run(&ui, &cli.global, args),
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
         Command::Diff(args) => diff::run(&ui, args),
         Command::Plan(args) => plan::run(&ui, &cli.global, args),
+        Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {
         Ok(exit) => exit,
@@ -147,15 +150,22 @@ pub fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn init_logging(global: &GlobalArgs) {
+fn init_logging(global: &GlobalArgs, serving: bool) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOTE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("promote={level}")));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOTE_LOG").unwrap_or_else(|_| {
+        // `promote serve` logs one line per request unless quiet.
+        let requests = if serving && !global.quiet {
+            ",promote::serve=info"
+        } else {
+            ""
+        };
+        tracing_subscriber::EnvFilter::new(format!("promote={level}{requests}"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

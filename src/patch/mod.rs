@@ -205,7 +205,7 @@ pub fn in_format(
 }
 
 #[cfg(test)]
-mod arb;
+pub(crate) mod arb;
 #[cfg(test)]
 #[path = "mod_tests.rs"]
 mod tests;
