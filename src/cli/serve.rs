@@ -89,7 +89,10 @@ pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
             );
         }
         let tenants = emulator.store.tenant_ids();
-        ui.note(&format!(
+        // Always printed, even with -q: with --listen 127.0.0.1:0 it is how callers learn the port.
+        eprintln!(
+            "{}",
+            format_args!(
             "promote serve: listening on http://{addr} ({} tenants: {}; data {})",
             tenants.len(),
             if tenants.is_empty() {

@@ -409,7 +409,7 @@ async fn promotion(
         &bytes,
     );
 
-    let _writer = slot.writer.lock().await;
+    let writer = slot.writer.lock().await;
     if let Some(key) = &key {
         match st.idempotency.seen(&tid, key, fingerprint) {
             Seen::New => {}
@@ -437,19 +437,24 @@ async fn promotion(
             return Err(e);
         }
     };
-    if !dry_run {
-        st.store
-            .commit(&slot, after)
-            .await
-            .map_err(|e| ApiError::internal(format!("cannot persist the tenant: {e:#}")))?;
-    }
     let answer = Answer {
         status: StatusCode::NO_CONTENT,
         content_type: None,
         body: Bytes::new(),
     };
+    if dry_run {
+        remember(st, &tid, key.as_deref(), fingerprint, &answer);
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let version = st.store.publish(&slot, after);
+    // Remembered before the writer lock is released, so a replay never applies twice.
     remember(st, &tid, key.as_deref(), fingerprint, &answer);
-    if !dry_run && st.dice.drop_after_write() {
+    drop(writer);
+    st.store
+        .persist(&slot, version)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot persist the tenant: {e:#}")))?;
+    if st.dice.drop_after_write() {
         if let Some(Killer(kill)) = parts.extensions.get::<Killer>() {
             kill.notify_one();
             std::future::pending::<()>().await;

@@ -84,11 +84,14 @@ impl Emulator {
         })
     }
 
-    /// Waits until no write is in flight: every tenant's writer lock is free.
+    /// Waits until no write is in flight and every published write is on disk.
     pub async fn quiesce(&self) {
         for tid in self.store.tenant_ids() {
             if let Some(slot) = self.store.get(&tid) {
-                drop(slot.writer.lock().await);
+                let _writer = slot.writer.lock().await;
+                if let Err(e) = self.store.persist(&slot, slot.snapshot().version).await {
+                    tracing::error!("tenant {tid} could not be written to disk: {e:#}");
+                }
             }
         }
     }

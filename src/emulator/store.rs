@@ -3,7 +3,11 @@
 //!
 //! Reads take a snapshot (an `Arc` of the current document) without waiting for writers.
 //! Writes to one tenant are serialized by its writer lock: a writer computes the next tree from
-//! the current one, persists it, then publishes it, so concurrent patches never lose an update.
+//! the current one and publishes it as the next version, so concurrent patches never lose an
+//! update. Then, without the writer lock, it waits until its version is on disk before it
+//! answers: whoever takes the flush lock writes the *latest* version, so one fsync covers every
+//! write published meanwhile (group commit) and a queue of patches to one tenant is not bound
+//! by the disk's fsync latency.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,14 +33,17 @@ pub fn is_tenant_id(s: &str) -> bool {
 #[derive(Debug)]
 pub struct Doc {
     pub tree: Value,
+    /// Counts the writes published to this tenant since the emulator started.
+    pub version: u64,
     without_credentials: OnceLock<Bytes>,
     with_credentials: OnceLock<Bytes>,
 }
 
 impl Doc {
-    pub fn new(tree: Value) -> Doc {
+    pub fn new(tree: Value, version: u64) -> Doc {
         Doc {
             tree,
+            version,
             without_credentials: OnceLock::new(),
             with_credentials: OnceLock::new(),
         }
@@ -71,6 +78,8 @@ pub fn to_bytes(value: &Value) -> Bytes {
 pub struct Slot {
     pub tid: String,
     pub writer: tokio::sync::Mutex<()>,
+    /// The version known to be on disk; held while writing it.
+    durable: tokio::sync::Mutex<u64>,
     current: RwLock<Arc<Doc>>,
 }
 
@@ -174,18 +183,30 @@ impl Store {
         ids
     }
 
-    /// Persists `tree` as the tenant's new configuration and publishes it. The caller holds the
-    /// slot's writer lock.
-    pub async fn commit(&self, slot: &Slot, tree: Value) -> Result<()> {
-        let doc = Arc::new(Doc::new(tree));
-        if let Some(dir) = &self.dir {
-            let path = crate::files::inside(dir, &format!("tenants/{}.json", slot.tid))?;
-            let bytes = doc.export(true);
-            tokio::task::spawn_blocking(move || crate::files::write_atomic(&path, &bytes))
-                .await
-                .context("the writer thread failed")??;
+    /// Publishes `tree` as the tenant's configuration and returns its version. The caller holds
+    /// the slot's writer lock.
+    pub fn publish(&self, slot: &Slot, tree: Value) -> u64 {
+        let version = slot.snapshot().version + 1;
+        slot.publish(Arc::new(Doc::new(tree, version)));
+        version
+    }
+
+    /// Returns once `version` of the tenant is on disk (at once without a data directory).
+    pub async fn persist(&self, slot: &Slot, version: u64) -> Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let mut durable = slot.durable.lock().await;
+        if *durable >= version {
+            return Ok(());
         }
-        slot.publish(doc);
+        let doc = slot.snapshot();
+        let path = crate::files::inside(dir, &format!("tenants/{}.json", slot.tid))?;
+        let bytes = doc.export(true);
+        tokio::task::spawn_blocking(move || crate::files::write_atomic(&path, &bytes))
+            .await
+            .context("the writer thread failed")??;
+        *durable = doc.version;
         Ok(())
     }
 }
@@ -194,6 +215,7 @@ fn slot(tid: &str, tree: Value) -> Slot {
     Slot {
         tid: tid.to_owned(),
         writer: tokio::sync::Mutex::new(()),
-        current: RwLock::new(Arc::new(Doc::new(tree))),
+        durable: tokio::sync::Mutex::new(0),
+        current: RwLock::new(Arc::new(Doc::new(tree, 0))),
     }
 }

@@ -1,0 +1,143 @@
+//! Where an environment's platform requests go: a platform at `target.url` with credentials
+//! from the environment variables the file names, or an emulator started in-process for
+//! `target.emulator` (on `127.0.0.1:0`, for as long as the [`Connection`] lives, with a client
+//! per tenant that it provisions itself).
+
+use std::fmt;
+use std::path::Path;
+
+use crate::diagnostic::Diagnostic;
+use crate::emulator::Embedded;
+use crate::environment::{Environment, Tenant};
+
+/// Default names of the variables holding a platform's client credentials.
+pub const CLIENT_ID_ENV: &str = "PROMOTE_CLIENT_ID";
+pub const CLIENT_SECRET_ENV: &str = "PROMOTE_CLIENT_SECRET";
+
+/// An open way to an environment's platform.
+pub enum Connection {
+    Platform {
+        url: String,
+        client_id: String,
+        client_secret: String,
+    },
+    Emulator(Embedded),
+}
+
+impl fmt::Debug for Connection {
+    // Credentials never reach a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Connection::Platform { url, client_id, .. } => f
+                .debug_struct("Platform")
+                .field("url", url)
+                .field("client_id", client_id)
+                .finish_non_exhaustive(),
+            Connection::Emulator(e) => f.debug_tuple("Emulator").field(e).finish(),
+        }
+    }
+}
+
+impl Connection {
+    /// Opens the way to `env`'s target for `tenants`; `repo` is what a relative emulator
+    /// directory is relative to.
+    pub fn open(repo: &Path, env: &Environment, tenants: &[Tenant]) -> Result<Connection, Diagnostic> {
+        let target = &env.file.target;
+        if let Some(dir) = &target.emulator {
+            let data = repo.join(dir);
+            let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
+            return Embedded::start(&data, &ids)
+                .map(Connection::Emulator)
+                .map_err(|e| {
+                    Diagnostic::new(format!("cannot start the embedded emulator: {e:#}"))
+                        .at(env.locate(&["target", "emulator"]))
+                        .context(&env.name, None)
+                });
+        }
+        let url = target.url.clone().unwrap_or_default();
+        let var = |name: &Option<String>, default: &str, key: &str| {
+            let name = name.as_deref().unwrap_or(default);
+            match std::env::var(name) {
+                Ok(v) if !v.is_empty() => Ok(v),
+                _ => Err(Diagnostic::new(format!(
+                    "environment `{}` needs the platform's client credentials in ${name}",
+                    env.name
+                ))
+                .at(env.locate(&["target", key]))
+                .hint(format!(
+                    "export {name}=... (an OAuth2 client of the tenants' System workspace with the manage_configuration scope), or name another variable with `target.{key}`"
+                ))),
+            }
+        };
+        Ok(Connection::Platform {
+            url: url.trim_end_matches('/').to_owned(),
+            client_id: var(&target.client_id_env, CLIENT_ID_ENV, "client_id_env")?,
+            client_secret: var(
+                &target.client_secret_env,
+                CLIENT_SECRET_ENV,
+                "client_secret_env",
+            )?,
+        })
+    }
+
+    /// Base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        match self {
+            Connection::Platform { url, .. } => url,
+            Connection::Emulator(e) => &e.url,
+        }
+    }
+
+    /// The client ID and secret to use for tenant `tid`.
+    pub fn credentials(&self, tid: &str) -> Option<(&str, &str)> {
+        match self {
+            Connection::Platform {
+                client_id,
+                client_secret,
+                ..
+            } => Some((client_id, client_secret)),
+            Connection::Emulator(e) => e.credentials(tid),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(text: &str) -> Environment {
+        Environment::parse("test", "environments/test.yaml", text).unwrap()
+    }
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            key: id.into(),
+            id: id.into(),
+            template: id.into(),
+            vars: Default::default(),
+        }
+    }
+
+    #[test]
+    fn emulator_target_starts_one_with_a_client_per_tenant() {
+        let repo = tempfile::tempdir().unwrap();
+        let e = env("target:\n  emulator: .promote/emu\n");
+        let c = Connection::open(repo.path(), &e, &[tenant("a"), tenant("b")]).unwrap();
+        assert!(c.url().starts_with("http://127.0.0.1:"));
+        let (id, secret) = c.credentials("a").unwrap();
+        assert_eq!(id, "promote");
+        assert!(secret.len() >= 32);
+        assert_ne!(c.credentials("b").unwrap().1, secret);
+        assert!(c.credentials("c").is_none());
+        assert!(repo.path().join(".promote/emu/tenants").is_dir());
+        assert!(!format!("{c:?}").contains(secret));
+    }
+
+    #[test]
+    fn platform_target_names_the_missing_variable_and_the_line() {
+        let e = env("target:\n  url: https://x.example\n  client_id_env: PROMOTE_TEST_UNSET_ID\n");
+        let d = Connection::open(Path::new("."), &e, &[]).unwrap_err();
+        assert!(d.message.contains("$PROMOTE_TEST_UNSET_ID"), "{d}");
+        assert_eq!(d.location.unwrap().line, Some(3));
+    }
+}
