@@ -41,7 +41,11 @@ impl fmt::Debug for Connection {
 impl Connection {
     /// Opens the way to `env`'s target for `tenants`; `repo` is what a relative emulator
     /// directory is relative to.
-    pub fn open(repo: &Path, env: &Environment, tenants: &[Tenant]) -> Result<Connection, Diagnostic> {
+    pub fn open(
+        repo: &Path,
+        env: &Environment,
+        tenants: &[Tenant],
+    ) -> Result<Connection, Diagnostic> {
         let target = &env.file.target;
         if let Some(dir) = &target.emulator {
             let data = repo.join(dir);

@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod client;
 pub mod connect;
 pub mod credentials;
 pub mod diagnostic;

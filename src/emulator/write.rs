@@ -19,25 +19,8 @@ use serde_json::{Map, Value};
 use crate::layout::{Entries, Node};
 use crate::patch::pointer;
 
-/// What to do with a keyed entry that exists on both sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Ignore,
-    Fail,
-    Update,
-}
-
-impl Mode {
-    /// Parses the `mode` query parameter.
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "ignore" => Some(Mode::Ignore),
-            "fail" => Some(Mode::Fail),
-            "update" => Some(Mode::Update),
-            _ => None,
-        }
-    }
-}
+/// What to do with a keyed entry that exists on both sides: the API's `mode`.
+pub use crate::patch::three_way::Mode;
 
 /// Why a write was refused before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,6 +46,13 @@ impl Mode {
             Mode::Update => "update",
         }
     }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Ignore, Mode::Fail, Mode::Update]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 /// What a change does at its path.

@@ -1,0 +1,762 @@
+//! The platform's Configuration Promotion API, as a blocking HTTP client (ureq, rustls).
+//!
+//! - Tokens: discovery, then client credentials with HTTP Basic; cached per tenant and renewed a
+//!   minute before they expire; a 401 renews the token once.
+//! - Retries: 429, 5xx, 403 `request_forbidden` and transport failures are retried with
+//!   exponential backoff and full jitter, honouring `Retry-After`, bounded in attempts and time.
+//!   Retrying is safe for every request promote sends: exports are reads, imports carry an
+//!   `X-Idempotency-Key` that stays the same across retries, RFC 7396 patches are idempotent, and
+//!   RFC 6902 patches start with `test` ops, so one applied twice fails instead of applying twice.
+//! - TLS certificates are verified; [`Options::insecure`] turns that off (and plain HTTP beyond
+//!   loopback on), and the command line warns when it is used.
+//! - Errors quote the platform's `error`, `error_code`, `details` and `X-Trace-ID`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::connect::Connection;
+use crate::patch::three_way::Mode;
+use crate::patch::Patch;
+
+/// How the client behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Skip TLS verification and allow plain HTTP to any host.
+    pub insecure: bool,
+    /// Longest time for one request, connecting included.
+    pub timeout: Duration,
+    /// Most attempts of one request.
+    pub attempts: u32,
+    /// Longest time spent retrying one request.
+    pub retry_budget: Duration,
+    /// First backoff; doubles with each retry up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            insecure: false,
+            timeout: Duration::from_secs(60),
+            attempts: 8,
+            retry_budget: Duration::from_secs(120),
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a request failed, with what the platform said.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct Failure {
+    /// `GET /api/hub/acme/promote/config`, for messages.
+    pub request: String,
+    pub kind: FailureKind,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureKind {
+    /// The platform answered with an error.
+    Api {
+        status: u16,
+        error: String,
+        error_code: String,
+        details: Value,
+        trace_id: Option<String>,
+    },
+    /// No answer: connection refused, reset, timed out, TLS failure, ...
+    Transport(String),
+    /// The answer was not what the API promises.
+    Protocol(String),
+}
+
+impl Failure {
+    /// The HTTP status, when the platform answered.
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            FailureKind::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The platform's `error_code`, when it answered.
+    pub fn error_code(&self) -> Option<&str> {
+        match &self.kind {
+            FailureKind::Api { error_code, .. } => Some(error_code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tries = if self.attempts > 1 {
+            format!(" (after {} attempts)", self.attempts)
+        } else {
+            String::new()
+        };
+        match &self.kind {
+            FailureKind::Api {
+                status,
+                error,
+                error_code,
+                details,
+                trace_id,
+            } => {
+                write!(f, "{} answered {status}", self.request)?;
+                if !error_code.is_empty() {
+                    write!(f, " {error_code}")?;
+                }
+                if !error.is_empty() {
+                    write!(f, ": {error}")?;
+                }
+                if !details.is_null() {
+                    write!(f, "; details: {details}")?;
+                }
+                if let Some(t) = trace_id {
+                    write!(f, " [X-Trace-ID {t}]")?;
+                }
+                write!(f, "{tries}")
+            }
+            FailureKind::Transport(e) => write!(f, "{} failed: {e}{tries}", self.request),
+            FailureKind::Protocol(e) => write!(f, "{}: {e}", self.request),
+        }
+    }
+}
+
+/// A cached token.
+#[derive(Clone)]
+struct Token {
+    value: String,
+    renew_at: Instant,
+}
+
+/// A client of one platform (or emulator).
+pub struct Client {
+    agent: ureq::Agent,
+    url: String,
+    /// Per tenant: client ID and secret (kept here only for the token endpoint).
+    credentials: HashMap<String, (String, String)>,
+    default_credentials: Option<(String, String)>,
+    tokens: Mutex<HashMap<String, Token>>,
+    options: Options,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Tenant(&'a str),
+    Workspace(&'a str, &'a str),
+}
+
+impl Target<'_> {
+    fn tid(&self) -> &str {
+        match self {
+            Target::Tenant(t) | Target::Workspace(t, _) => t,
+        }
+    }
+
+    fn path(&self, suffix: &str) -> String {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        match self {
+            Target::Tenant(t) => format!("/api/hub/{}/promote/{suffix}", enc(t)),
+            Target::Workspace(t, w) => {
+                format!("/api/hub/{}/workspaces/{}/promote/{suffix}", enc(t), enc(w))
+            }
+        }
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]") || rest.starts_with("[::1]")
+}
+
+impl Client {
+    /// A client for `connection`'s platform, for `tenants` (platform IDs).
+    pub fn new(
+        connection: &Connection,
+        tenants: &[String],
+        options: Options,
+    ) -> Result<Client, String> {
+        let url = connection.url().trim_end_matches('/').to_owned();
+        if !url.starts_with("https://") && !(is_loopback(&url) || options.insecure) {
+            return Err(format!(
+                "{url} is plain HTTP: credentials would cross the network in clear; use https:// (or --insecure for a test platform)"
+            ));
+        }
+        let mut credentials = HashMap::new();
+        for tid in tenants {
+            if let Some((id, secret)) = connection.credentials(tid) {
+                credentials.insert(tid.clone(), (id.to_owned(), secret.to_owned()));
+            }
+        }
+        let default_credentials = match connection {
+            Connection::Platform {
+                client_id,
+                client_secret,
+                ..
+            } => Some((client_id.clone(), client_secret.clone())),
+            Connection::Emulator(_) => None,
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(options.insecure)
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(options.timeout))
+            .timeout_connect(Some(Duration::from_secs(10).min(options.timeout)))
+            .max_redirects(0)
+            .user_agent(concat!("promote/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            url,
+            credentials,
+            default_credentials,
+            tokens: Mutex::new(HashMap::new()),
+            options,
+        })
+    }
+
+    /// Exports a tenant or workspace tree.
+    pub fn export(&self, target: Target<'_>, with_credentials: bool) -> Result<Value, Failure> {
+        let path = format!(
+            "{}?with_credentials={with_credentials}",
+            target.path("config")
+        );
+        let body = self.send(target.tid(), "GET", &path, None, None)?;
+        serde_json::from_slice(&body).map_err(|e| Failure {
+            request: format!("GET {path}"),
+            kind: FailureKind::Protocol(format!("the export is not JSON: {e}")),
+            attempts: 1,
+        })
+    }
+
+    /// Imports a tree (replacing the configuration, conflicts per `mode`).
+    pub fn import(
+        &self,
+        target: Target<'_>,
+        tree: &Value,
+        mode: Mode,
+        dry_run: bool,
+    ) -> Result<(), Failure> {
+        let path = format!(
+            "{}?mode={}&dry_run={dry_run}",
+            target.path("config"),
+            mode.as_str()
+        );
+        let key = idempotency_key().map_err(|e| Failure {
+            request: format!("POST {path}"),
+            kind: FailureKind::Transport(format!("no randomness for an idempotency key: {e}")),
+            attempts: 0,
+        })?;
+        let body = serde_json::to_vec(tree).unwrap_or_default();
+        self.send(
+            target.tid(),
+            "POST",
+            &path,
+            Some(("application/json", body)),
+            Some(&key),
+        )
+        .map(drop)
+    }
+
+    /// Sends a patch in its own format.
+    pub fn patch(
+        &self,
+        target: Target<'_>,
+        patch: &Patch,
+        mode: Mode,
+        dry_run: bool,
+    ) -> Result<(), Failure> {
+        let suffix = match patch.format() {
+            crate::patch::Format::Merge7396 => "config-rfc7396",
+            crate::patch::Format::Json6902 => "config-rfc6902",
+        };
+        let path = format!(
+            "{}?mode={}&dry_run={dry_run}",
+            target.path(suffix),
+            mode.as_str()
+        );
+        let body = serde_json::to_vec(&patch.to_json()).unwrap_or_default();
+        self.send(
+            target.tid(),
+            "PATCH",
+            &path,
+            Some((patch.format().content_type(), body)),
+            None,
+        )
+        .map(drop)
+    }
+
+    fn credentials_of(&self, tid: &str) -> Option<&(String, String)> {
+        self.credentials
+            .get(tid)
+            .or(self.default_credentials.as_ref())
+    }
+
+    /// A live token for `tid`, from the cache or the token endpoint.
+    fn token(&self, tid: &str, renew: bool) -> Result<String, Failure> {
+        if !renew {
+            let tokens = self
+                .tokens
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(t) = tokens.get(tid).filter(|t| t.renew_at > Instant::now()) {
+                return Ok(t.value.clone());
+            }
+        }
+        let enc = percent_encoding::utf8_percent_encode(tid, percent_encoding::NON_ALPHANUMERIC);
+        let discovery = format!("/{enc}/system/.well-known/openid-configuration");
+        let doc = self.send_raw("GET", &discovery, None, &[])?;
+        let request = format!("POST token endpoint of tenant {tid}");
+        let protocol = |e: String| Failure {
+            request: request.clone(),
+            kind: FailureKind::Protocol(e),
+            attempts: 1,
+        };
+        let doc: Value = serde_json::from_slice(&doc)
+            .map_err(|e| protocol(format!("the discovery document is not JSON: {e}")))?;
+        let endpoint = doc["token_endpoint"]
+            .as_str()
+            .ok_or_else(|| protocol("the discovery document names no token_endpoint".into()))?;
+        // The client secret goes only to the platform the environment names.
+        let origin = |u: &str| -> String { u.splitn(4, '/').take(3).collect::<Vec<_>>().join("/") };
+        if origin(endpoint) != origin(&self.url) && !endpoint.starts_with("https://") {
+            return Err(protocol(format!(
+                "the token endpoint {endpoint} is neither on {} nor https; refusing to send the client secret there",
+                self.url
+            )));
+        }
+        let (id, secret) = self
+            .credentials_of(tid)
+            .ok_or_else(|| protocol(format!("no client credentials for tenant {tid}")))?;
+        let form_enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                form_enc(id),
+                form_enc(secret)
+            ))
+        );
+        let started = Instant::now();
+        let body = self.send_raw(
+            "POST",
+            endpoint,
+            Some((
+                "application/x-www-form-urlencoded",
+                b"grant_type=client_credentials&scope=manage_configuration%20read_configuration"
+                    .to_vec(),
+            )),
+            &[("Authorization", basic.as_str())],
+        )?;
+        let answer: Value = serde_json::from_slice(&body)
+            .map_err(|e| protocol(format!("the token answer is not JSON: {e}")))?;
+        let value = answer["access_token"]
+            .as_str()
+            .ok_or_else(|| protocol("the token answer has no access_token".into()))?
+            .to_owned();
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+        // Renew a minute early, or halfway through a short-lived token.
+        let margin = Duration::from_secs(60).min(lifetime / 2);
+        let token = Token {
+            value: value.clone(),
+            renew_at: started + lifetime - margin,
+        };
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tid.to_owned(), token);
+        Ok(value)
+    }
+
+    /// Sends an API request for tenant `tid` with its token; renews the token once on 401.
+    fn send(
+        &self,
+        tid: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut renewed = false;
+        loop {
+            let bearer = format!("Bearer {}", self.token(tid, renewed)?);
+            let mut headers = vec![("Authorization", bearer.as_str())];
+            if let Some(key) = idempotency_key {
+                headers.push(("X-Idempotency-Key", key));
+            }
+            match self.send_raw(method, path, body.clone(), &headers) {
+                Err(f) if f.status() == Some(401) && !renewed => renewed = true,
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends one request, retrying what is worth retrying. `path` is absolute or below the base.
+    fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, Failure> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.url)
+        };
+        let request = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.once(method, &url, body.as_ref(), headers);
+            let (failure, retry_after) = match outcome {
+                Ok(bytes) => return Ok(bytes),
+                Err((kind, retry_after)) => (kind, retry_after),
+            };
+            let retryable = match &failure {
+                FailureKind::Transport(_) => true,
+                FailureKind::Api {
+                    status, error_code, ..
+                } => {
+                    *status == 429
+                        || *status >= 500
+                        || (*status == 403 && error_code == "request_forbidden")
+                }
+                FailureKind::Protocol(_) => false,
+            };
+            let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            let out_of_budget = started.elapsed() + backoff > self.options.retry_budget;
+            if !retryable || attempt >= self.options.attempts || out_of_budget {
+                return Err(Failure {
+                    request,
+                    kind: failure,
+                    attempts: attempt,
+                });
+            }
+            tracing::debug!("{request}: retrying in {backoff:?} after {failure:?}");
+            std::thread::sleep(backoff);
+        }
+    }
+
+    /// Exponential backoff with full jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .options
+            .base_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.options.max_backoff);
+        exp.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+
+    fn once(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, (FailureKind, Option<Duration>)> {
+        let transport = |e: ureq::Error| (FailureKind::Transport(describe(&e)), None);
+        let mut response = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call().map_err(transport)?
+            }
+            (_, body) => {
+                let mut r = match method {
+                    "POST" => self.agent.post(url),
+                    _ => self.agent.patch(url),
+                };
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                match body {
+                    Some((ct, bytes)) => r.header("Content-Type", *ct).send(&bytes[..]),
+                    None => r.send_empty(),
+                }
+                .map_err(transport)?
+            }
+        };
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let trace_id = header("x-trace-id");
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(60)));
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(transport)?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = |k: &str| {
+            parsed
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut error = text("error");
+        let mut error_code = text("error_code");
+        if error.is_empty() && error_code.is_empty() {
+            error = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+        }
+        // OAuth2 errors: `error` is the code, `error_description` the message.
+        if let Some(d) = parsed.get("error_description").and_then(Value::as_str) {
+            if error_code.is_empty() {
+                error_code = error.clone();
+            }
+            error = d.to_owned();
+        }
+        Err((
+            FailureKind::Api {
+                status,
+                error,
+                error_code,
+                details: parsed.get("details").cloned().unwrap_or(Value::Null),
+                trace_id,
+            },
+            retry_after,
+        ))
+    }
+}
+
+/// A message for a transport error that says what to check.
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::HostNotFound => "the host name does not resolve; check target.url".into(),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused: is the platform reachable at target.url?".into()
+        }
+        other => {
+            let text = other.to_string();
+            if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
+                format!("TLS failure: {text} (the certificate is verified; --insecure skips that for a test platform)")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// A fresh idempotency key: 32 random bytes, 43 characters.
+fn idempotency_key() -> Result<String, getrandom::Error> {
+    crate::emulator::generate::secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_messages_quote_the_platform() {
+        let f = Failure {
+            request: "PATCH /api/hub/acme/promote/config-rfc7396".into(),
+            kind: FailureKind::Api {
+                status: 422,
+                error: "the tenant would be broken".into(),
+                error_code: "validation_failed".into(),
+                details: serde_json::json!([{"pointer": "/servers/w"}]),
+                trace_id: Some("abc".into()),
+            },
+            attempts: 1,
+        };
+        assert_eq!(
+            f.to_string(),
+            "PATCH /api/hub/acme/promote/config-rfc7396 answered 422 validation_failed: the tenant would be broken; details: [{\"pointer\":\"/servers/w\"}] [X-Trace-ID abc]"
+        );
+    }
+
+    /// An emulator on a loopback port, in this process.
+    fn emulator(faults: &[&str]) -> (tokio::runtime::Runtime, Connection) {
+        use crate::emulator::{self, auth, faults::Faults};
+        let mut f = Faults::default();
+        for spec in faults {
+            f.add(spec).unwrap();
+        }
+        let em = std::sync::Arc::new(
+            emulator::Emulator::new(emulator::Config {
+                clients: vec![auth::Client::parse("acme:ci:s3cret").unwrap()],
+                faults: f,
+                seed: 7,
+                ..Default::default()
+            })
+            .unwrap(),
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        rt.spawn(emulator::serve(listener, em, std::future::pending()));
+        let conn = Connection::Platform {
+            url,
+            client_id: "ci".into(),
+            client_secret: "s3cret".into(),
+        };
+        (rt, conn)
+    }
+
+    fn fast() -> Options {
+        Options {
+            attempts: 30,
+            base_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_through_the_emulator() {
+        let (_rt, conn) = emulator(&[]);
+        let c = Client::new(&conn, &["acme".into()], fast()).unwrap();
+        let t = Target::Tenant("acme");
+        c.import(t, &serde_json::json!({"name": "Acme"}), Mode::Update, false)
+            .unwrap();
+        let patch =
+            crate::patch::Patch::Merge(serde_json::json!({"servers": {"w": {"name": "W"}}}));
+        c.patch(t, &patch, Mode::Update, false).unwrap();
+        let tree = c.export(t, false).unwrap();
+        assert_eq!(tree["name"], "Acme");
+        assert_eq!(tree["servers"]["w"]["name"], "W");
+        let ws = c.export(Target::Workspace("acme", "w"), true).unwrap();
+        assert!(
+            ws["secret"].is_string(),
+            "generated, exported with credentials"
+        );
+        // Dry run changes nothing.
+        c.import(t, &serde_json::json!({}), Mode::Update, true)
+            .unwrap();
+        assert_eq!(c.export(t, false).unwrap(), tree);
+    }
+
+    #[test]
+    fn retries_faults_and_drops_without_applying_twice() {
+        let (_rt, conn) = emulator(&["500=0.2", "forbidden=0.2", "drop=0.3"]);
+        let c = Client::new(&conn, &["acme".into()], fast()).unwrap();
+        let t = Target::Tenant("acme");
+        for i in 0..20 {
+            let tree = serde_json::json!({"name": format!("v{i}"), "servers": {"w": {"clients": {"c": {"n": i}}}}});
+            c.import(t, &tree, Mode::Update, false).unwrap();
+            let patch = crate::patch::Patch::Merge(
+                serde_json::json!({"servers": {"w": {"clients": {"c": {"m": i}}}}}),
+            );
+            c.patch(t, &patch, Mode::Update, false).unwrap();
+            let live = c.export(t, false).unwrap();
+            assert_eq!(live["name"], format!("v{i}"));
+            assert_eq!(
+                live["servers"]["w"]["clients"]["c"],
+                serde_json::json!({"n": i, "m": i})
+            );
+        }
+    }
+
+    #[test]
+    fn errors_say_what_the_platform_said() {
+        let (_rt, conn) = emulator(&[]);
+        let Connection::Platform { url, .. } = &conn else {
+            unreachable!()
+        };
+        let wrong = Connection::Platform {
+            url: url.clone(),
+            client_id: "ci".into(),
+            client_secret: "nope".into(),
+        };
+        let c = Client::new(&wrong, &[], fast()).unwrap();
+        let e = c.export(Target::Tenant("acme"), false).unwrap_err();
+        assert_eq!(e.status(), Some(401));
+        assert!(e.to_string().contains("invalid_client"), "{e}");
+        assert!(
+            !e.to_string().contains("nope"),
+            "the secret is never quoted"
+        );
+
+        let c = Client::new(&conn, &[], fast()).unwrap();
+        let bad = serde_json::json!({"servers": []});
+        let e = c
+            .import(Target::Tenant("acme"), &bad, Mode::Update, false)
+            .unwrap_err();
+        assert_eq!(e.status(), Some(422));
+        assert!(
+            e.to_string().contains("/servers") && e.to_string().contains("X-Trace-ID"),
+            "{e}"
+        );
+        assert_eq!(e.attempts, 1, "a 422 is not retried");
+
+        let closed = Connection::Platform {
+            url: "http://127.0.0.1:9".into(),
+            client_id: "ci".into(),
+            client_secret: "x".into(),
+        };
+        let opts = Options {
+            attempts: 2,
+            ..fast()
+        };
+        let e = Client::new(&closed, &[], opts)
+            .unwrap()
+            .export(Target::Tenant("acme"), false)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("refused") && e.to_string().contains("2 attempts"),
+            "{e}"
+        );
+
+        let plain = Connection::Platform {
+            url: "http://platform.example".into(),
+            client_id: "ci".into(),
+            client_secret: "x".into(),
+        };
+        assert!(Client::new(&plain, &[], fast())
+            .unwrap_err()
+            .contains("plain HTTP"));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(is_loopback("http://127.0.0.1:8443"));
+        assert!(is_loopback("http://localhost/x"));
+        assert!(!is_loopback("http://example.com"));
+        assert!(!is_loopback("http://127.0.0.1.evil.com"));
+    }
+}
