@@ -19,5 +19,6 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod source;
+pub mod state;
 pub mod validate;
 pub mod yaml;

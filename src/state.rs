@@ -1,0 +1,247 @@
+//! The last-applied state: what promote last applied to each tenant, kept in git.
+//!
+//! The ref `refs/promote/state` points at a chain of commits, one per apply, written with git2
+//! straight into the object database (no checkout, no index, the work tree is never touched).
+//! Each commit's tree holds `<env>/<tenant>.json`: the rendered tree that was applied, with
+//! credentials removed, and the source commit it was rendered from. Reading it needs no
+//! network, and `git log refs/promote/state` is the history of every apply.
+//!
+//! Files are written deterministically (sorted keys, two-space indent, trailing newline), so an
+//! apply that changes nothing adds no commit. The ref moves by compare-and-swap: two applies
+//! racing on one repository cannot silently drop each other's record.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+
+use crate::credentials::{self, Scope};
+use crate::keys;
+
+/// The ref holding the state.
+pub const REF: &str = "refs/promote/state";
+
+/// What was applied to one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The tenant tree, without credentials.
+    pub tree: Value,
+    /// The commit of the configuration repository it was rendered from, if known.
+    pub source: Option<String>,
+}
+
+impl Applied {
+    fn to_json(&self) -> String {
+        let mut tree = self.tree.clone();
+        credentials::strip(&mut tree, Scope::Tenant);
+        let doc = json!({"source_commit": self.source, "tree": tree});
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    fn from_json(text: &[u8], name: &str) -> Result<Applied> {
+        let doc: Value = serde_json::from_slice(text)
+            .with_context(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
+        Ok(Applied {
+            tree: doc.get("tree").cloned().unwrap_or(Value::Null),
+            source: doc
+                .get("source_commit")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+}
+
+fn open(repo: &Path) -> Result<git2::Repository> {
+    git2::Repository::discover(repo).map_err(|e| {
+        anyhow!(
+            "{} is not in a git repository ({}); the last-applied state lives in git",
+            repo.display(),
+            e.message()
+        )
+    })
+}
+
+fn file_name(env: &str, key: &str) -> Result<(String, String)> {
+    Ok((keys::encode(env)?, format!("{}.json", keys::encode(key)?)))
+}
+
+/// Reads what was last applied to every tenant of `env` (none when there is no state yet).
+pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
+    let repo = open(repo)?;
+    let mut out = BTreeMap::new();
+    let Ok(reference) = repo.find_reference(REF) else {
+        return Ok(out);
+    };
+    let tree = reference
+        .peel_to_tree()
+        .with_context(|| format!("{REF} does not point at a commit"))?;
+    let env_dir = keys::encode(env)?;
+    let Some(entry) = tree.get_name(&env_dir) else {
+        return Ok(out);
+    };
+    let sub = entry
+        .to_object(&repo)
+        .and_then(|o| o.peel_to_tree())
+        .with_context(|| format!("{REF}:{env_dir} is not a directory"))?;
+    for e in sub.iter() {
+        let Ok(name) = e.name() else { continue };
+        let Some(stem) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let Ok(key) = keys::decode(stem) else {
+            continue;
+        };
+        let blob = e
+            .to_object(&repo)
+            .and_then(|o| o.peel_to_blob())
+            .with_context(|| format!("{REF}:{env_dir}/{name} is not a file"))?;
+        out.insert(
+            key,
+            Applied::from_json(blob.content(), &format!("{env_dir}/{name}"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Records what was applied to some tenants of `env` as one commit on [`REF`], with `message`.
+/// Returns the new commit, or `None` when nothing changed.
+pub fn record(
+    repo: &Path,
+    env: &str,
+    applied: &[(String, Applied)],
+    message: &str,
+) -> Result<Option<git2::Oid>> {
+    let repo = open(repo)?;
+    let parent = match repo.find_reference(REF) {
+        Ok(r) => Some(
+            r.peel_to_commit()
+                .with_context(|| format!("{REF} does not point at a commit"))?,
+        ),
+        Err(_) => None,
+    };
+    let base = parent.as_ref().map(|c| c.tree()).transpose()?;
+    let mut root = repo.treebuilder(base.as_ref())?;
+    let mut groups: BTreeMap<String, Vec<(String, &Applied)>> = BTreeMap::new();
+    for (key, a) in applied {
+        let (dir, file) = file_name(env, key)?;
+        groups.entry(dir).or_default().push((file, a));
+    }
+    for (dir, files) in groups {
+        let existing = match base.as_ref().and_then(|t| t.get_name(&dir)) {
+            Some(e) => Some(e.to_object(&repo)?.peel_to_tree()?),
+            None => None,
+        };
+        let mut sub = repo.treebuilder(existing.as_ref())?;
+        for (file, a) in files {
+            let text = a.to_json();
+            let blob = repo.blob(text.as_bytes())?;
+            sub.insert(&file, blob, 0o100644)?;
+        }
+        let oid = sub.write()?;
+        root.insert(&dir, oid, 0o040000)?;
+    }
+    let tree_id = root.write()?;
+    if base.as_ref().is_some_and(|b| b.id() == tree_id) {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id)?;
+    let signature = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("promote", "promote@localhost"))?;
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
+    // Compare-and-swap: fails if another apply moved the ref since we read it.
+    let moved = match &parent {
+        Some(p) => repo.reference_matching(REF, commit, true, p.id(), message),
+        None => repo.reference(REF, commit, false, message),
+    };
+    moved.with_context(|| {
+        format!("{REF} moved while this apply ran (another apply?); run the apply again to record its state")
+    })?;
+    Ok(Some(commit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path()).unwrap();
+        dir
+    }
+
+    fn applied(name: &str) -> Applied {
+        Applied {
+            tree: json!({"name": name, "servers": {"w": {"secret": "hunter2", "clients": {"c": {"client_secret": "s3cr3t", "client_name": "C"}}}}}),
+            source: Some("abc123".into()),
+        }
+    }
+
+    #[test]
+    fn records_and_reads_back_without_credentials_or_a_checkout() {
+        let dir = repo();
+        assert!(read(dir.path(), "prod").unwrap().is_empty());
+        let first = record(
+            dir.path(),
+            "prod",
+            &[("acme".into(), applied("A")), ("../x".into(), applied("X"))],
+            "apply prod: 2 tenants",
+        )
+        .unwrap();
+        assert!(first.is_some());
+        let state = read(dir.path(), "prod").unwrap();
+        assert_eq!(state.keys().collect::<Vec<_>>(), ["../x", "acme"]);
+        let a = &state["acme"];
+        assert_eq!(a.source.as_deref(), Some("abc123"));
+        assert_eq!(
+            a.tree["servers"]["w"]["clients"]["c"],
+            json!({"client_name": "C"})
+        );
+        assert!(a.tree["servers"]["w"].get("secret").is_none());
+        // Nothing changed: no commit. Another environment: its own directory, history kept.
+        assert_eq!(
+            record(
+                dir.path(),
+                "prod",
+                &[("acme".into(), applied("A"))],
+                "again"
+            )
+            .unwrap(),
+            None
+        );
+        record(
+            dir.path(),
+            "staging",
+            &[("acme".into(), applied("S"))],
+            "apply staging",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(read(dir.path(), "prod").unwrap().len(), 2);
+        assert_eq!(
+            read(dir.path(), "staging").unwrap()["acme"].tree["name"],
+            "S"
+        );
+        let git = git2::Repository::open(dir.path()).unwrap();
+        let head = git.find_reference(REF).unwrap().peel_to_commit().unwrap();
+        assert_eq!(head.message().unwrap(), "apply staging");
+        assert_eq!(head.parent_count(), 1);
+        // No work tree file was written and no branch moved.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(git.head().is_err(), "HEAD is still unborn");
+        // Every blob of the state is free of the secrets.
+        let tree = head.tree().unwrap();
+        tree.walk(git2::TreeWalkMode::PreOrder, |_, e| {
+            if let Ok(blob) = e.to_object(&git).and_then(|o| o.peel_to_blob()) {
+                let text = String::from_utf8_lossy(blob.content());
+                assert!(!text.contains("hunter2") && !text.contains("s3cr3t"));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+    }
+}
