@@ -7,23 +7,32 @@
 //! - `rev:REV`: the same environment rendered from a git revision. That tree is what the
 //!   repository said before, so it is both the last-applied record and the live tree: the plan
 //!   shows exactly what the change between REV and the work tree does, removals included.
+//! - `live` (the default): each tenant exported from the platform, and what promote last applied
+//!   to it from `refs/promote/state`: a true three-way plan. Credentials are left out of the
+//!   comparison on both sides (exports do not carry them; the repository has only markers).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use crate::client::{self, Client};
+use crate::connect::Connection;
 use crate::diagnostic::{Diagnostic, Location};
-use crate::environment::Tenant;
+use crate::environment::{Environment, Tenant};
 use crate::keys;
 use crate::layout;
 use crate::pipeline::Project;
 use crate::source::{not_utf8, RepoFiles};
+use crate::state::Applied;
 use crate::yaml;
 
 /// Where the baseline comes from, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Against {
+    Live,
     Dir(PathBuf),
     Rev(String),
 }
@@ -35,8 +44,10 @@ impl FromStr for Against {
         match s.split_once(':') {
             Some(("dir", dir)) if !dir.is_empty() => Ok(Against::Dir(PathBuf::from(dir))),
             Some(("rev", rev)) if !rev.is_empty() => Ok(Against::Rev(rev.to_owned())),
-            _ if s == "live" => Err("planning against live tenants needs a platform client, which this build does not have yet; use dir:DIR or rev:REV".to_owned()),
-            _ => Err(format!("`{s}` is not a baseline: use dir:DIR or rev:REV")),
+            _ if s == "live" => Ok(Against::Live),
+            _ => Err(format!(
+                "`{s}` is not a baseline: use live, dir:DIR or rev:REV"
+            )),
         }
     }
 }
@@ -44,6 +55,7 @@ impl FromStr for Against {
 impl std::fmt::Display for Against {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Against::Live => f.write_str("live"),
             Against::Dir(d) => write!(f, "dir:{}", d.display()),
             Against::Rev(r) => write!(f, "rev:{r}"),
         }
@@ -64,6 +76,68 @@ pub enum Baseline<'a> {
     Dir(PathBuf),
     /// The environment at a revision (None: the environment did not exist there).
     Rev(Option<Box<Project<'a>>>),
+    Live(Box<Live>),
+}
+
+/// The live baseline: a client of the environment's platform and the last-applied state.
+pub struct Live {
+    /// Keeps an embedded emulator running while the baseline is used.
+    pub connection: Connection,
+    pub client: Client,
+    pub state: BTreeMap<String, Applied>,
+    /// How many tenants are exported at once.
+    pub concurrency: usize,
+    /// The environment's name, for messages.
+    pub env: String,
+}
+
+impl Live {
+    /// Connects to `env`'s target for `tenants` and reads the state of `repo`.
+    pub fn open(
+        repo: &Path,
+        env: &Environment,
+        tenants: &[&Tenant],
+        options: client::Options,
+    ) -> Result<Live, Vec<Diagnostic>> {
+        let owned: Vec<Tenant> = tenants.iter().map(|t| (*t).clone()).collect();
+        let connection = Connection::open(repo, env, &owned).map_err(|d| vec![d])?;
+        let ids: Vec<String> = owned.iter().map(|t| t.id.clone()).collect();
+        let client = Client::new(&connection, &ids, options).map_err(|e| {
+            vec![Diagnostic::new(e)
+                .at(env.locate(&["target", "url"]))
+                .context(&env.name, None)]
+        })?;
+        let state = crate::state::read(repo, &env.name).map_err(|e| {
+            vec![Diagnostic::new(format!(
+                "cannot read the last-applied state: {e:#}"
+            ))]
+        })?;
+        Ok(Live {
+            env: env.name.clone(),
+            concurrency: env.file.target.concurrency.unwrap_or(16).clamp(1, 256),
+            connection,
+            client,
+            state,
+        })
+    }
+
+    /// Exports one tenant's live tree, without credentials.
+    pub fn export(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+        let env = &self.env;
+        self.client
+            .export(client::Target::Tenant(&tenant.id), false)
+            .map_err(|f| {
+                let hint = match f.status() {
+                    Some(401) => "check the client credentials the environment file names",
+                    Some(403) => "the client needs the read_configuration or manage_configuration scope on this tenant",
+                    Some(404) => "the tenant does not exist on the platform: create it there first, or fix its `id` in the environment file",
+                    _ => "the platform could not be read; run again, or check target.url",
+                };
+                vec![Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id))
+                    .context(env, Some(&tenant.key))
+                    .hint(hint)]
+            })
+    }
 }
 
 impl<'a> Baseline<'a> {
@@ -94,6 +168,9 @@ impl<'a> Baseline<'a> {
             (Against::Rev(rev), None) => Err(vec![Diagnostic::new(format!(
                 "revision {rev} was not loaded"
             ))]),
+            (Against::Live, _) => Err(vec![Diagnostic::new(
+                "a live baseline is opened with Live::open",
+            )]),
         }
     }
 
@@ -101,6 +178,14 @@ impl<'a> Baseline<'a> {
     /// the change creates).
     pub fn tenant(&self, tenant: &Tenant) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
         match self {
+            Baseline::Live(live) => {
+                let tree = live.export(tenant)?;
+                let last_applied = live.state.get(&tenant.key).map(|a| a.tree.clone());
+                Ok(Some(BaseTrees {
+                    last_applied,
+                    live: tree,
+                }))
+            }
             Baseline::Dir(dir) => Ok(read_dir_tree(dir, &tenant.key)?.map(|live| BaseTrees {
                 last_applied: None,
                 live,
@@ -230,7 +315,7 @@ mod tests {
             "rev:HEAD~1".parse::<Against>(),
             Ok(Against::Rev("HEAD~1".into()))
         );
-        assert!("live".parse::<Against>().is_err());
+        assert_eq!("live".parse::<Against>(), Ok(Against::Live));
         assert!("dir:".parse::<Against>().is_err());
         assert!("other".parse::<Against>().is_err());
     }

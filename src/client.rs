@@ -23,6 +23,14 @@ use crate::connect::Connection;
 use crate::patch::three_way::Mode;
 use crate::patch::Patch;
 
+/// What a path segment keeps as it is (RFC 3986 unreserved); the rest is percent-encoded, so
+/// an ID can never add a path segment or a query.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// How the client behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -173,9 +181,7 @@ impl Target<'_> {
     }
 
     fn path(&self, suffix: &str) -> String {
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string();
         match self {
             Target::Tenant(t) => format!("/api/hub/{}/promote/{suffix}", enc(t)),
             Target::Workspace(t, w) => {
@@ -328,7 +334,7 @@ impl Client {
                 return Ok(t.value.clone());
             }
         }
-        let enc = percent_encoding::utf8_percent_encode(tid, percent_encoding::NON_ALPHANUMERIC);
+        let enc = percent_encoding::utf8_percent_encode(tid, SEGMENT);
         let discovery = format!("/{enc}/system/.well-known/openid-configuration");
         let doc = self.send_raw("GET", &discovery, None, &[])?;
         let request = format!("POST token endpoint of tenant {tid}");

@@ -19,6 +19,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically, readable and writable by the owner only (mode 0600 on
+/// Unix: the file may hold credentials). Its directory is created if needed.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    // `NamedTempFile` creates its file with mode 0600, and the rename keeps it.
+    write_atomic(path, bytes)
+}
+
 /// Returns `base/rel` after checking that `rel` (a '/'-separated path built from keys) stays
 /// inside `base`: no empty, `.` or `..` component, no absolute path.
 pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {

@@ -143,6 +143,37 @@ pub static WORKSPACE: Node = Node {
     ],
 };
 
+/// Returns the lengths of the prefixes of `tokens` (a JSON pointer, split) that point exactly at
+/// a keyed entry of `node`: `["servers", "w", "clients", "c", "x"]` gives `[2, 4]` (the workspace
+/// and the client).
+pub fn entry_prefixes(node: &Node, tokens: &[String]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut node = node;
+    let mut at = 0;
+    while let Some(key) = tokens.get(at) {
+        let Some(c) = node.collections.iter().find(|c| c.key == key.as_str()) else {
+            break;
+        };
+        match &c.entries {
+            Entries::Files { levels, .. } => {
+                if tokens.len() > at + levels {
+                    out.push(at + 1 + levels);
+                }
+                break;
+            }
+            Entries::Nodes(inner) => {
+                if tokens.len() < at + 2 {
+                    break;
+                }
+                out.push(at + 2);
+                node = inner;
+                at += 2;
+            }
+        }
+    }
+    out
+}
+
 /// An in-memory directory of text files, the input of [`read`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Dir {

@@ -30,6 +30,20 @@ pub enum Status {
     Error,
 }
 
+/// What apply did with a tenant (absent from a plan report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change was sent and checked: the tenant holds what the repository says.
+    Applied,
+    /// Nothing to send.
+    Unchanged,
+    /// Sent with `dry_run=true`: the platform accepted it and changed nothing.
+    DryRun,
+    /// See `errors`; other tenants went on.
+    Failed,
+}
+
 /// How many changes of each kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -75,6 +89,61 @@ pub struct TenantPlan {
     /// The patch that would be sent: `{"format": "rfc7396"|"rfc6902", "patch": ...}`.
     pub patch: Option<Value>,
     pub errors: Vec<Diagnostic>,
+    /// What apply did (apply reports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Where apply saved the tenant's export before writing (apply reports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+impl TenantPlan {
+    /// A report for `tenant` with nothing in it yet (status `error` until filled).
+    pub fn empty(tenant: &Tenant) -> TenantPlan {
+        TenantPlan {
+            key: tenant.key.clone(),
+            id: tenant.id.clone(),
+            template: tenant.template.clone(),
+            status: Status::Error,
+            counts: Counts::default(),
+            changes: Vec::new(),
+            conflicts: Vec::new(),
+            skipped: Vec::new(),
+            patch: None,
+            errors: Vec::new(),
+            outcome: None,
+            backup: None,
+        }
+    }
+}
+
+/// Fills a report from a plan made against `live`: status, counts, and the redacted changes,
+/// conflicts and patch.
+pub fn fill(out: &mut TenantPlan, planned: &three_way::Plan, live: &Value, create: bool) {
+    out.status = if create {
+        Status::Create
+    } else if planned.is_empty() {
+        Status::Unchanged
+    } else {
+        Status::Changes
+    };
+    out.counts = Counts::of(&planned.changes);
+    if !planned.is_empty() {
+        out.patch = Some(redact_patch(&planned.patch(live, true)));
+    }
+    out.changes = planned.changes.iter().cloned().map(redact_change).collect();
+    out.conflicts = planned
+        .conflicts
+        .iter()
+        .cloned()
+        .map(redact_conflict)
+        .collect();
+    out.skipped = planned
+        .skipped
+        .iter()
+        .cloned()
+        .map(redact_conflict)
+        .collect();
 }
 
 /// What a plan is about: the header of a report.
@@ -85,6 +154,9 @@ pub struct Header {
     pub env: String,
     pub against: String,
     pub mode: Mode,
+    /// `apply` or `apply (dry run)` in an apply report; absent in a plan report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// Totals over the tenants of a report.
@@ -133,13 +205,30 @@ pub fn plan(
     mode: Mode,
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
-    let batch = rayon::current_num_threads().max(1) * 8;
+    // Live baselines wait on the network: as many threads as the environment's concurrency.
+    let pool = match baseline {
+        Baseline::Live(live) => rayon::ThreadPoolBuilder::new()
+            .num_threads(live.concurrency)
+            .build()
+            .ok(),
+        _ => None,
+    };
+    let threads = pool
+        .as_ref()
+        .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let batch = threads.max(1) * 8;
     let mut summary = Summary::default();
     for chunk in tenants.chunks(batch) {
-        let plans: Vec<TenantPlan> = chunk
-            .par_iter()
-            .map(|t| plan_tenant(project, t, baseline, mode))
-            .collect();
+        let work = || -> Vec<TenantPlan> {
+            chunk
+                .par_iter()
+                .map(|t| plan_tenant(project, t, baseline, mode))
+                .collect()
+        };
+        let plans = match &pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        };
         for p in plans {
             summary.add(&p);
             each(p);
@@ -149,24 +238,18 @@ pub fn plan(
 }
 
 fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
-    let mut out = TenantPlan {
-        key: tenant.key.clone(),
-        id: tenant.id.clone(),
-        template: tenant.template.clone(),
-        status: Status::Error,
-        counts: Counts::default(),
-        changes: Vec::new(),
-        conflicts: Vec::new(),
-        skipped: Vec::new(),
-        patch: None,
-        errors: Vec::new(),
-    };
+    let mut out = TenantPlan::empty(tenant);
     let context = |ds: Vec<Diagnostic>| -> Vec<Diagnostic> {
         ds.into_iter()
             .map(|d| d.context(&project.env.name, Some(&tenant.key)))
             .collect()
     };
     let desired = match project.desired(tenant) {
+        // Exports carry no credentials and the repository only markers: compare without them.
+        Ok(mut tree) if matches!(baseline, Baseline::Live(_)) => {
+            credentials::strip(&mut tree, Scope::Tenant);
+            tree
+        }
         Ok(tree) => tree,
         Err(errors) => {
             out.errors = errors;
@@ -199,20 +282,7 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
             return out;
         }
     };
-    out.status = if create {
-        Status::Create
-    } else if planned.is_empty() {
-        Status::Unchanged
-    } else {
-        Status::Changes
-    };
-    out.counts = Counts::of(&planned.changes);
-    if !planned.is_empty() {
-        out.patch = Some(redact_patch(&planned.patch(&live, true)));
-    }
-    out.changes = planned.changes.into_iter().map(redact_change).collect();
-    out.conflicts = planned.conflicts.into_iter().map(redact_conflict).collect();
-    out.skipped = planned.skipped.into_iter().map(redact_conflict).collect();
+    fill(&mut out, &planned, &live, create);
     out
 }
 

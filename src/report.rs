@@ -11,7 +11,7 @@ use console::style;
 use serde_json::Value;
 
 use crate::patch::three_way::{Change, ChangeKind, Reason};
-use crate::plan::{Counts, Header, Status, Summary, TenantPlan};
+use crate::plan::{Counts, Header, Outcome, Status, Summary, TenantPlan};
 
 /// Where a plan is written, tenant by tenant.
 pub trait Sink {
@@ -81,13 +81,22 @@ pub struct Text<W: Write> {
 
 impl<W: Write> Sink for Text<W> {
     fn begin(&mut self, h: &Header) -> io::Result<()> {
-        writeln!(
-            self.out,
-            "Plan for {} against {} (mode {})\n",
-            style(&h.env).bold(),
-            h.against,
-            h.mode.as_str()
-        )
+        match &h.action {
+            Some(action) => writeln!(
+                self.out,
+                "{} to {} (mode {})\n",
+                capitalize(action),
+                style(&h.env).bold(),
+                h.mode.as_str()
+            ),
+            None => writeln!(
+                self.out,
+                "Plan for {} against {} (mode {})\n",
+                style(&h.env).bold(),
+                h.against,
+                h.mode.as_str()
+            ),
+        }
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
@@ -95,11 +104,29 @@ impl<W: Write> Sink for Text<W> {
             return Ok(());
         }
         let name = style(format!("{} ({})", t.key, t.id)).bold();
-        match t.status {
-            Status::Unchanged => writeln!(self.out, "{name}: no changes")?,
-            Status::Changes => writeln!(self.out, "{name}: {}", counts_text(t.counts))?,
-            Status::Create => writeln!(self.out, "{name}: new tenant, {}", counts_text(t.counts))?,
-            Status::Error => writeln!(self.out, "{name}: {}", style("error").red().bold())?,
+        let name = match t.outcome {
+            Some(Outcome::Applied) => format!("{name}: {}", style("applied").green()),
+            Some(Outcome::DryRun) => format!("{name}: {}", style("accepted (dry run)").cyan()),
+            Some(Outcome::Failed) => format!("{name}: {}", style("failed").red().bold()),
+            Some(Outcome::Unchanged) | None => name.to_string(),
+        };
+        if t.status == Status::Error && t.outcome == Some(Outcome::Failed) {
+            writeln!(self.out, "{name}")?;
+            if t.counts != Counts::default() {
+                writeln!(self.out, "  planned: {}", counts_text(t.counts))?;
+            }
+        } else {
+            match t.status {
+                Status::Unchanged => writeln!(self.out, "{name}: no changes")?,
+                Status::Changes => writeln!(self.out, "{name}: {}", counts_text(t.counts))?,
+                Status::Create => {
+                    writeln!(self.out, "{name}: new tenant, {}", counts_text(t.counts))?
+                }
+                Status::Error => writeln!(self.out, "{name}: {}", style("error").red().bold())?,
+            }
+        }
+        if let Some(b) = &t.backup {
+            writeln!(self.out, "  backup: {b}")?;
         }
         for e in &t.errors {
             for (i, line) in e.to_string().lines().enumerate() {
@@ -235,11 +262,16 @@ impl<W: Write> Sink for Markdown<W> {
         if t.status == Status::Unchanged {
             return Ok(());
         }
-        let status = match t.status {
-            Status::Changes => "changes",
-            Status::Create => "new tenant",
-            Status::Error => "**error**",
-            Status::Unchanged => "unchanged",
+        let status = match (t.outcome, t.status) {
+            (Some(Outcome::Applied), _) => "applied",
+            (Some(Outcome::DryRun), _) => "accepted (dry run)",
+            (Some(Outcome::Failed), _) => "**failed**",
+            (_, s) => match s {
+                Status::Changes => "changes",
+                Status::Create => "new tenant",
+                Status::Error => "**error**",
+                Status::Unchanged => "unchanged",
+            },
         };
         if self.rows.len() < MARKDOWN_ROWS {
             self.rows.push(format!(
@@ -289,7 +321,8 @@ impl<W: Write> Sink for Markdown<W> {
         if let Some(h) = &self.header {
             writeln!(
                 self.out,
-                "### promote plan: `{}` against `{}`\n",
+                "### promote {}: `{}` against `{}`\n",
+                h.action.as_deref().unwrap_or("plan"),
                 md_escape(&h.env),
                 md_escape(&h.against)
             )?;
@@ -333,5 +366,13 @@ impl<W: Write> Sink for Markdown<W> {
             )?;
         }
         self.out.flush()
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

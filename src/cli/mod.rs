@@ -4,6 +4,7 @@
 //! function; the library does the work. Exit codes are documented in the README and `--help`:
 //! 0 success or no changes, 1 error, 2 changes present (with `--detailed-exitcode`).
 
+mod apply;
 mod diff;
 mod output;
 mod plan;
@@ -52,6 +53,21 @@ pub struct GlobalArgs {
     /// No colours, even on a terminal
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Do not verify the platform's TLS certificate, and allow plain HTTP beyond loopback
+    /// (a test platform only: credentials can then be read on the way)
+    #[arg(long, global = true)]
+    pub insecure: bool,
+}
+
+/// The API client's options for this run; warns when `--insecure` is on.
+pub fn client_options(ui: &Ui, global: &GlobalArgs) -> crate::client::Options {
+    if global.insecure {
+        ui.warn("--insecure: the platform's TLS certificate is not verified and plain HTTP is allowed; never use it against production");
+    }
+    crate::client::Options {
+        insecure: global.insecure,
+        ..crate::client::Options::default()
+    }
 }
 
 /// How results are printed.
@@ -71,6 +87,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     Diff(diff::DiffArgs),
     Plan(plan::PlanArgs),
+    Apply(apply::ApplyArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -138,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
         Command::Diff(args) => diff::run(&ui, args),
         Command::Plan(args) => plan::run(&ui, &cli.global, args),
+        Command::Apply(args) => apply::run(&ui, &cli.global, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

@@ -52,6 +52,11 @@ impl Ui {
         eprintln!("{} {d}", style("error:").red().bold().for_stderr());
     }
 
+    /// Prints a warning to stderr, even when quiet.
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", style("warning:").yellow().bold().for_stderr());
+    }
+
     /// Prints a note to stderr unless quiet.
     pub fn note(&self, text: &str) {
         if !self.quiet {

@@ -1,7 +1,7 @@
 //! `promote plan`: what applying the repository would change, per tenant.
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::{Against, Baseline};
+use crate::baseline::{Against, Baseline, Live};
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::plan;
@@ -19,9 +19,10 @@ pub struct PlanArgs {
     /// Only this tenant (key or ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
-    /// Baseline: dir:DIR (one <key>.json or <key>/ per tenant) or rev:REV (the environment
+    /// Baseline: live (export each tenant from the platform; three-way with the last-applied
+    /// state), dir:DIR (one <key>.json or <key>/ per tenant) or rev:REV (the environment
     /// rendered at a git revision)
-    #[arg(long, value_name = "BASELINE")]
+    #[arg(long, value_name = "BASELINE", default_value = "live")]
     pub against: Against,
     /// Conflict resolution where the platform and the repository both changed a path
     #[arg(long, value_enum, default_value_t = ModeArg::Update)]
@@ -58,26 +59,26 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     let tenants = project.select(&args.tenants)?;
     let rev_files = match &args.against {
         Against::Rev(rev) => Some(RepoFiles::from_revision(&global.repo, rev)?),
-        Against::Dir(_) => None,
+        Against::Dir(_) | Against::Live => None,
     };
-    let baseline = Baseline::open(&args.against, &args.env, rev_files.as_ref())?;
+    let baseline = match &args.against {
+        Against::Live => Baseline::Live(Box::new(Live::open(
+            &global.repo,
+            &project.env,
+            &tenants,
+            super::client_options(ui, global),
+        )?)),
+        other => Baseline::open(other, &args.env, rev_files.as_ref())?,
+    };
     let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
     let header = Header {
         version: 1,
         env: project.env.name.clone(),
         against: args.against.to_string(),
         mode: args.mode.into(),
+        action: None,
     };
-    let stdout = std::io::stdout().lock();
-    let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
-    let mut sink: Box<dyn Sink> = match ui.format {
-        OutputFormat::Text => Box::new(report::Text {
-            out,
-            verbose: global.verbose > 0,
-        }),
-        OutputFormat::Json => Box::new(report::Json::new(out)),
-        OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
-    };
+    let mut sink = sink(ui, global);
     // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
     let mut open = sink.begin(&header).is_ok();
     let text_output = ui.format == OutputFormat::Text;
@@ -110,4 +111,18 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     } else {
         Exit::Ok
     })
+}
+
+/// The report writer for this run's `--output`, on stdout.
+pub fn sink(ui: &Ui, global: &GlobalArgs) -> Box<dyn Sink> {
+    let stdout = std::io::stdout().lock();
+    let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    match ui.format {
+        OutputFormat::Text => Box::new(report::Text {
+            out,
+            verbose: global.verbose > 0,
+        }),
+        OutputFormat::Json => Box::new(report::Json::new(out)),
+        OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
+    }
 }

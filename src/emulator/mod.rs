@@ -181,7 +181,7 @@ pub struct Embedded {
     clients: Vec<Client>,
     emulator: Arc<Emulator>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<std::sync::mpsc::Receiver<()>>,
+    done: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -239,7 +239,7 @@ impl Embedded {
             clients,
             emulator,
             shutdown: Some(tx),
-            done: Some(done_rx),
+            done: std::sync::Mutex::new(Some(done_rx)),
             runtime: Some(runtime),
         })
     }
@@ -262,7 +262,12 @@ impl Drop for Embedded {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(done) = self.done.take() {
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(done) = done {
             // Writes in flight finish (they are atomic on disk either way).
             let _ = done.recv_timeout(Duration::from_secs(10));
         }

@@ -301,16 +301,7 @@ pub fn apply_ops(
 
 /// Returns whether `tokens` point exactly at a keyed entry of `node`.
 fn is_entry(node: &Node, tokens: &[String]) -> bool {
-    let Some((first, rest)) = tokens.split_first() else {
-        return false;
-    };
-    match collection(node, first).map(shape) {
-        Some((levels, None)) => rest.len() == levels,
-        Some((_, Some(inner))) => {
-            rest.len() == 1 || (rest.len() > 1 && is_entry(inner, &rest[1..]))
-        }
-        None => false,
-    }
+    crate::layout::entry_prefixes(node, tokens).last() == Some(&tokens.len())
 }
 
 /// The platform's documented exception: a patch that adds an idp whose `identity_pool_id`

@@ -187,7 +187,7 @@ cases! {
     ];
 
     baseline_that_is_not_dir_or_rev: ["plan", "--env", "prod", "--against", "nowhere"], |_| {} => [
-        "`nowhere` is not a baseline: use dir:DIR or rev:REV",
+        "`nowhere` is not a baseline: use live, dir:DIR or rev:REV",
     ];
 
     diff_of_a_truncated_json_file: ["diff", "trunc.json", "ok.json"], |r| {

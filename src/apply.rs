@@ -1,0 +1,539 @@
+//! Apply: push each tenant's plan to the platform, check that it took, record what was applied.
+//!
+//! Per tenant, in this order, and nothing of one tenant stops or hides another:
+//!
+//! 1. render and validate (the command refuses to start when any tenant is invalid);
+//! 2. export live, plan three-way against the last-applied state (conflicts per `--mode`);
+//! 3. refuse removals of whole objects without `--allow-delete`, and above a fifth of the
+//!    tenant's objects without `--force`;
+//! 4. save a backup (an export with credentials, mode 0600) before the first write;
+//! 5. supply credentials from `secret()` for objects this apply creates (or every one with
+//!    `--rotate-secrets`), from `PROMOTE_SECRET_<NAME>`;
+//! 6. import each new workspace, then send one patch (RFC 7396 when exact, else RFC 6902 with
+//!    `test` ops); with `--dry-run` the platform validates and changes nothing;
+//! 7. export again and check that every planned path holds its desired value: the platform can
+//!    answer 204 and still drop part of a change;
+//! 8. the caller records the tenants that succeeded in `refs/promote/state`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::baseline::Live;
+use crate::client::Target;
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::layout;
+use crate::patch::pointer;
+use crate::patch::three_way::{self, ChangeKind, Mode};
+use crate::pipeline::Project;
+use crate::plan::{self, Outcome, Status, TenantPlan};
+use crate::state::Applied;
+
+/// How an apply runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub allow_delete: bool,
+    pub force: bool,
+    pub rotate_secrets: bool,
+    /// Where backups go: `<dir>/<env>/<tenant>/<timestamp>.json`.
+    pub backups: PathBuf,
+    /// The source commit, recorded in the state.
+    pub source: Option<String>,
+    /// Make up a random value for a secret whose variable is not set (emulator targets only:
+    /// `apply --env local` works on a fresh machine).
+    pub invent_secrets: bool,
+}
+
+/// Removing more than this share of a tenant's objects needs `--force`.
+pub const DELETE_CAP: f64 = 0.2;
+
+/// What applying one tenant did: its report, and what to record if it succeeded.
+#[derive(Debug)]
+pub struct TenantApply {
+    pub report: TenantPlan,
+    pub record: Option<Applied>,
+}
+
+/// Applies one tenant. Never panics on the platform's answers; every failure is in the report.
+pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> TenantApply {
+    let mut report = TenantPlan::empty(t);
+    let fail = |mut report: TenantPlan, errors: Vec<Diagnostic>| {
+        report.status = Status::Error;
+        report.outcome = Some(Outcome::Failed);
+        report.errors = errors
+            .into_iter()
+            .map(|d| d.context(&project.env.name, Some(&t.key)))
+            .collect();
+        TenantApply {
+            report,
+            record: None,
+        }
+    };
+    let full = match project.desired(t) {
+        Ok(tree) => tree,
+        Err(e) => return fail(report, e),
+    };
+    let mut desired = full.clone();
+    credentials::strip(&mut desired, Scope::Tenant);
+    let current = match live.export(t) {
+        Ok(tree) => tree,
+        Err(e) => return fail(report, e),
+    };
+    let last = live.state.get(&t.key).map(|a| &a.tree);
+    let planned = match three_way::plan(last, &desired, &current, opts.mode) {
+        Ok(p) => p,
+        Err(conflicts) => {
+            let d = Diagnostic::new(conflicts.to_string()).hint(
+                "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)",
+            );
+            return fail(report, vec![d]);
+        }
+    };
+    plan::fill(&mut report, &planned, &current, false);
+    let record = Applied {
+        tree: desired.clone(),
+        source: opts.source.clone(),
+    };
+    if planned.is_empty() {
+        report.outcome = Some(Outcome::Unchanged);
+        // Nothing to send; the state still learns what the tenant is meant to hold.
+        let known = last.is_some_and(|l| *l == desired);
+        return TenantApply {
+            report,
+            record: (!known && !opts.dry_run).then_some(record),
+        };
+    }
+    if let Err(d) = check_removals(&current, &planned.result, opts) {
+        return fail(report, vec![d]);
+    }
+    let mut result = planned.result.clone();
+    if let Err(d) = supply_secrets(
+        &full,
+        &current,
+        &mut result,
+        opts.rotate_secrets,
+        opts.invent_secrets,
+    ) {
+        return fail(report, vec![d]);
+    }
+    if !opts.dry_run {
+        match backup(live, t, &opts.backups) {
+            Ok(path) => report.backup = Some(path.display().to_string()),
+            Err(d) => return fail(report, vec![d]),
+        }
+    }
+    if let Err(d) = push(live, t, &current, &result, opts) {
+        return fail(report, vec![d]);
+    }
+    if opts.dry_run {
+        report.outcome = Some(Outcome::DryRun);
+        return TenantApply {
+            report,
+            record: None,
+        };
+    }
+    let after = match live.export(t) {
+        Ok(tree) => tree,
+        Err(e) => return fail(report, e),
+    };
+    let missed: Vec<String> = planned
+        .changes
+        .iter()
+        .filter(|c| {
+            let now = after.pointer(&c.path);
+            match (c.kind, now, &c.new) {
+                (ChangeKind::Remove, now, _) => now.is_some(),
+                (_, Some(now), Some(new)) => !holds(now, new),
+                _ => true,
+            }
+        })
+        .map(|c| c.path.clone())
+        .collect();
+    if !missed.is_empty() {
+        let d = Diagnostic::new(format!(
+            "the platform accepted the change but {} path(s) do not hold the desired value: {}",
+            missed.len(),
+            missed.join(", ")
+        ))
+        .hint("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); fix the configuration and apply again");
+        return fail(report, vec![d]);
+    }
+    report.outcome = Some(Outcome::Applied);
+    TenantApply {
+        report,
+        record: Some(record),
+    }
+}
+
+/// Whether `live` holds `desired`: equal, or for maps every key of `desired` held recursively
+/// (the platform adds what it generates itself, such as signing keys, and server defaults).
+fn holds(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => d
+            .iter()
+            .all(|(k, dv)| l.get(k).is_some_and(|lv| holds(lv, dv))),
+        _ => live == desired,
+    }
+}
+
+/// The keyed entries (clients, workspaces, ...) of a tree, as pointers.
+fn entries(tree: &Value) -> Vec<String> {
+    fn walk(v: &Value, node: &layout::Node, at: &str, out: &mut Vec<String>) {
+        let Value::Object(map) = v else { return };
+        for c in node.collections {
+            let Some(Value::Object(coll)) = map.get(c.key) else {
+                continue;
+            };
+            let here = pointer::join(at, c.key);
+            match &c.entries {
+                layout::Entries::Files { levels: 2, .. } => {
+                    for (group, inner) in coll {
+                        if let Value::Object(inner) = inner {
+                            let g = pointer::join(&here, group);
+                            out.extend(inner.keys().map(|id| pointer::join(&g, id)));
+                        }
+                    }
+                }
+                layout::Entries::Files { .. } => {
+                    out.extend(coll.keys().map(|id| pointer::join(&here, id)));
+                }
+                layout::Entries::Nodes(inner) => {
+                    for (id, child) in coll {
+                        let e = pointer::join(&here, id);
+                        out.push(e.clone());
+                        walk(child, inner, &e, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(tree, &layout::TENANT, "", &mut out);
+    out
+}
+
+/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
+fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Diagnostic> {
+    let before = entries(live);
+    let removed: Vec<&String> = before
+        .iter()
+        .filter(|p| result.pointer(p).is_none())
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = removed.iter().take(10).map(|s| s.as_str()).collect();
+    let list = format!(
+        "{}{}",
+        shown.join(", "),
+        if removed.len() > 10 { ", ..." } else { "" }
+    );
+    if !opts.allow_delete {
+        return Err(Diagnostic::new(format!(
+            "the plan removes {} object(s): {list}",
+            removed.len()
+        ))
+        .hint("removing objects from a live tenant needs --allow-delete (check the plan first)"));
+    }
+    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !opts.force {
+        return Err(Diagnostic::new(format!(
+            "the plan removes {} of the tenant's {} objects, more than a fifth: {list}",
+            removed.len(),
+            before.len()
+        ))
+        .hint("a removal this large is usually a mistake (a wrong template or tenant ID); if it is meant, add --force"));
+    }
+    Ok(())
+}
+
+/// Puts credential values into `result` where the repository names them with `secret()`, for
+/// objects this apply creates (everywhere with `rotate`). The values come from
+/// `PROMOTE_SECRET_<NAME>`.
+fn supply_secrets(
+    full: &Value,
+    live: &Value,
+    result: &mut Value,
+    rotate: bool,
+    invent: bool,
+) -> Result<(), Diagnostic> {
+    let mut wanted: Vec<(String, Value)> = Vec::new();
+    credentials::for_each(full, Scope::Tenant, |at, value| {
+        wanted.push((at, value.clone()));
+    });
+    for (at, value) in wanted {
+        let Ok(tokens) = pointer::parse(&at) else {
+            continue;
+        };
+        let created = layout::entry_prefixes(&layout::TENANT, &tokens)
+            .iter()
+            .any(|n| live.pointer(&join_tokens(&tokens[..*n])).is_none());
+        if !(created || rotate) {
+            continue;
+        }
+        let resolved = resolve_markers(&value, invent)?;
+        set(result, &tokens, resolved);
+    }
+    Ok(())
+}
+
+fn join_tokens(tokens: &[String]) -> String {
+    tokens
+        .iter()
+        .fold(String::new(), |acc, t| pointer::join(&acc, t))
+}
+
+/// Replaces every `<secret:NAME>` marker in `value` with `$PROMOTE_SECRET_NAME` (or a random
+/// value when the variable is unset and `invent` is on).
+fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
+    Ok(match value {
+        Value::String(s) => match credentials::marker_name(s) {
+            Some(name) => {
+                let var = format!("PROMOTE_SECRET_{name}");
+                match std::env::var(&var) {
+                    Ok(v) if !v.is_empty() => Value::String(v),
+                    _ if invent => Value::String(
+                        crate::emulator::generate::secret()
+                            .map_err(|e| Diagnostic::new(format!("no randomness: {e}")))?,
+                    ),
+                    _ => {
+                        return Err(Diagnostic::new(format!(
+                            "secret `{name}` is needed to create an object but ${var} is not set"
+                        ))
+                        .hint(format!(
+                            "export {var}=... (from your secret store) and apply again"
+                        )))
+                    }
+                }
+            }
+            None => value.clone(),
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_markers(v, invent))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_markers(v, invent)?)))
+                .collect::<Result<Map<_, _>, Diagnostic>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn set(tree: &mut Value, tokens: &[String], value: Value) {
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut at = tree;
+    for t in parents {
+        let Value::Object(map) = at else { return };
+        at = map
+            .entry(t.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Value::Object(map) = at {
+        map.insert(last.clone(), value);
+    }
+}
+
+/// Saves an export of the tenant, with credentials, readable by its owner only.
+fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
+    let tree = live
+        .client
+        .export(Target::Tenant(&t.id), true)
+        .map_err(|f| {
+            Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
+        })?;
+    let env = crate::keys::encode(&live.env).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let stamp = timestamp();
+    let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
+        .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    let mut text = serde_json::to_string_pretty(&tree).unwrap_or_default();
+    text.push('\n');
+    crate::files::write_private(&path, text.as_bytes())
+        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    Ok(path)
+}
+
+/// `20261123T120501.123Z`: sorts in time order, safe as a file name.
+pub fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Sends the change: one patch for everything but new workspaces, then each new workspace by
+/// import (after the patch, so that the tenant's pools and themes it references exist).
+fn push(
+    live: &Live,
+    t: &Tenant,
+    current: &Value,
+    result: &Value,
+    opts: &Options,
+) -> Result<(), Diagnostic> {
+    let mut target = result.clone();
+    let mut created = Vec::new();
+    if let Some(Value::Object(servers)) = target.get_mut("servers") {
+        let new: Vec<String> = servers
+            .keys()
+            .filter(|w| current.get("servers").and_then(|s| s.get(*w)).is_none())
+            .cloned()
+            .collect();
+        for wid in new {
+            if let Some(ws) = servers.remove(&wid) {
+                created.push((wid, ws));
+            }
+        }
+    }
+    let patch = crate::patch::auto(current, &target, true);
+    if !patch.is_empty() {
+        // The plan has resolved conflicts already: the patch itself is sent in `update` mode.
+        live.client
+            .patch(Target::Tenant(&t.id), &patch, Mode::Update, opts.dry_run)
+            .map_err(|f| {
+                let hint = match f.status() {
+                    Some(409) => "the tenant changed while this apply ran (a test op failed): run apply again",
+                    Some(422) => "the platform refused the configuration: fix it in the repository",
+                    _ => "nothing of this tenant was changed unless the message says otherwise; run apply again",
+                };
+                Diagnostic::new(format!("the platform refused the change: {f}")).hint(hint)
+            })?;
+    }
+    for (wid, ws) in created {
+        live.client
+            .import(Target::Workspace(&t.id, &wid), &ws, opts.mode, opts.dry_run)
+            .map_err(|f| {
+                Diagnostic::new(format!("cannot create workspace `{wid}`: {f}"))
+                    .pointer(pointer::join("/servers", &wid))
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let t = timestamp();
+        assert_eq!(t.len(), "20261123T120501.123Z".len(), "{t}");
+    }
+
+    #[test]
+    fn lists_every_keyed_entry() {
+        let t = json!({"pools": {"p": {}}, "servers": {"w": {"clients": {"c": {}}, "claims": {"id_token": {"e": {}}}}}});
+        assert_eq!(
+            entries(&t),
+            [
+                "/pools/p",
+                "/servers/w",
+                "/servers/w/clients/c",
+                "/servers/w/claims/id_token/e"
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_only_for_created_objects_unless_rotating() {
+        std::env::set_var("PROMOTE_SECRET_APPLY_TEST_A", "value-a");
+        let full = json!({"servers": {"w": {"clients": {
+            "old": {"client_secret": "<secret:APPLY_TEST_A>"},
+            "new": {"client_secret": "<secret:APPLY_TEST_A>"}
+        }}}});
+        let live = json!({"servers": {"w": {"clients": {"old": {}}}}});
+        let mut result = json!({"servers": {"w": {"clients": {"old": {}, "new": {}}}}});
+        supply_secrets(&full, &live, &mut result, false, false).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["new"]["client_secret"],
+            "value-a"
+        );
+        assert!(result["servers"]["w"]["clients"]["old"]
+            .get("client_secret")
+            .is_none());
+        supply_secrets(&full, &live, &mut result, true, false).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["old"]["client_secret"],
+            "value-a"
+        );
+        let missing = json!({"servers": {"w": {"clients": {"x": {"client_secret": "<secret:APPLY_TEST_UNSET>"}}}}});
+        let e = supply_secrets(&missing, &live, &mut result, false, false).unwrap_err();
+        assert!(
+            e.message.contains("$PROMOTE_SECRET_APPLY_TEST_UNSET"),
+            "{e}"
+        );
+        supply_secrets(&missing, &live, &mut result, false, true).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["x"]["client_secret"]
+                .as_str()
+                .unwrap()
+                .len(),
+            43
+        );
+    }
+
+    #[test]
+    fn removals_need_allow_delete_and_force_above_the_cap() {
+        let live = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}}}}});
+        let one_gone = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}}}}});
+        let mut opts = Options {
+            mode: Mode::Update,
+            dry_run: false,
+            allow_delete: false,
+            force: false,
+            rotate_secrets: false,
+            backups: PathBuf::new(),
+            source: None,
+            invent_secrets: false,
+        };
+        assert!(check_removals(&live, &one_gone, &opts)
+            .unwrap_err()
+            .message
+            .contains("/servers/w/clients/i"));
+        opts.allow_delete = true;
+        assert!(check_removals(&live, &one_gone, &opts).is_ok());
+        let most_gone = json!({"servers": {"w": {"clients": {"a": {}}}}});
+        assert!(check_removals(&live, &most_gone, &opts)
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("--force"));
+        opts.force = true;
+        assert!(check_removals(&live, &most_gone, &opts).is_ok());
+    }
+}

@@ -1,0 +1,194 @@
+//! `promote apply`: push each tenant's plan to the platform, check it took, record the state.
+
+use std::io::IsTerminal;
+
+use rayon::prelude::*;
+
+use super::plan::{sink, ModeArg};
+use super::{CommandResult, Exit, GlobalArgs, Ui};
+use crate::apply::{self, Options, TenantApply};
+use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::Project;
+use crate::plan::{Header, Outcome, Summary};
+use crate::progress;
+use crate::source::RepoFiles;
+use crate::state;
+
+/// Apply the repository to the environment's tenants: plan against live, push the patches,
+/// check that they took, and record what was applied in refs/promote/state
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Environment to apply (environments/<ENV>.yaml)
+    #[arg(long)]
+    pub env: String,
+    /// Only this tenant (key or ID); repeatable
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// Conflict resolution where the platform and the repository both changed a path since the
+    /// last apply
+    #[arg(long, value_enum, default_value_t = ModeArg::Update)]
+    pub mode: ModeArg,
+    /// Send everything with dry_run=true: the platform validates and changes nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Allow removing whole objects (clients, policies, workspaces, ...) the repository dropped
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Allow removing more than a fifth of a tenant's objects (with --allow-delete)
+    #[arg(long)]
+    pub force: bool,
+    /// Send every secret() credential again, not only those of objects being created
+    #[arg(long)]
+    pub rotate_secrets: bool,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let project = Project::load(&files, &args.env)?;
+    let tenants = project.select(&args.tenants)?;
+    // Everything is validated before anything is sent: one invalid tenant and nothing is applied.
+    let invalid: Vec<Diagnostic> = tenants
+        .par_iter()
+        .filter_map(|t| project.desired(t).err())
+        .flatten()
+        .collect();
+    if !invalid.is_empty() {
+        ui.note("nothing was applied: the repository has errors");
+        return Err(invalid.into());
+    }
+    let live = Live::open(
+        &global.repo,
+        &project.env,
+        &tenants,
+        super::client_options(ui, global),
+    )?;
+    if !args.yes
+        && !args.dry_run
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+    {
+        let question = format!(
+            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes. [y/N] ",
+            tenants.len(),
+            args.env,
+            args.env
+        );
+        eprint!("{question}");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ui.note("nothing was applied");
+            return Ok(Exit::Ok);
+        }
+    }
+    let source = head_commit(&global.repo);
+    let options = Options {
+        mode: args.mode.into(),
+        dry_run: args.dry_run,
+        allow_delete: args.allow_delete,
+        force: args.force,
+        rotate_secrets: args.rotate_secrets,
+        backups: global.repo.join(".promote").join("backups"),
+        source: source.clone(),
+        invent_secrets: project.env.file.target.emulator.is_some(),
+    };
+    let header = Header {
+        version: 1,
+        env: project.env.name.clone(),
+        against: "live".into(),
+        mode: options.mode,
+        action: Some(
+            if args.dry_run {
+                "apply (dry run)"
+            } else {
+                "apply"
+            }
+            .into(),
+        ),
+    };
+    let mut sink = sink(ui, global);
+    let mut open = sink.begin(&header).is_ok();
+    let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(live.concurrency)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start worker threads: {e}"))?;
+    let mut summary = Summary::default();
+    let mut records = Vec::new();
+    let mut message_lines = Vec::new();
+    let mut failed = 0usize;
+    for chunk in tenants.chunks(live.concurrency * 4) {
+        let done: Vec<TenantApply> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|t| apply::tenant(&project, &live, t, &options))
+                .collect()
+        });
+        for result in done {
+            bar.inc(1);
+            let r = &result.report;
+            summary.add(r);
+            if r.outcome == Some(Outcome::Failed) {
+                failed += 1;
+                if ui.format != super::OutputFormat::Text {
+                    for d in &r.errors {
+                        bar.suspend(|| ui.diagnostic(d));
+                    }
+                }
+            }
+            if let Some(record) = result.record {
+                if r.outcome == Some(Outcome::Applied) {
+                    message_lines.push(format!(
+                        "{} ({}): +{} ~{} -{}",
+                        r.key, r.id, r.counts.add, r.counts.replace, r.counts.remove
+                    ));
+                }
+                records.push((r.key.clone(), record));
+            }
+            if open {
+                open = sink.tenant(r).is_ok();
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if open {
+        let _ = sink.end(&summary);
+    }
+    if !records.is_empty() {
+        let message = format!(
+            "apply {}: {} tenant(s) changed{}\n\n{}{}",
+            args.env,
+            message_lines.len(),
+            source
+                .as_deref()
+                .map(|s| format!(" from {}", &s[..s.len().min(12)]))
+                .unwrap_or_default(),
+            message_lines.join("\n"),
+            if message_lines.is_empty() { "" } else { "\n" }
+        );
+        if let Err(e) = state::record(&global.repo, &args.env, &records, &message) {
+            ui.failure(&super::Failure::Other(e.context(
+                "the changes were applied but the last-applied state could not be recorded; the next plan will show them as drift-free changes to confirm",
+            )));
+            return Ok(Exit::Error);
+        }
+    }
+    if failed > 0 {
+        ui.note(&format!(
+            "error: {failed} tenant(s) failed (see above); the others were applied. Run apply again to finish: what is done is not changed again"
+        ));
+        return Ok(Exit::Error);
+    }
+    Ok(Exit::Ok)
+}
+
+/// The commit the work tree is at, if the repository has one.
+fn head_commit(repo: &std::path::Path) -> Option<String> {
+    let git = git2::Repository::discover(repo).ok()?;
+    let id = git.head().ok()?.peel_to_commit().ok()?.id();
+    Some(id.to_string())
+}
