@@ -343,7 +343,7 @@ fn set(tree: &mut Value, tokens: &[String], value: Value) {
 }
 
 /// Saves an export of the tenant, with credentials, readable by its owner only.
-fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
+pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
     let tree = live
         .client
         .export(Target::Tenant(&t.id), true)

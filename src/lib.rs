@@ -19,6 +19,7 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod rollback;
 pub mod source;
 pub mod state;
 pub mod validate;

@@ -9,6 +9,7 @@ mod diff;
 mod output;
 mod plan;
 mod render;
+mod rollback;
 mod serve;
 mod validate;
 
@@ -88,6 +89,7 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Plan(plan::PlanArgs),
     Apply(apply::ApplyArgs),
+    Rollback(rollback::RollbackArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -156,6 +158,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&ui, args),
         Command::Plan(args) => plan::run(&ui, &cli.global, args),
         Command::Apply(args) => apply::run(&ui, &cli.global, args),
+        Command::Rollback(args) => rollback::run(&ui, &cli.global, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

@@ -1,0 +1,104 @@
+//! `promote rollback`: patch a tenant back to a backup apply saved.
+
+use std::io::IsTerminal;
+
+use super::plan::sink;
+use super::{CommandResult, Exit, GlobalArgs, Ui};
+use crate::apply;
+use crate::baseline::Live;
+use crate::patch::three_way::Mode;
+use crate::pipeline::Project;
+use crate::plan::{Header, Outcome, Summary};
+use crate::rollback;
+use crate::source::RepoFiles;
+
+/// Patch a tenant back to a backup that apply saved before writing (the latest by default),
+/// showing the plan first
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// Environment of the tenant
+    #[arg(long)]
+    pub env: String,
+    /// The tenant (key or ID)
+    #[arg(long)]
+    pub tenant: String,
+    /// Backup to restore: a file, or a name among the tenant's backups (default: the latest)
+    #[arg(long, value_name = "BACKUP")]
+    pub to: Option<String>,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let project = Project::load(&files, &args.env)?;
+    let tenants = project.select(std::slice::from_ref(&args.tenant))?;
+    let Some(tenant) = tenants.first().copied() else {
+        return Ok(Exit::Ok);
+    };
+    let backups = global.repo.join(".promote").join("backups");
+    let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
+    let live = Live::open(
+        &global.repo,
+        &project.env,
+        &tenants,
+        super::client_options(ui, global),
+    )?;
+    let prepared = rollback::prepare(&live, tenant, &chosen)?;
+    let header = Header {
+        version: 1,
+        env: project.env.name.clone(),
+        against: format!("backup {}", chosen.display()),
+        mode: Mode::Update,
+        action: Some("rollback".into()),
+    };
+    let mut out = sink(ui, global);
+    let mut report = prepared.report.clone();
+    let mut summary = Summary::default();
+    if prepared.report.changes.is_empty() {
+        report.outcome = Some(Outcome::Unchanged);
+        summary.add(&report);
+        let _ = out
+            .begin(&header)
+            .and_then(|()| out.tenant(&report))
+            .and_then(|()| out.end(&summary));
+        ui.note("the tenant already holds the backup: nothing to roll back");
+        return Ok(Exit::Ok);
+    }
+    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let _ = out.begin(&header).and_then(|()| out.tenant(&report));
+        drop(out);
+        eprint!(
+            "Roll {} of {} back to {}? [y/N] ",
+            tenant.key,
+            args.env,
+            chosen.display()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ui.note("nothing was changed");
+            return Ok(Exit::Ok);
+        }
+        out = sink(ui, global);
+    }
+    let saved = apply::backup(&live, tenant, &backups)?;
+    let result = rollback::send(&live, tenant, &prepared);
+    report.backup = Some(saved.display().to_string());
+    let failed = result.is_err();
+    match result {
+        Ok(()) => report.outcome = Some(Outcome::Applied),
+        Err(d) => {
+            report.outcome = Some(Outcome::Failed);
+            report.status = crate::plan::Status::Error;
+            report.errors = vec![d.context(&args.env, Some(&tenant.key))];
+        }
+    }
+    summary.add(&report);
+    let _ = out
+        .begin(&header)
+        .and_then(|()| out.tenant(&report))
+        .and_then(|()| out.end(&summary));
+    Ok(if failed { Exit::Error } else { Exit::Ok })
+}

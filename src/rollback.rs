@@ -1,0 +1,142 @@
+//! Rollback: patch a tenant back to a backup that apply saved before writing to it.
+//!
+//! The backup is an export with credentials, so a rollback restores the tenant whole: what was
+//! added since is removed, what was changed is set back, secrets included. The tenant's state
+//! before the rollback is itself saved as a backup first, so a rollback can be rolled back. The
+//! last-applied state is left alone: the next plan shows what the repository would re-apply.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::baseline::{read_tree_file, Live};
+use crate::client::Target;
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::keys;
+use crate::patch::three_way::{self, Mode};
+use crate::plan::{self, TenantPlan};
+
+/// The backups of one tenant, oldest first.
+pub fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
+    let sub = dir
+        .join(keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?)
+        .join(keys::encode(&tenant.key).map_err(|e| Diagnostic::new(e.to_string()))?);
+    let mut found: Vec<PathBuf> = match std::fs::read_dir(&sub) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    found.sort();
+    Ok(found)
+}
+
+/// Picks the backup to restore: `to` (a path, or a file name among the tenant's backups), or
+/// the latest.
+pub fn choose(
+    dir: &Path,
+    env: &str,
+    tenant: &Tenant,
+    to: Option<&str>,
+) -> Result<PathBuf, Diagnostic> {
+    let all = backups(dir, env, tenant)?;
+    match to {
+        Some(to) => {
+            let as_path = PathBuf::from(to);
+            if as_path.is_file() {
+                return Ok(as_path);
+            }
+            all.iter()
+                .find(|p| p.file_name().is_some_and(|n| n == to || n.to_string_lossy() == format!("{to}.json")))
+                .cloned()
+                .ok_or_else(|| {
+                    Diagnostic::new(format!("no backup `{to}` of tenant `{}` in {}", tenant.key, env))
+                        .hint(list_hint(&all))
+                })
+        }
+        None => all.last().cloned().ok_or_else(|| {
+            Diagnostic::new(format!(
+                "tenant `{}` of {env} has no backup in {}",
+                tenant.key,
+                dir.display()
+            ))
+            .hint("apply saves one before it first writes to a tenant; pass --to FILE for one kept elsewhere")
+        }),
+    }
+}
+
+fn list_hint(all: &[PathBuf]) -> String {
+    if all.is_empty() {
+        return "there are no backups of this tenant".into();
+    }
+    let names: Vec<String> = all
+        .iter()
+        .rev()
+        .take(10)
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    format!("the latest backups: {}", names.join(", "))
+}
+
+/// A rollback ready to send: the report to show, and the trees to patch between.
+pub struct Prepared {
+    pub report: TenantPlan,
+    pub live: Value,
+    pub target: Value,
+}
+
+/// Plans the rollback of `tenant` to `backup`.
+pub fn prepare(live: &Live, tenant: &Tenant, backup: &Path) -> Result<Prepared, Diagnostic> {
+    let target = read_tree_file(backup)?;
+    let current = live
+        .client
+        .export(Target::Tenant(&tenant.id), true)
+        .map_err(|f| Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id)))?;
+    // Live as the last-applied record: whatever the backup lacks is removed.
+    let planned = three_way::plan(Some(&current), &target, &current, Mode::Update)
+        .map_err(|e| Diagnostic::new(e.to_string()))?;
+    let mut report = TenantPlan::empty(tenant);
+    plan::fill(&mut report, &planned, &current, false);
+    Ok(Prepared {
+        report,
+        live: current,
+        target,
+    })
+}
+
+/// Sends the rollback and checks that the tenant now holds the backup.
+pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic> {
+    let patch = crate::patch::auto(&p.live, &p.target, true);
+    if patch.is_empty() {
+        return Ok(());
+    }
+    live.client
+        .patch(Target::Tenant(&tenant.id), &patch, Mode::Update, false)
+        .map_err(|f| Diagnostic::new(format!("the platform refused the rollback: {f}")))?;
+    let after = live
+        .client
+        .export(Target::Tenant(&tenant.id), true)
+        .map_err(|f| {
+            Diagnostic::new(format!(
+                "cannot export tenant `{}` to check: {f}",
+                tenant.id
+            ))
+        })?;
+    if after != p.target {
+        let left = crate::patch::merge::diff(&after, &p.target);
+        let paths: Vec<String> = left
+            .body
+            .as_object()
+            .map(|m| m.keys().map(|k| format!("/{k}")).collect())
+            .unwrap_or_default();
+        return Err(Diagnostic::new(format!(
+            "the rollback was accepted but the tenant differs from the backup under {}",
+            paths.join(", ")
+        ))
+        .hint("the platform changed or refused part of it; compare with `promote plan`"));
+    }
+    Ok(())
+}
