@@ -83,7 +83,11 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         Ok(tree) => tree,
         Err(e) => return fail(report, e),
     };
-    let last = live.state.get(&t.key).map(|a| &a.tree);
+    let last = match live.last_applied(t) {
+        Ok(a) => a.map(|a| a.tree),
+        Err(e) => return fail(report, e),
+    };
+    let last = last.as_ref();
     let planned = match three_way::plan(last, &desired, &current, opts.mode) {
         Ok(p) => p,
         Err(conflicts) => {

@@ -16,8 +16,6 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use std::collections::BTreeMap;
-
 use crate::client::{self, Client};
 use crate::connect::Connection;
 use crate::diagnostic::{Diagnostic, Location};
@@ -26,7 +24,7 @@ use crate::keys;
 use crate::layout;
 use crate::pipeline::Project;
 use crate::source::{not_utf8, RepoFiles};
-use crate::state::Applied;
+use crate::state::{Applied, Snapshot};
 use crate::yaml;
 
 /// Where the baseline comes from, as the user wrote it.
@@ -84,7 +82,7 @@ pub struct Live {
     /// Keeps an embedded emulator running while the baseline is used.
     pub connection: Connection,
     pub client: Client,
-    pub state: BTreeMap<String, Applied>,
+    pub state: Snapshot,
     /// How many tenants are exported at once.
     pub concurrency: usize,
     /// The environment's name, for messages.
@@ -107,7 +105,7 @@ impl Live {
                 .at(env.locate(&["target", "url"]))
                 .context(&env.name, None)]
         })?;
-        let state = crate::state::read(repo, &env.name).map_err(|e| {
+        let state = Snapshot::open(repo, &env.name).map_err(|e| {
             vec![Diagnostic::new(format!(
                 "cannot read the last-applied state: {e:#}"
             ))]
@@ -118,6 +116,16 @@ impl Live {
             connection,
             client,
             state,
+        })
+    }
+
+    /// What promote last applied to `tenant`, from the state.
+    pub fn last_applied(&self, tenant: &Tenant) -> Result<Option<Applied>, Vec<Diagnostic>> {
+        self.state.get(&tenant.key).map_err(|e| {
+            vec![
+                Diagnostic::new(format!("cannot read the last-applied state: {e:#}"))
+                    .context(&self.env, Some(&tenant.key)),
+            ]
         })
     }
 
@@ -180,7 +188,7 @@ impl<'a> Baseline<'a> {
         match self {
             Baseline::Live(live) => {
                 let tree = live.export(tenant)?;
-                let last_applied = live.state.get(&tenant.key).map(|a| a.tree.clone());
+                let last_applied = live.last_applied(tenant)?.map(|a| a.tree);
                 Ok(Some(BaseTrees {
                     last_applied,
                     live: tree,

@@ -205,7 +205,8 @@ impl Client {
         options: Options,
     ) -> Result<Client, String> {
         let url = connection.url().trim_end_matches('/').to_owned();
-        if !url.starts_with("https://") && !(is_loopback(&url) || options.insecure) {
+        let clear_text_allowed = is_loopback(&url) || options.insecure;
+        if !url.starts_with("https://") && !clear_text_allowed {
             return Err(format!(
                 "{url} is plain HTTP: credentials would cross the network in clear; use https:// (or --insecure for a test platform)"
             ));

@@ -68,22 +68,71 @@ fn file_name(env: &str, key: &str) -> Result<(String, String)> {
     Ok((keys::encode(env)?, format!("{}.json", keys::encode(key)?)))
 }
 
-/// Reads what was last applied to every tenant of `env` (none when there is no state yet).
-pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
-    let repo = open(repo)?;
-    let mut out = BTreeMap::new();
-    let Ok(reference) = repo.find_reference(REF) else {
-        return Ok(out);
+/// The state of one environment as of when it was opened: which tenants have a record, read
+/// one at a time when asked (a fleet's records do not all sit in memory at once).
+pub struct Snapshot {
+    repo: std::sync::Mutex<git2::Repository>,
+    blobs: BTreeMap<String, (git2::Oid, String)>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("tenants", &self.blobs.len())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Opens the state of `env` (empty when there is none yet).
+    pub fn open(repo: &Path, env: &str) -> Result<Snapshot> {
+        let git = open(repo)?;
+        let blobs = records(&git, env)?;
+        Ok(Snapshot {
+            repo: std::sync::Mutex::new(git),
+            blobs,
+        })
+    }
+
+    /// What was last applied to tenant `key`, if anything.
+    pub fn get(&self, key: &str) -> Result<Option<Applied>> {
+        let Some((oid, name)) = self.blobs.get(key) else {
+            return Ok(None);
+        };
+        let bytes = {
+            let git = self
+                .repo
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let blob = git
+                .find_blob(*oid)
+                .with_context(|| format!("{REF}:{name} is not a file"))?;
+            blob.content().to_vec()
+        };
+        Applied::from_json(&bytes, name).map(Some)
+    }
+
+    /// The tenant keys with a record.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.blobs.keys()
+    }
+}
+
+/// The record blob of each tenant key of `env`, with its name in the state for messages.
+fn records(git: &git2::Repository, env: &str) -> Result<BTreeMap<String, (git2::Oid, String)>> {
+    let mut blobs = BTreeMap::new();
+    let Ok(reference) = git.find_reference(REF) else {
+        return Ok(blobs);
     };
     let tree = reference
         .peel_to_tree()
         .with_context(|| format!("{REF} does not point at a commit"))?;
     let env_dir = keys::encode(env)?;
     let Some(entry) = tree.get_name(&env_dir) else {
-        return Ok(out);
+        return Ok(blobs);
     };
     let sub = entry
-        .to_object(&repo)
+        .to_object(git)
         .and_then(|o| o.peel_to_tree())
         .with_context(|| format!("{REF}:{env_dir} is not a directory"))?;
     for e in sub.iter() {
@@ -94,14 +143,19 @@ pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
         let Ok(key) = keys::decode(stem) else {
             continue;
         };
-        let blob = e
-            .to_object(&repo)
-            .and_then(|o| o.peel_to_blob())
-            .with_context(|| format!("{REF}:{env_dir}/{name} is not a file"))?;
-        out.insert(
-            key,
-            Applied::from_json(blob.content(), &format!("{env_dir}/{name}"))?,
-        );
+        blobs.insert(key, (e.id(), format!("{env_dir}/{name}")));
+    }
+    Ok(blobs)
+}
+
+/// Reads what was last applied to every tenant of `env` (none when there is no state yet).
+pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
+    let snapshot = Snapshot::open(repo, env)?;
+    let mut out = BTreeMap::new();
+    for key in snapshot.keys() {
+        if let Some(a) = snapshot.get(key)? {
+            out.insert(key.clone(), a);
+        }
     }
     Ok(out)
 }

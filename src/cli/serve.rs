@@ -68,6 +68,7 @@ pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
         seed: args.seed,
         rate,
         max_body: args.max_body,
+        retain: crate::emulator::store::Retain::Always,
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

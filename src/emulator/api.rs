@@ -81,7 +81,16 @@ async fn handle(st: Arc<Emulator>, route: &'static Route, req: axum::extract::Re
         Op::Token => token(&st, &mut parts, body).await,
         _ => promotion(&st, route, &mut parts, body).await,
     };
-    let response = result.unwrap_or_else(IntoResponse::into_response);
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    // An error may be answered before the body was read; hyper then closes the connection, so
+    // say so, or a keep-alive client would send its next request into a closed socket.
+    if method != axum::http::Method::GET
+        && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     tracing::info!(
         target: "promote::serve",
         %method,
@@ -357,7 +366,7 @@ async fn promotion(
     let writes = route.op != Op::Export;
     authorize(st, &parts.headers, &tid, writes)?;
     if !writes {
-        return export(&slot, wid.as_deref(), flag(&query, "with_credentials")?);
+        return export(st, &slot, wid.as_deref(), flag(&query, "with_credentials")?);
     }
     let accepted: &[&str] = match route.op {
         Op::Patch6902 => &["application/json-patch+json", "application/json"],
@@ -446,7 +455,7 @@ async fn promotion(
         remember(st, &tid, key.as_deref(), fingerprint, &answer);
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let version = st.store.publish(&slot, after);
+    let version = st.store.publish(&slot, &after);
     // Remembered before the writer lock is released, so a replay never applies twice.
     remember(st, &tid, key.as_deref(), fingerprint, &answer);
     drop(writer);
@@ -497,16 +506,22 @@ fn replay(answer: Answer) -> Response {
     r
 }
 
-fn export(slot: &Slot, wid: Option<&str>, with_credentials: bool) -> Result<Response, ApiError> {
-    let doc = slot.snapshot();
+fn export(
+    st: &Emulator,
+    slot: &Slot,
+    wid: Option<&str>,
+    with_credentials: bool,
+) -> Result<Response, ApiError> {
+    let doc = snapshot(slot)?;
     let bytes = match wid {
-        None => doc.export(with_credentials),
+        None => doc.export(with_credentials, st.store.caches_exports()),
         Some(wid) => {
             let mut ws = doc
-                .tree
-                .get("servers")
-                .and_then(|s| s.get(wid))
-                .cloned()
+                .tree()
+                .get_mut("servers")
+                .and_then(|s| s.get_mut(wid))
+                .map(std::mem::take)
+                .filter(|ws| !ws.is_null())
                 .ok_or_else(|| no_workspace(&slot.tid, wid))?;
             if !with_credentials {
                 credentials::strip(&mut ws, credentials::Scope::Workspace);
@@ -515,6 +530,11 @@ fn export(slot: &Slot, wid: Option<&str>, with_credentials: bool) -> Result<Resp
         }
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+fn snapshot(slot: &Slot) -> Result<std::sync::Arc<super::store::Doc>, ApiError> {
+    slot.snapshot()
+        .map_err(|e| ApiError::internal(format!("cannot read tenant `{}`: {e:#}", slot.tid)))
 }
 
 fn no_workspace(tid: &str, wid: &str) -> ApiError {
@@ -532,8 +552,8 @@ fn write_tenant(
     document: &Value,
     mode: Mode,
 ) -> Result<Value, ApiError> {
-    let before = slot.snapshot();
-    let before = &before.tree;
+    let before = snapshot(slot)?.tree();
+    let before = &before;
     let (node, current) = match wid {
         None => (&layout::TENANT, Some(before)),
         Some(wid) => (
@@ -595,6 +615,13 @@ fn write_tenant(
             t
         }
     };
+    if depth(&after) > MAX_DEPTH {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("the {what} would be nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
     if route.op != Op::Import {
         write::drop_idps_without_pool(before, &mut after);
     }
@@ -607,7 +634,12 @@ fn write_tenant(
             .iter()
             .map(|p| {
                 let at = match &prefix {
-                    Some(pre) => p.pointer.strip_prefix(pre.as_str()).unwrap_or(&p.pointer),
+                    // Only a whole-segment prefix: `/servers/w` is not a prefix of `/servers/w2/x`.
+                    Some(pre) => p
+                        .pointer
+                        .strip_prefix(pre.as_str())
+                        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                        .unwrap_or(&p.pointer),
                     None => &p.pointer,
                 };
                 json!({"pointer": at, "message": p.message, "hint": p.hint})
@@ -631,6 +663,20 @@ fn write_tenant(
         .with_details(Value::Array(details)));
     }
     Ok(after)
+}
+
+/// Deepest nesting a stored tree may have: every tree read back must parse again (serde_json
+/// stops at 128 levels), and no configuration comes near it.
+const MAX_DEPTH: usize = 120;
+
+/// How deeply `v` is nested. Bounded: stored trees are at most [`MAX_DEPTH`] deep and a request
+/// body at most 128 (serde_json's limit), so the recursion is too.
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn refused(r: Refused) -> ApiError {

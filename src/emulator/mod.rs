@@ -49,6 +49,8 @@ pub struct Config {
     pub rate: Option<RateLimit>,
     /// Largest request body; 0 means [`DEFAULT_MAX_BODY`].
     pub max_body: usize,
+    /// What stays in memory.
+    pub retain: store::Retain,
 }
 
 /// The state every handler shares.
@@ -66,7 +68,7 @@ impl Emulator {
     /// Opens the data directory and registers the clients; each client's tenant exists from
     /// then on (empty if it is new).
     pub fn new(config: Config) -> Result<Emulator> {
-        let store = Store::open(config.data.as_deref())?;
+        let store = Store::open(config.data.as_deref(), config.retain)?;
         for c in &config.clients {
             store.ensure(&c.tenant);
         }
@@ -89,7 +91,7 @@ impl Emulator {
         for tid in self.store.tenant_ids() {
             if let Some(slot) = self.store.get(&tid) {
                 let _writer = slot.writer.lock().await;
-                if let Err(e) = self.store.persist(&slot, slot.snapshot().version).await {
+                if let Err(e) = self.store.persist(&slot, self.store.version(&slot)).await {
                     tracing::error!("tenant {tid} could not be written to disk: {e:#}");
                 }
             }
@@ -194,8 +196,11 @@ impl std::fmt::Debug for Embedded {
 impl Embedded {
     /// Starts an emulator on `data` for `tenants` (platform tenant IDs).
     pub fn start(data: &Path, tenants: &[String]) -> Result<Embedded> {
-        let mut clients = Vec::new();
+        let mut clients: Vec<Client> = Vec::new();
         for tid in tenants {
+            if clients.iter().any(|c| &c.tenant == tid) {
+                continue;
+            }
             if !store::is_tenant_id(tid) {
                 anyhow::bail!(
                     "`{tid}` cannot be a tenant of the emulator: tenant IDs are 1 to 64 of A-Z a-z 0-9 - _"
@@ -217,6 +222,7 @@ impl Embedded {
         let emulator = Arc::new(Emulator::new(Config {
             data: Some(data.to_path_buf()),
             clients: clients.clone(),
+            retain: store::Retain::Never,
             ..Config::default()
         })?);
         let listener = runtime

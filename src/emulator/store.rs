@@ -1,5 +1,5 @@
-//! The emulator's tenants: in memory for speed, one JSON document per tenant on disk
-//! (`DIR/tenants/<tid>.json`, written atomically) so that they survive restarts.
+//! The emulator's tenants: one JSON document per tenant on disk (`DIR/tenants/<tid>.json`,
+//! written atomically) so that they survive restarts, and in memory as compact JSON bytes.
 //!
 //! Reads take a snapshot (an `Arc` of the current document) without waiting for writers.
 //! Writes to one tenant are serialized by its writer lock: a writer computes the next tree from
@@ -8,6 +8,10 @@
 //! answers: whoever takes the flush lock writes the *latest* version, so one fsync covers every
 //! write published meanwhile (group commit) and a queue of patches to one tenant is not bound
 //! by the disk's fsync latency.
+//!
+//! A tenant is read from disk when it is first used, not at start. With [`Retain::Never`] (the
+//! embedded emulator of a command that may touch thousands of tenants once each), a document
+//! is dropped from memory as soon as it is on disk, so memory holds only writes in flight.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::{Context, Result};
 use axum::body::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::credentials::{self, Scope};
 
@@ -29,40 +33,53 @@ pub fn is_tenant_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// One version of a tenant's configuration, with its serialized exports made on first use.
+/// What the store keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retain {
+    /// Every document once used, and its export without credentials (`promote serve`).
+    #[default]
+    Always,
+    /// Only documents not yet on disk (the embedded emulator).
+    Never,
+}
+
+/// One version of a tenant's configuration: compact JSON, credentials included.
 #[derive(Debug)]
 pub struct Doc {
-    pub tree: Value,
+    pub bytes: Bytes,
     /// Counts the writes published to this tenant since the emulator started.
     pub version: u64,
     without_credentials: OnceLock<Bytes>,
-    with_credentials: OnceLock<Bytes>,
 }
 
 impl Doc {
-    pub fn new(tree: Value, version: u64) -> Doc {
+    pub fn new(bytes: Bytes, version: u64) -> Doc {
         Doc {
-            tree,
+            bytes,
             version,
             without_credentials: OnceLock::new(),
-            with_credentials: OnceLock::new(),
         }
     }
 
+    /// The tree. The bytes were checked to be JSON when read or written.
+    pub fn tree(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
     /// The export answer: the tree as JSON, with or without its credential fields.
-    pub fn export(&self, with_credentials: bool) -> Bytes {
+    pub fn export(&self, with_credentials: bool, cache: bool) -> Bytes {
         if with_credentials {
-            self.with_credentials
-                .get_or_init(|| to_bytes(&self.tree))
-                .clone()
-        } else {
-            self.without_credentials
-                .get_or_init(|| {
-                    let mut tree = self.tree.clone();
-                    credentials::strip(&mut tree, Scope::Tenant);
-                    to_bytes(&tree)
-                })
-                .clone()
+            return self.bytes.clone();
+        }
+        let make = || {
+            let mut tree = self.tree();
+            credentials::strip(&mut tree, Scope::Tenant);
+            to_bytes(&tree)
+        };
+        match (cache, self.without_credentials.get()) {
+            (_, Some(b)) => b.clone(),
+            (true, None) => self.without_credentials.get_or_init(make).clone(),
+            (false, None) => make(),
         }
     }
 }
@@ -80,24 +97,62 @@ pub struct Slot {
     pub writer: tokio::sync::Mutex<()>,
     /// The version known to be on disk; held while writing it.
     durable: tokio::sync::Mutex<u64>,
-    current: RwLock<Arc<Doc>>,
+    /// The latest version published (written under the writer lock).
+    published: std::sync::atomic::AtomicU64,
+    /// `None`: the document is on disk only (or the tenant is new and empty).
+    current: RwLock<Option<Arc<Doc>>>,
+    /// The tenant's file, when the store has a directory.
+    file: Option<PathBuf>,
+    retain: Retain,
 }
 
 impl Slot {
     /// The current document; later writes do not change it.
-    pub fn snapshot(&self) -> Arc<Doc> {
+    pub fn snapshot(&self) -> Result<Arc<Doc>> {
         // A poisoned lock only means a reader panicked while cloning an Arc; the value is whole.
-        self.current
+        if let Some(doc) = self
+            .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .as_ref()
+        {
+            return Ok(doc.clone());
+        }
+        let doc = Arc::new(Doc::new(self.load()?, self.version()));
+        if self.retain == Retain::Always {
+            let mut current = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A writer may have published meanwhile: keep the newer one.
+            return Ok(current.get_or_insert(doc).clone());
+        }
+        Ok(doc)
     }
 
-    fn publish(&self, doc: Arc<Doc>) {
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = doc;
+    /// The document on disk, or an empty tenant.
+    fn load(&self) -> Result<Bytes> {
+        let Some(file) = &self.file else {
+            return Ok(Bytes::from_static(b"{}"));
+        };
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Bytes::from_static(b"{}"))
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        };
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).with_context(|| {
+            format!(
+                "{} is not valid JSON; restore it from a backup or remove it to start the tenant empty",
+                file.display()
+            )
+        })?;
+        Ok(Bytes::from(bytes))
+    }
+
+    fn version(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -105,14 +160,23 @@ impl Slot {
 #[derive(Debug)]
 pub struct Store {
     dir: Option<PathBuf>,
+    retain: Retain,
     tenants: RwLock<HashMap<String, Arc<Slot>>>,
 }
 
 impl Store {
-    /// Opens the store, loading the tenants persisted in `dir` (none when `dir` is `None`:
-    /// everything then lives in memory only).
-    pub fn open(dir: Option<&Path>) -> Result<Store> {
-        let mut tenants = HashMap::new();
+    /// Opens the store on the tenants persisted in `dir` (none when `dir` is `None`: everything
+    /// then lives in memory only, whatever `retain` says). Their documents are read when used.
+    pub fn open(dir: Option<&Path>, retain: Retain) -> Result<Store> {
+        let store = Store {
+            dir: dir.map(Path::to_path_buf),
+            retain: if dir.is_some() {
+                retain
+            } else {
+                Retain::Always
+            },
+            tenants: RwLock::new(HashMap::new()),
+        };
         if let Some(dir) = dir {
             let tdir = dir.join("tenants");
             std::fs::create_dir_all(&tdir)
@@ -134,32 +198,32 @@ impl Store {
                     tracing::warn!(file = %path.display(), "not a tenant file; left alone");
                     continue;
                 }
-                let text = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let tree: Value = serde_json::from_slice(&text).with_context(|| {
-                    format!(
-                        "{} is not valid JSON; restore it from a backup or remove it to start the tenant empty",
-                        path.display()
-                    )
-                })?;
-                tenants.insert(tid.to_owned(), Arc::new(slot(tid, tree)));
+                store.ensure(tid);
             }
         }
-        Ok(Store {
-            dir: dir.map(Path::to_path_buf),
-            tenants: RwLock::new(tenants),
-        })
+        Ok(store)
     }
 
-    /// Makes sure tenant `tid` exists, empty if it is new.
+    /// Makes sure tenant `tid` exists (empty if it has no document yet).
     pub fn ensure(&self, tid: &str) {
         let mut tenants = self
             .tenants
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tenants
-            .entry(tid.to_owned())
-            .or_insert_with(|| Arc::new(slot(tid, Value::Object(Map::new()))));
+        tenants.entry(tid.to_owned()).or_insert_with(|| {
+            Arc::new(Slot {
+                tid: tid.to_owned(),
+                writer: tokio::sync::Mutex::new(()),
+                durable: tokio::sync::Mutex::new(0),
+                published: std::sync::atomic::AtomicU64::new(0),
+                current: RwLock::new(None),
+                file: self
+                    .dir
+                    .as_ref()
+                    .map(|d| d.join("tenants").join(format!("{tid}.json"))),
+                retain: self.retain,
+            })
+        });
     }
 
     pub fn get(&self, tid: &str) -> Option<Arc<Slot>> {
@@ -168,6 +232,11 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(tid)
             .cloned()
+    }
+
+    /// Whether exports without credentials are kept with their document.
+    pub fn caches_exports(&self) -> bool {
+        self.retain == Retain::Always
     }
 
     /// Every tenant, sorted.
@@ -185,37 +254,56 @@ impl Store {
 
     /// Publishes `tree` as the tenant's configuration and returns its version. The caller holds
     /// the slot's writer lock.
-    pub fn publish(&self, slot: &Slot, tree: Value) -> u64 {
-        let version = slot.snapshot().version + 1;
-        slot.publish(Arc::new(Doc::new(tree, version)));
+    pub fn publish(&self, slot: &Slot, tree: &Value) -> u64 {
+        let version = slot.version() + 1;
+        *slot
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Arc::new(Doc::new(to_bytes(tree), version)));
+        slot.published
+            .store(version, std::sync::atomic::Ordering::Release);
         version
     }
 
     /// Returns once `version` of the tenant is on disk (at once without a data directory).
     pub async fn persist(&self, slot: &Slot, version: u64) -> Result<()> {
-        let Some(dir) = &self.dir else {
+        let Some(file) = &slot.file else {
             return Ok(());
         };
         let mut durable = slot.durable.lock().await;
         if *durable >= version {
             return Ok(());
         }
-        let doc = slot.snapshot();
-        let path = crate::files::inside(dir, &format!("tenants/{}.json", slot.tid))?;
-        let bytes = doc.export(true);
+        let Some(doc) = slot
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        else {
+            return Ok(());
+        };
+        let path = file.clone();
+        let bytes = doc.bytes.clone();
         tokio::task::spawn_blocking(move || crate::files::write_atomic(&path, &bytes))
             .await
             .context("the writer thread failed")??;
         *durable = doc.version;
+        if slot.retain == Retain::Never {
+            let mut current = slot
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Only what is on disk may leave memory.
+            if current.as_ref().is_some_and(|c| c.version == doc.version) {
+                *current = None;
+            }
+        }
         Ok(())
     }
-}
 
-fn slot(tid: &str, tree: Value) -> Slot {
-    Slot {
-        tid: tid.to_owned(),
-        writer: tokio::sync::Mutex::new(()),
-        durable: tokio::sync::Mutex::new(0),
-        current: RwLock::new(Arc::new(Doc::new(tree, 0))),
+    /// The latest version published to a tenant (0: none since start).
+    pub fn version(&self, slot: &Slot) -> u64 {
+        slot.version()
     }
 }
