@@ -79,10 +79,13 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
     };
     let mut desired = full.clone();
     credentials::strip(&mut desired, Scope::Tenant);
-    let current = match live.export(t) {
+    // One export serves the backup (with credentials) and the plan (without).
+    let exported = match live.export_with(t, true) {
         Ok(tree) => tree,
         Err(e) => return fail(report, e),
     };
+    let mut current = exported.clone();
+    credentials::strip(&mut current, Scope::Tenant);
     let last = match live.last_applied(t) {
         Ok(a) => a.map(|a| a.tree),
         Err(e) => return fail(report, e),
@@ -125,7 +128,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         return fail(report, vec![d]);
     }
     if !opts.dry_run {
-        match backup(live, t, &opts.backups) {
+        match save_backup(&live.env, t, &exported, &opts.backups) {
             Ok(path) => report.backup = Some(path.display().to_string()),
             Err(d) => return fail(report, vec![d]),
         }
@@ -354,12 +357,18 @@ pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic
         .map_err(|f| {
             Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
         })?;
-    let env = crate::keys::encode(&live.env).map_err(|e| Diagnostic::new(e.to_string()))?;
+    save_backup(&live.env, t, &tree, dir)
+}
+
+/// Writes `tree` as a new backup of tenant `t` of `env`: `<dir>/<env>/<key>/<timestamp>.json`,
+/// mode 0600.
+fn save_backup(env: &str, t: &Tenant, tree: &Value, dir: &Path) -> Result<PathBuf, Diagnostic> {
+    let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
     let stamp = timestamp();
     let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
         .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    let mut text = serde_json::to_string_pretty(&tree).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(tree).unwrap_or_default();
     text.push('\n');
     crate::files::write_private(&path, text.as_bytes())
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;

@@ -131,9 +131,18 @@ impl Live {
 
     /// Exports one tenant's live tree, without credentials.
     pub fn export(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+        self.export_with(tenant, false)
+    }
+
+    /// Exports one tenant's live tree, with or without its credentials.
+    pub fn export_with(
+        &self,
+        tenant: &Tenant,
+        with_credentials: bool,
+    ) -> Result<Value, Vec<Diagnostic>> {
         let env = &self.env;
         self.client
-            .export(client::Target::Tenant(&tenant.id), false)
+            .export(client::Target::Tenant(&tenant.id), with_credentials)
             .map_err(|f| {
                 let hint = match f.status() {
                     Some(401) => "check the client credentials the environment file names",

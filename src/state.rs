@@ -64,10 +64,6 @@ fn open(repo: &Path) -> Result<git2::Repository> {
     })
 }
 
-fn file_name(env: &str, key: &str) -> Result<(String, String)> {
-    Ok((keys::encode(env)?, format!("{}.json", keys::encode(key)?)))
-}
-
 /// The state of one environment as of when it was opened: which tenants have a record, read
 /// one at a time when asked (a fleet's records do not all sit in memory at once).
 pub struct Snapshot {
@@ -160,6 +156,79 @@ pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
     Ok(out)
 }
 
+/// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
+/// database at once, so a fleet's records are never all in memory), then as one commit.
+pub struct Recorder {
+    repo: git2::Repository,
+    dir: String,
+    files: Vec<(String, git2::Oid)>,
+}
+
+impl Recorder {
+    pub fn new(repo: &Path, env: &str) -> Result<Recorder> {
+        Ok(Recorder {
+            repo: open(repo)?,
+            dir: keys::encode(env)?,
+            files: Vec::new(),
+        })
+    }
+
+    /// Stores the record of tenant `key`.
+    pub fn add(&mut self, key: &str, applied: &Applied) -> Result<()> {
+        let file = format!("{}.json", keys::encode(key)?);
+        let blob = self.repo.blob(applied.to_json().as_bytes())?;
+        self.files.push((file, blob));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Commits the records on [`REF`] with `message`; `None` when nothing changed.
+    pub fn commit(self, message: &str) -> Result<Option<git2::Oid>> {
+        let repo = &self.repo;
+        let parent = match repo.find_reference(REF) {
+            Ok(r) => Some(
+                r.peel_to_commit()
+                    .with_context(|| format!("{REF} does not point at a commit"))?,
+            ),
+            Err(_) => None,
+        };
+        let base = parent.as_ref().map(|c| c.tree()).transpose()?;
+        let mut root = repo.treebuilder(base.as_ref())?;
+        let existing = match base.as_ref().and_then(|t| t.get_name(&self.dir)) {
+            Some(e) => Some(e.to_object(repo)?.peel_to_tree()?),
+            None => None,
+        };
+        let mut sub = repo.treebuilder(existing.as_ref())?;
+        for (file, blob) in &self.files {
+            sub.insert(file, *blob, 0o100644)?;
+        }
+        let oid = sub.write()?;
+        root.insert(&self.dir, oid, 0o040000)?;
+        let tree_id = root.write()?;
+        if base.as_ref().is_some_and(|b| b.id() == tree_id) {
+            return Ok(None);
+        }
+        let tree = repo.find_tree(tree_id)?;
+        let signature = repo
+            .signature()
+            .or_else(|_| git2::Signature::now("promote", "promote@localhost"))?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
+        // Compare-and-swap: fails if another apply moved the ref since it was read above.
+        let moved = match &parent {
+            Some(p) => repo.reference_matching(REF, commit, true, p.id(), message),
+            None => repo.reference(REF, commit, false, message),
+        };
+        moved.with_context(|| {
+            format!("{REF} moved while this apply recorded its state (another apply?); run the apply again to record it")
+        })?;
+        Ok(Some(commit))
+    }
+}
+
 /// Records what was applied to some tenants of `env` as one commit on [`REF`], with `message`.
 /// Returns the new commit, or `None` when nothing changed.
 pub fn record(
@@ -168,54 +237,11 @@ pub fn record(
     applied: &[(String, Applied)],
     message: &str,
 ) -> Result<Option<git2::Oid>> {
-    let repo = open(repo)?;
-    let parent = match repo.find_reference(REF) {
-        Ok(r) => Some(
-            r.peel_to_commit()
-                .with_context(|| format!("{REF} does not point at a commit"))?,
-        ),
-        Err(_) => None,
-    };
-    let base = parent.as_ref().map(|c| c.tree()).transpose()?;
-    let mut root = repo.treebuilder(base.as_ref())?;
-    let mut groups: BTreeMap<String, Vec<(String, &Applied)>> = BTreeMap::new();
+    let mut recorder = Recorder::new(repo, env)?;
     for (key, a) in applied {
-        let (dir, file) = file_name(env, key)?;
-        groups.entry(dir).or_default().push((file, a));
+        recorder.add(key, a)?;
     }
-    for (dir, files) in groups {
-        let existing = match base.as_ref().and_then(|t| t.get_name(&dir)) {
-            Some(e) => Some(e.to_object(&repo)?.peel_to_tree()?),
-            None => None,
-        };
-        let mut sub = repo.treebuilder(existing.as_ref())?;
-        for (file, a) in files {
-            let text = a.to_json();
-            let blob = repo.blob(text.as_bytes())?;
-            sub.insert(&file, blob, 0o100644)?;
-        }
-        let oid = sub.write()?;
-        root.insert(&dir, oid, 0o040000)?;
-    }
-    let tree_id = root.write()?;
-    if base.as_ref().is_some_and(|b| b.id() == tree_id) {
-        return Ok(None);
-    }
-    let tree = repo.find_tree(tree_id)?;
-    let signature = repo
-        .signature()
-        .or_else(|_| git2::Signature::now("promote", "promote@localhost"))?;
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
-    // Compare-and-swap: fails if another apply moved the ref since we read it.
-    let moved = match &parent {
-        Some(p) => repo.reference_matching(REF, commit, true, p.id(), message),
-        None => repo.reference(REF, commit, false, message),
-    };
-    moved.with_context(|| {
-        format!("{REF} moved while this apply ran (another apply?); run the apply again to record its state")
-    })?;
-    Ok(Some(commit))
+    recorder.commit(message)
 }
 
 #[cfg(test)]

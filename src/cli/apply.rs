@@ -118,10 +118,16 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start worker threads: {e}"))?;
     let mut summary = Summary::default();
-    let mut records = Vec::new();
+    // Records go to git's object database as tenants finish; the commit comes at the end.
+    let mut recorder = if args.dry_run {
+        None
+    } else {
+        Some(state::Recorder::new(&global.repo, &args.env)?)
+    };
+    let mut record_error = None;
     let mut message_lines = Vec::new();
     let mut failed = 0usize;
-    for chunk in tenants.chunks(live.concurrency * 4) {
+    for chunk in tenants.chunks(live.concurrency * 2) {
         let done: Vec<TenantApply> = pool.install(|| {
             chunk
                 .par_iter()
@@ -147,7 +153,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
                         r.key, r.id, r.counts.add, r.counts.replace, r.counts.remove
                     ));
                 }
-                records.push((r.key.clone(), record));
+                if let Some(rec) = recorder.as_mut() {
+                    if let Err(e) = rec.add(&r.key, &record) {
+                        record_error.get_or_insert(e);
+                    }
+                }
             }
             if open {
                 open = sink.tenant(r).is_ok();
@@ -158,24 +168,29 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     if open {
         let _ = sink.end(&summary);
     }
-    if !records.is_empty() {
-        let message = format!(
-            "apply {}: {} tenant(s) changed{}\n\n{}{}",
-            args.env,
-            message_lines.len(),
-            source
-                .as_deref()
-                .map(|s| format!(" from {}", &s[..s.len().min(12)]))
-                .unwrap_or_default(),
-            message_lines.join("\n"),
-            if message_lines.is_empty() { "" } else { "\n" }
-        );
-        if let Err(e) = state::record(&global.repo, &args.env, &records, &message) {
-            ui.failure(&super::Failure::Other(e.context(
-                "the changes were applied but the last-applied state could not be recorded; the next plan will show them as drift-free changes to confirm",
-            )));
-            return Ok(Exit::Error);
+    let recorded = match (record_error, recorder) {
+        (Some(e), _) => Err(e),
+        (None, Some(rec)) if !rec.is_empty() => {
+            let message = format!(
+                "apply {}: {} tenant(s) changed{}\n\n{}{}",
+                args.env,
+                message_lines.len(),
+                source
+                    .as_deref()
+                    .map(|s| format!(" from {}", &s[..s.len().min(12)]))
+                    .unwrap_or_default(),
+                message_lines.join("\n"),
+                if message_lines.is_empty() { "" } else { "\n" }
+            );
+            rec.commit(&message).map(drop)
         }
+        _ => Ok(()),
+    };
+    if let Err(e) = recorded {
+        ui.failure(&super::Failure::Other(e.context(
+            "the changes were applied but the last-applied state could not be recorded: the next plan shows them again (as drift-free changes to apply); run apply again to record them",
+        )));
+        return Ok(Exit::Error);
     }
     if failed > 0 {
         ui.note(&format!(

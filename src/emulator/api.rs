@@ -455,7 +455,7 @@ async fn promotion(
         remember(st, &tid, key.as_deref(), fingerprint, &answer);
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let version = st.store.publish(&slot, &after);
+    let version = st.store.publish(&slot, after);
     // Remembered before the writer lock is released, so a replay never applies twice.
     remember(st, &tid, key.as_deref(), fingerprint, &answer);
     drop(writer);

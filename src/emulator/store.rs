@@ -50,6 +50,8 @@ pub struct Doc {
     /// Counts the writes published to this tenant since the emulator started.
     pub version: u64,
     without_credentials: OnceLock<Bytes>,
+    /// The parsed tree, kept when the store retains documents (writers then skip parsing).
+    parsed: OnceLock<Value>,
 }
 
 impl Doc {
@@ -58,12 +60,16 @@ impl Doc {
             bytes,
             version,
             without_credentials: OnceLock::new(),
+            parsed: OnceLock::new(),
         }
     }
 
     /// The tree. The bytes were checked to be JSON when read or written.
     pub fn tree(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+        match self.parsed.get() {
+            Some(tree) => tree.clone(),
+            None => serde_json::from_slice(&self.bytes).unwrap_or(Value::Null),
+        }
     }
 
     /// The export answer: the tree as JSON, with or without its credential fields.
@@ -254,13 +260,16 @@ impl Store {
 
     /// Publishes `tree` as the tenant's configuration and returns its version. The caller holds
     /// the slot's writer lock.
-    pub fn publish(&self, slot: &Slot, tree: &Value) -> u64 {
+    pub fn publish(&self, slot: &Slot, tree: Value) -> u64 {
         let version = slot.version() + 1;
+        let doc = Doc::new(to_bytes(&tree), version);
+        if self.retain == Retain::Always {
+            let _ = doc.parsed.set(tree);
+        }
         *slot
             .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Arc::new(Doc::new(to_bytes(tree), version)));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(doc));
         slot.published
             .store(version, std::sync::atomic::Ordering::Release);
         version
