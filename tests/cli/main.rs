@@ -5,21 +5,29 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod apply;
 mod bad_input;
 mod diff;
+mod live;
 mod plan;
+mod remote;
 mod render;
+mod rollback;
 mod support;
 mod validate;
 
 /// The modules declared above. A test file that is not declared here is never compiled, so its
 /// tests would silently not run; `every_test_file_is_a_module` catches that.
 const MODULES: &[&str] = &[
+    "apply",
     "bad_input",
     "diff",
+    "live",
     "main",
     "plan",
+    "remote",
     "render",
+    "rollback",
     "support",
     "validate",
 ];

@@ -7,16 +7,31 @@
 //! directory that does not exist, so libgit2 in promote does not read the user's git config.
 //! The harness's own commits use an explicit signature and time, and local settings that win
 //! over the user's. Every run checks that the binary did not panic, whatever the input.
+//!
+//! For `apply`, `plan` against live and `rollback`: the state ref and backups can be read back,
+//! the embedded emulator's data files read and changed between commands, and [`Serve`] runs
+//! `promote serve` as a child process for environments whose target is a URL.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
 /// The source tree of the crate, which holds the shipped example repository.
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The ref where apply records what it applied.
+pub const STATE_REF: &str = "refs/promote/state";
+
+/// The data file of tenant `tid` of the embedded emulator of `environments/local.yaml`.
+pub fn emulator_file(tid: &str) -> String {
+    format!(".promote/emulator/tenants/{tid}.json")
+}
 
 /// A configuration repository in a temporary directory, removed when dropped.
 pub struct TestRepo {
@@ -109,8 +124,8 @@ impl TestRepo {
         self
     }
 
-    /// Stages the whole work tree (additions, changes and deletions) without committing, and
-    /// returns the tree it would commit.
+    /// Stages the whole work tree (additions, changes and deletions; not `.promote/`) without
+    /// committing, and returns the tree it would commit.
     pub fn stage(&self) -> git2::Oid {
         let repo = self.git();
         let mut index = repo.index().unwrap();
@@ -120,6 +135,9 @@ impl TestRepo {
         index
             .add_all(["*"], git2::IndexAddOption::FORCE, None)
             .unwrap();
+        // promote's own files (emulator data, backups with credentials) are git-ignored in a
+        // real repository; FORCE would take them.
+        index.remove_dir(Path::new(".promote"), 0).unwrap();
         index.write().unwrap();
         index.write_tree().unwrap()
     }
@@ -163,8 +181,19 @@ impl TestRepo {
     /// Runs `promote --repo <this repository>/SUB ARGS`, for a configuration repository in a
     /// subdirectory of a git work tree. Panics if the binary panicked.
     pub fn run_at(&self, sub: &str, args: &[&str]) -> Run {
+        self.run_full(sub, args, &[])
+    }
+
+    /// Runs `promote --repo <this repository> ARGS` with the extra environment variables
+    /// `envs` (client credentials, `PROMOTE_SECRET_*`, ...). Panics if the binary panicked.
+    pub fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        self.run_full("", args, envs)
+    }
+
+    fn run_full(&self, sub: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
         let no_home = self.path().join(".no-home");
-        let output = Command::new(env!("CARGO_BIN_EXE_promote"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_promote"));
+        command
             .arg("--repo")
             .arg(self.path().join(sub))
             .args(args)
@@ -175,9 +204,17 @@ impl TestRepo {
             .env_remove("CLICOLOR_FORCE")
             // libgit2 finds the user's global config through these two.
             .env("HOME", &no_home)
-            .env("XDG_CONFIG_HOME", &no_home)
-            .output()
-            .unwrap();
+            .env("XDG_CONFIG_HOME", &no_home);
+        // Credentials of the caller's shell never reach a test; a test passes its own.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| {
+                k.starts_with("PROMOTE_SECRET_") || k.starts_with("PROMOTE_CLIENT_")
+            }) {
+                command.env_remove(key);
+            }
+        }
+        command.envs(envs.iter().copied());
+        let output = command.output().unwrap();
         let run = Run {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             // A signal has no exit code; -1 fails every check of a code.
@@ -190,6 +227,120 @@ impl TestRepo {
             "promote crashed:\n{run}"
         );
         run
+    }
+
+    /// Runs `promote --output json ARGS` (with `envs`) and returns the run and its report.
+    pub fn json_run(&self, args: &[&str], envs: &[(&str, &str)]) -> (Run, Value) {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let run = self.run_env(&all, envs);
+        let report = run.stdout_json();
+        (run, report)
+    }
+
+    /// Returns a copy of the shipped example made a git repository with one commit (apply
+    /// keeps its state in git), and that commit's ID.
+    pub fn example_in_git() -> (TestRepo, String) {
+        let repo = TestRepo::example();
+        repo.git_init();
+        let head = repo.commit("the shipped example");
+        (repo, head)
+    }
+
+    /// Returns the commits of `refs/promote/state`, newest first, as (ID, message); empty
+    /// when the ref does not exist.
+    pub fn state_commits(&self) -> Vec<(String, String)> {
+        let repo = self.git();
+        let Ok(reference) = repo.find_reference(STATE_REF) else {
+            return Vec::new();
+        };
+        let mut walk = repo.revwalk().unwrap();
+        walk.push(reference.target().unwrap()).unwrap();
+        walk.map(|id| {
+            let commit = repo.find_commit(id.unwrap()).unwrap();
+            (
+                commit.id().to_string(),
+                commit.message().unwrap().to_owned(),
+            )
+        })
+        .collect()
+    }
+
+    /// Returns every file of the tip of `refs/promote/state`, by path, parsed.
+    pub fn state_files(&self) -> BTreeMap<String, Value> {
+        let repo = self.git();
+        let tree = repo
+            .find_reference(STATE_REF)
+            .unwrap_or_else(|_| panic!("there is no {STATE_REF}"))
+            .peel_to_tree()
+            .unwrap();
+        let mut out = BTreeMap::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if let Ok(blob) = entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+                let path = format!("{dir}{}", entry.name().unwrap());
+                let value = serde_json::from_slice(blob.content())
+                    .unwrap_or_else(|e| panic!("{STATE_REF}:{path}: {e}"));
+                out.insert(path, value);
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        out
+    }
+
+    /// Returns the text of every blob of every commit of `refs/promote/state`, with its path.
+    pub fn state_blobs(&self) -> Vec<(String, String)> {
+        let repo = self.git();
+        let mut out = Vec::new();
+        for (id, _) in self.state_commits() {
+            let commit = repo.find_commit(git2::Oid::from_str(&id).unwrap()).unwrap();
+            commit
+                .tree()
+                .unwrap()
+                .walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                    if let Ok(blob) = entry.to_object(&repo).and_then(|o| o.peel_to_blob()) {
+                        out.push((
+                            format!("{id}:{dir}{}", entry.name().unwrap()),
+                            String::from_utf8_lossy(blob.content()).into_owned(),
+                        ));
+                    }
+                    git2::TreeWalkResult::Ok
+                })
+                .unwrap();
+        }
+        out
+    }
+
+    /// Returns the embedded emulator's stored tree of tenant `tid` (with its credentials).
+    pub fn emulator_tenant(&self, tid: &str) -> Value {
+        self.json(&emulator_file(tid))
+    }
+
+    /// Returns the raw bytes of the embedded emulator's data file of tenant `tid`.
+    pub fn emulator_bytes(&self, tid: &str) -> Vec<u8> {
+        std::fs::read(self.join(&emulator_file(tid))).unwrap()
+    }
+
+    /// Changes the embedded emulator's stored tree of tenant `tid` behind promote's back (the
+    /// emulator loads it when the next command starts it).
+    pub fn edit_emulator_tenant(&self, tid: &str, change: impl FnOnce(&mut Value)) {
+        let mut tree = self.emulator_tenant(tid);
+        change(&mut tree);
+        self.write(
+            &emulator_file(tid),
+            &serde_json::to_string_pretty(&tree).unwrap(),
+        );
+    }
+
+    /// Returns the backups apply saved for tenant `key` of `env`, oldest first.
+    pub fn backups(&self, env: &str, key: &str) -> Vec<PathBuf> {
+        let dir = self.join(&format!(".promote/backups/{env}/{key}"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        out.sort();
+        out
     }
 
     /// Returns `text` with this repository's path replaced by `[REPO]`, for snapshots.
@@ -245,6 +396,16 @@ impl Run {
         assert!(
             self.stdout.contains(text),
             "stdout does not contain {text:?}:\n{self}"
+        );
+        self
+    }
+
+    /// Asserts that stdout or stderr contains `text` (a text report puts each tenant's errors
+    /// on stdout, with the report).
+    pub fn shows(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text) || self.stderr.contains(text),
+            "the output does not show {text:?}:\n{self}"
         );
         self
     }
@@ -309,5 +470,167 @@ pub fn strings(tree: &Value) -> Vec<(String, &str)> {
     }
     let mut out = Vec::new();
     walk(tree, String::new(), &mut out);
+    out
+}
+
+/// `promote serve` running as a child process on an ephemeral loopback port, stopped (killed)
+/// when dropped. Its clients come from `PROMOTE_SERVE_CLIENTS`, as the README recommends.
+pub struct Serve {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    /// Starts `promote serve --listen 127.0.0.1:0 ARGS` with `clients`
+    /// (`TENANT:ID:SECRET,...`), and waits until it listens.
+    pub fn start(clients: &str, args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_promote"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("PROMOTE_SERVE_CLIENTS", clients)
+            .env("NO_COLOR", "1")
+            .env_remove("PROMOTE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let port = first
+            .strip_prefix("promote serve: listening on http://127.0.0.1:")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            panic!("promote serve did not start:\n{first}{rest}");
+        };
+        // Keep reading its log, so that a full pipe never blocks it; kept for messages.
+        let log = Arc::new(Mutex::new(first));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Serve {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            log,
+        }
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Exports tenant `tid` through the API with client `id`/`secret`, retrying what injected
+    /// faults refuse.
+    pub fn export(&self, tid: &str, id: &str, secret: &str, with_credentials: bool) -> Value {
+        let once = || -> Result<Value, ureq::Error> {
+            let token: Value = ureq::post(format!("{}/{tid}/system/oauth2/token", self.url))
+                .send_form([
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id),
+                    ("client_secret", secret),
+                ])?
+                .body_mut()
+                .read_json()?;
+            let token = token["access_token"].as_str().unwrap_or_default();
+            ureq::get(format!(
+                "{}/api/hub/{tid}/promote/config?with_credentials={with_credentials}",
+                self.url
+            ))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()?
+            .body_mut()
+            .read_json()
+        };
+        let mut last = None;
+        for _ in 0..50 {
+            match once() {
+                Ok(tree) => return tree,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("cannot export {tid}: {last:?}\n{}", self.log());
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Returns the tenant entry `key` of a JSON plan or apply report.
+pub fn report_tenant<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == key)
+        .unwrap_or_else(|| panic!("no tenant {key} in {report}"))
+}
+
+/// Returns `(key, outcome)` of every tenant of a JSON apply report, in report order.
+pub fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_owned(),
+                t["outcome"].as_str().unwrap_or("(none)").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Builds `[(key, value)]` pairs of owned strings, for comparisons.
+pub fn owned_pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// Returns the JSON pointers where `a` and `b` differ (at most 20), for short messages.
+pub fn differences(a: &Value, b: &Value) -> Vec<String> {
+    fn walk(a: &Value, b: &Value, at: String, out: &mut Vec<String>) {
+        if out.len() >= 20 {
+            return;
+        }
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                    match (x.get(k), y.get(k)) {
+                        (Some(v), Some(w)) => walk(v, w, here, out),
+                        (Some(_), None) => out.push(format!("{here} (only left)")),
+                        _ => out.push(format!("{here} (only right)")),
+                    }
+                }
+            }
+            _ if a != b => out.push(at),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, String::new(), &mut out);
     out
 }

@@ -1,0 +1,185 @@
+//! `promote rollback`: patch a tenant back to a backup apply saved before writing to it (the
+//! latest by default, or one named with `--to`), saving the tenant first, leaving the state alone.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::apply::{
+    applied_example, apply, plan, SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW,
+};
+use crate::support::{report_tenant, Run, TestRepo};
+
+const DESCRIPTION: &str = "/servers/app/clients/web/description";
+const OLD: &str = "Acme Cloud web application for Globex Corporation";
+const NEW: &str = "Acme Cloud browser app for Globex Corporation";
+
+fn rollback(repo: &TestRepo, args: &[&str]) -> (Run, Value) {
+    let mut all = vec!["rollback", "--env", "local", "--tenant", "globex", "--yes"];
+    all.extend_from_slice(args);
+    let run = repo.run_env(&[&["--output", "json"], &all[..]].concat(), &[]);
+    let report = if run.stdout.is_empty() {
+        Value::Null
+    } else {
+        run.stdout_json()
+    };
+    (run, report)
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_str().unwrap().to_owned()
+}
+
+/// Applied once, then a saas change applied: returns the repository, globex as the first
+/// apply left it, and globex's backups (the empty tenant, and the tenant before the change).
+fn applied_twice() -> (TestRepo, Value, Vec<PathBuf>) {
+    let (repo, _) = applied_example();
+    let first = repo.emulator_tenant("globex-local");
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    apply(&repo, &[]).0.success();
+    assert_eq!(
+        repo.emulator_tenant("globex-local").pointer(DESCRIPTION),
+        Some(&json!(NEW))
+    );
+    let backups = repo.backups("local", "globex");
+    assert_eq!(backups.len(), 2);
+    assert_eq!(
+        read(&backups[1]),
+        first,
+        "the backup is the tenant as it was"
+    );
+    (repo, first, backups)
+}
+
+#[test]
+fn rollback_restores_the_tenant_before_the_last_apply() {
+    let (repo, first, backups) = applied_twice();
+    let commits = repo.state_commits();
+
+    let (run, report) = rollback(&repo, &[]);
+    run.success();
+    assert_eq!(report["action"], "rollback");
+    assert_eq!(
+        report["against"],
+        format!("backup {}", backups[1].display())
+    );
+    let globex = report_tenant(&report, "globex");
+    assert_eq!(globex["outcome"], "applied");
+    assert_eq!(globex["changes"].as_array().unwrap().len(), 1, "{globex}");
+    assert_eq!(globex["changes"][0]["path"], DESCRIPTION);
+    assert_eq!(globex["changes"][0]["old"], NEW);
+    assert_eq!(globex["changes"][0]["new"], OLD);
+
+    // The tenant is exactly what the first apply left, credentials included.
+    assert_eq!(repo.emulator_tenant("globex-local"), first);
+    // The tenant before the rollback was saved first, so the rollback can be rolled back.
+    let now = repo.backups("local", "globex");
+    assert_eq!(now.len(), 3);
+    assert_eq!(Path::new(globex["backup"].as_str().unwrap()), now[2]);
+    assert_eq!(read(&now[2]).pointer(DESCRIPTION), Some(&json!(NEW)));
+    // Only globex moved; the state is left alone.
+    for tid in ["initech-local", "umbrella-local"] {
+        assert_eq!(
+            repo.emulator_tenant(tid).pointer(DESCRIPTION).unwrap(),
+            &json!(NEW.replace(
+                "Globex Corporation",
+                if tid == "initech-local" {
+                    "Initech"
+                } else {
+                    "Umbrella Corporation"
+                }
+            ))
+        );
+    }
+    assert_eq!(repo.state_commits(), commits);
+
+    // The repository still says NEW: the plan shows the rolled-back value as drift.
+    let (run, report) = plan(&repo, &[]);
+    run.code(2);
+    assert_eq!(
+        report_tenant(&report, "globex")["changes"],
+        json!([{"path": DESCRIPTION, "kind": "replace", "old": OLD, "new": NEW, "reason": "drift"}])
+    );
+    for key in ["acme", "initech", "umbrella"] {
+        assert_eq!(report_tenant(&report, key)["status"], "unchanged");
+    }
+
+    // Rolling back to what the tenant holds already changes nothing and saves nothing.
+    let (run, report) = rollback(&repo, &["--to", &stem(&backups[1])]);
+    run.success()
+        .stderr_contains("the tenant already holds the backup");
+    assert_eq!(report_tenant(&report, "globex")["outcome"], "unchanged");
+    assert_eq!(repo.backups("local", "globex").len(), 3);
+}
+
+#[test]
+fn rollback_to_a_named_backup() {
+    let (repo, first, _) = applied_twice();
+    rollback(&repo, &[]).0.success();
+    let backups = repo.backups("local", "globex");
+    let before_rollback = read(&backups[2]);
+
+    // By name without `.json`: forward again, to the tenant before the rollback.
+    let (run, _) = rollback(&repo, &["--to", &stem(&backups[2])]);
+    run.success();
+    assert_eq!(repo.emulator_tenant("globex-local"), before_rollback);
+    plan(&repo, &[]).0.success();
+
+    // By file name.
+    let name = backups[1].file_name().unwrap().to_str().unwrap().to_owned();
+    rollback(&repo, &["--to", &name]).0.success();
+    assert_eq!(repo.emulator_tenant("globex-local"), first);
+
+    // By path, kept anywhere.
+    std::fs::copy(&backups[2], repo.join("kept.json")).unwrap();
+    let kept = repo.join("kept.json");
+    rollback(&repo, &["--to", kept.to_str().unwrap()])
+        .0
+        .success();
+    assert_eq!(repo.emulator_tenant("globex-local"), before_rollback);
+
+    // An unknown name lists the latest backups, newest first.
+    let count = repo.backups("local", "globex").len();
+    let (run, _) = rollback(&repo, &["--to", "20200101T000000.000Z"]);
+    let newest = repo.backups("local", "globex").pop().unwrap();
+    run.code(1)
+        .stderr_contains("no backup `20200101T000000.000Z` of tenant `globex` in local")
+        .stderr_contains(&format!(
+            "the latest backups: {}",
+            newest.file_name().unwrap().to_str().unwrap()
+        ));
+    assert_eq!(repo.backups("local", "globex").len(), count);
+}
+
+#[test]
+fn rollback_without_a_backup_says_how_to_get_one() {
+    let (repo, _) = TestRepo::example_in_git();
+    let (run, _) = rollback(&repo, &[]);
+    run.code(1)
+        .stderr_contains("tenant `globex` of local has no backup in")
+        .stderr_contains("apply saves one before it first writes to a tenant");
+    assert!(!repo.join(".promote/backups").exists());
+    assert!(!repo
+        .join(&crate::support::emulator_file("globex-local"))
+        .exists());
+}
+
+#[test]
+#[ignore = "bug: rolling back to the backup apply saved before its first write (an empty tenant, `{}`) reports failure: the platform regenerates the tenant signing key and rollback checks exact equality with the backup (src/rollback.rs send: `after != p.target`)"]
+fn rollback_to_before_the_first_apply() {
+    let (repo, _) = applied_example();
+    let empty = repo.backups("local", "globex").remove(0);
+    assert_eq!(read(&empty), json!({}));
+    let (run, report) = rollback(&repo, &["--to", &stem(&empty)]);
+    run.success();
+    assert_eq!(report_tenant(&report, "globex")["outcome"], "applied");
+    let now = repo.emulator_tenant("globex-local");
+    assert!(
+        now.get("servers").is_none() && now.get("name").is_none(),
+        "{now}"
+    );
+}
