@@ -277,7 +277,7 @@ fn supply_secrets(
         };
         let created = layout::entry_prefixes(&layout::TENANT, &tokens)
             .iter()
-            .any(|n| live.pointer(&join_tokens(&tokens[..*n])).is_none());
+            .any(|n| live.pointer(&pointer::from_keys(&tokens[..*n])).is_none());
         if !(created || rotate) {
             continue;
         }
@@ -285,12 +285,6 @@ fn supply_secrets(
         set(result, &tokens, resolved);
     }
     Ok(())
-}
-
-fn join_tokens(tokens: &[String]) -> String {
-    tokens
-        .iter()
-        .fold(String::new(), |acc, t| pointer::join(&acc, t))
 }
 
 /// Replaces every `<secret:NAME>` marker in `value` with `$PROMOTE_SECRET_NAME` (or a random

@@ -211,19 +211,26 @@ impl Client {
                 "{url} is plain HTTP: credentials would cross the network in clear; use https:// (or --insecure for a test platform)"
             ));
         }
-        let mut credentials = HashMap::new();
-        for tid in tenants {
-            if let Some((id, secret)) = connection.credentials(tid) {
-                credentials.insert(tid.clone(), (id.to_owned(), secret.to_owned()));
-            }
-        }
-        let default_credentials = match connection {
+        // A platform has one client for every tenant; an emulator one per tenant.
+        let (credentials, default_credentials) = match connection {
             Connection::Platform {
                 client_id,
                 client_secret,
                 ..
-            } => Some((client_id.clone(), client_secret.clone())),
-            Connection::Emulator(_) => None,
+            } => (
+                HashMap::new(),
+                Some((client_id.clone(), client_secret.clone())),
+            ),
+            Connection::Emulator(e) => (
+                tenants
+                    .iter()
+                    .filter_map(|tid| {
+                        let (id, secret) = e.credentials(tid)?;
+                        Some((tid.clone(), (id.to_owned(), secret.to_owned())))
+                    })
+                    .collect(),
+                None,
+            ),
         };
         let tls = ureq::tls::TlsConfig::builder()
             .disable_verification(options.insecure)

@@ -264,9 +264,7 @@ pub fn strip(tree: &mut Value, scope: Scope) {
         let Some((last, parent)) = segments.split_last() else {
             continue;
         };
-        let parent_ptr: String = parent
-            .iter()
-            .fold(String::new(), |acc, s| pointer::join(&acc, s));
+        let parent_ptr = pointer::from_keys(parent);
         match tree.pointer_mut(&parent_ptr) {
             Some(Value::Object(map)) => {
                 map.remove(last);

@@ -562,30 +562,23 @@ fn write_tenant(
         ),
     };
     let what = if wid.is_some() { "workspace" } else { "tenant" };
-    let object = |v: &Value| -> Result<Map<String, Value>, ApiError> {
-        v.as_object().cloned().ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "the body must be a JSON object (a {what} tree), not {}",
-                layout::kind(v)
-            ))
-        })
-    };
     let written = match route.op {
-        Op::Import => write::import(current, &object(document)?, node, mode),
+        Op::Import => write::import(current, tree_body(document, what)?, node, mode),
         Op::Patch7396 => {
             let current =
                 current.ok_or_else(|| no_workspace(&slot.tid, wid.unwrap_or_default()))?;
-            write::merge(current, &object(document)?, node, mode)
+            write::merge(current, tree_body(document, what)?, node, mode)
         }
         _ => {
             let current =
                 current.ok_or_else(|| no_workspace(&slot.tid, wid.unwrap_or_default()))?;
-            let ops: Vec<json_patch::PatchOperation> = serde_json::from_value(document.clone())
-                .map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "the body must be an RFC 6902 array of operations: {e}"
-                    ))
-                })?;
+            let ops =
+                <Vec<json_patch::PatchOperation> as serde::Deserialize>::deserialize(document)
+                    .map_err(|e| {
+                        ApiError::bad_request(format!(
+                            "the body must be an RFC 6902 array of operations: {e}"
+                        ))
+                    })?;
             write::apply_ops(current, &ops, node, mode)
         }
     }
@@ -677,6 +670,16 @@ fn depth(v: &Value) -> usize {
         Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
         _ => 0,
     }
+}
+
+/// The body of an import or merge patch: a tree, so a JSON object.
+fn tree_body<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    v.as_object().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "the body must be a JSON object (a {what} tree), not {}",
+            layout::kind(v)
+        ))
+    })
 }
 
 fn refused(r: Refused) -> ApiError {

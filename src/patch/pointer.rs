@@ -61,6 +61,12 @@ pub fn join(parent: &str, key: &str) -> String {
     out
 }
 
+/// The pointer made of `keys` (the inverse of [`parse`]).
+pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> String {
+    keys.iter()
+        .fold(String::new(), |acc, k| join(&acc, k.as_ref()))
+}
+
 /// Splits a pointer into its unescaped keys: `""` is the root (no keys), `"/"` is the empty key.
 ///
 /// # Errors

@@ -104,7 +104,7 @@ proptest! {
 
     #[test]
     fn escape_round_trips(keys in prop::collection::vec(arb::key(), 0..4)) {
-        let ptr = keys.iter().fold(String::new(), |p, k| join(&p, k));
+        let ptr = from_keys(&keys);
         prop_assert_eq!(parse(&ptr).unwrap(), keys);
         let buf = to_buf(&ptr).unwrap();
         prop_assert_eq!(buf.as_str(), ptr.as_str());
