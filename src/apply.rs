@@ -105,7 +105,18 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         tree: desired.clone(),
         source: opts.source.clone(),
     };
-    if planned.is_empty() {
+    let mut result = planned.result.clone();
+    report.secrets = match supply_secrets(
+        &full,
+        &current,
+        &mut result,
+        opts.rotate_secrets,
+        opts.invent_secrets,
+    ) {
+        Ok(sent) => sent,
+        Err(d) => return fail(report, vec![d]),
+    };
+    if planned.is_empty() && report.secrets.is_empty() {
         report.outcome = Some(Outcome::Unchanged);
         // Nothing to send; the state still learns what the tenant is meant to hold.
         let known = last.is_some_and(|l| *l == desired);
@@ -115,16 +126,6 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         };
     }
     if let Err(d) = check_removals(&current, &planned.result, opts) {
-        return fail(report, vec![d]);
-    }
-    let mut result = planned.result.clone();
-    if let Err(d) = supply_secrets(
-        &full,
-        &current,
-        &mut result,
-        opts.rotate_secrets,
-        opts.invent_secrets,
-    ) {
         return fail(report, vec![d]);
     }
     if !opts.dry_run {
@@ -259,18 +260,19 @@ fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Di
 
 /// Puts credential values into `result` where the repository names them with `secret()`, for
 /// objects this apply creates (everywhere with `rotate`). The values come from
-/// `PROMOTE_SECRET_<NAME>`.
+/// `PROMOTE_SECRET_<NAME>`. Returns the pointers it filled (never the values).
 fn supply_secrets(
     full: &Value,
     live: &Value,
     result: &mut Value,
     rotate: bool,
     invent: bool,
-) -> Result<(), Diagnostic> {
+) -> Result<Vec<String>, Diagnostic> {
     let mut wanted: Vec<(String, Value)> = Vec::new();
     credentials::for_each(full, Scope::Tenant, |at, value| {
         wanted.push((at, value.clone()));
     });
+    let mut sent = Vec::new();
     for (at, value) in wanted {
         let Ok(tokens) = pointer::parse(&at) else {
             continue;
@@ -283,8 +285,9 @@ fn supply_secrets(
         }
         let resolved = resolve_markers(&value, invent)?;
         set(result, &tokens, resolved);
+        sent.push(at);
     }
-    Ok(())
+    Ok(sent)
 }
 
 /// Replaces every `<secret:NAME>` marker in `value` with `$PROMOTE_SECRET_NAME` (or a random

@@ -95,6 +95,10 @@ pub struct TenantPlan {
     /// Where apply saved the tenant's export before writing (apply reports only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// Where apply sent a credential from `secret()` (pointers only, never values; apply
+    /// reports only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 impl TenantPlan {
@@ -113,6 +117,7 @@ impl TenantPlan {
             errors: Vec::new(),
             outcome: None,
             backup: None,
+            secrets: Vec::new(),
         }
     }
 }

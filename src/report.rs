@@ -100,7 +100,7 @@ impl<W: Write> Sink for Text<W> {
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if t.status == Status::Unchanged && !self.verbose {
+        if t.status == Status::Unchanged && !self.verbose && t.secrets.is_empty() {
             return Ok(());
         }
         let name = style(format!("{} ({})", t.key, t.id)).bold();
@@ -117,7 +117,10 @@ impl<W: Write> Sink for Text<W> {
             }
         } else {
             match t.status {
-                Status::Unchanged => writeln!(self.out, "{name}: no changes")?,
+                Status::Unchanged if t.secrets.is_empty() => {
+                    writeln!(self.out, "{name}: no changes")?
+                }
+                Status::Unchanged => writeln!(self.out, "{name}: no configuration changes")?,
                 Status::Changes => writeln!(self.out, "{name}: {}", counts_text(t.counts))?,
                 Status::Create => {
                     writeln!(self.out, "{name}: new tenant, {}", counts_text(t.counts))?
@@ -127,6 +130,17 @@ impl<W: Write> Sink for Text<W> {
         }
         if let Some(b) = &t.backup {
             writeln!(self.out, "  backup: {b}")?;
+        }
+        if !t.secrets.is_empty() {
+            writeln!(
+                self.out,
+                "  secrets sent: {}",
+                t.secrets
+                    .iter()
+                    .map(|p| path_text(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
         }
         for e in &t.errors {
             for (i, line) in e.to_string().lines().enumerate() {
@@ -259,7 +273,7 @@ impl<W: Write> Sink for Markdown<W> {
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if t.status == Status::Unchanged {
+        if t.status == Status::Unchanged && t.secrets.is_empty() {
             return Ok(());
         }
         let status = match (t.outcome, t.status) {

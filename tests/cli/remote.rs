@@ -401,7 +401,6 @@ fn secrets_are_delivered_and_never_shown() {
 }
 
 #[test]
-#[ignore = "bug: apply --rotate-secrets sends nothing when the tenant has no other change: apply returns `unchanged` before supplying secrets (src/apply.rs tenant: `if planned.is_empty()` comes before supply_secrets)"]
 fn rotate_secrets_sends_every_secret_again() {
     let (repo, _) = TestRepo::example_in_git();
     let tid = "acme-rotate";
@@ -425,7 +424,12 @@ fn rotate_secrets_sends_every_secret_again() {
         CLIENT_SECRET,
         &vars,
     )
-    .success();
+    .success()
+    .shows("applied")
+    .shows("no configuration changes")
+    .shows("secrets sent: /mfa_methods/sms/auth")
+    .shows("/servers/default/webhooks/crm-events/api_key")
+    .never_shows("webhook-ROTATED");
     let live = serve.export(tid, CLIENT_ID, CLIENT_SECRET, true);
     assert_eq!(live.pointer(SECRETS[2].2), Some(&json!("webhook-ROTATED")));
 }
