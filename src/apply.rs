@@ -26,7 +26,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{self, ChangeKind, Mode};
+use crate::patch::three_way::{self, ChangeKind, Conflict, Mode};
 use crate::pipeline::Project;
 use crate::plan::{self, Outcome, Status, TenantPlan};
 use crate::state::Applied;
@@ -102,7 +102,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
     };
     plan::fill(&mut report, &planned, &current, false);
     let record = Applied {
-        tree: desired.clone(),
+        tree: recorded(&desired, &planned.skipped),
         source: opts.source.clone(),
     };
     let mut result = planned.result.clone();
@@ -119,7 +119,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
     if planned.is_empty() && report.secrets.is_empty() {
         report.outcome = Some(Outcome::Unchanged);
         // Nothing to send; the state still learns what the tenant is meant to hold.
-        let known = last.is_some_and(|l| *l == desired);
+        let known = last.is_some_and(|l| *l == record.tree);
         return TenantApply {
             report,
             record: (!known && !opts.dry_run).then_some(record),
@@ -330,6 +330,30 @@ fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
     })
 }
 
+/// What the state records as applied: the desired tree, except where `--mode ignore` kept the
+/// platform's value. Nothing was applied there, so the last-applied value stays, and the path
+/// stays a conflict (not drift) until one side gives in.
+fn recorded(desired: &Value, skipped: &[Conflict]) -> Value {
+    let mut tree = desired.clone();
+    for c in skipped {
+        let Ok(tokens) = pointer::parse(&c.path) else {
+            continue;
+        };
+        match (&c.last_applied, tokens.split_last()) {
+            (Some(v), _) if tokens.is_empty() => tree = v.clone(),
+            (Some(v), _) => set(&mut tree, &tokens, v.clone()),
+            (None, None) => tree = Value::Object(Map::new()),
+            (None, Some((key, parents))) => {
+                let parent = pointer::from_keys(parents);
+                if let Some(Value::Object(map)) = tree.pointer_mut(&parent) {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+    tree
+}
+
 fn set(tree: &mut Value, tokens: &[String], value: Value) {
     let Some((last, parents)) = tokens.split_last() else {
         return;
@@ -463,6 +487,30 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         let t = timestamp();
         assert_eq!(t.len(), "20261123T120501.123Z".len(), "{t}");
+    }
+
+    #[test]
+    fn skipped_paths_keep_their_last_applied_value_in_the_record() {
+        let desired = json!({"a": "new", "b": "new", "c": "same"});
+        let skipped = [
+            Conflict {
+                path: "/a".into(),
+                last_applied: Some(json!("old")),
+                desired: Some(json!("new")),
+                live: Some(json!("live")),
+            },
+            Conflict {
+                path: "/b".into(),
+                last_applied: None,
+                desired: Some(json!("new")),
+                live: Some(json!("live")),
+            },
+        ];
+        assert_eq!(
+            recorded(&desired, &skipped),
+            json!({"a": "old", "c": "same"})
+        );
+        assert_eq!(recorded(&desired, &[]), desired);
     }
 
     #[test]

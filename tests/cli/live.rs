@@ -159,7 +159,6 @@ fn conflicts_follow_the_mode() {
 }
 
 #[test]
-#[ignore = "bug: apply --mode ignore records the repository's value as last-applied although the platform kept its own, so the next apply (even --mode ignore) calls the kept value drift and overwrites it (src/apply.rs: the record is `desired` whatever was skipped)"]
 fn a_value_kept_by_mode_ignore_stays_kept() {
     let repo = conflicting();
     apply(&repo, &["--mode", "ignore"]).0.success();
