@@ -428,7 +428,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Sends the change: one patch for everything but new workspaces, then each new workspace by
-/// import (after the patch, so that the tenant's pools and themes it references exist).
+/// import (after the patch, so that the tenant's pools and themes it references exist). A dry
+/// run with new workspaces checks the patch, then the whole result by one dry-run import.
 fn push(
     live: &Live,
     t: &Tenant,
@@ -463,6 +464,17 @@ fn push(
                 };
                 Diagnostic::new(format!("the platform refused the change: {f}")).hint(hint)
             })?;
+    }
+    if opts.dry_run && !created.is_empty() {
+        // Nothing of a dry run persists, so a new workspace cannot be checked alone against the
+        // pools and themes the patch would have added: the whole result is checked at once.
+        return live
+            .client
+            .import(Target::Tenant(&t.id), result, Mode::Update, true)
+            .map_err(|f| {
+                Diagnostic::new(format!("the platform refused the configuration: {f}"))
+                    .hint("fix it in the repository")
+            });
     }
     for (wid, ws) in created {
         live.client

@@ -438,7 +438,6 @@ fn dry_run_changes_nothing_and_records_nothing() {
 }
 
 #[test]
-#[ignore = "bug: apply --dry-run on tenants that do not exist yet fails for every tenant with 422: the tenant patch (pools, themes) is sent dry, then each new workspace import is validated alone against a tenant without them (src/apply.rs push)"]
 fn dry_run_of_a_first_apply() {
     let (repo, _) = TestRepo::example_in_git();
     let (run, report) = apply(&repo, &["--dry-run"]);
