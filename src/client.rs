@@ -80,8 +80,11 @@ pub enum FailureKind {
         details: Value,
         trace_id: Option<String>,
     },
-    /// No answer: connection refused, reset, timed out, TLS failure, ...
+    /// No answer: connection refused, reset, timed out, ... (retried).
     Transport(String),
+    /// The TLS handshake failed: an unverifiable certificate, or no TLS on the other side
+    /// (never retried: it does not go away by itself).
+    Tls(String),
     /// The answer was not what the API promises.
     Protocol(String),
 }
@@ -135,6 +138,11 @@ impl fmt::Display for Failure {
                 write!(f, "{tries}")
             }
             FailureKind::Transport(e) => write!(f, "{} failed: {e}{tries}", self.request),
+            FailureKind::Tls(e) => write!(
+                f,
+                "{} failed: TLS: {e} (the platform's certificate is verified; --insecure skips that, for a test platform only)",
+                self.request
+            ),
             FailureKind::Protocol(e) => write!(f, "{}: {e}", self.request),
         }
     }
@@ -464,7 +472,7 @@ impl Client {
                         || *status >= 500
                         || (*status == 403 && error_code == "request_forbidden")
                 }
-                FailureKind::Protocol(_) => false,
+                FailureKind::Tls(_) | FailureKind::Protocol(_) => false,
             };
             let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
             let out_of_budget = started.elapsed() + backoff > self.options.retry_budget;
@@ -497,7 +505,7 @@ impl Client {
         body: Option<&(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Result<Vec<u8>, (FailureKind, Option<Duration>)> {
-        let transport = |e: ureq::Error| (FailureKind::Transport(describe(&e)), None);
+        let transport = |e: ureq::Error| (transport_failure(&e), None);
         let mut response = match (method, body) {
             ("GET", _) => {
                 let mut r = self.agent.get(url);
@@ -575,22 +583,34 @@ impl Client {
     }
 }
 
-/// A message for a transport error that says what to check.
-fn describe(e: &ureq::Error) -> String {
+/// What a transport error means, in words that say what to check.
+fn transport_failure(e: &ureq::Error) -> FailureKind {
+    let rustls = |io: &std::io::Error| {
+        io.get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(|r| r.to_string())
+    };
     match e {
-        ureq::Error::HostNotFound => "the host name does not resolve; check target.url".into(),
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => {
+            FailureKind::Transport("the host name does not resolve; check target.url".into())
+        }
+        ureq::Error::Timeout(t) => FailureKind::Transport(format!("timed out ({t})")),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused: is the platform reachable at target.url?".into()
+            FailureKind::Transport(
+                "connection refused: is the platform reachable at target.url?".into(),
+            )
         }
-        other => {
-            let text = other.to_string();
-            if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
-                format!("TLS failure: {text} (the certificate is verified; --insecure skips that for a test platform)")
-            } else {
-                text
-            }
-        }
+        ureq::Error::Io(io) => match rustls(io) {
+            Some(r) if r.contains("InvalidContentType") => FailureKind::Tls(format!(
+                "{r}: the other side does not speak TLS (is target.url https:// on a plain HTTP port?)"
+            )),
+            Some(r) => FailureKind::Tls(r),
+            None => FailureKind::Transport(e.to_string()),
+        },
+        ureq::Error::Rustls(r) => FailureKind::Tls(r.to_string()),
+        ureq::Error::Tls(r) => FailureKind::Tls((*r).to_owned()),
+        ureq::Error::Pem(r) => FailureKind::Tls(r.to_string()),
+        other => FailureKind::Transport(other.to_string()),
     }
 }
 
