@@ -33,6 +33,16 @@ pub const WORKSPACE_FIELDS: &[&str] = &[
     "ciba_authentication_service/external/credentials",
 ];
 
+/// Credentials the platform makes up itself when a write leaves them out (DESIGN section 1: signing
+/// keys, workspace secrets and salts, client secrets), as tenant patterns (see [`TENANT_FIELDS`]).
+pub const GENERATED: &[&str] = &[
+    "jwks",
+    "servers/*/jwks",
+    "servers/*/secret",
+    "servers/*/subject_identifier_algorithm_salt",
+    "servers/*/clients/*/client_secret",
+];
+
 /// What the marker of a secret reference looks like: `<secret:NAME>`.
 pub const MARKER_PREFIX: &str = "<secret:";
 
@@ -250,11 +260,30 @@ pub fn redact_by_name(value: &mut Value) {
     }
 }
 
+/// Removes from a tenant `tree` the credentials the platform generated where `reference` has
+/// none ([`GENERATED`]): what is left is what a write of `reference` can be expected to hold.
+pub fn drop_generated(tree: &mut Value, reference: &Value) {
+    let mut found = Vec::new();
+    for p in GENERATED {
+        walk(tree, &parse(p), String::new(), &mut |ptr, _| {
+            if reference.pointer(&ptr).is_none() {
+                found.push(ptr);
+            }
+        });
+    }
+    remove_all(tree, found);
+}
+
 /// Removes every credential field from `tree` (for what promote records or exports without
 /// credentials).
 pub fn strip(tree: &mut Value, scope: Scope) {
     let mut found = Vec::new();
     for_each(tree, scope, |ptr, _| found.push(ptr));
+    remove_all(tree, found);
+}
+
+/// Removes the values at `found` (pointers into `tree`).
+fn remove_all(tree: &mut Value, mut found: Vec<String>) {
     // Remove deepest first so list indices stay valid.
     found.sort_by(|a, b| b.cmp(a));
     for ptr in found {
@@ -299,6 +328,21 @@ mod tests {
                 "ciba_authentication_service": {"external": {"credentials": {"user": "<secret:U>"}}}
             }}
         })
+    }
+
+    #[test]
+    fn generated_credentials_are_dropped_where_the_reference_has_none() {
+        let mut after = json!({
+            "jwks": {"keys": []},
+            "servers": {"w": {"secret": "made-up", "clients": {"c": {"client_secret": "made-up", "name": "c"}}}}
+        });
+        let reference =
+            json!({"servers": {"w": {"clients": {"c": {"client_secret": "kept", "name": "c"}}}}});
+        drop_generated(&mut after, &reference);
+        assert_eq!(
+            after,
+            json!({"servers": {"w": {"clients": {"c": {"client_secret": "made-up", "name": "c"}}}}})
+        );
     }
 
     #[test]

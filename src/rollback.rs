@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::baseline::{read_tree_file, Live};
 use crate::client::Target;
+use crate::credentials;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::keys;
@@ -116,7 +117,7 @@ pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic
     live.client
         .patch(Target::Tenant(&tenant.id), &patch, Mode::Update, false)
         .map_err(|f| Diagnostic::new(format!("the platform refused the rollback: {f}")))?;
-    let after = live
+    let mut after = live
         .client
         .export(Target::Tenant(&tenant.id), true)
         .map_err(|f| {
@@ -125,6 +126,8 @@ pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic
                 tenant.id
             ))
         })?;
+    // A backup without a signing key or a secret gets fresh ones from the platform.
+    credentials::drop_generated(&mut after, &p.target);
     if after != p.target {
         let left = crate::patch::merge::diff(&after, &p.target);
         let paths: Vec<String> = left

@@ -169,7 +169,6 @@ fn rollback_without_a_backup_says_how_to_get_one() {
 }
 
 #[test]
-#[ignore = "bug: rolling back to the backup apply saved before its first write (an empty tenant, `{}`) reports failure: the platform regenerates the tenant signing key and rollback checks exact equality with the backup (src/rollback.rs send: `after != p.target`)"]
 fn rollback_to_before_the_first_apply() {
     let (repo, _) = applied_example();
     let empty = repo.backups("local", "globex").remove(0);
