@@ -73,18 +73,18 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
             record: None,
         }
     };
-    let full = match project.desired(t) {
+    let mut desired = match project.desired(t) {
         Ok(tree) => tree,
         Err(e) => return fail(report, e),
     };
-    let mut desired = full.clone();
+    // The `secret()` references are kept aside; what is planned and recorded has none.
+    let references = references(&desired);
     credentials::strip(&mut desired, Scope::Tenant);
-    // One export serves the backup (with credentials) and the plan (without).
-    let exported = match live.export_with(t, true) {
-        Ok(tree) => tree,
+    // One export serves the backup (with credentials, as the platform sent it) and the plan.
+    let (exported, mut current) = match live.export_bytes(t, true) {
+        Ok(export) => export,
         Err(e) => return fail(report, e),
     };
-    let mut current = exported.clone();
     credentials::strip(&mut current, Scope::Tenant);
     let last = match live.last_applied(t) {
         Ok(a) => a.map(|a| a.tree),
@@ -101,13 +101,19 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         }
     };
     plan::fill(&mut report, &planned, &current, false);
+    let nothing_planned = planned.is_empty();
+    let three_way::Plan {
+        changes,
+        skipped,
+        mut result,
+        ..
+    } = planned;
     let record = Applied {
-        tree: recorded(&desired, &planned.skipped),
+        tree: recorded(desired, &skipped),
         source: opts.source.clone(),
     };
-    let mut result = planned.result.clone();
     report.secrets = match supply_secrets(
-        &full,
+        &references,
         &current,
         &mut result,
         opts.rotate_secrets,
@@ -116,7 +122,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         Ok(sent) => sent,
         Err(d) => return fail(report, vec![d]),
     };
-    if planned.is_empty() && report.secrets.is_empty() {
+    if nothing_planned && report.secrets.is_empty() {
         report.outcome = Some(Outcome::Unchanged);
         // Nothing to send; the state still learns what the tenant is meant to hold.
         let known = last.is_some_and(|l| *l == record.tree);
@@ -125,7 +131,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
             record: (!known && !opts.dry_run).then_some(record),
         };
     }
-    if let Err(d) = check_removals(&current, &planned.result, opts) {
+    if let Err(d) = check_removals(&current, &result, opts) {
         return fail(report, vec![d]);
     }
     if !opts.dry_run {
@@ -134,7 +140,8 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
             Err(d) => return fail(report, vec![d]),
         }
     }
-    if let Err(d) = push(live, t, &current, &result, opts) {
+    drop(exported);
+    if let Err(d) = push(live, t, &current, result, opts) {
         return fail(report, vec![d]);
     }
     if opts.dry_run {
@@ -148,8 +155,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         Ok(tree) => tree,
         Err(e) => return fail(report, e),
     };
-    let missed: Vec<String> = planned
-        .changes
+    let missed: Vec<&str> = changes
         .iter()
         .filter(|c| {
             let now = after.pointer(&c.path);
@@ -159,7 +165,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
                 _ => true,
             }
         })
-        .map(|c| c.path.clone())
+        .map(|c| c.path.as_str())
         .collect();
     if !missed.is_empty() {
         let d = Diagnostic::new(format!(
@@ -258,23 +264,28 @@ fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Di
     Ok(())
 }
 
+/// The credential fields of a rendered tree (`<secret:NAME>` markers), by pointer.
+fn references(tree: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    credentials::for_each(tree, Scope::Tenant, |at, value| {
+        found.push((at, value.clone()));
+    });
+    found
+}
+
 /// Puts credential values into `result` where the repository names them with `secret()`, for
 /// objects this apply creates (everywhere with `rotate`). The values come from
 /// `PROMOTE_SECRET_<NAME>`. Returns the pointers it filled (never the values).
 fn supply_secrets(
-    full: &Value,
+    references: &[(String, Value)],
     live: &Value,
     result: &mut Value,
     rotate: bool,
     invent: bool,
 ) -> Result<Vec<String>, Diagnostic> {
-    let mut wanted: Vec<(String, Value)> = Vec::new();
-    credentials::for_each(full, Scope::Tenant, |at, value| {
-        wanted.push((at, value.clone()));
-    });
     let mut sent = Vec::new();
-    for (at, value) in wanted {
-        let Ok(tokens) = pointer::parse(&at) else {
+    for (at, value) in references {
+        let Ok(tokens) = pointer::parse(at) else {
             continue;
         };
         let created = layout::entry_prefixes(&layout::TENANT, &tokens)
@@ -283,9 +294,9 @@ fn supply_secrets(
         if !(created || rotate) {
             continue;
         }
-        let resolved = resolve_markers(&value, invent)?;
+        let resolved = resolve_markers(value, invent)?;
         set(result, &tokens, resolved);
-        sent.push(at);
+        sent.push(at.clone());
     }
     Ok(sent)
 }
@@ -333,8 +344,8 @@ fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
 /// What the state records as applied: the desired tree, except where `--mode ignore` kept the
 /// platform's value. Nothing was applied there, so the last-applied value stays, and the path
 /// stays a conflict (not drift) until one side gives in.
-fn recorded(desired: &Value, skipped: &[Conflict]) -> Value {
-    let mut tree = desired.clone();
+fn recorded(desired: Value, skipped: &[Conflict]) -> Value {
+    let mut tree = desired;
     for c in skipped {
         let Ok(tokens) = pointer::parse(&c.path) else {
             continue;
@@ -372,26 +383,24 @@ fn set(tree: &mut Value, tokens: &[String], value: Value) {
 
 /// Saves an export of the tenant, with credentials, readable by its owner only.
 pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
-    let tree = live
+    let (bytes, _) = live
         .client
-        .export(Target::Tenant(&t.id), true)
+        .export_bytes(Target::Tenant(&t.id), true)
         .map_err(|f| {
             Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
         })?;
-    save_backup(&live.env, t, &tree, dir)
+    save_backup(&live.env, t, &bytes, dir)
 }
 
-/// Writes `tree` as a new backup of tenant `t` of `env`: `<dir>/<env>/<key>/<timestamp>.json`,
-/// mode 0600.
-fn save_backup(env: &str, t: &Tenant, tree: &Value, dir: &Path) -> Result<PathBuf, Diagnostic> {
+/// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
+/// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600.
+fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
     let stamp = timestamp();
     let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
         .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    let mut text = serde_json::to_string_pretty(tree).unwrap_or_default();
-    text.push('\n');
-    crate::files::write_private(&path, text.as_bytes())
+    crate::files::write_private(&path, export)
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
     Ok(path)
 }
@@ -434,17 +443,20 @@ fn push(
     live: &Live,
     t: &Tenant,
     current: &Value,
-    result: &Value,
+    mut target: Value,
     opts: &Options,
 ) -> Result<(), Diagnostic> {
-    let mut target = result.clone();
     let mut created = Vec::new();
+    let mut whole = None;
     if let Some(Value::Object(servers)) = target.get_mut("servers") {
         let new: Vec<String> = servers
             .keys()
             .filter(|w| current.get("servers").and_then(|s| s.get(*w)).is_none())
             .cloned()
             .collect();
+        if opts.dry_run && !new.is_empty() {
+            whole = Some(Value::Object(servers.clone()));
+        }
         for wid in new {
             if let Some(ws) = servers.remove(&wid) {
                 created.push((wid, ws));
@@ -465,12 +477,15 @@ fn push(
                 Diagnostic::new(format!("the platform refused the change: {f}")).hint(hint)
             })?;
     }
-    if opts.dry_run && !created.is_empty() {
+    if let Some(servers) = whole {
         // Nothing of a dry run persists, so a new workspace cannot be checked alone against the
         // pools and themes the patch would have added: the whole result is checked at once.
+        if let Value::Object(tenant) = &mut target {
+            tenant.insert("servers".into(), servers);
+        }
         return live
             .client
-            .import(Target::Tenant(&t.id), result, Mode::Update, true)
+            .import(Target::Tenant(&t.id), &target, Mode::Update, true)
             .map_err(|f| {
                 Diagnostic::new(format!("the platform refused the configuration: {f}"))
                     .hint("fix it in the repository")
@@ -519,10 +534,10 @@ mod tests {
             },
         ];
         assert_eq!(
-            recorded(&desired, &skipped),
+            recorded(desired.clone(), &skipped),
             json!({"a": "old", "c": "same"})
         );
-        assert_eq!(recorded(&desired, &[]), desired);
+        assert_eq!(recorded(desired.clone(), &[]), desired);
     }
 
     #[test]
@@ -548,7 +563,7 @@ mod tests {
         }}}});
         let live = json!({"servers": {"w": {"clients": {"old": {}}}}});
         let mut result = json!({"servers": {"w": {"clients": {"old": {}, "new": {}}}}});
-        supply_secrets(&full, &live, &mut result, false, false).unwrap();
+        supply_secrets(&references(&full), &live, &mut result, false, false).unwrap();
         assert_eq!(
             result["servers"]["w"]["clients"]["new"]["client_secret"],
             "value-a"
@@ -556,18 +571,19 @@ mod tests {
         assert!(result["servers"]["w"]["clients"]["old"]
             .get("client_secret")
             .is_none());
-        supply_secrets(&full, &live, &mut result, true, false).unwrap();
+        supply_secrets(&references(&full), &live, &mut result, true, false).unwrap();
         assert_eq!(
             result["servers"]["w"]["clients"]["old"]["client_secret"],
             "value-a"
         );
         let missing = json!({"servers": {"w": {"clients": {"x": {"client_secret": "<secret:APPLY_TEST_UNSET>"}}}}});
-        let e = supply_secrets(&missing, &live, &mut result, false, false).unwrap_err();
+        let e =
+            supply_secrets(&references(&missing), &live, &mut result, false, false).unwrap_err();
         assert!(
             e.message.contains("$PROMOTE_SECRET_APPLY_TEST_UNSET"),
             "{e}"
         );
-        supply_secrets(&missing, &live, &mut result, false, true).unwrap();
+        supply_secrets(&references(&missing), &live, &mut result, false, true).unwrap();
         assert_eq!(
             result["servers"]["w"]["clients"]["x"]["client_secret"]
                 .as_str()

@@ -100,6 +100,11 @@ impl Live {
         let owned: Vec<Tenant> = tenants.iter().map(|t| (*t).clone()).collect();
         let connection = Connection::open(repo, env, &owned).map_err(|d| vec![d])?;
         let ids: Vec<String> = owned.iter().map(|t| t.id.clone()).collect();
+        let concurrency = env.file.target.concurrency.unwrap_or(16).clamp(1, 256);
+        let options = client::Options {
+            connections: concurrency,
+            ..options
+        };
         let client = Client::new(&connection, &ids, options).map_err(|e| {
             vec![Diagnostic::new(e)
                 .at(env.locate(&["target", "url"]))
@@ -112,7 +117,7 @@ impl Live {
         })?;
         Ok(Live {
             env: env.name.clone(),
-            concurrency: env.file.target.concurrency.unwrap_or(16).clamp(1, 256),
+            concurrency,
             connection,
             client,
             state,
@@ -131,18 +136,18 @@ impl Live {
 
     /// Exports one tenant's live tree, without credentials.
     pub fn export(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
-        self.export_with(tenant, false)
+        self.export_bytes(tenant, false).map(|(_, tree)| tree)
     }
 
-    /// Exports one tenant's live tree, with or without its credentials.
-    pub fn export_with(
+    /// Exports one tenant's live tree, with the platform's answer as it came (for a backup).
+    pub fn export_bytes(
         &self,
         tenant: &Tenant,
         with_credentials: bool,
-    ) -> Result<Value, Vec<Diagnostic>> {
+    ) -> Result<(Vec<u8>, Value), Vec<Diagnostic>> {
         let env = &self.env;
         self.client
-            .export(client::Target::Tenant(&tenant.id), with_credentials)
+            .export_bytes(client::Target::Tenant(&tenant.id), with_credentials)
             .map_err(|f| {
                 let hint = match f.status() {
                     Some(401) => "check the client credentials the environment file names",

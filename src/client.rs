@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
+mod resolver;
+
 use crate::connect::Connection;
 use crate::patch::three_way::Mode;
 use crate::patch::Patch;
@@ -45,6 +47,9 @@ pub struct Options {
     /// First backoff; doubles with each retry up to `max_backoff`.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// How many requests run at once (the environment's `concurrency`): as many connections
+    /// are kept open for reuse, so that each request does not connect anew.
+    pub connections: usize,
 }
 
 impl Default for Options {
@@ -56,6 +61,7 @@ impl Default for Options {
             retry_budget: Duration::from_secs(120),
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            connections: 16,
         }
     }
 }
@@ -243,15 +249,21 @@ impl Client {
         let tls = ureq::tls::TlsConfig::builder()
             .disable_verification(options.insecure)
             .build();
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(options.timeout))
             .timeout_connect(Some(Duration::from_secs(10).min(options.timeout)))
             .max_redirects(0)
+            .max_idle_connections(options.connections.max(1))
+            .max_idle_connections_per_host(options.connections.max(1))
             .user_agent(concat!("promote/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolver::CachingResolver::default(),
+        );
         Ok(Client {
             agent,
             url,
@@ -264,16 +276,29 @@ impl Client {
 
     /// Exports a tenant or workspace tree.
     pub fn export(&self, target: Target<'_>, with_credentials: bool) -> Result<Value, Failure> {
+        self.export_bytes(target, with_credentials)
+            .map(|(_, tree)| tree)
+    }
+
+    /// Exports a tree, with the platform's answer as it came (for a backup) beside it.
+    pub fn export_bytes(
+        &self,
+        target: Target<'_>,
+        with_credentials: bool,
+    ) -> Result<(Vec<u8>, Value), Failure> {
         let path = format!(
             "{}?with_credentials={with_credentials}",
             target.path("config")
         );
         let body = self.send(target.tid(), "GET", &path, None, None)?;
-        serde_json::from_slice(&body).map_err(|e| Failure {
-            request: format!("GET {path}"),
-            kind: FailureKind::Protocol(format!("the export is not JSON: {e}")),
-            attempts: 1,
-        })
+        match serde_json::from_slice(&body) {
+            Ok(tree) => Ok((body, tree)),
+            Err(e) => Err(Failure {
+                request: format!("GET {path}"),
+                kind: FailureKind::Protocol(format!("the export is not JSON: {e}")),
+                attempts: 1,
+            }),
+        }
     }
 
     /// Imports a tree (replacing the configuration, conflicts per `mode`).

@@ -13,6 +13,7 @@ pub mod environment;
 pub mod files;
 pub mod keys;
 pub mod layout;
+pub mod parallel;
 pub mod patch;
 pub mod pipeline;
 pub mod plan;

@@ -4,7 +4,6 @@
 //! small result is kept, so memory stays flat however large the fleet. Every value a plan
 //! shows, and every patch it carries, has its credentials redacted.
 
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -200,9 +199,9 @@ impl Summary {
 }
 
 /// Plans `tenants` of `project` against `baseline`, handing each tenant's plan to `each` in
-/// tenant order as soon as its batch is done, and returns the totals. Tenants are planned in
-/// parallel in batches of a few per thread, so only one batch of results is held at a time:
-/// memory stays flat however large the fleet.
+/// tenant order as soon as it is done, and returns the totals. Tenants are planned in parallel
+/// ([`crate::parallel::ordered`]) with only a few results per thread held at a time: memory stays
+/// flat however large the fleet.
 pub fn plan(
     project: &Project,
     tenants: &[&Tenant],
@@ -211,34 +210,20 @@ pub fn plan(
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
     // Live baselines wait on the network: as many threads as the environment's concurrency.
-    let pool = match baseline {
-        Baseline::Live(live) => rayon::ThreadPoolBuilder::new()
-            .num_threads(live.concurrency)
-            .build()
-            .ok(),
-        _ => None,
+    let threads = match baseline {
+        Baseline::Live(live) => live.concurrency,
+        _ => rayon::current_num_threads(),
     };
-    let threads = pool
-        .as_ref()
-        .map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-    let batch = threads.max(1) * 8;
     let mut summary = Summary::default();
-    for chunk in tenants.chunks(batch) {
-        let work = || -> Vec<TenantPlan> {
-            chunk
-                .par_iter()
-                .map(|t| plan_tenant(project, t, baseline, mode))
-                .collect()
-        };
-        let plans = match &pool {
-            Some(pool) => pool.install(work),
-            None => work(),
-        };
-        for p in plans {
+    crate::parallel::ordered(
+        tenants,
+        threads,
+        |t| plan_tenant(project, t, baseline, mode),
+        |p| {
             summary.add(&p);
             each(p);
-        }
-    }
+        },
+    );
     summary
 }
 

@@ -9,6 +9,7 @@ use super::{CommandResult, Exit, GlobalArgs, Ui};
 use crate::apply::{self, Options, TenantApply};
 use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
+use crate::parallel;
 use crate::pipeline::Project;
 use crate::plan::{Header, Outcome, Summary};
 use crate::progress;
@@ -113,10 +114,6 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
     let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(live.concurrency)
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start worker threads: {e}"))?;
     let mut summary = Summary::default();
     // Records go to git's object database as tenants finish; the commit comes at the end.
     let mut recorder = if args.dry_run {
@@ -127,14 +124,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut record_error = None;
     let mut message_lines = Vec::new();
     let mut failed = 0usize;
-    for chunk in tenants.chunks(live.concurrency * 2) {
-        let done: Vec<TenantApply> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|t| apply::tenant(&project, &live, t, &options))
-                .collect()
-        });
-        for result in done {
+    parallel::ordered(
+        &tenants,
+        live.concurrency,
+        |t| apply::tenant(&project, &live, t, &options),
+        |result: TenantApply| {
             bar.inc(1);
             let r = &result.report;
             summary.add(r);
@@ -162,8 +156,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
             if open {
                 open = sink.tenant(r).is_ok();
             }
-        }
-    }
+        },
+    );
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&summary);
