@@ -171,7 +171,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         let d = Diagnostic::new(format!(
             "the platform accepted the change but {} path(s) do not hold the desired value: {}",
             missed.len(),
-            missed.join(", ")
+            first_of(&missed, 10)
         ))
         .hint("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); fix the configuration and apply again");
         return fail(report, vec![d]);
@@ -230,6 +230,15 @@ fn entries(tree: &Value) -> Vec<String> {
     out
 }
 
+/// The first `n` of `paths`, and how many more there are.
+fn first_of(paths: &[&str], n: usize) -> String {
+    let shown = paths[..paths.len().min(n)].join(", ");
+    match paths.len().saturating_sub(n) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 /// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
 fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Diagnostic> {
     let before = entries(live);
@@ -240,12 +249,8 @@ fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Di
     if removed.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = removed.iter().take(10).map(|s| s.as_str()).collect();
-    let list = format!(
-        "{}{}",
-        shown.join(", "),
-        if removed.len() > 10 { ", ..." } else { "" }
-    );
+    let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
+    let list = first_of(&removed, 10);
     if !opts.allow_delete {
         return Err(Diagnostic::new(format!(
             "the plan removes {} object(s): {list}",

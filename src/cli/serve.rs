@@ -31,7 +31,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub clients: Vec<String>,
-    /// Fault to inject (repeatable): latency=50ms, 500=P, 429=P, forbidden=P, drop=P
+    /// Fault to inject (repeatable): latency=50ms, 500=P, 429=P, forbidden=P, drop=P, lose=P
     #[arg(long = "fault", value_name = "FAULT")]
     pub faults: Vec<String>,
     /// Seed of the fault dice, so a run can be reproduced

@@ -455,6 +455,11 @@ async fn promotion(
         remember(st, &tid, key.as_deref(), fingerprint, &answer);
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    if st.dice.lose_write() {
+        // The injected fault of a platform that answers 204 and keeps nothing of the change.
+        remember(st, &tid, key.as_deref(), fingerprint, &answer);
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let version = st.store.publish(&slot, after);
     // Remembered before the writer lock is released, so a replay never applies twice.
     remember(st, &tid, key.as_deref(), fingerprint, &answer);

@@ -3,7 +3,8 @@
 //! `latency=50ms` delays every answer; `500=P`, `429=P`, `forbidden=P` answer an API request
 //! with that error, with probability P, before doing anything; `drop=P` closes the connection
 //! without an answer *after* a write was applied (the case a client must survive by retrying
-//! with an idempotency key or a `test` op).
+//! with an idempotency key or a `test` op); `lose=P` answers a write with 204 and keeps nothing
+//! of it (a platform that silently drops a change, which a client can only see by reading back).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ pub struct Faults {
     pub too_many_requests: f64,
     pub forbidden: f64,
     pub drop: f64,
+    pub lose: f64,
 }
 
 impl Faults {
@@ -41,9 +43,10 @@ impl Faults {
             "429" => self.too_many_requests = p,
             "forbidden" | "403" => self.forbidden = p,
             "drop" => self.drop = p,
+            "lose" => self.lose = p,
             _ => {
                 return Err(format!(
-                    "unknown fault `{name}`; the faults are latency, 500, 429, forbidden and drop"
+                    "unknown fault `{name}`; the faults are latency, 500, 429, forbidden, drop and lose"
                 ))
             }
         }
@@ -114,6 +117,11 @@ impl Dice {
         Roll::Pass
     }
 
+    /// Rolls for answering a write as done and keeping nothing of it.
+    pub fn lose_write(&self) -> bool {
+        self.faults.lose > 0.0 && self.draw() < self.faults.lose
+    }
+
     /// Rolls for dropping the connection after a write was applied.
     pub fn drop_after_write(&self) -> bool {
         self.faults.drop > 0.0 && self.draw() < self.faults.drop
@@ -176,6 +184,7 @@ mod tests {
             "429=0.2",
             "forbidden=0.05",
             "drop=0.01",
+            "lose=0.5",
         ] {
             f.add(spec).unwrap();
         }
@@ -184,6 +193,7 @@ mod tests {
             (f.internal_error, f.too_many_requests, f.forbidden, f.drop),
             (0.1, 0.2, 0.05, 0.01)
         );
+        assert_eq!(f.lose, 0.5);
         for bad in ["latency=fast", "500=2", "teapot=0.1", "drop"] {
             assert!(f.add(bad).is_err(), "{bad}");
         }

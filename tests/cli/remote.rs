@@ -477,6 +477,38 @@ fn a_missing_client_secret_variable_is_named() {
 }
 
 #[test]
+fn a_change_the_platform_does_not_keep_fails_with_its_paths() {
+    let (repo, _) = TestRepo::example_in_git();
+    let clients = format!("globex-remote:{CLIENT_ID}:{CLIENT_SECRET}");
+    let data = repo.join(".platform");
+    let data = data.to_str().unwrap();
+    let apply = |faults: &[&str]| {
+        let serve = Serve::start(&clients, &[&["--data", data], faults].concat());
+        one_saas_tenant(&repo, &serve.url);
+        run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
+    };
+    apply(&[]).success();
+    let commits = repo.state_commits();
+    repo.edit(
+        "templates/saas/workspaces/app/clients/app-backend.yaml",
+        "token introspection and background jobs",
+        "token introspection and nightly jobs",
+    );
+    let path = "/servers/app/clients/app-backend/description";
+    // The platform answers 204 and keeps nothing: apply reads back, and says what did not take.
+    apply(&["--fault", "lose=1"])
+        .code(1)
+        .shows("globex (globex-remote): failed")
+        .shows("1 path(s) do not hold the desired value")
+        .shows(path);
+    assert_eq!(repo.state_commits(), commits);
+    assert_eq!(repo.backups("remote", "globex").len(), 2);
+    // Once the platform keeps changes again, apply finishes it.
+    apply(&[]).success().shows(path);
+    assert_eq!(repo.state_commits().len(), commits.len() + 1);
+}
+
+#[test]
 fn an_unreachable_platform_is_a_clear_error() {
     let (repo, _) = TestRepo::example_in_git();
     // A port nobody listens on.

@@ -66,6 +66,19 @@ fn fault_latency_delays_every_answer() {
 }
 
 #[test]
+fn fault_lose_answers_a_write_and_keeps_nothing_of_it() {
+    let s = Server::with_args(&["--fault", "lose=1"]);
+    let token = s.acme();
+    let acme = At::tenant("acme");
+    let before = s.export(&token, &acme, false);
+    s.merge_patch(&token, &acme, &json!({"name": "lost"}), "")
+        .expect(204);
+    s.import(&token, &acme, &json!({"name": "lost too"}), "mode=update")
+        .expect(204);
+    assert_eq!(s.export(&token, &acme, false), before);
+}
+
+#[test]
 fn fault_drop_closes_the_connection_after_the_write_was_applied() {
     let s = Server::with_args(&["--fault", "drop=1"]);
     let token = s.acme();
