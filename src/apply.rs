@@ -6,11 +6,12 @@
 //! 2. export live, plan three-way against the last-applied state (conflicts per `--mode`);
 //! 3. refuse removals of whole objects without `--allow-delete`, and above a fifth of the
 //!    tenant's objects without `--force`;
-//! 4. save a backup (an export with credentials, mode 0600) before the first write;
+//! 4. save a backup (the export with credentials, as the platform sent it, mode 0600) before
+//!    the first write;
 //! 5. supply credentials from `secret()` for objects this apply creates (or every one with
 //!    `--rotate-secrets`), from `PROMOTE_SECRET_<NAME>`;
-//! 6. import each new workspace, then send one patch (RFC 7396 when exact, else RFC 6902 with
-//!    `test` ops); with `--dry-run` the platform validates and changes nothing;
+//! 6. send one patch (RFC 7396 when exact, else RFC 6902 with `test` ops), then import each new
+//!    workspace; with `--dry-run` the platform validates and changes nothing;
 //! 7. export again and check that every planned path holds its desired value: the platform can
 //!    answer 204 and still drop part of a change;
 //! 8. the caller records the tenants that succeeded in `refs/promote/state`.
@@ -29,7 +30,7 @@ use crate::patch::pointer;
 use crate::patch::three_way::{self, ChangeKind, Conflict, Mode};
 use crate::pipeline::Project;
 use crate::plan::{self, Outcome, Status, TenantPlan};
-use crate::state::Applied;
+use crate::state::{Applied, Encoded};
 
 /// How an apply runs.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ pub const DELETE_CAP: f64 = 0.2;
 #[derive(Debug)]
 pub struct TenantApply {
     pub report: TenantPlan,
-    pub record: Option<Applied>,
+    pub record: Option<Encoded>,
 }
 
 /// Applies one tenant. Never panics on the platform's answers; every failure is in the report.
@@ -86,11 +87,11 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         Err(e) => return fail(report, e),
     };
     credentials::strip(&mut current, Scope::Tenant);
-    let last = match live.last_applied(t) {
+    let last_applied = match live.last_applied(t) {
         Ok(a) => a.map(|a| a.tree),
         Err(e) => return fail(report, e),
     };
-    let last = last.as_ref();
+    let last = last_applied.as_ref();
     let planned = match three_way::plan(last, &desired, &current, opts.mode) {
         Ok(p) => p,
         Err(conflicts) => {
@@ -128,9 +129,11 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
         let known = last.is_some_and(|l| *l == record.tree);
         return TenantApply {
             report,
-            record: (!known && !opts.dry_run).then_some(record),
+            record: (!known && !opts.dry_run).then(|| record.encode()),
         };
     }
+    // Trees no longer needed leave memory before the requests: a fleet has many in flight.
+    drop(last_applied);
     if let Err(d) = check_removals(&current, &result, opts) {
         return fail(report, vec![d]);
     }
@@ -179,7 +182,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
     report.outcome = Some(Outcome::Applied);
     TenantApply {
         report,
-        record: Some(record),
+        record: Some(record.encode()),
     }
 }
 

@@ -31,21 +31,30 @@ pub struct Applied {
     pub source: Option<String>,
 }
 
+/// A record ready to store: the JSON text of an [`Applied`], credentials removed. Compact
+/// beside the tree it came from, so records waiting to be stored cost little memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded(Vec<u8>);
+
 impl Applied {
-    fn to_json(&self) -> String {
-        let mut tree = self.tree.clone();
+    /// Encodes the record, consuming it (a fleet's trees are not copied).
+    pub fn encode(self) -> Encoded {
+        let mut tree = self.tree;
         credentials::strip(&mut tree, Scope::Tenant);
         let doc = json!({"source_commit": self.source, "tree": tree});
-        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        text.push('\n');
-        text
+        let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        bytes.push(b'\n');
+        Encoded(bytes)
     }
 
     fn from_json(text: &[u8], name: &str) -> Result<Applied> {
-        let doc: Value = serde_json::from_slice(text)
+        let mut doc: Value = serde_json::from_slice(text)
             .with_context(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
         Ok(Applied {
-            tree: doc.get("tree").cloned().unwrap_or(Value::Null),
+            tree: doc
+                .as_object_mut()
+                .and_then(|d| d.remove("tree"))
+                .unwrap_or(Value::Null),
             source: doc
                 .get("source_commit")
                 .and_then(Value::as_str)
@@ -174,9 +183,9 @@ impl Recorder {
     }
 
     /// Stores the record of tenant `key`.
-    pub fn add(&mut self, key: &str, applied: &Applied) -> Result<()> {
+    pub fn add(&mut self, key: &str, record: &Encoded) -> Result<()> {
         let file = format!("{}.json", keys::encode(key)?);
-        let blob = self.repo.blob(applied.to_json().as_bytes())?;
+        let blob = self.repo.blob(&record.0)?;
         self.files.push((file, blob));
         Ok(())
     }
@@ -239,7 +248,7 @@ pub fn record(
 ) -> Result<Option<git2::Oid>> {
     let mut recorder = Recorder::new(repo, env)?;
     for (key, a) in applied {
-        recorder.add(key, a)?;
+        recorder.add(key, &a.clone().encode())?;
     }
     recorder.commit(message)
 }
