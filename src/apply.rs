@@ -197,42 +197,6 @@ fn holds(live: &Value, desired: &Value) -> bool {
     }
 }
 
-/// The keyed entries (clients, workspaces, ...) of a tree, as pointers.
-fn entries(tree: &Value) -> Vec<String> {
-    fn walk(v: &Value, node: &layout::Node, at: &str, out: &mut Vec<String>) {
-        let Value::Object(map) = v else { return };
-        for c in node.collections {
-            let Some(Value::Object(coll)) = map.get(c.key) else {
-                continue;
-            };
-            let here = pointer::join(at, c.key);
-            match &c.entries {
-                layout::Entries::Files { levels: 2, .. } => {
-                    for (group, inner) in coll {
-                        if let Value::Object(inner) = inner {
-                            let g = pointer::join(&here, group);
-                            out.extend(inner.keys().map(|id| pointer::join(&g, id)));
-                        }
-                    }
-                }
-                layout::Entries::Files { .. } => {
-                    out.extend(coll.keys().map(|id| pointer::join(&here, id)));
-                }
-                layout::Entries::Nodes(inner) => {
-                    for (id, child) in coll {
-                        let e = pointer::join(&here, id);
-                        out.push(e.clone());
-                        walk(child, inner, &e, out);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(tree, &layout::TENANT, "", &mut out);
-    out
-}
-
 /// The first `n` of `paths`, and how many more there are.
 fn first_of(paths: &[&str], n: usize) -> String {
     let shown = paths[..paths.len().min(n)].join(", ");
@@ -244,7 +208,7 @@ fn first_of(paths: &[&str], n: usize) -> String {
 
 /// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
 fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Diagnostic> {
-    let before = entries(live);
+    let before = layout::entries(live);
     let removed: Vec<&String> = before
         .iter()
         .filter(|p| result.pointer(p).is_none())
@@ -546,20 +510,6 @@ mod tests {
             json!({"a": "old", "c": "same"})
         );
         assert_eq!(recorded(desired.clone(), &[]), desired);
-    }
-
-    #[test]
-    fn lists_every_keyed_entry() {
-        let t = json!({"pools": {"p": {}}, "servers": {"w": {"clients": {"c": {}}, "claims": {"id_token": {"e": {}}}}}});
-        assert_eq!(
-            entries(&t),
-            [
-                "/pools/p",
-                "/servers/w",
-                "/servers/w/clients/c",
-                "/servers/w/claims/id_token/e"
-            ]
-        );
     }
 
     #[test]

@@ -49,6 +49,10 @@ impl Connection {
         let target = &env.file.target;
         if let Some(dir) = &target.emulator {
             let data = repo.join(dir);
+            if Path::new(dir).starts_with(crate::files::WORK_DIR) {
+                crate::files::work_dir(repo)
+                    .map_err(|e| Diagnostic::new(format!("{e:#}")).context(&env.name, None))?;
+            }
             let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
             return Embedded::start(&data, &ids)
                 .map(Connection::Emulator)

@@ -26,6 +26,27 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, bytes)
 }
 
+/// The name of promote's own directory in a configuration repository (backups, the embedded
+/// emulator's data): never committed.
+pub const WORK_DIR: &str = ".promote";
+
+/// Returns `repo/.promote`, creating it with a `.gitignore` of `*` so that git ignores it even in
+/// a repository whose own `.gitignore` does not name it (backups there hold credentials).
+pub fn work_dir(repo: &Path) -> Result<PathBuf> {
+    let dir = repo.join(WORK_DIR);
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(
+            &ignore,
+            "# promote's own files (backups, emulator data): never committed\n*\n",
+        )
+        .with_context(|| format!("cannot write {}", ignore.display()))?;
+    }
+    Ok(dir)
+}
+
 /// Returns `base/rel` after checking that `rel` (a '/'-separated path built from keys) stays
 /// inside `base`: no empty, `.` or `..` component, no absolute path.
 pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {
@@ -62,6 +83,21 @@ pub fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_work_dir_ignores_itself() {
+        let repo = tempfile::tempdir().unwrap();
+        git2::Repository::init(repo.path()).unwrap();
+        let dir = work_dir(repo.path()).unwrap();
+        std::fs::write(dir.join("backup.json"), "{}").unwrap();
+        let git = git2::Repository::open(repo.path()).unwrap();
+        assert!(git
+            .is_path_ignored(Path::new(".promote/backup.json"))
+            .unwrap());
+        assert!(git.is_path_ignored(Path::new(".promote/new/x")).unwrap());
+        // Twice is fine.
+        work_dir(repo.path()).unwrap();
+    }
 
     #[test]
     fn refuses_paths_that_leave_the_directory() {

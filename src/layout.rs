@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
 use crate::keys;
+use crate::patch::pointer;
 use crate::yaml;
 
 /// A directory level of the layout: the YAML file holding its own keys, and its collections.
@@ -494,6 +495,42 @@ fn as_level(value: &Value, levels: usize) -> bool {
     }
 }
 
+/// The keyed entries (clients, workspaces, ...) of a tree, as pointers.
+pub fn entries(tree: &Value) -> Vec<String> {
+    fn walk(v: &Value, node: &Node, at: &str, out: &mut Vec<String>) {
+        let Value::Object(map) = v else { return };
+        for c in node.collections {
+            let Some(Value::Object(coll)) = map.get(c.key) else {
+                continue;
+            };
+            let here = pointer::join(at, c.key);
+            match &c.entries {
+                Entries::Files { levels: 2, .. } => {
+                    for (group, inner) in coll {
+                        if let Value::Object(inner) = inner {
+                            let g = pointer::join(&here, group);
+                            out.extend(inner.keys().map(|id| pointer::join(&g, id)));
+                        }
+                    }
+                }
+                Entries::Files { .. } => {
+                    out.extend(coll.keys().map(|id| pointer::join(&here, id)));
+                }
+                Entries::Nodes(inner) => {
+                    for (id, child) in coll {
+                        let e = pointer::join(&here, id);
+                        out.push(e.clone());
+                        walk(child, inner, &e, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(tree, &TENANT, "", &mut out);
+    out
+}
+
 /// A file the layout writes: a '/'-separated path relative to the node's directory.
 pub type File = (String, String);
 
@@ -640,6 +677,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn lists_every_keyed_entry() {
+        let t = json!({"pools": {"p": {}}, "servers": {"w": {"clients": {"c": {}}, "claims": {"id_token": {"e": {}}}}}});
+        assert_eq!(
+            entries(&t),
+            [
+                "/pools/p",
+                "/servers/w",
+                "/servers/w/clients/c",
+                "/servers/w/claims/id_token/e"
+            ]
+        );
+    }
 
     fn round_trip(tree: &Value) -> Value {
         let files = write(&TENANT, tree).unwrap();

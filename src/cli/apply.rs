@@ -93,7 +93,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         allow_delete: args.allow_delete,
         force: args.force,
         rotate_secrets: args.rotate_secrets,
-        backups: global.repo.join(".promote").join("backups"),
+        backups: crate::files::work_dir(&global.repo)?.join("backups"),
         source: source.clone(),
         invent_secrets: project.env.file.target.emulator.is_some(),
     };

@@ -6,6 +6,7 @@
 
 mod apply;
 mod diff;
+mod export;
 mod output;
 mod plan;
 mod render;
@@ -90,6 +91,7 @@ pub enum Command {
     Plan(plan::PlanArgs),
     Apply(apply::ApplyArgs),
     Rollback(rollback::RollbackArgs),
+    Export(export::ExportArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -159,6 +161,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&ui, &cli.global, args),
         Command::Apply(args) => apply::run(&ui, &cli.global, args),
         Command::Rollback(args) => rollback::run(&ui, &cli.global, args),
+        Command::Export(args) => export::run(&ui, &cli.global, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

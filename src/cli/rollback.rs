@@ -37,7 +37,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let Some(tenant) = tenants.first().copied() else {
         return Ok(Exit::Ok);
     };
-    let backups = global.repo.join(".promote").join("backups");
+    let backups = crate::files::work_dir(&global.repo)?.join("backups");
     let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
     let live = Live::open(
         &global.repo,

@@ -8,6 +8,7 @@
 mod apply;
 mod bad_input;
 mod diff;
+mod export;
 mod live;
 mod plan;
 mod remote;
@@ -22,6 +23,7 @@ const MODULES: &[&str] = &[
     "apply",
     "bad_input",
     "diff",
+    "export",
     "live",
     "main",
     "plan",

@@ -1,0 +1,165 @@
+//! `promote export`: live tenants → YAML directories in the repository layout.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
+use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
+use crate::export::{self, Changes};
+use crate::keys;
+use crate::parallel;
+use crate::pipeline::Project;
+use crate::progress;
+use crate::source::RepoFiles;
+
+/// Export live tenants to YAML directories in the repository layout (DIR/<tenant key>/), each
+/// file a template that renders back to what the platform holds
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Environment whose tenants to export (environments/<ENV>.yaml)
+    #[arg(long)]
+    pub env: String,
+    /// Only this tenant (key or ID); repeatable
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// Directory to write DIR/<tenant key>/ into (e.g. templates, to bootstrap templates)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Include credentials (client secrets, keys); files are then written mode 0600
+    #[arg(long)]
+    pub with_credentials: bool,
+    /// With --with-credentials, allow writing inside the git work tree (where a commit could
+    /// take them)
+    #[arg(long, requires = "with_credentials")]
+    pub allow_secrets_in_repo: bool,
+    /// Replace the tenant ID and the values of the environment's and tenant's variables with
+    /// {{ tenant.id }} and {{ vars.NAME }}, where rendering gives back exactly the export
+    #[arg(long)]
+    pub templatize: bool,
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
+    if args.with_credentials && !args.allow_secrets_in_repo {
+        refuse_work_tree(&args.out)?;
+    }
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let project = Project::load(&files, &args.env)?;
+    let tenants = project.select(&args.tenants)?;
+    let live = Live::open(
+        &global.repo,
+        &project.env,
+        &tenants,
+        super::client_options(ui, global),
+    )?;
+    let options = export::Options {
+        with_credentials: args.with_credentials,
+        templatize: args.templatize,
+    };
+    let bar = progress::bar(tenants.len(), &format!("export {}", args.env), ui.quiet);
+    let mut failed = 0;
+    let mut report = Vec::new();
+    parallel::ordered(
+        &tenants,
+        live.concurrency,
+        |t| {
+            let files = export::tenant(&live, &project.env, t, options)?;
+            let dir = keys::encode(&t.key)
+                .map_err(|e| e.to_string())
+                .and_then(|name| crate::files::inside(&args.out, &name).map_err(|e| e.to_string()))
+                .map_err(|e| vec![Diagnostic::new(e).context(&args.env, Some(&t.key))])?;
+            export::write_dir(&dir, &files, args.with_credentials)
+                .map(|changes| (dir, files.len(), changes))
+                .map_err(|e| {
+                    vec![Diagnostic::new(format!("{e:#}")).context(&args.env, Some(&t.key))]
+                })
+        },
+        |result| {
+            bar.inc(1);
+            report.push(result);
+        },
+    );
+    bar.finish_and_clear();
+    let mut rows = Vec::new();
+    for (t, result) in tenants.iter().zip(report) {
+        match result {
+            Ok((dir, count, changes)) => {
+                if ui.format == OutputFormat::Text {
+                    ui.out(&format!(
+                        "{} ({}): {} — {count} file(s), {}\n",
+                        t.key,
+                        t.id,
+                        dir.display(),
+                        changes_text(&changes)
+                    ));
+                }
+                rows.push(json!({"key": t.key, "id": t.id, "dir": dir, "files": count, "changes": changes}));
+            }
+            Err(problems) => {
+                failed += 1;
+                for d in &problems {
+                    ui.diagnostic(d);
+                }
+                rows.push(json!({"key": t.key, "id": t.id, "errors": problems.iter().map(|d| d.to_string()).collect::<Vec<_>>()}));
+            }
+        }
+    }
+    if ui.format != OutputFormat::Text {
+        ui.json(&json!({"version": 1, "env": args.env, "tenants": rows}));
+    }
+    if failed > 0 {
+        ui.note(&format!(
+            "error: {failed} tenant(s) could not be exported (see above); the others were"
+        ));
+        return Ok(Exit::Error);
+    }
+    Ok(Exit::Ok)
+}
+
+fn changes_text(c: &Changes) -> String {
+    if c.is_empty() {
+        return "unchanged".into();
+    }
+    format!(
+        "{} added, {} changed, {} removed",
+        c.added.len(),
+        c.changed.len(),
+        c.removed.len()
+    )
+}
+
+/// Refuses writing credentials inside a git work tree, unless the place is git-ignored.
+fn refuse_work_tree(out: &Path) -> Result<(), Diagnostic> {
+    let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    // The nearest directory that exists tells which repository the output would be in.
+    let existing = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let Ok(repo) = git2::Repository::discover(existing) else {
+        return Ok(());
+    };
+    let Some(workdir) = repo.workdir() else {
+        return Ok(());
+    };
+    let workdir = workdir
+        .canonicalize()
+        .unwrap_or_else(|_| workdir.to_path_buf());
+    let inside = existing
+        .canonicalize()
+        .map(|e| e.join(absolute.strip_prefix(existing).unwrap_or(Path::new(""))))
+        .unwrap_or(absolute.clone());
+    let Ok(rel) = inside.strip_prefix(&workdir) else {
+        return Ok(());
+    };
+    if !rel.as_os_str().is_empty() && repo.is_path_ignored(rel).unwrap_or(false) {
+        return Ok(());
+    }
+    Err(Diagnostic::new(format!(
+        "refusing to write credentials to {}: it is inside the git work tree {}, where a commit could take them",
+        out.display(),
+        workdir.display()
+    ))
+    .hint("export with credentials outside the repository (or into a git-ignored directory such as .promote/); --allow-secrets-in-repo overrides this"))
+}

@@ -1,0 +1,315 @@
+//! `promote export`: live tenants → template directories that render back to what the platform
+//! holds, with credentials only on request and never where a commit could take them, and IDs
+//! from the platform never leaving the output directory.
+
+use serde_json::{json, Value};
+
+use crate::apply::applied_example;
+use crate::support::TestRepo;
+use promote::credentials::{self, Scope};
+
+/// The example applied, then exported (`extra` flags) into `out` (relative to the repository).
+fn exported(extra: &[&str], out: &str) -> TestRepo {
+    let (repo, _) = applied_example();
+    let mut args = vec!["export", "--env", "local", "--out", out];
+    args.extend_from_slice(extra);
+    repo.run(&args).success();
+    repo
+}
+
+/// A repository whose templates are the export in `exported/` of `repo`: one template per
+/// tenant key, environments as in `repo` minus their `template:` lines.
+fn repository_of_export(repo: &TestRepo, exported: &str) -> TestRepo {
+    let new = TestRepo::empty();
+    copy_dir(&repo.join(exported), &new.join("templates"));
+    copy_dir(
+        &repo.join("templates/_shared"),
+        &new.join("templates/_shared"),
+    );
+    let local = repo.read("environments/local.yaml");
+    let local: String = local
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("template:"))
+        .map(|l| format!("{}\n", without_inline_template(l)))
+        .collect();
+    new.write("environments/local.yaml", &local);
+    new
+}
+
+/// `  t1: { template: fleet, id: x }` → `  t1: { id: x }`.
+fn without_inline_template(line: &str) -> String {
+    let Some(start) = line.find("template: ") else {
+        return line.to_owned();
+    };
+    let rest = &line[start..];
+    let end = rest.find(", ").map(|i| i + 2).unwrap_or(rest.len());
+    format!("{}{}", &line[..start], &rest[end..])
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// What each tenant holds on the platform, as an export without credentials shows it.
+fn live_trees(repo: &TestRepo) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, tid) in [
+        ("acme", "acme-local"),
+        ("globex", "globex-local"),
+        ("initech", "initech-local"),
+        ("umbrella", "umbrella-local"),
+    ] {
+        let mut tree = repo.emulator_tenant(tid);
+        credentials::strip(&mut tree, Scope::Tenant);
+        out.insert(key.into(), tree);
+    }
+    Value::Object(out)
+}
+
+#[test]
+fn an_export_renders_back_to_the_live_trees() {
+    for flags in [&[][..], &["--templatize"][..]] {
+        let repo = exported(flags, "exported");
+        let from_export = repository_of_export(&repo, "exported");
+        let rendered = from_export
+            .run(&["render", "--env", "local"])
+            .success()
+            .stdout_json();
+        assert_eq!(rendered, live_trees(&repo), "flags {flags:?}");
+    }
+}
+
+#[test]
+fn templatize_replaces_ids_and_variables_and_a_second_export_changes_nothing() {
+    let repo = exported(&["--templatize"], "exported");
+    let web = repo.read("exported/globex/workspaces/app/clients/web.yaml");
+    assert!(
+        web.contains("client_name: \"{{ vars.customer_name }} web app (local)\""),
+        "{web}"
+    );
+    let script = std::fs::read_dir(repo.join("exported/acme/workspaces/workforce/scripts"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(script.contains("{{ tenant.id }}"), "{script}");
+    // Deterministic: exporting again writes nothing.
+    repo.run(&[
+        "export",
+        "--env",
+        "local",
+        "--out",
+        "exported",
+        "--templatize",
+    ])
+    .success()
+    .stdout_contains("acme (acme-local)")
+    .stdout_contains("unchanged");
+}
+
+#[test]
+fn an_export_drops_volatile_fields_and_removes_files_of_objects_gone() {
+    let repo = exported(&[], "exported");
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["created_at"] = json!("2026-11-23T00:00:00Z");
+        t["servers"]["app"]["clients"]["web"]["updated_at"] = json!("2026-11-23T00:00:00Z");
+        t["servers"]["app"]["clients"]
+            .as_object_mut()
+            .unwrap()
+            .remove("app-backend");
+    });
+    repo.run(&[
+        "export", "--env", "local", "--out", "exported", "--tenant", "globex",
+    ])
+    .success()
+    .stdout_contains("0 added, 0 changed, 1 removed");
+    assert!(!repo
+        .join("exported/globex/workspaces/app/clients/app-backend.yaml")
+        .exists());
+    assert!(!repo
+        .read("exported/globex/tenant.yaml")
+        .contains("created_at"));
+}
+
+#[test]
+fn credentials_only_on_request_and_never_into_the_work_tree() {
+    let (repo, _) = applied_example();
+    let secret = repo.emulator_tenant("globex-local")["servers"]["app"]["clients"]["web"]
+        .get("client_secret")
+        .cloned();
+    repo.run(&["export", "--env", "local", "--out", "exported"])
+        .success();
+    let all: String = walkdir::WalkDir::new(repo.join("exported"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(!all.contains("client_secret:"), "credentials were exported");
+
+    repo.run(&[
+        "export",
+        "--env",
+        "local",
+        "--out",
+        "exported-secrets",
+        "--with-credentials",
+    ])
+    .code(1)
+    .stderr_contains("refusing to write credentials")
+    .stderr_contains("--allow-secrets-in-repo");
+    assert!(!repo.join("exported-secrets").exists());
+
+    // A git-ignored directory is fine, and the files are the owner's only.
+    repo.run(&[
+        "export",
+        "--env",
+        "local",
+        "--out",
+        ".promote/secrets",
+        "--with-credentials",
+        "--tenant",
+        "globex",
+    ])
+    .success();
+    let tenant = repo.join(".promote/secrets/globex/tenant.yaml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tenant).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    if let Some(Value::String(s)) = secret {
+        let web = repo.read(".promote/secrets/globex/workspaces/app/clients/web.yaml");
+        assert!(web.contains(&s));
+    }
+}
+
+#[test]
+fn ids_from_the_platform_never_leave_the_output_directory() {
+    let (repo, _) = applied_example();
+    let evil = [
+        "../../escaped",
+        "a/b",
+        ".git",
+        "..",
+        "tab\there",
+        "nul\u{1}x",
+    ];
+    repo.edit_emulator_tenant("globex-local", |t| {
+        for id in evil {
+            t["servers"]["app"]["clients"][id] = json!({"client_name": id});
+        }
+    });
+    repo.run(&["export", "--env", "local", "--out", "exported"])
+        .success();
+    let clients = repo.join("exported/globex/workspaces/app/clients");
+    let mut names: Vec<String> = std::fs::read_dir(&clients)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for expected in [
+        "%2E.%2F..%2Fescaped.yaml",
+        "a%2Fb.yaml",
+        "%2Egit.yaml",
+        "%2E..yaml",
+        "tab%09here.yaml",
+        "nul%01x.yaml",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} in {names:?}"
+        );
+    }
+    assert!(!repo.join("escaped.yaml").exists() && !repo.join("../escaped.yaml").exists());
+    // The export renders back to those IDs (validation refuses control characters in IDs, so
+    // those two are left out).
+    std::fs::remove_file(clients.join("tab%09here.yaml")).unwrap();
+    std::fs::remove_file(clients.join("nul%01x.yaml")).unwrap();
+    let from_export = repository_of_export(&repo, "exported");
+    let rendered = from_export
+        .run(&["render", "--env", "local", "--tenant", "globex"])
+        .success()
+        .stdout_json();
+    for id in &evil[..4] {
+        assert_eq!(
+            rendered["globex"]["servers"]["app"]["clients"][id]["client_name"],
+            *id
+        );
+    }
+}
+
+/// The generator of `examples/gen-repo.rs`, which `cargo test` builds beside the test binaries.
+fn gen_repo() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = debug
+        .join("examples")
+        .join(format!("gen-repo{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_generated_fleet_round_trips_through_apply_and_templatized_export() {
+    let repo = TestRepo::empty();
+    let status = std::process::Command::new(gen_repo())
+        .arg(repo.path())
+        .args(["--tenants", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let prod = repo.read("environments/prod.yaml");
+    let local: String = prod
+        .lines()
+        .map(|l| {
+            if l.starts_with("  url:") {
+                "  emulator: .promote/emulator\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    repo.write("environments/local.yaml", &local);
+    repo.git_init();
+    repo.commit("a generated fleet");
+    repo.run(&["apply", "--env", "local", "--yes"]).success();
+    repo.run(&[
+        "export",
+        "--env",
+        "local",
+        "--out",
+        "exported",
+        "--templatize",
+    ])
+    .success();
+    let from_export = repository_of_export(&repo, "exported");
+    let rendered = from_export
+        .run(&["render", "--env", "local"])
+        .success()
+        .stdout_json();
+    let mut live = serde_json::Map::new();
+    for n in 1..=5 {
+        let mut tree = repo.emulator_tenant(&format!("t0000{n}-prod"));
+        credentials::strip(&mut tree, Scope::Tenant);
+        live.insert(format!("t0000{n}"), tree);
+    }
+    assert_eq!(rendered, Value::Object(live));
+    // Templated: the tenant ID and variables are expressions.
+    let tenant = repo.read("exported/t00001/tenant.yaml");
+    assert!(tenant.contains("{{ "), "{tenant}");
+}
