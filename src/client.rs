@@ -185,21 +185,30 @@ impl fmt::Debug for Client {
 pub enum Target<'a> {
     Tenant(&'a str),
     Workspace(&'a str, &'a str),
+    /// A tenant through the system endpoints (`?tid=`): self-hosted platforms, where an
+    /// import there can create the tenant.
+    System(&'a str),
 }
 
 impl Target<'_> {
     fn tid(&self) -> &str {
         match self {
-            Target::Tenant(t) | Target::Workspace(t, _) => t,
+            Target::Tenant(t) | Target::Workspace(t, _) | Target::System(t) => t,
         }
     }
 
-    fn path(&self, suffix: &str) -> String {
+    /// The path and query of an operation (`suffix`: `config`, `config-rfc6902`, ...).
+    fn path(&self, suffix: &str, query: &str) -> String {
         let enc = |s: &str| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string();
         match self {
-            Target::Tenant(t) => format!("/api/hub/{}/promote/{suffix}", enc(t)),
-            Target::Workspace(t, w) => {
-                format!("/api/hub/{}/workspaces/{}/promote/{suffix}", enc(t), enc(w))
+            Target::Tenant(t) => format!("/api/hub/{}/promote/{suffix}?{query}", enc(t)),
+            Target::Workspace(t, w) => format!(
+                "/api/hub/{}/workspaces/{}/promote/{suffix}?{query}",
+                enc(t),
+                enc(w)
+            ),
+            Target::System(t) => {
+                format!("/api/hub/system/promote/{suffix}?tid={}&{query}", enc(t))
             }
         }
     }
@@ -286,10 +295,7 @@ impl Client {
         target: Target<'_>,
         with_credentials: bool,
     ) -> Result<(Vec<u8>, Value), Failure> {
-        let path = format!(
-            "{}?with_credentials={with_credentials}",
-            target.path("config")
-        );
+        let path = target.path("config", &format!("with_credentials={with_credentials}"));
         let body = self.send(target.tid(), "GET", &path, None, None)?;
         match serde_json::from_slice(&body) {
             Ok(tree) => Ok((body, tree)),
@@ -309,10 +315,9 @@ impl Client {
         mode: Mode,
         dry_run: bool,
     ) -> Result<(), Failure> {
-        let path = format!(
-            "{}?mode={}&dry_run={dry_run}",
-            target.path("config"),
-            mode.as_str()
+        let path = target.path(
+            "config",
+            &format!("mode={}&dry_run={dry_run}", mode.as_str()),
         );
         let key = idempotency_key().map_err(|e| Failure {
             request: format!("POST {path}"),
@@ -342,11 +347,7 @@ impl Client {
             crate::patch::Format::Merge7396 => "config-rfc7396",
             crate::patch::Format::Json6902 => "config-rfc6902",
         };
-        let path = format!(
-            "{}?mode={}&dry_run={dry_run}",
-            target.path(suffix),
-            mode.as_str()
-        );
+        let path = target.path(suffix, &format!("mode={}&dry_run={dry_run}", mode.as_str()));
         let body = serde_json::to_vec(&patch.to_json()).unwrap_or_default();
         self.send(
             target.tid(),

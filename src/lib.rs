@@ -2,18 +2,22 @@
 //! Configuration Promotion API. See `README.md` for the tour and `DESIGN.md` for the shape.
 
 pub mod apply;
+pub mod backup;
 pub mod baseline;
 pub mod cli;
 pub mod client;
 pub mod connect;
 pub mod credentials;
 pub mod diagnostic;
+pub mod drift;
 pub mod emulator;
 pub mod environment;
 pub mod export;
 pub mod files;
+pub mod git;
 pub mod keys;
 pub mod layout;
+pub mod migrate;
 pub mod parallel;
 pub mod patch;
 pub mod pipeline;

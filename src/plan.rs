@@ -283,7 +283,7 @@ fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
     value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
 }
 
-fn redact_change(mut c: Change) -> Change {
+pub fn redact_change(mut c: Change) -> Change {
     c.old = redact_value(&c.path, c.old.take());
     c.new = redact_value(&c.path, c.new.take());
     c

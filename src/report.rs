@@ -30,7 +30,7 @@ fn counts_text(c: Counts) -> String {
     )
 }
 
-fn value_text(v: &Value) -> String {
+pub(crate) fn value_text(v: &Value) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
     if s.chars().count() > MAX_VALUE {
         let cut: String = s.chars().take(MAX_VALUE).collect();
@@ -171,7 +171,7 @@ impl<W: Write> Sink for Text<W> {
     }
 }
 
-fn change_line(c: &Change) -> String {
+pub(crate) fn change_line(c: &Change) -> String {
     let path = path_text(&c.path);
     let reason = reason_text(c.reason);
     let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_default();
@@ -256,7 +256,7 @@ impl<W: Write> Markdown<W> {
     }
 }
 
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
 

@@ -197,13 +197,7 @@ impl Recorder {
     /// Commits the records on [`REF`] with `message`; `None` when nothing changed.
     pub fn commit(self, message: &str) -> Result<Option<git2::Oid>> {
         let repo = &self.repo;
-        let parent = match repo.find_reference(REF) {
-            Ok(r) => Some(
-                r.peel_to_commit()
-                    .with_context(|| format!("{REF} does not point at a commit"))?,
-            ),
-            Err(_) => None,
-        };
+        let parent = crate::git::head_of(repo, REF)?;
         let base = parent.as_ref().map(|c| c.tree()).transpose()?;
         let mut root = repo.treebuilder(base.as_ref())?;
         let existing = match base.as_ref().and_then(|t| t.get_name(&self.dir)) {
@@ -220,20 +214,8 @@ impl Recorder {
         if base.as_ref().is_some_and(|b| b.id() == tree_id) {
             return Ok(None);
         }
-        let tree = repo.find_tree(tree_id)?;
-        let signature = repo
-            .signature()
-            .or_else(|_| git2::Signature::now("promote", "promote@localhost"))?;
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
-        // Compare-and-swap: fails if another apply moved the ref since it was read above.
-        let moved = match &parent {
-            Some(p) => repo.reference_matching(REF, commit, true, p.id(), message),
-            None => repo.reference(REF, commit, false, message),
-        };
-        moved.with_context(|| {
-            format!("{REF} moved while this apply recorded its state (another apply?); run the apply again to record it")
-        })?;
+        let commit = crate::git::commit_on(repo, REF, parent.as_ref(), tree_id, message)
+            .context("the last-applied state was not recorded")?;
         Ok(Some(commit))
     }
 }

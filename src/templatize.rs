@@ -213,7 +213,7 @@ impl Substitutions {
 
 /// A piece of a string: literal text, or the value of pair `n`.
 #[derive(Debug, Clone, PartialEq)]
-enum Segment<'a> {
+pub(crate) enum Segment<'a> {
     Text(&'a str),
     Value(usize),
 }
@@ -272,7 +272,7 @@ fn is_word(c: char) -> bool {
 
 /// `s` cut into literal text and whole-token occurrences of the values (longest first), or
 /// `None` when no value occurs.
-fn segments<'a>(s: &'a str, pairs: &[(String, String)]) -> Option<Vec<Segment<'a>>> {
+pub(crate) fn segments<'a>(s: &'a str, pairs: &[(String, String)]) -> Option<Vec<Segment<'a>>> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut copied = 0;

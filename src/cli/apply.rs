@@ -1,7 +1,5 @@
 //! `promote apply`: push each tenant's plan to the platform, check it took, record the state.
 
-use std::io::IsTerminal;
-
 use rayon::prelude::*;
 
 use super::plan::{sink, ModeArg};
@@ -69,22 +67,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     )?;
     if !args.yes
         && !args.dry_run
-        && std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal()
-    {
-        let question = format!(
-            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes. [y/N] ",
+        && !super::confirm(&format!(
+            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
             tenants.len(),
             args.env,
             args.env
-        );
-        eprint!("{question}");
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            ui.note("nothing was applied");
-            return Ok(Exit::Ok);
-        }
+        ))
+    {
+        ui.note("nothing was applied");
+        return Ok(Exit::Ok);
     }
     let source = head_commit(&global.repo);
     let options = Options {

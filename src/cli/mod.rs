@@ -5,8 +5,11 @@
 //! 0 success or no changes, 1 error, 2 changes present (with `--detailed-exitcode`).
 
 mod apply;
+mod backup;
 mod diff;
+mod drift;
 mod export;
+mod migrate;
 mod output;
 mod plan;
 mod render;
@@ -72,6 +75,24 @@ pub fn client_options(ui: &Ui, global: &GlobalArgs) -> crate::client::Options {
     }
 }
 
+/// Whether a person is at the terminal (stdin and stderr are both terminals).
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks `question` on the terminal and returns whether the answer is yes. Without a terminal
+/// (CI, a pipe) there is nobody to ask: the caller's `--yes` decides, and this says yes.
+pub fn confirm(question: &str) -> bool {
+    if !interactive() {
+        return true;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -92,6 +113,9 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     Rollback(rollback::RollbackArgs),
     Export(export::ExportArgs),
+    Backup(backup::BackupArgs),
+    Drift(drift::DriftArgs),
+    Migrate(migrate::MigrateArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -162,6 +186,9 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&ui, &cli.global, args),
         Command::Rollback(args) => rollback::run(&ui, &cli.global, args),
         Command::Export(args) => export::run(&ui, &cli.global, args),
+        Command::Backup(args) => backup::run(&ui, &cli.global, args),
+        Command::Drift(args) => drift::run(&ui, &cli.global, args),
+        Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

@@ -1,7 +1,5 @@
 //! `promote rollback`: patch a tenant back to a backup apply saved.
 
-use std::io::IsTerminal;
-
 use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, Ui};
 use crate::apply;
@@ -66,18 +64,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         ui.note("the tenant already holds the backup: nothing to roll back");
         return Ok(Exit::Ok);
     }
-    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    if !args.yes && super::interactive() {
         let _ = out.begin(&header).and_then(|()| out.tenant(&report));
         drop(out);
-        eprint!(
-            "Roll {} of {} back to {}? [y/N] ",
+        if !super::confirm(&format!(
+            "Roll {} of {} back to {}?",
             tenant.key,
             args.env,
             chosen.display()
-        );
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        )) {
             ui.note("nothing was changed");
             return Ok(Exit::Ok);
         }

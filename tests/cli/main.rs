@@ -6,10 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod apply;
+mod backup;
 mod bad_input;
 mod diff;
+mod drift;
 mod export;
 mod live;
+mod migrate;
 mod plan;
 mod remote;
 mod render;
@@ -21,11 +24,14 @@ mod validate;
 /// tests would silently not run; `every_test_file_is_a_module` catches that.
 const MODULES: &[&str] = &[
     "apply",
+    "backup",
     "bad_input",
     "diff",
+    "drift",
     "export",
     "live",
     "main",
+    "migrate",
     "plan",
     "remote",
     "render",

@@ -142,6 +142,18 @@ impl TestRepo {
         index.write_tree().unwrap()
     }
 
+    /// `git status` of the work tree and the index: (path, status bits), ignored files left out.
+    pub fn git_status(&self) -> Vec<(String, u32)> {
+        let repo = self.git();
+        let mut options = git2::StatusOptions::new();
+        options.include_untracked(true).include_ignored(false);
+        let statuses = repo.statuses(Some(&mut options)).unwrap();
+        statuses
+            .iter()
+            .map(|s| (s.path().unwrap_or_default().to_owned(), s.status().bits()))
+            .collect()
+    }
+
     /// Commits the whole work tree on HEAD with a fixed author and time, and returns the
     /// commit's ID.
     pub fn commit(&self, message: &str) -> String {

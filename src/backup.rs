@@ -1,0 +1,339 @@
+//! Backup: every tenant's live configuration as one commit on a branch, through git2 without a
+//! checkout.
+//!
+//! Each tenant is exported (no credentials, no volatile fields) into the files of its template
+//! directory ([`crate::export`]), written to git's object database as a tree of its own, and
+//! compared with the tenant's tree in the branch's last commit, so that a tenant that did not
+//! change costs a hash and nothing else. The commit holds `<tenant key>/...` for every tenant of
+//! the environment; it is made only when something changed, and never with a tenant missing
+//! unless `--partial` asks for it. Its message says per tenant which files were added, changed
+//! and removed.
+
+use std::sync::Mutex;
+
+use anyhow::{anyhow, Context, Result};
+use git2::{Delta, Oid, Repository};
+
+use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
+use crate::environment::{Environment, Tenant};
+use crate::export::{self, Changes};
+use crate::keys;
+
+/// How a backup runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The branch (`backups/<env>` by default), without `refs/heads/`.
+    pub branch: String,
+    /// Commit the tenants that were exported even when some failed.
+    pub partial: bool,
+    /// Whether every tenant of the environment takes part (no `--tenant`): the tree then holds
+    /// exactly the environment's tenants, and directories of tenants no longer in it go.
+    pub whole_environment: bool,
+}
+
+/// The default branch of an environment's backups.
+pub fn default_branch(env: &str) -> String {
+    format!("backups/{env}")
+}
+
+/// One tenant's part of a backup.
+#[derive(Debug)]
+pub struct TenantBackup {
+    pub key: String,
+    pub id: String,
+    /// The files that changed since the last backup, or why the tenant could not be exported.
+    pub result: Result<Changes, Vec<Diagnostic>>,
+}
+
+/// Git repository handles for worker threads (a `Repository` is used by one thread at a time).
+pub struct Handles {
+    path: std::path::PathBuf,
+    free: Mutex<Vec<Repository>>,
+}
+
+impl Handles {
+    pub fn new(repo: &Repository) -> Handles {
+        Handles {
+            path: repo.path().to_path_buf(),
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn with<T>(&self, work: impl FnOnce(&Repository) -> Result<T>) -> Result<T> {
+        let taken = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let repo = match taken {
+            Some(r) => r,
+            None => Repository::open(&self.path)
+                .with_context(|| format!("cannot open {}", self.path.display()))?,
+        };
+        let out = work(&repo);
+        self.free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(repo);
+        out
+    }
+}
+
+/// The branch's last commit and its tenant trees, read once before the tenants are exported.
+pub struct Previous {
+    pub commit: Option<Oid>,
+    pub tree: Option<Oid>,
+    /// Tenant directory name → its tree.
+    pub tenants: std::collections::HashMap<String, Oid>,
+}
+
+/// Reads what the branch holds now.
+pub fn previous(repo: &Repository, branch: &str) -> Result<Previous> {
+    let refname = format!("refs/heads/{branch}");
+    let Some(commit) = crate::git::head_of(repo, &refname)? else {
+        return Ok(Previous {
+            commit: None,
+            tree: None,
+            tenants: Default::default(),
+        });
+    };
+    let tree = commit.tree()?;
+    let tenants = tree
+        .iter()
+        .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+        .filter_map(|e| Some((e.name().ok()?.to_owned(), e.id())))
+        .collect();
+    Ok(Previous {
+        commit: Some(commit.id()),
+        tree: Some(tree.id()),
+        tenants,
+    })
+}
+
+/// Refuses a branch that is checked out: moving it would leave the work tree behind it.
+pub fn check_branch(repo: &Repository, branch: &str) -> Result<(), Diagnostic> {
+    let refname = format!("refs/heads/{branch}");
+    if !git2::Reference::is_valid_name(&refname) {
+        return Err(Diagnostic::new(format!(
+            "`{branch}` is not a valid branch name"
+        )));
+    }
+    let head = repo.find_reference("HEAD").ok();
+    let checked_out = head
+        .and_then(|h| h.symbolic_target().ok().flatten().map(str::to_owned))
+        .is_some_and(|target| target == refname);
+    if checked_out {
+        return Err(Diagnostic::new(format!(
+            "the branch `{branch}` is checked out here; backup writes it without touching the work tree"
+        ))
+        .hint("check out another branch, or back up to another one with --branch"));
+    }
+    Ok(())
+}
+
+/// Exports tenant `t` and writes its tree; returns the tree and what changed since `before`.
+pub fn tenant(
+    handles: &Handles,
+    live: &Live,
+    env: &Environment,
+    t: &Tenant,
+    before: Option<Oid>,
+) -> Result<(Oid, Changes), Vec<Diagnostic>> {
+    let files = export::tenant(live, env, t, export::Options::default())?;
+    let at =
+        |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
+    handles
+        .with(|repo| {
+            let tree = crate::git::tree_of_files(repo, &files)?;
+            let changes = changes(repo, before, tree)?;
+            Ok((tree, changes))
+        })
+        .map_err(at)
+}
+
+/// The files that differ between two tenant trees.
+fn changes(repo: &Repository, before: Option<Oid>, after: Oid) -> Result<Changes> {
+    if before == Some(after) {
+        return Ok(Changes::default());
+    }
+    let old = before.map(|b| repo.find_tree(b)).transpose()?;
+    let new = repo.find_tree(after)?;
+    let diff = repo.diff_tree_to_tree(old.as_ref(), Some(&new), None)?;
+    let mut out = Changes::default();
+    for delta in diff.deltas() {
+        let path = |f: git2::DiffFile| f.path().map(|p| p.to_string_lossy().replace('\\', "/"));
+        match delta.status() {
+            Delta::Added => out.added.extend(path(delta.new_file())),
+            Delta::Deleted => out.removed.extend(path(delta.old_file())),
+            _ => out.changed.extend(path(delta.new_file())),
+        }
+    }
+    Ok(out)
+}
+
+/// The most paths a commit message lists per tenant.
+const PATHS_PER_TENANT: usize = 20;
+
+/// Writes the commit of a backup: `done` are the tenants exported (key → tree), `failed` the
+/// ones that were not. Returns the commit, or `None` when nothing changed.
+pub fn commit(
+    repo: &Repository,
+    env: &str,
+    opts: &Options,
+    previous: &Previous,
+    done: &[(&Tenant, Oid, &Changes)],
+    failed: &[&Tenant],
+) -> Result<Option<Oid>> {
+    if !failed.is_empty() && !opts.partial {
+        return Err(anyhow!(
+            "{} tenant(s) could not be exported; nothing was committed (a backup is never half; --partial commits the rest)",
+            failed.len()
+        ));
+    }
+    let refname = format!("refs/heads/{}", opts.branch);
+    let parent = crate::git::head_of(repo, &refname)?;
+    if parent.as_ref().map(|c| c.id()) != previous.commit {
+        return Err(anyhow!(
+            "{refname} moved while this backup ran (another backup at the same time?); run it again"
+        ));
+    }
+    let base = parent.as_ref().map(|c| c.tree()).transpose()?;
+    let mut root = repo.treebuilder(base.as_ref())?;
+    let mut kept: std::collections::HashSet<String> = Default::default();
+    for (t, tree, _) in done {
+        let name = keys::encode(&t.key)?;
+        root.insert(&name, *tree, 0o040000)?;
+        kept.insert(name);
+    }
+    for t in failed {
+        // --partial: the tenant's last backup stays as it was.
+        kept.insert(keys::encode(&t.key)?);
+    }
+    let mut gone = Vec::new();
+    if opts.whole_environment {
+        for name in previous.tenants.keys() {
+            if !kept.contains(name) {
+                root.remove(name)?;
+                gone.push(name.clone());
+            }
+        }
+        gone.sort();
+    }
+    let tree = root.write()?;
+    if previous.tree == Some(tree) {
+        return Ok(None);
+    }
+    let message = message(env, done, failed, &gone);
+    crate::git::commit_on(repo, &refname, parent.as_ref(), tree, &message).map(Some)
+}
+
+fn message(
+    env: &str,
+    done: &[(&Tenant, Oid, &Changes)],
+    failed: &[&Tenant],
+    gone: &[String],
+) -> String {
+    let changed: Vec<&(&Tenant, Oid, &Changes)> =
+        done.iter().filter(|(_, _, c)| !c.is_empty()).collect();
+    let mut out = format!(
+        "backup {env}: {} tenant(s) changed, {} unchanged",
+        changed.len(),
+        done.len() - changed.len()
+    );
+    if !failed.is_empty() {
+        out.push_str(&format!(", {} missing", failed.len()));
+    }
+    out.push_str("\n\n");
+    for (t, _, c) in &changed {
+        out.push_str(&format!(
+            "{} ({}): {} added, {} changed, {} removed\n",
+            t.key,
+            t.id,
+            c.added.len(),
+            c.changed.len(),
+            c.removed.len()
+        ));
+        let lines = c
+            .added
+            .iter()
+            .map(|p| ('+', p))
+            .chain(c.changed.iter().map(|p| ('~', p)))
+            .chain(c.removed.iter().map(|p| ('-', p)));
+        let total = c.added.len() + c.changed.len() + c.removed.len();
+        for (sign, path) in lines.take(PATHS_PER_TENANT) {
+            out.push_str(&format!("  {sign} {path}\n"));
+        }
+        if total > PATHS_PER_TENANT {
+            out.push_str(&format!("  ... and {} more\n", total - PATHS_PER_TENANT));
+        }
+    }
+    if !gone.is_empty() {
+        out.push_str(&format!(
+            "\nNo longer in the environment (removed): {}\n",
+            gone.join(", ")
+        ));
+    }
+    if !failed.is_empty() {
+        let names: Vec<String> = failed
+            .iter()
+            .map(|t| format!("{} ({})", t.key, t.id))
+            .collect();
+        out.push_str(&format!(
+            "\nMissing (could not be exported; their last backup is kept): {}\n",
+            names.join(", ")
+        ));
+    }
+    out
+}
+
+/// Pushes `branch` to `remote` (a remote's name or a URL), refusing a non-fast-forward.
+pub fn push(repo: &Repository, remote: &str, branch: &str) -> Result<()> {
+    let mut remote = repo
+        .find_remote(remote)
+        .or_else(|_| repo.remote_anonymous(remote))
+        .with_context(|| format!("`{remote}` is neither a remote of this repository nor a URL"))?;
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let rejected = std::cell::RefCell::new(Vec::new());
+    let mut callbacks = git2::RemoteCallbacks::new();
+    let config = repo.config().ok();
+    let mut tried = 0;
+    callbacks.credentials(move |url, username, allowed| {
+        tried += 1;
+        if tried > 3 {
+            return Err(git2::Error::from_str(
+                "the remote refused every credential tried (ssh agent, git credential helper)",
+            ));
+        }
+        if allowed.contains(git2::CredentialType::SSH_KEY) {
+            return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(config) = &config {
+                return git2::Cred::credential_helper(config, url, username);
+            }
+        }
+        git2::Cred::default()
+    });
+    callbacks.push_update_reference(|name, status| {
+        if let Some(why) = status {
+            rejected.borrow_mut().push(format!("{name}: {why}"));
+        }
+        Ok(())
+    });
+    {
+        let mut options = git2::PushOptions::new();
+        options.remote_callbacks(callbacks);
+        remote
+            .push(&[refspec.as_str()], Some(&mut options))
+            .with_context(|| format!("cannot push {branch}"))?;
+    }
+    let rejected = rejected.into_inner();
+    if !rejected.is_empty() {
+        return Err(anyhow!(
+            "the remote refused the push: {}",
+            rejected.join("; ")
+        ));
+    }
+    Ok(())
+}

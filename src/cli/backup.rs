@@ -1,0 +1,165 @@
+//! `promote backup`: every tenant's live configuration as one commit on a branch.
+
+use serde_json::json;
+
+use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
+use crate::backup::{self, Options, Previous};
+use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
+use crate::export::Changes;
+use crate::parallel;
+use crate::pipeline::Project;
+use crate::progress;
+use crate::source::RepoFiles;
+
+/// Back up the live configuration of an environment's tenants: one commit on a branch (the
+/// repository layout, no credentials), without touching the work tree or the index; no commit
+/// when nothing changed
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// Environment to back up (environments/<ENV>.yaml)
+    #[arg(long)]
+    pub env: String,
+    /// Only this tenant (key or ID); repeatable. The others keep their last backup
+    #[arg(long = "tenant", value_name = "TENANT")]
+    pub tenants: Vec<String>,
+    /// Branch to commit to [default: backups/<ENV>]
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Commit the tenants that were exported even if some failed (the commit message lists the
+    /// missing ones; the exit code is still 1)
+    #[arg(long)]
+    pub partial: bool,
+    /// Push the branch to this remote (a remote's name or a URL) after committing
+    #[arg(long, value_name = "REMOTE")]
+    pub push: Option<String>,
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let project = Project::load(&files, &args.env)?;
+    let tenants = project.select(&args.tenants)?;
+    let repo = git2::Repository::discover(&global.repo).map_err(|e| {
+        Diagnostic::new(format!(
+            "{} is not in a git repository ({}): backups are commits",
+            global.repo.display(),
+            e.message()
+        ))
+        .hint("run `git init` there, or pass --repo")
+    })?;
+    let options = Options {
+        branch: args
+            .branch
+            .clone()
+            .unwrap_or_else(|| backup::default_branch(&args.env)),
+        partial: args.partial,
+        whole_environment: args.tenants.is_empty(),
+    };
+    backup::check_branch(&repo, &options.branch)?;
+    let previous: Previous = backup::previous(&repo, &options.branch)?;
+    let live = Live::open(
+        &global.repo,
+        &project.env,
+        &tenants,
+        super::client_options(ui, global),
+    )?;
+    let handles = backup::Handles::new(&repo);
+    let bar = progress::bar(tenants.len(), &format!("backup {}", args.env), ui.quiet);
+    let mut results = Vec::with_capacity(tenants.len());
+    parallel::ordered(
+        &tenants,
+        live.concurrency,
+        |t| {
+            let before = crate::keys::encode(&t.key)
+                .ok()
+                .and_then(|name| previous.tenants.get(&name).copied());
+            backup::tenant(&handles, &live, &project.env, t, before)
+        },
+        |r| {
+            bar.inc(1);
+            results.push(r);
+        },
+    );
+    bar.finish_and_clear();
+    drop(handles);
+
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    let empty = Changes::default();
+    for (t, result) in tenants.iter().zip(&results) {
+        match result {
+            Ok((tree, changes)) => {
+                done.push((*t, *tree, changes));
+                rows.push(json!({"key": t.key, "id": t.id, "changes": changes}));
+            }
+            Err(problems) => {
+                failed.push(*t);
+                for d in problems {
+                    ui.diagnostic(d);
+                }
+                rows.push(json!({"key": t.key, "id": t.id, "changes": empty, "errors": problems.iter().map(|d| d.to_string()).collect::<Vec<_>>()}));
+            }
+        }
+    }
+    let committed = backup::commit(&repo, &args.env, &options, &previous, &done, &failed);
+    let commit = match committed {
+        Ok(c) => c,
+        Err(e) => {
+            ui.failure(&super::Failure::Other(e));
+            return Ok(Exit::Error);
+        }
+    };
+    let changed: Vec<_> = done.iter().filter(|(_, _, c)| !c.is_empty()).collect();
+    if ui.format == OutputFormat::Text {
+        for (t, _, c) in &changed {
+            ui.out(&format!(
+                "{} ({}): {} added, {} changed, {} removed\n",
+                t.key,
+                t.id,
+                c.added.len(),
+                c.changed.len(),
+                c.removed.len()
+            ));
+        }
+        match commit {
+            Some(id) => ui.out(&format!(
+                "committed {} on {}: {} tenant(s) changed, {} unchanged{}\n",
+                &id.to_string()[..12],
+                options.branch,
+                changed.len(),
+                done.len() - changed.len(),
+                if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} missing", failed.len())
+                }
+            )),
+            None => ui.out(&format!(
+                "nothing changed in {} tenant(s): no commit on {}\n",
+                done.len(),
+                options.branch
+            )),
+        }
+    } else {
+        ui.json(&json!({
+            "version": 1,
+            "env": args.env,
+            "branch": options.branch,
+            "commit": commit.map(|c| c.to_string()),
+            "tenants": rows,
+        }));
+    }
+    if let Some(remote) = &args.push {
+        if let Err(e) = backup::push(&repo, remote, &options.branch) {
+            ui.failure(&super::Failure::Other(e));
+            return Ok(Exit::Error);
+        }
+        ui.note(&format!("pushed {} to {remote}", options.branch));
+    }
+    Ok(if failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Error
+    })
+}

@@ -1,0 +1,153 @@
+//! `promote migrate`: one tenant of one environment into another, without the repository.
+
+use super::plan::{sink, ModeArg};
+use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
+use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
+use crate::migrate::{self, Side};
+use crate::pipeline::Project;
+use crate::plan::{Header, Outcome, Status, Summary};
+use crate::source::RepoFiles;
+
+/// Migrate a tenant to another environment (the platform's tenant migration procedure): export
+/// it, rewrite its tenant ID and the source environment's URL and variable values to the
+/// destination's, drop credentials so that fresh ones are generated, show the plan, import
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Source: ENV:TENANT (a tenant key or ID of environments/<ENV>.yaml)
+    #[arg(long, value_name = "ENV:TENANT")]
+    pub from: String,
+    /// Destination: ENV:TENANT (the tenant must be listed in that environment's file)
+    #[arg(long, value_name = "ENV:TENANT")]
+    pub to: String,
+    /// What the import does with objects the destination already has
+    #[arg(long, value_enum, default_value_t = ModeArg::Fail)]
+    pub mode: ModeArg,
+    /// Copy the credentials instead of letting the destination generate fresh ones
+    #[arg(long)]
+    pub with_credentials: bool,
+    /// Send the import with dry_run=true: the destination validates and changes nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn split(arg: &str, flag: &str) -> Result<(String, String), Diagnostic> {
+    match arg.split_once(':') {
+        Some((env, tenant)) if !env.is_empty() && !tenant.is_empty() => {
+            Ok((env.to_owned(), tenant.to_owned()))
+        }
+        _ => Err(Diagnostic::new(format!("{flag} `{arg}` is not ENV:TENANT"))
+            .hint(format!("e.g. {flag} staging:acme"))),
+    }
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
+    let (from_env, from_tenant) = split(&args.from, "--from")?;
+    let (to_env, to_tenant) = split(&args.to, "--to")?;
+    let files = RepoFiles::from_work_tree(&global.repo)?;
+    let source_project = Project::load(&files, &from_env)?;
+    let destination_project = Project::load(&files, &to_env)?;
+    let from = source_project.select(&[from_tenant])?;
+    let to = destination_project.select(&[to_tenant])?;
+    let (Some(from), Some(to)) = (from.first().copied(), to.first().copied()) else {
+        return Ok(Exit::Ok);
+    };
+    if from_env == to_env && from.id == to.id {
+        return Err(Diagnostic::new("the source and the destination are the same tenant").into());
+    }
+    let options = super::client_options(ui, global);
+    // One connection when both tenants are in one environment (one embedded emulator per data
+    // directory).
+    let same_env = from_env == to_env;
+    let both = [from, to];
+    let source_live = Live::open(
+        &global.repo,
+        &source_project.env,
+        if same_env { &both[..] } else { &both[..1] },
+        options.clone(),
+    )?;
+    let other_live = if same_env {
+        None
+    } else {
+        Some(Live::open(
+            &global.repo,
+            &destination_project.env,
+            &[to],
+            options,
+        )?)
+    };
+    let destination_live = other_live.as_ref().unwrap_or(&source_live);
+    let source = Side {
+        live: &source_live,
+        env: &source_project.env,
+        tenant: from,
+    };
+    let destination = Side {
+        live: destination_live,
+        env: &destination_project.env,
+        tenant: to,
+    };
+    let mode = args.mode.into();
+    let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials)?;
+    let header = Header {
+        version: 1,
+        env: to_env.clone(),
+        against: format!("live, from {}:{} ({})", from_env, from.key, from.id),
+        mode,
+        action: Some(
+            if args.dry_run {
+                "migrate (dry run)"
+            } else {
+                "migrate"
+            }
+            .into(),
+        ),
+    };
+    if !prepared.untouched_redirects.is_empty() && ui.format == OutputFormat::Text {
+        ui.warn(&format!(
+            "{} redirect URI(s) were not derived from {from_env}'s URL or variables and are copied as they are; check them:\n{}",
+            prepared.untouched_redirects.len(),
+            prepared
+                .untouched_redirects
+                .iter()
+                .map(|(at, uri)| format!("  {at}: {uri}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    let mut report = prepared.report.clone();
+    if !args.yes && !args.dry_run && super::interactive() {
+        let mut out = sink(ui, global);
+        let _ = out.begin(&header).and_then(|()| out.tenant(&report));
+        drop(out);
+        if !super::confirm(&format!(
+            "Import {}:{} into {}:{} ({})?",
+            from_env, from.key, to_env, to.key, to.id
+        )) {
+            ui.note("nothing was imported");
+            return Ok(Exit::Ok);
+        }
+    }
+    let result = migrate::send(destination_live, to, &prepared, mode, args.dry_run);
+    let failed = result.is_err();
+    match result {
+        Ok(()) if args.dry_run => report.outcome = Some(Outcome::DryRun),
+        Ok(()) => report.outcome = Some(Outcome::Applied),
+        Err(d) => {
+            report.outcome = Some(Outcome::Failed);
+            report.status = Status::Error;
+            report.errors = vec![d.context(&to_env, Some(&to.key))];
+        }
+    }
+    let mut summary = Summary::default();
+    summary.add(&report);
+    let mut out = sink(ui, global);
+    let _ = out
+        .begin(&header)
+        .and_then(|()| out.tenant(&report))
+        .and_then(|()| out.end(&summary));
+    Ok(if failed { Exit::Error } else { Exit::Ok })
+}

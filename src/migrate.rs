@@ -1,0 +1,289 @@
+//! Migrate: one tenant of one environment into another environment, without the repository.
+//!
+//! The platform's documented procedure in one step: export the source tenant, rewrite what
+//! names its environment (the tenant ID, the source target's URL and the values of variables
+//! the two environments both define, as whole tokens, longest first), drop credentials so that
+//! the destination generates fresh ones (unless they are to be copied), show the plan against
+//! the destination, and import with the chosen mode. Redirect URIs the rewriting did not touch
+//! are listed for a person to check: one customised by hand cannot be guessed.
+
+use serde_json::{Map, Value};
+
+use crate::baseline::Live;
+use crate::client::Target;
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::{Environment, Tenant};
+use crate::export;
+use crate::patch::three_way::{self, Mode};
+use crate::plan::{self, TenantPlan};
+use crate::render::Renderer;
+use crate::templatize::{segments, Segment};
+
+/// The string replacements of a migration: (from, to), longest `from` first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rewrites {
+    pairs: Vec<(String, String)>,
+}
+
+impl Rewrites {
+    /// What turns `from` (tenant of environment `from_env`) into `to` (of `to_env`).
+    pub fn new(from_env: &Environment, from: &Tenant, to_env: &Environment, to: &Tenant) -> Self {
+        let mut pairs = vec![(from.id.clone(), to.id.clone())];
+        if let (Some(a), Some(b)) = (&from_env.file.target.url, &to_env.file.target.url) {
+            pairs.push((
+                a.trim_end_matches('/').to_owned(),
+                b.trim_end_matches('/').to_owned(),
+            ));
+        }
+        let a = Renderer::context(from_env, from);
+        let b = Renderer::context(to_env, to);
+        if let (Some(a), Some(b)) = (a.get("vars"), b.get("vars")) {
+            same_places(a, b, &mut pairs);
+        }
+        pairs.retain(|(a, b)| a != b && !a.is_empty());
+        let mut seen = std::collections::HashSet::new();
+        pairs.retain(|(a, _)| seen.insert(a.clone()));
+        pairs.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+        Rewrites { pairs }
+    }
+
+    /// The (from, to) pairs, longest first.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// Rewrites every string of `tree` (values, not keys); returns how many strings changed.
+    pub fn apply(&self, tree: &mut Value) -> usize {
+        match tree {
+            Value::String(s) => match self.rewrite(s) {
+                Some(new) => {
+                    *s = new;
+                    1
+                }
+                None => 0,
+            },
+            Value::Array(items) => items.iter_mut().map(|v| self.apply(v)).sum(),
+            Value::Object(map) => map.values_mut().map(|v| self.apply(v)).sum(),
+            _ => 0,
+        }
+    }
+
+    fn rewrite(&self, s: &str) -> Option<String> {
+        let parts = segments(s, &self.pairs)?;
+        Some(
+            parts
+                .iter()
+                .map(|p| match p {
+                    Segment::Text(t) => *t,
+                    Segment::Value(i) => self.pairs[*i].1.as_str(),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Pairs of string values found at the same place in two variable trees.
+fn same_places(a: &Value, b: &Value, out: &mut Vec<(String, String)>) {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => out.push((x.clone(), y.clone())),
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                if let Some(w) = y.get(k) {
+                    same_places(v, w, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A migration ready to send.
+pub struct Prepared {
+    /// The tree to import.
+    pub tree: Value,
+    /// The plan against the destination, for people (credentials redacted).
+    pub report: TenantPlan,
+    /// Redirect URIs the rewriting left as they were: (pointer, URI).
+    pub untouched_redirects: Vec<(String, String)>,
+}
+
+/// One end of a migration: a tenant of an environment, and the way to its platform.
+pub struct Side<'a> {
+    pub live: &'a Live,
+    pub env: &'a Environment,
+    pub tenant: &'a Tenant,
+}
+
+/// Exports the source tenant and prepares its import into the destination.
+pub fn prepare(
+    source: &Side<'_>,
+    destination: &Side<'_>,
+    mode: Mode,
+    with_credentials: bool,
+) -> Result<Prepared, Vec<Diagnostic>> {
+    let (from_env, from, to_env, to) = (
+        source.env,
+        source.tenant,
+        destination.env,
+        destination.tenant,
+    );
+    let (_, mut tree) = source.live.export_bytes(from, with_credentials)?;
+    export::clean(&mut tree, with_credentials);
+    if !with_credentials {
+        // Signing keys, secrets and salts the destination is to generate afresh: a public key
+        // without its private half would only be in the way.
+        credentials::drop_generated(&mut tree, &Value::Object(Map::new()));
+    }
+    let rewrites = Rewrites::new(from_env, from, to_env, to);
+    let before = tree.clone();
+    rewrites.apply(&mut tree);
+    let untouched_redirects = redirects(&tree)
+        .into_iter()
+        .filter(|(at, uri)| before.pointer(at).and_then(Value::as_str) == Some(uri))
+        .collect();
+    let mut current = destination.live.export(to)?;
+    credentials::strip(&mut current, Scope::Tenant);
+    let mut shown = tree.clone();
+    credentials::strip(&mut shown, Scope::Tenant);
+    if mode == Mode::Fail {
+        let existing: std::collections::HashSet<String> =
+            crate::layout::entries(&current).into_iter().collect();
+        let both: Vec<String> = crate::layout::entries(&shown)
+            .into_iter()
+            .filter(|p| existing.contains(p))
+            .collect();
+        if !both.is_empty() {
+            return Err(vec![Diagnostic::new(format!(
+                "{} object(s) exist on both sides, first {}: with --mode fail the import would be refused",
+                both.len(),
+                both[0]
+            ))
+            .context(&to_env.name, Some(&to.key))
+            .hint("--mode update overwrites them with the source's, --mode ignore keeps the destination's")]);
+        }
+    }
+    let planned = three_way::plan(None, &shown, &current, mode).map_err(|e| {
+        vec![Diagnostic::new(e.to_string())
+            .context(&to_env.name, Some(&to.key))
+            .hint("the destination already has these objects: --mode update overwrites them, --mode ignore keeps them")]
+    })?;
+    let mut report = TenantPlan::empty(to);
+    let empty = current.as_object().is_some_and(Map::is_empty);
+    plan::fill(&mut report, &planned, &current, empty);
+    Ok(Prepared {
+        tree,
+        report,
+        untouched_redirects,
+    })
+}
+
+/// Imports a prepared migration into tenant `to`: through the tenant's endpoint, or through the
+/// system endpoint (which can create it) when the platform does not know the tenant.
+pub fn send(
+    destination: &Live,
+    to: &Tenant,
+    prepared: &Prepared,
+    mode: Mode,
+    dry_run: bool,
+) -> Result<(), Diagnostic> {
+    let client = &destination.client;
+    let first = client.import(Target::Tenant(&to.id), &prepared.tree, mode, dry_run);
+    let result = match first {
+        Err(f) if f.status() == Some(404) => {
+            client.import(Target::System(&to.id), &prepared.tree, mode, dry_run)
+        }
+        other => other,
+    };
+    result.map_err(|f| {
+        let hint = match f.status() {
+            Some(404) => "the tenant does not exist on the destination and its system endpoint cannot create it: create the tenant there first",
+            Some(409) => "the destination has conflicting objects: choose --mode update or --mode ignore",
+            Some(422) => "the destination refused the configuration (a reference the source had and the destination lacks?)",
+            _ => "nothing was imported unless the message says otherwise",
+        };
+        Diagnostic::new(format!("the import into `{}` failed: {f}", to.id)).hint(hint)
+    })
+}
+
+/// Every redirect URI of every client: (pointer, URI).
+fn redirects(tree: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(servers) = tree.get("servers").and_then(Value::as_object) else {
+        return out;
+    };
+    for (wid, ws) in servers {
+        let Some(clients) = ws.get("clients").and_then(Value::as_object) else {
+            continue;
+        };
+        for (cid, client) in clients {
+            for field in ["redirect_uris", "post_logout_redirect_uris"] {
+                let Some(Value::Array(uris)) = client.get(field) else {
+                    continue;
+                };
+                for (i, uri) in uris.iter().enumerate() {
+                    if let Value::String(u) = uri {
+                        let at = crate::patch::pointer::from_keys(&[
+                            "servers",
+                            wid.as_str(),
+                            "clients",
+                            cid.as_str(),
+                            field,
+                            &i.to_string(),
+                        ]);
+                        out.push((at, u.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str, text: &str) -> Environment {
+        Environment::parse(name, &format!("environments/{name}.yaml"), text).unwrap()
+    }
+
+    #[test]
+    fn rewrites_ids_urls_and_variables_as_whole_tokens() {
+        let a = env(
+            "staging",
+            "target:\n  url: https://staging.example.com/\nvars:\n  domain: staging.acme.com\n  nested: { host: api.staging.acme.com }\n  same: kept\ntenants:\n  acme: { id: acme-staging }\n",
+        );
+        let b = env(
+            "prod",
+            "target:\n  url: https://prod.example.com\nvars:\n  domain: acme.com\n  nested: { host: api.acme.com }\n  same: kept\ntenants:\n  acme: { id: acme-prod }\n",
+        );
+        let templates = ["acme".to_string()];
+        let (ta, tb) = (
+            &a.tenants(&templates).unwrap()[0],
+            &b.tenants(&templates).unwrap()[0],
+        );
+        let r = Rewrites::new(&a, ta, &b, tb);
+        let mut tree = json!({
+            "name": "acme-staging",
+            "servers": {"w": {"issuer": "https://staging.example.com/acme-staging/w",
+                "clients": {"c": {"redirect_uris": ["https://app.staging.acme.com/cb", "https://api.staging.acme.com/x", "https://custom.example.org/cb", "https://xacme-staging.com"]}}}}
+        });
+        r.apply(&mut tree);
+        assert_eq!(tree["name"], "acme-prod");
+        assert_eq!(
+            tree["servers"]["w"]["issuer"],
+            "https://prod.example.com/acme-prod/w"
+        );
+        assert_eq!(
+            tree["servers"]["w"]["clients"]["c"]["redirect_uris"],
+            json!([
+                "https://app.acme.com/cb",
+                "https://api.acme.com/x",
+                "https://custom.example.org/cb",
+                "https://xacme-staging.com"
+            ])
+        );
+    }
+}
