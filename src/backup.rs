@@ -12,12 +12,15 @@
 use std::sync::Mutex;
 
 use anyhow::{anyhow, Context, Result};
-use git2::{Delta, Oid, Repository};
+use std::collections::BTreeMap;
+
+use git2::{Oid, Repository};
 
 use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
 use crate::export::{self, Changes};
+use crate::git::pack::{self, Object};
 use crate::keys;
 
 /// How a backup runs.
@@ -132,51 +135,147 @@ pub fn check_branch(repo: &Repository, branch: &str) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-/// Exports tenant `t` and writes its tree; returns the tree and what changed since `before`.
+/// A tenant exported for a backup: its tree, what changed since the last backup, and the
+/// objects to write (none when the tree is the one the last backup has).
+pub struct Exported {
+    pub tree: Oid,
+    pub changes: Changes,
+    pub objects: Vec<Object>,
+}
+
+/// Exports tenant `t` and hashes its files into a tree; `before` is its tree in the last backup.
 pub fn tenant(
     handles: &Handles,
     live: &Live,
     env: &Environment,
     t: &Tenant,
     before: Option<Oid>,
-) -> Result<(Oid, Changes), Vec<Diagnostic>> {
+) -> Result<Exported, Vec<Diagnostic>> {
     let files = export::tenant(live, env, t, export::Options::default())?;
     let at =
         |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
-    handles
-        .with(|repo| {
-            let tree = crate::git::tree_of_files(repo, &files)?;
-            let changes = changes(repo, before, tree)?;
-            Ok((tree, changes))
-        })
-        .map_err(at)
-}
-
-/// The files that differ between two tenant trees.
-fn changes(repo: &Repository, before: Option<Oid>, after: Oid) -> Result<Changes> {
-    if before == Some(after) {
-        return Ok(Changes::default());
-    }
-    let old = before.map(|b| repo.find_tree(b)).transpose()?;
-    let new = repo.find_tree(after)?;
-    let diff = repo.diff_tree_to_tree(old.as_ref(), Some(&new), None)?;
-    let mut out = Changes::default();
-    for delta in diff.deltas() {
-        let path = |f: git2::DiffFile| f.path().map(|p| p.to_string_lossy().replace('\\', "/"));
-        match delta.status() {
-            Delta::Added => out.added.extend(path(delta.new_file())),
-            Delta::Deleted => out.removed.extend(path(delta.old_file())),
-            _ => out.changed.extend(path(delta.new_file())),
+    if let Some(before) = before {
+        let hashed = pack::hash_files(&files).map_err(at)?;
+        if before == hashed.root {
+            return Ok(Exported {
+                tree: hashed.root,
+                changes: Changes::default(),
+                objects: Vec::new(),
+            });
         }
     }
+    let (hashed, mut objects) = pack::objects_of(&files).map_err(at)?;
+    let old = match before {
+        Some(b) => handles.with(|repo| files_of(repo, b)).map_err(at)?,
+        None => BTreeMap::new(),
+    };
+    // The files that did not change are in the repository already.
+    let known: std::collections::HashSet<Oid> = old.values().copied().collect();
+    objects.retain(|o| !known.contains(&o.id));
+    let new: BTreeMap<&str, Oid> = hashed.blobs.iter().map(|(p, o)| (p.as_str(), *o)).collect();
+    let mut changes = Changes::default();
+    for (path, id) in &new {
+        match old.get(*path) {
+            None => changes.added.push((*path).to_owned()),
+            Some(was) if was != id => changes.changed.push((*path).to_owned()),
+            Some(_) => {}
+        }
+    }
+    changes.removed = old
+        .keys()
+        .filter(|p| !new.contains_key(p.as_str()))
+        .cloned()
+        .collect();
+    Ok(Exported {
+        tree: hashed.root,
+        changes,
+        objects,
+    })
+}
+
+/// The files of a tree in the repository: path → blob.
+fn files_of(repo: &Repository, tree: Oid) -> Result<BTreeMap<String, Oid>> {
+    let tree = repo.find_tree(tree)?;
+    let mut out = BTreeMap::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            if let Ok(name) = entry.name() {
+                out.insert(format!("{dir}{name}"), entry.id());
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })?;
     Ok(out)
 }
+
+/// Compressed objects kept in memory before they are written as a pack.
+pub const PACK_BYTES: usize = 8 << 20;
 
 /// The most paths a commit message lists per tenant.
 const PATHS_PER_TENANT: usize = 20;
 
-/// Writes the commit of a backup: `done` are the tenants exported (key → tree), `failed` the
-/// ones that were not. Returns the commit, or `None` when nothing changed.
+/// Writes objects to packs on a thread of its own, a few megabytes at a time, while the
+/// tenants are still being exported.
+pub struct ObjectWriter {
+    sender: Option<std::sync::mpsc::SyncSender<Vec<Object>>>,
+    thread: Option<std::thread::JoinHandle<Result<usize>>>,
+}
+
+impl ObjectWriter {
+    /// Starts the writer for the repository at `git_dir`.
+    pub fn start(git_dir: &std::path::Path) -> ObjectWriter {
+        // Bounded: exporting waits for the writer rather than piling objects up in memory.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Object>>(4);
+        let path = git_dir.to_path_buf();
+        let thread = std::thread::spawn(move || -> Result<usize> {
+            // A repository handle per pack: libgit2 keeps the packs it indexed mapped (and in
+            // the process's memory) for as long as the handle lives.
+            let flush = |packs: &mut pack::PackBuilder| -> Result<()> {
+                let repo = Repository::open(&path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                packs.flush(&repo)
+            };
+            let mut packs = pack::PackBuilder::default();
+            for objects in receiver {
+                packs.add(objects);
+                if packs.size() > PACK_BYTES {
+                    flush(&mut packs)?;
+                }
+            }
+            flush(&mut packs)?;
+            Ok(packs.written())
+        });
+        ObjectWriter {
+            sender: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands objects to the writer.
+    pub fn add(&self, objects: Vec<Object>) {
+        if objects.is_empty() {
+            return;
+        }
+        if let Some(s) = &self.sender {
+            // A send fails only when the writer stopped on an error, which `finish` reports.
+            let _ = s.send(objects);
+        }
+    }
+
+    /// Waits until every object is written; returns how many were.
+    pub fn finish(mut self) -> Result<usize> {
+        drop(self.sender.take());
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result.context("the backup's objects could not be written"),
+            Some(Err(_)) => Err(anyhow!("the thread writing the backup's objects failed")),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Writes the commit of a backup (every object already written): `done` are the tenants
+/// exported (key → tree), `failed` the ones that were not. Returns the commit, or `None` when
+/// nothing changed.
 pub fn commit(
     repo: &Repository,
     env: &str,

@@ -1,6 +1,8 @@
 //! Writing to git without a checkout: trees from files, commits on a ref by compare-and-swap,
 //! and who the author is.
 
+pub mod pack;
+
 use anyhow::{anyhow, Context, Result};
 use git2::{Oid, Repository, Signature};
 

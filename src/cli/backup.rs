@@ -66,6 +66,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let handles = backup::Handles::new(&repo);
     let bar = progress::bar(tenants.len(), &format!("backup {}", args.env), ui.quiet);
     let mut results = Vec::with_capacity(tenants.len());
+    // Objects go to packs as tenants finish, a few megabytes at a time.
+    let writer = backup::ObjectWriter::start(repo.path());
     parallel::ordered(
         &tenants,
         live.concurrency,
@@ -75,8 +77,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
                 .and_then(|name| previous.tenants.get(&name).copied());
             backup::tenant(&handles, &live, &project.env, t, before)
         },
-        |r| {
+        |mut r: Result<backup::Exported, _>| {
             bar.inc(1);
+            if let Ok(exported) = &mut r {
+                writer.add(std::mem::take(&mut exported.objects));
+            }
             results.push(r);
         },
     );
@@ -86,10 +91,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let mut done = Vec::new();
     let mut failed = Vec::new();
     let mut rows = Vec::new();
+    if let Err(e) = writer.finish() {
+        ui.failure(&super::Failure::Other(e.context("nothing was committed")));
+        return Ok(Exit::Error);
+    }
     let empty = Changes::default();
     for (t, result) in tenants.iter().zip(&results) {
         match result {
-            Ok((tree, changes)) => {
+            Ok(exported) => {
+                let (tree, changes) = (&exported.tree, &exported.changes);
                 done.push((*t, *tree, changes));
                 rows.push(json!({"key": t.key, "id": t.id, "changes": changes}));
             }

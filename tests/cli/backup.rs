@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::apply::applied_example;
-use crate::support::{strings, TestRepo};
+use crate::remote::{run, saas_env, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{strings, Serve, TestRepo};
 
 const BRANCH: &str = "refs/heads/backups/local";
 
@@ -100,37 +101,71 @@ fn a_change_on_the_platform_commits_exactly_that_file_and_says_so() {
 
 #[test]
 fn a_failing_tenant_means_no_commit_unless_partial() {
-    let (repo, _) = applied_example();
-    repo.run(&["backup", "--env", "local"]).success();
-    repo.edit_emulator_tenant("globex-local", |t| {
-        t["name"] = json!("Globex, renamed");
-    });
-    // initech cannot be read: its data file is broken.
-    let broken = repo.join(&crate::support::emulator_file("initech-local"));
-    std::fs::write(&broken, "{ not json").unwrap();
-    repo.run(&["backup", "--env", "local"])
+    let (repo, _) = TestRepo::example_in_git();
+    let data = repo.join(".platform");
+    let data = data.to_str().unwrap();
+    let both = format!(
+        "globex-remote:{CLIENT_ID}:{CLIENT_SECRET},initech-remote:{CLIENT_ID}:{CLIENT_SECRET}"
+    );
+    let tenants = [
+        ("globex".to_string(), "globex-remote".to_string()),
+        ("initech".to_string(), "initech-remote".to_string()),
+    ];
+    let remote = |args: &[&str]| run(&repo, args, CLIENT_SECRET, &[]);
+    {
+        let serve = Serve::start(&both, &["--data", data]);
+        repo.write("environments/remote.yaml", &saas_env(&serve.url, &tenants));
+        remote(&["apply", "--env", "remote"]).success();
+        remote(&["backup", "--env", "remote"]).success();
+    }
+    // The platform no longer lets promote read initech (401); globex changes.
+    let serve = Serve::start(
+        &format!("globex-remote:{CLIENT_ID}:{CLIENT_SECRET}"),
+        &["--data", data],
+    );
+    repo.write("environments/remote.yaml", &saas_env(&serve.url, &tenants));
+    repo.edit("templates/saas/tenant.yaml", "name: ", "name: Renamed ");
+    remote(&["apply", "--env", "remote", "--tenant", "globex"]).success();
+    let branch = "refs/heads/backups/remote";
+    let commits = |repo: &TestRepo| {
+        let git = git(repo);
+        let mut walk = git.revwalk().unwrap();
+        walk.push(git.refname_to_id(branch).unwrap()).unwrap();
+        walk.map(|id| {
+            git.find_commit(id.unwrap())
+                .unwrap()
+                .message()
+                .unwrap()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+    };
+    remote(&["backup", "--env", "remote"])
         .code(1)
         .stderr_contains("initech")
         .stderr_contains("nothing was committed");
-    assert_eq!(backups(&repo).len(), 1);
+    assert_eq!(commits(&repo).len(), 1);
 
-    repo.run(&["backup", "--env", "local", "--partial"])
+    remote(&["backup", "--env", "remote", "--partial"])
         .code(1)
         .stdout_contains("1 missing");
-    let commits = backups(&repo);
-    assert_eq!(commits.len(), 2);
+    let messages = commits(&repo);
+    assert_eq!(messages.len(), 2);
     assert!(
-        commits[0].1.contains(
-            "Missing (could not be exported; their last backup is kept): initech (initech-local)"
+        messages[0].contains(
+            "Missing (could not be exported; their last backup is kept): initech (initech-remote)"
         ),
         "{}",
-        commits[0].1
+        messages[0]
     );
-    // initech's last backup is kept, globex's change is in.
-    assert!(backed_up(&repo, "initech/tenant.yaml").is_some());
-    assert!(backed_up(&repo, "globex/tenant.yaml")
-        .unwrap()
-        .contains("Globex, renamed"));
+    let git = git(&repo);
+    let tree = git.find_reference(branch).unwrap().peel_to_tree().unwrap();
+    let text = |path: &str| {
+        let entry = tree.get_path(std::path::Path::new(path)).unwrap();
+        String::from_utf8(git.find_blob(entry.id()).unwrap().content().to_vec()).unwrap()
+    };
+    assert!(text("globex/tenant.yaml").contains("name: Renamed"));
+    assert!(!text("initech/tenant.yaml").contains("name: Renamed"));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::support::{outcomes, report_tenant, strings, Serve, TestRepo};
 
-const CLIENT_ID: &str = "ci";
-const CLIENT_SECRET: &str = "client-secret-Vq81-never-printed";
+pub const CLIENT_ID: &str = "ci";
+pub const CLIENT_SECRET: &str = "client-secret-Vq81-never-printed";
 
 /// The client credentials promote reads, as the environment files below name them.
 fn credentials(secret: &str) -> [(&'static str, String); 2] {
@@ -27,7 +27,7 @@ fn target(url: &str) -> String {
 }
 
 /// An environment of saas tenants `(key, id)` on the platform at `url`.
-fn saas_env(url: &str, tenants: &[(String, String)]) -> String {
+pub fn saas_env(url: &str, tenants: &[(String, String)]) -> String {
     let mut text = target(url);
     text.push_str(
         "vars:\n  platform_url: https://fleet.test\n  domain: fleet.test\n  dev_port: 0\n  log_level: info\n  ttl: {access_token: 10m0s, id_token: 10m0s, refresh_token: 24h0m0s, authorization_code: 1m0s, mfa_session: 1h0m0s}\n  password: {min_length: 10, history: 3}\n  saas: {app_domain: app.fleet.test}\ntenants:\n",
@@ -57,7 +57,7 @@ fn acme_env(repo: &TestRepo, url: &str, id: &str) -> String {
 }
 
 /// Runs promote in `repo` with the client credentials and `extra` variables.
-fn run(
+pub fn run(
     repo: &TestRepo,
     args: &[&str],
     secret: &str,
