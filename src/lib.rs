@@ -14,6 +14,7 @@ pub mod emulator;
 pub mod environment;
 pub mod export;
 pub mod files;
+pub mod gate;
 pub mod git;
 pub mod keys;
 pub mod layout;

@@ -59,6 +59,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         return Err(invalid.into());
     }
+    // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
+    if !args.dry_run {
+        crate::gate::check(&global.repo, &project.env)?;
+    }
     let live = Live::open(
         &global.repo,
         &project.env,

@@ -616,7 +616,6 @@ fn apply_of_one_tenant_leaves_the_others_alone() {
 }
 
 #[test]
-#[ignore = "bug: `requires:` (the promotion gate of DESIGN section 2: only commits already applied to the required environment) is parsed but never checked by apply (src/cli/apply.rs)"]
 fn the_promotion_gate_is_enforced() {
     let (repo, _) = TestRepo::example_in_git();
     let local = repo.read("environments/local.yaml");
@@ -630,8 +629,26 @@ fn the_promotion_gate_is_enforced() {
     // This commit was never applied to local.
     repo.run(&["apply", "--env", "gated"])
         .code(1)
-        .shows("local");
+        .stderr_contains("environment `gated` requires `local`")
+        .stderr_contains("promote apply --env local");
     assert!(repo.state_commits().is_empty());
     apply(&repo, &[]).0.success();
-    repo.run(&["apply", "--env", "gated"]).success();
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A commit that changes only another environment's file passes on what local has.
+    repo.write("environments/other.yaml", &local);
+    repo.commit("another environment");
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A template change must reach local first; uncommitted, it is refused outright.
+    repo.edit("templates/saas/tenant.yaml", "name: ", "name: Gated ");
+    repo.run(&["apply", "--env", "gated", "--yes"])
+        .code(1)
+        .stderr_contains("uncommitted changes");
+    repo.commit("a template change");
+    repo.run(&["apply", "--env", "gated", "--yes"])
+        .code(1)
+        .stderr_contains("has not been applied to `local`");
+    apply(&repo, &[]).0.success();
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
 }
