@@ -192,10 +192,18 @@ impl<'a> Renderer<'a> {
             .split("Variable `")
             .nth(1)
             .and_then(|s| s.split('`').next());
+        // A missing include: Tera says "Template '[name]' not found" (or without brackets).
+        let missing = chain
+            .split("Template '")
+            .nth(1)
+            .and_then(|s| s.split("' not found").next())
+            .filter(|_| chain.contains("' not found"))
+            .map(|n| n.trim_start_matches('[').trim_end_matches(']'));
         let location = variable
-            .and_then(|v| {
+            .or(missing)
+            .and_then(|needle| {
                 let source = self.files.templates.get(inner)?;
-                let offset = source.find(v)?;
+                let offset = source.find(needle)?;
                 let (line, column) = crate::diagnostic::line_column(source, offset);
                 Some(Location::at(&path, line, column))
             })
@@ -315,8 +323,25 @@ fn tidy(chain: &str) -> String {
 
 fn failed_template(error: &tera::Error) -> Option<String> {
     let text = error.to_string();
+    if let Some((name, _)) = missing_reference(&text) {
+        return Some(name.to_owned());
+    }
     let rest = text.strip_prefix("Failed to parse '")?;
     Some(rest.split('\'').next()?.to_owned())
+}
+
+/// A template that imports macros from, or extends, a template that does not exist:
+/// (the template, the missing one), from Tera's message.
+fn missing_reference(text: &str) -> Option<(&str, &str)> {
+    let (name, rest) = if let Some(rest) = text.strip_prefix("Template `") {
+        let (name, rest) = rest.split_once("` loads macros from `")?;
+        (name, rest.split_once('`')?.0)
+    } else {
+        let rest = text.strip_prefix("Template '")?;
+        let (name, rest) = rest.split_once("' is inheriting from '")?;
+        (name, rest.split_once('\'')?.0)
+    };
+    Some((name, rest))
 }
 
 fn syntax_diagnostic(files: &RepoFiles, error: &tera::Error) -> Diagnostic {
@@ -327,6 +352,24 @@ fn syntax_diagnostic(files: &RepoFiles, error: &tera::Error) -> Diagnostic {
             .hint("check include/import/extends names: they are paths relative to templates/, e.g. \"_shared/x.yaml\"");
     };
     let path = files.display(&format!("templates/{name}"));
+    if let Some((_, missing)) = missing_reference(&chain) {
+        let location = files
+            .templates
+            .get(&name)
+            .and_then(|source| source.find(missing).map(|o| (source, o)))
+            .map(|(source, offset)| {
+                let (line, column) = crate::diagnostic::line_column(source, offset);
+                Location::at(&path, line, column)
+            })
+            .unwrap_or_else(|| Location::file(&path));
+        return Diagnostic::new(format!(
+            "`{missing}` does not exist (imported or extended here)"
+        ))
+        .at(location)
+        .hint(
+            "import/extends names are paths relative to templates/, e.g. \"_shared/macros.tera\"",
+        );
+    }
     // Tera's parser error reads " --> L:C\n  |\n...\n  = expected ...".
     let position = chain.split("--> ").nth(1).and_then(|s| {
         let end = s

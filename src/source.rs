@@ -107,10 +107,14 @@ impl RepoFiles {
                 }
                 match e.kind() {
                     Some(git2::ObjectType::Blob) if e.filemode() == 0o120000 => {
-                        problems.push(
-                            Diagnostic::new("symlinks are not followed in a git revision")
-                                .in_file(format!("{sub}/{rel}@{rev}")),
-                        );
+                        let shown = format!("{sub}/{rel}@{rev}");
+                        let link_dir = path.join(dir.trim_end_matches('/'));
+                        match follow_link(&repo, &tree, &prefix, &link_dir, e) {
+                            Ok(text) => {
+                                out.insert(rel, text);
+                            }
+                            Err(why) => problems.push(Diagnostic::new(why).in_file(shown)),
+                        }
                     }
                     Some(git2::ObjectType::Blob) => {
                         match e.to_object(&repo).map(|o| o.peel_to_blob()) {
@@ -229,6 +233,62 @@ fn insert_environment(
 }
 
 /// Returns the path of `root` inside the repository's work tree ("" at the top).
+/// The text of the file a symlink of a git revision points at, read from the same revision.
+/// As in a work tree, the target must be a file inside the configuration repository (`prefix`
+/// in the git tree); a directory, a link to a link, or anything outside is refused.
+fn follow_link(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    prefix: &Path,
+    link_dir: &Path,
+    entry: &git2::TreeEntry<'_>,
+) -> Result<String, String> {
+    let target = entry
+        .to_object(repo)
+        .ok()
+        .and_then(|o| o.peel_to_blob().ok())
+        .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
+        .ok_or("cannot read the symlink")?;
+    if Path::new(&target).is_absolute() {
+        return Err(format!(
+            "symlink leaves the repository (to {target}); everything a template uses must be inside the repository"
+        ));
+    }
+    // Resolve `..` against the link's directory, within the git tree.
+    let mut parts: Vec<String> = link_dir
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("symlink leaves the repository (to {target})"));
+                }
+            }
+            p => parts.push(p.to_owned()),
+        }
+    }
+    let resolved: std::path::PathBuf = parts.iter().collect();
+    if !resolved.starts_with(prefix) {
+        return Err(format!("symlink leaves the repository (to {target})"));
+    }
+    let found = tree
+        .get_path(&resolved)
+        .map_err(|_| format!("broken symlink (to {target})"))?;
+    if found.filemode() == 0o120000 {
+        return Err(format!(
+            "symlink to a symlink (to {target}): link the file itself"
+        ));
+    }
+    match found.to_object(repo).map(|o| o.into_blob()) {
+        Ok(Ok(blob)) => String::from_utf8(blob.content().to_vec())
+            .map_err(|_| format!("the file the symlink points at ({target}) is not UTF-8")),
+        _ => Err("symlinked directories are not followed".to_owned()),
+    }
+}
+
 fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
     let workdir = repo.workdir().and_then(|w| w.canonicalize().ok());
     let root = root.canonicalize().ok();

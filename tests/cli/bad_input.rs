@@ -90,7 +90,6 @@ cases! {
         r.write(TENANT, "name: t\n{% include \"_shared/missing.yaml\" %}\n");
     } => ["templates/t/tenant.yaml", "_shared/missing.yaml", "not found"];
 
-    #[ignore = "bug: a missing include names the file but not its line (templates/t/tenant.yaml: Template '[_shared/missing.yaml]' not found)"]
     include_of_a_missing_partial_names_its_line: ["validate"], |r| {
         r.write(TENANT, "name: t\n{% include \"_shared/missing.yaml\" %}\n");
     } => ["templates/t/tenant.yaml:2:"];
@@ -99,7 +98,6 @@ cases! {
         r.write(TENANT, "{% import \"_shared/nope.tera\" as m %}\nname: t\n");
     } => ["t/tenant.yaml", "_shared/nope.tera"];
 
-    #[ignore = "bug: an import of a missing macro file is located at `templates`, not at templates/t/tenant.yaml:1"]
     import_of_missing_macros_names_the_file_and_line: ["validate"], |r| {
         r.write(TENANT, "{% import \"_shared/nope.tera\" as m %}\nname: t\n");
     } => ["error: templates/t/tenant.yaml:1:"];

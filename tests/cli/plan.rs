@@ -632,7 +632,6 @@ fn a_tenant_named_twice_is_planned_once() {
 /// same repository the same way, or a valid repository cannot be planned against its history.
 #[cfg(unix)]
 #[test]
-#[ignore = "bug: with an in-repository symlink, validate passes but plan --against rev:HEAD fails: `templates/t/pools/p.yaml@HEAD: symlinks are not followed in a git revision`"]
 fn in_repository_symlink_plans_against_a_revision() {
     let repo = TestRepo::empty();
     repo.write("templates/t/tenant.yaml", "name: t\n")
@@ -659,4 +658,29 @@ fn in_repository_symlink_plans_against_a_revision() {
         "--detailed-exitcode",
     ])
     .success();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_leaving_the_repository_is_refused_in_a_revision_too() {
+    let repo = TestRepo::empty();
+    repo.write("templates/t/tenant.yaml", "name: t\n").write(
+        "environments/prod.yaml",
+        "target:\n  url: https://t.example.test\n",
+    );
+    std::fs::create_dir_all(repo.join("templates/t/pools")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../outside.yaml",
+        repo.join("templates/t/pools/p.yaml"),
+    )
+    .unwrap();
+    repo.git_init();
+    repo.commit("v1");
+    // The work tree is fine again; the revision still holds the link.
+    std::fs::remove_file(repo.join("templates/t/pools/p.yaml")).unwrap();
+    repo.write("templates/t/pools/p.yaml", "name: p\n");
+    repo.run(&["plan", "--env", "prod", "--against", "rev:HEAD"])
+        .code(1)
+        .stderr_contains("templates/t/pools/p.yaml@HEAD")
+        .stderr_contains("symlink leaves the repository");
 }
