@@ -1,6 +1,7 @@
 //! promote: identity-platform tenants as YAML in git, planned and applied through the
 //! Configuration Promotion API. See `README.md` for the tour and `DESIGN.md` for the shape.
 
+pub mod affected;
 pub mod apply;
 pub mod backup;
 pub mod baseline;

@@ -1,0 +1,342 @@
+//! Which tenants a change affects: from two snapshots of the repository (a merge's base and head,
+//! read from git's object database), the (environment, tenant) pairs whose rendering may differ.
+//!
+//! - a file under `templates/<t>/` changed, added or removed → every tenant of template `t`;
+//! - a partial under `templates/_shared/` → every template that includes, imports or extends it,
+//!   directly or through other partials (a dependency graph read from the templates' tags);
+//! - `environments/<e>.yaml` → the tenants of `e` whose rendering context changed (a change to
+//!   environment-wide variables affects all of them, a change to one tenant's entry that one);
+//! - a tenant in base and not in head is reported as removed.
+//!
+//! Comparing snapshots rather than walking commits makes merge commits and renames simple: a
+//! renamed file is a file gone and a file added, and only the two ends matter.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::environment::Tenant;
+use crate::render::Renderer;
+use crate::source::RepoFiles;
+
+/// The tenants a change affects, per environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Affected {
+    /// Environment → tenant keys whose rendering may have changed (present in head).
+    pub tenants: BTreeMap<String, BTreeSet<String>>,
+    /// Environment → tenant keys present in base and gone from head.
+    pub removed: BTreeMap<String, BTreeSet<String>>,
+    /// Templates (directories under `templates/`) whose files changed, directly or through a
+    /// partial they use.
+    pub templates: BTreeSet<String>,
+}
+
+impl Affected {
+    /// How many tenants are affected, over every environment.
+    pub fn count(&self) -> usize {
+        self.tenants.values().map(BTreeSet::len).sum()
+    }
+}
+
+/// The template files each template file uses (`include`, `import`, `extends`), by path
+/// relative to `templates/`.
+pub fn dependencies(files: &RepoFiles) -> BTreeMap<String, BTreeSet<String>> {
+    files
+        .templates
+        .iter()
+        .map(|(path, text)| (path.clone(), references(text)))
+        .collect()
+}
+
+/// The template names a template's tags refer to.
+fn references(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("%}") else { break };
+        let tag = after[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let word = tag.split_whitespace().next().unwrap_or("");
+        if matches!(word, "include" | "import" | "extends") {
+            out.extend(quoted(&tag[word.len()..]));
+        }
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// Every string literal in `text` ("..." or '...').
+fn quoted(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '"' || c == '\'' {
+            let body = &text[i + 1..];
+            if let Some(end) = body.find(c) {
+                out.push(body[..end].to_owned());
+                // Skip past the closing quote.
+                for _ in 0..=body[..end].chars().count() {
+                    chars.next();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The template directory a file belongs to (`acme` for `acme/pools/p.yaml`); `None` for
+/// partials (`_shared/...`) and files at the top of `templates/`.
+fn template_of(path: &str) -> Option<&str> {
+    let (dir, _) = path.split_once('/')?;
+    (!dir.starts_with('_')).then_some(dir)
+}
+
+/// The template files that differ between two snapshots (changed, added or removed).
+fn changed_files(base: &RepoFiles, head: &RepoFiles) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (path, text) in &head.templates {
+        if base.templates.get(path) != Some(text) {
+            out.insert(path.clone());
+        }
+    }
+    for path in base.templates.keys() {
+        if !head.templates.contains_key(path) {
+            out.insert(path.clone());
+        }
+    }
+    out
+}
+
+/// The templates whose rendering may change when `changed` files change: their own files,
+/// and every file that uses a changed file, transitively (in either snapshot's graph).
+fn templates_touched(
+    base: &RepoFiles,
+    head: &RepoFiles,
+    changed: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    // Reverse edges: file → files that use it, from both snapshots.
+    let mut used_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for files in [base, head] {
+        for (user, uses) in dependencies(files) {
+            for used in uses {
+                used_by.entry(used).or_default().insert(user.clone());
+            }
+        }
+    }
+    let mut seen: BTreeSet<String> = changed.clone();
+    let mut queue: Vec<String> = changed.iter().cloned().collect();
+    while let Some(file) = queue.pop() {
+        if let Some(users) = used_by.get(&file) {
+            for u in users {
+                if seen.insert(u.clone()) {
+                    queue.push(u.clone());
+                }
+            }
+        }
+    }
+    seen.iter()
+        .filter_map(|f| template_of(f).map(str::to_owned))
+        .collect()
+}
+
+/// The tenants of `env` in a snapshot, by key, with their rendering context; `None` when the
+/// environment does not exist or cannot be read there.
+fn tenants_of(
+    files: &RepoFiles,
+    env: &str,
+) -> Option<BTreeMap<String, (Tenant, serde_json::Value)>> {
+    let environment = files.environment(env).ok()?;
+    let tenants = environment.tenants(&files.template_dirs()).ok()?;
+    Some(
+        tenants
+            .into_iter()
+            .map(|t| {
+                let context = Renderer::context(&environment, &t);
+                (t.key.clone(), (t, context))
+            })
+            .collect(),
+    )
+}
+
+/// The tenants of `envs` (every environment of head when empty) that the change from `base` to
+/// `head` affects.
+pub fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected {
+    let changed = changed_files(base, head);
+    let templates = templates_touched(base, head, &changed);
+    let names: Vec<String> = if envs.is_empty() {
+        head.environments.keys().cloned().collect()
+    } else {
+        envs.to_vec()
+    };
+    let mut out = Affected {
+        templates,
+        ..Affected::default()
+    };
+    for env in names {
+        let now = tenants_of(head, &env).unwrap_or_default();
+        let before = tenants_of(base, &env).unwrap_or_default();
+        let mut hit = BTreeSet::new();
+        for (key, (tenant, context)) in &now {
+            let context_changed = before.get(key).map(|(_, c)| c) != Some(context);
+            if context_changed || out.templates.contains(&tenant.template) {
+                hit.insert(key.clone());
+            }
+        }
+        let gone: BTreeSet<String> = before
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
+        if !hit.is_empty() {
+            out.tenants.insert(env.clone(), hit);
+        }
+        if !gone.is_empty() {
+            out.removed.insert(env, gone);
+        }
+    }
+    out
+}
+
+/// Whether tenant `key` falls in shard `k` of `n` (1-based): a stable partition by a hash of the
+/// key (FNV-1a, the same on every machine and release), so every tenant lands in exactly one.
+pub fn in_shard(key: &str, k: usize, n: usize) -> bool {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    n > 0 && (hash % n as u64) as usize == k.wrapping_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+    use proptest::prelude::*;
+
+    fn snapshot(templates: &[(&str, &str)], envs: &[(&str, &str)]) -> RepoFiles {
+        RepoFiles {
+            templates: templates
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            environments: envs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            origin: Origin::WorkTree,
+        }
+    }
+
+    const TEMPLATES: &[(&str, &str)] = &[
+        (
+            "a/tenant.yaml",
+            "name: a\n{% include \"_shared/chain.yaml\" %}\n",
+        ),
+        (
+            "b/tenant.yaml",
+            "{%- import '_shared/macros.tera' as m -%}\nname: b\n",
+        ),
+        ("c/tenant.yaml", "name: c\n"),
+        ("_shared/chain.yaml", "{% include \"_shared/leaf.yaml\" %}"),
+        ("_shared/leaf.yaml", "x: 1\n"),
+        ("_shared/macros.tera", "{% macro m() %}m{% endmacro %}"),
+    ];
+
+    const PROD: &str = "target:\n  url: https://p.test\nvars:\n  domain: example.com\ntenants:\n  a1: { template: a, id: a1 }\n  a2: { template: a, id: a2 }\n  b1: { template: b, id: b1 }\n  c1: { template: c, id: c1, vars: { x: 1 } }\n";
+    const STAGING: &str = "target:\n  url: https://s.test\ntenants:\n  a1: { template: a, id: a1-s }\n  c1: { template: c, id: c1-s }\n";
+
+    fn base() -> RepoFiles {
+        snapshot(TEMPLATES, &[("prod", PROD), ("staging", STAGING)])
+    }
+
+    fn with_template(path: &str, text: &str) -> RepoFiles {
+        let mut s = base();
+        s.templates.insert(path.into(), text.into());
+        s
+    }
+
+    fn keys(a: &Affected, env: &str) -> Vec<String> {
+        a.tenants
+            .get(env)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn references_are_read_from_tags() {
+        assert_eq!(
+            references("{% include \"x.yaml\" %}{%- import 'm.tera' as m -%}{% extends \"p\" %}{% if a %}{{ \"include\" }}{% include [\"y\", 'z'] %}"),
+            ["m.tera", "p", "x.yaml", "y", "z"].iter().map(|s| s.to_string()).collect()
+        );
+    }
+
+    #[test]
+    fn no_change_affects_nothing() {
+        assert_eq!(affected(&base(), &base(), &[]), Affected::default());
+    }
+
+    #[test]
+    fn a_template_file_affects_its_tenants_only() {
+        let head = with_template("c/tenant.yaml", "name: c2\n");
+        let a = affected(&base(), &head, &[]);
+        assert_eq!(keys(&a, "prod"), ["c1"]);
+        assert_eq!(keys(&a, "staging"), ["c1"]);
+    }
+
+    #[test]
+    fn a_partial_affects_the_templates_using_it_through_a_chain() {
+        let head = with_template("_shared/leaf.yaml", "x: 2\n");
+        let a = affected(&base(), &head, &[]);
+        assert_eq!(keys(&a, "prod"), ["a1", "a2"]);
+        assert_eq!(keys(&a, "staging"), ["a1"]);
+        let head = with_template("_shared/macros.tera", "{% macro m() %}n{% endmacro %}");
+        assert_eq!(keys(&affected(&base(), &head, &[]), "prod"), ["b1"]);
+    }
+
+    #[test]
+    fn environment_changes_affect_what_their_context_touches() {
+        let mut head = base();
+        head.environments
+            .insert("prod".into(), PROD.replace("example.com", "example.org"));
+        let a = affected(&base(), &head, &[]);
+        assert_eq!(keys(&a, "prod"), ["a1", "a2", "b1", "c1"]);
+        assert!(keys(&a, "staging").is_empty());
+
+        let mut head = base();
+        head.environments.insert(
+            "prod".into(),
+            PROD.replace("vars: { x: 1 }", "vars: { x: 2 }"),
+        );
+        assert_eq!(keys(&affected(&base(), &head, &[]), "prod"), ["c1"]);
+
+        let mut head = base();
+        head.environments.insert(
+            "prod".into(),
+            PROD.replace("  a2: { template: a, id: a2 }\n", ""),
+        );
+        let a = affected(&base(), &head, &["prod".into()]);
+        assert!(keys(&a, "prod").is_empty());
+        assert_eq!(a.removed["prod"].iter().collect::<Vec<_>>(), ["a2"]);
+    }
+
+    #[test]
+    fn a_renamed_template_file_affects_its_tenants() {
+        let mut head = base();
+        let text = head.templates.remove("c/tenant.yaml").unwrap();
+        head.templates
+            .insert("c/pools/p.yaml".into(), "{}\n".into());
+        head.templates.insert("c/tenant.yaml".into(), text);
+        assert_eq!(keys(&affected(&base(), &head, &[]), "prod"), ["c1"]);
+    }
+
+    proptest! {
+        #[test]
+        fn shards_partition_the_tenants(keys in prop::collection::btree_set("[a-z0-9-]{1,12}", 0..60), n in 1usize..9) {
+            for key in &keys {
+                let owners = (1..=n).filter(|k| in_shard(key, *k, n)).count();
+                prop_assert_eq!(owners, 1, "{} in {} shards", key, owners);
+            }
+        }
+    }
+}
