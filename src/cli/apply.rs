@@ -5,7 +5,6 @@ use rayon::prelude::*;
 use super::plan::{sink, ModeArg};
 use super::{CommandResult, Exit, GlobalArgs, Ui};
 use crate::apply::{self, Options, TenantApply};
-use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
 use crate::parallel;
 use crate::pipeline::Project;
@@ -63,12 +62,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     if !args.dry_run {
         crate::gate::check(&global.repo, &project.env)?;
     }
-    let live = Live::open(
-        &global.repo,
-        &project.env,
-        &tenants,
-        super::client_options(ui, global),
-    )?;
+    let live = super::open_live(ui, global, &project.env, &tenants)?;
     if !args.yes
         && !args.dry_run
         && !super::confirm(&format!(

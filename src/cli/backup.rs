@@ -4,7 +4,6 @@ use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use crate::backup::{self, Options, Previous};
-use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
 use crate::export::Changes;
 use crate::parallel;
@@ -57,12 +56,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     };
     backup::check_branch(&repo, &options.branch)?;
     let previous: Previous = backup::previous(&repo, &options.branch)?;
-    let live = Live::open(
-        &global.repo,
-        &project.env,
-        &tenants,
-        super::client_options(ui, global),
-    )?;
+    let live = super::open_live(ui, global, &project.env, &tenants)?;
     let handles = backup::Handles::new(&repo);
     let bar = progress::bar(tenants.len(), &format!("backup {}", args.env), ui.quiet);
     let mut results = Vec::with_capacity(tenants.len());

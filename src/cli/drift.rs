@@ -3,7 +3,6 @@
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::Live;
 use crate::drift::{self, Totals};
 use crate::parallel;
 use crate::pipeline::Project;
@@ -26,12 +25,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    let live = Live::open(
-        &global.repo,
-        &project.env,
-        &tenants,
-        super::client_options(ui, global),
-    )?;
+    let live = super::open_live(ui, global, &project.env, &tenants)?;
     let bar = progress::bar(tenants.len(), &format!("drift {}", args.env), ui.quiet);
     let mut totals = Totals::default();
     let mut all = Vec::new();

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
 use crate::export::{self, Changes};
 use crate::keys;
@@ -47,12 +46,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    let live = Live::open(
-        &global.repo,
-        &project.env,
-        &tenants,
-        super::client_options(ui, global),
-    )?;
+    let live = super::open_live(ui, global, &project.env, &tenants)?;
     let options = export::Options {
         with_credentials: args.with_credentials,
         templatize: args.templatize,

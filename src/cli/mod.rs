@@ -93,6 +93,17 @@ pub fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
+/// The connection to `env`'s platform (live exports, the last-applied state) for `tenants`,
+/// with this run's client options.
+pub fn open_live(
+    ui: &Ui,
+    global: &GlobalArgs,
+    env: &crate::environment::Environment,
+    tenants: &[&crate::environment::Tenant],
+) -> Result<crate::baseline::Live, Vec<Diagnostic>> {
+    crate::baseline::Live::open(&global.repo, env, tenants, client_options(ui, global))
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

@@ -1,7 +1,7 @@
 //! `promote plan`: what applying the repository would change, per tenant.
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::{Against, Baseline, Live};
+use crate::baseline::{Against, Baseline};
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::plan;
@@ -62,11 +62,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         Against::Dir(_) | Against::Live => None,
     };
     let baseline = match &args.against {
-        Against::Live => Baseline::Live(Box::new(Live::open(
-            &global.repo,
+        Against::Live => Baseline::Live(Box::new(super::open_live(
+            ui,
+            global,
             &project.env,
             &tenants,
-            super::client_options(ui, global),
         )?)),
         other => Baseline::open(other, &args.env, rev_files.as_ref())?,
     };

@@ -3,7 +3,6 @@
 use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, Ui};
 use crate::apply;
-use crate::baseline::Live;
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::plan::{Header, Outcome, Summary};
@@ -37,12 +36,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     };
     let backups = crate::files::work_dir(&global.repo)?.join("backups");
     let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
-    let live = Live::open(
-        &global.repo,
-        &project.env,
-        &tenants,
-        super::client_options(ui, global),
-    )?;
+    let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(&live, tenant, &chosen)?;
     let header = Header {
         version: 1,
