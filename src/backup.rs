@@ -345,21 +345,14 @@ fn message(
     }
     out.push_str("\n\n");
     for (t, _, c) in &changed {
-        out.push_str(&format!(
-            "{} ({}): {} added, {} changed, {} removed\n",
-            t.key,
-            t.id,
-            c.added.len(),
-            c.changed.len(),
-            c.removed.len()
-        ));
+        out.push_str(&format!("{} ({}): {c}\n", t.key, t.id));
         let lines = c
             .added
             .iter()
             .map(|p| ('+', p))
             .chain(c.changed.iter().map(|p| ('~', p)))
             .chain(c.removed.iter().map(|p| ('-', p)));
-        let total = c.added.len() + c.changed.len() + c.removed.len();
+        let total = c.len();
         for (sign, path) in lines.take(PATHS_PER_TENANT) {
             out.push_str(&format!("  {sign} {path}\n"));
         }

@@ -134,7 +134,25 @@ pub struct Changes {
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+        self.len() == 0
+    }
+
+    /// How many files changed in all.
+    pub fn len(&self) -> usize {
+        self.added.len() + self.changed.len() + self.removed.len()
+    }
+}
+
+/// `2 added, 1 changed, 0 removed`.
+impl std::fmt::Display for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} removed",
+            self.added.len(),
+            self.changed.len(),
+            self.removed.len()
+        )
     }
 }
 

@@ -117,14 +117,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let changed: Vec<_> = done.iter().filter(|(_, _, c)| !c.is_empty()).collect();
     if ui.format == OutputFormat::Text {
         for (t, _, c) in &changed {
-            ui.out(&format!(
-                "{} ({}): {} added, {} changed, {} removed\n",
-                t.key,
-                t.id,
-                c.added.len(),
-                c.changed.len(),
-                c.removed.len()
-            ));
+            ui.out(&format!("{} ({}): {c}\n", t.key, t.id));
         }
         match commit {
             Some(id) => ui.out(&format!(

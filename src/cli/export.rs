@@ -113,14 +113,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
 
 fn changes_text(c: &Changes) -> String {
     if c.is_empty() {
-        return "unchanged".into();
+        "unchanged".into()
+    } else {
+        c.to_string()
     }
-    format!(
-        "{} added, {} changed, {} removed",
-        c.added.len(),
-        c.changed.len(),
-        c.removed.len()
-    )
 }
 
 /// Refuses writing credentials inside a git work tree, unless the place is git-ignored.
