@@ -1,5 +1,5 @@
-//! Writing to git without a checkout: trees from files, commits on a ref by compare-and-swap,
-//! and who the author is.
+//! Writing to git without a checkout: commits on a ref by compare-and-swap, and who the author
+//! is; trees and their objects are made in memory and written as packs by [`pack`].
 
 pub mod pack;
 
@@ -26,45 +26,6 @@ fn parse_author(text: &str) -> Option<(&str, &str)> {
     let email = rest.strip_suffix('>')?.trim();
     let name = name.trim();
     (!name.is_empty() && !email.is_empty() && !email.contains(['<', '>'])).then_some((name, email))
-}
-
-/// Writes `files` (`/`-separated paths, sorted or not) as blobs and nested trees; returns the
-/// root tree. Paths must be relative, without empty, `.` or `..` parts.
-pub fn tree_of_files(repo: &Repository, files: &[(String, String)]) -> Result<Oid> {
-    let mut entries: Vec<(Vec<&str>, Oid)> = Vec::with_capacity(files.len());
-    for (path, text) in files {
-        let parts: Vec<&str> = path.split('/').collect();
-        if parts
-            .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == "..")
-        {
-            return Err(anyhow!("`{path}` is not a path inside a tree"));
-        }
-        entries.push((parts, repo.blob(text.as_bytes())?));
-    }
-    entries.sort();
-    write_level(repo, &entries, 0)
-}
-
-fn write_level(repo: &Repository, entries: &[(Vec<&str>, Oid)], depth: usize) -> Result<Oid> {
-    let mut builder = repo.treebuilder(None)?;
-    let mut i = 0;
-    while i < entries.len() {
-        let name = entries[i].0[depth];
-        if entries[i].0.len() == depth + 1 {
-            builder.insert(name, entries[i].1, 0o100644)?;
-            i += 1;
-            continue;
-        }
-        let end = entries[i..]
-            .iter()
-            .position(|(parts, _)| parts.len() == depth + 1 || parts[depth] != name)
-            .map_or(entries.len(), |n| i + n);
-        let sub = write_level(repo, &entries[i..end], depth + 1)?;
-        builder.insert(name, sub, 0o040000)?;
-        i = end;
-    }
-    Ok(builder.write()?)
 }
 
 /// Commits `tree` on `refname` with `parent` (what the ref pointed at when it was read) and
@@ -121,22 +82,15 @@ mod tests {
     }
 
     #[test]
-    fn trees_nest_and_commits_swap_the_ref() {
+    fn commits_swap_the_ref() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path()).unwrap();
-        let files = vec![
-            ("b/c/d.yaml".to_string(), "d\n".to_string()),
-            ("a.yaml".to_string(), "a\n".to_string()),
-            ("b/e.yaml".to_string(), "e\n".to_string()),
-            ("b/c.yaml".to_string(), "c\n".to_string()),
-        ];
-        let tree = repo
-            .find_tree(tree_of_files(&repo, &files).unwrap())
-            .unwrap();
-        for (path, _) in &files {
-            assert!(tree.get_path(std::path::Path::new(path)).is_ok(), "{path}");
-        }
-        assert!(tree_of_files(&repo, &[("../x".into(), String::new())]).is_err());
+        let files = vec![("a.yaml".to_string(), "a\n".to_string())];
+        let (hashed, objects) = pack::objects_of(&files).unwrap();
+        let mut packs = pack::PackBuilder::default();
+        packs.add(objects);
+        packs.flush(&repo).unwrap();
+        let tree = repo.find_tree(hashed.root).unwrap();
         let first = commit_on(&repo, "refs/heads/b", None, tree.id(), "one").unwrap();
         // A second writer that read no parent loses the race.
         assert!(commit_on(&repo, "refs/heads/b", None, tree.id(), "two").is_err());

@@ -296,6 +296,47 @@ fn header(out: &mut Vec<u8>, kind: ObjectType, size: usize) {
 mod tests {
     use super::*;
 
+    /// The reference: `files` written by libgit2 object by object (what a tree of `files`
+    /// must hash to).
+    /// Writes `files` (`/`-separated paths, sorted or not) as blobs and nested trees; returns the
+    /// root tree. Paths must be relative, without empty, `.` or `..` parts.
+    fn tree_of_files(repo: &Repository, files: &[(String, String)]) -> Result<Oid> {
+        let mut entries: Vec<(Vec<&str>, Oid)> = Vec::with_capacity(files.len());
+        for (path, text) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            if parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+            {
+                return Err(anyhow!("`{path}` is not a path inside a tree"));
+            }
+            entries.push((parts, repo.blob(text.as_bytes())?));
+        }
+        entries.sort();
+        write_level(repo, &entries, 0)
+    }
+
+    fn write_level(repo: &Repository, entries: &[(Vec<&str>, Oid)], depth: usize) -> Result<Oid> {
+        let mut builder = repo.treebuilder(None)?;
+        let mut i = 0;
+        while i < entries.len() {
+            let name = entries[i].0[depth];
+            if entries[i].0.len() == depth + 1 {
+                builder.insert(name, entries[i].1, 0o100644)?;
+                i += 1;
+                continue;
+            }
+            let end = entries[i..]
+                .iter()
+                .position(|(parts, _)| parts.len() == depth + 1 || parts[depth] != name)
+                .map_or(entries.len(), |n| i + n);
+            let sub = write_level(repo, &entries[i..end], depth + 1)?;
+            builder.insert(name, sub, 0o040000)?;
+            i = end;
+        }
+        Ok(builder.write()?)
+    }
+
     fn files() -> Vec<(String, String)> {
         vec![
             ("b/c/d.yaml".into(), "d\n".into()),
@@ -314,8 +355,9 @@ mod tests {
             Oid::hash_object(ObjectType::Blob, b"a\n").unwrap()
         );
         // The same tree written by libgit2, object by object.
-        let written = crate::git::tree_of_files(&repo, &files()).unwrap();
+        let written = tree_of_files(&repo, &files()).unwrap();
         assert_eq!(hash_files(&files()).unwrap().root, written);
+        assert!(hash_files(&[("../x".into(), String::new())]).is_err());
 
         let other = tempfile::tempdir().unwrap();
         let fresh = Repository::init(other.path()).unwrap();
