@@ -101,20 +101,16 @@ fn applied_sources(git: &Repository, env: &str) -> Result<Vec<Oid>, Diagnostic> 
     };
     let mut walk = git.revwalk().map_err(fail)?;
     walk.push(start).map_err(fail)?;
-    let prefix = format!("apply {env}: ");
     let mut out = Vec::new();
     for id in walk {
         let commit = git.find_commit(id.map_err(fail)?).map_err(fail)?;
         let Ok(summary) = commit.summary() else {
             continue;
         };
-        let Some(rest) = summary.and_then(|s| s.strip_prefix(&prefix)) else {
+        let Some(source) = summary.and_then(|s| state::applied_from(s, env)) else {
             continue;
         };
-        let Some((_, source)) = rest.rsplit_once(" from ") else {
-            continue;
-        };
-        if let Ok(object) = git.revparse_single(source.trim()) {
+        if let Ok(object) = git.revparse_single(source) {
             if let Ok(c) = object.peel_to_commit() {
                 if !out.contains(&c.id()) {
                     out.push(c.id());

@@ -165,6 +165,31 @@ pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
     Ok(out)
 }
 
+/// The message of an apply's state commit: `apply <env>: N tenant(s) changed from <source>`,
+/// then one line per tenant changed. [`applied_from`] reads the source back.
+pub fn message(env: &str, changed: &[String], source: Option<&str>) -> String {
+    let mut text = format!("apply {env}: {} tenant(s) changed", changed.len());
+    if let Some(s) = source {
+        text.push_str(&format!(" from {}", &s[..s.len().min(12)]));
+    }
+    text.push_str("\n\n");
+    for line in changed {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// The source commit (abbreviated) an apply to `env` recorded in its commit's first line, as
+/// [`message`] writes it.
+pub fn applied_from<'a>(summary: &'a str, env: &str) -> Option<&'a str> {
+    let rest = summary
+        .strip_prefix("apply ")?
+        .strip_prefix(env)?
+        .strip_prefix(": ")?;
+    rest.rsplit_once(" from ").map(|(_, source)| source.trim())
+}
+
 /// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
 /// database at once, so a fleet's records are never all in memory), then as one commit.
 pub struct Recorder {
@@ -250,6 +275,26 @@ mod tests {
             tree: json!({"name": name, "servers": {"w": {"secret": "hunter2", "clients": {"c": {"client_secret": "s3cr3t", "client_name": "C"}}}}}),
             source: Some("abc123".into()),
         }
+    }
+
+    #[test]
+    fn messages_name_their_source() {
+        let text = message(
+            "prod",
+            &["acme (acme-prod): +1 ~0 -0".into()],
+            Some("0123456789abcdef"),
+        );
+        assert_eq!(
+            text,
+            "apply prod: 1 tenant(s) changed from 0123456789ab\n\nacme (acme-prod): +1 ~0 -0\n"
+        );
+        let summary = text.lines().next().unwrap();
+        assert_eq!(applied_from(summary, "prod"), Some("0123456789ab"));
+        assert_eq!(applied_from(summary, "pro"), None);
+        assert_eq!(
+            applied_from("apply prod: 0 tenant(s) changed", "prod"),
+            None
+        );
     }
 
     #[test]

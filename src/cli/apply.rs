@@ -154,17 +154,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let recorded = match (record_error, recorder) {
         (Some(e), _) => Err(e),
         (None, Some(rec)) if !rec.is_empty() => {
-            let message = format!(
-                "apply {}: {} tenant(s) changed{}\n\n{}{}",
-                args.env,
-                message_lines.len(),
-                source
-                    .as_deref()
-                    .map(|s| format!(" from {}", &s[..s.len().min(12)]))
-                    .unwrap_or_default(),
-                message_lines.join("\n"),
-                if message_lines.is_empty() { "" } else { "\n" }
-            );
+            let message = state::message(&args.env, &message_lines, source.as_deref());
             rec.commit(&message).map(drop)
         }
         _ => Ok(()),
