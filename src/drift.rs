@@ -113,8 +113,8 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
             Reason::Drift | Reason::Conflict => {
                 let applied = last.as_ref().and_then(|l| l.pointer(&c.path)).cloned();
                 out.drifted.push(Drifted {
-                    applied: redact(&c.path, applied),
-                    live: redact(&c.path, c.old),
+                    applied: crate::plan::redact_value(&c.path, applied),
+                    live: crate::plan::redact_value(&c.path, c.old),
                     conflict: c.reason == Reason::Conflict,
                     path: c.path,
                 });
@@ -128,16 +128,6 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
             .collect();
     }
     out
-}
-
-fn redact(path: &str, value: Option<Value>) -> Option<Value> {
-    value.map(|v| {
-        if credentials::may_hold(path, Scope::Tenant) {
-            credentials::redact_at(path, &v, Scope::Tenant)
-        } else {
-            v
-        }
-    })
 }
 
 /// Totals of a drift report.

@@ -276,7 +276,8 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
     out
 }
 
-fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+/// `value` as a report may show it at `path`: redacted where a credential may be.
+pub fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
     if !credentials::may_hold(path, Scope::Tenant) {
         return value;
     }
