@@ -18,7 +18,7 @@ use crate::export;
 use crate::patch::three_way::{self, Mode};
 use crate::plan::{self, TenantPlan};
 use crate::render::Renderer;
-use crate::templatize::{segments, Segment};
+use crate::templatize::{longest_first, segments, Segment};
 
 /// The string replacements of a migration: (from, to), longest `from` first.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,9 +42,7 @@ impl Rewrites {
             same_places(a, b, &mut pairs);
         }
         pairs.retain(|(a, b)| a != b && !a.is_empty());
-        let mut seen = std::collections::HashSet::new();
-        pairs.retain(|(a, _)| seen.insert(a.clone()));
-        pairs.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+        longest_first(&mut pairs);
         Rewrites { pairs }
     }
 

@@ -100,10 +100,8 @@ impl Substitutions {
                     .chars()
                     .any(|c| matches!(c, '"' | '\\' | '{' | '}' | OPEN | CLOSE) || needs_escape(c))
         });
-        // Longest first; on a tie the tenant ID, then the variables by name (the order above).
-        let mut seen = std::collections::HashSet::new();
-        pairs.retain(|(v, _)| seen.insert(v.clone()));
-        pairs.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        // On a tie the tenant ID, then the variables by name (the order above).
+        longest_first(&mut pairs);
         Substitutions { pairs, context }
     }
 
@@ -268,6 +266,14 @@ fn holds_markers(v: &Value) -> bool {
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
+}
+
+/// Orders (value, replacement) pairs for [`segments`]: each value once (its first pair), longest
+/// first, ties in their order.
+pub(crate) fn longest_first(pairs: &mut Vec<(String, String)>) {
+    let mut seen = std::collections::HashSet::new();
+    pairs.retain(|(v, _)| seen.insert(v.clone()));
+    pairs.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
 }
 
 /// `s` cut into literal text and whole-token occurrences of the values (longest first), or
