@@ -154,17 +154,15 @@ pub fn tenant(
     let files = export::tenant(live, env, t, export::Options::default())?;
     let at =
         |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
-    if let Some(before) = before {
-        let hashed = pack::hash_files(&files).map_err(at)?;
-        if before == hashed.root {
-            return Ok(Exported {
-                tree: hashed.root,
-                changes: Changes::default(),
-                objects: Vec::new(),
-            });
-        }
+    let hashed = pack::hash_files(&files).map_err(at)?;
+    if before == Some(hashed.root) {
+        return Ok(Exported {
+            tree: hashed.root,
+            changes: Changes::default(),
+            objects: Vec::new(),
+        });
     }
-    let (hashed, mut objects) = pack::objects_of(&files).map_err(at)?;
+    let mut objects = hashed.objects(&files).map_err(at)?;
     let old = match before {
         Some(b) => handles.with(|repo| files_of(repo, b)).map_err(at)?,
         None => BTreeMap::new(),

@@ -24,8 +24,8 @@ pub struct Object {
 }
 
 impl Object {
-    fn new(kind: ObjectType, data: &[u8]) -> Result<Object> {
-        let id = object_id(kind, data)?;
+    /// The object `id` of `kind` holding `data`, compressed for a pack.
+    fn compress(id: Oid, kind: ObjectType, data: &[u8]) -> Result<Object> {
         let compressed = if data.len() < STORE_BELOW {
             stored(data)
         } else {
@@ -85,25 +85,32 @@ fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
-/// A tree of files hashed in memory: the root tree's ID, each file's blob ID (by path), and
-/// the objects (made only when asked: a tree that is already in the repository needs none).
+/// A tree of files hashed in memory: the root tree's ID, each file's blob ID (in the order of
+/// the files), and each tree's content, so that its objects can be made without hashing again
+/// (only when needed: a tree the repository already has needs none).
 pub struct Hashed {
     pub root: Oid,
     pub blobs: Vec<(String, Oid)>,
+    trees: Vec<(Oid, Vec<u8>)>,
+}
+
+impl Hashed {
+    /// The objects of the tree hashed from `files` (the same files), compressed for a pack.
+    pub fn objects(&self, files: &[(String, String)]) -> Result<Vec<Object>> {
+        let blobs = files
+            .iter()
+            .zip(&self.blobs)
+            .map(|((_, text), (_, id))| Object::compress(*id, ObjectType::Blob, text.as_bytes()));
+        let trees = self
+            .trees
+            .iter()
+            .map(|(id, data)| Object::compress(*id, ObjectType::Tree, data));
+        blobs.chain(trees).collect()
+    }
 }
 
 /// Hashes `files` (`/`-separated relative paths) into blobs and nested trees, without writing.
 pub fn hash_files(files: &[(String, String)]) -> Result<Hashed> {
-    build(files, false).map(|(h, _)| h)
-}
-
-/// Hashes `files` and returns their objects too, compressed for a pack.
-pub fn objects_of(files: &[(String, String)]) -> Result<(Hashed, Vec<Object>)> {
-    build(files, true)
-}
-
-fn build(files: &[(String, String)], keep: bool) -> Result<(Hashed, Vec<Object>)> {
-    let mut objects = Vec::new();
     let mut entries: Vec<(Vec<&str>, Oid)> = Vec::with_capacity(files.len());
     let mut blobs = Vec::with_capacity(files.len());
     for (path, text) in files {
@@ -114,27 +121,29 @@ fn build(files: &[(String, String)], keep: bool) -> Result<(Hashed, Vec<Object>)
         {
             return Err(anyhow!("`{path}` is not a path inside a tree"));
         }
-        let id = if keep {
-            let o = Object::new(ObjectType::Blob, text.as_bytes())?;
-            let id = o.id;
-            objects.push(o);
-            id
-        } else {
-            object_id(ObjectType::Blob, text.as_bytes())?
-        };
+        let id = object_id(ObjectType::Blob, text.as_bytes())?;
         blobs.push((path.clone(), id));
         entries.push((parts, id));
     }
     entries.sort();
-    let root = level(&entries, 0, keep, &mut objects)?;
-    Ok((Hashed { root, blobs }, objects))
+    let mut trees = Vec::new();
+    let root = level(&entries, 0, &mut trees)?;
+    Ok(Hashed { root, blobs, trees })
 }
 
+/// Hashes `files` and returns their objects too, compressed for a pack.
+pub fn objects_of(files: &[(String, String)]) -> Result<(Hashed, Vec<Object>)> {
+    let hashed = hash_files(files)?;
+    let objects = hashed.objects(files)?;
+    Ok((hashed, objects))
+}
+
+/// Hashes the tree of `entries` (sorted paths, split) at `depth`, and the trees below it, into
+/// `trees`; returns its ID.
 fn level(
     entries: &[(Vec<&str>, Oid)],
     depth: usize,
-    keep: bool,
-    objects: &mut Vec<Object>,
+    trees: &mut Vec<(Oid, Vec<u8>)>,
 ) -> Result<Oid> {
     // (name, is a tree, id)
     let mut items: Vec<(&str, bool, Oid)> = Vec::new();
@@ -150,23 +159,13 @@ fn level(
             .iter()
             .position(|(parts, _)| parts.len() == depth + 1 || parts[depth] != name)
             .map_or(entries.len(), |n| i + n);
-        items.push((
-            name,
-            true,
-            level(&entries[i..end], depth + 1, keep, objects)?,
-        ));
+        items.push((name, true, level(&entries[i..end], depth + 1, trees)?));
         i = end;
     }
     // Git orders tree entries by name, a tree's name compared as if it ended in '/'.
     items.sort_by_key(|a| sort_key(a.0, a.1));
-    if items.windows(2).any(|w| w[0].0 == w[1].0) {
-        return Err(anyhow!(
-            "`{}` is both a file and a directory",
-            items
-                .windows(2)
-                .find(|w| w[0].0 == w[1].0)
-                .map_or("", |w| w[0].0)
-        ));
+    if let Some(w) = items.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(anyhow!("`{}` is both a file and a directory", w[0].0));
     }
     let mut data = Vec::new();
     for (name, is_tree, id) in items {
@@ -175,14 +174,9 @@ fn level(
         data.push(0);
         data.extend_from_slice(id.as_bytes());
     }
-    if keep {
-        let o = Object::new(ObjectType::Tree, &data)?;
-        let id = o.id;
-        objects.push(o);
-        Ok(id)
-    } else {
-        object_id(ObjectType::Tree, &data)
-    }
+    let id = object_id(ObjectType::Tree, &data)?;
+    trees.push((id, data));
+    Ok(id)
 }
 
 /// The ID git gives an object: SHA-1 of `<type> <size>\0<data>` (the plain SHA-1: libgit2's
