@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::apply::applied_example;
+use crate::apply::{applied_example, LOCAL};
 use crate::remote::{run, saas_env, CLIENT_ID, CLIENT_SECRET};
 use crate::support::{strings, Serve, TestRepo};
 
@@ -174,12 +174,7 @@ fn no_credential_reaches_the_object_database() {
     repo.run(&["backup", "--env", "local"]).success();
     // Every credential the platform holds (it generated them: signing keys, client secrets).
     let mut secrets = Vec::new();
-    for tid in [
-        "acme-local",
-        "globex-local",
-        "initech-local",
-        "umbrella-local",
-    ] {
+    for (_, tid) in LOCAL {
         let tree: Value = repo.emulator_tenant(tid);
         promote::credentials::for_each(&tree, promote::credentials::Scope::Tenant, |_, v| {
             for (_, s) in strings(v) {

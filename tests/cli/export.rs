@@ -4,16 +4,21 @@
 
 use serde_json::{json, Value};
 
-use crate::apply::applied_example;
+use crate::apply::{applied_example, LOCAL};
 use crate::support::TestRepo;
 use promote::credentials::{self, Scope};
+
+/// `promote export --env local --out OUT EXTRA...` in `repo`.
+fn export(repo: &TestRepo, out: &str, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["export", "--env", "local", "--out", out];
+    args.extend_from_slice(extra);
+    repo.run(&args)
+}
 
 /// The example applied, then exported (`extra` flags) into `out` (relative to the repository).
 fn exported(extra: &[&str], out: &str) -> TestRepo {
     let (repo, _) = applied_example();
-    let mut args = vec!["export", "--env", "local", "--out", out];
-    args.extend_from_slice(extra);
-    repo.run(&args).success();
+    export(&repo, out, extra).success();
     repo
 }
 
@@ -58,18 +63,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// What each tenant holds on the platform, as an export without credentials shows it.
-fn live_trees(repo: &TestRepo) -> Value {
+/// What each tenant `(key, id)` holds on the platform, as an export without credentials shows
+/// it, by key.
+fn live_trees<K: AsRef<str>>(repo: &TestRepo, tenants: &[(K, K)]) -> Value {
     let mut out = serde_json::Map::new();
-    for (key, tid) in [
-        ("acme", "acme-local"),
-        ("globex", "globex-local"),
-        ("initech", "initech-local"),
-        ("umbrella", "umbrella-local"),
-    ] {
-        let mut tree = repo.emulator_tenant(tid);
+    for (key, tid) in tenants {
+        let mut tree = repo.emulator_tenant(tid.as_ref());
         credentials::strip(&mut tree, Scope::Tenant);
-        out.insert(key.into(), tree);
+        out.insert(key.as_ref().into(), tree);
     }
     Value::Object(out)
 }
@@ -83,7 +84,7 @@ fn an_export_renders_back_to_the_live_trees() {
             .run(&["render", "--env", "local"])
             .success()
             .stdout_json();
-        assert_eq!(rendered, live_trees(&repo), "flags {flags:?}");
+        assert_eq!(rendered, live_trees(&repo, &LOCAL), "flags {flags:?}");
     }
 }
 
@@ -101,17 +102,10 @@ fn templatize_replaces_ids_and_variables_and_a_second_export_changes_nothing() {
         .collect::<String>();
     assert!(script.contains("{{ tenant.id }}"), "{script}");
     // Deterministic: exporting again writes nothing.
-    repo.run(&[
-        "export",
-        "--env",
-        "local",
-        "--out",
-        "exported",
-        "--templatize",
-    ])
-    .success()
-    .stdout_contains("acme (acme-local)")
-    .stdout_contains("unchanged");
+    export(&repo, "exported", &["--templatize"])
+        .success()
+        .stdout_contains("acme (acme-local)")
+        .stdout_contains("unchanged");
 }
 
 #[test]
@@ -125,11 +119,9 @@ fn an_export_drops_volatile_fields_and_removes_files_of_objects_gone() {
             .unwrap()
             .remove("app-backend");
     });
-    repo.run(&[
-        "export", "--env", "local", "--out", "exported", "--tenant", "globex",
-    ])
-    .success()
-    .stdout_contains("0 added, 0 changed, 1 removed");
+    export(&repo, "exported", &["--tenant", "globex"])
+        .success()
+        .stdout_contains("0 added, 0 changed, 1 removed");
     assert!(!repo
         .join("exported/globex/workspaces/app/clients/app-backend.yaml")
         .exists());
@@ -144,8 +136,7 @@ fn credentials_only_on_request_and_never_into_the_work_tree() {
     let secret = repo.emulator_tenant("globex-local")["servers"]["app"]["clients"]["web"]
         .get("client_secret")
         .cloned();
-    repo.run(&["export", "--env", "local", "--out", "exported"])
-        .success();
+    export(&repo, "exported", &[]).success();
     let all: String = walkdir::WalkDir::new(repo.join("exported"))
         .into_iter()
         .filter_map(Result::ok)
@@ -154,30 +145,18 @@ fn credentials_only_on_request_and_never_into_the_work_tree() {
         .collect();
     assert!(!all.contains("client_secret:"), "credentials were exported");
 
-    repo.run(&[
-        "export",
-        "--env",
-        "local",
-        "--out",
-        "exported-secrets",
-        "--with-credentials",
-    ])
-    .code(1)
-    .stderr_contains("refusing to write credentials")
-    .stderr_contains("--allow-secrets-in-repo");
+    export(&repo, "exported-secrets", &["--with-credentials"])
+        .code(1)
+        .stderr_contains("refusing to write credentials")
+        .stderr_contains("--allow-secrets-in-repo");
     assert!(!repo.join("exported-secrets").exists());
 
     // A git-ignored directory is fine, and the files are the owner's only.
-    repo.run(&[
-        "export",
-        "--env",
-        "local",
-        "--out",
+    export(
+        &repo,
         ".promote/secrets",
-        "--with-credentials",
-        "--tenant",
-        "globex",
-    ])
+        &["--with-credentials", "--tenant", "globex"],
+    )
     .success();
     let tenant = repo.join(".promote/secrets/globex/tenant.yaml");
     #[cfg(unix)]
@@ -208,8 +187,7 @@ fn ids_from_the_platform_never_leave_the_output_directory() {
             t["servers"]["app"]["clients"][id] = json!({"client_name": id});
         }
     });
-    repo.run(&["export", "--env", "local", "--out", "exported"])
-        .success();
+    export(&repo, "exported", &[]).success();
     let clients = repo.join("exported/globex/workspaces/app/clients");
     let mut names: Vec<String> = std::fs::read_dir(&clients)
         .unwrap()
@@ -288,27 +266,16 @@ fn a_generated_fleet_round_trips_through_apply_and_templatized_export() {
     repo.git_init();
     repo.commit("a generated fleet");
     repo.run(&["apply", "--env", "local", "--yes"]).success();
-    repo.run(&[
-        "export",
-        "--env",
-        "local",
-        "--out",
-        "exported",
-        "--templatize",
-    ])
-    .success();
+    export(&repo, "exported", &["--templatize"]).success();
     let from_export = repository_of_export(&repo, "exported");
     let rendered = from_export
         .run(&["render", "--env", "local"])
         .success()
         .stdout_json();
-    let mut live = serde_json::Map::new();
-    for n in 1..=5 {
-        let mut tree = repo.emulator_tenant(&format!("t0000{n}-prod"));
-        credentials::strip(&mut tree, Scope::Tenant);
-        live.insert(format!("t0000{n}"), tree);
-    }
-    assert_eq!(rendered, Value::Object(live));
+    let fleet: Vec<(String, String)> = (1..=5)
+        .map(|n| (format!("t0000{n}"), format!("t0000{n}-prod")))
+        .collect();
+    assert_eq!(rendered, live_trees(&repo, &fleet));
     // Templated: the tenant ID and variables are expressions.
     let tenant = repo.read("exported/t00001/tenant.yaml");
     assert!(tenant.contains("{{ "), "{tenant}");

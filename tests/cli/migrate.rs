@@ -24,6 +24,13 @@ fn two_environments() -> TestRepo {
     repo
 }
 
+/// `promote migrate --from local:globex --to other:globex EXTRA...`.
+fn migrate_globex(repo: &TestRepo, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["migrate", "--from", "local:globex", "--to", "other:globex"];
+    args.extend_from_slice(extra);
+    repo.run(&args)
+}
+
 fn other_tenant(repo: &TestRepo, tid: &str) -> Value {
     let path = repo.join(&format!(".promote/other/tenants/{tid}.json"));
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -48,18 +55,11 @@ fn without_credentials(mut v: Value) -> Value {
 fn a_migrated_tenant_equals_its_source_up_to_rewritten_names_with_fresh_credentials() {
     let repo = two_environments();
     let status = repo.git_status();
-    repo.run(&[
-        "migrate",
-        "--from",
-        "local:globex",
-        "--to",
-        "other:globex",
-        "--yes",
-    ])
-    .success()
-    .stdout_contains("Migrate to other")
-    .stdout_contains("globex (globex-other): applied: new tenant")
-    .stderr_contains("http://localhost:3000/auth/callback");
+    migrate_globex(&repo, &["--yes"])
+        .success()
+        .stdout_contains("Migrate to other")
+        .stdout_contains("globex (globex-other): applied: new tenant")
+        .stderr_contains("http://localhost:3000/auth/callback");
     let source = repo.emulator_tenant("globex-local");
     let migrated = other_tenant(&repo, "globex-other");
     let expected = serde_json::to_string(&without_credentials(source.clone()))
@@ -81,52 +81,20 @@ fn a_migrated_tenant_equals_its_source_up_to_rewritten_names_with_fresh_credenti
 #[test]
 fn dry_run_and_mode_fail_change_nothing() {
     let repo = two_environments();
-    repo.run(&[
-        "migrate",
-        "--from",
-        "local:globex",
-        "--to",
-        "other:globex",
-        "--dry-run",
-    ])
-    .success()
-    .stdout_contains("accepted (dry run)");
+    migrate_globex(&repo, &["--dry-run"])
+        .success()
+        .stdout_contains("accepted (dry run)");
     assert!(!repo
         .join(".promote/other/tenants/globex-other.json")
         .exists());
-    repo.run(&[
-        "migrate",
-        "--from",
-        "local:globex",
-        "--to",
-        "other:globex",
-        "--yes",
-    ])
-    .success();
+    migrate_globex(&repo, &["--yes"]).success();
     let before = std::fs::read(repo.join(".promote/other/tenants/globex-other.json")).unwrap();
     // Again: every object exists on the destination now, and --mode fail (the default) stops.
-    repo.run(&[
-        "migrate",
-        "--from",
-        "local:globex",
-        "--to",
-        "other:globex",
-        "--yes",
-    ])
-    .code(1)
-    .stderr_contains("object(s) exist on both sides")
-    .stderr_contains("--mode update");
-    repo.run(&[
-        "migrate",
-        "--from",
-        "local:globex",
-        "--to",
-        "other:globex",
-        "--yes",
-        "--mode",
-        "update",
-    ])
-    .success();
+    migrate_globex(&repo, &["--yes"])
+        .code(1)
+        .stderr_contains("object(s) exist on both sides")
+        .stderr_contains("--mode update");
+    migrate_globex(&repo, &["--yes", "--mode", "update"]).success();
     assert_eq!(
         without_credentials(other_tenant(&repo, "globex-other")),
         without_credentials(serde_json::from_slice(&before).unwrap())
