@@ -41,28 +41,9 @@ const MODULES: &[&str] = &[
     "validation",
 ];
 
+include!("../common/modules.rs");
+
 #[test]
 fn every_test_file_is_a_module() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .map(|p| p.file_stem().unwrap().to_str().unwrap().to_owned())
-        .collect();
-    files.sort();
-    assert_eq!(
-        files, MODULES,
-        "every .rs file in tests/emulator/ must be declared as a module in main.rs and listed in MODULES"
-    );
-    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
-    let declared: Vec<&str> = main
-        .lines()
-        .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
-        .collect();
-    let expected: Vec<&str> = MODULES.iter().copied().filter(|m| *m != "main").collect();
-    assert_eq!(
-        declared, expected,
-        "MODULES must list the `mod` lines of main.rs"
-    );
+    check_modules("emulator", MODULES);
 }
