@@ -550,23 +550,24 @@ impl Reply {
         self
     }
 
-    /// Asserts an API error answer: `status`, the JSON body
-    /// `{"status_code", "error", "error_code", "details"}` with exactly these keys, and
-    /// `error_code`. Returns `details`.
-    pub fn error(&self, status: u16, error_code: &str) -> &Value {
+    /// Asserts the status, and that the body is a JSON object with exactly `keys`.
+    fn status_and_keys(&self, status: u16, keys: &[&str]) {
         assert_eq!(self.status, status, "unexpected status:\n{self}");
-        let keys: BTreeSet<&str> = self
+        let found: BTreeSet<&str> = self
             .json
             .as_object()
             .unwrap_or_else(|| panic!("the error body is not a JSON object:\n{self}"))
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from(["details", "error", "error_code", "status_code"]),
-            "{self}"
-        );
+        assert_eq!(found, keys.iter().copied().collect(), "{self}");
+    }
+
+    /// Asserts an API error answer: `status`, the JSON body
+    /// `{"status_code", "error", "error_code", "details"}` with exactly these keys, and
+    /// `error_code`. Returns `details`.
+    pub fn error(&self, status: u16, error_code: &str) -> &Value {
+        self.status_and_keys(status, &["details", "error", "error_code", "status_code"]);
         assert_eq!(self.json["status_code"], json!(status), "{self}");
         assert_eq!(self.json["error_code"], json!(error_code), "{self}");
         assert!(
@@ -584,18 +585,9 @@ impl Reply {
     /// Asserts an OAuth2 error answer of the token endpoint (RFC 6749 section 5.2, with the
     /// API's `status_code` and `error_code`).
     pub fn oauth_error(&self, status: u16, code: &str) -> &Self {
-        assert_eq!(self.status, status, "unexpected status:\n{self}");
-        let keys: BTreeSet<&str> = self
-            .json
-            .as_object()
-            .unwrap_or_else(|| panic!("the error body is not a JSON object:\n{self}"))
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from(["error", "error_code", "error_description", "status_code"]),
-            "{self}"
+        self.status_and_keys(
+            status,
+            &["error", "error_code", "error_description", "status_code"],
         );
         assert_eq!(self.json["error"], json!(code), "{self}");
         assert_eq!(self.json["error_code"], json!(code), "{self}");
