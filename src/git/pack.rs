@@ -290,45 +290,28 @@ fn header(out: &mut Vec<u8>, kind: ObjectType, size: usize) {
 mod tests {
     use super::*;
 
-    /// The reference: `files` written by libgit2 object by object (what a tree of `files`
-    /// must hash to).
-    /// Writes `files` (`/`-separated paths, sorted or not) as blobs and nested trees; returns the
-    /// root tree. Paths must be relative, without empty, `.` or `..` parts.
+    /// The reference: the tree libgit2 itself makes of `files`, through an in-memory index
+    /// (its own nesting and ordering, none of ours).
     fn tree_of_files(repo: &Repository, files: &[(String, String)]) -> Result<Oid> {
-        let mut entries: Vec<(Vec<&str>, Oid)> = Vec::with_capacity(files.len());
+        let mut index = git2::Index::new()?;
         for (path, text) in files {
-            let parts: Vec<&str> = path.split('/').collect();
-            if parts
-                .iter()
-                .any(|p| p.is_empty() || *p == "." || *p == "..")
-            {
-                return Err(anyhow!("`{path}` is not a path inside a tree"));
-            }
-            entries.push((parts, repo.blob(text.as_bytes())?));
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: 0,
+                id: repo.blob(text.as_bytes())?,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry)?;
         }
-        entries.sort();
-        write_level(repo, &entries, 0)
-    }
-
-    fn write_level(repo: &Repository, entries: &[(Vec<&str>, Oid)], depth: usize) -> Result<Oid> {
-        let mut builder = repo.treebuilder(None)?;
-        let mut i = 0;
-        while i < entries.len() {
-            let name = entries[i].0[depth];
-            if entries[i].0.len() == depth + 1 {
-                builder.insert(name, entries[i].1, 0o100644)?;
-                i += 1;
-                continue;
-            }
-            let end = entries[i..]
-                .iter()
-                .position(|(parts, _)| parts.len() == depth + 1 || parts[depth] != name)
-                .map_or(entries.len(), |n| i + n);
-            let sub = write_level(repo, &entries[i..end], depth + 1)?;
-            builder.insert(name, sub, 0o040000)?;
-            i = end;
-        }
-        Ok(builder.write()?)
+        Ok(index.write_tree_to(repo)?)
     }
 
     fn files() -> Vec<(String, String)> {
