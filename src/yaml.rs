@@ -13,6 +13,13 @@ use crate::diagnostic::{Diagnostic, Location};
 /// Returns the tree a YAML document holds, or a diagnostic naming `file`, line and column.
 /// An empty document is `null`.
 pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
+    if let Some((line, column)) = plain_merge_key(text) {
+        return Err(Diagnostic::new(
+            "invalid YAML: merge keys (`<<`) are not supported: write the keys out, or share them with a Tera include or macro",
+        )
+        .at(Location::at(file, line, column))
+        .hint("a key that is really named `<<` is written quoted: \"<<\":"));
+    }
     serde_yaml::from_str::<Strict>(text)
         .map(|s| s.0)
         .map_err(|e| {
@@ -86,11 +93,6 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(Key(key)) = access.next_key()? {
-            if key == "<<" {
-                return Err(de::Error::custom(
-                    "YAML merge keys (`<<`) are not supported: write the keys out, or share them with a Tera include or macro",
-                ));
-            }
             let Strict(value) = access.next_value()?;
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key `{key}`")));
@@ -99,6 +101,45 @@ impl<'de> Visitor<'de> for StrictVisitor {
         }
         Ok(Value::Object(map))
     }
+}
+
+/// Where the first unquoted `<<` key is (line and column, from 1): a YAML merge key, which
+/// serde_yaml would read as a plain key named `<<` instead of merging. A quoted `"<<"` is a key
+/// like any other.
+fn plain_merge_key(text: &str) -> Option<(usize, usize)> {
+    merge_keys(text)
+        .next()
+        .map(|(n, column)| (n + 1, column + 1))
+}
+
+/// The unquoted `<<` keys of a YAML text: (line index, byte column), outside block scalars.
+fn merge_keys(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    // Inside a block scalar (`|`, `>-`, ...) lines indented deeper than its key are text.
+    let mut block: Option<usize> = None;
+    text.lines().enumerate().filter_map(move |(n, line)| {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(key_indent) = block {
+            if line.trim().is_empty() || indent > key_indent {
+                return None;
+            }
+            block = None;
+        }
+        let header = line.split_whitespace().last().unwrap_or("");
+        if header.starts_with(['|', '>'])
+            && header.chars().all(|c| "|>+-0123456789".contains(c))
+            && (line.contains(": ") || line.trim_start().starts_with("- "))
+        {
+            block = Some(indent);
+        }
+        let mut rest = line.trim_start();
+        while let Some(after) = rest.strip_prefix("- ") {
+            rest = after.trim_start();
+        }
+        let is_merge = rest
+            .strip_prefix("<<")
+            .is_some_and(|r| r.trim_start().starts_with(':'));
+        is_merge.then(|| (n, line.len() - rest.len()))
+    })
 }
 
 /// A map key: a string, or a scalar written as one.
@@ -122,7 +163,25 @@ impl<'de> Deserialize<'de> for Key {
 pub fn to_string(value: &Value) -> String {
     // Serializing a serde_json::Value to YAML cannot fail: every key is a string and every
     // number is finite.
-    serde_yaml::to_string(value).unwrap_or_else(|e| unreachable!("YAML serialization: {e}"))
+    let text =
+        serde_yaml::to_string(value).unwrap_or_else(|e| unreachable!("YAML serialization: {e}"));
+    // serde_yaml writes a key named `<<` plain, which YAML reads as a merge key: quote it.
+    let merges: Vec<(usize, usize)> = merge_keys(&text).collect();
+    if merges.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 2 * merges.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        match merges.iter().find(|(m, _)| *m == n) {
+            Some((_, column)) => {
+                out.push_str(&line[..*column]);
+                out.push_str("'<<'");
+                out.push_str(&line[column + 2..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// Returns where a duplicate key is written the second time, at or after the line of the map
@@ -169,6 +228,19 @@ mod tests {
         assert!(loc.line.is_some(), "{err}");
         assert!(err.message.starts_with("invalid YAML"), "{err}");
         assert!(!err.message.contains(" at line "), "{err}");
+    }
+
+    #[test]
+    fn merge_keys_are_refused_and_a_key_named_like_one_round_trips() {
+        let err = parse("base: &b {x: 1}\nc:\n  <<: *b\n", "m.yaml").unwrap_err();
+        assert!(err.message.contains("merge keys"), "{err}");
+        let loc = err.location.unwrap();
+        assert_eq!((loc.line, loc.column), (Some(3), Some(3)));
+        assert!(parse("- <<: x\n", "m.yaml").is_err());
+        assert!(parse("t: |\n  <<: text\nu: 1\n", "m.yaml").is_ok());
+        let tree = json!({"a": {"<<": null, "<<x": 1}, "l": [{"<<": 1}], "t": "x\n<<: y\n"});
+        let text = to_string(&tree);
+        assert_eq!(parse(&text, "m.yaml").unwrap(), tree, "{text}");
     }
 
     #[test]
