@@ -16,6 +16,8 @@
 //!    answer 204 and still drop part of a change;
 //! 8. the caller records the tenants that succeeded in `refs/promote/state`.
 
+pub mod fleet;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};

@@ -1,6 +1,6 @@
 //! Promotion gates: `requires: staging` in `environments/prod.yaml` means prod only accepts a
-//! commit already applied to staging, or one that descends from such a commit without any change
-//! that staging would see (its environment file and the templates).
+//! commit already applied to staging, or one that descends from such a commit with no change
+//! for staging: no tenant of staging renders differently (see [`crate::affected`]).
 //!
 //! What was applied where is read from `refs/promote/state`: each apply's commit message names
 //! its environment and the source commit. Applying from a work tree with uncommitted changes to
@@ -12,10 +12,21 @@ use git2::{Oid, Repository};
 
 use crate::diagnostic::Diagnostic;
 use crate::environment::Environment;
+use crate::source::RepoFiles;
 use crate::state;
 
-/// Checks the gate of `env` for the work tree of `repo`, whose HEAD is `head`.
-pub fn check(repo: &Path, env: &Environment) -> Result<(), Diagnostic> {
+/// What is about to be applied.
+#[derive(Debug, Clone, Copy)]
+pub enum Head {
+    /// The work tree of the repository (`promote apply`): its HEAD commit, and no uncommitted
+    /// change to the configuration.
+    WorkTree,
+    /// A commit, rendered from the object database (`promote ci --head REV`).
+    Commit(Oid),
+}
+
+/// Checks the gate of `env` for `head` in the repository at `repo`.
+pub fn check(repo: &Path, env: &Environment, head: Head) -> Result<(), Diagnostic> {
     let Some(required) = env.file.requires.as_deref() else {
         return Ok(());
     };
@@ -29,28 +40,39 @@ pub fn check(repo: &Path, env: &Environment) -> Result<(), Diagnostic> {
         ))
         .at(at())
     })?;
-    let head = git.head().ok().and_then(|h| h.target()).ok_or_else(|| {
-        Diagnostic::new(format!(
-            "environment `{}` requires `{required}`: there is no commit to check",
-            env.name
-        ))
-        .at(at())
-        .hint("commit the configuration, apply it to the required environment, then here")
-    })?;
-    if let Some(path) = uncommitted(&git)? {
-        return Err(Diagnostic::new(format!(
-            "environment `{}` requires `{required}`, but {path} has uncommitted changes: they were applied nowhere",
-            env.name
-        ))
-        .at(at())
-        .hint(format!(
-            "commit them, apply the commit to `{required}`, then to `{}`",
-            env.name
-        )));
-    }
+    let head = match head {
+        Head::Commit(id) => id,
+        Head::WorkTree => {
+            let head = git.head().ok().and_then(|h| h.target()).ok_or_else(|| {
+                Diagnostic::new(format!(
+                    "environment `{}` requires `{required}`: there is no commit to check",
+                    env.name
+                ))
+                .at(at())
+                .hint("commit the configuration, apply it to the required environment, then here")
+            })?;
+            if let Some(path) = uncommitted(&git, repo)? {
+                return Err(Diagnostic::new(format!(
+                    "environment `{}` requires `{required}`, but {path} has uncommitted changes: they were applied nowhere",
+                    env.name
+                ))
+                .at(at())
+                .hint(format!(
+                    "commit them, apply the commit to `{required}`, then to `{}`",
+                    env.name
+                )));
+            }
+            head
+        }
+    };
     let applied = applied_sources(&git, required)?;
-    for source in &applied {
-        if *source == head || unchanged_for(&git, required, *source, head)? {
+    // The newest applied commit that `head` descends from decides: older ones are further away.
+    if applied.contains(&head) {
+        return Ok(());
+    }
+    let descends = |source: &Oid| git.graph_descendant_of(head, *source).unwrap_or(false);
+    if let Some(source) = applied.iter().find(|s| descends(s)) {
+        if unchanged_for(repo, required, *source, head)? {
             return Ok(());
         }
     }
@@ -75,14 +97,15 @@ pub fn check(repo: &Path, env: &Environment) -> Result<(), Diagnostic> {
 
 /// The first configuration file (under `templates/` or `environments/`) with uncommitted
 /// changes, if any.
-fn uncommitted(git: &Repository) -> Result<Option<String>, Diagnostic> {
+fn uncommitted(git: &Repository, repo: &Path) -> Result<Option<String>, Diagnostic> {
+    let prefix = crate::source::repo_prefix(git, repo);
     let mut options = git2::StatusOptions::new();
     options
         .include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false)
-        .pathspec("templates")
-        .pathspec("environments");
+        .pathspec(prefix.join("templates"))
+        .pathspec(prefix.join("environments"));
     let statuses = git
         .statuses(Some(&mut options))
         .map_err(|e| Diagnostic::new(format!("cannot read git status: {}", e.message())))?;
@@ -94,51 +117,33 @@ fn uncommitted(git: &Repository) -> Result<Option<String>, Diagnostic> {
 
 /// The source commits of the applies recorded for `env`, newest first.
 fn applied_sources(git: &Repository, env: &str) -> Result<Vec<Oid>, Diagnostic> {
-    let fail =
-        |e: git2::Error| Diagnostic::new(format!("cannot read {}: {}", state::REF, e.message()));
-    let Ok(start) = git.refname_to_id(state::REF) else {
-        return Ok(Vec::new());
-    };
-    let mut walk = git.revwalk().map_err(fail)?;
-    walk.push(start).map_err(fail)?;
+    let sources = state::sources(git, env)
+        .map_err(|e| Diagnostic::new(format!("cannot read {}: {e:#}", state::REF)))?;
     let mut out = Vec::new();
-    for id in walk {
-        let commit = git.find_commit(id.map_err(fail)?).map_err(fail)?;
-        let Ok(summary) = commit.summary() else {
-            continue;
-        };
-        let Some(source) = summary.and_then(|s| state::applied_from(s, env)) else {
-            continue;
-        };
-        if let Ok(object) = git.revparse_single(source) {
-            if let Ok(c) = object.peel_to_commit() {
-                if !out.contains(&c.id()) {
-                    out.push(c.id());
-                }
+    for source in sources {
+        if let Ok(c) = git
+            .revparse_single(&source)
+            .and_then(|o| o.peel_to_commit())
+        {
+            if !out.contains(&c.id()) {
+                out.push(c.id());
             }
         }
     }
     Ok(out)
 }
 
-/// Whether `head` descends from `source` and nothing `env` renders from changed between them:
-/// its environment file and the templates.
-fn unchanged_for(git: &Repository, env: &str, source: Oid, head: Oid) -> Result<bool, Diagnostic> {
-    let fail = |e: git2::Error| Diagnostic::new(format!("cannot compare commits: {}", e.message()));
-    if !git.graph_descendant_of(head, source).map_err(fail)? {
-        return Ok(false);
-    }
-    let entry = |commit: Oid, path: &str| -> Result<Option<Oid>, Diagnostic> {
-        let tree = git
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(fail)?;
-        Ok(tree.get_path(Path::new(path)).ok().map(|e| e.id()))
+/// Whether nothing `env` renders changed from `source` to `head`: no tenant of `env` is
+/// affected, none was added or removed.
+fn unchanged_for(repo: &Path, env: &str, source: Oid, head: Oid) -> Result<bool, Diagnostic> {
+    let read = |id: Oid| {
+        RepoFiles::from_revision(repo, &id.to_string()).map_err(|ds| {
+            ds.into_iter()
+                .next()
+                .unwrap_or_else(|| Diagnostic::new(format!("cannot read commit {id}")))
+        })
     };
-    for path in ["templates".to_owned(), format!("environments/{env}.yaml")] {
-        if entry(source, &path)? != entry(head, &path)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    let (before, after) = (read(source)?, read(head)?);
+    let change = crate::affected::affected(&before, &after, &[env.to_owned()]);
+    Ok(change.tenants.is_empty() && change.removed.is_empty())
 }

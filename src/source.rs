@@ -289,7 +289,7 @@ fn follow_link(
     }
 }
 
-fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
+pub(crate) fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
     let workdir = repo.workdir().and_then(|w| w.canonicalize().ok());
     let root = root.canonicalize().ok();
     match (workdir, root) {

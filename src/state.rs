@@ -190,12 +190,64 @@ pub fn applied_from<'a>(summary: &'a str, env: &str) -> Option<&'a str> {
     rest.rsplit_once(" from ").map(|(_, source)| source.trim())
 }
 
+/// The source commits (abbreviated, as [`message`] writes them) of the applies recorded for
+/// `env`, newest first.
+pub fn sources(git: &git2::Repository, env: &str) -> Result<Vec<String>> {
+    let Ok(start) = git.refname_to_id(REF) else {
+        return Ok(Vec::new());
+    };
+    let mut walk = git.revwalk()?;
+    walk.push(start)?;
+    let mut out = Vec::new();
+    for id in walk {
+        let commit = git.find_commit(id?)?;
+        if let Some(source) = commit
+            .summary()
+            .ok()
+            .flatten()
+            .and_then(|s| applied_from(s, env))
+        {
+            out.push(source.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the last apply recorded for `env` was of `source` (a full commit ID).
+pub fn recorded_source(repo: &Path, env: &str, source: &str) -> bool {
+    let Ok(git) = open(repo) else { return false };
+    let Ok(start) = git.refname_to_id(REF) else {
+        return false;
+    };
+    let Ok(mut walk) = git.revwalk() else {
+        return false;
+    };
+    if walk.push(start).is_err() {
+        return false;
+    }
+    for id in walk.flatten() {
+        let Ok(commit) = git.find_commit(id) else {
+            return false;
+        };
+        if let Some(last) = commit
+            .summary()
+            .ok()
+            .flatten()
+            .and_then(|s| applied_from(s, env))
+        {
+            return !last.is_empty() && source.starts_with(last);
+        }
+    }
+    false
+}
+
 /// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
 /// database at once, so a fleet's records are never all in memory), then as one commit.
 pub struct Recorder {
     repo: git2::Repository,
     dir: String,
     files: Vec<(String, git2::Oid)>,
+    forgotten: Vec<String>,
 }
 
 impl Recorder {
@@ -204,6 +256,7 @@ impl Recorder {
             repo: open(repo)?,
             dir: keys::encode(env)?,
             files: Vec::new(),
+            forgotten: Vec::new(),
         })
     }
 
@@ -215,12 +268,19 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+    /// Removes the record of tenant `key`: promote no longer manages it.
+    pub fn forget(&mut self, key: &str) -> Result<()> {
+        self.forgotten.push(format!("{}.json", keys::encode(key)?));
+        Ok(())
     }
 
-    /// Commits the records on [`REF`] with `message`; `None` when nothing changed.
-    pub fn commit(self, message: &str) -> Result<Option<git2::Oid>> {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.forgotten.is_empty()
+    }
+
+    /// Commits the records on [`REF`] with `message`; `None` when nothing changed, unless
+    /// `even_unchanged` (a commit with its parent's tree then records that the apply happened).
+    pub fn commit(self, message: &str, even_unchanged: bool) -> Result<Option<git2::Oid>> {
         let repo = &self.repo;
         let parent = crate::git::head_of(repo, REF)?;
         let base = parent.as_ref().map(|c| c.tree()).transpose()?;
@@ -233,10 +293,21 @@ impl Recorder {
         for (file, blob) in &self.files {
             sub.insert(file, *blob, 0o100644)?;
         }
-        let oid = sub.write()?;
-        root.insert(&self.dir, oid, 0o040000)?;
+        for file in &self.forgotten {
+            if sub.get(file)?.is_some() {
+                sub.remove(file)?;
+            }
+        }
+        if sub.is_empty() {
+            if root.get(&self.dir)?.is_some() {
+                root.remove(&self.dir)?;
+            }
+        } else {
+            let oid = sub.write()?;
+            root.insert(&self.dir, oid, 0o040000)?;
+        }
         let tree_id = root.write()?;
-        if base.as_ref().is_some_and(|b| b.id() == tree_id) {
+        if !even_unchanged && base.as_ref().is_some_and(|b| b.id() == tree_id) {
             return Ok(None);
         }
         let commit = crate::git::commit_on(repo, REF, parent.as_ref(), tree_id, message)
@@ -257,7 +328,7 @@ pub fn record(
     for (key, a) in applied {
         recorder.add(key, &a.clone().encode())?;
     }
-    recorder.commit(message)
+    recorder.commit(message, false)
 }
 
 #[cfg(test)]

@@ -4,14 +4,12 @@ use rayon::prelude::*;
 
 use super::plan::{sink, ModeArg};
 use super::{CommandResult, Exit, GlobalArgs, Ui};
-use crate::apply::{self, Options, TenantApply};
+use crate::apply::{self, Options};
 use crate::diagnostic::Diagnostic;
-use crate::parallel;
 use crate::pipeline::Project;
-use crate::plan::{Header, Outcome, Summary};
+use crate::plan::{Header, Outcome};
 use crate::progress;
 use crate::source::RepoFiles;
-use crate::state;
 
 /// Apply the repository to the environment's tenants: plan against live, push the patches,
 /// check that they took, and record what was applied in refs/promote/state
@@ -60,7 +58,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     }
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
-        crate::gate::check(&global.repo, &project.env)?;
+        crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)?;
     }
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     if !args.yes
@@ -103,68 +101,36 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
     let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
-    let mut summary = Summary::default();
-    // Records go to git's object database as tenants finish; the commit comes at the end.
-    let mut recorder = if args.dry_run {
-        None
-    } else {
-        Some(state::Recorder::new(&global.repo, &args.env)?)
-    };
-    let mut record_error = None;
-    let mut message_lines = Vec::new();
-    let mut failed = 0usize;
-    parallel::ordered(
+    let applied = apply::fleet::run(
+        &global.repo,
+        &project,
+        &live,
         &tenants,
-        live.concurrency,
-        |t| apply::tenant(&project, &live, t, &options),
-        |result: TenantApply| {
+        &options,
+        |result| {
             bar.inc(1);
             let r = &result.report;
-            summary.add(r);
-            if r.outcome == Some(Outcome::Failed) {
-                failed += 1;
-                if ui.format != super::OutputFormat::Text {
-                    for d in &r.errors {
-                        bar.suspend(|| ui.diagnostic(d));
-                    }
-                }
-            }
-            if let Some(record) = result.record {
-                if r.outcome == Some(Outcome::Applied) {
-                    message_lines.push(format!(
-                        "{} ({}): +{} ~{} -{}",
-                        r.key, r.id, r.counts.add, r.counts.replace, r.counts.remove
-                    ));
-                }
-                if let Some(rec) = recorder.as_mut() {
-                    if let Err(e) = rec.add(&r.key, &record) {
-                        record_error.get_or_insert(e);
-                    }
+            if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
+                for d in &r.errors {
+                    bar.suspend(|| ui.diagnostic(d));
                 }
             }
             if open {
                 open = sink.tenant(r).is_ok();
             }
         },
-    );
+    )?;
     bar.finish_and_clear();
     if open {
-        let _ = sink.end(&summary);
+        let _ = sink.end(&applied.summary);
     }
-    let recorded = match (record_error, recorder) {
-        (Some(e), _) => Err(e),
-        (None, Some(rec)) if !rec.is_empty() => {
-            let message = state::message(&args.env, &message_lines, source.as_deref());
-            rec.commit(&message).map(drop)
-        }
-        _ => Ok(()),
-    };
-    if let Err(e) = recorded {
+    if let Err(e) = applied.recorded {
         ui.failure(&super::Failure::Other(e.context(
             "the changes were applied but the last-applied state could not be recorded: the next plan shows them again (as drift-free changes to apply); run apply again to record them",
         )));
         return Ok(Exit::Error);
     }
+    let failed = applied.failed;
     if failed > 0 {
         ui.note(&format!(
             "error: {failed} tenant(s) failed (see above); the others were applied. Run apply again to finish: what is done is not changed again"
