@@ -5,6 +5,7 @@ pub mod affected;
 pub mod apply;
 pub mod backup;
 pub mod baseline;
+pub mod ci;
 pub mod cli;
 pub mod client;
 pub mod connect;

@@ -6,6 +6,7 @@
 
 mod apply;
 mod backup;
+mod ci;
 mod diff;
 mod drift;
 mod export;
@@ -127,6 +128,7 @@ pub enum Command {
     Backup(backup::BackupArgs),
     Drift(drift::DriftArgs),
     Migrate(migrate::MigrateArgs),
+    Ci(ci::CiArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -200,6 +202,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run(&ui, &cli.global, args),
         Command::Drift(args) => drift::run(&ui, &cli.global, args),
         Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
+        Command::Ci(args) => ci::run(&ui, &cli.global, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

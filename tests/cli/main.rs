@@ -8,6 +8,7 @@
 mod apply;
 mod backup;
 mod bad_input;
+mod ci;
 mod diff;
 mod drift;
 mod export;
@@ -26,6 +27,7 @@ const MODULES: &[&str] = &[
     "apply",
     "backup",
     "bad_input",
+    "ci",
     "diff",
     "drift",
     "export",

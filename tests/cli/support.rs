@@ -157,6 +157,19 @@ impl TestRepo {
     /// Commits the whole work tree on HEAD with a fixed author and time, and returns the
     /// commit's ID.
     pub fn commit(&self, message: &str) -> String {
+        let parent = self
+            .git()
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .map(|c| c.id().to_string());
+        let parents: Vec<&str> = parent.iter().map(String::as_str).collect();
+        self.commit_with(message, &parents, true)
+    }
+
+    /// Commits the whole work tree with `parents` (two for a merge), moving HEAD only when
+    /// `move_head`, and returns the commit's ID.
+    pub fn commit_with(&self, message: &str, parents: &[&str], move_head: bool) -> String {
         let tree_id = self.stage();
         let repo = self.git();
         let tree = repo.find_tree(tree_id).unwrap();
@@ -166,10 +179,13 @@ impl TestRepo {
             &git2::Time::new(1_700_000_000, 0),
         )
         .unwrap();
-        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let parents: Vec<git2::Commit> = parents
+            .iter()
+            .map(|p| repo.find_commit(git2::Oid::from_str(p).unwrap()).unwrap())
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
         repo.commit(
-            Some("HEAD"),
+            move_head.then_some("HEAD"),
             &signature,
             &signature,
             message,
@@ -217,10 +233,13 @@ impl TestRepo {
             // libgit2 finds the user's global config through these two.
             .env("HOME", &no_home)
             .env("XDG_CONFIG_HOME", &no_home);
-        // Credentials of the caller's shell never reach a test; a test passes its own.
+        // Credentials of the caller's shell never reach a test, nor a CI system's settings
+        // (`GITHUB_STEP_SUMMARY`); a test passes its own.
         for (key, _) in std::env::vars_os() {
             if key.to_str().is_some_and(|k| {
-                k.starts_with("PROMOTE_SECRET_") || k.starts_with("PROMOTE_CLIENT_")
+                k.starts_with("PROMOTE_SECRET_")
+                    || k.starts_with("PROMOTE_CLIENT_")
+                    || k.starts_with("GITHUB_")
             }) {
                 command.env_remove(key);
             }

@@ -1,0 +1,278 @@
+//! CI on merge: what a change from one commit to another means for each environment.
+//!
+//! `promote ci --base REV --head REV` reads both commits from git's object database (no
+//! checkout), works out the affected tenants ([`crate::affected`]), orders the environments by
+//! their `requires:` gates, and narrows everything to one shard when the fleet is split over
+//! several jobs. The command then plans (or applies) exactly those tenants; see `cli/ci.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::affected::{self, Affected};
+use crate::diagnostic::Diagnostic;
+use crate::source::{Origin, RepoFiles};
+
+/// One of `count` shards (`index` counts from 1): `--shard 2/4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether tenant `key` belongs to this shard.
+    pub fn holds(&self, key: &str) -> bool {
+        affected::in_shard(key, self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A change between two commits of the configuration repository.
+#[derive(Debug)]
+pub struct Change {
+    pub base: RepoFiles,
+    pub head: RepoFiles,
+    /// The commit `--base` resolved to (`None` for git's all-zero ID: a new branch, everything
+    /// is new).
+    pub base_commit: Option<git2::Oid>,
+    pub head_commit: git2::Oid,
+    pub affected: Affected,
+}
+
+/// Git's ID for "no commit", which CI systems pass as the base of a branch's first push.
+fn is_zero(rev: &str) -> bool {
+    rev.len() >= 7 && rev.bytes().all(|b| b == b'0')
+}
+
+/// Reads `base` and `head` of the repository at `repo` and works out what changed for `envs`
+/// (every environment of head when empty).
+pub fn read(
+    repo: &Path,
+    base: &str,
+    head: &str,
+    envs: &[String],
+) -> Result<Change, Vec<Diagnostic>> {
+    let hint = |d: Vec<Diagnostic>| -> Vec<Diagnostic> {
+        d.into_iter()
+            .map(|d| {
+                if d.message.starts_with("cannot resolve git revision") {
+                    d.hint("CI checkouts are often shallow: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab) or at least the base commit")
+                } else {
+                    d
+                }
+            })
+            .collect()
+    };
+    let head_files = RepoFiles::from_revision(repo, head).map_err(hint)?;
+    let (base_files, base_commit) = if is_zero(base) {
+        (
+            RepoFiles {
+                templates: BTreeMap::new(),
+                environments: BTreeMap::new(),
+                origin: Origin::Revision {
+                    rev: base.to_owned(),
+                    commit: base.to_owned(),
+                },
+            },
+            None,
+        )
+    } else {
+        let files = RepoFiles::from_revision(repo, base).map_err(hint)?;
+        let id = commit_of(&files);
+        (files, id)
+    };
+    let head_commit = commit_of(&head_files).ok_or_else(|| {
+        vec![Diagnostic::new(format!(
+            "cannot resolve git revision `{head}`"
+        ))]
+    })?;
+    let affected = affected::affected(&base_files, &head_files, envs);
+    Ok(Change {
+        base: base_files,
+        head: head_files,
+        base_commit,
+        head_commit,
+        affected,
+    })
+}
+
+fn commit_of(files: &RepoFiles) -> Option<git2::Oid> {
+    match &files.origin {
+        Origin::Revision { commit, .. } => git2::Oid::from_str(commit).ok(),
+        Origin::WorkTree => None,
+    }
+}
+
+/// The environments to run, in promotion order: `selected` (every environment of `head` when
+/// empty), each after the environment it `requires:` when both are run; otherwise in the order
+/// given (by name when none was given). A cycle of `requires:` is an error.
+pub fn order(head: &RepoFiles, selected: &[String]) -> Result<Vec<String>, Vec<Diagnostic>> {
+    let names: Vec<String> = if selected.is_empty() {
+        head.environments.keys().cloned().collect()
+    } else {
+        let mut seen = BTreeSet::new();
+        selected
+            .iter()
+            .filter(|n| seen.insert(n.as_str()))
+            .cloned()
+            .collect()
+    };
+    let mut problems = Vec::new();
+    let mut requires: BTreeMap<&str, String> = BTreeMap::new();
+    for name in &names {
+        match head.environment(name) {
+            Ok(env) => {
+                if let Some(r) = env.file.requires {
+                    requires.insert(name, r);
+                }
+            }
+            Err(d) => problems.push(d),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Repeatedly take the first environment whose required one is not still waiting.
+    let mut waiting: Vec<&String> = names.iter().collect();
+    let mut out = Vec::new();
+    while !waiting.is_empty() {
+        let ready = waiting.iter().position(|n| {
+            requires
+                .get(n.as_str())
+                .is_none_or(|r| !waiting.contains(&r))
+        });
+        let Some(i) = ready else {
+            let cycle: Vec<&str> = waiting.iter().map(|s| s.as_str()).collect();
+            return Err(vec![Diagnostic::new(format!(
+                "the `requires:` gates of {} form a cycle: no environment can go first",
+                cycle.join(", ")
+            ))
+            .hint("each environment may require one that comes before it, e.g. dev <- staging <- prod")]);
+        };
+        out.push(waiting.remove(i).clone());
+    }
+    Ok(out)
+}
+
+/// The tenants of `env` to run: those the change affects, in `shard` when given.
+pub fn selection(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
+    pick(affected.tenants.get(env), shard)
+}
+
+/// The tenants of `env` the change removed, in `shard` when given.
+pub fn removed(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
+    pick(affected.removed.get(env), shard)
+}
+
+fn pick(keys: Option<&BTreeSet<String>>, shard: Option<Shard>) -> Vec<String> {
+    keys.into_iter()
+        .flatten()
+        .filter(|k| shard.is_none_or(|s| s.holds(k)))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn files(envs: &[(&str, &str)]) -> RepoFiles {
+        RepoFiles {
+            templates: [("a/tenant.yaml".to_owned(), "name: a\n".to_owned())].into(),
+            environments: envs
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            origin: Origin::WorkTree,
+        }
+    }
+
+    fn env(requires: Option<&str>) -> String {
+        let mut text = "target:\n  url: https://x.test\n".to_owned();
+        if let Some(r) = requires {
+            text.push_str(&format!("requires: {r}\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn shards_parse_and_refuse_nonsense() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, count: 4 }));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "2", "1/2/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environments_follow_their_gates() {
+        let f = files(&[
+            ("prod", &env(Some("staging"))),
+            ("staging", &env(Some("dev"))),
+            ("dev", &env(None)),
+            ("local", &env(None)),
+        ]);
+        assert_eq!(order(&f, &[]).unwrap(), ["dev", "local", "staging", "prod"]);
+        let given: Vec<String> = ["prod", "local", "staging"].map(String::from).into();
+        assert_eq!(order(&f, &given).unwrap(), ["local", "staging", "prod"]);
+        let given: Vec<String> = ["prod", "prod"].map(String::from).into();
+        assert_eq!(order(&f, &given).unwrap(), ["prod"]);
+    }
+
+    #[test]
+    fn a_cycle_of_gates_is_an_error() {
+        let f = files(&[("a", &env(Some("b"))), ("b", &env(Some("a")))]);
+        let e = order(&f, &[]).unwrap_err();
+        assert!(e[0].message.contains("cycle"), "{}", e[0]);
+    }
+
+    #[test]
+    fn an_unknown_environment_is_named() {
+        let f = files(&[("dev", &env(None))]);
+        let e = order(&f, &["prdo".to_owned()]).unwrap_err();
+        assert!(e[0].to_string().contains("prdo"), "{}", e[0]);
+    }
+
+    proptest! {
+        /// Every affected tenant is run by exactly one shard, and the shards together run
+        /// exactly the affected set.
+        #[test]
+        fn shards_partition_the_selection(keys in prop::collection::btree_set("[a-z0-9._-]{1,16}", 0..80), n in 1usize..12) {
+            let affected = Affected {
+                tenants: [("prod".to_owned(), keys.clone())].into(),
+                ..Affected::default()
+            };
+            let mut all = Vec::new();
+            for index in 1..=n {
+                all.extend(selection(&affected, "prod", Some(Shard { index, count: n })));
+            }
+            all.sort();
+            let expected: Vec<String> = keys.into_iter().collect();
+            prop_assert_eq!(all, expected);
+        }
+    }
+}
