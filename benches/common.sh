@@ -1,4 +1,4 @@
-# Shared by benches/live.sh and benches/backup.sh (sourced, not run): checks for GNU time,
+# Shared by benches/live.sh, benches/backup.sh and benches/ci.sh (sourced, not run): checks for GNU time,
 # builds the release binaries, generates a fleet of $tenants tenants in a fresh git repository
 # ($repo, inside the temporary $work), and defines env_file and timed. Expects $root, $tenants
 # and $name (the script's name, for messages).

@@ -173,17 +173,32 @@ pub fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected
         ..Affected::default()
     };
     for env in names {
+        // Tenants default to one per template directory: those count as the file too.
+        let same_file = base.environments.get(&env) == head.environments.get(&env)
+            && base.template_dirs() == head.template_dirs();
+        if same_file && out.templates.is_empty() {
+            continue;
+        }
         let now = tenants_of(head, &env).unwrap_or_default();
-        let before = tenants_of(base, &env).unwrap_or_default();
+        // The same environment file gives every tenant the same context: only the templates
+        // matter (and the file, a large one in a fleet, is not read twice).
+        let before = if same_file {
+            None
+        } else {
+            Some(tenants_of(base, &env).unwrap_or_default())
+        };
         let mut hit = BTreeSet::new();
         for (key, (tenant, context)) in &now {
-            let context_changed = before.get(key).map(|(_, c)| c) != Some(context);
+            let context_changed = before
+                .as_ref()
+                .is_some_and(|b| b.get(key).map(|(_, c)| c) != Some(context));
             if context_changed || out.templates.contains(&tenant.template) {
                 hit.insert(key.clone());
             }
         }
         let gone: BTreeSet<String> = before
-            .keys()
+            .iter()
+            .flat_map(|b| b.keys())
             .filter(|k| !now.contains_key(*k))
             .cloned()
             .collect();
@@ -328,6 +343,20 @@ mod tests {
             .insert("c/pools/p.yaml".into(), "{}\n".into());
         head.templates.insert("c/tenant.yaml".into(), text);
         assert_eq!(keys(&affected(&base(), &head, &[]), "prod"), ["c1"]);
+    }
+
+    #[test]
+    fn a_template_directory_gone_removes_its_default_tenant() {
+        // No `tenants:`: one tenant per template directory.
+        let env = "target:\n  url: https://d.test\n";
+        let before = snapshot(TEMPLATES, &[("dev", env)]);
+        let mut after = before.clone();
+        after.templates.remove("c/tenant.yaml");
+        let a = affected(&before, &after, &[]);
+        assert_eq!(a.removed["dev"].iter().collect::<Vec<_>>(), ["c"]);
+        assert!(keys(&a, "dev").is_empty());
+        let a = affected(&after, &before, &[]);
+        assert_eq!(keys(&a, "dev"), ["c"]);
     }
 
     proptest! {

@@ -115,11 +115,19 @@ struct EnvOutcome {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     let change = ci::read(&global.repo, &args.base, &args.head, &args.envs)?;
-    let envs = ci::order(&change.head, &args.envs)?;
     let mut projects = Vec::new();
-    for env in &envs {
-        projects.push(Project::load(&change.head, env)?);
+    let mut problems = Vec::new();
+    for env in ci::names(&change.head, &args.envs) {
+        match Project::load(&change.head, &env) {
+            Ok(p) => projects.push(p),
+            Err(ds) => problems.extend(ds),
+        }
     }
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
+    let projects = ci::order(projects, |p| &p.env)?;
+    let envs: Vec<String> = projects.iter().map(|p| p.env.name.clone()).collect();
     let action = match (args.apply, args.dry_run) {
         (false, _) => "plan",
         (true, false) => "apply",
