@@ -377,53 +377,8 @@ fn message(
     out
 }
 
-/// Pushes `branch` to `remote` (a remote's name or a URL), refusing a non-fast-forward.
+/// Pushes `branch` to `remote` (a remote's name or a URL); a non-fast-forward is refused.
 pub fn push(repo: &Repository, remote: &str, branch: &str) -> Result<()> {
-    let mut remote = repo
-        .find_remote(remote)
-        .or_else(|_| repo.remote_anonymous(remote))
-        .with_context(|| format!("`{remote}` is neither a remote of this repository nor a URL"))?;
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    let rejected = std::cell::RefCell::new(Vec::new());
-    let mut callbacks = git2::RemoteCallbacks::new();
-    let config = repo.config().ok();
-    let mut tried = 0;
-    callbacks.credentials(move |url, username, allowed| {
-        tried += 1;
-        if tried > 3 {
-            return Err(git2::Error::from_str(
-                "the remote refused every credential tried (ssh agent, git credential helper)",
-            ));
-        }
-        if allowed.contains(git2::CredentialType::SSH_KEY) {
-            return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
-        }
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-            if let Some(config) = &config {
-                return git2::Cred::credential_helper(config, url, username);
-            }
-        }
-        git2::Cred::default()
-    });
-    callbacks.push_update_reference(|name, status| {
-        if let Some(why) = status {
-            rejected.borrow_mut().push(format!("{name}: {why}"));
-        }
-        Ok(())
-    });
-    {
-        let mut options = git2::PushOptions::new();
-        options.remote_callbacks(callbacks);
-        remote
-            .push(&[refspec.as_str()], Some(&mut options))
-            .with_context(|| format!("cannot push {branch}"))?;
-    }
-    let rejected = rejected.into_inner();
-    if !rejected.is_empty() {
-        return Err(anyhow!(
-            "the remote refused the push: {}",
-            rejected.join("; ")
-        ));
-    }
-    Ok(())
+    crate::git::push(repo, remote, &refspec).with_context(|| format!("cannot push {branch}"))
 }

@@ -66,6 +66,91 @@ pub fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<git2::C
     }
 }
 
+/// Finds `remote` as a remote's name of `repo`, or else takes it as a URL.
+fn remote<'r>(repo: &'r Repository, remote: &str) -> Result<git2::Remote<'r>> {
+    repo.find_remote(remote)
+        .or_else(|_| repo.remote_anonymous(remote))
+        .with_context(|| format!("`{remote}` is neither a remote of this repository nor a URL"))
+}
+
+/// Callbacks that sign in the way git does: the ssh agent, else git's credential helper.
+fn callbacks<'a>(repo: &Repository) -> git2::RemoteCallbacks<'a> {
+    let mut callbacks = git2::RemoteCallbacks::new();
+    let config = repo.config().ok();
+    let mut tried = 0;
+    callbacks.credentials(move |url, username, allowed| {
+        tried += 1;
+        if tried > 3 {
+            return Err(git2::Error::from_str(
+                "the remote refused every credential tried (ssh agent, git credential helper)",
+            ));
+        }
+        if allowed.contains(git2::CredentialType::SSH_KEY) {
+            return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+            if let Some(config) = &config {
+                return git2::Cred::credential_helper(config, url, username);
+            }
+        }
+        git2::Cred::default()
+    });
+    callbacks
+}
+
+/// Why a push did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The remote refused to update a ref (a non-fast-forward, a protected ref).
+    #[error("the remote refused the push: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Pushes `refspec` (`src:dst`, no `+`: a non-fast-forward is refused) to `remote`, a remote's
+/// name or a URL.
+pub fn push(repo: &Repository, remote: &str, refspec: &str) -> Result<(), PushError> {
+    let mut remote = self::remote(repo, remote)?;
+    let rejected = std::cell::RefCell::new(Vec::new());
+    let mut callbacks = callbacks(repo);
+    callbacks.push_update_reference(|name, status| {
+        if let Some(why) = status {
+            rejected.borrow_mut().push(format!("{name}: {why}"));
+        }
+        Ok(())
+    });
+    {
+        let mut options = git2::PushOptions::new();
+        options.remote_callbacks(callbacks);
+        // Local remotes refuse a non-fast-forward with an error, network ones with a status.
+        remote
+            .push(&[refspec], Some(&mut options))
+            .map_err(|e| match e.code() {
+                git2::ErrorCode::NotFastForward => PushError::Rejected(e.message().to_owned()),
+                _ => PushError::Other(anyhow!(e)),
+            })?;
+    }
+    let rejected = rejected.into_inner();
+    if rejected.is_empty() {
+        Ok(())
+    } else {
+        Err(PushError::Rejected(rejected.join("; ")))
+    }
+}
+
+/// Fetches `refspec` from `remote` (a remote's name or a URL). A source ref the remote does not
+/// have is not an error: nothing is fetched.
+pub fn fetch(repo: &Repository, remote: &str, refspec: &str) -> Result<()> {
+    let mut remote = self::remote(repo, remote)?;
+    let mut options = git2::FetchOptions::new();
+    options.remote_callbacks(callbacks(repo));
+    options.download_tags(git2::AutotagOption::None);
+    remote
+        .fetch(&[refspec], Some(&mut options), None)
+        .with_context(|| format!("cannot fetch {refspec}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

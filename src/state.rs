@@ -10,6 +10,8 @@
 //! apply that changes nothing adds no commit. The ref moves by compare-and-swap: two applies
 //! racing on one repository cannot silently drop each other's record.
 
+pub mod sync;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

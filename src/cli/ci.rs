@@ -62,6 +62,11 @@ pub struct CiArgs {
     /// Without --apply: exit 2 when there are changes (0 none, 1 error)
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Share the last-applied state (refs/promote/state) through this git remote (a name or a
+    /// URL): pulled before planning, pushed after each environment applied, with other jobs'
+    /// records kept
+    #[arg(long, value_name = "REMOTE")]
+    pub state_remote: Option<String>,
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -115,6 +120,10 @@ struct EnvOutcome {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     let change = ci::read(&global.repo, &args.base, &args.head, &args.envs)?;
+    if let Some(remote) = &args.state_remote {
+        let pulled = state::sync::pull(&global.repo, remote)?;
+        tracing::info!(?pulled, remote, "state pulled");
+    }
     let mut projects = Vec::new();
     let mut problems = Vec::new();
     for env in ci::names(&change.head, &args.envs) {
@@ -248,6 +257,16 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
             }
             if args.apply && args.allow_delete && outcome.status == Status::Applied {
                 outcome.forgotten = forget(global, args, &change, &env, &outcome.removed, ui);
+            }
+            if let (Some(remote), true, false) = (&args.state_remote, args.apply, args.dry_run) {
+                if let Err(e) = state::sync::push(&global.repo, remote) {
+                    outcome.status = Status::Failed;
+                    outcome.errors.push(
+                        Diagnostic::new(format!("{e:#}"))
+                            .context(&env, None)
+                            .hint("what was applied is recorded in this clone only: push refs/promote/state by hand, or run the job again"),
+                    );
+                }
             }
         }
         if outcome.status == Status::Failed && args.apply {

@@ -556,3 +556,56 @@ fn the_text_report_reads_well() {
         .replace(&head[..12], "[HEAD]");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_state_is_shared_through_a_remote() {
+    let (a, head) = fleet();
+    let remote = tempfile::tempdir().unwrap();
+    git2::Repository::init_bare(remote.path()).unwrap();
+    let url = remote.path().to_str().unwrap();
+    let zero = "0000000000000000000000000000000000000000";
+    let shared = ["--apply", "--state-remote", url];
+    // Job 1 applies dev and pushes its records.
+    let mut args = vec!["--env", "dev"];
+    args.extend(shared);
+    ci(&a, zero, &head, &args).0.success();
+
+    // Job 2, on a fresh clone: without the remote it knows nothing of dev ...
+    let b = TestRepo::clone_of(&a);
+    ci(&b, zero, &head, &["--apply", "--env", "staging"])
+        .0
+        .code(1)
+        .stderr_contains("requires `dev`");
+    // ... with it, staging's gate sees dev's apply.
+    let mut args = vec!["--env", "staging"];
+    args.extend(shared);
+    ci(&b, zero, &head, &args).0.success();
+
+    // Job 1 again: prod's gate sees staging's apply from job 2, and both jobs' records are on
+    // the remote.
+    let mut args = vec!["--env", "prod"];
+    args.extend(shared);
+    ci(&a, zero, &head, &args).0.success();
+    let bare = git2::Repository::open_bare(remote.path()).unwrap();
+    let tip = bare
+        .find_reference("refs/promote/state")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let mut summaries = Vec::new();
+    let mut walk = bare.revwalk().unwrap();
+    walk.push(tip.id()).unwrap();
+    for id in walk {
+        let c = bare.find_commit(id.unwrap()).unwrap();
+        summaries.push(
+            c.summary()
+                .unwrap()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(summaries, ["apply prod", "apply staging", "apply dev"]);
+}

@@ -57,6 +57,13 @@ impl TestRepo {
         repo
     }
 
+    /// Returns a git clone of `other` (its committed files and branches; not its work files).
+    pub fn clone_of(other: &TestRepo) -> TestRepo {
+        let repo = TestRepo::empty();
+        git2::Repository::clone(other.path().to_str().unwrap(), repo.path()).unwrap();
+        repo
+    }
+
     /// Returns the repository's root directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
