@@ -248,4 +248,65 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// The `promote` command lines of the CI examples, with CI variables replaced by sample
+    /// values, split into arguments.
+    fn example_commands(yaml: &str) -> Vec<Vec<String>> {
+        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let tree = crate::yaml::parse(yaml, "example").expect("the example is YAML");
+        let mut all = Vec::new();
+        strings(&tree, &mut all);
+        all.iter()
+            .filter_map(|s| s.split_once("\"$PROMOTE\" ").map(|(_, rest)| rest))
+            .map(|command| {
+                let mut text = command
+                    .replace("${{ matrix.shard }}", "2")
+                    .replace("$CI_NODE_INDEX", "2")
+                    .replace("$CI_NODE_TOTAL", "4");
+                while let Some(start) = text.find("${{") {
+                    let end = text[start..]
+                        .find("}}")
+                        .map_or(text.len(), |e| start + e + 2);
+                    text.replace_range(start..end, "prod");
+                }
+                std::iter::once("promote".to_owned())
+                    .chain(
+                        text.split_whitespace()
+                            .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned()),
+                    )
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_of_the_ci_examples_parses() {
+        for (name, yaml, expected) in [
+            (
+                "github-actions.yml",
+                include_str!("../../examples/ci/github-actions.yml"),
+                5,
+            ),
+            (
+                "gitlab-ci.yml",
+                include_str!("../../examples/ci/gitlab-ci.yml"),
+                5,
+            ),
+        ] {
+            let commands = example_commands(yaml);
+            assert_eq!(commands.len(), expected, "{name}: {commands:?}");
+            for args in commands {
+                if let Err(e) = Cli::try_parse_from(&args) {
+                    panic!("{name}: {args:?} does not parse: {e}");
+                }
+            }
+        }
+    }
 }
