@@ -152,11 +152,13 @@ mod tests {
     use crate::state::{read, record, Applied};
     use serde_json::json;
 
-    fn applied(name: &str) -> Applied {
-        Applied {
+    /// Records in the clone `dir` that `name` was applied to tenant `key` of `env`.
+    fn record_one(dir: &tempfile::TempDir, env: &str, key: &str, name: &str, message: &str) {
+        let applied = Applied {
             tree: json!({ "name": name }),
             source: Some("abc".into()),
-        }
+        };
+        record(dir.path(), env, &[(key.into(), applied)], message).unwrap();
     }
 
     /// A bare "remote" and two clones of it.
@@ -181,30 +183,12 @@ mod tests {
     fn two_jobs_writing_at_once_both_land() {
         let (_remote, url, a, b) = remote_and_clones();
         assert_eq!(pull(a.path(), &url).unwrap(), Pulled::NothingThere);
-        record(
-            a.path(),
-            "dev",
-            &[("t1".into(), applied("one"))],
-            "apply dev: 1",
-        )
-        .unwrap();
+        record_one(&a, "dev", "t1", "one", "apply dev: 1");
         push(a.path(), &url).unwrap();
         // b starts from the remote, then a and b each record another tenant.
         assert_eq!(pull(b.path(), &url).unwrap(), Pulled::FastForward);
-        record(
-            a.path(),
-            "dev",
-            &[("t2".into(), applied("two"))],
-            "apply dev: 2",
-        )
-        .unwrap();
-        record(
-            b.path(),
-            "prod",
-            &[("t3".into(), applied("three"))],
-            "apply prod: 3",
-        )
-        .unwrap();
+        record_one(&a, "dev", "t2", "two", "apply dev: 2");
+        record_one(&b, "prod", "t3", "three", "apply prod: 3");
         push(a.path(), &url).unwrap();
         // b's push is refused, so b replays its commit on a's and pushes again.
         push(b.path(), &url).unwrap();
@@ -220,21 +204,9 @@ mod tests {
     #[test]
     fn local_records_not_pushed_yet_are_kept() {
         let (_remote, url, a, b) = remote_and_clones();
-        record(
-            a.path(),
-            "dev",
-            &[("t1".into(), applied("one"))],
-            "apply dev: 1",
-        )
-        .unwrap();
+        record_one(&a, "dev", "t1", "one", "apply dev: 1");
         push(a.path(), &url).unwrap();
-        record(
-            b.path(),
-            "dev",
-            &[("t1".into(), applied("mine"))],
-            "apply dev: b",
-        )
-        .unwrap();
+        record_one(&b, "dev", "t1", "mine", "apply dev: b");
         assert_eq!(pull(b.path(), &url).unwrap(), Pulled::Replayed(1));
         assert_eq!(read(b.path(), "dev").unwrap()["t1"].tree["name"], "mine");
     }

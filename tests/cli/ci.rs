@@ -44,6 +44,12 @@ fn fleet() -> (TestRepo, String) {
     (repo, head)
 }
 
+/// Commits a change of one tenant's entry (initech's seats in prod) and returns the commit.
+fn more_seats_in_prod(repo: &TestRepo) -> String {
+    repo.edit("environments/prod.yaml", "seats: 10", "seats: 12");
+    repo.commit("initech: more seats in prod")
+}
+
 /// `promote --output json ci --base BASE --head HEAD ARGS`.
 fn ci(repo: &TestRepo, base: &str, head: &str, args: &[&str]) -> (Run, Value) {
     let mut all = vec!["ci", "--base", base, "--head", head];
@@ -190,8 +196,7 @@ fn an_environment_variable_plans_all_of_that_environment_and_none_of_another() {
 #[test]
 fn a_tenant_entry_change_plans_only_that_tenant() {
     let (repo, base) = fleet();
-    repo.edit("environments/prod.yaml", "seats: 10", "seats: 12");
-    let head = repo.commit("initech: more seats in prod");
+    let head = more_seats_in_prod(&repo);
     let (run, report) = ci(&repo, &base, &head, &[]);
     run.success();
     assert_eq!(ran(&report), in_envs(&["prod"], &["initech"]));
@@ -463,8 +468,7 @@ fn shards_split_the_affected_tenants_exactly() {
 #[test]
 fn the_summary_goes_to_github_and_to_a_file() {
     let (repo, base) = fleet();
-    repo.edit("environments/prod.yaml", "seats: 10", "seats: 12");
-    let head = repo.commit("initech: more seats in prod");
+    let head = more_seats_in_prod(&repo);
     let github = repo.join("step-summary.md");
     std::fs::write(&github, "earlier step\n").unwrap();
     let run = repo.run_env(
@@ -509,8 +513,7 @@ fn the_summary_goes_to_github_and_to_a_file() {
 #[test]
 fn plan_exit_codes_follow_plan() {
     let (repo, base) = fleet();
-    repo.edit("environments/prod.yaml", "seats: 10", "seats: 12");
-    let head = repo.commit("initech: more seats in prod");
+    let head = more_seats_in_prod(&repo);
     repo.run(&[
         "ci",
         "--base",
