@@ -49,6 +49,10 @@ pub struct Options {
     /// Make up a random value for a secret whose variable is not set (emulator targets only:
     /// `apply --env local` works on a fresh machine).
     pub invent_secrets: bool,
+    /// The tenants applied are all those the source commit can change (the whole environment,
+    /// or everything a change affects): a clean apply of a new source is then recorded even
+    /// when nothing changed, for the promotion gates. Not for a `--tenant` selection.
+    pub complete: bool,
 }
 
 /// Removing more than this share of a tenant's objects needs `--force`.
@@ -566,6 +570,7 @@ mod tests {
             backups: PathBuf::new(),
             source: None,
             invent_secrets: false,
+            complete: true,
         };
         assert!(check_removals(&live, &one_gone, &opts)
             .unwrap_err()

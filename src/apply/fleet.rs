@@ -27,7 +27,8 @@ pub struct Applied {
 /// Applies `tenants` of `project`, handing each result to `each` in tenant order as soon as it
 /// is there, then records what was applied in the state of `repo`. Without `--dry-run`, an
 /// apply of a commit that changed nothing is recorded too (as a commit with no change to the
-/// tree) when every tenant succeeded: promotion gates then know that commit reached `env`.
+/// tree) when every tenant succeeded and [`Options::complete`]: promotion gates then know that
+/// commit reached `env`.
 pub fn run(
     repo: &Path,
     project: &Project,
@@ -78,6 +79,7 @@ pub fn run(
         (None, Some(rec)) => {
             // A clean apply of a new source commit is worth a record even with no change.
             let verified = failed == 0
+                && options.complete
                 && options
                     .source
                     .as_deref()

@@ -83,6 +83,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         backups: crate::files::work_dir(&global.repo)?.join("backups"),
         source: source.clone(),
         invent_secrets: project.env.file.target.emulator.is_some(),
+        complete: args.tenants.is_empty(),
     };
     let header = Header {
         version: 1,

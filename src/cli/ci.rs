@@ -424,6 +424,8 @@ fn run_env(
                     .join("backups"),
                 source: Some(change.head_commit.to_string()),
                 invent_secrets: env.file.target.emulator.is_some(),
+                // Every tenant the change affects in this environment (or in this shard).
+                complete: true,
             };
             let applied =
                 apply::fleet::run(&global.repo, project, &live, &tenants, &options, |r| {

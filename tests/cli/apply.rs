@@ -651,4 +651,26 @@ fn the_promotion_gate_is_enforced() {
         .stderr_contains("has not been applied to `local`");
     apply(&repo, &[]).0.success();
     repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A template comment renders the same: local changes nothing, but a whole apply records
+    // that it has the commit, and the gate opens; an apply of one tenant does not.
+    repo.edit(
+        "templates/saas/tenant.yaml",
+        "name: ",
+        "{# reviewed #}name: ",
+    );
+    repo.commit("a template comment");
+    let before = repo.state_commits().len();
+    apply(&repo, &["--tenant", "globex"]).0.success();
+    assert_eq!(repo.state_commits().len(), before);
+    repo.run(&["apply", "--env", "gated", "--yes"])
+        .code(1)
+        .stderr_contains("has not been applied to `local`");
+    apply(&repo, &[]).0.success();
+    let (_, message) = &repo.state_commits()[0];
+    assert!(
+        message.starts_with("apply local: 0 tenant(s) changed from "),
+        "{message}"
+    );
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
 }
