@@ -5,6 +5,8 @@
 //! context, parses the result, and assembles the tree through the layout. Undefined variables
 //! are errors, and `secret("NAME")` renders as the marker `<secret:NAME>`.
 
+mod bounds;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,6 +46,7 @@ impl<'a> Renderer<'a> {
             let mut tera = Tera::default();
             tera.autoescape_on(vec![]);
             tera.register_function("secret", secret);
+            tera.register_function("range", bounds::range);
             match tera.add_raw_templates(sources.iter().map(|(k, v)| (*k, *v))) {
                 Ok(()) => break tera,
                 Err(e) => {
@@ -59,6 +62,13 @@ impl<'a> Renderer<'a> {
                 }
             }
         };
+        for (file, message) in bounds::recursion(&tera) {
+            problems.push(
+                Diagnostic::new(message)
+                    .in_file(files.display(&format!("templates/{file}")))
+                    .hint("write the levels out, or loop over a list instead"),
+            );
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -112,6 +122,7 @@ impl<'a> Renderer<'a> {
         })?;
         let mut out = Vec::with_capacity(files.len());
         let mut problems = Vec::new();
+        bounds::start_tenant();
         for (rel, name) in files {
             match self.tera.render(name, &context) {
                 Ok(text) => out.push((rel.clone(), text)),
