@@ -153,6 +153,7 @@ impl Live {
                     Some(401) => "check the client credentials the environment file names",
                     Some(403) => "the client needs the read_configuration or manage_configuration scope on this tenant",
                     Some(404) => "the tenant does not exist on the platform: create it there first, or fix its `id` in the environment file",
+                    None if matches!(f.kind, client::FailureKind::Protocol(_)) => "the answer is not what the Configuration Promotion API promises: check that target.url is the platform (promote adds /api/hub itself)",
                     _ => "the platform could not be read; run again, or check target.url",
                 };
                 vec![Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id))
@@ -232,7 +233,15 @@ fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>
     let name = keys::encode(key).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
     let json = dir.join(format!("{name}.json"));
     if json.is_file() {
-        return read_tree_file(&json).map(Some).map_err(|d| vec![d]);
+        let tree = read_tree_file(&json).map_err(|d| vec![d])?;
+        if !tree.is_object() {
+            return Err(vec![Diagnostic::new(format!(
+                "a tenant's tree is a map, not {}",
+                layout::kind(&tree)
+            ))
+            .in_file(json.display().to_string())]);
+        }
+        return Ok(Some(tree));
     }
     let sub = dir.join(&name);
     if sub.is_dir() {

@@ -50,7 +50,13 @@ pub struct Options {
     /// How many requests run at once (the environment's `concurrency`): as many connections
     /// are kept open for reuse, so that each request does not connect anew.
     pub connections: usize,
+    /// Largest answer read, in bytes: a bigger one is refused (never retried) instead of filling
+    /// memory.
+    pub max_response: u64,
 }
+
+/// The default [`Options::max_response`]: 64 MiB, a thousand times a large tenant's export.
+pub const MAX_RESPONSE: u64 = 64 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -62,6 +68,7 @@ impl Default for Options {
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             connections: 16,
+            max_response: MAX_RESPONSE,
         }
     }
 }
@@ -297,14 +304,24 @@ impl Client {
     ) -> Result<(Vec<u8>, Value), Failure> {
         let path = target.path("config", &format!("with_credentials={with_credentials}"));
         let body = self.send(target.tid(), "GET", &path, None, None)?;
-        match serde_json::from_slice(&body) {
-            Ok(tree) => Ok((body, tree)),
-            Err(e) => Err(Failure {
-                request: format!("GET {path}"),
-                kind: FailureKind::Protocol(format!("the export is not JSON: {e}")),
-                attempts: 1,
-            }),
+        let protocol = |why: String| Failure {
+            request: format!("GET {path}"),
+            kind: FailureKind::Protocol(why),
+            attempts: 1,
+        };
+        let tree: Value = serde_json::from_slice(&body)
+            .map_err(|e| protocol(format!("the export is not JSON: {e}")))?;
+        let node = match target {
+            Target::Workspace(..) => &crate::layout::WORKSPACE,
+            Target::Tenant(_) | Target::System(_) => &crate::layout::TENANT,
+        };
+        if let Some(problem) = crate::layout::shape_problem(node, &tree) {
+            return Err(protocol(format!(
+                "the export is not a {} tree: {problem}",
+                node.what
+            )));
         }
+        Ok((body, tree))
     }
 
     /// Imports a tree (replacing the configuration, conflicts per `mode`).
@@ -567,12 +584,26 @@ impl Client {
         let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| Duration::from_secs(s.min(60)));
+        let limit = self.options.max_response;
+        let too_big = |size: &str| {
+            FailureKind::Protocol(format!(
+                "the platform's answer is {size}, more than the {} MiB promote reads",
+                limit >> 20
+            ))
+        };
+        let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(n) = declared.filter(|n| *n > limit) {
+            return Err((too_big(&format!("{n} bytes (Content-Length)")), None));
+        }
         let bytes = response
             .body_mut()
             .with_config()
-            .limit(1 << 30)
+            .limit(limit)
             .read_to_vec()
-            .map_err(transport)?;
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => (too_big("larger"), None),
+                other => transport(other),
+            })?;
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
@@ -588,6 +619,9 @@ impl Client {
         let mut error_code = text("error_code");
         if error.is_empty() && error_code.is_empty() {
             error = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+            if bytes.len() > 300 {
+                error.push('…');
+            }
         }
         // OAuth2 errors: `error` is the code, `error_description` the message.
         if let Some(d) = parsed.get("error_description").and_then(Value::as_str) {

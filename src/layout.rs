@@ -461,6 +461,53 @@ fn dir_names(node: &Node) -> String {
         .join(", ")
 }
 
+/// The first place where `tree` does not have the shape of `node` (a map, whose collections
+/// are maps of maps), as a message; `None` when it has it. Keys the layout does not know are
+/// not looked at: the platform adds keys in new releases.
+pub fn shape_problem(node: &Node, tree: &Value) -> Option<String> {
+    shape_at(node, tree, "")
+}
+
+fn shape_at(node: &Node, tree: &Value, at: &str) -> Option<String> {
+    let not_a_map = |v: &Value, at: &str| {
+        format!(
+            "`{}` is {}, not a map",
+            if at.is_empty() { "/" } else { at },
+            kind(v)
+        )
+    };
+    let Value::Object(map) = tree else {
+        return Some(not_a_map(tree, at));
+    };
+    for collection in node.collections {
+        let Some(value) = map.get(collection.key) else {
+            continue;
+        };
+        let here = format!("{at}/{}", pointer::escape(collection.key));
+        let Value::Object(entries) = value else {
+            return Some(not_a_map(value, &here));
+        };
+        for (id, entry) in entries {
+            let there = format!("{here}/{}", pointer::escape(id));
+            let problem = match collection.entries {
+                Entries::Nodes(child) => shape_at(child, entry, &there),
+                Entries::Files { levels: 2, .. } => match entry {
+                    Value::Object(inner) => inner
+                        .iter()
+                        .find(|(_, v)| !v.is_object())
+                        .map(|(k, v)| not_a_map(v, &format!("{there}/{}", pointer::escape(k)))),
+                    other => Some(not_a_map(other, &there)),
+                },
+                Entries::Files { .. } => (!entry.is_object()).then(|| not_a_map(entry, &there)),
+            };
+            if problem.is_some() {
+                return problem;
+            }
+        }
+    }
+    None
+}
+
 /// Returns a word for a value's JSON type, for messages.
 pub fn kind(value: &Value) -> &'static str {
     match value {
@@ -675,6 +722,34 @@ fn file_of_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_are_checked_where_the_layout_has_collections() {
+        let ok = json!({"name": "t", "new_key": [1], "servers": {"w": {"clients": {"c": {}}, "claims": {"id_token": {"n": {}}}}}});
+        assert_eq!(shape_problem(&TENANT, &ok), None);
+        for (tree, problem) in [
+            (json!(42), "`/` is a number, not a map"),
+            (json!({"servers": [1]}), "`/servers` is a list, not a map"),
+            (
+                json!({"servers": {"w": {"clients": {"c": "x"}}}}),
+                "`/servers/w/clients/c` is a string, not a map",
+            ),
+            (
+                json!({"servers": {"w": {"claims": {"id_token": {"n": 1}}}}}),
+                "`/servers/w/claims/id_token/n` is a number, not a map",
+            ),
+            (
+                json!({"servers": {"a/b": null}}),
+                "`/servers/a~1b` is null, not a map",
+            ),
+        ] {
+            assert_eq!(
+                shape_problem(&TENANT, &tree).as_deref(),
+                Some(problem),
+                "{tree}"
+            );
+        }
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

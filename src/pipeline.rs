@@ -27,6 +27,17 @@ impl<'a> Project<'a> {
     /// Returns environment `env` of `files` with its templates compiled and tenants resolved.
     pub fn load(files: &'a RepoFiles, env: &str) -> Result<Project<'a>, Vec<Diagnostic>> {
         let env = files.environment(env).map_err(|d| vec![d])?;
+        if let Some(required) = env.file.requires.as_deref() {
+            if !files.environments.contains_key(required) || required == env.name {
+                let known: Vec<&str> = files.environments.keys().map(String::as_str).collect();
+                return Err(vec![Diagnostic::new(format!(
+                    "environment `{}` requires `{required}`, which is not another environment",
+                    env.name
+                ))
+                .at(env.locate(&["requires"]))
+                .hint(format!("environments: {}", known.join(", ")))]);
+            }
+        }
         let tenants = env.tenants(&files.template_dirs())?;
         let renderer = Renderer::new(files).map_err(|ds| {
             ds.into_iter()
