@@ -9,6 +9,7 @@ mod apply;
 mod backup;
 mod bad_input;
 mod ci;
+mod corpus;
 mod diff;
 mod drift;
 mod export;
@@ -28,6 +29,7 @@ const MODULES: &[&str] = &[
     "backup",
     "bad_input",
     "ci",
+    "corpus",
     "diff",
     "drift",
     "export",
