@@ -91,11 +91,13 @@ async fn handle(st: Arc<Emulator>, route: &'static Route, req: axum::extract::Re
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    let changed = response.extensions().get::<Changed>().is_some_and(|c| c.0);
     tracing::info!(
         target: "promote::serve",
         %method,
         path,
         status = response.status().as_u16(),
+        changed,
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
@@ -433,8 +435,8 @@ async fn promotion(
         }
     }
     let outcome = write_tenant(&slot, route, wid.as_deref(), &document, mode);
-    let after = match outcome {
-        Ok(after) => after,
+    let (after, changed) = match outcome {
+        Ok(written) => written,
         Err(e) => {
             remember(
                 st,
@@ -470,12 +472,29 @@ async fn promotion(
         .map_err(|e| ApiError::internal(format!("cannot persist the tenant: {e:#}")))?;
     if st.dice.drop_after_write() {
         if let Some(Killer(kill)) = parts.extensions.get::<Killer>() {
+            // The answer is never sent, so its log line is written here.
+            tracing::info!(
+                target: "promote::serve",
+                method = %parts.method,
+                path = parts.uri.path(),
+                status = 204,
+                changed,
+                dropped = true,
+                "request"
+            );
             kill.notify_one();
             std::future::pending::<()>().await;
         }
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.extensions_mut().insert(Changed(changed));
+    Ok(response)
 }
+
+/// Whether a write changed the tenant's stored document, for the request log: a retried write
+/// that changes nothing shows as `changed=false`.
+#[derive(Debug, Clone, Copy)]
+struct Changed(bool);
 
 impl ApiError {
     fn into_response_parts(self) -> Answer {
@@ -556,7 +575,7 @@ fn write_tenant(
     wid: Option<&str>,
     document: &Value,
     mode: Mode,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, bool), ApiError> {
     let before = snapshot(slot)?.tree();
     let before = &before;
     let (node, current) = match wid {
@@ -660,7 +679,8 @@ fn write_tenant(
         )
         .with_details(Value::Array(details)));
     }
-    Ok(after)
+    let changed = after != *before;
+    Ok((after, changed))
 }
 
 /// Deepest nesting a stored tree may have: every tree read back must parse again (serde_json

@@ -19,6 +19,7 @@ mod plan;
 mod remote;
 mod render;
 mod rollback;
+mod soak;
 mod support;
 mod validate;
 
@@ -40,6 +41,7 @@ const MODULES: &[&str] = &[
     "remote",
     "render",
     "rollback",
+    "soak",
     "support",
     "validate",
 ];

@@ -71,7 +71,7 @@ pub fn run(
 
 /// Returns `tree` without what the platform generates itself (signing keys, workspace secrets
 /// and salts, client secrets): what is left is what promote sent.
-fn without_generated(tree: &Value) -> Value {
+pub fn without_generated(tree: &Value) -> Value {
     let mut tree = tree.clone();
     if let Value::Object(t) = &mut tree {
         t.remove("jwks");
