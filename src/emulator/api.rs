@@ -68,6 +68,28 @@ async fn with_trace_id(mut response: Response) -> Response {
 }
 
 async fn handle(st: Arc<Emulator>, route: &'static Route, req: axum::extract::Request) -> Response {
+    if req.method() == axum::http::Method::GET {
+        return answer(st, route, req).await;
+    }
+    // A write runs to its end in a task of its own, as on a real platform: a client that goes
+    // away mid-request (killed, timed out) does not cancel it halfway through persisting.
+    let killer = req.extensions().get::<Killer>().cloned();
+    let response = match tokio::spawn(answer(st, route, req)).await {
+        Ok(response) => response,
+        Err(e) => ApiError::internal(format!("the write failed: {e}")).into_response(),
+    };
+    if response.extensions().get::<Dropped>().is_some() {
+        // The injected fault: the write was applied; the connection closes with no answer.
+        if let Some(Killer(kill)) = killer {
+            kill.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+    response
+}
+
+/// Answers one request and logs it.
+async fn answer(st: Arc<Emulator>, route: &'static Route, req: axum::extract::Request) -> Response {
     let started = Instant::now();
     if let Some(latency) = st.dice.faults.latency {
         tokio::time::sleep(latency).await;
@@ -92,12 +114,14 @@ async fn handle(st: Arc<Emulator>, route: &'static Route, req: axum::extract::Re
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let changed = response.extensions().get::<Changed>().is_some_and(|c| c.0);
+    let dropped = response.extensions().get::<Dropped>().is_some();
     tracing::info!(
         target: "promote::serve",
         %method,
         path,
         status = response.status().as_u16(),
         changed,
+        dropped,
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
@@ -470,26 +494,17 @@ async fn promotion(
         .persist(&slot, version)
         .await
         .map_err(|e| ApiError::internal(format!("cannot persist the tenant: {e:#}")))?;
-    if st.dice.drop_after_write() {
-        if let Some(Killer(kill)) = parts.extensions.get::<Killer>() {
-            // The answer is never sent, so its log line is written here.
-            tracing::info!(
-                target: "promote::serve",
-                method = %parts.method,
-                path = parts.uri.path(),
-                status = 204,
-                changed,
-                dropped = true,
-                "request"
-            );
-            kill.notify_one();
-            std::future::pending::<()>().await;
-        }
-    }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(Changed(changed));
+    if st.dice.drop_after_write() {
+        response.extensions_mut().insert(Dropped);
+    }
     Ok(response)
 }
+
+/// The connection of this write is to be closed without an answer (the `drop` fault).
+#[derive(Debug, Clone, Copy)]
+struct Dropped;
 
 /// Whether a write changed the tenant's stored document, for the request log: a retried write
 /// that changes nothing shows as `changed=false`.

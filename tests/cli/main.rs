@@ -10,6 +10,7 @@ mod backup;
 mod bad_input;
 mod ci;
 mod corpus;
+mod crash;
 mod diff;
 mod drift;
 mod export;
@@ -31,6 +32,7 @@ const MODULES: &[&str] = &[
     "bad_input",
     "ci",
     "corpus",
+    "crash",
     "diff",
     "drift",
     "export",

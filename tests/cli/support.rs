@@ -225,7 +225,9 @@ impl TestRepo {
         self.run_full("", args, envs)
     }
 
-    fn run_full(&self, sub: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    /// The command that runs `promote --repo <this repository>/SUB ARGS` hermetically: no
+    /// colour, CI mode, no log filter or credentials from the caller's shell, no user git config.
+    fn command(&self, sub: &str, args: &[&str], envs: &[(&str, &str)]) -> Command {
         let no_home = self.path().join(".no-home");
         let mut command = Command::new(env!("CARGO_BIN_EXE_promote"));
         command
@@ -252,6 +254,22 @@ impl TestRepo {
             }
         }
         command.envs(envs.iter().copied());
+        command
+    }
+
+    /// Starts `promote --repo <this repository> ARGS` (with `envs`) without waiting for it,
+    /// its output discarded: for tests that kill it.
+    pub fn spawn(&self, args: &[&str], envs: &[(&str, &str)]) -> Child {
+        self.command("", args, envs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn run_full(&self, sub: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut command = self.command(sub, args, envs);
         let output = command.output().unwrap();
         let run = Run {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -370,13 +388,19 @@ impl TestRepo {
         );
     }
 
-    /// Returns the backups apply saved for tenant `key` of `env`, oldest first.
+    /// Returns the backups apply saved for tenant `key` of `env` (`<timestamp>.json`), oldest
+    /// first.
     pub fn backups(&self, env: &str, key: &str) -> Vec<PathBuf> {
         let dir = self.join(&format!(".promote/backups/{env}/{key}"));
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
-        let mut out: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        // As rollback lists them: a write killed midway can leave a `.tmp*` file, never a
+        // `.json` one (backups are written to a temporary file, then renamed).
+        let mut out: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
         out.sort();
         out
     }
