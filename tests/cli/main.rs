@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod apply;
+mod audit;
 mod backup;
 mod bad_input;
 mod ci;
@@ -28,6 +29,7 @@ mod validate;
 /// tests would silently not run; `every_test_file_is_a_module` catches that.
 const MODULES: &[&str] = &[
     "apply",
+    "audit",
     "backup",
     "bad_input",
     "ci",

@@ -43,7 +43,7 @@ pub fn saas_env(url: &str, tenants: &[(String, String)]) -> String {
 }
 
 /// `environments/local.yaml` with its acme tenant only, as tenant `id` on the platform at `url`.
-fn acme_env(repo: &TestRepo, url: &str, id: &str) -> String {
+pub fn acme_env(repo: &TestRepo, url: &str, id: &str) -> String {
     let local = repo.read("environments/local.yaml");
     let start = local.find("vars:\n").unwrap();
     let end = local.find("  globex:\n").unwrap();
@@ -253,7 +253,7 @@ fn fifty_tenants_through_faults() {
 }
 
 /// The secrets the acme template names, each with a distinctive value.
-const SECRETS: [(&str, &str, &str); 5] = [
+pub const SECRETS: [(&str, &str, &str); 5] = [
     (
         "PROMOTE_SECRET_ACME_ENTRA_SECRET",
         "entra-9Fq2-SHOULD-NEVER-SHOW",
@@ -281,7 +281,7 @@ const SECRETS: [(&str, &str, &str); 5] = [
     ),
 ];
 
-fn secret_vars() -> Vec<(&'static str, &'static str)> {
+pub fn secret_vars() -> Vec<(&'static str, &'static str)> {
     SECRETS
         .iter()
         .map(|(var, value, _)| (*var, *value))

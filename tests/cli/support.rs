@@ -139,12 +139,14 @@ impl TestRepo {
         // Rebuild the index from the work tree: deleted files leave it, and FORCE keeps any
         // ignore rules of the user's config from hiding files.
         index.clear().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::FORCE, None)
-            .unwrap();
         // promote's own files (emulator data, backups with credentials) are git-ignored in a
-        // real repository; FORCE would take them.
-        index.remove_dir(Path::new(".promote"), 0).unwrap();
+        // real repository; FORCE would take them, and write them to the object database even
+        // if they left the index again: they are skipped.
+        let mut skip_own =
+            |path: &Path, _: &[u8]| -> i32 { i32::from(path.starts_with(".promote")) };
+        index
+            .add_all(["*"], git2::IndexAddOption::FORCE, Some(&mut skip_own))
+            .unwrap();
         index.write().unwrap();
         index.write_tree().unwrap()
     }
