@@ -253,7 +253,7 @@ fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>
 /// Returns the tree of a JSON or YAML file.
 pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path)
+    let bytes = crate::files::read_input(path)
         .map_err(|e| Diagnostic::new(format!("cannot read: {e}")).in_file(&shown))?;
     let text =
         String::from_utf8(bytes).map_err(|e| not_utf8(&shown, e.as_bytes(), &e.utf8_error()))?;
@@ -314,7 +314,7 @@ pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
             problems.push(Diagnostic::new("file name is not UTF-8").in_file(shown));
             continue;
         };
-        match std::fs::read(entry.path()).map(String::from_utf8) {
+        match crate::files::read_input(entry.path()).map(String::from_utf8) {
             Ok(Ok(text)) => files.push((rel.replace('\\', "/"), text)),
             Ok(Err(e)) => problems.push(not_utf8(&shown, e.as_bytes(), &e.utf8_error())),
             Err(e) => problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(shown)),

@@ -26,6 +26,28 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, bytes)
 }
 
+/// The largest input file promote reads (a template, an environment file, a baseline tree):
+/// hostile input is refused before it is read, not after it filled memory.
+pub const MAX_INPUT_FILE: u64 = 32 << 20;
+
+/// Reads `path` whole, refusing a file over [`MAX_INPUT_FILE`].
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)?.len();
+    if size > MAX_INPUT_FILE {
+        return Err(std::io::Error::other(too_large(size)));
+    }
+    std::fs::read(path)
+}
+
+/// Why a file of `size` bytes is not read.
+pub fn too_large(size: u64) -> String {
+    format!(
+        "the file is {} MiB; promote reads files of at most {} MiB",
+        size >> 20,
+        MAX_INPUT_FILE >> 20
+    )
+}
+
 /// The name of promote's own directory in a configuration repository (backups, the embedded
 /// emulator's data): never committed.
 pub const WORK_DIR: &str = ".promote";

@@ -117,6 +117,18 @@ impl RepoFiles {
                         }
                     }
                     Some(git2::ObjectType::Blob) => {
+                        let size = repo
+                            .odb()
+                            .and_then(|db| db.read_header(e.id()))
+                            .map(|(n, _)| n as u64)
+                            .ok();
+                        if let Some(n) = size.filter(|n| *n > crate::files::MAX_INPUT_FILE) {
+                            problems.push(
+                                Diagnostic::new(crate::files::too_large(n))
+                                    .in_file(format!("{sub}/{rel}@{rev}")),
+                            );
+                            return git2::TreeWalkResult::Ok;
+                        }
                         match e.to_object(&repo).map(|o| o.peel_to_blob()) {
                             Ok(Ok(blob)) => match std::str::from_utf8(blob.content()) {
                                 Ok(text) => {
@@ -366,7 +378,7 @@ fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap
         } else {
             continue;
         };
-        match std::fs::read(&real) {
+        match crate::files::read_input(&real) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     out.insert(rel, text);
