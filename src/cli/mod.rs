@@ -7,9 +7,11 @@
 mod apply;
 mod backup;
 mod ci;
+mod completions;
 mod diff;
 mod drift;
 mod export;
+mod man;
 mod migrate;
 mod output;
 mod plan;
@@ -129,6 +131,8 @@ pub enum Command {
     Drift(drift::DriftArgs),
     Migrate(migrate::MigrateArgs),
     Ci(ci::CiArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -203,6 +207,8 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => drift::run(&ui, &cli.global, args),
         Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
         Command::Ci(args) => ci::run(&ui, &cli.global, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),
     };
     let code = match result {

@@ -23,6 +23,7 @@ mod render;
 mod rollback;
 mod soak;
 mod support;
+mod surface;
 mod validate;
 
 /// The modules declared above. A test file that is not declared here is never compiled, so its
@@ -47,6 +48,7 @@ const MODULES: &[&str] = &[
     "rollback",
     "soak",
     "support",
+    "surface",
     "validate",
 ];
 
