@@ -18,6 +18,7 @@ pub mod export;
 pub mod files;
 pub mod gate;
 pub mod git;
+pub mod init;
 pub mod keys;
 pub mod layout;
 pub mod migrate;

@@ -11,6 +11,7 @@ mod completions;
 mod diff;
 mod drift;
 mod export;
+mod init;
 mod man;
 mod migrate;
 mod output;
@@ -120,6 +121,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(init::InitArgs),
     Render(render::RenderArgs),
     Validate(validate::ValidateArgs),
     Diff(diff::DiffArgs),
@@ -196,6 +198,7 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(&cli.global);
     init_logging(&cli.global, matches!(cli.command, Command::Serve(_)));
     let result = match &cli.command {
+        Command::Init(args) => init::run(&ui, &cli.global, args),
         Command::Render(args) => render::run(&ui, &cli.global, args),
         Command::Validate(args) => validate::run(&ui, &cli.global, args),
         Command::Diff(args) => diff::run(&ui, args),

@@ -55,3 +55,69 @@ fn manual_pages_are_written_for_every_command() {
         .read("man1/promote-plan.1")
         .contains("detailed\\-exitcode"));
 }
+
+#[test]
+fn init_makes_a_repository_that_applies_at_once() {
+    let repo = TestRepo::empty();
+    let run = repo.run(&["init", "new"]);
+    run.success().stdout_contains("made new a git repository");
+    for file in [
+        ".gitignore",
+        "README.md",
+        "environments/local.yaml",
+        "templates/example/tenant.yaml",
+    ] {
+        assert!(repo.join(&format!("new/{file}")).is_file(), "{file}");
+    }
+    let at = |args: &[&str]| repo.run_at("new", args);
+    at(&["validate"]).success().stderr_contains("valid");
+    at(&["plan", "--env", "local", "--detailed-exitcode"]).code(2);
+    at(&["apply", "--env", "local", "--yes"]).success();
+    at(&["plan", "--env", "local", "--detailed-exitcode"]).success();
+    // promote's own files are ignored by git in the new repository.
+    let git = git2::Repository::open(repo.join("new")).unwrap();
+    assert!(git.is_path_ignored(".promote/emulator").unwrap());
+    // It never overwrites.
+    repo.run(&["init", "new"])
+        .code(1)
+        .stderr_contains("overwrites nothing");
+}
+
+#[test]
+fn init_from_env_exports_templates_that_render_back_the_platform() {
+    // The shipped example applied to its emulator: the live tenants to start from.
+    let (example, _) = TestRepo::example_in_git();
+    example.run(&["apply", "--env", "local", "--yes"]).success();
+    let repo = TestRepo::empty();
+    let local = example.read("environments/local.yaml");
+    let data = example.join(".promote/emulator");
+    repo.write(
+        "environments/local.yaml",
+        &local.replace(
+            "emulator: .promote/emulator",
+            &format!("emulator: {}", data.display()),
+        ),
+    );
+    let run = repo.run(&["init", "--from-env", "local"]);
+    run.success()
+        .stdout_contains("templates/acme/")
+        .stdout_contains("from tenant acme (acme-local)")
+        .stdout_contains("templates/saas/")
+        .stdout_contains("from tenant globex (globex-local)");
+    repo.run(&["validate", "--env", "local"]).success();
+    // The models render back exactly what the platform holds.
+    repo.run(&[
+        "plan",
+        "--env",
+        "local",
+        "--tenant",
+        "acme",
+        "--tenant",
+        "globex",
+        "--detailed-exitcode",
+    ])
+    .success();
+    repo.run(&["init", "--from-env", "local"])
+        .code(1)
+        .stderr_contains("overwrites nothing");
+}

@@ -1,0 +1,131 @@
+//! `promote init`: a new configuration repository, from scratch or from live tenants.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{CommandResult, Exit, GlobalArgs, Ui};
+use crate::diagnostic::Diagnostic;
+use crate::export;
+use crate::source::RepoFiles;
+
+/// Make a new configuration repository: an environment `local` on the embedded emulator and an
+/// example tenant that apply at once; or, with --from-env, templates exported from the live
+/// tenants of an environment file you wrote
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Directory of the new repository (default: the --repo directory)
+    pub dir: Option<PathBuf>,
+    /// Bootstrap templates/ from the live tenants of environments/ENV.yaml (with its target and
+    /// tenants), exported with --templatize: one template per `template:` the entries name,
+    /// from its first tenant
+    #[arg(long, value_name = "ENV")]
+    pub from_env: Option<String>,
+}
+
+pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> CommandResult {
+    let dir = args.dir.clone().unwrap_or_else(|| global.repo.clone());
+    match &args.from_env {
+        None => {
+            let created = crate::init::create(&dir)?;
+            for f in &created.files {
+                ui.out(&format!("created {}\n", f.display()));
+            }
+            if created.git {
+                ui.out(&format!("made {} a git repository\n", dir.display()));
+            }
+            ui.out(&format!(
+                "\nNext: cd {} && promote validate && promote apply --env local\n",
+                dir.display()
+            ));
+            Ok(Exit::Ok)
+        }
+        Some(env) => from_env(ui, global, &dir, env),
+    }
+}
+
+/// Exports one tenant per template the environment's entries name into templates/<template>/.
+fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> CommandResult {
+    if dir.join("templates").exists() {
+        return Err(Diagnostic::new(format!(
+            "{} already has templates/: --from-env writes new templates and overwrites nothing",
+            dir.display()
+        ))
+        .hint("run it in a repository with only environments/, or export into another directory with `promote export --templatize`")
+        .into());
+    }
+    std::fs::create_dir_all(dir.join("templates"))?;
+    // promote keeps what it applies in git: a new repository is one.
+    if git2::Repository::discover(dir).is_err() {
+        let mut options = git2::RepositoryInitOptions::new();
+        options.initial_head("main");
+        git2::Repository::init_opts(dir, &options).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make {} a git repository: {}",
+                dir.display(),
+                e.message()
+            )
+        })?;
+        ui.out(&format!("made {} a git repository\n", dir.display()));
+    }
+    let files = RepoFiles::from_work_tree(dir)?;
+    let environment = files.environment(name)?;
+    // Templates do not exist yet: the entries name them.
+    let named: Vec<String> = match &environment.file.tenants {
+        Some(entries) => entries
+            .iter()
+            .map(|(key, e)| {
+                e.as_ref()
+                    .and_then(|e| e.template.clone())
+                    .unwrap_or_else(|| key.clone())
+            })
+            .collect(),
+        None => return Err(Diagnostic::new(format!(
+            "environments/{name}.yaml lists no `tenants`: --from-env exports the tenants it lists"
+        ))
+        .into()),
+    };
+    let tenants = environment.tenants(&named)?;
+    // The first tenant of each template is its model.
+    let mut models: BTreeMap<&str, &crate::environment::Tenant> = BTreeMap::new();
+    for t in &tenants {
+        models.entry(t.template.as_str()).or_insert(t);
+    }
+    let chosen: Vec<&crate::environment::Tenant> = models.values().copied().collect();
+    let live = super::open_live(ui, global, &environment, &chosen)?;
+    let options = export::Options {
+        with_credentials: false,
+        templatize: true,
+    };
+    let mut problems = Vec::new();
+    for (template, t) in &models {
+        let target = match crate::files::inside(&dir.join("templates"), template) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key)));
+                continue;
+            }
+        };
+        match export::tenant(&live, &environment, t, options) {
+            Ok(files) => match export::write_dir(&target, &files, false) {
+                Ok(changes) => ui.out(&format!(
+                    "templates/{template}/: {} file(s), from tenant {} ({})\n",
+                    changes.added.len(),
+                    t.key,
+                    t.id
+                )),
+                Err(e) => {
+                    problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key)))
+                }
+            },
+            Err(ds) => problems.extend(ds),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
+    crate::files::work_dir(dir)?;
+    ui.out(&format!(
+        "\nNext: promote plan --env {name}. Each template renders back exactly the tenant it came from; the other tenants of a shared template show how they differ from it, to turn into vars or {{% if %}} blocks.\n"
+    ));
+    Ok(Exit::Ok)
+}
