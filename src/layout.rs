@@ -724,6 +724,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_string_entry_with_a_merge_key_like_line_round_trips() {
+        // fuzz/regressions/layout_read/merge-key-line-in-block-scalar-entry
+        let tree = json!({"a": null, "pools": {"/": "x\n<<: y\n", "p": "<<: y\n"}});
+        assert_eq!(round_trip(&tree), tree);
+    }
+
+    #[test]
     fn shapes_are_checked_where_the_layout_has_collections() {
         let ok = json!({"name": "t", "new_key": [1], "servers": {"w": {"clients": {"c": {}}, "claims": {"id_token": {"n": {}}}}}});
         assert_eq!(shape_problem(&TENANT, &ok), None);

@@ -125,9 +125,16 @@ fn merge_keys(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
             block = None;
         }
         let header = line.split_whitespace().last().unwrap_or("");
+        let trimmed = line.trim_start();
+        // A block scalar's header ends a map value, a list item, a complex key, or stands alone
+        // (a string document, as serde_yaml writes a multi-line string entry).
         if header.starts_with(['|', '>'])
             && header.chars().all(|c| "|>+-0123456789".contains(c))
-            && (line.contains(": ") || line.trim_start().starts_with("- "))
+            && (line.contains(": ")
+                || trimmed.starts_with("- ")
+                || trimmed.starts_with("? ")
+                || trimmed.starts_with("--- ")
+                || trimmed == header)
         {
             block = Some(indent);
         }
@@ -135,9 +142,11 @@ fn merge_keys(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
         while let Some(after) = rest.strip_prefix("- ") {
             rest = after.trim_start();
         }
+        // `<<:` then a space or the end of the line (`<<:0` is a plain key of its own).
         let is_merge = rest
             .strip_prefix("<<")
-            .is_some_and(|r| r.trim_start().starts_with(':'));
+            .and_then(|r| r.trim_start().strip_prefix(':'))
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']));
         is_merge.then(|| (n, line.len() - rest.len()))
     })
 }
@@ -238,7 +247,19 @@ mod tests {
         assert_eq!((loc.line, loc.column), (Some(3), Some(3)));
         assert!(parse("- <<: x\n", "m.yaml").is_err());
         assert!(parse("t: |\n  <<: text\nu: 1\n", "m.yaml").is_ok());
-        let tree = json!({"a": {"<<": null, "<<x": 1}, "l": [{"<<": 1}], "t": "x\n<<: y\n"});
+        // Found by fuzzing (fuzz/regressions/layout_read): a string document whose text has a
+        // `<<: ` line was rewritten by to_string and refused by parse.
+        for text in ["x\n<<: y\n", "<<: y\n", "x\n<<: y"] {
+            let v = json!(text);
+            assert_eq!(parse(&to_string(&v), "m.yaml").unwrap(), v, "{text:?}");
+        }
+        assert!(parse("|\n  x\n  <<: y\n", "m.yaml").is_ok());
+        assert!(parse("--- |\n  x\n  <<: y\n", "m.yaml").is_ok());
+        assert!(parse("? |\n  <<: k\n: v\n", "m.yaml").is_ok());
+        assert!(parse("a: 1\n<<: *b\n", "m.yaml").is_err());
+        assert!(parse("- |\n  <<: x\n- <<: y\n", "m.yaml").is_err());
+        let tree =
+            json!({"a": {"<<": null, "<<x": 1, "<<:0": 2}, "l": [{"<<": 1}], "t": "x\n<<: y\n"});
         let text = to_string(&tree);
         assert_eq!(parse(&text, "m.yaml").unwrap(), tree, "{text}");
     }
