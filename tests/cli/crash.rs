@@ -3,10 +3,9 @@
 //! after the run that finishes, nothing is lost or done twice, and the repository, the state
 //! ref, the backups and the backup branch are whole.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::remote::{saas_env, without_generated, CLIENT_ID, CLIENT_SECRET};
+use crate::remote::{saas_env, saas_fleet, without_generated, CLIENT_ID, CLIENT_SECRET};
 use crate::support::{Serve, TestRepo};
 
 const TENANTS: usize = 60;
@@ -35,16 +34,10 @@ impl Schedule {
 fn fleet() -> (TestRepo, Serve, Vec<(String, String)>, String) {
     let repo = TestRepo::example();
     repo.git_init();
-    let tenants: Vec<(String, String)> = (0..TENANTS)
-        .map(|i| (format!("k{i:02}"), format!("kill-{i:02}")))
-        .collect();
-    let clients: Vec<String> = tenants
-        .iter()
-        .map(|(_, id)| format!("{id}:{CLIENT_ID}:{CLIENT_SECRET}"))
-        .collect();
+    let (tenants, clients) = saas_fleet("k", "kill", TENANTS);
     let data = repo.join(".promote/serve");
     let serve = Serve::start(
-        &clients.join(","),
+        &clients,
         &["--data", data.to_str().unwrap(), "--fault", "latency=10ms"],
     );
     let mut env = saas_env(&serve.url, &tenants);
@@ -114,21 +107,6 @@ fn repository_is_whole(repo: &TestRepo, head: &str) {
     }
 }
 
-/// Per tenant ID, the writes that changed it, from the serve's log.
-fn changing_writes(log: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for line in log.lines().filter(|l| l.contains("changed=true")) {
-        if let Some(tid) = line
-            .split("path=\"/api/hub/")
-            .nth(1)
-            .and_then(|p| p.split('/').next())
-        {
-            *out.entry(tid.to_owned()).or_default() += 1;
-        }
-    }
-    out
-}
-
 /// The platform holds the rendering of every tenant, and the state records exactly that.
 fn platform_holds_the_rendering(repo: &TestRepo, tenants: &[(String, String)], head: &str) {
     repo.run(&["render", "--env", "soak", "--out", ".promote/rendered"])
@@ -173,7 +151,7 @@ fn apply_killed_at_random_moments_finishes_on_the_next_run() {
     repository_is_whole(&repo, &head);
 
     // A change to every tenant, killed again and again: each tenant is changed once.
-    let before = changing_writes(&serve.log());
+    let before = serve.changing_writes();
     repo.edit(
         "templates/saas/workspaces/app/clients/web.yaml",
         "description: Acme Cloud web application for",
@@ -185,7 +163,7 @@ fn apply_killed_at_random_moments_finishes_on_the_next_run() {
     finish(&repo, &apply);
     platform_holds_the_rendering(&repo, &tenants, &head);
     repository_is_whole(&repo, &head);
-    let after = changing_writes(&serve.log());
+    let after = serve.changing_writes();
     for (_, id) in &tenants {
         let writes = after.get(id).unwrap_or(&0) - before.get(id).unwrap_or(&0);
         assert_eq!(writes, 1, "{id} was changed by {writes} writes");

@@ -26,6 +26,19 @@ fn target(url: &str) -> String {
     )
 }
 
+/// `n` saas tenants, `(KEY000, ID-000)` onwards, and the `promote serve` clients (one per
+/// tenant, all [`CLIENT_ID`] with [`CLIENT_SECRET`]).
+pub fn saas_fleet(key: &str, id: &str, n: usize) -> (Vec<(String, String)>, String) {
+    let tenants: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("{key}{i:03}"), format!("{id}-{i:03}")))
+        .collect();
+    let clients: Vec<String> = tenants
+        .iter()
+        .map(|(_, id)| format!("{id}:{CLIENT_ID}:{CLIENT_SECRET}"))
+        .collect();
+    (tenants, clients.join(","))
+}
+
 /// An environment of saas tenants `(key, id)` on the platform at `url`.
 pub fn saas_env(url: &str, tenants: &[(String, String)]) -> String {
     let mut text = target(url);
@@ -98,16 +111,10 @@ pub fn without_generated(tree: &Value) -> Value {
 fn fifty_tenants_through_faults() {
     let repo = TestRepo::example();
     repo.git_init();
-    let tenants: Vec<(String, String)> = (0..50)
-        .map(|i| (format!("c{i:02}"), format!("fleet-{i:02}")))
-        .collect();
-    let clients: Vec<String> = tenants
-        .iter()
-        .map(|(_, id)| format!("{id}:{CLIENT_ID}:{CLIENT_SECRET}"))
-        .collect();
+    let (tenants, clients) = saas_fleet("c", "fleet", 50);
     let data = repo.join(".serve");
     let serve = Serve::start(
-        &clients.join(","),
+        &clients,
         &[
             "--data",
             data.to_str().unwrap(),

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::remote::{run, saas_env, without_generated, CLIENT_ID, CLIENT_SECRET};
+use crate::remote::{run, saas_env, saas_fleet, without_generated, CLIENT_SECRET};
 use crate::support::{Serve, TestRepo};
 
 const TENANTS: usize = 200;
@@ -57,45 +57,16 @@ fn apply_until_done(repo: &TestRepo) -> (usize, BTreeMap<String, Vec<usize>>) {
     panic!("apply did not finish in 4 runs");
 }
 
-/// Per tenant ID, the writes that changed the stored tenant, from the emulator's log.
-fn changing_writes(log: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for line in log.lines() {
-        let changed = line.contains("changed=true");
-        let write = line.contains("method=PATCH") || line.contains("method=POST");
-        let Some(path) = line.split("path=").nth(1) else {
-            continue;
-        };
-        let path = path.trim_start_matches('"');
-        let Some(tid) = path
-            .strip_prefix("/api/hub/")
-            .and_then(|p| p.split('/').next())
-        else {
-            continue;
-        };
-        if changed && write {
-            *out.entry(tid.to_owned()).or_default() += 1;
-        }
-    }
-    out
-}
-
 fn soak(seed: &str) {
     let repo = TestRepo::example();
     repo.git_init();
-    let tenants: Vec<(String, String)> = (0..TENANTS)
-        .map(|i| (format!("s{i:03}"), format!("soak-{i:03}")))
-        .collect();
-    let clients: Vec<String> = tenants
-        .iter()
-        .map(|(_, id)| format!("{id}:{CLIENT_ID}:{CLIENT_SECRET}"))
-        .collect();
+    let (tenants, clients) = saas_fleet("s", "soak", TENANTS);
     let data = repo.join(".serve");
     let data = data.to_str().unwrap();
 
     // The fleet exists, applied without faults.
     {
-        let serve = Serve::start(&clients.join(","), &["--data", data]);
+        let serve = Serve::start(&clients, &["--data", data]);
         repo.write("environments/soak.yaml", &saas_env(&serve.url, &tenants));
         repo.commit("a fleet");
         apply_until_done(&repo);
@@ -103,7 +74,7 @@ fn soak(seed: &str) {
 
     // One change to every tenant, applied with every fault on.
     let serve = Serve::start(
-        &clients.join(","),
+        &clients,
         &[&["--data", data, "--seed", seed], &FAULTS[..]].concat(),
     );
     let env = saas_env(&serve.url, &tenants);
@@ -121,7 +92,7 @@ fn soak(seed: &str) {
         assert!(log.contains(status), "seed {seed}: no {status} in the log");
     }
     // Each tenant's change was reported applied at most once, and changed the platform once.
-    let writes = changing_writes(&log);
+    let writes = serve.changing_writes();
     for (key, id) in &tenants {
         let reported = applied.get(key).map_or(0, Vec::len);
         assert!(

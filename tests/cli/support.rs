@@ -598,6 +598,22 @@ impl Serve {
         self.log.lock().unwrap().clone()
     }
 
+    /// Per tenant ID, how many writes changed the stored tenant so far (the log's
+    /// `changed=true` lines; a retried write that changed nothing is not counted).
+    pub fn changing_writes(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for line in self.log().lines().filter(|l| l.contains("changed=true")) {
+            if let Some(tid) = line
+                .split("path=\"/api/hub/")
+                .nth(1)
+                .and_then(|p| p.split('/').next())
+            {
+                *out.entry(tid.to_owned()).or_default() += 1;
+            }
+        }
+        out
+    }
+
     /// Exports tenant `tid` through the API with client `id`/`secret`, retrying what injected
     /// faults refuse.
     pub fn export(&self, tid: &str, id: &str, secret: &str, with_credentials: bool) -> Value {
