@@ -79,10 +79,12 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
                     .unwrap_or_else(|| key.clone())
             })
             .collect(),
-        None => return Err(Diagnostic::new(format!(
-            "environments/{name}.yaml lists no `tenants`: --from-env exports the tenants it lists"
-        ))
-        .into()),
+        None => {
+            let why = format!(
+                "environments/{name}.yaml lists no `tenants`: --from-env exports the tenants it lists"
+            );
+            return Err(Diagnostic::new(why).into());
+        }
     };
     let tenants = environment.tenants(&named)?;
     // The first tenant of each template is its model.
