@@ -587,13 +587,13 @@ impl Client {
         let limit = self.options.max_response;
         let too_big = |size: &str| {
             FailureKind::Protocol(format!(
-                "the platform's answer is {size}, more than the {} MiB promote reads",
+                "the platform's answer is {size} than the {} MiB promote reads",
                 limit >> 20
             ))
         };
         let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(n) = declared.filter(|n| *n > limit) {
-            return Err((too_big(&format!("{n} bytes (Content-Length)")), None));
+            return Err((too_big(&format!("{n} bytes (Content-Length), more")), None));
         }
         let bytes = response
             .body_mut()
