@@ -5,6 +5,8 @@
 //! holds the whole fleet's changes in memory, except markdown, which is bounded by a budget
 //! because a pull request comment is.
 
+mod html;
+
 use std::io::{self, Write};
 
 use console::style;
@@ -12,6 +14,8 @@ use serde_json::Value;
 
 use crate::patch::three_way::{Change, ChangeKind, Reason};
 use crate::plan::{Counts, Header, Outcome, Status, Summary, TenantPlan};
+
+pub use html::Html;
 
 /// Where a plan is written, tenant by tenant.
 pub trait Sink {

@@ -190,7 +190,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
             json(&head_text),
             json(&args.shard.map(|s| s.to_string())),
         ),
-        OutputFormat::Markdown => Ok(()),
+        OutputFormat::Markdown | OutputFormat::Html => Ok(()),
     }
     .is_ok();
 
@@ -233,7 +233,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
                     verbose: global.verbose > 0,
                 }),
                 OutputFormat::Json => Box::new(report::Json::new(&mut out)),
-                OutputFormat::Markdown => Box::new(report::Markdown::new(std::io::sink())),
+                OutputFormat::Markdown | OutputFormat::Html => {
+                    Box::new(report::Markdown::new(std::io::sink()))
+                }
             };
             let mut markdown = report::Markdown::new(&mut outcome.markdown);
             let mut sinks: [&mut dyn Sink; 2] = [stdout_sink.as_mut(), &mut markdown];
@@ -290,7 +292,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
                 "\n],\n\"summary\": {}}}",
                 serde_json::to_string(&totals(&outcomes)).unwrap_or_default()
             ),
-            OutputFormat::Markdown => out.write_all(markdown.as_bytes()),
+            OutputFormat::Markdown | OutputFormat::Html => out.write_all(markdown.as_bytes()),
         };
     }
     let _ = out.flush();
@@ -555,7 +557,7 @@ fn write_env_end(
             }
             writeln!(out)
         }
-        OutputFormat::Markdown => Ok(()),
+        OutputFormat::Markdown | OutputFormat::Html => Ok(()),
     }
 }
 

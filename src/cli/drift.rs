@@ -57,7 +57,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
             "tenants": all,
             "summary": totals,
         })),
-        OutputFormat::Markdown => ui.out(&drift::markdown(&args.env, &all, &totals)),
+        OutputFormat::Markdown | OutputFormat::Html => ui.out(&drift::markdown(&args.env, &all, &totals)),
     }
     Ok(if totals.errors > 0 {
         Exit::Error

@@ -117,6 +117,8 @@ pub enum OutputFormat {
     Json,
     /// For a pull request comment
     Markdown,
+    /// One self-contained page for review (`plan` only; with `--out FILE`)
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +198,13 @@ pub fn main() -> ExitCode {
         }
     };
     let ui = Ui::new(&cli.global);
+    if cli.global.output == OutputFormat::Html && !matches!(cli.command, Command::Plan(_)) {
+        ui.failure(&Failure::Input(vec![Diagnostic::new(
+            "--output html is a report of `promote plan`",
+        )
+        .hint("use --output text, json or markdown here")]));
+        return ExitCode::from(Exit::Error as u8);
+    }
     init_logging(&cli.global, matches!(cli.command, Command::Serve(_)));
     let result = match &cli.command {
         Command::Init(args) => init::run(&ui, &cli.global, args),

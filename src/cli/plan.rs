@@ -30,6 +30,9 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0 none, 1 error), like `terraform plan`
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Write the report to FILE instead of stdout (e.g. `--output html --out plan.html`)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `--mode`, as the platform API spells it.
@@ -78,7 +81,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         mode: args.mode.into(),
         action: None,
     };
-    let mut sink = sink(ui, global);
+    let mut sink = match &args.out {
+        Some(path) => file_sink(ui, global, path)?,
+        None => sink(ui, global),
+    };
     // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
     let mut open = sink.begin(&header).is_ok();
     let text_output = ui.format == OutputFormat::Text;
@@ -124,5 +130,26 @@ pub fn sink(ui: &Ui, global: &GlobalArgs) -> Box<dyn Sink> {
         }),
         OutputFormat::Json => Box::new(report::Json::new(out)),
         OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
+        OutputFormat::Html => Box::new(report::Html::new(out)),
     }
+}
+
+/// The report writer for this run's `--output`, into the file `path`.
+fn file_sink(
+    ui: &Ui,
+    global: &GlobalArgs,
+    path: &std::path::Path,
+) -> Result<Box<dyn Sink>, super::Failure> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", path.display()))?;
+    let out = std::io::BufWriter::new(file);
+    Ok(match ui.format {
+        OutputFormat::Text => Box::new(report::Text {
+            out,
+            verbose: global.verbose > 0,
+        }),
+        OutputFormat::Json => Box::new(report::Json::new(out)),
+        OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
+        OutputFormat::Html => Box::new(report::Html::new(out)),
+    })
 }

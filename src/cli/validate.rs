@@ -62,7 +62,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ValidateArgs) -> CommandResult {
             "tenants_checked": checked,
             "errors": errors,
         })),
-        OutputFormat::Text | OutputFormat::Markdown => {
+        OutputFormat::Text | OutputFormat::Markdown | OutputFormat::Html => {
             for d in &errors {
                 ui.diagnostic(d);
             }

@@ -121,3 +121,50 @@ fn init_from_env_exports_templates_that_render_back_the_platform() {
         .code(1)
         .stderr_contains("overwrites nothing");
 }
+
+#[test]
+fn the_html_plan_is_one_self_contained_page() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.edit("environments/local.yaml", "seats: 10 }", "seats: 12 }");
+    repo.edit(
+        "templates/saas/workspaces/app/clients/web.yaml",
+        "description: Acme Cloud web application for",
+        "description: Acme Cloud browser app for",
+    );
+    let run = repo.run(&[
+        "--output",
+        "html",
+        "plan",
+        "--env",
+        "local",
+        "--against",
+        "rev:HEAD",
+        "--out",
+        "plan.html",
+    ]);
+    run.success();
+    assert_eq!(run.stdout, "", "the report goes to the file");
+    let page = repo.read("plan.html");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    // Nothing from the network: no script, no style sheet, no image, no absolute link.
+    for forbidden in [
+        "<script",
+        "<link",
+        "<img",
+        "src=",
+        "href=\"http",
+        "@import",
+        "url(",
+    ] {
+        assert!(!page.contains(forbidden), "the page has {forbidden}");
+    }
+    for tenant in ["globex", "initech", "umbrella"] {
+        assert!(page.contains(&format!("id=\"t-{tenant}\"")), "{tenant}");
+    }
+    assert!(page.contains("<h3><code>/servers/app/clients/web</code></h3>"));
+    insta::assert_snapshot!(page);
+    // Other commands have no HTML form.
+    repo.run(&["--output", "html", "validate"])
+        .code(1)
+        .stderr_contains("--output html is a report of `promote plan`");
+}
