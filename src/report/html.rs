@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{counts_text, html_escape, summary_text, value_text, Sink};
+use super::{counts_text, html_escape, summary_text, Sink};
 use crate::layout;
 use crate::patch::pointer;
 use crate::patch::three_way::{ChangeKind, Reason};
@@ -68,15 +68,18 @@ fn cell(v: &Option<Value>) -> String {
     }
 }
 
-/// A value for a cell: scalars as JSON, structures indented, long ones cut.
+/// A value for a cell: a multi-line string as its text (so that a change deep in a script or a
+/// policy shows), other scalars as JSON, structures indented; long ones cut.
 fn pretty(v: &Value) -> String {
-    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    let text = match v {
+        Value::String(s) if s.contains('\n') => s.clone(),
+        Value::Object(_) | Value::Array(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
+        _ => serde_json::to_string(v).unwrap_or_default(),
+    };
     if text.chars().count() > 4000 {
         format!("{}…", text.chars().take(4000).collect::<String>())
-    } else if v.is_object() || v.is_array() {
-        text
     } else {
-        value_text(v)
+        text
     }
 }
 

@@ -168,3 +168,75 @@ fn the_html_plan_is_one_self_contained_page() {
         .code(1)
         .stderr_contains("--output html is a report of `promote plan`");
 }
+
+/// Debian's chromium, run headless with no network of its own and a profile of its own.
+fn chromium(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs (apt-get install chromium; .ci/run installs it)")
+}
+
+#[test]
+#[ignore = "needs Debian's chromium: .ci/run installs it and runs this test"]
+fn the_html_plan_opens_in_a_headless_browser() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.edit("environments/local.yaml", "seats: 10 }", "seats: 12 }");
+    repo.run(&[
+        "--output",
+        "html",
+        "plan",
+        "--env",
+        "local",
+        "--against",
+        "rev:HEAD",
+        "--out",
+        "plan.html",
+    ])
+    .success();
+    let page = format!("file://{}", repo.join("plan.html").display());
+    let profile = repo.join(".chromium");
+    // The browser parses the page: its DOM holds the tenant table and the tenant's section.
+    let dom = chromium(&profile, &["--dump-dom", &page]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("<table id=\"tenants\">"), "{dom}");
+    assert!(dom.contains("id=\"t-initech\""), "{dom}");
+    assert!(dom.contains("/metadata/seats"), "{dom}");
+    // A screenshot, kept as the test's artifact.
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("plan-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = chromium(
+        &profile,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,900",
+            &page,
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
