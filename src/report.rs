@@ -260,6 +260,19 @@ impl<W: Write> Markdown<W> {
     }
 }
 
+/// A tenant's status in a word: what apply did, or else what the plan found.
+pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
+    match (t.outcome, t.status) {
+        (Some(Outcome::Applied), _) => "applied",
+        (Some(Outcome::DryRun), _) => "accepted (dry run)",
+        (Some(Outcome::Failed), _) => "failed",
+        (_, Status::Changes) => "changes",
+        (_, Status::Create) => "new tenant",
+        (_, Status::Error) => "error",
+        (_, Status::Unchanged) => "unchanged",
+    }
+}
+
 pub(crate) fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
@@ -280,16 +293,9 @@ impl<W: Write> Sink for Markdown<W> {
         if t.status == Status::Unchanged && t.secrets.is_empty() {
             return Ok(());
         }
-        let status = match (t.outcome, t.status) {
-            (Some(Outcome::Applied), _) => "applied",
-            (Some(Outcome::DryRun), _) => "accepted (dry run)",
-            (Some(Outcome::Failed), _) => "**failed**",
-            (_, s) => match s {
-                Status::Changes => "changes",
-                Status::Create => "new tenant",
-                Status::Error => "**error**",
-                Status::Unchanged => "unchanged",
-            },
+        let status = match status_word(t) {
+            word @ ("failed" | "error") => format!("**{word}**"),
+            word => word.to_owned(),
         };
         if self.rows.len() < MARKDOWN_ROWS {
             self.rows.push(format!(

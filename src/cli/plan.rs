@@ -122,16 +122,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
 /// The report writer for this run's `--output`, on stdout.
 pub fn sink(ui: &Ui, global: &GlobalArgs) -> Box<dyn Sink> {
     let stdout = std::io::stdout().lock();
-    let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
-    match ui.format {
-        OutputFormat::Text => Box::new(report::Text {
-            out,
-            verbose: global.verbose > 0,
-        }),
-        OutputFormat::Json => Box::new(report::Json::new(out)),
-        OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
-        OutputFormat::Html => Box::new(report::Html::new(out)),
-    }
+    sink_to(
+        ui,
+        global,
+        std::io::BufWriter::with_capacity(1 << 16, stdout),
+    )
 }
 
 /// The report writer for this run's `--output`, into the file `path`.
@@ -142,8 +137,12 @@ fn file_sink(
 ) -> Result<Box<dyn Sink>, super::Failure> {
     let file = std::fs::File::create(path)
         .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", path.display()))?;
-    let out = std::io::BufWriter::new(file);
-    Ok(match ui.format {
+    Ok(sink_to(ui, global, std::io::BufWriter::new(file)))
+}
+
+/// The report writer for this run's `--output`, into `out`.
+fn sink_to<'a, W: std::io::Write + 'a>(ui: &Ui, global: &GlobalArgs, out: W) -> Box<dyn Sink + 'a> {
+    match ui.format {
         OutputFormat::Text => Box::new(report::Text {
             out,
             verbose: global.verbose > 0,
@@ -151,5 +150,5 @@ fn file_sink(
         OutputFormat::Json => Box::new(report::Json::new(out)),
         OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
         OutputFormat::Html => Box::new(report::Html::new(out)),
-    })
+    }
 }

@@ -8,11 +8,11 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{counts_text, html_escape, summary_text, Sink};
+use super::{counts_text, html_escape, status_word, summary_text, Sink};
 use crate::layout;
 use crate::patch::pointer;
 use crate::patch::three_way::{ChangeKind, Reason};
-use crate::plan::{Header, Outcome, Status, Summary, TenantPlan};
+use crate::plan::{Header, Status, Summary, TenantPlan};
 
 /// Most tenants whose details the page holds; the summary table lists them all.
 const MAX_DETAILED: usize = 500;
@@ -93,15 +93,7 @@ impl<W: Write> Sink for Html<W> {
         if t.status == Status::Unchanged && t.secrets.is_empty() {
             return Ok(());
         }
-        let status = match (t.outcome, t.status) {
-            (Some(Outcome::Applied), _) => "applied",
-            (Some(Outcome::DryRun), _) => "accepted (dry run)",
-            (Some(Outcome::Failed), _) => "failed",
-            (_, Status::Changes) => "changes",
-            (_, Status::Create) => "new tenant",
-            (_, Status::Error) => "error",
-            (_, Status::Unchanged) => "unchanged",
-        };
+        let status = status_word(t);
         let anchor = format!("t-{}", html_escape(&t.key).replace(' ', "_"));
         self.rows.push_str(&format!(
             "<tr><td><a href=\"#{anchor}\"><code>{}</code></a></td><td><code>{}</code></td><td{}>{status}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",

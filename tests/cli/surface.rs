@@ -122,15 +122,8 @@ fn init_from_env_exports_templates_that_render_back_the_platform() {
         .stderr_contains("overwrites nothing");
 }
 
-#[test]
-fn the_html_plan_is_one_self_contained_page() {
-    let (repo, _) = TestRepo::example_in_git();
-    repo.edit("environments/local.yaml", "seats: 10 }", "seats: 12 }");
-    repo.edit(
-        "templates/saas/workspaces/app/clients/web.yaml",
-        "description: Acme Cloud web application for",
-        "description: Acme Cloud browser app for",
-    );
+/// `plan --output html --out plan.html` of the work tree against HEAD.
+fn html_plan(repo: &TestRepo) -> crate::support::Run {
     let run = repo.run(&[
         "--output",
         "html",
@@ -143,6 +136,19 @@ fn the_html_plan_is_one_self_contained_page() {
         "plan.html",
     ]);
     run.success();
+    run
+}
+
+#[test]
+fn the_html_plan_is_one_self_contained_page() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.edit("environments/local.yaml", "seats: 10 }", "seats: 12 }");
+    repo.edit(
+        "templates/saas/workspaces/app/clients/web.yaml",
+        "description: Acme Cloud web application for",
+        "description: Acme Cloud browser app for",
+    );
+    let run = html_plan(&repo);
     assert_eq!(run.stdout, "", "the report goes to the file");
     let page = repo.read("plan.html");
     assert!(page.starts_with("<!DOCTYPE html>"));
@@ -194,18 +200,7 @@ fn chromium(profile: &std::path::Path, args: &[&str]) -> std::process::Output {
 fn the_html_plan_opens_in_a_headless_browser() {
     let (repo, _) = TestRepo::example_in_git();
     repo.edit("environments/local.yaml", "seats: 10 }", "seats: 12 }");
-    repo.run(&[
-        "--output",
-        "html",
-        "plan",
-        "--env",
-        "local",
-        "--against",
-        "rev:HEAD",
-        "--out",
-        "plan.html",
-    ])
-    .success();
+    html_plan(&repo);
     let page = format!("file://{}", repo.join("plan.html").display());
     let profile = repo.join(".chromium");
     // The browser parses the page: its DOM holds the tenant table and the tenant's section.
