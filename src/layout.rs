@@ -476,6 +476,8 @@ fn shape_at(node: &Node, tree: &Value, at: &str) -> Option<String> {
             kind(v)
         )
     };
+    // Paths are only spelt out for a problem: the walk itself allocates nothing.
+    let here = |key: &str| format!("{at}/{}", pointer::escape(key));
     let Value::Object(map) = tree else {
         return Some(not_a_map(tree, at));
     };
@@ -483,22 +485,20 @@ fn shape_at(node: &Node, tree: &Value, at: &str) -> Option<String> {
         let Some(value) = map.get(collection.key) else {
             continue;
         };
-        let here = format!("{at}/{}", pointer::escape(collection.key));
         let Value::Object(entries) = value else {
-            return Some(not_a_map(value, &here));
+            return Some(not_a_map(value, &here(collection.key)));
         };
+        let there = |id: &str| format!("{}/{}", here(collection.key), pointer::escape(id));
         for (id, entry) in entries {
-            let there = format!("{here}/{}", pointer::escape(id));
-            let problem = match collection.entries {
-                Entries::Nodes(child) => shape_at(child, entry, &there),
-                Entries::Files { levels: 2, .. } => match entry {
-                    Value::Object(inner) => inner
-                        .iter()
-                        .find(|(_, v)| !v.is_object())
-                        .map(|(k, v)| not_a_map(v, &format!("{there}/{}", pointer::escape(k)))),
-                    other => Some(not_a_map(other, &there)),
-                },
-                Entries::Files { .. } => (!entry.is_object()).then(|| not_a_map(entry, &there)),
+            let problem = match (&collection.entries, entry) {
+                // A workspace: a few per tenant, walked in turn.
+                (Entries::Nodes(child), _) => shape_at(child, entry, &there(id)),
+                (Entries::Files { levels: 1, .. }, Value::Object(_)) => None,
+                (Entries::Files { .. }, Value::Object(inner)) => inner
+                    .iter()
+                    .find(|(_, v)| !v.is_object())
+                    .map(|(k, v)| not_a_map(v, &format!("{}/{}", there(id), pointer::escape(k)))),
+                (Entries::Files { .. }, other) => Some(not_a_map(other, &there(id))),
             };
             if problem.is_some() {
                 return problem;

@@ -694,7 +694,9 @@ fn write_tenant(
         )
         .with_details(Value::Array(details)));
     }
-    let changed = after != *before;
+    // Only for the request log: the comparison is skipped when nothing logs it.
+    let changed =
+        tracing::enabled!(target: "promote::serve", tracing::Level::INFO) && after != *before;
     Ok((after, changed))
 }
 
