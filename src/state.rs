@@ -192,55 +192,49 @@ pub fn applied_from<'a>(summary: &'a str, env: &str) -> Option<&'a str> {
     rest.rsplit_once(" from ").map(|(_, source)| source.trim())
 }
 
-/// The source commits (abbreviated, as [`message`] writes them) of the applies recorded for
-/// `env`, newest first.
-pub fn sources(git: &git2::Repository, env: &str) -> Result<Vec<String>> {
+/// Hands `each` the source commit (abbreviated, as [`message`] writes it) of every apply
+/// recorded for `env`, newest first, while it returns `true`.
+fn walk_sources(
+    git: &git2::Repository,
+    env: &str,
+    mut each: impl FnMut(&str) -> bool,
+) -> Result<()> {
     let Ok(start) = git.refname_to_id(REF) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let mut walk = git.revwalk()?;
     walk.push(start)?;
-    let mut out = Vec::new();
     for id in walk {
         let commit = git.find_commit(id?)?;
-        if let Some(source) = commit
-            .summary()
-            .ok()
-            .flatten()
-            .and_then(|s| applied_from(s, env))
-        {
-            out.push(source.to_owned());
+        let summary = commit.summary().ok().flatten();
+        if let Some(source) = summary.and_then(|s| applied_from(s, env)) {
+            if !each(source) {
+                break;
+            }
         }
     }
+    Ok(())
+}
+
+/// The source commits (abbreviated) of the applies recorded for `env`, newest first.
+pub fn sources(git: &git2::Repository, env: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    walk_sources(git, env, |source| {
+        out.push(source.to_owned());
+        true
+    })?;
     Ok(out)
 }
 
 /// Whether the last apply recorded for `env` was of `source` (a full commit ID).
 pub fn recorded_source(repo: &Path, env: &str, source: &str) -> bool {
     let Ok(git) = open(repo) else { return false };
-    let Ok(start) = git.refname_to_id(REF) else {
-        return false;
-    };
-    let Ok(mut walk) = git.revwalk() else {
-        return false;
-    };
-    if walk.push(start).is_err() {
-        return false;
-    }
-    for id in walk.flatten() {
-        let Ok(commit) = git.find_commit(id) else {
-            return false;
-        };
-        if let Some(last) = commit
-            .summary()
-            .ok()
-            .flatten()
-            .and_then(|s| applied_from(s, env))
-        {
-            return !last.is_empty() && source.starts_with(last);
-        }
-    }
-    false
+    let mut last = None;
+    let walked = walk_sources(&git, env, |s| {
+        last = Some(s.to_owned());
+        false
+    });
+    walked.is_ok() && last.is_some_and(|l| !l.is_empty() && source.starts_with(&l))
 }
 
 /// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
