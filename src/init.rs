@@ -149,14 +149,21 @@ pub fn create(dir: &Path) -> Result<Created> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
-    let git = git2::Repository::discover(dir).is_err();
-    if git {
-        let mut options = git2::RepositoryInitOptions::new();
-        options.initial_head("main");
-        git2::Repository::init_opts(dir, &options)
-            .with_context(|| format!("cannot make {} a git repository", dir.display()))?;
-    }
+    let git = git_repository(dir)?;
     Ok(Created { files, git })
+}
+
+/// Makes `dir` a git repository (branch `main`) unless it is in one already: promote keeps
+/// what it applies in git. Returns whether it made one.
+pub fn git_repository(dir: &Path) -> Result<bool> {
+    if git2::Repository::discover(dir).is_ok() {
+        return Ok(false);
+    }
+    let mut options = git2::RepositoryInitOptions::new();
+    options.initial_head("main");
+    git2::Repository::init_opts(dir, &options)
+        .with_context(|| format!("cannot make {} a git repository", dir.display()))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -54,17 +54,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         .into());
     }
     std::fs::create_dir_all(dir.join("templates"))?;
-    // promote keeps what it applies in git: a new repository is one.
-    if git2::Repository::discover(dir).is_err() {
-        let mut options = git2::RepositoryInitOptions::new();
-        options.initial_head("main");
-        git2::Repository::init_opts(dir, &options).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot make {} a git repository: {}",
-                dir.display(),
-                e.message()
-            )
-        })?;
+    if crate::init::git_repository(dir)? {
         ui.out(&format!("made {} a git repository\n", dir.display()));
     }
     let files = RepoFiles::from_work_tree(dir)?;
