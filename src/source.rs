@@ -90,6 +90,8 @@ impl RepoFiles {
             .tree()
             .map_err(|e| one(Diagnostic::new(e.message().to_owned())))?;
         let mut problems = Vec::new();
+        // Sizes are read from object headers, before any blob is loaded.
+        let odb = repo.odb().ok();
         let files = |sub: &str, problems: &mut Vec<Diagnostic>| {
             let path = prefix.join(sub);
             let mut out = BTreeMap::new();
@@ -117,11 +119,10 @@ impl RepoFiles {
                         }
                     }
                     Some(git2::ObjectType::Blob) => {
-                        let size = repo
-                            .odb()
-                            .and_then(|db| db.read_header(e.id()))
-                            .map(|(n, _)| n as u64)
-                            .ok();
+                        let size = odb
+                            .as_ref()
+                            .and_then(|db| db.read_header(e.id()).ok())
+                            .map(|(n, _)| n as u64);
                         if let Some(n) = size.filter(|n| *n > crate::files::MAX_INPUT_FILE) {
                             problems.push(
                                 Diagnostic::new(crate::files::too_large(n))
