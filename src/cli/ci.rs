@@ -98,9 +98,25 @@ impl Status {
     }
 }
 
+/// What this run does: `plan`, `apply` or `apply (dry run)`.
+fn action(args: &CiArgs) -> &'static str {
+    match (args.apply, args.dry_run) {
+        (false, _) => "plan",
+        (true, false) => "apply",
+        (true, true) => "apply (dry run)",
+    }
+}
+
+/// The first 12 characters of a commit ID, as messages show it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
 /// One environment's outcome, for the JSON report and the markdown summary.
 #[derive(Debug, Serialize)]
 struct EnvOutcome {
+    /// Written ahead of the report in the JSON form, so not serialized here.
+    #[serde(skip)]
     env: String,
     status: Status,
     /// Tenants run (affected, in this shard).
@@ -109,7 +125,8 @@ struct EnvOutcome {
     removed: Vec<String>,
     /// Whether their last-applied state was removed (`--apply --allow-delete`).
     forgotten: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Inside the report in the JSON form, so not serialized here.
+    #[serde(skip)]
     summary: Option<Summary>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<Diagnostic>,
@@ -137,11 +154,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     }
     let projects = ci::order(projects, |p| &p.env)?;
     let envs: Vec<String> = projects.iter().map(|p| p.env.name.clone()).collect();
-    let action = match (args.apply, args.dry_run) {
-        (false, _) => "plan",
-        (true, false) => "apply",
-        (true, true) => "apply (dry run)",
-    };
+    let action = action(args);
     if args.apply && !validate_all(ui, &change, &projects, args.shard) {
         return Ok(Exit::Error);
     }
@@ -164,7 +177,6 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
 
     let stdout = std::io::stdout().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
-    let short = |id: &str| id[..id.len().min(12)].to_owned();
     let base_text = change
         .base_commit
         .map(|c| c.to_string())
@@ -377,13 +389,7 @@ fn run_env(
         env: env.name.clone(),
         against: "live".into(),
         mode: args.mode.into(),
-        action: args.apply.then(|| {
-            if args.dry_run {
-                "apply (dry run)".to_owned()
-            } else {
-                "apply".to_owned()
-            }
-        }),
+        action: args.apply.then(|| action(args).to_owned()),
     };
     // Connect before the report begins, so that a failure leaves no half-written report.
     let live = if tenants.is_empty() {
@@ -397,11 +403,7 @@ fn run_env(
     }
     let bar = progress::bar(
         tenants.len(),
-        &format!(
-            "{} {}",
-            header.action.as_deref().unwrap_or("plan"),
-            env.name
-        ),
+        &format!("{} {}", action(args), env.name),
         ui.quiet,
     );
     let mut emit = |report: &plan::TenantPlan| {
@@ -527,12 +529,7 @@ fn write_env_end(
     match format {
         OutputFormat::Json => {
             let ran = o.summary.is_some();
-            let mut fields = serde_json::to_value(o).unwrap_or_default();
-            if let Some(map) = fields.as_object_mut() {
-                map.remove("env");
-                map.remove("summary");
-            }
-            let rest = serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into());
+            let rest = serde_json::to_string(o).unwrap_or_else(|_| "{}".into());
             // `"report":` was written before the environment ran; null when it did not.
             write!(out, "{},{}", if ran { "" } else { "null" }, &rest[1..])
         }
@@ -615,14 +612,13 @@ fn summary_markdown(
     shard: Option<Shard>,
     outcomes: &[EnvOutcome],
 ) -> String {
-    let short = |id: String| id[..id.len().min(12)].to_owned();
     let mut text = format!(
         "## promote ci {action}: `{}`..`{}`{}\n\n| environment | status | tenants | with changes | errors | removed from the repository |\n|---|---|---:|---:|---:|---|\n",
         change
             .base_commit
-            .map(|c| short(c.to_string()))
+            .map(|c| short(&c.to_string()).to_owned())
             .unwrap_or_else(|| "none".into()),
-        short(change.head_commit.to_string()),
+        short(&change.head_commit.to_string()),
         shard.map(|s| format!(" (shard {s})")).unwrap_or_default()
     );
     for o in outcomes {
