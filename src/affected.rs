@@ -139,19 +139,20 @@ fn templates_touched(
         .collect()
 }
 
-/// The tenants of `env` in a snapshot, by key, with their rendering context; `None` when the
-/// environment does not exist or cannot be read there.
+/// The tenants of `env` in a snapshot, by key, with their rendering context when `contexts`;
+/// `None` when the environment does not exist or cannot be read there.
 fn tenants_of(
     files: &RepoFiles,
     env: &str,
-) -> Option<BTreeMap<String, (Tenant, serde_json::Value)>> {
+    contexts: bool,
+) -> Option<BTreeMap<String, (Tenant, Option<serde_json::Value>)>> {
     let environment = files.environment(env).ok()?;
     let tenants = environment.tenants(&files.template_dirs()).ok()?;
     Some(
         tenants
             .into_iter()
             .map(|t| {
-                let context = Renderer::context(&environment, &t);
+                let context = contexts.then(|| Renderer::context(&environment, &t));
                 (t.key.clone(), (t, context))
             })
             .collect(),
@@ -172,22 +173,23 @@ pub fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected
         templates,
         ..Affected::default()
     };
+    // Tenants default to one per template directory: those count as the environment file too.
+    let same_dirs = base.template_dirs() == head.template_dirs();
     for env in names {
-        // Tenants default to one per template directory: those count as the file too.
-        let same_file = base.environments.get(&env) == head.environments.get(&env)
-            && base.template_dirs() == head.template_dirs();
+        let same_file = same_dirs && base.environments.get(&env) == head.environments.get(&env);
         if same_file && out.templates.is_empty() {
             continue;
         }
-        let now = tenants_of(head, &env).unwrap_or_default();
         // The same environment file gives every tenant the same context: only the templates
-        // matter (and the file, a large one in a fleet, is not read twice).
+        // matter (and the file, a large one in a fleet, is not read twice, nor any context made).
+        let now = tenants_of(head, &env, !same_file).unwrap_or_default();
         let before = if same_file {
             None
         } else {
-            Some(tenants_of(base, &env).unwrap_or_default())
+            Some(tenants_of(base, &env, true).unwrap_or_default())
         };
         let mut hit = BTreeSet::new();
+        // Contexts were made on both sides exactly when `before` is there (`!same_file`).
         for (key, (tenant, context)) in &now {
             let context_changed = before
                 .as_ref()
