@@ -30,6 +30,10 @@ change is reviewed as a pull request, and what is merged is what the platform ho
   and its `tenants` (each a template with an ID and its own vars).
 - Credentials never go here: write `{{ secret("NAME") }}`, and give the value as
   `PROMOTE_SECRET_NAME` when applying.
+- `schema/` holds JSON Schema documents for editors, written by `promote schema`: the first
+  line of each file (`# yaml-language-server: $schema=...`) names its document, so editors with
+  YAML support validate and complete as you type. Run `promote schema` again after upgrading
+  promote, and `promote schema --annotate` to give new files their line.
 
 Day to day:
 
@@ -146,9 +150,18 @@ pub fn create(dir: &Path) -> Result<Created> {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        // Editors validate and complete the files against schema/ (written below).
+        let text = match crate::schema::annotate::line_for(rel) {
+            Some(line) => crate::schema::annotate::insert(text, &line)
+                .map_err(|why| anyhow::anyhow!("{rel}: {why}"))?,
+            None => (*text).to_owned(),
+        };
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
+    let schemas = dir.join(crate::schema::DIR);
+    let written = crate::schema::write(&schemas)?;
+    files.extend(written.added.iter().map(|name| schemas.join(name)));
     let git = git_repository(dir)?;
     Ok(Created { files, git })
 }
@@ -177,7 +190,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let created = create(dir.path()).unwrap();
         assert!(created.git);
-        assert_eq!(created.files.len(), FILES.len());
+        assert_eq!(
+            created.files.len(),
+            FILES.len() + crate::schema::kinds().len()
+        );
+        let client = std::fs::read_to_string(
+            dir.path()
+                .join("templates/example/workspaces/app/clients/web.yaml"),
+        )
+        .unwrap();
+        assert!(client.contains("$schema=../../../../../schema/clients.json\n"));
         let files = RepoFiles::from_work_tree(dir.path()).unwrap();
         let project = Project::load(&files, "local").unwrap();
         for tenant in &project.tenants {

@@ -30,6 +30,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod rollback;
+pub mod schema;
 pub mod source;
 pub mod state;
 pub mod templatize;

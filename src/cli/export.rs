@@ -11,6 +11,7 @@ use crate::keys;
 use crate::parallel;
 use crate::pipeline::Project;
 use crate::progress;
+use crate::schema;
 use crate::source::RepoFiles;
 
 /// Export live tenants to YAML directories in the repository layout (DIR/<tenant key>/), each
@@ -51,6 +52,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         with_credentials: args.with_credentials,
         templatize: args.templatize,
     };
+    // Inside the repository, files name their JSON Schema for editors (`promote schema`).
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
+    let depth = schema::depth_in(&global.repo, &args.out).map(|d| d + 1);
     let bar = progress::bar(tenants.len(), &format!("export {}", args.env), ui.quiet);
     let mut failed = 0;
     let mut report = Vec::new();
@@ -58,7 +63,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         &tenants,
         live.concurrency,
         |t| {
-            let files = export::tenant(&live, &project.env, t, options)?;
+            let mut files = export::tenant(&live, &project.env, t, options)?;
+            if let Some(depth) = depth {
+                schema::add_modelines(&mut files, depth);
+            }
             let dir = keys::encode(&t.key)
                 .map_err(|e| e.to_string())
                 .and_then(|name| crate::files::inside(&args.out, &name).map_err(|e| e.to_string()))
@@ -99,8 +107,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
             }
         }
     }
+    let schemas = match depth {
+        Some(_) if failed < tenants.len() => Some(write_schemas(ui, global)?),
+        _ => None,
+    };
     if ui.format != OutputFormat::Text {
-        ui.json(&json!({"version": 1, "env": args.env, "tenants": rows}));
+        ui.json(&json!({"version": 1, "env": args.env, "tenants": rows, "schemas": schemas}));
     }
     if failed > 0 {
         ui.note(&format!(
@@ -109,6 +121,21 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         return Ok(Exit::Error);
     }
     Ok(Exit::Ok)
+}
+
+/// Brings the repository's schema/ up to date, so that the `$schema` lines of exported files
+/// lead somewhere; says so when it changed anything.
+fn write_schemas(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<schema::Written> {
+    let dir = global.repo.join(schema::DIR);
+    let written = schema::write(&dir)?;
+    let count = written.added.len() + written.changed.len();
+    if count > 0 && ui.format == OutputFormat::Text {
+        ui.out(&format!(
+            "{}: {count} JSON Schema document(s) written for editors (see `promote schema`)\n",
+            dir.display()
+        ));
+    }
+    Ok(written)
 }
 
 fn changes_text(c: &Changes) -> String {

@@ -97,25 +97,30 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
                 continue;
             }
         };
-        match export::tenant(&live, &environment, t, options) {
-            Ok(files) => match export::write_dir(&target, &files, false) {
-                Ok(changes) => ui.out(&format!(
-                    "templates/{template}/: {} file(s), from tenant {} ({})\n",
-                    changes.added.len(),
-                    t.key,
-                    t.id
-                )),
-                Err(e) => {
-                    problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key)))
-                }
-            },
-            Err(ds) => problems.extend(ds),
+        let mut files = match export::tenant(&live, &environment, t, options) {
+            Ok(files) => files,
+            Err(ds) => {
+                problems.extend(ds);
+                continue;
+            }
+        };
+        // templates/<template>/ is two directories below the repository.
+        crate::schema::add_modelines(&mut files, 2);
+        match export::write_dir(&target, &files, false) {
+            Ok(changes) => ui.out(&format!(
+                "templates/{template}/: {} file(s), from tenant {} ({})\n",
+                changes.added.len(),
+                t.key,
+                t.id
+            )),
+            Err(e) => problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key))),
         }
     }
     if !problems.is_empty() {
         return Err(problems.into());
     }
     crate::files::work_dir(dir)?;
+    crate::schema::write(&dir.join(crate::schema::DIR))?;
     ui.out(&format!(
         "\nNext: promote plan --env {name}. Each template renders back exactly the tenant it came from; the other tenants of a shared template show how they differ from it, to turn into vars or {{% if %}} blocks.\n"
     ));

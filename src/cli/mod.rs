@@ -18,6 +18,7 @@ mod output;
 mod plan;
 mod render;
 mod rollback;
+mod schema;
 mod serve;
 mod validate;
 
@@ -135,6 +136,7 @@ pub enum Command {
     Drift(drift::DriftArgs),
     Migrate(migrate::MigrateArgs),
     Ci(ci::CiArgs),
+    Schema(schema::SchemaArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
     Serve(serve::ServeArgs),
@@ -219,6 +221,7 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => drift::run(&ui, &cli.global, args),
         Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
         Command::Ci(args) => ci::run(&ui, &cli.global, args),
+        Command::Schema(args) => schema::run(&ui, &cli.global, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(&ui, args),
         Command::Serve(args) => serve::run(&ui, args),

@@ -21,6 +21,7 @@ mod plan;
 mod remote;
 mod render;
 mod rollback;
+mod schema;
 mod soak;
 mod support;
 mod surface;
@@ -46,6 +47,7 @@ const MODULES: &[&str] = &[
     "remote",
     "render",
     "rollback",
+    "schema",
     "soak",
     "support",
     "surface",

@@ -48,10 +48,10 @@ impl TestRepo {
         TestRepo { dir }
     }
 
-    /// Returns a copy of the shipped example: `templates/` and `environments/`.
+    /// Returns a copy of the shipped example: `templates/`, `environments/` and `schema/`.
     pub fn example() -> TestRepo {
         let repo = TestRepo::empty();
-        for sub in ["templates", "environments"] {
+        for sub in ["templates", "environments", "schema"] {
             copy_dir(&Path::new(MANIFEST_DIR).join(sub), &repo.path().join(sub));
         }
         repo

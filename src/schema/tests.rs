@@ -1,0 +1,212 @@
+use serde_json::{json, Value};
+
+use super::*;
+
+fn validator(kind: &str) -> jsonschema::Validator {
+    let doc = document(kind);
+    jsonschema::draft7::new(&doc.json).unwrap_or_else(|e| panic!("{kind}: {e}"))
+}
+
+fn errors(kind: &str, instance: &Value) -> Vec<String> {
+    validator(kind)
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_table_parses_and_names_every_kind_once() {
+    let table: Map<String, Value> =
+        serde_yaml::from_str(include_str!("fields.yaml")).expect("fields.yaml parses");
+    let definitions = table["definitions"].as_object().unwrap();
+    for kind in kinds() {
+        assert!(table.contains_key(kind), "fields.yaml has no `{kind}`");
+        assert!(
+            !definitions.contains_key(kind),
+            "`{kind}` is also a definition"
+        );
+    }
+    for name in table.keys().filter(|k| *k != "definitions") {
+        assert!(
+            kinds().contains(&name.as_str()),
+            "`{name}` is not a kind of the layout"
+        );
+    }
+}
+
+#[test]
+fn every_document_is_a_draft_7_schema_whose_references_resolve() {
+    for doc in documents() {
+        if let Err(e) = jsonschema::meta::validate(&doc.json) {
+            panic!(
+                "{} is not a draft-07 schema: {e} at {}",
+                doc.kind,
+                e.instance_path()
+            );
+        }
+        let mut refs = BTreeSet::new();
+        references(&doc.json, &BTreeMap::new(), &mut refs);
+        let defs = doc.json.get("definitions").cloned().unwrap_or(json!({}));
+        for r in refs {
+            assert!(
+                defs.get(&r).is_some(),
+                "{}: #/definitions/{r} is missing",
+                doc.kind
+            );
+        }
+        // Building a validator resolves every reference.
+        validator(&doc.kind);
+    }
+}
+
+#[test]
+fn objects_stay_open_nulls_are_accepted_and_types_are_checked() {
+    let client = json!({
+        "client_name": "Web",
+        "grant_types": ["authorization_code"],
+        "redirect_uris": null,
+        "a_key_of_a_future_release": {"x": 1}
+    });
+    assert_eq!(errors("clients", &client), Vec::<String>::new());
+    let wrong = json!({"grant_types": "authorization_code", "dpop_bound_access_tokens": "yes"});
+    let found = errors("clients", &wrong);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.iter().any(|e| e.contains("/grant_types")),
+        "{found:?}"
+    );
+    assert_eq!(errors("idps", &json!({"display_order": "first"})).len(), 1);
+    assert_eq!(
+        errors("tenant", &json!({"features": {"roles": "on"}})).len(),
+        1
+    );
+    assert_eq!(errors("claims", &Value::Null), Vec::<String>::new());
+}
+
+#[test]
+fn inline_collections_are_checked_as_their_entries() {
+    let tenant = json!({
+        "name": "Acme",
+        "pools": {"p": {"public_registration_allowed": "yes"}},
+        "servers": {"w": {"name": "W", "clients": {"c": {"scopes": "openid"}},
+                           "claims": {"id_token": {"email": {"opaque": 1}}}}}
+    });
+    let found = errors("tenant", &tenant);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found
+        .iter()
+        .any(|e| e.contains("/servers/w/claims/id_token/email/opaque")));
+}
+
+#[test]
+fn environment_files_are_closed_and_say_what_is_missing() {
+    let good = json!({
+        "target": {"emulator": ".promote/emulator", "concurrency": 4},
+        "requires": null,
+        "vars": {"a": 1},
+        "tenants": {"acme": null, "globex": {"template": "saas", "id": "g", "vars": {}}}
+    });
+    assert_eq!(errors(ENVIRONMENT, &good), Vec::<String>::new());
+    let bad = json!({"target": {"uri": "x"}, "tennants": {}});
+    let found = errors(ENVIRONMENT, &bad);
+    assert!(found.iter().any(|e| e.contains("tennants")), "{found:?}");
+    assert!(found.iter().any(|e| e.contains("uri")), "{found:?}");
+    assert_eq!(errors(ENVIRONMENT, &json!({})).len(), 1);
+}
+
+fn description(doc: &Value, pointer: &str) -> String {
+    doc.pointer(pointer)
+        .and_then(|s| s.get("description"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no description at {pointer}"))
+        .to_owned()
+}
+
+#[test]
+fn credential_and_generated_fields_say_so() {
+    let clients = document("clients").json;
+    let secret = description(&clients, "/definitions/client/properties/client_secret");
+    assert!(secret.contains("secret(\\\"NAME\\\")") || secret.contains("secret(\"NAME\")"));
+    assert!(secret.contains("the platform generates it"), "{secret}");
+    let token = description(
+        &clients,
+        "/definitions/client/properties/registration_token",
+    );
+    assert!(token.starts_with("Credential"), "{token}");
+    assert!(!token.contains("generates"), "{token}");
+    let webhooks = document("webhooks").json;
+    assert!(description(&webhooks, "/properties/api_key").contains("Credential"));
+    let workspace = document("workspace").json;
+    assert!(description(&workspace, "/properties/secret").contains("generates it"));
+    assert!(description(&workspace, "/properties/secret").contains("Credential"));
+    assert!(description(
+        &workspace,
+        "/definitions/jwks/properties/keys/items/properties/d"
+    )
+    .contains("Credential"));
+    let tenant = document("tenant").json;
+    assert!(description(&tenant, "/properties/jwks").contains("generates it"));
+    assert!(
+        description(&tenant, "/definitions/mfa_methods/properties/auth").contains("Credential")
+    );
+    let idps = document("idps").json;
+    assert!(description(&idps, "/properties/credentials").contains("Credential"));
+}
+
+#[test]
+fn files_of_the_layout_have_kinds() {
+    for (path, kind) in [
+        ("tenant.yaml", Some("tenant")),
+        ("pools/customers.yaml", Some("pools")),
+        ("workspaces/w/workspace.yaml", Some("workspace")),
+        ("workspaces/w/pools/p.yaml", Some("pools")),
+        ("workspaces/w/clients/c%2Fx.yaml", Some("clients")),
+        ("workspaces/w/claims/id_token/email.yaml", Some("claims")),
+        (
+            "workspaces/w/script_execution_points/post_authn_ctx/g.yaml",
+            Some("script_execution_points"),
+        ),
+        ("workspaces/w/claims/email.yaml", None),
+        ("workspaces/w/scripts/s.js", None),
+        ("workspaces/w/policies/p.rego", None),
+        ("workspaces/w/servers/x.yaml", None),
+        ("notes.yaml", None),
+        ("workspaces/workspace.yaml", None),
+    ] {
+        assert_eq!(kind_of(path), kind, "{path}");
+    }
+}
+
+#[test]
+fn modelines_climb_to_the_repository() {
+    let mut files = vec![
+        ("tenant.yaml".to_owned(), "name: x\n".to_owned()),
+        ("workspaces/w/scripts/s.js".to_owned(), "x()".to_owned()),
+        ("workspaces/w/clients/c.yaml".to_owned(), "{}\n".to_owned()),
+    ];
+    add_modelines(&mut files, 2);
+    assert_eq!(
+        files[0].1,
+        "# yaml-language-server: $schema=../../schema/tenant.json\nname: x\n"
+    );
+    assert_eq!(files[1].1, "x()");
+    assert_eq!(
+        files[2].1,
+        "# yaml-language-server: $schema=../../../../../schema/clients.json\n{}\n"
+    );
+    assert!(has_modeline(&files[2].1));
+    assert!(!has_modeline("# yaml-language-server: format.enable\na: 1"));
+}
+
+#[test]
+fn writing_twice_changes_nothing_and_check_sees_a_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(dir.path()).unwrap();
+    assert_eq!(first.added.len(), kinds().len());
+    let second = write(dir.path()).unwrap();
+    assert_eq!(second.unchanged.len(), kinds().len());
+    assert!(stale(dir.path()).is_empty());
+    std::fs::write(dir.path().join("clients.json"), "{}").unwrap();
+    std::fs::remove_file(dir.path().join("tenant.json")).unwrap();
+    assert_eq!(stale(dir.path()), ["tenant.json", "clients.json"]);
+}
