@@ -46,6 +46,7 @@ td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align
 th{background:#f6f8fa}td.n{text-align:right}code,pre{font:12px/1.35 ui-monospace,monospace}\
 pre{margin:0;white-space:pre-wrap;word-break:break-all}\
 .add{background:#e6ffec}.remove{background:#ffebe9}.replace{background:#fff8c5}\
+.del{background:#ffcecb}.ins{background:#abf2bc}.fold{color:#656d76;font-style:italic}\
 .error{color:#cf222e;font-weight:600}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}\
 h3{font-size:1em;margin:.8em 0 .2em}";
 
@@ -66,6 +67,85 @@ fn cell(v: &Option<Value>) -> String {
         Some(v) => format!("<pre>{}</pre>", html_escape(&pretty(v))),
         None => String::new(),
     }
+}
+
+/// Unchanged lines shown around a changed one; longer runs of unchanged lines are folded.
+const CONTEXT: usize = 3;
+
+/// The before and after cells of a change. When both sides have a value, what changed is
+/// marked: removed lines (or words, when both are one line) in `del` on the left, added ones in
+/// `ins` on the right (words are split at whitespace), and runs of unchanged lines longer than a few are folded, so that the
+/// one changed line of a long script stands out.
+fn cells(old: &Option<Value>, new: &Option<Value>) -> (String, String) {
+    let (Some(old), Some(new)) = (old, new) else {
+        return (cell(old), cell(new));
+    };
+    let (old, new) = (pretty(old), pretty(new));
+    let lines = old.contains('\n') || new.contains('\n');
+    let mut config = similar::TextDiff::configure();
+    // A pathological pair of texts gets a coarser diff, not a slow page.
+    config.timeout(std::time::Duration::from_millis(100));
+    let diff = if lines {
+        config.diff_lines(&old, &new)
+    } else {
+        config.diff_words(&old, &new)
+    };
+    let changes: Vec<(similar::ChangeTag, &str)> = diff
+        .iter_all_changes()
+        .map(|c| (c.tag(), c.value()))
+        .collect();
+    let (mut before, mut after) = (String::new(), String::new());
+    let mut start = 0;
+    while start < changes.len() {
+        let tag = changes[start].0;
+        let end = changes[start..]
+            .iter()
+            .position(|(t, _)| *t != tag)
+            .map_or(changes.len(), |n| start + n);
+        let run: Vec<&str> = changes[start..end].iter().map(|(_, v)| *v).collect();
+        match tag {
+            similar::ChangeTag::Equal => {
+                let text = if lines {
+                    folded(&run, start == 0, end == changes.len())
+                } else {
+                    html_escape(&run.concat())
+                };
+                before.push_str(&text);
+                after.push_str(&text);
+            }
+            similar::ChangeTag::Delete => before.push_str(&marked("del", &run)),
+            similar::ChangeTag::Insert => after.push_str(&marked("ins", &run)),
+        }
+        start = end;
+    }
+    (
+        format!("<pre>{before}</pre>"),
+        format!("<pre>{after}</pre>"),
+    )
+}
+
+/// A run of changed lines or words in a span of `class`, line ends outside it.
+fn marked(class: &str, run: &[&str]) -> String {
+    let text = run.concat();
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let end = if body.len() < text.len() { "\n" } else { "" };
+    format!("<span class={class}>{}</span>{end}", html_escape(body))
+}
+
+/// A run of unchanged lines, the middle folded when it is long: `CONTEXT` lines are kept next
+/// to each change (none at the start or end of the text).
+fn folded(run: &[&str], first: bool, last: bool) -> String {
+    let head = if first { 0 } else { CONTEXT };
+    let tail = if last { 0 } else { CONTEXT };
+    if run.len() <= head + tail + 1 {
+        return html_escape(&run.concat());
+    }
+    format!(
+        "{}<span class=fold>… {} unchanged line(s) …</span>\n{}",
+        html_escape(&run[..head].concat()),
+        run.len() - head - tail,
+        html_escape(&run[run.len() - tail..].concat())
+    )
 }
 
 /// A value for a cell: a multi-line string as its text (so that a change deep in a script or a
@@ -141,11 +221,10 @@ impl<W: Write> Sink for Html<W> {
                     Reason::Drift => "drift: restores the repository's value",
                     Reason::Conflict => "conflict: repository wins",
                 };
+                let (before, after) = cells(&c.old, &c.new);
                 block.push_str(&format!(
-                    "<tr class={class}><td><code>{}</code></td><td>{}</td><td>{}</td><td>{why}</td></tr>\n",
+                    "<tr class={class}><td><code>{}</code></td><td>{before}</td><td>{after}</td><td>{why}</td></tr>\n",
                     html_escape(if c.path.is_empty() { "/" } else { &c.path }),
-                    cell(&c.old),
-                    cell(&c.new)
                 ));
             }
             block.push_str("</table>\n");
@@ -221,5 +300,50 @@ mod tests {
             object_of("/servers/a~1b/clients/c"),
             "/servers/a~1b/clients/c"
         );
+    }
+
+    #[test]
+    fn one_changed_line_of_a_long_text_is_marked_and_the_rest_folded() {
+        let old: String = (1..=40).map(|i| format!("line {i};\n")).collect();
+        let new = old.replace("line 20;", "line <20>;");
+        let (before, after) = cells(&Some(Value::from(old)), &Some(Value::from(new)));
+        assert!(
+            before.contains("<span class=del>line 20;</span>\n"),
+            "{before}"
+        );
+        assert!(
+            after.contains("<span class=ins>line &lt;20&gt;;</span>\n"),
+            "{after}"
+        );
+        for side in [&before, &after] {
+            assert!(
+                side.starts_with("<pre><span class=fold>… 16 unchanged line(s) …</span>\nline 17;"),
+                "{side}"
+            );
+            assert!(
+                side.contains("line 23;\n<span class=fold>… 17 unchanged line(s) …</span>\n</pre>"),
+                "{side}"
+            );
+            assert!(!side.contains("line 5;"));
+        }
+    }
+
+    #[test]
+    fn one_line_values_mark_the_changed_words() {
+        let (before, after) = cells(
+            &Some(Value::from("Initech (10 seats, silver)")),
+            &Some(Value::from("Initech (12 seats, silver)")),
+        );
+        assert_eq!(
+            before,
+            "<pre>&quot;Initech <span class=del>(10</span> seats, silver)&quot;</pre>"
+        );
+        assert_eq!(
+            after,
+            "<pre>&quot;Initech <span class=ins>(12</span> seats, silver)&quot;</pre>"
+        );
+        // An added or removed value is shown whole.
+        let (before, after) = cells(&None, &Some(Value::from(3)));
+        assert_eq!((before.as_str(), after.as_str()), ("", "<pre>3</pre>"));
     }
 }
