@@ -4,7 +4,7 @@
 //! of the layout (named by the collection's key: `clients`, `pools`, ...) and environment files.
 //! They live in the repository's `schema/` directory ([`DIR`]), and files written by `export` and
 //! `init` name theirs on their first line ([`modeline`]), which yaml-language-server (VS Code's
-//! YAML extension, Neovim, Helix, JetBrains) reads to validate and complete as people type.
+//! YAML extension, Neovim, Helix) reads to validate and complete as people type.
 //!
 //! The fields come from one table, `schema/fields.yaml`; this module adds what other tables
 //! already say, so nothing is written twice: the collections a file may hold inline (from the

@@ -38,6 +38,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &SchemaArgs) -> CommandResult {
         .out
         .clone()
         .unwrap_or_else(|| global.repo.join(schema::DIR));
+    // `schema`, not `./schema`, for the default repository.
+    let dir = match dir.strip_prefix(".") {
+        Ok(rest) if !rest.as_os_str().is_empty() => rest.to_path_buf(),
+        _ => dir,
+    };
     if args.check {
         return check(ui, &dir);
     }
