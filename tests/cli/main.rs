@@ -14,6 +14,7 @@ mod corpus;
 mod crash;
 mod diff;
 mod drift;
+mod editor;
 mod export;
 mod live;
 mod migrate;
@@ -39,6 +40,7 @@ const MODULES: &[&str] = &[
     "crash",
     "diff",
     "drift",
+    "editor",
     "export",
     "live",
     "main",
