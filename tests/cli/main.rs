@@ -13,6 +13,7 @@ mod ci;
 mod corpus;
 mod crash;
 mod diff;
+mod docs;
 mod drift;
 mod editor;
 mod export;
@@ -39,6 +40,7 @@ const MODULES: &[&str] = &[
     "corpus",
     "crash",
     "diff",
+    "docs",
     "drift",
     "editor",
     "export",
