@@ -379,7 +379,13 @@ fn run_env(
     open: bool,
 ) -> Result<EnvRun, Vec<Diagnostic>> {
     let env = &project.env;
-    let tenants = project.select(keys)?;
+    // No key is no tenant here (a change that only removes entries), not every tenant as for
+    // `--tenant`.
+    let tenants = if keys.is_empty() {
+        Vec::new()
+    } else {
+        project.select(keys)?
+    };
     if args.apply && !args.dry_run {
         gate::check(&global.repo, env, gate::Head::Commit(change.head_commit))
             .map_err(|d| vec![d.context(&env.name, None)])?;

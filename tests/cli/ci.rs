@@ -424,6 +424,12 @@ fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
     );
     assert!(repo.state_files().contains_key("dev/globex.json"));
 
+    // Forgetting applies nothing else: a change made on the platform to a tenant the commit
+    // does not touch stays there, and --allow-delete removes nothing from it.
+    let acme = ".promote/emulator-dev/tenants/acme-dev.json";
+    let mut tree = repo.json(acme);
+    tree["name"] = "renamed on the platform".into();
+    repo.write(acme, &tree.to_string());
     let (run, report) = ci(
         &repo,
         &base,
@@ -431,6 +437,8 @@ fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
         &["--env", "dev", "--apply", "--allow-delete"],
     );
     run.success();
+    assert_eq!(ran(&report), BTreeMap::new());
+    assert_eq!(repo.json(acme)["name"], "renamed on the platform");
     assert_eq!(report["environments"][0]["removed"][0], "globex");
     assert_eq!(report["environments"][0]["forgotten"], true);
     assert!(!repo.state_files().contains_key("dev/globex.json"));
