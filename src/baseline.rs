@@ -273,7 +273,8 @@ pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
 }
 
 /// Returns the tree of a YAML directory in the repository layout: a tenant (`tenant.yaml`) or a
-/// workspace (`workspace.yaml`).
+/// workspace (`workspace.yaml`). The expressions `export` writes for a literal `{{`, `{%` or `{#`
+/// are read as that text ([`crate::templatize::unescape`]).
 pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
     let node = if dir.join(layout::TENANT.file).is_file() {
         &layout::TENANT
@@ -315,7 +316,11 @@ pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
             continue;
         };
         match crate::files::read_input(entry.path()).map(String::from_utf8) {
-            Ok(Ok(text)) => files.push((rel.replace('\\', "/"), text)),
+            // promote writes directories (exports, backups) as templates that render back to
+            // the tree: literal `{{` is written as an expression.
+            Ok(Ok(text)) => {
+                files.push((rel.replace('\\', "/"), crate::templatize::unescape(&text)))
+            }
             Ok(Err(e)) => problems.push(not_utf8(&shown, e.as_bytes(), &e.utf8_error())),
             Err(e) => problems.push(Diagnostic::new(format!("cannot read: {e}")).in_file(shown)),
         }

@@ -53,6 +53,34 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The inverse of [`escape`]: the expressions `escape` writes become the text they print
+/// again; everything else is left as it is. Reads an export (or a backup) as the tree it holds,
+/// and leaves plain YAML alone unless it spells those very expressions.
+pub fn unescape(text: &str) -> String {
+    if !text.contains("{{ \"{") {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("{{ \"{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "{{ \"{".len()..];
+        match after.chars().next() {
+            Some(c @ ('{' | '%' | '#')) if after[1..].starts_with("\" }}") => {
+                out.push('{');
+                out.push(c);
+                rest = &after[1 + "\" }}".len()..];
+            }
+            _ => {
+                out.push_str("{{ \"{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The values to replace by expressions, longest first.
 #[derive(Debug, Clone, Default)]
 pub struct Substitutions {
@@ -416,5 +444,24 @@ mod tests {
             let t = templatized(&s, &text);
             prop_assert_eq!(s.render(&t).unwrap(), text);
         }
+
+        #[test]
+        fn unescape_undoes_escape(text in "[a-z{}%#\" \\n]{0,60}") {
+            prop_assert_eq!(unescape(&escape(&text)), text);
+        }
+    }
+
+    #[test]
+    fn unescape_leaves_other_text_alone() {
+        for plain in [
+            "{{ vars.x }}",
+            "{{ \"{x\" }}",
+            "a {{ \"{",
+            "{{ \"{{\" }",
+            "{%- if %}",
+        ] {
+            assert_eq!(unescape(plain), plain);
+        }
+        assert_eq!(unescape("Hello {{ \"{{\" }} user }}"), "Hello {{ user }}");
     }
 }

@@ -89,6 +89,30 @@ fn an_export_renders_back_to_the_live_trees() {
 }
 
 #[test]
+fn an_export_with_literal_template_syntax_reads_back_as_the_live_tree() {
+    let repo = exported(&[], "exported");
+    let text = "Hello {{ user.name }}{% if x %} and {# this #} and {{ \"{{\" }}";
+    repo.edit_emulator_tenant("globex-local", |t| t["metadata"]["greeting"] = json!(text));
+    export(&repo, "exported", &[]).success();
+    let written = repo.read("exported/globex/tenant.yaml");
+    assert!(
+        written.contains(r#"Hello {{ "{{" }} user.name }}"#),
+        "{written}"
+    );
+    // A `dir:` baseline and `diff` read the export as the tree the platform holds.
+    let live = &live_trees(&repo, &[("globex", "globex-local")])["globex"];
+    assert_eq!(live["metadata"]["greeting"], text);
+    repo.write("live.json", &live.to_string());
+    repo.run(&[
+        "diff",
+        "exported/globex",
+        "live.json",
+        "--detailed-exitcode",
+    ])
+    .success();
+}
+
+#[test]
 fn templatize_replaces_ids_and_variables_and_a_second_export_changes_nothing() {
     let repo = exported(&["--templatize"], "exported");
     let web = repo.read("exported/globex/workspaces/app/clients/web.yaml");
