@@ -9,7 +9,7 @@
 //! 4. save a backup (the export with credentials, as the platform sent it, mode 0600) before
 //!    the first write;
 //! 5. supply credentials from `secret()` for objects this apply creates (or every one with
-//!    `--rotate-secrets`), from `PROMOTE_SECRET_<NAME>`;
+//!    `--rotate-secrets`), from `PROMOTE_SECRET_<NAME>` or the secrets file (`PROMOTE_SECRETS_FILE`);
 //! 6. send one patch (RFC 7396 when exact, else RFC 6902 with `test` ops), then import each new
 //!    workspace; with `--dry-run` the platform validates and changes nothing;
 //! 7. export again and check that every planned path holds its desired value: the platform can
@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::baseline::Live;
 use crate::client::Target;
-use crate::credentials::{self, Scope};
+use crate::credentials::{self, secrets, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
@@ -253,7 +253,7 @@ fn references(tree: &Value) -> Vec<(String, Value)> {
 
 /// Puts credential values into `result` where the repository names them with `secret()`, for
 /// objects this apply creates (everywhere with `rotate`). The values come from
-/// `PROMOTE_SECRET_<NAME>`. Returns the pointers it filled (never the values).
+/// `PROMOTE_SECRET_<NAME>` or the secrets file ([`secrets`]). Returns the pointers it filled (never the values).
 fn supply_secrets(
     references: &[(String, Value)],
     live: &Value,
@@ -279,29 +279,30 @@ fn supply_secrets(
     Ok(sent)
 }
 
-/// Replaces every `<secret:NAME>` marker in `value` with `$PROMOTE_SECRET_NAME` (or a random
-/// value when the variable is unset and `invent` is on).
+/// Replaces every `<secret:NAME>` marker in `value` with its value ([`secrets::lookup`]: the
+/// variable `PROMOTE_SECRET_NAME` or the secrets file), or a random value when neither has it
+/// and `invent` is on.
 fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
     Ok(match value {
         Value::String(s) => match credentials::marker_name(s) {
-            Some(name) => {
-                let var = format!("PROMOTE_SECRET_{name}");
-                match std::env::var(&var) {
-                    Ok(v) if !v.is_empty() => Value::String(v),
-                    _ if invent => Value::String(
-                        crate::emulator::generate::secret()
-                            .map_err(|e| Diagnostic::new(format!("no randomness: {e}")))?,
-                    ),
-                    _ => {
-                        return Err(Diagnostic::new(format!(
-                            "secret `{name}` is needed to create an object but ${var} is not set"
-                        ))
-                        .hint(format!(
-                            "export {var}=... (from your secret store) and apply again"
-                        )))
-                    }
+            Some(name) => match secrets::lookup(name)? {
+                Some(v) => Value::String(v),
+                None if invent => Value::String(
+                    crate::emulator::generate::secret()
+                        .map_err(|e| Diagnostic::new(format!("no randomness: {e}")))?,
+                ),
+                None => {
+                    return Err(Diagnostic::new(format!(
+                        "secret `{name}` is needed to create an object but {}",
+                        secrets::sources(name)
+                    ))
+                    .hint(format!(
+                        "export {}=... (from your secret store), or name a secrets file outside the repository with {}, and apply again",
+                        secrets::var(name),
+                        secrets::FILE_VAR
+                    )))
                 }
-            }
+            },
             None => value.clone(),
         },
         Value::Array(items) => Value::Array(

@@ -5,6 +5,8 @@
 //! value is supplied at apply time. This module knows where credentials live in a tree
 //! ([`FIELDS`]), recognises markers, finds plain-text values, and redacts or strips them.
 
+pub mod secrets;
+
 use std::sync::LazyLock;
 
 use serde_json::Value;

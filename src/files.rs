@@ -69,6 +69,32 @@ pub fn work_dir(repo: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Returns the git work tree `path` (which need not exist yet) is inside of, when git does not
+/// ignore it there: a place where a commit could take a file. `None` outside any work tree and
+/// in ignored places.
+pub fn tracked_work_tree(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The nearest directory that exists tells which repository the path would be in.
+    let existing = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let repo = git2::Repository::discover(existing).ok()?;
+    let workdir = repo.workdir()?;
+    let workdir = workdir
+        .canonicalize()
+        .unwrap_or_else(|_| workdir.to_path_buf());
+    let inside = existing
+        .canonicalize()
+        .map(|e| e.join(absolute.strip_prefix(existing).unwrap_or(Path::new(""))))
+        .unwrap_or(absolute.clone());
+    let rel = inside.strip_prefix(&workdir).ok()?;
+    if !rel.as_os_str().is_empty() && repo.is_path_ignored(rel).unwrap_or(false) {
+        return None;
+    }
+    Some(workdir)
+}
+
 /// Returns `base/rel` after checking that `rel` (a '/'-separated path built from keys) stays
 /// inside `base`: no empty, `.` or `..` component, no absolute path.
 pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {

@@ -56,6 +56,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         return Err(invalid.into());
     }
+    crate::credentials::secrets::check_file()?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
         crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)?;

@@ -158,6 +158,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     if args.apply && !validate_all(ui, &change, &projects, args.shard) {
         return Ok(Exit::Error);
     }
+    if args.apply {
+        crate::credentials::secrets::check_file()?;
+    }
     let to_apply: usize = envs
         .iter()
         .map(|e| ci::selection(&change.affected, e, args.shard).len())

@@ -148,31 +148,9 @@ fn changes_text(c: &Changes) -> String {
 
 /// Refuses writing credentials inside a git work tree, unless the place is git-ignored.
 fn refuse_work_tree(out: &Path) -> Result<(), Diagnostic> {
-    let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-    // The nearest directory that exists tells which repository the output would be in.
-    let existing = absolute
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    let Ok(repo) = git2::Repository::discover(existing) else {
+    let Some(workdir) = crate::files::tracked_work_tree(out) else {
         return Ok(());
     };
-    let Some(workdir) = repo.workdir() else {
-        return Ok(());
-    };
-    let workdir = workdir
-        .canonicalize()
-        .unwrap_or_else(|_| workdir.to_path_buf());
-    let inside = existing
-        .canonicalize()
-        .map(|e| e.join(absolute.strip_prefix(existing).unwrap_or(Path::new(""))))
-        .unwrap_or(absolute.clone());
-    let Ok(rel) = inside.strip_prefix(&workdir) else {
-        return Ok(());
-    };
-    if !rel.as_os_str().is_empty() && repo.is_path_ignored(rel).unwrap_or(false) {
-        return Ok(());
-    }
     Err(Diagnostic::new(format!(
         "refusing to write credentials to {}: it is inside the git work tree {}, where a commit could take them",
         out.display(),

@@ -296,7 +296,8 @@ fn spawn_bash(dir: &Path, scratch: &Path, log: &Path) -> Child {
         }
         None => bin_dir.as_os_str().to_owned(),
     };
-    let no_home = dir.join(".no-home");
+    // A home of its own, outside the repository, as a user's is.
+    let no_home = scratch.join("home");
     let out = File::create(log).unwrap();
     let err = out.try_clone().unwrap();
     let mut command = Command::new("bash");

@@ -307,6 +307,97 @@ fn assert_no_secret(what: &str, text: &str) {
 }
 
 #[test]
+fn secrets_come_from_a_secrets_file_outside_the_repository() {
+    let (repo, _) = TestRepo::example_in_git();
+    let tid = "acme-file";
+    let serve = Serve::start(&format!("{tid}:{CLIENT_ID}:{CLIENT_SECRET}"), &[]);
+    repo.write(
+        "environments/remote.yaml",
+        &acme_env(&repo, &serve.url, tid),
+    );
+    let file_text: String = SECRETS
+        .iter()
+        .map(|(var, value, _)| {
+            format!(
+                "{}: \"{value}\"\n",
+                var.strip_prefix("PROMOTE_SECRET_").unwrap()
+            )
+        })
+        .collect();
+    // Inside the work tree, where a commit could take it: refused, and nothing is sent.
+    repo.write("secrets.yaml", &file_text);
+    let inside = repo.join("secrets.yaml");
+    let refused = run(
+        &repo,
+        &["apply", "--env", "remote"],
+        CLIENT_SECRET,
+        &[("PROMOTE_SECRETS_FILE", inside.to_str().unwrap())],
+    );
+    refused
+        .code(1)
+        .stderr_contains("refusing to read secrets from")
+        .stderr_contains("inside the git work tree");
+    assert!(!refused.stdout.contains("Apply to remote"), "{refused}");
+    assert_no_secret("a refused secrets file", &refused.to_string());
+    assert!(repo.state_commits().is_empty());
+
+    // Outside the repository: every value is delivered, and a variable wins over the file.
+    let vault = TestRepo::empty();
+    vault.write("secrets.yaml", &file_text);
+    let outside = vault.join("secrets.yaml");
+    let applied = run(
+        &repo,
+        &["apply", "--env", "remote"],
+        CLIENT_SECRET,
+        &[
+            ("PROMOTE_SECRETS_FILE", outside.to_str().unwrap()),
+            (
+                "PROMOTE_SECRET_ACME_WEBHOOK_KEY",
+                "webhook-from-the-variable",
+            ),
+        ],
+    );
+    applied.success();
+    assert_no_secret("apply with a secrets file", &applied.to_string());
+    let live = serve.export(tid, CLIENT_ID, CLIENT_SECRET, true);
+    for (var, value, pointer) in SECRETS {
+        let expected = if var == "PROMOTE_SECRET_ACME_WEBHOOK_KEY" {
+            "webhook-from-the-variable"
+        } else {
+            value
+        };
+        assert_eq!(live.pointer(pointer), Some(&json!(expected)), "{pointer}");
+    }
+}
+
+#[test]
+fn a_secret_missing_from_the_file_names_the_file_and_the_secret() {
+    let (repo, _) = TestRepo::example_in_git();
+    let tid = "acme-missing";
+    let serve = Serve::start(&format!("{tid}:{CLIENT_ID}:{CLIENT_SECRET}"), &[]);
+    repo.write(
+        "environments/remote.yaml",
+        &acme_env(&repo, &serve.url, tid),
+    );
+    let vault = TestRepo::empty();
+    vault.write(
+        "secrets.yaml",
+        "ACME_GOOGLE_SECRET: google-4Kx7-SHOULD-NEVER-SHOW\n",
+    );
+    let file = vault.join("secrets.yaml");
+    let run = run(
+        &repo,
+        &["apply", "--env", "remote"],
+        CLIENT_SECRET,
+        &[("PROMOTE_SECRETS_FILE", file.to_str().unwrap())],
+    );
+    run.code(1)
+        .shows("is not set and ")
+        .shows(&format!("{} has no `ACME_", file.display()));
+    assert_no_secret("a missing secret", &run.to_string());
+}
+
+#[test]
 fn secrets_are_delivered_and_never_shown() {
     let (repo, _) = TestRepo::example_in_git();
     let tid = "acme-remote";

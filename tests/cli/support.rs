@@ -249,6 +249,7 @@ impl TestRepo {
         for (key, _) in std::env::vars_os() {
             if key.to_str().is_some_and(|k| {
                 k.starts_with("PROMOTE_SECRET_")
+                    || k == "PROMOTE_SECRETS_FILE"
                     || k.starts_with("PROMOTE_CLIENT_")
                     || k.starts_with("GITHUB_")
             }) {
