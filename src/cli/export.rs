@@ -52,10 +52,13 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         with_credentials: args.with_credentials,
         templatize: args.templatize,
     };
-    // Inside the repository, files name their JSON Schema for editors (`promote schema`).
+    // Inside the repository, where git keeps them, files name their JSON Schema for editors
+    // (`promote schema`); a throwaway export into an ignored place such as .promote/ does not.
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
-    let depth = schema::depth_in(&global.repo, &args.out).map(|d| d + 1);
+    let depth = schema::depth_in(&global.repo, &args.out)
+        .filter(|_| crate::files::tracked_work_tree(&args.out).is_some())
+        .map(|d| d + 1);
     let bar = progress::bar(tenants.len(), &format!("export {}", args.env), ui.quiet);
     let mut failed = 0;
     let mut report = Vec::new();

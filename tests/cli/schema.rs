@@ -211,6 +211,23 @@ fn exports_into_the_repository_name_their_schema_and_validate() {
         tenant.starts_with("# yaml-language-server: $schema=../../schema/tenant.json\n"),
         "{tenant}"
     );
+    // Nor in a place git ignores, such as .promote/: a throwaway export.
+    std::fs::remove_dir_all(repo.join("schema")).unwrap();
+    repo.run(&[
+        "export",
+        "--env",
+        "local",
+        "--tenant",
+        "acme",
+        "--out",
+        ".promote/look",
+    ])
+    .success();
+    assert!(!repo
+        .read(".promote/look/acme/tenant.yaml")
+        .contains(MODELINE));
+    assert!(!repo.join("schema").exists());
+    repo.run(&["schema"]).success();
     // Outside the repository there is no schema/ to lead to: no line.
     let outside = TestRepo::empty();
     repo.run(&[
