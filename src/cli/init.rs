@@ -27,8 +27,18 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> CommandResult {
     match &args.from_env {
         None => {
             let created = crate::init::create(&dir)?;
-            for f in &created.files {
+            let schemas = dir.join(crate::schema::DIR);
+            let (documents, files): (Vec<_>, Vec<_>) =
+                created.files.iter().partition(|f| f.starts_with(&schemas));
+            for f in files {
                 ui.out(&format!("created {}\n", f.display()));
+            }
+            if !documents.is_empty() {
+                ui.out(&format!(
+                    "created {}/ ({} JSON Schema documents, for editors)\n",
+                    schemas.display(),
+                    documents.len()
+                ));
             }
             if created.git {
                 ui.out(&format!("made {} a git repository\n", dir.display()));
