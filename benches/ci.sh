@@ -40,19 +40,6 @@ one="$(git_commit "t00042: one seat")"
 sed -i 's/^system: false/system: false # reviewed/' "$repo/templates/_shared/clients/defaults.yaml"
 two="$(git_commit "clients: a comment in the shared partial")"
 
-# best LABEL CMD...: the fastest of $runs runs, as "seconds rss_mb".
-best() {
-    local label="$1"; shift
-    local out="" s rss
-    for _ in $(seq "$runs"); do
-        read -r s rss <<<"$(timed "$label" "$@")"
-        if [ -z "$out" ] || python3 -c "import sys; sys.exit(0 if $s < ${out%% *} else 1)"; then
-            out="$s $rss"
-        fi
-    done
-    echo "$out"
-}
-
 read -r full full_rss <<<"$(best "full plan" "$promote" --repo "$repo" -q plan --env emu)"
 read -r c1 c1_rss <<<"$(best "ci one tenant" "$promote" --repo "$repo" -q ci --base "$base" --head "$one" --env emu)"
 grep -q '1 tenant(s): 1 with changes' "$work/out.txt" || { log "ci of change 1 did not plan exactly one tenant:"; cat "$work/out.txt" >&2; exit 1; }

@@ -1,7 +1,8 @@
-# Shared by benches/live.sh, benches/backup.sh and benches/ci.sh (sourced, not run): checks for GNU time,
-# builds the release binaries, generates a fleet of $tenants tenants in a fresh git repository
-# ($repo, inside the temporary $work), and defines env_file and timed. Expects $root, $tenants
-# and $name (the script's name, for messages).
+# Shared by benches/live.sh, benches/backup.sh, benches/ci.sh and benches/report.sh (sourced,
+# not run): checks for GNU time, builds the release binaries, generates a fleet of $tenants
+# tenants in a fresh git repository ($repo, inside the temporary $work), and defines env_file,
+# timed and best. Expects $root, $tenants and $name (the script's name, for messages), and $runs
+# for best.
 log() { echo "$name: $*" >&2; }
 if ! /usr/bin/time -v true >/dev/null 2>&1; then
     log "needs GNU time at /usr/bin/time (apt-get install time)"
@@ -46,3 +47,15 @@ w='$wall'.split(':'); s=sum(float(x)*60**i for i,x in enumerate(reversed(w)))
 print(f'{s:.2f} {int(\"$rss\")/1024:.1f}')"
 }
 
+# best LABEL CMD...: the fastest of $runs runs of CMD under `timed`, as "seconds rss_mb".
+best() {
+    local label="$1"; shift
+    local out="" s rss
+    for _ in $(seq "$runs"); do
+        read -r s rss <<<"$(timed "$label" "$@")"
+        if [ -z "$out" ] || python3 -c "import sys; sys.exit(0 if $s < ${out%% *} else 1)"; then
+            out="$s $rss"
+        fi
+    done
+    echo "$out"
+}
