@@ -562,7 +562,7 @@ fn an_invalid_tenant_stops_the_whole_apply() {
     let commits = repo.state_commits();
     let run = repo.run(&["apply", "--env", "local"]);
     run.code(1)
-        .stderr_contains("templates/acme/workspaces/default/idps/customers.yaml:4")
+        .stderr_contains("templates/acme/workspaces/default/idps/customers.yaml:5")
         .stderr_contains("unknown pool `nosuchpool`")
         .stderr_contains("nothing was applied");
     assert_eq!(run.stdout, "", "no report: nothing was attempted");
