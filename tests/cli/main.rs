@@ -27,6 +27,7 @@ mod schema;
 mod soak;
 mod support;
 mod surface;
+mod tls;
 mod validate;
 
 /// The modules declared above. A test file that is not declared here is never compiled, so its
@@ -55,6 +56,7 @@ const MODULES: &[&str] = &[
     "soak",
     "support",
     "surface",
+    "tls",
     "validate",
 ];
 
