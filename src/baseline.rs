@@ -154,6 +154,8 @@ impl Live {
                     Some(403) => "the client needs the read_configuration or manage_configuration scope on this tenant",
                     Some(404) => "the tenant does not exist on the platform: create it there first, or fix its `id` in the environment file",
                     None if matches!(f.kind, client::FailureKind::Protocol(_)) => "the answer is not what the Configuration Promotion API promises: check that target.url is the platform (promote adds /api/hub itself)",
+                    // Running again meets the same certificate.
+                    None if matches!(f.kind, client::FailureKind::Tls(_)) => "the platform's certificate could not be verified: check that target.url names the platform's host; running again will not help",
                     _ => "the platform could not be read; run again, or check target.url",
                 };
                 vec![Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id))
