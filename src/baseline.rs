@@ -101,8 +101,18 @@ impl Live {
         let connection = Connection::open(repo, env, &owned).map_err(|d| vec![d])?;
         let ids: Vec<String> = owned.iter().map(|t| t.id.clone()).collect();
         let concurrency = env.file.target.concurrency.unwrap_or(16).clamp(1, 256);
+        let roots = match &env.file.target.ca_file {
+            Some(file) => Some(client::read_roots(&repo.join(file)).map_err(|e| {
+                vec![Diagnostic::new(format!("target.ca_file {file}: {e}"))
+                    .at(env.locate(&["target", "ca_file"]))
+                    .context(&env.name, None)
+                    .hint("a PEM file of the certificate authorities that sign the platform's certificate, relative to the repository")]
+            })?),
+            None => None,
+        };
         let options = client::Options {
             connections: concurrency,
+            roots,
             ..options
         };
         let client = Client::new(&connection, &ids, options).map_err(|e| {

@@ -53,6 +53,27 @@ pub struct Options {
     /// Largest answer read, in bytes: a bigger one is refused (never retried) instead of filling
     /// memory.
     pub max_response: u64,
+    /// The certificate authorities to trust instead of the public ones (the environment's
+    /// `target.ca_file`, for a platform with a private CA); `None`: the public ones.
+    pub roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+}
+
+/// Reads the certificate authorities of a PEM file (`target.ca_file`): every `CERTIFICATE`
+/// block in it; other blocks (a key put there by mistake) are ignored.
+pub fn read_roots(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = crate::files::read_input(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut roots = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(format!("not a PEM file of certificates: {e}")),
+        }
+    }
+    if roots.is_empty() {
+        return Err("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(roots)
 }
 
 /// The default [`Options::max_response`]: 64 MiB, a thousand times a large tenant's export.
@@ -69,6 +90,7 @@ impl Default for Options {
             max_backoff: Duration::from_secs(10),
             connections: 16,
             max_response: MAX_RESPONSE,
+            roots: None,
         }
     }
 }
@@ -262,9 +284,11 @@ impl Client {
                 None,
             ),
         };
-        let tls = ureq::tls::TlsConfig::builder()
-            .disable_verification(options.insecure)
-            .build();
+        let mut tls = ureq::tls::TlsConfig::builder().disable_verification(options.insecure);
+        if let Some(roots) = &options.roots {
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(roots));
+        }
+        let tls = tls.build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(options.timeout))

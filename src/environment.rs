@@ -47,6 +47,10 @@ pub struct Target {
     /// How many tenants are worked on at once.
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// PEM file of the certificate authorities to trust for this platform instead of the public
+    /// ones (a self-hosted platform with a private CA), relative to the repository.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 /// One tenant entry of an environment file.
@@ -124,6 +128,12 @@ impl Environment {
             }
             (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
                 Some("the target `url` must start with https://")
+            }
+            (None, Some(_)) if target.ca_file.is_some() => {
+                Some("`ca_file` is for a platform's certificate; the embedded emulator has none")
+            }
+            (Some(url), None) if target.ca_file.is_some() && !url.starts_with("https://") => {
+                Some("`ca_file` is for an https:// platform; this `url` is plain http")
             }
             _ => None,
         };
@@ -322,6 +332,14 @@ mod tests {
                 "both `url` and `emulator`",
             ),
             ("target: {url: ftp://x}\n", "must start with https://"),
+            (
+                "target: {emulator: d, ca_file: ca.pem}\n",
+                "the embedded emulator has none",
+            ),
+            (
+                "target: {url: http://127.0.0.1:1, ca_file: ca.pem}\n",
+                "this `url` is plain http",
+            ),
             (
                 "target: {url: https://x}\nvars: {a: 1, a: 2}\n",
                 "duplicate key `a`",

@@ -2,8 +2,9 @@
 //! process, with certificates made at test time that no trusted root vouches for (self-signed;
 //! for another name; expired). promote must refuse them before it sends a byte of a request
 //! (its client secret least of all), and `--insecure` must let it through, with its warning.
-//! Beside that: plain HTTP to an address beyond loopback only with `--insecure`, and never the
-//! secret to a token endpoint in clear, `--insecure` or not.
+//! A certificate signed by a private CA goes through once `target.ca_file` names that CA, and
+//! only for the names it signed. Beside that: plain HTTP to an address beyond loopback only
+//! with `--insecure`, and never the secret to a token endpoint in clear, `--insecure` or not.
 //!
 //! The proxy opens its connection to `promote serve` only once a TLS handshake has completed,
 //! so "nothing was sent" is checked several ways: the proxy forwarded no byte, `promote serve`
@@ -50,6 +51,37 @@ fn certificate(names: &[&str], expired: bool) -> Cert {
     let cert = params.self_signed(&key).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     (cert.der().clone(), key)
+}
+
+/// A private certificate authority, as the PEM text of its certificate, and a certificate it
+/// signs for `names`, with its key.
+fn signed_by_a_private_ca(names: &[&str]) -> (String, Cert) {
+    use base64::Engine;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "promote test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let base64 = base64::engine::general_purpose::STANDARD.encode(ca_cert.der());
+    let lines: Vec<&str> = base64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    (pem, (cert.der().clone(), key))
 }
 
 /// What the proxy saw.
@@ -693,4 +725,50 @@ fn a_token_endpoint_in_clear_gets_no_secret_even_with_insecure() {
     }
     assert_eq!(s.proxy.failures(), Vec::<String>::new(), "{refused}");
     assert!(s.repo.state_commits().is_empty(), "{refused}");
+}
+
+#[test]
+fn a_private_ca_named_by_ca_file_is_trusted_and_the_name_still_checked() {
+    let (ca, cert) = signed_by_a_private_ca(&["localhost"]);
+    let s = Setup::new(cert, "https://localhost:{port}");
+    // Not a public CA: refused as any unknown issuer.
+    s.refused(&["plan", "--env", "remote"], "UnknownIssuer");
+    // Trusted through target.ca_file (committed: a CA certificate is public)...
+    s.repo.write("certs/platform-ca.pem", &ca);
+    let env = s.repo.read("environments/remote.yaml");
+    let with_ca = env.replace(
+        "  client_id_env:",
+        "  ca_file: certs/platform-ca.pem\n  client_id_env:",
+    );
+    // ... but only for the names it signed: 127.0.0.1 is not one of them.
+    let port = s.proxy.port().to_string();
+    s.repo.write(
+        "environments/remote.yaml",
+        &with_ca.replace(
+            &format!("https://localhost:{port}"),
+            &format!("https://127.0.0.1:{port}"),
+        ),
+    );
+    s.refused(
+        &["plan", "--env", "remote"],
+        "certificate not valid for name \"127.0.0.1\"",
+    );
+    s.repo.write("environments/remote.yaml", &with_ca);
+    s.run(&["apply", "--env", "remote", "--yes"])
+        .success()
+        .never_shows(INSECURE_WARNING)
+        .never_shows(CLIENT_SECRET);
+    assert!(s.proxy.handshakes() > 0);
+    assert_eq!(s.repo.state_commits().len(), 1);
+    s.run(&["plan", "--env", "remote", "--detailed-exitcode"])
+        .success();
+    // A ca_file that is not there, or holds no certificate, is an error at its line.
+    s.repo.write("certs/platform-ca.pem", "not a certificate\n");
+    s.run(&["plan", "--env", "remote"])
+        .code(1)
+        .shows("environments/remote.yaml:3:3: target.ca_file certs/platform-ca.pem: it holds no PEM certificate");
+    s.repo.remove("certs/platform-ca.pem");
+    s.run(&["plan", "--env", "remote"])
+        .code(1)
+        .shows("target.ca_file certs/platform-ca.pem: cannot read it");
 }
