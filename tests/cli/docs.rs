@@ -5,7 +5,7 @@
 //! `$ ` is a command (a trailing `\` continues it on the next line); every other line is output,
 //! shown and never run. A command is expected to exit 0, unless its last line carries a trailing
 //! comment `# exits N`. The commands of one doc run as one bash script in a temporary git
-//! repository holding the shipped `templates/` and `environments/` in one commit, so `cd`,
+//! repository holding the shipped `templates/`, `environments/` and `schema/` in one commit, so `cd`,
 //! `export` and background jobs (`promote serve ... &`) carry over from one command to the next;
 //! the directory of the `promote` under test comes first on PATH. Background jobs are killed when
 //! the script ends, and anything of its process group still alive after it.
