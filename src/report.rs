@@ -104,7 +104,7 @@ impl<W: Write> Sink for Text<W> {
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if t.status == Status::Unchanged && !self.verbose && t.secrets.is_empty() {
+        if !self.verbose && !worth_detailing(t) {
             return Ok(());
         }
         let name = style(format!("{} ({})", t.key, t.id)).bold();
@@ -161,7 +161,7 @@ impl<W: Write> Sink for Text<W> {
         for c in &t.skipped {
             writeln!(
                 self.out,
-                "  {} {} (conflict: kept the platform's value, --mode ignore)",
+                "  {} {} ({KEPT})",
                 style("!").magenta(),
                 path_text(&c.path)
             )?;
@@ -260,6 +260,16 @@ impl<W: Write> Markdown<W> {
     }
 }
 
+/// Whether a report for people details tenant `t`: it has changes, errors, secrets sent, or
+/// conflicts `--mode ignore` kept (a reviewer must see that the platform's value stays);
+/// unchanged tenants are only counted.
+pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
+    t.status != Status::Unchanged || !t.secrets.is_empty() || !t.skipped.is_empty()
+}
+
+/// What a conflict that `--mode ignore` kept says, after its path.
+pub(crate) const KEPT: &str = "conflict: kept the platform's value, --mode ignore";
+
 /// A tenant's status in a word: what apply did, or else what the plan found.
 pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
     match (t.outcome, t.status) {
@@ -269,6 +279,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
         (_, Status::Changes) => "changes",
         (_, Status::Create) => "new tenant",
         (_, Status::Error) => "error",
+        (_, Status::Unchanged) if !t.skipped.is_empty() => "conflicts kept",
         (_, Status::Unchanged) => "unchanged",
     }
 }
@@ -291,7 +302,7 @@ impl<W: Write> Sink for Markdown<W> {
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if t.status == Status::Unchanged && t.secrets.is_empty() {
+        if !worth_detailing(t) {
             return Ok(());
         }
         let status = match status_word(t) {
@@ -332,6 +343,9 @@ impl<W: Write> Sink for Markdown<W> {
                 }
                 ChangeKind::Remove => block.push_str(&format!("- {path}{reason}\n")),
             }
+        }
+        for c in &t.skipped {
+            block.push_str(&format!("! {} ({KEPT})\n", path_text(&c.path)));
         }
         block.push_str("```\n\n</details>\n\n");
         if self.details.len() + block.len() <= MARKDOWN_BUDGET {

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{counts_text, html_escape, status_word, summary_text, Sink};
+use super::{counts_text, html_escape, status_word, summary_text, worth_detailing, Sink};
 use crate::layout;
 use crate::patch::pointer;
 use crate::patch::three_way::{ChangeKind, Reason};
@@ -45,7 +45,7 @@ h1{font-size:1.4em}table{border-collapse:collapse;margin:.5em 0 1.5em}\
 td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}td.n{text-align:right}code,pre{font:12px/1.35 ui-monospace,monospace}\
 pre{margin:0;white-space:pre-wrap;word-break:break-all}\
-.add{background:#e6ffec}.remove{background:#ffebe9}.replace{background:#fff8c5}\
+.add{background:#e6ffec}.remove{background:#ffebe9}.replace{background:#fff8c5}.kept{background:#f6f0ff}\
 .del{background:#ffcecb}.ins{background:#abf2bc}.fold{color:#656d76;font-style:italic}\
 .error{color:#cf222e;font-weight:600}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}\
 h3{font-size:1em;margin:.8em 0 .2em}";
@@ -67,6 +67,12 @@ fn cell(v: &Option<Value>) -> String {
         Some(v) => format!("<pre>{}</pre>", html_escape(&pretty(v))),
         None => String::new(),
     }
+}
+
+/// A row of an object's table: a change, or a conflict `--mode ignore` kept.
+enum Row<'a> {
+    Change(&'a crate::patch::three_way::Change),
+    Kept(&'a crate::patch::three_way::Conflict),
 }
 
 /// Unchanged lines shown around a changed one; longer runs of unchanged lines are folded.
@@ -170,7 +176,7 @@ impl<W: Write> Sink for Html<W> {
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if t.status == Status::Unchanged && t.secrets.is_empty() {
+        if !worth_detailing(t) {
             return Ok(());
         }
         let status = status_word(t);
@@ -201,30 +207,49 @@ impl<W: Write> Sink for Html<W> {
                 html_escape(&e.to_string())
             ));
         }
-        let mut objects: BTreeMap<String, Vec<&crate::patch::three_way::Change>> = BTreeMap::new();
+        let mut objects: BTreeMap<String, Vec<Row>> = BTreeMap::new();
         for c in &t.changes {
-            objects.entry(object_of(&c.path)).or_default().push(c);
+            objects
+                .entry(object_of(&c.path))
+                .or_default()
+                .push(Row::Change(c));
+        }
+        for c in &t.skipped {
+            objects
+                .entry(object_of(&c.path))
+                .or_default()
+                .push(Row::Kept(c));
         }
         for (object, changes) in objects {
             block.push_str(&format!(
                 "<h3><code>{}</code></h3>\n<table><tr><th>path</th><th>before</th><th>after</th><th>why</th></tr>\n",
                 html_escape(&object)
             ));
-            for c in changes {
-                let class = match c.kind {
-                    ChangeKind::Add => "add",
-                    ChangeKind::Replace => "replace",
-                    ChangeKind::Remove => "remove",
+            for row in changes {
+                let (path, class, why, (before, after)) = match row {
+                    Row::Change(c) => {
+                        let class = match c.kind {
+                            ChangeKind::Add => "add",
+                            ChangeKind::Replace => "replace",
+                            ChangeKind::Remove => "remove",
+                        };
+                        let why = match c.reason {
+                            Reason::Desired => "repository",
+                            Reason::Drift => "drift: restores the repository's value",
+                            Reason::Conflict => "conflict: repository wins",
+                        };
+                        (&c.path, class, why, cells(&c.old, &c.new))
+                    }
+                    Row::Kept(c) => (
+                        &c.path,
+                        "kept",
+                        "conflict: the platform's value (before) is kept, the repository's (after) is not sent: --mode ignore",
+                        cells(&c.live, &c.desired),
+                    ),
                 };
-                let why = match c.reason {
-                    Reason::Desired => "repository",
-                    Reason::Drift => "drift: restores the repository's value",
-                    Reason::Conflict => "conflict: repository wins",
-                };
-                let (before, after) = cells(&c.old, &c.new);
                 block.push_str(&format!(
                     "<tr class={class}><td><code>{}</code></td><td>{before}</td><td>{after}</td><td>{why}</td></tr>\n",
-                    html_escape(if c.path.is_empty() { "/" } else { &c.path }),
+                    html_escape(if path.is_empty() { "/" } else { path }),
                 ));
             }
             block.push_str("</table>\n");

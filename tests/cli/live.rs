@@ -159,6 +159,52 @@ fn conflicts_follow_the_mode() {
 }
 
 #[test]
+fn a_conflict_mode_ignore_keeps_is_shown_in_every_report_for_people() {
+    let repo = conflicting();
+    let kept = format!("! {DESCRIPTION} (conflict: kept the platform's value, --mode ignore)");
+    let plan = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["plan", "--env", "local", "--mode", "ignore"]);
+        repo.run(&args)
+    };
+    // Nothing else changes: acme has only the kept conflict, and is still shown.
+    plan(&[])
+        .success()
+        .stdout_contains("acme (acme-local)")
+        .stdout_contains(&kept);
+    plan(&["--output", "markdown"])
+        .success()
+        .stdout_contains("| `acme` | `acme-local` | conflicts kept |")
+        .stdout_contains(&kept);
+    repo.run(&[
+        "--output",
+        "html",
+        "plan",
+        "--env",
+        "local",
+        "--mode",
+        "ignore",
+        "--out",
+        "plan.html",
+    ])
+    .success();
+    let page = repo.read("plan.html");
+    let row = page
+        .lines()
+        .find(|l| l.starts_with("<tr class=kept>"))
+        .unwrap_or_else(|| panic!("no kept row:\n{page}"));
+    // The row's text, without the marks of the changed words.
+    let text: String = row
+        .split('<')
+        .map(|part| part.split_once('>').map_or(part, |(_, text)| text))
+        .collect();
+    assert!(text.contains(DESCRIPTION), "{row}");
+    assert!(text.contains(&format!("&quot;{LIVE_VALUE}&quot;")), "{row}");
+    assert!(text.contains(&format!("&quot;{NEW_VALUE}&quot;")), "{row}");
+    assert!(row.contains("is kept"), "{row}");
+}
+
+#[test]
 fn a_value_kept_by_mode_ignore_stays_kept() {
     let repo = conflicting();
     apply(&repo, &["--mode", "ignore"]).0.success();
