@@ -159,7 +159,7 @@ pub fn create(dir: &Path) -> Result<Created> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
-    let schemas = dir.join(crate::schema::DIR);
+    let schemas = crate::schema::dir_of(dir);
     let written = crate::schema::write(&schemas)?;
     files.extend(written.added.iter().map(|name| schemas.join(name)));
     let git = git_repository(dir)?;

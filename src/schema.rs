@@ -29,6 +29,16 @@ pub use annotate::{annotate_repository, Annotated};
 /// The directory of the documents, relative to the repository.
 pub const DIR: &str = "schema";
 
+/// The directory of the documents in the repository `repo`: `schema`, not `./schema`, for the
+/// current directory, as messages show it.
+pub fn dir_of(repo: &Path) -> std::path::PathBuf {
+    let dir = repo.join(DIR);
+    match dir.strip_prefix(".") {
+        Ok(rest) => rest.to_path_buf(),
+        Err(_) => dir,
+    }
+}
+
 /// The JSON Schema dialect of the documents: draft-07, the one every editor's YAML support knows.
 const DIALECT: &str = "http://json-schema.org/draft-07/schema#";
 

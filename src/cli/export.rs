@@ -129,7 +129,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
 /// Brings the repository's schema/ up to date, so that the `$schema` lines of exported files
 /// lead somewhere; says so when it changed anything.
 fn write_schemas(ui: &Ui, global: &GlobalArgs) -> anyhow::Result<schema::Written> {
-    let dir = global.repo.join(schema::DIR);
+    let dir = schema::dir_of(&global.repo);
     let written = schema::write(&dir)?;
     let count = written.added.len() + written.changed.len();
     if count > 0 && ui.format == OutputFormat::Text {

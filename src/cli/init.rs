@@ -27,7 +27,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> CommandResult {
     match &args.from_env {
         None => {
             let created = crate::init::create(&dir)?;
-            let schemas = dir.join(crate::schema::DIR);
+            let schemas = crate::schema::dir_of(&dir);
             let (documents, files): (Vec<_>, Vec<_>) =
                 created.files.iter().partition(|f| f.starts_with(&schemas));
             for f in files {
@@ -130,7 +130,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         return Err(problems.into());
     }
     crate::files::work_dir(dir)?;
-    crate::schema::write(&dir.join(crate::schema::DIR))?;
+    crate::schema::write(&crate::schema::dir_of(dir))?;
     ui.out(&format!(
         "\nNext: promote plan --env {name}. Each template renders back exactly the tenant it came from; the other tenants of a shared template show how they differ from it, to turn into vars or {{% if %}} blocks.\n"
     ));

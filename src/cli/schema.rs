@@ -37,12 +37,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &SchemaArgs) -> CommandResult {
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| global.repo.join(schema::DIR));
-    // `schema`, not `./schema`, for the default repository.
-    let dir = match dir.strip_prefix(".") {
-        Ok(rest) if !rest.as_os_str().is_empty() => rest.to_path_buf(),
-        _ => dir,
-    };
+        .unwrap_or_else(|| schema::dir_of(&global.repo));
     if args.check {
         return check(ui, &dir);
     }
