@@ -5,6 +5,7 @@
 //! value is supplied at apply time. This module knows where credentials live in a tree
 //! ([`FIELDS`]), recognises markers, finds plain-text values, and redacts or strips them.
 
+pub mod scrub;
 pub mod secrets;
 
 use std::sync::LazyLock;
@@ -107,14 +108,69 @@ pub fn is_secret_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Returns whether a credential value holds no plain text: null, a marker, or a structure whose
-/// strings are all markers (numbers and booleans such as a key size are not secret).
+/// Returns whether a credential value holds no plain text: null, a marker, or a structure (an
+/// IdP's `credentials`) whose strings are all markers. A number or a boolean is a value typed
+/// into the repository like any other: as the whole field it is plain text (`api_key:
+/// 4815162342`); inside a structure only booleans pass (flags such as a static user's
+/// `email_verified`), a number could be a PIN.
 pub fn is_safe(value: &Value) -> bool {
     match value {
+        Value::Null => true,
         Value::String(s) => marker_name(s).is_some(),
-        Value::Array(items) => items.iter().all(is_safe),
-        Value::Object(map) => map.values().all(is_safe),
-        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        Value::Array(_) | Value::Object(_) => is_safe_inside(value),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn is_safe_inside(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().all(is_safe_inside),
+        Value::Object(map) => map.values().all(is_safe_inside),
+        Value::Null | Value::Bool(_) => true,
+        Value::String(s) => marker_name(s).is_some(),
+        Value::Number(_) => false,
+    }
+}
+
+/// Returns the pointers of the `secret()` markers of `tree` that are not inside a credential
+/// field. A secret's value is only ever sent in a credential field; elsewhere the marker would
+/// reach the platform as the text `<secret:NAME>`, which nobody means.
+pub fn stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
+    let mut fields = Vec::new();
+    for_each(tree, scope, |ptr, _| fields.push(ptr));
+    let mut out = Vec::new();
+    markers(tree, &mut String::new(), &mut |at| {
+        let inside = fields
+            .iter()
+            .any(|f| at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/'));
+        if !inside {
+            out.push(at.to_owned());
+        }
+    });
+    out
+}
+
+fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
+    match value {
+        Value::String(s) if s.contains(MARKER_PREFIX) => found(at),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&i.to_string());
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = at.len();
+                at.push_str(&pointer::join("", key));
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -344,6 +400,44 @@ mod tests {
         assert_eq!(
             after,
             json!({"servers": {"w": {"clients": {"c": {"client_secret": "made-up", "name": "c"}}}}})
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans_are_plain_text_credentials() {
+        let tree = json!({"servers": {"w": {
+            "webhooks": {"n": {"api_key": 4815162342_u64}, "b": {"api_key": true}},
+            "idps": {
+                "pin": {"credentials": {"static": {"users": [{"pin": 1234}]}}},
+                "flag": {"credentials": {"static": {"users": [{"password": "<secret:P>", "email_verified": true}]}}}
+            }
+        }}});
+        let mut found = plain_text(&tree, Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/servers/w/idps/pin/credentials",
+                "/servers/w/webhooks/b/api_key",
+                "/servers/w/webhooks/n/api_key",
+            ]
+        );
+    }
+
+    #[test]
+    fn markers_outside_credential_fields_are_stray() {
+        let tree = json!({"name": "<secret:N>", "servers": {"w": {
+            "clients": {"c": {"client_secret": "<secret:C>", "redirect_uris": ["<secret:R>"]}},
+            "idps": {"g": {"credentials": {"x": "<secret:X>"}}},
+            "webhooks": {"a/b": {"url": "https://x/<secret:U>"}}
+        }}});
+        assert_eq!(
+            stray_markers(&tree, Scope::Tenant),
+            vec![
+                "/name",
+                "/servers/w/clients/c/redirect_uris/0",
+                "/servers/w/webhooks/a~1b/url"
+            ]
         );
     }
 

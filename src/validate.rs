@@ -86,6 +86,13 @@ pub fn tenant(tree: &Value) -> Vec<Problem> {
             Some("credentials never go to git: write `{{ secret(\"NAME\") }}` and supply PROMOTE_SECRET_NAME at apply time, or leave the field out so the platform generates it".into()),
         ));
     }
+    for ptr in credentials::stray_markers(tree, Scope::Tenant) {
+        problems.push(problem(
+            &ptr,
+            "`secret()` outside a credential field".into(),
+            Some("a secret's value is sent only in a credential field (client_secret, api_key, credentials, ...; see docs/credentials.md); write the value itself here, or move the secret() to the credential field it belongs to".into()),
+        ));
+    }
     problems
 }
 
