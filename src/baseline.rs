@@ -113,6 +113,7 @@ impl Live {
         let options = client::Options {
             connections: concurrency,
             roots,
+            token_hosts: env.file.target.token_hosts.clone().unwrap_or_default(),
             ..options
         };
         let client = Client::new(&connection, &ids, options).map_err(|e| {

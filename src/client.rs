@@ -22,6 +22,7 @@ use serde_json::Value;
 mod resolver;
 
 use crate::connect::Connection;
+use crate::credentials::scrub;
 use crate::patch::three_way::Mode;
 use crate::patch::Patch;
 
@@ -56,6 +57,9 @@ pub struct Options {
     /// The certificate authorities to trust instead of the public ones (the environment's
     /// `target.ca_file`, for a platform with a private CA); `None`: the public ones.
     pub roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+    /// Hosts besides the platform's own that may receive the client secret as the token
+    /// endpoint (the environment's `target.token_hosts`: `name` or `name:port`).
+    pub token_hosts: Vec<String>,
 }
 
 /// Reads the certificate authorities of a PEM file (`target.ca_file`): every `CERTIFICATE`
@@ -91,6 +95,7 @@ impl Default for Options {
             connections: 16,
             max_response: MAX_RESPONSE,
             roots: None,
+            token_hosts: Vec::new(),
         }
     }
 }
@@ -243,6 +248,25 @@ impl Target<'_> {
     }
 }
 
+/// The longest a token is kept, whatever the platform says.
+const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
+
+/// The scheme, host and port of an absolute URL, lowercase, with the scheme's default port;
+/// `None` when it is not one. Parsed as HTTP does, so `https://platform@evil.example/` is
+/// `evil.example`.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = match (uri.port_u16(), scheme.as_str()) {
+        (Some(p), _) => p,
+        (None, "https") => 443,
+        (None, "http") => 80,
+        _ => return None,
+    };
+    Some((scheme, host, port))
+}
+
 fn is_loopback(url: &str) -> bool {
     let rest = url.strip_prefix("http://").unwrap_or("");
     let host = rest.split(['/', ':']).next().unwrap_or("");
@@ -284,6 +308,9 @@ impl Client {
                 None,
             ),
         };
+        for (_, secret) in credentials.values().chain(&default_credentials) {
+            scrub::register(secret);
+        }
         let mut tls = ureq::tls::TlsConfig::builder().disable_verification(options.insecure);
         if let Some(roots) = &options.roots {
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(roots));
@@ -431,11 +458,10 @@ impl Client {
         let endpoint = doc["token_endpoint"]
             .as_str()
             .ok_or_else(|| protocol("the discovery document names no token_endpoint".into()))?;
-        // The client secret goes only to the platform the environment names.
-        let origin = |u: &str| -> String { u.splitn(4, '/').take(3).collect::<Vec<_>>().join("/") };
-        if origin(endpoint) != origin(&self.url) && !endpoint.starts_with("https://") {
+        // The client secret goes only to the hosts the environment names.
+        if !self.may_receive_secret(endpoint) {
             return Err(protocol(format!(
-                "the token endpoint {endpoint} is neither on {} nor https; refusing to send the client secret there",
+                "the discovery document names the token endpoint {endpoint}, which is not on {}; the client secret was not sent there (if the platform's token endpoint really is on another host, name that host in target.token_hosts)",
                 self.url
             )));
         }
@@ -445,14 +471,14 @@ impl Client {
         let form_enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
-        let basic = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                form_enc(id),
-                form_enc(secret)
-            ))
-        );
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            form_enc(id),
+            form_enc(secret)
+        ));
+        scrub::register(&basic);
+        scrub::register(&form_enc(secret));
+        let basic = format!("Basic {basic}");
         let started = Instant::now();
         let body = self.send_raw(
             "POST",
@@ -470,7 +496,15 @@ impl Client {
             .as_str()
             .ok_or_else(|| protocol("the token answer has no access_token".into()))?
             .to_owned();
-        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300));
+        scrub::register(&value);
+        // A day at most: the platform's number is not trusted to be sane (2^64-1 seconds would
+        // overflow an Instant).
+        let lifetime = Duration::from_secs(
+            answer["expires_in"]
+                .as_u64()
+                .unwrap_or(300)
+                .min(MAX_TOKEN_LIFETIME),
+        );
         // Renew a minute early, or halfway through a short-lived token.
         let margin = Duration::from_secs(60).min(lifetime / 2);
         let token = Token {
@@ -482,6 +516,25 @@ impl Client {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(tid.to_owned(), token);
         Ok(value)
+    }
+
+    /// Returns whether the client secret may be sent to `endpoint`: the platform's own scheme,
+    /// host and port, or an `https` host of `token_hosts`.
+    fn may_receive_secret(&self, endpoint: &str) -> bool {
+        let Some((scheme, host, port)) = origin(endpoint) else {
+            return false;
+        };
+        if origin(&self.url).is_some_and(|o| o == (scheme.clone(), host.clone(), port)) {
+            return true;
+        }
+        scheme == "https"
+            && self.options.token_hosts.iter().any(|named| {
+                let named = named.trim().to_ascii_lowercase();
+                match named.rsplit_once(':') {
+                    Some((h, p)) if p.parse::<u16>().is_ok() => h == host && p.parse() == Ok(port),
+                    _ => named == host && port == 443,
+                }
+            })
     }
 
     /// Sends an API request for tenant `tid` with its token; renews the token once on 401.
@@ -659,7 +712,13 @@ impl Client {
                 status,
                 error,
                 error_code,
-                details: parsed.get("details").cloned().unwrap_or(Value::Null),
+                details: {
+                    // A platform may echo what it was sent: a webhook's `api_key`, a client's
+                    // secret. Redacted by name here, and by value (`scrub`) when printed.
+                    let mut details = parsed.get("details").cloned().unwrap_or(Value::Null);
+                    crate::credentials::redact_by_name(&mut details);
+                    details
+                },
                 trace_id,
             },
             retry_after,
@@ -765,6 +824,105 @@ mod tests {
         }
     }
 
+    /// A platform on loopback that answers discovery (with `token_endpoint`, relative to its
+    /// own URL unless absolute), a token with `expires_in`, and every other request with `error`.
+    fn canned(token_endpoint: &str, expires_in: &str, error: &'static str) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let endpoint = if token_endpoint.contains("://") {
+            token_endpoint.to_owned()
+        } else {
+            format!("{base}{token_endpoint}")
+        };
+        let token = format!(r#"{{"access_token":"bearer-token-Zq93","expires_in":{expires_in}}}"#);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(20) {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let mut length = 0;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let _ = reader.read_exact(&mut vec![0; length]);
+                let (status, body) = if line.contains("openid-configuration") {
+                    (200, format!(r#"{{"token_endpoint":"{endpoint}"}}"#))
+                } else if line.contains("/oauth2/token") {
+                    (200, token.clone())
+                } else {
+                    (422, error.to_owned())
+                };
+                let mut out = stream;
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    fn platform(url: String) -> Connection {
+        Connection::Platform {
+            url,
+            client_id: "ci".into(),
+            client_secret: "client-secret-canned-Kx7".into(),
+        }
+    }
+
+    #[test]
+    fn a_token_that_never_expires_is_kept_a_day() {
+        let url = canned("/acme/system/oauth2/token", "18446744073709551615", "{}");
+        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        assert_eq!(c.token("acme", false).unwrap(), "bearer-token-Zq93");
+        assert_eq!(
+            c.token("acme", false).unwrap(),
+            "bearer-token-Zq93",
+            "cached"
+        );
+    }
+
+    #[test]
+    fn a_token_endpoint_elsewhere_gets_no_secret() {
+        let url = canned("https://collector.invalid/token", "60", "{}");
+        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        let e = c.export(Target::Tenant("acme"), false).unwrap_err();
+        assert!(e.to_string().contains("was not sent there"), "{e}");
+    }
+
+    #[test]
+    fn echoed_credentials_in_error_details_are_redacted() {
+        let echo = r#"{"error":"invalid webhook","error_code":"validation_failed","details":{"body":{"webhooks":{"h":{"url":"https://x","api_key":"webhook-key-Pq55"}}},"hint":"client-secret-canned-Kx7"}}"#;
+        let url = canned("/acme/system/oauth2/token", "60", echo);
+        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        let e = c
+            .import(
+                Target::Tenant("acme"),
+                &serde_json::json!({}),
+                Mode::Update,
+                false,
+            )
+            .unwrap_err();
+        let shown = scrub::scrub(&e.to_string()).into_owned();
+        assert!(shown.contains("validation_failed"), "{shown}");
+        for secret in [
+            "webhook-key-Pq55",
+            "client-secret-canned-Kx7",
+            "bearer-token-Zq93",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
     #[test]
     fn round_trip_through_the_emulator() {
         let (_rt, conn) = emulator(&[]);
@@ -807,6 +965,41 @@ mod tests {
                 live["servers"]["w"]["clients"]["c"],
                 serde_json::json!({"n": i, "m": i})
             );
+        }
+    }
+
+    #[test]
+    fn the_client_secret_goes_only_to_the_hosts_the_environment_names() {
+        let platform = Connection::Platform {
+            url: "https://platform.example".into(),
+            client_id: "ci".into(),
+            client_secret: "s".into(),
+        };
+        let options = Options {
+            token_hosts: vec!["auth.example".into(), "login.example:8443".into()],
+            ..Options::default()
+        };
+        let c = Client::new(&platform, &[], options).unwrap();
+        for ok in [
+            "https://platform.example/acme/system/oauth2/token",
+            "https://PLATFORM.example:443/x",
+            "https://auth.example/token",
+            "https://login.example:8443/token",
+        ] {
+            assert!(c.may_receive_secret(ok), "{ok}");
+        }
+        for refused in [
+            "https://evil.example/token",
+            "https://platform.example@evil.example/token",
+            "https://platform.example.evil.example/token",
+            "http://platform.example/token",
+            "https://platform.example:8443/token",
+            "https://login.example/token",
+            "http://auth.example/token",
+            "/relative/token",
+            "not a url",
+        ] {
+            assert!(!c.may_receive_secret(refused), "{refused}");
         }
     }
 

@@ -51,6 +51,10 @@ pub struct Target {
     /// ones (a self-hosted platform with a private CA), relative to the repository.
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// Other hosts the client secret may be sent to as the token endpoint that discovery names
+    /// (by default only the host of `url`).
+    #[serde(default)]
+    pub token_hosts: Option<Vec<String>>,
 }
 
 /// One tenant entry of an environment file.
