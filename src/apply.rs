@@ -286,7 +286,10 @@ fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
     Ok(match value {
         Value::String(s) => match credentials::marker_name(s) {
             Some(name) => match secrets::lookup(name)? {
-                Some(v) => Value::String(v),
+                Some(v) => {
+                    crate::credentials::scrub::register(&v);
+                    Value::String(v)
+                }
                 None if invent => Value::String(
                     crate::emulator::generate::secret()
                         .map_err(|e| Diagnostic::new(format!("no randomness: {e}")))?,
@@ -374,12 +377,20 @@ pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic
 /// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
 /// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600.
 fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
+    let env_name = env;
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
     let stamp = timestamp();
     let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
         .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
     crate::files::write_private(&path, export)
+        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    let owner = crate::rollback::Owner {
+        env: env_name.to_owned(),
+        tenant: t.key.clone(),
+        id: t.id.clone(),
+    };
+    crate::files::write_private(&crate::rollback::owner_file(&path), &owner.to_bytes())
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
     Ok(path)
 }

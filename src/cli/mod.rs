@@ -243,18 +243,51 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
         (false, 1) => "info",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOTE_LOG").unwrap_or_else(|_| {
-        // `promote serve` logs one line per request unless quiet.
-        let requests = if serving && !global.quiet {
-            ",promote::serve=info"
-        } else {
-            ""
-        };
-        tracing_subscriber::EnvFilter::new(format!("promote={level}{requests}"))
+    // The HTTP and TLS libraries log the bytes they send at debug and trace: Authorization
+    // headers, request bodies with secrets. Whatever PROMOTE_LOG asks, they say no more than
+    // info (their directives in it are dropped); and every line is scrubbed of the credential
+    // values this process holds.
+    const WIRE: &[&str] = &[
+        "ureq",
+        "ureq_proto",
+        "rustls",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "axum",
+        "tower",
+    ];
+    let asked = std::env::var("PROMOTE_LOG").ok().map(|spec| {
+        spec.split(',')
+            .filter(|d| {
+                let target = d.split(['=', '[']).next().unwrap_or(d).trim();
+                !WIRE
+                    .iter()
+                    .any(|w| target == *w || target.starts_with(&format!("{w}::")))
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     });
+    let filter = asked
+        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| {
+            // `promote serve` logs one line per request unless quiet.
+            let requests = if serving && !global.quiet {
+                ",promote::serve=info"
+            } else {
+                ""
+            };
+            tracing_subscriber::EnvFilter::new(format!("promote={level}{requests}"))
+        });
+    let filter = WIRE
+        .iter()
+        .fold(filter, |f, target| match format!("{target}=info").parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::credentials::scrub::stderr)
         .with_ansi(console::colors_enabled_stderr())
         .without_time()
         .try_init();

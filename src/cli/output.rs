@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use console::style;
 
 use super::{Failure, GlobalArgs, OutputFormat};
+use crate::credentials::scrub::scrub;
 use crate::diagnostic::Diagnostic;
 
 /// How this run prints.
@@ -49,18 +50,27 @@ impl Ui {
 
     /// Prints one diagnostic to stderr.
     pub fn diagnostic(&self, d: &Diagnostic) {
-        eprintln!("{} {d}", style("error:").red().bold().for_stderr());
+        let text = d.to_string();
+        eprintln!(
+            "{} {}",
+            style("error:").red().bold().for_stderr(),
+            scrub(&text)
+        );
     }
 
     /// Prints a warning to stderr, even when quiet.
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {text}", style("warning:").yellow().bold().for_stderr());
+        eprintln!(
+            "{} {}",
+            style("warning:").yellow().bold().for_stderr(),
+            scrub(text)
+        );
     }
 
     /// Prints a note to stderr unless quiet.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", scrub(text));
         }
     }
 
@@ -80,9 +90,14 @@ impl Ui {
                 }
             }
             Failure::Other(e) => {
-                eprintln!("{} {e}", style("error:").red().bold().for_stderr());
+                let text = e.to_string();
+                eprintln!(
+                    "{} {}",
+                    style("error:").red().bold().for_stderr(),
+                    scrub(&text)
+                );
                 for cause in e.chain().skip(1) {
-                    eprintln!("  caused by: {cause}");
+                    eprintln!("  caused by: {}", scrub(&cause.to_string()));
                 }
             }
         }

@@ -78,7 +78,7 @@ fn files(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn no_command_leaks_a_credential_anywhere() {
-    let (repo, base) = TestRepo::example_in_git();
+    let (repo, _) = TestRepo::example_in_git();
     let tid = "acme-audit";
     let copy = "acme-copy";
     let data = repo.join(PLATFORM_DATA);
@@ -103,10 +103,13 @@ fn no_command_leaks_a_credential_anywhere() {
 
     let mut runs = Vec::new();
     let mut go = |args: &[&str]| {
-        // Debug logging: every line promote can log is in the scan.
+        // Debug logging, and every library's log at trace level: every line promote and the
+        // HTTP and TLS libraries can log is in the scan.
         let mut all = vec!["-vv"];
         all.extend_from_slice(args);
-        let r = run(&repo, &all, CLIENT_SECRET, &secret_vars());
+        let mut extra = secret_vars();
+        extra.push(("PROMOTE_LOG", "trace"));
+        let r = run(&repo, &all, CLIENT_SECRET, &extra);
         runs.push((args.join(" "), r.code, r.stdout.clone(), r.stderr.clone()));
         r
     };
@@ -184,7 +187,7 @@ fn no_command_leaks_a_credential_anywhere() {
     go(&[
         "ci",
         "--base",
-        &base,
+        &head,
         "--head",
         &next,
         "--env",
@@ -206,7 +209,10 @@ fn no_command_leaks_a_credential_anywhere() {
 
     // Every credential there is: the client's secret, the values given to secret(), and what
     // the platform generated or was given, read from its data.
-    let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
+    use base64::Engine as _;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned(), basic];
     secrets.extend(SECRETS.iter().map(|(_, v, _)| (*v).to_owned()));
     let generated = platform_credentials(&repo);
     assert!(
