@@ -121,6 +121,42 @@ pub fn read(
     })
 }
 
+/// Makes `env`, read from the change's head, connect where the base commit says. A plan of a
+/// change that is not merged yet (a pull request) runs with the CI's credentials, and the
+/// change's own environment file is not trusted to say where they go: a changed `target.url`
+/// (or `client_secret_env`, `token_hosts`, `ca_file`) would send the platform's client secret
+/// to a host nobody reviewed. So the target is the base commit's, and a new target takes effect
+/// once merged. Returns a note when the change's target differs; an environment the base does
+/// not have is planned only when its target is the embedded emulator (no credentials).
+pub fn trust_base_target(
+    change: &Change,
+    env: &mut Environment,
+) -> Result<Option<String>, Diagnostic> {
+    let differs = |a: &crate::environment::Target, b: &crate::environment::Target| {
+        serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
+    };
+    if !change.base.environments.contains_key(&env.name) {
+        if env.file.target.url.is_none() {
+            return Ok(None);
+        }
+        return Err(Diagnostic::new(format!(
+            "{} is new in this change: its platform is not planned before the change is merged, because its target (where the CI's credentials would be sent) has not been reviewed",
+            env.path
+        ))
+        .context(&env.name, None)
+        .hint("merge the environment file first (then `promote ci --apply` on the merge uses it), or leave this environment out with --env"));
+    }
+    let base = change.base.environment(&env.name)?;
+    if !differs(&base.file.target, &env.file.target) {
+        return Ok(None);
+    }
+    env.file.target = base.file.target;
+    Ok(Some(format!(
+        "{}: this change sets a new target; it is planned against the target of the base commit, and the new one is used once the change is merged",
+        env.path
+    )))
+}
+
 fn commit_of(files: &RepoFiles) -> Option<git2::Oid> {
     match &files.origin {
         Origin::Revision { commit, .. } => git2::Oid::from_str(commit).ok(),

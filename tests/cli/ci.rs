@@ -620,3 +620,44 @@ fn the_state_is_shared_through_a_remote() {
     }
     assert_eq!(summaries, ["apply prod", "apply staging", "apply dev"]);
 }
+
+/// Threat model: a pull request's plan runs with the CI's credentials, and the pull request
+/// writes the environment files. A changed target (here a platform on a port where nothing
+/// listens, standing for a host of the author's) is not where the plan connects: it plans
+/// against the base commit's target and says so. A new environment with a platform target is
+/// not planned before it is merged.
+#[test]
+fn a_pull_request_cannot_move_where_the_credentials_go() {
+    let (repo, base) = fleet();
+    repo.edit(
+        "environments/prod.yaml",
+        "emulator: .promote/emulator-prod",
+        "url: http://127.0.0.1:9\n  client_id_env: PROMOTE_PROD_CLIENT_ID\n  client_secret_env: AWS_SECRET_ACCESS_KEY",
+    );
+    let head = more_seats_in_prod(&repo);
+    let (run, out) = ci(&repo, &base, &head, &["--env", "prod"]);
+    run.success();
+    assert!(
+        run.stderr.contains("environments/prod.yaml@")
+            && run.stderr.contains("this change sets a new target")
+            && run.stderr.contains("target of the base commit"),
+        "{run}"
+    );
+    assert_eq!(out["environments"][0]["status"], "planned", "{out}");
+
+    repo.write(
+        "environments/evil.yaml",
+        &repo
+            .read("environments/dev.yaml")
+            .replace("emulator: .promote/emulator-dev", "url: http://127.0.0.1:9"),
+    );
+    let added = repo.commit("a new environment");
+    let run = repo.run(&["ci", "--base", &head, "--head", &added, "--env", "evil"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("environments/evil.yaml@")
+            && run.stderr.contains("is new in this change")
+            && run.stderr.contains("has not been reviewed"),
+        "{run}"
+    );
+}
