@@ -82,6 +82,80 @@ fn list_hint(all: &[PathBuf]) -> String {
     format!("the latest backups: {}", names.join(", "))
 }
 
+/// Whose backup a file is: written beside each backup as `<backup>.tenant`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Owner {
+    pub env: String,
+    /// The tenant's key in the environment file.
+    pub tenant: String,
+    /// The tenant's ID on the platform.
+    pub id: String,
+}
+
+impl Owner {
+    /// The file's content.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+}
+
+/// The file beside `backup` that says whose backup it is.
+pub fn owner_file(backup: &Path) -> PathBuf {
+    let mut name = backup.file_name().unwrap_or_default().to_os_string();
+    name.push(".tenant");
+    backup.with_file_name(name)
+}
+
+/// Checks that `backup` is a backup of `tenant` of `env`. A rollback restores a tenant whole,
+/// credentials included: another tenant's backup would give this tenant the other's
+/// configuration and secrets. The owner file beside the backup says whose it is; a backup
+/// without one (from before promote wrote them) is taken only from the tenant's own directory
+/// (`<env>/<tenant>/`).
+pub fn check_owner(backup: &Path, env: &str, tenant: &Tenant) -> Result<(), Diagnostic> {
+    let refuse = |whose: String| {
+        Diagnostic::new(format!(
+            "{} is {whose}, not of tenant `{}` ({}) of {env}: a rollback restores a tenant's whole configuration and credentials, so it takes only the tenant's own backups",
+            backup.display(),
+            tenant.key,
+            tenant.id
+        ))
+        .hint("pick one of this tenant's backups (`promote rollback --env ENV --tenant T` lists them when --to names none); to copy one tenant's configuration to another, use `promote migrate`")
+    };
+    let owner_path = owner_file(backup);
+    if owner_path.exists() {
+        let text = crate::files::read_input(&owner_path)
+            .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", owner_path.display())))?;
+        let owner: Owner = serde_json::from_slice(&text).map_err(|e| {
+            Diagnostic::new(format!(
+                "{} is not a backup's owner record: {e}",
+                owner_path.display()
+            ))
+        })?;
+        if owner.id != tenant.id || owner.env != env {
+            return Err(refuse(format!(
+                "a backup of tenant `{}` ({}) of {}",
+                owner.tenant, owner.id, owner.env
+            )));
+        }
+        return Ok(());
+    }
+    let parent = |p: Option<&Path>| -> Option<String> {
+        Some(p?.file_name()?.to_string_lossy().into_owned())
+    };
+    let dir = backup.parent();
+    let in_own_dir = keys::encode(&tenant.key).ok() == parent(dir)
+        && keys::encode(env).ok() == parent(dir.and_then(Path::parent));
+    if in_own_dir {
+        Ok(())
+    } else {
+        Err(refuse(
+            "a backup whose tenant promote cannot tell".to_owned(),
+        ))
+    }
+}
+
 /// A rollback ready to send: the report to show, and the trees to patch between.
 pub struct Prepared {
     pub report: TenantPlan,

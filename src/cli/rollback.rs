@@ -36,6 +36,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     };
     let backups = crate::files::work_dir(&global.repo)?.join("backups");
     let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
+    rollback::check_owner(&chosen, &args.env, tenant)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(&live, tenant, &chosen)?;
     let header = Header {

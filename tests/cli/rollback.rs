@@ -134,12 +134,31 @@ fn rollback_to_a_named_backup() {
     rollback(&repo, &["--to", &name]).0.success();
     assert_eq!(repo.emulator_tenant("globex-local"), first);
 
-    // By path, kept anywhere.
+    // By path, kept anywhere with the file that says whose backup it is.
     std::fs::copy(&backups[2], repo.join("kept.json")).unwrap();
+    let owner = |b: &Path| PathBuf::from(format!("{}.tenant", b.display()));
+    std::fs::copy(owner(&backups[2]), repo.join("kept.json.tenant")).unwrap();
     let kept = repo.join("kept.json");
     rollback(&repo, &["--to", kept.to_str().unwrap()])
         .0
         .success();
+    assert_eq!(repo.emulator_tenant("globex-local"), before_rollback);
+
+    // Without it, or another tenant's: refused, nothing written (a rollback restores a tenant
+    // whole, credentials included).
+    let count = repo.backups("local", "globex").len();
+    std::fs::remove_file(repo.join("kept.json.tenant")).unwrap();
+    let (run, _) = rollback(&repo, &["--to", kept.to_str().unwrap()]);
+    run.code(1)
+        .stderr_contains("a backup whose tenant promote cannot tell, not of tenant `globex`");
+    let acme = repo.backups("local", "acme").pop().unwrap();
+    let (run, _) = rollback(&repo, &["--to", acme.to_str().unwrap()]);
+    run.code(1)
+        .stderr_contains(
+            "is a backup of tenant `acme` (acme-local) of local, not of tenant `globex`",
+        )
+        .stderr_contains("promote migrate");
+    assert_eq!(repo.backups("local", "globex").len(), count);
     assert_eq!(repo.emulator_tenant("globex-local"), before_rollback);
 
     // An unknown name lists the latest backups, newest first.
