@@ -127,7 +127,8 @@ pub fn read(
 /// (or `client_secret_env`, `token_hosts`, `ca_file`) would send the platform's client secret
 /// to a host nobody reviewed. So the target is the base commit's, and a new target takes effect
 /// once merged. Returns a note when the change's target differs; an environment the base does
-/// not have is planned only when its target is the embedded emulator (no credentials).
+/// not have is planned only when its target is the embedded emulator in the repository's
+/// `.promote/` (no credentials, no file written elsewhere).
 pub fn trust_base_target(
     change: &Change,
     env: &mut Environment,
@@ -136,7 +137,13 @@ pub fn trust_base_target(
         serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
     };
     if !change.base.environments.contains_key(&env.name) {
-        if env.file.target.url.is_none() {
+        let in_repository = env
+            .file
+            .target
+            .emulator
+            .as_deref()
+            .is_some_and(|d| !std::path::Path::new(d).is_absolute());
+        if in_repository {
             return Ok(None);
         }
         return Err(Diagnostic::new(format!(

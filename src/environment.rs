@@ -57,6 +57,25 @@ pub struct Target {
     pub token_hosts: Option<Vec<String>>,
 }
 
+/// Returns whether `dir` may be the embedded emulator's data directory: relative and under
+/// `.promote/` (git-ignored; no `..`), or absolute (outside the repository, the user's choice).
+/// Anywhere else in the repository the credentials it generates could be committed.
+pub fn is_emulator_dir(dir: &str) -> bool {
+    let path = std::path::Path::new(dir);
+    if path.is_absolute() {
+        return true;
+    }
+    let parts: Vec<_> = path
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect();
+    parts.len() >= 2
+        && parts[0] == std::path::Component::Normal(crate::files::WORK_DIR.as_ref())
+        && parts
+            .iter()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// One tenant entry of an environment file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -141,10 +160,19 @@ impl Environment {
             }
             _ => None,
         };
-        match problem {
-            Some(message) => Err(Diagnostic::new(message).at(self.locate(&["target"]))),
-            None => Ok(()),
+        if let Some(message) = problem {
+            return Err(Diagnostic::new(message).at(self.locate(&["target"])));
         }
+        if let Some(dir) = &target.emulator {
+            if !is_emulator_dir(dir) {
+                return Err(Diagnostic::new(format!(
+                    "the emulator's data directory `{dir}` is inside the repository but not under .promote/"
+                ))
+                .at(self.locate(&["target", "emulator"]))
+                .hint("the emulator keeps the client secrets it generates there: use .promote/<name> (git-ignored), or an absolute path outside the repository"));
+            }
+        }
+        Ok(())
     }
 
     /// Returns the location of a key path in this file (the file alone when not found).
@@ -337,9 +365,18 @@ mod tests {
             ),
             ("target: {url: ftp://x}\n", "must start with https://"),
             (
-                "target: {emulator: d, ca_file: ca.pem}\n",
+                "target: {emulator: .promote/d, ca_file: ca.pem}\n",
                 "the embedded emulator has none",
             ),
+            (
+                "target: {emulator: templates/acme}\n",
+                "environments/e.yaml:1:1: the emulator's data directory `templates/acme` is inside the repository but not under .promote/",
+            ),
+            (
+                "target: {emulator: .promote/../.git}\n",
+                "not under .promote/",
+            ),
+            ("target: {emulator: .promote}\n", "not under .promote/"),
             (
                 "target: {url: http://127.0.0.1:1, ca_file: ca.pem}\n",
                 "this `url` is plain http",
