@@ -78,8 +78,16 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// Returns a diagnostic with only a message.
     pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        // A message may quote what a platform answered or what a library said: no credential
+        // value this process holds survives into it, wherever the diagnostic is shown (stderr,
+        // a report, the step summary a pull request shows).
+        let message = match crate::credentials::scrub::scrub(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
         Diagnostic {
-            message: message.into(),
+            message,
             location: None,
             env: None,
             tenant: None,
