@@ -377,11 +377,14 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
     let stamp = timestamp();
-    let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
-        .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    crate::files::write_private(&path, export)
-        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
-    Ok(path)
+    // Never through a symlink under the backups' directory.
+    crate::files::write_under(
+        dir,
+        &format!("{env}/{key}/{stamp}.json"),
+        export,
+        crate::files::WriteMode::PRIVATE,
+    )
+    .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))
 }
 
 /// `20261123T120501.123Z`: sorts in time order, safe as a file name.

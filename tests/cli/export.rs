@@ -304,3 +304,22 @@ fn a_generated_fleet_round_trips_through_apply_and_templatized_export() {
     let tenant = repo.read("exported/t00001/tenant.yaml");
     assert!(tenant.contains("{{ "), "{tenant}");
 }
+
+/// A directory git ignores but where it tracks files (committed, then listed in
+/// `.gitignore`) is not a place for credentials: the tracked files would be overwritten with
+/// secrets and the next commit would take them.
+#[test]
+fn credentials_are_never_exported_into_a_tracked_directory_even_when_ignored() {
+    let (repo, _) = applied_example();
+    repo.write("exported/globex/tenant.yaml", "name: committed\n");
+    repo.commit("an export, committed");
+    repo.write(".gitignore", "exported/\n");
+    export(&repo, "exported", &["--with-credentials"])
+        .code(1)
+        .stderr_contains("refusing to write credentials")
+        .stderr_contains("git tracks exported/globex/tenant.yaml");
+    assert_eq!(
+        repo.read("exported/globex/tenant.yaml"),
+        "name: committed\n"
+    );
+}
