@@ -4,6 +4,7 @@
 //! emulators on one data directory, and IDs too long to be file names.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::support::{Run, TestRepo};
 
@@ -82,4 +83,68 @@ fn a_tracked_promote_directory_is_refused_and_its_gitignore_not_trusted() {
     ])
     .code(1);
     assert!(!repo.join(".promote/secrets").exists());
+}
+
+/// A secrets file committed and later listed in `.gitignore` is still tracked (the next
+/// commit takes its changes): refused before anything is sent.
+#[test]
+fn a_tracked_secrets_file_is_refused_even_when_gitignore_lists_it() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.write(
+        "secrets.yaml",
+        "ACME_GOOGLE_SECRET: \"google-SHOULD-NEVER-SHOW\"\n",
+    );
+    repo.commit("secrets, by mistake");
+    repo.write(".gitignore", "secrets.yaml\n");
+    let path = repo.join("secrets.yaml");
+    let run = repo.run_env(
+        &["apply", "--env", "local"],
+        &[("PROMOTE_SECRETS_FILE", path.to_str().unwrap())],
+    );
+    run.code(1)
+        .stderr_contains("refusing to read secrets from")
+        .stderr_contains("git tracks secrets.yaml")
+        .never_shows("google-SHOULD-NEVER-SHOW");
+    assert!(repo.state_commits().is_empty());
+}
+
+/// `/dev/zero` would be read until memory runs out, a FIFO would hang the run, a huge
+/// file would fill memory: only a regular file of at most 1 MiB is read, and the message says
+/// so.
+#[cfg(unix)]
+#[test]
+fn a_secrets_file_that_is_not_a_small_regular_file_is_refused_at_once() {
+    let (repo, _) = TestRepo::example_in_git();
+    let apply_with = |file: &Path| {
+        repo.run_env(
+            &["apply", "--env", "local"],
+            &[("PROMOTE_SECRETS_FILE", file.to_str().unwrap())],
+        )
+    };
+    apply_with(Path::new("/dev/zero"))
+        .code(1)
+        .stderr_contains("it is a character device, not a regular file");
+    let vault = tempfile::tempdir().unwrap();
+    let big = vault.path().join("big.yaml");
+    std::fs::write(&big, format!("A: \"{}\"\n", "x".repeat(2 << 20))).unwrap();
+    apply_with(&big)
+        .code(1)
+        .stderr_contains("promote reads files of at most 1 MiB");
+    let fifo = vault.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        // Should promote wait on the FIFO, a writer comes after a while, so that the test
+        // fails rather than hangs.
+        let writer = fifo.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(60));
+            let _ = std::fs::OpenOptions::new().write(true).open(writer);
+        });
+        let started = Instant::now();
+        apply_with(&fifo)
+            .code(1)
+            .stderr_contains("it is a FIFO, not a regular file");
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+    assert!(repo.state_commits().is_empty());
 }
