@@ -6,11 +6,42 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use crate::support::{Run, TestRepo};
+
+/// A credential helper's token in `.git/config`: never read into a template.
+const GIT_TOKEN: &str = "ghp_gitconfig0token0SHOULD0NEVER0SHOW";
+/// A client secret in the embedded emulator's data: never read into a template.
+const EMULATOR_SECRET: &str = "emulator-client-secret-SHOULD-NEVER-SHOW";
+/// The script sidecar of the base repository.
+const SCRIPT: &str = "templates/t/workspaces/w/scripts/s.js";
+
+/// Template `t` with workspace `w` and script `s` (its body in [`SCRIPT`]), environment `prod`.
+fn base() -> TestRepo {
+    let repo = TestRepo::empty();
+    repo.write("templates/t/tenant.yaml", "name: t\n")
+        .write("templates/t/workspaces/w/workspace.yaml", "name: w\n")
+        .write("templates/t/workspaces/w/scripts/s.yaml", "name: s\n")
+        .write(SCRIPT, "function f() { return 1; }\n")
+        .write(
+            "environments/prod.yaml",
+            "target:\n  url: https://t.example.test\n",
+        );
+    repo
+}
 
 /// `promote apply --env local` (the embedded emulator in `.promote/emulator`).
 fn apply_local(repo: &TestRepo) -> Run {
     repo.run(&["apply", "--env", "local"])
+}
+
+/// Replaces the file `rel` of `repo` by a symlink to `target`.
+#[cfg(unix)]
+fn link(repo: &TestRepo, rel: &str, target: &str) {
+    let path = repo.join(rel);
+    let _ = std::fs::remove_file(&path);
+    std::os::unix::fs::symlink(target, path).unwrap();
 }
 
 /// Commits the work tree on HEAD and, beside it, `extra` paths the harness never stages
@@ -41,6 +72,87 @@ fn commit_with(repo: &TestRepo, extra: &[&str]) {
         &parents,
     )
     .unwrap();
+}
+
+/// A sidecar or an environment file that links into `.git/` (a credential helper's
+/// token) or `.promote/` (the emulator's client secrets) is refused, directly or through a
+/// symlinked directory on the way, and what it points at never reaches the output.
+#[cfg(unix)]
+#[test]
+fn template_and_environment_symlinks_into_git_or_promote_are_refused() {
+    let repo = base();
+    repo.git_init();
+    let git = git2::Repository::open(repo.path()).unwrap();
+    git.config()
+        .unwrap()
+        .set_str("credential.helper", &format!("!echo password={GIT_TOKEN}"))
+        .unwrap();
+    assert!(repo.read(".git/config").contains(GIT_TOKEN));
+    repo.write(
+        ".promote/emulator/tenants/t.json",
+        &json!({"client_secret": EMULATOR_SECRET}).to_string(),
+    );
+    for (target, hidden, secret) in [
+        ("../../../../../.git/config", ".git", GIT_TOKEN),
+        (
+            "../../../../../.promote/emulator/tenants/t.json",
+            ".promote",
+            EMULATOR_SECRET,
+        ),
+    ] {
+        link(&repo, SCRIPT, target);
+        for args in [&["render", "--env", "prod"][..], &["validate"]] {
+            repo.run(args)
+                .code(1)
+                .stderr_contains(&format!("{SCRIPT}: symlink into {hidden}/"))
+                .never_shows(secret);
+        }
+    }
+    // Through a symlinked directory on the way: where the link really ends counts.
+    std::os::unix::fs::symlink(".git", repo.join("gitdir")).unwrap();
+    link(&repo, SCRIPT, "../../../../../gitdir/config");
+    repo.run(&["render", "--env", "prod"])
+        .code(1)
+        .stderr_contains(&format!("{SCRIPT}: symlink into .git/"))
+        .never_shows(GIT_TOKEN);
+    // An environment file that links into .promote/.
+    repo.remove(SCRIPT)
+        .write(SCRIPT, "function f() { return 1; }\n");
+    repo.run(&["render", "--env", "prod"]).success();
+    std::os::unix::fs::symlink(
+        "../.promote/emulator/tenants/t.json",
+        repo.join("environments/leak.yaml"),
+    )
+    .unwrap();
+    repo.run(&["validate"])
+        .code(1)
+        .stderr_contains("environments/leak.yaml: symlink into .promote/")
+        .never_shows(EMULATOR_SECRET);
+    // A templates/ directory that is itself a symlink (into a hidden directory) is not followed.
+    let repo = base();
+    std::fs::rename(repo.join("templates"), repo.join(".hidden")).unwrap();
+    std::os::unix::fs::symlink(".hidden", repo.join("templates")).unwrap();
+    repo.run(&["render", "--env", "prod"])
+        .code(1)
+        .stderr_contains("templates: symlinked directories are not followed");
+}
+
+/// At a git revision (`plan --against rev:`, `ci`): a symlink committed into a hidden
+/// directory is refused as in the work tree, and its target is never read.
+#[cfg(unix)]
+#[test]
+fn symlinks_committed_into_hidden_directories_are_refused_at_a_revision() {
+    let repo = base();
+    repo.git_init();
+    repo.write(".hidden/token.txt", &format!("{GIT_TOKEN}\n"));
+    link(&repo, SCRIPT, "../../../../../.hidden/token.txt");
+    repo.commit("a script that links into a hidden directory");
+    repo.remove(SCRIPT)
+        .write(SCRIPT, "function f() { return 1; }\n");
+    repo.run(&["plan", "--env", "prod", "--against", "rev:HEAD"])
+        .code(1)
+        .stderr_contains(&format!("{SCRIPT}@HEAD: symlink into .hidden/"))
+        .never_shows(GIT_TOKEN);
 }
 
 /// A `.promote` that is a symlink would move backups and emulator data (credentials)
