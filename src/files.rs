@@ -369,16 +369,10 @@ pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Writes the layout files of one tree into `dir`, replacing what a previous run left there.
+/// Writes the layout files of one tree into `dir`, replacing what a previous run wrote there
+/// (and only that: see [`crate::export::write_dir`]).
 pub fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("cannot replace {}", dir.display()))?;
-    }
-    for (rel, text) in files {
-        write_atomic(&inside(dir, rel)?, text.as_bytes())?;
-    }
-    Ok(())
+    crate::export::write_dir(dir, files, false).map(|_| ())
 }
 
 #[cfg(test)]
