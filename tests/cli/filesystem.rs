@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Run, TestRepo};
+use crate::apply::applied_example;
+use crate::support::{Run, Serve, TestRepo};
 
 /// A credential helper's token in `.git/config`: never read into a template.
 const GIT_TOKEN: &str = "ghp_gitconfig0token0SHOULD0NEVER0SHOW";
@@ -259,4 +260,50 @@ fn a_secrets_file_that_is_not_a_small_regular_file_is_refused_at_once() {
         assert!(started.elapsed() < Duration::from_secs(60));
     }
     assert!(repo.state_commits().is_empty());
+}
+
+/// Waits for `child` to exit, at most `limit`; kills it and fails otherwise.
+fn exit_of(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}: the data directory was not locked");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// While `promote serve --data DIR` runs, a second server on DIR and a command whose
+/// embedded emulator uses DIR are refused with the directory named, and exit 1: two emulators
+/// on one directory would lose acknowledged writes.
+#[test]
+fn a_second_emulator_on_one_data_directory_is_refused() {
+    let (repo, _) = applied_example();
+    let data = repo.join(".promote/emulator");
+    let serve = Serve::start("acme-local:ci:SECRET", &["--data", data.to_str().unwrap()]);
+    apply_local(&repo)
+        .code(1)
+        .stderr_contains("is in use by another emulator")
+        .stderr_contains(".promote/emulator");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_promote"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("PROMOTE_SERVE_CLIENTS", "acme-local:ci:SECRET")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = exit_of(second, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is in use by another emulator"), "{stderr}");
+    assert!(stderr.contains(data.to_str().unwrap()), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    // Once the server is gone, the directory is free again.
+    drop(serve);
+    apply_local(&repo).success();
 }
