@@ -155,9 +155,11 @@ pub fn tenant(
     t: &Tenant,
     before: Option<Oid>,
 ) -> Result<Exported, Vec<Diagnostic>> {
-    let files = export::tenant(live, env, t, export::Options::default())?;
     let at =
         |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
+    // The tenant's directory in the commit: a name a checkout could write.
+    keys::dir_name(&t.key).map_err(|e| at(e.into()))?;
+    let files = export::tenant(live, env, t, export::Options::default())?;
     let hashed = pack::hash_files(&files).map_err(at)?;
     if before == Some(hashed.root) {
         return Ok(Exported {

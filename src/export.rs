@@ -5,9 +5,10 @@
 //! literal template syntax is escaped. Volatile fields ([`VOLATILE`]) and, unless asked for,
 //! credentials are left out. With substitutions ([`Substitutions`]) environment-specific values
 //! become expressions, file by file only where rendering gives back the same content. IDs from
-//! the platform name files only through [`crate::keys::encode`]. Writing never leaves the
-//! output directory nor follows a symlink, and removes only files an earlier export wrote
-//! ([`MANIFEST`]).
+//! the platform name files only through [`crate::keys::encode`], and names too long for a file
+//! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
+//! leaves the output directory nor follows a symlink, and removes only files an earlier export
+//! wrote ([`MANIFEST`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -77,7 +78,20 @@ pub fn clean(tree: &mut Value, keep_credentials: bool) {
 }
 
 /// The files of a (cleaned) tenant tree, paths relative to the tenant's directory.
+/// Fails when a file name, made from an ID of the platform, is too long for a file system.
 pub fn files(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
+    let files = laid_out(tree, subs)?;
+    for (path, _) in &files {
+        crate::keys::check_path(path).map_err(|e| {
+            Diagnostic::new(e.to_string()).hint(
+                "export and backup write a file per object, named after its ID: give the object a shorter ID on the platform",
+            )
+        })?;
+    }
+    Ok(files)
+}
+
+fn laid_out(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
     let plain = layout::write(&layout::TENANT, tree)?;
     let Some(subs) = subs.filter(|s| !s.is_empty()) else {
         return Ok(plain

@@ -76,7 +76,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
             if let Some(depth) = depth {
                 schema::add_modelines(&mut files, depth);
             }
-            let dir = keys::encode(&t.key)
+            let dir = keys::dir_name(&t.key)
                 .map_err(|e| e.to_string())
                 .and_then(|name| crate::files::inside(&args.out, &name).map_err(|e| e.to_string()))
                 .map_err(|e| vec![Diagnostic::new(e).context(&args.env, Some(&t.key))])?;

@@ -307,3 +307,35 @@ fn a_second_emulator_on_one_data_directory_is_refused() {
     drop(serve);
     apply_local(&repo).success();
 }
+
+/// An ID whose file name would be longer than file systems take (255 bytes; here 30
+/// three-byte characters: 270 bytes once percent-encoded, 275 with `.yaml`) is refused, naming
+/// the ID, by export and by backup alike; backup commits nothing.
+#[test]
+fn ids_too_long_for_a_file_name_are_refused_by_export_and_backup() {
+    let (repo, _) = applied_example();
+    let long = "€".repeat(30);
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["servers"]["app"]["clients"][&long] = json!({"client_name": "long"});
+    });
+    let named = format!("the ID `{long}` makes a file name of 275 bytes");
+    repo.run(&[
+        "export", "--env", "local", "--out", "exported", "--tenant", "globex",
+    ])
+    .code(1)
+    .shows(&named)
+    .shows("at most 255 bytes");
+    repo.run(&["backup", "--env", "local"])
+        .code(1)
+        .shows(&named)
+        .stderr_contains("nothing was committed");
+    let git = git2::Repository::open(repo.path()).unwrap();
+    assert!(git.find_reference("refs/heads/backups/local").is_err());
+    // 20 of them (180 bytes, 185 with `.yaml`) fit.
+    repo.edit_emulator_tenant("globex-local", |t| {
+        let clients = t["servers"]["app"]["clients"].as_object_mut().unwrap();
+        clients.remove(&long);
+        clients.insert("€".repeat(20), json!({"client_name": "fits"}));
+    });
+    repo.run(&["backup", "--env", "local"]).success();
+}
