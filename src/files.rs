@@ -336,12 +336,14 @@ fn tracked_in(repo: &git2::Repository, rel: &Path) -> Option<String> {
         return None;
     }
     let below = format!("{rel}/");
-    if let Ok(index) = repo.index() {
-        for entry in index.iter() {
-            let path = String::from_utf8_lossy(&entry.path);
-            if path == rel || path.starts_with(&below) {
-                return Some(path.into_owned());
-            }
+    // An index that cannot be read could track anything: the answer is then "tracked".
+    let Ok(index) = repo.index() else {
+        return Some(format!("{rel} (git's index cannot be read)"));
+    };
+    for entry in index.iter() {
+        let path = String::from_utf8_lossy(&entry.path);
+        if path == rel || path.starts_with(&below) {
+            return Some(path.into_owned());
         }
     }
     let head = repo.head().ok()?.peel_to_tree().ok()?;
