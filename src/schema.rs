@@ -239,7 +239,8 @@ pub fn stale(dir: &Path) -> Vec<String> {
     documents()
         .into_iter()
         .filter(|doc| {
-            std::fs::read(dir.join(doc.file_name())).ok() != Some(doc.text().into_bytes())
+            crate::files::read_input(&dir.join(doc.file_name())).ok()
+                != Some(doc.text().into_bytes())
         })
         .map(|doc| doc.file_name())
         .collect()
