@@ -381,17 +381,22 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
     let stamp = timestamp();
-    let path = crate::files::inside(dir, &format!("{env}/{key}/{stamp}.json"))
-        .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    crate::files::write_private(&path, export)
+    // Never through a symlink under the backups' directory.
+    let rel = format!("{env}/{key}/{stamp}.json");
+    let path = crate::files::write_under(dir, &rel, export, crate::files::WriteMode::PRIVATE)
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
     let owner = crate::rollback::Owner {
         env: env_name.to_owned(),
         tenant: t.key.clone(),
         id: t.id.clone(),
     };
-    crate::files::write_private(&crate::rollback::owner_file(&path), &owner.to_bytes())
-        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    crate::files::write_under(
+        dir,
+        &format!("{rel}.tenant"),
+        &owner.to_bytes(),
+        crate::files::WriteMode::PRIVATE,
+    )
+    .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
     Ok(path)
 }
 

@@ -114,25 +114,29 @@ pub fn previous(repo: &Repository, branch: &str) -> Result<Previous> {
     })
 }
 
-/// Refuses a branch that is checked out: moving it would leave the work tree behind it.
+/// Refuses a branch name git would refuse (or that would break plain git commands, such as
+/// `HEAD`), and a branch that is checked out in any work tree of the repository (the main one
+/// or a linked one): moving it would leave that work tree behind it.
 pub fn check_branch(repo: &Repository, branch: &str) -> Result<(), Diagnostic> {
+    crate::git::check_branch_name(branch)?;
     let refname = format!("refs/heads/{branch}");
-    if !git2::Reference::is_valid_name(&refname) {
-        return Err(Diagnostic::new(format!(
-            "`{branch}` is not a valid branch name"
-        )));
-    }
-    let head = repo.find_reference("HEAD").ok();
-    let checked_out = head
-        .and_then(|h| h.symbolic_target().ok().flatten().map(str::to_owned))
-        .is_some_and(|target| target == refname);
-    if checked_out {
-        return Err(Diagnostic::new(format!(
+    let here = repo.workdir().unwrap_or(repo.path()).to_path_buf();
+    match crate::git::checked_out(repo, &refname).first() {
+        None => Ok(()),
+        Some(at) if same_dir(at, &here) => Err(Diagnostic::new(format!(
             "the branch `{branch}` is checked out here; backup writes it without touching the work tree"
         ))
-        .hint("check out another branch, or back up to another one with --branch"));
+        .hint("check out another branch, or back up to another one with --branch")),
+        Some(at) => Err(Diagnostic::new(format!(
+            "the branch `{branch}` is checked out in the work tree {}; backup writes it without touching any work tree",
+            at.display()
+        ))
+        .hint("check out another branch there (or remove that work tree), or back up to another branch with --branch")),
     }
-    Ok(())
+}
+
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// A tenant exported for a backup: its tree, what changed since the last backup, and the
@@ -151,9 +155,11 @@ pub fn tenant(
     t: &Tenant,
     before: Option<Oid>,
 ) -> Result<Exported, Vec<Diagnostic>> {
-    let files = export::tenant(live, env, t, export::Options::default())?;
     let at =
         |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
+    // The tenant's directory in the commit: a name a checkout could write.
+    keys::dir_name(&t.key).map_err(|e| at(e.into()))?;
+    let files = export::tenant(live, env, t, export::Options::default())?;
     let hashed = pack::hash_files(&files).map_err(at)?;
     if before == Some(hashed.root) {
         return Ok(Exported {

@@ -50,9 +50,12 @@ impl Connection {
         if let Some(dir) = &target.emulator {
             let data = repo.join(dir);
             if Path::new(dir).starts_with(crate::files::WORK_DIR) {
-                crate::files::work_dir(repo)
-                    .map_err(|e| Diagnostic::new(format!("{e:#}")).context(&env.name, None))?;
+                crate::files::work_dir(repo).map_err(|d| d.context(&env.name, None))?;
             }
+            check_emulator_dir(repo, dir).map_err(|d| {
+                d.at(env.locate(&["target", "emulator"]))
+                    .context(&env.name, None)
+            })?;
             let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
             return Embedded::start(&data, &ids)
                 .map(Connection::Emulator)
@@ -107,6 +110,37 @@ impl Connection {
             Connection::Emulator(e) => e.credentials(tid),
         }
     }
+}
+
+/// Refuses an emulator data directory (`dir`, from the environment file, relative to `repo`)
+/// reached through a symlink inside the repository, or where git could commit its files: they
+/// hold the tenants' client secrets.
+fn check_emulator_dir(repo: &Path, dir: &str) -> Result<(), Diagnostic> {
+    let mut at = repo.to_path_buf();
+    for part in Path::new(dir).components() {
+        if let std::path::Component::Normal(name) = part {
+            at.push(name);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Diagnostic::new(format!(
+                    "the emulator's data directory {dir} goes through the symlink {}; the emulator writes only into plain directories",
+                    at.display()
+                ))
+                .hint("name a directory of its own, such as .promote/emulator"));
+            }
+        } else if !matches!(part, std::path::Component::CurDir) {
+            // An absolute path or `..`: what is outside the repository is the user's.
+            break;
+        }
+    }
+    let data = repo.join(dir);
+    if let Some(workdir) = crate::files::tracked_work_tree(&data) {
+        return Err(Diagnostic::new(format!(
+            "the emulator's data directory {dir} is inside the git work tree {}, where a commit could take its files (they hold client secrets)",
+            workdir.display()
+        ))
+        .hint("keep it under .promote/ (git-ignored by promote), or in a git-ignored directory git tracks nothing in"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

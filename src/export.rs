@@ -5,10 +5,12 @@
 //! literal template syntax is escaped. Volatile fields ([`VOLATILE`]) and, unless asked for,
 //! credentials are left out. With substitutions ([`Substitutions`]) environment-specific values
 //! become expressions, file by file only where rendering gives back the same content. IDs from
-//! the platform name files only through [`crate::keys::encode`], and writing never leaves the
-//! output directory nor follows a symlink.
+//! the platform name files only through [`crate::keys::encode`], and names too long for a file
+//! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
+//! leaves the output directory nor follows a symlink, and removes only files an earlier export
+//! wrote ([`MANIFEST`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -76,7 +78,20 @@ pub fn clean(tree: &mut Value, keep_credentials: bool) {
 }
 
 /// The files of a (cleaned) tenant tree, paths relative to the tenant's directory.
+/// Fails when a file name, made from an ID of the platform, is too long for a file system.
 pub fn files(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
+    let files = laid_out(tree, subs)?;
+    for (path, _) in &files {
+        crate::keys::check_path(path).map_err(|e| {
+            Diagnostic::new(e.to_string()).hint(
+                "export and backup write a file per object, named after its ID: give the object a shorter ID on the platform",
+            )
+        })?;
+    }
+    Ok(files)
+}
+
+fn laid_out(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
     let plain = layout::write(&layout::TENANT, tree)?;
     let Some(subs) = subs.filter(|s| !s.is_empty()) else {
         return Ok(plain
@@ -156,103 +171,154 @@ impl std::fmt::Display for Changes {
     }
 }
 
+/// The file in an exported directory that lists, one per line, the files promote wrote there:
+/// the only ones a later export may remove.
+pub const MANIFEST: &str = ".promote-export";
+
+/// The first line of a [`MANIFEST`].
+const MANIFEST_HEADER: &str =
+    "# promote export: the files promote wrote in this directory; a later export removes only these";
+
 /// Writes `files` into `dir` (created if needed): files whose content is already there are left
-/// alone, files of an earlier export that are gone are removed, and so are directories left
-/// empty. With `private`, files are readable by the owner only (they hold credentials). Refuses
-/// to write through a symlink.
+/// alone, and files an earlier export wrote (listed in `dir/.promote-export`, the
+/// [`MANIFEST`]) that this one does not are removed, with the directories they leave empty.
+/// Nothing else is ever removed: files promote did not write stay, and so do the directories
+/// that hold them. With `private`, files are readable by the owner only (they hold
+/// credentials). Refuses to write through a symlink, and never follows one when removing.
 pub fn write_dir(dir: &Path, files: &[File], private: bool) -> Result<Changes> {
-    refuse_symlinks(dir, "")?;
-    let mut changes = Changes::default();
+    let mode = if private {
+        crate::files::WriteMode {
+            private: true,
+            sync: false,
+        }
+    } else {
+        crate::files::WriteMode::COPY
+    };
+    crate::files::plain_dirs(dir, "", true)?;
     let wanted: BTreeMap<&str, &str> = files
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
-    if dir.exists() {
-        let mut empty_dirs = Vec::new();
-        for entry in walkdir::WalkDir::new(dir).min_depth(1).contents_first(true) {
-            let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-            let rel = relative(dir, entry.path())?;
-            if entry.file_type().is_dir() {
-                empty_dirs.push(entry.into_path());
-                continue;
-            }
-            if !wanted.contains_key(rel.as_str()) {
-                std::fs::remove_file(entry.path())
-                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-                changes.removed.push(rel);
-            }
-        }
-        for d in empty_dirs {
-            // Only empty ones go; the others hold files of this export.
-            let _ = std::fs::remove_dir(&d);
+    // Every path is checked before anything is written.
+    for rel in wanted.keys() {
+        crate::files::inside(dir, rel)?;
+        crate::files::plain_dirs(dir, rel, false)?;
+        if *rel == MANIFEST {
+            bail!("refusing to write {MANIFEST}: it is the list of the files an export wrote");
         }
     }
-    for (rel, text) in wanted {
+    let earlier = read_manifest(dir)?;
+    let stale: Vec<&String> = earlier
+        .iter()
+        .filter(|p| !wanted.contains_key(p.as_str()))
+        .collect();
+    // Listed before they are written: a run stopped midway leaves no file that a later export
+    // would not know it wrote.
+    if wanted.keys().any(|p| !earlier.contains(*p)) {
+        let all: BTreeSet<&str> = earlier
+            .iter()
+            .map(String::as_str)
+            .chain(wanted.keys().copied())
+            .collect();
+        write_manifest(dir, all, mode)?;
+    }
+    let mut changes = Changes::default();
+    for (rel, text) in &wanted {
         let path = crate::files::inside(dir, rel)?;
-        refuse_symlinks(dir, rel)?;
-        match std::fs::read(&path) {
-            Ok(old) if old == text.as_bytes() => continue,
-            Ok(_) => changes.changed.push(rel.to_owned()),
-            Err(_) => changes.added.push(rel.to_owned()),
+        let old = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|_| crate::files::read_input(&path).ok());
+        match old {
+            Some(old) if old == text.as_bytes() => continue,
+            Some(_) => changes.changed.push((*rel).to_owned()),
+            // A symlink or anything else there is replaced, never followed.
+            None if std::fs::symlink_metadata(&path).is_ok() => {
+                changes.changed.push((*rel).to_owned())
+            }
+            None => changes.added.push((*rel).to_owned()),
         }
-        write_file(&path, text.as_bytes(), private)?;
+        crate::files::write_under(dir, rel, text.as_bytes(), mode)?;
+    }
+    for rel in stale {
+        if remove_written(dir, rel)? {
+            changes.removed.push(rel.clone());
+        }
+    }
+    if !lists_exactly(&earlier, &wanted) {
+        write_manifest(dir, wanted.keys().copied(), mode)?;
     }
     Ok(changes)
 }
 
-/// Writes one file atomically (a temp file renamed over it); mode 0600 when `private`, else
-/// 0644. Not fsync'd: an export is a working copy, recreated by running it again.
-fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    if !private {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+/// Whether the manifest already lists exactly the files of `wanted`.
+fn lists_exactly(earlier: &BTreeSet<String>, wanted: &BTreeMap<&str, &str>) -> bool {
+    earlier.len() == wanted.len() && wanted.keys().all(|p| earlier.contains(*p))
+}
+
+/// The paths the [`MANIFEST`] of `dir` lists; none without one. Lines that are not paths
+/// inside `dir` are ignored (never removed).
+fn read_manifest(dir: &Path) -> Result<BTreeSet<String>> {
+    let path = dir.join(MANIFEST);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        // A symlink or a directory is not a manifest promote wrote: it lists nothing.
+        Ok(_) => return Ok(BTreeSet::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-    #[cfg(not(unix))]
-    let _ = private;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let bytes = crate::files::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && *l != MANIFEST)
+        .filter(|l| crate::files::inside(dir, l).is_ok())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Writes the [`MANIFEST`] of `dir` atomically: `paths`, sorted, one per line (with the mode of
+/// the files it lists: an export with credentials is owner-only, all of it).
+fn write_manifest<'a>(
+    dir: &Path,
+    paths: impl IntoIterator<Item = &'a str>,
+    mode: crate::files::WriteMode,
+) -> Result<()> {
+    let mut text = format!("{MANIFEST_HEADER}\n");
+    let sorted: BTreeSet<&str> = paths.into_iter().collect();
+    for p in sorted {
+        text.push_str(p);
+        text.push('\n');
+    }
+    crate::files::write_under(dir, MANIFEST, text.as_bytes(), mode)?;
     Ok(())
 }
 
-/// Fails when `dir` or a directory of `rel` below it is a symlink (what is above `dir` is the
-/// user's choice).
-fn refuse_symlinks(dir: &Path, rel: &str) -> Result<()> {
-    let mut at = dir.to_path_buf();
-    let parents = rel.rsplit_once('/').map_or("", |(p, _)| p);
-    let mut below = parents.split('/').filter(|p| !p.is_empty());
-    loop {
-        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
-            bail!(
-                "refusing to write through the symlink {}: export writes plain directories",
-                at.display()
-            );
-        }
-        match below.next() {
-            Some(part) => at.push(part),
-            None => return Ok(()),
-        }
+/// Removes `dir/rel`, a file an earlier export wrote, if it is still a regular file reached
+/// through plain directories, then the directories it leaves empty (up to `dir`, not `dir`).
+/// Returns whether it was removed; a symlink, a directory, or a path through a symlink is
+/// left alone.
+fn remove_written(dir: &Path, rel: &str) -> Result<bool> {
+    let Ok(path) = crate::files::inside(dir, rel) else {
+        return Ok(false);
+    };
+    if crate::files::plain_dirs(dir, rel, false).is_err() {
+        return Ok(false);
     }
-}
-
-fn relative(dir: &Path, path: &Path) -> Result<String> {
-    let rel = path
-        .strip_prefix(dir)
-        .with_context(|| format!("{} is not inside {}", path.display(), dir.display()))?;
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    Ok(parts.join("/"))
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        _ => return Ok(false),
+    }
+    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    let mut parent = path.parent();
+    while let Some(p) = parent.filter(|p| *p != dir && p.starts_with(dir)) {
+        // Only an empty directory goes; one that holds anything stays, and so do its parents.
+        if std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        parent = p.parent();
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -383,17 +449,74 @@ mod tests {
         assert!(write_dir(&out, &evil, false).is_err());
         #[cfg(unix)]
         {
-            // A symlink left in the directory is removed, never written through.
+            // A symlink in the directory is never written through, nor removed.
             std::os::unix::fs::symlink(dir.path(), out.join("link")).unwrap();
             let through = vec![("link/x.yaml".to_string(), String::new())];
-            write_dir(&out, &through, false).unwrap();
+            let e = write_dir(&out, &through, false).unwrap_err();
+            assert!(format!("{e:#}").contains("symlink"), "{e:#}");
             assert!(!dir.path().join("x.yaml").exists());
-            assert!(out.join("link").is_dir() && !out.join("link").is_symlink());
+            assert!(out.join("link").is_symlink());
+            assert_eq!(
+                std::fs::read_to_string(out.join("tenant.yaml")).unwrap(),
+                "name: b\n"
+            );
             // The directory itself a symlink: refused.
             let elsewhere = dir.path().join("elsewhere");
             std::fs::create_dir(&elsewhere).unwrap();
             std::os::unix::fs::symlink(&elsewhere, dir.path().join("linked")).unwrap();
             assert!(write_dir(&dir.path().join("linked"), &second, false).is_err());
         }
+    }
+
+    /// Only the files an earlier export listed in its manifest are removed: a `.git` directory,
+    /// notes and anything else in the directory stay, and so do the directories holding them.
+    #[test]
+    fn an_export_removes_only_files_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        std::fs::create_dir_all(out.join(".git/objects")).unwrap();
+        std::fs::write(out.join(".git/config"), "[core]\n").unwrap();
+        std::fs::write(out.join("NOTES.md"), "mine\n").unwrap();
+        std::fs::create_dir_all(out.join("pools")).unwrap();
+        std::fs::write(out.join("pools/mine.yaml"), "mine\n").unwrap();
+        let first = vec![
+            ("tenant.yaml".to_string(), "name: a\n".to_string()),
+            ("pools/p.yaml".to_string(), "{}\n".to_string()),
+            (
+                "workspaces/w/workspace.yaml".to_string(),
+                "{}\n".to_string(),
+            ),
+        ];
+        write_dir(&out, &first, false).unwrap();
+        let manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+        assert!(
+            manifest.ends_with("pools/p.yaml\ntenant.yaml\nworkspaces/w/workspace.yaml\n"),
+            "{manifest}"
+        );
+        let second = vec![("tenant.yaml".to_string(), "name: a\n".to_string())];
+        let c = write_dir(&out, &second, false).unwrap();
+        assert_eq!(c.removed, ["pools/p.yaml", "workspaces/w/workspace.yaml"]);
+        assert!(out.join(".git/config").is_file() && out.join(".git/objects").is_dir());
+        assert!(out.join("NOTES.md").is_file() && out.join("pools/mine.yaml").is_file());
+        assert!(
+            !out.join("workspaces").exists(),
+            "an emptied directory goes"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST)).unwrap(),
+            format!("{MANIFEST_HEADER}\ntenant.yaml\n")
+        );
+        // A manifest that names files outside, or through a symlink, removes nothing there.
+        let outside = dir.path().join("outside.yaml");
+        std::fs::write(&outside, "keep\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path(), out.join("up")).unwrap();
+        std::fs::write(
+            out.join(MANIFEST),
+            "../outside.yaml\nup/outside.yaml\n/etc/hostname\nNOTES.md/..\n",
+        )
+        .unwrap();
+        write_dir(&out, &second, false).unwrap();
+        assert!(outside.is_file() && out.join("NOTES.md").is_file());
     }
 }

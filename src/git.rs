@@ -3,8 +3,12 @@
 
 pub mod pack;
 
+use std::path::PathBuf;
+
 use anyhow::{anyhow, Context, Result};
 use git2::{Oid, Repository, Signature};
+
+use crate::diagnostic::Diagnostic;
 
 /// The author and committer of promote's commits: `PROMOTE_GIT_AUTHOR` (`Name <email>`), else
 /// git's `user.name` and `user.email`, else `promote <promote@localhost>`.
@@ -51,6 +55,79 @@ pub fn commit_on(
         format!("{refname} moved while this run was writing (another run at the same time?); run it again")
     })?;
     Ok(commit)
+}
+
+/// Refuses a branch name (without `refs/heads/`) that git refuses, as `git branch` does:
+/// `HEAD` and `@` (a branch of that name makes plain git commands ambiguous), a name starting with
+/// `-` (taken for an option), and anything `git check-ref-format --branch` refuses (`..`,
+/// `~`, `^`, `:`, spaces, a trailing `.lock`, ...).
+pub fn check_branch_name(branch: &str) -> Result<(), Diagnostic> {
+    let valid = branch != "HEAD"
+        && branch != "@"
+        && !branch.starts_with('-')
+        && git2::Branch::name_is_valid(branch).unwrap_or(false)
+        && git2::Reference::is_valid_name(&format!("refs/heads/{branch}"));
+    if valid {
+        return Ok(());
+    }
+    Err(
+        Diagnostic::new(format!("`{branch}` is not a valid branch name")).hint(
+            "name it as git allows (e.g. backups/prod): not HEAD or @, not starting with '-', without spaces, '..', '~', '^', ':', '?', '*', '[' or a trailing '.lock'",
+        ),
+    )
+}
+
+/// Returns the work trees (the main one and every linked one, `git worktree add`) whose HEAD
+/// is the branch `refname`: moving that branch would leave them behind it. For a bare
+/// repository whose HEAD names it, its git directory.
+pub fn checked_out(repo: &Repository, refname: &str) -> Vec<PathBuf> {
+    let on = |r: &Repository| {
+        r.find_reference("HEAD")
+            .ok()
+            .and_then(|h| h.symbolic_target().ok().flatten().map(str::to_owned))
+            .is_some_and(|target| target == refname)
+    };
+    let place = |r: &Repository| r.workdir().unwrap_or(r.path()).to_path_buf();
+    let mut out = Vec::new();
+    if on(repo) {
+        out.push(place(repo));
+    }
+    // From a linked work tree, the main one is the repository of the common directory.
+    if repo.is_worktree() {
+        if let Ok(main) = Repository::open(repo.commondir()) {
+            if on(&main) {
+                out.push(place(&main));
+            }
+        }
+    }
+    if let Ok(names) = repo.worktrees() {
+        for name in names.iter().flatten().flatten() {
+            let opened = repo
+                .find_worktree(name)
+                .and_then(|w| Repository::open_from_worktree(&w));
+            match opened {
+                Ok(r) => {
+                    if on(&r) {
+                        out.push(place(&r));
+                    }
+                }
+                // A work tree whose directory is gone still has its HEAD (until `git worktree
+                // prune`), and git still counts its branch as checked out.
+                Err(_) => {
+                    let admin = repo.commondir().join("worktrees").join(name);
+                    let head = crate::files::read_limited(&admin.join("HEAD"), 4096)
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok());
+                    if head.is_some_and(|h| h.trim() == format!("ref: {refname}")) {
+                        out.push(admin);
+                    }
+                }
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
+    out
 }
 
 /// The commit `refname` points at, if it exists.
@@ -164,6 +241,66 @@ mod tests {
         for bad in ["ops@example.com", "Name <>", "<a@b>", "Name <a@b"] {
             assert_eq!(parse_author(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn branch_names_are_checked_as_git_does() {
+        for good in ["backups/prod", "backups/local", "main", "a-b_c.d"] {
+            assert!(check_branch_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "HEAD", "-x", "--force", "a..b", "a b", "a~1", "a^", "a:b", "x.lock", "/a", "a/",
+            "a//b", "", "@", "a@{1}", ".a", "a/.b",
+        ] {
+            let e = check_branch_name(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} passed"))
+                .to_string();
+            assert!(e.contains("is not a valid branch name"), "{bad}: {e}");
+        }
+    }
+
+    /// A branch checked out in a linked work tree (`git worktree add`) counts as checked out,
+    /// from the main work tree and from the linked one.
+    #[test]
+    fn branches_checked_out_in_any_work_tree_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path().join("main")).unwrap();
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        let tree = repo
+            .find_tree(repo.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        let c = repo
+            .commit(Some("HEAD"), &sig, &sig, "m", &tree, &[])
+            .unwrap();
+        let commit = repo.find_commit(c).unwrap();
+        let branch = repo.branch("backups/local", &commit, false).unwrap();
+        let mut opts = git2::WorktreeAddOptions::new();
+        opts.reference(Some(branch.get()));
+        let linked = dir.path().join("linked");
+        repo.worktree("linked", &linked, Some(&opts)).unwrap();
+        let found = checked_out(&repo, "refs/heads/backups/local");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].ends_with("linked") || found[0].ends_with("linked/"),
+            "{found:?}"
+        );
+        let from_linked = Repository::open(&linked).unwrap();
+        assert_eq!(
+            checked_out(&from_linked, "refs/heads/backups/local").len(),
+            1
+        );
+        let head = repo.head().unwrap().name().unwrap().to_owned();
+        let found = checked_out(&from_linked, &head);
+        assert_eq!(
+            found.len(),
+            1,
+            "the main work tree, seen from the linked one: {found:?}"
+        );
+        assert!(checked_out(&repo, "refs/heads/other").is_empty());
+        // Its directory gone (not pruned): still checked out.
+        std::fs::remove_dir_all(&linked).unwrap();
+        assert_eq!(checked_out(&repo, "refs/heads/backups/local").len(), 1);
     }
 
     #[test]

@@ -208,22 +208,28 @@ pub struct Written {
 /// Writes every document into `dir` (created if needed); files already up to date are left
 /// alone, other files of the directory are never touched.
 pub fn write(dir: &Path) -> Result<Written> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Written::default();
     for doc in documents() {
         let name = doc.file_name();
         let path = dir.join(&name);
         let text = doc.text();
-        match std::fs::read(&path) {
-            Ok(old) if old == text.as_bytes() => {
+        // A symlink there is replaced, never read or written through.
+        let old = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|_| crate::files::read_input(&path).ok());
+        let list = match old {
+            Some(old) if old == text.as_bytes() => {
                 written.unchanged.push(name);
                 continue;
             }
-            Ok(_) => written.changed.push(name),
-            Err(_) => written.added.push(name),
-        }
-        crate::files::write_atomic(&path, text.as_bytes())
+            Some(_) => &mut written.changed,
+            None if path.symlink_metadata().is_ok() => &mut written.changed,
+            None => &mut written.added,
+        };
+        crate::files::write_under(dir, &name, text.as_bytes(), crate::files::WriteMode::COPY)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        list.push(name);
     }
     Ok(written)
 }
@@ -233,7 +239,8 @@ pub fn stale(dir: &Path) -> Vec<String> {
     documents()
         .into_iter()
         .filter(|doc| {
-            std::fs::read(dir.join(doc.file_name())).ok() != Some(doc.text().into_bytes())
+            crate::files::read_input(&dir.join(doc.file_name())).ok()
+                != Some(doc.text().into_bytes())
         })
         .map(|doc| doc.file_name())
         .collect()

@@ -287,6 +287,9 @@ fn follow_link(
     if !resolved.starts_with(prefix) {
         return Err(format!("symlink leaves the repository (to {target})"));
     }
+    if let Some(part) = hidden_part(resolved.strip_prefix(prefix).ok()) {
+        return Err(into_hidden(&part, &target));
+    }
     let found = tree
         .get_path(&resolved)
         .map_err(|_| format!("broken symlink (to {target})"))?;
@@ -318,11 +321,20 @@ pub(crate) fn repo_prefix(repo: &git2::Repository, root: &Path) -> PathBuf {
 fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let base = root.join(sub);
+    if std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink()) {
+        problems.push(
+            Diagnostic::new("symlinked directories are not followed")
+                .in_file(sub)
+                .hint(format!("make {sub}/ a directory of the repository")),
+        );
+        return out;
+    }
     if !base.is_dir() {
         return out;
     }
     let walker = walkdir::WalkDir::new(&base)
         .follow_links(false)
+        .follow_root_links(false)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
@@ -352,7 +364,20 @@ fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap
         let file_type = entry.file_type();
         let real = if file_type.is_symlink() {
             match path.canonicalize() {
-                Ok(target) if target.starts_with(root) && target.is_file() => target,
+                Ok(target) if hidden_part(target.strip_prefix(root).ok()).is_some() => {
+                    let rel = target.strip_prefix(root).unwrap_or(&target);
+                    let part = hidden_part(Some(rel)).unwrap_or_default();
+                    problems.push(
+                        Diagnostic::new(into_hidden(&part, &rel.display().to_string()))
+                            .in_file(shown)
+                            .hint(
+                                "link a file outside hidden directories, or copy its content here",
+                            ),
+                    );
+                    continue;
+                }
+                // Not a directory: read_input refuses anything but a regular file, and says so.
+                Ok(target) if target.starts_with(root) && !target.is_dir() => target,
                 Ok(target) if target.starts_with(root) => {
                     problems.push(
                         Diagnostic::new("symlinked directories are not followed")
@@ -390,6 +415,22 @@ fn read_tree(root: &Path, sub: &str, problems: &mut Vec<Diagnostic>) -> BTreeMap
         }
     }
     out
+}
+
+/// The first hidden component (`.git`, `.promote`, ...) of `rel`, a path inside the repository.
+/// Templates and environment files never read hidden files, so neither do their symlinks.
+fn hidden_part(rel: Option<&Path>) -> Option<String> {
+    rel?.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .find(|c| c.starts_with('.') && c != "." && c != "..")
+        .map(|c| c.into_owned())
+}
+
+/// Why a symlink whose target `target` is inside the hidden directory `part` is refused.
+fn into_hidden(part: &str, target: &str) -> String {
+    format!(
+        "symlink into {part}/ (to {target}): promote never reads hidden files such as .git/ and .promote/ (git credentials, backups, emulator data) through templates or environments"
+    )
 }
 
 /// Returns the diagnostic for a file that is not UTF-8, at the first byte that is not.

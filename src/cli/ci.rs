@@ -443,7 +443,7 @@ fn run_env(
                 force: args.force,
                 rotate_secrets: false,
                 backups: crate::files::work_dir(&global.repo)
-                    .map_err(|e| vec![Diagnostic::new(format!("{e:#}"))])?
+                    .map_err(|d| vec![d])?
                     .join("backups"),
                 source: Some(change.head_commit.to_string()),
                 invent_secrets: env.file.target.emulator.is_some(),

@@ -44,6 +44,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     if args.with_credentials && !args.allow_secrets_in_repo {
         refuse_work_tree(&args.out)?;
     }
+    // Into promote's own directory: only when it is what promote keeps it (a plain directory
+    // that git ignores and tracks nothing in).
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(&args.out).starts_with(absolute(&global.repo).join(crate::files::WORK_DIR)) {
+        crate::files::work_dir(&global.repo)?;
+    }
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
@@ -70,7 +76,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
             if let Some(depth) = depth {
                 schema::add_modelines(&mut files, depth);
             }
-            let dir = keys::encode(&t.key)
+            let dir = keys::dir_name(&t.key)
                 .map_err(|e| e.to_string())
                 .and_then(|name| crate::files::inside(&args.out, &name).map_err(|e| e.to_string()))
                 .map_err(|e| vec![Diagnostic::new(e).context(&args.env, Some(&t.key))])?;
@@ -149,15 +155,23 @@ fn changes_text(c: &Changes) -> String {
     }
 }
 
-/// Refuses writing credentials inside a git work tree, unless the place is git-ignored.
+/// Refuses writing credentials inside a git work tree, unless the place is git-ignored and
+/// git tracks nothing there (a tracked file would be overwritten with credentials, and its
+/// next commit would take them).
 fn refuse_work_tree(out: &Path) -> Result<(), Diagnostic> {
     let Some(workdir) = crate::files::tracked_work_tree(out) else {
         return Ok(());
     };
+    let why = match crate::files::tracked_at(out) {
+        Some(tracked) => format!(
+            "git tracks {tracked} there (a tracked file is committed even when .gitignore names it)"
+        ),
+        None => "a commit could take them".to_owned(),
+    };
     Err(Diagnostic::new(format!(
-        "refusing to write credentials to {}: it is inside the git work tree {}, where a commit could take them",
+        "refusing to write credentials to {}: it is inside the git work tree {}, where {why}",
         out.display(),
         workdir.display()
     ))
-    .hint("export with credentials outside the repository (or into a git-ignored directory such as .promote/); --allow-secrets-in-repo overrides this"))
+    .hint("export with credentials outside the repository (or into a git-ignored directory that holds no tracked file, such as .promote/); --allow-secrets-in-repo overrides this"))
 }

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! A variable wins over the file, so one value can be overridden for a run. A file inside a git
-//! work tree is refused unless git ignores it there, as for exports with credentials. Messages
-//! name the file, the line and the secret, never a value.
+//! work tree is refused unless git ignores it there and does not track it, as for exports with
+//! credentials; a symlink is resolved and both ends are held to that. Only a regular file of at
+//! most [`MAX_FILE`] bytes is read (a FIFO or `/dev/zero` is refused before it is opened).
+//! Messages name the file, the line and the secret, never a value.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +26,10 @@ use crate::diagnostic::{locate_yaml_keys, Diagnostic, Location};
 
 /// The environment variable naming the secrets file.
 pub const FILE_VAR: &str = "PROMOTE_SECRETS_FILE";
+
+/// The largest secrets file read: a map of names to values is small, and anything larger is
+/// not one.
+pub const MAX_FILE: u64 = 1 << 20;
 
 /// The environment variable of secret `name`.
 pub fn var(name: &str) -> String {
@@ -79,16 +85,30 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
         Some((line, column)) => Location::at(&shown, line, column),
         None => Location::file(&shown),
     };
-    if let Some(workdir) = crate::files::tracked_work_tree(path) {
-        return Err(Diagnostic::new(format!(
-            "refusing to read secrets from {shown}: it is inside the git work tree {}, where a commit could take it",
-            workdir.display()
-        ))
-        .hint("keep the secrets file outside the repository (or in a git-ignored place such as .promote/)"));
-    }
-    let bytes = crate::files::read_input(path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         Diagnostic::new(format!("cannot read the secrets file ({FILE_VAR}): {e}")).in_file(&shown)
-    })?;
+    };
+    // A symlink is followed to its end, and both ends must be out of git's reach.
+    let real = path.canonicalize().map_err(cannot_read)?;
+    for place in [path, real.as_path()] {
+        if let Some(workdir) = crate::files::tracked_work_tree(place) {
+            let why = match crate::files::tracked_at(place) {
+                Some(tracked) => format!(
+                    "git tracks {tracked} in the work tree {} (a tracked file is committed even when .gitignore names it)",
+                    workdir.display()
+                ),
+                None => format!(
+                    "it is inside the git work tree {}, where a commit could take it",
+                    workdir.display()
+                ),
+            };
+            return Err(Diagnostic::new(format!(
+                "refusing to read secrets from {shown}: {why}"
+            ))
+            .hint("keep the secrets file outside the repository (or in a git-ignored place git does not track, such as .promote/)"));
+        }
+    }
+    let bytes = crate::files::read_limited(&real, MAX_FILE).map_err(cannot_read)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Diagnostic::new("the secrets file is not UTF-8 text").in_file(&shown))?;
     // The parser's messages quote no values, only positions.
@@ -205,5 +225,49 @@ mod tests {
         assert!(e.contains("inside the git work tree"), "{e}");
         std::fs::write(dir.path().join(".gitignore"), "secrets.yaml\n").unwrap();
         assert_eq!(load(&dir.path().join("secrets.yaml")).unwrap()["A"], "b");
+    }
+
+    /// A secrets file committed and then listed in .gitignore is still tracked: refused.
+    #[test]
+    fn a_tracked_secrets_file_is_refused_even_when_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = git2::Repository::init(dir.path()).unwrap();
+        let path = file_in(dir.path(), "A: hunter2-SECRET\n");
+        let mut index = git.index().unwrap();
+        index.add_path(Path::new("secrets.yaml")).unwrap();
+        index.write().unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "secrets.yaml\n").unwrap();
+        let e = load(&path).unwrap_err().to_string();
+        assert!(e.contains("git tracks secrets.yaml"), "{e}");
+        assert!(!e.contains("-SECRET"), "{e}");
+        // Reached through a symlink from outside the repository: refused the same.
+        #[cfg(unix)]
+        {
+            let outside = tempfile::tempdir().unwrap();
+            let link = outside.path().join("secrets.yaml");
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            let e = load(&link).unwrap_err().to_string();
+            assert!(e.contains("git tracks secrets.yaml"), "{e}");
+        }
+    }
+
+    /// `/dev/zero` would fill memory and a FIFO would hang: only regular files of at most
+    /// 1 MiB are read, and the message says so.
+    #[cfg(unix)]
+    #[test]
+    fn a_secrets_file_is_a_regular_file_of_bounded_size() {
+        let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, format!("A: \"{}\"\n", "x".repeat(2 << 20))).unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(e.contains("at most 1 MiB"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let e = load(&fifo).unwrap_err().to_string();
+            assert!(e.contains("a FIFO, not a regular file"), "{e}");
+        }
     }
 }

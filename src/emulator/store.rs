@@ -12,6 +12,12 @@
 //! A tenant is read from disk when it is first used, not at start. With [`Retain::Never`] (the
 //! embedded emulator of a command that may touch thousands of tenants once each), a document
 //! is dropped from memory as soon as it is on disk, so memory holds only writes in flight.
+//!
+//! One emulator at a time owns a data directory: the store holds a lock on `DIR/.lock` for its
+//! lifetime, and a second emulator (`promote serve` or the embedded one of a command) on the
+//! same directory is refused rather than left to overwrite the first one's acknowledged writes.
+//! Files are written under the directory without following a symlink, and read only when they
+//! are regular files no larger than [`MAX_TENANT_FILE`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +38,13 @@ pub fn is_tenant_id(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+/// The largest tenant document read from disk: promote's client refuses a larger export
+/// anyway ([`crate::client::MAX_RESPONSE`]).
+pub const MAX_TENANT_FILE: u64 = crate::client::MAX_RESPONSE;
+
+/// The lock file of a data directory.
+pub const LOCK_FILE: &str = ".lock";
 
 /// What the store keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,8 +120,8 @@ pub struct Slot {
     published: std::sync::atomic::AtomicU64,
     /// `None`: the document is on disk only (or the tenant is new and empty).
     current: RwLock<Option<Arc<Doc>>>,
-    /// The tenant's file, when the store has a directory.
-    file: Option<PathBuf>,
+    /// The tenant's file (the data directory and the path in it), when the store has one.
+    file: Option<(PathBuf, String)>,
     retain: Retain,
 }
 
@@ -138,16 +151,22 @@ impl Slot {
 
     /// The document on disk, or an empty tenant.
     fn load(&self) -> Result<Bytes> {
-        let Some(file) = &self.file else {
+        let Some((dir, rel)) = &self.file else {
             return Ok(Bytes::from_static(b"{}"));
         };
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
+        let file = dir.join(rel);
+        match std::fs::symlink_metadata(&file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Bytes::from_static(b"{}"))
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
-        };
+            Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+                "{} is a symlink; the emulator reads only its own files (remove it to start the tenant empty)",
+                file.display()
+            ),
+            _ => {}
+        }
+        let bytes = crate::files::read_limited(&file, MAX_TENANT_FILE)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).with_context(|| {
             format!(
                 "{} is not valid JSON; restore it from a backup or remove it to start the tenant empty",
@@ -162,31 +181,73 @@ impl Slot {
     }
 }
 
+/// Creates the data directory `dir` if needed and takes its lock; fails, naming the
+/// directory, when another emulator holds it. Returns the directory's canonical path (what is
+/// below it is never reached through a symlink) and the locked file.
+fn lock(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let real = dir
+        .canonicalize()
+        .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+    let path = real.join(LOCK_FILE);
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+        anyhow::bail!(
+            "{} is not a regular file; remove it (the emulator makes its own lock file)",
+            path.display()
+        );
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok((real, file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "the data directory {} is in use by another emulator (`promote serve --data` or a command whose environment has `target: {{emulator: ...}}`); two emulators on one directory would lose each other's writes. Stop the other one, or use another directory",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Every tenant of the emulator.
 #[derive(Debug)]
 pub struct Store {
     dir: Option<PathBuf>,
     retain: Retain,
     tenants: RwLock<HashMap<String, Arc<Slot>>>,
+    /// The data directory's lock, held while the store lives (released when the file closes).
+    _lock: Option<std::fs::File>,
 }
 
 impl Store {
     /// Opens the store on the tenants persisted in `dir` (none when `dir` is `None`: everything
     /// then lives in memory only, whatever `retain` says). Their documents are read when used.
+    /// Fails when another emulator holds the directory.
     pub fn open(dir: Option<&Path>, retain: Retain) -> Result<Store> {
+        let (dir, lock) = match dir.map(lock).transpose()? {
+            Some((dir, lock)) => (Some(dir), Some(lock)),
+            None => (None, None),
+        };
         let store = Store {
-            dir: dir.map(Path::to_path_buf),
+            dir: dir.clone(),
             retain: if dir.is_some() {
                 retain
             } else {
                 Retain::Always
             },
             tenants: RwLock::new(HashMap::new()),
+            _lock: lock,
         };
-        if let Some(dir) = dir {
-            let tdir = dir.join("tenants");
-            std::fs::create_dir_all(&tdir)
-                .with_context(|| format!("cannot create the data directory {}", tdir.display()))?;
+        if let Some(dir) = &dir {
+            let tdir = crate::files::plain_dirs(dir, "tenants/x.json", true)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
             for entry in std::fs::read_dir(&tdir)
                 .with_context(|| format!("cannot read {}", tdir.display()))?
             {
@@ -226,7 +287,7 @@ impl Store {
                 file: self
                     .dir
                     .as_ref()
-                    .map(|d| d.join("tenants").join(format!("{tid}.json"))),
+                    .map(|d| (d.clone(), format!("tenants/{tid}.json"))),
                 retain: self.retain,
             })
         });
@@ -292,11 +353,13 @@ impl Store {
         else {
             return Ok(());
         };
-        let path = file.clone();
+        let (dir, rel) = file.clone();
         let bytes = doc.bytes.clone();
-        tokio::task::spawn_blocking(move || crate::files::write_atomic(&path, &bytes))
-            .await
-            .context("the writer thread failed")??;
+        tokio::task::spawn_blocking(move || {
+            crate::files::write_under(&dir, &rel, &bytes, crate::files::WriteMode::PRIVATE)
+        })
+        .await
+        .context("the writer thread failed")??;
         *durable = doc.version;
         if slot.retain == Retain::Never {
             let mut current = slot

@@ -87,7 +87,7 @@ impl Edits<'_> {
     fn value(&mut self, value: &Value) -> Value {
         match value {
             Value::Object(map) => Value::Object(self.object(map)),
-            _ if self.next() % 6 == 0 => self.pick(),
+            _ if self.next().is_multiple_of(6) => self.pick(),
             _ => value.clone(),
         }
     }
@@ -108,7 +108,7 @@ impl Edits<'_> {
                 }
             }
         }
-        if self.next() % 4 == 0 {
+        if self.next().is_multiple_of(4) {
             let keys = ["a", "b", "~", "/", "", "new"];
             let key = keys[usize::from(self.next()) % keys.len()];
             let value = self.pick();

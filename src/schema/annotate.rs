@@ -104,7 +104,11 @@ pub fn annotate_repository(repo: &Path) -> Result<Annotated> {
             continue;
         }
         let mut files: Vec<PathBuf> = Vec::new();
-        for entry in WalkDir::new(&root).sort_by_file_name() {
+        // Not through a symlinked templates/ or environments/: files are rewritten in place.
+        for entry in WalkDir::new(&root)
+            .follow_root_links(false)
+            .sort_by_file_name()
+        {
             let entry = entry.with_context(|| format!("cannot read {}", root.display()))?;
             if entry.file_type().is_file() {
                 files.push(entry.into_path());
@@ -118,7 +122,9 @@ pub fn annotate_repository(repo: &Path) -> Result<Annotated> {
             let Some(line) = line_for(&rel) else {
                 continue;
             };
-            let text = std::fs::read_to_string(&path)
+            let text = crate::files::read_input(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| String::from_utf8(b).map_err(anyhow::Error::from))
                 .with_context(|| format!("cannot read {}", path.display()))?;
             if has_modeline(&text) {
                 done.already.push(rel);

@@ -248,3 +248,59 @@ fn the_author_comes_from_promote_git_author() {
     assert_eq!(c.author().name().unwrap(), "Nightly Backup");
     assert_eq!(c.author().email().unwrap(), "ops@example.com");
 }
+
+/// A backup branch checked out in a linked work tree (`git worktree add`) is refused
+/// like one checked out in the main work tree: moving it would leave that work tree behind.
+#[test]
+fn a_backup_branch_checked_out_in_another_worktree_is_refused() {
+    let (repo, _) = applied_example();
+    let git = git(&repo);
+    let head = git.head().unwrap().peel_to_commit().unwrap();
+    let branch = git.branch("backups/local", &head, false).unwrap();
+    let mut options = git2::WorktreeAddOptions::new();
+    options.reference(Some(branch.get()));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let linked = elsewhere.path().join("backups-worktree");
+    git.worktree("backups-worktree", &linked, Some(&options))
+        .unwrap();
+    repo.run(&["backup", "--env", "local"])
+        .code(1)
+        .stderr_contains("the branch `backups/local` is checked out in the work tree")
+        .stderr_contains("backups-worktree");
+    assert_eq!(git.refname_to_id(BRANCH).unwrap(), head.id());
+}
+
+/// `--branch` takes only names git takes for a branch: `HEAD` (which would make
+/// `refs/heads/HEAD`, after which plain git commands fail), names starting with `-`, and what
+/// `git check-ref-format --branch` refuses.
+#[test]
+fn invalid_backup_branch_names_are_refused_and_no_ref_is_made() {
+    let (repo, _) = applied_example();
+    let refs = |repo: &TestRepo| -> Vec<String> {
+        let git = git(repo);
+        let mut names: Vec<String> = git
+            .references()
+            .unwrap()
+            .map(|r| r.unwrap().name().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = refs(&repo);
+    for bad in [
+        "HEAD",
+        "@",
+        "-f",
+        "a..b",
+        "x.lock",
+        "with space",
+        "a:b",
+        "/lead",
+    ] {
+        repo.run(&["backup", "--env", "local", &format!("--branch={bad}")])
+            .code(1)
+            .stderr_contains(&format!("`{bad}` is not a valid branch name"));
+    }
+    assert!(git(&repo).find_reference("refs/heads/HEAD").is_err());
+    assert_eq!(refs(&repo), before, "no ref was made");
+}

@@ -304,3 +304,70 @@ fn a_generated_fleet_round_trips_through_apply_and_templatized_export() {
     let tenant = repo.read("exported/t00001/tenant.yaml");
     assert!(tenant.contains("{{ "), "{tenant}");
 }
+
+/// An export removes only files an earlier export wrote (its `.promote-export` list):
+/// a `.git` directory, notes and anything else in the tenant's directory stay.
+#[test]
+fn an_export_removes_only_files_it_wrote() {
+    let (repo, _) = applied_example();
+    repo.write("exported/globex/.git/config", "[core]\n")
+        .write("exported/globex/NOTES.md", "our notes\n")
+        .write("exported/globex/workspaces/app/clients/notes.txt", "mine\n");
+    export(&repo, "exported", &["--tenant", "globex"]).success();
+    let manifest = repo.read("exported/globex/.promote-export");
+    assert!(manifest.contains("\ntenant.yaml\n"), "{manifest}");
+    assert!(
+        !manifest.contains("NOTES.md") && !manifest.contains(".git"),
+        "{manifest}"
+    );
+    // An export again, with a client gone on the platform: that client's file goes, nothing else.
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["servers"]["app"]["clients"]
+            .as_object_mut()
+            .unwrap()
+            .remove("app-backend");
+    });
+    export(&repo, "exported", &["--tenant", "globex"])
+        .success()
+        .stdout_contains("0 added, 0 changed, 1 removed");
+    assert!(!repo
+        .join("exported/globex/workspaces/app/clients/app-backend.yaml")
+        .exists());
+    assert_eq!(repo.read("exported/globex/.git/config"), "[core]\n");
+    assert_eq!(repo.read("exported/globex/NOTES.md"), "our notes\n");
+    assert_eq!(
+        repo.read("exported/globex/workspaces/app/clients/notes.txt"),
+        "mine\n"
+    );
+    // Without the files promote did not write, the directory reads back as the tenant: the
+    // list of what it wrote is not part of the tree.
+    repo.remove("exported/globex/.git")
+        .remove("exported/globex/NOTES.md")
+        .remove("exported/globex/workspaces/app/clients/notes.txt");
+    repo.run(&[
+        "diff",
+        "exported/globex",
+        "exported/globex",
+        "--detailed-exitcode",
+    ])
+    .success();
+}
+
+/// A directory git ignores but where it tracks files (committed, then listed in
+/// `.gitignore`) is not a place for credentials: the tracked files would be overwritten with
+/// secrets and the next commit would take them.
+#[test]
+fn credentials_are_never_exported_into_a_tracked_directory_even_when_ignored() {
+    let (repo, _) = applied_example();
+    repo.write("exported/globex/tenant.yaml", "name: committed\n");
+    repo.commit("an export, committed");
+    repo.write(".gitignore", "exported/\n");
+    export(&repo, "exported", &["--with-credentials"])
+        .code(1)
+        .stderr_contains("refusing to write credentials")
+        .stderr_contains("git tracks exported/globex/tenant.yaml");
+    assert_eq!(
+        repo.read("exported/globex/tenant.yaml"),
+        "name: committed\n"
+    );
+}

@@ -17,6 +17,7 @@ mod docs;
 mod drift;
 mod editor;
 mod export;
+mod filesystem;
 mod live;
 mod migrate;
 mod plan;
@@ -45,6 +46,7 @@ const MODULES: &[&str] = &[
     "drift",
     "editor",
     "export",
+    "filesystem",
     "live",
     "main",
     "migrate",

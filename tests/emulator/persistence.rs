@@ -221,3 +221,48 @@ fn acknowledged_writes_survive_a_kill_in_the_middle_of_writing() {
         assert_eq!(v, &json!(i));
     }
 }
+
+/// Two servers on one data directory would both accept writes and lose acknowledged ones: the
+/// second is refused, names the directory and exits 1, and the first goes on.
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let s = Server::start();
+    let token = s.acme();
+    let acme = At::tenant("acme");
+    s.import(&token, &acme, &tree(), "").expect(204);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_promote"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--client",
+            "acme:ci:SECRET",
+            "--data",
+        ])
+        .arg(s.data())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = second.kill();
+            panic!("a second server runs on the same data directory");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another emulator")
+            && stderr.contains(s.data().to_str().unwrap()),
+        "{stderr}"
+    );
+    s.merge_patch(&token, &acme, &json!({"name": "still here"}), "")
+        .expect(204);
+    assert_eq!(s.export(&token, &acme, false)["name"], "still here");
+}
