@@ -101,14 +101,20 @@ impl Live {
         let connection = Connection::open(repo, env, &owned).map_err(|d| vec![d])?;
         let ids: Vec<String> = owned.iter().map(|t| t.id.clone()).collect();
         let concurrency = env.file.target.concurrency.unwrap_or(16).clamp(1, 256);
-        let roots = match &env.file.target.ca_file {
-            Some(file) => Some(client::read_roots(&repo.join(file)).map_err(|e| {
+        let target = &env.file.target;
+        let roots = match (&target.ca_file, &target.ca_pem) {
+            (Some(file), Some(pem)) => Some(client::parse_roots(pem).map_err(|e| {
+                vec![Diagnostic::new(format!("target.ca_file {file}: {e}"))
+                    .at(env.locate(&["target", "ca_file"]))
+                    .context(&env.name, None)]
+            })?),
+            (Some(file), None) => Some(client::read_roots(&repo.join(file)).map_err(|e| {
                 vec![Diagnostic::new(format!("target.ca_file {file}: {e}"))
                     .at(env.locate(&["target", "ca_file"]))
                     .context(&env.name, None)
                     .hint("a PEM file of the certificate authorities that sign the platform's certificate, relative to the repository")]
             })?),
-            None => None,
+            (None, _) => None,
         };
         let options = client::Options {
             connections: concurrency,

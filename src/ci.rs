@@ -130,6 +130,7 @@ pub fn read(
 /// not have is planned only when its target is the embedded emulator in the repository's
 /// `.promote/` (no credentials, no file written elsewhere).
 pub fn trust_base_target(
+    repo: &Path,
     change: &Change,
     env: &mut Environment,
 ) -> Result<Option<String>, Diagnostic> {
@@ -153,15 +154,50 @@ pub fn trust_base_target(
         .context(&env.name, None)
         .hint("merge the environment file first (then `promote ci --apply` on the merge uses it), or leave this environment out with --env"));
     }
-    let base = change.base.environment(&env.name)?;
-    if !differs(&base.file.target, &env.file.target) {
+    let mut base = change.base.environment(&env.name)?;
+    // The CA file too is the base commit's: the work tree holds the pull request's.
+    if let (Some(file), Some(commit)) = (&base.file.target.ca_file, change.base_commit) {
+        let pem = blob_at(repo, commit, file).map_err(|e| {
+            Diagnostic::new(format!("target.ca_file {file} at the base commit: {e}"))
+                .at(base.locate(&["target", "ca_file"]))
+                .context(&env.name, None)
+        })?;
+        base.file.target.ca_pem = Some(pem);
+    }
+    let changed = differs(&base.file.target, &env.file.target);
+    env.file.target = base.file.target;
+    if !changed {
         return Ok(None);
     }
-    env.file.target = base.file.target;
     Ok(Some(format!(
         "{}: this change sets a new target; it is planned against the target of the base commit, and the new one is used once the change is merged",
         env.path
     )))
+}
+
+/// The bytes of the regular file `path` (relative to the configuration repository `repo`) at
+/// `commit`.
+fn blob_at(repo: &Path, commit: git2::Oid, path: &str) -> Result<Vec<u8>, String> {
+    let git = git2::Repository::discover(repo).map_err(|e| e.message().to_owned())?;
+    let tree = git
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(|e| e.message().to_owned())?;
+    let entry = tree
+        .get_path(&crate::source::repo_prefix(&git, repo).join(path))
+        .map_err(|_| "no such file in that commit".to_owned())?;
+    if entry.filemode() != i32::from(git2::FileMode::Blob)
+        && entry.filemode() != i32::from(git2::FileMode::BlobExecutable)
+    {
+        return Err("not a regular file (a symlink or a directory)".to_owned());
+    }
+    let blob = git
+        .find_blob(entry.id())
+        .map_err(|e| e.message().to_owned())?;
+    if blob.size() as u64 > crate::files::MAX_INPUT_FILE {
+        return Err(crate::files::too_large(blob.size() as u64));
+    }
+    Ok(blob.content().to_vec())
 }
 
 fn commit_of(files: &RepoFiles) -> Option<git2::Oid> {

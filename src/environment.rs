@@ -55,15 +55,22 @@ pub struct Target {
     /// (by default only the host of `url`).
     #[serde(default)]
     pub token_hosts: Option<Vec<String>>,
+    /// The content of `ca_file` as a git revision holds it, when the target was read from one
+    /// (`promote ci` plans with the base commit's target: the work tree is the pull request's).
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// Returns whether `dir` may be the embedded emulator's data directory: relative and under
-/// `.promote/` (git-ignored; no `..`), or absolute (outside the repository, the user's choice).
+/// `.promote/` (git-ignored; no `..`), or absolute without `..` (outside the repository, the
+/// user's choice; where it really is is checked when the emulator starts).
 /// Anywhere else in the repository the credentials it generates could be committed.
 pub fn is_emulator_dir(dir: &str) -> bool {
     let path = std::path::Path::new(dir);
     if path.is_absolute() {
-        return true;
+        return !path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir);
     }
     let parts: Vec<_> = path
         .components()
@@ -166,7 +173,7 @@ impl Environment {
         if let Some(dir) = &target.emulator {
             if !is_emulator_dir(dir) {
                 return Err(Diagnostic::new(format!(
-                    "the emulator's data directory `{dir}` is inside the repository but not under .promote/"
+                    "the emulator's data directory `{dir}` is not under .promote/ (nor an absolute path without `..`)"
                 ))
                 .at(self.locate(&["target", "emulator"]))
                 .hint("the emulator keeps the client secrets it generates there: use .promote/<name> (git-ignored), or an absolute path outside the repository"));
@@ -370,13 +377,14 @@ mod tests {
             ),
             (
                 "target: {emulator: templates/acme}\n",
-                "environments/e.yaml:1:1: the emulator's data directory `templates/acme` is inside the repository but not under .promote/",
+                "environments/e.yaml:1:1: the emulator's data directory `templates/acme` is not under .promote/",
             ),
             (
                 "target: {emulator: .promote/../.git}\n",
                 "not under .promote/",
             ),
             ("target: {emulator: .promote}\n", "not under .promote/"),
+            ("target: {emulator: /tmp/x/../y}\n", "not under .promote/"),
             (
                 "target: {url: http://127.0.0.1:1, ca_file: ca.pem}\n",
                 "this `url` is plain http",

@@ -146,15 +146,17 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     for env in ci::names(&change.head, &args.envs) {
         match Project::load(&change.head, &env) {
             // An apply runs on a merged change; a plan may be a pull request's.
-            Ok(mut p) if !args.apply => match ci::trust_base_target(&change, &mut p.env) {
-                Ok(note) => {
-                    if let Some(note) = note {
-                        ui.warn(&note);
+            Ok(mut p) if !args.apply => {
+                match ci::trust_base_target(&global.repo, &change, &mut p.env) {
+                    Ok(note) => {
+                        if let Some(note) = note {
+                            ui.warn(&note);
+                        }
+                        projects.push(p);
                     }
-                    projects.push(p);
+                    Err(d) => problems.push(d),
                 }
-                Err(d) => problems.push(d),
-            },
+            }
             Ok(p) => projects.push(p),
             Err(ds) => problems.extend(ds),
         }

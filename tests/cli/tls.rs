@@ -696,7 +696,7 @@ fn a_token_endpoint_in_clear_gets_no_secret_even_with_insecure() {
         .code(1)
         .stderr_contains(INSECURE_WARNING)
         .shows(&format!(
-            "POST token endpoint of tenant {TID}: the token endpoint http://localhost:{port}/{TID}/system/oauth2/token is neither on https://localhost:{port} nor https; refusing to send the client secret there"
+            "POST token endpoint of tenant {TID}: the discovery document names the token endpoint http://localhost:{port}/{TID}/system/oauth2/token, which is not on https://localhost:{port}; the client secret was not sent there"
         ))
         .never_shows(CLIENT_SECRET);
     // It read the discovery document through TLS, and sent nothing after it: the token
@@ -771,4 +771,33 @@ fn a_private_ca_named_by_ca_file_is_trusted_and_the_name_still_checked() {
     s.run(&["plan", "--env", "remote"])
         .code(1)
         .shows("target.ca_file certs/platform-ca.pem: cannot read it");
+}
+
+/// Threat model: in a pull request's plan, the work tree is the pull request's. A pull request
+/// that swaps the CA certificate its base names (here for one that signs the interceptor's
+/// certificate) changes nothing: `promote ci` reads the CA from the base commit, refuses the
+/// certificate, and sends nothing.
+#[test]
+fn a_pull_request_cannot_swap_the_ca_that_ci_trusts() {
+    let (theirs, cert) = signed_by_a_private_ca(&["localhost"]);
+    let (ours, _) = signed_by_a_private_ca(&["localhost"]);
+    let s = Setup::new(cert, "https://localhost:{port}");
+    s.repo.write("certs/platform-ca.pem", &ours);
+    let env = s.repo.read("environments/remote.yaml");
+    s.repo.write(
+        "environments/remote.yaml",
+        &env.replace(
+            "  client_id_env:",
+            "  ca_file: certs/platform-ca.pem\n  client_id_env:",
+        ),
+    );
+    let base = s.repo.commit("the platform's CA");
+    s.repo.write("certs/platform-ca.pem", &theirs);
+    s.repo
+        .edit("environments/remote.yaml", "seats: ", "seats: 1");
+    let head = s.repo.commit("a pull request");
+    s.refused(
+        &["ci", "--base", &base, "--head", &head, "--env", "remote"],
+        "invalid peer certificate",
+    );
 }
