@@ -66,6 +66,11 @@ pub struct Options {
 /// block in it; other blocks (a key put there by mistake) are ignored.
 pub fn read_roots(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let pem = crate::files::read_input(path).map_err(|e| format!("cannot read it: {e}"))?;
+    parse_roots(&pem)
+}
+
+/// The certificate authorities of PEM text (see [`read_roots`]).
+pub fn parse_roots(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let mut roots = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
@@ -246,6 +251,57 @@ impl Target<'_> {
             }
         }
     }
+}
+
+/// The most JSON values (numbers, strings, lists, maps...) one answer of the platform may hold;
+/// parsed, each takes tens of bytes. A large tenant's export holds a few hundred thousand.
+pub const MAX_VALUES: usize = 1_000_000;
+
+/// Returns about how many JSON values `bytes` holds (its commas, `[` and `{` outside strings,
+/// plus one), without parsing it.
+fn json_values(bytes: &[u8]) -> usize {
+    let mut count = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b'[' | b'{' => count += 1,
+                _ => {}
+            }
+        }
+    }
+    count
+}
+
+/// The most characters of a platform's error text that promote shows.
+const MAX_ERROR_TEXT: usize = 1000;
+
+/// Returns a platform's text as promote shows it: control characters (terminal escapes,
+/// carriage returns, new lines that would forge lines of a CI log) written as escapes, and at
+/// most [`MAX_ERROR_TEXT`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_ERROR_TEXT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The longest a token is kept, whatever the platform says.
@@ -657,7 +713,7 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let trace_id = header("x-trace-id");
+        let trace_id = header("x-trace-id").map(|t| printable(&t));
         let retry_after = header("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| Duration::from_secs(s.min(60)));
@@ -681,6 +737,16 @@ impl Client {
                 ureq::Error::BodyExceedsLimit(_) => (too_big("larger"), None),
                 other => transport(other),
             })?;
+        // Parsed, JSON takes tens of times the bytes it came in: a 64 MiB answer of `0,0,0,...`
+        // (64 KB gzipped) would take gigabytes. Count the values first.
+        if json_values(&bytes) > MAX_VALUES {
+            return Err((
+                FailureKind::Protocol(format!(
+                    "the platform's answer holds more than {MAX_VALUES} JSON values; promote reads no more"
+                )),
+                None,
+            ));
+        }
         if (200..300).contains(&status) {
             return Ok(bytes);
         }
@@ -710,8 +776,8 @@ impl Client {
         Err((
             FailureKind::Api {
                 status,
-                error,
-                error_code,
+                error: printable(&error),
+                error_code: printable(&error_code),
                 details: {
                     // A platform may echo what it was sent: a webhook's `api_key`, a client's
                     // secret. Redacted by name here, and by value (`scrub`) when printed.
@@ -877,6 +943,26 @@ mod tests {
             client_id: "ci".into(),
             client_secret: "client-secret-canned-Kx7".into(),
         }
+    }
+
+    #[test]
+    fn a_platforms_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            printable("bad\x1b[2J\x1b]0;title\x07\r\nforged: line"),
+            "bad\\u{1b}[2J\\u{1b}]0;title\\u{7}\\r\\nforged: line"
+        );
+        assert_eq!(
+            printable(&"x".repeat(5000)).chars().count(),
+            MAX_ERROR_TEXT + 1
+        );
+    }
+
+    #[test]
+    fn json_values_are_counted_without_parsing() {
+        assert_eq!(json_values(b"{}"), 2);
+        assert_eq!(json_values(br#"{"a":[0,0,0],"b":"x,[{\"y"}"#), 6);
+        let bomb = format!("[{}0]", "0,".repeat(MAX_VALUES));
+        assert!(json_values(bomb.as_bytes()) > MAX_VALUES);
     }
 
     #[test]
