@@ -20,19 +20,29 @@ pub const MIN_LEN: usize = 6;
 
 static KNOWN: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
 
-/// Registers a credential value: from now on [`scrub`] replaces it wherever it appears.
+/// Registers a credential value: from now on [`scrub`] replaces it wherever it appears, as it
+/// is and as a JSON string holds it (a platform that echoes a request shows `"` as `\"`, a new
+/// line as `\n`, and some show `/` as `\/`).
 pub fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
+    let mut forms = vec![value.to_owned()];
+    if let Ok(quoted) = serde_json::to_string(value) {
+        let escaped = &quoted[1..quoted.len() - 1];
+        forms.push(escaped.replace('/', "\\/"));
+        forms.push(escaped.to_owned());
+    }
     let mut known = KNOWN
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !known.iter().any(|k| k == value) {
-        known.push(value.to_owned());
-        // Longest first, so that a value that contains another is replaced whole.
-        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    for form in forms {
+        if !known.contains(&form) {
+            known.push(form);
+        }
     }
+    // Longest first, so that a value that contains another is replaced whole.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
 }
 
 /// Returns `text` with every registered credential value replaced by `<redacted>`.
@@ -88,6 +98,13 @@ mod tests {
             r#"422 details: {"body":"api_key=<redacted>&x=<redacted>"} tiny"#
         );
         assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
+        register("tw\"tok\\LEAK/4\n-----END KEY-----");
+        assert_eq!(
+            scrub(
+                r#"{"auth_token":"tw\"tok\\LEAK/4\n-----END KEY-----"} or tw\"tok\\LEAK\/4\n-----END KEY-----"#
+            ),
+            r#"{"auth_token":"<redacted>"} or <redacted>"#
+        );
         let mut out = Vec::new();
         Scrubbed(&mut out)
             .write_all(b"Authorization: Basic hunter2-the-client-secret\n")

@@ -111,8 +111,15 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
     let bytes = crate::files::read_limited(&real, MAX_FILE).map_err(cannot_read)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Diagnostic::new("the secrets file is not UTF-8 text").in_file(&shown))?;
-    // The parser's messages quote no values, only positions.
-    let tree = crate::yaml::parse(&text, &shown)?;
+    // The parser's words can quote a value (`invalid type: integer `99999...``): only the
+    // position is kept.
+    let tree = crate::yaml::parse(&text, &shown).map_err(|mut d| {
+        if d.message.contains("duplicate key") {
+            return d;
+        }
+        d.message = "the secrets file is not valid YAML here (the parser's words are left out: they can quote a secret)".to_owned();
+        d.hint("write one `NAME: value` line per secret; quote values that YAML would read as numbers or something else")
+    })?;
     let map = match tree {
         Value::Object(map) => map,
         Value::Null => serde_json::Map::new(),
@@ -200,10 +207,13 @@ mod tests {
             ("A: 12345-SECRET\nA: 678-SECRET\n", "duplicate"),
             ("N: [hunter2-SECRET]\n", "must be a non-empty string"),
             ("N: ''\n", "must be a non-empty string"),
+            ("N: 99999999999999999999\n", "not valid YAML here"),
+            ("N: -99999999999999999999\n", "not valid YAML here"),
         ] {
             let e = load(&file_in(dir.path(), text)).unwrap_err().to_string();
             assert!(e.contains(says), "{text:?}: {e}");
             assert!(!e.contains("-SECRET"), "{text:?} shows a value: {e}");
+            assert!(!e.contains("99999"), "{text:?} shows a value: {e}");
         }
         let e = load(&file_in(dir.path(), "N: [x]\nbad-name: y\n"))
             .unwrap_err()
