@@ -385,11 +385,7 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     let rel = format!("{env}/{key}/{stamp}.json");
     let path = crate::files::write_under(dir, &rel, export, crate::files::WriteMode::PRIVATE)
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
-    let owner = crate::rollback::Owner {
-        env: env_name.to_owned(),
-        tenant: t.key.clone(),
-        id: t.id.clone(),
-    };
+    let owner = crate::rollback::Owner::of(env_name, t, export);
     crate::files::write_under(
         dir,
         &format!("{rel}.tenant"),

@@ -90,15 +90,35 @@ pub struct Owner {
     pub tenant: String,
     /// The tenant's ID on the platform.
     pub id: String,
+    /// The SHA-1 of the backup's bytes: an owner file goes with its own backup only.
+    pub sha1: String,
 }
 
 impl Owner {
+    /// The owner record of `backup` (its bytes) of tenant `tenant` of `env`.
+    pub fn of(env: &str, tenant: &Tenant, backup: &[u8]) -> Owner {
+        Owner {
+            env: env.to_owned(),
+            tenant: tenant.key.clone(),
+            id: tenant.id.clone(),
+            sha1: digest(backup),
+        }
+    }
+
     /// The file's content.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).unwrap_or_default();
         out.push(b'\n');
         out
     }
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The file beside `backup` that says whose backup it is.
@@ -138,6 +158,16 @@ pub fn check_owner(backup: &Path, env: &str, tenant: &Tenant) -> Result<(), Diag
                 "a backup of tenant `{}` ({}) of {}",
                 owner.tenant, owner.id, owner.env
             )));
+        }
+        let bytes = crate::files::read_input(backup)
+            .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", backup.display())))?;
+        if digest(&bytes) != owner.sha1 {
+            return Err(Diagnostic::new(format!(
+                "{} is not the backup {} was written for (its content differs): promote cannot tell whose it is",
+                backup.display(),
+                owner_path.display()
+            ))
+            .hint("a rollback restores a tenant's whole configuration and credentials, so it takes only the tenant's own backups, as apply saved them"));
         }
         return Ok(());
     }

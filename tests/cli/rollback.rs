@@ -151,7 +151,14 @@ fn rollback_to_a_named_backup() {
     let (run, _) = rollback(&repo, &["--to", kept.to_str().unwrap()]);
     run.code(1)
         .stderr_contains("a backup whose tenant promote cannot tell, not of tenant `globex`");
+    // Another tenant's backup under this tenant's owner file: its content gives it away.
     let acme = repo.backups("local", "acme").pop().unwrap();
+    std::fs::copy(&acme, repo.join("kept.json")).unwrap();
+    std::fs::copy(owner(&backups[2]), repo.join("kept.json.tenant")).unwrap();
+    let (run, _) = rollback(&repo, &["--to", kept.to_str().unwrap()]);
+    run.code(1)
+        .stderr_contains("is not the backup")
+        .stderr_contains("its content differs");
     let (run, _) = rollback(&repo, &["--to", acme.to_str().unwrap()]);
     run.code(1)
         .stderr_contains(
