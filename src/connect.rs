@@ -116,6 +116,20 @@ impl Connection {
 /// reached through a symlink inside the repository, or where git could commit its files: they
 /// hold the tenants' client secrets.
 fn check_emulator_dir(repo: &Path, dir: &str) -> Result<(), Diagnostic> {
+    // Wherever it is named from (an absolute path, links on the way), a directory that ends up
+    // inside the repository must be under its `.promote/`, as a relative one must.
+    if let (Some(resolved), Ok(root)) = (resolve(&repo.join(dir)), repo.canonicalize()) {
+        if let Ok(rel) = resolved.strip_prefix(&root) {
+            let rel = rel.to_string_lossy();
+            if !crate::environment::is_emulator_dir(&rel) {
+                return Err(Diagnostic::new(format!(
+                    "the emulator's data directory {dir} is {} in the repository, not under .promote/",
+                    if rel.is_empty() { "the top".to_owned() } else { rel.into_owned() }
+                ))
+                .hint("the emulator keeps the client secrets it generates there: use .promote/<name> (git-ignored), or a directory outside the repository"));
+            }
+        }
+    }
     let mut at = repo.to_path_buf();
     for part in Path::new(dir).components() {
         if let std::path::Component::Normal(name) = part {
@@ -141,6 +155,24 @@ fn check_emulator_dir(repo: &Path, dir: &str) -> Result<(), Diagnostic> {
         .hint("keep it under .promote/ (git-ignored by promote), or in a git-ignored directory git tracks nothing in"));
     }
     Ok(())
+}
+
+/// Returns `path` with its longest existing ancestor resolved (links followed, `..` applied) and
+/// the rest appended as it is; `None` when no ancestor resolves.
+fn resolve(path: &Path) -> Option<std::path::PathBuf> {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return Some(out);
+        }
+        rest.push(at.file_name()?.to_owned());
+        at = at.parent()?;
+    }
 }
 
 #[cfg(test)]

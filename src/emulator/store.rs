@@ -43,9 +43,6 @@ pub fn is_tenant_id(s: &str) -> bool {
 /// anyway ([`crate::client::MAX_RESPONSE`]).
 pub const MAX_TENANT_FILE: u64 = crate::client::MAX_RESPONSE;
 
-/// The lock file of a data directory.
-pub const LOCK_FILE: &str = ".lock";
-
 /// What the store keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Retain {
@@ -181,29 +178,21 @@ impl Slot {
     }
 }
 
-/// Creates the data directory `dir` if needed and takes its lock; fails, naming the
-/// directory, when another emulator holds it. Returns the directory's canonical path (what is
-/// below it is never reached through a symlink) and the locked file.
+/// Creates the data directory `dir` if needed and locks it (an advisory lock on the directory
+/// itself); fails, naming the directory, when another emulator holds it. Returns the
+/// directory's canonical path (what is below it is never reached through a symlink) and the
+/// open directory that holds the lock.
 fn lock(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let real = dir
         .canonicalize()
         .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
-    let path = real.join(LOCK_FILE);
-    if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
-        anyhow::bail!(
-            "{} is not a regular file; remove it (the emulator makes its own lock file)",
-            path.display()
-        );
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    // The directory itself is locked, not a file in it that could be deleted under a running
+    // emulator.
+    let path = real.clone();
+    let file = std::fs::File::open(&real)
+        .with_context(|| format!("cannot open the data directory {}", real.display()))?;
     match file.try_lock() {
         Ok(()) => Ok((real, file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(

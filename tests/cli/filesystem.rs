@@ -339,3 +339,32 @@ fn ids_too_long_for_a_file_name_are_refused_by_export_and_backup() {
     });
     repo.run(&["backup", "--env", "local"]).success();
 }
+
+/// An emulator data directory named by an absolute path, or through a committed link, that ends
+/// up inside the repository but outside `.promote/` (here in `.git/`) is refused before the
+/// emulator writes its secrets there.
+#[test]
+fn an_emulator_directory_that_resolves_into_the_repository_must_be_under_promote() {
+    let repo = TestRepo::example();
+    repo.git_init();
+    std::os::unix::fs::symlink(".git", repo.join("gitlink")).unwrap();
+    let local = repo.read("environments/local.yaml");
+    let root = repo.path().canonicalize().unwrap();
+    for (dir, shown) in [
+        (root.join(".git").display().to_string(), ".git"),
+        (root.join("gitlink/emu").display().to_string(), ".git/emu"),
+        (root.join("templates").display().to_string(), "templates"),
+    ] {
+        repo.write(
+            "environments/t.yaml",
+            &local.replace("emulator: .promote/emulator", &format!("emulator: {dir}")),
+        );
+        repo.run(&["apply", "--env", "t", "--tenant", "globex", "--yes"])
+            .code(1)
+            .stderr_contains(&format!(
+                "is {shown} in the repository, not under .promote/"
+            ));
+    }
+    assert!(!repo.join(".git/tenants").exists() && !repo.join(".git/emu").exists());
+    assert!(!repo.join(".git/.lock").exists());
+}
