@@ -6,6 +6,7 @@
 //! are errors, and `secret("NAME")` renders as the marker `<secret:NAME>`.
 
 mod bounds;
+mod instrument;
 mod sandbox;
 mod scan;
 
