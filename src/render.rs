@@ -7,6 +7,7 @@
 
 mod bounds;
 mod instrument;
+mod markers;
 mod sandbox;
 mod scan;
 
