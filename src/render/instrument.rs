@@ -13,9 +13,9 @@
 //! - the body of every `{% for %}`, macro and `{% block %}`, and every template, starts with
 //!   `{{ __promote_tick(p=N) }}`, which renders nothing and counts a step and the static text of
 //!   the body;
-//! - `{{ e }}` becomes `{{ __promote_out(v=e, p=N) }}` (counts what it writes);
-//! - `{% set x = e %}` and macro arguments become `__promote_value(v=e, p=N)` (value limits);
-//! - `{% for x in e %}` loops over `__promote_iter(v=e, ...)` (value limits; strings as their
+//! - `{{ e }}` becomes `{{ e | __promote_out(p=N) }}` (counts what it writes);
+//! - `{% set x = e %}` and macro arguments get `| __promote_value(p=N)` (value limits);
+//! - `{% for x in e %}` loops over `e | __promote_iter(p=N)` (value limits; strings as their
 //!   characters, where Tera panics on combining characters);
 //! - `{% filter f %}` applies `f` through `__promote_section`, which counts its output;
 //! - operands of `+` and `-` go through the filter `__promote_num`, and so does a macro call
@@ -286,7 +286,7 @@ impl Walk<'_> {
                 if self.check(&[&*e], at) {
                     self.rewrite(e, Position::Value, at);
                     let p = self.place(What::Output, at, 0);
-                    wrap(e, sandbox::OUT, vec![("p", p)]);
+                    add_filter(e, sandbox::OUT, p);
                 }
             }
             Node::Super => {
@@ -297,30 +297,15 @@ impl Walk<'_> {
                 if self.check(&[&set.value], at) {
                     self.rewrite(&mut set.value, Position::Value, at);
                     let p = self.place(What::Value, at, 0);
-                    wrap(&mut set.value, sandbox::VALUE, vec![("p", p)]);
+                    add_filter(&mut set.value, sandbox::VALUE, p);
                 }
             }
             Node::Forloop(_, f, _) => {
                 let at = self.tags.next(Role::For);
                 if self.check(&[&f.container], at) {
                     self.rewrite(&mut f.container, Position::Value, at);
-                    // Tera refuses other containers before it evaluates them; keep that.
-                    let name = match &f.container.val {
-                        ExprVal::Ident(i) => Some(i.clone()),
-                        ExprVal::FunctionCall(c) => Some(c.name.clone()),
-                        ExprVal::Array(_) => Some("an array literal".to_owned()),
-                        _ => None,
-                    };
-                    if let Some(name) = name {
-                        let p = self.place(What::List, at, 0);
-                        let kv = Expr::new(ExprVal::Bool(f.key.is_some()));
-                        let n = Expr::new(ExprVal::String(name));
-                        wrap(
-                            &mut f.container,
-                            sandbox::ITER,
-                            vec![("p", p), ("kv", kv), ("n", n)],
-                        );
-                    }
+                    let p = self.place(What::List, at, 0);
+                    add_filter(&mut f.container, sandbox::ITER, p);
                 }
                 self.body(&mut f.body, Some(What::Loop), at);
                 if let Some(empty) = &mut f.empty_body {
@@ -557,7 +542,7 @@ impl Walk<'_> {
                 for arg in call.args.values_mut() {
                     self.rewrite(arg, Position::Value, at);
                     let p = self.place(What::Value, at, 0);
-                    wrap(arg, sandbox::VALUE, vec![("p", p)]);
+                    add_filter(arg, sandbox::VALUE, p);
                 }
             }
             ExprVal::FunctionCall(call) => {
@@ -664,6 +649,15 @@ fn number_filter(e: &mut Expr, name: Option<String>, p: Expr) {
     });
 }
 
+/// Adds `filter(p=P)` to the filters of `e`. Tera applies filters after it evaluates the value
+/// and before negation, so the value of `e` is what it was (`not x` counts `x`).
+fn add_filter(e: &mut Expr, filter: &str, p: Expr) {
+    e.filters.push(FunctionCall {
+        name: filter.to_owned(),
+        args: HashMap::from([("p".to_owned(), p)]),
+    });
+}
+
 /// Replaces `e` by `function(v=e, args...)`.
 fn wrap(e: &mut Expr, function: &str, mut args: Vec<(&str, Expr)>) {
     let inner = std::mem::replace(e, Expr::new(ExprVal::Bool(false)));
@@ -767,12 +761,12 @@ mod tests {
         let Node::Forloop(_, f, _) = &t.ast[2] else {
             panic!("{:?}", t.ast)
         };
-        assert!(matches!(&f.container.val, ExprVal::FunctionCall(c) if c.name == sandbox::ITER));
+        assert_eq!(f.container.filters[0].name, sandbox::ITER);
         assert!(
             matches!(&f.body[0], Node::VariableBlock(_, e) if matches!(&e.val, ExprVal::FunctionCall(c) if c.name == sandbox::TICK))
         );
         assert!(
-            matches!(&f.body[2], Node::VariableBlock(_, e) if matches!(&e.val, ExprVal::FunctionCall(c) if c.name == sandbox::OUT))
+            matches!(&f.body[2], Node::VariableBlock(_, e) if e.filters[0].name == sandbox::OUT)
         );
         let body = &t.macros["m"].body;
         assert!(

@@ -52,14 +52,16 @@ pub const ITEM_BYTES: usize = 8;
 /// The functions templates may call.
 pub const FUNCTIONS: &[&str] = &["secret", "range"];
 
-/// Counts a step and the static text of the body it starts (`p`: its place).
+/// A function: counts a step and the static text of the body it starts (`p`: its place).
 pub const TICK: &str = "__promote_tick";
-/// Returns `v`, counting it as output of the `{{ }}` at place `p`.
+/// A filter, last of a `{{ }}`'s: returns its value, counted as output of place `p`. (A filter
+/// gets its value by reference, a function's arguments are copies.)
 pub const OUT: &str = "__promote_out";
-/// Returns `v` once it is within the value limits, counting it as output (`{% set %}` values,
-/// macro arguments).
+/// A filter, last of a `{% set %}` value's or a macro argument's: returns its value once it is
+/// within the value limits, counted as output.
 pub const VALUE: &str = "__promote_value";
-/// Returns the list a `{% for %}` loops over (`v`), within the value limits.
+/// A filter, last of a `{% for %}` list's: returns the list within the value limits, a string
+/// as the list of its characters.
 pub const ITER: &str = "__promote_iter";
 /// A filter: returns the number it is given once it is safe to add or subtract (`n`: the
 /// variable's name, `p`: the place). A filter, not a function: Tera keeps only the outermost
@@ -334,9 +336,8 @@ fn tick(places: &[Place], args: &HashMap<String, Value>) -> tera::Result<Value> 
 }
 
 /// [`OUT`].
-fn out(args: &HashMap<String, Value>) -> tera::Result<Value> {
+fn out(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let place = place_of(args);
-    let value = argument(args, "v")?;
     let size = match value {
         Value::String(s) if s.len() <= MAX_VALUE => s.len(),
         _ => checked(value, place, None)?,
@@ -346,47 +347,27 @@ fn out(args: &HashMap<String, Value>) -> tera::Result<Value> {
 }
 
 /// [`VALUE`].
-fn value(args: &HashMap<String, Value>) -> tera::Result<Value> {
+fn value(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let place = place_of(args);
-    let value = argument(args, "v")?;
     let size = checked(value, place, None)?;
     produce(size, place)?;
     Ok(value.clone())
 }
 
-/// [`ITER`]: the checks of Tera's `for` (with its messages; `n` names the list, `kv` says
-/// whether the loop takes keys), then the list. A string becomes the list of its characters:
-/// Tera counts a string's characters but walks its grapheme clusters, and panics on a string
-/// where they differ (a letter with a combining accent, `\r\n`); it also walks them again from
-/// the start at every iteration.
-fn iter(args: &HashMap<String, Value>) -> tera::Result<Value> {
+/// [`ITER`]. A string becomes the list of its characters: Tera counts a string's characters
+/// but walks its grapheme clusters, and panics on a string where they differ (a letter with a
+/// combining accent, `\r\n`); it also walks them again from the start at every iteration.
+/// Tera checks the type of what it gets (list, map, with or without a key) after this.
+fn iter(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let place = place_of(args);
-    let value = argument(args, "v")?;
-    let name = args.get("n").and_then(Value::as_str).unwrap_or("the list");
-    let with_key = args.get("kv").and_then(Value::as_bool).unwrap_or(false);
     let list = match value {
-        Value::Array(_) | Value::String(_) if with_key => {
-            return Err(tera::Error::msg(format!(
-                "Tried to iterate using key value on variable `{name}`, but it isn't an object/map"
-            )))
-        }
-        Value::Object(_) if !with_key => {
-            return Err(tera::Error::msg(format!(
-                "Tried to iterate using key value on variable `{name}`, but it is missing a key"
-            )))
-        }
-        Value::Array(_) | Value::Object(_) => value.clone(),
         Value::String(s) => {
             if s.len() > MAX_VALUE {
                 return Err(trip(Limit::Value(None), place));
             }
             Value::Array(s.chars().map(|c| Value::String(c.into())).collect())
         }
-        _ => {
-            return Err(tera::Error::msg(format!(
-                "Tried to iterate on a container (`{name}`) that has a unsupported type"
-            )))
-        }
+        other => other.clone(),
     };
     let size = checked(&list, place, None)?;
     produce(size, place)?;
@@ -645,9 +626,6 @@ pub fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
     tera.functions.clear();
     tera.register_function("range", super::bounds::range);
     tera.register_function(TICK, move |args: &Args| tick(&places, args));
-    tera.register_function(OUT, out);
-    tera.register_function(VALUE, value);
-    tera.register_function(ITER, iter);
     tera.register_function(TRUTHY, truthy);
 
     let builtin: Vec<(String, Arc<dyn Filter>)> = tera.filters.drain().collect();
@@ -675,6 +653,9 @@ pub fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
         tera.filters.insert(name, Arc::new(bounded));
     }
     tera.register_filter(NUM, num);
+    tera.register_filter(OUT, out);
+    tera.register_filter(VALUE, value);
+    tera.register_filter(ITER, iter);
     let filters = tera.filters.clone();
     tera.register_filter(SECTION, move |value: &Value, args: &Args| {
         let name = args
@@ -871,7 +852,7 @@ mod tests {
         start_tenant();
         BUDGET.with(|b| b.deadline.set(Some(Instant::now())));
         std::thread::sleep(Duration::from_millis(2));
-        assert!(out(&args(&[("v", json!("x"))])).is_err());
+        assert!(out(&json!("x"), &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
         start_tenant();
     }
@@ -880,42 +861,31 @@ mod tests {
     fn values_are_bounded_in_size_and_depth() {
         start_tenant();
         let big = json!("a".repeat(MAX_VALUE + 1));
-        assert!(value(&args(&[("v", big.clone())])).is_err());
-        assert!(out(&args(&[("v", big)])).is_err());
+        assert!(value(&big, &Args::new()).is_err());
+        assert!(out(&big, &Args::new()).is_err());
         let mut deep = json!(1);
         for _ in 0..MAX_VALUE_DEPTH {
             deep = json!([deep]);
         }
-        assert!(value(&args(&[("v", deep.clone())])).is_err());
+        assert!(value(&deep, &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Value(None)));
-        assert!(value(&args(&[("v", deep)])).is_err());
+        assert!(value(&deep, &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Depth));
         start_tenant();
     }
 
     #[test]
-    fn loops_see_tera_s_types_and_strings_as_characters() {
+    fn loops_see_strings_as_characters() {
         start_tenant();
-        let list =
-            |v: Value, kv: bool| iter(&args(&[("v", v), ("n", json!("xs")), ("kv", json!(kv))]));
+        let list = |v: Value| iter(&v, &Args::new());
         assert_eq!(
-            list(json!("e\u{301}x"), false).unwrap(),
+            list(json!("e\u{301}x")).unwrap(),
             json!(["e", "\u{301}", "x"])
         );
-        assert_eq!(list(json!([1]), false).unwrap(), json!([1]));
-        assert_eq!(list(json!({"a": 1}), true).unwrap(), json!({"a": 1}));
-        assert!(list(json!([1]), true)
-            .unwrap_err()
-            .to_string()
-            .contains("`xs`, but it isn't an object/map"));
-        assert!(list(json!({"a": 1}), false)
-            .unwrap_err()
-            .to_string()
-            .contains("missing a key"));
-        assert!(list(json!(1), false)
-            .unwrap_err()
-            .to_string()
-            .contains("unsupported type"));
+        assert_eq!(list(json!([1])).unwrap(), json!([1]));
+        assert_eq!(list(json!({"a": 1})).unwrap(), json!({"a": 1}));
+        assert!(list(json!("a".repeat(MAX_VALUE / 2))).is_err());
+        start_tenant();
     }
 
     #[test]
