@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::credentials::{self, MARKER_PREFIX};
 
@@ -60,59 +60,93 @@ pub struct Forged {
 /// Rewrites the markers `secret()` wrote in `tree` (values and keys) to `<secret:NAME>`, and
 /// returns the strings that hold `<secret:` otherwise.
 pub fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
+    // Most strings hold no marker: find those that do without touching the rest.
+    let mut found = Vec::new();
+    find(tree, &mut Vec::new(), &mut found);
     let mut forged = Vec::new();
-    settle_in(tree, nonce, &mut String::new(), &mut forged);
+    // Last found first: what lies under a key is settled before the key is renamed.
+    for (path, key) in found.into_iter().rev() {
+        let pointer = pointer_of(&path);
+        let Some(at) = tree.pointer_mut(&pointer) else {
+            forged.push(Forged {
+                pointer,
+                name: None,
+            });
+            continue;
+        };
+        match (at, key) {
+            (Value::String(s), None) => match canonical(s, nonce) {
+                Ok(c) => *s = c.into_owned(),
+                Err(name) => forged.push(Forged { pointer, name }),
+            },
+            (Value::Object(map), Some(key)) => match canonical(&key, nonce) {
+                Ok(c) => {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(c.into_owned(), v);
+                    }
+                }
+                Err(name) => forged.push(Forged { pointer, name }),
+            },
+            _ => {}
+        }
+    }
+    // Pointers as they read once keys are settled (and without the nonce).
+    let ours = format!(":{nonce}>");
+    for f in &mut forged {
+        f.pointer = f.pointer.replace(&ours, ">");
+    }
+    forged.sort_by(|a, b| a.pointer.cmp(&b.pointer));
     forged
 }
 
-fn settle_in(value: &mut Value, nonce: &str, pointer: &mut String, forged: &mut Vec<Forged>) {
+/// One step of a path into a tree.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Collects the paths of the strings holding `<secret:`: (path of the value, or of the map
+/// and the key, when it is a key).
+fn find<'a>(
+    value: &'a Value,
+    path: &mut Vec<Step<'a>>,
+    found: &mut Vec<(Vec<String>, Option<String>)>,
+) {
+    let owned = |path: &[Step]| -> Vec<String> {
+        path.iter()
+            .map(|s| match s {
+                Step::Key(k) => (*k).to_owned(),
+                Step::Index(i) => i.to_string(),
+            })
+            .collect()
+    };
     match value {
-        Value::String(s) => match canonical(s, nonce) {
-            Ok(Cow::Borrowed(_)) => {}
-            Ok(Cow::Owned(c)) => *s = c,
-            Err(name) => forged.push(Forged {
-                pointer: pointer.clone(),
-                name,
-            }),
-        },
+        Value::String(s) if s.contains(MARKER_PREFIX) => found.push((owned(path), None)),
         Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                let len = pointer.len();
-                pointer.push_str(&format!("/{i}"));
-                settle_in(item, nonce, pointer, forged);
-                pointer.truncate(len);
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                find(item, path, found);
+                path.pop();
             }
         }
         Value::Object(map) => {
-            if map.keys().any(|k| k.contains(MARKER_PREFIX)) {
-                let old = std::mem::take(map);
-                let mut new = Map::new();
-                for (k, v) in old {
-                    match canonical(&k, nonce) {
-                        Ok(c) => {
-                            new.insert(c.into_owned(), v);
-                        }
-                        Err(name) => {
-                            forged.push(Forged {
-                                pointer: pointer.clone(),
-                                name,
-                            });
-                            new.insert(k, v);
-                        }
-                    }
+            for (k, item) in map {
+                if k.contains(MARKER_PREFIX) {
+                    found.push((owned(path), Some(k.clone())));
                 }
-                *map = new;
-            }
-            for (k, item) in map.iter_mut() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                settle_in(item, nonce, pointer, forged);
-                pointer.truncate(len);
+                path.push(Step::Key(k));
+                find(item, path, found);
+                path.pop();
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+fn pointer_of(path: &[String]) -> String {
+    path.iter()
+        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+        .collect()
 }
 
 /// Returns `s` with each `<secret:NAME:NONCE>` written `<secret:NAME>`, or, when `s` holds
@@ -191,7 +225,8 @@ mod tests {
             "typed": "<secret:PROD_DB>",
             "other_nonce": "<secret:PROD_DB:0ther>",
             "in_list": ["<secret:X:n0nce>", "<secret:a b>"],
-            "keys": {"<secret:K>": 1}
+            "keys": {"<secret:K>": 1},
+            "<secret:R:n0nce>": {"under": "<secret:U>", "<secret:V:n0nce>": "<secret:W:n0nce>"}
         });
         let forged = settle(&mut tree, "n0nce");
         let found: Vec<(&str, Option<&str>)> = forged
@@ -201,6 +236,7 @@ mod tests {
         assert_eq!(
             found,
             vec![
+                ("/<secret:R>/under", Some("U")),
                 ("/in_list/1", Some("a")),
                 ("/keys", Some("K")),
                 ("/other_nonce", Some("PROD_DB")),
@@ -208,5 +244,6 @@ mod tests {
             ]
         );
         assert_eq!(tree["ok"], json!("<secret:A>"));
+        assert_eq!(tree["<secret:R>"]["<secret:V>"], json!("<secret:W>"));
     }
 }
