@@ -896,6 +896,66 @@ mod tests {
     }
 
     #[test]
+    fn the_deepest_accepted_templates_render_on_a_small_stack() {
+        // Tags nested as deep as the nesting limit allows, and a chain of macros as long as
+        // it allows, render on a 2 MiB thread (the default of the rendering threads), even
+        // unoptimised.
+        let ifs = format!(
+            "name: \"{}{{{{ ((((tenant.id)))) }}}}{}\"\n",
+            "{% if true %}".repeat(60),
+            "{% endif %}".repeat(60)
+        );
+        let mut chain =
+            String::from("{% macro m16(a) %}{{ (((a + 1) * 2) - 1) }}{% endmacro m16 %}");
+        for i in 0..16 {
+            chain.push_str(&format!(
+                "{{% macro m{i}(a) %}}{{% for x in [1] %}}{{{{ self::m{}(a=a) }}}}{{% endfor %}}{{% endmacro m{i} %}}",
+                i + 1
+            ));
+        }
+        let chain = format!("{chain}name: \"{{{{ self::m0(a=1) }}}}\"\n");
+        let filters = format!(
+            "name: \"{}{{{{ tenant.id }}}}{}\"\n",
+            "{% filter trim %}".repeat(60),
+            "{% endfilter %}".repeat(60)
+        );
+        let mut includes: Vec<(String, String)> = (0..60)
+            .map(|i| {
+                (
+                    format!("_shared/i{i}.yaml"),
+                    format!("{{% include \"_shared/i{}.yaml\" %}}", i + 1),
+                )
+            })
+            .collect();
+        includes.push(("_shared/i60.yaml".into(), "{{ tenant.id }}".into()));
+        let included = "name: \"{% include \"_shared/i0.yaml\" %}\"\n".to_owned();
+        for (text, more) in [
+            (ifs, vec![]),
+            (chain, vec![]),
+            (filters, vec![]),
+            (included, includes),
+        ] {
+            let mut all = vec![("acme/tenant.yaml", text.as_str())];
+            all.extend(more.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let files = repo(&all, ENV);
+            let renderer = match Renderer::new(&files) {
+                Ok(r) => r,
+                Err(e) => panic!("{e:?}"),
+            };
+            let env = files.environment("prod").unwrap();
+            let tenant = env.tenants(&files.template_dirs()).unwrap().remove(0);
+            std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn_scoped(s, || renderer.render(&env, &tenant).unwrap())
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            });
+        }
+    }
+
+    #[test]
     fn what_made_tera_panic_is_an_error_or_works() {
         let env = "target: {url: https://x}\nvars: {big: 1.7e308, s: \"e\\u0301x\"}\ntenants:\n  acme: {id: acme-prod}\n";
         let check = |text: &str, expect: Result<&str, &str>| {
