@@ -16,7 +16,7 @@
 //!   build it.
 //!
 //! The templates are instrumented when they are compiled ([`super::instrument`]): calls to the
-//! internal functions below are inserted into their syntax tree. The budget is per thread (a
+//! internal functions and filters below are inserted into their syntax tree. The budget is per thread (a
 //! tenant renders on one thread) and [`start_tenant`] fills it again.
 
 use std::cell::Cell;
