@@ -7,13 +7,21 @@
 //! - `range()` replaces Tera's own: at most [`MAX_RANGE`] items per call and [`RANGE_BUDGET`]
 //!   per tenant over all calls (nested loops multiply), and `step_by=0` is an error (Tera's
 //!   loops forever).
+//! - Imports and `extends` form no cycle and chain at most [`MAX_NESTING`] templates
+//!   ([`chains`]): Tera follows both recursively, without a guard against cycles.
+//! - Rendering nests at most [`MAX_NESTING`] levels ([`depth`]), counting tags inside tags,
+//!   expressions inside expressions, and the macros and templates called or included on the
+//!   way: Tera renders recursively, and a chain of a thousand macros that each call the next
+//!   overflows the stack without any recursion.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 use tera::ast::{Expr, ExprVal, Node};
-use tera::Tera;
+use tera::{Template, Tera};
+
+use super::scan::MAX_NESTING;
 
 /// Most items one `range()` call gives.
 pub const MAX_RANGE: usize = 10_000;
@@ -26,9 +34,11 @@ thread_local! {
     static RANGE_LEFT: Cell<usize> = const { Cell::new(RANGE_BUDGET) };
 }
 
-/// Starts a tenant's rendering on this thread: the `range()` budget is full again.
+/// Starts a tenant's rendering on this thread: the `range()` budget and the sandbox's budget
+/// ([`super::sandbox`]: steps, output, time) are full again.
 pub fn start_tenant() {
     RANGE_LEFT.with(|left| left.set(RANGE_BUDGET));
+    super::sandbox::start_tenant();
 }
 
 /// `range(end=N, start=0, step_by=1)`, as Tera's, within the limits above.
@@ -96,23 +106,11 @@ impl Place {
 
 /// Every recursion among the compiled templates: (the template file to blame, the message).
 pub fn recursion(tera: &Tera) -> Vec<(String, String)> {
+    let namespaces = namespaces(&tera.templates);
     let mut edges: BTreeMap<Place, BTreeSet<Place>> = BTreeMap::new();
-    for name in tera.get_template_names() {
-        let Ok(template) = tera.get_template(name) else {
-            continue;
-        };
-        let namespaces: HashMap<&str, &str> = template
-            .imported_macro_files
-            .iter()
-            .map(|(file, ns)| (ns.as_str(), file.as_str()))
-            .collect();
-        let resolve = |ns: &str| -> Option<String> {
-            if ns == "self" {
-                Some(name.to_owned())
-            } else {
-                namespaces.get(ns).map(|f| (*f).to_owned())
-            }
-        };
+    for (name, template) in &tera.templates {
+        let resolve =
+            |ns: &str| -> Option<String> { namespaces.get(name).and_then(|n| n.get(ns)).cloned() };
         let mut calls = Vec::new();
         nodes(&template.ast, &mut calls);
         edges.insert(Place::File(name.to_owned()), to_places(calls, &resolve));
@@ -126,6 +124,434 @@ pub fn recursion(tera: &Tera) -> Vec<(String, String)> {
         }
     }
     cycles(&edges)
+}
+
+/// For each template, its macro namespaces (`self`, `m`...) → the template defining them, as
+/// Tera's `MacroCollection` builds them: its own macros as `self`, its imports, the namespaces
+/// its imports import (unless it names them itself), then its parents' namespaces (likewise).
+/// Call only once [`chains`] found no cycle.
+pub fn namespaces(
+    templates: &HashMap<String, Template>,
+) -> HashMap<String, HashMap<String, String>> {
+    fn of(
+        name: &str,
+        templates: &HashMap<String, Template>,
+        done: &mut HashMap<String, HashMap<String, String>>,
+        depth: usize,
+    ) -> HashMap<String, String> {
+        if let Some(found) = done.get(name) {
+            return found.clone();
+        }
+        let mut map = HashMap::new();
+        let Some(template) = templates.get(name) else {
+            return map;
+        };
+        if depth > MAX_NESTING + 1 {
+            return map;
+        }
+        if !template.macros.is_empty() {
+            map.insert("self".to_owned(), name.to_owned());
+        }
+        for (file, ns) in &template.imported_macro_files {
+            map.insert(ns.clone(), file.clone());
+            for (inner_ns, inner_file) in of(file, templates, done, depth + 1) {
+                map.entry(inner_ns).or_insert(inner_file);
+            }
+        }
+        let parent = template.parent.clone();
+        if let Some(parent) = parent {
+            for (inner_ns, inner_file) in of(&parent, templates, done, depth + 1) {
+                map.entry(inner_ns).or_insert(inner_file);
+            }
+        }
+        done.insert(name.to_owned(), map.clone());
+        map
+    }
+    let mut done = HashMap::new();
+    for name in templates.keys() {
+        of(name, templates, &mut done, 0);
+    }
+    done
+}
+
+/// A graph whose nodes nest: node → (its own depth, the nodes it enters with the depth at
+/// which it enters them).
+type Graph<K> = BTreeMap<K, (usize, Vec<(K, usize)>)>;
+
+/// The longest weighted path below each node of a graph (node → (own depth, edges with their
+/// offsets)), and the cycles met (each as a path). Iterative: the graph comes from user input.
+fn longest<K: Ord + Clone>(graph: &Graph<K>) -> (BTreeMap<K, usize>, Vec<Vec<K>>) {
+    let mut depth: BTreeMap<K, usize> = BTreeMap::new();
+    let mut open: BTreeSet<K> = BTreeSet::new();
+    let mut cycles = Vec::new();
+    for start in graph.keys() {
+        if depth.contains_key(start) {
+            continue;
+        }
+        let mut stack: Vec<(&K, usize)> = vec![(start, 0)];
+        open.insert(start.clone());
+        while let Some(&(node, next)) = stack.last() {
+            let Some((own, edges)) = graph.get(node) else {
+                stack.pop();
+                continue;
+            };
+            if let Some((child, _)) = edges.get(next) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let Some((child, _)) = graph.get_key_value(child) else {
+                    continue;
+                };
+                if depth.contains_key(child) {
+                    continue;
+                }
+                if open.contains(child) {
+                    let from = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                    let mut path: Vec<K> =
+                        stack[from..].iter().map(|(n, _)| (*n).clone()).collect();
+                    path.push(child.clone());
+                    cycles.push(path);
+                    continue;
+                }
+                open.insert(child.clone());
+                stack.push((child, 0));
+                continue;
+            }
+            let deepest = edges
+                .iter()
+                .filter_map(|(child, offset)| depth.get(child).map(|d| offset + d))
+                .fold(*own, usize::max);
+            open.remove(node);
+            depth.insert(node.clone(), deepest);
+            stack.pop();
+        }
+    }
+    (depth, cycles)
+}
+
+/// The nodes where a path first goes deeper than `limit` (their children all stay within it),
+/// each with the deepest path below it.
+fn frontier<K: Ord + Clone>(
+    graph: &Graph<K>,
+    depth: &BTreeMap<K, usize>,
+    limit: usize,
+) -> Vec<Vec<K>> {
+    let mut out = Vec::new();
+    for (node, d) in depth {
+        if *d <= limit {
+            continue;
+        }
+        let edges = graph
+            .get(node)
+            .map(|(_, e)| e.as_slice())
+            .unwrap_or_default();
+        if edges
+            .iter()
+            .any(|(c, _)| depth.get(c).is_some_and(|cd| *cd > limit))
+        {
+            continue;
+        }
+        let mut path = vec![node.clone()];
+        let mut at = node;
+        while path.len() <= limit + 1 {
+            let next = graph
+                .get(at)
+                .map(|(_, e)| e.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(c, o)| depth.get(c).map(|d| (o + d, c)))
+                .max_by_key(|(d, _)| *d);
+            match next {
+                Some((_, c)) if !path.contains(c) => {
+                    path.push(c.clone());
+                    at = c;
+                }
+                _ => break,
+            }
+        }
+        out.push(path);
+    }
+    out
+}
+
+fn shown<T: AsRef<str>>(path: &[T]) -> String {
+    let names: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+    if names.len() <= 8 {
+        return names.join(" → ");
+    }
+    format!(
+        "{} → … → {}",
+        names[..4].join(" → "),
+        names[names.len() - 3..].join(" → ")
+    )
+}
+
+/// Cycles and overlong chains of imports and `extends`, before Tera follows them:
+/// (the template file to blame, the message).
+pub fn chains(templates: &HashMap<String, Template>) -> Vec<(String, String)> {
+    let graph: Graph<String> = templates
+        .iter()
+        .map(|(name, t)| {
+            let edges = t
+                .imported_macro_files
+                .iter()
+                .map(|(file, _)| file.clone())
+                .chain(t.parent.clone())
+                .map(|file| (file, 1))
+                .collect();
+            (name.clone(), (1, edges))
+        })
+        .collect();
+    let (depth, cycles) = longest(&graph);
+    let mut out: Vec<(String, String)> = cycles
+        .into_iter()
+        .map(|path| {
+            (
+                path[0].clone(),
+                format!(
+                    "imports and extends go round in a cycle: {} (promote refuses it: Tera would follow it until the stack overflows)",
+                    shown(&path)
+                ),
+            )
+        })
+        .collect();
+    if out.is_empty() {
+        for path in frontier(&graph, &depth, MAX_NESTING) {
+            out.push((
+                path[0].clone(),
+                format!(
+                    "imports and extends chain more than {MAX_NESTING} templates: {} (promote's limit)",
+                    shown(&path)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// A place whose rendering nests: a template, a macro, a block of a template, or any block of
+/// that name (a block renders the definition of the template being rendered).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Nest {
+    File(String),
+    Macro(String, String),
+    BlockOf(String, String),
+    Block(String),
+}
+
+impl Nest {
+    fn file(&self) -> Option<&str> {
+        match self {
+            Nest::File(f) | Nest::Macro(f, _) | Nest::BlockOf(f, _) => Some(f),
+            Nest::Block(_) => None,
+        }
+    }
+}
+
+impl AsRef<str> for Nest {
+    fn as_ref(&self) -> &str {
+        match self {
+            Nest::File(f) => f,
+            Nest::Macro(_, m) | Nest::BlockOf(_, m) | Nest::Block(m) => m,
+        }
+    }
+}
+
+/// Templates whose rendering would nest more than [`MAX_NESTING`] levels:
+/// (the template file to blame, the message). Call after [`recursion`] found none.
+pub fn depth(tera: &Tera) -> Vec<(String, String)> {
+    let namespaces = namespaces(&tera.templates);
+    let mut graph: Graph<Nest> = BTreeMap::new();
+    let mut blocks: BTreeMap<String, Vec<Nest>> = BTreeMap::new();
+    for (name, template) in &tera.templates {
+        let empty = HashMap::new();
+        let cx = Cx {
+            file: name,
+            namespaces: namespaces.get(name).unwrap_or(&empty),
+            tera,
+            block: None,
+        };
+        graph.insert(Nest::File(name.clone()), cx.body(&template.ast));
+        for (macro_name, definition) in &template.macros {
+            graph.insert(
+                Nest::Macro(name.clone(), macro_name.clone()),
+                cx.body(&definition.body),
+            );
+        }
+        for (block_name, block) in &template.blocks {
+            let cx = Cx {
+                block: Some(block_name.as_str()),
+                ..cx
+            };
+            let at = Nest::BlockOf(name.clone(), block_name.clone());
+            graph.insert(at.clone(), cx.body(&block.body));
+            blocks.entry(block_name.clone()).or_default().push(at);
+        }
+    }
+    for (name, definitions) in blocks {
+        graph.insert(
+            Nest::Block(name),
+            (0, definitions.into_iter().map(|d| (d, 0)).collect()),
+        );
+    }
+    let (depth, _) = longest(&graph);
+    let mut out = Vec::new();
+    for path in frontier(&graph, &depth, MAX_NESTING) {
+        let Some(file) = path.iter().find_map(Nest::file) else {
+            continue;
+        };
+        let names: Vec<String> = path
+            .iter()
+            .map(|n| match n {
+                Nest::File(f) => f.clone(),
+                Nest::Macro(f, m) => format!("{f}::{m}()"),
+                Nest::BlockOf(f, b) => format!("{f} (block {b})"),
+                Nest::Block(b) => format!("block {b}"),
+            })
+            .collect();
+        out.push((
+            file.to_owned(),
+            format!(
+                "rendering nests more than {MAX_NESTING} levels deep here, counting tags in tags, expressions in expressions, and macro calls and includes: {} (promote's limit: Tera renders recursively)",
+                shown(&names)
+            ),
+        ));
+    }
+    out
+}
+
+/// What nesting is measured in: one body of one template.
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    file: &'a str,
+    namespaces: &'a HashMap<String, String>,
+    tera: &'a Tera,
+    /// The block whose body this is (for `{{ super() }}`).
+    block: Option<&'a str>,
+}
+
+impl Cx<'_> {
+    /// The depth a body nests by itself, and where it goes on (with the depth there).
+    fn body(&self, body: &[Node]) -> (usize, Vec<(Nest, usize)>) {
+        let mut out = (0, Vec::new());
+        self.nodes(body, 0, &mut out);
+        out
+    }
+
+    fn nodes(&self, body: &[Node], level: usize, out: &mut (usize, Vec<(Nest, usize)>)) {
+        out.0 = out.0.max(level);
+        for node in body {
+            let inner = level + 1;
+            match node {
+                Node::VariableBlock(_, e) => self.expr(e, inner, out),
+                Node::Set(_, set) => self.expr(&set.value, inner, out),
+                Node::Forloop(_, f, _) => {
+                    self.expr(&f.container, inner, out);
+                    self.nodes(&f.body, inner, out);
+                    if let Some(empty) = &f.empty_body {
+                        self.nodes(empty, inner, out);
+                    }
+                }
+                Node::If(i, _) => {
+                    for (_, condition, body) in &i.conditions {
+                        self.expr(condition, inner, out);
+                        self.nodes(body, inner, out);
+                    }
+                    if let Some((_, body)) = &i.otherwise {
+                        self.nodes(body, inner, out);
+                    }
+                }
+                Node::FilterSection(_, section, _) => {
+                    for arg in section.filter.args.values() {
+                        self.expr(arg, inner, out);
+                    }
+                    self.nodes(&section.body, inner, out);
+                }
+                Node::Block(_, block, _) => out.1.push((Nest::Block(block.name.clone()), inner)),
+                Node::Include(_, files, _) => {
+                    for file in files {
+                        out.1.push((Nest::File(file.clone()), inner));
+                    }
+                }
+                Node::Super => {
+                    out.0 = out.0.max(inner);
+                    if let Some(block) = self.block {
+                        // The nearest parent defining the block renders next.
+                        let parents = self
+                            .tera
+                            .templates
+                            .get(self.file)
+                            .map(|t| t.parents.as_slice())
+                            .unwrap_or_default();
+                        let next = parents.iter().find(|p| {
+                            self.tera
+                                .templates
+                                .get(*p)
+                                .is_some_and(|t| t.blocks.contains_key(block))
+                        });
+                        if let Some(parent) = next {
+                            out.1
+                                .push((Nest::BlockOf(parent.clone(), block.to_owned()), inner));
+                        }
+                    }
+                }
+                Node::MacroDefinition(..)
+                | Node::Text(_)
+                | Node::Raw(..)
+                | Node::Comment(..)
+                | Node::Extends(..)
+                | Node::ImportMacro(..)
+                | Node::Break(_)
+                | Node::Continue(_) => {}
+            }
+        }
+    }
+
+    fn expr(&self, e: &Expr, level: usize, out: &mut (usize, Vec<(Nest, usize)>)) {
+        out.0 = out.0.max(level);
+        for filter in &e.filters {
+            for arg in filter.args.values() {
+                self.expr(arg, level + 1, out);
+            }
+        }
+        self.value(&e.val, level, out);
+    }
+
+    fn value(&self, v: &ExprVal, level: usize, out: &mut (usize, Vec<(Nest, usize)>)) {
+        let inner = level + 1;
+        match v {
+            ExprVal::MacroCall(call) => {
+                if let Some(file) = self.namespaces.get(&call.namespace) {
+                    out.1
+                        .push((Nest::Macro(file.clone(), call.name.clone()), inner));
+                }
+                call.args.values().for_each(|a| self.expr(a, inner, out));
+            }
+            ExprVal::FunctionCall(call) => {
+                call.args.values().for_each(|a| self.expr(a, inner, out))
+            }
+            ExprVal::Math(m) => {
+                self.expr(&m.lhs, inner, out);
+                self.expr(&m.rhs, inner, out);
+            }
+            ExprVal::Logic(l) => {
+                self.expr(&l.lhs, inner, out);
+                self.expr(&l.rhs, inner, out);
+            }
+            ExprVal::Test(t) => t.args.iter().for_each(|a| self.expr(a, inner, out)),
+            ExprVal::Array(items) => items.iter().for_each(|a| self.expr(a, inner, out)),
+            ExprVal::StringConcat(c) => c.values.iter().for_each(|v| self.value(v, inner, out)),
+            ExprVal::In(i) => {
+                self.expr(&i.lhs, inner, out);
+                self.expr(&i.rhs, inner, out);
+            }
+            ExprVal::String(_)
+            | ExprVal::Int(_)
+            | ExprVal::Float(_)
+            | ExprVal::Bool(_)
+            | ExprVal::Ident(_) => {}
+        }
+    }
 }
 
 /// What a body refers to: a macro call (namespace, name) or an include (file names).

@@ -1,0 +1,249 @@
+//! Secret markers templates cannot forge.
+//!
+//! The rest of promote recognises `<secret:NAME>` in a rendered tree as "the value of secret
+//! NAME", and apply substitutes the real value there. Such a marker must come from `secret()`,
+//! which checks the name, not from text a template wrote (`'<secret:PROD_DB>'` typed by hand,
+//! built with `~`, spelt with YAML escapes as `"\x3csecret:PROD_DB>"`, or taken from a
+//! variable). So while rendering, `secret("NAME")` writes `<secret:NAME:NONCE>`, with a nonce
+//! drawn at random for each compiled [`super::Renderer`]; once the rendered files are parsed
+//! into the tenant's tree, every string holding `<secret:` must hold only such markers, which
+//! then become the canonical `<secret:NAME>`. Anything else there is an error.
+//!
+//! A template does see the nonce in what `secret()` returns, and could copy it into a marker of
+//! its own (`secret("A") | replace(from="A", to="B")`). That gains nothing: the name is checked
+//! again here, and a marker made from a real one names a secret the template could have named
+//! with `secret()` anyway. What the nonce rules out is a marker that never went through
+//! `secret()`: from the environment's variables, from text, from an escape.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::credentials::{self, MARKER_PREFIX};
+
+/// Returns a new random nonce (32 hexadecimal digits).
+pub fn nonce() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Returns `secret("NAME")` for templates: checks the name and renders the marker with `nonce`.
+pub fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera::Result<Value> {
+    move |args: &HashMap<String, Value>| {
+        let name = args
+            .get("name")
+            .or_else(|| args.values().next())
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                tera::Error::msg("secret() takes the secret's name: secret(name=\"NAME\")")
+            })?;
+        if !credentials::is_secret_name(name) {
+            return Err(tera::Error::msg(format!(
+                "secret name `{name}` must use letters, digits and '_' (it is read from PROMOTE_SECRET_{name})"
+            )));
+        }
+        Ok(Value::String(format!("{MARKER_PREFIX}{name}:{nonce}>")))
+    }
+}
+
+/// A string of the tree holding `<secret:` that did not come from `secret()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forged {
+    /// JSON pointer of the value (or of the map holding the key).
+    pub pointer: String,
+    /// The name the marker gives, when it gives one.
+    pub name: Option<String>,
+}
+
+/// Rewrites the markers `secret()` wrote in `tree` (values and keys) to `<secret:NAME>`, and
+/// returns the strings that hold `<secret:` otherwise.
+pub fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
+    // Most strings hold no marker: find those that do without touching the rest.
+    let mut found = Vec::new();
+    find(tree, &mut Vec::new(), &mut found);
+    let mut forged = Vec::new();
+    // Last found first: what lies under a key is settled before the key is renamed.
+    for (path, key) in found.into_iter().rev() {
+        let pointer = pointer_of(&path);
+        let Some(at) = tree.pointer_mut(&pointer) else {
+            forged.push(Forged {
+                pointer,
+                name: None,
+            });
+            continue;
+        };
+        match (at, key) {
+            (Value::String(s), None) => match canonical(s, nonce) {
+                Ok(c) => *s = c.into_owned(),
+                Err(name) => forged.push(Forged { pointer, name }),
+            },
+            (Value::Object(map), Some(key)) => match canonical(&key, nonce) {
+                Ok(c) => {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(c.into_owned(), v);
+                    }
+                }
+                Err(name) => forged.push(Forged { pointer, name }),
+            },
+            _ => {}
+        }
+    }
+    // Pointers as they read once keys are settled (and without the nonce).
+    let ours = format!(":{nonce}>");
+    for f in &mut forged {
+        f.pointer = f.pointer.replace(&ours, ">");
+    }
+    forged.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    forged
+}
+
+/// One step of a path into a tree.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Collects the paths of the strings holding `<secret:`: (path of the value, or of the map
+/// and the key, when it is a key).
+fn find<'a>(
+    value: &'a Value,
+    path: &mut Vec<Step<'a>>,
+    found: &mut Vec<(Vec<String>, Option<String>)>,
+) {
+    let owned = |path: &[Step]| -> Vec<String> {
+        path.iter()
+            .map(|s| match s {
+                Step::Key(k) => (*k).to_owned(),
+                Step::Index(i) => i.to_string(),
+            })
+            .collect()
+    };
+    match value {
+        Value::String(s) if s.contains(MARKER_PREFIX) => found.push((owned(path), None)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                find(item, path, found);
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                if k.contains(MARKER_PREFIX) {
+                    found.push((owned(path), Some(k.clone())));
+                }
+                path.push(Step::Key(k));
+                find(item, path, found);
+                path.pop();
+            }
+        }
+        Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn pointer_of(path: &[String]) -> String {
+    path.iter()
+        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// Returns `s` with each `<secret:NAME:NONCE>` written `<secret:NAME>`, or, when `s` holds
+/// `<secret:` otherwise, the name that follows it (if it is one).
+fn canonical<'a>(s: &'a str, nonce: &str) -> Result<Cow<'a, str>, Option<String>> {
+    if !s.contains(MARKER_PREFIX) {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(MARKER_PREFIX) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + MARKER_PREFIX.len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        let tail = &after[name_len..];
+        let ours = tail
+            .strip_prefix(':')
+            .and_then(|t| t.strip_prefix(nonce))
+            .and_then(|t| t.strip_prefix('>'));
+        match ours {
+            Some(next) if credentials::is_secret_name(name) => {
+                out.push_str(&credentials::marker(name));
+                rest = next;
+            }
+            _ => return Err(credentials::is_secret_name(name).then(|| name.to_owned())),
+        }
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nonces_differ() {
+        let a = nonce().unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, nonce().unwrap());
+    }
+
+    #[test]
+    fn secret_markers_carry_the_nonce_and_settle_to_the_canonical_form() {
+        let f = secret("n0nce".into());
+        let args: HashMap<String, Value> = [("name".to_owned(), json!("A_1"))].into();
+        let marker = f(&args).unwrap();
+        assert_eq!(marker, json!("<secret:A_1:n0nce>"));
+        let bad: HashMap<String, Value> = [("name".to_owned(), json!("a b"))].into();
+        assert!(f(&bad).is_err());
+
+        let mut tree = json!({
+            "c": {"client_secret": marker, "list": ["x <secret:B:n0nce> y"]},
+            "<secret:K:n0nce>": 1,
+            "plain": "no marker"
+        });
+        assert!(settle(&mut tree, "n0nce").is_empty());
+        assert_eq!(
+            tree,
+            json!({
+                "c": {"client_secret": "<secret:A_1>", "list": ["x <secret:B> y"]},
+                "<secret:K>": 1,
+                "plain": "no marker"
+            })
+        );
+    }
+
+    #[test]
+    fn markers_not_written_by_secret_are_found() {
+        let mut tree = json!({
+            "ok": "<secret:A:n0nce>",
+            "typed": "<secret:PROD_DB>",
+            "other_nonce": "<secret:PROD_DB:0ther>",
+            "in_list": ["<secret:X:n0nce>", "<secret:a b>"],
+            "keys": {"<secret:K>": 1},
+            "<secret:R:n0nce>": {"under": "<secret:U>", "<secret:V:n0nce>": "<secret:W:n0nce>"}
+        });
+        let forged = settle(&mut tree, "n0nce");
+        let found: Vec<(&str, Option<&str>)> = forged
+            .iter()
+            .map(|f| (f.pointer.as_str(), f.name.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("/<secret:R>/under", Some("U")),
+                ("/in_list/1", Some("a")),
+                ("/keys", Some("K")),
+                ("/other_nonce", Some("PROD_DB")),
+                ("/typed", Some("PROD_DB")),
+            ]
+        );
+        assert_eq!(tree["ok"], json!("<secret:A>"));
+        assert_eq!(tree["<secret:R>"]["<secret:V>"], json!("<secret:W>"));
+    }
+}
