@@ -72,7 +72,7 @@ pub fn read_roots(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'
 /// The certificate authorities of PEM text (see [`read_roots`]).
 pub fn parse_roots(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let mut roots = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
+    for item in ureq::tls::parse_pem(pem) {
         match item {
             Ok(ureq::tls::PemItem::Certificate(cert)) => roots.push(cert),
             Ok(_) => {}
