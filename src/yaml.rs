@@ -13,6 +13,12 @@ use crate::diagnostic::{Diagnostic, Location};
 /// Returns the tree a YAML document holds, or a diagnostic naming `file`, line and column.
 /// An empty document is `null`.
 pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
+    if let Some((offset, problem)) = too_big(text) {
+        let (line, column) = crate::diagnostic::line_column(text, offset);
+        return Err(Diagnostic::new(format!("invalid YAML: {problem}"))
+            .at(Location::at(file, line, column))
+            .hint("configuration is not that large or deep: check what produced this file"));
+    }
     if let Some((line, column)) = plain_merge_key(text) {
         return Err(Diagnostic::new(
             "invalid YAML: merge keys (`<<`) are not supported: write the keys out, or share them with a Tera include or macro",
@@ -34,6 +40,50 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
             };
             Diagnostic::new(format!("invalid YAML: {message}")).at(location)
         })
+}
+
+/// Most levels of `[` and `{` a YAML text may open: the parser refuses deeper ones only after
+/// reading the whole text, in time that grows with the square of its length.
+pub const MAX_FLOW_DEPTH: usize = 128;
+
+/// Most nodes (about: its `[`, `{`, `,`, `:`, `-` and new lines) a YAML text may hold: parsed,
+/// each takes a few hundred bytes, so 2 bytes of `0,` would take 500 times their size.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// Returns about how many nodes a YAML text holds (an upper bound; see [`MAX_NODES`]).
+pub fn node_count(text: &str) -> usize {
+    text.bytes()
+        .filter(|b| matches!(b, b'[' | b'{' | b',' | b':' | b'-' | b'\n'))
+        .count()
+}
+
+/// Returns where and why `text` is refused before it is parsed: flow collections nested deeper
+/// than [`MAX_FLOW_DEPTH`] or more than [`MAX_NODES`] nodes. Quotes are not looked at, so both
+/// counts are upper bounds.
+fn too_big(text: &str) -> Option<(usize, String)> {
+    let mut depth = 0usize;
+    let mut nodes = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                nodes += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some((
+                        i,
+                        format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} levels deep"),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' | b':' | b'-' | b'\n' => nodes += 1,
+            _ => continue,
+        }
+        if nodes > MAX_NODES {
+            return Some((i, format!("more than {MAX_NODES} values in one file")));
+        }
+    }
+    None
 }
 
 /// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
@@ -230,6 +280,21 @@ pub fn strip_position(message: &str) -> &str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_or_huge_texts_are_refused_before_they_are_parsed() {
+        let started = std::time::Instant::now();
+        let deep = format!("a: {}", "{a: ".repeat(200_000));
+        let err = parse(&deep, "d.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("d.yaml:1:"), "{err}");
+        assert!(err.contains("nested more than 128 levels"), "{err}");
+        let huge = format!("a: [{}0]", "0,".repeat(MAX_NODES));
+        let err = parse(&huge, "h.yaml").unwrap_err().to_string();
+        assert!(err.contains("more than 1000000 values"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let fine = format!("a: {}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&fine, "f.yaml").is_ok());
+    }
 
     #[test]
     fn error_names_file_line_and_column() {
