@@ -52,9 +52,26 @@ impl<'a> Renderer<'a> {
         let filters: HashSet<String> = tera.filters.keys().cloned().collect();
         let mut places = Vec::new();
         let mut problems = Vec::new();
+        let mut total_tags = 0usize;
         for (name, source) in &files.templates {
             if problems.len() >= MAX_SYNTAX_ERRORS {
                 return Err(problems);
+            }
+            // Compiling takes a few KiB a tag: a file of nothing but `{{a}}` would take
+            // gigabytes before anything renders.
+            let tags = scan::count_tags(source);
+            total_tags += tags;
+            if tags > scan::MAX_TAGS || total_tags > scan::MAX_TOTAL_TAGS {
+                problems.push(
+                    Diagnostic::new(if tags > scan::MAX_TAGS {
+                        format!("more than {} tags in one template (promote's limit)", scan::MAX_TAGS)
+                    } else {
+                        format!("more than {} tags in all the templates (promote's limit)", scan::MAX_TOTAL_TAGS)
+                    })
+                    .in_file(files.display(&format!("templates/{name}")))
+                    .hint("templates of that size are generated, not written: generate the YAML itself, or loop over a list"),
+                );
+                continue;
             }
             match instrument::compile(name, source, &filters, &mut places) {
                 Ok(template) => {
@@ -123,11 +140,7 @@ impl<'a> Renderer<'a> {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let nonce = markers::nonce().map_err(|e| {
-            vec![Diagnostic::new(format!(
-                "no randomness for secret markers: {e}"
-            ))]
-        })?;
+        let nonce = markers::nonce(files);
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
@@ -209,6 +222,23 @@ impl<'a> Renderer<'a> {
         let base = self
             .files
             .display(&format!("templates/{}", tenant.template));
+        // Each file is bounded when it is parsed; the tenant's tree, made of all of them, too.
+        let nodes: usize = rendered
+            .iter()
+            .filter(|(path, _)| path.ends_with(".yaml"))
+            .map(|(_, text)| crate::yaml::node_count(text))
+            .sum();
+        if nodes > crate::yaml::MAX_NODES {
+            return Err(vec![Diagnostic::new(format!(
+                "this tenant's rendered files hold more than {} values (promote's limit)",
+                crate::yaml::MAX_NODES
+            ))
+            .in_file(&base)
+            .context(&env.name, Some(&tenant.key))
+            .hint(
+                "something renders far more than a configuration holds: look for large loops",
+            )]);
+        }
         let dir = Dir::from_files(rendered);
         let mut tree = layout::read(&layout::TENANT, &dir, &base).map_err(|problems| {
             problems

@@ -25,9 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tera::ast::{
-    Block, Expr, ExprVal, FunctionCall, LogicOperator, MacroDefinition, MathOperator, Node, WS,
-};
+use tera::ast::{Block, Expr, ExprVal, FunctionCall, LogicOperator, MacroDefinition, Node, WS};
 use tera::Template;
 
 use super::sandbox::{self, Place, What};
@@ -520,11 +518,11 @@ impl Walk<'_> {
             ExprVal::Math(m) => {
                 self.rewrite(&mut m.lhs, Position::Number, at);
                 self.rewrite(&mut m.rhs, Position::Number, at);
-                if matches!(m.operator, MathOperator::Add | MathOperator::Sub) {
-                    let p = self.place(What::Value, at, 0);
-                    guard_operand(&mut m.lhs, p.clone());
-                    guard_operand(&mut m.rhs, p);
-                }
+                // Every operator: `+` and `-` overflow on large floats, `%` and `/` on
+                // `i64::MIN` and -1, and Tera panics.
+                let p = self.place(What::Value, at, 0);
+                guard_operand(&mut m.lhs, p.clone());
+                guard_operand(&mut m.rhs, p);
             }
             ExprVal::Logic(l) => {
                 let operands = match l.operator {
@@ -618,10 +616,10 @@ impl Walk<'_> {
     }
 }
 
-/// Makes an operand of `+` or `-` go through [`sandbox::NUM`], unless it cannot overflow.
+/// Makes an operand of arithmetic go through [`sandbox::NUM`], unless it cannot overflow.
 fn guard_operand(operand: &mut Expr, p: Expr) {
     let safe = match &operand.val {
-        ExprVal::Int(_) => operand.filters.is_empty(),
+        ExprVal::Int(i) => operand.filters.is_empty() && *i != i64::MIN,
         ExprVal::Float(f) => operand.filters.is_empty() && f.abs() <= MAX_LITERAL,
         _ => operand
             .filters

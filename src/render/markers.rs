@@ -22,11 +22,25 @@ use serde_json::Value;
 
 use crate::credentials::{self, MARKER_PREFIX};
 
-/// Returns a new random nonce (32 hexadecimal digits).
-pub fn nonce() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+/// Returns the nonce of a repository's files (32 hexadecimal digits): a digest of all of them.
+/// A template sees it in what `secret()` returns, so it must not be a random source (what a
+/// plan showed and what an apply sends would differ); and a template cannot hold it, since it
+/// would change with that very template.
+pub fn nonce(files: &crate::source::RepoFiles) -> String {
+    use sha1::Digest as _;
+    let mut hasher = sha1::Sha1::new();
+    for (kind, map) in [("t", &files.templates), ("e", &files.environments)] {
+        for (name, text) in map {
+            for part in [kind, name.as_str(), text.as_str()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Returns `secret("NAME")` for templates: checks the name and renders the marker with `nonce`.
@@ -187,10 +201,20 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn nonces_differ() {
-        let a = nonce().unwrap();
+    fn the_nonce_is_the_repositorys_digest() {
+        let files = |template: &str| crate::source::RepoFiles {
+            templates: [("a/tenant.yaml".to_owned(), template.to_owned())].into(),
+            environments: [("e".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
+            origin: crate::source::Origin::WorkTree,
+        };
+        let a = nonce(&files("name: a\n"));
         assert_eq!(a.len(), 32);
-        assert_ne!(a, nonce().unwrap());
+        assert_eq!(
+            a,
+            nonce(&files("name: a\n")),
+            "the same files, the same nonce"
+        );
+        assert_ne!(a, nonce(&files("name: b\n")));
     }
 
     #[test]

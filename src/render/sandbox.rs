@@ -393,6 +393,11 @@ fn num(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
             refuse(format!("the number {n} is too large to add or subtract"));
             Ok(Value::Null)
         }
+        // `i64::MIN % -1` and `i64::MIN / -1` overflow, and Tera panics.
+        Value::Number(n) if n.as_i64() == Some(i64::MIN) => {
+            refuse(format!("the number {n} is too large for math"));
+            Ok(Value::Null)
+        }
         Value::Number(_) => Ok(value.clone()),
         other => {
             refuse(match args.get("n").and_then(Value::as_str) {
@@ -619,6 +624,54 @@ fn json_encode(value: &Value, args: &Args) -> tera::Result<Value> {
     }
 }
 
+/// Longest pattern of the `matching` test.
+pub const MAX_PATTERN: usize = 1000;
+
+/// Longest text the `matching` test looks at: a regular expression takes time that grows with
+/// the text's length times the pattern's size.
+pub const MAX_MATCHED: usize = 64 << 10;
+
+/// Tera's `matching(pattern)` test with a pattern of at most [`MAX_PATTERN`] characters and
+/// 64 KiB compiled, on a text of at most [`MAX_MATCHED`] bytes, within the tenant's time.
+fn matching(value: Option<&Value>, params: &[Value]) -> tera::Result<bool> {
+    let refuse = |why: String| {
+        BUDGET.with(|b| {
+            let first = b.trip.take();
+            b.trip.set(first.or(Some(Trip {
+                limit: Limit::Invalid(why.clone()),
+                place: None,
+            })));
+        });
+        tera::Error::msg(why)
+    };
+    let text = value
+        .and_then(Value::as_str)
+        .ok_or_else(|| tera::Error::msg("`matching` tests a string"))?;
+    let pattern = params
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| tera::Error::msg("`matching` takes a pattern: matching(\"^a\")"))?;
+    if pattern.chars().count() > MAX_PATTERN {
+        return Err(refuse(format!(
+            "a `matching` pattern of more than {MAX_PATTERN} characters (promote's limit)"
+        )));
+    }
+    if text.len() > MAX_MATCHED {
+        return Err(refuse(format!(
+            "`matching` on a text of more than {} KiB (promote's limit)",
+            MAX_MATCHED >> 10
+        )));
+    }
+    let regex = regex::RegexBuilder::new(pattern)
+        .size_limit(64 << 10)
+        .dfa_size_limit(1 << 20)
+        .build()
+        .map_err(|e| refuse(format!("`matching`: {e}")))?;
+    let found = regex.is_match(text);
+    produce(0, None)?;
+    Ok(found)
+}
+
 /// Makes `tera` a sandbox: only [`FUNCTIONS`] (of which `range` is promote's bounded one; the
 /// caller registers `secret`) and the internal functions, and every filter within the value
 /// limits. `places` are the instrumented places of the compiled templates.
@@ -652,6 +705,7 @@ pub fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
         };
         tera.filters.insert(name, Arc::new(bounded));
     }
+    tera.register_tester("matching", matching);
     tera.register_filter(NUM, num);
     tera.register_filter(OUT, out);
     tera.register_filter(VALUE, value);

@@ -41,6 +41,20 @@ pub struct Tag {
     pub keyword: String,
 }
 
+/// Most tags (`{{ }}`, `{% %}`, `{# #}`) in one template: compiled, each takes a few KiB.
+pub const MAX_TAGS: usize = 20_000;
+
+/// Most tags in all the templates of a repository.
+pub const MAX_TOTAL_TAGS: usize = 200_000;
+
+/// Returns about how many tags `source` opens, without scanning it properly.
+pub fn count_tags(source: &str) -> usize {
+    ["{{", "{%", "{#"]
+        .iter()
+        .map(|open| source.matches(open).count())
+        .sum()
+}
+
 /// What [`scan`] found.
 #[derive(Debug, Default)]
 pub struct Scan {
