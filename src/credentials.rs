@@ -166,6 +166,10 @@ fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
             for (key, item) in map {
                 let len = at.len();
                 at.push_str(&pointer::join("", key));
+                // A marker as a key is never a credential field's value.
+                if key.contains(MARKER_PREFIX) {
+                    found(at);
+                }
                 markers(item, at, found);
                 at.truncate(len);
             }
@@ -208,11 +212,28 @@ fn walk<'a>(
     }
 }
 
-/// Returns the pointers of credential fields that hold plain text.
+/// Credential fields whose value is a structure (an IdP's `credentials`, an MFA method's
+/// `auth`, lists of rotated secrets); every other one is a single string.
+const STRUCTURED: &[&str] = &[
+    "credentials",
+    "auth",
+    "rotated_secrets",
+    "hashed_rotated_secrets",
+];
+
+/// Returns the pointers of credential fields that hold plain text: anything but `null` or a
+/// marker in a single-string field (`api_key: {sk_live_...: true}` hides a key in a map), and
+/// anything [`is_safe`] refuses in a structured one.
 pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
     let mut out = Vec::new();
     for_each(tree, scope, |ptr, v| {
-        if !is_safe(v) {
+        let field = ptr.rsplit('/').next().unwrap_or_default();
+        let safe = if STRUCTURED.contains(&field) {
+            is_safe(v)
+        } else {
+            v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
+        };
+        if !safe {
             out.push(ptr);
         }
     });
@@ -425,10 +446,27 @@ mod tests {
     }
 
     #[test]
+    fn single_string_credentials_hold_a_marker_or_nothing() {
+        let tree = json!({"servers": {"w": {
+            "webhooks": {"m": {"api_key": {"sk_live_4815162342hunter2": true}}, "ok": {"api_key": "<secret:K>"}},
+            "clients": {"c": {"client_secret": {"a": true}, "rotated_secrets": ["<secret:R>"]}}
+        }}});
+        let mut found = plain_text(&tree, Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/servers/w/clients/c/client_secret",
+                "/servers/w/webhooks/m/api_key"
+            ]
+        );
+    }
+
+    #[test]
     fn markers_outside_credential_fields_are_stray() {
         let tree = json!({"name": "<secret:N>", "servers": {"w": {
             "clients": {"c": {"client_secret": "<secret:C>", "redirect_uris": ["<secret:R>"]}},
-            "idps": {"g": {"credentials": {"x": "<secret:X>"}}},
+            "idps": {"g": {"credentials": {"x": "<secret:X>"}}, "k": {"metadata": {"<secret:K>": 1}}},
             "webhooks": {"a/b": {"url": "https://x/<secret:U>"}}
         }}});
         assert_eq!(
@@ -436,6 +474,7 @@ mod tests {
             vec![
                 "/name",
                 "/servers/w/clients/c/redirect_uris/0",
+                "/servers/w/idps/k/metadata/<secret:K>",
                 "/servers/w/webhooks/a~1b/url"
             ]
         );
