@@ -82,10 +82,7 @@ impl Diagnostic {
         // A message may quote what a platform answered or what a library said: no credential
         // value this process holds survives into it, wherever the diagnostic is shown (stderr,
         // a report, the step summary a pull request shows).
-        let message = match crate::credentials::scrub::scrub(&message) {
-            std::borrow::Cow::Borrowed(_) => message,
-            std::borrow::Cow::Owned(scrubbed) => scrubbed,
-        };
+        let message = printable(&crate::credentials::scrub::scrub(&message));
         Diagnostic {
             message,
             location: None,
@@ -109,7 +106,7 @@ impl Diagnostic {
 
     /// Sets the hint.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(printable(&hint.into()));
         self
     }
 
@@ -127,6 +124,29 @@ impl Diagnostic {
         }
         self
     }
+}
+
+/// The most characters of a message: what a template or a platform put into one can be large.
+pub const MAX_MESSAGE: usize = 4000;
+
+/// Returns `text` as a message shows it, whatever template or platform text it quotes: control
+/// characters (terminal escapes, carriage returns) written as escapes, every line after the
+/// first indented (so that none can pass for a line of its own, such as a CI system's
+/// `::error::` command), and at most [`MAX_MESSAGE`] characters.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_MESSAGE));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_MESSAGE {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\n  "),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for Diagnostic {
@@ -229,6 +249,20 @@ pub fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_cannot_drive_a_terminal_or_a_ci_log() {
+        let d = Diagnostic::new("secret name `A\n::error file=x::INJECTED\x1b[31mRED\r` is bad")
+            .hint("x".repeat(5000));
+        let shown = d.to_string();
+        assert!(
+            shown
+                .starts_with("secret name `A\n  ::error file=x::INJECTED\\u{1b}[31mRED\\r` is bad"),
+            "{shown}"
+        );
+        assert!(!shown.lines().any(|l| l.starts_with("::")), "{shown}");
+        assert!(shown.chars().count() < MAX_MESSAGE + 100, "{}", shown.len());
+    }
 
     #[test]
     fn displays_location_context_and_hint() {
