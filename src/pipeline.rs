@@ -7,10 +7,8 @@
 
 use serde_json::Value;
 
-use crate::diagnostic::{locate_yaml_keys, Diagnostic, Location};
+use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
-use crate::layout;
-use crate::patch::pointer;
 use crate::render::Renderer;
 use crate::source::RepoFiles;
 use crate::validate::{self, Problem};
@@ -107,22 +105,8 @@ impl<'a> Project<'a> {
 
     /// Returns a problem of a rendered tree as a diagnostic pointing into the template.
     fn locate(&self, tenant: &Tenant, tree: &Value, problem: &Problem) -> Diagnostic {
-        let segments = pointer::parse(&problem.pointer).unwrap_or_default();
-        let (rel, used) = layout::file_of(&layout::TENANT, tree, &segments);
-        let template_path = format!("{}/{rel}", tenant.template);
-        let shown = self.files.display(&format!("templates/{template_path}"));
-        let keys: Vec<&str> = segments[used.min(segments.len())..]
-            .iter()
-            .map(String::as_str)
-            .collect();
-        let location = self
-            .files
-            .templates
-            .get(&template_path)
-            .filter(|_| rel.ends_with(".yaml"))
-            .and_then(|source| locate_yaml_keys(source, &keys))
-            .map(|(line, column)| Location::at(&shown, line, column))
-            .unwrap_or_else(|| Location::file(&shown));
+        let location =
+            crate::render::template_location(self.files, &tenant.template, tree, &problem.pointer);
         let mut d = Diagnostic::new(problem.message.clone())
             .at(location)
             .pointer(problem.pointer.clone());

@@ -280,22 +280,7 @@ impl<'a> Renderer<'a> {
         tree: &Value,
         forged: &markers::Forged,
     ) -> Diagnostic {
-        let segments = crate::patch::pointer::parse(&forged.pointer).unwrap_or_default();
-        let (rel, used) = layout::file_of(&layout::TENANT, tree, &segments);
-        let template_path = format!("{}/{rel}", tenant.template);
-        let shown = self.files.display(&format!("templates/{template_path}"));
-        let keys: Vec<&str> = segments[used.min(segments.len())..]
-            .iter()
-            .map(String::as_str)
-            .collect();
-        let location = self
-            .files
-            .templates
-            .get(&template_path)
-            .filter(|_| rel.ends_with(".yaml"))
-            .and_then(|source| crate::diagnostic::locate_yaml_keys(source, &keys))
-            .map(|(line, column)| Location::at(&shown, line, column))
-            .unwrap_or_else(|| Location::file(&shown));
+        let location = template_location(self.files, &tenant.template, tree, &forged.pointer);
         let name = forged.name.as_deref().unwrap_or("NAME");
         Diagnostic::new(format!(
             "a secret marker `{}` that secret() did not write: markers come only from secret()",
@@ -388,6 +373,32 @@ impl<'a> Renderer<'a> {
         }
         d
     }
+}
+
+/// Returns where in template directory `template` of `files` the value at `pointer` of the
+/// tenant tree `tree` (rendered from it) is written: the file the layout puts it in, and the
+/// line and column of its key when the file is YAML and the key is found in the template text.
+pub fn template_location(
+    files: &RepoFiles,
+    template: &str,
+    tree: &Value,
+    pointer: &str,
+) -> Location {
+    let segments = crate::patch::pointer::parse(pointer).unwrap_or_default();
+    let (rel, used) = layout::file_of(&layout::TENANT, tree, &segments);
+    let template_path = format!("{template}/{rel}");
+    let shown = files.display(&format!("templates/{template_path}"));
+    let keys: Vec<&str> = segments[used.min(segments.len())..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    files
+        .templates
+        .get(&template_path)
+        .filter(|_| rel.ends_with(".yaml"))
+        .and_then(|source| crate::diagnostic::locate_yaml_keys(source, &keys))
+        .map(|(line, column)| Location::at(&shown, line, column))
+        .unwrap_or_else(|| Location::file(&shown))
 }
 
 /// Returns the rendered files without the entries that rendered to nothing (only white space),
