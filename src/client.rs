@@ -289,19 +289,7 @@ const MAX_ERROR_TEXT: usize = 1000;
 /// carriage returns, new lines that would forge lines of a CI log) written as escapes, and at
 /// most [`MAX_ERROR_TEXT`] characters.
 fn printable(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX_ERROR_TEXT {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::diagnostic::one_line(text, MAX_ERROR_TEXT)
 }
 
 /// The longest a token is kept, whatever the platform says.

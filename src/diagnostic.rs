@@ -134,16 +134,29 @@ pub const MAX_MESSAGE: usize = 4000;
 /// first indented (so that none can pass for a line of its own, such as a CI system's
 /// `::error::` command), and at most [`MAX_MESSAGE`] characters.
 pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_MESSAGE));
+    escaped(text, MAX_MESSAGE, Some("\n  "))
+}
+
+/// Returns `text` on one line: every control character, new lines included, written as an
+/// escape, and at most `max` characters (for text of others that promote quotes inside a line,
+/// such as a platform's error).
+pub fn one_line(text: &str, max: usize) -> String {
+    escaped(text, max, None)
+}
+
+/// Returns `text` with control characters escaped, new lines written as `newline` (escaped when
+/// `None`), and at most `max` characters, then `…`.
+fn escaped(text: &str, max: usize, newline: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
     for (i, c) in text.chars().enumerate() {
-        if i == MAX_MESSAGE {
+        if i == max {
             out.push('…');
             break;
         }
-        match c {
-            '\n' => out.push_str("\n  "),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
+        match (c, newline) {
+            ('\n', Some(newline)) => out.push_str(newline),
+            (c, _) if c.is_control() => out.extend(c.escape_default()),
+            (c, _) => out.push(c),
         }
     }
     out
