@@ -388,7 +388,7 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     let owner = crate::rollback::Owner::of(env_name, t, export);
     crate::files::write_under(
         dir,
-        &format!("{rel}.tenant"),
+        &format!("{rel}{}", crate::rollback::OWNER_SUFFIX),
         &owner.to_bytes(),
         crate::files::WriteMode::PRIVATE,
     )

@@ -82,6 +82,9 @@ fn list_hint(all: &[PathBuf]) -> String {
     format!("the latest backups: {}", names.join(", "))
 }
 
+/// What the name of a backup's owner file adds to the backup's name.
+pub const OWNER_SUFFIX: &str = ".tenant";
+
 /// Whose backup a file is: written beside each backup as `<backup>.tenant`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
@@ -124,7 +127,7 @@ fn digest(bytes: &[u8]) -> String {
 /// The file beside `backup` that says whose backup it is.
 pub fn owner_file(backup: &Path) -> PathBuf {
     let mut name = backup.file_name().unwrap_or_default().to_os_string();
-    name.push(".tenant");
+    name.push(OWNER_SUFFIX);
     backup.with_file_name(name)
 }
 

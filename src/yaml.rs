@@ -52,9 +52,12 @@ pub const MAX_NODES: usize = 1_000_000;
 
 /// Returns about how many nodes a YAML text holds (an upper bound; see [`MAX_NODES`]).
 pub fn node_count(text: &str) -> usize {
-    text.bytes()
-        .filter(|b| matches!(b, b'[' | b'{' | b',' | b':' | b'-' | b'\n'))
-        .count()
+    text.bytes().filter(|b| is_node_byte(*b)).count()
+}
+
+/// Whether `b` is one of the bytes that [`MAX_NODES`] counts.
+fn is_node_byte(b: u8) -> bool {
+    matches!(b, b'[' | b'{' | b',' | b':' | b'-' | b'\n')
 }
 
 /// Returns where and why `text` is refused before it is parsed: flow collections nested deeper
@@ -76,7 +79,7 @@ fn too_big(text: &str) -> Option<(usize, String)> {
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
-            b',' | b':' | b'-' | b'\n' => nodes += 1,
+            b if is_node_byte(b) => nodes += 1,
             _ => continue,
         }
         if nodes > MAX_NODES {
