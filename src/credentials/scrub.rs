@@ -36,13 +36,17 @@ pub fn register(value: &str) {
     let mut known = KNOWN
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = known.len();
     for form in forms {
         if !known.contains(&form) {
             known.push(form);
         }
     }
-    // Longest first, so that a value that contains another is replaced whole.
-    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    // Longest first, so that a value that contains another is replaced whole. An apply
+    // registers the same values for every tenant: sort only when one is new.
+    if known.len() > before {
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
 }
 
 /// Returns `text` with every registered credential value replaced by `<redacted>`.
