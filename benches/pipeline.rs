@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use promote::layout;
-use promote::patch::three_way::{self, Mode};
-use promote::pipeline::Project;
-use promote::source::RepoFiles;
+use promote_lib::layout;
+use promote_lib::patch::three_way::{self, Mode};
+use promote_lib::pipeline::Project;
+use promote_lib::source::RepoFiles;
 
 fn pipeline(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -33,7 +33,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| prod.renderer.render(&prod.env, tenant))
     });
     c.bench_function("validate acme", |b| {
-        b.iter(|| promote::validate::tenant(&desired))
+        b.iter(|| promote_lib::validate::tenant(&desired))
     });
     c.bench_function("three-way plan + patch acme", |b| {
         b.iter(|| {

@@ -92,7 +92,7 @@ fn first_client(tree: &Value) -> Option<(String, String)> {
 fn main() -> Result<(), Box<dyn Error>> {
     let o = options()?;
     let mut tree: Value = serde_json::from_str(&std::fs::read_to_string(&o.tree)?)?;
-    promote::credentials::strip(&mut tree, promote::credentials::Scope::Tenant);
+    promote_platform::credentials::strip(&mut tree, promote_platform::credentials::Scope::Tenant);
     let bearer = format!("Bearer {}", token(&o)?);
     let base = format!("{}/api/hub/{}/promote", o.url, o.tenant);
     let setup = agent()

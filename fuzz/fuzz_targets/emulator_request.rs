@@ -1,5 +1,5 @@
 //! The emulator's request handling: a few requests built from fuzz bytes, sent in-process to
-//! the router `promote serve` uses (`promote::emulator::api::router`), on a fresh in-memory
+//! the router `promote serve` uses (`promote_emulator::api::router`), on a fresh in-memory
 //! emulator per input (so every finding reproduces from its input alone) without faults.
 //!
 //! Each input starts by getting bearer tokens from the token endpoint, as a client does (HTTP
@@ -27,7 +27,7 @@ use axum::Router;
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
-use promote::emulator::{api, auth::Client, Config, Emulator};
+use promote_emulator::{api, auth::Client, Config, Emulator};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

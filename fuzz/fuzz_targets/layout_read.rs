@@ -1,5 +1,5 @@
-//! The YAML-directory layout reader: `promote::layout::read` on a small directory of files
-//! built from the fuzz input, and `promote::yaml::parse` on every file.
+//! The YAML-directory layout reader: `promote_lib::layout::read` on a small directory of files
+//! built from the fuzz input, and `promote_lib::yaml::parse` on every file.
 //!
 //! Checks:
 //! - neither `yaml::parse` nor `layout::read` panics, whatever the files (errors are fine);
@@ -16,8 +16,8 @@ mod json;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use promote::layout::{self, Dir, TENANT};
-use promote::{keys, yaml};
+use promote_lib::layout::{self, Dir, TENANT};
+use promote_lib::{keys, yaml};
 use serde_json::Value;
 
 /// Where files go. `{}` is replaced by a name drawn from the input.

@@ -19,7 +19,7 @@ mod json;
 use arbitrary::{Arbitrary, Result, Unstructured};
 use json_patch::PatchOperation;
 use libfuzzer_sys::fuzz_target;
-use promote::patch::{self, merge, ops, pointer, Format};
+use promote_lib::patch::{self, merge, ops, pointer, Format};
 use serde_json::{json, Value};
 
 #[derive(Debug)]

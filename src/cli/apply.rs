@@ -4,12 +4,12 @@ use rayon::prelude::*;
 
 use super::plan::{sink, ModeArg};
 use super::{CommandResult, Exit, GlobalArgs, Ui};
-use crate::apply::{self, Options};
-use crate::diagnostic::Diagnostic;
-use crate::pipeline::Project;
-use crate::plan::{Header, Outcome};
-use crate::progress;
-use crate::source::RepoFiles;
+use promote_lib::apply::{self, Options};
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::pipeline::Project;
+use promote_lib::plan::{Header, Outcome};
+use promote_lib::progress;
+use promote_lib::source::RepoFiles;
 
 /// Apply the repository to the environment's tenants: plan against live, push the patches,
 /// check that they took, and record what was applied in refs/promote/state
@@ -56,10 +56,14 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         return Err(invalid.into());
     }
-    crate::credentials::secrets::check_file()?;
+    promote_lib::credentials::secrets::check_file()?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
-        crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)?;
+        promote_lib::gate::check(
+            &global.repo,
+            &project.env,
+            promote_lib::gate::Head::WorkTree,
+        )?;
     }
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     if !args.yes
@@ -81,7 +85,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         allow_delete: args.allow_delete,
         force: args.force,
         rotate_secrets: args.rotate_secrets,
-        backups: crate::files::work_dir(&global.repo)?.join("backups"),
+        backups: promote_lib::files::work_dir(&global.repo)?.join("backups"),
         source: source.clone(),
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: args.tenants.is_empty(),

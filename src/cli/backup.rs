@@ -3,13 +3,13 @@
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::backup::{self, Options, Previous};
-use crate::diagnostic::Diagnostic;
-use crate::export::Changes;
-use crate::parallel;
-use crate::pipeline::Project;
-use crate::progress;
-use crate::source::RepoFiles;
+use promote_lib::backup::{self, Options, Previous};
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::export::Changes;
+use promote_lib::parallel;
+use promote_lib::pipeline::Project;
+use promote_lib::progress;
+use promote_lib::source::RepoFiles;
 
 /// Back up the live configuration of an environment's tenants: one commit on a branch (the
 /// repository layout, no credentials), without touching the work tree or the index; no commit
@@ -66,7 +66,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
         &tenants,
         live.concurrency,
         |t| {
-            let before = crate::keys::encode(&t.key)
+            let before = promote_lib::keys::encode(&t.key)
                 .ok()
                 .and_then(|name| previous.tenants.get(&name).copied());
             backup::tenant(&handles, &live, &project.env, t, before)

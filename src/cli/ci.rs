@@ -9,16 +9,16 @@ use serde::Serialize;
 
 use super::plan::ModeArg;
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::apply::{self, Options};
-use crate::baseline::Baseline;
-use crate::ci::{self, Change, Shard};
-use crate::diagnostic::Diagnostic;
-use crate::gate;
-use crate::pipeline::Project;
-use crate::plan::{self, Header, Outcome, Summary};
-use crate::progress;
-use crate::report::{self, Sink};
-use crate::state;
+use promote_lib::apply::{self, Options};
+use promote_lib::baseline::Baseline;
+use promote_lib::ci::{self, Change, Shard};
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::gate;
+use promote_lib::pipeline::Project;
+use promote_lib::plan::{self, Header, Outcome, Summary};
+use promote_lib::progress;
+use promote_lib::report::{self, Sink};
+use promote_lib::state;
 
 /// Plan (or with --apply, apply) only the tenants a change from --base to --head affects, in
 /// each environment in the order of their `requires:` gates; head is read from git, with no
@@ -171,7 +171,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         return Ok(Exit::Error);
     }
     if args.apply {
-        crate::credentials::secrets::check_file()?;
+        promote_lib::credentials::secrets::check_file()?;
     }
     let to_apply: usize = envs
         .iter()
@@ -444,7 +444,7 @@ fn run_env(
                 allow_delete: args.allow_delete,
                 force: args.force,
                 rotate_secrets: false,
-                backups: crate::files::work_dir(&global.repo)
+                backups: promote_lib::files::work_dir(&global.repo)
                     .map_err(|d| vec![d])?
                     .join("backups"),
                 source: Some(change.head_commit.to_string()),

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{CommandResult, Exit, Failure, Ui};
-use crate::baseline::{read_layout_dir, read_tree_file};
-use crate::credentials::{self, Scope};
-use crate::patch;
-use crate::plan::redact_patch_body;
+use promote_lib::baseline::{read_layout_dir, read_tree_file};
+use promote_lib::credentials::{self, Scope};
+use promote_lib::patch;
+use promote_lib::plan::redact_patch_body;
 
 /// Print the patch that turns OLD into NEW (JSON or YAML files, or YAML directories in the
 /// repository layout)
@@ -47,8 +47,10 @@ pub fn run(ui: &Ui, args: &DiffArgs) -> CommandResult {
         format => {
             let format = format.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             patch::in_format(&old, &new, format, args.with_tests).map_err(|e| {
-                Failure::Input(vec![crate::diagnostic::Diagnostic::new(e.to_string())
-                    .hint("use --format 6902 or --format auto")])
+                Failure::Input(vec![promote_lib::diagnostic::Diagnostic::new(
+                    e.to_string(),
+                )
+                .hint("use --format 6902 or --format auto")])
             })?
         }
     };
@@ -69,7 +71,7 @@ pub fn run(ui: &Ui, args: &DiffArgs) -> CommandResult {
     })
 }
 
-fn read(path: &Path) -> Result<Value, Vec<crate::diagnostic::Diagnostic>> {
+fn read(path: &Path) -> Result<Value, Vec<promote_lib::diagnostic::Diagnostic>> {
     if path.is_dir() {
         read_layout_dir(path)
     } else {

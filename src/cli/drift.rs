@@ -3,11 +3,11 @@
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::drift::{self, Totals};
-use crate::parallel;
-use crate::pipeline::Project;
-use crate::progress;
-use crate::source::RepoFiles;
+use promote_lib::drift::{self, Totals};
+use promote_lib::parallel;
+use promote_lib::pipeline::Project;
+use promote_lib::progress;
+use promote_lib::source::RepoFiles;
 
 /// Report how live tenants differ from what promote last applied (changed behind its back) and
 /// from the repository (not yet applied). Exit 2 when any tenant differs

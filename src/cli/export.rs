@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::diagnostic::Diagnostic;
-use crate::export::{self, Changes};
-use crate::keys;
-use crate::parallel;
-use crate::pipeline::Project;
-use crate::progress;
-use crate::schema;
-use crate::source::RepoFiles;
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::export::{self, Changes};
+use promote_lib::keys;
+use promote_lib::parallel;
+use promote_lib::pipeline::Project;
+use promote_lib::progress;
+use promote_lib::schema;
+use promote_lib::source::RepoFiles;
 
 /// Export live tenants to YAML directories in the repository layout (DIR/<tenant key>/), each
 /// file a template that renders back to what the platform holds
@@ -47,8 +47,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     // Into promote's own directory: only when it is what promote keeps it (a plain directory
     // that git ignores and tracks nothing in).
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if absolute(&args.out).starts_with(absolute(&global.repo).join(crate::files::WORK_DIR)) {
-        crate::files::work_dir(&global.repo)?;
+    if absolute(&args.out).starts_with(absolute(&global.repo).join(promote_lib::files::WORK_DIR)) {
+        promote_lib::files::work_dir(&global.repo)?;
     }
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
@@ -63,7 +63,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
     let depth = schema::depth_in(&global.repo, &args.out)
-        .filter(|_| crate::files::tracked_work_tree(&args.out).is_some())
+        .filter(|_| promote_lib::files::tracked_work_tree(&args.out).is_some())
         .map(|d| d + 1);
     let bar = progress::bar(tenants.len(), &format!("export {}", args.env), ui.quiet);
     let mut failed = 0;
@@ -78,7 +78,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
             }
             let dir = keys::dir_name(&t.key)
                 .map_err(|e| e.to_string())
-                .and_then(|name| crate::files::inside(&args.out, &name).map_err(|e| e.to_string()))
+                .and_then(|name| {
+                    promote_lib::files::inside(&args.out, &name).map_err(|e| e.to_string())
+                })
                 .map_err(|e| vec![Diagnostic::new(e).context(&args.env, Some(&t.key))])?;
             export::write_dir(&dir, &files, args.with_credentials)
                 .map(|changes| (dir, files.len(), changes))
@@ -159,10 +161,10 @@ fn changes_text(c: &Changes) -> String {
 /// git tracks nothing there (a tracked file would be overwritten with credentials, and its
 /// next commit would take them).
 fn refuse_work_tree(out: &Path) -> Result<(), Diagnostic> {
-    let Some(workdir) = crate::files::tracked_work_tree(out) else {
+    let Some(workdir) = promote_lib::files::tracked_work_tree(out) else {
         return Ok(());
     };
-    let why = match crate::files::tracked_at(out) {
+    let why = match promote_lib::files::tracked_at(out) {
         Some(tracked) => format!(
             "git tracks {tracked} there (a tracked file is committed even when .gitignore names it)"
         ),

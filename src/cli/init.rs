@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{CommandResult, Exit, GlobalArgs, Ui};
-use crate::diagnostic::Diagnostic;
-use crate::export;
-use crate::source::RepoFiles;
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::export;
+use promote_lib::source::RepoFiles;
 
 /// Make a new configuration repository: an environment `local` on the embedded emulator and an
 /// example tenant that apply at once; or, with --from-env, templates exported from the live
@@ -26,8 +26,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &InitArgs) -> CommandResult {
     let dir = args.dir.clone().unwrap_or_else(|| global.repo.clone());
     match &args.from_env {
         None => {
-            let created = crate::init::create(&dir)?;
-            let schemas = crate::schema::dir_of(&dir);
+            let created = promote_lib::init::create(&dir)?;
+            let schemas = promote_lib::schema::dir_of(&dir);
             let (documents, files): (Vec<_>, Vec<_>) =
                 created.files.iter().partition(|f| f.starts_with(&schemas));
             for f in files {
@@ -64,7 +64,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         .into());
     }
     std::fs::create_dir_all(dir.join("templates"))?;
-    if crate::init::git_repository(dir)? {
+    if promote_lib::init::git_repository(dir)? {
         ui.out(&format!("made {} a git repository\n", dir.display()));
     }
     let files = RepoFiles::from_work_tree(dir)?;
@@ -88,11 +88,11 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
     };
     let tenants = environment.tenants(&named)?;
     // The first tenant of each template is its model.
-    let mut models: BTreeMap<&str, &crate::environment::Tenant> = BTreeMap::new();
+    let mut models: BTreeMap<&str, &promote_lib::environment::Tenant> = BTreeMap::new();
     for t in &tenants {
         models.entry(t.template.as_str()).or_insert(t);
     }
-    let chosen: Vec<&crate::environment::Tenant> = models.values().copied().collect();
+    let chosen: Vec<&promote_lib::environment::Tenant> = models.values().copied().collect();
     let live = super::open_live(ui, global, &environment, &chosen)?;
     let options = export::Options {
         with_credentials: false,
@@ -100,7 +100,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
     };
     let mut problems = Vec::new();
     for (template, t) in &models {
-        let target = match crate::files::inside(&dir.join("templates"), template) {
+        let target = match promote_lib::files::inside(&dir.join("templates"), template) {
             Ok(p) => p,
             Err(e) => {
                 problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key)));
@@ -115,7 +115,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
             }
         };
         // templates/<template>/ is two directories below the repository.
-        crate::schema::add_modelines(&mut files, 2);
+        promote_lib::schema::add_modelines(&mut files, 2);
         match export::write_dir(&target, &files, false) {
             Ok(changes) => ui.out(&format!(
                 "templates/{template}/: {} file(s), from tenant {} ({})\n",
@@ -129,8 +129,8 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
     if !problems.is_empty() {
         return Err(problems.into());
     }
-    crate::files::work_dir(dir)?;
-    crate::schema::write(&crate::schema::dir_of(dir))?;
+    promote_lib::files::work_dir(dir)?;
+    promote_lib::schema::write(&promote_lib::schema::dir_of(dir))?;
     ui.out(&format!(
         "\nNext: promote plan --env {name}. Each template renders back exactly the tenant it came from; the other tenants of a shared template show how they differ from it, to turn into vars or {{% if %}} blocks.\n"
     ));

@@ -2,12 +2,12 @@
 
 use super::plan::{sink, ModeArg};
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::Live;
-use crate::diagnostic::Diagnostic;
-use crate::migrate::{self, Side};
-use crate::pipeline::Project;
-use crate::plan::{Header, Outcome, Status, Summary};
-use crate::source::RepoFiles;
+use promote_lib::baseline::Live;
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::migrate::{self, Side};
+use promote_lib::pipeline::Project;
+use promote_lib::plan::{Header, Outcome, Status, Summary};
+use promote_lib::source::RepoFiles;
 
 /// Migrate a tenant to another environment (the platform's tenant migration procedure): export
 /// it, rewrite its tenant ID and the source environment's URL and variable values to the

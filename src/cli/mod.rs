@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use output::Ui;
 
-use crate::diagnostic::Diagnostic;
+use promote_lib::diagnostic::Diagnostic;
 
 /// Identity-platform tenants as YAML in git: render, validate, diff, plan and apply them
 /// through the Configuration Promotion API.
@@ -70,13 +70,13 @@ pub struct GlobalArgs {
 }
 
 /// The API client's options for this run; warns when `--insecure` is on.
-pub fn client_options(ui: &Ui, global: &GlobalArgs) -> crate::client::Options {
+pub fn client_options(ui: &Ui, global: &GlobalArgs) -> promote_lib::client::Options {
     if global.insecure {
         ui.warn("--insecure: the platform's TLS certificate is not verified and plain HTTP is allowed; never use it against production");
     }
-    crate::client::Options {
+    promote_lib::client::Options {
         insecure: global.insecure,
-        ..crate::client::Options::default()
+        ..promote_lib::client::Options::default()
     }
 }
 
@@ -103,10 +103,10 @@ pub fn confirm(question: &str) -> bool {
 pub fn open_live(
     ui: &Ui,
     global: &GlobalArgs,
-    env: &crate::environment::Environment,
-    tenants: &[&crate::environment::Tenant],
-) -> Result<crate::baseline::Live, Vec<Diagnostic>> {
-    crate::baseline::Live::open(&global.repo, env, tenants, client_options(ui, global))
+    env: &promote_lib::environment::Environment,
+    tenants: &[&promote_lib::environment::Tenant],
+) -> Result<promote_lib::baseline::Live, Vec<Diagnostic>> {
+    promote_lib::baseline::Live::open(&global.repo, env, tenants, client_options(ui, global))
 }
 
 /// How results are printed.
@@ -287,7 +287,7 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::credentials::scrub::stderr)
+        .with_writer(promote_lib::credentials::scrub::stderr)
         .with_ansi(console::colors_enabled_stderr())
         .without_time()
         .try_init();
@@ -314,7 +314,7 @@ mod tests {
                 _ => {}
             }
         }
-        let tree = crate::yaml::parse(yaml, "example").expect("the example is YAML");
+        let tree = promote_lib::yaml::parse(yaml, "example").expect("the example is YAML");
         let mut all = Vec::new();
         strings(&tree, &mut all);
         all.iter()

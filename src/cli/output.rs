@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use console::style;
 
 use super::{Failure, GlobalArgs, OutputFormat};
-use crate::credentials::scrub::scrub;
-use crate::diagnostic::Diagnostic;
+use promote_lib::credentials::scrub::scrub;
+use promote_lib::diagnostic::Diagnostic;
 
 /// How this run prints.
 #[derive(Debug, Clone)]

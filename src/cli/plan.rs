@@ -1,14 +1,14 @@
 //! `promote plan`: what applying the repository would change, per tenant.
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::baseline::{Against, Baseline};
-use crate::patch::three_way::Mode;
-use crate::pipeline::Project;
-use crate::plan;
-use crate::plan::Header;
-use crate::progress;
-use crate::report::{self, Sink};
-use crate::source::RepoFiles;
+use promote_lib::baseline::{Against, Baseline};
+use promote_lib::patch::three_way::Mode;
+use promote_lib::pipeline::Project;
+use promote_lib::plan;
+use promote_lib::plan::Header;
+use promote_lib::progress;
+use promote_lib::report::{self, Sink};
+use promote_lib::source::RepoFiles;
 
 /// Show what applying the repository would change, tenant by tenant
 #[derive(Debug, clap::Args)]

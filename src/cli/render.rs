@@ -6,12 +6,12 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::{CommandResult, Exit, Failure, GlobalArgs, Ui};
-use crate::files;
-use crate::keys;
-use crate::layout;
-use crate::pipeline::Project;
-use crate::progress;
-use crate::source::RepoFiles;
+use promote_lib::files;
+use promote_lib::keys;
+use promote_lib::layout;
+use promote_lib::pipeline::Project;
+use promote_lib::progress;
+use promote_lib::source::RepoFiles;
 
 /// Render an environment's tenants to JSON trees (or YAML directories)
 #[derive(Debug, clap::Args)]
@@ -94,15 +94,13 @@ fn refuse_source_dirs(repo: &std::path::Path, out: &std::path::Path) -> Result<(
     for source in ["templates", "environments"] {
         let dir = absolute(&repo.join(source));
         if out.starts_with(&dir) {
-            return Err(Failure::Input(vec![crate::diagnostic::Diagnostic::new(
-                format!(
+            return Err(Failure::Input(vec![
+                promote_lib::diagnostic::Diagnostic::new(format!(
                     "refusing to render into {}: it is inside the repository's {source}/",
                     out.display()
-                ),
-            )
-            .hint(
-                "render somewhere else, e.g. --out .promote/rendered (git-ignored)",
-            )]));
+                ))
+                .hint("render somewhere else, e.g. --out .promote/rendered (git-ignored)"),
+            ]));
         }
     }
     Ok(())
@@ -122,7 +120,8 @@ fn write(
             files::write_atomic(
                 &files::inside(dir, &format!("{name}.json"))?,
                 text.as_bytes(),
-            )
+            )?;
+            Ok(())
         }
         RenderFormat::Yaml => {
             let laid_out =

@@ -2,12 +2,12 @@
 
 use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, Ui};
-use crate::apply;
-use crate::patch::three_way::Mode;
-use crate::pipeline::Project;
-use crate::plan::{Header, Outcome, Summary};
-use crate::rollback;
-use crate::source::RepoFiles;
+use promote_lib::apply;
+use promote_lib::patch::three_way::Mode;
+use promote_lib::pipeline::Project;
+use promote_lib::plan::{Header, Outcome, Summary};
+use promote_lib::rollback;
+use promote_lib::source::RepoFiles;
 
 /// Patch a tenant back to a backup that apply saved before writing (the latest by default),
 /// showing the plan first
@@ -34,7 +34,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let Some(tenant) = tenants.first().copied() else {
         return Ok(Exit::Ok);
     };
-    let backups = crate::files::work_dir(&global.repo)?.join("backups");
+    let backups = promote_lib::files::work_dir(&global.repo)?.join("backups");
     let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
     rollback::check_owner(&chosen, &args.env, tenant)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
@@ -81,7 +81,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         Ok(()) => report.outcome = Some(Outcome::Applied),
         Err(d) => {
             report.outcome = Some(Outcome::Failed);
-            report.status = crate::plan::Status::Error;
+            report.status = promote_lib::plan::Status::Error;
             report.errors = vec![d.context(&args.env, Some(&tenant.key))];
         }
     }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::diagnostic::Diagnostic;
-use crate::schema;
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::schema;
 
 /// Write JSON Schema documents for the repository's YAML files into schema/ (tenant, workspace,
 /// each collection's entries, environment files), for editors: files written by `export` and

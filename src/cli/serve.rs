@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 
 use super::{CommandResult, Exit, Ui};
-use crate::emulator::auth::Client;
-use crate::emulator::faults::{Faults, RateLimit};
-use crate::emulator::{self, Config, Emulator};
+use promote_emulator::auth::Client;
+use promote_emulator::faults::{Faults, RateLimit};
+use promote_emulator::{self as emulator, Config, Emulator};
 
 /// Run the emulator of the platform's Configuration Promotion API (OAuth2 token endpoint,
 /// export, import, RFC 6902 / RFC 7396 patch), for tests and local work
@@ -68,7 +68,7 @@ pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
         seed: args.seed,
         rate,
         max_body: args.max_body,
-        retain: crate::emulator::store::Retain::Always,
+        retain: promote_emulator::store::Retain::Always,
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,10 +4,10 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use crate::diagnostic::Diagnostic;
-use crate::pipeline::Project;
-use crate::progress;
-use crate::source::RepoFiles;
+use promote_lib::diagnostic::Diagnostic;
+use promote_lib::pipeline::Project;
+use promote_lib::progress;
+use promote_lib::source::RepoFiles;
 
 /// Check that every tenant renders, is well-formed, references what exists, and holds no
 /// plain-text credential

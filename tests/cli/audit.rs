@@ -29,9 +29,11 @@ fn platform_credentials(repo: &TestRepo) -> Vec<String> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let tree: Value =
             serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
-        promote::credentials::for_each(&tree, promote::credentials::Scope::Tenant, |_, v| {
-            collect(v, &mut out)
-        });
+        promote_platform::credentials::for_each(
+            &tree,
+            promote_platform::credentials::Scope::Tenant,
+            |_, v| collect(v, &mut out),
+        );
     }
     out.sort();
     out.dedup();

@@ -176,18 +176,22 @@ fn no_credential_reaches_the_object_database() {
     let mut secrets = Vec::new();
     for (_, tid) in LOCAL {
         let tree: Value = repo.emulator_tenant(tid);
-        promote::credentials::for_each(&tree, promote::credentials::Scope::Tenant, |_, v| {
-            for (_, s) in strings(v) {
-                if s.len() >= 8 {
-                    secrets.push(s.to_owned());
+        promote_platform::credentials::for_each(
+            &tree,
+            promote_platform::credentials::Scope::Tenant,
+            |_, v| {
+                for (_, s) in strings(v) {
+                    if s.len() >= 8 {
+                        secrets.push(s.to_owned());
+                    }
                 }
-            }
-            if let Value::String(s) = v {
-                if s.len() >= 8 {
-                    secrets.push(s.clone());
+                if let Value::String(s) = v {
+                    if s.len() >= 8 {
+                        secrets.push(s.clone());
+                    }
                 }
-            }
-        });
+            },
+        );
     }
     assert!(secrets.len() > 10, "{} secrets found", secrets.len());
     let git = git(&repo);

@@ -336,7 +336,7 @@ fn cases() -> BTreeMap<String, Value> {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let case = promote::yaml::parse(&text, &name).unwrap_or_else(|d| panic!("{d}"));
+        let case = promote_lib::yaml::parse(&text, &name).unwrap_or_else(|d| panic!("{d}"));
         out.insert(name, case);
     }
     out

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::apply::{applied_example, LOCAL};
 use crate::support::TestRepo;
-use promote::credentials::{self, Scope};
+use promote_platform::credentials::{self, Scope};
 
 /// `promote export --env local --out OUT EXTRA...` in `repo`.
 fn export(repo: &TestRepo, out: &str, extra: &[&str]) -> crate::support::Run {

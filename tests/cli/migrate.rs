@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::apply::applied_example;
 use crate::support::TestRepo;
-use promote::credentials::{self, Scope};
+use promote_platform::credentials::{self, Scope};
 
 /// The example applied to `local`, and an environment `other` on an emulator of its own where
 /// globex is `globex-other` with its own domain.

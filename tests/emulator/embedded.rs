@@ -1,11 +1,11 @@
-//! The embedded emulator (`promote::emulator::Embedded`): started in-process by the library,
+//! The embedded emulator (`promote_emulator::Embedded`): started in-process by the library,
 //! spoken to over HTTP like the binary.
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 use ureq::Agent;
 
-use promote::emulator::Embedded;
+use promote_emulator::Embedded;
 
 fn agent() -> Agent {
     Agent::config_builder()

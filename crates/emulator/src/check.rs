@@ -1,0 +1,423 @@
+//! What the emulated platform refuses to store: a tree whose known fields have the wrong JSON
+//! type, whose keyed collections are not maps of objects, whose IDs the platform cannot hold,
+//! or whose references name an entry that does not exist.
+//!
+//! This is the platform's side of the contract, written from the platform's tree model
+//! ([`promote_platform::tree`]) and its own table of references, independently of promote's
+//! `validate`: the emulator exists to catch what promote gets wrong, so it must not share
+//! promote's checks. Unknown keys are never refused (the platform drops them).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use promote_platform::pointer;
+use promote_platform::tree::{self, Entries, Node};
+
+/// One reason a tree is refused, at a JSON pointer of the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub pointer: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// The JSON type the platform decodes a field into; null is always accepted.
+#[derive(Debug, Clone, Copy)]
+enum Type {
+    String,
+    Array,
+    Object,
+}
+
+/// Typed fields of a tenant outside its keyed collections.
+const TENANT_FIELDS: &[(&str, Type)] = &[
+    ("name", Type::String),
+    ("url", Type::String),
+    ("metadata", Type::Object),
+    ("settings", Type::Object),
+    ("styling", Type::Object),
+    ("jwks", Type::Object),
+    ("features", Type::Object),
+];
+
+/// Typed fields of a workspace outside its keyed collections.
+const WORKSPACE_FIELDS: &[(&str, Type)] = &[
+    ("name", Type::String),
+    ("grant_types", Type::Array),
+    ("settings", Type::Object),
+    ("jwks", Type::Object),
+    ("theme_binding", Type::Object),
+    ("server_consent", Type::Object),
+    ("ciba_authentication_service", Type::Object),
+];
+
+/// Keyed collections of a workspace that the repository keeps inline rather than as a
+/// directory, so the tree table does not list them.
+const INLINE_WORKSPACE_COLLECTIONS: &[&str] = &["policy_execution_points"];
+
+/// Which collection a reference names an entry of.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// The referring workspace's own collection.
+    Workspace,
+    /// The tenant's collection.
+    Tenant,
+    /// The tenant's collection or the workspace's own.
+    Either,
+}
+
+/// A field of a workspace that names an entry: the path to it below the workspace (`*` is any
+/// key), the word for what it names, the collection, and where that collection is.
+const REFERENCES: &[(&[&str], &str, &str, Scope)] = &[
+    (
+        &["policy_execution_points", "*", "policy_id"],
+        "policy",
+        "policies",
+        Scope::Workspace,
+    ),
+    (
+        &["script_execution_points", "*", "*", "script_id"],
+        "script",
+        "scripts",
+        Scope::Workspace,
+    ),
+    (
+        &["idps", "*", "identity_pool_id"],
+        "pool",
+        "pools",
+        Scope::Either,
+    ),
+    (
+        &["theme_binding", "theme_id"],
+        "theme",
+        "themes",
+        Scope::Tenant,
+    ),
+    (
+        &["services", "*", "apis", "*", "policy_id"],
+        "policy",
+        "policies",
+        Scope::Workspace,
+    ),
+];
+
+/// Returns every reason the platform would refuse to store `tree`, a whole tenant.
+pub fn tenant(tree: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(root) = tree.as_object() else {
+        problems.push(problem(
+            "",
+            format!("a tenant must be a map, not {}", tree::kind(tree)),
+        ));
+        return problems;
+    };
+    fields(root, TENANT_FIELDS, "", &mut problems);
+    collections(root, &tree::TENANT, &[], "", &mut problems);
+    if let Some(Value::Object(servers)) = root.get("servers") {
+        for (wid, ws) in servers {
+            let at = pointer::join("/servers", wid);
+            let Value::Object(ws) = ws else { continue };
+            fields(ws, WORKSPACE_FIELDS, &at, &mut problems);
+            collections(
+                ws,
+                &tree::WORKSPACE,
+                INLINE_WORKSPACE_COLLECTIONS,
+                &at,
+                &mut problems,
+            );
+            references(root, ws, &at, &mut problems);
+        }
+    }
+    problems
+}
+
+fn problem(at: &str, message: String) -> Problem {
+    Problem {
+        pointer: at.to_owned(),
+        message,
+        hint: None,
+    }
+}
+
+fn fields(map: &Map<String, Value>, types: &[(&str, Type)], at: &str, out: &mut Vec<Problem>) {
+    for (key, ty) in types {
+        let Some(value) = map.get(*key) else { continue };
+        let (ok, word) = match ty {
+            Type::String => (value.is_string(), "a string"),
+            Type::Array => (value.is_array(), "a list"),
+            Type::Object => (value.is_object(), "a map"),
+        };
+        if !ok && !value.is_null() {
+            out.push(problem(
+                &pointer::join(at, key),
+                format!("`{key}` must be {word}, not {}", tree::kind(value)),
+            ));
+        }
+    }
+}
+
+/// Checks the keyed collections of `node` (and the `inline` ones) in `map`: maps of entries
+/// keyed by storable IDs, each entry a map (two levels deep for two-level collections).
+fn collections(
+    map: &Map<String, Value>,
+    node: &Node,
+    inline: &[&str],
+    at: &str,
+    out: &mut Vec<Problem>,
+) {
+    let table = node.collections.iter().map(|c| {
+        let levels = match c.entries {
+            Entries::Files { levels, .. } => levels,
+            Entries::Nodes(_) => 1,
+        };
+        (c.key, levels)
+    });
+    for (key, levels) in table.chain(inline.iter().map(|k| (*k, 1))) {
+        let Some(value) = map.get(key) else { continue };
+        let here = pointer::join(at, key);
+        match value {
+            Value::Null => {}
+            Value::Object(entries) if levels == 2 => {
+                for (group, inner) in entries {
+                    let group_at = pointer::join(&here, group);
+                    id(group, &group_at, out);
+                    match inner {
+                        Value::Object(inner) => keyed(inner, key, &group_at, out),
+                        Value::Null => {}
+                        other => out.push(problem(
+                            &group_at,
+                            format!(
+                                "`{key}/{group}` must be a map of entries keyed by ID, not {}",
+                                tree::kind(other)
+                            ),
+                        )),
+                    }
+                }
+            }
+            Value::Object(entries) => keyed(entries, key, &here, out),
+            other => out.push(problem(
+                &here,
+                format!(
+                    "`{key}` must be a map of {}, not {}",
+                    if levels == 2 {
+                        "maps of entries"
+                    } else {
+                        "entries keyed by ID"
+                    },
+                    tree::kind(other)
+                ),
+            )),
+        }
+    }
+}
+
+fn keyed(entries: &Map<String, Value>, key: &str, at: &str, out: &mut Vec<Problem>) {
+    for (entry_id, entry) in entries {
+        let here = pointer::join(at, entry_id);
+        id(entry_id, &here, out);
+        if !matches!(entry, Value::Object(_) | Value::Null) {
+            out.push(problem(
+                &here,
+                format!(
+                    "an entry of `{key}` must be a map, not {}",
+                    tree::kind(entry)
+                ),
+            ));
+        }
+    }
+}
+
+/// The platform stores IDs of 1 to 255 bytes without control characters.
+fn id(id: &str, at: &str, out: &mut Vec<Problem>) {
+    let why = if id.is_empty() {
+        "an ID cannot be empty"
+    } else if id.chars().any(char::is_control) {
+        "an ID cannot contain control characters"
+    } else if id.len() > 255 {
+        "an ID is at most 255 bytes long"
+    } else {
+        return;
+    };
+    out.push(problem(at, why.to_owned()));
+}
+
+fn keys(map: &Map<String, Value>, key: &str) -> BTreeSet<String> {
+    match map.get(key) {
+        Some(Value::Object(m)) => m.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Checks every reference of workspace `ws` (at `at`) of the tenant `root`.
+fn references(
+    root: &Map<String, Value>,
+    ws: &Map<String, Value>,
+    at: &str,
+    out: &mut Vec<Problem>,
+) {
+    for (path, what, collection, scope) in REFERENCES {
+        let targets = match scope {
+            Scope::Workspace => keys(ws, collection),
+            Scope::Tenant => keys(root, collection),
+            Scope::Either => &keys(root, collection) | &keys(ws, collection),
+        };
+        let mut found = Vec::new();
+        matches_in(ws, path, at, &mut found);
+        for (here, value) in found {
+            reference(value, &here, what, &targets, out);
+        }
+    }
+}
+
+/// Collects the values at `path` below `map` (`*` is any key) with their pointers.
+fn matches_in<'a>(
+    map: &'a Map<String, Value>,
+    path: &[&str],
+    at: &str,
+    out: &mut Vec<(String, &'a Value)>,
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let mut visit = |key: &str, value: &'a Value| {
+        let here = pointer::join(at, key);
+        match value {
+            _ if rest.is_empty() => out.push((here, value)),
+            Value::Object(inner) => matches_in(inner, rest, &here, out),
+            _ => {}
+        }
+    };
+    if *first == "*" {
+        map.iter().for_each(|(k, v)| visit(k, v));
+    } else if let Some(v) = map.get(*first) {
+        visit(first, v);
+    }
+}
+
+fn reference(
+    value: &Value,
+    at: &str,
+    what: &str,
+    targets: &BTreeSet<String>,
+    out: &mut Vec<Problem>,
+) {
+    let id = match value {
+        Value::Null => return,
+        Value::String(s) if s.is_empty() => return,
+        Value::String(s) => s,
+        other => {
+            out.push(problem(
+                at,
+                format!(
+                    "a reference to a {what} must be a string, not {}",
+                    tree::kind(other)
+                ),
+            ));
+            return;
+        }
+    };
+    if targets.contains(id) {
+        return;
+    }
+    let plural = match what.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{what}s"),
+    };
+    let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
+    let hint = if known.is_empty() {
+        format!("there are no {plural} here")
+    } else {
+        let more = if targets.len() > 10 { ", ..." } else { "" };
+        format!("{plural} here: {}{more}", known.join(", "))
+    };
+    out.push(Problem {
+        pointer: at.to_owned(),
+        message: format!("unknown {what} `{id}`"),
+        hint: Some(hint),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_consistent_tenant_is_stored() {
+        let t = json!({
+            "name": "acme",
+            "pools": {"customers": {}},
+            "themes": {"brand": {}},
+            "servers": {"w": {
+                "policies": {"allow": {}},
+                "scripts": {"map": {"body": "x"}},
+                "idps": {"p": {"identity_pool_id": "customers"}},
+                "policy_execution_points": {"client_access": {"policy_id": "allow"}},
+                "script_execution_points": {"post_authn_ctx": {"p": {"script_id": "map"}}},
+                "theme_binding": {"theme_id": "brand"},
+                "services": {"orders": {"apis": {"list": {"policy_id": "allow"}}}},
+                "something_new": {"x": 1}
+            }}
+        });
+        assert_eq!(tenant(&t), vec![]);
+    }
+
+    #[test]
+    fn every_dangling_reference_and_wrong_type_is_named() {
+        let t = json!({
+            "pools": ["a"],
+            "servers": {"w": {
+                "name": 3,
+                "clients": {"c": 1, "": {}},
+                "idps": {"p": {"identity_pool_id": "gone"}},
+                "theme_binding": {"theme_id": 7},
+                "services": {"s": {"apis": {"a": {"policy_id": "nope"}}}},
+                "claims": {"id_token": []}
+            }}
+        });
+        let got: Vec<(String, String)> = tenant(&t)
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect();
+        let want = [
+            (
+                "/pools",
+                "`pools` must be a map of entries keyed by ID, not a list",
+            ),
+            ("/servers/w/name", "`name` must be a string, not a number"),
+            ("/servers/w/clients/", "an ID cannot be empty"),
+            (
+                "/servers/w/clients/c",
+                "an entry of `clients` must be a map, not a number",
+            ),
+            (
+                "/servers/w/claims/id_token",
+                "`claims/id_token` must be a map of entries keyed by ID, not a list",
+            ),
+            ("/servers/w/idps/p/identity_pool_id", "unknown pool `gone`"),
+            (
+                "/servers/w/theme_binding/theme_id",
+                "a reference to a theme must be a string, not a number",
+            ),
+            (
+                "/servers/w/services/s/apis/a/policy_id",
+                "unknown policy `nope`",
+            ),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(p, m)| ((*p).to_owned(), (*m).to_owned()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_tenant_that_is_not_a_map_is_refused_at_the_root() {
+        let p = tenant(&json!([1]));
+        assert_eq!(p[0].pointer, "");
+        assert_eq!(p[0].message, "a tenant must be a map, not a list");
+    }
+}

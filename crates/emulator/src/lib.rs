@@ -1,0 +1,308 @@
+//! A local implementation of the platform's Configuration Promotion API (DESIGN section 1),
+//! served by `promote serve` and started in-process for environments whose target is
+//! `emulator: DIR`.
+//!
+//! - [`routes`]: the route table (and the OpenAPI document checked against it);
+//! - [`api`]: the handlers; [`mod@write`]: what imports and patches do to a tree, with the modes;
+//! - [`store`]: tenants in memory and on disk; [`auth`]: clients and tokens;
+//! - [`generate`]: credentials the platform makes itself; [`idempotency`], [`faults`].
+
+pub mod api;
+pub mod auth;
+pub mod check;
+pub mod error;
+pub mod faults;
+pub mod generate;
+pub mod idempotency;
+pub mod routes;
+pub mod store;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use auth::{Auth, Client};
+use check::Problem;
+use faults::{Dice, Faults, RateLimit};
+use promote_platform::credentials::{self, Scope};
+use promote_platform::local::LocalPlatform;
+use store::Store;
+
+/// Default largest request body.
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// How an emulator is set up.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// Where tenants persist; `None` keeps them in memory.
+    pub data: Option<PathBuf>,
+    pub clients: Vec<Client>,
+    pub faults: Faults,
+    pub seed: u64,
+    pub rate: Option<RateLimit>,
+    /// Largest request body; 0 means [`DEFAULT_MAX_BODY`].
+    pub max_body: usize,
+    /// What stays in memory.
+    pub retain: store::Retain,
+}
+
+/// The state every handler shares.
+#[derive(Debug)]
+pub struct Emulator {
+    pub store: Store,
+    pub auth: Auth,
+    pub dice: Dice,
+    pub rate: Option<RateLimit>,
+    pub idempotency: idempotency::Cache,
+    pub max_body: usize,
+}
+
+impl Emulator {
+    /// Opens the data directory and registers the clients; each client's tenant exists from
+    /// then on (empty if it is new).
+    pub fn new(config: Config) -> Result<Emulator> {
+        let store = Store::open(config.data.as_deref(), config.retain)?;
+        for c in &config.clients {
+            store.ensure(&c.tenant);
+        }
+        Ok(Emulator {
+            store,
+            auth: Auth::new(config.clients),
+            dice: Dice::new(config.faults, config.seed),
+            rate: config.rate,
+            idempotency: idempotency::Cache::default(),
+            max_body: if config.max_body == 0 {
+                DEFAULT_MAX_BODY
+            } else {
+                config.max_body
+            },
+        })
+    }
+
+    /// Waits until no write is in flight and every published write is on disk.
+    pub async fn quiesce(&self) {
+        for tid in self.store.tenant_ids() {
+            if let Some(slot) = self.store.get(&tid) {
+                let _writer = slot.writer.lock().await;
+                if let Err(e) = self.store.persist(&slot, self.store.version(&slot)).await {
+                    tracing::error!("tenant {tid} could not be written to disk: {e:#}");
+                }
+            }
+        }
+    }
+}
+
+/// What the emulator refuses to store: what the platform refuses ([`check::tenant`]: types,
+/// keyed collections, IDs, references), and credential fields that still hold a `<secret:NAME>` marker (promote must
+/// have substituted the value before sending). Plain-text credentials are what a platform holds,
+/// so they are not problems here.
+pub fn check(tree: &Value) -> Vec<Problem> {
+    let mut problems = check::tenant(tree);
+    credentials::for_each(tree, Scope::Tenant, |at, value| {
+        let mut markers = Vec::new();
+        collect_markers(value, &mut markers);
+        if let Some(name) = markers.first() {
+            problems.push(Problem {
+                pointer: at,
+                message: format!("unresolved secret reference `{name}`"),
+                hint: Some(format!(
+                    "promote substitutes PROMOTE_SECRET_{name} before sending; a marker must never reach the platform"
+                )),
+            });
+        }
+    });
+    problems
+}
+
+fn collect_markers(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(name) = credentials::marker_name(s) {
+                out.push(name.to_owned());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_markers(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_markers(v, out)),
+        _ => {}
+    }
+}
+
+/// Put in every request's extensions: notifying it closes the connection without an answer.
+#[derive(Debug, Clone)]
+pub struct Killer(pub Arc<Notify>);
+
+/// Serves `emulator` on `listener` until `shutdown` completes, then waits for writes in flight.
+pub async fn serve(
+    listener: TcpListener,
+    emulator: Arc<Emulator>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let app = api::router(emulator.clone());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let kill = Arc::new(Notify::new());
+        let service =
+            TowerToHyperService::new(app.clone().layer(axum::Extension(Killer(kill.clone()))));
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = kill.notified() => {}
+            }
+        });
+    }
+    emulator.quiesce().await;
+}
+
+/// An emulator running in-process on an ephemeral loopback port for one command, with one
+/// client per tenant whose secret exists only in memory.
+pub struct Embedded {
+    pub url: String,
+    pub addr: SocketAddr,
+    clients: Vec<Client>,
+    emulator: Arc<Emulator>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    done: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl LocalPlatform for Embedded {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn credentials(&self, tid: &str) -> Option<(&str, &str)> {
+        Embedded::credentials(self, tid)
+    }
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded").field("url", &self.url).finish()
+    }
+}
+
+impl Embedded {
+    /// Starts an emulator on `data` for `tenants` (platform tenant IDs).
+    pub fn start(data: &Path, tenants: &[String]) -> Result<Embedded> {
+        let mut clients: Vec<Client> = Vec::new();
+        for tid in tenants {
+            if clients.iter().any(|c| &c.tenant == tid) {
+                continue;
+            }
+            if !store::is_tenant_id(tid) {
+                anyhow::bail!(
+                    "`{tid}` cannot be a tenant of the emulator: tenant IDs are 1 to 64 of A-Z a-z 0-9 - _"
+                );
+            }
+            clients.push(Client {
+                tenant: tid.clone(),
+                id: "promote".into(),
+                secret: generate::secret().context("no randomness for the emulator's client")?,
+                scopes: auth::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("promote-emulator")
+            .enable_all()
+            .build()
+            .context("cannot start the emulator's runtime")?;
+        let emulator = Arc::new(Emulator::new(Config {
+            data: Some(data.to_path_buf()),
+            clients: clients.clone(),
+            retain: store::Retain::Never,
+            ..Config::default()
+        })?);
+        let listener = runtime
+            .block_on(TcpListener::bind(("127.0.0.1", 0)))
+            .context("cannot listen on 127.0.0.1 for the embedded emulator")?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let em = emulator.clone();
+        runtime.spawn(async move {
+            serve(listener, em, async {
+                let _ = rx.await;
+            })
+            .await;
+            let _ = done_tx.send(());
+        });
+        Ok(Embedded {
+            url: format!("http://{addr}"),
+            addr,
+            clients,
+            emulator,
+            shutdown: Some(tx),
+            done: std::sync::Mutex::new(Some(done_rx)),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// [`Embedded::start`] as a [`promote_platform::local::Start`]: what the `promote` binary
+    /// installs for `target.emulator` environments.
+    pub fn start_local(
+        data: &Path,
+        tenants: &[String],
+    ) -> std::result::Result<Box<dyn LocalPlatform>, String> {
+        match Embedded::start(data, tenants) {
+            Ok(e) => Ok(Box::new(e)),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+
+    /// The client ID and secret provisioned for tenant `tid`.
+    pub fn credentials(&self, tid: &str) -> Option<(&str, &str)> {
+        self.clients
+            .iter()
+            .find(|c| c.tenant == tid)
+            .map(|c| (c.id.as_str(), c.secret.as_str()))
+    }
+
+    pub fn emulator(&self) -> &Emulator {
+        &self.emulator
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(done) = done {
+            // Writes in flight finish (they are atomic on disk either way).
+            let _ = done.recv_timeout(Duration::from_secs(10));
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}

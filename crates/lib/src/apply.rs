@@ -1,0 +1,603 @@
+//! Apply: push each tenant's plan to the platform, check that it took, record what was applied.
+//!
+//! Per tenant, in this order, and nothing of one tenant stops or hides another:
+//!
+//! 1. render and validate (the command refuses to start when any tenant is invalid);
+//! 2. export live, plan three-way against the last-applied state (conflicts per `--mode`);
+//! 3. refuse removals of whole objects without `--allow-delete`, and above a fifth of the
+//!    tenant's objects without `--force`;
+//! 4. save a backup (the export with credentials, as the platform sent it, mode 0600) before
+//!    the first write;
+//! 5. supply credentials from `secret()` for objects this apply creates (or every one with
+//!    `--rotate-secrets`), from `PROMOTE_SECRET_<NAME>` or the secrets file (`PROMOTE_SECRETS_FILE`);
+//! 6. send one patch (RFC 7396 when exact, else RFC 6902 with `test` ops), then import each new
+//!    workspace; with `--dry-run` the platform validates and changes nothing;
+//! 7. export again and check that every planned path holds its desired value: the platform can
+//!    answer 204 and still drop part of a change;
+//! 8. the caller records the tenants that succeeded in `refs/promote/state`.
+
+pub mod fleet;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::baseline::Live;
+use crate::client::Target;
+use crate::credentials::{self, secrets, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::layout;
+use crate::patch::pointer;
+use crate::patch::three_way::{self, ChangeKind, Conflict, Mode};
+use crate::pipeline::Project;
+use crate::plan::{self, Outcome, Status, TenantPlan};
+use crate::state::{Applied, Encoded};
+
+/// How an apply runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub allow_delete: bool,
+    pub force: bool,
+    pub rotate_secrets: bool,
+    /// Where backups go: `<dir>/<env>/<tenant>/<timestamp>.json`.
+    pub backups: PathBuf,
+    /// The source commit, recorded in the state.
+    pub source: Option<String>,
+    /// Make up a random value for a secret whose variable is not set (emulator targets only:
+    /// `apply --env local` works on a fresh machine).
+    pub invent_secrets: bool,
+    /// The tenants applied are all those the source commit can change (the whole environment,
+    /// or everything a change affects): a clean apply of a new source is then recorded even
+    /// when nothing changed, for the promotion gates. Not for a `--tenant` selection.
+    pub complete: bool,
+}
+
+/// Removing more than this share of a tenant's objects needs `--force`.
+pub const DELETE_CAP: f64 = 0.2;
+
+/// What applying one tenant did: its report, and what to record if it succeeded.
+#[derive(Debug)]
+pub struct TenantApply {
+    pub report: TenantPlan,
+    pub record: Option<Encoded>,
+}
+
+/// Applies one tenant. Never panics on the platform's answers; every failure is in the report.
+pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> TenantApply {
+    let mut report = TenantPlan::empty(t);
+    let fail = |mut report: TenantPlan, errors: Vec<Diagnostic>| {
+        report.status = Status::Error;
+        report.outcome = Some(Outcome::Failed);
+        report.errors = errors
+            .into_iter()
+            .map(|d| d.context(&project.env.name, Some(&t.key)))
+            .collect();
+        TenantApply {
+            report,
+            record: None,
+        }
+    };
+    let mut desired = match project.desired(t) {
+        Ok(tree) => tree,
+        Err(e) => return fail(report, e),
+    };
+    // The `secret()` references are kept aside; what is planned and recorded has none.
+    let references = references(&desired);
+    credentials::strip(&mut desired, Scope::Tenant);
+    // One export serves the backup (with credentials, as the platform sent it) and the plan.
+    let (exported, mut current) = match live.export_bytes(t, true) {
+        Ok(export) => export,
+        Err(e) => return fail(report, e),
+    };
+    credentials::strip(&mut current, Scope::Tenant);
+    let last_applied = match live.last_applied(t) {
+        Ok(a) => a.map(|a| a.tree),
+        Err(e) => return fail(report, e),
+    };
+    let last = last_applied.as_ref();
+    let planned = match three_way::plan(last, &desired, &current, opts.mode) {
+        Ok(p) => p,
+        Err(conflicts) => {
+            let d = Diagnostic::new(conflicts.to_string()).hint(
+                "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)",
+            );
+            return fail(report, vec![d]);
+        }
+    };
+    plan::fill(&mut report, &planned, &current, false);
+    let nothing_planned = planned.is_empty();
+    let three_way::Plan {
+        changes,
+        skipped,
+        mut result,
+        ..
+    } = planned;
+    let record = Applied {
+        tree: recorded(desired, &skipped),
+        source: opts.source.clone(),
+    };
+    report.secrets = match supply_secrets(
+        &references,
+        &current,
+        &mut result,
+        opts.rotate_secrets,
+        opts.invent_secrets,
+    ) {
+        Ok(sent) => sent,
+        Err(d) => return fail(report, vec![d]),
+    };
+    if nothing_planned && report.secrets.is_empty() {
+        report.outcome = Some(Outcome::Unchanged);
+        // Nothing to send; the state still learns what the tenant is meant to hold.
+        let known = last.is_some_and(|l| *l == record.tree);
+        return TenantApply {
+            report,
+            record: (!known && !opts.dry_run).then(|| record.encode()),
+        };
+    }
+    // Trees no longer needed leave memory before the requests: a fleet has many in flight.
+    drop(last_applied);
+    if let Err(d) = check_removals(&current, &result, opts) {
+        return fail(report, vec![d]);
+    }
+    if !opts.dry_run {
+        match save_backup(&live.env, t, &exported, &opts.backups) {
+            Ok(path) => report.backup = Some(path.display().to_string()),
+            Err(d) => return fail(report, vec![d]),
+        }
+    }
+    drop(exported);
+    if let Err(d) = push(live, t, &current, result, opts) {
+        return fail(report, vec![d]);
+    }
+    if opts.dry_run {
+        report.outcome = Some(Outcome::DryRun);
+        return TenantApply {
+            report,
+            record: None,
+        };
+    }
+    let after = match live.export(t) {
+        Ok(tree) => tree,
+        Err(e) => return fail(report, e),
+    };
+    let missed: Vec<&str> = changes
+        .iter()
+        .filter(|c| {
+            let now = after.pointer(&c.path);
+            match (c.kind, now, &c.new) {
+                (ChangeKind::Remove, now, _) => now.is_some(),
+                (_, Some(now), Some(new)) => !holds(now, new),
+                _ => true,
+            }
+        })
+        .map(|c| c.path.as_str())
+        .collect();
+    if !missed.is_empty() {
+        let d = Diagnostic::new(format!(
+            "the platform accepted the change but {} path(s) do not hold the desired value: {}",
+            missed.len(),
+            first_of(&missed, 10)
+        ))
+        .hint("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); fix the configuration and apply again");
+        return fail(report, vec![d]);
+    }
+    report.outcome = Some(Outcome::Applied);
+    TenantApply {
+        report,
+        record: Some(record.encode()),
+    }
+}
+
+/// Whether `live` holds `desired`: equal, or for maps every key of `desired` held recursively
+/// (the platform adds what it generates itself, such as signing keys, and server defaults).
+fn holds(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => d
+            .iter()
+            .all(|(k, dv)| l.get(k).is_some_and(|lv| holds(lv, dv))),
+        _ => live == desired,
+    }
+}
+
+/// The first `n` of `paths`, and how many more there are.
+fn first_of(paths: &[&str], n: usize) -> String {
+    let shown = paths[..paths.len().min(n)].join(", ");
+    match paths.len().saturating_sub(n) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
+fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Diagnostic> {
+    let before = layout::entries(live);
+    let removed: Vec<&String> = before
+        .iter()
+        .filter(|p| result.pointer(p).is_none())
+        .collect();
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
+    let list = first_of(&removed, 10);
+    if !opts.allow_delete {
+        return Err(Diagnostic::new(format!(
+            "the plan removes {} object(s): {list}",
+            removed.len()
+        ))
+        .hint("removing objects from a live tenant needs --allow-delete (check the plan first)"));
+    }
+    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !opts.force {
+        return Err(Diagnostic::new(format!(
+            "the plan removes {} of the tenant's {} objects, more than a fifth: {list}",
+            removed.len(),
+            before.len()
+        ))
+        .hint("a removal this large is usually a mistake (a wrong template or tenant ID); if it is meant, add --force"));
+    }
+    Ok(())
+}
+
+/// The credential fields of a rendered tree (`<secret:NAME>` markers), by pointer.
+fn references(tree: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    credentials::for_each(tree, Scope::Tenant, |at, value| {
+        found.push((at, value.clone()));
+    });
+    found
+}
+
+/// Puts credential values into `result` where the repository names them with `secret()`, for
+/// objects this apply creates (everywhere with `rotate`). The values come from
+/// `PROMOTE_SECRET_<NAME>` or the secrets file ([`secrets`]). Returns the pointers it filled (never the values).
+fn supply_secrets(
+    references: &[(String, Value)],
+    live: &Value,
+    result: &mut Value,
+    rotate: bool,
+    invent: bool,
+) -> Result<Vec<String>, Diagnostic> {
+    let mut sent = Vec::new();
+    for (at, value) in references {
+        let Ok(tokens) = pointer::parse(at) else {
+            continue;
+        };
+        let created = layout::entry_prefixes(&layout::TENANT, &tokens)
+            .iter()
+            .any(|n| live.pointer(&pointer::from_keys(&tokens[..*n])).is_none());
+        if !(created || rotate) {
+            continue;
+        }
+        let resolved = resolve_markers(value, invent)?;
+        set(result, &tokens, resolved);
+        sent.push(at.clone());
+    }
+    Ok(sent)
+}
+
+/// Replaces every `<secret:NAME>` marker in `value` with its value ([`secrets::lookup`]: the
+/// variable `PROMOTE_SECRET_NAME` or the secrets file), or a random value when neither has it
+/// and `invent` is on.
+fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
+    Ok(match value {
+        Value::String(s) => match credentials::marker_name(s) {
+            Some(name) => match secrets::lookup(name)? {
+                Some(v) => {
+                    crate::credentials::scrub::register(&v);
+                    Value::String(v)
+                }
+                None if invent => Value::String(
+                    promote_platform::random::secret()
+                        .map_err(|e| Diagnostic::new(format!("no randomness: {e}")))?,
+                ),
+                None => {
+                    return Err(Diagnostic::new(format!(
+                        "secret `{name}` is needed to create an object but {}",
+                        secrets::sources(name)
+                    ))
+                    .hint(format!(
+                        "export {}=... (from your secret store), or name a secrets file outside the repository with {}, and apply again",
+                        secrets::var(name),
+                        secrets::FILE_VAR
+                    )))
+                }
+            },
+            None => value.clone(),
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve_markers(v, invent))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_markers(v, invent)?)))
+                .collect::<Result<Map<_, _>, Diagnostic>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// What the state records as applied: the desired tree, except where `--mode ignore` kept the
+/// platform's value. Nothing was applied there, so the last-applied value stays, and the path
+/// stays a conflict (not drift) until one side gives in.
+fn recorded(desired: Value, skipped: &[Conflict]) -> Value {
+    let mut tree = desired;
+    for c in skipped {
+        let Ok(tokens) = pointer::parse(&c.path) else {
+            continue;
+        };
+        match (&c.last_applied, tokens.split_last()) {
+            (Some(v), _) if tokens.is_empty() => tree = v.clone(),
+            (Some(v), _) => set(&mut tree, &tokens, v.clone()),
+            (None, None) => tree = Value::Object(Map::new()),
+            (None, Some((key, parents))) => {
+                let parent = pointer::from_keys(parents);
+                if let Some(Value::Object(map)) = tree.pointer_mut(&parent) {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+    tree
+}
+
+fn set(tree: &mut Value, tokens: &[String], value: Value) {
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut at = tree;
+    for t in parents {
+        let Value::Object(map) = at else { return };
+        at = map
+            .entry(t.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if let Value::Object(map) = at {
+        map.insert(last.clone(), value);
+    }
+}
+
+/// Saves an export of the tenant, with credentials, readable by its owner only.
+pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
+    let (bytes, _) = live
+        .client
+        .export_bytes(Target::Tenant(&t.id), true)
+        .map_err(|f| {
+            Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
+        })?;
+    save_backup(&live.env, t, &bytes, dir)
+}
+
+/// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
+/// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600.
+fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
+    let env_name = env;
+    let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let stamp = timestamp();
+    // Never through a symlink under the backups' directory.
+    let rel = format!("{env}/{key}/{stamp}.json");
+    let path = crate::files::write_under(dir, &rel, export, crate::files::WriteMode::PRIVATE)
+        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    let owner = crate::rollback::Owner::of(env_name, t, export);
+    crate::files::write_under(
+        dir,
+        &format!("{rel}{}", crate::rollback::OWNER_SUFFIX),
+        &owner.to_bytes(),
+        crate::files::WriteMode::PRIVATE,
+    )
+    .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    Ok(path)
+}
+
+/// `20261123T120501.123Z`: sorts in time order, safe as a file name.
+pub fn timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Sends the change: one patch for everything but new workspaces, then each new workspace by
+/// import (after the patch, so that the tenant's pools and themes it references exist). A dry
+/// run with new workspaces checks the patch, then the whole result by one dry-run import.
+fn push(
+    live: &Live,
+    t: &Tenant,
+    current: &Value,
+    mut target: Value,
+    opts: &Options,
+) -> Result<(), Diagnostic> {
+    let mut created = Vec::new();
+    let mut whole = None;
+    if let Some(Value::Object(servers)) = target.get_mut("servers") {
+        let new: Vec<String> = servers
+            .keys()
+            .filter(|w| current.get("servers").and_then(|s| s.get(*w)).is_none())
+            .cloned()
+            .collect();
+        if opts.dry_run && !new.is_empty() {
+            whole = Some(Value::Object(servers.clone()));
+        }
+        for wid in new {
+            if let Some(ws) = servers.remove(&wid) {
+                created.push((wid, ws));
+            }
+        }
+    }
+    let patch = crate::patch::auto(current, &target, true);
+    if !patch.is_empty() {
+        // The plan has resolved conflicts already: the patch itself is sent in `update` mode.
+        live.client
+            .patch(Target::Tenant(&t.id), &patch, Mode::Update, opts.dry_run)
+            .map_err(|f| {
+                let hint = match f.status() {
+                    Some(409) => "the tenant changed while this apply ran (a test op failed): run apply again",
+                    Some(422) => "the platform refused the configuration: fix it in the repository",
+                    _ => "nothing of this tenant was changed unless the message says otherwise; run apply again",
+                };
+                Diagnostic::new(format!("the platform refused the change: {f}")).hint(hint)
+            })?;
+    }
+    if let Some(servers) = whole {
+        // Nothing of a dry run persists, so a new workspace cannot be checked alone against the
+        // pools and themes the patch would have added: the whole result is checked at once.
+        if let Value::Object(tenant) = &mut target {
+            tenant.insert("servers".into(), servers);
+        }
+        return live
+            .client
+            .import(Target::Tenant(&t.id), &target, Mode::Update, true)
+            .map_err(|f| {
+                Diagnostic::new(format!("the platform refused the configuration: {f}"))
+                    .hint("fix it in the repository")
+            });
+    }
+    for (wid, ws) in created {
+        live.client
+            .import(Target::Workspace(&t.id, &wid), &ws, opts.mode, opts.dry_run)
+            .map_err(|f| {
+                Diagnostic::new(format!("cannot create workspace `{wid}`: {f}"))
+                    .pointer(pointer::join("/servers", &wid))
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let t = timestamp();
+        assert_eq!(t.len(), "20261123T120501.123Z".len(), "{t}");
+    }
+
+    #[test]
+    fn skipped_paths_keep_their_last_applied_value_in_the_record() {
+        let desired = json!({"a": "new", "b": "new", "c": "same"});
+        let skipped = [
+            Conflict {
+                path: "/a".into(),
+                last_applied: Some(json!("old")),
+                desired: Some(json!("new")),
+                live: Some(json!("live")),
+            },
+            Conflict {
+                path: "/b".into(),
+                last_applied: None,
+                desired: Some(json!("new")),
+                live: Some(json!("live")),
+            },
+        ];
+        assert_eq!(
+            recorded(desired.clone(), &skipped),
+            json!({"a": "old", "c": "same"})
+        );
+        assert_eq!(recorded(desired.clone(), &[]), desired);
+    }
+
+    #[test]
+    fn secrets_only_for_created_objects_unless_rotating() {
+        std::env::set_var("PROMOTE_SECRET_APPLY_TEST_A", "value-a");
+        let full = json!({"servers": {"w": {"clients": {
+            "old": {"client_secret": "<secret:APPLY_TEST_A>"},
+            "new": {"client_secret": "<secret:APPLY_TEST_A>"}
+        }}}});
+        let live = json!({"servers": {"w": {"clients": {"old": {}}}}});
+        let mut result = json!({"servers": {"w": {"clients": {"old": {}, "new": {}}}}});
+        supply_secrets(&references(&full), &live, &mut result, false, false).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["new"]["client_secret"],
+            "value-a"
+        );
+        assert!(result["servers"]["w"]["clients"]["old"]
+            .get("client_secret")
+            .is_none());
+        supply_secrets(&references(&full), &live, &mut result, true, false).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["old"]["client_secret"],
+            "value-a"
+        );
+        let missing = json!({"servers": {"w": {"clients": {"x": {"client_secret": "<secret:APPLY_TEST_UNSET>"}}}}});
+        let e =
+            supply_secrets(&references(&missing), &live, &mut result, false, false).unwrap_err();
+        assert!(
+            e.message.contains("$PROMOTE_SECRET_APPLY_TEST_UNSET"),
+            "{e}"
+        );
+        supply_secrets(&references(&missing), &live, &mut result, false, true).unwrap();
+        assert_eq!(
+            result["servers"]["w"]["clients"]["x"]["client_secret"]
+                .as_str()
+                .unwrap()
+                .len(),
+            43
+        );
+    }
+
+    #[test]
+    fn removals_need_allow_delete_and_force_above_the_cap() {
+        let live = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}}}}});
+        let one_gone = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}}}}});
+        let mut opts = Options {
+            mode: Mode::Update,
+            dry_run: false,
+            allow_delete: false,
+            force: false,
+            rotate_secrets: false,
+            backups: PathBuf::new(),
+            source: None,
+            invent_secrets: false,
+            complete: true,
+        };
+        assert!(check_removals(&live, &one_gone, &opts)
+            .unwrap_err()
+            .message
+            .contains("/servers/w/clients/i"));
+        opts.allow_delete = true;
+        assert!(check_removals(&live, &one_gone, &opts).is_ok());
+        let most_gone = json!({"servers": {"w": {"clients": {"a": {}}}}});
+        assert!(check_removals(&live, &most_gone, &opts)
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("--force"));
+        opts.force = true;
+        assert!(check_removals(&live, &most_gone, &opts).is_ok());
+    }
+}

@@ -1,0 +1,118 @@
+//! The last line of defence for credentials in text: every credential value this process holds
+//! (the platform client's secret, the HTTP `Authorization` values made from it, access tokens,
+//! the `PROMOTE_SECRET_*` values an apply sends) is registered here as it is read, and every text
+//! that leaves the process for a person (stderr: errors, warnings, logs at any level) goes
+//! through [`scrub`], which replaces each registered value by [`REDACTED`].
+//!
+//! Redaction by field name ([`super::redact`]) keeps credentials out of plans and reports; this
+//! catches a value where no field name says what it is: a platform error that echoes a request
+//! body, an HTTP library's trace of the bytes it sent, a message that quotes a header.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::sync::{LazyLock, RwLock};
+
+use super::REDACTED;
+
+/// Values shorter than this are not registered: scrubbing `"x"` would mangle every message, and
+/// no platform issues credentials that short.
+pub const MIN_LEN: usize = 6;
+
+static KNOWN: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
+
+/// Registers a credential value: from now on [`scrub`] replaces it wherever it appears, as it
+/// is and as a JSON string holds it (a platform that echoes a request shows `"` as `\"`, a new
+/// line as `\n`, and some show `/` as `\/`).
+pub fn register(value: &str) {
+    if value.len() < MIN_LEN {
+        return;
+    }
+    let mut forms = vec![value.to_owned()];
+    if let Ok(quoted) = serde_json::to_string(value) {
+        let escaped = &quoted[1..quoted.len() - 1];
+        forms.push(escaped.replace('/', "\\/"));
+        forms.push(escaped.to_owned());
+    }
+    let mut known = KNOWN
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = known.len();
+    for form in forms {
+        if !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    // Longest first, so that a value that contains another is replaced whole. An apply
+    // registers the same values for every tenant: sort only when one is new.
+    if known.len() > before {
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// Returns `text` with every registered credential value replaced by `<redacted>`.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let known = KNOWN
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !known.iter().any(|k| text.contains(k.as_str())) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for k in known.iter() {
+        if out.contains(k.as_str()) {
+            out = out.replace(k.as_str(), REDACTED);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A writer that scrubs what it is given before passing it on (for the log, whose events each
+/// arrive in one `write_all`).
+pub struct Scrubbed<W>(pub W);
+
+impl<W: Write> Write for Scrubbed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Makes a scrubbed stderr for each log event.
+pub fn stderr() -> Scrubbed<io::Stderr> {
+    Scrubbed(io::stderr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_values_are_scrubbed_wherever_they_appear() {
+        register("hunter2-the-client-secret");
+        register("hunter2-the-client-secret-and-more");
+        register("tiny");
+        let text = r#"422 details: {"body":"api_key=hunter2-the-client-secret-and-more&x=hunter2-the-client-secret"} tiny"#;
+        assert_eq!(
+            scrub(text),
+            r#"422 details: {"body":"api_key=<redacted>&x=<redacted>"} tiny"#
+        );
+        assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
+        register("tw\"tok\\LEAK/4\n-----END KEY-----");
+        assert_eq!(
+            scrub(
+                r#"{"auth_token":"tw\"tok\\LEAK/4\n-----END KEY-----"} or tw\"tok\\LEAK\/4\n-----END KEY-----"#
+            ),
+            r#"{"auth_token":"<redacted>"} or <redacted>"#
+        );
+        let mut out = Vec::new();
+        Scrubbed(&mut out)
+            .write_all(b"Authorization: Basic hunter2-the-client-secret\n")
+            .unwrap();
+        assert_eq!(out, b"Authorization: Basic <redacted>\n");
+    }
+}

@@ -1,0 +1,343 @@
+//! Errors for people.
+//!
+//! A [`Diagnostic`] says what is wrong, where (file, line, column), for which environment and
+//! tenant, and what to do about it. Commands collect every diagnostic of a run before they stop,
+//! so a user fixes all problems in one pass instead of one per run.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A place in a file of the configuration repository (or any input file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// Path as the user should see it: relative to the repository when inside it.
+    pub file: String,
+    /// 1-based line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl Location {
+    /// Returns a location that names only a file.
+    pub fn file(file: impl Into<String>) -> Self {
+        Location {
+            file: file.into(),
+            line: None,
+            column: None,
+        }
+    }
+
+    /// Returns a location with a line and column.
+    pub fn at(file: impl Into<String>, line: usize, column: usize) -> Self {
+        Location {
+            file: file.into(),
+            line: Some(line),
+            column: Some(column),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One problem found in the user's input, with everything needed to find and fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// What is wrong, one sentence.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Environment being processed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Tenant key being processed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// JSON pointer into the tenant tree, when the problem is about a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// Returns a diagnostic with only a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        // A message may quote what a platform answered or what a library said: no credential
+        // value this process holds survives into it, wherever the diagnostic is shown (stderr,
+        // a report, the step summary a pull request shows).
+        let message = printable(&crate::credentials::scrub::scrub(&message));
+        Diagnostic {
+            message,
+            location: None,
+            env: None,
+            tenant: None,
+            pointer: None,
+            hint: None,
+        }
+    }
+
+    /// Sets the location.
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// Sets the location to a whole file.
+    pub fn in_file(self, file: impl Into<String>) -> Self {
+        self.at(Location::file(file))
+    }
+
+    /// Sets the hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(printable(&hint.into()));
+        self
+    }
+
+    /// Sets the JSON pointer.
+    pub fn pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.pointer = Some(pointer.into());
+        self
+    }
+
+    /// Sets environment and tenant where they are not set yet.
+    pub fn context(mut self, env: &str, tenant: Option<&str>) -> Self {
+        self.env.get_or_insert_with(|| env.to_owned());
+        if let Some(tenant) = tenant {
+            self.tenant.get_or_insert_with(|| tenant.to_owned());
+        }
+        self
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// The result of the library's functions: a value, or a diagnostic for people.
+pub type Result<T, E = Diagnostic> = std::result::Result<T, E>;
+
+/// git's own message, for `?` where the operation says enough; otherwise use [`Doing::doing`].
+impl From<git2::Error> for Diagnostic {
+    fn from(e: git2::Error) -> Self {
+        Diagnostic::new(e.to_string())
+    }
+}
+
+/// The operating system's message, for `?` where the operation says enough (the errors of
+/// `promote_fs` name their path); otherwise use [`Doing::doing`].
+impl From<std::io::Error> for Diagnostic {
+    fn from(e: std::io::Error) -> Self {
+        Diagnostic::new(e.to_string())
+    }
+}
+
+/// Turns any error into a [`Diagnostic`] that says what was being done: `cannot read x.yaml:
+/// No such file or directory`. The library's one way from a lower layer's error (I/O, git,
+/// serde) to its own.
+pub trait Doing<T> {
+    /// The error as a diagnostic whose message is `what`, a colon, and the error.
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T, Diagnostic>;
+}
+
+impl<T, E: fmt::Display> Doing<T> for Result<T, E> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T, Diagnostic> {
+        self.map_err(|e| Diagnostic::new(format!("{}: {e}", what())))
+    }
+}
+
+/// The most characters of a message: what a template or a platform put into one can be large.
+pub const MAX_MESSAGE: usize = 4000;
+
+/// Returns `text` as a message shows it, whatever template or platform text it quotes: control
+/// characters (terminal escapes, carriage returns) written as escapes, every line after the
+/// first indented (so that none can pass for a line of its own, such as a CI system's
+/// `::error::` command), and at most [`MAX_MESSAGE`] characters.
+pub fn printable(text: &str) -> String {
+    escaped(text, MAX_MESSAGE, Some("\n  "))
+}
+
+/// Returns `text` on one line: every control character, new lines included, written as an
+/// escape, and at most `max` characters (for text of others that promote quotes inside a line,
+/// such as a platform's error).
+pub fn one_line(text: &str, max: usize) -> String {
+    escaped(text, max, None)
+}
+
+/// Returns `text` with control characters escaped, new lines written as `newline` (escaped when
+/// `None`), and at most `max` characters, then `…`.
+fn escaped(text: &str, max: usize, newline: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match (c, newline) {
+            ('\n', Some(newline)) => out.push_str(newline),
+            (c, _) if c.is_control() => out.extend(c.escape_default()),
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        f.write_str(&self.message)?;
+        match (&self.env, &self.tenant) {
+            (Some(env), Some(tenant)) => write!(f, " (env {env}, tenant {tenant})")?,
+            (Some(env), None) => write!(f, " (env {env})")?,
+            (None, Some(tenant)) => write!(f, " (tenant {tenant})")?,
+            (None, None) => {}
+        }
+        if let Some(pointer) = &self.pointer {
+            write!(
+                f,
+                "\n  at {}",
+                if pointer.is_empty() { "/" } else { pointer }
+            )?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Many diagnostics as one error, for `?` across layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
+}
+
+/// Returns the 1-based (line, column) of a byte offset in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Returns where the YAML key path `keys` is written in `text`, by following the keys down
+/// through increasing indentation. Used to point at a value of a rendered tree in its source
+/// template; it is a best effort (templates may build keys dynamically), so it may return None.
+pub fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    let mut found = None;
+    let mut min_indent = 0usize;
+    let mut start_line = 0usize;
+    for key in keys {
+        let mut hit = None;
+        for (n, line) in text.lines().enumerate().skip(start_line) {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+            let body = body.trim_start();
+            let matches_key = [
+                format!("{key}:"),
+                format!("\"{key}\":"),
+                format!("'{key}':"),
+            ]
+            .iter()
+            .any(|k| body.starts_with(k.as_str()));
+            if matches_key && indent >= min_indent {
+                hit = Some((n, indent + (trimmed.len() - body.len())));
+                break;
+            }
+        }
+        match hit {
+            Some((n, col)) => {
+                found = Some((n + 1, col + 1));
+                start_line = n + 1;
+                min_indent = col + 1;
+            }
+            // Keys that are not written in this file (the file stem, a directory) are skipped.
+            None => continue,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_text_cannot_drive_a_terminal_or_a_ci_log() {
+        let d = Diagnostic::new("secret name `A\n::error file=x::INJECTED\x1b[31mRED\r` is bad")
+            .hint("x".repeat(5000));
+        let shown = d.to_string();
+        assert!(
+            shown
+                .starts_with("secret name `A\n  ::error file=x::INJECTED\\u{1b}[31mRED\\r` is bad"),
+            "{shown}"
+        );
+        assert!(!shown.lines().any(|l| l.starts_with("::")), "{shown}");
+        assert!(shown.chars().count() < MAX_MESSAGE + 100, "{}", shown.len());
+    }
+
+    #[test]
+    fn displays_location_context_and_hint() {
+        let d = Diagnostic::new("plain-text credential")
+            .at(Location::at("templates/acme/x.yaml", 12, 3))
+            .context("prod", Some("acme"))
+            .pointer("/client_secret")
+            .hint("use secret(\"NAME\")");
+        assert_eq!(
+            d.to_string(),
+            "templates/acme/x.yaml:12:3: plain-text credential (env prod, tenant acme)\n  at /client_secret\n  hint: use secret(\"NAME\")"
+        );
+    }
+
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn locates_nested_keys() {
+        let text = "name: x\ncredentials:\n  type: a\n  client_secret: s\nclient_secret: top\n";
+        assert_eq!(
+            locate_yaml_keys(text, &["credentials", "client_secret"]),
+            Some((4, 3))
+        );
+        assert_eq!(locate_yaml_keys(text, &["name"]), Some((1, 1)));
+        assert_eq!(locate_yaml_keys(text, &["nothing"]), None);
+    }
+}

@@ -1,0 +1,522 @@
+//! Export: a live tenant tree → the files of a template directory, and writing them.
+//!
+//! The files are deterministic (the layout's order, one YAML style, sidecars for script and
+//! policy bodies) and each is a template that renders back to exactly what the platform holds:
+//! literal template syntax is escaped. Volatile fields ([`VOLATILE`]) and, unless asked for,
+//! credentials are left out. With substitutions ([`Substitutions`]) environment-specific values
+//! become expressions, file by file only where rendering gives back the same content. IDs from
+//! the platform name files only through [`crate::keys::encode`], and names too long for a file
+//! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
+//! leaves the output directory nor follows a symlink, and removes only files an earlier export
+//! wrote ([`MANIFEST`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::baseline::Live;
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::{Environment, Tenant};
+use crate::layout::{self, File};
+use crate::render::Renderer;
+use crate::templatize::{self, Substitutions};
+use crate::yaml;
+
+/// Fields the platform maintains by itself on objects (timestamps of use and change): they
+/// change without anyone changing the configuration, so they are never exported. Removed from
+/// the tenant, from each workspace and from each keyed entry, not from inside user data.
+pub const VOLATILE: &[&str] = &[
+    "created_at",
+    "updated_at",
+    "last_active",
+    "last_modified",
+    "last_used_at",
+    "last_login_at",
+];
+
+/// What an export writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Keep credentials (files then mode 0600).
+    pub with_credentials: bool,
+    /// Replace the tenant ID and variable values by expressions.
+    pub templatize: bool,
+}
+
+/// Exports tenant `t` of `env` from the platform: its files, ready to write.
+pub fn tenant(
+    live: &Live,
+    env: &Environment,
+    t: &Tenant,
+    opts: Options,
+) -> Result<Vec<File>, Vec<Diagnostic>> {
+    let (_, mut tree) = live.export_bytes(t, opts.with_credentials)?;
+    clean(&mut tree, opts.with_credentials);
+    let subs = opts
+        .templatize
+        .then(|| Substitutions::new(Renderer::context(env, t)));
+    files(&tree, subs.as_ref()).map_err(|d| vec![d.context(&env.name, Some(&t.key))])
+}
+
+/// Removes what an export leaves out: volatile fields, and credentials unless `keep_credentials`.
+pub fn clean(tree: &mut Value, keep_credentials: bool) {
+    if !keep_credentials {
+        credentials::strip(tree, Scope::Tenant);
+    }
+    let mut objects = layout::entries(tree);
+    objects.push(String::new());
+    for at in objects {
+        if let Some(Value::Object(map)) = tree.pointer_mut(&at) {
+            for field in VOLATILE {
+                map.remove(*field);
+            }
+        }
+    }
+}
+
+/// The files of a (cleaned) tenant tree, paths relative to the tenant's directory.
+/// Fails when a file name, made from an ID of the platform, is too long for a file system.
+pub fn files(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
+    let files = laid_out(tree, subs)?;
+    for (path, _) in &files {
+        crate::keys::check_path(path).map_err(|e| {
+            Diagnostic::new(e.to_string()).hint(
+                "export and backup write a file per object, named after its ID: give the object a shorter ID on the platform",
+            )
+        })?;
+    }
+    Ok(files)
+}
+
+fn laid_out(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
+    let plain = layout::write(&layout::TENANT, tree)?;
+    let Some(subs) = subs.filter(|s| !s.is_empty()) else {
+        return Ok(plain
+            .into_iter()
+            .map(|(path, text)| {
+                let text = templatize::escape(&text);
+                (path, text)
+            })
+            .collect());
+    };
+    let mut marked_tree = tree.clone();
+    let marked = subs.mark(&mut marked_tree);
+    let marked_files = if marked.is_empty() {
+        Vec::new()
+    } else {
+        layout::write(&layout::TENANT, &marked_tree)?
+    };
+    let mut marked_files: BTreeMap<String, String> = marked_files.into_iter().collect();
+    Ok(plain
+        .into_iter()
+        .map(|(path, text)| {
+            let escaped = templatize::escape(&text);
+            let yaml = path.ends_with(".yaml");
+            let templated = marked_files
+                .remove(&path)
+                .map(|m| subs.expressions(&templatize::escape(&m), &marked, yaml))
+                .filter(|t| *t != escaped && renders_back(subs, &path, t, &text));
+            (path, templated.unwrap_or(escaped))
+        })
+        .collect())
+}
+
+/// Whether `template` renders to content equal to `text` (as YAML for `.yaml` files, as text
+/// for sidecars).
+fn renders_back(subs: &Substitutions, path: &str, template: &str, text: &str) -> bool {
+    let Ok(rendered) = subs.render(template) else {
+        return false;
+    };
+    if !path.ends_with(".yaml") {
+        return rendered == text;
+    }
+    match (yaml::parse(&rendered, path), yaml::parse(text, path)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// What writing a tenant's files changed, by path relative to its directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many files changed in all.
+    pub fn len(&self) -> usize {
+        self.added.len() + self.changed.len() + self.removed.len()
+    }
+}
+
+/// `2 added, 1 changed, 0 removed`.
+impl std::fmt::Display for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} removed",
+            self.added.len(),
+            self.changed.len(),
+            self.removed.len()
+        )
+    }
+}
+
+/// The file in an exported directory that lists, one per line, the files promote wrote there:
+/// the only ones a later export may remove.
+pub const MANIFEST: &str = ".promote-export";
+
+/// The first line of a [`MANIFEST`].
+const MANIFEST_HEADER: &str =
+    "# promote export: the files promote wrote in this directory; a later export removes only these";
+
+/// Writes `files` into `dir` (created if needed): files whose content is already there are left
+/// alone, and files an earlier export wrote (listed in `dir/.promote-export`, the
+/// [`MANIFEST`]) that this one does not are removed, with the directories they leave empty.
+/// Nothing else is ever removed: files promote did not write stay, and so do the directories
+/// that hold them. With `private`, files are readable by the owner only (they hold
+/// credentials). Refuses to write through a symlink, and never follows one when removing.
+pub fn write_dir(dir: &Path, files: &[File], private: bool) -> Result<Changes> {
+    let mode = if private {
+        crate::files::WriteMode {
+            private: true,
+            sync: false,
+        }
+    } else {
+        crate::files::WriteMode::COPY
+    };
+    crate::files::plain_dirs(dir, "", true)?;
+    let wanted: BTreeMap<&str, &str> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    // Every path is checked before anything is written.
+    for rel in wanted.keys() {
+        crate::files::inside(dir, rel)?;
+        crate::files::plain_dirs(dir, rel, false)?;
+        if *rel == MANIFEST {
+            bail!("refusing to write {MANIFEST}: it is the list of the files an export wrote");
+        }
+    }
+    let earlier = read_manifest(dir)?;
+    let stale: Vec<&String> = earlier
+        .iter()
+        .filter(|p| !wanted.contains_key(p.as_str()))
+        .collect();
+    // Listed before they are written: a run stopped midway leaves no file that a later export
+    // would not know it wrote.
+    if wanted.keys().any(|p| !earlier.contains(*p)) {
+        let all: BTreeSet<&str> = earlier
+            .iter()
+            .map(String::as_str)
+            .chain(wanted.keys().copied())
+            .collect();
+        write_manifest(dir, all, mode)?;
+    }
+    let mut changes = Changes::default();
+    for (rel, text) in &wanted {
+        let path = crate::files::inside(dir, rel)?;
+        let old = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|_| crate::files::read_input(&path).ok());
+        match old {
+            Some(old) if old == text.as_bytes() => continue,
+            Some(_) => changes.changed.push((*rel).to_owned()),
+            // A symlink or anything else there is replaced, never followed.
+            None if std::fs::symlink_metadata(&path).is_ok() => {
+                changes.changed.push((*rel).to_owned())
+            }
+            None => changes.added.push((*rel).to_owned()),
+        }
+        crate::files::write_under(dir, rel, text.as_bytes(), mode)?;
+    }
+    for rel in stale {
+        if remove_written(dir, rel)? {
+            changes.removed.push(rel.clone());
+        }
+    }
+    if !lists_exactly(&earlier, &wanted) {
+        write_manifest(dir, wanted.keys().copied(), mode)?;
+    }
+    Ok(changes)
+}
+
+/// Whether the manifest already lists exactly the files of `wanted`.
+fn lists_exactly(earlier: &BTreeSet<String>, wanted: &BTreeMap<&str, &str>) -> bool {
+    earlier.len() == wanted.len() && wanted.keys().all(|p| earlier.contains(*p))
+}
+
+/// The paths the [`MANIFEST`] of `dir` lists; none without one. Lines that are not paths
+/// inside `dir` are ignored (never removed).
+fn read_manifest(dir: &Path) -> Result<BTreeSet<String>> {
+    let path = dir.join(MANIFEST);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        // A symlink or a directory is not a manifest promote wrote: it lists nothing.
+        Ok(_) => return Ok(BTreeSet::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let bytes = crate::files::read_input(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && *l != MANIFEST)
+        .filter(|l| crate::files::inside(dir, l).is_ok())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Writes the [`MANIFEST`] of `dir` atomically: `paths`, sorted, one per line (with the mode of
+/// the files it lists: an export with credentials is owner-only, all of it).
+fn write_manifest<'a>(
+    dir: &Path,
+    paths: impl IntoIterator<Item = &'a str>,
+    mode: crate::files::WriteMode,
+) -> Result<()> {
+    let mut text = format!("{MANIFEST_HEADER}\n");
+    let sorted: BTreeSet<&str> = paths.into_iter().collect();
+    for p in sorted {
+        text.push_str(p);
+        text.push('\n');
+    }
+    crate::files::write_under(dir, MANIFEST, text.as_bytes(), mode)?;
+    Ok(())
+}
+
+/// Removes `dir/rel`, a file an earlier export wrote, if it is still a regular file reached
+/// through plain directories, then the directories it leaves empty (up to `dir`, not `dir`).
+/// Returns whether it was removed; a symlink, a directory, or a path through a symlink is
+/// left alone.
+fn remove_written(dir: &Path, rel: &str) -> Result<bool> {
+    let Ok(path) = crate::files::inside(dir, rel) else {
+        return Ok(false);
+    };
+    if crate::files::plain_dirs(dir, rel, false).is_err() {
+        return Ok(false);
+    }
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        _ => return Ok(false),
+    }
+    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    let mut parent = path.parent();
+    while let Some(p) = parent.filter(|p| *p != dir && p.starts_with(dir)) {
+        // Only an empty directory goes; one that holds anything stays, and so do its parents.
+        if std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        parent = p.parent();
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tree() -> Value {
+        json!({
+            "name": "Acme",
+            "created_at": "2026-01-01T00:00:00Z",
+            "jwks": {"keys": [{"kty": "EC", "d": "PRIVATE"}]},
+            "servers": {"acme-prod": {
+                "name": "Acme {{ prod }}",
+                "last_active": "2026-11-23T00:00:00Z",
+                "clients": {"web": {"redirect_uris": ["https://acme-prod.example.com/cb"], "client_secret": "S3CRET", "updated_at": "x"}},
+                "scripts": {"s": {"body": "function f() { return '{%' }"}},
+                "metadata": {"created_at": "user data: kept"}
+            }}
+        })
+    }
+
+    #[test]
+    fn cleaning_drops_volatile_fields_and_credentials() {
+        let mut t = tree();
+        clean(&mut t, false);
+        assert!(t.get("created_at").is_none());
+        assert!(t["servers"]["acme-prod"].get("last_active").is_none());
+        let web = &t["servers"]["acme-prod"]["clients"]["web"];
+        assert!(web.get("updated_at").is_none() && web.get("client_secret").is_none());
+        assert!(t["jwks"]["keys"][0].get("d").is_none());
+        assert_eq!(
+            t["servers"]["acme-prod"]["metadata"]["created_at"],
+            "user data: kept"
+        );
+        let mut kept = tree();
+        clean(&mut kept, true);
+        assert_eq!(
+            kept["servers"]["acme-prod"]["clients"]["web"]["client_secret"],
+            "S3CRET"
+        );
+    }
+
+    fn render_back(files: &[File], subs: &Substitutions) -> Value {
+        let rendered: Vec<File> = files
+            .iter()
+            .map(|(p, t)| (p.clone(), subs.render(t).unwrap()))
+            .collect();
+        layout::read(&layout::TENANT, &layout::Dir::from_files(rendered), "t").unwrap()
+    }
+
+    #[test]
+    fn files_render_back_to_the_tree_with_and_without_substitutions() {
+        let mut t = tree();
+        clean(&mut t, false);
+        let subs = Substitutions::new(json!({
+            "tenant": {"id": "acme-prod"},
+            "vars": {"domain": "acme-prod.example.com"}
+        }));
+        let plain = files(&t, None).unwrap();
+        assert_eq!(render_back(&plain, &subs), t);
+        let templated = files(&t, Some(&subs)).unwrap();
+        assert_eq!(render_back(&templated, &subs), t);
+        let web = &templated
+            .iter()
+            .find(|(p, _)| p == "workspaces/acme-prod/clients/web.yaml")
+            .unwrap()
+            .1;
+        assert!(web.contains("https://{{ vars.domain }}/cb"), "{web}");
+        // File names are never templated.
+        assert!(templated
+            .iter()
+            .any(|(p, _)| p.starts_with("workspaces/acme-prod/")));
+    }
+
+    /// Every tenant of every environment of a repository, exported (its desired tree standing
+    /// for the live one) with and without substitutions, renders back to that tree.
+    pub(crate) fn round_trips_every_tenant(root: &Path) -> usize {
+        let files_of_repo = crate::source::RepoFiles::from_work_tree(root).unwrap();
+        let mut checked = 0;
+        for env in ["local", "staging", "prod"] {
+            let Ok(project) = crate::pipeline::Project::load(&files_of_repo, env) else {
+                continue;
+            };
+            for t in project.select(&[]).unwrap() {
+                let mut tree = project.desired(t).unwrap();
+                clean(&mut tree, false);
+                let subs = Substitutions::new(Renderer::context(&project.env, t));
+                for with in [None, Some(&subs)] {
+                    let out = files(&tree, with).unwrap();
+                    assert_eq!(render_back(&out, &subs), tree, "{env} {}", t.key);
+                }
+                checked += 1;
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn the_example_round_trips() {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        assert!(round_trips_every_tenant(root) >= 12);
+    }
+
+    #[test]
+    fn writing_replaces_an_earlier_export_and_stays_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        let first = vec![
+            ("tenant.yaml".to_string(), "name: a\n".to_string()),
+            ("pools/p.yaml".to_string(), "{}\n".to_string()),
+        ];
+        let c = write_dir(&out, &first, false).unwrap();
+        assert_eq!(c.added, ["pools/p.yaml", "tenant.yaml"]);
+        let second = vec![("tenant.yaml".to_string(), "name: b\n".to_string())];
+        let c = write_dir(&out, &second, false).unwrap();
+        assert_eq!(
+            c,
+            Changes {
+                added: vec![],
+                changed: vec!["tenant.yaml".into()],
+                removed: vec!["pools/p.yaml".into()]
+            }
+        );
+        assert!(!out.join("pools").exists());
+        assert!(write_dir(&out, &second, false).unwrap().is_empty());
+        let evil = vec![("../x.yaml".to_string(), String::new())];
+        assert!(write_dir(&out, &evil, false).is_err());
+        #[cfg(unix)]
+        {
+            // A symlink in the directory is never written through, nor removed.
+            std::os::unix::fs::symlink(dir.path(), out.join("link")).unwrap();
+            let through = vec![("link/x.yaml".to_string(), String::new())];
+            let e = write_dir(&out, &through, false).unwrap_err();
+            assert!(format!("{e:#}").contains("symlink"), "{e:#}");
+            assert!(!dir.path().join("x.yaml").exists());
+            assert!(out.join("link").is_symlink());
+            assert_eq!(
+                std::fs::read_to_string(out.join("tenant.yaml")).unwrap(),
+                "name: b\n"
+            );
+            // The directory itself a symlink: refused.
+            let elsewhere = dir.path().join("elsewhere");
+            std::fs::create_dir(&elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, dir.path().join("linked")).unwrap();
+            assert!(write_dir(&dir.path().join("linked"), &second, false).is_err());
+        }
+    }
+
+    /// Only the files an earlier export listed in its manifest are removed: a `.git` directory,
+    /// notes and anything else in the directory stay, and so do the directories holding them.
+    #[test]
+    fn an_export_removes_only_files_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        std::fs::create_dir_all(out.join(".git/objects")).unwrap();
+        std::fs::write(out.join(".git/config"), "[core]\n").unwrap();
+        std::fs::write(out.join("NOTES.md"), "mine\n").unwrap();
+        std::fs::create_dir_all(out.join("pools")).unwrap();
+        std::fs::write(out.join("pools/mine.yaml"), "mine\n").unwrap();
+        let first = vec![
+            ("tenant.yaml".to_string(), "name: a\n".to_string()),
+            ("pools/p.yaml".to_string(), "{}\n".to_string()),
+            (
+                "workspaces/w/workspace.yaml".to_string(),
+                "{}\n".to_string(),
+            ),
+        ];
+        write_dir(&out, &first, false).unwrap();
+        let manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+        assert!(
+            manifest.ends_with("pools/p.yaml\ntenant.yaml\nworkspaces/w/workspace.yaml\n"),
+            "{manifest}"
+        );
+        let second = vec![("tenant.yaml".to_string(), "name: a\n".to_string())];
+        let c = write_dir(&out, &second, false).unwrap();
+        assert_eq!(c.removed, ["pools/p.yaml", "workspaces/w/workspace.yaml"]);
+        assert!(out.join(".git/config").is_file() && out.join(".git/objects").is_dir());
+        assert!(out.join("NOTES.md").is_file() && out.join("pools/mine.yaml").is_file());
+        assert!(
+            !out.join("workspaces").exists(),
+            "an emptied directory goes"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST)).unwrap(),
+            format!("{MANIFEST_HEADER}\ntenant.yaml\n")
+        );
+        // A manifest that names files outside, or through a symlink, removes nothing there.
+        let outside = dir.path().join("outside.yaml");
+        std::fs::write(&outside, "keep\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path(), out.join("up")).unwrap();
+        std::fs::write(
+            out.join(MANIFEST),
+            "../outside.yaml\nup/outside.yaml\n/etc/hostname\nNOTES.md/..\n",
+        )
+        .unwrap();
+        write_dir(&out, &second, false).unwrap();
+        assert!(outside.is_file() && out.join("NOTES.md").is_file());
+    }
+}

@@ -1,0 +1,38 @@
+//! promote: identity-platform tenants as YAML in git, planned and applied through the
+//! Configuration Promotion API: the library that does promote's work. The command line
+//! (`promote`, in the repository's `src/`) parses arguments, calls it and prints; the facts about
+//! the platform it builds on are `promote-platform`'s. See `README.md` for the tour.
+
+pub mod affected;
+pub mod apply;
+pub mod backup;
+pub mod baseline;
+pub mod ci;
+pub mod client;
+pub mod connect;
+pub mod credentials;
+pub mod diagnostic;
+pub mod drift;
+pub mod environment;
+pub mod export;
+pub mod files;
+pub mod gate;
+pub mod git;
+pub mod init;
+pub mod keys;
+pub mod layout;
+pub mod migrate;
+pub mod parallel;
+pub mod patch;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
+pub mod render;
+pub mod report;
+pub mod rollback;
+pub mod schema;
+pub mod source;
+pub mod state;
+pub mod templatize;
+pub mod validate;
+pub mod yaml;

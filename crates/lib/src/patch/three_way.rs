@@ -1,0 +1,313 @@
+//! Three-way planning, the heart of `promote plan`, in the manner of `kubectl apply`.
+//!
+//! Three trees meet: *last-applied* (what promote pushed last time), *desired* (rendered from
+//! the repository now) and *live* (exported from the tenant now). Objects are walked key by
+//! key; arrays and scalars are leaves compared whole.
+//!
+//! - Every leaf path of desired is owned: where live differs, the plan sets desired's value.
+//!   Where desired has an object and live has something else (or nothing), that is one change
+//!   of the whole subtree.
+//! - A key in last-applied that desired no longer has is removed from live. Without a
+//!   last-applied record nothing is ever removed: the plan is a two-way overlay.
+//! - Keys in live that neither desired nor last-applied has (server defaults, fields set by
+//!   other tools) are left alone.
+//! - A path is a conflict when live moved away from last-applied and desired moved too (or
+//!   desired removes a key whose live value moved). [`Mode`] resolves conflicts as the
+//!   platform API does: `update` takes desired, `ignore` keeps live, `fail` refuses the plan.
+//!
+//! "Live moved" means live no longer holds what last-applied recorded there: a value that is
+//! different or gone, or present where last-applied had nothing. Inside objects, keys that
+//! last-applied never had (server defaults added to an object promote created) do not count as
+//! a move, so removing a client that the server decorated with defaults is not a conflict.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{auto, ops::union, pointer, Patch};
+
+pub use promote_platform::Mode;
+
+/// What a change does at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Live has nothing at the path; the change creates it.
+    Add,
+    /// Live has a different value at the path; the change overwrites it.
+    Replace,
+    /// The repository dropped the path; the change deletes it from live.
+    Remove,
+}
+
+/// Why a change is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The repository changed it since the last apply (or there is no last apply record).
+    Desired,
+    /// Live changed behind promote's back on a path the repository owns; promote restores it.
+    Drift,
+    /// Both changed; resolved in desired's favour by [`Mode::Update`].
+    Conflict,
+}
+
+/// One planned change at one path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// JSON pointer of the changed value.
+    pub path: String,
+    /// Add, replace or remove.
+    pub kind: ChangeKind,
+    /// The live value before the change (`None` for an add).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<Value>,
+    /// The value after the change (`None` for a remove).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<Value>,
+    /// Why the change is planned.
+    pub reason: Reason,
+}
+
+/// A path that both live and the repository changed since the last apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    /// JSON pointer of the conflicting value.
+    pub path: String,
+    /// The value last applied there (`None`: absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<Value>,
+    /// The value the repository wants (`None`: the repository removed it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Value>,
+    /// The value live holds (`None`: absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<Value>,
+}
+
+/// The plan for one tree: what changes, what conflicts, and the tree that results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The changes, in pointer order (keys sorted, parents before children).
+    pub changes: Vec<Change>,
+    /// Every conflict found, whatever the mode.
+    pub conflicts: Vec<Conflict>,
+    /// The conflicts left as live is, by [`Mode::Ignore`].
+    pub skipped: Vec<Conflict>,
+    /// Live with the changes applied.
+    pub result: Value,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The wire patch from `live` (the tree the plan was made against) to [`Plan::result`].
+    pub fn patch(&self, live: &Value, with_tests: bool) -> Patch {
+        auto(live, &self.result, with_tests)
+    }
+}
+
+/// The plan was refused by [`Mode::Fail`] because of conflicts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{} conflict(s) between live changes and repository changes: {}", .conflicts.len(), paths(.conflicts))]
+pub struct ConflictError {
+    /// Every conflict found.
+    pub conflicts: Vec<Conflict>,
+}
+
+fn paths(conflicts: &[Conflict]) -> String {
+    let shown: Vec<&str> = conflicts.iter().map(|c| display_path(&c.path)).collect();
+    shown.join(", ")
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() {
+        "(root)"
+    } else {
+        path
+    }
+}
+
+/// Plans the changes that bring `live` to `desired`, given what was `last_applied` (`None`: no
+/// record, a two-way overlay that never removes).
+///
+/// # Errors
+/// [`ConflictError`], listing every conflict, only for [`Mode::Fail`] with at least one.
+pub fn plan(
+    last_applied: Option<&Value>,
+    desired: &Value,
+    live: &Value,
+    mode: Mode,
+) -> Result<Plan, ConflictError> {
+    let mut walk = Walk {
+        mode,
+        tracked: last_applied.is_some(),
+        changes: Vec::new(),
+        conflicts: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let result = match (desired, live) {
+        (Value::Object(want), Value::Object(now)) => {
+            let mut out = now.clone();
+            walk.objects("", last_applied, want, now, &mut out);
+            Value::Object(out)
+        }
+        _ if walk.set(String::new(), last_applied, desired, Some(live)) => desired.clone(),
+        _ => live.clone(),
+    };
+    if mode == Mode::Fail && !walk.conflicts.is_empty() {
+        return Err(ConflictError {
+            conflicts: walk.conflicts,
+        });
+    }
+    Ok(Plan {
+        changes: walk.changes,
+        conflicts: walk.conflicts,
+        skipped: walk.skipped,
+        result,
+    })
+}
+
+/// The state of one planning walk.
+struct Walk {
+    mode: Mode,
+    /// Whether there is a last-applied record at all.
+    tracked: bool,
+    changes: Vec<Change>,
+    conflicts: Vec<Conflict>,
+    skipped: Vec<Conflict>,
+}
+
+impl Walk {
+    /// Plans an object that is an object in both desired and live; `out` starts as live's.
+    fn objects(
+        &mut self,
+        path: &str,
+        was: Option<&Value>,
+        want: &Map<String, Value>,
+        now: &Map<String, Value>,
+        out: &mut Map<String, Value>,
+    ) {
+        let none = Map::new();
+        let was = match was {
+            Some(Value::Object(was)) => was,
+            _ => &none,
+        };
+        for (key, (was, want)) in union(was, want) {
+            let path = pointer::join(path, key);
+            let now = now.get(key);
+            match (want, now) {
+                (Some(Value::Object(want)), Some(Value::Object(now))) => {
+                    if let Some(Value::Object(out)) = out.get_mut(key) {
+                        self.objects(&path, was, want, now, out);
+                    }
+                }
+                (Some(want), _) => {
+                    if self.set(path, was, want, now) {
+                        out.insert(key.to_owned(), want.clone());
+                    }
+                }
+                (None, Some(now)) => {
+                    if let Some(was) = was {
+                        if self.remove(path, was, now) {
+                            out.remove(key);
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    /// Plans setting `want` where live has `now`; returns whether to apply it.
+    fn set(
+        &mut self,
+        path: String,
+        was: Option<&Value>,
+        want: &Value,
+        now: Option<&Value>,
+    ) -> bool {
+        if now == Some(want) {
+            return false;
+        }
+        let reason = match (self.tracked && moved(was, now), was != Some(want)) {
+            (true, true) => Reason::Conflict,
+            (true, false) => Reason::Drift,
+            (false, _) => Reason::Desired,
+        };
+        let kind = if now.is_some() {
+            ChangeKind::Replace
+        } else {
+            ChangeKind::Add
+        };
+        let change = Change {
+            path,
+            kind,
+            old: now.cloned(),
+            new: Some(want.clone()),
+            reason,
+        };
+        self.decide(change, was)
+    }
+
+    /// Plans removing a key that last-applied had and desired dropped; returns whether to.
+    fn remove(&mut self, path: String, was: &Value, now: &Value) -> bool {
+        let reason = if moved(Some(was), Some(now)) {
+            Reason::Conflict
+        } else {
+            Reason::Desired
+        };
+        let change = Change {
+            path,
+            kind: ChangeKind::Remove,
+            old: Some(now.clone()),
+            new: None,
+            reason,
+        };
+        self.decide(change, Some(was))
+    }
+
+    /// Records `change`, resolving it by the mode when it is a conflict.
+    fn decide(&mut self, change: Change, was: Option<&Value>) -> bool {
+        if change.reason != Reason::Conflict {
+            self.changes.push(change);
+            return true;
+        }
+        let conflict = Conflict {
+            path: change.path.clone(),
+            last_applied: was.cloned(),
+            desired: change.new.clone(),
+            live: change.old.clone(),
+        };
+        self.conflicts.push(conflict.clone());
+        match self.mode {
+            Mode::Update => {
+                self.changes.push(change);
+                true
+            }
+            Mode::Ignore => {
+                self.skipped.push(conflict);
+                false
+            }
+            Mode::Fail => false,
+        }
+    }
+}
+
+/// Whether live (`now`) moved away from what was last applied (`was`): a value that differs
+/// or is gone, or one that appeared. Keys that live has and last-applied never had, inside
+/// objects both have, are not a move.
+fn moved(was: Option<&Value>, now: Option<&Value>) -> bool {
+    match (was, now) {
+        (Some(Value::Object(was)), Some(Value::Object(now))) => {
+            was.iter().any(|(key, was)| moved(Some(was), now.get(key)))
+        }
+        _ => was != now,
+    }
+}
+
+#[cfg(test)]
+#[path = "three_way_tests.rs"]
+mod tests;

@@ -1,0 +1,1209 @@
+//! Render: templates + environment + tenant → the tenant's configuration tree.
+//!
+//! Every file under `templates/` is a Tera template. They are compiled once per run into one
+//! [`Renderer`]; rendering a tenant renders each file of its template with the tenant's
+//! context, parses the result, and assembles the tree through the layout. Undefined variables
+//! are errors, and `secret("NAME")` renders as the marker `<secret:NAME>`.
+//!
+//! Templates are untrusted code: they render in a sandbox (`sandbox`) that allows only
+//! `secret()` and `range()`, bounds every tenant's rendering in steps, time, output and value
+//! sizes, and makes secret markers unforgeable (`markers`).
+
+mod bounds;
+mod instrument;
+mod markers;
+mod sandbox;
+mod scan;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tera::{Context, Tera};
+
+use crate::diagnostic::{Diagnostic, Location};
+use crate::environment::{overlay, Environment, Tenant};
+use crate::layout::{self, Dir};
+use crate::source::RepoFiles;
+
+/// Compiled templates of one repository snapshot.
+pub struct Renderer<'a> {
+    files: &'a RepoFiles,
+    tera: Tera,
+    /// Template directory → its files: (path relative to it, Tera template name).
+    templates: HashMap<String, Vec<(String, String)>>,
+    /// Where the compiled templates check their budget ([`sandbox::Place`]).
+    places: Arc<Vec<sandbox::Place>>,
+    /// What `secret()` puts in its markers while rendering ([`markers`]).
+    nonce: String,
+}
+
+/// The most template syntax errors reported in one run; after that the rest is noise.
+const MAX_SYNTAX_ERRORS: usize = 50;
+
+impl<'a> Renderer<'a> {
+    /// Returns a renderer with every template of `files` compiled. All syntax errors are
+    /// reported, each with its file, line and column, and so is everything the sandbox refuses
+    /// before rendering (functions other than `secret()` and `range()`, expressions or nesting
+    /// beyond its limits, recursion).
+    pub fn new(files: &'a RepoFiles) -> Result<Renderer<'a>, Vec<Diagnostic>> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        let filters: HashSet<String> = tera.filters.keys().cloned().collect();
+        let mut places = Vec::new();
+        let mut problems = Vec::new();
+        let mut total_tags = 0usize;
+        for (name, source) in &files.templates {
+            if problems.len() >= MAX_SYNTAX_ERRORS {
+                return Err(problems);
+            }
+            // Compiling takes a few KiB a tag: a file of nothing but `{{a}}` would take
+            // gigabytes before anything renders.
+            let tags = scan::count_tags(source);
+            total_tags += tags;
+            if tags > scan::MAX_TAGS || total_tags > scan::MAX_TOTAL_TAGS {
+                problems.push(
+                    Diagnostic::new(if tags > scan::MAX_TAGS {
+                        format!("more than {} tags in one template (promote's limit)", scan::MAX_TAGS)
+                    } else {
+                        format!("more than {} tags in all the templates (promote's limit)", scan::MAX_TOTAL_TAGS)
+                    })
+                    .in_file(files.display(&format!("templates/{name}")))
+                    .hint("templates of that size are generated, not written: generate the YAML itself, or loop over a list"),
+                );
+                continue;
+            }
+            match instrument::compile(name, source, &filters, &mut places) {
+                Ok(template) => {
+                    tera.templates.insert(name.clone(), template);
+                }
+                Err(instrument::Failure::Syntax(e)) => problems.push(syntax_diagnostic(files, &e)),
+                Err(instrument::Failure::Problems(found)) => {
+                    let path = files.display(&format!("templates/{name}"));
+                    problems.extend(found.into_iter().map(|p| {
+                        let location = match p.at {
+                            Some(at) => {
+                                let (line, column) = crate::diagnostic::line_column(source, at);
+                                Location::at(&path, line, column)
+                            }
+                            None => Location::file(&path),
+                        };
+                        let d = Diagnostic::new(p.message).at(location);
+                        match p.hint {
+                            Some(h) => d.hint(h),
+                            None => d,
+                        }
+                    }));
+                }
+            }
+        }
+        // Tera follows imports and `extends` recursively, without a guard against cycles.
+        let chains = bounds::chains(&tera.templates);
+        if !chains.is_empty() {
+            problems.extend(chains.into_iter().map(|(file, message)| {
+                Diagnostic::new(message)
+                    .in_file(files.display(&format!("templates/{file}")))
+                    .hint("import macro files and extend base templates in one direction only, a few levels deep")
+            }));
+            return Err(problems);
+        }
+        // Inheritance and imports, as Tera checks them when it adds templates; a template
+        // whose parent or macro file is missing is left out and the others checked again.
+        while let Err(e) = tera
+            .build_inheritance_chains()
+            .and_then(|()| tera.check_macro_files())
+        {
+            problems.push(syntax_diagnostic(files, &e));
+            match failed_template(&e) {
+                Some(name)
+                    if problems.len() < MAX_SYNTAX_ERRORS
+                        && tera.templates.remove(&name).is_some() => {}
+                _ => return Err(problems),
+            }
+        }
+        for (file, message) in bounds::recursion(&tera) {
+            problems.push(
+                Diagnostic::new(message)
+                    .in_file(files.display(&format!("templates/{file}")))
+                    .hint("write the levels out, or loop over a list instead"),
+            );
+        }
+        if problems.is_empty() {
+            for (file, message) in bounds::depth(&tera) {
+                problems.push(
+                    Diagnostic::new(message)
+                        .in_file(files.display(&format!("templates/{file}")))
+                        .hint("flatten it: fewer macros calling macros, fewer includes of includes, fewer tags inside tags"),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let nonce = markers::nonce(files);
+        let places = Arc::new(places);
+        sandbox::install(&mut tera, places.clone());
+        tera.register_function("secret", markers::secret(nonce.clone()));
+        let mut templates: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for path in files.templates.keys() {
+            if let Some((dir, rel)) = path.split_once('/') {
+                if !dir.starts_with('_') {
+                    templates
+                        .entry(dir.to_owned())
+                        .or_default()
+                        .push((rel.to_owned(), path.clone()));
+                }
+            }
+        }
+        Ok(Renderer {
+            files,
+            tera,
+            templates,
+            places,
+            nonce,
+        })
+    }
+
+    /// Returns the Tera context of a tenant in an environment.
+    pub fn context(env: &Environment, tenant: &Tenant) -> Value {
+        json!({
+            "env": {"name": env.name, "vars": env.file.vars},
+            "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
+            "vars": overlay(&env.file.vars, &tenant.vars),
+        })
+    }
+
+    /// Returns the rendered text of each file of the tenant's template, by path relative to
+    /// the template directory. Secret markers still carry the nonce ([`markers`]).
+    fn render_files(
+        &self,
+        env: &Environment,
+        tenant: &Tenant,
+    ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+        let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
+        let Some(files) = self.templates.get(&tenant.template) else {
+            return Err(vec![at(Diagnostic::new(format!(
+                "template `{}` does not exist",
+                tenant.template
+            ))
+            .at(env.locate(&["tenants", &tenant.key]))
+            .hint("templates are the directories of templates/"))]);
+        };
+        let context = Context::from_value(Self::context(env, tenant)).map_err(|e| {
+            vec![at(Diagnostic::new(format!(
+                "cannot build the template context: {e}"
+            )))]
+        })?;
+        let mut out = Vec::with_capacity(files.len());
+        let mut problems = Vec::new();
+        bounds::start_tenant();
+        for (rel, name) in files {
+            let rendered = self.tera.render(name, &context);
+            // A limit reached stops the tenant, even where Tera swallowed the error.
+            if let Some(trip) = sandbox::take_trip() {
+                problems.push(at(self.trip_diagnostic(&trip, name)));
+                break;
+            }
+            match rendered {
+                Ok(text) => out.push((rel.clone(), text)),
+                Err(e) => problems.push(at(self.render_diagnostic(name, &e))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Returns the rendered tree of a tenant in an environment.
+    pub fn render(&self, env: &Environment, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+        let rendered = omit_empty_entries(self.render_files(env, tenant)?);
+        let base = self
+            .files
+            .display(&format!("templates/{}", tenant.template));
+        // Each file is bounded when it is parsed; the tenant's tree, made of all of them, too.
+        let nodes: usize = rendered
+            .iter()
+            .filter(|(path, _)| path.ends_with(".yaml"))
+            .map(|(_, text)| crate::yaml::node_count(text))
+            .sum();
+        if nodes > crate::yaml::MAX_NODES {
+            return Err(vec![Diagnostic::new(format!(
+                "this tenant's rendered files hold more than {} values (promote's limit)",
+                crate::yaml::MAX_NODES
+            ))
+            .in_file(&base)
+            .context(&env.name, Some(&tenant.key))
+            .hint(
+                "something renders far more than a configuration holds: look for large loops",
+            )]);
+        }
+        let dir = Dir::from_files(rendered);
+        let mut tree = layout::read(&layout::TENANT, &dir, &base).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|mut d| {
+                    // A YAML position in rendered text is a position in the template only when
+                    // rendering changed nothing in that file; say so when it may not be.
+                    let templated = d.location.as_ref().is_some_and(|l| l.line.is_some())
+                        && !self.renders_verbatim(
+                            &tenant.template,
+                            &base,
+                            &dir,
+                            d.location.as_ref().map(|l| l.file.as_str()),
+                        );
+                    if templated {
+                        d.message.push_str(" (position in the rendered text)");
+                    }
+                    d.context(&env.name, Some(&tenant.key))
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let forged = markers::settle(&mut tree, &self.nonce);
+        if forged.is_empty() {
+            return Ok(tree);
+        }
+        Err(forged
+            .iter()
+            .map(|f| {
+                self.forged_diagnostic(tenant, &tree, f)
+                    .context(&env.name, Some(&tenant.key))
+            })
+            .collect())
+    }
+
+    /// A secret marker that `secret()` did not write, at its template file and line.
+    fn forged_diagnostic(
+        &self,
+        tenant: &Tenant,
+        tree: &Value,
+        forged: &markers::Forged,
+    ) -> Diagnostic {
+        let location = template_location(self.files, &tenant.template, tree, &forged.pointer);
+        let name = forged.name.as_deref().unwrap_or("NAME");
+        Diagnostic::new(format!(
+            "a secret marker `{}` that secret() did not write: markers come only from secret()",
+            crate::credentials::marker(name)
+        ))
+        .at(location)
+        .pointer(forged.pointer.clone())
+        .hint(format!("write {{{{ secret(\"{name}\") }}}}"))
+    }
+
+    /// A limit of the sandbox reached while rendering template `rendering`.
+    fn trip_diagnostic(&self, trip: &sandbox::Trip, rendering: &str) -> Diagnostic {
+        let place = trip.place.and_then(|p| self.places.get(p));
+        let file = place.map_or(rendering, |p| p.file.as_str());
+        let path = self.files.display(&format!("templates/{file}"));
+        let location = place
+            .and_then(|p| p.at)
+            .and_then(|at| {
+                let source = self.files.templates.get(file)?;
+                let (line, column) = crate::diagnostic::line_column(source, at);
+                Some(Location::at(&path, line, column))
+            })
+            .unwrap_or_else(|| Location::file(&path));
+        let d = Diagnostic::new(trip.limit.to_string()).at(location);
+        match trip.limit.hint() {
+            Some(hint) => d.hint(hint),
+            None => d,
+        }
+    }
+
+    /// Returns whether the file a diagnostic names rendered to exactly its template text.
+    fn renders_verbatim(&self, template: &str, base: &str, dir: &Dir, file: Option<&str>) -> bool {
+        let Some(rel) = file
+            .and_then(|f| f.strip_prefix(base))
+            .and_then(|f| f.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let mut at = dir;
+        let mut parts: Vec<&str> = rel.split('/').collect();
+        let Some(name) = parts.pop() else {
+            return false;
+        };
+        for part in parts {
+            match at.dirs.get(part) {
+                Some(d) => at = d,
+                None => return false,
+            }
+        }
+        at.files.get(name).is_some_and(|text| {
+            self.files.templates.get(&format!("{template}/{rel}")) == Some(text)
+        })
+    }
+
+    fn render_diagnostic(&self, name: &str, error: &tera::Error) -> Diagnostic {
+        let chain = error_chain(error);
+        // Tera names the innermost template being rendered (an include or macro file).
+        let inner = chain
+            .rsplit("while rendering '")
+            .next()
+            .and_then(|s| s.split('\'').next())
+            .filter(|n| self.files.templates.contains_key(*n))
+            .unwrap_or(name);
+        let path = self.files.display(&format!("templates/{inner}"));
+        let variable = chain
+            .split("Variable `")
+            .nth(1)
+            .and_then(|s| s.split('`').next());
+        // A missing include: Tera says "Template '[name]' not found" (or without brackets).
+        let missing = chain
+            .split("Template '")
+            .nth(1)
+            .and_then(|s| s.split("' not found").next())
+            .filter(|_| chain.contains("' not found"))
+            .map(|n| n.trim_start_matches('[').trim_end_matches(']'));
+        let location = variable
+            .or(missing)
+            .and_then(|needle| {
+                let source = self.files.templates.get(inner)?;
+                let offset = source.find(needle)?;
+                let (line, column) = crate::diagnostic::line_column(source, offset);
+                Some(Location::at(&path, line, column))
+            })
+            .unwrap_or_else(|| Location::file(&path));
+        let mut d = Diagnostic::new(tidy(&chain)).at(location);
+        if let Some(v) = variable {
+            d = d.hint(format!(
+                "`{v}` is not defined: define it in the environment's `vars` or the tenant's `vars`, or use `{v} | default(value=...)`"
+            ));
+        }
+        d
+    }
+}
+
+/// Returns where in template directory `template` of `files` the value at `pointer` of the
+/// tenant tree `tree` (rendered from it) is written: the file the layout puts it in, and the
+/// line and column of its key when the file is YAML and the key is found in the template text.
+pub fn template_location(
+    files: &RepoFiles,
+    template: &str,
+    tree: &Value,
+    pointer: &str,
+) -> Location {
+    let segments = crate::patch::pointer::parse(pointer).unwrap_or_default();
+    let (rel, used) = layout::file_of(&layout::TENANT, tree, &segments);
+    let template_path = format!("{template}/{rel}");
+    let shown = files.display(&format!("templates/{template_path}"));
+    let keys: Vec<&str> = segments[used.min(segments.len())..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    files
+        .templates
+        .get(&template_path)
+        .filter(|_| rel.ends_with(".yaml"))
+        .and_then(|source| crate::diagnostic::locate_yaml_keys(source, &keys))
+        .map(|(line, column)| Location::at(&shown, line, column))
+        .unwrap_or_else(|| Location::file(&shown))
+}
+
+/// Returns the rendered files without the entries that rendered to nothing (only white space),
+/// and without those entries' sidecars. That is how a template makes an entry exist for some
+/// tenants only: `{% if vars.plan == "gold" %}...{% endif %}` around a whole file. The node
+/// files (`tenant.yaml`, `workspace.yaml`) always count, as `{}` when empty.
+fn omit_empty_entries(files: Vec<(String, String)>) -> Vec<(String, String)> {
+    let is_node_file = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        name == layout::TENANT.file || name == layout::WORKSPACE.file
+    };
+    let omitted: Vec<String> = files
+        .iter()
+        .filter(|(path, text)| {
+            path.ends_with(".yaml") && !is_node_file(path) && text.trim().is_empty()
+        })
+        .map(|(path, _)| path.trim_end_matches(".yaml").to_owned())
+        .collect();
+    if omitted.is_empty() {
+        return files;
+    }
+    files
+        .into_iter()
+        .filter(|(path, _)| {
+            let stem = path
+                .rsplit_once('.')
+                .map_or(path.as_str(), |(stem, _)| stem);
+            !omitted.iter().any(|o| o == stem)
+        })
+        .collect()
+}
+
+fn error_chain(error: &tera::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// Returns Tera's message without its "Failed to render 'x'" prefixes, which the location says.
+fn tidy(chain: &str) -> String {
+    let parts: Vec<&str> = chain
+        .split(": ")
+        .filter(|p| {
+            !p.starts_with("Failed to render")
+                && !p.starts_with("Failed to parse")
+                // The sandbox's own functions and filters (see `instrument`) are no news.
+                && !p.starts_with("Function call '__promote_")
+                && !p.starts_with("Filter call '__promote_")
+        })
+        .collect();
+    let joined = parts.join(": ");
+    let message = joined
+        .split(" while rendering '")
+        .next()
+        .unwrap_or(&joined)
+        .trim();
+    if message.is_empty() {
+        chain.to_owned()
+    } else {
+        message.to_owned()
+    }
+}
+
+fn failed_template(error: &tera::Error) -> Option<String> {
+    let text = error.to_string();
+    if let Some((name, _)) = missing_reference(&text) {
+        return Some(name.to_owned());
+    }
+    let rest = text.strip_prefix("Failed to parse '")?;
+    Some(rest.split('\'').next()?.to_owned())
+}
+
+/// A template that imports macros from, or extends, a template that does not exist:
+/// (the template, the missing one), from Tera's message.
+fn missing_reference(text: &str) -> Option<(&str, &str)> {
+    let (name, rest) = if let Some(rest) = text.strip_prefix("Template `") {
+        let (name, rest) = rest.split_once("` loads macros from `")?;
+        (name, rest.split_once('`')?.0)
+    } else {
+        let rest = text.strip_prefix("Template '")?;
+        let (name, rest) = rest.split_once("' is inheriting from '")?;
+        (name, rest.split_once('\'')?.0)
+    };
+    Some((name, rest))
+}
+
+fn syntax_diagnostic(files: &RepoFiles, error: &tera::Error) -> Diagnostic {
+    let chain = error_chain(error);
+    let Some(name) = failed_template(error) else {
+        return Diagnostic::new(format!("template error: {}", tidy(&chain)))
+            .in_file(files.display("templates"))
+            .hint("check include/import/extends names: they are paths relative to templates/, e.g. \"_shared/x.yaml\"");
+    };
+    let path = files.display(&format!("templates/{name}"));
+    if let Some((_, missing)) = missing_reference(&chain) {
+        let location = files
+            .templates
+            .get(&name)
+            .and_then(|source| source.find(missing).map(|o| (source, o)))
+            .map(|(source, offset)| {
+                let (line, column) = crate::diagnostic::line_column(source, offset);
+                Location::at(&path, line, column)
+            })
+            .unwrap_or_else(|| Location::file(&path));
+        return Diagnostic::new(format!(
+            "`{missing}` does not exist (imported or extended here)"
+        ))
+        .at(location)
+        .hint(
+            "import/extends names are paths relative to templates/, e.g. \"_shared/macros.tera\"",
+        );
+    }
+    // Tera's parser error reads " --> L:C\n  |\n...\n  = expected ...".
+    let position = chain.split("--> ").nth(1).and_then(|s| {
+        let end = s
+            .find(|c: char| !c.is_ascii_digit() && c != ':')
+            .unwrap_or(s.len());
+        let (line, column) = s[..end].split_once(':')?;
+        Some((line.parse().ok()?, column.parse().ok()?))
+    });
+    let expected = chain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .unwrap_or("syntax error");
+    let location = match position {
+        Some((line, column)) => Location::at(&path, line, column),
+        None => Location::file(&path),
+    };
+    Diagnostic::new(format!("template syntax error: {expected}")).at(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+
+    fn repo(templates: &[(&str, &str)], env: &str) -> RepoFiles {
+        RepoFiles {
+            templates: templates
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            environments: [("prod".to_owned(), env.to_owned())].into(),
+            origin: Origin::WorkTree,
+        }
+    }
+
+    const ENV: &str = "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60}}\ntenants:\n  acme: {id: acme-prod, vars: {ttl: {refresh: 600}}}\n";
+
+    fn render(files: &RepoFiles) -> Result<Value, Vec<Diagnostic>> {
+        let renderer = Renderer::new(files)?;
+        let env = files.environment("prod").unwrap();
+        let tenants = env.tenants(&files.template_dirs()).unwrap();
+        renderer.render(&env, &tenants[0])
+    }
+
+    #[test]
+    fn renders_context_includes_macros_and_secrets() {
+        let files = repo(
+            &[
+                ("acme/tenant.yaml", "name: {{ tenant.id }}\nurl: https://{{ tenant.id }}.{{ vars.domain }}\nttl: {{ vars.ttl.access }}/{{ vars.ttl.refresh }}\nenv: {{ env.name }}\n"),
+                ("acme/workspaces/default/workspace.yaml", "{% import \"_shared/m.tera\" as m %}\nname: Default\ngrant_types: {{ m::grants() }}\n"),
+                ("acme/workspaces/default/clients/backend.yaml", "{% include \"_shared/client.yaml\" %}\nclient_secret: {{ secret(\"BACKEND\") }}\n"),
+                ("acme/workspaces/default/scripts/s.yaml", "name: s\n"),
+                ("acme/workspaces/default/scripts/s.js", "// {{ tenant.key }}\n"),
+                ("_shared/m.tera", "{% macro grants() %}[authorization_code, refresh_token]{% endmacro grants %}"),
+                ("_shared/client.yaml", "client_name: backend"),
+            ],
+            ENV,
+        );
+        let tree = render(&files).unwrap();
+        assert_eq!(
+            tree,
+            json!({
+                "name": "acme-prod", "url": "https://acme-prod.example.com", "ttl": "60/600", "env": "prod",
+                "servers": {"default": {
+                    "name": "Default",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "clients": {"backend": {"client_name": "backend", "client_secret": "<secret:BACKEND>"}},
+                    "scripts": {"s": {"name": "s", "body": "// acme\n"}}
+                }}
+            })
+        );
+    }
+
+    fn first_error(files: &RepoFiles) -> String {
+        render(files).unwrap_err()[0].to_string()
+    }
+
+    #[test]
+    fn undefined_variable_names_file_line_and_column() {
+        let files = repo(
+            &[("acme/tenant.yaml", "name: x\nurl: {{ vars.nope }}\n")],
+            ENV,
+        );
+        let err = first_error(&files);
+        assert!(
+            err.starts_with(
+                "templates/acme/tenant.yaml:2:9: Variable `vars.nope` not found in context"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("(env prod, tenant acme)") && err.contains("hint:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_all_reported_with_positions() {
+        let files = repo(
+            &[
+                ("acme/tenant.yaml", "name: {{ x \n"),
+                ("acme/pools/p.yaml", "a: 1\n{% if %}\n"),
+                ("_shared/ok.yaml", "a: 1\n"),
+            ],
+            ENV,
+        );
+        let errs = Renderer::new(&files).err().unwrap();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("templates/acme/tenant.yaml:2:1: template syntax error")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("templates/acme/pools/p.yaml:2:")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_include_is_an_error() {
+        let files = repo(
+            &[(
+                "acme/tenant.yaml",
+                "{% include \"_shared/missing.yaml\" %}\n",
+            )],
+            ENV,
+        );
+        let err = match Renderer::new(&files) {
+            Err(e) => e[0].to_string(),
+            Ok(r) => {
+                let env = files.environment("prod").unwrap();
+                let t = &env.tenants(&files.template_dirs()).unwrap()[0];
+                r.render(&env, t).unwrap_err()[0].to_string()
+            }
+        };
+        assert!(err.contains("_shared/missing.yaml"), "{err}");
+    }
+
+    #[test]
+    fn invalid_yaml_after_rendering_names_the_template() {
+        let files = repo(
+            &[("acme/tenant.yaml", "name: {{ tenant.id }}\nbad: [\n")],
+            ENV,
+        );
+        let err = first_error(&files);
+        assert!(
+            err.starts_with("templates/acme/tenant.yaml:3:1: invalid YAML"),
+            "{err}"
+        );
+        assert!(err.contains("(position in the rendered text)"), "{err}");
+    }
+
+    #[test]
+    fn entries_that_render_to_nothing_are_left_out() {
+        let files = repo(
+            &[
+                ("acme/tenant.yaml", "name: x\n"),
+                ("acme/workspaces/w/workspace.yaml", ""),
+                ("acme/workspaces/w/scripts/gold.yaml", "{% if tenant.vars.plan | default(value='') == 'gold' %}name: gold{% endif %}\n"),
+                ("acme/workspaces/w/scripts/gold.js", "// body\n"),
+                ("acme/workspaces/w/scripts/all.yaml", "name: all\n"),
+            ],
+            ENV,
+        );
+        let tree = render(&files).unwrap();
+        assert_eq!(
+            tree["servers"]["w"]["scripts"],
+            json!({"all": {"name": "all"}})
+        );
+    }
+
+    #[test]
+    fn bad_secret_names_are_refused() {
+        let files = repo(&[("acme/tenant.yaml", "s: {{ secret(\"a b\") }}\n")], ENV);
+        assert!(first_error(&files).contains("secret name `a b`"));
+    }
+
+    fn errors(files: &RepoFiles) -> Vec<String> {
+        match render(files) {
+            Ok(tree) => panic!("rendered: {tree}"),
+            Err(ds) => ds.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn fails_with(templates: &[(&str, &str)], words: &[&str]) -> String {
+        let files = repo(templates, ENV);
+        let started = std::time::Instant::now();
+        let all = errors(&files).join("\n");
+        for word in words {
+            assert!(all.contains(word), "{word:?} not in:\n{all}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "slow: {all}"
+        );
+        all
+    }
+
+    #[test]
+    fn only_secret_and_range_can_be_called() {
+        for (call, name) in [
+            ("get_env(name='PROMOTE_PROD_CLIENT_SECRET')", "get_env()"),
+            ("now()", "now()"),
+            ("get_random(end=10)", "get_random()"),
+            ("throw(message='x')", "throw()"),
+        ] {
+            let text = format!("name: a\nmanaged_by: \"{{{{ {call} }}}}\"\n");
+            let all = fails_with(&[("acme/tenant.yaml", &text)], &[name]);
+            assert!(
+                all.starts_with(&format!("templates/acme/tenant.yaml:2:17: `{name}` is not available: promote templates can call only secret() and range()")),
+                "{all}"
+            );
+        }
+        // Refused even where it would not render, and in macros.
+        fails_with(
+            &[
+                (
+                    "acme/tenant.yaml",
+                    "{% if false %}{{ get_env(name='HOME') }}{% endif %}name: a\n",
+                ),
+                (
+                    "_shared/m.tera",
+                    "{% macro m() %}{% set x = [1, now()] %}{% endmacro m %}",
+                ),
+            ],
+            &[
+                "templates/acme/tenant.yaml:1:18: `get_env()`",
+                "templates/_shared/m.tera:1:31: `now()`",
+            ],
+        );
+    }
+
+    #[test]
+    fn nested_loops_over_literal_lists_stop() {
+        let list = "[1,2,3,4,5,6,7,8,9,10]";
+        let mut text = String::from("name: a\n");
+        for i in 0..10 {
+            text.push_str(&format!("{{% for a{i} in {list} %}}"));
+        }
+        text.push('x');
+        text.push_str(&"{% endfor %}".repeat(10));
+        let all = fails_with(
+            &[("acme/tenant.yaml", &text)],
+            &["the loops and macro calls of this tenant's templates ran more than 1000000 times (promote's limit)", "nested loops multiply"],
+        );
+        assert!(all.starts_with("templates/acme/tenant.yaml:2:"), "{all}");
+        assert!(all.contains("(env prod, tenant acme)"), "{all}");
+    }
+
+    #[test]
+    fn doubling_strings_stop_within_the_limits() {
+        let doubling = format!(
+            "{{% set_global s = \"0123456789abcdef\" %}}{}name: a\n",
+            "{% set_global s = s ~ s %}".repeat(30)
+        );
+        let all = fails_with(
+            &[("acme/tenant.yaml", &doubling)],
+            &["a value of more than 4 MiB"],
+        );
+        assert!(all.starts_with("templates/acme/tenant.yaml:1:"), "{all}");
+        // In a loop: each value stays small, their total does not.
+        let looped = "{% set_global s = \"0123456789abcdef\" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}name: a\n";
+        fails_with(&[("acme/tenant.yaml", looped)], &["promote's limit"]);
+    }
+
+    #[test]
+    fn doubling_macros_stop() {
+        // Each macro calls the previous one four times: 4^12 copies, a dozen levels deep.
+        let mut macros = String::from("{% macro m0() %}0123456789abcdef{% endmacro m0 %}");
+        for i in 1..=12 {
+            let p = i - 1;
+            let call = format!("{{{{ self::m{p}() }}}}");
+            macros.push_str(&format!(
+                "{{% macro m{i}() %}}{}{{% endmacro m{i} %}}",
+                call.repeat(4)
+            ));
+        }
+        let text = format!("{macros}name: \"{{{{ self::m12() }}}}\"\n");
+        let all = fails_with(
+            &[("acme/tenant.yaml", &text)],
+            &["templates/acme/tenant.yaml:1:"],
+        );
+        assert!(
+            all.contains("ran more than 1000000 times")
+                || all.contains("produced more than 64 MiB"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn amplifying_filters_stop() {
+        let big = "{% set_global s = \"aaaaaaaaaaaaaaaa\" %}{% for i in range(end=16) %}{% set_global s = s ~ s %}{% endfor %}{% set_global l = \"\n\" %}{% for i in range(end=16) %}{% set_global l = l ~ l %}{% endfor %}";
+        for (expr, filter) in [
+            ("s | replace(from=\"a\", to=\"0123456789abcdef\")", "replace"),
+            ("l | indent(prefix=\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\")", "indent"),
+            ("[s, s] | join(sep=s ~ s ~ s ~ s ~ s)", "join"),
+            ("[s, s, s] | concat(with=[s, s, s])", "concat"),
+            ("s | split(pat=\"\")", "split"),
+        ] {
+            let text = format!("{big}{{% set x = \"a\n\" %}}name: \"{{{{ {expr} | length }}}}\"\n");
+            fails_with(
+                &[("acme/tenant.yaml", &text)],
+                &[&format!("filter `{filter}` would make a value of more than 4 MiB")],
+            );
+        }
+        // A filter failing in a condition (which Tera reads as false) is still reported.
+        let condition = format!("{big}{{% if s | replace(from=\"a\", to=\"0123456789abcdef\") %}}{{% endif %}}name: a\n");
+        fails_with(&[("acme/tenant.yaml", &condition)], &["filter `replace`"]);
+        // And so is a `{% filter %}` section writing in a loop.
+        let section = format!("{big}{{% for i in range(end=100) %}}{{% filter replace(from=\"b\", to=s) %}}bbb{{% endfilter %}}{{% endfor %}}name: a\n");
+        fails_with(&[("acme/tenant.yaml", &section)], &["64 MiB"]);
+    }
+
+    #[test]
+    fn output_values_and_nesting_are_bounded() {
+        let big = "{% set_global s = \"aaaaaaaaaaaaaaaa\" %}{% for i in range(end=16) %}{% set_global s = s ~ s %}{% endfor %}";
+        let out =
+            format!("{big}name: a\n# {{% for i in range(end=100) %}}{{{{ s }}}}{{% endfor %}}\n");
+        fails_with(
+            &[("acme/tenant.yaml", &out)],
+            &["produced more than 64 MiB"],
+        );
+        let array = format!("{big}{{% set x = [s, s, s, s, s] %}}name: a\n");
+        fails_with(
+            &[("acme/tenant.yaml", &array)],
+            &["a value of more than 4 MiB"],
+        );
+        let deep = "{% set_global a = [] %}{% for i in range(end=200) %}{% set_global a = [a] %}{% endfor %}name: a\n";
+        let all = fails_with(
+            &[("acme/tenant.yaml", deep)],
+            &[
+                "a value nested more than 128 levels deep",
+                "set_global x = [x]",
+            ],
+        );
+        assert!(all.starts_with("templates/acme/tenant.yaml:1:"), "{all}");
+    }
+
+    #[test]
+    fn deep_structures_are_refused_before_rendering() {
+        // A chain of macros, each calling the next: no recursion, but as deep as it is long.
+        let mut chain = String::new();
+        for i in 0..2000 {
+            chain.push_str(&format!(
+                "{{% macro m{i}() %}}{{{{ self::m{}() }}}}{{% endmacro m{i} %}}",
+                i + 1
+            ));
+        }
+        chain.push_str("{% macro m2000() %}x{% endmacro m2000 %}");
+        let text = format!("{chain}name: \"{{{{ self::m0() }}}}\"\n");
+        let files = repo(&[("acme/tenant.yaml", &text)], ENV);
+        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        assert!(
+            err.contains("rendering nests more than 64 levels deep"),
+            "{err}"
+        );
+        // Import cycles, which Tera follows until the stack overflows.
+        let files = repo(
+            &[
+                (
+                    "acme/tenant.yaml",
+                    "{% import \"_shared/a.tera\" as a %}name: a\n",
+                ),
+                (
+                    "_shared/a.tera",
+                    "{% import \"_shared/b.tera\" as b %}{% macro f() %}{% endmacro f %}",
+                ),
+                (
+                    "_shared/b.tera",
+                    "{% import \"_shared/a.tera\" as a %}{% macro g() %}{% endmacro g %}",
+                ),
+            ],
+            ENV,
+        );
+        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        assert!(
+            err.contains("imports and extends go round in a cycle"),
+            "{err}"
+        );
+        // Tags nested too deep for Tera's parser.
+        let deep = format!(
+            "{}x{}",
+            "{% if true %}".repeat(65),
+            "{% endif %}".repeat(65)
+        );
+        let files = repo(&[("acme/tenant.yaml", &deep)], ENV);
+        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        assert!(
+            err.starts_with("templates/acme/tenant.yaml:1:833: tags nested more than 64 deep"),
+            "{err}"
+        );
+        // Recursion through a namespace imported by an import: `i.yaml` sees `m` through `k`.
+        let files = repo(
+            &[
+                (
+                    "acme/tenant.yaml",
+                    "{% import \"_shared/m.tera\" as m %}name: \"{{ m::f() }}\"\n",
+                ),
+                (
+                    "_shared/m.tera",
+                    "{% macro f() %}{% include \"_shared/i.yaml\" %}{% endmacro f %}",
+                ),
+                (
+                    "_shared/i.yaml",
+                    "{% import \"_shared/k.tera\" as k %}{{ m::f() }}",
+                ),
+                (
+                    "_shared/k.tera",
+                    "{% import \"_shared/m.tera\" as m %}{% macro h() %}{% endmacro h %}",
+                ),
+            ],
+            ENV,
+        );
+        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        assert!(err.contains("recursion"), "{err}");
+    }
+
+    #[test]
+    fn the_deepest_accepted_templates_render_on_a_small_stack() {
+        // Tags nested as deep as the nesting limit allows, and a chain of macros as long as
+        // it allows, render on a 2 MiB thread (the default of the rendering threads), even
+        // unoptimised.
+        let ifs = format!(
+            "name: \"{}{{{{ ((((tenant.id)))) }}}}{}\"\n",
+            "{% if true %}".repeat(60),
+            "{% endif %}".repeat(60)
+        );
+        let mut chain =
+            String::from("{% macro m16(a) %}{{ (((a + 1) * 2) - 1) }}{% endmacro m16 %}");
+        for i in 0..16 {
+            chain.push_str(&format!(
+                "{{% macro m{i}(a) %}}{{% for x in [1] %}}{{{{ self::m{}(a=a) }}}}{{% endfor %}}{{% endmacro m{i} %}}",
+                i + 1
+            ));
+        }
+        let chain = format!("{chain}name: \"{{{{ self::m0(a=1) }}}}\"\n");
+        let filters = format!(
+            "name: \"{}{{{{ tenant.id }}}}{}\"\n",
+            "{% filter trim %}".repeat(60),
+            "{% endfilter %}".repeat(60)
+        );
+        let mut includes: Vec<(String, String)> = (0..60)
+            .map(|i| {
+                (
+                    format!("_shared/i{i}.yaml"),
+                    format!("{{% include \"_shared/i{}.yaml\" %}}", i + 1),
+                )
+            })
+            .collect();
+        includes.push(("_shared/i60.yaml".into(), "{{ tenant.id }}".into()));
+        let included = "name: \"{% include \"_shared/i0.yaml\" %}\"\n".to_owned();
+        for (text, more) in [
+            (ifs, vec![]),
+            (chain, vec![]),
+            (filters, vec![]),
+            (included, includes),
+        ] {
+            let mut all = vec![("acme/tenant.yaml", text.as_str())];
+            all.extend(more.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let files = repo(&all, ENV);
+            let renderer = match Renderer::new(&files) {
+                Ok(r) => r,
+                Err(e) => panic!("{e:?}"),
+            };
+            let env = files.environment("prod").unwrap();
+            let tenant = env.tenants(&files.template_dirs()).unwrap().remove(0);
+            std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn_scoped(s, || renderer.render(&env, &tenant).unwrap())
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            });
+        }
+    }
+
+    #[test]
+    fn what_made_tera_panic_is_an_error_or_works() {
+        let env = "target: {url: https://x}\nvars: {big: 1.7e308, s: \"e\\u0301x\"}\ntenants:\n  acme: {id: acme-prod}\n";
+        let check = |text: &str, expect: Result<&str, &str>| {
+            let files = repo(&[("acme/tenant.yaml", text)], env);
+            match (render(&files), expect) {
+                (Ok(tree), Ok(name)) => assert_eq!(tree["name"], json!(name), "{text}"),
+                (Err(ds), Err(word)) => {
+                    let all: Vec<String> = ds.iter().map(ToString::to_string).collect();
+                    assert!(all.join("\n").contains(word), "{text}: {all:?}");
+                }
+                (got, _) => panic!("{text}: {got:?}"),
+            }
+        };
+        check(
+            "name: \"{{ vars.big + vars.big }}\"\n",
+            Err("too large to add or subtract"),
+        );
+        check(
+            "name: \"{{ 0 - vars.big - vars.big }}\"\n",
+            Err("too large to add or subtract"),
+        );
+        check(
+            "name: \"{% for c in vars.s %}[{{ c }}]{% endfor %}\"\n",
+            Ok("[e][\u{301}][x]"),
+        );
+        check(
+            "{% macro f() %}1{% endmacro f %}name: \"{{ self::f() + 1 }}\"\n",
+            Err("a math operation needs a number"),
+        );
+        check(
+            "{% macro f() %}1{% endmacro f %}{% if self::f() > 1 %}{% endif %}name: a\n",
+            Err("a math operation needs a number"),
+        );
+        check(
+            "{% set a = 'x' %}name: \"{% if not a ~ 'b' %}no{% else %}yes{% endif %}\"\n",
+            Ok("yes"),
+        );
+        check(
+            "name: \"{{ '10' | int(base=1) }}\"\n",
+            Err("between 2 and 36"),
+        );
+        check(
+            &format!("name: \"{{{{ 1{}.0 }}}}\"\n", "0".repeat(400)),
+            Err("number literal too large"),
+        );
+        check("name: \"{{ 1.5 + 2 }}{{ 10 - 3 }}\"\n", Ok("3.57"));
+    }
+
+    #[test]
+    fn secret_markers_cannot_be_forged() {
+        let client = |secret: &str| {
+            vec![
+                ("acme/tenant.yaml".to_owned(), "name: a\n".to_owned()),
+                (
+                    "acme/workspaces/w/workspace.yaml".to_owned(),
+                    "name: w\n".to_owned(),
+                ),
+                (
+                    "acme/workspaces/w/clients/c.yaml".to_owned(),
+                    format!("client_name: c\nclient_secret: {secret}\n"),
+                ),
+            ]
+        };
+        let run = |secret: &str, env: &str| {
+            let templates = client(secret);
+            let refs: Vec<(&str, &str)> = templates
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            render(&repo(&refs, env))
+        };
+        let tree = run("'{{ secret(\"BACKEND\") }}'", ENV).unwrap();
+        assert_eq!(
+            tree["servers"]["w"]["clients"]["c"]["client_secret"],
+            json!("<secret:BACKEND>")
+        );
+        // Names changed after secret() are checked again; the result is an ordinary marker.
+        let tree = run("'{{ secret(\"A\") | replace(from=\"A\", to=\"B\") }}'", ENV).unwrap();
+        assert_eq!(
+            tree["servers"]["w"]["clients"]["c"]["client_secret"],
+            json!("<secret:B>")
+        );
+        for (forged, name) in [
+            ("'<secret:PROD_DB>'", "PROD_DB"),
+            ("\"\\x3csecret:PROD_DB>\"", "PROD_DB"),
+            ("'{{ \"<secret:\" ~ \"PROD_DB>\" }}'", "PROD_DB"),
+            ("'{{ vars.stolen }}'", "FROM_VARS"),
+            ("'{{ secret(\"A\") | truncate(length=9, end=\">\") }}'", "A"),
+        ] {
+            let env = "target: {url: https://x}\nvars: {stolen: \"<secret:FROM_VARS>\"}\ntenants:\n  acme: {id: acme-prod}\n";
+            let err = run(forged, env).unwrap_err()[0].to_string();
+            assert!(
+                err.starts_with(&format!("templates/acme/workspaces/w/clients/c.yaml:2:1: a secret marker `<secret:{name}>` that secret() did not write")),
+                "{forged}: {err}"
+            );
+            assert!(
+                err.contains(&format!("hint: write {{{{ secret(\"{name}\") }}}}")),
+                "{err}"
+            );
+        }
+    }
+
+    /// The templates of `files` compiled by plain Tera, as promote did before the sandbox, with
+    /// the same `secret()` markers.
+    fn plain(files: &RepoFiles, nonce: &str) -> Tera {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![]);
+        tera.register_function("secret", markers::secret(nonce.to_owned()));
+        tera.register_function("range", bounds::range);
+        let sources: Vec<(String, String)> = files
+            .templates
+            .iter()
+            .map(|(name, text)| {
+                let tags = scan::scan(text).tags;
+                (
+                    name.clone(),
+                    scan::positional_secret(text, &tags).unwrap_or_else(|| text.clone()),
+                )
+            })
+            .collect();
+        tera.add_raw_templates(sources).unwrap();
+        tera
+    }
+
+    /// Renders every template of `files` for every tenant of every environment, sandboxed and
+    /// plain, and returns how many texts were compared (all equal).
+    fn renders_as_plain_tera(files: &RepoFiles) -> usize {
+        let renderer = Renderer::new(files).unwrap();
+        let plain = plain(files, &renderer.nonce);
+        let mut compared = 0;
+        for env_name in files.environments.keys() {
+            let env = files.environment(env_name).unwrap();
+            for tenant in env.tenants(&files.template_dirs()).unwrap() {
+                let context = Context::from_value(Renderer::context(&env, &tenant)).unwrap();
+                for name in files.templates.keys() {
+                    bounds::start_tenant();
+                    let expected = plain.render(name, &context).map_err(|e| error_chain(&e));
+                    bounds::start_tenant();
+                    let got = renderer
+                        .tera
+                        .render(name, &context)
+                        .map_err(|e| error_chain(&e));
+                    assert!(sandbox::take_trip().is_none(), "{name}");
+                    match (&expected, &got) {
+                        (Ok(a), Ok(b)) => assert_eq!(a, b, "{env_name} {} {name}", tenant.key),
+                        // Some shared files only render where they are included.
+                        (Err(_), Err(_)) => {}
+                        _ => panic!("{env_name} {} {name}: {expected:?} / {got:?}", tenant.key),
+                    }
+                    compared += usize::from(expected.is_ok());
+                }
+            }
+        }
+        compared
+    }
+
+    #[test]
+    fn the_shipped_example_renders_as_with_plain_tera() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let files = RepoFiles::from_work_tree(root).unwrap();
+        assert!(renders_as_plain_tera(&files) > 50);
+    }
+
+    #[test]
+    fn instrumented_templates_render_as_plain_tera() {
+        let main = r#"{% import "_m/m.tera" as m %}
+{%- set xs = [1, 2, 3] -%}
+{% for x in xs -%}
+  - {{ x }}{% if loop.last %} last{% endif %} {{ loop.index }}/{{ loop.index0 }}{{ loop.first }}
+{%- endfor %}
+{% for k, v in vars.ttl %}{{ k }}={{ v }};{% endfor %}
+{{ m::f(a=1) }} {{ m::f(a="x", b=[1,2]) }}
+{% set_global g = 0 %}{% for i in range(end=5) %}{% if i == 3 %}{% break %}{% endif %}{% if i == 1 %}{% continue %}{% endif %}{% set_global g = g + i %}{% set local = i %}{% endfor %}g={{ g }}
+{{ 1 + 2 * 3 }} {{ 10 / 4 }} {{ 7 % 3 }} {{ 2.5 - 1 }} {{ -3 + 1 }} {{ (1 + 2) * 3 }} {{ 1 + 2 | abs }}
+{{ "a" ~ vars.domain ~ 1 ~ 2.5 }} {{ 'q' ~ secret("X") }}
+{% if "ex" in vars.domain and not false %}in{% endif %}{% if 2 not in xs %}nope{% else %}yes{% endif %}
+{% if vars.domain is containing("ample") %}t{% elif true %}e{% else %}f{% endif %}{% if vars.nope is undefined %}u{% endif %}
+{{ vars.domain | upper | replace(from="E", to="3") }} {{ vars.domain | title }} {{ vars.domain | capitalize }}
+{{ xs | join(sep=", ") }} {{ xs | length }} {{ xs | reverse | first }} {{ xs | last }} {{ xs | slice(start=1) }}
+{% filter upper %}inside {{ vars.domain }}{% endfilter %}|{% filter replace(from="a", to="b") %}aaa{% endfilter %}|{% filter safe %}s{% endfilter %}
+{% raw %}{{ not a tag }}{% endraw %}
+{#- comment -#}
+  {{- "trimmed" -}}  
+   x {%- if true -%}   y   {%- endif -%} z
+{{ vars.nope | default(value="dflt") }} {{ not vars.nope }} {{ vars.ttl.access > 30 }}
+{% set word = "héllo" %}{% for c in word %}[{{ c }}]{% endfor %}
+{% for x in [] %}x{% else %}empty{% endfor %}{% for x in [1] %}x{% else %}empty{% endfor %}
+{{ [1, "a", true] }} {{ vars.ttl }} {{ xs | json_encode() }} {{ vars.ttl | json_encode(pretty=true) }}
+{% if xs | length > 2 %}long{% endif %}{% if m::f(a=1) %}macro-truthy{% endif %}
+{{ m::f(a=1) | trim }} {{ "abc" | truncate(length=2) }} {{ "a,b" | split(pat=",") }} {{ "x
+y" | indent(prefix="> ") }}
+{% include "_m/inc.yaml" %}
+{{ secret("S") }} {{ secret(name="T") }}
+{% if 1 + 1 == 2 and xs | length == 3 %}two{% endif %} {{ xs is iterable }} {{ 1 in [1] }}
+{% set n = vars.ttl.access %}{{ n * 2 + 1 - n / 2 }} {{ n + 0.5 }} {% set seven = "7" | int %}{{ seven + 1 }} {{ 2.5 | round }}
+{% for i in range(end=3, start=1) %}{% for j in range(end=i) %}{{ i }}{{ j }} {% endfor %}{% endfor %}
+"#;
+        let files = repo(
+            &[
+                ("t/main.yaml", main),
+                ("_m/m.tera", "{% macro f(a, b=2) -%}\n  f({{ a }},{{ b }}){% for i in range(end=2) %}.{{ i }}{% endfor %}\n{%- endmacro f %}"),
+                ("_m/inc.yaml", "{% import \"_m/m.tera\" as mm %}included {{ tenant.id }}\n{{ mm::f(a=tenant.key) }}"),
+                ("_m/base.yaml", "base-start {% block body %}base-body {{ vars.domain }}{% block inner %}i{% endblock inner %}{% endblock body %} base-end"),
+                ("t/child.yaml", "{% extends \"_m/base.yaml\" %}{% block body %}child {{ super() }}{% endblock body %}{% block inner %}ci{{ super() }}{% endblock inner %}"),
+            ],
+            "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60, refresh: 600}}\ntenants:\n  acme: {id: acme-prod, template: t}\n",
+        );
+        assert_eq!(renders_as_plain_tera(&files), 5);
+    }
+}

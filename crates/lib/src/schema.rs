@@ -1,0 +1,434 @@
+//! JSON Schema documents for the YAML files of a configuration repository, for editors.
+//!
+//! One document per kind of file: `tenant.yaml`, `workspace.yaml`, the entries of each collection
+//! of the layout (named by the collection's key: `clients`, `pools`, ...) and environment files.
+//! They live in the repository's `schema/` directory ([`DIR`]), and files written by `export` and
+//! `init` name theirs on their first line ([`modeline`]), which yaml-language-server (VS Code's
+//! YAML extension, Neovim, Helix) reads to validate and complete as people type.
+//!
+//! The fields come from one table, `schema/fields.yaml`; this module adds what other tables
+//! already say, so nothing is written twice: the collections a file may hold inline (from the
+//! layout), the credential and generated fields (from [`crate::credentials`]), null for every
+//! type (the platform exports nulls), and `additionalProperties` left open (the platform adds
+//! keys in new releases). Only environment files, which promote reads itself, are closed.
+
+pub mod annotate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::LazyLock;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+
+use crate::credentials;
+use crate::layout::{self, Entries, Node};
+
+pub use annotate::{annotate_repository, Annotated};
+
+/// The directory of the documents, relative to the repository.
+pub const DIR: &str = "schema";
+
+/// The directory of the documents in the repository `repo`: `schema`, not `./schema`, for the
+/// current directory, as messages show it.
+pub fn dir_of(repo: &Path) -> std::path::PathBuf {
+    let dir = repo.join(DIR);
+    match dir.strip_prefix(".") {
+        Ok(rest) => rest.to_path_buf(),
+        Err(_) => dir,
+    }
+}
+
+/// The JSON Schema dialect of the documents: draft-07, the one every editor's YAML support knows.
+const DIALECT: &str = "http://json-schema.org/draft-07/schema#";
+
+/// What a credential field's description says.
+const CREDENTIAL_NOTE: &str = "Credential: never in plain text in the repository. Write `{{ secret(\"NAME\") }}` (supplied as PROMOTE_SECRET_NAME at apply time), or leave it out.";
+
+/// What a field the platform generates says.
+const GENERATED_NOTE: &str = "Left out, the platform generates it.";
+
+/// The kind of environment files.
+pub const ENVIRONMENT: &str = "environment";
+
+/// The table of fields, parsed once.
+static FIELDS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
+    // The embedded table is parsed by the unit tests, so this cannot fail in a build that passed them.
+    let table: Map<String, Value> = serde_yaml::from_str(include_str!("schema/fields.yaml"))
+        .expect("schema/fields.yaml is a YAML map (checked by the unit tests)");
+    let mut schemas = BTreeMap::new();
+    for (name, value) in table {
+        if name == "definitions" {
+            if let Value::Object(defs) = value {
+                schemas.extend(defs);
+            }
+        } else {
+            schemas.insert(name, value);
+        }
+    }
+    complete(&mut schemas);
+    schemas
+});
+
+/// One schema document: the file stem (its kind) and its JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub kind: String,
+    pub json: Value,
+}
+
+impl Document {
+    /// The file name in [`DIR`].
+    pub fn file_name(&self) -> String {
+        format!("{}.json", self.kind)
+    }
+
+    /// The document as it is written: pretty JSON with a final newline.
+    pub fn text(&self) -> String {
+        // Serializing a `Value` cannot fail: its keys are strings.
+        let mut text = serde_json::to_string_pretty(&self.json).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// The kinds there are documents for: the layout's files, then environment files.
+pub fn kinds() -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = vec![layout::TENANT.what, layout::WORKSPACE.what];
+    for node in [&layout::TENANT, &layout::WORKSPACE] {
+        for c in node.collections {
+            if matches!(c.entries, Entries::Files { .. }) && !kinds.contains(&c.key) {
+                kinds.push(c.key);
+            }
+        }
+    }
+    kinds.push(ENVIRONMENT);
+    kinds
+}
+
+/// Every document, in [`kinds`] order.
+pub fn documents() -> Vec<Document> {
+    kinds().into_iter().map(document).collect()
+}
+
+/// The document of one kind (one of [`kinds`]).
+pub fn document(kind: &str) -> Document {
+    let schemas = &*FIELDS;
+    let mut json = match schemas.get(kind) {
+        Some(Value::Object(body)) => body.clone(),
+        _ => Map::new(),
+    };
+    let mut needed = BTreeSet::new();
+    references(&Value::Object(json.clone()), schemas, &mut needed);
+    if !needed.is_empty() {
+        let definitions: Map<String, Value> = needed
+            .into_iter()
+            .filter_map(|name| schemas.get(&name).map(|s| (name, s.clone())))
+            .collect();
+        json.insert("definitions".into(), Value::Object(definitions));
+    }
+    json.insert("$schema".into(), json!(DIALECT));
+    json.insert(
+        "$comment".into(),
+        json!(format!(
+            "Generated by `promote schema` (promote {}); regenerate it with that command rather than editing it.",
+            env!("CARGO_PKG_VERSION")
+        )),
+    );
+    Document {
+        kind: kind.to_owned(),
+        json: Value::Object(json),
+    }
+}
+
+/// The kind of a file of a tenant's directory, by its path relative to that directory
+/// (`workspaces/default/clients/web.yaml` → `clients`); `None` for sidecars and anything the
+/// layout does not write.
+pub fn kind_of(path: &str) -> Option<&'static str> {
+    kind_in(&layout::TENANT, path)
+}
+
+fn kind_in(node: &'static Node, path: &str) -> Option<&'static str> {
+    if path == node.file {
+        return Some(node.what);
+    }
+    let (dir, rest) = path.split_once('/')?;
+    let collection = node.collections.iter().find(|c| c.dir == dir)?;
+    match &collection.entries {
+        Entries::Files { levels, .. } => (rest.matches('/').count() == levels - 1
+            && rest.ends_with(".yaml"))
+        .then_some(collection.key),
+        Entries::Nodes(child) => kind_in(child, rest.split_once('/')?.1),
+    }
+}
+
+/// The first line of a file of `kind` that is `depth` directories below the repository:
+/// `# yaml-language-server: $schema=../../schema/clients.json`.
+pub fn modeline(depth: usize, kind: &str) -> String {
+    format!(
+        "# yaml-language-server: $schema={}{DIR}/{kind}.json",
+        "../".repeat(depth)
+    )
+}
+
+/// Whether `text` already names a schema for yaml-language-server.
+pub fn has_modeline(text: &str) -> bool {
+    text.lines()
+        .any(|l| l.trim_start().starts_with("# yaml-language-server:") && l.contains("$schema="))
+}
+
+/// Gives the YAML files of a tenant directory (paths relative to it, as `layout::write` makes
+/// them) their modeline, for a tenant directory `depth` directories below the repository.
+pub fn add_modelines(files: &mut [layout::File], depth: usize) {
+    for (path, text) in files.iter_mut() {
+        if let Some(kind) = kind_of(path) {
+            let line = modeline(depth + path.matches('/').count(), kind);
+            text.insert_str(0, &format!("{line}\n"));
+        }
+    }
+}
+
+/// How deep `dir` is below the repository `repo`, when it is inside it (both must exist).
+pub fn depth_in(repo: &Path, dir: &Path) -> Option<usize> {
+    let repo = repo.canonicalize().ok()?;
+    let dir = dir.canonicalize().ok()?;
+    dir.strip_prefix(&repo)
+        .ok()
+        .map(|rel| rel.components().count())
+}
+
+/// What [`fn@write`] did, by file name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Written {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// Writes every document into `dir` (created if needed); files already up to date are left
+/// alone, other files of the directory are never touched.
+pub fn write(dir: &Path) -> Result<Written> {
+    let mut written = Written::default();
+    for doc in documents() {
+        let name = doc.file_name();
+        let path = dir.join(&name);
+        let text = doc.text();
+        // A symlink there is replaced, never read or written through.
+        let old = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|_| crate::files::read_input(&path).ok());
+        let list = match old {
+            Some(old) if old == text.as_bytes() => {
+                written.unchanged.push(name);
+                continue;
+            }
+            Some(_) => &mut written.changed,
+            None if path.symlink_metadata().is_ok() => &mut written.changed,
+            None => &mut written.added,
+        };
+        crate::files::write_under(dir, &name, text.as_bytes(), crate::files::WriteMode::COPY)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        list.push(name);
+    }
+    Ok(written)
+}
+
+/// The documents of `dir` that are missing or differ from what this promote writes.
+pub fn stale(dir: &Path) -> Vec<String> {
+    documents()
+        .into_iter()
+        .filter(|doc| {
+            crate::files::read_input(&dir.join(doc.file_name())).ok()
+                != Some(doc.text().into_bytes())
+        })
+        .map(|doc| doc.file_name())
+        .collect()
+}
+
+/// Completes the table: inline collections, credential notes, nulls, open objects.
+fn complete(schemas: &mut BTreeMap<String, Value>) {
+    for node in [&layout::TENANT, &layout::WORKSPACE] {
+        if let Some(Value::Object(kind)) = schemas.get_mut(node.what) {
+            let properties = kind
+                .entry("properties")
+                .or_insert_with(|| json!({}))
+                .as_object_mut();
+            if let Some(properties) = properties {
+                for c in node.collections {
+                    properties.insert(c.key.into(), inline(c));
+                }
+            }
+        }
+    }
+    let layout_kinds: Vec<&str> = kinds().into_iter().filter(|k| *k != ENVIRONMENT).collect();
+    for kind in &layout_kinds {
+        if let Some(Value::Object(body)) = schemas.get_mut(*kind) {
+            body.entry("type").or_insert_with(|| json!("object"));
+            body.entry("additionalProperties")
+                .or_insert_with(|| json!(true));
+        }
+    }
+    for pattern in credentials::TENANT_FIELDS {
+        note(schemas, layout::TENANT.what, pattern, CREDENTIAL_NOTE);
+    }
+    for pattern in credentials::WORKSPACE_FIELDS {
+        note(schemas, layout::WORKSPACE.what, pattern, CREDENTIAL_NOTE);
+    }
+    for pattern in credentials::GENERATED {
+        note(schemas, layout::TENANT.what, pattern, GENERATED_NOTE);
+    }
+    for (name, schema) in schemas.iter_mut() {
+        if name != ENVIRONMENT {
+            nullable(schema);
+        }
+    }
+}
+
+/// The schema of a collection written inline in its parent's file (when it is empty, or an ID
+/// cannot be a file name).
+fn inline(c: &layout::Collection) -> Value {
+    let (entry, shape) = match &c.entries {
+        Entries::Nodes(child) => (reference(child.what), "one directory per entry"),
+        Entries::Files { levels: 1, .. } => (reference(c.key), "one file per entry"),
+        Entries::Files { .. } => (
+            json!({"type": "object", "additionalProperties": reference(c.key)}),
+            "one directory per type, one file per entry",
+        ),
+    };
+    json!({
+        "type": "object",
+        "description": format!(
+            "Usually the directory `{}/` beside this file, {shape}; written here only when it is empty or an ID cannot be a file name.",
+            c.dir
+        ),
+        "additionalProperties": entry,
+    })
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/definitions/{name}")})
+}
+
+/// The definition a `$ref` names.
+fn referenced(schema: &Value) -> Option<&str> {
+    schema.get("$ref")?.as_str()?.strip_prefix("#/definitions/")
+}
+
+/// Adds to `out` every definition `schema` refers to, through any chain of references.
+fn references(schema: &Value, schemas: &BTreeMap<String, Value>, out: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = referenced(schema) {
+                if out.insert(name.to_owned()) {
+                    if let Some(target) = schemas.get(name) {
+                        references(target, schemas, out);
+                    }
+                }
+            }
+            for value in map.values() {
+                references(value, schemas, out);
+            }
+        }
+        Value::Array(items) => {
+            for value in items {
+                references(value, schemas, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Appends `text` to the description of the fields a credential pattern (`a/*/b|c`, as in
+/// [`credentials`]) names, starting at the schema `name`, following references and creating
+/// the fields the table does not list.
+fn note(schemas: &mut BTreeMap<String, Value>, name: &str, pattern: &str, text: &str) {
+    let segments: Vec<&str> = pattern.split('/').collect();
+    let mut places = Vec::new();
+    locate(schemas, name, &[], &segments, &mut places);
+    for (name, path) in places {
+        let Some(mut schema) = schemas.get_mut(&name) else {
+            continue;
+        };
+        for key in &path {
+            if !schema.is_object() {
+                break;
+            }
+            schema = &mut schema[key.as_str()];
+            if schema.is_null() {
+                *schema = json!({});
+            }
+        }
+        if let Some(map) = schema.as_object_mut() {
+            let description = match map.get("description").and_then(Value::as_str) {
+                Some(d) if d.contains(text) => continue,
+                Some(d) => format!("{d} {text}"),
+                None => text.to_owned(),
+            };
+            map.insert("description".into(), json!(description));
+        }
+    }
+}
+
+/// Finds where `segments` lead from `path` inside the schema `name`: (schema name, path of
+/// object keys) pairs, the last key being the field to note.
+fn locate(
+    schemas: &BTreeMap<String, Value>,
+    name: &str,
+    path: &[String],
+    segments: &[&str],
+    out: &mut Vec<(String, Vec<String>)>,
+) {
+    let Some((first, rest)) = segments.split_first() else {
+        out.push((name.to_owned(), path.to_vec()));
+        return;
+    };
+    let here = schemas
+        .get(name)
+        .and_then(|s| path.iter().try_fold(s, |s, k| s.get(k)));
+    if let Some(target) = here.and_then(referenced) {
+        return locate(schemas, target, &[], segments, out);
+    }
+    if *first == "*" {
+        let key = match here.and_then(|s| s.get("type")).and_then(Value::as_str) {
+            Some("array") => "items",
+            _ => "additionalProperties",
+        };
+        let mut next = path.to_vec();
+        next.push(key.into());
+        return locate(schemas, name, &next, rest, out);
+    }
+    for field in first.split('|') {
+        let mut next = path.to_vec();
+        next.extend(["properties".to_owned(), field.to_owned()]);
+        if rest.is_empty() {
+            out.push((name.to_owned(), next));
+        } else {
+            locate(schemas, name, &next, rest, out);
+        }
+    }
+}
+
+/// Lets every typed schema under `schema` be null too.
+fn nullable(schema: &mut Value) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::String(ty)) = map.get("type") {
+        let ty = ty.clone();
+        map.insert("type".into(), json!([ty, "null"]));
+    }
+    if let Some(Value::Object(properties)) = map.get_mut("properties") {
+        for p in properties.values_mut() {
+            nullable(p);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = map.get_mut(key) {
+            nullable(inner);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,571 @@
+//! Credential-bearing fields: the one list of where the platform keeps credentials in a tree.
+//!
+//! A credential must never reach git, a log, a plan or a report in plain text. The repository
+//! names credentials with `secret("NAME")`, which renders as the marker `<secret:NAME>`; the
+//! value is supplied at apply time. This module knows where credentials live in a tree
+//! ([`TENANT_FIELDS`], [`WORKSPACE_FIELDS`]), recognises markers, finds plain-text values, and
+//! redacts or strips them.
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use crate::pointer;
+
+/// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
+/// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
+/// also apply under `servers/*` of a tenant.
+pub const TENANT_FIELDS: &[&str] = &["jwks/keys/*/d|p|q|dp|dq|qi|k", "mfa_methods/*/auth"];
+
+/// Credential fields of a workspace (see [`TENANT_FIELDS`]).
+pub const WORKSPACE_FIELDS: &[&str] = &[
+    "jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "secret",
+    "rotated_secrets",
+    "subject_identifier_algorithm_salt",
+    "clients/*/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "idps/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "gateways/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "custom_apps/*/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "server_consent/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "ciba_authentication_service/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
+    "idps/*/credentials",
+    "webhooks/*/api_key",
+    "ciba_authentication_service/external/credentials",
+];
+
+/// Credentials the platform makes up itself when a write leaves them out (DESIGN section 1: signing
+/// keys, workspace secrets and salts, client secrets), as tenant patterns (see [`TENANT_FIELDS`]).
+pub const GENERATED: &[&str] = &[
+    "jwks",
+    "servers/*/jwks",
+    "servers/*/secret",
+    "servers/*/subject_identifier_algorithm_salt",
+    "servers/*/clients/*/client_secret",
+];
+
+/// What the marker of a secret reference looks like: `<secret:NAME>`.
+pub const MARKER_PREFIX: &str = "<secret:";
+
+/// What a redacted plain-text credential is shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Which kind of tree the patterns are matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Tenant,
+    Workspace,
+}
+
+type Pattern = Vec<Vec<&'static str>>;
+
+static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    let workspace = WORKSPACE_FIELDS.iter().map(|p| format!("servers/*/{p}"));
+    TENANT_FIELDS
+        .iter()
+        .map(|p| parse(p))
+        .chain(workspace.map(|p| parse(Box::leak(p.into_boxed_str()))))
+        .collect()
+});
+
+static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
+    LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
+
+fn parse(pattern: &'static str) -> Pattern {
+    pattern
+        .split('/')
+        .map(|seg| seg.split('|').collect())
+        .collect()
+}
+
+fn patterns(scope: Scope) -> &'static [Pattern] {
+    match scope {
+        Scope::Tenant => &TENANT_PATTERNS,
+        Scope::Workspace => &WORKSPACE_PATTERNS,
+    }
+}
+
+fn segment_matches(alternatives: &[&str], key: &str) -> bool {
+    alternatives.iter().any(|a| *a == "*" || *a == key)
+}
+
+/// Returns the marker that stands for secret `name`.
+pub fn marker(name: &str) -> String {
+    format!("{MARKER_PREFIX}{name}>")
+}
+
+/// Returns the secret name if `s` is a marker.
+pub fn marker_name(s: &str) -> Option<&str> {
+    let name = s.strip_prefix(MARKER_PREFIX)?.strip_suffix('>')?;
+    is_secret_name(name).then_some(name)
+}
+
+/// Returns whether `name` may name a secret: `[A-Za-z0-9_]+`, so it maps onto an environment
+/// variable `PROMOTE_SECRET_<NAME>`.
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Returns whether a credential value holds no plain text: null, a marker, or a structure (an
+/// IdP's `credentials`) whose strings are all markers. A number or a boolean is a value typed
+/// into the repository like any other: as the whole field it is plain text (`api_key:
+/// 4815162342`); inside a structure only booleans pass (flags such as a static user's
+/// `email_verified`), a number could be a PIN.
+pub fn is_safe(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => marker_name(s).is_some(),
+        Value::Array(_) | Value::Object(_) => is_safe_inside(value),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn is_safe_inside(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().all(is_safe_inside),
+        Value::Object(map) => map.values().all(is_safe_inside),
+        Value::Null | Value::Bool(_) => true,
+        Value::String(s) => marker_name(s).is_some(),
+        Value::Number(_) => false,
+    }
+}
+
+/// Returns the pointers of the `secret()` markers of `tree` that are not inside a credential
+/// field. A secret's value is only ever sent in a credential field; elsewhere the marker would
+/// reach the platform as the text `<secret:NAME>`, which nobody means.
+pub fn stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
+    let mut fields = Vec::new();
+    for_each(tree, scope, |ptr, _| fields.push(ptr));
+    let mut out = Vec::new();
+    markers(tree, &mut String::new(), &mut |at| {
+        let inside = fields
+            .iter()
+            .any(|f| at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/'));
+        if !inside {
+            out.push(at.to_owned());
+        }
+    });
+    out
+}
+
+fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
+    match value {
+        Value::String(s) if s.contains(MARKER_PREFIX) => found(at),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&i.to_string());
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = at.len();
+                at.push_str(&pointer::join("", key));
+                // A marker as a key is never a credential field's value.
+                if key.contains(MARKER_PREFIX) {
+                    found(at);
+                }
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Calls `found` with the JSON pointer and value of every credential field present in `tree`.
+pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String, &'a Value)) {
+    for pattern in patterns(scope) {
+        walk(tree, pattern, String::new(), &mut found);
+    }
+}
+
+fn walk<'a>(
+    value: &'a Value,
+    pattern: &[Vec<&str>],
+    at: String,
+    found: &mut impl FnMut(String, &'a Value),
+) {
+    let Some((first, rest)) = pattern.split_first() else {
+        found(at, value);
+        return;
+    };
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if segment_matches(first, key) {
+                    walk(child, rest, pointer::join(&at, key), found);
+                }
+            }
+        }
+        Value::Array(items) if first.contains(&"*") => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, rest, pointer::join(&at, &i.to_string()), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Credential fields whose value is a structure (an IdP's `credentials`, an MFA method's
+/// `auth`, lists of rotated secrets); every other one is a single string.
+const STRUCTURED: &[&str] = &[
+    "credentials",
+    "auth",
+    "rotated_secrets",
+    "hashed_rotated_secrets",
+];
+
+/// Returns the pointers of credential fields that hold plain text: anything but `null` or a
+/// marker in a single-string field (`api_key: {sk_live_...: true}` hides a key in a map), and
+/// anything [`is_safe`] refuses in a structured one.
+pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each(tree, scope, |ptr, v| {
+        let field = ptr.rsplit('/').next().unwrap_or_default();
+        let safe = if STRUCTURED.contains(&field) {
+            is_safe(v)
+        } else {
+            v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
+        };
+        if !safe {
+            out.push(ptr);
+        }
+    });
+    out
+}
+
+/// Returns `tree` with every plain-text credential value replaced by [`REDACTED`]; markers stay.
+pub fn redact(tree: &Value, scope: Scope) -> Value {
+    let mut out = tree.clone();
+    redact_in_place(&mut out, scope);
+    out
+}
+
+/// Replaces every plain-text credential of `tree` by [`REDACTED`].
+pub fn redact_in_place(tree: &mut Value, scope: Scope) {
+    for ptr in plain_text(tree, scope) {
+        if let Some(v) = tree.pointer_mut(&ptr) {
+            *v = Value::String(REDACTED.to_owned());
+        }
+    }
+}
+
+/// Returns whether the value at pointer `at` can hold a credential: a credential field is at it,
+/// above it, or below it. Most paths cannot, and are shown without redaction work.
+pub fn may_hold(at: &str, scope: Scope) -> bool {
+    let Ok(segments) = pointer::parse(at) else {
+        return true;
+    };
+    patterns(scope).iter().any(|pattern| {
+        pattern
+            .iter()
+            .zip(&segments)
+            .all(|(alts, seg)| segment_matches(alts, seg))
+    })
+}
+
+/// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
+/// redacted — for showing one changed value of a plan.
+pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
+    let segments = match pointer::parse(at) {
+        Ok(s) => s,
+        Err(_) => return Value::String(REDACTED.to_owned()),
+    };
+    // Rebuild the value at its place in an otherwise empty tree, redact, and take it back out.
+    let mut wrapped = value.clone();
+    for seg in segments.iter().rev() {
+        let mut map = serde_json::Map::new();
+        map.insert(seg.clone(), wrapped);
+        wrapped = Value::Object(map);
+    }
+    redact_in_place(&mut wrapped, scope);
+    let mut out = wrapped;
+    for seg in &segments {
+        out = match out {
+            Value::Object(mut map) => map.remove(seg).unwrap_or(Value::Null),
+            other => other,
+        };
+    }
+    // A list index in the pointer was wrapped as a map key; the pattern `*` matches either.
+    out
+}
+
+/// Names of the credential fields, whatever their place (the last segments of [`TENANT_FIELDS`]
+/// and [`WORKSPACE_FIELDS`], less the JWK members, which are only credentials inside a key).
+fn field_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = TENANT_FIELDS
+        .iter()
+        .chain(WORKSPACE_FIELDS)
+        .filter(|p| !p.starts_with("jwks/"))
+        .filter_map(|p| p.rsplit('/').next())
+        .flat_map(|last| last.split('|'))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Returns whether `key` is the name of a credential field somewhere (JWK members aside).
+pub fn is_field_name(key: &str) -> bool {
+    static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(field_names);
+    NAMES.contains(&key)
+}
+
+/// Redacts, anywhere in `value`, every field named like a credential (and the private members
+/// of anything that looks like a JWK, a map with `kty`). For trees whose root promote cannot
+/// place (a single entry file given to `diff`): over-redacting is the safe side.
+pub fn redact_by_name(value: &mut Value) {
+    const JWK_PRIVATE: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k"];
+    match value {
+        Value::Object(map) => {
+            let is_jwk = map.contains_key("kty");
+            for (key, child) in map.iter_mut() {
+                let named = is_field_name(key) || (is_jwk && JWK_PRIVATE.contains(&key.as_str()));
+                if named && !is_safe(child) {
+                    *child = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_by_name(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_by_name),
+        _ => {}
+    }
+}
+
+/// Removes from a tenant `tree` the credentials the platform generated where `reference` has
+/// none ([`GENERATED`]): what is left is what a write of `reference` can be expected to hold.
+pub fn drop_generated(tree: &mut Value, reference: &Value) {
+    let mut found = Vec::new();
+    for p in GENERATED {
+        walk(tree, &parse(p), String::new(), &mut |ptr, _| {
+            if reference.pointer(&ptr).is_none() {
+                found.push(ptr);
+            }
+        });
+    }
+    remove_all(tree, found);
+}
+
+/// Removes every credential field from `tree` (for what promote records or exports without
+/// credentials).
+pub fn strip(tree: &mut Value, scope: Scope) {
+    let mut found = Vec::new();
+    for_each(tree, scope, |ptr, _| found.push(ptr));
+    remove_all(tree, found);
+}
+
+/// Removes the values at `found` (pointers into `tree`).
+fn remove_all(tree: &mut Value, mut found: Vec<String>) {
+    // Remove deepest first so list indices stay valid.
+    found.sort_by(|a, b| b.cmp(a));
+    for ptr in found {
+        let Ok(segments) = pointer::parse(&ptr) else {
+            continue;
+        };
+        let Some((last, parent)) = segments.split_last() else {
+            continue;
+        };
+        let parent_ptr = pointer::from_keys(parent);
+        match tree.pointer_mut(&parent_ptr) {
+            Some(Value::Object(map)) => {
+                map.remove(last);
+            }
+            Some(Value::Array(items)) => {
+                if let Ok(i) = last.parse::<usize>() {
+                    if i < items.len() {
+                        items.remove(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant() -> Value {
+        json!({
+            "name": "acme",
+            "jwks": {"keys": [{"kty": "RSA", "n": "public", "d": "PRIVATE-D"}]},
+            "mfa_methods": {"sms": {"auth": {"token": "PRIVATE-SMS"}}},
+            "servers": {"w": {
+                "secret": "PRIVATE-WS",
+                "clients": {"c": {"client_name": "c", "client_secret": "<secret:C>", "hashed_secret": "PRIVATE-H"}},
+                "idps": {"g": {"credentials": {"client_secret": "PRIVATE-IDP"}, "client": {"client_secret": "PRIVATE-IC"}}},
+                "webhooks": {"h": {"api_key": null, "url": "https://x"}},
+                "ciba_authentication_service": {"external": {"credentials": {"user": "<secret:U>"}}}
+            }}
+        })
+    }
+
+    #[test]
+    fn generated_credentials_are_dropped_where_the_reference_has_none() {
+        let mut after = json!({
+            "jwks": {"keys": []},
+            "servers": {"w": {"secret": "made-up", "clients": {"c": {"client_secret": "made-up", "name": "c"}}}}
+        });
+        let reference =
+            json!({"servers": {"w": {"clients": {"c": {"client_secret": "kept", "name": "c"}}}}});
+        drop_generated(&mut after, &reference);
+        assert_eq!(
+            after,
+            json!({"servers": {"w": {"clients": {"c": {"client_secret": "made-up", "name": "c"}}}}})
+        );
+    }
+
+    #[test]
+    fn numbers_and_booleans_are_plain_text_credentials() {
+        let tree = json!({"servers": {"w": {
+            "webhooks": {"n": {"api_key": 4815162342_u64}, "b": {"api_key": true}},
+            "idps": {
+                "pin": {"credentials": {"static": {"users": [{"pin": 1234}]}}},
+                "flag": {"credentials": {"static": {"users": [{"password": "<secret:P>", "email_verified": true}]}}}
+            }
+        }}});
+        let mut found = plain_text(&tree, Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/servers/w/idps/pin/credentials",
+                "/servers/w/webhooks/b/api_key",
+                "/servers/w/webhooks/n/api_key",
+            ]
+        );
+    }
+
+    #[test]
+    fn single_string_credentials_hold_a_marker_or_nothing() {
+        let tree = json!({"servers": {"w": {
+            "webhooks": {"m": {"api_key": {"sk_live_4815162342hunter2": true}}, "ok": {"api_key": "<secret:K>"}},
+            "clients": {"c": {"client_secret": {"a": true}, "rotated_secrets": ["<secret:R>"]}}
+        }}});
+        let mut found = plain_text(&tree, Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/servers/w/clients/c/client_secret",
+                "/servers/w/webhooks/m/api_key"
+            ]
+        );
+    }
+
+    #[test]
+    fn markers_outside_credential_fields_are_stray() {
+        let tree = json!({"name": "<secret:N>", "servers": {"w": {
+            "clients": {"c": {"client_secret": "<secret:C>", "redirect_uris": ["<secret:R>"]}},
+            "idps": {"g": {"credentials": {"x": "<secret:X>"}}, "k": {"metadata": {"<secret:K>": 1}}},
+            "webhooks": {"a/b": {"url": "https://x/<secret:U>"}}
+        }}});
+        assert_eq!(
+            stray_markers(&tree, Scope::Tenant),
+            vec![
+                "/name",
+                "/servers/w/clients/c/redirect_uris/0",
+                "/servers/w/idps/k/metadata/<secret:K>",
+                "/servers/w/webhooks/a~1b/url"
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_every_plain_text_credential() {
+        let mut found = plain_text(&tenant(), Scope::Tenant);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                "/jwks/keys/0/d",
+                "/mfa_methods/sms/auth",
+                "/servers/w/clients/c/hashed_secret",
+                "/servers/w/idps/g/client/client_secret",
+                "/servers/w/idps/g/credentials",
+                "/servers/w/secret",
+            ]
+        );
+    }
+
+    #[test]
+    fn redaction_leaves_no_plain_text() {
+        let redacted = redact(&tenant(), Scope::Tenant).to_string();
+        assert!(!redacted.contains("PRIVATE"), "{redacted}");
+        assert!(redacted.contains("<secret:C>"));
+        assert!(redacted.contains("public"));
+    }
+
+    #[test]
+    fn redacts_a_value_at_its_place() {
+        let client = json!({"client_name": "c", "client_secret": "PRIVATE"});
+        assert_eq!(
+            redact_at("/servers/w/clients/c", &client, Scope::Tenant),
+            json!({"client_name": "c", "client_secret": REDACTED})
+        );
+        assert_eq!(
+            redact_at("/servers/w/secret", &json!("PRIVATE"), Scope::Tenant),
+            json!(REDACTED)
+        );
+        assert_eq!(
+            redact_at("/servers/w/name", &json!("x"), Scope::Tenant),
+            json!("x")
+        );
+    }
+
+    #[test]
+    fn knows_which_paths_may_hold_credentials() {
+        for (path, may) in [
+            ("/servers/w/clients/c/client_secret", true),
+            ("/servers/w/clients/c", true),
+            ("/servers", true),
+            ("", true),
+            ("/servers/w/idps/g/credentials/x", true),
+            ("/servers/w/clients/c/client_name", false),
+            ("/servers/w/name", false),
+            ("/name", false),
+            ("/settings/log_level", false),
+        ] {
+            assert_eq!(may_hold(path, Scope::Tenant), may, "{path}");
+        }
+    }
+
+    #[test]
+    fn strips_credentials() {
+        let mut t = tenant();
+        strip(&mut t, Scope::Tenant);
+        let s = t.to_string();
+        assert!(!s.contains("PRIVATE") && !s.contains("<secret:"), "{s}");
+        assert_eq!(t["servers"]["w"]["clients"]["c"]["client_name"], "c");
+    }
+
+    #[test]
+    fn workspace_scope_matches_without_servers_prefix() {
+        let ws = json!({"secret": "x", "clients": {"c": {"client_secret": "y"}}});
+        assert_eq!(plain_text(&ws, Scope::Workspace).len(), 2);
+    }
+
+    #[test]
+    fn redacts_by_name_where_the_place_is_unknown() {
+        let mut v = json!({"client_name": "c", "client_secret": "PLAIN", "auth": {"token": "PLAIN"}, "jwk": {"kty": "RSA", "d": "PLAIN", "n": "pub"}, "d": "not-a-jwk"});
+        redact_by_name(&mut v);
+        assert!(!v.to_string().contains("PLAIN"), "{v}");
+        assert_eq!(v["d"], "not-a-jwk");
+        assert_eq!(v["jwk"]["n"], "pub");
+    }
+
+    #[test]
+    fn markers() {
+        assert_eq!(marker("A_1"), "<secret:A_1>");
+        assert_eq!(marker_name("<secret:A_1>"), Some("A_1"));
+        assert_eq!(marker_name("<secret:a b>"), None);
+        assert_eq!(marker_name("secret"), None);
+    }
+}
