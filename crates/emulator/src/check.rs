@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use promote_platform::pointer;
-use promote_platform::tree::{self, Entries, Node};
+use promote_platform::tree::{
+    self, FieldType, Node, INLINE_WORKSPACE_COLLECTIONS, TENANT_FIELDS, WORKSPACE_FIELDS,
+};
 
 /// One reason a tree is refused, at a JSON pointer of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,40 +25,6 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
-
-/// The JSON type the platform decodes a field into; null is always accepted.
-#[derive(Debug, Clone, Copy)]
-enum Type {
-    String,
-    Array,
-    Object,
-}
-
-/// Typed fields of a tenant outside its keyed collections.
-const TENANT_FIELDS: &[(&str, Type)] = &[
-    ("name", Type::String),
-    ("url", Type::String),
-    ("metadata", Type::Object),
-    ("settings", Type::Object),
-    ("styling", Type::Object),
-    ("jwks", Type::Object),
-    ("features", Type::Object),
-];
-
-/// Typed fields of a workspace outside its keyed collections.
-const WORKSPACE_FIELDS: &[(&str, Type)] = &[
-    ("name", Type::String),
-    ("grant_types", Type::Array),
-    ("settings", Type::Object),
-    ("jwks", Type::Object),
-    ("theme_binding", Type::Object),
-    ("server_consent", Type::Object),
-    ("ciba_authentication_service", Type::Object),
-];
-
-/// Keyed collections of a workspace that the repository keeps inline rather than as a
-/// directory, so the tree table does not list them.
-const INLINE_WORKSPACE_COLLECTIONS: &[&str] = &["policy_execution_points"];
 
 /// Which collection a reference names an entry of.
 #[derive(Debug, Clone, Copy)]
@@ -142,13 +110,13 @@ fn problem(at: &str, message: String) -> Problem {
     }
 }
 
-fn fields(map: &Map<String, Value>, types: &[(&str, Type)], at: &str, out: &mut Vec<Problem>) {
+fn fields(map: &Map<String, Value>, types: &[(&str, FieldType)], at: &str, out: &mut Vec<Problem>) {
     for (key, ty) in types {
         let Some(value) = map.get(*key) else { continue };
         let (ok, word) = match ty {
-            Type::String => (value.is_string(), "a string"),
-            Type::Array => (value.is_array(), "a list"),
-            Type::Object => (value.is_object(), "a map"),
+            FieldType::String => (value.is_string(), "a string"),
+            FieldType::Array => (value.is_array(), "a list"),
+            FieldType::Object => (value.is_object(), "a map"),
         };
         if !ok && !value.is_null() {
             out.push(problem(
@@ -168,13 +136,7 @@ fn collections(
     at: &str,
     out: &mut Vec<Problem>,
 ) {
-    let table = node.collections.iter().map(|c| {
-        let levels = match c.entries {
-            Entries::Files { levels, .. } => levels,
-            Entries::Nodes(_) => 1,
-        };
-        (c.key, levels)
-    });
+    let table = node.collections.iter().map(|c| (c.key, tree::levels(c)));
     for (key, levels) in table.chain(inline.iter().map(|k| (*k, 1))) {
         let Some(value) = map.get(key) else { continue };
         let here = pointer::join(at, key);

@@ -6,6 +6,7 @@
 //! problems: the platform adds keys in new releases.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{self, Scope};
 use crate::layout::kind;
 use crate::patch::pointer;
+use promote_platform::tree::{self, FieldType, Node};
 
 /// One thing wrong with a tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,44 +38,44 @@ enum Shape {
     Collection2,
 }
 
-const TENANT_SHAPES: &[(&str, Shape)] = &[
-    ("name", Shape::Text),
-    ("url", Shape::Text),
-    ("metadata", Shape::Map),
-    ("settings", Shape::Map),
-    ("styling", Shape::Map),
-    ("jwks", Shape::Map),
-    ("features", Shape::Map),
-    ("mfa_methods", Shape::Collection),
-    ("pools", Shape::Collection),
-    ("schemas", Shape::Collection),
-    ("servers", Shape::Collection),
-    ("themes", Shape::Collection),
-    ("translations", Shape::Collection),
-];
+/// The known keys of a tenant and their shapes, from the platform's tree model.
+static TENANT_SHAPES: LazyLock<Vec<(&str, Shape)>> =
+    LazyLock::new(|| shapes(tree::TENANT_FIELDS, &tree::TENANT, &[]));
 
-const WORKSPACE_SHAPES: &[(&str, Shape)] = &[
-    ("name", Shape::Text),
-    ("grant_types", Shape::List),
-    ("settings", Shape::Map),
-    ("jwks", Shape::Map),
-    ("theme_binding", Shape::Map),
-    ("server_consent", Shape::Map),
-    ("ciba_authentication_service", Shape::Map),
-    ("clients", Shape::Collection),
-    ("idps", Shape::Collection),
-    ("policies", Shape::Collection),
-    ("scripts", Shape::Collection),
-    ("services", Shape::Collection),
-    ("gateways", Shape::Collection),
-    ("custom_apps", Shape::Collection),
-    ("pools", Shape::Collection),
-    ("webhooks", Shape::Collection),
-    ("scopes_without_service", Shape::Collection),
-    ("policy_execution_points", Shape::Collection),
-    ("claims", Shape::Collection2),
-    ("script_execution_points", Shape::Collection2),
-];
+/// The known keys of a workspace and their shapes, from the platform's tree model.
+static WORKSPACE_SHAPES: LazyLock<Vec<(&str, Shape)>> = LazyLock::new(|| {
+    shapes(
+        tree::WORKSPACE_FIELDS,
+        &tree::WORKSPACE,
+        tree::INLINE_WORKSPACE_COLLECTIONS,
+    )
+});
+
+/// The shapes of `fields` and of the keyed collections of `node` and `inline`.
+fn shapes(
+    fields: &[(&'static str, FieldType)],
+    node: &Node,
+    inline: &[&'static str],
+) -> Vec<(&'static str, Shape)> {
+    let typed = fields.iter().map(|(key, ty)| {
+        let shape = match ty {
+            FieldType::String => Shape::Text,
+            FieldType::Array => Shape::List,
+            FieldType::Object => Shape::Map,
+        };
+        (*key, shape)
+    });
+    let keyed = node.collections.iter().map(|c| {
+        let shape = if tree::levels(c) == 2 {
+            Shape::Collection2
+        } else {
+            Shape::Collection
+        };
+        (c.key, shape)
+    });
+    let inline = inline.iter().map(|key| (*key, Shape::Collection));
+    typed.chain(keyed).chain(inline).collect()
+}
 
 /// Returns every problem of a tenant tree that is meant for the repository: its structure and
 /// references ([`structure`]), and plain-text credentials.
@@ -108,14 +110,14 @@ pub fn structure(tree: &Value) -> Vec<Problem> {
         ));
         return problems;
     };
-    check_shapes(root, TENANT_SHAPES, "", &mut problems);
+    check_shapes(root, &TENANT_SHAPES, "", &mut problems);
     let tenant_pools = keys_of(root.get("pools"));
     let themes = keys_of(root.get("themes"));
     if let Some(Value::Object(servers)) = root.get("servers") {
         for (wid, ws) in servers {
             let at = pointer::join("/servers", wid);
             if let Value::Object(ws) = ws {
-                check_shapes(ws, WORKSPACE_SHAPES, &at, &mut problems);
+                check_shapes(ws, &WORKSPACE_SHAPES, &at, &mut problems);
                 check_references(ws, &at, &tenant_pools, &themes, &mut problems);
             }
         }
