@@ -10,6 +10,7 @@
 //! sizes, and makes secret markers unforgeable ([`markers`]).
 
 mod bounds;
+pub mod graph;
 mod instrument;
 mod markers;
 mod sandbox;
@@ -98,7 +99,8 @@ impl<'a> Renderer<'a> {
             }
         }
         // Tera follows imports and `extends` recursively, without a guard against cycles.
-        let chains = bounds::chains(&tera.templates);
+        let mut graph = graph::Graph::of(&tera.templates);
+        let chains = bounds::chains(&graph);
         if !chains.is_empty() {
             problems.extend(chains.into_iter().map(|(file, message)| {
                 Diagnostic::new(message)
@@ -117,11 +119,14 @@ impl<'a> Renderer<'a> {
             match failed_template(&e) {
                 Some(name)
                     if problems.len() < MAX_SYNTAX_ERRORS
-                        && tera.templates.remove(&name).is_some() => {}
+                        && tera.templates.remove(&name).is_some() =>
+                {
+                    graph.remove(&name)
+                }
                 _ => return Err(problems),
             }
         }
-        for (file, message) in bounds::recursion(&tera) {
+        for (file, message) in bounds::recursion(&graph) {
             problems.push(
                 Diagnostic::new(message)
                     .in_file(files.display(&format!("templates/{file}")))
@@ -129,7 +134,7 @@ impl<'a> Renderer<'a> {
             );
         }
         if problems.is_empty() {
-            for (file, message) in bounds::depth(&tera) {
+            for (file, message) in bounds::depth(&tera, &graph) {
                 problems.push(
                     Diagnostic::new(message)
                         .in_file(files.display(&format!("templates/{file}")))
