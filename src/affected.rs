@@ -18,7 +18,6 @@ use serde::Serialize;
 
 use crate::environment::Tenant;
 use crate::render::graph::Graph;
-use crate::render::Renderer;
 use crate::source::RepoFiles;
 
 /// The tenants a change affects, per environment.
@@ -114,7 +113,7 @@ fn tenants_of(
         tenants
             .into_iter()
             .map(|t| {
-                let context = contexts.then(|| Renderer::context(&environment, &t));
+                let context = contexts.then(|| crate::render::context(&environment, &t));
                 (t.key.clone(), (t, context))
             })
             .collect(),

@@ -1,7 +1,7 @@
 //! Render: templates + environment + tenant → the tenant's configuration tree.
 //!
-//! Every file under `templates/` is a Tera template. They are compiled once per run into one
-//! [`Renderer`]; rendering a tenant renders each file of its template with the tenant's
+//! Every file under `templates/` is a Tera template. They are compiled once per repository
+//! snapshot into one [`Templates`], which every environment of the snapshot shares; rendering a tenant renders each file of its template with the tenant's
 //! context, parses the result, and assembles the tree through the layout. Undefined variables
 //! are errors, and `secret("NAME")` renders as the marker `<secret:NAME>`.
 //!
@@ -16,7 +16,7 @@ mod markers;
 mod sandbox;
 mod scan;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -27,12 +27,14 @@ use crate::environment::{overlay, Environment, Tenant};
 use crate::layout::{self, Dir};
 use crate::source::RepoFiles;
 
-/// Compiled templates of one repository snapshot.
-pub struct Renderer<'a> {
+/// The templates of one repository snapshot, compiled once for the sandbox and shared by every
+/// environment and tenant rendered from that snapshot: the compiled Tera, where its
+/// instrumentation checks the budget, and the dependency graph ([`graph::Graph`]).
+pub struct Templates<'a> {
     files: &'a RepoFiles,
     tera: Tera,
-    /// Template directory → its files: (path relative to it, Tera template name).
-    templates: HashMap<String, Vec<(String, String)>>,
+    /// Which file includes, imports or extends which, and the files of each template directory.
+    graph: graph::Graph,
     /// Where the compiled templates check their budget ([`sandbox::Place`]).
     places: Arc<Vec<sandbox::Place>>,
     /// What `secret()` puts in its markers while rendering ([`markers`]).
@@ -42,12 +44,12 @@ pub struct Renderer<'a> {
 /// The most template syntax errors reported in one run; after that the rest is noise.
 const MAX_SYNTAX_ERRORS: usize = 50;
 
-impl<'a> Renderer<'a> {
-    /// Returns a renderer with every template of `files` compiled. All syntax errors are
+impl<'a> Templates<'a> {
+    /// Returns every template of `files` compiled. All syntax errors are
     /// reported, each with its file, line and column, and so is everything the sandbox refuses
     /// before rendering (functions other than `secret()` and `range()`, expressions or nesting
     /// beyond its limits, recursion).
-    pub fn new(files: &'a RepoFiles) -> Result<Renderer<'a>, Vec<Diagnostic>> {
+    pub fn compile(files: &'a RepoFiles) -> Result<Templates<'a>, Vec<Diagnostic>> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
         let filters: HashSet<String> = tera.filters.keys().cloned().collect();
@@ -149,33 +151,24 @@ impl<'a> Renderer<'a> {
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
-        let mut templates: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for path in files.templates.keys() {
-            if let Some((dir, rel)) = path.split_once('/') {
-                if !dir.starts_with('_') {
-                    templates
-                        .entry(dir.to_owned())
-                        .or_default()
-                        .push((rel.to_owned(), path.clone()));
-                }
-            }
-        }
-        Ok(Renderer {
+        tracing::debug!(files = files.templates.len(), "templates compiled");
+        Ok(Templates {
             files,
             tera,
-            templates,
+            graph,
             places,
             nonce,
         })
     }
 
-    /// Returns the Tera context of a tenant in an environment.
-    pub fn context(env: &Environment, tenant: &Tenant) -> Value {
-        json!({
-            "env": {"name": env.name, "vars": env.file.vars},
-            "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
-            "vars": overlay(&env.file.vars, &tenant.vars),
-        })
+    /// Returns the repository snapshot these templates were compiled from.
+    pub fn files(&self) -> &'a RepoFiles {
+        self.files
+    }
+
+    /// Returns the dependency graph of these templates.
+    pub fn graph(&self) -> &graph::Graph {
+        &self.graph
     }
 
     /// Returns the rendered text of each file of the tenant's template, by path relative to
@@ -186,7 +179,7 @@ impl<'a> Renderer<'a> {
         tenant: &Tenant,
     ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
         let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
-        let Some(files) = self.templates.get(&tenant.template) else {
+        let Some(files) = self.graph.template_files(&tenant.template) else {
             return Err(vec![at(Diagnostic::new(format!(
                 "template `{}` does not exist",
                 tenant.template
@@ -194,7 +187,7 @@ impl<'a> Renderer<'a> {
             .at(env.locate(&["tenants", &tenant.key]))
             .hint("templates are the directories of templates/"))]);
         };
-        let context = Context::from_value(Self::context(env, tenant)).map_err(|e| {
+        let context = Context::from_value(context(env, tenant)).map_err(|e| {
             vec![at(Diagnostic::new(format!(
                 "cannot build the template context: {e}"
             )))]
@@ -380,6 +373,15 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// Returns the Tera context of a tenant in an environment.
+pub fn context(env: &Environment, tenant: &Tenant) -> Value {
+    json!({
+        "env": {"name": env.name, "vars": env.file.vars},
+        "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
+        "vars": overlay(&env.file.vars, &tenant.vars),
+    })
+}
+
 /// Returns where in template directory `template` of `files` the value at `pointer` of the
 /// tenant tree `tree` (rendered from it) is written: the file the layout puts it in, and the
 /// line and column of its key when the file is YAML and the key is found in the template text.
@@ -559,7 +561,7 @@ mod tests {
     const ENV: &str = "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60}}\ntenants:\n  acme: {id: acme-prod, vars: {ttl: {refresh: 600}}}\n";
 
     fn render(files: &RepoFiles) -> Result<Value, Vec<Diagnostic>> {
-        let renderer = Renderer::new(files)?;
+        let renderer = Templates::compile(files)?;
         let env = files.environment("prod").unwrap();
         let tenants = env.tenants(&files.template_dirs()).unwrap();
         renderer.render(&env, &tenants[0])
@@ -627,7 +629,7 @@ mod tests {
             ],
             ENV,
         );
-        let errs = Renderer::new(&files).err().unwrap();
+        let errs = Templates::compile(&files).err().unwrap();
         assert_eq!(errs.len(), 2, "{errs:#?}");
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
@@ -651,7 +653,7 @@ mod tests {
             )],
             ENV,
         );
-        let err = match Renderer::new(&files) {
+        let err = match Templates::compile(&files) {
             Err(e) => e[0].to_string(),
             Ok(r) => {
                 let env = files.environment("prod").unwrap();
@@ -875,7 +877,7 @@ mod tests {
         chain.push_str("{% macro m2000() %}x{% endmacro m2000 %}");
         let text = format!("{chain}name: \"{{{{ self::m0() }}}}\"\n");
         let files = repo(&[("acme/tenant.yaml", &text)], ENV);
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.contains("rendering nests more than 64 levels deep"),
             "{err}"
@@ -898,7 +900,7 @@ mod tests {
             ],
             ENV,
         );
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.contains("imports and extends go round in a cycle"),
             "{err}"
@@ -910,7 +912,7 @@ mod tests {
             "{% endif %}".repeat(65)
         );
         let files = repo(&[("acme/tenant.yaml", &deep)], ENV);
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.starts_with("templates/acme/tenant.yaml:1:833: tags nested more than 64 deep"),
             "{err}"
@@ -937,7 +939,7 @@ mod tests {
             ],
             ENV,
         );
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(err.contains("recursion"), "{err}");
     }
 
@@ -984,7 +986,7 @@ mod tests {
             let mut all = vec![("acme/tenant.yaml", text.as_str())];
             all.extend(more.iter().map(|(a, b)| (a.as_str(), b.as_str())));
             let files = repo(&all, ENV);
-            let renderer = match Renderer::new(&files) {
+            let renderer = match Templates::compile(&files) {
                 Ok(r) => r,
                 Err(e) => panic!("{e:?}"),
             };
@@ -1129,13 +1131,13 @@ mod tests {
     /// Renders every template of `files` for every tenant of every environment, sandboxed and
     /// plain, and returns how many texts were compared (all equal).
     fn renders_as_plain_tera(files: &RepoFiles) -> usize {
-        let renderer = Renderer::new(files).unwrap();
+        let renderer = Templates::compile(files).unwrap();
         let plain = plain(files, &renderer.nonce);
         let mut compared = 0;
         for env_name in files.environments.keys() {
             let env = files.environment(env_name).unwrap();
             for tenant in env.tenants(&files.template_dirs()).unwrap() {
-                let context = Context::from_value(Renderer::context(&env, &tenant)).unwrap();
+                let context = Context::from_value(context(&env, &tenant)).unwrap();
                 for name in files.templates.keys() {
                     bounds::start_tenant();
                     let expected = plain.render(name, &context).map_err(|e| error_chain(&e));
