@@ -9,13 +9,15 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use promote_lib::layout;
 use promote_lib::patch::three_way::{self, Mode};
 use promote_lib::pipeline::Project;
+use promote_lib::render::Templates;
 use promote_lib::source::RepoFiles;
 
 fn pipeline(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = RepoFiles::from_work_tree(root).expect("the example repository loads");
-    let prod = Project::load(&files, "prod").expect("prod loads");
-    let staging = Project::load(&files, "staging").expect("staging loads");
+    let templates = std::sync::Arc::new(Templates::compile(&files).expect("the templates compile"));
+    let prod = Project::load(&templates, "prod").expect("prod loads");
+    let staging = Project::load(&templates, "staging").expect("staging loads");
     let tenant = prod
         .tenants
         .iter()
@@ -30,7 +32,7 @@ fn pipeline(c: &mut Criterion) {
     let live = staging.desired(old_tenant).expect("acme renders");
 
     c.bench_function("render acme", |b| {
-        b.iter(|| prod.renderer.render(&prod.env, tenant))
+        b.iter(|| prod.templates.render(&prod.env, tenant))
     });
     c.bench_function("validate acme", |b| {
         b.iter(|| promote_lib::validate::tenant(&desired))

@@ -44,7 +44,8 @@ pub struct ApplyArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     // Everything is validated before anything is sent: one invalid tenant and nothing is applied.
     let invalid: Vec<Diagnostic> = tenants

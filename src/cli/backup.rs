@@ -36,7 +36,8 @@ pub struct BackupArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let repo = git2::Repository::discover(&global.repo).map_err(|e| {
         Diagnostic::new(format!(

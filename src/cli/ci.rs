@@ -143,8 +143,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     }
     let mut projects = Vec::new();
     let mut problems = Vec::new();
+    // Every environment renders from the head's templates, compiled once.
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&change.head)?);
     for env in ci::names(&change.head, &args.envs) {
-        match Project::load(&change.head, &env) {
+        match Project::load(&templates, &env) {
             // An apply runs on a merged change; a plan may be a pull request's.
             Ok(mut p) if !args.apply => {
                 match ci::trust_base_target(&global.repo, &change, &mut p.env) {

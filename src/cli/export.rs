@@ -51,7 +51,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         promote_lib::files::work_dir(&global.repo)?;
     }
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let options = export::Options {

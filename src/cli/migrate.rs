@@ -48,8 +48,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
     let (from_env, from_tenant) = split(&args.from, "--from")?;
     let (to_env, to_tenant) = split(&args.to, "--to")?;
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let source_project = Project::load(&files, &from_env)?;
-    let destination_project = Project::load(&files, &to_env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let source_project = Project::load(&templates, &from_env)?;
+    let destination_project = Project::load(&templates, &to_env)?;
     let from = source_project.select(&[from_tenant])?;
     let to = destination_project.select(&[to_tenant])?;
     let (Some(from), Some(to)) = (from.first().copied(), to.first().copied()) else {

@@ -58,7 +58,8 @@ impl From<ModeArg> for Mode {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let rev_files = match &args.against {
         Against::Rev(rev) => Some(RepoFiles::from_revision(&global.repo, rev)?),

@@ -45,7 +45,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
         refuse_source_dirs(&global.repo, out)?;
     }
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let bar = progress::bar(tenants.len(), "render", ui.quiet);
     let results: Vec<_> = tenants

@@ -29,7 +29,8 @@ pub struct RollbackArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let project = Project::load(&files, &args.env)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(std::slice::from_ref(&args.tenant))?;
     let Some(tenant) = tenants.first().copied() else {
         return Ok(Exit::Ok);

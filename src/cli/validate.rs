@@ -1,5 +1,7 @@
 //! `promote validate`: every error of every tenant of every environment, then the exit code.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -7,6 +9,7 @@ use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::pipeline::Project;
 use promote_lib::progress;
+use promote_lib::render::Templates;
 use promote_lib::source::RepoFiles;
 
 /// Check that every tenant renders, is well-formed, references what exists, and holds no
@@ -27,8 +30,17 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ValidateArgs) -> CommandResult {
     };
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut checked = 0usize;
+    // Compiled once for every environment; their errors are the snapshot's, reported once.
+    let templates = match Templates::compile(&files) {
+        Ok(t) => Some(Arc::new(t)),
+        Err(ds) => {
+            errors.extend(ds);
+            None
+        }
+    };
     for env in &envs {
-        let project = match Project::load(&files, env) {
+        let Some(templates) = &templates else { break };
+        let project = match Project::load(templates, env) {
             Ok(p) => p,
             Err(ds) => {
                 errors.extend(ds);

@@ -661,3 +661,16 @@ fn a_pull_request_cannot_move_where_the_credentials_go() {
         "{run}"
     );
 }
+
+#[test]
+fn the_head_templates_compile_once_for_every_environment() {
+    let (repo, base) = fleet();
+    repo.edit("templates/acme/tenant.yaml", "name:", "# reviewed\nname:");
+    let head = repo.commit("acme: a comment");
+    let (run, _) = repo.json_run(
+        &["ci", "--base", &base, "--head", &head],
+        &[("PROMOTE_LOG", "promote_lib::render=debug")],
+    );
+    run.success();
+    assert_eq!(run.stderr.matches("templates compiled").count(), 1, "{run}");
+}

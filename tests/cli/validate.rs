@@ -142,3 +142,15 @@ fn one_broken_environment_does_not_hide_the_others() {
         // local and prod are still checked.
         .stderr_contains("8 tenant(s) in 3 environment(s): 1 error(s)");
 }
+
+#[test]
+fn templates_compile_once_for_every_environment() {
+    let repo = TestRepo::example();
+    let run = repo.run_env(
+        &["validate"],
+        &[("PROMOTE_LOG", "promote_lib::render=debug")],
+    );
+    run.success()
+        .stderr_contains("12 tenant(s) in 3 environment(s): valid");
+    assert_eq!(run.stderr.matches("templates compiled").count(), 1, "{run}");
+}

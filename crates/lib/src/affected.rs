@@ -3,7 +3,8 @@
 //!
 //! - a file under `templates/<t>/` changed, added or removed → every tenant of template `t`;
 //! - a partial under `templates/_shared/` → every template that includes, imports or extends it,
-//!   directly or through other partials (a dependency graph read from the templates' tags);
+//!   directly or through other partials (the dependency graph of each snapshot, read from
+//!   Tera's syntax trees: [`Graph`]); a file Tera cannot parse counts as using every file;
 //! - `environments/<e>.yaml` → the tenants of `e` whose rendering context changed (a change to
 //!   environment-wide variables affects all of them, a change to one tenant's entry that one);
 //! - a tenant in base and not in head is reported as removed.
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::environment::Tenant;
-use crate::render::Renderer;
+use crate::render::graph::Graph;
 use crate::source::RepoFiles;
 
 /// The tenants a change affects, per environment.
@@ -36,52 +37,6 @@ impl Affected {
     pub fn count(&self) -> usize {
         self.tenants.values().map(BTreeSet::len).sum()
     }
-}
-
-/// The template files each template file uses (`include`, `import`, `extends`), by path
-/// relative to `templates/`.
-pub fn dependencies(files: &RepoFiles) -> BTreeMap<String, BTreeSet<String>> {
-    files
-        .templates
-        .iter()
-        .map(|(path, text)| (path.clone(), references(text)))
-        .collect()
-}
-
-/// The template names a template's tags refer to.
-fn references(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{%") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("%}") else { break };
-        let tag = after[..end].trim_matches(|c: char| c == '-' || c.is_whitespace());
-        let word = tag.split_whitespace().next().unwrap_or("");
-        if matches!(word, "include" | "import" | "extends") {
-            out.extend(quoted(&tag[word.len()..]));
-        }
-        rest = &after[end + 2..];
-    }
-    out
-}
-
-/// Every string literal in `text` ("..." or '...').
-fn quoted(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        if c == '"' || c == '\'' {
-            let body = &text[i + 1..];
-            if let Some(end) = body.find(c) {
-                out.push(body[..end].to_owned());
-                // Skip past the closing quote.
-                for _ in 0..=body[..end].chars().count() {
-                    chars.next();
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The template directory a file belongs to (`acme` for `acme/pools/p.yaml`); `None` for
@@ -108,28 +63,34 @@ fn changed_files(base: &RepoFiles, head: &RepoFiles) -> BTreeSet<String> {
 }
 
 /// The templates whose rendering may change when `changed` files change: their own files,
-/// and every file that uses a changed file, transitively (in either snapshot's graph).
+/// and every file that uses a changed file, transitively (in either snapshot's graph). A file
+/// Tera cannot parse may use any file: it counts as using every changed one.
 fn templates_touched(
     base: &RepoFiles,
     head: &RepoFiles,
     changed: &BTreeSet<String>,
 ) -> BTreeSet<String> {
+    if changed.is_empty() {
+        return BTreeSet::new();
+    }
     // Reverse edges: file → files that use it, from both snapshots.
-    let mut used_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for files in [base, head] {
-        for (user, uses) in dependencies(files) {
-            for used in uses {
-                used_by.entry(used).or_default().insert(user.clone());
+    let mut used_by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let graphs = [Graph::parse(base), Graph::parse(head)];
+    for graph in &graphs {
+        for (user, deps) in graph.files() {
+            for used in deps.uses() {
+                used_by.entry(used).or_default().insert(user);
             }
         }
     }
     let mut seen: BTreeSet<String> = changed.clone();
-    let mut queue: Vec<String> = changed.iter().cloned().collect();
+    seen.extend(graphs.iter().flat_map(Graph::unparsed).map(str::to_owned));
+    let mut queue: Vec<String> = seen.iter().cloned().collect();
     while let Some(file) = queue.pop() {
-        if let Some(users) = used_by.get(&file) {
+        if let Some(users) = used_by.get(file.as_str()) {
             for u in users {
-                if seen.insert(u.clone()) {
-                    queue.push(u.clone());
+                if seen.insert((*u).to_owned()) {
+                    queue.push((*u).to_owned());
                 }
             }
         }
@@ -152,7 +113,7 @@ fn tenants_of(
         tenants
             .into_iter()
             .map(|t| {
-                let context = contexts.then(|| Renderer::context(&environment, &t));
+                let context = contexts.then(|| crate::render::context(&environment, &t));
                 (t.key.clone(), (t, context))
             })
             .collect(),
@@ -281,11 +242,53 @@ mod tests {
     }
 
     #[test]
-    fn references_are_read_from_tags() {
-        assert_eq!(
-            references("{% include \"x.yaml\" %}{%- import 'm.tera' as m -%}{% extends \"p\" %}{% if a %}{{ \"include\" }}{% include [\"y\", 'z'] %}"),
-            ["m.tera", "p", "x.yaml", "y", "z"].iter().map(|s| s.to_string()).collect()
+    fn tags_the_syntax_tree_does_not_hold_are_no_dependency() {
+        // `c` mentions the partials in a comment, a raw block and a string: a change to them
+        // does not affect it (a text scan of the tags said it did).
+        let base = with_template(
+            "c/tenant.yaml",
+            "{# {% include \"_shared/leaf.yaml\" %} #}{% raw %}{% import '_shared/macros.tera' as m %}{% endraw %}\nname: \"{{ '{% include \"_shared/leaf.yaml\" %}' }}\"\n",
         );
+        let mut head = base.clone();
+        head.templates
+            .insert("_shared/leaf.yaml".into(), "x: 2\n".into());
+        head.templates.insert(
+            "_shared/macros.tera".into(),
+            "{% macro m() %}n{% endmacro %}".into(),
+        );
+        let a = affected(&base, &head, &[]);
+        assert_eq!(keys(&a, "prod"), ["a1", "a2", "b1"]);
+        assert_eq!(a.templates.iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_include_after_a_comment_holding_a_tag_start_is_a_dependency() {
+        // A text scan read `{% #}{% include ... %}` as one tag and missed the include.
+        let base = with_template(
+            "c/tenant.yaml",
+            "{# {% #}{% include \"_shared/leaf.yaml\" %}\nname: c\n",
+        );
+        let head = {
+            let mut h = base.clone();
+            h.templates
+                .insert("_shared/leaf.yaml".into(), "x: 2\n".into());
+            h
+        };
+        assert_eq!(keys(&affected(&base, &head, &[]), "staging"), ["a1", "c1"]);
+    }
+
+    #[test]
+    fn a_file_tera_cannot_parse_may_use_any_changed_file() {
+        let base = with_template(
+            "c/tenant.yaml",
+            "{% if %}{% include \"_shared/leaf.yaml\" %}\n",
+        );
+        let mut head = base.clone();
+        head.templates.insert(
+            "_shared/macros.tera".into(),
+            "{% macro m() %}n{% endmacro %}".into(),
+        );
+        assert_eq!(keys(&affected(&base, &head, &[]), "prod"), ["b1", "c1"]);
     }
 
     #[test]

@@ -205,7 +205,8 @@ impl<'a> Baseline<'a> {
                 if !files.environments.contains_key(env) {
                     return Ok(Baseline::Rev(None));
                 }
-                Project::load(files, env).map(|p| Baseline::Rev(Some(Box::new(p))))
+                let templates = std::sync::Arc::new(crate::render::Templates::compile(files)?);
+                Project::load(&templates, env).map(|p| Baseline::Rev(Some(Box::new(p))))
             }
             (Against::Rev(rev), None) => Err(vec![Diagnostic::new(format!(
                 "revision {rev} was not loaded"
@@ -237,7 +238,7 @@ impl<'a> Baseline<'a> {
                 let Some(old) = project.tenants.iter().find(|t| t.key == tenant.key) else {
                     return Ok(None);
                 };
-                let tree = project.renderer.render(&project.env, old)?;
+                let tree = project.templates.render(&project.env, old)?;
                 Ok(Some(BaseTrees {
                     last_applied: Some(tree.clone()),
                     live: tree,

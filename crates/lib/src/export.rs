@@ -21,7 +21,7 @@ use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
 use crate::layout::{self, File};
-use crate::render::Renderer;
+use crate::render;
 use crate::templatize::{self, Substitutions};
 use crate::yaml;
 
@@ -57,7 +57,7 @@ pub fn tenant(
     clean(&mut tree, opts.with_credentials);
     let subs = opts
         .templatize
-        .then(|| Substitutions::new(Renderer::context(env, t)));
+        .then(|| Substitutions::new(render::context(env, t)));
     files(&tree, subs.as_ref()).map_err(|d| vec![d.context(&env.name, Some(&t.key))])
 }
 
@@ -398,15 +398,17 @@ mod tests {
     /// for the live one) with and without substitutions, renders back to that tree.
     pub(crate) fn round_trips_every_tenant(root: &Path) -> usize {
         let files_of_repo = crate::source::RepoFiles::from_work_tree(root).unwrap();
+        let templates =
+            std::sync::Arc::new(crate::render::Templates::compile(&files_of_repo).unwrap());
         let mut checked = 0;
         for env in ["local", "staging", "prod"] {
-            let Ok(project) = crate::pipeline::Project::load(&files_of_repo, env) else {
+            let Ok(project) = crate::pipeline::Project::load(&templates, env) else {
                 continue;
             };
             for t in project.select(&[]).unwrap() {
                 let mut tree = project.desired(t).unwrap();
                 clean(&mut tree, false);
-                let subs = Substitutions::new(Renderer::context(&project.env, t));
+                let subs = Substitutions::new(render::context(&project.env, t));
                 for with in [None, Some(&subs)] {
                     let out = files(&tree, with).unwrap();
                     assert_eq!(render_back(&out, &subs), tree, "{env} {}", t.key);

@@ -17,7 +17,7 @@ use crate::environment::{Environment, Tenant};
 use crate::export;
 use crate::patch::three_way::{self, Mode};
 use crate::plan::{self, TenantPlan};
-use crate::render::Renderer;
+use crate::render;
 use crate::templatize::{longest_first, segments, Segment};
 
 /// The string replacements of a migration: (from, to), longest `from` first.
@@ -36,8 +36,8 @@ impl Rewrites {
                 b.trim_end_matches('/').to_owned(),
             ));
         }
-        let a = Renderer::context(from_env, from);
-        let b = Renderer::context(to_env, to);
+        let a = render::context(from_env, from);
+        let b = render::context(to_env, to);
         if let (Some(a), Some(b)) = (a.get("vars"), b.get("vars")) {
             same_places(a, b, &mut pairs);
         }

@@ -1,29 +1,34 @@
 //! Load → render → validate, for one repository snapshot and one environment.
 //!
 //! [`Project`] holds what a command needs before it looks at any tenant: the files, the
-//! compiled templates, the environment and its tenants. [`Project::desired`] then turns one
+//! compiled templates (a [`Templates`] compiled once per snapshot and shared by every
+//! environment loaded from it), the environment and its tenants. [`Project::desired`] then turns one
 //! tenant into its validated tree, or into diagnostics that name the template file and line.
 //! Everything per tenant is independent, so commands run it in a rayon batch.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
-use crate::render::Renderer;
+use crate::render::Templates;
 use crate::source::RepoFiles;
 use crate::validate::{self, Problem};
 
 /// One environment of one repository snapshot, ready to render.
 pub struct Project<'a> {
     pub files: &'a RepoFiles,
-    pub renderer: Renderer<'a>,
+    pub templates: Arc<Templates<'a>>,
     pub env: Environment,
     pub tenants: Vec<Tenant>,
 }
 
 impl<'a> Project<'a> {
-    /// Returns environment `env` of `files` with its templates compiled and tenants resolved.
-    pub fn load(files: &'a RepoFiles, env: &str) -> Result<Project<'a>, Vec<Diagnostic>> {
+    /// Returns environment `env` of the snapshot `templates` were compiled from, its tenants
+    /// resolved.
+    pub fn load(templates: &Arc<Templates<'a>>, env: &str) -> Result<Project<'a>, Vec<Diagnostic>> {
+        let files = templates.files();
         let env = files.environment(env).map_err(|d| vec![d])?;
         if let Some(required) = env.file.requires.as_deref() {
             if !files.environments.contains_key(required) || required == env.name {
@@ -37,14 +42,9 @@ impl<'a> Project<'a> {
             }
         }
         let tenants = env.tenants(&files.template_dirs())?;
-        let renderer = Renderer::new(files).map_err(|ds| {
-            ds.into_iter()
-                .map(|d| d.context(&env.name, None))
-                .collect::<Vec<_>>()
-        })?;
         Ok(Project {
             files,
-            renderer,
+            templates: Arc::clone(templates),
             env,
             tenants,
         })
@@ -89,7 +89,7 @@ impl<'a> Project<'a> {
 
     /// Returns the rendered and validated tree of `tenant`.
     pub fn desired(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
-        let tree = self.renderer.render(&self.env, tenant)?;
+        let tree = self.templates.render(&self.env, tenant)?;
         let problems = validate::tenant(&tree);
         if problems.is_empty() {
             return Ok(tree);
@@ -140,7 +140,8 @@ mod tests {
             environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
             origin: Origin::WorkTree,
         };
-        let project = Project::load(&files, "prod").unwrap();
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
         let errors: Vec<String> = project
             .desired(&project.tenants[0])
             .unwrap_err()
@@ -159,7 +160,8 @@ mod tests {
             environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
             origin: Origin::WorkTree,
         };
-        let project = Project::load(&files, "prod").unwrap();
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
         let err = project.select(&["nope".to_owned()]).unwrap_err();
         assert!(err[0].to_string().contains("has no tenant `nope`"));
     }

@@ -1,7 +1,7 @@
 //! Render: templates + environment + tenant → the tenant's configuration tree.
 //!
-//! Every file under `templates/` is a Tera template. They are compiled once per run into one
-//! [`Renderer`]; rendering a tenant renders each file of its template with the tenant's
+//! Every file under `templates/` is a Tera template. They are compiled once per repository
+//! snapshot into one [`Templates`], which every environment of the snapshot shares; rendering a tenant renders each file of its template with the tenant's
 //! context, parses the result, and assembles the tree through the layout. Undefined variables
 //! are errors, and `secret("NAME")` renders as the marker `<secret:NAME>`.
 //!
@@ -10,12 +10,13 @@
 //! sizes, and makes secret markers unforgeable (`markers`).
 
 mod bounds;
+pub mod graph;
 mod instrument;
 mod markers;
 mod sandbox;
 mod scan;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -26,12 +27,14 @@ use crate::environment::{overlay, Environment, Tenant};
 use crate::layout::{self, Dir};
 use crate::source::RepoFiles;
 
-/// Compiled templates of one repository snapshot.
-pub struct Renderer<'a> {
+/// The templates of one repository snapshot, compiled once for the sandbox and shared by every
+/// environment and tenant rendered from that snapshot: the compiled Tera, where its
+/// instrumentation checks the budget, and the dependency graph ([`graph::Graph`]).
+pub struct Templates<'a> {
     files: &'a RepoFiles,
     tera: Tera,
-    /// Template directory → its files: (path relative to it, Tera template name).
-    templates: HashMap<String, Vec<(String, String)>>,
+    /// Which file includes, imports or extends which, and the files of each template directory.
+    graph: graph::Graph,
     /// Where the compiled templates check their budget ([`sandbox::Place`]).
     places: Arc<Vec<sandbox::Place>>,
     /// What `secret()` puts in its markers while rendering ([`markers`]).
@@ -41,12 +44,12 @@ pub struct Renderer<'a> {
 /// The most template syntax errors reported in one run; after that the rest is noise.
 const MAX_SYNTAX_ERRORS: usize = 50;
 
-impl<'a> Renderer<'a> {
-    /// Returns a renderer with every template of `files` compiled. All syntax errors are
+impl<'a> Templates<'a> {
+    /// Returns every template of `files` compiled. All syntax errors are
     /// reported, each with its file, line and column, and so is everything the sandbox refuses
     /// before rendering (functions other than `secret()` and `range()`, expressions or nesting
     /// beyond its limits, recursion).
-    pub fn new(files: &'a RepoFiles) -> Result<Renderer<'a>, Vec<Diagnostic>> {
+    pub fn compile(files: &'a RepoFiles) -> Result<Templates<'a>, Vec<Diagnostic>> {
         let mut tera = Tera::default();
         tera.autoescape_on(vec![]);
         let filters: HashSet<String> = tera.filters.keys().cloned().collect();
@@ -77,7 +80,9 @@ impl<'a> Renderer<'a> {
                 Ok(template) => {
                     tera.templates.insert(name.clone(), template);
                 }
-                Err(instrument::Failure::Syntax(e)) => problems.push(syntax_diagnostic(files, &e)),
+                Err(instrument::Failure::Syntax(e)) => {
+                    problems.push(syntax_diagnostic(files, name, &e))
+                }
                 Err(instrument::Failure::Problems(found)) => {
                     let path = files.display(&format!("templates/{name}"));
                     problems.extend(found.into_iter().map(|p| {
@@ -98,7 +103,8 @@ impl<'a> Renderer<'a> {
             }
         }
         // Tera follows imports and `extends` recursively, without a guard against cycles.
-        let chains = bounds::chains(&tera.templates);
+        let mut graph = graph::Graph::of(&tera.templates);
+        let chains = bounds::chains(&graph);
         if !chains.is_empty() {
             problems.extend(chains.into_iter().map(|(file, message)| {
                 Diagnostic::new(message)
@@ -107,21 +113,43 @@ impl<'a> Renderer<'a> {
             }));
             return Err(problems);
         }
-        // Inheritance and imports, as Tera checks them when it adds templates; a template
-        // whose parent or macro file is missing is left out and the others checked again.
-        while let Err(e) = tera
-            .build_inheritance_chains()
-            .and_then(|()| tera.check_macro_files())
-        {
-            problems.push(syntax_diagnostic(files, &e));
-            match failed_template(&e) {
-                Some(name)
-                    if problems.len() < MAX_SYNTAX_ERRORS
-                        && tera.templates.remove(&name).is_some() => {}
-                _ => return Err(problems),
+        // Parents and macro files that do not exist, found in the graph before Tera refuses
+        // them: a template naming one is left out and the others checked again.
+        loop {
+            let missing: Vec<(String, String)> = graph
+                .files()
+                .filter_map(|(name, deps)| {
+                    let imports = deps.imports.iter().map(|(file, _)| file);
+                    let gone = deps
+                        .extends
+                        .iter()
+                        .chain(imports)
+                        .find(|f| graph.deps(f).is_none())?;
+                    Some((name.to_owned(), gone.clone()))
+                })
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for (name, gone) in missing {
+                problems.push(missing_diagnostic(files, &name, &gone));
+                tera.templates.remove(&name);
+                graph.remove(&name);
+            }
+            if problems.len() >= MAX_SYNTAX_ERRORS {
+                return Err(problems);
             }
         }
-        for (file, message) in bounds::recursion(&tera) {
+        // Every parent exists and no chain is a cycle ([`bounds::chains`]): Tera's own check
+        // cannot fail, but if it does, its message is all there is.
+        if let Err(e) = tera.build_inheritance_chains() {
+            problems.push(
+                Diagnostic::new(format!("template error: {}", tidy(&error_chain(&e))))
+                    .in_file(files.display("templates")),
+            );
+            return Err(problems);
+        }
+        for (file, message) in bounds::recursion(&graph) {
             problems.push(
                 Diagnostic::new(message)
                     .in_file(files.display(&format!("templates/{file}")))
@@ -129,7 +157,7 @@ impl<'a> Renderer<'a> {
             );
         }
         if problems.is_empty() {
-            for (file, message) in bounds::depth(&tera) {
+            for (file, message) in bounds::depth(&tera, &graph) {
                 problems.push(
                     Diagnostic::new(message)
                         .in_file(files.display(&format!("templates/{file}")))
@@ -144,33 +172,24 @@ impl<'a> Renderer<'a> {
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
-        let mut templates: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for path in files.templates.keys() {
-            if let Some((dir, rel)) = path.split_once('/') {
-                if !dir.starts_with('_') {
-                    templates
-                        .entry(dir.to_owned())
-                        .or_default()
-                        .push((rel.to_owned(), path.clone()));
-                }
-            }
-        }
-        Ok(Renderer {
+        tracing::debug!(files = files.templates.len(), "templates compiled");
+        Ok(Templates {
             files,
             tera,
-            templates,
+            graph,
             places,
             nonce,
         })
     }
 
-    /// Returns the Tera context of a tenant in an environment.
-    pub fn context(env: &Environment, tenant: &Tenant) -> Value {
-        json!({
-            "env": {"name": env.name, "vars": env.file.vars},
-            "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
-            "vars": overlay(&env.file.vars, &tenant.vars),
-        })
+    /// Returns the repository snapshot these templates were compiled from.
+    pub fn files(&self) -> &'a RepoFiles {
+        self.files
+    }
+
+    /// Returns the dependency graph of these templates.
+    pub fn graph(&self) -> &graph::Graph {
+        &self.graph
     }
 
     /// Returns the rendered text of each file of the tenant's template, by path relative to
@@ -181,7 +200,7 @@ impl<'a> Renderer<'a> {
         tenant: &Tenant,
     ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
         let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
-        let Some(files) = self.templates.get(&tenant.template) else {
+        let Some(files) = self.graph.template_files(&tenant.template) else {
             return Err(vec![at(Diagnostic::new(format!(
                 "template `{}` does not exist",
                 tenant.template
@@ -189,7 +208,7 @@ impl<'a> Renderer<'a> {
             .at(env.locate(&["tenants", &tenant.key]))
             .hint("templates are the directories of templates/"))]);
         };
-        let context = Context::from_value(Self::context(env, tenant)).map_err(|e| {
+        let context = Context::from_value(context(env, tenant)).map_err(|e| {
             vec![at(Diagnostic::new(format!(
                 "cannot build the template context: {e}"
             )))]
@@ -337,27 +356,30 @@ impl<'a> Renderer<'a> {
 
     fn render_diagnostic(&self, name: &str, error: &tera::Error) -> Diagnostic {
         let chain = error_chain(error);
-        // Tera names the innermost template being rendered (an include or macro file).
-        let inner = chain
-            .rsplit("while rendering '")
-            .next()
-            .and_then(|s| s.split('\'').next())
+        let undefined = links(error).find_map(|e| undefined_variable(&e.to_string()));
+        // Tera names the innermost template being rendered (an include or macro file) only in
+        // this message.
+        let inner = undefined
+            .as_ref()
+            .map(|(_, template)| template.as_str())
             .filter(|n| self.files.templates.contains_key(*n))
             .unwrap_or(name);
         let path = self.files.display(&format!("templates/{inner}"));
-        let variable = chain
-            .split("Variable `")
-            .nth(1)
-            .and_then(|s| s.split('`').next());
-        // A missing include: Tera says "Template '[name]' not found" (or without brackets).
-        let missing = chain
-            .split("Template '")
-            .nth(1)
-            .and_then(|s| s.split("' not found").next())
-            .filter(|_| chain.contains("' not found"))
-            .map(|n| n.trim_start_matches('[').trim_end_matches(']'));
+        let variable = undefined.as_ref().map(|(v, _)| v.as_str());
+        // A missing include: Tera names it "[a, b]" (the names it tried).
+        let missing = links(error).find_map(|e| match e.downcast_ref::<tera::Error>() {
+            Some(tera::Error {
+                kind: tera::ErrorKind::TemplateNotFound(name),
+                ..
+            }) => Some(
+                name.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            ),
+            _ => None,
+        });
         let location = variable
-            .or(missing)
+            .or(missing.as_deref())
             .and_then(|needle| {
                 let source = self.files.templates.get(inner)?;
                 let offset = source.find(needle)?;
@@ -373,6 +395,15 @@ impl<'a> Renderer<'a> {
         }
         d
     }
+}
+
+/// Returns the Tera context of a tenant in an environment.
+pub fn context(env: &Environment, tenant: &Tenant) -> Value {
+    json!({
+        "env": {"name": env.name, "vars": env.file.vars},
+        "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
+        "vars": overlay(&env.file.vars, &tenant.vars),
+    })
 }
 
 /// Returns where in template directory `template` of `files` the value at `pointer` of the
@@ -431,15 +462,50 @@ fn omit_empty_entries(files: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Returns the errors of a Tera error's chain, outermost first, without the calls of the
+/// sandbox's own functions and filters (see `instrument`), which are no news.
+fn links(error: &tera::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .filter(|e| match e.downcast_ref::<tera::Error>().map(|e| &e.kind) {
+        Some(tera::ErrorKind::CallFunction(name) | tera::ErrorKind::CallFilter(name)) => {
+            !name.starts_with("__promote_")
+        }
+        _ => true,
+    })
+}
+
+/// Returns the messages of a Tera error's chain, joined by ": ".
 fn error_chain(error: &tera::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
+    links(error)
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Returns (the variable, the template being rendered) of Tera's message for an undefined
+/// variable, which it gives only as text: "Variable `NAME` not found in context while
+/// rendering 'TEMPLATE'" (pinned by a test).
+fn undefined_variable(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("Variable `")?;
+    let (variable, rest) = rest.split_once("` not found in context while rendering '")?;
+    let template = rest.split('\'').next()?;
+    Some((variable.to_owned(), template.to_owned()))
+}
+
+/// Returns the line and column, and what was expected, of Tera's parse error, which it gives
+/// only as text: " --> L:C\n  |\n...\n  = expected ..." (pinned by a test).
+fn parse_error_position(message: &str) -> (Option<(usize, usize)>, Option<&str>) {
+    let position = message.split("--> ").nth(1).and_then(|s| {
+        let end = s
+            .find(|c: char| !c.is_ascii_digit() && c != ':')
+            .unwrap_or(s.len());
+        let (line, column) = s[..end].split_once(':')?;
+        Some((line.parse().ok()?, column.parse().ok()?))
+    });
+    let expected = message.lines().find_map(|l| l.trim().strip_prefix("= "));
+    (position, expected)
 }
 
 /// Returns Tera's message without its "Failed to render 'x'" prefixes, which the location says.
@@ -447,11 +513,8 @@ fn tidy(chain: &str) -> String {
     let parts: Vec<&str> = chain
         .split(": ")
         .filter(|p| {
-            !p.starts_with("Failed to render")
-                && !p.starts_with("Failed to parse")
-                // The sandbox's own functions and filters (see `instrument`) are no news.
-                && !p.starts_with("Function call '__promote_")
-                && !p.starts_with("Filter call '__promote_")
+            // Tera's render context, which the location says; Tera gives it only as text.
+            !p.starts_with("Failed to render") && !p.starts_with("Failed to parse")
         })
         .collect();
     let joined = parts.join(": ");
@@ -467,72 +530,39 @@ fn tidy(chain: &str) -> String {
     }
 }
 
-fn failed_template(error: &tera::Error) -> Option<String> {
-    let text = error.to_string();
-    if let Some((name, _)) = missing_reference(&text) {
-        return Some(name.to_owned());
-    }
-    let rest = text.strip_prefix("Failed to parse '")?;
-    Some(rest.split('\'').next()?.to_owned())
-}
-
-/// A template that imports macros from, or extends, a template that does not exist:
-/// (the template, the missing one), from Tera's message.
-fn missing_reference(text: &str) -> Option<(&str, &str)> {
-    let (name, rest) = if let Some(rest) = text.strip_prefix("Template `") {
-        let (name, rest) = rest.split_once("` loads macros from `")?;
-        (name, rest.split_once('`')?.0)
-    } else {
-        let rest = text.strip_prefix("Template '")?;
-        let (name, rest) = rest.split_once("' is inheriting from '")?;
-        (name, rest.split_once('\'')?.0)
-    };
-    Some((name, rest))
-}
-
-fn syntax_diagnostic(files: &RepoFiles, error: &tera::Error) -> Diagnostic {
-    let chain = error_chain(error);
-    let Some(name) = failed_template(error) else {
-        return Diagnostic::new(format!("template error: {}", tidy(&chain)))
-            .in_file(files.display("templates"))
-            .hint("check include/import/extends names: they are paths relative to templates/, e.g. \"_shared/x.yaml\"");
-    };
+/// A template that imports macros from, or extends, template `missing`, which does not exist.
+fn missing_diagnostic(files: &RepoFiles, name: &str, missing: &str) -> Diagnostic {
     let path = files.display(&format!("templates/{name}"));
-    if let Some((_, missing)) = missing_reference(&chain) {
-        let location = files
-            .templates
-            .get(&name)
-            .and_then(|source| source.find(missing).map(|o| (source, o)))
-            .map(|(source, offset)| {
-                let (line, column) = crate::diagnostic::line_column(source, offset);
-                Location::at(&path, line, column)
-            })
-            .unwrap_or_else(|| Location::file(&path));
-        return Diagnostic::new(format!(
-            "`{missing}` does not exist (imported or extended here)"
-        ))
-        .at(location)
-        .hint(
-            "import/extends names are paths relative to templates/, e.g. \"_shared/macros.tera\"",
-        );
-    }
-    // Tera's parser error reads " --> L:C\n  |\n...\n  = expected ...".
-    let position = chain.split("--> ").nth(1).and_then(|s| {
-        let end = s
-            .find(|c: char| !c.is_ascii_digit() && c != ':')
-            .unwrap_or(s.len());
-        let (line, column) = s[..end].split_once(':')?;
-        Some((line.parse().ok()?, column.parse().ok()?))
-    });
-    let expected = chain
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("= "))
-        .unwrap_or("syntax error");
+    let location = files
+        .templates
+        .get(name)
+        .and_then(|source| source.find(missing).map(|o| (source, o)))
+        .map(|(source, offset)| {
+            let (line, column) = crate::diagnostic::line_column(source, offset);
+            Location::at(&path, line, column)
+        })
+        .unwrap_or_else(|| Location::file(&path));
+    Diagnostic::new(format!(
+        "`{missing}` does not exist (imported or extended here)"
+    ))
+    .at(location)
+    .hint("import/extends names are paths relative to templates/, e.g. \"_shared/macros.tera\"")
+}
+
+/// Tera's parse error of template `name`, at its line and column.
+fn syntax_diagnostic(files: &RepoFiles, name: &str, error: &tera::Error) -> Diagnostic {
+    let path = files.display(&format!("templates/{name}"));
+    let chain = error_chain(error);
+    let (position, expected) = parse_error_position(&chain);
     let location = match position {
         Some((line, column)) => Location::at(&path, line, column),
         None => Location::file(&path),
     };
-    Diagnostic::new(format!("template syntax error: {expected}")).at(location)
+    Diagnostic::new(format!(
+        "template syntax error: {}",
+        expected.unwrap_or("syntax error")
+    ))
+    .at(location)
 }
 
 #[cfg(test)]
@@ -554,7 +584,7 @@ mod tests {
     const ENV: &str = "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60}}\ntenants:\n  acme: {id: acme-prod, vars: {ttl: {refresh: 600}}}\n";
 
     fn render(files: &RepoFiles) -> Result<Value, Vec<Diagnostic>> {
-        let renderer = Renderer::new(files)?;
+        let renderer = Templates::compile(files)?;
         let env = files.environment("prod").unwrap();
         let tenants = env.tenants(&files.template_dirs()).unwrap();
         renderer.render(&env, &tenants[0])
@@ -622,7 +652,7 @@ mod tests {
             ],
             ENV,
         );
-        let errs = Renderer::new(&files).err().unwrap();
+        let errs = Templates::compile(&files).err().unwrap();
         assert_eq!(errs.len(), 2, "{errs:#?}");
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(
@@ -638,6 +668,66 @@ mod tests {
     }
 
     #[test]
+    fn teras_message_formats_are_what_promote_reads() {
+        // Tera gives these only as text: a Tera upgrade that changes them fails here.
+        let mut tera = Tera::default();
+        tera.add_raw_template("t", "{{ nope }}").unwrap();
+        let err = tera.render("t", &Context::new()).unwrap_err();
+        let found = links(&err).find_map(|e| undefined_variable(&e.to_string()));
+        assert_eq!(
+            found,
+            Some(("nope".into(), "t".into())),
+            "{}",
+            error_chain(&err)
+        );
+        let err = tera::Template::new("p", None, "a\nb {{ x | }}").unwrap_err();
+        assert_eq!(
+            parse_error_position(&error_chain(&err)),
+            (
+                Some((2, 10)),
+                Some("expected an identifier (must start with a-z)")
+            ),
+            "{}",
+            error_chain(&err)
+        );
+    }
+
+    #[test]
+    fn missing_parents_and_macro_files_are_found_in_the_graph() {
+        let files = repo(
+            &[
+                (
+                    "acme/tenant.yaml",
+                    "{% import \"_shared/m.tera\" as m %}name: a\n",
+                ),
+                ("acme/pools/p.yaml", "\n{% extends \"_shared/nope.yaml\" %}"),
+                ("_shared/m.tera", "{% import \"_shared/gone.tera\" as g %}"),
+            ],
+            ENV,
+        );
+        let mut errs: Vec<String> = Templates::compile(&files)
+            .err()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        errs.sort();
+        // `acme/tenant.yaml` is refused once `_shared/m.tera` is left out.
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with("templates/_shared/m.tera:1:12: `_shared/gone.tera` does not exist (imported or extended here)"), "{errs:#?}");
+        assert!(
+            errs[1].starts_with(
+                "templates/acme/pools/p.yaml:2:13: `_shared/nope.yaml` does not exist"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[2].starts_with("templates/acme/tenant.yaml:1:12: `_shared/m.tera` does not exist"),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
     fn unknown_include_is_an_error() {
         let files = repo(
             &[(
@@ -646,7 +736,7 @@ mod tests {
             )],
             ENV,
         );
-        let err = match Renderer::new(&files) {
+        let err = match Templates::compile(&files) {
             Err(e) => e[0].to_string(),
             Ok(r) => {
                 let env = files.environment("prod").unwrap();
@@ -870,7 +960,7 @@ mod tests {
         chain.push_str("{% macro m2000() %}x{% endmacro m2000 %}");
         let text = format!("{chain}name: \"{{{{ self::m0() }}}}\"\n");
         let files = repo(&[("acme/tenant.yaml", &text)], ENV);
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.contains("rendering nests more than 64 levels deep"),
             "{err}"
@@ -893,7 +983,7 @@ mod tests {
             ],
             ENV,
         );
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.contains("imports and extends go round in a cycle"),
             "{err}"
@@ -905,7 +995,7 @@ mod tests {
             "{% endif %}".repeat(65)
         );
         let files = repo(&[("acme/tenant.yaml", &deep)], ENV);
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(
             err.starts_with("templates/acme/tenant.yaml:1:833: tags nested more than 64 deep"),
             "{err}"
@@ -932,7 +1022,7 @@ mod tests {
             ],
             ENV,
         );
-        let err = Renderer::new(&files).err().unwrap()[0].to_string();
+        let err = Templates::compile(&files).err().unwrap()[0].to_string();
         assert!(err.contains("recursion"), "{err}");
     }
 
@@ -979,7 +1069,7 @@ mod tests {
             let mut all = vec![("acme/tenant.yaml", text.as_str())];
             all.extend(more.iter().map(|(a, b)| (a.as_str(), b.as_str())));
             let files = repo(&all, ENV);
-            let renderer = match Renderer::new(&files) {
+            let renderer = match Templates::compile(&files) {
                 Ok(r) => r,
                 Err(e) => panic!("{e:?}"),
             };
@@ -1124,13 +1214,13 @@ mod tests {
     /// Renders every template of `files` for every tenant of every environment, sandboxed and
     /// plain, and returns how many texts were compared (all equal).
     fn renders_as_plain_tera(files: &RepoFiles) -> usize {
-        let renderer = Renderer::new(files).unwrap();
+        let renderer = Templates::compile(files).unwrap();
         let plain = plain(files, &renderer.nonce);
         let mut compared = 0;
         for env_name in files.environments.keys() {
             let env = files.environment(env_name).unwrap();
             for tenant in env.tenants(&files.template_dirs()).unwrap() {
-                let context = Context::from_value(Renderer::context(&env, &tenant)).unwrap();
+                let context = Context::from_value(context(&env, &tenant)).unwrap();
                 for name in files.templates.keys() {
                     bounds::start_tenant();
                     let expected = plain.render(name, &context).map_err(|e| error_chain(&e));

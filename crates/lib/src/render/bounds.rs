@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 use tera::ast::{Expr, ExprVal, Node};
-use tera::{Template, Tera};
+use tera::Tera;
 
+use super::graph::{Calls, Graph};
 use super::scan::MAX_NESTING;
 
 /// Most items one `range()` call gives.
@@ -104,19 +105,18 @@ impl Place {
     }
 }
 
-/// Every recursion among the compiled templates: (the template file to blame, the message).
-pub fn recursion(tera: &Tera) -> Vec<(String, String)> {
-    let namespaces = namespaces(&tera.templates);
+/// Every recursion among the templates of `graph`: (the template file to blame, the message).
+pub fn recursion(graph: &Graph) -> Vec<(String, String)> {
+    let namespaces = graph.namespaces();
     let mut edges: BTreeMap<Place, BTreeSet<Place>> = BTreeMap::new();
-    for (name, template) in &tera.templates {
+    for (name, deps) in graph.files() {
         let resolve =
             |ns: &str| -> Option<String> { namespaces.get(name).and_then(|n| n.get(ns)).cloned() };
-        let mut calls = Vec::new();
-        nodes(&template.ast, &mut calls);
-        edges.insert(Place::File(name.to_owned()), to_places(calls, &resolve));
-        for (macro_name, definition) in &template.macros {
-            let mut calls = Vec::new();
-            nodes(&definition.body, &mut calls);
+        edges.insert(
+            Place::File(name.to_owned()),
+            to_places(&deps.body, &resolve),
+        );
+        for (macro_name, calls) in &deps.macros {
             edges.insert(
                 Place::Macro(name.to_owned(), macro_name.clone()),
                 to_places(calls, &resolve),
@@ -126,61 +126,13 @@ pub fn recursion(tera: &Tera) -> Vec<(String, String)> {
     cycles(&edges)
 }
 
-/// For each template, its macro namespaces (`self`, `m`...) → the template defining them, as
-/// Tera's `MacroCollection` builds them: its own macros as `self`, its imports, the namespaces
-/// its imports import (unless it names them itself), then its parents' namespaces (likewise).
-/// Call only once [`chains`] found no cycle.
-pub fn namespaces(
-    templates: &HashMap<String, Template>,
-) -> HashMap<String, HashMap<String, String>> {
-    fn of(
-        name: &str,
-        templates: &HashMap<String, Template>,
-        done: &mut HashMap<String, HashMap<String, String>>,
-        depth: usize,
-    ) -> HashMap<String, String> {
-        if let Some(found) = done.get(name) {
-            return found.clone();
-        }
-        let mut map = HashMap::new();
-        let Some(template) = templates.get(name) else {
-            return map;
-        };
-        if depth > MAX_NESTING + 1 {
-            return map;
-        }
-        if !template.macros.is_empty() {
-            map.insert("self".to_owned(), name.to_owned());
-        }
-        for (file, ns) in &template.imported_macro_files {
-            map.insert(ns.clone(), file.clone());
-            for (inner_ns, inner_file) in of(file, templates, done, depth + 1) {
-                map.entry(inner_ns).or_insert(inner_file);
-            }
-        }
-        let parent = template.parent.clone();
-        if let Some(parent) = parent {
-            for (inner_ns, inner_file) in of(&parent, templates, done, depth + 1) {
-                map.entry(inner_ns).or_insert(inner_file);
-            }
-        }
-        done.insert(name.to_owned(), map.clone());
-        map
-    }
-    let mut done = HashMap::new();
-    for name in templates.keys() {
-        of(name, templates, &mut done, 0);
-    }
-    done
-}
-
 /// A graph whose nodes nest: node → (its own depth, the nodes it enters with the depth at
 /// which it enters them).
-type Graph<K> = BTreeMap<K, (usize, Vec<(K, usize)>)>;
+type Nesting<K> = BTreeMap<K, (usize, Vec<(K, usize)>)>;
 
 /// The longest weighted path below each node of a graph (node → (own depth, edges with their
 /// offsets)), and the cycles met (each as a path). Iterative: the graph comes from user input.
-fn longest<K: Ord + Clone>(graph: &Graph<K>) -> (BTreeMap<K, usize>, Vec<Vec<K>>) {
+fn longest<K: Ord + Clone>(graph: &Nesting<K>) -> (BTreeMap<K, usize>, Vec<Vec<K>>) {
     let mut depth: BTreeMap<K, usize> = BTreeMap::new();
     let mut open: BTreeSet<K> = BTreeSet::new();
     let mut cycles = Vec::new();
@@ -232,7 +184,7 @@ fn longest<K: Ord + Clone>(graph: &Graph<K>) -> (BTreeMap<K, usize>, Vec<Vec<K>>
 /// The nodes where a path first goes deeper than `limit` (their children all stay within it),
 /// each with the deepest path below it.
 fn frontier<K: Ord + Clone>(
-    graph: &Graph<K>,
+    graph: &Nesting<K>,
     depth: &BTreeMap<K, usize>,
     limit: usize,
 ) -> Vec<Vec<K>> {
@@ -288,18 +240,18 @@ fn shown<T: AsRef<str>>(path: &[T]) -> String {
 
 /// Cycles and overlong chains of imports and `extends`, before Tera follows them:
 /// (the template file to blame, the message).
-pub fn chains(templates: &HashMap<String, Template>) -> Vec<(String, String)> {
-    let graph: Graph<String> = templates
-        .iter()
-        .map(|(name, t)| {
-            let edges = t
-                .imported_macro_files
+pub fn chains(templates: &Graph) -> Vec<(String, String)> {
+    let graph: Nesting<String> = templates
+        .files()
+        .map(|(name, deps)| {
+            let edges = deps
+                .imports
                 .iter()
                 .map(|(file, _)| file.clone())
-                .chain(t.parent.clone())
+                .chain(deps.extends.clone())
                 .map(|file| (file, 1))
                 .collect();
-            (name.clone(), (1, edges))
+            (name.to_owned(), (1, edges))
         })
         .collect();
     let (depth, cycles) = longest(&graph);
@@ -359,9 +311,9 @@ impl AsRef<str> for Nest {
 
 /// Templates whose rendering would nest more than [`MAX_NESTING`] levels:
 /// (the template file to blame, the message). Call after [`recursion`] found none.
-pub fn depth(tera: &Tera) -> Vec<(String, String)> {
-    let namespaces = namespaces(&tera.templates);
-    let mut graph: Graph<Nest> = BTreeMap::new();
+pub fn depth(tera: &Tera, templates: &Graph) -> Vec<(String, String)> {
+    let namespaces = templates.namespaces();
+    let mut graph: Nesting<Nest> = BTreeMap::new();
     let mut blocks: BTreeMap<String, Vec<Nest>> = BTreeMap::new();
     for (name, template) in &tera.templates {
         let empty = HashMap::new();
@@ -554,22 +506,13 @@ impl Cx<'_> {
     }
 }
 
-/// What a body refers to: a macro call (namespace, name) or an include (file names).
-enum Call {
-    Macro(String, String),
-    Include(Vec<String>),
-}
-
-fn to_places(calls: Vec<Call>, resolve: &dyn Fn(&str) -> Option<String>) -> BTreeSet<Place> {
-    let mut out = BTreeSet::new();
-    for call in calls {
-        match call {
-            Call::Macro(ns, name) => {
-                if let Some(file) = resolve(&ns) {
-                    out.insert(Place::Macro(file, name));
-                }
-            }
-            Call::Include(files) => out.extend(files.into_iter().map(Place::File)),
+/// The places a body enters: the files it includes and the macros it calls, resolved through
+/// its file's namespaces.
+fn to_places(calls: &Calls, resolve: &dyn Fn(&str) -> Option<String>) -> BTreeSet<Place> {
+    let mut out: BTreeSet<Place> = calls.includes.iter().cloned().map(Place::File).collect();
+    for (ns, name) in &calls.macros {
+        if let Some(file) = resolve(ns) {
+            out.insert(Place::Macro(file, name.clone()));
         }
     }
     out
@@ -627,83 +570,6 @@ fn cycles(edges: &BTreeMap<Place, BTreeSet<Place>>) -> Vec<(String, String)> {
     out
 }
 
-fn nodes(body: &[Node], out: &mut Vec<Call>) {
-    for node in body {
-        match node {
-            Node::VariableBlock(_, e) => expr(e, out),
-            Node::MacroDefinition(_, d, _) => nodes(&d.body, out),
-            Node::Include(_, files, _) => out.push(Call::Include(files.clone())),
-            Node::Set(_, set) => expr(&set.value, out),
-            Node::FilterSection(_, section, _) => {
-                section.filter.args.values().for_each(|e| expr(e, out));
-                nodes(&section.body, out);
-            }
-            Node::Block(_, block, _) => nodes(&block.body, out),
-            Node::Forloop(_, f, _) => {
-                expr(&f.container, out);
-                nodes(&f.body, out);
-                if let Some(empty) = &f.empty_body {
-                    nodes(empty, out);
-                }
-            }
-            Node::If(i, _) => {
-                for (_, condition, body) in &i.conditions {
-                    expr(condition, out);
-                    nodes(body, out);
-                }
-                if let Some((_, body)) = &i.otherwise {
-                    nodes(body, out);
-                }
-            }
-            Node::Super
-            | Node::Text(_)
-            | Node::Extends(..)
-            | Node::ImportMacro(..)
-            | Node::Raw(..)
-            | Node::Break(_)
-            | Node::Continue(_)
-            | Node::Comment(..) => {}
-        }
-    }
-}
-
-fn expr(e: &Expr, out: &mut Vec<Call>) {
-    for filter in &e.filters {
-        filter.args.values().for_each(|a| expr(a, out));
-    }
-    value(&e.val, out);
-}
-
-fn value(v: &ExprVal, out: &mut Vec<Call>) {
-    match v {
-        ExprVal::MacroCall(call) => {
-            out.push(Call::Macro(call.namespace.clone(), call.name.clone()));
-            call.args.values().for_each(|a| expr(a, out));
-        }
-        ExprVal::FunctionCall(call) => call.args.values().for_each(|a| expr(a, out)),
-        ExprVal::Math(m) => {
-            expr(&m.lhs, out);
-            expr(&m.rhs, out);
-        }
-        ExprVal::Logic(l) => {
-            expr(&l.lhs, out);
-            expr(&l.rhs, out);
-        }
-        ExprVal::Test(t) => t.args.iter().for_each(|a| expr(a, out)),
-        ExprVal::Array(items) => items.iter().for_each(|a| expr(a, out)),
-        ExprVal::StringConcat(c) => c.values.iter().for_each(|v| value(v, out)),
-        ExprVal::In(i) => {
-            expr(&i.lhs, out);
-            expr(&i.rhs, out);
-        }
-        ExprVal::String(_)
-        | ExprVal::Int(_)
-        | ExprVal::Float(_)
-        | ExprVal::Bool(_)
-        | ExprVal::Ident(_) => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -723,7 +589,7 @@ mod tests {
             ("i.yaml", "{% if x %}{% include \"j.yaml\" %}{% endif %}"),
             ("j.yaml", "{% for a in b %}{% include \"i.yaml\" %}{% endfor %}"),
         ]);
-        let found = recursion(&t);
+        let found = recursion(&Graph::of(&t.templates));
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(
             found.iter().any(
@@ -745,7 +611,7 @@ mod tests {
                 "{% import \"m.tera\" as m %}{{ m::ok() }}{{ m::ok() }}",
             ),
         ]);
-        assert!(recursion(&fine).is_empty());
+        assert!(recursion(&Graph::of(&fine.templates)).is_empty());
     }
 
     #[test]

@@ -63,18 +63,7 @@ pub fn compile(
     filters: &HashSet<String>,
     places: &mut Vec<Place>,
 ) -> Result<Template, Failure> {
-    let scanned = scan::scan(source);
-    if let Some((at, message)) = scanned.problem {
-        return Err(Failure::Problems(vec![Problem {
-            at: Some(at),
-            message,
-            hint: Some("write it flatter: set intermediate values with {% set %}, or move parts into macros".into()),
-        }]));
-    }
-    let rewritten = scan::positional_secret(source, &scanned.tags);
-    let text = rewritten.as_deref().unwrap_or(source);
-    let mut template = Template::new(name, None, text)
-        .map_err(|e| Failure::Syntax(tera::Error::chain(format!("Failed to parse '{name}'"), e)))?;
+    let (mut template, scanned) = parse(name, source)?;
     let mut walk = Walk {
         file: name,
         source,
@@ -108,6 +97,25 @@ pub fn compile(
     find_blocks(&template.ast, &mut blocks);
     template.blocks = blocks;
     Ok(template)
+}
+
+/// Returns template `name` parsed by Tera as written, with the tags the scan found in it, or
+/// why it cannot be: nesting the scan refuses (Tera's parser would overflow the stack on it)
+/// or Tera's syntax error. `secret("NAME")` is read as `secret(name="NAME")`.
+pub fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), Failure> {
+    let mut scanned = scan::scan(source);
+    if let Some((at, message)) = scanned.problem.take() {
+        return Err(Failure::Problems(vec![Problem {
+            at: Some(at),
+            message,
+            hint: Some("write it flatter: set intermediate values with {% set %}, or move parts into macros".into()),
+        }]));
+    }
+    let rewritten = scan::positional_secret(source, &scanned.tags);
+    let text = rewritten.as_deref().unwrap_or(source);
+    let template = Template::new(name, None, text)
+        .map_err(|e| Failure::Syntax(tera::Error::chain(format!("Failed to parse '{name}'"), e)))?;
+    Ok((template, scanned))
 }
 
 /// The blocks of a template the way Tera finds them: top level, and blocks in blocks.

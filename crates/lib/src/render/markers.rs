@@ -5,7 +5,7 @@
 //! which checks the name, not from text a template wrote (`'<secret:PROD_DB>'` typed by hand,
 //! built with `~`, spelt with YAML escapes as `"\x3csecret:PROD_DB>"`, or taken from a
 //! variable). So while rendering, `secret("NAME")` writes `<secret:NAME:NONCE>`, with a nonce
-//! drawn at random for each compiled [`super::Renderer`]; once the rendered files are parsed
+//! drawn at random for each compiled [`super::Templates`]; once the rendered files are parsed
 //! into the tenant's tree, every string holding `<secret:` must hold only such markers, which
 //! then become the canonical `<secret:NAME>`. Anything else there is an error.
 //!
