@@ -1,7 +1,5 @@
 //! `promote apply`: push each tenant's plan to the platform, check it took, record the state.
 
-use rayon::prelude::*;
-
 use super::plan::{sink, ModeArg};
 use super::{CommandResult, Exit, GlobalArgs, Ui};
 use crate::apply::{self, Options};
@@ -46,34 +44,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    // Everything is validated before anything is sent: one invalid tenant and nothing is applied.
-    let invalid: Vec<Diagnostic> = tenants
-        .par_iter()
-        .filter_map(|t| project.desired(t).err())
-        .flatten()
-        .collect();
-    if !invalid.is_empty() {
-        ui.note("nothing was applied: the repository has errors");
-        return Err(invalid.into());
-    }
     crate::credentials::secrets::check_file()?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
         crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)?;
     }
     let live = super::open_live(ui, global, &project.env, &tenants)?;
-    if !args.yes
-        && !args.dry_run
-        && !super::confirm(&format!(
-            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
-            tenants.len(),
-            args.env,
-            args.env
-        ))
-    {
-        ui.note("nothing was applied");
-        return Ok(Exit::Ok);
-    }
     let source = head_commit(&global.repo);
     let options = Options {
         mode: args.mode.into(),
@@ -86,6 +62,28 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: args.tenants.is_empty(),
     };
+    // Every tenant is rendered and planned once, before anything is sent: one invalid tenant
+    // and nothing is applied. The plans that send something are held until they are sent.
+    let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
+    let plans = apply::fleet::plan(&project, &live, &tenants, &options, || bar.inc(1));
+    bar.finish_and_clear();
+    let invalid: Vec<Diagnostic> = plans.invalid();
+    if !invalid.is_empty() {
+        ui.note("nothing was applied: the repository has errors");
+        return Err(invalid.into());
+    }
+    if !args.yes
+        && !args.dry_run
+        && !super::confirm(&format!(
+            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
+            tenants.len(),
+            args.env,
+            args.env
+        ))
+    {
+        ui.note("nothing was applied");
+        return Ok(Exit::Ok);
+    }
     let header = Header {
         version: 1,
         env: project.env.name.clone(),
@@ -103,25 +101,18 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
     let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
-    let applied = apply::fleet::run(
-        &global.repo,
-        &project,
-        &live,
-        &tenants,
-        &options,
-        |result| {
-            bar.inc(1);
-            let r = &result.report;
-            if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
-                for d in &r.errors {
-                    bar.suspend(|| ui.diagnostic(d));
-                }
+    let applied = apply::fleet::send(&global.repo, &live, &tenants, plans, &options, |result| {
+        bar.inc(1);
+        let r = &result.report;
+        if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
+            for d in &r.errors {
+                bar.suspend(|| ui.diagnostic(d));
             }
-            if open {
-                open = sink.tenant(r).is_ok();
-            }
-        },
-    )?;
+        }
+        if open {
+            open = sink.tenant(r).is_ok();
+        }
+    })?;
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&applied.summary);
