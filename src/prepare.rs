@@ -51,6 +51,8 @@ impl Desired {
         strip: bool,
     ) -> Result<Desired, Vec<Diagnostic>> {
         let mut tree = project.desired(tenant)?;
+        // One line per render (`PROMOTE_LOG=promote::prepare=debug`): a test counts them.
+        tracing::debug!(target: "promote::prepare", tenant = %tenant.key, "rendered");
         if !strip {
             return Ok(Desired::tree(tree));
         }
