@@ -1,7 +1,9 @@
 //! `promote apply`: push each tenant's plan to the platform, check it took, record the state.
 
+use rayon::prelude::*;
+
 use super::plan::{sink, ModeArg};
-use super::{CommandResult, Exit, GlobalArgs, Ui};
+use super::{CommandResult, Exit, Failure, GlobalArgs, Ui};
 use crate::apply::{self, Options};
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::Project;
@@ -44,12 +46,28 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let project = Project::load(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    crate::credentials::secrets::check_file()?;
+    // A repository with errors is refused as such before anything else; the tenants are
+    // rendered for that alone only when something else refuses the apply before its plan.
+    let refused = |failure: Failure| -> Failure {
+        let invalid: Vec<Diagnostic> = tenants
+            .par_iter()
+            .filter_map(|t| project.desired(t).err())
+            .flatten()
+            .collect();
+        if invalid.is_empty() {
+            return failure;
+        }
+        ui.note("nothing was applied: the repository has errors");
+        invalid.into()
+    };
+    crate::credentials::secrets::check_file().map_err(|d| refused(d.into()))?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
-        crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)?;
+        crate::gate::check(&global.repo, &project.env, crate::gate::Head::WorkTree)
+            .map_err(|d| refused(d.into()))?;
     }
-    let live = super::open_live(ui, global, &project.env, &tenants)?;
+    let live =
+        super::open_live(ui, global, &project.env, &tenants).map_err(|d| refused(d.into()))?;
     let source = head_commit(&global.repo);
     let options = Options {
         mode: args.mode.into(),
