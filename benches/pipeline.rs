@@ -41,7 +41,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let plan =
                 three_way::plan(Some(&live), &desired, &live, Mode::Update).expect("no conflicts");
-            plan.patch(&live, true)
+            plan.patch(true)
         })
     });
     c.bench_function("layout write + read acme", |b| {

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::plan::{sink, ModeArg};
-use super::{CommandResult, Exit, GlobalArgs, Ui};
+use super::{CommandResult, Exit, Failure, GlobalArgs, Ui};
 use promote_lib::apply::{self, Options};
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::pipeline::Project;
@@ -47,38 +47,32 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    // Everything is validated before anything is sent: one invalid tenant and nothing is applied.
-    let invalid: Vec<Diagnostic> = tenants
-        .par_iter()
-        .filter_map(|t| project.desired(t).err())
-        .flatten()
-        .collect();
-    if !invalid.is_empty() {
+    // A repository with errors is refused as such before anything else; the tenants are
+    // rendered for that alone only when something else refuses the apply before its plan.
+    let refused = |failure: Failure| -> Failure {
+        let invalid: Vec<Diagnostic> = tenants
+            .par_iter()
+            .filter_map(|t| project.desired(t).err())
+            .flatten()
+            .collect();
+        if invalid.is_empty() {
+            return failure;
+        }
         ui.note("nothing was applied: the repository has errors");
-        return Err(invalid.into());
-    }
-    promote_lib::credentials::secrets::check_file()?;
+        invalid.into()
+    };
+    promote_lib::credentials::secrets::check_file().map_err(|d| refused(d.into()))?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
         promote_lib::gate::check(
             &global.repo,
             &project.env,
             promote_lib::gate::Head::WorkTree,
-        )?;
+        )
+        .map_err(|d| refused(d.into()))?;
     }
-    let live = super::open_live(ui, global, &project.env, &tenants)?;
-    if !args.yes
-        && !args.dry_run
-        && !super::confirm(&format!(
-            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
-            tenants.len(),
-            args.env,
-            args.env
-        ))
-    {
-        ui.note("nothing was applied");
-        return Ok(Exit::Ok);
-    }
+    let live =
+        super::open_live(ui, global, &project.env, &tenants).map_err(|d| refused(d.into()))?;
     let source = head_commit(&global.repo);
     let options = Options {
         mode: args.mode.into(),
@@ -91,6 +85,28 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: args.tenants.is_empty(),
     };
+    // Every tenant is rendered and planned once, before anything is sent: one invalid tenant
+    // and nothing is applied. The plans that send something are held until they are sent.
+    let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
+    let plans = apply::fleet::plan(&project, &live, &tenants, &options, || bar.inc(1));
+    bar.finish_and_clear();
+    let invalid: Vec<Diagnostic> = plans.invalid();
+    if !invalid.is_empty() {
+        ui.note("nothing was applied: the repository has errors");
+        return Err(invalid.into());
+    }
+    if !args.yes
+        && !args.dry_run
+        && !super::confirm(&format!(
+            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
+            tenants.len(),
+            args.env,
+            args.env
+        ))
+    {
+        ui.note("nothing was applied");
+        return Ok(Exit::Ok);
+    }
     let header = Header {
         version: 1,
         env: project.env.name.clone(),
@@ -108,25 +124,18 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
     let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
-    let applied = apply::fleet::run(
-        &global.repo,
-        &project,
-        &live,
-        &tenants,
-        &options,
-        |result| {
-            bar.inc(1);
-            let r = &result.report;
-            if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
-                for d in &r.errors {
-                    bar.suspend(|| ui.diagnostic(d));
-                }
+    let applied = apply::fleet::send(&global.repo, &live, &tenants, plans, &options, |result| {
+        bar.inc(1);
+        let r = &result.report;
+        if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
+            for d in &r.errors {
+                bar.suspend(|| ui.diagnostic(d));
             }
-            if open {
-                open = sink.tenant(r).is_ok();
-            }
-        },
-    )?;
+        }
+        if open {
+            open = sink.tenant(r).is_ok();
+        }
+    })?;
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&applied.summary);

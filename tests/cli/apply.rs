@@ -674,3 +674,80 @@ fn the_promotion_gate_is_enforced() {
     );
     repo.run(&["apply", "--env", "gated", "--yes"]).success();
 }
+
+#[test]
+fn apply_renders_each_tenant_once() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    let run = repo.run_env(
+        &["apply", "--env", "local", "--yes"],
+        &[("PROMOTE_LOG", "promote_lib::prepare=debug")],
+    );
+    run.success();
+    for (key, _) in LOCAL {
+        let renders = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("rendered") && l.contains(&format!("tenant={key}")))
+            .count();
+        assert_eq!(renders, 1, "{key}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn the_patch_an_apply_reports_is_the_patch_it_sends() {
+    let (repo, _) = applied_example();
+    // A new workspace (imported after the patch) and a changed client (in the patch).
+    let from = repo.join("templates/acme/workspaces/workforce");
+    let to = repo.join("templates/acme/workspaces/partners");
+    crate::support::copy_dir(&from, &to);
+    repo.edit(STOREFRONT, "client_name: ", "client_name: Renamed ");
+    let (run, planned) = plan(&repo, &[]);
+    run.code(2);
+    let shown = report_tenant(&planned, "acme")["patch"].clone();
+    let (run, applied) = apply(&repo, &[]);
+    run.success();
+    let acme = report_tenant(&applied, "acme");
+    assert_eq!(acme["outcome"], "applied", "{acme}");
+    // The plan and the apply report carry the same tenant patch, split off the same new
+    // workspace (apply's copy also holds the credentials it supplies to it, redacted).
+    assert_eq!(acme["patch"]["patch"], shown["patch"]);
+    assert_eq!(acme["patch"]["format"], shown["format"]);
+    let ids = |p: &Value| {
+        p["workspaces"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&acme["patch"]), ids(&shown));
+    let patch = &acme["patch"];
+    assert!(patch["workspaces"]["partners"].is_object(), "{patch}");
+    assert!(!patch["patch"].to_string().contains("partners"), "{patch}");
+    // What the tenant holds now is what the report says was sent.
+    let tenant = repo.emulator_tenant("acme-local");
+    let name = &tenant["servers"]["default"]["clients"]["storefront-spa"]["client_name"];
+    let sent = match patch["format"].as_str() {
+        Some("rfc7396") => {
+            patch["patch"]["servers"]["default"]["clients"]["storefront-spa"]["client_name"].clone()
+        }
+        _ => patch["patch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == STOREFRONT_NAME)
+            .unwrap()["value"]
+            .clone(),
+    };
+    assert_eq!(name, &sent);
+    assert!(name.as_str().unwrap().starts_with("Renamed "), "{name}");
+    let imported = &patch["workspaces"]["partners"];
+    let held = &tenant["servers"]["partners"];
+    for (key, value) in imported.as_object().unwrap() {
+        if value.is_object() || value.as_str() == Some("<redacted>") {
+            continue;
+        }
+        assert_eq!(&held[key], value, "/servers/partners/{key}");
+    }
+}

@@ -501,7 +501,7 @@ impl fmt::Display for Run {
 }
 
 /// Copies the directory tree `from` to `to`.
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

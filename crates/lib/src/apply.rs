@@ -29,9 +29,10 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{self, ChangeKind, Conflict, Mode};
+use crate::patch::three_way::{self, ChangeKind, Conflict, Mode, Touched};
 use crate::pipeline::Project;
-use crate::plan::{self, Outcome, Status, TenantPlan};
+use crate::plan::{Outcome, Status, TenantPlan};
+use crate::prepare::{prepare, Desired, PreparedPlan};
 use crate::state::{Applied, Encoded};
 
 /// How an apply runs.
@@ -65,93 +66,191 @@ pub struct TenantApply {
     pub record: Option<Encoded>,
 }
 
-/// Applies one tenant. Never panics on the platform's answers; every failure is in the report.
-pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> TenantApply {
-    let mut report = TenantPlan::empty(t);
-    let fail = |mut report: TenantPlan, errors: Vec<Diagnostic>| {
-        report.status = Status::Error;
-        report.outcome = Some(Outcome::Failed);
-        report.errors = errors
-            .into_iter()
-            .map(|d| d.context(&project.env.name, Some(&t.key)))
-            .collect();
-        TenantApply {
-            report,
-            record: None,
-        }
+/// A tenant after planning, before anything is sent to it.
+#[derive(Debug)]
+pub enum Planned {
+    /// The repository's tenant does not render or validate: nothing of the run may be applied.
+    Invalid(TenantApply),
+    /// Nothing is to be sent: the tenant failed (see its report) or has no change.
+    Done(TenantApply),
+    /// A plan with something to send, held until it is sent.
+    Ready(Box<Ready>),
+}
+
+/// A tenant's prepared plan, held between planning and sending.
+#[derive(Debug)]
+pub struct Ready {
+    prepared: PreparedPlan,
+    /// A digest of the live tree the plan was made against: the plan is sent as it is only to
+    /// a tenant that still holds that tree, and made again otherwise.
+    live: [u8; 20],
+}
+
+impl Ready {
+    /// The report of the plan that will be sent.
+    pub fn report(&self) -> &TenantPlan {
+        &self.prepared.report
+    }
+}
+
+/// Returns the report of a tenant that failed with `errors`, from what `report` shows so far.
+fn failed(env: &str, t: &Tenant, mut report: TenantPlan, errors: Vec<Diagnostic>) -> TenantApply {
+    report.status = Status::Error;
+    report.outcome = Some(Outcome::Failed);
+    report.errors = errors
+        .into_iter()
+        .map(|d| d.context(env, Some(&t.key)))
+        .collect();
+    TenantApply {
+        report,
+        record: None,
+    }
+}
+
+/// Plans one tenant for applying: renders it (once per apply), exports it, and prepares the
+/// plan against its last-applied record. Never panics on the platform's answers; every failure
+/// is in the report.
+pub fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Planned {
+    let env = &project.env.name;
+    let desired = match Desired::render(project, t, true) {
+        Ok(desired) => desired,
+        Err(e) => return Planned::Invalid(failed(env, t, TenantPlan::empty(t), e)),
     };
-    let mut desired = match project.desired(t) {
-        Ok(tree) => tree,
-        Err(e) => return fail(report, e),
-    };
-    // The `secret()` references are kept aside; what is planned and recorded has none.
-    let references = references(&desired);
-    credentials::strip(&mut desired, Scope::Tenant);
-    // One export serves the backup (with credentials, as the platform sent it) and the plan.
-    let (exported, mut current) = match live.export_bytes(t, true) {
-        Ok(export) => export,
-        Err(e) => return fail(report, e),
-    };
+    match export_and_plan(live, t, desired, opts) {
+        Ok((planned, _)) => planned,
+        Err(e) => Planned::Done(failed(env, t, TenantPlan::empty(t), e)),
+    }
+}
+
+/// Exports tenant `t` (with credentials, as the platform sends them: the bytes serve the
+/// backup) and plans `desired` against it. Returns the plan and the export's bytes.
+fn export_and_plan(
+    live: &Live,
+    t: &Tenant,
+    desired: Desired,
+    opts: &Options,
+) -> Result<(Planned, Vec<u8>), Vec<Diagnostic>> {
+    let (exported, mut current) = live.export_bytes(t, true)?;
     credentials::strip(&mut current, Scope::Tenant);
-    let last_applied = match live.last_applied(t) {
-        Ok(a) => a.map(|a| a.tree),
-        Err(e) => return fail(report, e),
+    let last_applied = live.last_applied(t)?.map(|a| a.tree);
+    let planned = plan_against(&live.env, t, desired, last_applied.as_ref(), &current, opts);
+    Ok((planned, exported))
+}
+
+/// Prepares `desired` against `current` (live without credentials) and checks what apply may
+/// send: credentials supplied, removals allowed.
+fn plan_against(
+    env: &str,
+    t: &Tenant,
+    desired: Desired,
+    last: Option<&Value>,
+    current: &Value,
+    opts: &Options,
+) -> Planned {
+    let supply = |references: &[(String, Value)], live: &Value, touched: &mut Touched| {
+        supply_secrets(
+            references,
+            live,
+            touched,
+            opts.rotate_secrets,
+            opts.invent_secrets,
+        )
     };
-    let last = last_applied.as_ref();
-    let planned = match three_way::plan(last, &desired, &current, opts.mode) {
-        Ok(p) => p,
-        Err(conflicts) => {
-            let d = Diagnostic::new(conflicts.to_string()).hint(
-                "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)",
-            );
-            return fail(report, vec![d]);
+    let prepared = match prepare(t, desired, last, current, opts.mode, false, Some(&supply)) {
+        Ok(prepared) => prepared,
+        Err(refused) => {
+            // As before: a refused plan's conflicts are the error's, not the report's.
+            let mut report = refused.report;
+            report.conflicts.clear();
+            return Planned::Done(failed(env, t, report, vec![refused.error]));
         }
     };
-    plan::fill(&mut report, &planned, &current, false);
-    let nothing_planned = planned.is_empty();
-    let three_way::Plan {
-        changes,
-        skipped,
-        mut result,
-        ..
-    } = planned;
-    let record = Applied {
-        tree: recorded(desired, &skipped),
-        source: opts.source.clone(),
-    };
-    report.secrets = match supply_secrets(
-        &references,
-        &current,
-        &mut result,
-        opts.rotate_secrets,
-        opts.invent_secrets,
-    ) {
-        Ok(sent) => sent,
-        Err(d) => return fail(report, vec![d]),
-    };
-    if nothing_planned && report.secrets.is_empty() {
+    if prepared.plan.is_empty() && prepared.report.secrets.is_empty() {
+        let PreparedPlan {
+            mut report,
+            plan,
+            desired,
+            ..
+        } = prepared;
         report.outcome = Some(Outcome::Unchanged);
         // Nothing to send; the state still learns what the tenant is meant to hold.
-        let known = last.is_some_and(|l| *l == record.tree);
-        return TenantApply {
+        let tree = recorded(desired.tree, &plan.skipped);
+        let known = last.is_some_and(|l| *l == tree);
+        let record = Applied {
+            tree,
+            source: opts.source.clone(),
+        };
+        return Planned::Done(TenantApply {
             report,
             record: (!known && !opts.dry_run).then(|| record.encode()),
+        });
+    }
+    if let Err(d) = check_removals(current, &prepared.plan, opts) {
+        return Planned::Done(failed(env, t, prepared.report, vec![d]));
+    }
+    Planned::Ready(Box::new(Ready {
+        prepared,
+        live: digest(current),
+    }))
+}
+
+/// A digest of a tree: serde_json objects keep their keys sorted, so equal trees give equal
+/// digests.
+fn digest(tree: &Value) -> [u8; 20] {
+    use sha1::Digest as _;
+    let bytes = serde_json::to_vec(tree).unwrap_or_default();
+    sha1::Sha1::digest(bytes).into()
+}
+
+/// Sends a planned tenant: saves a backup before the first write, sends the prepared plan (or,
+/// when the tenant changed since it was planned, the plan made again against what it holds
+/// now), checks that it took, and returns what to record.
+pub fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> TenantApply {
+    let env = &live.env;
+    // One export serves the backup (with credentials, as the platform sent it) and the check
+    // that the tenant still holds what the plan was made against.
+    let (exported, mut current) = match live.export_bytes(t, true) {
+        Ok(export) => export,
+        Err(e) => return failed(env, t, ready.prepared.report, e),
+    };
+    credentials::strip(&mut current, Scope::Tenant);
+    let prepared = if digest(&current) == ready.live {
+        ready.prepared
+    } else {
+        // The platform moved since the plan: plan again, so that what is sent (and shown) is
+        // made against what the tenant holds now.
+        let last_applied = match live.last_applied(t) {
+            Ok(a) => a.map(|a| a.tree),
+            Err(e) => return failed(env, t, ready.prepared.report, e),
         };
-    }
-    // Trees no longer needed leave memory before the requests: a fleet has many in flight.
-    drop(last_applied);
-    if let Err(d) = check_removals(&current, &result, opts) {
-        return fail(report, vec![d]);
-    }
+        let desired = ready.prepared.desired;
+        match plan_against(env, t, desired, last_applied.as_ref(), &current, opts) {
+            Planned::Ready(again) => again.prepared,
+            Planned::Done(done) | Planned::Invalid(done) => return done,
+        }
+    };
+    let PreparedPlan {
+        mut report,
+        sending,
+        plan,
+        desired,
+    } = prepared;
     if !opts.dry_run {
-        match save_backup(&live.env, t, &exported, &opts.backups) {
+        match save_backup(env, t, &exported, &opts.backups) {
             Ok(path) => report.backup = Some(path.display().to_string()),
-            Err(d) => return fail(report, vec![d]),
+            Err(d) => return failed(env, t, report, vec![d]),
         }
     }
     drop(exported);
-    if let Err(d) = push(live, t, &current, result, opts) {
-        return fail(report, vec![d]);
+    let record = Applied {
+        tree: recorded(desired.tree, &plan.skipped),
+        source: opts.source.clone(),
+    };
+    let how = (opts.mode, opts.dry_run);
+    if let Err(d) = sending.send(&live.client, &t.id, how, "change", || {
+        sending.applied_to(current)
+    }) {
+        return failed(env, t, report, vec![d]);
     }
     if opts.dry_run {
         report.outcome = Some(Outcome::DryRun);
@@ -162,9 +261,10 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
     }
     let after = match live.export(t) {
         Ok(tree) => tree,
-        Err(e) => return fail(report, e),
+        Err(e) => return failed(env, t, report, e),
     };
-    let missed: Vec<&str> = changes
+    let missed: Vec<&str> = plan
+        .changes
         .iter()
         .filter(|c| {
             let now = after.pointer(&c.path);
@@ -183,7 +283,7 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Ten
             first_of(&missed, 10)
         ))
         .hint("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); fix the configuration and apply again");
-        return fail(report, vec![d]);
+        return failed(env, t, report, vec![d]);
     }
     report.outcome = Some(Outcome::Applied);
     TenantApply {
@@ -213,12 +313,13 @@ fn first_of(paths: &[&str], n: usize) -> String {
 }
 
 /// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
-fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Diagnostic> {
+fn check_removals(
+    live: &Value,
+    planned: &three_way::Plan,
+    opts: &Options,
+) -> Result<(), Diagnostic> {
     let before = layout::entries(live);
-    let removed: Vec<&String> = before
-        .iter()
-        .filter(|p| result.pointer(p).is_none())
-        .collect();
+    let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
     if removed.is_empty() {
         return Ok(());
     }
@@ -242,22 +343,13 @@ fn check_removals(live: &Value, result: &Value, opts: &Options) -> Result<(), Di
     Ok(())
 }
 
-/// The credential fields of a rendered tree (`<secret:NAME>` markers), by pointer.
-fn references(tree: &Value) -> Vec<(String, Value)> {
-    let mut found = Vec::new();
-    credentials::for_each(tree, Scope::Tenant, |at, value| {
-        found.push((at, value.clone()));
-    });
-    found
-}
-
-/// Puts credential values into `result` where the repository names them with `secret()`, for
+/// Puts credential values into the plan's result (`touched`) where the repository names them with `secret()`, for
 /// objects this apply creates (everywhere with `rotate`). The values come from
 /// `PROMOTE_SECRET_<NAME>` or the secrets file ([`secrets`]). Returns the pointers it filled (never the values).
 fn supply_secrets(
     references: &[(String, Value)],
     live: &Value,
-    result: &mut Value,
+    touched: &mut Touched,
     rotate: bool,
     invent: bool,
 ) -> Result<Vec<String>, Diagnostic> {
@@ -273,7 +365,7 @@ fn supply_secrets(
             continue;
         }
         let resolved = resolve_markers(value, invent)?;
-        set(result, &tokens, resolved);
+        touched.set(live, &tokens, resolved);
         sent.push(at.clone());
     }
     Ok(sent)
@@ -427,72 +519,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Sends the change: one patch for everything but new workspaces, then each new workspace by
-/// import (after the patch, so that the tenant's pools and themes it references exist). A dry
-/// run with new workspaces checks the patch, then the whole result by one dry-run import.
-fn push(
-    live: &Live,
-    t: &Tenant,
-    current: &Value,
-    mut target: Value,
-    opts: &Options,
-) -> Result<(), Diagnostic> {
-    let mut created = Vec::new();
-    let mut whole = None;
-    if let Some(Value::Object(servers)) = target.get_mut("servers") {
-        let new: Vec<String> = servers
-            .keys()
-            .filter(|w| current.get("servers").and_then(|s| s.get(*w)).is_none())
-            .cloned()
-            .collect();
-        if opts.dry_run && !new.is_empty() {
-            whole = Some(Value::Object(servers.clone()));
-        }
-        for wid in new {
-            if let Some(ws) = servers.remove(&wid) {
-                created.push((wid, ws));
-            }
-        }
-    }
-    let patch = crate::patch::auto(current, &target, true);
-    if !patch.is_empty() {
-        // The plan has resolved conflicts already: the patch itself is sent in `update` mode.
-        live.client
-            .patch(Target::Tenant(&t.id), &patch, Mode::Update, opts.dry_run)
-            .map_err(|f| {
-                let hint = match f.status() {
-                    Some(409) => "the tenant changed while this apply ran (a test op failed): run apply again",
-                    Some(422) => "the platform refused the configuration: fix it in the repository",
-                    _ => "nothing of this tenant was changed unless the message says otherwise; run apply again",
-                };
-                Diagnostic::new(format!("the platform refused the change: {f}")).hint(hint)
-            })?;
-    }
-    if let Some(servers) = whole {
-        // Nothing of a dry run persists, so a new workspace cannot be checked alone against the
-        // pools and themes the patch would have added: the whole result is checked at once.
-        if let Value::Object(tenant) = &mut target {
-            tenant.insert("servers".into(), servers);
-        }
-        return live
-            .client
-            .import(Target::Tenant(&t.id), &target, Mode::Update, true)
-            .map_err(|f| {
-                Diagnostic::new(format!("the platform refused the configuration: {f}"))
-                    .hint("fix it in the repository")
-            });
-    }
-    for (wid, ws) in created {
-        live.client
-            .import(Target::Workspace(&t.id, &wid), &ws, opts.mode, opts.dry_run)
-            .map_err(|f| {
-                Diagnostic::new(format!("cannot create workspace `{wid}`: {f}"))
-                    .pointer(pointer::join("/servers", &wid))
-            })?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,23 +560,33 @@ mod tests {
     #[test]
     fn secrets_only_for_created_objects_unless_rotating() {
         std::env::set_var("PROMOTE_SECRET_APPLY_TEST_A", "value-a");
+        let references = |tree: &Value| {
+            let mut found = Vec::new();
+            credentials::for_each(tree, Scope::Tenant, |at, value| {
+                found.push((at, value.clone()));
+            });
+            found
+        };
         let full = json!({"servers": {"w": {"clients": {
             "old": {"client_secret": "<secret:APPLY_TEST_A>"},
             "new": {"client_secret": "<secret:APPLY_TEST_A>"}
         }}}});
         let live = json!({"servers": {"w": {"clients": {"old": {}}}}});
-        let mut result = json!({"servers": {"w": {"clients": {"old": {}, "new": {}}}}});
+        let mut result = Touched {
+            before: json!({}),
+            after: json!({"servers": {"w": {"clients": {"old": {}, "new": {}}}}}),
+        };
         supply_secrets(&references(&full), &live, &mut result, false, false).unwrap();
         assert_eq!(
-            result["servers"]["w"]["clients"]["new"]["client_secret"],
+            result.after["servers"]["w"]["clients"]["new"]["client_secret"],
             "value-a"
         );
-        assert!(result["servers"]["w"]["clients"]["old"]
+        assert!(result.after["servers"]["w"]["clients"]["old"]
             .get("client_secret")
             .is_none());
         supply_secrets(&references(&full), &live, &mut result, true, false).unwrap();
         assert_eq!(
-            result["servers"]["w"]["clients"]["old"]["client_secret"],
+            result.after["servers"]["w"]["clients"]["old"]["client_secret"],
             "value-a"
         );
         let missing = json!({"servers": {"w": {"clients": {"x": {"client_secret": "<secret:APPLY_TEST_UNSET>"}}}}});
@@ -562,7 +598,7 @@ mod tests {
         );
         supply_secrets(&references(&missing), &live, &mut result, false, true).unwrap();
         assert_eq!(
-            result["servers"]["w"]["clients"]["x"]["client_secret"]
+            result.after["servers"]["w"]["clients"]["x"]["client_secret"]
                 .as_str()
                 .unwrap()
                 .len(),
@@ -585,13 +621,20 @@ mod tests {
             invent_secrets: false,
             complete: true,
         };
+        let plan = |desired: &Value| {
+            // Live as last applied: whatever desired lacks is removed.
+            three_way::plan(Some(&live), desired, &live, Mode::Update).unwrap()
+        };
+        let (one_gone, most_gone) = (
+            plan(&one_gone),
+            plan(&json!({"servers": {"w": {"clients": {"a": {}}}}})),
+        );
         assert!(check_removals(&live, &one_gone, &opts)
             .unwrap_err()
             .message
             .contains("/servers/w/clients/i"));
         opts.allow_delete = true;
         assert!(check_removals(&live, &one_gone, &opts).is_ok());
-        let most_gone = json!({"servers": {"w": {"clients": {"a": {}}}}});
         assert!(check_removals(&live, &most_gone, &opts)
             .unwrap_err()
             .hint

@@ -14,12 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::baseline::Live;
-use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
-use crate::patch::three_way::{self, Change, Mode, Reason};
+use crate::patch::three_way::{Change, Mode, Reason};
 use crate::pipeline::Project;
+use crate::prepare::{prepare, Desired, PreparedPlan};
 
 /// One path live changed since the last apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,14 +77,13 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
             .map(|d| d.context(&project.env.name, Some(&t.key)))
             .collect()
     };
-    let mut desired = match project.desired(t) {
-        Ok(tree) => tree,
+    let desired = match Desired::render(project, t, true) {
+        Ok(desired) => desired,
         Err(e) => {
             out.errors = at(e);
             return out;
         }
     };
-    credentials::strip(&mut desired, Scope::Tenant);
     let current = match live.export(t) {
         Ok(tree) => tree,
         Err(e) => {
@@ -100,13 +99,27 @@ pub fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
         }
     };
     out.applied = last.is_some();
-    let planned = match three_way::plan(last.as_ref(), &desired, &current, Mode::Update) {
+    let prepared = match prepare(
+        t,
+        desired,
+        last.as_ref(),
+        &current,
+        Mode::Update,
+        false,
+        None,
+    ) {
         Ok(p) => p,
-        Err(e) => {
-            out.errors = at(vec![Diagnostic::new(e.to_string())]);
+        Err(refused) => {
+            out.errors = at(vec![refused.error]);
             return out;
         }
     };
+    let PreparedPlan {
+        plan: planned,
+        desired,
+        ..
+    } = prepared;
+    let desired = desired.tree;
     for c in planned.changes {
         match c.reason {
             Reason::Desired => out.pending.push(crate::plan::redact_change(c)),

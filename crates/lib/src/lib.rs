@@ -26,6 +26,7 @@ pub mod parallel;
 pub mod patch;
 pub mod pipeline;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod render;
 pub mod report;

@@ -15,8 +15,9 @@ use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
 use crate::export;
-use crate::patch::three_way::{self, Mode};
-use crate::plan::{self, TenantPlan};
+use crate::patch::three_way::Mode;
+use crate::plan::TenantPlan;
+use crate::prepare::{self, Desired};
 use crate::render;
 use crate::templatize::{longest_first, segments, Segment};
 
@@ -161,14 +162,11 @@ pub fn prepare(
             .hint("--mode update overwrites them with the source's, --mode ignore keeps the destination's")]);
         }
     }
-    let planned = three_way::plan(None, &shown, &current, mode).map_err(|e| {
-        vec![Diagnostic::new(e.to_string())
-            .context(&to_env.name, Some(&to.key))
-            .hint("the destination already has these objects: --mode update overwrites them, --mode ignore keeps them")]
-    })?;
-    let mut report = TenantPlan::empty(to);
+    // No last-applied record: a two-way overlay, which has no conflicts to refuse.
     let empty = current.as_object().is_some_and(Map::is_empty);
-    plan::fill(&mut report, &planned, &current, empty);
+    let report = prepare::prepare(to, Desired::tree(shown), None, &current, mode, empty, None)
+        .map(|prepared| prepared.report)
+        .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
     Ok(Prepared {
         tree,
         report,

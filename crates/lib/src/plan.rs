@@ -11,9 +11,10 @@ use crate::baseline::Baseline;
 use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::{self, Change, ChangeKind, Conflict, Mode};
+use crate::patch::three_way::{Change, ChangeKind, Conflict, Mode};
 use crate::patch::Patch;
 use crate::pipeline::Project;
+use crate::prepare::{prepare, Desired};
 
 /// What happens to a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,7 +53,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn of(changes: &[Change]) -> Counts {
+    /// Counts `changes` by kind.
+    pub fn of(changes: &[Change]) -> Counts {
         let mut c = Counts::default();
         for change in changes {
             match change.kind {
@@ -119,35 +121,6 @@ impl TenantPlan {
             secrets: Vec::new(),
         }
     }
-}
-
-/// Fills a report from a plan made against `live`: status, counts, and the redacted changes,
-/// conflicts and patch.
-pub fn fill(out: &mut TenantPlan, planned: &three_way::Plan, live: &Value, create: bool) {
-    out.status = if create {
-        Status::Create
-    } else if planned.is_empty() {
-        Status::Unchanged
-    } else {
-        Status::Changes
-    };
-    out.counts = Counts::of(&planned.changes);
-    if !planned.is_empty() {
-        out.patch = Some(redact_patch(&planned.patch(live, true)));
-    }
-    out.changes = planned.changes.iter().cloned().map(redact_change).collect();
-    out.conflicts = planned
-        .conflicts
-        .iter()
-        .cloned()
-        .map(redact_conflict)
-        .collect();
-    out.skipped = planned
-        .skipped
-        .iter()
-        .cloned()
-        .map(redact_conflict)
-        .collect();
 }
 
 /// What a plan is about: the header of a report.
@@ -229,18 +202,10 @@ pub fn plan(
 
 fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
     let mut out = TenantPlan::empty(tenant);
-    let context = |ds: Vec<Diagnostic>| -> Vec<Diagnostic> {
-        ds.into_iter()
-            .map(|d| d.context(&project.env.name, Some(&tenant.key)))
-            .collect()
-    };
-    let desired = match project.desired(tenant) {
-        // Exports carry no credentials and the repository only markers: compare without them.
-        Ok(mut tree) if matches!(baseline, Baseline::Live(_)) => {
-            credentials::strip(&mut tree, Scope::Tenant);
-            tree
-        }
-        Ok(tree) => tree,
+    let context = |d: Diagnostic| d.context(&project.env.name, Some(&tenant.key));
+    // Exports carry no credentials and the repository only markers: compare without them.
+    let desired = match Desired::render(project, tenant, matches!(baseline, Baseline::Live(_))) {
+        Ok(desired) => desired,
         Err(errors) => {
             out.errors = errors;
             return out;
@@ -249,7 +214,7 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
     let base = match baseline.tenant(tenant) {
         Ok(base) => base,
         Err(errors) => {
-            out.errors = context(errors);
+            out.errors = errors.into_iter().map(context).collect();
             return out;
         }
     };
@@ -258,22 +223,23 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
         Some(b) => (b.last_applied, b.live),
         None => (None, Value::Object(serde_json::Map::new())),
     };
-    let planned = match three_way::plan(last_applied.as_ref(), &desired, &live, mode) {
-        Ok(p) => p,
-        Err(conflicts) => {
-            out.errors = vec![Diagnostic::new(conflicts.to_string())
-                .context(&project.env.name, Some(&tenant.key))
-                .hint("the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)")];
-            out.conflicts = conflicts
-                .conflicts
-                .into_iter()
-                .map(redact_conflict)
-                .collect();
-            return out;
+    match prepare(
+        tenant,
+        desired,
+        last_applied.as_ref(),
+        &live,
+        mode,
+        create,
+        None,
+    ) {
+        Ok(prepared) => prepared.report,
+        Err(refused) => {
+            let mut out = refused.report;
+            out.status = Status::Error;
+            out.errors = vec![context(refused.error)];
+            out
         }
-    };
-    fill(&mut out, &planned, &live, create);
-    out
+    }
 }
 
 /// `value` as a report may show it at `path`: redacted where a credential may be.
@@ -284,13 +250,15 @@ pub fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
     value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
 }
 
+/// `c` with its values redacted where a credential may be.
 pub fn redact_change(mut c: Change) -> Change {
     c.old = redact_value(&c.path, c.old.take());
     c.new = redact_value(&c.path, c.new.take());
     c
 }
 
-fn redact_conflict(mut c: Conflict) -> Conflict {
+/// `c` with its values redacted where a credential may be.
+pub fn redact_conflict(mut c: Conflict) -> Conflict {
     c.last_applied = redact_value(&c.path, c.last_applied.take());
     c.desired = redact_value(&c.path, c.desired.take());
     c.live = redact_value(&c.path, c.live.take());

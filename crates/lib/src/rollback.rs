@@ -15,8 +15,9 @@ use crate::credentials;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::keys;
-use crate::patch::three_way::{self, Mode};
-use crate::plan::{self, TenantPlan};
+use crate::patch::three_way::Mode;
+use crate::plan::TenantPlan;
+use crate::prepare::{self, Desired, Sending};
 
 /// The backups of one tenant, oldest first.
 pub fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
@@ -189,41 +190,59 @@ pub fn check_owner(backup: &Path, env: &str, tenant: &Tenant) -> Result<(), Diag
     }
 }
 
-/// A rollback ready to send: the report to show, and the trees to patch between.
+/// A rollback ready to send: the report to show, what is sent, and the backup to check
+/// against after.
 pub struct Prepared {
     pub report: TenantPlan,
-    pub live: Value,
+    pub sending: Sending,
     pub target: Value,
 }
 
-/// Plans the rollback of `tenant` to `backup`.
+/// Plans the rollback of `tenant` to `backup`: the backup is the desired tree, and live is also
+/// the last-applied record, so that whatever the backup lacks is removed.
 pub fn prepare(live: &Live, tenant: &Tenant, backup: &Path) -> Result<Prepared, Diagnostic> {
     let target = read_tree_file(backup)?;
     let current = live
         .client
         .export(Target::Tenant(&tenant.id), true)
         .map_err(|f| Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id)))?;
-    // Live as the last-applied record: whatever the backup lacks is removed.
-    let planned = three_way::plan(Some(&current), &target, &current, Mode::Update)
-        .map_err(|e| Diagnostic::new(e.to_string()))?;
-    let mut report = TenantPlan::empty(tenant);
-    plan::fill(&mut report, &planned, &current, false);
+    let desired = Desired::tree(target);
+    let prepared = prepare::prepare(
+        tenant,
+        desired,
+        Some(&current),
+        &current,
+        Mode::Update,
+        false,
+        None,
+    )
+    .map_err(|refused| refused.error)?;
     Ok(Prepared {
-        report,
-        live: current,
-        target,
+        report: prepared.report,
+        sending: prepared.sending,
+        target: prepared.desired.tree,
     })
 }
 
 /// Sends the rollback and checks that the tenant now holds the backup.
 pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic> {
-    let patch = crate::patch::auto(&p.live, &p.target, true);
-    if patch.is_empty() {
+    if p.sending.is_empty() {
         return Ok(());
     }
-    live.client
-        .patch(Target::Tenant(&tenant.id), &patch, Mode::Update, false)
-        .map_err(|f| Diagnostic::new(format!("the platform refused the rollback: {f}")))?;
+    // Workspaces deleted since the backup are created again by import, as apply creates them.
+    p.sending
+        .send(
+            &live.client,
+            &tenant.id,
+            (Mode::Update, false),
+            "rollback",
+            || p.target.clone(),
+        )
+        .map_err(|mut d| {
+            // The hints say what to do about an apply.
+            d.hint = None;
+            d
+        })?;
     let mut after = live
         .client
         .export(Target::Tenant(&tenant.id), true)

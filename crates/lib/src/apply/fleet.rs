@@ -1,17 +1,89 @@
-//! Applying a set of tenants of one environment: each tenant in parallel through
-//! [`super::tenant`], results in tenant order, then one commit on `refs/promote/state` for the
-//! tenants that succeeded. `promote apply` and `promote ci --apply` both run this.
+//! Applying a set of tenants of one environment, in two steps. [`plan`] renders and plans
+//! every tenant once ([`super::plan`]), in parallel, and keeps the plans that send something
+//! (and the small reports of the others) until [`send`] sends them ([`super::send`]), in
+//! parallel, hands each result on in tenant order, and makes one commit on
+//! `refs/promote/state` for the tenants that succeeded. Between the two, `promote apply`
+//! refuses a repository with an invalid tenant and asks for consent; `promote ci --apply` runs
+//! both at once ([`run`]).
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Result;
 
-use super::{Options, TenantApply};
+use super::{Options, Planned, TenantApply};
 use crate::baseline::Live;
+use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};
 use crate::state;
+
+/// The tenants of an apply, planned, in tenant order. Only the plans that send something hold
+/// their trees (the desired tree, the changes and what is sent); the others hold a report.
+#[derive(Debug)]
+pub struct Plans {
+    planned: Vec<Planned>,
+}
+
+impl Plans {
+    /// The errors of the tenants that do not render or validate: with any, nothing of the run
+    /// may be applied.
+    pub fn invalid(&self) -> Vec<Diagnostic> {
+        self.planned
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Invalid(done) => Some(done.report.errors.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// How many tenants have something to send.
+    pub fn sending(&self) -> usize {
+        self.planned
+            .iter()
+            .filter(|p| matches!(p, Planned::Ready(_)))
+            .count()
+    }
+}
+
+/// Renders and plans `tenants` of `project` against `live`, each once, calling `progress` as
+/// each is done.
+pub fn plan(
+    project: &Project,
+    live: &Live,
+    tenants: &[&Tenant],
+    options: &Options,
+    mut progress: impl FnMut(),
+) -> Plans {
+    let mut planned = Vec::with_capacity(tenants.len());
+    crate::parallel::ordered(
+        tenants,
+        live.concurrency,
+        |t| super::plan(project, live, t, options),
+        |p| {
+            progress();
+            planned.push(p);
+        },
+    );
+    Plans { planned }
+}
+
+/// Plans and sends `tenants` at once ([`plan`], then [`send`]); a tenant that does not render
+/// fails alone.
+pub fn run(
+    repo: &Path,
+    project: &Project,
+    live: &Live,
+    tenants: &[&Tenant],
+    options: &Options,
+    each: impl FnMut(&TenantApply),
+) -> Result<Applied> {
+    let plans = plan(project, live, tenants, options, || {});
+    send(repo, live, tenants, plans, options, each)
+}
 
 /// What applying a set of tenants did.
 #[derive(Debug)]
@@ -24,20 +96,20 @@ pub struct Applied {
     pub recorded: Result<Option<git2::Oid>>,
 }
 
-/// Applies `tenants` of `project`, handing each result to `each` in tenant order as soon as it
-/// is there, then records what was applied in the state of `repo`. Without `--dry-run`, an
+/// Sends the `plans` of `tenants` (as [`plan`] made them), handing each result to `each` in
+/// tenant order as soon as it is there, then records what was applied in the state of `repo`. Without `--dry-run`, an
 /// apply of a commit that changed nothing is recorded too (as a commit with no change to the
 /// tree) when every tenant succeeded and [`Options::complete`]: promotion gates then know that
 /// commit reached `env`.
-pub fn run(
+pub fn send(
     repo: &Path,
-    project: &Project,
     live: &Live,
     tenants: &[&Tenant],
+    plans: Plans,
     options: &Options,
     mut each: impl FnMut(&TenantApply),
 ) -> Result<Applied> {
-    let env = &project.env.name;
+    let env = &live.env;
     // Records go to git's object database as tenants finish; the commit comes at the end.
     let mut recorder = if options.dry_run {
         None
@@ -48,10 +120,32 @@ pub fn run(
     let mut lines = Vec::new();
     let mut summary = Summary::default();
     let mut failed = 0usize;
+    // Each plan is taken by the thread that sends it: it leaves memory as soon as it is sent.
+    let work: Vec<(&Tenant, Mutex<Option<Planned>>)> = tenants
+        .iter()
+        .copied()
+        .zip(plans.planned.into_iter().map(|p| Mutex::new(Some(p))))
+        .collect();
     crate::parallel::ordered(
-        tenants,
+        &work,
         live.concurrency,
-        |t| super::tenant(project, live, t, options),
+        |(t, planned)| {
+            let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
+            match taken {
+                Some(Planned::Ready(ready)) => super::send(live, t, *ready, options),
+                Some(Planned::Done(done) | Planned::Invalid(done)) => done,
+                // Each slot is taken once, by the one thread that works on it; a thread that
+                // panicked holding the lock leaves it poisoned.
+                None => super::failed(
+                    env,
+                    t,
+                    crate::plan::TenantPlan::empty(t),
+                    vec![Diagnostic::new(
+                        "the tenant's plan was lost (a thread failed); nothing was sent to it",
+                    )],
+                ),
+            }
+        },
         |result: TenantApply| {
             let r = &result.report;
             summary.add(r);

@@ -84,7 +84,9 @@ pub struct Conflict {
     pub live: Option<Value>,
 }
 
-/// The plan for one tree: what changes, what conflicts, and the tree that results.
+/// The plan for one tree: what changes and what conflicts. The plan borrows live and keeps
+/// only what changes: [`Plan::touched`] holds the changed parts of live and of the result,
+/// which is all a patch needs; [`Plan::result`] builds the whole resulting tree on request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The changes, in pointer order (keys sorted, parents before children).
@@ -93,8 +95,6 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// The conflicts left as live is, by [`Mode::Ignore`].
     pub skipped: Vec<Conflict>,
-    /// Live with the changes applied.
-    pub result: Value,
 }
 
 impl Plan {
@@ -103,9 +103,139 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    /// Returns the parts of live and of the result that the changes touch.
+    pub fn touched(&self) -> Touched {
+        let mut touched = Touched {
+            before: Value::Object(Map::new()),
+            after: Value::Object(Map::new()),
+        };
+        for change in &self.changes {
+            let Ok(tokens) = pointer::parse(&change.path) else {
+                continue;
+            };
+            let Some((key, parents)) = tokens.split_last() else {
+                // A change of the whole tree (desired or live is not an object).
+                touched.before = change.old.clone().unwrap_or(Value::Null);
+                touched.after = change.new.clone().unwrap_or(Value::Null);
+                continue;
+            };
+            // The parents of a change are objects on both sides: the walk only descends there.
+            for (side, value) in [
+                (&mut touched.before, &change.old),
+                (&mut touched.after, &change.new),
+            ] {
+                if let (Some(map), Some(value)) = (parents_of(side, parents), value) {
+                    map.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        touched
+    }
+
+    /// Returns `live` (the tree the plan was made against) with the changes applied: a whole
+    /// copy of the tree, for callers that need it; sending a plan needs only [`Plan::touched`].
+    pub fn result(&self, live: &Value) -> Value {
+        let mut result = live.clone();
+        for change in &self.changes {
+            let Ok(tokens) = pointer::parse(&change.path) else {
+                continue;
+            };
+            let Some((key, parents)) = tokens.split_last() else {
+                result = change.new.clone().unwrap_or(Value::Null);
+                continue;
+            };
+            let Some(Value::Object(map)) = result.pointer_mut(&pointer::from_keys(parents)) else {
+                continue;
+            };
+            match &change.new {
+                Some(value) => map.insert(key.clone(), value.clone()),
+                None => map.remove(key),
+            };
+        }
+        result
+    }
+
     /// The wire patch from `live` (the tree the plan was made against) to [`Plan::result`].
-    pub fn patch(&self, live: &Value, with_tests: bool) -> Patch {
-        auto(live, &self.result, with_tests)
+    pub fn patch(&self, with_tests: bool) -> Patch {
+        self.touched().patch(with_tests)
+    }
+
+    /// Returns whether the result still has a value at `path`, where live has one.
+    pub fn keeps(&self, path: &str) -> bool {
+        for change in &self.changes {
+            let rest = match path.strip_prefix(change.path.as_str()) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+                _ => continue,
+            };
+            // Changes do not nest: the first that covers `path` decides.
+            return change
+                .new
+                .as_ref()
+                .is_some_and(|new| new.pointer(rest).is_some());
+        }
+        true
+    }
+}
+
+/// The object at `parents` in `tree`, made (as empty objects) where missing; `None` where a
+/// parent is not an object.
+fn parents_of<'t>(tree: &'t mut Value, parents: &[String]) -> Option<&'t mut Map<String, Value>> {
+    let mut at = tree;
+    for token in parents {
+        let Value::Object(map) = at else { return None };
+        at = map
+            .entry(token.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    match at {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// The parts of a live tree (`before`) and of the planned result (`after`) that a plan
+/// touches, each under its parent objects; everything else is left out of both. Both patch
+/// formats diff objects key by key, and the keys left out are equal on both sides, so the patch
+/// between these two is the patch between the whole trees, at the cost of the changes only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touched {
+    /// Live's values at the changed paths.
+    pub before: Value,
+    /// The result's values at the changed paths.
+    pub after: Value,
+}
+
+impl Touched {
+    /// The wire patch from live to the result: RFC 7396 when exact, else RFC 6902 (with `test`
+    /// ops when `with_tests`).
+    pub fn patch(&self, with_tests: bool) -> Patch {
+        auto(&self.before, &self.after, with_tests)
+    }
+
+    /// Sets `value` at `tokens` of the result, where live (the tree the plan was made against)
+    /// holds an object at every parent or the plan creates it.
+    pub fn set(&mut self, live: &Value, tokens: &[String], value: Value) {
+        let Some((key, parents)) = tokens.split_last() else {
+            self.after = value;
+            return;
+        };
+        // Parents live has (and the plan left as they are) are added to both sides, so that the
+        // patch between the two still says only what changes.
+        let mut at = Some(live);
+        let mut before = Some(&mut self.before);
+        for token in parents {
+            at = at.and_then(|v| pointer::child(v, token));
+            before = match (before, at) {
+                (Some(Value::Object(map)), Some(Value::Object(_))) => Some(
+                    map.entry(token.clone())
+                        .or_insert_with(|| Value::Object(Map::new())),
+                ),
+                _ => None,
+            };
+        }
+        if let Some(map) = parents_of(&mut self.after, parents) {
+            map.insert(key.clone(), value);
+        }
     }
 }
 
@@ -148,15 +278,14 @@ pub fn plan(
         conflicts: Vec::new(),
         skipped: Vec::new(),
     };
-    let result = match (desired, live) {
+    match (desired, live) {
         (Value::Object(want), Value::Object(now)) => {
-            let mut out = now.clone();
-            walk.objects("", last_applied, want, now, &mut out);
-            Value::Object(out)
+            walk.objects("", last_applied, want, now);
         }
-        _ if walk.set(String::new(), last_applied, desired, Some(live)) => desired.clone(),
-        _ => live.clone(),
-    };
+        _ => {
+            walk.set(String::new(), last_applied, desired, Some(live));
+        }
+    }
     if mode == Mode::Fail && !walk.conflicts.is_empty() {
         return Err(ConflictError {
             conflicts: walk.conflicts,
@@ -166,7 +295,6 @@ pub fn plan(
         changes: walk.changes,
         conflicts: walk.conflicts,
         skipped: walk.skipped,
-        result,
     })
 }
 
@@ -181,14 +309,13 @@ struct Walk {
 }
 
 impl Walk {
-    /// Plans an object that is an object in both desired and live; `out` starts as live's.
+    /// Plans an object that is an object in both desired and live.
     fn objects(
         &mut self,
         path: &str,
         was: Option<&Value>,
         want: &Map<String, Value>,
         now: &Map<String, Value>,
-        out: &mut Map<String, Value>,
     ) {
         let none = Map::new();
         let was = match was {
@@ -200,20 +327,14 @@ impl Walk {
             let now = now.get(key);
             match (want, now) {
                 (Some(Value::Object(want)), Some(Value::Object(now))) => {
-                    if let Some(Value::Object(out)) = out.get_mut(key) {
-                        self.objects(&path, was, want, now, out);
-                    }
+                    self.objects(&path, was, want, now);
                 }
                 (Some(want), _) => {
-                    if self.set(path, was, want, now) {
-                        out.insert(key.to_owned(), want.clone());
-                    }
+                    self.set(path, was, want, now);
                 }
                 (None, Some(now)) => {
                     if let Some(was) = was {
-                        if self.remove(path, was, now) {
-                            out.remove(key);
-                        }
+                        self.remove(path, was, now);
                     }
                 }
                 (None, None) => {}

@@ -227,10 +227,10 @@ fn rules() {
         let found: Vec<&str> = plan.conflicts.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(found, conflicts, "{label}");
         assert!(plan.skipped.is_empty(), "{label}");
-        assert_eq!(plan.result, result, "{label}");
+        assert_eq!(plan.result(&live), result, "{label}");
         assert_eq!(plan.is_empty(), changes.is_empty(), "{label}");
         let mut doc = live.clone();
-        plan.patch(&live, true).apply(&mut doc).unwrap();
+        plan.patch(true).apply(&mut doc).unwrap();
         assert_eq!(doc, result, "{label}");
     }
 }
@@ -289,10 +289,7 @@ fn change_values() {
         ])
     );
     // Setting null needs RFC 6902.
-    assert_eq!(
-        plan.patch(&json!({"a": 3, "b": {"c": 1}}), true).format(),
-        Format::Json6902
-    );
+    assert_eq!(plan.patch(true).format(), Format::Json6902);
 }
 
 #[test]
@@ -316,12 +313,12 @@ fn modes() {
     ];
 
     let update = plan(Some(&last), &desired, &live, Mode::Update).unwrap();
-    assert_eq!(update.result, json!({"a": 2, "c": 2}));
+    assert_eq!(update.result(&live), json!({"a": 2, "c": 2}));
     assert_eq!(update.conflicts, conflicts);
     assert!(update.skipped.is_empty());
 
     let ignore = plan(Some(&last), &desired, &live, Mode::Ignore).unwrap();
-    assert_eq!(ignore.result, json!({"a": 3, "b": 3, "c": 2}));
+    assert_eq!(ignore.result(&live), json!({"a": 3, "b": 3, "c": 2}));
     assert_eq!(briefs(&ignore), owned(&[("/c", Replace, Desired)]));
     assert_eq!(ignore.conflicts, conflicts);
     assert_eq!(ignore.skipped, conflicts);
@@ -468,7 +465,31 @@ fn assert_changes_replay(live: &Value, plan: &Plan) -> Result<(), TestCaseError>
             }
         }
     }
-    prop_assert_eq!(&doc, &plan.result);
+    prop_assert_eq!(&doc, &plan.result(live));
+    Ok(())
+}
+
+/// [`Plan::keeps`] says of every path of live whether the result still has it.
+fn assert_keeps(live: &Value, result: &Value, plan: &Plan) -> Result<(), TestCaseError> {
+    fn paths(tree: &Value, at: String, out: &mut Vec<String>) {
+        if let Value::Object(map) = tree {
+            for (key, value) in map {
+                let path = pointer::join(&at, key);
+                out.push(path.clone());
+                paths(value, path, out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    paths(live, String::new(), &mut all);
+    for path in all {
+        prop_assert_eq!(
+            plan.keeps(&path),
+            result.pointer(&path).is_some(),
+            "{}",
+            path
+        );
+    }
     Ok(())
 }
 
@@ -488,24 +509,28 @@ proptest! {
     #[test]
     fn update_gives_desired_on_owned_paths((last, desired, live) in triple()) {
         let plan = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let result = plan.result(&live);
         for with_tests in [false, true] {
+            // The patch made from the touched parts only is the patch between the whole trees.
+            prop_assert_eq!(plan.patch(with_tests), crate::patch::auto(&live, &result, with_tests));
             let mut doc = live.clone();
-            plan.patch(&live, with_tests).apply(&mut doc).unwrap();
-            prop_assert_eq!(&doc, &plan.result);
+            plan.patch(with_tests).apply(&mut doc).unwrap();
+            prop_assert_eq!(&doc, &result);
         }
-        assert_owned(&desired, &plan.result, &[])?;
-        assert_untouched(&live, &desired, last.as_ref(), &plan.result)?;
+        assert_keeps(&live, &result, &plan)?;
+        assert_owned(&desired, &result, &[])?;
+        assert_untouched(&live, &desired, last.as_ref(), &result)?;
         assert_changes_replay(&live, &plan)?;
-        prop_assert_eq!(plan.patch(&live, true).is_empty(), plan.is_empty());
+        prop_assert_eq!(plan.patch(true).is_empty(), plan.is_empty());
         if last.is_none() {
             prop_assert!(plan.changes.iter().all(|c| c.kind != ChangeKind::Remove));
             prop_assert!(plan.conflicts.is_empty());
-            assert_kept(&live, &plan.result)?;
+            assert_kept(&live, &result)?;
         }
         // Converged: planning again against the result changes nothing.
-        let again = super::plan(last.as_ref(), &desired, &plan.result, Mode::Update).unwrap();
+        let again = super::plan(last.as_ref(), &desired, &result, Mode::Update).unwrap();
         prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
-        let recorded = super::plan(Some(&desired), &desired, &plan.result, Mode::Fail).unwrap();
+        let recorded = super::plan(Some(&desired), &desired, &result, Mode::Fail).unwrap();
         prop_assert!(recorded.changes.is_empty());
     }
 
@@ -513,17 +538,18 @@ proptest! {
     fn ignore_keeps_live_on_conflicts((last, desired, live) in triple()) {
         let update = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
         let ignore = plan(last.as_ref(), &desired, &live, Mode::Ignore).unwrap();
+        let result = ignore.result(&live);
         prop_assert_eq!(&ignore.conflicts, &update.conflicts);
         prop_assert_eq!(&ignore.skipped, &ignore.conflicts);
         for conflict in &ignore.conflicts {
-            prop_assert_eq!(pointer::get(&ignore.result, &conflict.path), pointer::get(&live, &conflict.path));
+            prop_assert_eq!(pointer::get(&result, &conflict.path), pointer::get(&live, &conflict.path));
         }
-        assert_owned(&desired, &ignore.result, &ignore.skipped)?;
-        assert_untouched(&live, &desired, last.as_ref(), &ignore.result)?;
+        assert_owned(&desired, &result, &ignore.skipped)?;
+        assert_untouched(&live, &desired, last.as_ref(), &result)?;
         assert_changes_replay(&live, &ignore)?;
         let mut doc = live.clone();
-        ignore.patch(&live, true).apply(&mut doc).unwrap();
-        prop_assert_eq!(&doc, &ignore.result);
+        ignore.patch(true).apply(&mut doc).unwrap();
+        prop_assert_eq!(&doc, &result);
     }
 
     #[test]

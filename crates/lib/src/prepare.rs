@@ -1,0 +1,298 @@
+//! The per-tenant pipeline: a desired tree, a live tree and a last-applied record become a
+//! [`PreparedPlan`], what the reports show and exactly what apply sends.
+//!
+//! `plan`, `apply`, `drift`, `migrate` and `rollback` all go through [`prepare`]; only where
+//! their trees come from differs ([`Desired::render`] for the repository, [`Desired::tree`] for
+//! a migrated export or a backup). A prepared plan holds:
+//!
+//! - the report, redacted: status, counts, changes, conflicts, and the patch it will send;
+//! - the [`Sending`]: one patch for everything but the workspaces the tenant does not have yet,
+//!   and one import per such workspace (a workspace is created by import, after the patch, so
+//!   that the tenant's pools and themes it references exist);
+//! - what apply needs after sending: the planned changes to verify, the conflicts `--mode
+//!   ignore` skipped (for the record) and the desired tree with its `secret()` references.
+//!
+//! The report's patch is made from the [`Sending`] itself, after credentials are supplied and
+//! new workspaces are split off: what a report shows is what is sent, redacted.
+
+use serde_json::{Map, Value};
+
+use crate::client::{Client, Target};
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::patch::three_way::{self, Conflict, Mode, Touched};
+use crate::patch::{pointer, Patch};
+use crate::pipeline::Project;
+use crate::plan::{self, Counts, Status, TenantPlan};
+
+/// What the next step does when the platform and the repository both changed a path.
+pub const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
+
+/// The tree a tenant is to hold, and where the repository names credentials with `secret()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    /// The tree compared with live (without credential markers when compared with a platform).
+    pub tree: Value,
+    /// The credential fields the repository fills with `secret()` markers, by pointer: apply
+    /// supplies them for objects it creates.
+    pub references: Vec<(String, Value)>,
+}
+
+impl Desired {
+    /// Renders and validates `tenant`. Against a platform (`strip`), whose exports carry no
+    /// credentials, the credential markers are taken out of the tree and kept as references.
+    ///
+    /// # Errors
+    /// The template and validation errors of the tenant, each naming its file and line.
+    pub fn render(
+        project: &Project,
+        tenant: &Tenant,
+        strip: bool,
+    ) -> Result<Desired, Vec<Diagnostic>> {
+        let mut tree = project.desired(tenant)?;
+        // One line per render (`PROMOTE_LOG=promote::prepare=debug`): a test counts them.
+        tracing::debug!(target: "promote::prepare", tenant = %tenant.key, "rendered");
+        if !strip {
+            return Ok(Desired::tree(tree));
+        }
+        let mut references = Vec::new();
+        credentials::for_each(&tree, Scope::Tenant, |at, value| {
+            references.push((at, value.clone()));
+        });
+        credentials::strip(&mut tree, Scope::Tenant);
+        Ok(Desired { tree, references })
+    }
+
+    /// A tree as it is (an export to migrate, a backup to restore), with no references.
+    pub fn tree(tree: Value) -> Desired {
+        Desired {
+            tree,
+            references: Vec::new(),
+        }
+    }
+}
+
+/// Puts credentials into the touched result before the patch is made: given the desired tree's
+/// references and live, it sets values in the [`Touched`] result and returns where (pointers,
+/// never values). Apply passes one; plans send nothing and pass none.
+pub type Supply<'a> =
+    &'a dyn Fn(&[(String, Value)], &Value, &mut Touched) -> Result<Vec<String>, Diagnostic>;
+
+/// Exactly what applying a prepared plan sends to a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sending {
+    /// The tenant patch: everything but the new workspaces (RFC 7396 when exact, else RFC
+    /// 6902 with `test` ops).
+    pub patch: Patch,
+    /// The workspaces the tenant does not have yet, by ID, each sent by import after the patch.
+    pub workspaces: Vec<(String, Value)>,
+}
+
+impl Sending {
+    /// Whether nothing is to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.patch.is_empty() && self.workspaces.is_empty()
+    }
+
+    /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
+    /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
+    pub fn redacted(&self) -> Value {
+        let mut json = plan::redact_patch(&self.patch);
+        if !self.workspaces.is_empty() {
+            let workspaces: Map<String, Value> = self
+                .workspaces
+                .iter()
+                .map(|(wid, ws)| (wid.clone(), credentials::redact(ws, Scope::Workspace)))
+                .collect();
+            if let Value::Object(map) = &mut json {
+                map.insert("workspaces".into(), Value::Object(workspaces));
+            }
+        }
+        json
+    }
+
+    /// Sends the patch (in `update` mode: the plan resolved conflicts already), then imports
+    /// each new workspace in `mode`; with `dry_run` the platform checks and changes nothing.
+    /// A dry run with new workspaces checks the patch, then `whole` (the tenant as the plan
+    /// leaves it) by one dry-run import: nothing of a dry run persists, so a new workspace
+    /// cannot be checked alone against the pools and themes the patch would have added.
+    ///
+    /// # Errors
+    /// The platform's refusal, with what to do; `what` names what was sent in the message (`the
+    /// platform refused the {what}`).
+    pub fn send(
+        &self,
+        client: &Client,
+        tenant_id: &str,
+        (mode, dry_run): (Mode, bool),
+        what: &str,
+        whole: impl FnOnce() -> Value,
+    ) -> Result<(), Diagnostic> {
+        if !self.patch.is_empty() {
+            client
+                .patch(Target::Tenant(tenant_id), &self.patch, Mode::Update, dry_run)
+                .map_err(|f| {
+                    let hint = match f.status() {
+                        Some(409) => "the tenant changed while this apply ran (a test op failed): run apply again",
+                        Some(422) => "the platform refused the configuration: fix it in the repository",
+                        _ => "nothing of this tenant was changed unless the message says otherwise; run apply again",
+                    };
+                    Diagnostic::new(format!("the platform refused the {what}: {f}")).hint(hint)
+                })?;
+        }
+        if dry_run && !self.workspaces.is_empty() {
+            return client
+                .import(Target::Tenant(tenant_id), &whole(), Mode::Update, true)
+                .map_err(|f| {
+                    Diagnostic::new(format!("the platform refused the configuration: {f}"))
+                        .hint("fix it in the repository")
+                });
+        }
+        for (wid, ws) in &self.workspaces {
+            client
+                .import(Target::Workspace(tenant_id, wid), ws, mode, dry_run)
+                .map_err(|f| {
+                    Diagnostic::new(format!("cannot create workspace `{wid}`: {f}"))
+                        .pointer(pointer::join("/servers", wid))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Returns `live` (the tree the plan was made against) as the sending leaves it.
+    pub fn applied_to(&self, mut live: Value) -> Value {
+        // The patch was made against this very tree: it applies.
+        let _ = self.patch.apply(&mut live);
+        if let Value::Object(tenant) = &mut live {
+            if let Value::Object(servers) = tenant
+                .entry("servers")
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                for (wid, ws) in &self.workspaces {
+                    servers.insert(wid.clone(), ws.clone());
+                }
+            }
+        }
+        live
+    }
+}
+
+/// A tenant's plan, ready to show and to send.
+#[derive(Debug)]
+pub struct PreparedPlan {
+    /// The report, redacted; its patch is [`PreparedPlan::sending`]'s.
+    pub report: TenantPlan,
+    /// What applying the plan sends.
+    pub sending: Sending,
+    /// The three-way plan: its changes (to verify after sending) and skipped conflicts.
+    pub plan: three_way::Plan,
+    /// The desired tree the plan was made from.
+    pub desired: Desired,
+}
+
+impl PreparedPlan {
+    /// Whether applying the plan sends anything.
+    pub fn sends(&self) -> bool {
+        !self.sending.is_empty()
+    }
+}
+
+/// Why a tenant cannot be prepared.
+#[derive(Debug)]
+pub struct Refused {
+    /// What went wrong and what to do.
+    pub error: Diagnostic,
+    /// The report as far as it got: the conflicts `--mode fail` refused, or the plan whose
+    /// credentials could not be supplied (without a patch: nothing is sent).
+    pub report: TenantPlan,
+}
+
+/// Prepares `tenant`: plans `desired` against `live` given `last_applied` (three-way; `None`:
+/// a two-way overlay that never removes), resolving conflicts by `mode`, supplies credentials
+/// with `supply`, and makes the sending and the report. `create` marks a tenant the baseline
+/// does not have (status `create`).
+///
+/// # Errors
+/// [`Refused`] when `mode` is `fail` and there are conflicts, or when `supply` fails.
+pub fn prepare(
+    tenant: &Tenant,
+    desired: Desired,
+    last_applied: Option<&Value>,
+    live: &Value,
+    mode: Mode,
+    create: bool,
+    supply: Option<Supply<'_>>,
+) -> Result<PreparedPlan, Refused> {
+    let mut report = TenantPlan::empty(tenant);
+    let planned = match three_way::plan(last_applied, &desired.tree, live, mode) {
+        Ok(planned) => planned,
+        Err(e) => {
+            report.conflicts = redact_all(&e.conflicts);
+            let error = Diagnostic::new(e.to_string()).hint(CONFLICT_HINT);
+            return Err(Refused { error, report });
+        }
+    };
+    report.status = if create {
+        Status::Create
+    } else if planned.is_empty() {
+        Status::Unchanged
+    } else {
+        Status::Changes
+    };
+    report.counts = Counts::of(&planned.changes);
+    report.changes = planned
+        .changes
+        .iter()
+        .cloned()
+        .map(plan::redact_change)
+        .collect();
+    report.conflicts = redact_all(&planned.conflicts);
+    report.skipped = redact_all(&planned.skipped);
+    let mut touched = planned.touched();
+    if let Some(supply) = supply {
+        match supply(&desired.references, live, &mut touched) {
+            Ok(secrets) => report.secrets = secrets,
+            Err(error) => return Err(Refused { error, report }),
+        }
+    }
+    let workspaces = split_new_workspaces(live, &mut touched.after);
+    let sending = Sending {
+        patch: touched.patch(true),
+        workspaces,
+    };
+    drop(touched);
+    if !sending.is_empty() {
+        report.patch = Some(sending.redacted());
+    }
+    Ok(PreparedPlan {
+        report,
+        sending,
+        plan: planned,
+        desired,
+    })
+}
+
+fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
+    conflicts
+        .iter()
+        .cloned()
+        .map(plan::redact_conflict)
+        .collect()
+}
+
+/// Takes the workspaces `live` does not have out of the touched result: they are imported,
+/// not patched.
+fn split_new_workspaces(live: &Value, after: &mut Value) -> Vec<(String, Value)> {
+    let Some(Value::Object(servers)) = after.get_mut("servers") else {
+        return Vec::new();
+    };
+    let new: Vec<String> = servers
+        .keys()
+        .filter(|w| live.get("servers").and_then(|s| s.get(*w)).is_none())
+        .cloned()
+        .collect();
+    new.into_iter()
+        .filter_map(|wid| servers.remove(&wid).map(|ws| (wid, ws)))
+        .collect()
+}
