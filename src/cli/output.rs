@@ -41,9 +41,11 @@ impl Ui {
             .and_then(|()| stdout.flush());
     }
 
-    /// Writes a JSON document to stdout, pretty, with a trailing newline.
-    pub fn json(&self, value: &serde_json::Value) {
-        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    /// Writes a JSON document to stdout, pretty, with a trailing newline. Keys are sorted
+    /// (through `serde_json::Value`), whatever the order of a struct's fields.
+    pub fn json(&self, value: &impl serde::Serialize) {
+        let value = serde_json::to_value(value).unwrap_or_default();
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
         text.push('\n');
         self.out(&text);
     }

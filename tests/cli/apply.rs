@@ -262,7 +262,7 @@ fn a_template_change_is_planned_applied_and_recorded() {
     assert_eq!(
         commits[0].1,
         format!(
-            "apply local: 1 tenant(s) changed from {}\n\nacme (acme-local): +0 ~1 -0\n",
+            "apply local: 1 tenant(s) changed from {}\n\nacme (acme-local): +0 ~1 -0\n\nPromote-Environment: local\nPromote-Source: {head}\n",
             &head[..12]
         )
     );

@@ -331,6 +331,160 @@ pub fn commit(
     crate::git::commit_on(repo, &refname, parent.as_ref(), tree, &message).map(Some)
 }
 
+/// What a backup of an environment did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every tenant, in the environment's order.
+    pub tenants: Vec<TenantBackup>,
+    /// The commit (`None` when nothing changed), or why none was made: a tenant missing
+    /// without [`Options::partial`], the branch moved meanwhile.
+    pub commit: Result<Option<Oid>>,
+}
+
+impl Outcome {
+    /// Returns the tenants that could not be exported, with why.
+    pub fn failed(&self) -> impl Iterator<Item = (&TenantBackup, &[Diagnostic])> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().err().map(|ds| (t, ds.as_slice())))
+    }
+}
+
+/// Backs up `tenants` of `env` from `live` onto `options.branch` of `repo`, whose last commit
+/// was `previous`, `live.concurrency` tenants at a time; `each` is called as each tenant is
+/// done. Objects go to packs as tenants finish, a few megabytes at a time. An error means the
+/// objects could not be written, and nothing was committed.
+pub fn run(
+    repo: &Repository,
+    env: &Environment,
+    live: &Live,
+    tenants: &[&Tenant],
+    options: &Options,
+    previous: &Previous,
+    mut each: impl FnMut(),
+) -> Result<Outcome> {
+    let handles = Handles::new(repo);
+    let mut results = Vec::with_capacity(tenants.len());
+    let writer = ObjectWriter::start(repo.path());
+    crate::parallel::ordered(
+        tenants,
+        live.concurrency,
+        |t| {
+            let before = keys::encode(&t.key)
+                .ok()
+                .and_then(|name| previous.tenants.get(&name).copied());
+            tenant(&handles, live, env, t, before)
+        },
+        |mut r: Result<Exported, _>| {
+            each();
+            if let Ok(exported) = &mut r {
+                writer.add(std::mem::take(&mut exported.objects));
+            }
+            results.push(r);
+        },
+    );
+    drop(handles);
+    writer.finish().context("nothing was committed")?;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for (t, result) in tenants.iter().zip(&results) {
+        match result {
+            Ok(exported) => done.push((*t, exported.tree, &exported.changes)),
+            Err(_) => failed.push(*t),
+        }
+    }
+    let commit = commit(repo, &env.name, options, previous, &done, &failed);
+    let tenants = tenants
+        .iter()
+        .zip(results)
+        .map(|(t, result)| TenantBackup {
+            key: t.key.clone(),
+            id: t.id.clone(),
+            result: result.map(|exported| exported.changes),
+        })
+        .collect();
+    Ok(Outcome { tenants, commit })
+}
+
+/// The report of a backup: what `promote backup --output json` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub env: String,
+    pub branch: String,
+    pub commit: Option<String>,
+    pub tenants: Vec<ReportTenant>,
+}
+
+/// One tenant of a [`Report`].
+#[derive(Debug, serde::Serialize)]
+pub struct ReportTenant {
+    pub key: String,
+    pub id: String,
+    /// Empty for a tenant that could not be exported.
+    pub changes: Changes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+}
+
+impl Report {
+    /// Returns the report of the `tenants` of a backup of `env` on `branch` that made `commit`.
+    pub fn new(env: &str, branch: &str, tenants: &[TenantBackup], commit: Option<Oid>) -> Report {
+        Report {
+            version: 1,
+            env: env.to_owned(),
+            branch: branch.to_owned(),
+            commit: commit.map(|c| c.to_string()),
+            tenants: tenants
+                .iter()
+                .map(|t| ReportTenant {
+                    key: t.key.clone(),
+                    id: t.id.clone(),
+                    changes: t.result.as_ref().cloned().unwrap_or_default(),
+                    errors: t
+                        .result
+                        .as_ref()
+                        .err()
+                        .map(|ds| ds.iter().map(|d| d.to_string()).collect()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Returns the text report of the `tenants` of a backup on `branch` that made `commit`: a line
+/// per tenant changed, then what was committed.
+pub fn text(branch: &str, tenants: &[TenantBackup], commit: Option<Oid>) -> String {
+    let done: Vec<(&TenantBackup, &Changes)> = tenants
+        .iter()
+        .filter_map(|t| t.result.as_ref().ok().map(|c| (t, c)))
+        .collect();
+    let failed = tenants.len() - done.len();
+    let mut out = String::new();
+    let mut changed = 0;
+    for (t, c) in done.iter().filter(|(_, c)| !c.is_empty()) {
+        out.push_str(&format!("{} ({}): {c}\n", t.key, t.id));
+        changed += 1;
+    }
+    match commit {
+        Some(id) => out.push_str(&format!(
+            "committed {} on {branch}: {changed} tenant(s) changed, {} unchanged{}\n",
+            &id.to_string()[..12],
+            done.len() - changed,
+            if failed == 0 {
+                String::new()
+            } else {
+                format!(", {failed} missing")
+            }
+        )),
+        None => out.push_str(&format!(
+            "nothing changed in {} tenant(s): no commit on {branch}\n",
+            done.len()
+        )),
+    }
+    out
+}
+
 fn message(
     env: &str,
     done: &[(&Tenant, Oid, &Changes)],

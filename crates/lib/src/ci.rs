@@ -69,6 +69,18 @@ fn is_zero(rev: &str) -> bool {
     rev.len() >= 7 && rev.bytes().all(|b| b == b'0')
 }
 
+/// Checks that `rev` names a commit of the repository at `repo`, and says what CI checkouts
+/// often lack when it does not. Outside a git repository it passes: reading the revision then
+/// says where the repository is missing.
+fn check_resolves(repo: &Path, rev: &str) -> Result<(), Vec<Diagnostic>> {
+    let Ok(git) = git2::Repository::discover(repo) else {
+        return Ok(());
+    };
+    crate::source::resolve(&git, rev).map(drop).map_err(|unresolved| {
+        vec![Diagnostic::from(unresolved).hint("CI checkouts are often shallow: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab) or at least the base commit")]
+    })
+}
+
 /// Reads `base` and `head` of the repository at `repo` and works out what changed for `envs`
 /// (every environment of head when empty).
 pub fn read(
@@ -77,18 +89,8 @@ pub fn read(
     head: &str,
     envs: &[String],
 ) -> Result<Change, Vec<Diagnostic>> {
-    let hint = |d: Vec<Diagnostic>| -> Vec<Diagnostic> {
-        d.into_iter()
-            .map(|d| {
-                if d.message.starts_with("cannot resolve git revision") {
-                    d.hint("CI checkouts are often shallow: fetch the history (actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab) or at least the base commit")
-                } else {
-                    d
-                }
-            })
-            .collect()
-    };
-    let head_files = RepoFiles::from_revision(repo, head).map_err(hint)?;
+    check_resolves(repo, head)?;
+    let head_files = RepoFiles::from_revision(repo, head)?;
     let (base_files, base_commit) = if is_zero(base) {
         (
             RepoFiles {
@@ -102,7 +104,8 @@ pub fn read(
             None,
         )
     } else {
-        let files = RepoFiles::from_revision(repo, base).map_err(hint)?;
+        check_resolves(repo, base)?;
+        let files = RepoFiles::from_revision(repo, base)?;
         let id = commit_of(&files);
         (files, id)
     };

@@ -154,6 +154,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Counts tenant `t`.
     pub fn add(&mut self, t: &TenantDrift) {
         self.tenants += 1;
         if !t.errors.is_empty() {
@@ -168,6 +169,74 @@ impl Totals {
             self.pending += 1;
         }
     }
+}
+
+impl Totals {
+    /// Returns the totals in a sentence, as the text and markdown reports end and begin.
+    pub fn text(&self) -> String {
+        format!(
+            "{} tenant(s): {} changed on the platform, {} with changes not yet applied, {} in sync, {} error(s)",
+            self.tenants, self.drifted, self.pending, self.in_sync, self.errors
+        )
+    }
+
+    /// Returns how the environment stands as a whole.
+    pub fn verdict(&self) -> Verdict {
+        if self.errors > 0 {
+            Verdict::Errors
+        } else if self.in_sync < self.tenants {
+            Verdict::Differs
+        } else {
+            Verdict::InSync
+        }
+    }
+}
+
+/// How an environment stands, for the exit code of `promote drift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every tenant matches both the last apply and the repository.
+    InSync,
+    /// Some tenant changed on the platform or has changes not yet applied.
+    Differs,
+    /// Some tenant could not be checked.
+    Errors,
+}
+
+/// The drift of an environment's tenants: what `promote drift --output json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub env: String,
+    pub tenants: Vec<TenantDrift>,
+    pub summary: Totals,
+}
+
+/// Computes the drift of `tenants` of `project` against `live`, `live.concurrency` at a time,
+/// handing each tenant's drift to `each` in tenant order as soon as it is known.
+pub fn run(
+    project: &Project,
+    live: &Live,
+    tenants: &[&Tenant],
+    mut each: impl FnMut(&TenantDrift),
+) -> Report {
+    let mut report = Report {
+        version: 1,
+        env: project.env.name.clone(),
+        tenants: Vec::with_capacity(tenants.len()),
+        summary: Totals::default(),
+    };
+    crate::parallel::ordered(
+        tenants,
+        live.concurrency,
+        |t| tenant(project, live, t),
+        |d| {
+            report.summary.add(&d);
+            each(&d);
+            report.tenants.push(d);
+        },
+    );
+    report
 }
 
 /// The text report of one tenant (nothing for a tenant in sync).
@@ -223,15 +292,7 @@ pub fn text(t: &TenantDrift) -> String {
 /// The markdown report (for an issue or a chat message).
 pub fn markdown(env: &str, tenants: &[TenantDrift], totals: &Totals) -> String {
     use crate::report::md_escape;
-    let mut out = format!(
-        "### Drift of `{}`\n\n{} tenant(s): {} changed on the platform, {} with changes not yet applied, {} in sync, {} error(s)\n\n",
-        md_escape(env),
-        totals.tenants,
-        totals.drifted,
-        totals.pending,
-        totals.in_sync,
-        totals.errors
-    );
+    let mut out = format!("### Drift of `{}`\n\n{}\n\n", md_escape(env), totals.text());
     let shown: Vec<&TenantDrift> = tenants.iter().filter(|t| !t.in_sync()).collect();
     if shown.is_empty() {
         return out;

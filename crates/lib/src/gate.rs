@@ -2,8 +2,9 @@
 //! commit already applied to staging, or one that descends from such a commit with no change
 //! for staging: no tenant of staging renders differently (see [`crate::affected`]).
 //!
-//! What was applied where is read from `refs/promote/state`: each apply's commit message names
-//! its environment and the source commit. Applying from a work tree with uncommitted changes to
+//! What was applied where is read from `refs/promote/state`: each apply's commit names its
+//! environment and the full source commit in trailers ([`state::history`]); commits are
+//! compared by object ID. Applying from a work tree with uncommitted changes to
 //! the configuration is refused for a gated environment: those changes were applied nowhere.
 
 use std::path::Path;
@@ -115,19 +116,15 @@ fn uncommitted(git: &Repository, repo: &Path) -> Result<Option<String>, Diagnost
         .map(|s| s.path().unwrap_or("a file").to_owned()))
 }
 
-/// The source commits of the applies recorded for `env`, newest first.
+/// The source commits of the applies recorded for `env` that this repository has, newest
+/// first, each once.
 fn applied_sources(git: &Repository, env: &str) -> Result<Vec<Oid>, Diagnostic> {
     let sources = state::sources(git, env)
         .map_err(|e| Diagnostic::new(format!("cannot read {}: {e:#}", state::REF)))?;
     let mut out = Vec::new();
     for source in sources {
-        if let Ok(c) = git
-            .revparse_single(&source)
-            .and_then(|o| o.peel_to_commit())
-        {
-            if !out.contains(&c.id()) {
-                out.push(c.id());
-            }
+        if !out.contains(&source) && git.find_commit(source).is_ok() {
+            out.push(source);
         }
     }
     Ok(out)
@@ -146,4 +143,62 @@ fn unchanged_for(repo: &Path, env: &str, source: Oid, head: Oid) -> Result<bool,
     let (before, after) = (read(source)?, read(head)?);
     let change = crate::affected::affected(&before, &after, &[env.to_owned()]);
     Ok(change.tenants.is_empty() && change.removed.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+
+    fn prod_requires_staging() -> Environment {
+        let files = RepoFiles {
+            templates: Default::default(),
+            environments: [(
+                "prod".to_owned(),
+                "target:\n  url: https://x.test\nrequires: staging\n".to_owned(),
+            )]
+            .into(),
+            origin: Origin::WorkTree,
+        };
+        files.environment("prod").unwrap()
+    }
+
+    /// Commits an empty tree on `refname` with `message` and returns the commit.
+    fn commit(git: &Repository, refname: &str, message: &str) -> Oid {
+        let me = git2::Signature::now("t", "t@example.com").unwrap();
+        let parent = crate::git::head_of(git, refname).unwrap();
+        let tree = git.treebuilder(None).unwrap().write().unwrap();
+        let tree = git.find_tree(tree).unwrap();
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        git.commit(Some(refname), &me, &me, message, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_state_written_by_an_earlier_version_still_opens_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = Repository::init(dir.path()).unwrap();
+        let applied = commit(&git, "refs/heads/main", "applied to staging");
+        let other = git.find_commit(applied).unwrap();
+        let me = git2::Signature::now("t", "t@example.com").unwrap();
+        let tree = other.tree().unwrap();
+        // Not a descendant of `applied`: a commit staging never had.
+        let unapplied = git.commit(None, &me, &me, "elsewhere", &tree, &[]).unwrap();
+        // The message earlier versions wrote: the abbreviation, no trailers.
+        let short = &applied.to_string()[..12];
+        commit(
+            &git,
+            state::REF,
+            &format!("apply staging: 0 tenant(s) changed from {short}\n\n"),
+        );
+        let env = prod_requires_staging();
+        check(dir.path(), &env, Head::Commit(applied)).unwrap();
+        let refused = check(dir.path(), &env, Head::Commit(unapplied)).unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains(&format!("the last one applied there is {short}")),
+            "{refused}"
+        );
+    }
 }

@@ -31,6 +31,35 @@ pub struct RepoFiles {
     pub origin: Origin,
 }
 
+/// A git revision that names no commit of the repository.
+#[derive(Debug)]
+pub struct Unresolved {
+    /// The revision as given.
+    pub rev: String,
+    /// Why git could not resolve it.
+    pub reason: String,
+}
+
+impl From<Unresolved> for Diagnostic {
+    fn from(u: Unresolved) -> Diagnostic {
+        Diagnostic::new(format!(
+            "cannot resolve git revision `{}`: {}",
+            u.rev, u.reason
+        ))
+        .hint("name a commit, branch or tag, e.g. rev:HEAD~1 or rev:origin/main")
+    }
+}
+
+/// Returns the commit git revision `rev` names in `repo`.
+pub fn resolve<'r>(repo: &'r git2::Repository, rev: &str) -> Result<git2::Commit<'r>, Unresolved> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| Unresolved {
+            rev: rev.to_owned(),
+            reason: e.message().to_owned(),
+        })
+}
+
 impl RepoFiles {
     /// Returns the files of the work tree at `root`. Symlinks leaving the repository, files that
     /// are not UTF-8, and unreadable files are reported, all of them.
@@ -75,16 +104,7 @@ impl RepoFiles {
                 e.message()
             )))
         })?;
-        let commit = repo
-            .revparse_single(rev)
-            .and_then(|o| o.peel_to_commit())
-            .map_err(|e| {
-                one(Diagnostic::new(format!(
-                    "cannot resolve git revision `{rev}`: {}",
-                    e.message()
-                ))
-                .hint("name a commit, branch or tag, e.g. rev:HEAD~1 or rev:origin/main"))
-            })?;
+        let commit = resolve(&repo, rev).map_err(|e| one(e.into()))?;
         let prefix = repo_prefix(&repo, root);
         let tree = commit
             .tree()

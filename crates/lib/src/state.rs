@@ -3,13 +3,15 @@
 //! The ref `refs/promote/state` points at a chain of commits, one per apply, written with git2
 //! straight into the object database (no checkout, no index, the work tree is never touched).
 //! Each commit's tree holds `<env>/<tenant>.json`: the rendered tree that was applied, with
-//! credentials removed, and the source commit it was rendered from. Reading it needs no
+//! credentials removed, and the source commit it was rendered from; the commit's message names
+//! the environment and the source in trailers ([`history`]). Reading it needs no
 //! network, and `git log refs/promote/state` is the history of every apply.
 //!
 //! Files are written deterministically (sorted keys, two-space indent, trailing newline), so an
 //! apply that changes nothing adds no commit. The ref moves by compare-and-swap: two applies
 //! racing on one repository cannot silently drop each other's record.
 
+pub mod history;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,8 @@ use serde_json::{json, Value};
 
 use crate::credentials::{self, Scope};
 use crate::keys;
+
+pub use history::{message, recorded_source, sources};
 
 /// The ref holding the state.
 pub const REF: &str = "refs/promote/state";
@@ -167,76 +171,6 @@ pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
     Ok(out)
 }
 
-/// The message of an apply's state commit: `apply <env>: N tenant(s) changed from <source>`,
-/// then one line per tenant changed. [`applied_from`] reads the source back.
-pub fn message(env: &str, changed: &[String], source: Option<&str>) -> String {
-    let mut text = format!("apply {env}: {} tenant(s) changed", changed.len());
-    if let Some(s) = source {
-        text.push_str(&format!(" from {}", &s[..s.len().min(12)]));
-    }
-    text.push_str("\n\n");
-    for line in changed {
-        text.push_str(line);
-        text.push('\n');
-    }
-    text
-}
-
-/// The source commit (abbreviated) an apply to `env` recorded in its commit's first line, as
-/// [`message`] writes it.
-pub fn applied_from<'a>(summary: &'a str, env: &str) -> Option<&'a str> {
-    let rest = summary
-        .strip_prefix("apply ")?
-        .strip_prefix(env)?
-        .strip_prefix(": ")?;
-    rest.rsplit_once(" from ").map(|(_, source)| source.trim())
-}
-
-/// Hands `each` the source commit (abbreviated, as [`message`] writes it) of every apply
-/// recorded for `env`, newest first, while it returns `true`.
-fn walk_sources(
-    git: &git2::Repository,
-    env: &str,
-    mut each: impl FnMut(&str) -> bool,
-) -> Result<()> {
-    let Ok(start) = git.refname_to_id(REF) else {
-        return Ok(());
-    };
-    let mut walk = git.revwalk()?;
-    walk.push(start)?;
-    for id in walk {
-        let commit = git.find_commit(id?)?;
-        let summary = commit.summary().ok().flatten();
-        if let Some(source) = summary.and_then(|s| applied_from(s, env)) {
-            if !each(source) {
-                break;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The source commits (abbreviated) of the applies recorded for `env`, newest first.
-pub fn sources(git: &git2::Repository, env: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    walk_sources(git, env, |source| {
-        out.push(source.to_owned());
-        true
-    })?;
-    Ok(out)
-}
-
-/// Whether the last apply recorded for `env` was of `source` (a full commit ID).
-pub fn recorded_source(repo: &Path, env: &str, source: &str) -> bool {
-    let Ok(git) = open(repo) else { return false };
-    let mut last = None;
-    let walked = walk_sources(&git, env, |s| {
-        last = Some(s.to_owned());
-        false
-    });
-    walked.is_ok() && last.is_some_and(|l| !l.is_empty() && source.starts_with(&l))
-}
-
 /// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
 /// database at once, so a fleet's records are never all in memory), then as one commit.
 pub struct Recorder {
@@ -342,26 +276,6 @@ mod tests {
             tree: json!({"name": name, "servers": {"w": {"secret": "hunter2", "clients": {"c": {"client_secret": "s3cr3t", "client_name": "C"}}}}}),
             source: Some("abc123".into()),
         }
-    }
-
-    #[test]
-    fn messages_name_their_source() {
-        let text = message(
-            "prod",
-            &["acme (acme-prod): +1 ~0 -0".into()],
-            Some("0123456789abcdef"),
-        );
-        assert_eq!(
-            text,
-            "apply prod: 1 tenant(s) changed from 0123456789ab\n\nacme (acme-prod): +1 ~0 -0\n"
-        );
-        let summary = text.lines().next().unwrap();
-        assert_eq!(applied_from(summary, "prod"), Some("0123456789ab"));
-        assert_eq!(applied_from(summary, "pro"), None);
-        assert_eq!(
-            applied_from("apply prod: 0 tenant(s) changed", "prod"),
-            None
-        );
     }
 
     #[test]
