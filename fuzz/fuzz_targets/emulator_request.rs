@@ -27,7 +27,7 @@ use axum::Router;
 use base64::Engine as _;
 use http_body_util::BodyExt;
 use libfuzzer_sys::fuzz_target;
-use promote_emulator::{api, auth::Client, Config, Emulator};
+use promote_emulator::{api, auth::OAuthClient, Config, Emulator};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -438,7 +438,7 @@ fuzz_target!(|input: Input| {
         let emulator = Emulator::new(Config {
             clients: CLIENTS
                 .iter()
-                .map(|c| Client::parse(c).expect("client spec"))
+                .map(|c| OAuthClient::parse(c).expect("client spec"))
                 .collect(),
             ..Config::default()
         })

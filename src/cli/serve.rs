@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 
 use super::{CommandResult, Exit, Ui};
-use promote_emulator::auth::Client;
+use promote_emulator::auth::OAuthClient;
 use promote_emulator::faults::{Faults, RateLimit};
 use promote_emulator::{self as emulator, Config, Emulator};
 
@@ -49,7 +49,7 @@ pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
     let clients = args
         .clients
         .iter()
-        .map(|spec| Client::parse(spec).map_err(|e| anyhow!("--client: {e}")))
+        .map(|spec| OAuthClient::parse(spec).map_err(|e| anyhow!("--client: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let mut faults = Faults::default();
     for spec in &args.faults {

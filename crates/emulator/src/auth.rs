@@ -24,14 +24,14 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// A registered OAuth2 client of one tenant.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Client {
+pub struct OAuthClient {
     pub tenant: String,
     pub id: String,
     pub secret: String,
     pub scopes: Vec<String>,
 }
 
-impl fmt::Debug for Client {
+impl fmt::Debug for OAuthClient {
     // The secret never reaches a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
@@ -43,9 +43,9 @@ impl fmt::Debug for Client {
     }
 }
 
-impl Client {
+impl OAuthClient {
     /// Parses `TENANT:ID:SECRET[:SCOPES]`, scopes separated by `+` or spaces (default: both).
-    pub fn parse(spec: &str) -> Result<Client, String> {
+    pub fn parse(spec: &str) -> Result<OAuthClient, String> {
         let mut parts = spec.splitn(4, ':');
         let (Some(tenant), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -76,7 +76,7 @@ impl Client {
                 scopes
             }
         };
-        Ok(Client {
+        Ok(OAuthClient {
             tenant: tenant.to_owned(),
             id: id.to_owned(),
             secret: secret.to_owned(),
@@ -124,12 +124,12 @@ pub struct Issued {
 /// Registered clients and live tokens.
 #[derive(Debug, Default)]
 pub struct Auth {
-    clients: HashMap<(String, String), Client>,
+    clients: HashMap<(String, String), OAuthClient>,
     tokens: Mutex<HashMap<String, Grant>>,
 }
 
 impl Auth {
-    pub fn new(clients: Vec<Client>) -> Auth {
+    pub fn new(clients: Vec<OAuthClient>) -> Auth {
         Auth {
             clients: clients
                 .into_iter()
@@ -274,19 +274,21 @@ mod tests {
 
     #[test]
     fn parses_client_specs() {
-        let c = Client::parse("acme:ci:s3cr:et:read_configuration").unwrap_err();
+        let c = OAuthClient::parse("acme:ci:s3cr:et:read_configuration").unwrap_err();
         assert!(c.contains("unknown scope"), "{c}");
-        let c = Client::parse("acme:ci:s3cret:read_configuration").unwrap();
+        let c = OAuthClient::parse("acme:ci:s3cret:read_configuration").unwrap();
         assert_eq!(c.scopes, vec![READ]);
-        assert_eq!(Client::parse("acme:ci:x").unwrap().scopes, SCOPES);
-        assert!(Client::parse("../x:ci:x").is_err());
-        assert!(Client::parse("acme:ci").is_err());
-        assert!(!format!("{:?}", Client::parse("acme:ci:hunter2").unwrap()).contains("hunter2"));
+        assert_eq!(OAuthClient::parse("acme:ci:x").unwrap().scopes, SCOPES);
+        assert!(OAuthClient::parse("../x:ci:x").is_err());
+        assert!(OAuthClient::parse("acme:ci").is_err());
+        assert!(
+            !format!("{:?}", OAuthClient::parse("acme:ci:hunter2").unwrap()).contains("hunter2")
+        );
     }
 
     #[test]
     fn basic_and_form_authentication_and_scopes() {
-        let auth = Auth::new(vec![Client::parse("acme:ci:p@ss word").unwrap()]);
+        let auth = Auth::new(vec![OAuthClient::parse("acme:ci:p@ss word").unwrap()]);
         let header = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("ci:p%40ss+word")

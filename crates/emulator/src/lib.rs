@@ -30,7 +30,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use auth::{Auth, Client};
+use auth::{Auth, OAuthClient};
 use check::Problem;
 use faults::{Dice, Faults, RateLimit};
 use promote_platform::credentials::{self, Scope};
@@ -45,7 +45,7 @@ pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
 pub struct Config {
     /// Where tenants persist; `None` keeps them in memory.
     pub data: Option<PathBuf>,
-    pub clients: Vec<Client>,
+    pub clients: Vec<OAuthClient>,
     pub faults: Faults,
     pub seed: u64,
     pub rate: Option<RateLimit>,
@@ -182,7 +182,7 @@ pub async fn serve(
 pub struct Embedded {
     pub url: String,
     pub addr: SocketAddr,
-    clients: Vec<Client>,
+    clients: Vec<OAuthClient>,
     emulator: Arc<Emulator>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     done: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -208,7 +208,7 @@ impl std::fmt::Debug for Embedded {
 impl Embedded {
     /// Starts an emulator on `data` for `tenants` (platform tenant IDs).
     pub fn start(data: &Path, tenants: &[String]) -> Result<Embedded> {
-        let mut clients: Vec<Client> = Vec::new();
+        let mut clients: Vec<OAuthClient> = Vec::new();
         for tid in tenants {
             if clients.iter().any(|c| &c.tenant == tid) {
                 continue;
@@ -218,7 +218,7 @@ impl Embedded {
                     "`{tid}` cannot be a tenant of the emulator: tenant IDs are 1 to 64 of A-Z a-z 0-9 - _"
                 );
             }
-            clients.push(Client {
+            clients.push(OAuthClient {
                 tenant: tid.clone(),
                 id: "promote".into(),
                 secret: generate::secret().context("no randomness for the emulator's client")?,

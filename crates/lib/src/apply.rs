@@ -33,7 +33,7 @@ use crate::patch::three_way::{self, ChangeKind, Conflict, Mode, Touched};
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Status, TenantPlan};
 use crate::prepare::{prepare, Desired, PreparedPlan};
-use crate::state::{Applied, Encoded};
+use crate::state::{AppliedRecord, Encoded};
 
 /// How an apply runs.
 #[derive(Debug, Clone)]
@@ -176,7 +176,7 @@ fn plan_against(
         // Nothing to send; the state still learns what the tenant is meant to hold.
         let tree = recorded(desired.tree, &plan.skipped);
         let known = last.is_some_and(|l| *l == tree);
-        let record = Applied {
+        let record = AppliedRecord {
             tree,
             source: opts.source.clone(),
         };
@@ -242,7 +242,7 @@ pub fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> TenantAppl
         }
     }
     drop(exported);
-    let record = Applied {
+    let record = AppliedRecord {
         tree: recorded(desired.tree, &plan.skipped),
         source: opts.source.clone(),
     };

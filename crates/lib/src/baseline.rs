@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::client::{self, Client};
+use crate::client::{self, PlatformClient};
 use crate::connect::Connection;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::environment::{Environment, Tenant};
@@ -24,7 +24,7 @@ use crate::keys;
 use crate::layout;
 use crate::pipeline::Project;
 use crate::source::{not_utf8, RepoFiles};
-use crate::state::{Applied, Snapshot};
+use crate::state::{AppliedRecord, Snapshot};
 use crate::yaml;
 
 /// Where the baseline comes from, as the user wrote it.
@@ -81,7 +81,7 @@ pub enum Baseline<'a> {
 pub struct Live {
     /// Keeps an embedded emulator running while the baseline is used.
     pub connection: Connection,
-    pub client: Client,
+    pub client: PlatformClient,
     pub state: Snapshot,
     /// How many tenants are exported at once.
     pub concurrency: usize,
@@ -122,7 +122,7 @@ impl Live {
             token_hosts: env.file.target.token_hosts.clone().unwrap_or_default(),
             ..options
         };
-        let client = Client::new(&connection, &ids, options).map_err(|e| {
+        let client = PlatformClient::new(&connection, &ids, options).map_err(|e| {
             vec![Diagnostic::new(e)
                 .at(env.locate(&["target", "url"]))
                 .context(&env.name, None)]
@@ -142,7 +142,7 @@ impl Live {
     }
 
     /// What promote last applied to `tenant`, from the state.
-    pub fn last_applied(&self, tenant: &Tenant) -> Result<Option<Applied>, Vec<Diagnostic>> {
+    pub fn last_applied(&self, tenant: &Tenant) -> Result<Option<AppliedRecord>, Vec<Diagnostic>> {
         self.state.get(&tenant.key).map_err(|e| {
             vec![
                 Diagnostic::new(format!("cannot read the last-applied state: {e:#}"))
@@ -170,9 +170,9 @@ impl Live {
                     Some(401) => "check the client credentials the environment file names",
                     Some(403) => "the client needs the read_configuration or manage_configuration scope on this tenant",
                     Some(404) => "the tenant does not exist on the platform: create it there first, or fix its `id` in the environment file",
-                    None if matches!(f.kind, client::FailureKind::Protocol(_)) => "the answer is not what the Configuration Promotion API promises: check that target.url is the platform (promote adds /api/hub itself)",
+                    None if matches!(f.kind, client::RequestErrorKind::Protocol(_)) => "the answer is not what the Configuration Promotion API promises: check that target.url is the platform (promote adds /api/hub itself)",
                     // Running again meets the same certificate.
-                    None if matches!(f.kind, client::FailureKind::Tls(_)) => "the platform's certificate could not be verified: check that target.url names the platform's host; running again will not help",
+                    None if matches!(f.kind, client::RequestErrorKind::Tls(_)) => "the platform's certificate could not be verified: check that target.url names the platform's host; running again will not help",
                     _ => "the platform could not be read; run again, or check target.url",
                 };
                 vec![Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id))

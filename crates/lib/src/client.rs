@@ -107,16 +107,16 @@ impl Default for Options {
 
 /// Why a request failed, with what the platform said.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct Failure {
+pub struct RequestError {
     /// `GET /api/hub/acme/promote/config`, for messages.
     pub request: String,
-    pub kind: FailureKind,
+    pub kind: RequestErrorKind,
     /// How many attempts were made.
     pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum FailureKind {
+pub enum RequestErrorKind {
     /// The platform answered with an error.
     Api {
         status: u16,
@@ -134,11 +134,11 @@ pub enum FailureKind {
     Protocol(String),
 }
 
-impl Failure {
+impl RequestError {
     /// The HTTP status, when the platform answered.
     pub fn status(&self) -> Option<u16> {
         match &self.kind {
-            FailureKind::Api { status, .. } => Some(*status),
+            RequestErrorKind::Api { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -146,13 +146,13 @@ impl Failure {
     /// The platform's `error_code`, when it answered.
     pub fn error_code(&self) -> Option<&str> {
         match &self.kind {
-            FailureKind::Api { error_code, .. } => Some(error_code),
+            RequestErrorKind::Api { error_code, .. } => Some(error_code),
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Failure {
+impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tries = if self.attempts > 1 {
             format!(" (after {} attempts)", self.attempts)
@@ -160,7 +160,7 @@ impl fmt::Display for Failure {
             String::new()
         };
         match &self.kind {
-            FailureKind::Api {
+            RequestErrorKind::Api {
                 status,
                 error,
                 error_code,
@@ -182,13 +182,13 @@ impl fmt::Display for Failure {
                 }
                 write!(f, "{tries}")
             }
-            FailureKind::Transport(e) => write!(f, "{} failed: {e}{tries}", self.request),
-            FailureKind::Tls(e) => write!(
+            RequestErrorKind::Transport(e) => write!(f, "{} failed: {e}{tries}", self.request),
+            RequestErrorKind::Tls(e) => write!(
                 f,
                 "{} failed: TLS: {e} (the platform's certificate is verified; --insecure skips that, for a test platform only)",
                 self.request
             ),
-            FailureKind::Protocol(e) => write!(f, "{}: {e}", self.request),
+            RequestErrorKind::Protocol(e) => write!(f, "{}: {e}", self.request),
         }
     }
 }
@@ -201,7 +201,7 @@ struct Token {
 }
 
 /// A client of one platform (or emulator).
-pub struct Client {
+pub struct PlatformClient {
     agent: ureq::Agent,
     url: String,
     /// Per tenant: client ID and secret (kept here only for the token endpoint).
@@ -211,9 +211,9 @@ pub struct Client {
     options: Options,
 }
 
-impl fmt::Debug for Client {
+impl fmt::Debug for PlatformClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
+        f.debug_struct("PlatformClient")
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
@@ -317,13 +317,13 @@ fn is_loopback(url: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "[::1]") || rest.starts_with("[::1]")
 }
 
-impl Client {
+impl PlatformClient {
     /// A client for `connection`'s platform, for `tenants` (platform IDs).
     pub fn new(
         connection: &Connection,
         tenants: &[String],
         options: Options,
-    ) -> Result<Client, String> {
+    ) -> Result<PlatformClient, String> {
         let url = connection.url().trim_end_matches('/').to_owned();
         let clear_text_allowed = is_loopback(&url) || options.insecure;
         if !url.starts_with("https://") && !clear_text_allowed {
@@ -375,7 +375,7 @@ impl Client {
             ureq::unversioned::transport::DefaultConnector::new(),
             resolver::CachingResolver::default(),
         );
-        Ok(Client {
+        Ok(PlatformClient {
             agent,
             url,
             credentials,
@@ -386,7 +386,11 @@ impl Client {
     }
 
     /// Exports a tenant or workspace tree.
-    pub fn export(&self, target: Target<'_>, with_credentials: bool) -> Result<Value, Failure> {
+    pub fn export(
+        &self,
+        target: Target<'_>,
+        with_credentials: bool,
+    ) -> Result<Value, RequestError> {
         self.export_bytes(target, with_credentials)
             .map(|(_, tree)| tree)
     }
@@ -396,12 +400,12 @@ impl Client {
         &self,
         target: Target<'_>,
         with_credentials: bool,
-    ) -> Result<(Vec<u8>, Value), Failure> {
+    ) -> Result<(Vec<u8>, Value), RequestError> {
         let path = target.path("config", &format!("with_credentials={with_credentials}"));
         let body = self.send(target.tid(), "GET", &path, None, None)?;
-        let protocol = |why: String| Failure {
+        let protocol = |why: String| RequestError {
             request: format!("GET {path}"),
-            kind: FailureKind::Protocol(why),
+            kind: RequestErrorKind::Protocol(why),
             attempts: 1,
         };
         let tree: Value = serde_json::from_slice(&body)
@@ -426,14 +430,14 @@ impl Client {
         tree: &Value,
         mode: Mode,
         dry_run: bool,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), RequestError> {
         let path = target.path(
             "config",
             &format!("mode={}&dry_run={dry_run}", mode.as_str()),
         );
-        let key = idempotency_key().map_err(|e| Failure {
+        let key = idempotency_key().map_err(|e| RequestError {
             request: format!("POST {path}"),
-            kind: FailureKind::Transport(format!("no randomness for an idempotency key: {e}")),
+            kind: RequestErrorKind::Transport(format!("no randomness for an idempotency key: {e}")),
             attempts: 0,
         })?;
         let body = serde_json::to_vec(tree).unwrap_or_default();
@@ -454,7 +458,7 @@ impl Client {
         patch: &Patch,
         mode: Mode,
         dry_run: bool,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), RequestError> {
         let suffix = match patch.format() {
             crate::patch::Format::Merge7396 => "config-rfc7396",
             crate::patch::Format::Json6902 => "config-rfc6902",
@@ -478,7 +482,7 @@ impl Client {
     }
 
     /// A live token for `tid`, from the cache or the token endpoint.
-    fn token(&self, tid: &str, renew: bool) -> Result<String, Failure> {
+    fn token(&self, tid: &str, renew: bool) -> Result<String, RequestError> {
         if !renew {
             let tokens = self
                 .tokens
@@ -492,9 +496,9 @@ impl Client {
         let discovery = format!("/{enc}/system/.well-known/openid-configuration");
         let doc = self.send_raw("GET", &discovery, None, &[])?;
         let request = format!("POST token endpoint of tenant {tid}");
-        let protocol = |e: String| Failure {
+        let protocol = |e: String| RequestError {
             request: request.clone(),
-            kind: FailureKind::Protocol(e),
+            kind: RequestErrorKind::Protocol(e),
             attempts: 1,
         };
         let doc: Value = serde_json::from_slice(&doc)
@@ -589,7 +593,7 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
         idempotency_key: Option<&str>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Vec<u8>, RequestError> {
         let mut renewed = false;
         loop {
             let bearer = format!("Bearer {}", self.token(tid, renewed)?);
@@ -611,7 +615,7 @@ impl Client {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Vec<u8>, RequestError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
@@ -628,20 +632,20 @@ impl Client {
                 Err((kind, retry_after)) => (kind, retry_after),
             };
             let retryable = match &failure {
-                FailureKind::Transport(_) => true,
-                FailureKind::Api {
+                RequestErrorKind::Transport(_) => true,
+                RequestErrorKind::Api {
                     status, error_code, ..
                 } => {
                     *status == 429
                         || *status >= 500
                         || (*status == 403 && error_code == "request_forbidden")
                 }
-                FailureKind::Tls(_) | FailureKind::Protocol(_) => false,
+                RequestErrorKind::Tls(_) | RequestErrorKind::Protocol(_) => false,
             };
             let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
             let out_of_budget = started.elapsed() + backoff > self.options.retry_budget;
             if !retryable || attempt >= self.options.attempts || out_of_budget {
-                return Err(Failure {
+                return Err(RequestError {
                     request,
                     kind: failure,
                     attempts: attempt,
@@ -668,7 +672,7 @@ impl Client {
         url: &str,
         body: Option<&(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
-    ) -> Result<Vec<u8>, (FailureKind, Option<Duration>)> {
+    ) -> Result<Vec<u8>, (RequestErrorKind, Option<Duration>)> {
         let transport = |e: ureq::Error| (transport_failure(&e), None);
         let mut response = match (method, body) {
             ("GET", _) => {
@@ -707,7 +711,7 @@ impl Client {
             .map(|s| Duration::from_secs(s.min(60)));
         let limit = self.options.max_response;
         let too_big = |size: &str| {
-            FailureKind::Protocol(format!(
+            RequestErrorKind::Protocol(format!(
                 "the platform's answer is {size} than the {} MiB promote reads",
                 limit >> 20
             ))
@@ -729,7 +733,7 @@ impl Client {
         // (64 KB gzipped) would take gigabytes. Count the values first.
         if json_values(&bytes) > MAX_VALUES {
             return Err((
-                FailureKind::Protocol(format!(
+                RequestErrorKind::Protocol(format!(
                     "the platform's answer holds more than {MAX_VALUES} JSON values; promote reads no more"
                 )),
                 None,
@@ -762,7 +766,7 @@ impl Client {
             error = d.to_owned();
         }
         Err((
-            FailureKind::Api {
+            RequestErrorKind::Api {
                 status,
                 error: printable(&error),
                 error_code: printable(&error_code),
@@ -781,7 +785,7 @@ impl Client {
 }
 
 /// What a transport error means, in words that say what to check.
-fn transport_failure(e: &ureq::Error) -> FailureKind {
+fn transport_failure(e: &ureq::Error) -> RequestErrorKind {
     let rustls = |io: &std::io::Error| {
         io.get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -789,25 +793,25 @@ fn transport_failure(e: &ureq::Error) -> FailureKind {
     };
     match e {
         ureq::Error::HostNotFound => {
-            FailureKind::Transport("the host name does not resolve; check target.url".into())
+            RequestErrorKind::Transport("the host name does not resolve; check target.url".into())
         }
-        ureq::Error::Timeout(t) => FailureKind::Transport(format!("timed out ({t})")),
+        ureq::Error::Timeout(t) => RequestErrorKind::Transport(format!("timed out ({t})")),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            FailureKind::Transport(
+            RequestErrorKind::Transport(
                 "connection refused: is the platform reachable at target.url?".into(),
             )
         }
         ureq::Error::Io(io) => match rustls(io) {
-            Some(r) if r.contains("InvalidContentType") => FailureKind::Tls(format!(
+            Some(r) if r.contains("InvalidContentType") => RequestErrorKind::Tls(format!(
                 "{r}: the other side does not speak TLS (is target.url https:// on a plain HTTP port?)"
             )),
-            Some(r) => FailureKind::Tls(r),
-            None => FailureKind::Transport(e.to_string()),
+            Some(r) => RequestErrorKind::Tls(r),
+            None => RequestErrorKind::Transport(e.to_string()),
         },
-        ureq::Error::Rustls(r) => FailureKind::Tls(r.to_string()),
-        ureq::Error::Tls(r) => FailureKind::Tls((*r).to_owned()),
-        ureq::Error::Pem(r) => FailureKind::Tls(r.to_string()),
-        other => FailureKind::Transport(other.to_string()),
+        ureq::Error::Rustls(r) => RequestErrorKind::Tls(r.to_string()),
+        ureq::Error::Tls(r) => RequestErrorKind::Tls((*r).to_owned()),
+        ureq::Error::Pem(r) => RequestErrorKind::Tls(r.to_string()),
+        other => RequestErrorKind::Transport(other.to_string()),
     }
 }
 
@@ -822,9 +826,9 @@ mod tests {
 
     #[test]
     fn failure_messages_quote_the_platform() {
-        let f = Failure {
+        let f = RequestError {
             request: "PATCH /api/hub/acme/promote/config-rfc7396".into(),
-            kind: FailureKind::Api {
+            kind: RequestErrorKind::Api {
                 status: 422,
                 error: "the tenant would be broken".into(),
                 error_code: "validation_failed".into(),
@@ -848,7 +852,7 @@ mod tests {
         }
         let em = std::sync::Arc::new(
             emulator::Emulator::new(emulator::Config {
-                clients: vec![auth::Client::parse("acme:ci:s3cret").unwrap()],
+                clients: vec![auth::OAuthClient::parse("acme:ci:s3cret").unwrap()],
                 faults: f,
                 seed: 7,
                 ..Default::default()
@@ -956,7 +960,7 @@ mod tests {
     #[test]
     fn a_token_that_never_expires_is_kept_a_day() {
         let url = canned("/acme/system/oauth2/token", "18446744073709551615", "{}");
-        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        let c = PlatformClient::new(&platform(url), &[], fast()).unwrap();
         assert_eq!(c.token("acme", false).unwrap(), "bearer-token-Zq93");
         assert_eq!(
             c.token("acme", false).unwrap(),
@@ -968,7 +972,7 @@ mod tests {
     #[test]
     fn a_token_endpoint_elsewhere_gets_no_secret() {
         let url = canned("https://collector.invalid/token", "60", "{}");
-        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        let c = PlatformClient::new(&platform(url), &[], fast()).unwrap();
         let e = c.export(Target::Tenant("acme"), false).unwrap_err();
         assert!(e.to_string().contains("was not sent there"), "{e}");
     }
@@ -977,7 +981,7 @@ mod tests {
     fn echoed_credentials_in_error_details_are_redacted() {
         let echo = r#"{"error":"invalid webhook","error_code":"validation_failed","details":{"body":{"webhooks":{"h":{"url":"https://x","api_key":"webhook-key-Pq55"}}},"hint":"client-secret-canned-Kx7"}}"#;
         let url = canned("/acme/system/oauth2/token", "60", echo);
-        let c = Client::new(&platform(url), &[], fast()).unwrap();
+        let c = PlatformClient::new(&platform(url), &[], fast()).unwrap();
         let e = c
             .import(
                 Target::Tenant("acme"),
@@ -1000,7 +1004,7 @@ mod tests {
     #[test]
     fn round_trip_through_the_emulator() {
         let (_rt, conn) = emulator(&[]);
-        let c = Client::new(&conn, &["acme".into()], fast()).unwrap();
+        let c = PlatformClient::new(&conn, &["acme".into()], fast()).unwrap();
         let t = Target::Tenant("acme");
         c.import(t, &serde_json::json!({"name": "Acme"}), Mode::Update, false)
             .unwrap();
@@ -1024,7 +1028,7 @@ mod tests {
     #[test]
     fn retries_faults_and_drops_without_applying_twice() {
         let (_rt, conn) = emulator(&["500=0.2", "forbidden=0.2", "drop=0.3"]);
-        let c = Client::new(&conn, &["acme".into()], fast()).unwrap();
+        let c = PlatformClient::new(&conn, &["acme".into()], fast()).unwrap();
         let t = Target::Tenant("acme");
         for i in 0..20 {
             let tree = serde_json::json!({"name": format!("v{i}"), "servers": {"w": {"clients": {"c": {"n": i}}}}});
@@ -1053,7 +1057,7 @@ mod tests {
             token_hosts: vec!["auth.example".into(), "login.example:8443".into()],
             ..Options::default()
         };
-        let c = Client::new(&platform, &[], options).unwrap();
+        let c = PlatformClient::new(&platform, &[], options).unwrap();
         for ok in [
             "https://platform.example/acme/system/oauth2/token",
             "https://PLATFORM.example:443/x",
@@ -1088,7 +1092,7 @@ mod tests {
             client_id: "ci".into(),
             client_secret: "nope".into(),
         };
-        let c = Client::new(&wrong, &[], fast()).unwrap();
+        let c = PlatformClient::new(&wrong, &[], fast()).unwrap();
         let e = c.export(Target::Tenant("acme"), false).unwrap_err();
         assert_eq!(e.status(), Some(401));
         assert!(e.to_string().contains("invalid_client"), "{e}");
@@ -1097,7 +1101,7 @@ mod tests {
             "the secret is never quoted"
         );
 
-        let c = Client::new(&conn, &[], fast()).unwrap();
+        let c = PlatformClient::new(&conn, &[], fast()).unwrap();
         let bad = serde_json::json!({"servers": []});
         let e = c
             .import(Target::Tenant("acme"), &bad, Mode::Update, false)
@@ -1118,7 +1122,7 @@ mod tests {
             attempts: 2,
             ..fast()
         };
-        let e = Client::new(&closed, &[], opts)
+        let e = PlatformClient::new(&closed, &[], opts)
             .unwrap()
             .export(Target::Tenant("acme"), false)
             .unwrap_err();
@@ -1132,7 +1136,7 @@ mod tests {
             client_id: "ci".into(),
             client_secret: "x".into(),
         };
-        assert!(Client::new(&plain, &[], fast())
+        assert!(PlatformClient::new(&plain, &[], fast())
             .unwrap_err()
             .contains("plain HTTP"));
     }

@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::client::{Client, Target};
+use crate::client::{PlatformClient, Target};
 use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
@@ -123,7 +123,7 @@ impl Sending {
     /// platform refused the {what}`).
     pub fn send(
         &self,
-        client: &Client,
+        client: &PlatformClient,
         tenant_id: &str,
         (mode, dry_run): (Mode, bool),
         what: &str,

@@ -80,10 +80,10 @@ impl<'a> Templates<'a> {
                 Ok(template) => {
                     tera.templates.insert(name.clone(), template);
                 }
-                Err(instrument::Failure::Syntax(e)) => {
+                Err(instrument::CompileError::Syntax(e)) => {
                     problems.push(syntax_diagnostic(files, name, &e))
                 }
-                Err(instrument::Failure::Problems(found)) => {
+                Err(instrument::CompileError::Problems(found)) => {
                     let path = files.display(&format!("templates/{name}"));
                     problems.extend(found.into_iter().map(|p| {
                         let location = match p.at {

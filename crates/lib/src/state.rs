@@ -30,19 +30,19 @@ pub const REF: &str = "refs/promote/state";
 
 /// What was applied to one tenant.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
+pub struct AppliedRecord {
     /// The tenant tree, without credentials.
     pub tree: Value,
     /// The commit of the configuration repository it was rendered from, if known.
     pub source: Option<String>,
 }
 
-/// A record ready to store: the JSON text of an [`Applied`], credentials removed. Compact
+/// A record ready to store: the JSON text of an [`AppliedRecord`], credentials removed. Compact
 /// beside the tree it came from, so records waiting to be stored cost little memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded(Vec<u8>);
 
-impl Applied {
+impl AppliedRecord {
     /// Encodes the record, consuming it (a fleet's trees are not copied).
     pub fn encode(self) -> Encoded {
         let mut tree = self.tree;
@@ -53,10 +53,10 @@ impl Applied {
         Encoded(bytes)
     }
 
-    fn from_json(text: &[u8], name: &str) -> Result<Applied> {
+    fn from_json(text: &[u8], name: &str) -> Result<AppliedRecord> {
         let mut doc: Value = serde_json::from_slice(text)
             .with_context(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
-        Ok(Applied {
+        Ok(AppliedRecord {
             tree: doc
                 .as_object_mut()
                 .and_then(|d| d.remove("tree"))
@@ -106,7 +106,7 @@ impl Snapshot {
     }
 
     /// What was last applied to tenant `key`, if anything.
-    pub fn get(&self, key: &str) -> Result<Option<Applied>> {
+    pub fn get(&self, key: &str) -> Result<Option<AppliedRecord>> {
         let Some((oid, name)) = self.blobs.get(key) else {
             return Ok(None);
         };
@@ -120,7 +120,7 @@ impl Snapshot {
                 .with_context(|| format!("{REF}:{name} is not a file"))?;
             blob.content().to_vec()
         };
-        Applied::from_json(&bytes, name).map(Some)
+        AppliedRecord::from_json(&bytes, name).map(Some)
     }
 
     /// The tenant keys with a record.
@@ -160,7 +160,7 @@ fn records(git: &git2::Repository, env: &str) -> Result<BTreeMap<String, (git2::
 }
 
 /// Reads what was last applied to every tenant of `env` (none when there is no state yet).
-pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, Applied>> {
+pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, AppliedRecord>> {
     let snapshot = Snapshot::open(repo, env)?;
     let mut out = BTreeMap::new();
     for key in snapshot.keys() {
@@ -251,7 +251,7 @@ impl Recorder {
 pub fn record(
     repo: &Path,
     env: &str,
-    applied: &[(String, Applied)],
+    applied: &[(String, AppliedRecord)],
     message: &str,
 ) -> Result<Option<git2::Oid>> {
     let mut recorder = Recorder::new(repo, env)?;
@@ -271,8 +271,8 @@ mod tests {
         dir
     }
 
-    fn applied(name: &str) -> Applied {
-        Applied {
+    fn applied(name: &str) -> AppliedRecord {
+        AppliedRecord {
             tree: json!({"name": name, "servers": {"w": {"secret": "hunter2", "clients": {"c": {"client_secret": "s3cr3t", "client_name": "C"}}}}}),
             source: Some("abc123".into()),
         }

@@ -80,14 +80,14 @@ pub fn run(
     tenants: &[&Tenant],
     options: &Options,
     each: impl FnMut(&TenantApply),
-) -> Result<Applied> {
+) -> Result<FleetReport> {
     let plans = plan(project, live, tenants, options, || {});
     send(repo, live, tenants, plans, options, each)
 }
 
 /// What applying a set of tenants did.
 #[derive(Debug)]
-pub struct Applied {
+pub struct FleetReport {
     pub summary: Summary,
     /// Tenants that failed.
     pub failed: usize,
@@ -108,7 +108,7 @@ pub fn send(
     plans: Plans,
     options: &Options,
     mut each: impl FnMut(&TenantApply),
-) -> Result<Applied> {
+) -> Result<FleetReport> {
     let env = &live.env;
     // Records go to git's object database as tenants finish; the commit comes at the end.
     let mut recorder = if options.dry_run {
@@ -179,7 +179,7 @@ pub fn send(
                     .as_deref()
                     .is_some_and(|s| !state::recorded_source(repo, env, s));
             if rec.is_empty() && !verified {
-                return Ok(Applied {
+                return Ok(FleetReport {
                     summary,
                     failed,
                     recorded: Ok(None),
@@ -190,7 +190,7 @@ pub fn send(
         }
         (None, None) => Ok(None),
     };
-    Ok(Applied {
+    Ok(FleetReport {
         summary,
         failed,
         recorded,

@@ -2,7 +2,7 @@
 //! which template file includes, imports or extends which, which macros each body calls, and
 //! which files each template directory renders.
 //!
-//! One graph serves the sandbox's bounds ([`super::bounds`]: cycles, recursion, macro
+//! One graph serves the sandbox's bounds (`bounds`: cycles, recursion, macro
 //! namespaces) and `ci`'s affected tenants ([`crate::affected`]). It is read from the syntax
 //! tree, not from the text, so a tag inside a comment, a `{% raw %}` block or a string is no
 //! dependency. [`Graph::of`] reads the compiled templates of a [`super::Templates`];
@@ -157,7 +157,7 @@ impl Graph {
     /// For each file, its macro namespaces (`self`, `m`...) → the file defining them, as
     /// Tera's `MacroCollection` builds them: its own macros as `self`, its imports, the
     /// namespaces its imports import (unless it names them itself), then its parents'
-    /// namespaces (likewise). Call only once [`super::bounds::chains`] found no cycle.
+    /// namespaces (likewise). Call only once `bounds::chains` found no cycle.
     pub fn namespaces(&self) -> HashMap<String, HashMap<String, String>> {
         fn of(
             name: &str,

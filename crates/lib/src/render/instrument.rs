@@ -49,7 +49,7 @@ pub struct Problem {
 
 /// Why a template cannot be compiled.
 #[derive(Debug)]
-pub enum Failure {
+pub enum CompileError {
     /// Tera's parser refused it (its error, chained as `Failed to parse 'NAME'`).
     Syntax(tera::Error),
     Problems(Vec<Problem>),
@@ -62,7 +62,7 @@ pub fn compile(
     source: &str,
     filters: &HashSet<String>,
     places: &mut Vec<Place>,
-) -> Result<Template, Failure> {
+) -> Result<Template, CompileError> {
     let (mut template, scanned) = parse(name, source)?;
     let mut walk = Walk {
         file: name,
@@ -79,7 +79,7 @@ pub fn compile(
         None,
     );
     if !walk.problems.is_empty() {
-        return Err(Failure::Problems(walk.problems));
+        return Err(CompileError::Problems(walk.problems));
     }
     template.ast = ast;
     // Tera renders macros and blocks from these copies: make them the rewritten ones.
@@ -102,10 +102,10 @@ pub fn compile(
 /// Returns template `name` parsed by Tera as written, with the tags the scan found in it, or
 /// why it cannot be: nesting the scan refuses (Tera's parser would overflow the stack on it)
 /// or Tera's syntax error. `secret("NAME")` is read as `secret(name="NAME")`.
-pub fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), Failure> {
+pub fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), CompileError> {
     let mut scanned = scan::scan(source);
     if let Some((at, message)) = scanned.problem.take() {
-        return Err(Failure::Problems(vec![Problem {
+        return Err(CompileError::Problems(vec![Problem {
             at: Some(at),
             message,
             hint: Some("write it flatter: set intermediate values with {% set %}, or move parts into macros".into()),
@@ -113,8 +113,9 @@ pub fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), Failure
     }
     let rewritten = scan::positional_secret(source, &scanned.tags);
     let text = rewritten.as_deref().unwrap_or(source);
-    let template = Template::new(name, None, text)
-        .map_err(|e| Failure::Syntax(tera::Error::chain(format!("Failed to parse '{name}'"), e)))?;
+    let template = Template::new(name, None, text).map_err(|e| {
+        CompileError::Syntax(tera::Error::chain(format!("Failed to parse '{name}'"), e))
+    })?;
     Ok((template, scanned))
 }
 
@@ -709,8 +710,8 @@ mod tests {
     fn compiled(source: &str) -> Result<Template, Vec<Problem>> {
         let filters = tera::Tera::default().filters.keys().cloned().collect();
         compile("a/t.yaml", source, &filters, &mut Vec::new()).map_err(|f| match f {
-            Failure::Problems(p) => p,
-            Failure::Syntax(e) => panic!("{e:?}"),
+            CompileError::Problems(p) => p,
+            CompileError::Syntax(e) => panic!("{e:?}"),
         })
     }
 

@@ -15,7 +15,7 @@
 //!
 //! Promotion gates read the trailers ([`sources`]), never the abbreviation of the first line.
 //! Commits written before the trailers existed (a first line `... from <12 hex>` and nothing
-//! after the tenant lines) are read through the records they hold: see [`legacy_source`].
+//! after the tenant lines) are read through the records they hold: see `legacy_source`.
 
 use std::path::Path;
 
@@ -201,7 +201,7 @@ fn written_records(git: &Repository, commit: &Commit, env: &str) -> Result<Vec<O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{record, Applied};
+    use crate::state::{record, AppliedRecord};
     use serde_json::json;
 
     const SOURCE: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -272,8 +272,8 @@ mod tests {
         (dir, id)
     }
 
-    fn applied(name: &str, source: Oid) -> Applied {
-        Applied {
+    fn applied(name: &str, source: Oid) -> AppliedRecord {
+        AppliedRecord {
             tree: json!({ "name": name }),
             source: Some(source.to_string()),
         }

@@ -149,12 +149,12 @@ fn reconcile(git: &Repository, fetched: Oid) -> Result<Pulled> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{read, record, Applied};
+    use crate::state::{read, record, AppliedRecord};
     use serde_json::json;
 
     /// Records in the clone `dir` that `name` was applied to tenant `key` of `env`.
     fn record_one(dir: &tempfile::TempDir, env: &str, key: &str, name: &str, message: &str) {
-        let applied = Applied {
+        let applied = AppliedRecord {
             tree: json!({ "name": name }),
             source: Some("abc".into()),
         };
