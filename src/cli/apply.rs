@@ -141,9 +141,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         let _ = sink.end(&applied.summary);
     }
     if let Err(e) = applied.recorded {
-        ui.failure(&super::Failure::Other(e.context(
-            "the changes were applied but the last-applied state could not be recorded: the next plan shows them again (as drift-free changes to apply); run apply again to record them",
-        )));
+        ui.failure(&super::Failure::from(Diagnostic::new(format!(
+            "the changes were applied but the last-applied state could not be recorded: {}",
+            e.message
+        )).hint("the next plan shows them again (as drift-free changes to apply); run apply again to record them")));
         return Ok(Exit::Error);
     }
     let failed = applied.failed;

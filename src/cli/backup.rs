@@ -68,7 +68,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let outcome = match ran {
         Ok(outcome) => outcome,
         Err(e) => {
-            ui.failure(&super::Failure::Other(e));
+            ui.failure(&super::Failure::from(e));
             return Ok(Exit::Error);
         }
     };
@@ -80,7 +80,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let commit = match outcome.commit {
         Ok(c) => c,
         Err(e) => {
-            ui.failure(&super::Failure::Other(e));
+            ui.failure(&super::Failure::from(e));
             return Ok(Exit::Error);
         }
     };
@@ -96,7 +96,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     }
     if let Some(remote) = &args.push {
         if let Err(e) = backup::push(&repo, remote, &options.branch) {
-            ui.failure(&super::Failure::Other(e));
+            ui.failure(&super::Failure::from(e));
             return Ok(Exit::Error);
         }
         ui.note(&format!("pushed {} to {remote}", options.branch));

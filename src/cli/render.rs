@@ -127,7 +127,8 @@ fn write(
         RenderFormat::Yaml => {
             let laid_out =
                 layout::write(&layout::TENANT, tree).map_err(|d| anyhow::anyhow!("{d}"))?;
-            files::write_layout(&files::inside(dir, &name)?, &laid_out)
+            files::write_layout(&files::inside(dir, &name)?, &laid_out)?;
+            Ok(())
         }
     }
 }

@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use promote_fs::{refused, Doing, Result};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -214,14 +214,15 @@ impl Embedded {
                 continue;
             }
             if !store::is_tenant_id(tid) {
-                anyhow::bail!(
+                return Err(refused(format!(
                     "`{tid}` cannot be a tenant of the emulator: tenant IDs are 1 to 64 of A-Z a-z 0-9 - _"
-                );
+                )));
             }
             clients.push(OAuthClient {
                 tenant: tid.clone(),
                 id: "promote".into(),
-                secret: generate::secret().context("no randomness for the emulator's client")?,
+                secret: generate::secret()
+                    .doing(|| "no randomness for the emulator's client".to_owned())?,
                 scopes: auth::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             });
         }
@@ -230,7 +231,7 @@ impl Embedded {
             .thread_name("promote-emulator")
             .enable_all()
             .build()
-            .context("cannot start the emulator's runtime")?;
+            .doing(|| "cannot start the emulator's runtime".to_owned())?;
         let emulator = Arc::new(Emulator::new(Config {
             data: Some(data.to_path_buf()),
             clients: clients.clone(),
@@ -239,7 +240,7 @@ impl Embedded {
         })?);
         let listener = runtime
             .block_on(TcpListener::bind(("127.0.0.1", 0)))
-            .context("cannot listen on 127.0.0.1 for the embedded emulator")?;
+            .doing(|| "cannot listen on 127.0.0.1 for the embedded emulator".to_owned())?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel();

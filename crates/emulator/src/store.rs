@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use anyhow::{Context, Result};
 use axum::body::Bytes;
+use promote_fs::{refused, Doing, Result};
 use serde_json::Value;
 
 use promote_platform::credentials::{self, Scope};
@@ -156,15 +156,15 @@ impl Slot {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Bytes::from_static(b"{}"))
             }
-            Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+            Ok(m) if m.file_type().is_symlink() => return Err(refused(format!(
                 "{} is a symlink; the emulator reads only its own files (remove it to start the tenant empty)",
                 file.display()
-            ),
+            ))),
             _ => {}
         }
         let bytes = promote_fs::read_limited(&file, MAX_TENANT_FILE)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).with_context(|| {
+            .doing(|| format!("cannot read {}", file.display()))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).doing(|| {
             format!(
                 "{} is not valid JSON; restore it from a backup or remove it to start the tenant empty",
                 file.display()
@@ -184,23 +184,23 @@ impl Slot {
 /// open directory that holds the lock.
 fn lock(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        .doing(|| format!("cannot create the data directory {}", dir.display()))?;
     let real = dir
         .canonicalize()
-        .with_context(|| format!("cannot open the data directory {}", dir.display()))?;
+        .doing(|| format!("cannot open the data directory {}", dir.display()))?;
     // The directory itself is locked, not a file in it that could be deleted under a running
     // emulator.
     let path = real.clone();
     let file = std::fs::File::open(&real)
-        .with_context(|| format!("cannot open the data directory {}", real.display()))?;
+        .doing(|| format!("cannot open the data directory {}", real.display()))?;
     match file.try_lock() {
         Ok(()) => Ok((real, file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+        Err(std::fs::TryLockError::WouldBlock) => Err(refused(format!(
             "the data directory {} is in use by another emulator (`promote serve --data` or a command whose environment has `target: {{emulator: ...}}`); two emulators on one directory would lose each other's writes. Stop the other one, or use another directory",
             dir.display()
-        )),
+        ))),
         Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            Err(e).doing(|| format!("cannot lock {}", path.display()))
         }
     }
 }
@@ -236,12 +236,12 @@ impl Store {
         };
         if let Some(dir) = &dir {
             let tdir = promote_fs::plain_dirs(dir, "tenants/x.json", true)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-            for entry in std::fs::read_dir(&tdir)
-                .with_context(|| format!("cannot read {}", tdir.display()))?
+                .doing(|| format!("cannot create the data directory {}", dir.display()))?;
+            for entry in
+                std::fs::read_dir(&tdir).doing(|| format!("cannot read {}", tdir.display()))?
             {
                 let path = entry
-                    .with_context(|| format!("cannot read {}", tdir.display()))?
+                    .doing(|| format!("cannot read {}", tdir.display()))?
                     .path();
                 let Some(tid) = path
                     .file_name()
@@ -348,7 +348,7 @@ impl Store {
             promote_fs::write_under(&dir, &rel, &bytes, promote_fs::WriteMode::PRIVATE)
         })
         .await
-        .context("the writer thread failed")??;
+        .doing(|| "the writer thread failed".to_owned())??;
         *durable = doc.version;
         if slot.retain == Retain::Never {
             let mut current = slot

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 /// The result of this crate's functions.
 pub type Result<T, E = io::Error> = std::result::Result<T, E>;
 
-/// Says what was being done when an I/O error happened, keeping its kind.
-trait Doing<T> {
+/// Says what was being done when an error happened, as an I/O error of the same kind (other
+/// errors become [`io::ErrorKind::Other`]).
+pub trait Doing<T> {
     fn doing(self, what: impl FnOnce() -> String) -> Result<T>;
 }
 
@@ -29,8 +30,8 @@ impl<T, E: Into<io::Error>> Doing<T> for std::result::Result<T, E> {
     }
 }
 
-/// An error of this crate's own making (not one of the operating system's).
-fn refused(message: String) -> io::Error {
+/// An error that is not the operating system's, with `message` as its text.
+pub fn refused(message: String) -> io::Error {
     io::Error::other(message)
 }
 

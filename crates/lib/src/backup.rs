@@ -11,13 +11,12 @@
 
 use std::sync::Mutex;
 
-use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 
 use git2::{Oid, Repository};
 
 use crate::baseline::Live;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::environment::{Environment, Tenant};
 use crate::export::{self, Changes};
 use crate::git::pack::{self, Object};
@@ -72,7 +71,7 @@ impl Handles {
         let repo = match taken {
             Some(r) => r,
             None => Repository::open(&self.path)
-                .with_context(|| format!("cannot open {}", self.path.display()))?,
+                .doing(|| format!("cannot open {}", self.path.display()))?,
         };
         let out = work(&repo);
         self.free
@@ -156,7 +155,7 @@ pub fn tenant(
     before: Option<Oid>,
 ) -> Result<Exported, Vec<Diagnostic>> {
     let at =
-        |e: anyhow::Error| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
+        |e: Diagnostic| vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))];
     // The tenant's directory in the commit: a name a checkout could write.
     keys::dir_name(&t.key).map_err(|e| at(e.into()))?;
     let files = export::tenant(live, env, t, export::Options::default())?;
@@ -235,8 +234,8 @@ impl ObjectWriter {
             // A repository handle per pack: libgit2 keeps the packs it indexed mapped (and in
             // the process's memory) for as long as the handle lives.
             let flush = |packs: &mut pack::PackBuilder| -> Result<()> {
-                let repo = Repository::open(&path)
-                    .with_context(|| format!("cannot open {}", path.display()))?;
+                let repo =
+                    Repository::open(&path).doing(|| format!("cannot open {}", path.display()))?;
                 packs.flush(&repo)
             };
             let mut packs = pack::PackBuilder::default();
@@ -270,8 +269,12 @@ impl ObjectWriter {
     pub fn finish(mut self) -> Result<usize> {
         drop(self.sender.take());
         match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result.context("the backup's objects could not be written"),
-            Some(Err(_)) => Err(anyhow!("the thread writing the backup's objects failed")),
+            Some(Ok(result)) => {
+                result.doing(|| "the backup's objects could not be written".to_owned())
+            }
+            Some(Err(_)) => Err(Diagnostic::new(
+                "the thread writing the backup's objects failed",
+            )),
             None => Ok(0),
         }
     }
@@ -289,17 +292,17 @@ pub fn commit(
     failed: &[&Tenant],
 ) -> Result<Option<Oid>> {
     if !failed.is_empty() && !opts.partial {
-        return Err(anyhow!(
+        return Err(Diagnostic::new(format!(
             "{} tenant(s) could not be exported; nothing was committed (a backup is never half; --partial commits the rest)",
             failed.len()
-        ));
+        )));
     }
     let refname = format!("refs/heads/{}", opts.branch);
     let parent = crate::git::head_of(repo, &refname)?;
     if parent.as_ref().map(|c| c.id()) != previous.commit {
-        return Err(anyhow!(
+        return Err(Diagnostic::new(format!(
             "{refname} moved while this backup ran (another backup at the same time?); run it again"
-        ));
+        )));
     }
     let base = parent.as_ref().map(|c| c.tree()).transpose()?;
     let mut root = repo.treebuilder(base.as_ref())?;
@@ -384,7 +387,9 @@ pub fn run(
         },
     );
     drop(handles);
-    writer.finish().context("nothing was committed")?;
+    writer
+        .finish()
+        .doing(|| "nothing was committed".to_owned())?;
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for (t, result) in tenants.iter().zip(&results) {
@@ -540,5 +545,5 @@ fn message(
 /// Pushes `branch` to `remote` (a remote's name or a URL); a non-fast-forward is refused.
 pub fn push(repo: &Repository, remote: &str, branch: &str) -> Result<()> {
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    crate::git::push(repo, remote, &refspec).with_context(|| format!("cannot push {branch}"))
+    crate::git::push(repo, remote, &refspec).doing(|| format!("cannot push {branch}"))
 }

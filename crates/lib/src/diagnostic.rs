@@ -138,6 +138,13 @@ impl From<git2::Error> for Diagnostic {
     }
 }
 
+/// A key that cannot be a file name says why.
+impl From<crate::keys::KeyError> for Diagnostic {
+    fn from(e: crate::keys::KeyError) -> Self {
+        Diagnostic::new(e.to_string())
+    }
+}
+
 /// The operating system's message, for `?` where the operation says enough (the errors of
 /// `promote_fs` name their path); otherwise use [`Doing::doing`].
 impl From<std::io::Error> for Diagnostic {

@@ -11,9 +11,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::Result;
-
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Result};
 
 pub use promote_fs::{
     inside, over_limit, plain_dirs, read_input, read_limited, too_large, write_atomic, write_under,
@@ -152,7 +150,9 @@ fn tracked_in(repo: &git2::Repository, rel: &Path) -> Option<String> {
 /// Writes the layout files of one tree into `dir`, replacing what a previous run wrote there
 /// (and only that: see [`crate::export::write_dir`]).
 pub fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    crate::export::write_dir(dir, files, false).map(|_| ())
+    crate::export::write_dir(dir, files, false)
+        .map(|_| ())
+        .map_err(|e| Diagnostic::new(format!("{e:#}")))
 }
 
 #[cfg(test)]

@@ -5,24 +5,25 @@ pub mod pack;
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
 use git2::{Oid, Repository, Signature};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// The author and committer of promote's commits: `PROMOTE_GIT_AUTHOR` (`Name <email>`), else
 /// git's `user.name` and `user.email`, else `promote <promote@localhost>`.
 pub fn signature(repo: &Repository) -> Result<Signature<'static>> {
     if let Ok(author) = std::env::var("PROMOTE_GIT_AUTHOR") {
         let (name, email) = parse_author(&author).ok_or_else(|| {
-            anyhow!("PROMOTE_GIT_AUTHOR is `{author}`; write it as `Name <email>`")
+            Diagnostic::new(format!(
+                "PROMOTE_GIT_AUTHOR is `{author}`; write it as `Name <email>`"
+            ))
         })?;
         return Ok(Signature::now(name, email)?);
     }
     repo.signature()
         .map(|s| s.to_owned())
         .or_else(|_| Signature::now("promote", "promote@localhost"))
-        .context("cannot make a commit signature")
+        .doing(|| "cannot make a commit signature".to_owned())
 }
 
 fn parse_author(text: &str) -> Option<(&str, &str)> {
@@ -51,7 +52,7 @@ pub fn commit_on(
         Some(p) => repo.reference_matching(refname, commit, true, p.id(), log),
         None => repo.reference(refname, commit, false, log),
     };
-    moved.with_context(|| {
+    moved.doing(|| {
         format!("{refname} moved while this run was writing (another run at the same time?); run it again")
     })?;
     Ok(commit)
@@ -134,12 +135,12 @@ pub fn checked_out(repo: &Repository, refname: &str) -> Vec<PathBuf> {
 pub fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<git2::Commit<'r>>> {
     match repo.find_reference(refname) {
         Ok(r) => {
-            Ok(Some(r.peel_to_commit().with_context(|| {
+            Ok(Some(r.peel_to_commit().doing(|| {
                 format!("{refname} does not point at a commit")
             })?))
         }
         Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {refname}")),
+        Err(e) => Err(e).doing(|| format!("cannot read {refname}")),
     }
 }
 
@@ -147,7 +148,7 @@ pub fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<git2::C
 fn remote<'r>(repo: &'r Repository, remote: &str) -> Result<git2::Remote<'r>> {
     repo.find_remote(remote)
         .or_else(|_| repo.remote_anonymous(remote))
-        .with_context(|| format!("`{remote}` is neither a remote of this repository nor a URL"))
+        .doing(|| format!("`{remote}` is neither a remote of this repository nor a URL"))
 }
 
 /// Callbacks that sign in the way git does: the ssh agent, else git's credential helper.
@@ -182,7 +183,7 @@ pub enum PushError {
     #[error("the remote refused the push: {0}")]
     Rejected(String),
     #[error(transparent)]
-    Other(#[from] anyhow::Error),
+    Other(#[from] Diagnostic),
 }
 
 /// Pushes `refspec` (`src:dst`, no `+`: a non-fast-forward is refused) to `remote`, a remote's
@@ -205,7 +206,7 @@ pub fn push(repo: &Repository, remote: &str, refspec: &str) -> Result<(), PushEr
             .push(&[refspec], Some(&mut options))
             .map_err(|e| match e.code() {
                 git2::ErrorCode::NotFastForward => PushError::Rejected(e.message().to_owned()),
-                _ => PushError::Other(anyhow!(e)),
+                _ => PushError::Other(Diagnostic::from(e)),
             })?;
     }
     let rejected = rejected.into_inner();
@@ -225,7 +226,7 @@ pub fn fetch(repo: &Repository, remote: &str, refspec: &str) -> Result<()> {
     options.download_tags(git2::AutotagOption::None);
     remote
         .fetch(&[refspec], Some(&mut options), None)
-        .with_context(|| format!("cannot fetch {refspec}"))
+        .doing(|| format!("cannot fetch {refspec}"))
 }
 
 #[cfg(test)]

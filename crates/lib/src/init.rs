@@ -1,9 +1,8 @@
 //! `promote init`: a new configuration repository that renders, validates and applies to the
 //! embedded emulator at once, for the first ten minutes of a new user.
 
+use crate::diagnostic::{Diagnostic, Doing, Result};
 use std::path::{Path, PathBuf};
-
-use anyhow::{bail, Context, Result};
 
 /// The files of a new repository: path and text.
 pub const FILES: &[(&str, &str)] = &[
@@ -117,13 +116,13 @@ pub struct Created {
 pub fn create(dir: &Path) -> Result<Created> {
     for existing in ["templates", "environments"] {
         if dir.join(existing).exists() {
-            bail!(
+            return Err(Diagnostic::new(format!(
                 "{} already has {existing}/: init makes a new repository and overwrites nothing",
                 dir.display()
-            );
+            )));
         }
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).doing(|| format!("cannot create {}", dir.display()))?;
     let mut files = Vec::new();
     for (rel, text) in FILES {
         let path = dir.join(rel);
@@ -148,15 +147,15 @@ pub fn create(dir: &Path) -> Result<Created> {
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+                .doing(|| format!("cannot create {}", parent.display()))?;
         }
         // Editors validate and complete the files against schema/ (written below).
         let text = match crate::schema::annotate::line_for(rel) {
             Some(line) => crate::schema::annotate::insert(text, &line)
-                .map_err(|why| anyhow::anyhow!("{rel}: {why}"))?,
+                .map_err(|why| Diagnostic::new(format!("{rel}: {why}")))?,
             None => (*text).to_owned(),
         };
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, text).doing(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
     let schemas = crate::schema::dir_of(dir);
@@ -175,7 +174,7 @@ pub fn git_repository(dir: &Path) -> Result<bool> {
     let mut options = git2::RepositoryInitOptions::new();
     options.initial_head("main");
     git2::Repository::init_opts(dir, &options)
-        .with_context(|| format!("cannot make {} a git repository", dir.display()))?;
+        .doing(|| format!("cannot make {} a git repository", dir.display()))?;
     Ok(true)
 }
 

@@ -52,7 +52,7 @@ impl Desired {
     ) -> Result<Desired, Vec<Diagnostic>> {
         let mut tree = project.desired(tenant)?;
         // One line per render (`PROMOTE_LOG=promote::prepare=debug`): a test counts them.
-        tracing::debug!(target: "promote::prepare", tenant = %tenant.key, "rendered");
+        tracing::debug!(tenant = %tenant.key, "rendered");
         if !strip {
             return Ok(Desired::tree(tree));
         }

@@ -18,10 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
 use crate::credentials;
+use crate::diagnostic::{Doing, Result};
 use crate::layout::{self, Entries, Node};
 
 pub use annotate::{annotate_repository, Annotated};
@@ -228,7 +228,7 @@ pub fn write(dir: &Path) -> Result<Written> {
             None => &mut written.added,
         };
         crate::files::write_under(dir, &name, text.as_bytes(), crate::files::WriteMode::COPY)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .doing(|| format!("cannot write {}", path.display()))?;
         list.push(name);
     }
     Ok(written)

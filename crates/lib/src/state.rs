@@ -17,10 +17,10 @@ pub mod sync;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
 
 use crate::credentials::{self, Scope};
+use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::keys;
 
 pub use history::{message, recorded_source, sources};
@@ -55,7 +55,7 @@ impl AppliedRecord {
 
     fn from_json(text: &[u8], name: &str) -> Result<AppliedRecord> {
         let mut doc: Value = serde_json::from_slice(text)
-            .with_context(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
+            .doing(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
         Ok(AppliedRecord {
             tree: doc
                 .as_object_mut()
@@ -71,11 +71,11 @@ impl AppliedRecord {
 
 fn open(repo: &Path) -> Result<git2::Repository> {
     git2::Repository::discover(repo).map_err(|e| {
-        anyhow!(
+        Diagnostic::new(format!(
             "{} is not in a git repository ({}); the last-applied state lives in git",
             repo.display(),
             e.message()
-        )
+        ))
     })
 }
 
@@ -117,7 +117,7 @@ impl Snapshot {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let blob = git
                 .find_blob(*oid)
-                .with_context(|| format!("{REF}:{name} is not a file"))?;
+                .doing(|| format!("{REF}:{name} is not a file"))?;
             blob.content().to_vec()
         };
         AppliedRecord::from_json(&bytes, name).map(Some)
@@ -137,7 +137,7 @@ fn records(git: &git2::Repository, env: &str) -> Result<BTreeMap<String, (git2::
     };
     let tree = reference
         .peel_to_tree()
-        .with_context(|| format!("{REF} does not point at a commit"))?;
+        .doing(|| format!("{REF} does not point at a commit"))?;
     let env_dir = keys::encode(env)?;
     let Some(entry) = tree.get_name(&env_dir) else {
         return Ok(blobs);
@@ -145,7 +145,7 @@ fn records(git: &git2::Repository, env: &str) -> Result<BTreeMap<String, (git2::
     let sub = entry
         .to_object(git)
         .and_then(|o| o.peel_to_tree())
-        .with_context(|| format!("{REF}:{env_dir} is not a directory"))?;
+        .doing(|| format!("{REF}:{env_dir} is not a directory"))?;
     for e in sub.iter() {
         let Ok(name) = e.name() else { continue };
         let Some(stem) = name.strip_suffix(".json") else {
@@ -241,7 +241,7 @@ impl Recorder {
             return Ok(None);
         }
         let commit = crate::git::commit_on(repo, REF, parent.as_ref(), tree_id, message)
-            .context("the last-applied state was not recorded")?;
+            .doing(|| "the last-applied state was not recorded".to_owned())?;
         Ok(Some(commit))
     }
 }

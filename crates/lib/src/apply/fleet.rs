@@ -9,11 +9,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::Result;
-
 use super::{Options, Planned, TenantApply};
 use crate::baseline::Live;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Result};
 use crate::environment::Tenant;
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};

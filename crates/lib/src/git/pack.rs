@@ -10,9 +10,10 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use anyhow::{anyhow, Context, Result};
 use git2::{ObjectType, Oid, Repository};
 use sha1::{Digest, Sha1};
+
+use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// A git object ready for a pack: its ID, type, size and zlib-compressed content.
 #[derive(Debug, Clone)]
@@ -119,7 +120,9 @@ pub fn hash_files(files: &[(String, String)]) -> Result<Hashed> {
             .iter()
             .any(|p| p.is_empty() || *p == "." || *p == "..")
         {
-            return Err(anyhow!("`{path}` is not a path inside a tree"));
+            return Err(Diagnostic::new(format!(
+                "`{path}` is not a path inside a tree"
+            )));
         }
         let id = object_id(ObjectType::Blob, text.as_bytes())?;
         blobs.push((path.clone(), id));
@@ -165,7 +168,10 @@ fn level(
     // Git orders tree entries by name, a tree's name compared as if it ended in '/'.
     items.sort_by_key(|a| sort_key(a.0, a.1));
     if let Some(w) = items.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(anyhow!("`{}` is both a file and a directory", w[0].0));
+        return Err(Diagnostic::new(format!(
+            "`{}` is both a file and a directory",
+            w[0].0
+        )));
     }
     let mut data = Vec::new();
     for (name, is_tree, id) in items {
@@ -242,13 +248,18 @@ impl PackBuilder {
         if new.is_empty() {
             return Ok(());
         }
-        let mut writer = odb.packwriter().context("cannot write a pack")?;
+        let mut writer = odb
+            .packwriter()
+            .doing(|| "cannot write a pack".to_owned())?;
         let mut hasher = Sha1::new();
         let mut put = |bytes: &[u8]| -> Result<()> {
             hasher.update(bytes);
-            writer.write_all(bytes).context("cannot write a pack")
+            writer
+                .write_all(bytes)
+                .doing(|| "cannot write a pack".to_owned())
         };
-        let count = u32::try_from(new.len()).context("too many objects for one pack")?;
+        let count =
+            u32::try_from(new.len()).doing(|| "too many objects for one pack".to_owned())?;
         put(b"PACK")?;
         put(&2u32.to_be_bytes())?;
         put(&count.to_be_bytes())?;
@@ -260,8 +271,12 @@ impl PackBuilder {
             put(&o.compressed)?;
         }
         let trailer = hasher.finalize();
-        writer.write_all(&trailer).context("cannot write a pack")?;
-        writer.commit().context("cannot index the pack")?;
+        writer
+            .write_all(&trailer)
+            .doing(|| "cannot write a pack".to_owned())?;
+        writer
+            .commit()
+            .doing(|| "cannot index the pack".to_owned())?;
         self.written += new.len();
         Ok(())
     }

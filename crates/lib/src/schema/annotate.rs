@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
 use super::{has_modeline, kind_of, modeline, ENVIRONMENT};
+use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// What annotating a repository did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -109,7 +109,7 @@ pub fn annotate_repository(repo: &Path) -> Result<Annotated> {
             .follow_root_links(false)
             .sort_by_file_name()
         {
-            let entry = entry.with_context(|| format!("cannot read {}", root.display()))?;
+            let entry = entry.doing(|| format!("cannot read {}", root.display()))?;
             if entry.file_type().is_file() {
                 files.push(entry.into_path());
             }
@@ -123,9 +123,9 @@ pub fn annotate_repository(repo: &Path) -> Result<Annotated> {
                 continue;
             };
             let text = crate::files::read_input(&path)
-                .map_err(anyhow::Error::from)
-                .and_then(|b| String::from_utf8(b).map_err(anyhow::Error::from))
-                .with_context(|| format!("cannot read {}", path.display()))?;
+                .map_err(Diagnostic::from)
+                .and_then(|b| String::from_utf8(b).map_err(|e| Diagnostic::new(e.to_string())))
+                .doing(|| format!("cannot read {}", path.display()))?;
             if has_modeline(&text) {
                 done.already.push(rel);
                 continue;
@@ -133,7 +133,7 @@ pub fn annotate_repository(repo: &Path) -> Result<Annotated> {
             match insert(&text, &line) {
                 Ok(new) => {
                     crate::files::write_atomic(&path, new.as_bytes())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                        .doing(|| format!("cannot write {}", path.display()))?;
                     done.annotated.push(rel);
                 }
                 Err(why) => done.skipped.push((rel, why.to_owned())),

@@ -19,10 +19,10 @@
 
 use std::path::Path;
 
-use anyhow::Result;
 use git2::{Commit, Oid, Repository};
 
 use super::{open, REF};
+use crate::diagnostic::Result;
 
 /// The trailer naming the environment of an apply.
 pub const ENVIRONMENT_TRAILER: &str = "Promote-Environment";

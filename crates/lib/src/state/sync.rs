@@ -8,10 +8,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use git2::{Oid, Repository};
 
 use super::{open, REF};
+use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::git::PushError;
 
 /// Where the remote's state is fetched to before it is reconciled with [`REF`].
@@ -45,7 +45,7 @@ fn pull_into(git: &Repository, remote: &str) -> Result<Pulled> {
         r.delete()?;
     }
     crate::git::fetch(git, remote, &format!("+{REF}:{FETCHED}"))
-        .with_context(|| format!("cannot fetch the state ({REF}) from `{remote}`"))?;
+        .doing(|| format!("cannot fetch the state ({REF}) from `{remote}`"))?;
     let Ok(fetched) = git.refname_to_id(FETCHED) else {
         return Ok(Pulled::NothingThere);
     };
@@ -69,14 +69,17 @@ pub fn push(repo: &Path, remote: &str) -> Result<()> {
                 pull_into(&git, remote)?;
             }
             Err(PushError::Other(e)) => {
-                return Err(e.context(format!("cannot push the state ({REF}) to `{remote}`")))
+                return Err(Diagnostic::new(format!(
+                    "cannot push the state ({REF}) to `{remote}`: {}",
+                    e.message
+                )))
             }
         }
     }
-    Err(anyhow::anyhow!(
+    Err(Diagnostic::new(format!(
         "cannot push the state ({REF}) to `{remote}`: refused {PUSH_ATTEMPTS} times, other jobs keep moving it ({})",
         last.unwrap_or_default()
-    ))
+    )))
 }
 
 /// Makes [`REF`] hold everything of `fetched` and of itself.
@@ -90,7 +93,7 @@ fn reconcile(git: &Repository, fetched: Oid) -> Result<Pulled> {
     }
     if git.graph_descendant_of(fetched, local)? {
         git.reference_matching(REF, fetched, true, local, "promote: state from the remote")
-            .context("the state moved while it was being pulled; run again")?;
+            .doing(|| "the state moved while it was being pulled; run again".to_owned())?;
         return Ok(Pulled::FastForward);
     }
     // Diverged: replay the local commits the remote does not have, oldest first.
@@ -142,7 +145,7 @@ fn reconcile(git: &Repository, fetched: Oid) -> Result<Pulled> {
         local,
         "promote: local state replayed on the remote's",
     )
-    .context("the state moved while it was being pulled; run again")?;
+    .doing(|| "the state moved while it was being pulled; run again".to_owned())?;
     Ok(Pulled::Replayed(mine.len()))
 }
 
