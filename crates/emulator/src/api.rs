@@ -26,7 +26,7 @@ use promote_platform::pointer;
 use promote_platform::tree;
 
 /// The router of every route in [`ROUTES`].
-pub fn router(state: Arc<Emulator>) -> Router {
+pub(crate) fn router(state: Arc<Emulator>) -> Router {
     let mut router = Router::new();
     for route in ROUTES {
         let filter = match route.method {

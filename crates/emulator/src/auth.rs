@@ -13,14 +13,14 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 /// Scope needed to import and patch.
-pub const MANAGE: &str = "manage_configuration";
+pub(crate) const MANAGE: &str = "manage_configuration";
 /// Scope needed to export.
-pub const READ: &str = "read_configuration";
+pub(crate) const READ: &str = "read_configuration";
 /// Every scope the emulator knows.
-pub const SCOPES: &[&str] = &[MANAGE, READ];
+pub(crate) const SCOPES: &[&str] = &[MANAGE, READ];
 
 /// How long a token is valid.
-pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// A registered OAuth2 client of one tenant.
 #[derive(Clone, PartialEq, Eq)]
@@ -87,21 +87,21 @@ impl OAuthClient {
 
 /// What a valid token allows.
 #[derive(Debug, Clone)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub tenant: String,
     pub scopes: Vec<String>,
     expires: Instant,
 }
 
 impl Grant {
-    pub fn allows(&self, scope: &str) -> bool {
+    pub(crate) fn allows(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
 }
 
 /// Why the token endpoint refused (RFC 6749 section 5.2 codes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenError {
+pub(crate) struct TokenError {
     pub code: &'static str,
     pub description: String,
 }
@@ -115,7 +115,7 @@ fn token_error(code: &'static str, description: impl Into<String>) -> TokenError
 
 /// A token the endpoint issued.
 #[derive(Debug, Clone)]
-pub struct Issued {
+pub(crate) struct Issued {
     pub access_token: String,
     pub scope: String,
     pub expires_in: u64,
@@ -129,7 +129,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(clients: Vec<OAuthClient>) -> Auth {
+    pub(crate) fn new(clients: Vec<OAuthClient>) -> Auth {
         Auth {
             clients: clients
                 .into_iter()
@@ -141,7 +141,7 @@ impl Auth {
 
     /// The client credentials grant. `basic` is the `Authorization` header if any; `form` the
     /// decoded form fields.
-    pub fn token(
+    pub(crate) fn token(
         &self,
         tenant: &str,
         basic: Option<&str>,
@@ -228,7 +228,7 @@ impl Auth {
     }
 
     /// The grant of a bearer token, if it is live.
-    pub fn grant(&self, token: &str) -> Option<Grant> {
+    pub(crate) fn grant(&self, token: &str) -> Option<Grant> {
         let tokens = self
             .tokens
             .lock()

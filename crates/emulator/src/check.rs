@@ -73,7 +73,7 @@ const REFERENCES: &[(&[&str], &str, &str, Scope)] = &[
 ];
 
 /// Returns every reason the platform would refuse to store `tree`, a whole tenant.
-pub fn tenant(tree: &Value) -> Vec<Problem> {
+pub(crate) fn tenant(tree: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(root) = tree.as_object() else {
         problems.push(problem(

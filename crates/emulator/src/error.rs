@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 /// An error answer of the API.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     /// What went wrong, for people.
     pub error: String,
@@ -18,7 +18,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error_code: &'static str, error: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        error_code: &'static str,
+        error: impl Into<String>,
+    ) -> Self {
         ApiError {
             status,
             error: error.into(),
@@ -28,32 +32,32 @@ impl ApiError {
         }
     }
 
-    pub fn with_details(mut self, details: Value) -> Self {
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self
     }
 
-    pub fn bad_request(error: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(error: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", error)
     }
 
-    pub fn unauthorized(error: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(error: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", error)
     }
 
-    pub fn forbidden(error: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(error: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", error)
     }
 
-    pub fn not_found(error_code: &'static str, error: impl Into<String>) -> Self {
+    pub(crate) fn not_found(error_code: &'static str, error: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, error_code, error)
     }
 
-    pub fn internal(error: impl Into<String>) -> Self {
+    pub(crate) fn internal(error: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", error)
     }
 
-    pub fn too_many_requests(retry_after: u64) -> Self {
+    pub(crate) fn too_many_requests(retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -63,7 +67,7 @@ impl ApiError {
         e
     }
 
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         json!({
             "status_code": self.status.as_u16(),
             "error": self.error,

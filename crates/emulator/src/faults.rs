@@ -66,7 +66,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
 
 /// What the dice say for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Roll {
+pub(crate) enum Roll {
     Pass,
     InternalError,
     TooManyRequests,
@@ -81,7 +81,7 @@ pub struct Dice {
 }
 
 impl Dice {
-    pub fn new(faults: Faults, seed: u64) -> Dice {
+    pub(crate) fn new(faults: Faults, seed: u64) -> Dice {
         Dice {
             faults,
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
@@ -96,7 +96,7 @@ impl Dice {
     }
 
     /// Rolls for an error answer before a request is handled.
-    pub fn before(&self) -> Roll {
+    pub(crate) fn before(&self) -> Roll {
         let f = &self.faults;
         if f.internal_error + f.too_many_requests + f.forbidden == 0.0 {
             return Roll::Pass;
@@ -118,12 +118,12 @@ impl Dice {
     }
 
     /// Rolls for answering a write as done and keeping nothing of it.
-    pub fn lose_write(&self) -> bool {
+    pub(crate) fn lose_write(&self) -> bool {
         self.faults.lose > 0.0 && self.draw() < self.faults.lose
     }
 
     /// Rolls for dropping the connection after a write was applied.
-    pub fn drop_after_write(&self) -> bool {
+    pub(crate) fn drop_after_write(&self) -> bool {
         self.faults.drop > 0.0 && self.draw() < self.faults.drop
     }
 }
@@ -153,7 +153,7 @@ impl RateLimit {
     }
 
     /// Takes one request from the bucket, or says how many seconds until one is available.
-    pub fn take(&self) -> Result<(), u64> {
+    pub(crate) fn take(&self) -> Result<(), u64> {
         let mut state = self
             .state
             .lock()

@@ -21,10 +21,10 @@ const SECRETLESS_AUTH: &[&str] = &[
     "self_signed_tls_client_auth",
 ];
 
-pub use promote_platform::random::{random_bytes, secret};
+pub(crate) use promote_platform::random::{random_bytes, secret};
 
 /// A fresh P-256 signing key as a JWK with its private member `d`.
-pub fn signing_key() -> Result<Value, getrandom::Error> {
+pub(crate) fn signing_key() -> Result<Value, getrandom::Error> {
     loop {
         // A random 32-byte string is a valid scalar unless it is zero or ≥ the group order,
         // which happens with probability below 2^-32; draw again then.
@@ -43,7 +43,10 @@ pub fn signing_key() -> Result<Value, getrandom::Error> {
 }
 
 /// Fills the credentials `after` lacks, from `before` or fresh. `after` is a tenant tree.
-pub fn fill_tenant(before: Option<&Value>, after: &mut Value) -> Result<(), getrandom::Error> {
+pub(crate) fn fill_tenant(
+    before: Option<&Value>,
+    after: &mut Value,
+) -> Result<(), getrandom::Error> {
     let Value::Object(tenant) = after else {
         return Ok(());
     };
@@ -60,7 +63,10 @@ pub fn fill_tenant(before: Option<&Value>, after: &mut Value) -> Result<(), getr
 }
 
 /// Fills the credentials a workspace tree lacks.
-pub fn fill_workspace(before: Option<&Value>, after: &mut Value) -> Result<(), getrandom::Error> {
+pub(crate) fn fill_workspace(
+    before: Option<&Value>,
+    after: &mut Value,
+) -> Result<(), getrandom::Error> {
     let Value::Object(ws) = after else {
         return Ok(());
     };

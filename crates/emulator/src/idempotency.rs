@@ -10,20 +10,20 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 
 /// How long an answer is remembered.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
 /// The header names.
-pub const KEY_HEADER: &str = "x-idempotency-key";
-pub const REPLAYED_HEADER: &str = "x-idempotent-replayed";
+pub(crate) const KEY_HEADER: &str = "x-idempotency-key";
+pub(crate) const REPLAYED_HEADER: &str = "x-idempotent-replayed";
 
 /// Returns whether a key has the length the platform accepts: 32 to 255 visible ASCII characters.
-pub fn is_valid_key(key: &str) -> bool {
+pub(crate) fn is_valid_key(key: &str) -> bool {
     (32..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A remembered answer.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
@@ -38,7 +38,7 @@ struct Entry {
 
 /// What the cache knows of a key.
 #[derive(Debug)]
-pub enum Seen {
+pub(crate) enum Seen {
     New,
     Replay(Answer),
     /// The key was used for a different request.
@@ -46,7 +46,7 @@ pub enum Seen {
 }
 
 /// Fingerprint of a request: what it asks, not how it was sent.
-pub fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> u64 {
+pub(crate) fn fingerprint(method: &str, path: &str, query: &str, body: &[u8]) -> u64 {
     let mut h = DefaultHasher::new();
     (method, path, query, body).hash(&mut h);
     h.finish()
@@ -81,7 +81,7 @@ impl Cache {
         }
     }
 
-    pub fn seen(&self, tenant: &str, key: &str, request: u64) -> Seen {
+    pub(crate) fn seen(&self, tenant: &str, key: &str, request: u64) -> Seen {
         let mut guard = self
             .inner
             .lock()
@@ -95,7 +95,7 @@ impl Cache {
         }
     }
 
-    pub fn remember(&self, tenant: &str, key: &str, request: u64, answer: Answer) {
+    pub(crate) fn remember(&self, tenant: &str, key: &str, request: u64, answer: Answer) {
         let mut guard = self
             .inner
             .lock()

@@ -221,8 +221,9 @@ impl Embedded {
             clients.push(OAuthClient {
                 tenant: tid.clone(),
                 id: "promote".into(),
-                secret: generate::secret()
-                    .doing(|| "no randomness for the emulator's client".to_owned())?,
+                secret: generate::secret().map_err(|e| {
+                    refused(format!("no randomness for the emulator's client: {e}"))
+                })?,
                 scopes: auth::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             });
         }

@@ -3,7 +3,7 @@
 
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Discovery,
     Token,
     OpenApi,
@@ -15,7 +15,7 @@ pub enum Op {
 
 /// Whose configuration a promotion route works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// `/{tid}/promote/...`
     Tenant,
     /// `/{tid}/workspaces/{wid}/promote/...`
@@ -26,7 +26,7 @@ pub enum Scope {
 
 /// One route: method, axum path pattern, what it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub op: Op,
@@ -43,10 +43,10 @@ const fn route(method: &'static str, path: &'static str, op: Op, scope: Scope) -
 }
 
 /// The OpenAPI document of exactly these routes.
-pub const OPENAPI: &str = include_str!("openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// Every route.
-pub const ROUTES: &[Route] = &[
+pub(crate) const ROUTES: &[Route] = &[
     route(
         "GET",
         "/{tid}/system/.well-known/openid-configuration",

@@ -32,7 +32,7 @@ use promote_platform::credentials::{self, Scope};
 /// Returns whether `s` can be a tenant ID: 1 to 64 of `[A-Za-z0-9_-]`, not `system` (a path
 /// segment of the system endpoints). Tenant IDs name files, so this also keeps them inside the
 /// data directory.
-pub fn is_tenant_id(s: &str) -> bool {
+pub(crate) fn is_tenant_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s != "system"
         && s.bytes()
@@ -41,7 +41,7 @@ pub fn is_tenant_id(s: &str) -> bool {
 
 /// The largest tenant document read from disk: promote's client refuses a larger export
 /// anyway ([`promote_platform::MAX_TENANT_BYTES`]).
-pub const MAX_TENANT_FILE: u64 = promote_platform::MAX_TENANT_BYTES;
+pub(crate) const MAX_TENANT_FILE: u64 = promote_platform::MAX_TENANT_BYTES;
 
 /// What the store keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,7 +55,7 @@ pub enum Retain {
 
 /// One version of a tenant's configuration: compact JSON, credentials included.
 #[derive(Debug)]
-pub struct Doc {
+pub(crate) struct Doc {
     pub bytes: Bytes,
     /// Counts the writes published to this tenant since the emulator started.
     pub version: u64,
@@ -65,7 +65,7 @@ pub struct Doc {
 }
 
 impl Doc {
-    pub fn new(bytes: Bytes, version: u64) -> Doc {
+    pub(crate) fn new(bytes: Bytes, version: u64) -> Doc {
         Doc {
             bytes,
             version,
@@ -75,7 +75,7 @@ impl Doc {
     }
 
     /// The tree. The bytes were checked to be JSON when read or written.
-    pub fn tree(&self) -> Value {
+    pub(crate) fn tree(&self) -> Value {
         match self.parsed.get() {
             Some(tree) => tree.clone(),
             None => serde_json::from_slice(&self.bytes).unwrap_or(Value::Null),
@@ -83,7 +83,7 @@ impl Doc {
     }
 
     /// The export answer: the tree as JSON, with or without its credential fields.
-    pub fn export(&self, with_credentials: bool, cache: bool) -> Bytes {
+    pub(crate) fn export(&self, with_credentials: bool, cache: bool) -> Bytes {
         if with_credentials {
             return self.bytes.clone();
         }
@@ -101,14 +101,14 @@ impl Doc {
 }
 
 /// Serializes a tree as JSON (keys sorted: serde_json's map is ordered).
-pub fn to_bytes(value: &Value) -> Bytes {
+pub(crate) fn to_bytes(value: &Value) -> Bytes {
     // Serializing a `Value` into memory cannot fail: its keys are strings.
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// One tenant: the current document and the lock its writers take in turn.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub tid: String,
     pub writer: tokio::sync::Mutex<()>,
     /// The version known to be on disk; held while writing it.
@@ -124,7 +124,7 @@ pub struct Slot {
 
 impl Slot {
     /// The current document; later writes do not change it.
-    pub fn snapshot(&self) -> Result<Arc<Doc>> {
+    pub(crate) fn snapshot(&self) -> Result<Arc<Doc>> {
         // A poisoned lock only means a reader panicked while cloning an Arc; the value is whole.
         if let Some(doc) = self
             .current
@@ -219,7 +219,7 @@ impl Store {
     /// Opens the store on the tenants persisted in `dir` (none when `dir` is `None`: everything
     /// then lives in memory only, whatever `retain` says). Their documents are read when used.
     /// Fails when another emulator holds the directory.
-    pub fn open(dir: Option<&Path>, retain: Retain) -> Result<Store> {
+    pub(crate) fn open(dir: Option<&Path>, retain: Retain) -> Result<Store> {
         let (dir, lock) = match dir.map(lock).transpose()? {
             Some((dir, lock)) => (Some(dir), Some(lock)),
             None => (None, None),
@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// Makes sure tenant `tid` exists (empty if it has no document yet).
-    pub fn ensure(&self, tid: &str) {
+    pub(crate) fn ensure(&self, tid: &str) {
         let mut tenants = self
             .tenants
             .write()
@@ -282,7 +282,7 @@ impl Store {
         });
     }
 
-    pub fn get(&self, tid: &str) -> Option<Arc<Slot>> {
+    pub(crate) fn get(&self, tid: &str) -> Option<Arc<Slot>> {
         self.tenants
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -291,7 +291,7 @@ impl Store {
     }
 
     /// Whether exports without credentials are kept with their document.
-    pub fn caches_exports(&self) -> bool {
+    pub(crate) fn caches_exports(&self) -> bool {
         self.retain == Retain::Always
     }
 
@@ -310,7 +310,7 @@ impl Store {
 
     /// Publishes `tree` as the tenant's configuration and returns its version. The caller holds
     /// the slot's writer lock.
-    pub fn publish(&self, slot: &Slot, tree: Value) -> u64 {
+    pub(crate) fn publish(&self, slot: &Slot, tree: Value) -> u64 {
         let version = slot.version() + 1;
         let doc = Doc::new(to_bytes(&tree), version);
         if self.retain == Retain::Always {
@@ -326,7 +326,7 @@ impl Store {
     }
 
     /// Returns once `version` of the tenant is on disk (at once without a data directory).
-    pub async fn persist(&self, slot: &Slot, version: u64) -> Result<()> {
+    pub(crate) async fn persist(&self, slot: &Slot, version: u64) -> Result<()> {
         let Some(file) = &slot.file else {
             return Ok(());
         };
@@ -364,7 +364,7 @@ impl Store {
     }
 
     /// The latest version published to a tenant (0: none since start).
-    pub fn version(&self, slot: &Slot) -> u64 {
+    pub(crate) fn version(&self, slot: &Slot) -> u64 {
         slot.version()
     }
 }

@@ -20,11 +20,11 @@ use promote_platform::pointer;
 use promote_platform::tree::{Entries, Node};
 
 /// What to do with a keyed entry that exists on both sides: the API's `mode`.
-pub use promote_platform::Mode;
+pub(crate) use promote_platform::Mode;
 
 /// Why a write was refused before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// `mode=fail` and these entries exist on both sides (JSON pointers into the written document).
     Conflicts(Vec<String>),
     /// An RFC 6902 `test` op did not hold.
@@ -40,7 +40,7 @@ pub enum Refused {
 /// Imports `incoming` over `target`: the result is `incoming`, except for conflicting entries,
 /// which follow `mode`. Entries the target has and `incoming` lacks are gone (an import replaces
 /// the whole configuration).
-pub fn import(
+pub(crate) fn import(
     target: Option<&Value>,
     incoming: &Map<String, Value>,
     node: &Node,
@@ -158,7 +158,7 @@ fn import_entries(
 }
 
 /// Applies an RFC 7396 merge patch under `mode`. A `null` removes; removing is never a conflict.
-pub fn merge(
+pub(crate) fn merge(
     target: &Value,
     patch: &Map<String, Value>,
     node: &Node,
@@ -248,7 +248,7 @@ fn merge_entries(
 /// Applies RFC 6902 operations under `mode`, with the platform's quirk: an `add` of a value that
 /// is not an array at a path holding an array appends to that array (plain RFC 6902 would
 /// replace it). An `add`, `copy` or `move` onto a keyed entry that exists is a conflict.
-pub fn apply_ops(
+pub(crate) fn apply_ops(
     target: &Value,
     ops: &[json_patch::PatchOperation],
     node: &Node,
@@ -307,7 +307,7 @@ fn is_entry(node: &Node, tokens: &[String]) -> bool {
 /// The platform's documented exception: a patch that adds an idp whose `identity_pool_id`
 /// names a pool that does not exist is answered 204 and the idp is silently not created.
 /// Removes such idps from `after` (idps that `before` already had are left to validation).
-pub fn drop_idps_without_pool(before: &Value, after: &mut Value) {
+pub(crate) fn drop_idps_without_pool(before: &Value, after: &mut Value) {
     let tenant_pools = keys(after.get("pools"));
     let Some(Value::Object(servers)) = after.get_mut("servers") else {
         return;

@@ -32,12 +32,7 @@ pub struct Affected {
     pub templates: BTreeSet<String>,
 }
 
-impl Affected {
-    /// How many tenants are affected, over every environment.
-    pub fn count(&self) -> usize {
-        self.tenants.values().map(BTreeSet::len).sum()
-    }
-}
+impl Affected {}
 
 /// The template directory a file belongs to (`acme` for `acme/pools/p.yaml`); `None` for
 /// partials (`_shared/...`) and files at the top of `templates/`.
@@ -122,7 +117,7 @@ fn tenants_of(
 
 /// The tenants of `envs` (every environment of head when empty) that the change from `base` to
 /// `head` affects.
-pub fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected {
+pub(crate) fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected {
     let changed = changed_files(base, head);
     let templates = templates_touched(base, head, &changed);
     let names: Vec<String> = if envs.is_empty() {
@@ -177,7 +172,7 @@ pub fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected
 
 /// Whether tenant `key` falls in shard `k` of `n` (1-based): a stable partition by a hash of the
 /// key (FNV-1a, the same on every machine and release), so every tenant lands in exactly one.
-pub fn in_shard(key: &str, k: usize, n: usize) -> bool {
+pub(crate) fn in_shard(key: &str, k: usize, n: usize) -> bool {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in key.bytes() {
         hash ^= u64::from(byte);

@@ -57,7 +57,7 @@ pub struct Options {
 }
 
 /// Removing more than this share of a tenant's objects needs `--force`.
-pub const DELETE_CAP: f64 = 0.2;
+pub(crate) const DELETE_CAP: f64 = 0.2;
 
 /// What applying one tenant did: its report, and what to record if it succeeded.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub struct TenantApply {
 
 /// A tenant after planning, before anything is sent to it.
 #[derive(Debug)]
-pub enum Planned {
+pub(crate) enum Planned {
     /// The repository's tenant does not render or validate: nothing of the run may be applied.
     Invalid(TenantApply),
     /// Nothing is to be sent: the tenant failed (see its report) or has no change.
@@ -79,19 +79,14 @@ pub enum Planned {
 
 /// A tenant's prepared plan, held between planning and sending.
 #[derive(Debug)]
-pub struct Ready {
+pub(crate) struct Ready {
     prepared: PreparedPlan,
     /// A digest of the live tree the plan was made against: the plan is sent as it is only to
     /// a tenant that still holds that tree, and made again otherwise.
     live: [u8; 20],
 }
 
-impl Ready {
-    /// The report of the plan that will be sent.
-    pub fn report(&self) -> &TenantPlan {
-        &self.prepared.report
-    }
-}
+impl Ready {}
 
 /// Returns the report of a tenant that failed with `errors`, from what `report` shows so far.
 fn failed(env: &str, t: &Tenant, mut report: TenantPlan, errors: Vec<Diagnostic>) -> TenantApply {
@@ -110,7 +105,7 @@ fn failed(env: &str, t: &Tenant, mut report: TenantPlan, errors: Vec<Diagnostic>
 /// Plans one tenant for applying: renders it (once per apply), exports it, and prepares the
 /// plan against its last-applied record. Never panics on the platform's answers; every failure
 /// is in the report.
-pub fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Planned {
+pub(crate) fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -> Planned {
     let env = &project.env.name;
     let desired = match Desired::render(project, t, true) {
         Ok(desired) => desired,
@@ -205,7 +200,7 @@ fn digest(tree: &Value) -> [u8; 20] {
 /// Sends a planned tenant: saves a backup before the first write, sends the prepared plan (or,
 /// when the tenant changed since it was planned, the plan made again against what it holds
 /// now), checks that it took, and returns what to record.
-pub fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> TenantApply {
+pub(crate) fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> TenantApply {
     let env = &live.env;
     // One export serves the backup (with credentials, as the platform sent it) and the check
     // that the tenant still holds what the plan was made against.
@@ -489,7 +484,7 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
 }
 
 /// `20261123T120501.123Z`: sorts in time order, safe as a file name.
-pub fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -49,13 +49,13 @@ pub struct TenantBackup {
 }
 
 /// Git repository handles for worker threads (a `Repository` is used by one thread at a time).
-pub struct Handles {
+pub(crate) struct Handles {
     path: std::path::PathBuf,
     free: Mutex<Vec<Repository>>,
 }
 
 impl Handles {
-    pub fn new(repo: &Repository) -> Handles {
+    pub(crate) fn new(repo: &Repository) -> Handles {
         Handles {
             path: repo.path().to_path_buf(),
             free: Mutex::new(Vec::new()),
@@ -140,14 +140,14 @@ fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
 
 /// A tenant exported for a backup: its tree, what changed since the last backup, and the
 /// objects to write (none when the tree is the one the last backup has).
-pub struct Exported {
+pub(crate) struct Exported {
     pub tree: Oid,
     pub changes: Changes,
     pub objects: Vec<Object>,
 }
 
 /// Exports tenant `t` and hashes its files into a tree; `before` is its tree in the last backup.
-pub fn tenant(
+pub(crate) fn tenant(
     handles: &Handles,
     live: &Live,
     env: &Environment,
@@ -212,21 +212,21 @@ fn files_of(repo: &Repository, tree: Oid) -> Result<BTreeMap<String, Oid>> {
 }
 
 /// Compressed objects kept in memory before they are written as a pack.
-pub const PACK_BYTES: usize = 8 << 20;
+pub(crate) const PACK_BYTES: usize = 8 << 20;
 
 /// The most paths a commit message lists per tenant.
 const PATHS_PER_TENANT: usize = 20;
 
 /// Writes objects to packs on a thread of its own, a few megabytes at a time, while the
 /// tenants are still being exported.
-pub struct ObjectWriter {
+pub(crate) struct ObjectWriter {
     sender: Option<std::sync::mpsc::SyncSender<Vec<Object>>>,
     thread: Option<std::thread::JoinHandle<Result<usize>>>,
 }
 
 impl ObjectWriter {
     /// Starts the writer for the repository at `git_dir`.
-    pub fn start(git_dir: &std::path::Path) -> ObjectWriter {
+    pub(crate) fn start(git_dir: &std::path::Path) -> ObjectWriter {
         // Bounded: exporting waits for the writer rather than piling objects up in memory.
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Object>>(4);
         let path = git_dir.to_path_buf();
@@ -255,7 +255,7 @@ impl ObjectWriter {
     }
 
     /// Hands objects to the writer.
-    pub fn add(&self, objects: Vec<Object>) {
+    pub(crate) fn add(&self, objects: Vec<Object>) {
         if objects.is_empty() {
             return;
         }
@@ -266,7 +266,7 @@ impl ObjectWriter {
     }
 
     /// Waits until every object is written; returns how many were.
-    pub fn finish(mut self) -> Result<usize> {
+    pub(crate) fn finish(mut self) -> Result<usize> {
         drop(self.sender.take());
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => {
@@ -283,7 +283,7 @@ impl ObjectWriter {
 /// Writes the commit of a backup (every object already written): `done` are the tenants
 /// exported (key → tree), `failed` the ones that were not. Returns the commit, or `None` when
 /// nothing changed.
-pub fn commit(
+pub(crate) fn commit(
     repo: &Repository,
     env: &str,
     opts: &Options,

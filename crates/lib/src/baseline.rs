@@ -62,7 +62,7 @@ impl std::fmt::Display for Against {
 
 /// The trees of one baseline, for one tenant.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BaseTrees {
+pub(crate) struct BaseTrees {
     /// What promote last applied (None: unknown).
     pub last_applied: Option<Value>,
     /// What the tenant holds now.
@@ -142,7 +142,10 @@ impl Live {
     }
 
     /// What promote last applied to `tenant`, from the state.
-    pub fn last_applied(&self, tenant: &Tenant) -> Result<Option<AppliedRecord>, Vec<Diagnostic>> {
+    pub(crate) fn last_applied(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Option<AppliedRecord>, Vec<Diagnostic>> {
         self.state.get(&tenant.key).map_err(|e| {
             vec![
                 Diagnostic::new(format!("cannot read the last-applied state: {e:#}"))
@@ -152,12 +155,12 @@ impl Live {
     }
 
     /// Exports one tenant's live tree, without credentials.
-    pub fn export(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+    pub(crate) fn export(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
         self.export_bytes(tenant, false).map(|(_, tree)| tree)
     }
 
     /// Exports one tenant's live tree, with the platform's answer as it came (for a backup).
-    pub fn export_bytes(
+    pub(crate) fn export_bytes(
         &self,
         tenant: &Tenant,
         with_credentials: bool,
@@ -219,7 +222,7 @@ impl<'a> Baseline<'a> {
 
     /// Returns the baseline of one tenant; `None` when the baseline does not have it (a tenant
     /// the change creates).
-    pub fn tenant(&self, tenant: &Tenant) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
+    pub(crate) fn tenant(&self, tenant: &Tenant) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
         match self {
             Baseline::Live(live) => {
                 let tree = live.export(tenant)?;

@@ -64,13 +64,15 @@ pub struct Options {
 
 /// Reads the certificate authorities of a PEM file (`target.ca_file`): every `CERTIFICATE`
 /// block in it; other blocks (a key put there by mistake) are ignored.
-pub fn read_roots(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+pub(crate) fn read_roots(
+    path: &std::path::Path,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let pem = crate::files::read_input(path).map_err(|e| format!("cannot read it: {e}"))?;
     parse_roots(&pem)
 }
 
 /// The certificate authorities of PEM text (see [`read_roots`]).
-pub fn parse_roots(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+pub(crate) fn parse_roots(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let mut roots = Vec::new();
     for item in ureq::tls::parse_pem(pem) {
         match item {
@@ -86,7 +88,7 @@ pub fn parse_roots(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, S
 }
 
 /// The default [`Options::max_response`]: 64 MiB, a thousand times a large tenant's export.
-pub const MAX_RESPONSE: u64 = 64 << 20;
+pub(crate) const MAX_RESPONSE: u64 = 64 << 20;
 
 impl Default for Options {
     fn default() -> Self {
@@ -107,7 +109,7 @@ impl Default for Options {
 
 /// Why a request failed, with what the platform said.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct RequestError {
+pub(crate) struct RequestError {
     /// `GET /api/hub/acme/promote/config`, for messages.
     pub request: String,
     pub kind: RequestErrorKind,
@@ -116,7 +118,7 @@ pub struct RequestError {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum RequestErrorKind {
+pub(crate) enum RequestErrorKind {
     /// The platform answered with an error.
     Api {
         status: u16,
@@ -136,17 +138,9 @@ pub enum RequestErrorKind {
 
 impl RequestError {
     /// The HTTP status, when the platform answered.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match &self.kind {
             RequestErrorKind::Api { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// The platform's `error_code`, when it answered.
-    pub fn error_code(&self) -> Option<&str> {
-        match &self.kind {
-            RequestErrorKind::Api { error_code, .. } => Some(error_code),
             _ => None,
         }
     }
@@ -221,7 +215,7 @@ impl fmt::Debug for PlatformClient {
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     Tenant(&'a str),
     Workspace(&'a str, &'a str),
     /// A tenant through the system endpoints (`?tid=`): self-hosted platforms, where an
@@ -255,7 +249,7 @@ impl Target<'_> {
 
 /// The most JSON values (numbers, strings, lists, maps...) one answer of the platform may hold;
 /// parsed, each takes tens of bytes. A large tenant's export holds a few hundred thousand.
-pub const MAX_VALUES: usize = 1_000_000;
+pub(crate) const MAX_VALUES: usize = 1_000_000;
 
 /// Returns about how many JSON values `bytes` holds (its commas, `[` and `{` outside strings,
 /// plus one), without parsing it.
@@ -319,7 +313,7 @@ fn is_loopback(url: &str) -> bool {
 
 impl PlatformClient {
     /// A client for `connection`'s platform, for `tenants` (platform IDs).
-    pub fn new(
+    pub(crate) fn new(
         connection: &Connection,
         tenants: &[String],
         options: Options,
@@ -386,7 +380,7 @@ impl PlatformClient {
     }
 
     /// Exports a tenant or workspace tree.
-    pub fn export(
+    pub(crate) fn export(
         &self,
         target: Target<'_>,
         with_credentials: bool,
@@ -396,7 +390,7 @@ impl PlatformClient {
     }
 
     /// Exports a tree, with the platform's answer as it came (for a backup) beside it.
-    pub fn export_bytes(
+    pub(crate) fn export_bytes(
         &self,
         target: Target<'_>,
         with_credentials: bool,
@@ -424,7 +418,7 @@ impl PlatformClient {
     }
 
     /// Imports a tree (replacing the configuration, conflicts per `mode`).
-    pub fn import(
+    pub(crate) fn import(
         &self,
         target: Target<'_>,
         tree: &Value,
@@ -452,7 +446,7 @@ impl PlatformClient {
     }
 
     /// Sends a patch in its own format.
-    pub fn patch(
+    pub(crate) fn patch(
         &self,
         target: Target<'_>,
         patch: &Patch,

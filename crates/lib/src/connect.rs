@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-pub use promote_platform::local::{LocalPlatform, Start};
+pub(crate) use promote_platform::local::{LocalPlatform, Start};
 
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
@@ -22,8 +22,8 @@ pub fn set_local_platform(start: Start) {
 }
 
 /// Default names of the variables holding a platform's client credentials.
-pub const CLIENT_ID_ENV: &str = "PROMOTE_CLIENT_ID";
-pub const CLIENT_SECRET_ENV: &str = "PROMOTE_CLIENT_SECRET";
+pub(crate) const CLIENT_ID_ENV: &str = "PROMOTE_CLIENT_ID";
+pub(crate) const CLIENT_SECRET_ENV: &str = "PROMOTE_CLIENT_SECRET";
 
 /// An open way to an environment's platform.
 pub enum Connection {
@@ -52,7 +52,7 @@ impl fmt::Debug for Connection {
 impl Connection {
     /// Opens the way to `env`'s target for `tenants`; `repo` is what a relative emulator
     /// directory is relative to.
-    pub fn open(
+    pub(crate) fn open(
         repo: &Path,
         env: &Environment,
         tenants: &[Tenant],
@@ -108,7 +108,7 @@ impl Connection {
     }
 
     /// Base URL, without a trailing slash.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         match self {
             Connection::Platform { url, .. } => url,
             Connection::Emulator(e) => e.url(),
@@ -116,7 +116,8 @@ impl Connection {
     }
 
     /// The client ID and secret to use for tenant `tid`.
-    pub fn credentials(&self, tid: &str) -> Option<(&str, &str)> {
+    #[cfg(test)]
+    pub(crate) fn credentials(&self, tid: &str) -> Option<(&str, &str)> {
         match self {
             Connection::Platform {
                 client_id,

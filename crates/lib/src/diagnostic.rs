@@ -23,7 +23,7 @@ pub struct Location {
 
 impl Location {
     /// Returns a location that names only a file.
-    pub fn file(file: impl Into<String>) -> Self {
+    pub(crate) fn file(file: impl Into<String>) -> Self {
         Location {
             file: file.into(),
             line: None,
@@ -32,7 +32,7 @@ impl Location {
     }
 
     /// Returns a location with a line and column.
-    pub fn at(file: impl Into<String>, line: usize, column: usize) -> Self {
+    pub(crate) fn at(file: impl Into<String>, line: usize, column: usize) -> Self {
         Location {
             file: file.into(),
             line: Some(line),
@@ -94,13 +94,13 @@ impl Diagnostic {
     }
 
     /// Sets the location.
-    pub fn at(mut self, location: Location) -> Self {
+    pub(crate) fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
 
     /// Sets the location to a whole file.
-    pub fn in_file(self, file: impl Into<String>) -> Self {
+    pub(crate) fn in_file(self, file: impl Into<String>) -> Self {
         self.at(Location::file(file))
     }
 
@@ -111,7 +111,7 @@ impl Diagnostic {
     }
 
     /// Sets the JSON pointer.
-    pub fn pointer(mut self, pointer: impl Into<String>) -> Self {
+    pub(crate) fn pointer(mut self, pointer: impl Into<String>) -> Self {
         self.pointer = Some(pointer.into());
         self
     }
@@ -129,7 +129,7 @@ impl Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// The result of the library's functions: a value, or a diagnostic for people.
-pub type Result<T, E = Diagnostic> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Diagnostic> = std::result::Result<T, E>;
 
 /// git's own message, for `?` where the operation says enough; otherwise use [`Doing::doing`].
 impl From<git2::Error> for Diagnostic {
@@ -156,7 +156,7 @@ impl From<std::io::Error> for Diagnostic {
 /// Turns any error into a [`Diagnostic`] that says what was being done: `cannot read x.yaml:
 /// No such file or directory`. The library's one way from a lower layer's error (I/O, git,
 /// serde) to its own.
-pub trait Doing<T> {
+pub(crate) trait Doing<T> {
     /// The error as a diagnostic whose message is `what`, a colon, and the error.
     fn doing(self, what: impl FnOnce() -> String) -> Result<T, Diagnostic>;
 }
@@ -168,20 +168,20 @@ impl<T, E: fmt::Display> Doing<T> for Result<T, E> {
 }
 
 /// The most characters of a message: what a template or a platform put into one can be large.
-pub const MAX_MESSAGE: usize = 4000;
+pub(crate) const MAX_MESSAGE: usize = 4000;
 
 /// Returns `text` as a message shows it, whatever template or platform text it quotes: control
 /// characters (terminal escapes, carriage returns) written as escapes, every line after the
 /// first indented (so that none can pass for a line of its own, such as a CI system's
 /// `::error::` command), and at most [`MAX_MESSAGE`] characters.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     escaped(text, MAX_MESSAGE, Some("\n  "))
 }
 
 /// Returns `text` on one line: every control character, new lines included, written as an
 /// escape, and at most `max` characters (for text of others that promote quotes inside a line,
 /// such as a platform's error).
-pub fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     escaped(text, max, None)
 }
 
@@ -229,32 +229,8 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Many diagnostics as one error, for `?` across layers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Diagnostics {}
-
-impl From<Diagnostic> for Diagnostics {
-    fn from(d: Diagnostic) -> Self {
-        Diagnostics(vec![d])
-    }
-}
-
 /// Returns the 1-based (line, column) of a byte offset in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -264,7 +240,7 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// Returns where the YAML key path `keys` is written in `text`, by following the keys down
 /// through increasing indentation. Used to point at a value of a rendered tree in its source
 /// template; it is a best effort (templates may build keys dynamically), so it may return None.
-pub fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+pub(crate) fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
     let mut found = None;
     let mut min_indent = 0usize;
     let mut start_line = 0usize;

@@ -55,18 +55,18 @@ pub struct TenantDrift {
 
 impl TenantDrift {
     /// Whether live was changed behind promote's back.
-    pub fn has_drift(&self) -> bool {
+    pub(crate) fn has_drift(&self) -> bool {
         !self.drifted.is_empty() || !self.unmanaged.is_empty()
     }
 
     /// Whether live matches both the last apply and the repository.
-    pub fn in_sync(&self) -> bool {
+    pub(crate) fn in_sync(&self) -> bool {
         !self.has_drift() && self.pending.is_empty() && self.errors.is_empty()
     }
 }
 
 /// Computes the drift of tenant `t`.
-pub fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
+pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift {
     let mut out = TenantDrift {
         key: t.key.clone(),
         id: t.id.clone(),
@@ -155,7 +155,7 @@ pub struct Totals {
 
 impl Totals {
     /// Counts tenant `t`.
-    pub fn add(&mut self, t: &TenantDrift) {
+    pub(crate) fn add(&mut self, t: &TenantDrift) {
         self.tenants += 1;
         if !t.errors.is_empty() {
             self.errors += 1;

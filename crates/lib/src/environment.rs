@@ -65,7 +65,7 @@ pub struct Target {
 /// `.promote/` (git-ignored; no `..`), or absolute without `..` (outside the repository, the
 /// user's choice; where it really is is checked when the emulator starts).
 /// Anywhere else in the repository the credentials it generates could be committed.
-pub fn is_emulator_dir(dir: &str) -> bool {
+pub(crate) fn is_emulator_dir(dir: &str) -> bool {
     let path = std::path::Path::new(dir);
     if path.is_absolute() {
         return !path
@@ -121,7 +121,7 @@ pub struct Tenant {
 
 impl Environment {
     /// Returns the environment held by `text`, read from `path`.
-    pub fn parse(name: &str, path: &str, text: &str) -> Result<Environment, Diagnostic> {
+    pub(crate) fn parse(name: &str, path: &str, text: &str) -> Result<Environment, Diagnostic> {
         // The strict reader catches duplicate keys, which the typed reader would collapse.
         yaml::parse(text, path)?;
         let file: EnvironmentFile = serde_yaml::from_str(text).map_err(|e| {
@@ -183,7 +183,7 @@ impl Environment {
     }
 
     /// Returns the location of a key path in this file (the file alone when not found).
-    pub fn locate(&self, keys: &[&str]) -> Location {
+    pub(crate) fn locate(&self, keys: &[&str]) -> Location {
         match locate_yaml_keys(&self.text, keys) {
             Some((line, column)) => Location::at(&self.path, line, column),
             None => Location::file(&self.path),
@@ -267,14 +267,14 @@ impl Environment {
 
 /// Returns whether `s` may be a tenant key, tenant ID or environment name: it is used in URLs
 /// and file names.
-pub fn is_valid_name(s: &str) -> bool {
+pub(crate) fn is_valid_name(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Returns `base` with `over` laid on top: maps merge key by key, anything else is replaced.
-pub fn overlay(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn overlay(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
     let mut out = base.clone();
     for (key, value) in over {
         let merged = match (out.get(key), value) {

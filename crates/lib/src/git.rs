@@ -1,7 +1,7 @@
 //! Writing to git without a checkout: commits on a ref by compare-and-swap, and who the author
 //! is; trees and their objects are made in memory and written as packs by [`pack`].
 
-pub mod pack;
+pub(crate) mod pack;
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// The author and committer of promote's commits: `PROMOTE_GIT_AUTHOR` (`Name <email>`), else
 /// git's `user.name` and `user.email`, else `promote <promote@localhost>`.
-pub fn signature(repo: &Repository) -> Result<Signature<'static>> {
+pub(crate) fn signature(repo: &Repository) -> Result<Signature<'static>> {
     if let Ok(author) = std::env::var("PROMOTE_GIT_AUTHOR") {
         let (name, email) = parse_author(&author).ok_or_else(|| {
             Diagnostic::new(format!(
@@ -36,7 +36,7 @@ fn parse_author(text: &str) -> Option<(&str, &str)> {
 /// Commits `tree` on `refname` with `parent` (what the ref pointed at when it was read) and
 /// moves the ref by compare-and-swap: if another run moved it meanwhile, nothing is changed and
 /// the error says so. Never touches HEAD, the index or the work tree.
-pub fn commit_on(
+pub(crate) fn commit_on(
     repo: &Repository,
     refname: &str,
     parent: Option<&git2::Commit<'_>>,
@@ -62,7 +62,7 @@ pub fn commit_on(
 /// `HEAD` and `@` (a branch of that name makes plain git commands ambiguous), a name starting with
 /// `-` (taken for an option), and anything `git check-ref-format --branch` refuses (`..`,
 /// `~`, `^`, `:`, spaces, a trailing `.lock`, ...).
-pub fn check_branch_name(branch: &str) -> Result<(), Diagnostic> {
+pub(crate) fn check_branch_name(branch: &str) -> Result<(), Diagnostic> {
     let valid = branch != "HEAD"
         && branch != "@"
         && !branch.starts_with('-')
@@ -81,7 +81,7 @@ pub fn check_branch_name(branch: &str) -> Result<(), Diagnostic> {
 /// Returns the work trees (the main one and every linked one, `git worktree add`) whose HEAD
 /// is the branch `refname`: moving that branch would leave them behind it. For a bare
 /// repository whose HEAD names it, its git directory.
-pub fn checked_out(repo: &Repository, refname: &str) -> Vec<PathBuf> {
+pub(crate) fn checked_out(repo: &Repository, refname: &str) -> Vec<PathBuf> {
     let on = |r: &Repository| {
         r.find_reference("HEAD")
             .ok()
@@ -132,7 +132,7 @@ pub fn checked_out(repo: &Repository, refname: &str) -> Vec<PathBuf> {
 }
 
 /// The commit `refname` points at, if it exists.
-pub fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<git2::Commit<'r>>> {
+pub(crate) fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<git2::Commit<'r>>> {
     match repo.find_reference(refname) {
         Ok(r) => {
             Ok(Some(r.peel_to_commit().doing(|| {
@@ -178,7 +178,7 @@ fn callbacks<'a>(repo: &Repository) -> git2::RemoteCallbacks<'a> {
 
 /// Why a push did not land.
 #[derive(Debug, thiserror::Error)]
-pub enum PushError {
+pub(crate) enum PushError {
     /// The remote refused to update a ref (a non-fast-forward, a protected ref).
     #[error("the remote refused the push: {0}")]
     Rejected(String),
@@ -188,7 +188,7 @@ pub enum PushError {
 
 /// Pushes `refspec` (`src:dst`, no `+`: a non-fast-forward is refused) to `remote`, a remote's
 /// name or a URL.
-pub fn push(repo: &Repository, remote: &str, refspec: &str) -> Result<(), PushError> {
+pub(crate) fn push(repo: &Repository, remote: &str, refspec: &str) -> Result<(), PushError> {
     let mut remote = self::remote(repo, remote)?;
     let rejected = std::cell::RefCell::new(Vec::new());
     let mut callbacks = callbacks(repo);
@@ -219,7 +219,7 @@ pub fn push(repo: &Repository, remote: &str, refspec: &str) -> Result<(), PushEr
 
 /// Fetches `refspec` from `remote` (a remote's name or a URL). A source ref the remote does not
 /// have is not an error: nothing is fetched.
-pub fn fetch(repo: &Repository, remote: &str, refspec: &str) -> Result<()> {
+pub(crate) fn fetch(repo: &Repository, remote: &str, refspec: &str) -> Result<()> {
     let mut remote = self::remote(repo, remote)?;
     let mut options = git2::FetchOptions::new();
     options.remote_callbacks(callbacks(repo));

@@ -5,7 +5,7 @@ use crate::diagnostic::{Diagnostic, Doing, Result};
 use std::path::{Path, PathBuf};
 
 /// The files of a new repository: path and text.
-pub const FILES: &[(&str, &str)] = &[
+pub(crate) const FILES: &[(&str, &str)] = &[
     (
         ".gitignore",
         "# promote's own files: backups with credentials, the emulator's data\n.promote/\n",

@@ -39,12 +39,12 @@ pub enum KeyError {
 
 /// The longest file name, in bytes, that common file systems (ext4, XFS, APFS, NTFS in UTF-16
 /// units) accept for one path component.
-pub const MAX_NAME: usize = 255;
+pub(crate) const MAX_NAME: usize = 255;
 
 /// Checks that every component of the '/'-separated path `rel` (names made by [`encode`], with
 /// an extension or not) fits in a file name of [`MAX_NAME`] bytes. The error names the key a
 /// name that is too long stands for.
-pub fn check_path(rel: &str) -> Result<(), KeyError> {
+pub(crate) fn check_path(rel: &str) -> Result<(), KeyError> {
     let names: Vec<&str> = rel.split('/').collect();
     match names.iter().position(|name| name.len() > MAX_NAME) {
         None => Ok(()),
@@ -92,7 +92,7 @@ pub fn encode(key: &str) -> Result<String, KeyError> {
 }
 
 /// Returns the map key a file name (without extension) stands for.
-pub fn decode(name: &str) -> Result<String, KeyError> {
+pub(crate) fn decode(name: &str) -> Result<String, KeyError> {
     if name.is_empty() {
         return Err(KeyError::Empty);
     }

@@ -44,7 +44,7 @@ impl Dir {
     }
 
     /// Adds a file at a '/'-separated relative path.
-    pub fn insert(&mut self, path: &str, content: String) {
+    pub(crate) fn insert(&mut self, path: &str, content: String) {
         match path.split_once('/') {
             Some((first, rest)) => self
                 .dirs
@@ -315,7 +315,7 @@ fn dir_names(node: &Node) -> String {
 /// The first place where `tree` does not have the shape of `node` (a map, whose collections
 /// are maps of maps), as a message; `None` when it has it. Keys the layout does not know are
 /// not looked at: the platform adds keys in new releases.
-pub fn shape_problem(node: &Node, tree: &Value) -> Option<String> {
+pub(crate) fn shape_problem(node: &Node, tree: &Value) -> Option<String> {
     shape_at(node, tree, "")
 }
 
@@ -382,7 +382,7 @@ fn as_level(value: &Value, levels: usize) -> bool {
 }
 
 /// The keyed entries (clients, workspaces, ...) of a tree, as pointers.
-pub fn entries(tree: &Value) -> Vec<String> {
+pub(crate) fn entries(tree: &Value) -> Vec<String> {
     fn walk(v: &Value, node: &Node, at: &str, out: &mut Vec<String>) {
         let Value::Object(map) = v else { return };
         for c in node.collections {
@@ -418,7 +418,7 @@ pub fn entries(tree: &Value) -> Vec<String> {
 }
 
 /// A file the layout writes: a '/'-separated path relative to the node's directory.
-pub type File = (String, String);
+pub(crate) type File = (String, String);
 
 /// Returns the files that lay out `tree` as `node`. Fails only when the root is not a map.
 pub fn write(node: &Node, tree: &Value) -> Result<Vec<File>, Diagnostic> {
@@ -498,7 +498,7 @@ fn encoded(key: &str) -> String {
 
 /// Returns the file (relative to the node's directory) that holds the value at `pointer` of
 /// `tree` when it is laid out as `node`, and how many pointer segments the path consumed.
-pub fn file_of(node: &Node, tree: &Value, pointer: &[String]) -> (String, usize) {
+pub(crate) fn file_of(node: &Node, tree: &Value, pointer: &[String]) -> (String, usize) {
     file_of_in(node, tree, pointer, "", 0)
 }
 

@@ -3,6 +3,10 @@
 //! (`promote`, in the repository's `src/`) parses arguments, calls it and prints; the facts about
 //! the platform it builds on are `promote-platform`'s. See `README.md` for the tour.
 
+// The documentation is for maintainers and built with private items (`.ci/run`): public items
+// may link to private ones.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod affected;
 pub mod apply;
 pub mod backup;

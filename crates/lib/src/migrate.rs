@@ -23,13 +23,18 @@ use crate::templatize::{longest_first, segments, Segment};
 
 /// The string replacements of a migration: (from, to), longest `from` first.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Rewrites {
+pub(crate) struct Rewrites {
     pairs: Vec<(String, String)>,
 }
 
 impl Rewrites {
     /// What turns `from` (tenant of environment `from_env`) into `to` (of `to_env`).
-    pub fn new(from_env: &Environment, from: &Tenant, to_env: &Environment, to: &Tenant) -> Self {
+    pub(crate) fn new(
+        from_env: &Environment,
+        from: &Tenant,
+        to_env: &Environment,
+        to: &Tenant,
+    ) -> Self {
         let mut pairs = vec![(from.id.clone(), to.id.clone())];
         if let (Some(a), Some(b)) = (&from_env.file.target.url, &to_env.file.target.url) {
             pairs.push((
@@ -47,13 +52,8 @@ impl Rewrites {
         Rewrites { pairs }
     }
 
-    /// The (from, to) pairs, longest first.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
-    }
-
     /// Rewrites every string of `tree` (values, not keys); returns how many strings changed.
-    pub fn apply(&self, tree: &mut Value) -> usize {
+    pub(crate) fn apply(&self, tree: &mut Value) -> usize {
         match tree {
             Value::String(s) => match self.rewrite(s) {
                 Some(new) => {

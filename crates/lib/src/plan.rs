@@ -54,7 +54,7 @@ pub struct Counts {
 
 impl Counts {
     /// Counts `changes` by kind.
-    pub fn of(changes: &[Change]) -> Counts {
+    pub(crate) fn of(changes: &[Change]) -> Counts {
         let mut c = Counts::default();
         for change in changes {
             match change.kind {
@@ -104,7 +104,7 @@ pub struct TenantPlan {
 
 impl TenantPlan {
     /// A report for `tenant` with nothing in it yet (status `error` until filled).
-    pub fn empty(tenant: &Tenant) -> TenantPlan {
+    pub(crate) fn empty(tenant: &Tenant) -> TenantPlan {
         TenantPlan {
             key: tenant.key.clone(),
             id: tenant.id.clone(),
@@ -243,7 +243,7 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
 }
 
 /// `value` as a report may show it at `path`: redacted where a credential may be.
-pub fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
     if !credentials::may_hold(path, Scope::Tenant) {
         return value;
     }
@@ -251,14 +251,14 @@ pub fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
 }
 
 /// `c` with its values redacted where a credential may be.
-pub fn redact_change(mut c: Change) -> Change {
+pub(crate) fn redact_change(mut c: Change) -> Change {
     c.old = redact_value(&c.path, c.old.take());
     c.new = redact_value(&c.path, c.new.take());
     c
 }
 
 /// `c` with its values redacted where a credential may be.
-pub fn redact_conflict(mut c: Conflict) -> Conflict {
+pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
     c.last_applied = redact_value(&c.path, c.last_applied.take());
     c.desired = redact_value(&c.path, c.desired.take());
     c.live = redact_value(&c.path, c.live.take());
@@ -266,7 +266,7 @@ pub fn redact_conflict(mut c: Conflict) -> Conflict {
 }
 
 /// Returns the JSON form of a patch with every credential value redacted.
-pub fn redact_patch(patch: &Patch) -> Value {
+pub(crate) fn redact_patch(patch: &Patch) -> Value {
     let body = redact_patch_body(patch, Scope::Tenant);
     serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": body})
 }

@@ -27,11 +27,11 @@ use crate::pipeline::Project;
 use crate::plan::{self, Counts, Status, TenantPlan};
 
 /// What the next step does when the platform and the repository both changed a path.
-pub const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
+pub(crate) const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
 
 /// The tree a tenant is to hold, and where the repository names credentials with `secret()`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Desired {
+pub(crate) struct Desired {
     /// The tree compared with live (without credential markers when compared with a platform).
     pub tree: Value,
     /// The credential fields the repository fills with `secret()` markers, by pointer: apply
@@ -45,7 +45,7 @@ impl Desired {
     ///
     /// # Errors
     /// The template and validation errors of the tenant, each naming its file and line.
-    pub fn render(
+    pub(crate) fn render(
         project: &Project,
         tenant: &Tenant,
         strip: bool,
@@ -65,7 +65,7 @@ impl Desired {
     }
 
     /// A tree as it is (an export to migrate, a backup to restore), with no references.
-    pub fn tree(tree: Value) -> Desired {
+    pub(crate) fn tree(tree: Value) -> Desired {
         Desired {
             tree,
             references: Vec::new(),
@@ -76,7 +76,7 @@ impl Desired {
 /// Puts credentials into the touched result before the patch is made: given the desired tree's
 /// references and live, it sets values in the [`Touched`] result and returns where (pointers,
 /// never values). Apply passes one; plans send nothing and pass none.
-pub type Supply<'a> =
+pub(crate) type Supply<'a> =
     &'a dyn Fn(&[(String, Value)], &Value, &mut Touched) -> Result<Vec<String>, Diagnostic>;
 
 /// Exactly what applying a prepared plan sends to a tenant.
@@ -91,13 +91,13 @@ pub struct Sending {
 
 impl Sending {
     /// Whether nothing is to be sent.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.patch.is_empty() && self.workspaces.is_empty()
     }
 
     /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
     /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
-    pub fn redacted(&self) -> Value {
+    pub(crate) fn redacted(&self) -> Value {
         let mut json = plan::redact_patch(&self.patch);
         if !self.workspaces.is_empty() {
             let workspaces: Map<String, Value> = self
@@ -121,7 +121,7 @@ impl Sending {
     /// # Errors
     /// The platform's refusal, with what to do; `what` names what was sent in the message (`the
     /// platform refused the {what}`).
-    pub fn send(
+    pub(crate) fn send(
         &self,
         client: &PlatformClient,
         tenant_id: &str,
@@ -161,7 +161,7 @@ impl Sending {
     }
 
     /// Returns `live` (the tree the plan was made against) as the sending leaves it.
-    pub fn applied_to(&self, mut live: Value) -> Value {
+    pub(crate) fn applied_to(&self, mut live: Value) -> Value {
         // The patch was made against this very tree: it applies.
         let _ = self.patch.apply(&mut live);
         if let Value::Object(tenant) = &mut live {
@@ -180,7 +180,7 @@ impl Sending {
 
 /// A tenant's plan, ready to show and to send.
 #[derive(Debug)]
-pub struct PreparedPlan {
+pub(crate) struct PreparedPlan {
     /// The report, redacted; its patch is [`PreparedPlan::sending`]'s.
     pub report: TenantPlan,
     /// What applying the plan sends.
@@ -191,16 +191,11 @@ pub struct PreparedPlan {
     pub desired: Desired,
 }
 
-impl PreparedPlan {
-    /// Whether applying the plan sends anything.
-    pub fn sends(&self) -> bool {
-        !self.sending.is_empty()
-    }
-}
+impl PreparedPlan {}
 
 /// Why a tenant cannot be prepared.
 #[derive(Debug)]
-pub struct Refused {
+pub(crate) struct Refused {
     /// What went wrong and what to do.
     pub error: Diagnostic,
     /// The report as far as it got: the conflicts `--mode fail` refused, or the plan whose
@@ -215,7 +210,7 @@ pub struct Refused {
 ///
 /// # Errors
 /// [`Refused`] when `mode` is `fail` and there are conflicts, or when `supply` fails.
-pub fn prepare(
+pub(crate) fn prepare(
     tenant: &Tenant,
     desired: Desired,
     last_applied: Option<&Value>,

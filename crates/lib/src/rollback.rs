@@ -20,7 +20,7 @@ use crate::plan::TenantPlan;
 use crate::prepare::{self, Desired, Sending};
 
 /// The backups of one tenant, oldest first.
-pub fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
+pub(crate) fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
     let sub = dir
         .join(keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?)
         .join(keys::encode(&tenant.key).map_err(|e| Diagnostic::new(e.to_string()))?);
@@ -84,11 +84,11 @@ fn list_hint(all: &[PathBuf]) -> String {
 }
 
 /// What the name of a backup's owner file adds to the backup's name.
-pub const OWNER_SUFFIX: &str = ".tenant";
+pub(crate) const OWNER_SUFFIX: &str = ".tenant";
 
 /// Whose backup a file is: written beside each backup as `<backup>.tenant`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub env: String,
     /// The tenant's key in the environment file.
     pub tenant: String,
@@ -100,7 +100,7 @@ pub struct Owner {
 
 impl Owner {
     /// The owner record of `backup` (its bytes) of tenant `tenant` of `env`.
-    pub fn of(env: &str, tenant: &Tenant, backup: &[u8]) -> Owner {
+    pub(crate) fn of(env: &str, tenant: &Tenant, backup: &[u8]) -> Owner {
         Owner {
             env: env.to_owned(),
             tenant: tenant.key.clone(),
@@ -110,7 +110,7 @@ impl Owner {
     }
 
     /// The file's content.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).unwrap_or_default();
         out.push(b'\n');
         out
@@ -126,7 +126,7 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 /// The file beside `backup` that says whose backup it is.
-pub fn owner_file(backup: &Path) -> PathBuf {
+pub(crate) fn owner_file(backup: &Path) -> PathBuf {
     let mut name = backup.file_name().unwrap_or_default().to_os_string();
     name.push(OWNER_SUFFIX);
     backup.with_file_name(name)

@@ -12,7 +12,7 @@
 //! type (the platform exports nulls), and `additionalProperties` left open (the platform adds
 //! keys in new releases). Only environment files, which promote reads itself, are closed.
 
-pub mod annotate;
+pub(crate) mod annotate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -27,7 +27,7 @@ use crate::layout::{self, Entries, Node};
 pub use annotate::{annotate_repository, Annotated};
 
 /// The directory of the documents, relative to the repository.
-pub const DIR: &str = "schema";
+pub(crate) const DIR: &str = "schema";
 
 /// The directory of the documents in the repository `repo`: `schema`, not `./schema`, for the
 /// current directory, as messages show it.
@@ -49,7 +49,7 @@ const CREDENTIAL_NOTE: &str = "Credential: never in plain text in the repository
 const GENERATED_NOTE: &str = "Left out, the platform generates it.";
 
 /// The kind of environment files.
-pub const ENVIRONMENT: &str = "environment";
+pub(crate) const ENVIRONMENT: &str = "environment";
 
 /// The table of fields, parsed once.
 static FIELDS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
@@ -79,7 +79,7 @@ pub struct Document {
 
 impl Document {
     /// The file name in [`DIR`].
-    pub fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         format!("{}.json", self.kind)
     }
 
@@ -107,7 +107,7 @@ pub fn kinds() -> Vec<&'static str> {
 }
 
 /// Every document, in [`kinds`] order.
-pub fn documents() -> Vec<Document> {
+pub(crate) fn documents() -> Vec<Document> {
     kinds().into_iter().map(document).collect()
 }
 
@@ -144,7 +144,7 @@ pub fn document(kind: &str) -> Document {
 /// The kind of a file of a tenant's directory, by its path relative to that directory
 /// (`workspaces/default/clients/web.yaml` → `clients`); `None` for sidecars and anything the
 /// layout does not write.
-pub fn kind_of(path: &str) -> Option<&'static str> {
+pub(crate) fn kind_of(path: &str) -> Option<&'static str> {
     kind_in(&layout::TENANT, path)
 }
 
@@ -164,7 +164,7 @@ fn kind_in(node: &'static Node, path: &str) -> Option<&'static str> {
 
 /// The first line of a file of `kind` that is `depth` directories below the repository:
 /// `# yaml-language-server: $schema=../../schema/clients.json`.
-pub fn modeline(depth: usize, kind: &str) -> String {
+pub(crate) fn modeline(depth: usize, kind: &str) -> String {
     format!(
         "# yaml-language-server: $schema={}{DIR}/{kind}.json",
         "../".repeat(depth)
@@ -172,7 +172,7 @@ pub fn modeline(depth: usize, kind: &str) -> String {
 }
 
 /// Whether `text` already names a schema for yaml-language-server.
-pub fn has_modeline(text: &str) -> bool {
+pub(crate) fn has_modeline(text: &str) -> bool {
     text.lines()
         .any(|l| l.trim_start().starts_with("# yaml-language-server:") && l.contains("$schema="))
 }

@@ -33,7 +33,7 @@ pub struct RepoFiles {
 
 /// A git revision that names no commit of the repository.
 #[derive(Debug)]
-pub struct Unresolved {
+pub(crate) struct Unresolved {
     /// The revision as given.
     pub rev: String,
     /// Why git could not resolve it.
@@ -51,7 +51,10 @@ impl From<Unresolved> for Diagnostic {
 }
 
 /// Returns the commit git revision `rev` names in `repo`.
-pub fn resolve<'r>(repo: &'r git2::Repository, rev: &str) -> Result<git2::Commit<'r>, Unresolved> {
+pub(crate) fn resolve<'r>(
+    repo: &'r git2::Repository,
+    rev: &str,
+) -> Result<git2::Commit<'r>, Unresolved> {
     repo.revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
         .map_err(|e| Unresolved {
@@ -199,7 +202,7 @@ impl RepoFiles {
 
     /// Returns the names of the template directories: those under `templates/` whose name does
     /// not start with `_` (`_shared/` holds partials).
-    pub fn template_dirs(&self) -> Vec<String> {
+    pub(crate) fn template_dirs(&self) -> Vec<String> {
         let mut dirs: Vec<String> = self
             .templates
             .keys()
@@ -212,7 +215,7 @@ impl RepoFiles {
     }
 
     /// Returns the path of a repository file as messages show it.
-    pub fn display(&self, path: &str) -> String {
+    pub(crate) fn display(&self, path: &str) -> String {
         match &self.origin {
             Origin::WorkTree => path.to_owned(),
             Origin::Revision { rev, .. } => format!("{path}@{rev}"),

@@ -11,7 +11,7 @@
 //! apply that changes nothing adds no commit. The ref moves by compare-and-swap: two applies
 //! racing on one repository cannot silently drop each other's record.
 
-pub mod history;
+pub(crate) mod history;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -26,11 +26,11 @@ use crate::keys;
 pub use history::{message, recorded_source, sources};
 
 /// The ref holding the state.
-pub const REF: &str = "refs/promote/state";
+pub(crate) const REF: &str = "refs/promote/state";
 
 /// What was applied to one tenant.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AppliedRecord {
+pub(crate) struct AppliedRecord {
     /// The tenant tree, without credentials.
     pub tree: Value,
     /// The commit of the configuration repository it was rendered from, if known.
@@ -44,7 +44,7 @@ pub struct Encoded(Vec<u8>);
 
 impl AppliedRecord {
     /// Encodes the record, consuming it (a fleet's trees are not copied).
-    pub fn encode(self) -> Encoded {
+    pub(crate) fn encode(self) -> Encoded {
         let mut tree = self.tree;
         credentials::strip(&mut tree, Scope::Tenant);
         let doc = json!({"source_commit": self.source, "tree": tree});
@@ -96,7 +96,7 @@ impl std::fmt::Debug for Snapshot {
 
 impl Snapshot {
     /// Opens the state of `env` (empty when there is none yet).
-    pub fn open(repo: &Path, env: &str) -> Result<Snapshot> {
+    pub(crate) fn open(repo: &Path, env: &str) -> Result<Snapshot> {
         let git = open(repo)?;
         let blobs = records(&git, env)?;
         Ok(Snapshot {
@@ -106,7 +106,7 @@ impl Snapshot {
     }
 
     /// What was last applied to tenant `key`, if anything.
-    pub fn get(&self, key: &str) -> Result<Option<AppliedRecord>> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<AppliedRecord>> {
         let Some((oid, name)) = self.blobs.get(key) else {
             return Ok(None);
         };
@@ -124,7 +124,8 @@ impl Snapshot {
     }
 
     /// The tenant keys with a record.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
         self.blobs.keys()
     }
 }
@@ -160,7 +161,8 @@ fn records(git: &git2::Repository, env: &str) -> Result<BTreeMap<String, (git2::
 }
 
 /// Reads what was last applied to every tenant of `env` (none when there is no state yet).
-pub fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, AppliedRecord>> {
+#[cfg(test)]
+pub(crate) fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, AppliedRecord>> {
     let snapshot = Snapshot::open(repo, env)?;
     let mut out = BTreeMap::new();
     for key in snapshot.keys() {
@@ -191,7 +193,7 @@ impl Recorder {
     }
 
     /// Stores the record of tenant `key`.
-    pub fn add(&mut self, key: &str, record: &Encoded) -> Result<()> {
+    pub(crate) fn add(&mut self, key: &str, record: &Encoded) -> Result<()> {
         let file = format!("{}.json", keys::encode(key)?);
         let blob = self.repo.blob(&record.0)?;
         self.files.push((file, blob));
@@ -204,7 +206,7 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.files.is_empty() && self.forgotten.is_empty()
     }
 
@@ -248,7 +250,8 @@ impl Recorder {
 
 /// Records what was applied to some tenants of `env` as one commit on [`REF`], with `message`.
 /// Returns the new commit, or `None` when nothing changed.
-pub fn record(
+#[cfg(test)]
+pub(crate) fn record(
     repo: &Path,
     env: &str,
     applied: &[(String, AppliedRecord)],

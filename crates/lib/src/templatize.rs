@@ -23,11 +23,11 @@ const CLOSE: char = '\u{E001}';
 
 /// Values shorter than this are not substituted: two-letter values such as a region `eu` would
 /// turn every such token of every description into an expression.
-pub const MIN_LEN: usize = 3;
+pub(crate) const MIN_LEN: usize = 3;
 
 /// Writes `text` so that Tera renders it back unchanged: `{{`, `{%` and `{#` become expressions
 /// that print them.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     if !text.contains('{') {
         return text.to_owned();
     }
@@ -56,7 +56,7 @@ pub fn escape(text: &str) -> String {
 /// The inverse of [`escape`]: the expressions `escape` writes become the text they print
 /// again; everything else is left as it is. Reads an export (or a backup) as the tree it holds,
 /// and leaves plain YAML alone unless it spells those very expressions.
-pub fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     if !text.contains("{{ \"{") {
         return text.to_owned();
     }
@@ -93,12 +93,12 @@ pub struct Substitutions {
 /// The strings a [`Substitutions::mark`] replaced, by placeholder number: each as a template,
 /// raw (for a sidecar) and as a double-quoted YAML scalar.
 #[derive(Debug, Clone, Default)]
-pub struct Marked {
+pub(crate) struct Marked {
     strings: Vec<(String, String)>,
 }
 
 impl Marked {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.strings.is_empty()
     }
 }
@@ -108,7 +108,7 @@ impl Substitutions {
     /// Only string variables with plain names (`[A-Za-z_][A-Za-z0-9_]*`) and values of at
     /// least [`MIN_LEN`] characters without quotes, backslashes, braces or control characters
     /// take part.
-    pub fn new(context: Value) -> Substitutions {
+    pub(crate) fn new(context: Value) -> Substitutions {
         let mut pairs = Vec::new();
         if let Some(id) = context.pointer("/tenant/id").and_then(Value::as_str) {
             pairs.push((id.to_owned(), "tenant.id".to_owned()));
@@ -134,13 +134,13 @@ impl Substitutions {
     }
 
     /// Whether there is anything to substitute.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
 
     /// Replaces every string of `tree` (not keys) holding a value as a whole token by a
     /// placeholder. A tree that already holds placeholder characters is left alone.
-    pub fn mark(&self, tree: &mut Value) -> Marked {
+    pub(crate) fn mark(&self, tree: &mut Value) -> Marked {
         let mut marked = Marked::default();
         if !self.pairs.is_empty() && !holds_markers(tree) {
             self.mark_in(tree, &mut marked);
@@ -203,7 +203,7 @@ impl Substitutions {
 
     /// Turns the placeholders of `text` (the [`escape`]d text of a file laid out from a marked
     /// tree) into the marked strings' templates: quoted in a YAML file, raw in a sidecar.
-    pub fn expressions(&self, text: &str, marked: &Marked, yaml: bool) -> String {
+    pub(crate) fn expressions(&self, text: &str, marked: &Marked, yaml: bool) -> String {
         if !text.contains(OPEN) {
             return text.to_owned();
         }
@@ -231,7 +231,7 @@ impl Substitutions {
     }
 
     /// Renders `template` in the tenant's context.
-    pub fn render(&self, template: &str) -> Result<String, tera::Error> {
+    pub(crate) fn render(&self, template: &str) -> Result<String, tera::Error> {
         let context = tera::Context::from_value(self.context.clone())?;
         tera::Tera::one_off(template, &context, false)
     }

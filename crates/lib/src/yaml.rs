@@ -44,14 +44,14 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
 
 /// Most levels of `[` and `{` a YAML text may open: the parser refuses deeper ones only after
 /// reading the whole text, in time that grows with the square of its length.
-pub const MAX_FLOW_DEPTH: usize = 128;
+pub(crate) const MAX_FLOW_DEPTH: usize = 128;
 
 /// Most nodes (about: its `[`, `{`, `,`, `:`, `-` and new lines) a YAML text may hold: parsed,
 /// each takes a few hundred bytes, so 2 bytes of `0,` would take 500 times their size.
-pub const MAX_NODES: usize = 1_000_000;
+pub(crate) const MAX_NODES: usize = 1_000_000;
 
 /// Returns about how many nodes a YAML text holds (an upper bound; see [`MAX_NODES`]).
-pub fn node_count(text: &str) -> usize {
+pub(crate) fn node_count(text: &str) -> usize {
     text.bytes().filter(|b| is_node_byte(*b)).count()
 }
 
@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// Returns the YAML text of a tree, ending in a newline.
-pub fn to_string(value: &Value) -> String {
+pub(crate) fn to_string(value: &Value) -> String {
     // Serializing a serde_json::Value to YAML cannot fail: every key is a string and every
     // number is finite.
     let text =
@@ -272,7 +272,7 @@ fn duplicate_key_position(text: &str, message: &str, from_line: usize) -> Option
 
 /// Returns a parser's message (serde_yaml's or serde_json's) without its own
 /// " at line L column C" suffix, which [`Location`] already carries.
-pub fn strip_position(message: &str) -> &str {
+pub(crate) fn strip_position(message: &str) -> &str {
     match message.find(" at line ") {
         Some(i) => &message[..i],
         None => message,

@@ -15,7 +15,7 @@ use ureq::unversioned::transport::NextTimeout;
 
 /// Resolves through [`DefaultResolver`] and remembers the answer per `host:port`.
 #[derive(Debug, Default)]
-pub struct CachingResolver {
+pub(crate) struct CachingResolver {
     inner: DefaultResolver,
     known: Mutex<HashMap<String, ResolvedSocketAddrs>>,
 }

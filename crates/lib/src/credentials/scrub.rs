@@ -16,14 +16,14 @@ use super::REDACTED;
 
 /// Values shorter than this are not registered: scrubbing `"x"` would mangle every message, and
 /// no platform issues credentials that short.
-pub const MIN_LEN: usize = 6;
+pub(crate) const MIN_LEN: usize = 6;
 
 static KNOWN: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
 
 /// Registers a credential value: from now on [`scrub`] replaces it wherever it appears, as it
 /// is and as a JSON string holds it (a platform that echoes a request shows `"` as `\"`, a new
 /// line as `\n`, and some show `/` as `\/`).
-pub fn register(value: &str) {
+pub(crate) fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }

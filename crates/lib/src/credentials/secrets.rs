@@ -25,14 +25,14 @@ use super::is_secret_name;
 use crate::diagnostic::{locate_yaml_keys, Diagnostic, Location};
 
 /// The environment variable naming the secrets file.
-pub const FILE_VAR: &str = "PROMOTE_SECRETS_FILE";
+pub(crate) const FILE_VAR: &str = "PROMOTE_SECRETS_FILE";
 
 /// The largest secrets file read: a map of names to values is small, and anything larger is
 /// not one.
-pub const MAX_FILE: u64 = 1 << 20;
+pub(crate) const MAX_FILE: u64 = 1 << 20;
 
 /// The environment variable of secret `name`.
-pub fn var(name: &str) -> String {
+pub(crate) fn var(name: &str) -> String {
     format!("PROMOTE_SECRET_{name}")
 }
 
@@ -41,7 +41,7 @@ static FILE: OnceLock<Result<BTreeMap<String, String>, Diagnostic>> = OnceLock::
 
 /// The value of secret `name`: its variable, else the secrets file; `None` when neither has
 /// it. Fails when the secrets file cannot be used.
-pub fn lookup(name: &str) -> Result<Option<String>, Diagnostic> {
+pub(crate) fn lookup(name: &str) -> Result<Option<String>, Diagnostic> {
     if let Ok(value) = std::env::var(var(name)) {
         if !value.is_empty() {
             return Ok(Some(value));
@@ -67,7 +67,7 @@ fn file() -> &'static Result<BTreeMap<String, String>, Diagnostic> {
 }
 
 /// Where a missing secret could come from, for messages.
-pub fn sources(name: &str) -> String {
+pub(crate) fn sources(name: &str) -> String {
     match std::env::var_os(FILE_VAR) {
         Some(path) if !path.is_empty() => format!(
             "${} is not set and {} has no `{name}`",
@@ -79,7 +79,7 @@ pub fn sources(name: &str) -> String {
 }
 
 /// Reads a secrets file: a map of secret names to string values.
-pub fn load(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
+pub(crate) fn load(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> {
     let shown = path.display().to_string();
     let at = |keys: &[&str], text: &str| match locate_yaml_keys(text, keys) {
         Some((line, column)) => Location::at(&shown, line, column),

@@ -17,7 +17,7 @@ use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// A git object ready for a pack: its ID, type, size and zlib-compressed content.
 #[derive(Debug, Clone)]
-pub struct Object {
+pub(crate) struct Object {
     pub id: Oid,
     kind: ObjectType,
     size: usize,
@@ -89,7 +89,7 @@ fn adler32(data: &[u8]) -> u32 {
 /// A tree of files hashed in memory: the root tree's ID, each file's blob ID (in the order of
 /// the files), and each tree's content, so that its objects can be made without hashing again
 /// (only when needed: a tree the repository already has needs none).
-pub struct Hashed {
+pub(crate) struct Hashed {
     pub root: Oid,
     pub blobs: Vec<(String, Oid)>,
     trees: Vec<(Oid, Vec<u8>)>,
@@ -97,7 +97,7 @@ pub struct Hashed {
 
 impl Hashed {
     /// The objects of the tree hashed from `files` (the same files), compressed for a pack.
-    pub fn objects(&self, files: &[(String, String)]) -> Result<Vec<Object>> {
+    pub(crate) fn objects(&self, files: &[(String, String)]) -> Result<Vec<Object>> {
         let blobs = files
             .iter()
             .zip(&self.blobs)
@@ -111,7 +111,7 @@ impl Hashed {
 }
 
 /// Hashes `files` (`/`-separated relative paths) into blobs and nested trees, without writing.
-pub fn hash_files(files: &[(String, String)]) -> Result<Hashed> {
+pub(crate) fn hash_files(files: &[(String, String)]) -> Result<Hashed> {
     let mut entries: Vec<(Vec<&str>, Oid)> = Vec::with_capacity(files.len());
     let mut blobs = Vec::with_capacity(files.len());
     for (path, text) in files {
@@ -135,7 +135,8 @@ pub fn hash_files(files: &[(String, String)]) -> Result<Hashed> {
 }
 
 /// Hashes `files` and returns their objects too, compressed for a pack.
-pub fn objects_of(files: &[(String, String)]) -> Result<(Hashed, Vec<Object>)> {
+#[cfg(test)]
+pub(crate) fn objects_of(files: &[(String, String)]) -> Result<(Hashed, Vec<Object>)> {
     let hashed = hash_files(files)?;
     let objects = hashed.objects(files)?;
     Ok((hashed, objects))
@@ -208,7 +209,7 @@ fn sort_key(name: &str, is_tree: bool) -> Vec<u8> {
 /// [`flush`]: PackBuilder::flush
 /// [`size`]: PackBuilder::size
 #[derive(Default)]
-pub struct PackBuilder {
+pub(crate) struct PackBuilder {
     seen: HashSet<Oid>,
     objects: Vec<Object>,
     size: usize,
@@ -217,7 +218,7 @@ pub struct PackBuilder {
 
 impl PackBuilder {
     /// Adds `objects`, skipping those already added.
-    pub fn add(&mut self, objects: Vec<Object>) {
+    pub(crate) fn add(&mut self, objects: Vec<Object>) {
         for o in objects {
             if self.seen.insert(o.id) {
                 self.size += o.compressed.len();
@@ -227,12 +228,12 @@ impl PackBuilder {
     }
 
     /// Bytes of compressed objects waiting to be written.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.size
     }
 
     /// How many objects were written to packs so far.
-    pub fn written(&self) -> usize {
+    pub(crate) fn written(&self) -> usize {
         self.written
     }
 
@@ -241,7 +242,7 @@ impl PackBuilder {
     /// missing object libgit2 rescans the pack directory, which for a fleet's objects costs
     /// more than the writing): callers leave out what they know is there, and an object in
     /// two packs is harmless.
-    pub fn flush(&mut self, repo: &Repository) -> Result<()> {
+    pub(crate) fn flush(&mut self, repo: &Repository) -> Result<()> {
         let new = std::mem::take(&mut self.objects);
         self.size = 0;
         let odb = repo.odb()?;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 /// A merge patch body and whether it reproduces `new` exactly.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MergePatch {
+pub(crate) struct MergePatch {
     /// The RFC 7396 document: `{}` when nothing changed.
     pub body: Value,
     /// `true` when `json_patch::merge(old, body)` gives exactly `new`.
@@ -29,7 +29,7 @@ pub struct MergePatch {
 /// The minimal RFC 7396 patch from `old` to `new`: only changed keys, recursing into keys that
 /// are objects on both sides, `null` for removed keys, anything else (arrays, scalars, objects
 /// replacing non-objects) copied whole.
-pub fn diff(old: &Value, new: &Value) -> MergePatch {
+pub(crate) fn diff(old: &Value, new: &Value) -> MergePatch {
     match (old, new) {
         (Value::Object(old), Value::Object(new)) => {
             let mut exact = true;
@@ -90,7 +90,7 @@ fn objects(
 
 /// Whether merging `value` into a non-object (or a missing member) yields `value` itself:
 /// not `null`, and no `null` reachable through objects (merge drops those keys).
-pub fn survives_merge(value: &Value) -> bool {
+pub(crate) fn survives_merge(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Object(map) => map.values().all(survives_merge),

@@ -12,9 +12,9 @@
 //! [`mod@pointer`] builds and reads the JSON Pointers that name every path. Trees are
 //! `serde_json::Value`s whose objects keep their keys sorted, so every output is deterministic.
 
-pub mod merge;
-pub mod ops;
-pub use promote_platform::pointer;
+pub(crate) mod merge;
+pub(crate) mod ops;
+pub(crate) use promote_platform::pointer;
 pub mod three_way;
 
 use std::fmt;
@@ -48,7 +48,7 @@ pub enum Format {
 
 /// Applying a patch failed; the document is left unchanged.
 #[derive(Debug, thiserror::Error)]
-pub enum PatchError {
+pub(crate) enum PatchError {
     /// An RFC 6902 op failed (a `test` mismatch or a path that does not exist).
     #[error("RFC 6902 patch failed: {0}")]
     Ops(#[from] json_patch::PatchError),
@@ -61,7 +61,7 @@ pub struct NotExpressible;
 
 impl Patch {
     /// The patch's format.
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         match self {
             Patch::Merge(_) => Format::Merge7396,
             Patch::Ops(_) => Format::Json6902,
@@ -91,7 +91,7 @@ impl Patch {
     /// # Errors
     /// [`PatchError::Ops`] when an op fails: a `test` that does not match, or a path that does
     /// not exist.
-    pub fn apply(&self, doc: &mut Value) -> Result<(), PatchError> {
+    pub(crate) fn apply(&self, doc: &mut Value) -> Result<(), PatchError> {
         match self {
             Patch::Merge(body) => json_patch::merge(doc, body),
             Patch::Ops(ops) => json_patch::patch(doc, ops)?,
@@ -125,7 +125,7 @@ fn op_json(op: &json_patch::PatchOperation) -> Value {
 
 impl Format {
     /// The HTTP `Content-Type` of a patch body in this format.
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Merge7396 => "application/merge-patch+json",
             Format::Json6902 => "application/json-patch+json",
@@ -133,7 +133,7 @@ impl Format {
     }
 
     /// The RFC number, as `promote diff --format` spells it: `7396` or `6902`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Format::Merge7396 => "7396",
             Format::Json6902 => "6902",

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 /// The minimal RFC 6902 patch from `old` to `new`, with `test` ops first when `with_tests`.
 /// When `old` and `new` are not both objects and differ, it is one `replace` at `""`.
-pub fn diff(old: &Value, new: &Value, with_tests: bool) -> Patch {
+pub(crate) fn diff(old: &Value, new: &Value, with_tests: bool) -> Patch {
     let mut ops = Ops {
         with_tests,
         tests: Vec::new(),

@@ -86,7 +86,7 @@ pub struct Conflict {
 
 /// The plan for one tree: what changes and what conflicts. The plan borrows live and keeps
 /// only what changes: [`Plan::touched`] holds the changed parts of live and of the result,
-/// which is all a patch needs; [`Plan::result`] builds the whole resulting tree on request.
+/// which is all a patch needs; `Plan::result` builds the whole resulting tree (in tests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The changes, in pointer order (keys sorted, parents before children).
@@ -99,12 +99,12 @@ pub struct Plan {
 
 impl Plan {
     /// Whether the plan changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 
     /// Returns the parts of live and of the result that the changes touch.
-    pub fn touched(&self) -> Touched {
+    pub(crate) fn touched(&self) -> Touched {
         let mut touched = Touched {
             before: Value::Object(Map::new()),
             after: Value::Object(Map::new()),
@@ -134,7 +134,8 @@ impl Plan {
 
     /// Returns `live` (the tree the plan was made against) with the changes applied: a whole
     /// copy of the tree, for callers that need it; sending a plan needs only [`Plan::touched`].
-    pub fn result(&self, live: &Value) -> Value {
+    #[cfg(test)]
+    pub(crate) fn result(&self, live: &Value) -> Value {
         let mut result = live.clone();
         for change in &self.changes {
             let Ok(tokens) = pointer::parse(&change.path) else {
@@ -155,13 +156,13 @@ impl Plan {
         result
     }
 
-    /// The wire patch from `live` (the tree the plan was made against) to [`Plan::result`].
+    /// The wire patch from `live` (the tree the plan was made against) to the tree the plan results in.
     pub fn patch(&self, with_tests: bool) -> Patch {
         self.touched().patch(with_tests)
     }
 
     /// Returns whether the result still has a value at `path`, where live has one.
-    pub fn keeps(&self, path: &str) -> bool {
+    pub(crate) fn keeps(&self, path: &str) -> bool {
         for change in &self.changes {
             let rest = match path.strip_prefix(change.path.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
@@ -198,7 +199,7 @@ fn parents_of<'t>(tree: &'t mut Value, parents: &[String]) -> Option<&'t mut Map
 /// formats diff objects key by key, and the keys left out are equal on both sides, so the patch
 /// between these two is the patch between the whole trees, at the cost of the changes only.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Touched {
+pub(crate) struct Touched {
     /// Live's values at the changed paths.
     pub before: Value,
     /// The result's values at the changed paths.
@@ -208,13 +209,13 @@ pub struct Touched {
 impl Touched {
     /// The wire patch from live to the result: RFC 7396 when exact, else RFC 6902 (with `test`
     /// ops when `with_tests`).
-    pub fn patch(&self, with_tests: bool) -> Patch {
+    pub(crate) fn patch(&self, with_tests: bool) -> Patch {
         auto(&self.before, &self.after, with_tests)
     }
 
     /// Sets `value` at `tokens` of the result, where live (the tree the plan was made against)
     /// holds an object at every parent or the plan creates it.
-    pub fn set(&mut self, live: &Value, tokens: &[String], value: Value) {
+    pub(crate) fn set(&mut self, live: &Value, tokens: &[String], value: Value) {
         let Some((key, parents)) = tokens.split_last() else {
             self.after = value;
             return;

@@ -25,10 +25,10 @@ use super::graph::{Calls, Graph};
 use super::scan::MAX_NESTING;
 
 /// Most items one `range()` call gives.
-pub const MAX_RANGE: usize = 10_000;
+pub(crate) const MAX_RANGE: usize = 10_000;
 
 /// Most items all `range()` calls of one tenant's rendering give together.
-pub const RANGE_BUDGET: usize = 100_000;
+pub(crate) const RANGE_BUDGET: usize = 100_000;
 
 thread_local! {
     /// Items `range()` may still give in the rendering running on this thread.
@@ -37,13 +37,13 @@ thread_local! {
 
 /// Starts a tenant's rendering on this thread: the `range()` budget and the sandbox's budget
 /// ([`super::sandbox`]: steps, output, time) are full again.
-pub fn start_tenant() {
+pub(crate) fn start_tenant() {
     RANGE_LEFT.with(|left| left.set(RANGE_BUDGET));
     super::sandbox::start_tenant();
 }
 
 /// `range(end=N, start=0, step_by=1)`, as Tera's, within the limits above.
-pub fn range(args: &HashMap<String, Value>) -> tera::Result<Value> {
+pub(crate) fn range(args: &HashMap<String, Value>) -> tera::Result<Value> {
     let number = |name: &str, default: Option<usize>| -> tera::Result<usize> {
         match args.get(name) {
             Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
@@ -106,7 +106,7 @@ impl Place {
 }
 
 /// Every recursion among the templates of `graph`: (the template file to blame, the message).
-pub fn recursion(graph: &Graph) -> Vec<(String, String)> {
+pub(crate) fn recursion(graph: &Graph) -> Vec<(String, String)> {
     let namespaces = graph.namespaces();
     let mut edges: BTreeMap<Place, BTreeSet<Place>> = BTreeMap::new();
     for (name, deps) in graph.files() {
@@ -240,7 +240,7 @@ fn shown<T: AsRef<str>>(path: &[T]) -> String {
 
 /// Cycles and overlong chains of imports and `extends`, before Tera follows them:
 /// (the template file to blame, the message).
-pub fn chains(templates: &Graph) -> Vec<(String, String)> {
+pub(crate) fn chains(templates: &Graph) -> Vec<(String, String)> {
     let graph: Nesting<String> = templates
         .files()
         .map(|(name, deps)| {
@@ -311,7 +311,7 @@ impl AsRef<str> for Nest {
 
 /// Templates whose rendering would nest more than [`MAX_NESTING`] levels:
 /// (the template file to blame, the message). Call after [`recursion`] found none.
-pub fn depth(tera: &Tera, templates: &Graph) -> Vec<(String, String)> {
+pub(crate) fn depth(tera: &Tera, templates: &Graph) -> Vec<(String, String)> {
     let namespaces = templates.namespaces();
     let mut graph: Nesting<Nest> = BTreeMap::new();
     let mut blocks: BTreeMap<String, Vec<Nest>> = BTreeMap::new();

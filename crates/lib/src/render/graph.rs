@@ -18,7 +18,7 @@ use crate::source::RepoFiles;
 
 /// What one body (a template file, or one macro of it) calls while rendering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Calls {
+pub(crate) struct Calls {
     /// Template files it includes.
     pub includes: BTreeSet<String>,
     /// Macros it calls: (namespace, macro name).
@@ -27,7 +27,7 @@ pub struct Calls {
 
 /// What one template file depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Deps {
+pub(crate) struct Deps {
     /// The template it extends.
     pub extends: Option<String>,
     /// The macro files it imports: (file, namespace).
@@ -40,7 +40,7 @@ pub struct Deps {
 
 impl Deps {
     /// Returns the files this one uses: those it includes, imports and extends.
-    pub fn uses(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn uses(&self) -> impl Iterator<Item = &str> {
         self.body
             .includes
             .iter()
@@ -64,7 +64,7 @@ pub struct Graph {
 
 impl Graph {
     /// Returns the graph of compiled `templates`, by template file name.
-    pub fn of(templates: &HashMap<String, Template>) -> Graph {
+    pub(crate) fn of(templates: &HashMap<String, Template>) -> Graph {
         let mut graph = Graph::with_dirs(templates.keys());
         graph.files = templates
             .iter()
@@ -75,8 +75,8 @@ impl Graph {
 
     /// Returns the graph of `files`, parsing each template for it alone. A file without a
     /// `{%` tag depends on nothing; a file Tera cannot parse, or that breaks the scan's limits,
-    /// is [`Graph::is_unparsed`].
-    pub fn parse(files: &RepoFiles) -> Graph {
+    /// is recorded as unparsed.
+    pub(crate) fn parse(files: &RepoFiles) -> Graph {
         let mut graph = Graph::with_dirs(files.templates.keys());
         let mut total_tags = 0usize;
         for (name, source) in &files.templates {
@@ -125,32 +125,33 @@ impl Graph {
 
     /// Returns the files of template directory `dir`, (path relative to it, template file
     /// name), in name order; `None` when there is no such directory.
-    pub fn template_files(&self, dir: &str) -> Option<&[(String, String)]> {
+    pub(crate) fn template_files(&self, dir: &str) -> Option<&[(String, String)]> {
         self.dirs.get(dir).map(Vec::as_slice)
     }
 
     /// Returns every parsed file with what it depends on, in name order.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &Deps)> {
+    pub(crate) fn files(&self) -> impl Iterator<Item = (&str, &Deps)> {
         self.files.iter().map(|(name, deps)| (name.as_str(), deps))
     }
 
     /// Returns what file `name` depends on, when it parsed.
-    pub fn deps(&self, name: &str) -> Option<&Deps> {
+    pub(crate) fn deps(&self, name: &str) -> Option<&Deps> {
         self.files.get(name)
     }
 
     /// Returns whether file `name` could not be parsed, so what it uses is unknown.
-    pub fn is_unparsed(&self, name: &str) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_unparsed(&self, name: &str) -> bool {
         self.unparsed.contains(name)
     }
 
     /// Returns the files that could not be parsed.
-    pub fn unparsed(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn unparsed(&self) -> impl Iterator<Item = &str> {
         self.unparsed.iter().map(String::as_str)
     }
 
     /// Forgets file `name` (a template left out of the compiled set).
-    pub fn remove(&mut self, name: &str) {
+    pub(crate) fn remove(&mut self, name: &str) {
         self.files.remove(name);
     }
 
@@ -158,7 +159,7 @@ impl Graph {
     /// Tera's `MacroCollection` builds them: its own macros as `self`, its imports, the
     /// namespaces its imports import (unless it names them itself), then its parents'
     /// namespaces (likewise). Call only once `bounds::chains` found no cycle.
-    pub fn namespaces(&self) -> HashMap<String, HashMap<String, String>> {
+    pub(crate) fn namespaces(&self) -> HashMap<String, HashMap<String, String>> {
         fn of(
             name: &str,
             graph: &Graph,

@@ -32,15 +32,15 @@ use super::sandbox::{self, Place, What};
 use super::scan::{self, Kind, Tag, MAX_NESTING};
 
 /// Most variables, function calls, macro calls, filters and tests in one expression.
-pub const MAX_TERMS: usize = 64;
+pub(crate) const MAX_TERMS: usize = 64;
 
 /// The largest number literal (half the largest `f64`): the sum of two is still finite. A
 /// larger one reads as infinity, on which Tera panics.
-pub const MAX_LITERAL: f64 = f64::MAX / 2.0;
+pub(crate) const MAX_LITERAL: f64 = f64::MAX / 2.0;
 
 /// A problem found in a template before it renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Byte offset in the template's source, when known.
     pub at: Option<usize>,
     pub message: String,
@@ -49,7 +49,7 @@ pub struct Problem {
 
 /// Why a template cannot be compiled.
 #[derive(Debug)]
-pub enum CompileError {
+pub(crate) enum CompileError {
     /// Tera's parser refused it (its error, chained as `Failed to parse 'NAME'`).
     Syntax(tera::Error),
     Problems(Vec<Problem>),
@@ -57,7 +57,7 @@ pub enum CompileError {
 
 /// Returns template `name` compiled for the sandbox, its places appended to `places`.
 /// `filters` are the filters that exist.
-pub fn compile(
+pub(crate) fn compile(
     name: &str,
     source: &str,
     filters: &HashSet<String>,
@@ -102,7 +102,7 @@ pub fn compile(
 /// Returns template `name` parsed by Tera as written, with the tags the scan found in it, or
 /// why it cannot be: nesting the scan refuses (Tera's parser would overflow the stack on it)
 /// or Tera's syntax error. `secret("NAME")` is read as `secret(name="NAME")`.
-pub fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), CompileError> {
+pub(crate) fn parse(name: &str, source: &str) -> Result<(Template, scan::Scan), CompileError> {
     let mut scanned = scan::scan(source);
     if let Some((at, message)) = scanned.problem.take() {
         return Err(CompileError::Problems(vec![Problem {

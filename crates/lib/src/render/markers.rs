@@ -26,7 +26,7 @@ use crate::credentials::{self, MARKER_PREFIX};
 /// A template sees it in what `secret()` returns, so it must not be a random source (what a
 /// plan showed and what an apply sends would differ); and a template cannot hold it, since it
 /// would change with that very template.
-pub fn nonce(files: &crate::source::RepoFiles) -> String {
+pub(crate) fn nonce(files: &crate::source::RepoFiles) -> String {
     use sha1::Digest as _;
     let mut hasher = sha1::Sha1::new();
     for (kind, map) in [("t", &files.templates), ("e", &files.environments)] {
@@ -44,7 +44,7 @@ pub fn nonce(files: &crate::source::RepoFiles) -> String {
 }
 
 /// Returns `secret("NAME")` for templates: checks the name and renders the marker with `nonce`.
-pub fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera::Result<Value> {
+pub(crate) fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera::Result<Value> {
     move |args: &HashMap<String, Value>| {
         let name = args
             .get("name")
@@ -64,7 +64,7 @@ pub fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera::Result
 
 /// A string of the tree holding `<secret:` that did not come from `secret()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forged {
+pub(crate) struct Forged {
     /// JSON pointer of the value (or of the map holding the key).
     pub pointer: String,
     /// The name the marker gives, when it gives one.
@@ -73,7 +73,7 @@ pub struct Forged {
 
 /// Rewrites the markers `secret()` wrote in `tree` (values and keys) to `<secret:NAME>`, and
 /// returns the strings that hold `<secret:` otherwise.
-pub fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
+pub(crate) fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
     // Most strings hold no marker: find those that do without touching the rest.
     let mut found = Vec::new();
     find(tree, &mut Vec::new(), &mut found);

@@ -29,55 +29,55 @@ use serde_json::Value;
 use tera::{Filter, Tera};
 
 /// Most loop iterations, macro calls, templates and blocks rendered for one tenant.
-pub const MAX_STEPS: u64 = 1_000_000;
+pub(crate) const MAX_STEPS: u64 = 1_000_000;
 
 /// Most bytes one tenant's templates produce: rendered text, macro results, `{% filter %}`
 /// bodies, values kept by `{% set %}` and lists looped over all count.
-pub const MAX_OUTPUT: usize = 64 << 20;
+pub(crate) const MAX_OUTPUT: usize = 64 << 20;
 
 /// Most bytes in one value: its strings (keys included) plus [`ITEM_BYTES`] per item.
-pub const MAX_VALUE: usize = 4 << 20;
+pub(crate) const MAX_VALUE: usize = 4 << 20;
 
 /// Most levels one value nests (`[[[...]]]`): deeper values would overflow the stack when
 /// they are copied or dropped.
-pub const MAX_VALUE_DEPTH: usize = 128;
+pub(crate) const MAX_VALUE_DEPTH: usize = 128;
 
 /// Longest one tenant's templates may render.
-pub const MAX_TIME: Duration = Duration::from_secs(10);
+pub(crate) const MAX_TIME: Duration = Duration::from_secs(10);
 
 /// What each item of a value (a string, number, list, map...) counts toward its size, on top of
 /// the bytes of its strings: a list of a million empty strings is not free.
-pub const ITEM_BYTES: usize = 8;
+pub(crate) const ITEM_BYTES: usize = 8;
 
 /// The functions templates may call.
-pub const FUNCTIONS: &[&str] = &["secret", "range"];
+pub(crate) const FUNCTIONS: &[&str] = &["secret", "range"];
 
 /// A function: counts a step and the static text of the body it starts (`p`: its place).
-pub const TICK: &str = "__promote_tick";
+pub(crate) const TICK: &str = "__promote_tick";
 /// A filter, last of a `{{ }}`'s: returns its value, counted as output of place `p`. (A filter
 /// gets its value by reference, a function's arguments are copies.)
-pub const OUT: &str = "__promote_out";
+pub(crate) const OUT: &str = "__promote_out";
 /// A filter, last of a `{% set %}` value's or a macro argument's: returns its value once it is
 /// within the value limits, counted as output.
-pub const VALUE: &str = "__promote_value";
+pub(crate) const VALUE: &str = "__promote_value";
 /// A filter, last of a `{% for %}` list's: returns the list within the value limits, a string
 /// as the list of its characters.
-pub const ITER: &str = "__promote_iter";
+pub(crate) const ITER: &str = "__promote_iter";
 /// A filter: returns the number it is given once it is safe to add or subtract (`n`: the
 /// variable's name, `p`: the place). A filter, not a function: Tera keeps only the outermost
 /// message of an error inside arithmetic, so this one passes what it refuses on (Tera then
 /// fails) and records why ([`Limit::Invalid`]).
-pub const NUM: &str = "__promote_num";
+pub(crate) const NUM: &str = "__promote_num";
 /// Returns whether `v` is truthy, as Tera decides it.
-pub const TRUTHY: &str = "__promote_truthy";
+pub(crate) const TRUTHY: &str = "__promote_truthy";
 /// The filter of a `{% filter %}` section: applies [`SECTION_FILTER`] and counts its output.
-pub const SECTION: &str = "__promote_section";
+pub(crate) const SECTION: &str = "__promote_section";
 /// The argument of [`SECTION`] naming the filter (not an identifier: templates cannot pass it).
-pub const SECTION_FILTER: &str = "promote:filter";
+pub(crate) const SECTION_FILTER: &str = "promote:filter";
 
 /// What an instrumented place of a template is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum What {
+pub(crate) enum What {
     /// The start of a template (its top-level text).
     Template,
     /// The body of a `{% for %}`.
@@ -96,7 +96,7 @@ pub enum What {
 
 /// A place of a template where the sandbox checks its budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place {
+pub(crate) struct Place {
     /// The template (path relative to `templates/`).
     pub file: String,
     /// Byte offset of its tag in the template's source, when known.
@@ -108,7 +108,7 @@ pub struct Place {
 
 /// Which limit a tenant's rendering reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     Steps,
     Output,
     Time,
@@ -123,7 +123,7 @@ pub enum Limit {
 
 /// A limit reached, and where (an index into the places, when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trip {
+pub(crate) struct Trip {
     pub limit: Limit,
     pub place: Option<usize>,
 }
@@ -166,7 +166,7 @@ impl fmt::Display for Limit {
 
 impl Limit {
     /// What to do about it.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub(crate) fn hint(&self) -> Option<&'static str> {
         Some(match self {
             Limit::Steps => "nested loops multiply (ten loops over ten items run ten billion times), and so do macros that call other macros in loops: loop over the data you need",
             Limit::Output | Limit::Value(_) => "something grows in a loop or a chain of macros: a value that doubles (`{% set_global s = s ~ s %}`) or a macro that calls another twice grows exponentially; build the text you need directly",
@@ -201,7 +201,7 @@ thread_local! {
 }
 
 /// Starts a tenant's rendering on this thread: the budget is full again and the clock starts.
-pub fn start_tenant() {
+pub(crate) fn start_tenant() {
     BUDGET.with(|b| {
         b.steps.set(0);
         b.bytes.set(0);
@@ -213,7 +213,7 @@ pub fn start_tenant() {
 /// Returns the first limit reached since the tenant started, and forgets it. A limit is
 /// reported even when Tera swallowed the error (`{% if x | f %}` reads a failing filter as
 /// false).
-pub fn take_trip() -> Option<Trip> {
+pub(crate) fn take_trip() -> Option<Trip> {
     BUDGET.with(|b| b.trip.take())
 }
 
@@ -256,14 +256,14 @@ fn step(place: Option<usize>) -> tera::Result<()> {
 
 /// Why a value is too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Over {
+pub(crate) enum Over {
     Size,
     Depth,
 }
 
 /// Returns the size of `value` (the bytes of its strings and keys plus [`ITEM_BYTES`] per
 /// item), or which limit it passes first. Iterative: the value may be deep.
-pub fn measure(value: &Value, max_size: usize, max_depth: usize) -> Result<usize, Over> {
+pub(crate) fn measure(value: &Value, max_size: usize, max_depth: usize) -> Result<usize, Over> {
     // Most values are strings and numbers: no stack for them.
     let flat = match value {
         Value::String(s) => Some(ITEM_BYTES + s.len()),
@@ -432,7 +432,7 @@ fn truthy(args: &HashMap<String, Value>) -> tera::Result<Value> {
 }
 
 /// Whether Tera reads `value` as true.
-pub fn is_truthy(value: &Value) -> bool {
+pub(crate) fn is_truthy(value: &Value) -> bool {
     match value {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i != 0,
@@ -625,11 +625,11 @@ fn json_encode(value: &Value, args: &Args) -> tera::Result<Value> {
 }
 
 /// Longest pattern of the `matching` test.
-pub const MAX_PATTERN: usize = 1000;
+pub(crate) const MAX_PATTERN: usize = 1000;
 
 /// Longest text the `matching` test looks at: a regular expression takes time that grows with
 /// the text's length times the pattern's size.
-pub const MAX_MATCHED: usize = 64 << 10;
+pub(crate) const MAX_MATCHED: usize = 64 << 10;
 
 /// Tera's `matching(pattern)` test with a pattern of at most [`MAX_PATTERN`] characters and
 /// 64 KiB compiled, on a text of at most [`MAX_MATCHED`] bytes, within the tenant's time.
@@ -675,7 +675,7 @@ fn matching(value: Option<&Value>, params: &[Value]) -> tera::Result<bool> {
 /// Makes `tera` a sandbox: only [`FUNCTIONS`] (of which `range` is promote's bounded one; the
 /// caller registers `secret`) and the internal functions, and every filter within the value
 /// limits. `places` are the instrumented places of the compiled templates.
-pub fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
+pub(crate) fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
     tera.functions.clear();
     tera.register_function("range", super::bounds::range);
     tera.register_function(TICK, move |args: &Args| tick(&places, args));

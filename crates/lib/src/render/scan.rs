@@ -11,16 +11,16 @@
 /// brackets inside an expression, and, while rendering, macro calls and includes. Each level is
 /// a few frames of Tera's recursive parser and renderer; a limit keeps both far from the end of
 /// the stack (which would abort the process), and no configuration needs more.
-pub const MAX_NESTING: usize = 64;
+pub(crate) const MAX_NESTING: usize = 64;
 
 /// Most bytes of one tag outside its string literals. A long chain of operators
 /// (`{{ 1 + 1 + ... }}`) parses into a tree as deep as it is long, which Tera walks (and Rust
 /// drops) recursively; a tag this long is already far beyond any real expression.
-pub const MAX_TAG_CODE: usize = 16 << 10;
+pub(crate) const MAX_TAG_CODE: usize = 16 << 10;
 
 /// The kind of a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `{{ ... }}`, including `{{ super() }}`.
     Expression,
     /// `{% keyword ... %}`.
@@ -31,7 +31,7 @@ pub enum Kind {
 
 /// One tag of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Byte offset of its opening `{`.
     pub start: usize,
     /// Byte offset just after its closing `}`.
@@ -42,13 +42,13 @@ pub struct Tag {
 }
 
 /// Most tags (`{{ }}`, `{% %}`, `{# #}`) in one template: compiled, each takes a few KiB.
-pub const MAX_TAGS: usize = 20_000;
+pub(crate) const MAX_TAGS: usize = 20_000;
 
 /// Most tags in all the templates of a repository.
-pub const MAX_TOTAL_TAGS: usize = 200_000;
+pub(crate) const MAX_TOTAL_TAGS: usize = 200_000;
 
 /// Returns about how many tags `source` opens, without scanning it properly.
-pub fn count_tags(source: &str) -> usize {
+pub(crate) fn count_tags(source: &str) -> usize {
     ["{{", "{%", "{#"]
         .iter()
         .map(|open| source.matches(open).count())
@@ -57,14 +57,14 @@ pub fn count_tags(source: &str) -> usize {
 
 /// What [`scan`] found.
 #[derive(Debug, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub tags: Vec<Tag>,
     /// The first limit the source breaks: (byte offset, message).
     pub problem: Option<(usize, String)>,
 }
 
 /// Returns the tags of `source`, in order, and the first limit it breaks.
-pub fn scan(source: &str) -> Scan {
+pub(crate) fn scan(source: &str) -> Scan {
     let bytes = source.as_bytes();
     let mut out = Scan::default();
     let mut nesting = 0usize;
@@ -252,7 +252,7 @@ fn find_endraw(source: &str, from: usize) -> Option<(usize, usize)> {
 /// Returns `source` with `secret("NAME")` written as `secret(name="NAME")` inside tags: Tera 1
 /// functions take only named arguments, and the positional form is the one people write. Text
 /// outside tags and string literals inside them are left alone.
-pub fn positional_secret(source: &str, tags: &[Tag]) -> Option<String> {
+pub(crate) fn positional_secret(source: &str, tags: &[Tag]) -> Option<String> {
     const CALL: &str = "secret(";
     if !source.contains(CALL) {
         return None;

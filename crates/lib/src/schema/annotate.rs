@@ -27,7 +27,7 @@ pub struct Annotated {
 
 /// Returns `text` with `line` inserted where it changes nothing Tera renders, or why it cannot
 /// be.
-pub fn insert(text: &str, line: &str) -> Result<String, &'static str> {
+pub(crate) fn insert(text: &str, line: &str) -> Result<String, &'static str> {
     let mut pos = 0;
     loop {
         let rest = &text[pos..];
@@ -80,7 +80,7 @@ pub fn insert(text: &str, line: &str) -> Result<String, &'static str> {
 
 /// The modeline of a repository file (path relative to the repository, with `/`), when it is a
 /// file of the layout under `templates/<template>/` or an environment file.
-pub fn line_for(path: &str) -> Option<String> {
+pub(crate) fn line_for(path: &str) -> Option<String> {
     let depth = path.matches('/').count();
     if let Some(name) = path.strip_prefix("environments/") {
         return (!name.contains('/') && name.ends_with(".yaml"))

@@ -25,9 +25,9 @@ use super::{open, REF};
 use crate::diagnostic::Result;
 
 /// The trailer naming the environment of an apply.
-pub const ENVIRONMENT_TRAILER: &str = "Promote-Environment";
+pub(crate) const ENVIRONMENT_TRAILER: &str = "Promote-Environment";
 /// The trailer naming the full source commit of an apply.
-pub const SOURCE_TRAILER: &str = "Promote-Source";
+pub(crate) const SOURCE_TRAILER: &str = "Promote-Source";
 
 /// How many characters of the source commit the first line shows.
 const SHORT: usize = 12;
@@ -57,7 +57,7 @@ pub fn message(env: &str, changed: &[String], source: Option<&str>) -> String {
 
 /// What a state commit's trailers say about the apply it records.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Apply {
+pub(crate) struct Apply {
     /// The environment applied to.
     pub env: String,
     /// The commit of the configuration repository applied, when it was known.
@@ -66,7 +66,7 @@ pub struct Apply {
 
 /// Returns what the trailers of a state commit's `message` say, or `None` when it has no
 /// [`ENVIRONMENT_TRAILER`] (a commit written before the trailers existed).
-pub fn apply(message: &str) -> Option<Apply> {
+pub(crate) fn apply(message: &str) -> Option<Apply> {
     let body = message.trim_end_matches('\n');
     let last = body.rsplit_once("\n\n").map_or(body, |(_, last)| last);
     let mut env = None;
