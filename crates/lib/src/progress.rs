@@ -2,7 +2,10 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar, as [`bar`] returns it (for callers that keep one).
+pub use indicatif::ProgressBar;
 
 /// Returns a progress bar of `len` steps, hidden unless a person is watching stderr.
 pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
