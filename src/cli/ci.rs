@@ -1,16 +1,16 @@
 //! `promote ci`: plan, or apply, exactly the tenants a merge changed, environment by
 //! environment in promotion order.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 
+use super::output::Bars;
 use super::plan::ModeArg;
 use super::{CommandResult, Exit, Failure, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::Live;
 use promote_lib::ci::{self, Confirmation, Ran, Shard, SummaryFile};
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::environment::{Environment, Tenant};
-use promote_lib::progress::{self, ProgressBar};
+use promote_lib::progress;
 
 /// Plan (or with --apply, apply) only the tenants a change from --base to --head affects, in
 /// each environment in the order of their `requires:` gates; head is read from git, with no
@@ -82,7 +82,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         ui,
         global,
         yes: args.yes,
-        bar: RefCell::new(ProgressBar::hidden()),
+        bars: Bars::new(ui.quiet),
     };
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
@@ -144,7 +144,7 @@ struct Host<'a> {
     /// `--yes`: do not ask.
     yes: bool,
     /// The current environment's progress bar.
-    bar: RefCell<ProgressBar>,
+    bars: Bars,
 }
 
 impl ci::Host for Host<'_> {
@@ -162,26 +162,28 @@ impl ci::Host for Host<'_> {
     }
 
     fn warn(&self, text: &str) {
-        self.bar.borrow().suspend(|| self.ui.warn(text));
+        self.bars.suspend(|| self.ui.warn(text));
     }
 
     fn diagnostic(&self, d: &Diagnostic) {
-        self.bar.borrow().suspend(|| self.ui.diagnostic(d));
+        self.bars.suspend(|| self.ui.diagnostic(d));
     }
 
     fn note(&self, text: &str) {
-        self.bar.borrow().suspend(|| self.ui.note(text));
+        self.bars.suspend(|| self.ui.note(text));
     }
+}
 
-    fn progress(&self, label: &str, total: usize) {
-        *self.bar.borrow_mut() = progress::bar(total, label, self.ui.quiet);
+impl progress::Observer for Host<'_> {
+    fn begin(&self, label: &str, total: usize) {
+        self.bars.begin(label, total);
     }
 
     fn advance(&self) {
-        self.bar.borrow().inc(1);
+        self.bars.advance();
     }
 
     fn finish(&self) {
-        self.bar.borrow().finish_and_clear();
+        self.bars.finish();
     }
 }

@@ -22,3 +22,14 @@ pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// Where the library reports the progress of a batch of tenants; the program shows it (a bar
+/// on a terminal) or not.
+pub trait Observer: Sync {
+    /// A batch of `total` tenants named `label` begins.
+    fn begin(&self, label: &str, total: usize);
+    /// One tenant of the batch is done.
+    fn advance(&self);
+    /// The batch is over.
+    fn finish(&self);
+}

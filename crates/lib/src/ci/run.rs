@@ -21,6 +21,7 @@ use crate::gate;
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::plan::{self, Header, Outcome, Summary};
+use crate::progress;
 use crate::render::Templates;
 use crate::report;
 use crate::state;
@@ -82,7 +83,7 @@ pub struct Confirmation {
 
 /// What the program running ci provides: connections, confirmation, and where messages and
 /// progress go (stderr for the command line).
-pub trait Host {
+pub trait Host: progress::Observer {
     /// Connects to `env`'s platform for `tenants`.
     fn connect(&self, env: &Environment, tenants: &[&Tenant]) -> Result<Live, Vec<Diagnostic>>;
     /// Whether to go on with an apply (asked once, before anything is sent).
@@ -93,12 +94,6 @@ pub trait Host {
     fn diagnostic(&self, d: &Diagnostic);
     /// Something worth knowing, not shown when quiet.
     fn note(&self, text: &str);
-    /// A batch of `total` tenants named `label` begins.
-    fn progress(&self, label: &str, total: usize);
-    /// One tenant of the batch is done.
-    fn advance(&self);
-    /// The batch is over.
-    fn finish(&self);
 }
 
 /// Why ci stopped before running any environment, or could not finish.
@@ -579,7 +574,7 @@ fn run_env(
     for (i, sink) in sinks.iter_mut().enumerate() {
         open[i] = open[i] && sink.begin(&header).is_ok();
     }
-    host.progress(&format!("{} {}", options.action(), env.name), tenants.len());
+    host.begin(&format!("{} {}", options.action(), env.name), tenants.len());
     let mut emit = |report: &plan::TenantPlan| {
         host.advance();
         for (i, sink) in sinks.iter_mut().enumerate() {
