@@ -8,7 +8,9 @@
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
 //! leaves the output directory nor follows a symlink, and removes only files an earlier export
-//! wrote ([`MANIFEST`]).
+//! wrote ([`MANIFEST`]). [`run`] exports an environment's tenants.
+
+mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -24,6 +26,8 @@ use crate::layout::{self, File};
 use crate::render;
 use crate::templatize::{self, Substitutions};
 use crate::yaml;
+
+pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 
 /// Fields the platform maintains by itself on objects (timestamps of use and change): they
 /// change without anyone changing the configuration, so they are never exported. Removed from
