@@ -1,12 +1,14 @@
 //! Printing: where output goes, colours, and how failures look.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use console::style;
 
 use super::{Failure, GlobalArgs, OutputFormat};
 use promote_lib::credentials::scrub::scrub;
 use promote_lib::diagnostic::Diagnostic;
+use promote_lib::progress::{self, ProgressBar};
 
 /// How this run prints.
 #[derive(Debug, Clone)]
@@ -103,5 +105,53 @@ impl Ui {
                 }
             }
         }
+    }
+}
+
+/// Progress bars on stderr for the library's batches, one at a time (hidden when quiet, in CI
+/// or off a terminal).
+pub struct Bars {
+    quiet: bool,
+    bar: Mutex<ProgressBar>,
+}
+
+impl Bars {
+    /// Returns no bar yet, for a run that is `quiet` or not.
+    pub fn new(quiet: bool) -> Bars {
+        Bars {
+            quiet,
+            bar: Mutex::new(ProgressBar::hidden()),
+        }
+    }
+
+    /// The current bar (a clone shares it).
+    fn current(&self) -> ProgressBar {
+        match self.bar.lock() {
+            Ok(bar) => bar.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Runs `f` (which prints to stderr) with the bar out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.current().suspend(f)
+    }
+}
+
+impl progress::Observer for Bars {
+    fn begin(&self, label: &str, total: usize) {
+        let bar = progress::bar(total, label, self.quiet);
+        match self.bar.lock() {
+            Ok(mut current) => *current = bar,
+            Err(poisoned) => *poisoned.into_inner() = bar,
+        }
+    }
+
+    fn advance(&self) {
+        self.current().inc(1);
+    }
+
+    fn finish(&self) {
+        self.current().finish_and_clear();
     }
 }

@@ -2,15 +2,12 @@
 
 use std::path::PathBuf;
 
-use rayon::prelude::*;
 use serde_json::{Map, Value};
 
+use super::output::Bars;
 use super::{CommandResult, Exit, Failure, GlobalArgs, Ui};
-use promote_lib::files;
-use promote_lib::keys;
-use promote_lib::layout;
+use promote_lib::pipeline::rendered::{self, Failed, Out};
 use promote_lib::pipeline::Project;
-use promote_lib::progress;
 use promote_lib::source::RepoFiles;
 
 /// Render an environment's tenants to JSON trees (or YAML directories)
@@ -42,42 +39,34 @@ pub enum RenderFormat {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
     if let Some(out) = &args.out {
-        refuse_source_dirs(&global.repo, out)?;
+        rendered::refuse_source_dirs(&global.repo, out)?;
     }
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    let bar = progress::bar(tenants.len(), "render", ui.quiet);
-    let results: Vec<_> = tenants
-        .par_iter()
-        .map(|tenant| {
-            let result =
-                project
-                    .desired(tenant)
-                    .map_err(Failure::Input)
-                    .and_then(|tree| match &args.out {
-                        Some(dir) => write(dir, &tenant.key, &tree, args.format)
-                            .map(|()| None)
-                            .map_err(Failure::Other),
-                        None => Ok(Some(tree)),
-                    });
-            bar.inc(1);
-            (tenant.key.clone(), result)
-        })
-        .collect();
-    bar.finish_and_clear();
+    let out = args.out.as_ref().map(|dir| Out {
+        dir: dir.clone(),
+        format: match args.format {
+            RenderFormat::Json => rendered::Format::Json,
+            RenderFormat::Yaml => rendered::Format::Yaml,
+        },
+    });
+    let results = rendered::render(&project, &tenants, out.as_ref(), &Bars::new(ui.quiet));
     let mut printed = Map::new();
     let mut failed = false;
-    for (key, result) in results {
-        match result {
+    for r in results {
+        match r.result {
             Ok(Some(tree)) => {
-                printed.insert(key, tree);
+                printed.insert(r.key, tree);
             }
             Ok(None) => {}
             Err(failure) => {
                 failed = true;
-                ui.failure(&failure);
+                ui.failure(&match failure {
+                    Failed::Invalid(ds) => Failure::Input(ds),
+                    Failed::Write(e) => Failure::from(e),
+                });
             }
         }
     }
@@ -85,50 +74,4 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
         ui.json(&Value::Object(printed));
     }
     Ok(if failed { Exit::Error } else { Exit::Ok })
-}
-
-/// Refuses an output directory inside `templates/` or `environments/`: rendering there would
-/// replace templates with their output.
-fn refuse_source_dirs(repo: &std::path::Path, out: &std::path::Path) -> Result<(), Failure> {
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let out = absolute(out);
-    for source in ["templates", "environments"] {
-        let dir = absolute(&repo.join(source));
-        if out.starts_with(&dir) {
-            return Err(Failure::Input(vec![
-                promote_lib::diagnostic::Diagnostic::new(format!(
-                    "refusing to render into {}: it is inside the repository's {source}/",
-                    out.display()
-                ))
-                .hint("render somewhere else, e.g. --out .promote/rendered (git-ignored)"),
-            ]));
-        }
-    }
-    Ok(())
-}
-
-fn write(
-    dir: &std::path::Path,
-    key: &str,
-    tree: &Value,
-    format: RenderFormat,
-) -> anyhow::Result<()> {
-    let name = keys::encode(key).map_err(|e| anyhow::anyhow!("tenant key {key:?}: {e}"))?;
-    match format {
-        RenderFormat::Json => {
-            let mut text = serde_json::to_string_pretty(tree)?;
-            text.push('\n');
-            files::write_atomic(
-                &files::inside(dir, &format!("{name}.json"))?,
-                text.as_bytes(),
-            )?;
-            Ok(())
-        }
-        RenderFormat::Yaml => {
-            let laid_out =
-                layout::write(&layout::TENANT, tree).map_err(|d| anyhow::anyhow!("{d}"))?;
-            files::write_layout(&files::inside(dir, &name)?, &laid_out)?;
-            Ok(())
-        }
-    }
 }

@@ -1,16 +1,9 @@
 //! `promote validate`: every error of every tenant of every environment, then the exit code.
 
-use std::sync::Arc;
-
-use rayon::prelude::*;
-use serde_json::json;
-
+use super::output::Bars;
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
-use promote_lib::diagnostic::Diagnostic;
-use promote_lib::pipeline::Project;
-use promote_lib::progress;
-use promote_lib::render::Templates;
 use promote_lib::source::RepoFiles;
+use promote_lib::validate;
 
 /// Check that every tenant renders, is well-formed, references what exists, and holds no
 /// plain-text credential
@@ -23,81 +16,29 @@ pub struct ValidateArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ValidateArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let envs: Vec<String> = if args.envs.is_empty() {
-        files.environments.keys().cloned().collect()
-    } else {
-        args.envs.clone()
-    };
-    let mut errors: Vec<Diagnostic> = Vec::new();
-    let mut checked = 0usize;
-    // Compiled once for every environment; their errors are the snapshot's, reported once.
-    let templates = match Templates::compile(&files) {
-        Ok(t) => Some(Arc::new(t)),
-        Err(ds) => {
-            errors.extend(ds);
-            None
-        }
-    };
-    for env in &envs {
-        let Some(templates) = &templates else { break };
-        let project = match Project::load(templates, env) {
-            Ok(p) => p,
-            Err(ds) => {
-                errors.extend(ds);
-                continue;
-            }
-        };
-        let bar = progress::bar(project.tenants.len(), &format!("validate {env}"), ui.quiet);
-        let found: Vec<Diagnostic> = project
-            .tenants
-            .par_iter()
-            .flat_map_iter(|t| {
-                let r = project.desired(t).err().unwrap_or_default();
-                bar.inc(1);
-                r
-            })
-            .collect();
-        bar.finish_and_clear();
-        checked += project.tenants.len();
-        errors.extend(found);
-    }
-    if envs.is_empty() {
-        errors.push(
-            Diagnostic::new("there are no environments to validate")
-                .hint("create environments/<name>.yaml"),
-        );
-    }
+    let checked = validate::repository(&files, &args.envs, &Bars::new(ui.quiet));
     match ui.format {
-        OutputFormat::Json => ui.json(&json!({
-            "valid": errors.is_empty(),
-            "environments": envs,
-            "tenants_checked": checked,
-            "errors": errors,
-        })),
+        OutputFormat::Json => ui.json(&checked),
         OutputFormat::Text | OutputFormat::Markdown | OutputFormat::Html => {
-            for d in &errors {
+            for d in &checked.errors {
                 ui.diagnostic(d);
             }
             let summary = format!(
                 "{} tenant(s) in {} environment(s): {}",
-                checked,
-                envs.len(),
-                if errors.is_empty() {
+                checked.tenants_checked,
+                checked.environments.len(),
+                if checked.valid {
                     "valid".to_owned()
                 } else {
-                    format!("{} error(s)", errors.len())
+                    format!("{} error(s)", checked.errors.len())
                 }
             );
-            if errors.is_empty() {
+            if checked.valid {
                 ui.note(&summary);
             } else {
                 eprintln!("{summary}");
             }
         }
     }
-    Ok(if errors.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Error
-    })
+    Ok(if checked.valid { Exit::Ok } else { Exit::Error })
 }

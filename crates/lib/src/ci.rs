@@ -3,7 +3,10 @@
 //! `promote ci --base REV --head REV` reads both commits from git's object database (no
 //! checkout), works out the affected tenants ([`crate::affected`]), orders the environments by
 //! their `requires:` gates, and narrows everything to one shard when the fleet is split over
-//! several jobs. The command then plans (or applies) exactly those tenants; see `cli/ci.rs`.
+//! several jobs. [`run`] then plans (or applies) exactly those tenants, environment by
+//! environment.
+
+mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,6 +19,11 @@ use crate::affected::{self, Affected};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Environment;
 use crate::source::{Origin, RepoFiles};
+
+pub use run::{
+    run, Confirmation, EnvOutcome, Error, Host, Json, Markdown, Options, Outcomes, Ran, Sink,
+    Start, Status, SummaryFile, Text, Totals,
+};
 
 /// One of `count` shards (`index` counts from 1): `--shard 2/4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,22 +8,25 @@
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
 //! leaves the output directory nor follows a symlink, and removes only files an earlier export
-//! wrote ([`MANIFEST`]).
+//! wrote ([`MANIFEST`]). [`run`] exports an environment's tenants.
+
+mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::baseline::Live;
 use crate::credentials::{self, Scope};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::environment::{Environment, Tenant};
 use crate::layout::{self, File};
 use crate::render;
 use crate::templatize::{self, Substitutions};
 use crate::yaml;
+
+pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 
 /// Fields the platform maintains by itself on objects (timestamps of use and change): they
 /// change without anyone changing the configuration, so they are never exported. Removed from
@@ -204,7 +207,9 @@ pub fn write_dir(dir: &Path, files: &[File], private: bool) -> Result<Changes> {
         crate::files::inside(dir, rel)?;
         crate::files::plain_dirs(dir, rel, false)?;
         if *rel == MANIFEST {
-            bail!("refusing to write {MANIFEST}: it is the list of the files an export wrote");
+            return Err(Diagnostic::new(format!(
+                "refusing to write {MANIFEST}: it is the list of the files an export wrote"
+            )));
         }
     }
     let earlier = read_manifest(dir)?;
@@ -265,10 +270,10 @@ fn read_manifest(dir: &Path) -> Result<BTreeSet<String>> {
         // A symlink or a directory is not a manifest promote wrote: it lists nothing.
         Ok(_) => return Ok(BTreeSet::new()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(e).doing(|| format!("cannot read {}", path.display())),
     }
-    let bytes = crate::files::read_input(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        crate::files::read_input(&path).doing(|| format!("cannot read {}", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes)
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#') && *l != MANIFEST)
@@ -309,7 +314,7 @@ fn remove_written(dir: &Path, rel: &str) -> Result<bool> {
         Ok(m) if m.is_file() => {}
         _ => return Ok(false),
     }
-    std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    std::fs::remove_file(&path).doing(|| format!("cannot remove {}", path.display()))?;
     let mut parent = path.parent();
     while let Some(p) = parent.filter(|p| *p != dir && p.starts_with(dir)) {
         // Only an empty directory goes; one that holds anything stays, and so do its parents.

@@ -4,7 +4,10 @@
 //! compiled templates (a [`Templates`] compiled once per snapshot and shared by every
 //! environment loaded from it), the environment and its tenants. [`Project::desired`] then turns one
 //! tenant into its validated tree, or into diagnostics that name the template file and line.
-//! Everything per tenant is independent, so commands run it in a rayon batch.
+//! Everything per tenant is independent, so commands run it in a rayon batch
+//! ([`rendered::render`] for `promote render`).
+
+pub mod rendered;
 
 use std::sync::Arc;
 

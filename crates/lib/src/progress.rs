@@ -2,7 +2,10 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar, as [`bar`] returns it (for callers that keep one).
+pub use indicatif::ProgressBar;
 
 /// Returns a progress bar of `len` steps, hidden unless a person is watching stderr.
 pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
@@ -18,4 +21,15 @@ pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
     bar.set_style(style);
     bar.set_message(message.to_owned());
     bar
+}
+
+/// Where the library reports the progress of a batch of tenants; the program shows it (a bar
+/// on a terminal) or not.
+pub trait Observer: Sync {
+    /// A batch of `total` tenants named `label` begins.
+    fn begin(&self, label: &str, total: usize);
+    /// One tenant of the batch is done.
+    fn advance(&self);
+    /// The batch is over.
+    fn finish(&self);
 }

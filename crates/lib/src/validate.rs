@@ -3,7 +3,10 @@
 //! The checks work on a tree and report [`Problem`]s at JSON pointers, so the same code serves
 //! `promote validate` (which maps pointers back to template files and lines) and the emulator
 //! (which refuses a broken configuration with 422 naming the pointer). Unknown keys are never
-//! problems: the platform adds keys in new releases.
+//! problems: the platform adds keys in new releases. [`repository`] runs the checks over every
+//! tenant of a repository's environments.
+
+mod repository;
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -15,6 +18,8 @@ use crate::credentials::{self, Scope};
 use crate::layout::kind;
 use crate::patch::pointer;
 use promote_platform::tree::{self, FieldType, Node};
+
+pub use repository::{repository, Checked};
 
 /// One thing wrong with a tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
