@@ -19,7 +19,7 @@ use promote_platform::tree::{
 
 /// One reason a tree is refused, at a JSON pointer of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub pointer: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]

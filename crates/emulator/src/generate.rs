@@ -21,7 +21,7 @@ const SECRETLESS_AUTH: &[&str] = &[
     "self_signed_tls_client_auth",
 ];
 
-pub(crate) use promote_platform::random::{random_bytes, secret};
+pub use promote_platform::random::{random_bytes, secret};
 
 /// A fresh P-256 signing key as a JWK with its private member `d`.
 pub(crate) fn signing_key() -> Result<Value, getrandom::Error> {

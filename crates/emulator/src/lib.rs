@@ -11,16 +11,16 @@
 // may link to private ones.
 #![allow(rustdoc::private_intra_doc_links)]
 
-pub mod api;
+pub(crate) mod api;
 pub mod auth;
-pub mod check;
-pub mod error;
+pub(crate) mod check;
+pub(crate) mod error;
 pub mod faults;
-pub mod generate;
-pub mod idempotency;
-pub mod routes;
+pub(crate) mod generate;
+pub(crate) mod idempotency;
+pub(crate) mod routes;
 pub mod store;
-pub mod write;
+pub(crate) mod write;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ impl Emulator {
     }
 
     /// Waits until no write is in flight and every published write is on disk.
-    pub async fn quiesce(&self) {
+    pub(crate) async fn quiesce(&self) {
         for tid in self.store.tenant_ids() {
             if let Some(slot) = self.store.get(&tid) {
                 let _writer = slot.writer.lock().await;
@@ -109,7 +109,7 @@ impl Emulator {
 /// keyed collections, IDs, references), and credential fields that still hold a `<secret:NAME>` marker (promote must
 /// have substituted the value before sending). Plain-text credentials are what a platform holds,
 /// so they are not problems here.
-pub fn check(tree: &Value) -> Vec<Problem> {
+pub(crate) fn check(tree: &Value) -> Vec<Problem> {
     let mut problems = check::tenant(tree);
     credentials::for_each(tree, Scope::Tenant, |at, value| {
         let mut markers = Vec::new();
@@ -142,7 +142,7 @@ fn collect_markers(value: &Value, out: &mut Vec<String>) {
 
 /// Put in every request's extensions: notifying it closes the connection without an answer.
 #[derive(Debug, Clone)]
-pub struct Killer(pub Arc<Notify>);
+pub(crate) struct Killer(pub Arc<Notify>);
 
 /// Serves `emulator` on `listener` until `shutdown` completes, then waits for writes in flight.
 pub async fn serve(
@@ -187,7 +187,6 @@ pub struct Embedded {
     pub url: String,
     pub addr: SocketAddr,
     clients: Vec<OAuthClient>,
-    emulator: Arc<Emulator>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     done: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -249,9 +248,8 @@ impl Embedded {
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let em = emulator.clone();
         runtime.spawn(async move {
-            serve(listener, em, async {
+            serve(listener, emulator, async {
                 let _ = rx.await;
             })
             .await;
@@ -261,7 +259,6 @@ impl Embedded {
             url: format!("http://{addr}"),
             addr,
             clients,
-            emulator,
             shutdown: Some(tx),
             done: std::sync::Mutex::new(Some(done_rx)),
             runtime: Some(runtime),
@@ -286,10 +283,6 @@ impl Embedded {
             .iter()
             .find(|c| c.tenant == tid)
             .map(|c| (c.id.as_str(), c.secret.as_str()))
-    }
-
-    pub fn emulator(&self) -> &Emulator {
-        &self.emulator
     }
 }
 

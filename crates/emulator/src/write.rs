@@ -20,7 +20,7 @@ use promote_platform::pointer;
 use promote_platform::tree::{Entries, Node};
 
 /// What to do with a keyed entry that exists on both sides: the API's `mode`.
-pub(crate) use promote_platform::Mode;
+pub use promote_platform::Mode;
 
 /// Why a write was refused before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use crate::source::RepoFiles;
 
 /// The tenants a change affects, per environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Affected {
+pub(crate) struct Affected {
     /// Environment → tenant keys whose rendering may have changed (present in head).
     pub tenants: BTreeMap<String, BTreeSet<String>>,
     /// Environment → tenant keys present in base and gone from head.

@@ -3,7 +3,7 @@
 //! `promote ci --base REV --head REV` reads both commits from git's object database (no
 //! checkout), works out the affected tenants ([`crate::affected`]), orders the environments by
 //! their `requires:` gates, and narrows everything to one shard when the fleet is split over
-//! several jobs. [`run`] then plans (or applies) exactly those tenants, environment by
+//! several jobs. [`fn@run`] then plans (or applies) exactly those tenants, environment by
 //! environment.
 
 mod run;
@@ -34,7 +34,7 @@ pub struct Shard {
 
 impl Shard {
     /// Whether tenant `key` belongs to this shard.
-    pub fn holds(&self, key: &str) -> bool {
+    pub(crate) fn holds(&self, key: &str) -> bool {
         affected::in_shard(key, self.index, self.count)
     }
 }
@@ -62,7 +62,7 @@ impl fmt::Display for Shard {
 
 /// A change between two commits of the configuration repository.
 #[derive(Debug)]
-pub struct Change {
+pub(crate) struct Change {
     pub base: RepoFiles,
     pub head: RepoFiles,
     /// The commit `--base` resolved to (`None` for git's all-zero ID: a new branch, everything
@@ -91,7 +91,7 @@ fn check_resolves(repo: &Path, rev: &str) -> Result<(), Vec<Diagnostic>> {
 
 /// Reads `base` and `head` of the repository at `repo` and works out what changed for `envs`
 /// (every environment of head when empty).
-pub fn read(
+pub(crate) fn read(
     repo: &Path,
     base: &str,
     head: &str,
@@ -140,7 +140,7 @@ pub fn read(
 /// once merged. Returns a note when the change's target differs; an environment the base does
 /// not have is planned only when its target is the embedded emulator in the repository's
 /// `.promote/` (no credentials, no file written elsewhere).
-pub fn trust_base_target(
+pub(crate) fn trust_base_target(
     repo: &Path,
     change: &Change,
     env: &mut Environment,
@@ -220,7 +220,7 @@ fn commit_of(files: &RepoFiles) -> Option<git2::Oid> {
 
 /// The names of the environments to run: `selected` without repeats, or every environment of
 /// `head` (by name) when none is.
-pub fn names(head: &RepoFiles, selected: &[String]) -> Vec<String> {
+pub(crate) fn names(head: &RepoFiles, selected: &[String]) -> Vec<String> {
     if selected.is_empty() {
         return head.environments.keys().cloned().collect();
     }
@@ -234,7 +234,7 @@ pub fn names(head: &RepoFiles, selected: &[String]) -> Vec<String> {
 
 /// `envs` in promotion order: each after the environment it `requires:` when both are run,
 /// otherwise in the order given. A cycle of `requires:` is an error.
-pub fn order<T>(
+pub(crate) fn order<T>(
     mut waiting: Vec<T>,
     env: impl Fn(&T) -> &Environment,
 ) -> Result<Vec<T>, Diagnostic> {
@@ -262,12 +262,12 @@ pub fn order<T>(
 }
 
 /// The tenants of `env` to run: those the change affects, in `shard` when given.
-pub fn selection(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
+pub(crate) fn selection(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
     pick(affected.tenants.get(env), shard)
 }
 
 /// The tenants of `env` the change removed, in `shard` when given.
-pub fn removed(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
+pub(crate) fn removed(affected: &Affected, env: &str, shard: Option<Shard>) -> Vec<String> {
     pick(affected.removed.get(env), shard)
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-pub(crate) use promote_platform::local::{LocalPlatform, Start};
+pub use promote_platform::local::{LocalPlatform, Start};
 
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};

@@ -8,7 +8,7 @@
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
 //! leaves the output directory nor follows a symlink, and removes only files an earlier export
-//! wrote ([`MANIFEST`]). [`run`] exports an environment's tenants.
+//! wrote ([`MANIFEST`]). [`fn@run`] exports an environment's tenants.
 
 mod run;
 
@@ -31,7 +31,7 @@ pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 /// Fields the platform maintains by itself on objects (timestamps of use and change): they
 /// change without anyone changing the configuration, so they are never exported. Removed from
 /// the tenant, from each workspace and from each keyed entry, not from inside user data.
-pub const VOLATILE: &[&str] = &[
+pub(crate) const VOLATILE: &[&str] = &[
     "created_at",
     "updated_at",
     "last_active",
@@ -65,7 +65,7 @@ pub fn tenant(
 }
 
 /// Removes what an export leaves out: volatile fields, and credentials unless `keep_credentials`.
-pub fn clean(tree: &mut Value, keep_credentials: bool) {
+pub(crate) fn clean(tree: &mut Value, keep_credentials: bool) {
     if !keep_credentials {
         credentials::strip(tree, Scope::Tenant);
     }
@@ -82,7 +82,7 @@ pub fn clean(tree: &mut Value, keep_credentials: bool) {
 
 /// The files of a (cleaned) tenant tree, paths relative to the tenant's directory.
 /// Fails when a file name, made from an ID of the platform, is too long for a file system.
-pub fn files(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
+pub(crate) fn files(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Diagnostic> {
     let files = laid_out(tree, subs)?;
     for (path, _) in &files {
         crate::keys::check_path(path).map_err(|e| {
@@ -156,7 +156,7 @@ impl Changes {
     }
 
     /// How many files changed in all.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.added.len() + self.changed.len() + self.removed.len()
     }
 }
@@ -176,7 +176,7 @@ impl std::fmt::Display for Changes {
 
 /// The file in an exported directory that lists, one per line, the files promote wrote there:
 /// the only ones a later export may remove.
-pub const MANIFEST: &str = ".promote-export";
+pub(crate) const MANIFEST: &str = ".promote-export";
 
 /// The first line of a [`MANIFEST`].
 const MANIFEST_HEADER: &str =

@@ -20,7 +20,7 @@ pub use promote_fs::{
 
 /// The name of promote's own directory in a configuration repository (backups, the embedded
 /// emulator's data): never committed.
-pub const WORK_DIR: &str = ".promote";
+pub(crate) const WORK_DIR: &str = ".promote";
 
 /// The `.gitignore` promote writes in [`WORK_DIR`].
 const WORK_DIR_IGNORE: &str =
@@ -100,7 +100,7 @@ fn in_work_tree(path: &Path) -> Option<(git2::Repository, PathBuf, PathBuf)> {
 /// could take a file there: unless git ignores the place *and* tracks nothing there (neither
 /// the path itself nor, for a directory, any file under it, in the index or in HEAD). `None`
 /// outside any work tree and in ignored, untracked places.
-pub fn tracked_work_tree(path: &Path) -> Option<PathBuf> {
+pub(crate) fn tracked_work_tree(path: &Path) -> Option<PathBuf> {
     let (repo, workdir, rel) = in_work_tree(path)?;
     if !rel.as_os_str().is_empty()
         && repo.is_path_ignored(&rel).unwrap_or(false)
@@ -114,7 +114,7 @@ pub fn tracked_work_tree(path: &Path) -> Option<PathBuf> {
 /// Returns the first path git tracks at or under `path` (which need not exist), relative to
 /// its work tree, from the index or HEAD's tree; `None` outside git and where nothing is
 /// tracked.
-pub fn tracked_at(path: &Path) -> Option<String> {
+pub(crate) fn tracked_at(path: &Path) -> Option<String> {
     let (git, _, rel) = in_work_tree(path)?;
     tracked_in(&git, &rel)
 }
@@ -149,7 +149,7 @@ fn tracked_in(repo: &git2::Repository, rel: &Path) -> Option<String> {
 
 /// Writes the layout files of one tree into `dir`, replacing what a previous run wrote there
 /// (and only that: see [`crate::export::write_dir`]).
-pub fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
+pub(crate) fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
     crate::export::write_dir(dir, files, false)
         .map(|_| ())
         .map_err(|e| Diagnostic::new(format!("{e:#}")))

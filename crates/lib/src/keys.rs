@@ -18,7 +18,7 @@ const ENCODED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'
 
 /// Why a file name is not the canonical encoding of a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error("an empty key cannot be a file name")]
     Empty,
     #[error("`{name}` is not a valid key file name: percent-escapes must decode to UTF-8")]
@@ -68,14 +68,14 @@ pub(crate) fn check_path(rel: &str) -> Result<(), KeyError> {
 
 /// Returns the file name of `key` when it is one directory of its own (a tenant's directory):
 /// [`encode`], then [`check_path`].
-pub fn dir_name(key: &str) -> Result<String, KeyError> {
+pub(crate) fn dir_name(key: &str) -> Result<String, KeyError> {
     let name = encode(key)?;
     check_path(&name)?;
     Ok(name)
 }
 
 /// Returns the file-name form of a map key.
-pub fn encode(key: &str) -> Result<String, KeyError> {
+pub(crate) fn encode(key: &str) -> Result<String, KeyError> {
     if key.is_empty() {
         return Err(KeyError::Empty);
     }

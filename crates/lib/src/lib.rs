@@ -7,7 +7,7 @@
 // may link to private ones.
 #![allow(rustdoc::private_intra_doc_links)]
 
-pub mod affected;
+pub(crate) mod affected;
 pub mod apply;
 pub mod backup;
 pub mod baseline;
@@ -21,23 +21,23 @@ pub mod environment;
 pub mod export;
 pub mod files;
 pub mod gate;
-pub mod git;
+pub(crate) mod git;
 pub mod init;
-pub mod keys;
+pub(crate) mod keys;
 pub mod layout;
 pub mod migrate;
-pub mod parallel;
+pub(crate) mod parallel;
 pub mod patch;
 pub mod pipeline;
 pub mod plan;
-pub mod prepare;
+pub(crate) mod prepare;
 pub mod progress;
 pub mod render;
 pub mod report;
 pub mod rollback;
 pub mod schema;
 pub mod source;
-pub mod state;
-pub mod templatize;
+pub(crate) mod state;
+pub(crate) mod templatize;
 pub mod validate;
 pub mod yaml;

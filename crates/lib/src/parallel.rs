@@ -17,7 +17,7 @@ const AHEAD_PER_THREAD: usize = 4;
 
 /// Runs `work` on each of `items` with `threads` threads and hands the results to `deliver`, in
 /// the order of `items`, on the calling thread.
-pub fn ordered<T, R>(
+pub(crate) fn ordered<T, R>(
     items: &[T],
     threads: usize,
     work: impl Fn(&T) -> R + Sync,

@@ -10,7 +10,7 @@
 //! sizes, and makes secret markers unforgeable (`markers`).
 
 mod bounds;
-pub mod graph;
+pub(crate) mod graph;
 mod instrument;
 mod markers;
 mod sandbox;
@@ -183,13 +183,8 @@ impl<'a> Templates<'a> {
     }
 
     /// Returns the repository snapshot these templates were compiled from.
-    pub fn files(&self) -> &'a RepoFiles {
+    pub(crate) fn files(&self) -> &'a RepoFiles {
         self.files
-    }
-
-    /// Returns the dependency graph of these templates.
-    pub fn graph(&self) -> &graph::Graph {
-        &self.graph
     }
 
     /// Returns the rendered text of each file of the tenant's template, by path relative to
@@ -398,7 +393,7 @@ impl<'a> Templates<'a> {
 }
 
 /// Returns the Tera context of a tenant in an environment.
-pub fn context(env: &Environment, tenant: &Tenant) -> Value {
+pub(crate) fn context(env: &Environment, tenant: &Tenant) -> Value {
     json!({
         "env": {"name": env.name, "vars": env.file.vars},
         "tenant": {"key": tenant.key, "id": tenant.id, "template": tenant.template, "vars": tenant.vars},
@@ -409,7 +404,7 @@ pub fn context(env: &Environment, tenant: &Tenant) -> Value {
 /// Returns where in template directory `template` of `files` the value at `pointer` of the
 /// tenant tree `tree` (rendered from it) is written: the file the layout puts it in, and the
 /// line and column of its key when the file is YAML and the key is found in the template text.
-pub fn template_location(
+pub(crate) fn template_location(
     files: &RepoFiles,
     template: &str,
     tree: &Value,

@@ -284,7 +284,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
     }
 }
 
-pub fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('`', "'")
 }
 

@@ -189,7 +189,7 @@ pub fn add_modelines(files: &mut [layout::File], depth: usize) {
 }
 
 /// How deep `dir` is below the repository `repo`, when it is inside it (both must exist).
-pub fn depth_in(repo: &Path, dir: &Path) -> Option<usize> {
+pub(crate) fn depth_in(repo: &Path, dir: &Path) -> Option<usize> {
     let repo = repo.canonicalize().ok()?;
     let dir = dir.canonicalize().ok()?;
     dir.strip_prefix(&repo)

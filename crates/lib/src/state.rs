@@ -12,7 +12,7 @@
 //! racing on one repository cannot silently drop each other's record.
 
 pub(crate) mod history;
-pub mod sync;
+pub(crate) mod sync;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -175,7 +175,7 @@ pub(crate) fn read(repo: &Path, env: &str) -> Result<BTreeMap<String, AppliedRec
 
 /// Records what was applied, tenant by tenant as an apply goes (each record goes to the object
 /// database at once, so a fleet's records are never all in memory), then as one commit.
-pub struct Recorder {
+pub(crate) struct Recorder {
     repo: git2::Repository,
     dir: String,
     files: Vec<(String, git2::Oid)>,
@@ -183,7 +183,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(repo: &Path, env: &str) -> Result<Recorder> {
+    pub(crate) fn new(repo: &Path, env: &str) -> Result<Recorder> {
         Ok(Recorder {
             repo: open(repo)?,
             dir: keys::encode(env)?,
@@ -201,7 +201,7 @@ impl Recorder {
     }
 
     /// Removes the record of tenant `key`: promote no longer manages it.
-    pub fn forget(&mut self, key: &str) -> Result<()> {
+    pub(crate) fn forget(&mut self, key: &str) -> Result<()> {
         self.forgotten.push(format!("{}.json", keys::encode(key)?));
         Ok(())
     }
@@ -212,7 +212,7 @@ impl Recorder {
 
     /// Commits the records on [`REF`] with `message`; `None` when nothing changed, unless
     /// `even_unchanged` (a commit with its parent's tree then records that the apply happened).
-    pub fn commit(self, message: &str, even_unchanged: bool) -> Result<Option<git2::Oid>> {
+    pub(crate) fn commit(self, message: &str, even_unchanged: bool) -> Result<Option<git2::Oid>> {
         let repo = &self.repo;
         let parent = crate::git::head_of(repo, REF)?;
         let base = parent.as_ref().map(|c| c.tree()).transpose()?;

@@ -83,7 +83,7 @@ pub(crate) fn unescape(text: &str) -> String {
 
 /// The values to replace by expressions, longest first.
 #[derive(Debug, Clone, Default)]
-pub struct Substitutions {
+pub(crate) struct Substitutions {
     /// (value, expression) pairs, longest value first.
     pairs: Vec<(String, String)>,
     /// The context the expressions render in.

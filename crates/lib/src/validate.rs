@@ -3,7 +3,7 @@
 //! The checks work on a tree and report [`Problem`]s at JSON pointers, so the same code serves
 //! `promote validate` (which maps pointers back to template files and lines) and the emulator
 //! (which refuses a broken configuration with 422 naming the pointer). Unknown keys are never
-//! problems: the platform adds keys in new releases. [`repository`] runs the checks over every
+//! problems: the platform adds keys in new releases. [`fn@repository`] runs the checks over every
 //! tenant of a repository's environments.
 
 mod repository;
@@ -105,7 +105,7 @@ pub fn tenant(tree: &Value) -> Vec<Problem> {
 
 /// Returns the problems of a tree's shape and of its references inside the tenant: what a
 /// platform refuses too (the emulator answers them with 422).
-pub fn structure(tree: &Value) -> Vec<Problem> {
+pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(root) = tree.as_object() else {
         problems.push(problem(

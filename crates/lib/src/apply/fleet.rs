@@ -37,14 +37,6 @@ impl Plans {
             .flatten()
             .collect()
     }
-
-    /// How many tenants have something to send.
-    pub fn sending(&self) -> usize {
-        self.planned
-            .iter()
-            .filter(|p| matches!(p, Planned::Ready(_)))
-            .count()
-    }
 }
 
 /// Renders and plans `tenants` of `project` against `live`, each once, calling `progress` as
@@ -71,7 +63,7 @@ pub fn plan(
 
 /// Plans and sends `tenants` at once ([`plan`], then [`send`]); a tenant that does not render
 /// fails alone.
-pub fn run(
+pub(crate) fn run(
     repo: &Path,
     project: &Project,
     live: &Live,

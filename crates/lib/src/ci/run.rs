@@ -55,7 +55,7 @@ pub struct Options {
 
 impl Options {
     /// What this run does: `plan`, `apply` or `apply (dry run)`.
-    pub fn action(&self) -> &'static str {
+    pub(crate) fn action(&self) -> &'static str {
         match (self.apply, self.dry_run) {
             (false, _) => "plan",
             (true, false) => "apply",
@@ -142,7 +142,7 @@ pub enum Status {
 
 impl Status {
     /// The status in words, as the text report and the summary say it.
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             Status::Unaffected => "no tenant affected",
             Status::Planned => "planned",
@@ -218,7 +218,7 @@ impl Outcomes {
     }
 
     /// Totals over the environments.
-    pub fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let outcomes = &self.environments;
         let sum = |f: fn(&Summary) -> usize| -> usize {
             outcomes
@@ -254,7 +254,7 @@ pub struct Totals {
 
 impl Totals {
     /// The totals in a sentence, as the text report ends.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = format!(
             "{} environment(s): {} tenant(s) run, {} with changes, {} error(s)",
             self.environments, self.tenants, self.with_changes, self.errors

@@ -14,7 +14,7 @@
 
 pub(crate) mod merge;
 pub(crate) mod ops;
-pub(crate) use promote_platform::pointer;
+pub use promote_platform::pointer;
 pub mod three_way;
 
 use std::fmt;
@@ -205,7 +205,7 @@ pub fn in_format(
 }
 
 #[cfg(test)]
-pub(crate) use promote_platform::arb;
+pub use promote_platform::arb;
 #[cfg(test)]
 #[path = "mod_tests.rs"]
 mod tests;

@@ -17,9 +17,9 @@ use crate::progress;
 /// File form of rendered tenants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// DIR/<key>.json, one tree per tenant.
+    /// `DIR/<key>.json`, one tree per tenant.
     Json,
-    /// DIR/<key>/ in the repository layout.
+    /// `DIR/<key>/` in the repository layout.
     Yaml,
 }
 

@@ -52,7 +52,7 @@ impl Deps {
 
 /// The dependency graph of the template files of one snapshot.
 #[derive(Debug, Clone, Default)]
-pub struct Graph {
+pub(crate) struct Graph {
     /// Template file (path relative to `templates/`) → what it depends on, for every file
     /// that parsed.
     files: BTreeMap<String, Deps>,

@@ -22,7 +22,7 @@ const PUSH_ATTEMPTS: usize = 6;
 
 /// What pulling did to the local state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pulled {
+pub(crate) enum Pulled {
     /// The remote has no state yet.
     NothingThere,
     /// The local state already had everything.
@@ -34,7 +34,7 @@ pub enum Pulled {
 }
 
 /// Brings the state of `repo` up to date with `remote`'s (a remote's name or a URL).
-pub fn pull(repo: &Path, remote: &str) -> Result<Pulled> {
+pub(crate) fn pull(repo: &Path, remote: &str) -> Result<Pulled> {
     let git = open(repo)?;
     pull_into(&git, remote)
 }
@@ -54,7 +54,7 @@ fn pull_into(git: &Repository, remote: &str) -> Result<Pulled> {
 
 /// Pushes the state of `repo` to `remote`. When other jobs pushed meanwhile, pulls (replaying
 /// this job's records on top of theirs) and tries again.
-pub fn push(repo: &Path, remote: &str) -> Result<()> {
+pub(crate) fn push(repo: &Path, remote: &str) -> Result<()> {
     let git = open(repo)?;
     if git.refname_to_id(REF).is_err() {
         return Ok(());
