@@ -124,18 +124,26 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
     let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
-    let applied = apply::fleet::send(&global.repo, &live, &tenants, plans, &options, |result| {
-        bar.inc(1);
-        let r = &result.report;
-        if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
-            for d in &r.errors {
-                bar.suspend(|| ui.diagnostic(d));
+    let applied = apply::fleet::send(
+        &global.repo,
+        &project,
+        &live,
+        &tenants,
+        plans,
+        &options,
+        |result| {
+            bar.inc(1);
+            let r = &result.report;
+            if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
+                for d in &r.errors {
+                    bar.suspend(|| ui.diagnostic(d));
+                }
             }
-        }
-        if open {
-            open = sink.tenant(r).is_ok();
-        }
-    })?;
+            if open {
+                open = sink.tenant(r).is_ok();
+            }
+        },
+    )?;
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&applied.summary);

@@ -86,7 +86,33 @@ pub(crate) struct Ready {
     live: [u8; 20],
 }
 
-impl Ready {}
+impl Ready {
+    /// About how many bytes of memory the plan holds: its desired tree and its patch (twice:
+    /// what is sent and what the report shows).
+    pub(crate) fn held_bytes(&self) -> usize {
+        let patch = self.prepared.report.patch.as_ref().map_or(0, approx_bytes);
+        approx_bytes(&self.prepared.desired.tree) + 2 * patch
+    }
+}
+
+/// About how many bytes of memory `value` takes: its strings and keys, and a fixed cost per
+/// value and per map entry.
+fn approx_bytes(value: &Value) -> usize {
+    const VALUE: usize = 32;
+    const ENTRY: usize = 48;
+    match value {
+        Value::String(s) => VALUE + s.len(),
+        Value::Array(items) => VALUE + items.iter().map(approx_bytes).sum::<usize>(),
+        Value::Object(map) => {
+            VALUE
+                + map
+                    .iter()
+                    .map(|(k, v)| ENTRY + k.len() + approx_bytes(v))
+                    .sum::<usize>()
+        }
+        _ => VALUE,
+    }
+}
 
 /// Returns the report of a tenant that failed with `errors`, from what `report` shows so far.
 fn failed(env: &str, t: &Tenant, mut report: TenantPlan, errors: Vec<Diagnostic>) -> TenantApply {

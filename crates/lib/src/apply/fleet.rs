@@ -5,6 +5,10 @@
 //! `refs/promote/state` for the tenants that succeeded. Between the two, `promote apply`
 //! refuses a repository with an invalid tenant and asks for consent; `promote ci --apply` runs
 //! both at once ([`run`]).
+//!
+//! Memory stays bounded however large the fleet: the plans held between the steps take at
+//! most [`HELD_BYTES`]; a plan past that budget is dropped and made again (rendered a second
+//! time) when it is sent.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,11 +21,24 @@ use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};
 use crate::state;
 
+/// About how many bytes the plans held between planning and sending may take; past it, a plan
+/// is made again when it is sent. 64 MiB holds about 300 tenants of 60 KB of JSON each.
+pub(crate) const HELD_BYTES: usize = 64 << 20;
+
 /// The tenants of an apply, planned, in tenant order. Only the plans that send something hold
 /// their trees (the desired tree, the changes and what is sent); the others hold a report.
 #[derive(Debug)]
 pub struct Plans {
-    planned: Vec<Planned>,
+    planned: Vec<Slot>,
+}
+
+/// One tenant between planning and sending.
+#[derive(Debug)]
+enum Slot {
+    Planned(Planned),
+    /// A plan with something to send that was not held (the held plans had reached
+    /// [`HELD_BYTES`]): it is made again when it is sent.
+    Again,
 }
 
 impl Plans {
@@ -31,7 +48,7 @@ impl Plans {
         self.planned
             .iter()
             .filter_map(|p| match p {
-                Planned::Invalid(done) => Some(done.report.errors.iter().cloned()),
+                Slot::Planned(Planned::Invalid(done)) => Some(done.report.errors.iter().cloned()),
                 _ => None,
             })
             .flatten()
@@ -46,15 +63,39 @@ pub fn plan(
     live: &Live,
     tenants: &[&Tenant],
     options: &Options,
+    progress: impl FnMut(),
+) -> Plans {
+    plan_within(project, live, tenants, options, HELD_BYTES, progress)
+}
+
+/// [`plan`], holding plans of at most `budget` bytes.
+fn plan_within(
+    project: &Project,
+    live: &Live,
+    tenants: &[&Tenant],
+    options: &Options,
+    budget: usize,
     mut progress: impl FnMut(),
 ) -> Plans {
     let mut planned = Vec::with_capacity(tenants.len());
+    let mut held = 0usize;
     crate::parallel::ordered(
         tenants,
         live.concurrency,
         |t| super::plan(project, live, t, options),
         |p| {
             progress();
+            let p = match p {
+                Planned::Ready(ready) => {
+                    held += ready.held_bytes();
+                    if held > budget {
+                        Slot::Again
+                    } else {
+                        Slot::Planned(Planned::Ready(ready))
+                    }
+                }
+                other => Slot::Planned(other),
+            };
             planned.push(p);
         },
     );
@@ -72,7 +113,7 @@ pub(crate) fn run(
     each: impl FnMut(&TenantApply),
 ) -> Result<FleetReport> {
     let plans = plan(project, live, tenants, options, || {});
-    send(repo, live, tenants, plans, options, each)
+    send(repo, project, live, tenants, plans, options, each)
 }
 
 /// What applying a set of tenants did.
@@ -93,6 +134,7 @@ pub struct FleetReport {
 /// commit reached `env`.
 pub fn send(
     repo: &Path,
+    project: &Project,
     live: &Live,
     tenants: &[&Tenant],
     plans: Plans,
@@ -111,7 +153,7 @@ pub fn send(
     let mut summary = Summary::default();
     let mut failed = 0usize;
     // Each plan is taken by the thread that sends it: it leaves memory as soon as it is sent.
-    let work: Vec<(&Tenant, Mutex<Option<Planned>>)> = tenants
+    let work: Vec<(&Tenant, Mutex<Option<Slot>>)> = tenants
         .iter()
         .copied()
         .zip(plans.planned.into_iter().map(|p| Mutex::new(Some(p))))
@@ -122,8 +164,12 @@ pub fn send(
         |(t, planned)| {
             let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
             match taken {
-                Some(Planned::Ready(ready)) => super::send(live, t, *ready, options),
-                Some(Planned::Done(done) | Planned::Invalid(done)) => done,
+                Some(Slot::Planned(Planned::Ready(ready))) => super::send(live, t, *ready, options),
+                Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
+                Some(Slot::Again) => match super::plan(project, live, t, options) {
+                    Planned::Ready(ready) => super::send(live, t, *ready, options),
+                    Planned::Done(done) | Planned::Invalid(done) => done,
+                },
                 // Each slot is taken once, by the one thread that works on it; a thread that
                 // panicked holding the lock leaves it poisoned.
                 None => super::failed(
@@ -185,4 +231,87 @@ pub fn send(
         failed,
         recorded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::render::Templates;
+    use crate::source::RepoFiles;
+
+    /// The shipped example, copied into a fresh git repository.
+    fn example() -> tempfile::TempDir {
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["templates", "environments"] {
+            for entry in walkdir::WalkDir::new(root.join(sub)) {
+                let entry = entry.unwrap();
+                let to = dir.path().join(entry.path().strip_prefix(root).unwrap());
+                if entry.file_type().is_dir() {
+                    std::fs::create_dir_all(&to).unwrap();
+                } else {
+                    std::fs::copy(entry.path(), &to).unwrap();
+                }
+            }
+        }
+        git2::Repository::init(dir.path()).unwrap();
+        dir
+    }
+
+    /// Applies the example's `local` environment with plans held up to `budget` bytes;
+    /// returns how many tenants were applied and how many plans were held.
+    fn apply_within(repo: &Path, budget: usize) -> (usize, usize) {
+        crate::connect::set_local_platform(promote_emulator::Embedded::start_local);
+        let files = RepoFiles::from_work_tree(repo).unwrap();
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "local").unwrap();
+        let tenants: Vec<&Tenant> = project.tenants.iter().collect();
+        let live = Live::open(repo, &project.env, &tenants, Default::default()).unwrap();
+        let options = Options {
+            mode: crate::patch::three_way::Mode::Update,
+            dry_run: false,
+            allow_delete: false,
+            force: false,
+            rotate_secrets: false,
+            backups: repo.join(".promote/backups"),
+            source: None,
+            invent_secrets: true,
+            complete: false,
+        };
+        let plans = plan_within(&project, &live, &tenants, &options, budget, || {});
+        let held = plans
+            .planned
+            .iter()
+            .filter(|s| matches!(s, Slot::Planned(Planned::Ready(_))))
+            .count();
+        let mut applied = 0;
+        let report = send(repo, &project, &live, &tenants, plans, &options, |r| {
+            if r.report.outcome == Some(Outcome::Applied) {
+                applied += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(report.failed, 0);
+        (applied, held)
+    }
+
+    #[test]
+    fn plans_past_the_budget_are_made_again_and_applied_the_same() {
+        let (held_repo, again_repo) = (example(), example());
+        let (applied, held) = apply_within(held_repo.path(), HELD_BYTES);
+        assert!(applied >= 4, "{applied}");
+        assert_eq!(held, applied, "every plan fits the budget");
+        let (applied_again, held_again) = apply_within(again_repo.path(), 0);
+        assert_eq!((applied_again, held_again), (applied, 0));
+        // Both platforms now hold the same tenants.
+        for repo in [held_repo.path(), again_repo.path()] {
+            let tenants = std::fs::read_dir(repo.join(".promote/emulator/tenants"))
+                .unwrap()
+                .count();
+            assert_eq!(tenants, applied, "{}", repo.display());
+        }
+    }
 }
