@@ -33,6 +33,8 @@ pub struct Plans {
 }
 
 /// One tenant between planning and sending.
+// One slot a tenant, most of them `Planned`: boxing would add an allocation a tenant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Slot {
     Planned(Planned),
