@@ -108,7 +108,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         return Ok(Exit::Ok);
     }
     let header = Header {
-        version: 1,
+        version: promote_lib::plan::REPORT_VERSION,
         env: project.env.name.clone(),
         against: "live".into(),
         mode: options.mode,

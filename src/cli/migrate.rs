@@ -94,7 +94,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
     let mode = args.mode.into();
     let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials)?;
     let header = Header {
-        version: 1,
+        version: promote_lib::plan::REPORT_VERSION,
         env: to_env.clone(),
         against: format!("live, from {}:{} ({})", from_env, from.key, from.id),
         mode,

@@ -287,7 +287,7 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(promote_lib::credentials::scrub::stderr)
+        .with_writer(promote_lib::scrub::stderr)
         .with_ansi(console::colors_enabled_stderr())
         .without_time()
         .try_init();

@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use console::style;
 
 use super::{Failure, GlobalArgs, OutputFormat};
-use promote_lib::credentials::scrub::scrub;
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::progress::{self, ProgressBar};
+use promote_lib::scrub::scrub;
 
 /// How this run prints.
 #[derive(Debug, Clone)]

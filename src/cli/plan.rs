@@ -76,7 +76,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     };
     let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
     let header = Header {
-        version: 1,
+        version: promote_lib::plan::REPORT_VERSION,
         env: project.env.name.clone(),
         against: args.against.to_string(),
         mode: args.mode.into(),

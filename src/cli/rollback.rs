@@ -41,7 +41,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(&live, tenant, &chosen)?;
     let header = Header {
-        version: 1,
+        version: promote_lib::plan::REPORT_VERSION,
         env: project.env.name.clone(),
         against: format!("backup {}", chosen.display()),
         mode: Mode::Update,

@@ -113,7 +113,7 @@ fn json_against_a_directory() {
     ]);
     run.success();
     let report = run.stdout_json();
-    assert_eq!(report["version"], json!(1));
+    assert_eq!(report["version"], json!(2));
     assert_eq!(report["env"], json!("prod"));
     assert_eq!(report["against"], json!("dir:B"));
     assert_eq!(report["mode"], json!("update"));

@@ -400,7 +400,7 @@ fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
         Value::String(s) => match credentials::marker_name(s) {
             Some(name) => match secrets::lookup(name)? {
                 Some(v) => {
-                    crate::credentials::scrub::register(&v);
+                    crate::scrub::register(&v);
                     Value::String(v)
                 }
                 None if invent => Value::String(

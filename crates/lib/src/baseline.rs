@@ -332,7 +332,7 @@ pub fn read_layout_dir(dir: &Path) -> Result<Value, Vec<Diagnostic>> {
             continue;
         }
         // The list of the files an export wrote is not part of the tree.
-        if !entry.file_type().is_file() || entry.file_name() == crate::export::MANIFEST {
+        if !entry.file_type().is_file() || entry.file_name() == crate::files::MANIFEST {
             continue;
         }
         let Some(rel) = entry.path().strip_prefix(dir).ok().and_then(|p| p.to_str()) else {

@@ -22,9 +22,9 @@ use serde_json::Value;
 mod resolver;
 
 use crate::connect::Connection;
-use crate::credentials::scrub;
 use crate::patch::three_way::Mode;
 use crate::patch::Patch;
+use crate::scrub;
 
 /// What a path segment keeps as it is (RFC 3986 unreserved); the rest is percent-encoded, so
 /// an ID can never add a path segment or a query.

@@ -82,7 +82,7 @@ impl Diagnostic {
         // A message may quote what a platform answered or what a library said: no credential
         // value this process holds survives into it, wherever the diagnostic is shown (stderr,
         // a report, the step summary a pull request shows).
-        let message = printable(&crate::credentials::scrub::scrub(&message));
+        let message = printable(&crate::scrub::scrub(&message));
         Diagnostic {
             message,
             location: None,

@@ -174,9 +174,7 @@ impl std::fmt::Display for Changes {
     }
 }
 
-/// The file in an exported directory that lists, one per line, the files promote wrote there:
-/// the only ones a later export may remove.
-pub(crate) const MANIFEST: &str = ".promote-export";
+pub(crate) use crate::files::MANIFEST;
 
 /// The first line of a [`MANIFEST`].
 const MANIFEST_HEADER: &str =

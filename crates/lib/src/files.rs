@@ -147,13 +147,10 @@ fn tracked_in(repo: &git2::Repository, rel: &Path) -> Option<String> {
     head.get_path(Path::new(&rel)).ok().map(|_| rel)
 }
 
-/// Writes the layout files of one tree into `dir`, replacing what a previous run wrote there
-/// (and only that: see [`crate::export::write_dir`]).
-pub(crate) fn write_layout(dir: &Path, files: &[(String, String)]) -> Result<()> {
-    crate::export::write_dir(dir, files, false)
-        .map(|_| ())
-        .map_err(|e| Diagnostic::new(format!("{e:#}")))
-}
+/// The file in an exported directory that lists, one per line, the files promote wrote there
+/// (`export`):
+/// the only ones a later export may remove.
+pub(crate) const MANIFEST: &str = ".promote-export";
 
 #[cfg(test)]
 mod tests {

@@ -36,6 +36,7 @@ pub mod render;
 pub mod report;
 pub mod rollback;
 pub mod schema;
+pub mod scrub;
 pub mod source;
 pub(crate) mod state;
 pub(crate) mod templatize;

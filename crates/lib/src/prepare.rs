@@ -24,7 +24,7 @@ use crate::environment::Tenant;
 use crate::patch::three_way::{self, Conflict, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
-use crate::plan::{self, Counts, Status, TenantPlan};
+use crate::plan::tenant::{self, Counts, Status, TenantPlan};
 
 /// What the next step does when the platform and the repository both changed a path.
 pub(crate) const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
@@ -98,7 +98,7 @@ impl Sending {
     /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
     /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
     pub(crate) fn redacted(&self) -> Value {
-        let mut json = plan::redact_patch(&self.patch);
+        let mut json = tenant::redact_patch(&self.patch);
         if !self.workspaces.is_empty() {
             let workspaces: Map<String, Value> = self
                 .workspaces
@@ -240,7 +240,7 @@ pub(crate) fn prepare(
         .changes
         .iter()
         .cloned()
-        .map(plan::redact_change)
+        .map(tenant::redact_change)
         .collect();
     report.conflicts = redact_all(&planned.conflicts);
     report.skipped = redact_all(&planned.skipped);
@@ -272,7 +272,7 @@ fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
     conflicts
         .iter()
         .cloned()
-        .map(plan::redact_conflict)
+        .map(tenant::redact_conflict)
         .collect()
 }
 

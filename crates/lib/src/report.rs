@@ -210,7 +210,7 @@ impl<W: Write> Json<W> {
 impl<W: Write> Sink for Json<W> {
     fn begin(&mut self, h: &Header) -> io::Result<()> {
         let header = serde_json::to_string(h)?;
-        // `{"version":1,...}` without its closing brace, then the tenants.
+        // `{"version":2,...}` without its closing brace, then the tenants.
         write!(self.out, "{},\n\"tenants\": [", &header[..header.len() - 1])
     }
 

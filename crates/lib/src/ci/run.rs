@@ -328,7 +328,7 @@ pub fn run(
     // A closed pipe ends the output, not the run.
     let mut open = sink
         .start(&Start {
-            version: 1,
+            version: crate::plan::REPORT_VERSION,
             command: "ci",
             action: options.action(),
             base: change.base_commit.map(|c| c.to_string()),
@@ -550,7 +550,7 @@ fn run_env(
             .map_err(|d| vec![d.context(&env.name, None)])?;
     }
     let header = Header {
-        version: 1,
+        version: crate::plan::REPORT_VERSION,
         env: env.name.clone(),
         against: "live".into(),
         mode: options.mode,
@@ -834,7 +834,7 @@ impl<W: Write> Json<W> {
 impl<W: Write> Sink for Json<W> {
     fn start(&mut self, s: &Start) -> io::Result<()> {
         let start = serde_json::to_string(s)?;
-        // `{"version":1,...}` without its closing brace, then the environments.
+        // `{"version":2,...}` without its closing brace, then the environments.
         write!(
             self.report.out,
             "{},\n\"environments\": [",

@@ -113,7 +113,7 @@ fn write(dir: &Path, key: &str, tree: &Value, format: Format) -> Result<()> {
         Format::Yaml => {
             let laid_out = layout::write(&layout::TENANT, tree)
                 .map_err(|d| Diagnostic::new(format!("{d}")))?;
-            files::write_layout(&files::inside(dir, &name)?, &laid_out)
+            crate::export::write_dir(&files::inside(dir, &name)?, &laid_out, false).map(|_| ())
         }
     }
 }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::{LazyLock, RwLock};
 
-use super::REDACTED;
+use promote_platform::credentials::REDACTED;
 
 /// Values shorter than this are not registered: scrubbing `"x"` would mangle every message, and
 /// no platform issues credentials that short.

@@ -1,0 +1,172 @@
+//! The plan of one tenant as reports show it: its status, counts, changes, conflicts and
+//! patch, every value redacted where a credential may be. Planning (`plan`, `prepare`) fills
+//! it; reports print it.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::credentials::{self, Scope};
+use crate::diagnostic::Diagnostic;
+use crate::environment::Tenant;
+use crate::patch::three_way::{Change, ChangeKind, Conflict};
+use crate::patch::Patch;
+
+/// What happens to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Desired equals the baseline.
+    Unchanged,
+    /// Some paths change.
+    Changes,
+    /// The baseline does not have the tenant: it is created whole.
+    Create,
+    /// The tenant could not be planned; `errors` says why.
+    Error,
+}
+
+/// What apply did with a tenant (absent from a plan report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The change was sent and checked: the tenant holds what the repository says.
+    Applied,
+    /// Nothing to send.
+    Unchanged,
+    /// Sent with `dry_run=true`: the platform accepted it and changed nothing.
+    DryRun,
+    /// See `errors`; other tenants went on.
+    Failed,
+}
+
+/// How many changes of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub add: usize,
+    pub replace: usize,
+    pub remove: usize,
+}
+
+impl Counts {
+    /// Counts `changes` by kind.
+    pub(crate) fn of(changes: &[Change]) -> Counts {
+        let mut c = Counts::default();
+        for change in changes {
+            match change.kind {
+                ChangeKind::Add => c.add += 1,
+                ChangeKind::Replace => c.replace += 1,
+                ChangeKind::Remove => c.remove += 1,
+            }
+        }
+        c
+    }
+
+    pub(crate) fn plus(self, o: Counts) -> Counts {
+        Counts {
+            add: self.add + o.add,
+            replace: self.replace + o.replace,
+            remove: self.remove + o.remove,
+        }
+    }
+}
+
+/// The plan of one tenant, redacted, ready to print.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantPlan {
+    pub key: String,
+    pub id: String,
+    pub template: String,
+    pub status: Status,
+    pub counts: Counts,
+    pub changes: Vec<Change>,
+    pub conflicts: Vec<Conflict>,
+    /// Conflicts left as live by `--mode ignore`.
+    pub skipped: Vec<Conflict>,
+    /// The patch that would be sent: `{"format": "rfc7396"|"rfc6902", "patch": ...}`.
+    pub patch: Option<Value>,
+    pub errors: Vec<Diagnostic>,
+    /// What apply did (apply reports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Where apply saved the tenant's export before writing (apply reports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// Where apply sent a credential from `secret()` (pointers only, never values; apply
+    /// reports only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl TenantPlan {
+    /// A report for `tenant` with nothing in it yet (status `error` until filled).
+    pub(crate) fn empty(tenant: &Tenant) -> TenantPlan {
+        TenantPlan {
+            key: tenant.key.clone(),
+            id: tenant.id.clone(),
+            template: tenant.template.clone(),
+            status: Status::Error,
+            counts: Counts::default(),
+            changes: Vec::new(),
+            conflicts: Vec::new(),
+            skipped: Vec::new(),
+            patch: None,
+            errors: Vec::new(),
+            outcome: None,
+            backup: None,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// `value` as a report may show it at `path`: redacted where a credential may be.
+pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+    if !credentials::may_hold(path, Scope::Tenant) {
+        return value;
+    }
+    value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
+}
+
+/// `c` with its values redacted where a credential may be.
+pub(crate) fn redact_change(mut c: Change) -> Change {
+    c.old = redact_value(&c.path, c.old.take());
+    c.new = redact_value(&c.path, c.new.take());
+    c
+}
+
+/// `c` with its values redacted where a credential may be.
+pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
+    c.last_applied = redact_value(&c.path, c.last_applied.take());
+    c.desired = redact_value(&c.path, c.desired.take());
+    c.live = redact_value(&c.path, c.live.take());
+    c
+}
+
+/// Returns the JSON form of a patch with every credential value redacted.
+pub(crate) fn redact_patch(patch: &Patch) -> Value {
+    let body = redact_patch_body(patch, Scope::Tenant);
+    serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": body})
+}
+
+/// Returns the body of a patch (a merge document or an op list) between trees of `scope`, with
+/// every credential value redacted.
+pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
+    let mut json = patch.to_json();
+    match patch {
+        Patch::Merge(_) => credentials::redact_in_place(&mut json, scope),
+        Patch::Ops(_) => {
+            if let Value::Array(ops) = &mut json {
+                for op in ops {
+                    let path = op
+                        .get("path")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(value) = op.get_mut("value") {
+                        *value = credentials::redact_at(&path, value, scope);
+                    }
+                }
+            }
+        }
+    }
+    json
+}
