@@ -673,6 +673,19 @@ fn the_promotion_gate_is_enforced() {
         "{message}"
     );
     repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A file git ignores is read like any other, so it is no more committed than an
+    // untracked one.
+    std::fs::write(repo.join(".git/info/exclude"), "backdoor.yaml\n").unwrap();
+    let backdoor = "templates/saas/workspaces/app/clients/backdoor.yaml";
+    repo.write(backdoor, "client_name: Backdoor\n");
+    assert!(repo.git_status().is_empty());
+    repo.run(&["apply", "--env", "gated", "--yes"])
+        .code(1)
+        .stderr_contains("uncommitted changes")
+        .stderr_contains("backdoor.yaml");
+    repo.remove(backdoor);
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
 }
 
 #[test]

@@ -684,3 +684,37 @@ fn a_symlink_leaving_the_repository_is_refused_in_a_revision_too() {
         .stderr_contains("templates/t/pools/p.yaml@HEAD")
         .stderr_contains("symlink leaves the repository");
 }
+
+/// A key a template writes can hold anything YAML can: a new line, a CI command, a terminal
+/// escape, a code fence. In text and markdown plans it stays inside its line.
+#[test]
+fn a_hostile_key_cannot_forge_lines_of_a_plan() {
+    let repo = small_with_staging_baseline();
+    repo.write(
+        "templates/app/workspaces/main/workspace.yaml",
+        "name: Main\naccess_token_ttl: {{ vars.ttl }}\nmetadata:\n  \"k\\n```\\n</details>\\n::error file=README.md,line=1::FORGED\\n# Approved\\e[31m\": 1\n",
+    );
+    for format in ["text", "markdown"] {
+        let run = repo.run(&[
+            "plan",
+            "--env",
+            "prod",
+            "--against",
+            "dir:B",
+            "--output",
+            format,
+        ]);
+        run.success();
+        assert!(run.stdout.contains("FORGED"), "{format}: {}", run.stdout);
+        for line in run.stdout.lines() {
+            let l = line.trim_start();
+            assert!(!l.starts_with("::"), "{format}: {line}");
+            assert!(!l.starts_with("# Approved"), "{format}: {line}");
+        }
+        // The report's own blocks close as many times as they open, no more.
+        let count = |tag: &str| run.stdout.lines().filter(|l| l.starts_with(tag)).count();
+        assert_eq!(count("<details>"), count("</details>"), "{}", run.stdout);
+        assert_eq!(count("```") % 2, 0, "{}", run.stdout);
+        assert!(!run.stdout.contains('\u{1b}'), "{format}: {}", run.stdout);
+    }
+}

@@ -82,7 +82,7 @@ impl Diagnostic {
         // A message may quote what a platform answered or what a library said: no credential
         // value this process holds survives into it, wherever the diagnostic is shown (stderr,
         // a report, the step summary a pull request shows).
-        let message = printable(&crate::scrub::scrub(&message));
+        let message = printable(&message);
         Diagnostic {
             message,
             location: None,
@@ -188,19 +188,41 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
 /// Returns `text` with control characters escaped, new lines written as `newline` (escaped when
 /// `None`), and at most `max` characters, then `…`.
 fn escaped(text: &str, max: usize, newline: Option<&str>) -> String {
+    // Scrubbed before it is cut: a credential cut in half no longer matches its value.
+    let text = crate::scrub::scrub(text);
     let mut out = String::with_capacity(text.len().min(max));
-    for (i, c) in text.chars().enumerate() {
+    let mut line_start = true;
+    for (i, (at, c)) in text.char_indices().enumerate() {
         if i == max {
             out.push('…');
             break;
         }
+        let rest = &text[at..];
         match (c, newline) {
-            ('\n', Some(newline)) => out.push_str(newline),
-            (c, _) if c.is_control() => out.extend(c.escape_default()),
+            ('\n', Some(newline)) => {
+                out.push_str(newline);
+                line_start = true;
+                continue;
+            }
+            (c, _) if c.is_control() || is_bidi_control(c) => out.extend(c.escape_default()),
+            // CI runners read `::command::` at the start of a line, whatever its indent
+            // (GitHub), and `##[command]` anywhere in it (GitHub's older form, Azure's): the
+            // first character is escaped so that no text promote shows is one.
+            _ if (line_start && rest.starts_with("::")) || rest.starts_with("##[") => {
+                out.push('\\');
+                out.push(c);
+            }
             (c, _) => out.push(c),
         }
+        line_start = line_start && c.is_whitespace();
     }
     out
+}
+
+/// Characters that reorder the text around them on a terminal (Unicode's bidirectional
+/// controls): shown as escapes, so that what a message shows is what it says.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl fmt::Display for Diagnostic {
@@ -286,12 +308,29 @@ mod tests {
             .hint("x".repeat(5000));
         let shown = d.to_string();
         assert!(
-            shown
-                .starts_with("secret name `A\n  ::error file=x::INJECTED\\u{1b}[31mRED\\r` is bad"),
+            shown.starts_with(
+                "secret name `A\n  \\::error file=x::INJECTED\\u{1b}[31mRED\\r` is bad"
+            ),
             "{shown}"
         );
-        assert!(!shown.lines().any(|l| l.starts_with("::")), "{shown}");
+        // GitHub's runner trims a line before it looks for `::`; `##[` counts anywhere.
+        assert!(
+            !shown.lines().any(|l| l.trim_start().starts_with("::")),
+            "{shown}"
+        );
+        let older = Diagnostic::new("a ##[error]forged and \u{202E}reversed").to_string();
+        assert_eq!(older, "a \\##[error]forged and \\u{202e}reversed");
         assert!(shown.chars().count() < MAX_MESSAGE + 100, "{}", shown.len());
+    }
+
+    #[test]
+    fn a_credential_is_scrubbed_before_the_text_is_cut() {
+        let secret = "S3cr3tValueABCDEFGHIJKLMNOPQRST-cut";
+        crate::scrub::register(secret);
+        let text = format!("{}myclient:{secret}", "X".repeat(965));
+        let shown = one_line(&text, 1000);
+        assert!(!shown.contains(&secret[..12]), "{shown}");
+        assert!(shown.ends_with("myclient:<redacted>"), "{shown}");
     }
 
     #[test]

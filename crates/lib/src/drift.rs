@@ -265,7 +265,7 @@ pub fn text(t: &TenantDrift) -> String {
         let show = |v: &Option<Value>| v.as_ref().map_or("(absent)".to_owned(), value_text);
         out.push_str(&format!(
             "  ! {}: applied {}, now {}{}\n",
-            d.path,
+            crate::report::path_text(&d.path),
             show(&d.applied),
             show(&d.live),
             if d.conflict {

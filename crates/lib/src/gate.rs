@@ -104,7 +104,10 @@ fn uncommitted(git: &Repository, repo: &Path) -> Result<Option<String>, Diagnost
     options
         .include_untracked(true)
         .recurse_untracked_dirs(true)
-        .include_ignored(false)
+        // promote reads an ignored file under templates/ as it reads any other: it is no
+        // more committed than an untracked one.
+        .include_ignored(true)
+        .recurse_ignored_dirs(true)
         .pathspec(prefix.join("templates"))
         .pathspec(prefix.join("environments"));
     let statuses = git

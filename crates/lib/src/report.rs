@@ -52,11 +52,14 @@ fn reason_text(r: Reason) -> &'static str {
     }
 }
 
-fn path_text(p: &str) -> &str {
+/// A JSON pointer as text and markdown reports show it: its keys come from templates and the
+/// platform, so new lines, control characters and CI commands in them are escaped (a key
+/// cannot end a line, a code block or a log line early).
+pub(crate) fn path_text(p: &str) -> String {
     if p.is_empty() {
-        "/"
+        "/".to_owned()
     } else {
-        p
+        crate::diagnostic::one_line(p, crate::diagnostic::MAX_MESSAGE)
     }
 }
 

@@ -21,17 +21,22 @@ pub(crate) const MIN_LEN: usize = 6;
 static KNOWN: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
 
 /// Registers a credential value: from now on [`scrub`] replaces it wherever it appears, as it
-/// is and as a JSON string holds it (a platform that echoes a request shows `"` as `\"`, a new
-/// line as `\n`, and some show `/` as `\/`).
+/// is and as a JSON string holds it, once or twice (a platform that echoes a request shows `"`
+/// as `\"` and a new line as `\n`, some show `/` as `\/`, and an echo of a request body held in
+/// a JSON string escapes it all again).
 pub(crate) fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
     let mut forms = vec![value.to_owned()];
-    if let Ok(quoted) = serde_json::to_string(value) {
-        let escaped = &quoted[1..quoted.len() - 1];
-        forms.push(escaped.replace('/', "\\/"));
-        forms.push(escaped.to_owned());
+    let mut inner = value.to_owned();
+    for _ in 0..2 {
+        let Ok(quoted) = serde_json::to_string(&inner) else {
+            break;
+        };
+        inner = quoted[1..quoted.len() - 1].to_owned();
+        forms.push(inner.replace('/', "\\/"));
+        forms.push(inner.clone());
     }
     let mut known = KNOWN
         .write()
@@ -109,6 +114,12 @@ mod tests {
             ),
             r#"{"auth_token":"<redacted>"} or <redacted>"#
         );
+        // A request body echoed inside a JSON string: escaped twice.
+        let twice = serde_json::to_string(
+            &serde_json::json!({"auth_token": "tw\"tok\\LEAK/4\n-----END KEY-----"}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(scrub(&twice), r#""{\"auth_token\":\"<redacted>\"}""#);
         let mut out = Vec::new();
         Scrubbed(&mut out)
             .write_all(b"Authorization: Basic hunter2-the-client-secret\n")
