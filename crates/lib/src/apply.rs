@@ -138,24 +138,25 @@ pub(crate) fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -
         Err(e) => return Planned::Invalid(failed(env, t, TenantPlan::empty(t), e)),
     };
     match export_and_plan(live, t, desired, opts) {
-        Ok((planned, _)) => planned,
+        Ok((planned, _, _)) => planned,
         Err(e) => Planned::Done(failed(env, t, TenantPlan::empty(t), e)),
     }
 }
 
 /// Exports tenant `t` (with credentials, as the platform sends them: the bytes serve the
-/// backup) and plans `desired` against it. Returns the plan and the export's bytes.
+/// backup) and plans `desired` against it. Returns the plan, the export's bytes and the
+/// export without credentials.
 fn export_and_plan(
     live: &Live,
     t: &Tenant,
     desired: Desired,
     opts: &Options,
-) -> Result<(Planned, Vec<u8>), Vec<Diagnostic>> {
+) -> Result<(Planned, Vec<u8>, Value), Vec<Diagnostic>> {
     let (exported, mut current) = live.export_bytes(t, true)?;
     credentials::strip(&mut current, Scope::Tenant);
     let last_applied = live.last_applied(t)?.map(|a| a.tree);
     let planned = plan_against(&live.env, t, desired, last_applied.as_ref(), &current, opts);
-    Ok((planned, exported))
+    Ok((planned, exported, current))
 }
 
 /// Prepares `desired` against `current` (live without credentials) and checks what apply may
@@ -235,6 +236,42 @@ pub(crate) fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> Ten
         Err(e) => return failed(env, t, ready.prepared.report, e),
     };
     credentials::strip(&mut current, Scope::Tenant);
+    send_exported(live, t, ready, exported, current, opts)
+}
+
+/// Plans tenant `t` and sends the plan at once, with the one export serving both: what
+/// [`fleet`] does for a tenant whose plan it did not hold.
+pub(crate) fn plan_and_send(
+    project: &Project,
+    live: &Live,
+    t: &Tenant,
+    opts: &Options,
+) -> TenantApply {
+    let env = &project.env.name;
+    let desired = match Desired::render(project, t, true) {
+        Ok(desired) => desired,
+        Err(e) => return failed(env, t, TenantPlan::empty(t), e),
+    };
+    match export_and_plan(live, t, desired, opts) {
+        Ok((Planned::Ready(ready), exported, current)) => {
+            send_exported(live, t, *ready, exported, current, opts)
+        }
+        Ok((Planned::Done(done) | Planned::Invalid(done), _, _)) => done,
+        Err(e) => failed(env, t, TenantPlan::empty(t), e),
+    }
+}
+
+/// [`send`] with the tenant's export (`exported`, with credentials) and `current` (that export
+/// without them) already made.
+fn send_exported(
+    live: &Live,
+    t: &Tenant,
+    ready: Ready,
+    exported: Vec<u8>,
+    current: Value,
+    opts: &Options,
+) -> TenantApply {
+    let env = &live.env;
     let prepared = if digest(&current) == ready.live {
         ready.prepared
     } else {

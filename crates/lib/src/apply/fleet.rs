@@ -6,11 +6,12 @@
 //! refuses a repository with an invalid tenant and asks for consent; `promote ci --apply` runs
 //! both at once ([`run`]).
 //!
-//! Memory stays bounded however large the fleet: the plans held between the steps take at
-//! most [`HELD_BYTES`]; a plan past that budget is dropped and made again (rendered a second
-//! time) when it is sent.
+//! Memory stays bounded however large the fleet: the plans held between the steps take about
+//! [`HELD_BYTES`] at most; a plan past that budget is dropped and made again (rendered a
+//! second time) when it is sent.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::{Options, Planned, TenantApply};
@@ -21,9 +22,12 @@ use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};
 use crate::state;
 
-/// About how many bytes the plans held between planning and sending may take; past it, a plan
-/// is made again when it is sent. 64 MiB holds about 300 tenants of 60 KB of JSON each.
-pub(crate) const HELD_BYTES: usize = 64 << 20;
+/// About how many bytes the plans held between planning and sending may take ([`Ready`]'s
+/// estimate; the heap holds about twice that); past it, a plan is made again when it is sent.
+/// 32 MiB holds about 130 tenants of 60 KB of JSON each.
+///
+/// [`Ready`]: super::Ready
+pub(crate) const HELD_BYTES: usize = 32 << 20;
 
 /// The tenants of an apply, planned, in tenant order. Only the plans that send something hold
 /// their trees (the desired tree, the changes and what is sent); the others hold a report.
@@ -81,24 +85,42 @@ fn plan_within(
 ) -> Plans {
     let mut planned = Vec::with_capacity(tenants.len());
     let mut held = 0usize;
+    // Once the budget is spent, the tenants not planned yet are only rendered and validated
+    // (an invalid tenant still stops the whole apply); they are planned when they are sent.
+    let spent = AtomicBool::new(false);
     crate::parallel::ordered(
         tenants,
         live.concurrency,
-        |t| super::plan(project, live, t, options),
-        |p| {
+        |t| {
+            if spent.load(Ordering::Relaxed) {
+                match project.desired(t) {
+                    Ok(_) => Slot::Again,
+                    Err(e) => Slot::Planned(Planned::Invalid(super::failed(
+                        &project.env.name,
+                        t,
+                        crate::plan::TenantPlan::empty(t),
+                        e,
+                    ))),
+                }
+            } else {
+                Slot::Planned(super::plan(project, live, t, options))
+            }
+        },
+        |slot| {
             progress();
-            let p = match p {
-                Planned::Ready(ready) => {
+            let slot = match slot {
+                Slot::Planned(Planned::Ready(ready)) => {
                     held += ready.held_bytes();
                     if held > budget {
+                        spent.store(true, Ordering::Relaxed);
                         Slot::Again
                     } else {
                         Slot::Planned(Planned::Ready(ready))
                     }
                 }
-                other => Slot::Planned(other),
+                other => other,
             };
-            planned.push(p);
+            planned.push(slot);
         },
     );
     Plans { planned }
@@ -168,10 +190,7 @@ pub fn send(
             match taken {
                 Some(Slot::Planned(Planned::Ready(ready))) => super::send(live, t, *ready, options),
                 Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
-                Some(Slot::Again) => match super::plan(project, live, t, options) {
-                    Planned::Ready(ready) => super::send(live, t, *ready, options),
-                    Planned::Done(done) | Planned::Invalid(done) => done,
-                },
+                Some(Slot::Again) => super::plan_and_send(project, live, t, options),
                 // Each slot is taken once, by the one thread that works on it; a thread that
                 // panicked holding the lock leaves it poisoned.
                 None => super::failed(
