@@ -4,7 +4,7 @@
 //! that leaves the process for a person (stderr: errors, warnings, logs at any level) goes
 //! through [`scrub`], which replaces each registered value by [`REDACTED`].
 //!
-//! Redaction by field name ([`super::redact`]) keeps credentials out of plans and reports; this
+//! Redaction by field name ([`crate::credentials::redact`]) keeps credentials out of plans and reports; this
 //! catches a value where no field name says what it is: a platform error that echoes a request
 //! body, an HTTP library's trace of the bytes it sent, a message that quotes a header.
 
