@@ -189,7 +189,17 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
 /// `None`), and at most `max` characters, then `…`.
 fn escaped(text: &str, max: usize, newline: Option<&str>) -> String {
     // Scrubbed before it is cut: a credential cut in half no longer matches its value.
-    let text = crate::scrub::scrub(text);
+    escaped_only(&crate::scrub::scrub(text), max, newline)
+}
+
+/// [`one_line`] without the scrubbing, for text that holds no credential value by
+/// construction (the keys of a path) and is shown often: scrubbing looks for every value
+/// registered, and an apply registers some for every tenant.
+pub(crate) fn one_line_unscrubbed(text: &str, max: usize) -> String {
+    escaped_only(text, max, None)
+}
+
+fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     let mut line_start = true;
     for (i, (at, c)) in text.char_indices().enumerate() {

@@ -59,7 +59,7 @@ pub(crate) fn path_text(p: &str) -> String {
     if p.is_empty() {
         "/".to_owned()
     } else {
-        crate::diagnostic::one_line(p, crate::diagnostic::MAX_MESSAGE)
+        crate::diagnostic::one_line_unscrubbed(p, crate::diagnostic::MAX_MESSAGE)
     }
 }
 

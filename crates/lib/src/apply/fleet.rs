@@ -22,14 +22,11 @@ use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};
 use crate::state;
 
-/// About how many bytes the plans held between planning and sending may take ([`Ready`]'s
-/// estimate; the heap holds up to twice that); past it, a plan is made again when it is sent,
-/// which costs a second render and an export. 128 MiB holds the plans of at least 600 tenants
-/// of 60 KB of JSON each (an apply of 300 such tenants, every one changed, peaked at 289 MiB
-/// with all held, 169 MiB before plans were held, and 225 MiB with a budget of 32 MiB, but
-/// took 1.29 times as long as before where holding them all took 0.86 times).
-///
-/// [`Ready`]: super::Ready
+/// About how many bytes the plans held between planning and sending may take (each holds its
+/// desired tree as compact JSON, and its patch); past it, a plan is made again when it is
+/// sent, which costs a second render. 128 MiB holds the plans of about 2,000 tenants of 60 KB
+/// of JSON each. An apply of 300 such tenants, every one changed, peaked at 208 MiB (171 MiB
+/// before plans were held, 289 MiB when they held their trees as values).
 pub(crate) const HELD_BYTES: usize = 128 << 20;
 
 /// The tenants of an apply, planned, in tenant order. Only the plans that send something hold
