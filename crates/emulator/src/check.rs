@@ -2,20 +2,18 @@
 //! type, whose keyed collections are not maps of objects, whose IDs the platform cannot hold,
 //! or whose references name an entry that does not exist.
 //!
-//! This is the platform's side of the contract, written from the platform's tree model
-//! ([`promote_platform::tree`]) and its own table of references, independently of promote's
+//! This is the platform's side of the contract, written from what `promote-platform` says of
+//! the platform (its tree model, typed fields and references), independently of promote's
 //! `validate`: the emulator exists to catch what promote gets wrong, so it must not share
 //! promote's checks. Unknown keys are never refused (the platform drops them).
-
-use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use promote_platform::pointer;
 use promote_platform::tree::{
     self, FieldType, Node, INLINE_WORKSPACE_COLLECTIONS, TENANT_FIELDS, WORKSPACE_FIELDS,
 };
+use promote_platform::{pointer, references};
 
 /// One reason a tree is refused, at a JSON pointer of the tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,52 +23,6 @@ pub(crate) struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
-
-/// Which collection a reference names an entry of.
-#[derive(Debug, Clone, Copy)]
-enum Scope {
-    /// The referring workspace's own collection.
-    Workspace,
-    /// The tenant's collection.
-    Tenant,
-    /// The tenant's collection or the workspace's own.
-    Either,
-}
-
-/// A field of a workspace that names an entry: the path to it below the workspace (`*` is any
-/// key), the word for what it names, the collection, and where that collection is.
-const REFERENCES: &[(&[&str], &str, &str, Scope)] = &[
-    (
-        &["policy_execution_points", "*", "policy_id"],
-        "policy",
-        "policies",
-        Scope::Workspace,
-    ),
-    (
-        &["script_execution_points", "*", "*", "script_id"],
-        "script",
-        "scripts",
-        Scope::Workspace,
-    ),
-    (
-        &["idps", "*", "identity_pool_id"],
-        "pool",
-        "pools",
-        Scope::Either,
-    ),
-    (
-        &["theme_binding", "theme_id"],
-        "theme",
-        "themes",
-        Scope::Tenant,
-    ),
-    (
-        &["services", "*", "apis", "*", "policy_id"],
-        "policy",
-        "policies",
-        Scope::Workspace,
-    ),
-];
 
 /// Returns every reason the platform would refuse to store `tree`, a whole tenant.
 pub(crate) fn tenant(tree: &Value) -> Vec<Problem> {
@@ -96,7 +48,15 @@ pub(crate) fn tenant(tree: &Value) -> Vec<Problem> {
                 &at,
                 &mut problems,
             );
-            references(root, ws, &at, &mut problems);
+            problems.extend(
+                references::broken(root, ws, &at)
+                    .into_iter()
+                    .map(|b| Problem {
+                        pointer: b.pointer,
+                        message: b.message,
+                        hint: b.hint,
+                    }),
+            );
         }
     }
     problems
@@ -204,102 +164,6 @@ fn id(id: &str, at: &str, out: &mut Vec<Problem>) {
         return;
     };
     out.push(problem(at, why.to_owned()));
-}
-
-fn keys(map: &Map<String, Value>, key: &str) -> BTreeSet<String> {
-    match map.get(key) {
-        Some(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => BTreeSet::new(),
-    }
-}
-
-/// Checks every reference of workspace `ws` (at `at`) of the tenant `root`.
-fn references(
-    root: &Map<String, Value>,
-    ws: &Map<String, Value>,
-    at: &str,
-    out: &mut Vec<Problem>,
-) {
-    for (path, what, collection, scope) in REFERENCES {
-        let targets = match scope {
-            Scope::Workspace => keys(ws, collection),
-            Scope::Tenant => keys(root, collection),
-            Scope::Either => &keys(root, collection) | &keys(ws, collection),
-        };
-        let mut found = Vec::new();
-        matches_in(ws, path, at, &mut found);
-        for (here, value) in found {
-            reference(value, &here, what, &targets, out);
-        }
-    }
-}
-
-/// Collects the values at `path` below `map` (`*` is any key) with their pointers.
-fn matches_in<'a>(
-    map: &'a Map<String, Value>,
-    path: &[&str],
-    at: &str,
-    out: &mut Vec<(String, &'a Value)>,
-) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let mut visit = |key: &str, value: &'a Value| {
-        let here = pointer::join(at, key);
-        match value {
-            _ if rest.is_empty() => out.push((here, value)),
-            Value::Object(inner) => matches_in(inner, rest, &here, out),
-            _ => {}
-        }
-    };
-    if *first == "*" {
-        map.iter().for_each(|(k, v)| visit(k, v));
-    } else if let Some(v) = map.get(*first) {
-        visit(first, v);
-    }
-}
-
-fn reference(
-    value: &Value,
-    at: &str,
-    what: &str,
-    targets: &BTreeSet<String>,
-    out: &mut Vec<Problem>,
-) {
-    let id = match value {
-        Value::Null => return,
-        Value::String(s) if s.is_empty() => return,
-        Value::String(s) => s,
-        other => {
-            out.push(problem(
-                at,
-                format!(
-                    "a reference to a {what} must be a string, not {}",
-                    tree::kind(other)
-                ),
-            ));
-            return;
-        }
-    };
-    if targets.contains(id) {
-        return;
-    }
-    let plural = match what.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{what}s"),
-    };
-    let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
-    let hint = if known.is_empty() {
-        format!("there are no {plural} here")
-    } else {
-        let more = if targets.len() > 10 { ", ..." } else { "" };
-        format!("{plural} here: {}{more}", known.join(", "))
-    };
-    out.push(Problem {
-        pointer: at.to_owned(),
-        message: format!("unknown {what} `{id}`"),
-        hint: Some(hint),
-    });
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 
 mod repository;
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use serde::Serialize;
@@ -17,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{self, Scope};
 use crate::layout::kind;
 use crate::patch::pointer;
+use promote_platform::references;
 use promote_platform::tree::{self, FieldType, Node};
 
 pub use repository::{repository, Checked};
@@ -116,14 +116,20 @@ pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
         return problems;
     };
     check_shapes(root, &TENANT_SHAPES, "", &mut problems);
-    let tenant_pools = keys_of(root.get("pools"));
-    let themes = keys_of(root.get("themes"));
     if let Some(Value::Object(servers)) = root.get("servers") {
         for (wid, ws) in servers {
             let at = pointer::join("/servers", wid);
             if let Value::Object(ws) = ws {
                 check_shapes(ws, &WORKSPACE_SHAPES, &at, &mut problems);
-                check_references(ws, &at, &tenant_pools, &themes, &mut problems);
+                problems.extend(
+                    references::broken(root, ws, &at)
+                        .into_iter()
+                        .map(|b| Problem {
+                            pointer: b.pointer,
+                            message: b.message,
+                            hint: b.hint,
+                        }),
+                );
             }
         }
     }
@@ -230,146 +236,6 @@ fn check_id(id: &str, at: &str, problems: &mut Vec<Problem>) {
     };
     if let Some(m) = message {
         problems.push(problem(at, m.to_owned(), None));
-    }
-}
-
-fn keys_of(value: Option<&Value>) -> BTreeSet<String> {
-    match value {
-        Some(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => BTreeSet::new(),
-    }
-}
-
-/// A reference that must name a key of `targets`.
-fn check_reference(
-    value: Option<&Value>,
-    at: &str,
-    what: &str,
-    targets: &BTreeSet<String>,
-    problems: &mut Vec<Problem>,
-) {
-    let id = match value {
-        None | Some(Value::Null) => return,
-        Some(Value::String(s)) if s.is_empty() => return,
-        Some(Value::String(s)) => s,
-        Some(other) => {
-            problems.push(problem(
-                at,
-                format!(
-                    "a reference to a {what} must be a string, not {}",
-                    kind(other)
-                ),
-                None,
-            ));
-            return;
-        }
-    };
-    if !targets.contains(id) {
-        let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
-        let hint = if known.is_empty() {
-            format!("there are no {} here", plural(what))
-        } else {
-            format!(
-                "{} here: {}{}",
-                plural(what),
-                known.join(", "),
-                if targets.len() > 10 { ", ..." } else { "" }
-            )
-        };
-        problems.push(problem(at, format!("unknown {what} `{id}`"), Some(hint)));
-    }
-}
-
-fn plural(what: &str) -> String {
-    match what.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{what}s"),
-    }
-}
-
-fn check_references(
-    ws: &Map<String, Value>,
-    at: &str,
-    tenant_pools: &BTreeSet<String>,
-    themes: &BTreeSet<String>,
-    problems: &mut Vec<Problem>,
-) {
-    let policies = keys_of(ws.get("policies"));
-    let scripts = keys_of(ws.get("scripts"));
-    let pools: BTreeSet<String> = tenant_pools
-        .union(&keys_of(ws.get("pools")))
-        .cloned()
-        .collect();
-    let entries = |key: &str| -> Vec<(String, &Map<String, Value>)> {
-        match ws.get(key) {
-            Some(Value::Object(m)) => m
-                .iter()
-                .filter_map(|(id, v)| {
-                    v.as_object()
-                        .map(|o| (pointer::join(&pointer::join(at, key), id), o))
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    for (here, point) in entries("policy_execution_points") {
-        check_reference(
-            point.get("policy_id"),
-            &pointer::join(&here, "policy_id"),
-            "policy",
-            &policies,
-            problems,
-        );
-    }
-    if let Some(Value::Object(types)) = ws.get("script_execution_points") {
-        for (ty, targets) in types {
-            let Value::Object(targets) = targets else {
-                continue;
-            };
-            for (target, point) in targets {
-                let here = pointer::join(
-                    &pointer::join(&pointer::join(at, "script_execution_points"), ty),
-                    target,
-                );
-                check_reference(
-                    point.get("script_id"),
-                    &pointer::join(&here, "script_id"),
-                    "script",
-                    &scripts,
-                    problems,
-                );
-            }
-        }
-    }
-    for (here, idp) in entries("idps") {
-        check_reference(
-            idp.get("identity_pool_id"),
-            &pointer::join(&here, "identity_pool_id"),
-            "pool",
-            &pools,
-            problems,
-        );
-    }
-    if let Some(Value::Object(binding)) = ws.get("theme_binding") {
-        let here = pointer::join(&pointer::join(at, "theme_binding"), "theme_id");
-        check_reference(binding.get("theme_id"), &here, "theme", themes, problems);
-    }
-    for (here, service) in entries("services") {
-        let Some(Value::Object(apis)) = service.get("apis") else {
-            continue;
-        };
-        for (api, def) in apis {
-            let api_at = pointer::join(&pointer::join(&here, "apis"), api);
-            if let Value::Object(def) = def {
-                check_reference(
-                    def.get("policy_id"),
-                    &pointer::join(&api_at, "policy_id"),
-                    "policy",
-                    &policies,
-                    problems,
-                );
-            }
-        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod local;
 mod mode;
 pub mod pointer;
 pub mod random;
+pub mod references;
 pub mod tree;
 
 pub use mode::Mode;
