@@ -673,4 +673,11 @@ fn the_head_templates_compile_once_for_every_environment() {
     );
     run.success();
     assert_eq!(run.stderr.matches("templates compiled").count(), 1, "{run}");
+    // What the change affects comes from the compiled head's graph: only base is parsed
+    // for its own.
+    assert_eq!(
+        run.stderr.matches("template graph parsed").count(),
+        1,
+        "{run}"
+    );
 }

@@ -63,6 +63,7 @@ fn changed_files(base: &RepoFiles, head: &RepoFiles) -> BTreeSet<String> {
 fn templates_touched(
     base: &RepoFiles,
     head: &RepoFiles,
+    head_graph: Option<&Graph>,
     changed: &BTreeSet<String>,
 ) -> BTreeSet<String> {
     if changed.is_empty() {
@@ -70,8 +71,17 @@ fn templates_touched(
     }
     // Reverse edges: file → files that use it, from both snapshots.
     let mut used_by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let graphs = [Graph::parse(base), Graph::parse(head)];
-    for graph in &graphs {
+    let base_graph = Graph::parse(base);
+    let parsed;
+    let head_graph = match head_graph {
+        Some(graph) => graph,
+        None => {
+            parsed = Graph::parse(head);
+            &parsed
+        }
+    };
+    let graphs = [&base_graph, head_graph];
+    for graph in graphs {
         for (user, deps) in graph.files() {
             for used in deps.uses() {
                 used_by.entry(used).or_default().insert(user);
@@ -79,7 +89,7 @@ fn templates_touched(
         }
     }
     let mut seen: BTreeSet<String> = changed.clone();
-    seen.extend(graphs.iter().flat_map(Graph::unparsed).map(str::to_owned));
+    seen.extend(graphs.iter().flat_map(|g| g.unparsed()).map(str::to_owned));
     let mut queue: Vec<String> = seen.iter().cloned().collect();
     while let Some(file) = queue.pop() {
         if let Some(users) = used_by.get(file.as_str()) {
@@ -118,8 +128,19 @@ fn tenants_of(
 /// The tenants of `envs` (every environment of head when empty) that the change from `base` to
 /// `head` affects.
 pub(crate) fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected {
+    affected_given(base, head, None, envs)
+}
+
+/// [`affected`], given the dependency graph of head's templates when they are compiled
+/// already (`ci` compiles them for every environment): head is not parsed again for it.
+pub(crate) fn affected_given(
+    base: &RepoFiles,
+    head: &RepoFiles,
+    head_graph: Option<&Graph>,
+    envs: &[String],
+) -> Affected {
     let changed = changed_files(base, head);
-    let templates = templates_touched(base, head, &changed);
+    let templates = templates_touched(base, head, head_graph, &changed);
     let names: Vec<String> = if envs.is_empty() {
         head.environments.keys().cloned().collect()
     } else {

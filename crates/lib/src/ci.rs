@@ -69,6 +69,8 @@ pub(crate) struct Change {
     /// is new).
     pub base_commit: Option<git2::Oid>,
     pub head_commit: git2::Oid,
+    /// The tenants the change affects: found by [`fn@run`] once head's templates are compiled,
+    /// from their dependency graph (head is not parsed a second time for it).
     pub affected: Affected,
 }
 
@@ -89,14 +91,9 @@ fn check_resolves(repo: &Path, rev: &str) -> Result<(), Vec<Diagnostic>> {
     })
 }
 
-/// Reads `base` and `head` of the repository at `repo` and works out what changed for `envs`
-/// (every environment of head when empty).
-pub(crate) fn read(
-    repo: &Path,
-    base: &str,
-    head: &str,
-    envs: &[String],
-) -> Result<Change, Vec<Diagnostic>> {
+/// Reads `base` and `head` of the repository at `repo`; what changed for which tenants is
+/// found later ([`Change::affected`]).
+pub(crate) fn read(repo: &Path, base: &str, head: &str) -> Result<Change, Vec<Diagnostic>> {
     check_resolves(repo, head)?;
     let head_files = RepoFiles::from_revision(repo, head)?;
     let (base_files, base_commit) = if is_zero(base) {
@@ -122,13 +119,12 @@ pub(crate) fn read(
             "cannot resolve git revision `{head}`"
         ))]
     })?;
-    let affected = affected::affected(&base_files, &head_files, envs);
     Ok(Change {
         base: base_files,
         head: head_files,
         base_commit,
         head_commit,
-        affected,
+        affected: Affected::default(),
     })
 }
 

@@ -187,6 +187,11 @@ impl<'a> Templates<'a> {
         self.files
     }
 
+    /// Returns the dependency graph of these templates.
+    pub(crate) fn graph(&self) -> &graph::Graph {
+        &self.graph
+    }
+
     /// Returns the rendered text of each file of the tenant's template, by path relative to
     /// the template directory. Secret markers still carry the nonce ([`markers`]).
     fn render_files(

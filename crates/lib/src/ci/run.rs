@@ -297,13 +297,19 @@ pub fn run(
     host: &dyn Host,
     sink: &mut dyn Sink,
 ) -> Result<Ran, Error> {
-    let change = super::read(repo, &options.base, &options.head, &options.envs)?;
+    let mut change = super::read(repo, &options.base, &options.head)?;
     if let Some(remote) = &options.state_remote {
         let pulled = state::sync::pull(repo, remote)?;
         tracing::info!(?pulled, remote, "state pulled");
     }
     // Every environment renders from the head's templates, compiled once.
     let templates = Arc::new(Templates::compile(&change.head)?);
+    change.affected = crate::affected::affected_given(
+        &change.base,
+        &change.head,
+        Some(templates.graph()),
+        &options.envs,
+    );
     let projects = load(repo, options, host, &change, &templates)?;
     let envs: Vec<String> = projects.iter().map(|p| p.env.name.clone()).collect();
     if options.apply {

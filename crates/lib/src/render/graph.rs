@@ -77,6 +77,7 @@ impl Graph {
     /// `{%` tag depends on nothing; a file Tera cannot parse, or that breaks the scan's limits,
     /// is recorded as unparsed.
     pub(crate) fn parse(files: &RepoFiles) -> Graph {
+        tracing::debug!(files = files.templates.len(), "template graph parsed");
         let mut graph = Graph::with_dirs(files.templates.keys());
         let mut total_tags = 0usize;
         for (name, source) in &files.templates {
