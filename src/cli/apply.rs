@@ -134,7 +134,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         |result| {
             bar.inc(1);
             let r = &result.report;
-            if r.outcome == Some(Outcome::Failed) && ui.format != super::OutputFormat::Text {
+            let failed = matches!(r.outcome, Some(Outcome::Failed | Outcome::PartlyApplied));
+            if failed && ui.format != super::OutputFormat::Text {
                 for d in &r.errors {
                     bar.suspend(|| ui.diagnostic(d));
                 }
@@ -158,7 +159,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let failed = applied.failed;
     if failed > 0 {
         ui.note(&format!(
-            "error: {failed} tenant(s) failed (see above); the others were applied. Run apply again to finish: what is done is not changed again"
+            "error: {failed} tenant(s) failed or were partly applied (see above); the others were applied. Run apply again to finish: what is done is not changed again"
         ));
         return Ok(Exit::Error);
     }

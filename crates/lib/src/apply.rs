@@ -29,7 +29,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{self, ChangeKind, Conflict, Mode, Touched};
+use crate::patch::three_way::{self, Change, ChangeKind, Conflict, Mode, Touched};
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Status, TenantPlan};
 use crate::prepare::{prepare, Desired, PreparedPlan};
@@ -350,29 +350,75 @@ fn send_exported(
         Ok(tree) => tree,
         Err(e) => return failed(env, t, report, e),
     };
-    let missed: Vec<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| {
+    let (took, missed): (Vec<Change>, Vec<Change>) = std::mem::take(&mut report.changes)
+        .into_iter()
+        .partition(|c| {
             let now = after.pointer(&c.path);
             match (c.kind, now, &c.new) {
-                (ChangeKind::Remove, now, _) => now.is_some(),
-                (_, Some(now), Some(new)) => !holds(now, new),
-                _ => true,
+                (ChangeKind::Remove, now, _) => now.is_none(),
+                (_, Some(now), Some(new)) => holds(now, new),
+                _ => false,
             }
-        })
-        .map(|c| c.path.as_str())
-        .collect();
-    if !missed.is_empty() {
-        let d = Diagnostic::new(format!(
-            "the platform accepted the change but {} path(s) do not hold the desired value: {}",
-            missed.len(),
-            first_of(&missed, 10)
-        ))
-        .hint("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); fix the configuration and apply again");
-        return failed(env, t, report, vec![d]);
+        });
+    if missed.is_empty() {
+        report.changes = took;
+        report.outcome = Some(Outcome::Applied);
+        return TenantApply {
+            report,
+            record: Some(record.encode()),
+        };
     }
-    report.outcome = Some(Outcome::Applied);
+    let missing = missing_paths(&missed, took.len());
+    if took.is_empty() {
+        // Nothing took: the tenant failed, and its plan stays as it was.
+        report.changes = missed;
+        return failed(env, t, report, vec![missing]);
+    }
+    report.changes = took;
+    partly_applied(env, t, report, missed, missing, record, &after)
+}
+
+/// The error of a tenant whose platform did not take the `missed` changes (and took `took`
+/// others).
+fn missing_paths(missed: &[Change], took: usize) -> Diagnostic {
+    let paths: Vec<&str> = missed.iter().map(|c| c.path.as_str()).collect();
+    let rest = if took == 0 {
+        "nothing of the change was applied"
+    } else {
+        "the rest was applied and recorded"
+    };
+    Diagnostic::new(format!(
+        "the platform accepted the change but {} of its {} path(s) do not hold the desired value: {}",
+        missed.len(),
+        missed.len() + took,
+        first_of(&paths, 10)
+    ))
+    .hint(format!("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); {rest}. Fix the configuration and apply again"))
+}
+
+/// The report and record of a tenant that took only part of its change: `report.changes` are
+/// what it took, `missed` what it did not. What it took is recorded as applied, so that the
+/// next plan neither shows it again nor takes it for drift; at the paths it missed the state
+/// records what the platform holds (`after`), so the next plan shows those changes again.
+fn partly_applied(
+    env: &str,
+    t: &Tenant,
+    mut report: TenantPlan,
+    missed: Vec<Change>,
+    error: Diagnostic,
+    mut record: AppliedRecord,
+    after: &Value,
+) -> TenantApply {
+    for c in &missed {
+        let Ok(tokens) = pointer::parse(&c.path) else {
+            continue;
+        };
+        put(&mut record.tree, &tokens, after.pointer(&c.path).cloned());
+    }
+    report.counts = crate::plan::Counts::of(&report.changes);
+    report.not_applied = missed;
+    report.outcome = Some(Outcome::PartlyApplied);
+    report.errors = vec![error.context(env, Some(&t.key))];
     TenantApply {
         report,
         record: Some(record.encode()),
@@ -511,34 +557,33 @@ fn recorded(desired: Value, skipped: &[Conflict]) -> Value {
         let Ok(tokens) = pointer::parse(&c.path) else {
             continue;
         };
-        match (&c.last_applied, tokens.split_last()) {
-            (Some(v), _) if tokens.is_empty() => tree = v.clone(),
-            (Some(v), _) => set(&mut tree, &tokens, v.clone()),
-            (None, None) => tree = Value::Object(Map::new()),
-            (None, Some((key, parents))) => {
-                let parent = pointer::from_keys(parents);
-                if let Some(Value::Object(map)) = tree.pointer_mut(&parent) {
-                    map.remove(key);
-                }
-            }
-        }
+        put(&mut tree, &tokens, c.last_applied.clone());
     }
     tree
 }
 
-fn set(tree: &mut Value, tokens: &[String], value: Value) {
+/// Sets the value at `tokens` in `tree` to `value`, or removes it when `None` (the root
+/// becomes an empty map), creating the maps on the way.
+fn put(tree: &mut Value, tokens: &[String], value: Option<Value>) {
     let Some((last, parents)) = tokens.split_last() else {
+        *tree = value.unwrap_or_else(|| Value::Object(Map::new()));
         return;
     };
     let mut at = tree;
     for t in parents {
         let Value::Object(map) = at else { return };
+        if value.is_none() && !map.contains_key(t) {
+            return;
+        }
         at = map
             .entry(t.clone())
             .or_insert_with(|| Value::Object(Map::new()));
     }
     if let Value::Object(map) = at {
-        map.insert(last.clone(), value);
+        match value {
+            Some(v) => map.insert(last.clone(), v),
+            None => map.remove(last),
+        };
     }
 }
 
@@ -642,6 +687,61 @@ mod tests {
             json!({"a": "old", "c": "same"})
         );
         assert_eq!(recorded(desired.clone(), &[]), desired);
+    }
+
+    #[test]
+    fn a_tenant_that_took_part_of_its_change_records_and_reports_that_part() {
+        let tenant = Tenant {
+            key: "globex".into(),
+            id: "globex-prod".into(),
+            template: "saas".into(),
+            vars: Map::new(),
+        };
+        let change = |path: &str, old: Option<Value>, new: Value| Change {
+            path: path.into(),
+            kind: if old.is_some() {
+                ChangeKind::Replace
+            } else {
+                ChangeKind::Add
+            },
+            old,
+            new: Some(new),
+            reason: three_way::Reason::Desired,
+        };
+        let mut report = TenantPlan::empty(&tenant);
+        report.status = Status::Changes;
+        report.changes = vec![change("/a", Some(json!(1)), json!(2))];
+        let missed = vec![change("/jwks", None, json!({"keys": []}))];
+        let error = missing_paths(&missed, 1);
+        assert!(error.message.contains("1 of its 2 path(s)"), "{error}");
+        let record = AppliedRecord {
+            tree: json!({"a": 2, "jwks": {"keys": []}}),
+            source: None,
+        };
+        // The platform took /a and holds a jwks of its own.
+        let after = json!({"a": 2, "jwks": {"keys": [{"kid": "platform"}]}});
+        let done = partly_applied("prod", &tenant, report, missed, error, record, &after);
+        let r = &done.report;
+        assert_eq!(r.outcome, Some(Outcome::PartlyApplied));
+        assert_eq!((r.counts.replace, r.counts.add), (1, 0));
+        assert_eq!(r.not_applied.len(), 1);
+        assert!(r.errors[0].to_string().contains("/jwks"));
+        // What took is recorded as applied; where the change missed, what the platform holds.
+        let recorded: Value =
+            serde_json::from_slice(done.record.as_ref().unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            recorded["tree"],
+            json!({"a": 2, "jwks": {"keys": [{"kid": "platform"}]}})
+        );
+        // The summary counts what was applied, and the tenant as partly applied.
+        let mut summary = crate::plan::Summary::default();
+        summary.add(r);
+        assert_eq!(
+            (summary.with_changes, summary.errors, summary.partly_applied),
+            (1, 1, 1)
+        );
+        assert_eq!(summary.changes.replace, 1);
+        assert_eq!(summary.changes.add, 0);
     }
 
     #[test]

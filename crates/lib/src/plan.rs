@@ -45,7 +45,16 @@ pub struct Summary {
     pub with_changes: usize,
     pub errors: usize,
     pub conflicts: usize,
+    /// The changes of the tenants with changes; in an apply report, those applied.
     pub changes: Counts,
+    /// Tenants that took part of their change (apply reports; also counted in `with_changes`
+    /// and `errors`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub partly_applied: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -58,7 +67,16 @@ impl Summary {
             Status::Error => self.errors += 1,
         }
         self.conflicts += p.conflicts.len();
-        self.changes = self.changes.plus(p.counts);
+        match p.outcome {
+            // Nothing of a failed tenant's plan was applied.
+            Some(Outcome::Failed) => {}
+            Some(Outcome::PartlyApplied) => {
+                self.partly_applied += 1;
+                self.errors += 1;
+                self.changes = self.changes.plus(p.counts);
+            }
+            _ => self.changes = self.changes.plus(p.counts),
+        }
     }
 
     /// Whether any tenant changes.

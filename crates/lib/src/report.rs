@@ -76,7 +76,11 @@ fn summary_text(s: &Summary) -> String {
         } else {
             String::new()
         }
-    )
+    ) + &if s.partly_applied > 0 {
+        format!(", {} partly applied", s.partly_applied)
+    } else {
+        String::new()
+    }
 }
 
 /// Coloured text (colours follow the process-wide setting): per tenant with changes or errors a
@@ -115,6 +119,9 @@ impl<W: Write> Sink for Text<W> {
             Some(Outcome::Applied) => format!("{name}: {}", style("applied").green()),
             Some(Outcome::DryRun) => format!("{name}: {}", style("accepted (dry run)").cyan()),
             Some(Outcome::Failed) => format!("{name}: {}", style("failed").red().bold()),
+            Some(Outcome::PartlyApplied) => {
+                format!("{name}: {}", style("partly applied").red().bold())
+            }
             Some(Outcome::Unchanged) | None => name.to_string(),
         };
         if t.status == Status::Error && t.outcome == Some(Outcome::Failed) {
@@ -160,6 +167,12 @@ impl<W: Write> Sink for Text<W> {
         }
         for c in &t.changes {
             writeln!(self.out, "{}", change_line(c))?;
+        }
+        if !t.not_applied.is_empty() {
+            writeln!(self.out, "  {}", style(NOT_APPLIED).red())?;
+            for c in &t.not_applied {
+                writeln!(self.out, "  {}", change_line(c))?;
+            }
         }
         for c in &t.skipped {
             writeln!(
@@ -270,6 +283,10 @@ pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
     t.status != Status::Unchanged || !t.secrets.is_empty() || !t.skipped.is_empty()
 }
 
+/// What heads the changes of a tenant that the platform did not take.
+pub(crate) const NOT_APPLIED: &str =
+    "not applied (the platform did not take these; the next plan shows them again):";
+
 /// What a conflict that `--mode ignore` kept says, after its path.
 pub(crate) const KEPT: &str = "conflict: kept the platform's value, --mode ignore";
 
@@ -279,6 +296,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
         (Some(Outcome::Applied), _) => "applied",
         (Some(Outcome::DryRun), _) => "accepted (dry run)",
         (Some(Outcome::Failed), _) => "failed",
+        (Some(Outcome::PartlyApplied), _) => "partly applied",
         (_, Status::Changes) => "changes",
         (_, Status::Create) => "new tenant",
         (_, Status::Error) => "error",
@@ -347,6 +365,9 @@ impl<W: Write> Sink for Markdown<W> {
                 ChangeKind::Remove => block.push_str(&format!("- {path}{reason}\n")),
             }
         }
+        for c in &t.not_applied {
+            block.push_str(&format!("! {} (not applied)\n", path_text(&c.path)));
+        }
         for c in &t.skipped {
             block.push_str(&format!("! {} ({KEPT})\n", path_text(&c.path)));
         }
@@ -371,12 +392,17 @@ impl<W: Write> Sink for Markdown<W> {
         }
         writeln!(
             self.out,
-            "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s).\n",
+            "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s){}.\n",
             s.tenants,
             s.with_changes,
             counts_text(s.changes),
             s.unchanged,
-            s.errors
+            s.errors,
+            if s.partly_applied > 0 {
+                format!(", **{}** partly applied", s.partly_applied)
+            } else {
+                String::new()
+            }
         )?;
         if self.rows.is_empty() {
             writeln!(self.out, "No changes.")?;
@@ -390,7 +416,8 @@ impl<W: Write> Sink for Markdown<W> {
             writeln!(self.out, "{row}")?;
         }
         let shown_rows = self.rows.len();
-        let listed = s.with_changes + s.errors;
+        // A tenant partly applied counts both with changes and as an error.
+        let listed = s.with_changes + s.errors - s.partly_applied;
         if listed > shown_rows {
             writeln!(
                 self.out,

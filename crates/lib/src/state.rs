@@ -42,6 +42,14 @@ pub(crate) struct AppliedRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded(Vec<u8>);
 
+impl Encoded {
+    /// The record's JSON text.
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl AppliedRecord {
     /// Encodes the record, consuming it (a fleet's trees are not copied).
     pub(crate) fn encode(self) -> Encoded {

@@ -144,7 +144,7 @@ pub(crate) fn run(
 #[derive(Debug)]
 pub struct FleetReport {
     pub summary: Summary,
-    /// Tenants that failed.
+    /// Tenants that failed or took only part of their change.
     pub failed: usize,
     /// The state commit, if one was made; an error when recording failed (the changes were
     /// sent all the same).
@@ -206,11 +206,11 @@ pub fn send(
         |result: TenantApply| {
             let r = &result.report;
             summary.add(r);
-            if r.outcome == Some(Outcome::Failed) {
+            if matches!(r.outcome, Some(Outcome::Failed | Outcome::PartlyApplied)) {
                 failed += 1;
             }
             if let Some(record) = &result.record {
-                if r.outcome == Some(Outcome::Applied) {
+                if matches!(r.outcome, Some(Outcome::Applied | Outcome::PartlyApplied)) {
                     lines.push(format!(
                         "{} ({}): +{} ~{} -{}",
                         r.key, r.id, r.counts.add, r.counts.replace, r.counts.remove

@@ -599,7 +599,10 @@ fn run_env(
                 complete: true,
             };
             let applied = apply::fleet::run(repo, project, &live, &tenants, &apply_options, |r| {
-                if r.report.outcome == Some(Outcome::Failed) {
+                if matches!(
+                    r.report.outcome,
+                    Some(Outcome::Failed | Outcome::PartlyApplied)
+                ) {
                     for d in &r.report.errors {
                         host.diagnostic(d);
                     }

@@ -35,6 +35,9 @@ pub enum Outcome {
     Unchanged,
     /// Sent with `dry_run=true`: the platform accepted it and changed nothing.
     DryRun,
+    /// Sent and accepted, but the platform holds only part of it: `changes` are what it took,
+    /// `not_applied` what it did not (see `errors`).
+    PartlyApplied,
     /// See `errors`; other tenants went on.
     Failed,
 }
@@ -95,6 +98,10 @@ pub struct TenantPlan {
     /// reports only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// The planned changes the platform did not take (apply reports of a tenant partly
+    /// applied only); `counts` and `changes` are then those it took.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<Change>,
 }
 
 impl TenantPlan {
@@ -114,6 +121,7 @@ impl TenantPlan {
             outcome: None,
             backup: None,
             secrets: Vec::new(),
+            not_applied: Vec::new(),
         }
     }
 }
