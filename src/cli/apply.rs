@@ -66,7 +66,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     if !args.dry_run {
         promote_lib::gate::check(
             &global.repo,
-            &project.env,
+            &project,
+            &tenants,
             promote_lib::gate::Head::WorkTree,
         )
         .map_err(|d| refused(d.into()))?;

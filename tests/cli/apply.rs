@@ -648,30 +648,62 @@ fn the_promotion_gate_is_enforced() {
     repo.commit("a template change");
     repo.run(&["apply", "--env", "gated", "--yes"])
         .code(1)
-        .stderr_contains("has not been applied to `local`");
+        .stderr_contains("may not take this commit yet")
+        .stderr_contains("last applied it from");
     apply(&repo, &[]).0.success();
     repo.run(&["apply", "--env", "gated", "--yes"]).success();
 
-    // A template comment renders the same: local changes nothing, but a whole apply records
-    // that it has the commit, and the gate opens; an apply of one tenant does not.
+    // The gate is per tenant: local's globex alone took the next change, so gated may give it
+    // to globex and to nobody else.
+    repo.edit(
+        "templates/saas/tenant.yaml",
+        "name: Gated ",
+        "name: Gated again ",
+    );
+    repo.commit("another template change");
+    apply(&repo, &["--tenant", "globex"]).0.success();
+    repo.run(&["apply", "--env", "gated", "--yes"])
+        .code(1)
+        .stderr_contains("2 tenant(s) may not take this commit yet: initech")
+        .stderr_contains("umbrella")
+        .never_shows("globex (");
+    let applied = repo.run(&["apply", "--env", "gated", "--yes", "--tenant", "globex"]);
+    applied.success();
+    repo.run(&["apply", "--env", "gated", "--yes", "--tenant", "initech"])
+        .code(1)
+        .stderr_contains("initech");
+    apply(&repo, &[]).0.success();
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A template comment renders the same for local: the gate is open without applying it.
     repo.edit(
         "templates/saas/tenant.yaml",
         "name: ",
         "{# reviewed #}name: ",
     );
     repo.commit("a template comment");
-    let before = repo.state_commits().len();
-    apply(&repo, &["--tenant", "globex"]).0.success();
-    assert_eq!(repo.state_commits().len(), before);
-    repo.run(&["apply", "--env", "gated", "--yes"])
-        .code(1)
-        .stderr_contains("has not been applied to `local`");
-    apply(&repo, &[]).0.success();
-    let (_, message) = &repo.state_commits()[0];
-    assert!(
-        message.starts_with("apply local: 0 tenant(s) changed from "),
-        "{message}"
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
+
+    // A tenant with no twin in local waits for the whole of local.
+    let with_extra = repo.read("environments/gated.yaml").replace(
+        "tenants:\n",
+        "tenants:\n  hooli:\n    id: hooli-gated\n    template: saas\n    vars: { customer_name: Hooli, plan: gold, domain: hooli.localhost, brand_color: \"#000000\", seats: 5 }\n",
     );
+    repo.write("environments/gated.yaml", &with_extra);
+    repo.commit("a tenant only gated has");
+    repo.run(&["apply", "--env", "gated", "--yes"]).success();
+    repo.edit(
+        "templates/saas/tenant.yaml",
+        "name: Gated again ",
+        "name: Gated twice ",
+    );
+    repo.commit("a third template change");
+    apply(&repo, &["--tenant", "globex"]).0.success();
+    repo.run(&["apply", "--env", "gated", "--yes", "--tenant", "hooli"])
+        .code(1)
+        .stderr_contains("hooli (no twin in `local`)")
+        .stderr_contains("waits until every tenant there");
+    apply(&repo, &[]).0.success();
     repo.run(&["apply", "--env", "gated", "--yes"]).success();
 
     // A file git ignores is read like any other, so it is no more committed than an

@@ -262,7 +262,7 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
     let (run, report) = ci(&repo, &base, &head, &["--apply", "--env", "prod"]);
     run.code(1)
         .stderr_contains("environment `prod` requires `staging`")
-        .stderr_contains("has not been applied to `staging`")
+        .stderr_contains("may not take this commit yet: acme (never applied to `staging`)")
         .stderr_contains("promote apply --env staging");
     assert_eq!(
         statuses(&report),
@@ -286,16 +286,28 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
         .join(".promote/emulator-prod/tenants/acme-prod.json")
         .exists());
 
-    // A prod-only change descends from what staging has, with no change for staging.
+    // The gate is per tenant: a prod-only change to initech, whose twin in staging never
+    // applied anything, is refused.
     repo.edit("environments/prod.yaml", "seats: 10", "seats: 11");
-    let prod_only = repo.commit("prod: initech seats");
-    let (run, report) = ci(&repo, &head, &prod_only, &["--apply", "--env", "prod"]);
+    let seats = repo.commit("prod: initech seats");
+    ci(&repo, &head, &seats, &["--apply", "--env", "prod"])
+        .0
+        .code(1)
+        .stderr_contains("initech (never applied to `staging`)");
+    // A prod-only change to acme, which staging runs as this commit renders it, is accepted.
+    repo.edit(
+        "environments/prod.yaml",
+        "large_order_threshold: 1000",
+        "large_order_threshold: 2000",
+    );
+    let prod_only = repo.commit("prod: acme orders");
+    let (run, report) = ci(&repo, &seats, &prod_only, &["--apply", "--env", "prod"]);
     run.success();
-    assert_eq!(ran(&report), in_envs(&["prod"], &["initech"]));
+    assert_eq!(ran(&report), in_envs(&["prod"], &["acme"]));
 
     // A change staging renders differently, applied to dev only: prod is refused, staging
     // (which requires dev) is accepted.
-    repo.edit("templates/acme/tenant.yaml", "# v2", "# v3");
+    repo.edit("templates/acme/tenant.yaml", "IAM-4410", "IAM-4411");
     let v3 = repo.commit("acme v3");
     ci(&repo, &prod_only, &v3, &["--apply", "--env", "dev"])
         .0

@@ -127,11 +127,13 @@ fn tenants_of(
 
 /// The tenants of `envs` (every environment of head when empty) that the change from `base` to
 /// `head` affects.
+#[cfg(test)]
 pub(crate) fn affected(base: &RepoFiles, head: &RepoFiles, envs: &[String]) -> Affected {
     affected_given(base, head, None, envs)
 }
 
-/// [`affected`], given the dependency graph of head's templates when they are compiled
+/// The tenants of `envs` (every environment of head when empty) that the change from `base` to
+/// `head` affects, given the dependency graph of head's templates when they are compiled
 /// already (`ci` compiles them for every environment): head is not parsed again for it.
 pub(crate) fn affected_given(
     base: &RepoFiles,

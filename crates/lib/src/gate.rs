@@ -1,19 +1,26 @@
-//! Promotion gates: `requires: staging` in `environments/prod.yaml` means prod only accepts a
-//! commit already applied to staging, or one that descends from such a commit with no change
-//! for staging: no tenant of staging renders differently (see [`crate::affected`]).
+//! Promotion gates, tenant by tenant: `requires: staging` in `environments/prod.yaml` means
+//! that a tenant of prod takes a commit only once its twin in staging (the tenant with the same
+//! key) has applied what that commit renders for it. What was applied is read from the
+//! last-applied records of `refs/promote/state` ([`state`]), every record the twin ever had:
+//! the twin passes when one of them is the tree the commit renders for it in staging (the same
+//! rendering, whichever commit it came from). A tenant of prod with no twin in staging takes
+//! the commit only once every tenant of staging has applied what it renders: staging as a
+//! whole runs it.
 //!
-//! What was applied where is read from `refs/promote/state`: each apply's commit names its
-//! environment and the full source commit in trailers ([`state::history`]); commits are
-//! compared by object ID. Applying from a work tree with uncommitted changes to
-//! the configuration is refused for a gated environment: those changes were applied nowhere.
+//! So `apply --env staging --tenant globex` of a change to a template opens prod's gate for
+//! globex alone. Applying from a work tree with uncommitted changes to the configuration is
+//! refused for a gated environment: those changes were applied nowhere.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use git2::{Oid, Repository};
+use git2::Repository;
+use rayon::prelude::*;
 
 use crate::diagnostic::Diagnostic;
-use crate::environment::Environment;
-use crate::source::RepoFiles;
+use crate::environment::Tenant;
+use crate::pipeline::Project;
+use crate::prepare::Desired;
 use crate::state;
 
 /// What is about to be applied.
@@ -22,78 +29,196 @@ pub enum Head {
     /// The work tree of the repository (`promote apply`): its HEAD commit, and no uncommitted
     /// change to the configuration.
     WorkTree,
-    /// A commit, rendered from the object database (`promote ci --head REV`).
-    Commit(Oid),
+    /// A commit, rendered from the object database (`promote ci --head REV`): `project` was
+    /// loaded from it.
+    Commit(git2::Oid),
 }
 
-/// Checks the gate of `env` for `head` in the repository at `repo`.
-pub fn check(repo: &Path, env: &Environment, head: Head) -> Result<(), Diagnostic> {
+/// Most tenants a refusal names.
+const NAMED: usize = 10;
+
+/// Checks the gate of `project`'s environment for applying `tenants` of it, rendered from
+/// `head`, in the repository at `repo`. Refuses the whole apply when one tenant may not take
+/// it, naming the tenants and what to apply first.
+pub fn check(
+    repo: &Path,
+    project: &Project,
+    tenants: &[&Tenant],
+    head: Head,
+) -> Result<(), Diagnostic> {
+    let env = &project.env;
     let Some(required) = env.file.requires.as_deref() else {
         return Ok(());
     };
     let at = || env.locate(&["requires"]);
-    let git = Repository::discover(repo).map_err(|e| {
-        Diagnostic::new(format!(
-            "environment `{}` requires `{required}`, which is checked through git, but {} is not in a git repository ({})",
-            env.name,
-            repo.display(),
-            e.message()
-        ))
-        .at(at())
-    })?;
-    let head = match head {
-        Head::Commit(id) => id,
-        Head::WorkTree => {
-            let head = git.head().ok().and_then(|h| h.target()).ok_or_else(|| {
-                Diagnostic::new(format!(
-                    "environment `{}` requires `{required}`: there is no commit to check",
-                    env.name
-                ))
-                .at(at())
-                .hint("commit the configuration, apply it to the required environment, then here")
-            })?;
-            if let Some(path) = uncommitted(&git, repo)? {
-                return Err(Diagnostic::new(format!(
-                    "environment `{}` requires `{required}`, but {path} has uncommitted changes: they were applied nowhere",
-                    env.name
-                ))
-                .at(at())
-                .hint(format!(
-                    "commit them, apply the commit to `{required}`, then to `{}`",
-                    env.name
-                )));
-            }
-            head
+    if let Head::WorkTree = head {
+        let git = Repository::discover(repo).map_err(|e| {
+            Diagnostic::new(format!(
+                "environment `{}` requires `{required}`, which is checked through git, but {} is not in a git repository ({})",
+                env.name,
+                repo.display(),
+                e.message()
+            ))
+            .at(at())
+        })?;
+        if git.head().ok().and_then(|h| h.target()).is_none() {
+            return Err(Diagnostic::new(format!(
+                "environment `{}` requires `{required}`: there is no commit to check",
+                env.name
+            ))
+            .at(at())
+            .hint("commit the configuration, apply it to the required environment, then here"));
         }
+        if let Some(path) = uncommitted(&git, repo)? {
+            return Err(Diagnostic::new(format!(
+                "environment `{}` requires `{required}`, but {path} has uncommitted changes: they were applied nowhere",
+                env.name
+            ))
+            .at(at())
+            .hint(format!(
+                "commit them, apply the commit to `{required}`, then to `{}`",
+                env.name
+            )));
+        }
+    }
+    let before = Project::load(&project.templates, required)
+        .map_err(|ds| first(ds).context(required, None))?;
+    let applied = state::Snapshot::open(repo, required)?;
+    let twin = |t: &Tenant| before.tenants.iter().find(|b| b.key == t.key);
+    let (twinned, twinless): (Vec<&Tenant>, Vec<&Tenant>) =
+        tenants.iter().copied().partition(|t| twin(t).is_some());
+    let twins: Vec<&Tenant> = twinned.iter().filter_map(|t| twin(t)).collect();
+    // A tenant with no twin waits for the whole of the required environment.
+    let checked: Vec<&Tenant> = if twinless.is_empty() {
+        twins
+    } else {
+        before.tenants.iter().collect()
     };
-    let applied = applied_sources(&git, required)?;
-    // The newest applied commit that `head` descends from decides: older ones are further away.
-    if applied.contains(&head) {
+    let behind = behind(&before, &applied, &checked)?;
+    if behind.is_empty() {
         return Ok(());
     }
-    let descends = |source: &Oid| git.graph_descendant_of(head, *source).unwrap_or(false);
-    if let Some(source) = applied.iter().find(|s| descends(s)) {
-        if unchanged_for(repo, required, *source, head)? {
-            return Ok(());
-        }
-    }
-    let short = |id: Oid| id.to_string()[..12].to_owned();
-    let last = applied
-        .first()
-        .map(|s| format!(" (the last one applied there is {})", short(*s)))
-        .unwrap_or_else(|| {
-            format!(" (nothing was ever applied to `{required}` from this repository)")
-        });
-    Err(Diagnostic::new(format!(
-        "environment `{}` requires `{required}`: commit {} has not been applied to `{required}`{last}",
+    let refused: Vec<String> = if twinless.is_empty() {
+        behind
+            .iter()
+            .map(|(key, why)| format!("{key} ({why})"))
+            .collect()
+    } else {
+        twinless
+            .iter()
+            .map(|t| format!("{} (no twin in `{required}`)", t.key))
+            .chain(
+                twinned
+                    .iter()
+                    .filter(|t| behind.iter().any(|(k, _)| *k == t.key))
+                    .map(|t| t.key.clone()),
+            )
+            .collect()
+    };
+    let named: Vec<&str> = refused.iter().take(NAMED).map(String::as_str).collect();
+    let more = refused.len().saturating_sub(NAMED);
+    let mut message =
+        format!(
+        "environment `{}` requires `{required}`: {} tenant(s) may not take this commit yet: {}{}",
         env.name,
-        short(head)
-    ))
-    .at(at())
-    .hint(format!(
-        "apply it to `{required}` first (promote apply --env {required}), then to `{}`",
+        refused.len(),
+        named.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    );
+    if !twinless.is_empty() {
+        let pending: Vec<&str> = behind.iter().take(NAMED).map(|(k, _)| k.as_str()).collect();
+        message.push_str(&format!(
+            ". A tenant with no twin in `{required}` waits until every tenant there has applied what this commit renders for it; {} there have not: {}",
+            behind.len(),
+            pending.join(", ")
+        ));
+    }
+    let only: Vec<String> = behind
+        .iter()
+        .take(NAMED)
+        .map(|(k, _)| format!("--tenant {k}"))
+        .collect();
+    Err(Diagnostic::new(message).at(at()).hint(format!(
+        "apply the commit to `{required}` first (promote apply --env {required} {}), then to `{}`; or apply to `{}` only the tenants `{required}` already runs, with --tenant",
+        only.join(" "),
+        env.name,
         env.name
     )))
+}
+
+/// The tenants of `before` among `tenants` whose applied records never held what `before`
+/// renders for them, with why (what the last record says), in tenant order.
+fn behind(
+    before: &Project,
+    applied: &state::Snapshot,
+    tenants: &[&Tenant],
+) -> Result<Vec<(String, String)>, Diagnostic> {
+    let env = &before.env.name;
+    // What each tenant renders, against its last record first.
+    let rendered: Vec<(&Tenant, Result<Option<serde_json::Value>, Diagnostic>)> = tenants
+        .par_iter()
+        .map(|t| {
+            let desired =
+                Desired::render(before, t, true).map_err(|ds| first(ds).context(env, Some(&t.key)));
+            let matches = desired.and_then(|d| {
+                let last = applied.get(&t.key)?;
+                Ok(match last {
+                    Some(record) if record.tree == d.tree => None,
+                    _ => Some(d.tree),
+                })
+            });
+            (*t, matches)
+        })
+        .collect();
+    let mut waiting = Vec::new();
+    for (t, result) in rendered {
+        if let Some(tree) = result? {
+            waiting.push((t, tree));
+        }
+    }
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Older records, for the tenants whose last one is not it.
+    let keys: BTreeSet<&str> = waiting.iter().map(|(t, _)| t.key.as_str()).collect();
+    let history = applied.history(env, &keys)?;
+    let mut out = Vec::new();
+    for (t, tree) in waiting {
+        let versions = history.get(&t.key).map(Vec::as_slice).unwrap_or_default();
+        let mut last_source = None;
+        let mut found = false;
+        for (i, id) in versions.iter().enumerate() {
+            let record = applied.read(*id, &t.key)?;
+            if i == 0 {
+                last_source = Some(record.source.clone());
+            }
+            if record.tree == tree {
+                found = true;
+                break;
+            }
+        }
+        if found {
+            continue;
+        }
+        let why = match last_source {
+            None => format!("never applied to `{env}`"),
+            Some(Some(source)) => format!(
+                "`{env}` last applied it from {}",
+                &source[..source.len().min(12)]
+            ),
+            Some(None) => format!("`{env}` holds another rendering"),
+        };
+        out.push((t.key.clone(), why));
+    }
+    Ok(out)
+}
+
+/// The first of `diagnostics` (a tenant's errors: the first says enough to refuse a gate).
+fn first(diagnostics: Vec<Diagnostic>) -> Diagnostic {
+    diagnostics
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Diagnostic::new("the environment could not be loaded"))
 }
 
 /// The first configuration file (under `templates/` or `environments/`) with uncommitted
@@ -117,91 +242,4 @@ fn uncommitted(git: &Repository, repo: &Path) -> Result<Option<String>, Diagnost
         .iter()
         .find(|s| s.status() != git2::Status::CURRENT)
         .map(|s| s.path().unwrap_or("a file").to_owned()))
-}
-
-/// The source commits of the applies recorded for `env` that this repository has, newest
-/// first, each once.
-fn applied_sources(git: &Repository, env: &str) -> Result<Vec<Oid>, Diagnostic> {
-    let sources = state::sources(git, env)
-        .map_err(|e| Diagnostic::new(format!("cannot read {}: {e:#}", state::REF)))?;
-    let mut out = Vec::new();
-    for source in sources {
-        if !out.contains(&source) && git.find_commit(source).is_ok() {
-            out.push(source);
-        }
-    }
-    Ok(out)
-}
-
-/// Whether nothing `env` renders changed from `source` to `head`: no tenant of `env` is
-/// affected, none was added or removed.
-fn unchanged_for(repo: &Path, env: &str, source: Oid, head: Oid) -> Result<bool, Diagnostic> {
-    let read = |id: Oid| {
-        RepoFiles::from_revision(repo, &id.to_string()).map_err(|ds| {
-            ds.into_iter()
-                .next()
-                .unwrap_or_else(|| Diagnostic::new(format!("cannot read commit {id}")))
-        })
-    };
-    let (before, after) = (read(source)?, read(head)?);
-    let change = crate::affected::affected(&before, &after, &[env.to_owned()]);
-    Ok(change.tenants.is_empty() && change.removed.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::source::Origin;
-
-    fn prod_requires_staging() -> Environment {
-        let files = RepoFiles {
-            templates: Default::default(),
-            environments: [(
-                "prod".to_owned(),
-                "target:\n  url: https://x.test\nrequires: staging\n".to_owned(),
-            )]
-            .into(),
-            origin: Origin::WorkTree,
-        };
-        files.environment("prod").unwrap()
-    }
-
-    /// Commits an empty tree on `refname` with `message` and returns the commit.
-    fn commit(git: &Repository, refname: &str, message: &str) -> Oid {
-        let me = git2::Signature::now("t", "t@example.com").unwrap();
-        let parent = crate::git::head_of(git, refname).unwrap();
-        let tree = git.treebuilder(None).unwrap().write().unwrap();
-        let tree = git.find_tree(tree).unwrap();
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        git.commit(Some(refname), &me, &me, message, &tree, &parents)
-            .unwrap()
-    }
-
-    #[test]
-    fn a_state_written_by_an_earlier_version_still_opens_the_gate() {
-        let dir = tempfile::tempdir().unwrap();
-        let git = Repository::init(dir.path()).unwrap();
-        let applied = commit(&git, "refs/heads/main", "applied to staging");
-        let other = git.find_commit(applied).unwrap();
-        let me = git2::Signature::now("t", "t@example.com").unwrap();
-        let tree = other.tree().unwrap();
-        // Not a descendant of `applied`: a commit staging never had.
-        let unapplied = git.commit(None, &me, &me, "elsewhere", &tree, &[]).unwrap();
-        // The message earlier versions wrote: the abbreviation, no trailers.
-        let short = &applied.to_string()[..12];
-        commit(
-            &git,
-            state::REF,
-            &format!("apply staging: 0 tenant(s) changed from {short}\n\n"),
-        );
-        let env = prod_requires_staging();
-        check(dir.path(), &env, Head::Commit(applied)).unwrap();
-        let refused = check(dir.path(), &env, Head::Commit(unapplied)).unwrap_err();
-        assert!(
-            refused
-                .message
-                .contains(&format!("the last one applied there is {short}")),
-            "{refused}"
-        );
-    }
 }

@@ -23,7 +23,7 @@ use crate::credentials::{self, Scope};
 use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::keys;
 
-pub use history::{message, recorded_source, sources};
+pub use history::{message, recorded_source};
 
 /// The ref holding the state.
 pub(crate) const REF: &str = "refs/promote/state";
@@ -129,6 +129,69 @@ impl Snapshot {
             blob.content().to_vec()
         };
         AppliedRecord::from_json(&bytes, name).map(Some)
+    }
+
+    /// Every record each of `keys` had through the state's history, newest first, each
+    /// distinct record once (read them with [`Snapshot::read`]): what was applied to the
+    /// tenant over time, the last one first.
+    pub(crate) fn history(
+        &self,
+        env: &str,
+        keys: &std::collections::BTreeSet<&str>,
+    ) -> Result<BTreeMap<String, Vec<git2::Oid>>> {
+        let git = self
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: BTreeMap<String, Vec<git2::Oid>> = BTreeMap::new();
+        let Ok(start) = git.refname_to_id(REF) else {
+            return Ok(out);
+        };
+        let env_dir = keys::encode(env)?;
+        let files: Vec<(&str, String)> = keys
+            .iter()
+            .map(|k| Ok((*k, format!("{}.json", keys::encode(k)?))))
+            .collect::<Result<_>>()?;
+        let mut walk = git.revwalk().doing(|| format!("cannot read {REF}"))?;
+        walk.push(start).doing(|| format!("cannot read {REF}"))?;
+        let mut seen_dirs = std::collections::HashSet::new();
+        for id in walk {
+            let commit = id
+                .and_then(|id| git.find_commit(id))
+                .doing(|| format!("cannot read {REF}"))?;
+            let tree = commit.tree().doing(|| format!("cannot read {REF}"))?;
+            let Some(dir) = tree.get_name(&env_dir) else {
+                continue;
+            };
+            // The environment's records often stay the same from one commit to the next.
+            if !seen_dirs.insert(dir.id()) {
+                continue;
+            }
+            let Ok(dir) = git.find_tree(dir.id()) else {
+                continue;
+            };
+            for (key, file) in &files {
+                if let Some(entry) = dir.get_name(file) {
+                    let versions = out.entry((*key).to_owned()).or_default();
+                    if !versions.contains(&entry.id()) {
+                        versions.push(entry.id());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The record held by blob `id` (one of [`Snapshot::history`]'s).
+    pub(crate) fn read(&self, id: git2::Oid, key: &str) -> Result<AppliedRecord> {
+        let git = self
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blob = git
+            .find_blob(id)
+            .doing(|| format!("{REF}: the record {id} of {key} is not a file"))?;
+        AppliedRecord::from_json(blob.content(), key)
     }
 
     /// The tenant keys with a record.

@@ -552,8 +552,13 @@ fn run_env(
         project.select(keys)?
     };
     if options.apply && !options.dry_run {
-        gate::check(repo, env, gate::Head::Commit(change.head_commit))
-            .map_err(|d| vec![d.context(&env.name, None)])?;
+        gate::check(
+            repo,
+            project,
+            &tenants,
+            gate::Head::Commit(change.head_commit),
+        )
+        .map_err(|d| vec![d.context(&env.name, None)])?;
     }
     let header = Header {
         version: crate::plan::REPORT_VERSION,

@@ -13,7 +13,7 @@
 //! Promote-Source: 0123456789abcdef0123456789abcdef01234567
 //! ```
 //!
-//! Promotion gates read the trailers ([`sources`]), never the abbreviation of the first line.
+//! `ci` reads the trailers ([`recorded_source`]), never the abbreviation of the first line.
 //! Commits written before the trailers existed (a first line `... from <12 hex>` and nothing
 //! after the tenant lines) are read through the records they hold: see `legacy_source`.
 
@@ -115,7 +115,8 @@ fn walk(git: &Repository, env: &str, mut each: impl FnMut(Oid) -> bool) -> Resul
 
 /// Returns the source commits of the applies recorded for `env`, newest first (a commit applied
 /// twice is named twice).
-pub fn sources(git: &Repository, env: &str) -> Result<Vec<Oid>> {
+#[cfg(test)]
+fn sources(git: &Repository, env: &str) -> Result<Vec<Oid>> {
     let mut out = Vec::new();
     walk(git, env, |source| {
         out.push(source);
