@@ -415,4 +415,40 @@ mod tests {
         })
         .unwrap();
     }
+
+    #[test]
+    fn the_history_of_a_tenant_lists_each_record_it_had_newest_first() {
+        let dir = repo();
+        for (name, message) in [
+            ("A", "first"),
+            ("B", "second"),
+            ("A", "back"),
+            ("A", "same"),
+        ] {
+            record(
+                dir.path(),
+                "prod",
+                &[("acme".into(), applied(name))],
+                message,
+            )
+            .unwrap();
+            record(
+                dir.path(),
+                "staging",
+                &[("acme".into(), applied("S"))],
+                "other",
+            )
+            .unwrap();
+        }
+        let snapshot = Snapshot::open(dir.path(), "prod").unwrap();
+        let keys = ["acme", "nobody"].into_iter().collect();
+        let history = snapshot.history("prod", &keys).unwrap();
+        assert!(!history.contains_key("nobody"));
+        let names: Vec<Value> = history["acme"]
+            .iter()
+            .map(|id| snapshot.read(*id, "acme").unwrap().tree["name"].clone())
+            .collect();
+        // A then B then A again: the record of A is one blob, listed where it was last.
+        assert_eq!(names, [json!("A"), json!("B")]);
+    }
 }
