@@ -3,7 +3,8 @@
 //! The files are deterministic (the layout's order, one YAML style, sidecars for script and
 //! policy bodies) and each is a template that renders back to exactly what the platform holds:
 //! literal template syntax is escaped. Volatile fields ([`VOLATILE`]) and, unless asked for,
-//! credentials are left out. With substitutions ([`Substitutions`]) environment-specific values
+//! credentials and the platform's own material (signing keys, generated secrets and salts) are
+//! left out. With substitutions ([`Substitutions`]) environment-specific values
 //! become expressions, file by file only where rendering gives back the same content. IDs from
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
@@ -25,6 +26,7 @@ use crate::layout::{self, File};
 use crate::render;
 use crate::templatize::{self, Substitutions};
 use crate::yaml;
+use promote_platform::material;
 
 pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 
@@ -64,10 +66,13 @@ pub fn tenant(
     files(&tree, subs.as_ref()).map_err(|d| vec![d.context(&env.name, Some(&t.key))])
 }
 
-/// Removes what an export leaves out: volatile fields, and credentials unless `keep_credentials`.
+/// Removes what an export leaves out: volatile fields, and unless `keep_credentials` (a full
+/// copy, made outside the repository) credentials and the platform's own material (signing keys,
+/// generated secrets and salts: [`material`]), which a template must never hold.
 pub(crate) fn clean(tree: &mut Value, keep_credentials: bool) {
     if !keep_credentials {
         credentials::strip(tree, Scope::Tenant);
+        material::strip(tree, Scope::Tenant);
     }
     let mut objects = layout::entries(tree);
     objects.push(String::new());
@@ -352,7 +357,7 @@ mod tests {
         assert!(t["servers"]["acme-prod"].get("last_active").is_none());
         let web = &t["servers"]["acme-prod"]["clients"]["web"];
         assert!(web.get("updated_at").is_none() && web.get("client_secret").is_none());
-        assert!(t["jwks"]["keys"][0].get("d").is_none());
+        assert!(t.get("jwks").is_none(), "signing keys are the platform's");
         assert_eq!(
             t["servers"]["acme-prod"]["metadata"]["created_at"],
             "user data: kept"
