@@ -96,6 +96,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
     let options = export::Options {
         with_credentials: false,
         templatize: true,
+        force: false,
     };
     // templates/ is made aside and moved into place only when every template was exported: a
     // failure (a missing credential, a refused export) leaves the directory as it was.
@@ -119,7 +120,7 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         };
         // templates/<template>/ is two directories below the repository.
         promote_lib::schema::add_modelines(&mut files, 2);
-        match export::write_dir(&target, &files, false) {
+        match export::write_dir(&target, &files, export::Writing::default()) {
             Ok(changes) => done.push(format!(
                 "templates/{template}/: {} file(s), from tenant {} ({})\n",
                 changes.added.len(),
