@@ -296,15 +296,12 @@ pub fn write_dir(dir: &Path, files: &[File], writing: Writing) -> Result<Changes
         crate::files::write_under(dir, rel, text.as_bytes(), mode)?;
     }
     for rel in stale {
-        let path = crate::files::inside(dir, rel);
-        let unchanged = match path.as_deref().map(present) {
-            Ok(Present::File(content)) => earlier[rel].as_deref() == Some(&digest(&content)),
-            _ => false,
+        let Ok(Present::File(content)) = crate::files::inside(dir, rel).as_deref().map(present)
+        else {
+            continue;
         };
-        if !unchanged {
-            if matches!(path.as_deref().map(present), Ok(Present::File(_))) {
-                changes.kept.push(rel.clone());
-            }
+        if earlier[rel].as_deref() != Some(&digest(&content)) {
+            changes.kept.push(rel.clone());
             continue;
         }
         if remove_written(dir, rel)? {
