@@ -32,6 +32,10 @@ pub struct ExportArgs {
     /// {{ tenant.id }} and {{ vars.NAME }}, where rendering gives back exactly the export
     #[arg(long)]
     pub templatize: bool,
+    /// Overwrite files that are not as an earlier export wrote them (hand-written or edited
+    /// templates: their tags, variables, secret() and comments are lost)
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
@@ -49,6 +53,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     let options = export::Options {
         with_credentials: args.with_credentials,
         templatize: args.templatize,
+        force: args.force,
     };
     let exports = export::run(
         &global.repo,

@@ -63,11 +63,10 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         .hint("run it in a repository with only environments/, or export into another directory with `promote export --templatize`")
         .into());
     }
-    std::fs::create_dir_all(dir.join("templates"))?;
-    if promote_lib::init::git_repository(dir)? {
-        ui.out(&format!("made {} a git repository\n", dir.display()));
-    }
-    let files = RepoFiles::from_work_tree(dir)?;
+    // The state of what is applied lives in git: reading it needs a repository, which goes
+    // again if the run fails.
+    let git = promote_lib::init::NewGit::make(dir)?;
+    let files = RepoFiles::environments_of(dir)?;
     let environment = files.environment(name)?;
     // Templates do not exist yet: the entries name them.
     let named: Vec<String> = match &environment.file.tenants {
@@ -97,10 +96,15 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
     let options = export::Options {
         with_credentials: false,
         templatize: true,
+        force: false,
     };
+    // templates/ is made aside and moved into place only when every template was exported: a
+    // failure (a missing credential, a refused export) leaves the directory as it was.
+    let staging = promote_lib::init::Staging::new(dir)?;
     let mut problems = Vec::new();
+    let mut done = Vec::new();
     for (template, t) in &models {
-        let target = match promote_lib::files::inside(&dir.join("templates"), template) {
+        let target = match promote_lib::files::inside(&staging.path().join("templates"), template) {
             Ok(p) => p,
             Err(e) => {
                 problems.push(Diagnostic::new(format!("{e:#}")).context(name, Some(&t.key)));
@@ -116,8 +120,8 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         };
         // templates/<template>/ is two directories below the repository.
         promote_lib::schema::add_modelines(&mut files, 2);
-        match export::write_dir(&target, &files, false) {
-            Ok(changes) => ui.out(&format!(
+        match export::write_dir(&target, &files, export::Writing::default()) {
+            Ok(changes) => done.push(format!(
                 "templates/{template}/: {} file(s), from tenant {} ({})\n",
                 changes.added.len(),
                 t.key,
@@ -127,7 +131,19 @@ fn from_env(ui: &Ui, global: &GlobalArgs, dir: &std::path::Path, name: &str) -> 
         }
     }
     if !problems.is_empty() {
+        problems.push(
+            Diagnostic::new(format!("nothing was written to {}", dir.display())).hint(format!(
+                "fix the above and run `promote init --from-env {name}` again"
+            )),
+        );
         return Err(problems.into());
+    }
+    staging.finish()?;
+    if git.keep() {
+        ui.out(&format!("made {} a git repository\n", dir.display()));
+    }
+    for line in done {
+        ui.out(&line);
     }
     promote_lib::files::work_dir(dir)?;
     promote_lib::schema::write(&promote_lib::schema::dir_of(dir))?;

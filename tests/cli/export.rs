@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::apply::{applied_example, LOCAL};
 use crate::support::TestRepo;
 use promote_platform::credentials::{self, Scope};
+use promote_platform::material;
 
 /// `promote export --env local --out OUT EXTRA...` in `repo`.
 fn export(repo: &TestRepo, out: &str, extra: &[&str]) -> crate::support::Run {
@@ -64,12 +65,13 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// What each tenant `(key, id)` holds on the platform, as an export without credentials shows
-/// it, by key.
+/// it (without the platform's own material, signing keys first), by key.
 fn live_trees<K: AsRef<str>>(repo: &TestRepo, tenants: &[(K, K)]) -> Value {
     let mut out = serde_json::Map::new();
     for (key, tid) in tenants {
         let mut tree = repo.emulator_tenant(tid.as_ref());
         credentials::strip(&mut tree, Scope::Tenant);
+        material::strip(&mut tree, Scope::Tenant);
         out.insert(key.as_ref().into(), tree);
     }
     Value::Object(out)
@@ -315,7 +317,7 @@ fn an_export_removes_only_files_it_wrote() {
         .write("exported/globex/workspaces/app/clients/notes.txt", "mine\n");
     export(&repo, "exported", &["--tenant", "globex"]).success();
     let manifest = repo.read("exported/globex/.promote-export");
-    assert!(manifest.contains("\ntenant.yaml\n"), "{manifest}");
+    assert!(manifest.contains("  tenant.yaml\n"), "{manifest}");
     assert!(
         !manifest.contains("NOTES.md") && !manifest.contains(".git"),
         "{manifest}"
@@ -351,6 +353,39 @@ fn an_export_removes_only_files_it_wrote() {
         "--detailed-exitcode",
     ])
     .success();
+}
+
+/// Regression (production safety, findings 1 and 8): `export --templatize --out templates`
+/// over hand-written templates turned variables back into literals and dropped `{% if %}`
+/// blocks and secret() lines, and wrote the platform's signing keys. It refuses, naming the
+/// files, and writes nothing; with --force it overwrites, and still writes no signing key.
+#[test]
+fn an_export_over_hand_written_templates_is_refused() {
+    let (repo, _) = applied_example();
+    let before = repo.read("templates/acme/tenant.yaml");
+    let status = repo.git_status();
+    export(&repo, "templates", &["--templatize", "--tenant", "acme"])
+        .code(1)
+        .stderr_contains("refusing to overwrite")
+        .stderr_contains("tenant.yaml")
+        .stderr_contains("--force");
+    assert_eq!(repo.read("templates/acme/tenant.yaml"), before);
+    assert_eq!(repo.git_status(), status);
+    export(
+        &repo,
+        "templates",
+        &["--templatize", "--tenant", "acme", "--force"],
+    )
+    .success();
+    let tenant = repo.read("templates/acme/tenant.yaml");
+    assert!(
+        !tenant.contains("jwks") && !tenant.contains("kty"),
+        "{tenant}"
+    );
+    assert!(!repo
+        .read("templates/acme/workspaces/workforce/workspace.yaml")
+        .contains("jwks"));
+    repo.run(&["validate", "--env", "local"]).success();
 }
 
 /// A directory git ignores but where it tracks files (committed, then listed in

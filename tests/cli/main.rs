@@ -19,6 +19,7 @@ mod editor;
 mod export;
 mod filesystem;
 mod live;
+mod material;
 mod migrate;
 mod plan;
 mod remote;
@@ -49,6 +50,7 @@ const MODULES: &[&str] = &[
     "filesystem",
     "live",
     "main",
+    "material",
     "migrate",
     "plan",
     "remote",

@@ -122,6 +122,45 @@ fn init_from_env_exports_templates_that_render_back_the_platform() {
         .stderr_contains("overwrites nothing");
 }
 
+/// Regression (production safety, finding 7): a missing credential left a half-made
+/// repository (templates/, .git) that the next run refused. A failed `init --from-env` leaves
+/// the directory as it was (a failure after some tenants were exported is
+/// `init::tests::an_unfinished_staging_leaves_nothing`), and the next run is not refused.
+#[test]
+fn init_from_env_that_fails_leaves_nothing_behind() {
+    let (example, _) = TestRepo::example_in_git();
+    example.run(&["apply", "--env", "local", "--yes"]).success();
+    let repo = TestRepo::empty();
+    let local = example.read("environments/local.yaml").replace(
+        "emulator: .promote/emulator",
+        &format!("emulator: {}", example.join(".promote/emulator").display()),
+    );
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(repo.join("."))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // No credentials for a platform.
+    repo.write(
+        "environments/local.yaml",
+        &local.replace(
+            &format!("emulator: {}", example.join(".promote/emulator").display()),
+            "url: https://acme.example.invalid\n  client_id_env: PROMOTE_TEST_UNSET_ID\n  client_secret_env: PROMOTE_TEST_UNSET_SECRET",
+        ),
+    );
+    let before = entries();
+    repo.run(&["init", "--from-env", "local"]).code(1);
+    assert_eq!(entries(), before);
+    repo.write("environments/local.yaml", &local);
+    repo.run(&["init", "--from-env", "local"])
+        .success()
+        .stdout_contains("templates/acme/");
+    assert!(!entries().iter().any(|n| n.starts_with(".promote-init")));
+}
+
 /// `plan --output html --out plan.html` of the work tree against HEAD.
 fn html_plan(repo: &TestRepo) -> crate::support::Run {
     let run = repo.run(&[

@@ -3,7 +3,8 @@
 //! The files are deterministic (the layout's order, one YAML style, sidecars for script and
 //! policy bodies) and each is a template that renders back to exactly what the platform holds:
 //! literal template syntax is escaped. Volatile fields ([`VOLATILE`]) and, unless asked for,
-//! credentials are left out. With substitutions ([`Substitutions`]) environment-specific values
+//! credentials and the platform's own material (signing keys, generated secrets and salts) are
+//! left out. With substitutions ([`Substitutions`]) environment-specific values
 //! become expressions, file by file only where rendering gives back the same content. IDs from
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
@@ -12,7 +13,7 @@
 
 mod run;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -25,6 +26,7 @@ use crate::layout::{self, File};
 use crate::render;
 use crate::templatize::{self, Substitutions};
 use crate::yaml;
+use promote_platform::material;
 
 pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 
@@ -47,6 +49,8 @@ pub struct Options {
     pub with_credentials: bool,
     /// Replace the tenant ID and variable values by expressions.
     pub templatize: bool,
+    /// Overwrite files that are not as an earlier export wrote them ([`Writing::force`]).
+    pub force: bool,
 }
 
 /// Exports tenant `t` of `env` from the platform: its files, ready to write.
@@ -64,10 +68,13 @@ pub fn tenant(
     files(&tree, subs.as_ref()).map_err(|d| vec![d.context(&env.name, Some(&t.key))])
 }
 
-/// Removes what an export leaves out: volatile fields, and credentials unless `keep_credentials`.
+/// Removes what an export leaves out: volatile fields, and unless `keep_credentials` (a full
+/// copy, made outside the repository) credentials and the platform's own material (signing keys,
+/// generated secrets and salts: [`material`]), which a template must never hold.
 pub(crate) fn clean(tree: &mut Value, keep_credentials: bool) {
     if !keep_credentials {
         credentials::strip(tree, Scope::Tenant);
+        material::strip(tree, Scope::Tenant);
     }
     let mut objects = layout::entries(tree);
     objects.push(String::new());
@@ -148,6 +155,10 @@ pub struct Changes {
     pub added: Vec<String>,
     pub changed: Vec<String>,
     pub removed: Vec<String>,
+    /// Files an earlier export wrote and this one does not, left in place because they were
+    /// changed since (export removes only what it wrote, as it wrote it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 impl Changes {
@@ -161,7 +172,7 @@ impl Changes {
     }
 }
 
-/// `2 added, 1 changed, 0 removed`.
+/// `2 added, 1 changed, 0 removed` (and `, 1 kept` when some were).
 impl std::fmt::Display for Changes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -170,7 +181,16 @@ impl std::fmt::Display for Changes {
             self.added.len(),
             self.changed.len(),
             self.removed.len()
-        )
+        )?;
+        if !self.kept.is_empty() {
+            write!(
+                f,
+                ", {} kept (changed since export wrote them: {})",
+                self.kept.len(),
+                self.kept.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -178,16 +198,35 @@ pub(crate) use crate::files::MANIFEST;
 
 /// The first line of a [`MANIFEST`].
 const MANIFEST_HEADER: &str =
-    "# promote export: the files promote wrote in this directory; a later export removes only these";
+    "# promote export: the files promote wrote in this directory, each after the SHA-1 of what it wrote; a later export replaces or removes only these, and only while they are unchanged";
 
-/// Writes `files` into `dir` (created if needed): files whose content is already there are left
-/// alone, and files an earlier export wrote (listed in `dir/.promote-export`, the
-/// [`MANIFEST`]) that this one does not are removed, with the directories they leave empty.
-/// Nothing else is ever removed: files promote did not write stay, and so do the directories
-/// that hold them. With `private`, files are readable by the owner only (they hold
-/// credentials). Refuses to write through a symlink, and never follows one when removing.
-pub fn write_dir(dir: &Path, files: &[File], private: bool) -> Result<Changes> {
-    let mode = if private {
+/// How [`write_dir`] writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Writing {
+    /// Files readable by the owner only (they hold credentials).
+    pub private: bool,
+    /// Overwrite files that are not as an earlier export wrote them (hand-written templates).
+    pub force: bool,
+}
+
+/// Writes `files` into `dir` (created if needed). Export owns only what it wrote: the
+/// [`MANIFEST`] `dir/.promote-export` lists each file it wrote with the digest of its content.
+///
+/// - A file whose content is already there is left alone.
+/// - A file there with other content is replaced only if the manifest lists it with the digest
+///   of that content (export wrote it, nobody changed it since). Any other (a hand-written
+///   template, an exported file edited since, a file an older promote listed without a digest)
+///   makes the whole write refused, naming the files, with nothing written, unless
+///   `writing.force`.
+/// - A file the manifest lists and this export does not write is removed, with the directories
+///   it leaves empty, only while its content is what export wrote; otherwise it is kept (and
+///   reported in [`Changes::kept`]), `force` or not. A crafted manifest cannot make export
+///   delete a file: it would have to hold the digest of the very content it deletes.
+///
+/// Nothing else is ever removed. Refuses to write through a symlink, and never follows one
+/// when removing.
+pub fn write_dir(dir: &Path, files: &[File], writing: Writing) -> Result<Changes> {
+    let mode = if writing.private {
         crate::files::WriteMode {
             private: true,
             sync: false,
@@ -211,85 +250,164 @@ pub fn write_dir(dir: &Path, files: &[File], private: bool) -> Result<Changes> {
         }
     }
     let earlier = read_manifest(dir)?;
+    let mut changes = Changes::default();
+    let mut foreign = Vec::new();
+    for (rel, text) in &wanted {
+        let path = crate::files::inside(dir, rel)?;
+        match present(&path) {
+            Present::None => changes.added.push((*rel).to_owned()),
+            Present::File(old) if old == text.as_bytes() => {}
+            Present::File(old) => {
+                if earlier.get(*rel).and_then(Option::as_deref) != Some(&digest(&old)) {
+                    foreign.push(*rel);
+                }
+                changes.changed.push((*rel).to_owned());
+            }
+            // A symlink or anything else there is not what export wrote; forced, it is
+            // replaced, never followed.
+            Present::Other => {
+                foreign.push(*rel);
+                changes.changed.push((*rel).to_owned());
+            }
+        }
+    }
+    if !foreign.is_empty() && !writing.force {
+        return Err(refusal(dir, &foreign));
+    }
     let stale: Vec<&String> = earlier
-        .iter()
+        .keys()
         .filter(|p| !wanted.contains_key(p.as_str()))
         .collect();
     // Listed before they are written: a run stopped midway leaves no file that a later export
-    // would not know it wrote.
-    if wanted.keys().any(|p| !earlier.contains(*p)) {
-        let all: BTreeSet<&str> = earlier
-            .iter()
-            .map(String::as_str)
-            .chain(wanted.keys().copied())
-            .collect();
-        write_manifest(dir, all, mode)?;
+    // would not know it wrote. A file it overwrites is listed with its new digest only once
+    // written: until then it is not export's.
+    let mut listed: BTreeMap<String, Option<String>> = earlier.clone();
+    let mut new_files = false;
+    for rel in &changes.added {
+        new_files |= listed
+            .insert(rel.clone(), Some(digest(wanted[rel.as_str()].as_bytes())))
+            .is_none();
     }
-    let mut changes = Changes::default();
-    for (rel, text) in &wanted {
-        let path = crate::files::inside(dir, rel)?;
-        let old = std::fs::symlink_metadata(&path)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|_| crate::files::read_input(&path).ok());
-        match old {
-            Some(old) if old == text.as_bytes() => continue,
-            Some(_) => changes.changed.push((*rel).to_owned()),
-            // A symlink or anything else there is replaced, never followed.
-            None if std::fs::symlink_metadata(&path).is_ok() => {
-                changes.changed.push((*rel).to_owned())
-            }
-            None => changes.added.push((*rel).to_owned()),
-        }
+    if new_files {
+        write_manifest(dir, &listed, mode)?;
+    }
+    for rel in changes.added.iter().chain(&changes.changed) {
+        let text = wanted[rel.as_str()];
         crate::files::write_under(dir, rel, text.as_bytes(), mode)?;
     }
     for rel in stale {
+        let Ok(Present::File(content)) = crate::files::inside(dir, rel).as_deref().map(present)
+        else {
+            continue;
+        };
+        if earlier[rel].as_deref() != Some(&digest(&content)) {
+            changes.kept.push(rel.clone());
+            continue;
+        }
         if remove_written(dir, rel)? {
             changes.removed.push(rel.clone());
         }
     }
-    if !lists_exactly(&earlier, &wanted) {
-        write_manifest(dir, wanted.keys().copied(), mode)?;
+    let now: BTreeMap<String, Option<String>> = wanted
+        .iter()
+        .map(|(rel, text)| ((*rel).to_owned(), Some(digest(text.as_bytes()))))
+        .collect();
+    if now != earlier {
+        write_manifest(dir, &now, mode)?;
     }
     Ok(changes)
 }
 
-/// Whether the manifest already lists exactly the files of `wanted`.
-fn lists_exactly(earlier: &BTreeSet<String>, wanted: &BTreeMap<&str, &str>) -> bool {
-    earlier.len() == wanted.len() && wanted.keys().all(|p| earlier.contains(*p))
+/// What is at a path export is to write.
+enum Present {
+    None,
+    /// A regular file, with its content.
+    File(Vec<u8>),
+    /// A symlink, a directory, or a file that cannot be read.
+    Other,
 }
 
-/// The paths the [`MANIFEST`] of `dir` lists; none without one. Lines that are not paths
-/// inside `dir` are ignored (never removed).
-fn read_manifest(dir: &Path) -> Result<BTreeSet<String>> {
+fn present(path: &Path) -> Present {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Present::None,
+        Ok(m) if m.is_file() => match crate::files::read_input(path) {
+            Ok(content) => Present::File(content),
+            Err(_) => Present::Other,
+        },
+        Ok(_) => Present::Other,
+    }
+}
+
+/// The refusal to overwrite `files` in `dir`, which export did not write as they are.
+fn refusal(dir: &Path, files: &[&str]) -> Diagnostic {
+    Diagnostic::new(format!(
+        "refusing to overwrite {} file(s) in {} that are not as an export wrote them: {}",
+        files.len(),
+        dir.display(),
+        first_of(files, 10)
+    ))
+    .hint("they hold changes made by hand (template tags, variables, secret(), comments) that an export would lose; export into another directory and compare, or pass --force to overwrite them")
+}
+
+/// The first `n` of `items`, and how many more there are.
+fn first_of(items: &[&str], n: usize) -> String {
+    let shown = items[..items.len().min(n)].join(", ");
+    match items.len().saturating_sub(n) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// The digest a [`MANIFEST`] records of a file's content: SHA-1, in hex.
+fn digest(content: &[u8]) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The paths the [`MANIFEST`] of `dir` lists, each with the digest of what export wrote there
+/// (`None` on a line an older promote wrote, with the path alone); none without a manifest.
+/// Lines that are not paths inside `dir` are ignored (never removed).
+fn read_manifest(dir: &Path) -> Result<BTreeMap<String, Option<String>>> {
     let path = dir.join(MANIFEST);
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.is_file() => {}
         // A symlink or a directory is not a manifest promote wrote: it lists nothing.
-        Ok(_) => return Ok(BTreeSet::new()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Ok(_) => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(e).doing(|| format!("cannot read {}", path.display())),
     }
     let bytes =
         crate::files::read_input(&path).doing(|| format!("cannot read {}", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes)
         .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && *l != MANIFEST)
-        .filter(|l| crate::files::inside(dir, l).is_ok())
-        .map(str::to_owned)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once("  ") {
+            Some((hex, rel)) if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                (rel, Some(hex.to_ascii_lowercase()))
+            }
+            _ => (l, None),
+        })
+        .filter(|(rel, _)| *rel != MANIFEST && crate::files::inside(dir, rel).is_ok())
+        .map(|(rel, hex)| (rel.to_owned(), hex))
         .collect())
 }
 
-/// Writes the [`MANIFEST`] of `dir` atomically: `paths`, sorted, one per line (with the mode of
-/// the files it lists: an export with credentials is owner-only, all of it).
-fn write_manifest<'a>(
+/// Writes the [`MANIFEST`] of `dir` atomically: `<sha1>  <path>` per file, sorted (with the
+/// mode of the files it lists: an export with credentials is owner-only, all of it).
+fn write_manifest(
     dir: &Path,
-    paths: impl IntoIterator<Item = &'a str>,
+    paths: &BTreeMap<String, Option<String>>,
     mode: crate::files::WriteMode,
 ) -> Result<()> {
     let mut text = format!("{MANIFEST_HEADER}\n");
-    let sorted: BTreeSet<&str> = paths.into_iter().collect();
-    for p in sorted {
+    for (p, hex) in paths {
+        if let Some(hex) = hex {
+            text.push_str(hex);
+            text.push_str("  ");
+        }
         text.push_str(p);
         text.push('\n');
     }
@@ -352,7 +470,7 @@ mod tests {
         assert!(t["servers"]["acme-prod"].get("last_active").is_none());
         let web = &t["servers"]["acme-prod"]["clients"]["web"];
         assert!(web.get("updated_at").is_none() && web.get("client_secret").is_none());
-        assert!(t["jwks"]["keys"][0].get("d").is_none());
+        assert!(t.get("jwks").is_none(), "signing keys are the platform's");
         assert_eq!(
             t["servers"]["acme-prod"]["metadata"]["created_at"],
             "user data: kept"
@@ -436,28 +554,31 @@ mod tests {
             ("tenant.yaml".to_string(), "name: a\n".to_string()),
             ("pools/p.yaml".to_string(), "{}\n".to_string()),
         ];
-        let c = write_dir(&out, &first, false).unwrap();
+        let c = write_dir(&out, &first, Writing::default()).unwrap();
         assert_eq!(c.added, ["pools/p.yaml", "tenant.yaml"]);
         let second = vec![("tenant.yaml".to_string(), "name: b\n".to_string())];
-        let c = write_dir(&out, &second, false).unwrap();
+        let c = write_dir(&out, &second, Writing::default()).unwrap();
         assert_eq!(
             c,
             Changes {
                 added: vec![],
                 changed: vec!["tenant.yaml".into()],
-                removed: vec!["pools/p.yaml".into()]
+                removed: vec!["pools/p.yaml".into()],
+                kept: vec![]
             }
         );
         assert!(!out.join("pools").exists());
-        assert!(write_dir(&out, &second, false).unwrap().is_empty());
+        assert!(write_dir(&out, &second, Writing::default())
+            .unwrap()
+            .is_empty());
         let evil = vec![("../x.yaml".to_string(), String::new())];
-        assert!(write_dir(&out, &evil, false).is_err());
+        assert!(write_dir(&out, &evil, Writing::default()).is_err());
         #[cfg(unix)]
         {
             // A symlink in the directory is never written through, nor removed.
             std::os::unix::fs::symlink(dir.path(), out.join("link")).unwrap();
             let through = vec![("link/x.yaml".to_string(), String::new())];
-            let e = write_dir(&out, &through, false).unwrap_err();
+            let e = write_dir(&out, &through, Writing::default()).unwrap_err();
             assert!(format!("{e:#}").contains("symlink"), "{e:#}");
             assert!(!dir.path().join("x.yaml").exists());
             assert!(out.join("link").is_symlink());
@@ -469,7 +590,7 @@ mod tests {
             let elsewhere = dir.path().join("elsewhere");
             std::fs::create_dir(&elsewhere).unwrap();
             std::os::unix::fs::symlink(&elsewhere, dir.path().join("linked")).unwrap();
-            assert!(write_dir(&dir.path().join("linked"), &second, false).is_err());
+            assert!(write_dir(&dir.path().join("linked"), &second, Writing::default()).is_err());
         }
     }
 
@@ -492,14 +613,15 @@ mod tests {
                 "{}\n".to_string(),
             ),
         ];
-        write_dir(&out, &first, false).unwrap();
+        write_dir(&out, &first, Writing::default()).unwrap();
         let manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
         assert!(
-            manifest.ends_with("pools/p.yaml\ntenant.yaml\nworkspaces/w/workspace.yaml\n"),
+            manifest.ends_with("  workspaces/w/workspace.yaml\n")
+                && manifest.contains("  pools/p.yaml\n"),
             "{manifest}"
         );
         let second = vec![("tenant.yaml".to_string(), "name: a\n".to_string())];
-        let c = write_dir(&out, &second, false).unwrap();
+        let c = write_dir(&out, &second, Writing::default()).unwrap();
         assert_eq!(c.removed, ["pools/p.yaml", "workspaces/w/workspace.yaml"]);
         assert!(out.join(".git/config").is_file() && out.join(".git/objects").is_dir());
         assert!(out.join("NOTES.md").is_file() && out.join("pools/mine.yaml").is_file());
@@ -509,7 +631,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(out.join(MANIFEST)).unwrap(),
-            format!("{MANIFEST_HEADER}\ntenant.yaml\n")
+            format!("{MANIFEST_HEADER}\n{}  tenant.yaml\n", digest(b"name: a\n"))
         );
         // A manifest that names files outside, or through a symlink, removes nothing there.
         let outside = dir.path().join("outside.yaml");
@@ -521,7 +643,95 @@ mod tests {
             "../outside.yaml\nup/outside.yaml\n/etc/hostname\nNOTES.md/..\n",
         )
         .unwrap();
-        write_dir(&out, &second, false).unwrap();
+        write_dir(&out, &second, Writing::default()).unwrap();
         assert!(outside.is_file() && out.join("NOTES.md").is_file());
+    }
+
+    /// Regression (production safety, finding 8): `export --templatize --out templates` over
+    /// hand-written templates turned variables back into literals and dropped `{% if %}` blocks
+    /// and secret() lines. Export refuses to overwrite what it did not write as it is, naming
+    /// the files and writing nothing; `force` overwrites.
+    #[test]
+    fn an_export_never_overwrites_a_file_it_did_not_write_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        std::fs::create_dir_all(out.join("clients")).unwrap();
+        let hand = "name: {{ vars.company }}\n{% if vars.eu %}region: eu\n{% endif %}\n";
+        std::fs::write(out.join("tenant.yaml"), hand).unwrap();
+        std::fs::write(out.join("clients/web.yaml"), "client_name: web\n").unwrap();
+        let export = vec![
+            ("tenant.yaml".to_string(), "name: Acme\n".to_string()),
+            (
+                "clients/web.yaml".to_string(),
+                "client_name: web\n".to_string(),
+            ),
+            ("pools/p.yaml".to_string(), "{}\n".to_string()),
+        ];
+        let e = write_dir(&out, &export, Writing::default()).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("refusing to overwrite 1 file(s)") && e.contains("tenant.yaml"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("tenant.yaml")).unwrap(),
+            hand
+        );
+        assert!(!out.join("pools").exists() && !out.join(MANIFEST).exists());
+        // Forced, it overwrites; then the files are export's, and a second export replaces them.
+        let force = Writing {
+            force: true,
+            ..Writing::default()
+        };
+        let c = write_dir(&out, &export, force).unwrap();
+        assert_eq!((c.added.len(), c.changed.len()), (1, 1));
+        let mut second = export.clone();
+        second[0].1 = "name: Acme 2\n".into();
+        assert_eq!(
+            write_dir(&out, &second, Writing::default())
+                .unwrap()
+                .changed,
+            ["tenant.yaml"]
+        );
+        // Edited by hand after the export: refused again.
+        std::fs::write(out.join("tenant.yaml"), "name: {{ vars.company }}\n").unwrap();
+        assert!(write_dir(&out, &export, Writing::default()).is_err());
+    }
+
+    /// A crafted (or older) manifest cannot make export delete a file: only a file whose
+    /// content is what export recorded goes; one edited since is kept and reported.
+    #[test]
+    fn an_export_removes_only_what_it_wrote_as_it_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("NOTES.md"), "mine\n").unwrap();
+        std::fs::write(out.join("old.yaml"), "path-only line\n").unwrap();
+        std::fs::write(
+            out.join(MANIFEST),
+            format!("NOTES.md\nold.yaml\n{}  forged.yaml\n", digest(b"other")),
+        )
+        .unwrap();
+        std::fs::write(out.join("forged.yaml"), "mine too\n").unwrap();
+        let one = vec![("tenant.yaml".to_string(), "name: a\n".to_string())];
+        let force = Writing {
+            force: true,
+            ..Writing::default()
+        };
+        let c = write_dir(&out, &one, force).unwrap();
+        assert!(c.removed.is_empty(), "{c:?}");
+        assert_eq!(c.kept, ["NOTES.md", "forged.yaml", "old.yaml"]);
+        for kept in ["NOTES.md", "old.yaml", "forged.yaml"] {
+            assert!(out.join(kept).is_file(), "{kept}");
+        }
+        // What export wrote, unchanged, goes when it is no longer exported.
+        let two = vec![
+            ("tenant.yaml".to_string(), "name: a\n".to_string()),
+            ("pools/p.yaml".to_string(), "{}\n".to_string()),
+        ];
+        write_dir(&out, &two, Writing::default()).unwrap();
+        let c = write_dir(&out, &one, Writing::default()).unwrap();
+        assert_eq!(c.removed, ["pools/p.yaml"]);
+        assert!(out.join("NOTES.md").is_file());
     }
 }

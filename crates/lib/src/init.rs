@@ -112,7 +112,9 @@ pub struct Created {
 }
 
 /// Writes a new configuration repository in `dir` (made if needed). Refuses a directory that
-/// already holds `templates/` or `environments/`, so nothing is ever overwritten.
+/// already holds `templates/` or `environments/`, so nothing is ever overwritten. The files are
+/// written into a [`Staging`] directory first and moved into place when all of them were: a
+/// failure leaves `dir` as it was.
 pub fn create(dir: &Path) -> Result<Created> {
     for existing in ["templates", "environments"] {
         if dir.join(existing).exists() {
@@ -122,47 +124,173 @@ pub fn create(dir: &Path) -> Result<Created> {
             )));
         }
     }
-    std::fs::create_dir_all(dir).doing(|| format!("cannot create {}", dir.display()))?;
-    let mut files = Vec::new();
+    let staging = Staging::new(dir)?;
+    let mut written = Vec::new();
     for (rel, text) in FILES {
         let path = dir.join(rel);
-        if *rel == ".gitignore" && path.exists() {
+        let text = if *rel == ".gitignore" && path.exists() {
             // Keep the user's ignore rules; add ours.
-            let mut current = std::fs::read_to_string(&path)?;
-            if !current
+            let mut current = std::fs::read_to_string(&path)
+                .doing(|| format!("cannot read {}", path.display()))?;
+            if current
                 .lines()
                 .any(|l| l.trim() == ".promote/" || l.trim() == ".promote")
             {
-                if !current.ends_with('\n') && !current.is_empty() {
-                    current.push('\n');
-                }
-                current.push_str(text);
-                std::fs::write(&path, current)?;
-                files.push(path);
+                continue;
             }
+            if !current.ends_with('\n') && !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(text);
+            current
+        } else if path.exists() {
             continue;
-        }
-        if path.exists() {
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .doing(|| format!("cannot create {}", parent.display()))?;
-        }
-        // Editors validate and complete the files against schema/ (written below).
-        let text = match crate::schema::annotate::line_for(rel) {
-            Some(line) => crate::schema::annotate::insert(text, &line)
-                .map_err(|why| Diagnostic::new(format!("{rel}: {why}")))?,
-            None => (*text).to_owned(),
+        } else {
+            // Editors validate and complete the files against schema/ (written below).
+            match crate::schema::annotate::line_for(rel) {
+                Some(line) => crate::schema::annotate::insert(text, &line)
+                    .map_err(|why| Diagnostic::new(format!("{rel}: {why}")))?,
+                None => (*text).to_owned(),
+            }
         };
-        std::fs::write(&path, text).doing(|| format!("cannot write {}", path.display()))?;
-        files.push(path);
+        staging.write(rel, &text)?;
+        written.push(dir.join(rel));
     }
+    let schemas = crate::schema::dir_of(Path::new(""));
+    let documents = crate::schema::write(&staging.path().join(&schemas))?;
+    let git = staging.finish()?;
+    let mut files = written;
     let schemas = crate::schema::dir_of(dir);
-    let written = crate::schema::write(&schemas)?;
-    files.extend(written.added.iter().map(|name| schemas.join(name)));
-    let git = git_repository(dir)?;
+    files.extend(documents.added.iter().map(|name| schemas.join(name)));
     Ok(Created { files, git })
+}
+
+/// A new repository's files, written into a hidden directory beside (or inside) the place they
+/// are for, and moved there only when all of them were written: `init` either makes the whole
+/// repository or leaves nothing behind, and a failed run does not make the next one refuse.
+/// Dropped without [`Staging::finish`], it removes what it holds.
+#[derive(Debug)]
+pub struct Staging {
+    tmp: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl Staging {
+    /// Starts staging the repository `target`: in its parent when it does not exist yet (one
+    /// rename then puts it in place), else in `target` itself.
+    ///
+    /// # Errors
+    /// When the directory cannot be made.
+    pub fn new(target: &Path) -> Result<Staging> {
+        let parent = if target.exists() {
+            target.to_path_buf()
+        } else {
+            let parent = match target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            std::fs::create_dir_all(&parent)
+                .doing(|| format!("cannot create {}", parent.display()))?;
+            parent
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".promote-init-")
+            .tempdir_in(&parent)
+            .doing(|| format!("cannot create a directory in {}", parent.display()))?;
+        Ok(Staging {
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// The directory the files are written into, standing for the repository.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Writes `text` at `rel` (a path inside the repository).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write(&self, rel: &str, text: &str) -> Result<()> {
+        crate::files::write_under(
+            self.path(),
+            rel,
+            text.as_bytes(),
+            crate::files::WriteMode::COPY,
+        )
+        .doing(|| format!("cannot write {rel}"))?;
+        Ok(())
+    }
+
+    /// Moves everything staged into the repository (replacing a file only where the staged one
+    /// was made from it, as `.gitignore` is), and makes the repository a git repository unless
+    /// it is in one. Returns whether it made one.
+    ///
+    /// # Errors
+    /// When a file cannot be moved; what was moved stays.
+    pub fn finish(self) -> Result<bool> {
+        let from = self.tmp.keep();
+        let target = self.target;
+        if !target.exists() {
+            std::fs::rename(&from, &target)
+                .doing(|| format!("cannot move the new repository to {}", target.display()))?;
+        } else {
+            move_into(&from, &target)?;
+            // Only empty directories are left: the files moved.
+            let _ = std::fs::remove_dir_all(&from);
+        }
+        git_repository(&target)
+    }
+}
+
+/// Moves the entries of `from` into `to`: a whole directory by one rename where `to` has none
+/// of that name, file by file where it has one.
+fn move_into(from: &Path, to: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(from).doing(|| format!("cannot read {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.doing(|| format!("cannot read {}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && std::fs::symlink_metadata(&dst).is_ok_and(|m| m.is_dir()) {
+            move_into(&src, &dst)?;
+        } else {
+            std::fs::rename(&src, &dst).doing(|| format!("cannot move {}", dst.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A git repository made for a run that may still fail: dropped before [`NewGit::keep`], it
+/// removes the `.git` it made, so that a failed `init --from-env` leaves the directory as it was.
+#[derive(Debug)]
+pub struct NewGit {
+    made: Option<PathBuf>,
+}
+
+impl NewGit {
+    /// Makes `dir` a git repository unless it is in one (see [`git_repository`]).
+    ///
+    /// # Errors
+    /// When the repository cannot be made.
+    pub fn make(dir: &Path) -> Result<NewGit> {
+        let made = git_repository(dir)?.then(|| dir.join(".git"));
+        Ok(NewGit { made })
+    }
+
+    /// Keeps the repository; returns whether this run made it.
+    pub fn keep(mut self) -> bool {
+        self.made.take().is_some()
+    }
+}
+
+impl Drop for NewGit {
+    fn drop(&mut self) {
+        if let Some(git) = self.made.take() {
+            // Best effort: the run is failing already, and the error it reports says more.
+            let _ = std::fs::remove_dir_all(git);
+        }
+    }
 }
 
 /// Makes `dir` a git repository (branch `main`) unless it is in one already: promote keeps
@@ -208,5 +336,60 @@ mod tests {
         // Never twice over the same files.
         let again = create(dir.path()).unwrap_err();
         assert!(again.to_string().contains("overwrites nothing"), "{again}");
+    }
+
+    /// Nothing is left beside or inside the repository but the repository: the staging
+    /// directory went, in a new directory and in an existing one (whose own files stay).
+    #[test]
+    fn staging_leaves_only_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("a/new");
+        create(&new).unwrap();
+        let names = |p: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&dir.path().join("a")), ["new"]);
+        let existing = dir.path().join("existing");
+        std::fs::create_dir_all(existing.join("schema")).unwrap();
+        std::fs::write(existing.join(".gitignore"), "target/").unwrap();
+        std::fs::write(existing.join("README.md"), "ours\n").unwrap();
+        std::fs::write(existing.join("schema/mine.json"), "{}").unwrap();
+        let created = create(&existing).unwrap();
+        assert!(created
+            .files
+            .iter()
+            .all(|f| f.starts_with(&existing) && f.exists()));
+        assert!(!names(&existing)
+            .iter()
+            .any(|n| n.starts_with(".promote-init")));
+        assert_eq!(
+            std::fs::read_to_string(existing.join("README.md")).unwrap(),
+            "ours\n"
+        );
+        assert!(existing.join("schema/mine.json").is_file());
+        let ignore = std::fs::read_to_string(existing.join(".gitignore")).unwrap();
+        assert!(
+            ignore.starts_with("target/\n# promote") && ignore.contains(".promote/"),
+            "{ignore}"
+        );
+    }
+
+    /// A staging dropped before it finished (a failure on the way) leaves nothing.
+    #[test]
+    fn an_unfinished_staging_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("repo");
+        let staging = Staging::new(&target).unwrap();
+        staging
+            .write("templates/x/tenant.yaml", "name: x\n")
+            .unwrap();
+        drop(staging);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(!target.exists());
     }
 }

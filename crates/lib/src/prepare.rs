@@ -12,6 +12,11 @@
 //! - what apply needs after sending: the planned changes to verify, the conflicts `--mode
 //!   ignore` skipped (for the record) and the desired tree with its `secret()` references.
 //!
+//! The platform's own material (signing keys, generated secrets and salts:
+//! [`promote_platform::material`]) is taken out of the desired tree, the live tree and the
+//! last-applied record before they are compared, here and nowhere else: no plan proposes it, no
+//! apply sends or verifies it, no record keeps it.
+//!
 //! The report's patch is made from the [`Sending`] itself, after credentials are supplied and
 //! new workspaces are split off: what a report shows is what is sent, redacted.
 
@@ -25,6 +30,7 @@ use crate::patch::three_way::{self, Conflict, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
 use crate::plan::tenant::{self, Counts, Status, TenantPlan};
+use promote_platform::material;
 
 /// What the next step does when the platform and the repository both changed a path.
 pub(crate) const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
@@ -70,6 +76,15 @@ impl Desired {
             tree,
             references: Vec::new(),
         }
+    }
+
+    /// Returns the desired tree without the platform's material ([`material`]), and without
+    /// the references that pointed into it.
+    fn without_material(mut self) -> Desired {
+        material::strip(&mut self.tree, Scope::Tenant);
+        self.references
+            .retain(|(at, _)| material::covering(at, Scope::Tenant).is_none());
+        self
     }
 }
 
@@ -220,7 +235,12 @@ pub(crate) fn prepare(
     supply: Option<Supply<'_>>,
 ) -> Result<PreparedPlan, Refused> {
     let mut report = TenantPlan::empty(tenant);
-    let planned = match three_way::plan(last_applied, &desired.tree, live, mode) {
+    // The platform's own material is neither planned nor compared: taken out of all three
+    // trees here, it is never sent, never verified and never recorded.
+    let desired = desired.without_material();
+    let last_applied = last_applied.map(|l| material::without(l, Scope::Tenant));
+    let live = &*material::without(live, Scope::Tenant);
+    let planned = match three_way::plan(last_applied.as_deref(), &desired.tree, live, mode) {
         Ok(planned) => planned,
         Err(e) => {
             report.conflicts = redact_all(&e.conflicts);
@@ -290,4 +310,57 @@ fn split_new_workspaces(live: &Value, after: &mut Value) -> Vec<(String, Value)>
     new.into_iter()
         .filter_map(|wid| servers.remove(&wid).map(|ws| (wid, ws)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn acme() -> Tenant {
+        Tenant {
+            key: "acme".into(),
+            id: "acme-prod".into(),
+            template: "acme".into(),
+            vars: Map::new(),
+        }
+    }
+
+    /// Regression (production safety, finding 1): signing keys exported into the templates and
+    /// recorded as last applied were planned onto prod, which generated new ones in their place.
+    /// The platform's material, wherever it is, is neither planned nor sent nor recorded; the
+    /// rest of the change is.
+    #[test]
+    fn the_platforms_material_is_never_planned() {
+        let keys = |x: &str| json!({"keys": [{"kty": "EC", "x": x}]});
+        let desired = json!({"name": "Acme 2", "jwks": keys("from-the-repo"),
+            "servers": {"w": {"secret": "old", "clients": {"c": {"client_name": "c", "hashed_secret": "h1"}}}}});
+        let last = json!({"name": "Acme", "jwks": keys("recorded"),
+            "servers": {"w": {"jwks": keys("recorded"), "clients": {"c": {"client_name": "c"}}}}});
+        let live = json!({"name": "Acme", "jwks": keys("live"),
+            "servers": {"w": {"jwks": keys("live"), "secret": "live", "clients": {"c": {"client_name": "c", "hashed_secret": "h2"}}}}});
+        let prepared = prepare(
+            &acme(),
+            Desired::tree(desired),
+            Some(&last),
+            &live,
+            Mode::Update,
+            false,
+            None,
+        )
+        .unwrap();
+        let paths: Vec<&str> = prepared
+            .plan
+            .changes
+            .iter()
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(paths, ["/name"]);
+        let sent = serde_json::to_string(&prepared.sending.patch).unwrap();
+        assert!(!sent.contains("jwks") && !sent.contains("secret"), "{sent}");
+        assert!(prepared.desired.tree.get("jwks").is_none());
+        assert!(prepared.desired.tree["servers"]["w"]
+            .get("secret")
+            .is_none());
+    }
 }

@@ -252,8 +252,10 @@ pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic
                 tenant.id
             ))
         })?;
-    // A backup without a signing key or a secret gets fresh ones from the platform.
+    // A backup without a signing key or a secret gets fresh ones from the platform; the
+    // platform's own material is not restored (prepare leaves it out), so it is not compared.
     credentials::drop_generated(&mut after, &p.target);
+    promote_platform::material::strip(&mut after, credentials::Scope::Tenant);
     if after != p.target {
         let left = crate::patch::merge::diff(&after, &p.target);
         let paths: Vec<String> = left

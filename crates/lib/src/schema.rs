@@ -48,6 +48,9 @@ const CREDENTIAL_NOTE: &str = "Credential: never in plain text in the repository
 /// What a field the platform generates says.
 const GENERATED_NOTE: &str = "Left out, the platform generates it.";
 
+/// What a field of the platform's own material says.
+const MATERIAL_NOTE: &str = "Maintained by the platform, never by the repository: leave it out (`promote validate` refuses it).";
+
 /// The kind of environment files.
 pub(crate) const ENVIRONMENT: &str = "environment";
 
@@ -278,6 +281,9 @@ fn complete(schemas: &mut BTreeMap<String, Value>) {
     for pattern in credentials::GENERATED {
         note(schemas, layout::TENANT.what, pattern, GENERATED_NOTE);
     }
+    for m in promote_platform::material::MATERIAL {
+        note_material(schemas, m.pattern);
+    }
     for (name, schema) in schemas.iter_mut() {
         if name != ENVIRONMENT {
             nullable(schema);
@@ -343,6 +349,39 @@ fn references(schema: &Value, schemas: &BTreeMap<String, Value>, out: &mut BTree
 /// [`credentials`]) names, starting at the schema `name`, following references and creating
 /// the fields the table does not list.
 fn note(schemas: &mut BTreeMap<String, Value>, name: &str, pattern: &str, text: &str) {
+    each_field(schemas, name, pattern, |map| {
+        let description = match map.get("description").and_then(Value::as_str) {
+            Some(d) if d.contains(text) => return,
+            Some(d) => format!("{d} {text}"),
+            None => text.to_owned(),
+        };
+        map.insert("description".into(), json!(description));
+    });
+}
+
+/// Notes the fields of the platform's own material at `pattern`: [`MATERIAL_NOTE`] in place of
+/// the credential note (a `secret()` there is refused too), and never suggested.
+fn note_material(schemas: &mut BTreeMap<String, Value>, pattern: &str) {
+    each_field(schemas, layout::TENANT.what, pattern, |map| {
+        let before = map.get("description").and_then(Value::as_str).unwrap_or("");
+        let kept = before.replace(CREDENTIAL_NOTE, "");
+        let description = match kept.trim() {
+            "" => MATERIAL_NOTE.to_owned(),
+            d if d.contains(MATERIAL_NOTE) => d.to_owned(),
+            d => format!("{d} {MATERIAL_NOTE}"),
+        };
+        map.insert("description".into(), json!(description));
+        map.insert("doNotSuggest".into(), json!(true));
+    });
+}
+
+/// Calls `edit` with the schema of every field `pattern` leads to from the schema `name`.
+fn each_field(
+    schemas: &mut BTreeMap<String, Value>,
+    name: &str,
+    pattern: &str,
+    mut edit: impl FnMut(&mut serde_json::Map<String, Value>),
+) {
     let segments: Vec<&str> = pattern.split('/').collect();
     let mut places = Vec::new();
     locate(schemas, name, &[], &segments, &mut places);
@@ -360,12 +399,7 @@ fn note(schemas: &mut BTreeMap<String, Value>, name: &str, pattern: &str, text: 
             }
         }
         if let Some(map) = schema.as_object_mut() {
-            let description = match map.get("description").and_then(Value::as_str) {
-                Some(d) if d.contains(text) => continue,
-                Some(d) => format!("{d} {text}"),
-                None => text.to_owned(),
-            };
-            map.insert("description".into(), json!(description));
+            edit(map);
         }
     }
 }

@@ -67,6 +67,16 @@ impl RepoFiles {
     /// Returns the files of the work tree at `root`. Symlinks leaving the repository, files that
     /// are not UTF-8, and unreadable files are reported, all of them.
     pub fn from_work_tree(root: &Path) -> Result<RepoFiles, Vec<Diagnostic>> {
+        Self::read_work_tree(root, true)
+    }
+
+    /// Returns the environment files of the work tree at `root`, which need not have templates
+    /// yet (`init --from-env` makes them from the tenants an environment names).
+    pub fn environments_of(root: &Path) -> Result<RepoFiles, Vec<Diagnostic>> {
+        Self::read_work_tree(root, false)
+    }
+
+    fn read_work_tree(root: &Path, templates_needed: bool) -> Result<RepoFiles, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         let canonical_root = root.canonicalize().map_err(|e| {
             vec![Diagnostic::new(format!(
@@ -80,7 +90,7 @@ impl RepoFiles {
         for (name, text) in read_tree(&canonical_root, "environments", &mut problems) {
             insert_environment(&mut environments, &name, text, &mut problems);
         }
-        if !canonical_root.join("templates").is_dir() {
+        if templates_needed && !canonical_root.join("templates").is_dir() {
             problems.push(
                 Diagnostic::new(format!("{} has no templates/ directory", root.display()))
                     .hint("run promote in a configuration repository (or pass --repo DIR); `promote init` creates one"),

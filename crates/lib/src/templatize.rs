@@ -5,7 +5,7 @@
 //! `{#` (a script body, a policy) is written as an expression that renders those characters
 //! ([`escape`]). With substitutions, the tenant ID and the values of the environment's and the
 //! tenant's variables become `{{ tenant.id }}` and `{{ vars.NAME }}` wherever they stand as
-//! whole tokens in a string, longest value first.
+//! whole tokens in a string (not next to a letter, digit, `_` or `-`), longest value first.
 //!
 //! Substituting is done on the tree, not on text: a string holding a value is replaced whole by
 //! a placeholder, the tree is laid out as YAML, and each placeholder becomes the string written
@@ -292,8 +292,13 @@ fn holds_markers(v: &Value) -> bool {
     }
 }
 
+/// Whether `c` continues a token: letters, digits, `_` and `-`. A value is replaced only where
+/// neither the character before it nor the one after it continues a token, so `contoso` is
+/// replaced in `contoso.example`, `https://x/contoso/cb` and `ops@contoso.example`, but not in
+/// `contoso-eu`, `contoso-group.example` or `xcontoso`: a hyphen joins names (a host label, an
+/// ID), where `.`, `/`, `@` and `:` separate them.
 fn is_word(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    c.is_alphanumeric() || c == '_' || c == '-'
 }
 
 /// Orders (value, replacement) pairs for [`segments`]: each value once (its first pair), longest
@@ -369,11 +374,50 @@ mod tests {
         );
         assert_eq!(templatized(&s, "mail.example.com"), "mail.{{ vars.base }}");
         assert_eq!(
-            templatized(&s, "acme-prod-admin and xacme-prod"),
-            "{{ tenant.id }}-admin and xacme-prod"
+            templatized(&s, "acme-prod admin and xacme-prod"),
+            "{{ tenant.id }} admin and xacme-prod"
         );
         // Too short, not a string, not an identifier: never substituted.
         assert_eq!(templatized(&s, "eu 8080 whatever"), "eu 8080 whatever");
+    }
+
+    /// Regression (production safety, finding 10c): `contoso` was replaced inside
+    /// `iam-team@contoso-group.example`. A hyphen continues a token; `.`, `/`, `@`, `:` and
+    /// spaces end one.
+    #[test]
+    fn only_whole_tokens_are_replaced() {
+        let s = Substitutions::new(json!({
+            "tenant": {"id": "contoso"},
+            "vars": {"host": "contoso.example"}
+        }));
+        for (text, expected) in [
+            (
+                "iam-team@contoso-group.example",
+                "iam-team@contoso-group.example",
+            ),
+            ("contoso-eu", "contoso-eu"),
+            ("eu-contoso", "eu-contoso"),
+            ("contoso_eu", "contoso_eu"),
+            ("xcontoso", "xcontoso"),
+            ("contoso2", "contoso2"),
+            ("ops@contoso.example", "ops@{{ vars.host }}"),
+            ("contoso@mail.example", "{{ tenant.id }}@mail.example"),
+            (
+                "https://contoso.example/contoso/cb?t=contoso",
+                "https://{{ vars.host }}/{{ tenant.id }}/cb?t={{ tenant.id }}",
+            ),
+            (
+                "https://api.contoso.example:8443",
+                "https://api.{{ vars.host }}:8443",
+            ),
+            // The longer value is not whole here; the tenant ID, a whole label, is.
+            ("contoso.example-eu", "{{ tenant.id }}.example-eu"),
+            ("urn:contoso:users", "urn:{{ tenant.id }}:users"),
+            ("Contoso", "Contoso"),
+        ] {
+            assert_eq!(templatized(&s, text), expected, "{text}");
+            assert_eq!(s.render(&templatized(&s, text)).unwrap(), text);
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Validate a tenant tree: structure, references inside the tenant, no plain-text credentials.
+//! Validate a tenant tree: structure, references inside the tenant, no plain-text credentials,
+//! none of the platform's own material (signing keys, generated secrets and salts).
 //!
 //! The checks work on a tree and report [`Problem`]s at JSON pointers, so the same code serves
 //! `promote validate` (which maps pointers back to template files and lines) and the emulator
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{self, Scope};
 use crate::layout::kind;
 use crate::patch::pointer;
+use promote_platform::material;
 use promote_platform::references;
 use promote_platform::tree::{self, FieldType, Node};
 
@@ -83,16 +85,29 @@ fn shapes(
 }
 
 /// Returns every problem of a tenant tree that is meant for the repository: its structure and
-/// references ([`structure`]), and plain-text credentials.
+/// references ([`structure`]), plain-text credentials, and the platform's own material
+/// ([`material`]), which the hint says to delete.
 pub fn tenant(tree: &Value) -> Vec<Problem> {
     let mut problems = structure(tree);
-    for ptr in credentials::plain_text(tree, Scope::Tenant) {
+    // Material is refused whole, below: its credentials need no advice on secret().
+    let plain = credentials::plain_text(tree, Scope::Tenant)
+        .into_iter()
+        .filter(|ptr| material::covering(ptr, Scope::Tenant).is_none());
+    for ptr in plain {
         problems.push(problem(
             &ptr,
             "plain-text credential in the repository".into(),
             Some("credentials never go to git: write `{{ secret(\"NAME\") }}` and supply PROMOTE_SECRET_NAME at apply time, or leave the field out so the platform generates it".into()),
         ));
     }
+    material::for_each(tree, Scope::Tenant, |ptr, m| {
+        let field = ptr.rsplit('/').next().unwrap_or_default();
+        problems.push(problem(
+            &ptr,
+            format!("`{field}` is maintained by the platform, not the repository"),
+            Some(format!("{}: delete this entry from the template (promote never plans, sends or compares it)", m.why)),
+        ));
+    });
     for ptr in credentials::stray_markers(tree, Scope::Tenant) {
         problems.push(problem(
             &ptr,
@@ -265,6 +280,37 @@ mod tests {
     #[test]
     fn a_valid_tenant_has_no_problems() {
         assert_eq!(tenant(&valid()), vec![]);
+    }
+
+    /// Regression (production safety, finding 1): exported signing keys in a template replaced
+    /// prod's keys. The platform's material is refused whole, with what to do, and its private
+    /// members are not also reported as credentials to move into secret().
+    #[test]
+    fn the_platforms_material_is_refused_with_a_hint() {
+        let mut t = valid();
+        t["jwks"] = json!({"keys": [{"kty": "EC", "x": "pub", "d": "PRIVATE"}]});
+        t["servers"]["default"]["subject_identifier_algorithm_salt"] = json!("<secret:SALT>");
+        t["servers"]["default"]["clients"]["web"] = json!({"registration_token": "tok"});
+        let problems = tenant(&t);
+        let at: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "/jwks",
+                "/servers/default/subject_identifier_algorithm_salt",
+                "/servers/default/clients/web/registration_token"
+            ],
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[0].message,
+            "`jwks` is maintained by the platform, not the repository"
+        );
+        let hint = problems[0].hint.as_deref().unwrap();
+        assert!(
+            hint.contains("rotates the signing") && hint.contains("delete this entry"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub enum Scope {
     Workspace,
 }
 
-type Pattern = Vec<Vec<&'static str>>;
+/// A parsed pattern: one list of alternatives per segment.
+pub(crate) type Pattern = Vec<Vec<&'static str>>;
 
 static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
     let workspace = WORKSPACE_FIELDS.iter().map(|p| format!("servers/*/{p}"));
@@ -71,7 +72,8 @@ static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
     LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
 
-fn parse(pattern: &'static str) -> Pattern {
+/// Parses a `/`-separated pattern (see [`TENANT_FIELDS`]).
+pub(crate) fn parse(pattern: &'static str) -> Pattern {
     pattern
         .split('/')
         .map(|seg| seg.split('|').collect())
@@ -85,7 +87,7 @@ fn patterns(scope: Scope) -> &'static [Pattern] {
     }
 }
 
-fn segment_matches(alternatives: &[&str], key: &str) -> bool {
+pub(crate) fn segment_matches(alternatives: &[&str], key: &str) -> bool {
     alternatives.iter().any(|a| *a == "*" || *a == key)
 }
 
@@ -183,7 +185,9 @@ pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String,
     }
 }
 
-fn walk<'a>(
+/// Calls `found` with the pointer and value of everything in `value` (at `at`) that `pattern`
+/// matches.
+pub(crate) fn walk<'a>(
     value: &'a Value,
     pattern: &[Vec<&str>],
     at: String,
@@ -360,7 +364,7 @@ pub fn strip(tree: &mut Value, scope: Scope) {
 }
 
 /// Removes the values at `found` (pointers into `tree`).
-fn remove_all(tree: &mut Value, mut found: Vec<String>) {
+pub(crate) fn remove_all(tree: &mut Value, mut found: Vec<String>) {
     // Remove deepest first so list indices stay valid.
     found.sort_by(|a, b| b.cmp(a));
     for ptr in found {

@@ -10,6 +10,7 @@
 pub mod arb;
 pub mod credentials;
 pub mod local;
+pub mod material;
 mod mode;
 pub mod pointer;
 pub mod random;

@@ -148,7 +148,11 @@ pub fn run(
                 .map_err(|e| e.to_string())
                 .and_then(|name| crate::files::inside(out, &name).map_err(|e| e.to_string()))
                 .map_err(|e| vec![Diagnostic::new(e).context(&env.name, Some(&t.key))])?;
-            super::write_dir(&dir, &files, options.with_credentials)
+            let writing = super::Writing {
+                private: options.with_credentials,
+                force: options.force,
+            };
+            super::write_dir(&dir, &files, writing)
                 .map(|changes| Outcome::Written {
                     dir,
                     files: files.len(),

@@ -113,7 +113,12 @@ fn write(dir: &Path, key: &str, tree: &Value, format: Format) -> Result<()> {
         Format::Yaml => {
             let laid_out = layout::write(&layout::TENANT, tree)
                 .map_err(|d| Diagnostic::new(format!("{d}")))?;
-            crate::export::write_dir(&files::inside(dir, &name)?, &laid_out, false).map(|_| ())
+            crate::export::write_dir(
+                &files::inside(dir, &name)?,
+                &laid_out,
+                crate::export::Writing::default(),
+            )
+            .map(|_| ())
         }
     }
 }

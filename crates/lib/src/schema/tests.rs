@@ -132,13 +132,22 @@ fn credential_and_generated_fields_say_so() {
         &clients,
         "/definitions/client/properties/registration_token",
     );
-    assert!(token.contains("Credential: never in plain text"), "{token}");
-    assert!(!token.contains("generates"), "{token}");
+    // The platform's own material: no secret() advice, never suggested (the issue changed this
+    // from a credential note).
+    assert!(token.contains("Maintained by the platform"), "{token}");
+    assert!(
+        !token.contains("secret(") && !token.contains("generates"),
+        "{token}"
+    );
+    assert_eq!(
+        clients.pointer("/definitions/client/properties/registration_token/doNotSuggest"),
+        Some(&json!(true))
+    );
     let webhooks = document("webhooks").json;
     assert!(description(&webhooks, "/properties/api_key").contains("Credential"));
     let workspace = document("workspace").json;
     assert!(description(&workspace, "/properties/secret").contains("generates it"));
-    assert!(description(&workspace, "/properties/secret").contains("Credential"));
+    assert!(description(&workspace, "/properties/secret").contains("Maintained by the platform"));
     assert!(description(
         &workspace,
         "/definitions/jwks/properties/keys/items/properties/d"
