@@ -152,7 +152,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.failure(&super::Failure::from(Diagnostic::new(format!(
             "the changes were applied but the last-applied state could not be recorded: {}",
             e.message
-        )).hint("the next plan shows them again (as drift-free changes to apply); run apply again to record them")));
+        )).hint(format!("the platform has them and the next plan shows nothing to send, but until they are recorded the promotion gates do not know this commit reached {} and a later removal of what this apply added is not planned: run `promote apply --env {}` again to record them", args.env, args.env))));
         return Ok(Exit::Error);
     }
     let failed = applied.failed;
