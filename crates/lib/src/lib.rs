@@ -13,6 +13,7 @@ pub mod backup;
 pub mod baseline;
 pub mod ci;
 pub mod client;
+pub(crate) mod clock;
 pub mod connect;
 pub mod credentials;
 pub mod diagnostic;
