@@ -26,6 +26,7 @@ pub(crate) mod git;
 pub mod init;
 pub(crate) mod keys;
 pub mod layout;
+pub mod lock;
 pub mod migrate;
 pub(crate) mod parallel;
 pub mod patch;
