@@ -40,6 +40,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
@@ -47,6 +49,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
+    // From the first read of the state to the last record; a dry run writes nothing.
+    let _lock = (!args.dry_run)
+        .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))
+        .transpose()?;
     // A repository with errors is refused as such before anything else; the tenants are
     // rendered for that alone only when something else refuses the apply before its plan.
     let refused = |failure: Failure| -> Failure {

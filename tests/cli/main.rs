@@ -19,6 +19,7 @@ mod editor;
 mod export;
 mod filesystem;
 mod live;
+mod lock;
 mod migrate;
 mod plan;
 mod remote;
@@ -48,6 +49,7 @@ const MODULES: &[&str] = &[
     "export",
     "filesystem",
     "live",
+    "lock",
     "main",
     "migrate",
     "plan",
