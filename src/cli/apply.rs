@@ -49,10 +49,6 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
-    // From the first read of the state to the last record; a dry run writes nothing.
-    let _lock = (!args.dry_run)
-        .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))
-        .transpose()?;
     // A repository with errors is refused as such before anything else; the tenants are
     // rendered for that alone only when something else refuses the apply before its plan.
     let refused = |failure: Failure| -> Failure {
@@ -67,6 +63,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         invalid.into()
     };
+    // From the first read of the state to the last record; a dry run writes nothing.
+    let _lock = (!args.dry_run)
+        .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))
+        .transpose()
+        .map_err(refused)?;
     promote_lib::credentials::secrets::check_file().map_err(|d| refused(d.into()))?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {

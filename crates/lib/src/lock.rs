@@ -13,7 +13,8 @@
 //! commit and since when. A run that finds the lock taken waits up to its timeout, polling,
 //! then fails naming the holder. The lock is released when the [`Guard`] is dropped, on
 //! success and on error alike; [`release_all`] releases what this process holds (for an
-//! interrupt). A lock whose holder died is broken with `promote unlock` ([`break_lock`]),
+//! interrupt). A local lock whose holder died on this host is taken over by the next run; any
+//! other lock a dead run left is broken with `promote unlock` ([`break_lock`]),
 //! which refuses a holder still running on this host.
 
 mod local;
@@ -243,27 +244,28 @@ fn release_held(which: impl Fn(&Held) -> bool) -> Vec<String> {
 }
 
 /// Takes the lock of `env` for the repository at `repo`: locally, and on `options.remote`
-/// when set. Waits up to `options.timeout` while another run holds it, calling `waiting` once
-/// with who that is; then fails naming the holder.
+/// when set. Waits up to `options.timeout` while another run holds it, telling `note` once
+/// whom it waits for; then fails naming the holder. A local lock whose holder's process is
+/// gone from this host is taken over, and `note` says so.
 pub fn acquire(
     repo: &Path,
     env: &str,
     options: &Options,
-    waiting: &mut dyn FnMut(&str),
+    note: &mut dyn FnMut(&str),
 ) -> Result<Guard> {
     let deadline = Instant::now() + options.timeout;
     let commit = options.commit.clone().or_else(|| head_commit(repo));
     let holder = Holder::this(&options.command, commit);
     let path = local::path(repo, env)?;
     let mut told = false;
-    let mut wait = |taken: &Taken| -> Result<()> {
+    let mut wait = |taken: &Taken, note: &mut dyn FnMut(&str)| -> Result<()> {
         let now = Instant::now();
         if now >= deadline {
             return Err(taken.error(env, options.timeout));
         }
         if !told {
             told = true;
-            waiting(&format!(
+            note(&format!(
                 "{}; waiting up to {} for it",
                 taken.describe(env),
                 crate::clock::human(deadline - now)
@@ -274,11 +276,21 @@ pub fn acquire(
     };
     loop {
         match local::try_take(&path, &holder)? {
-            Ok(()) => break,
-            Err(holder) => wait(&Taken {
-                place: Place::Local,
-                holder,
-            })?,
+            local::Took::Taken => break,
+            local::Took::TakenOver(dead) => {
+                note(&format!(
+                    "the lock of `{env}` was held by {}, whose process is gone from this host: taken over (`promote plan --env {env}` shows what that run left)",
+                    dead.describe()
+                ));
+                break;
+            }
+            local::Took::Held(holder) => wait(
+                &Taken {
+                    place: Place::Local,
+                    holder,
+                },
+                note,
+            )?,
         }
     }
     let mut held = Held {
@@ -298,7 +310,7 @@ pub fn acquire(
                         place: Place::Remote(url.clone()),
                         holder: found,
                     };
-                    if let Err(e) = wait(&taken) {
+                    if let Err(e) = wait(&taken, note) {
                         let _ = held.release();
                         return Err(e);
                     }

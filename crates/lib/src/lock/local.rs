@@ -1,5 +1,6 @@
 //! The local lock: a file `promote/locks/<env>.lock` in the repository's git common directory
-//! (so every work tree of one repository sees the same lock), holding its [`Holder`] as JSON.
+//! (so every work tree of one repository sees the same lock; `.promote/locks/` outside git),
+//! holding its [`Holder`] as JSON.
 //! It is created whole or not at all, and only if absent (a temporary file linked into place):
 //! of two runs, exactly one creates it.
 
@@ -11,17 +12,16 @@ use crate::diagnostic::{Diagnostic, Doing, Result};
 /// The directory of the lock files, under the git common directory.
 const DIR: &str = "promote/locks";
 
-/// Where the lock of `env` is for the repository at `repo`.
+/// Where the lock of `env` is for the repository at `repo`: under the git common directory,
+/// or, for a configuration directory outside git (which can apply nothing, having nowhere to
+/// record it, but can roll back), under its `.promote/`.
 pub(super) fn path(repo: &Path, env: &str) -> Result<PathBuf> {
-    let git = git2::Repository::discover(repo).map_err(|e| {
-        Diagnostic::new(format!(
-            "{} is not in a git repository ({}); the environment lock lives in git's directory",
-            repo.display(),
-            e.message()
-        ))
-    })?;
     let name = format!("{}.lock", crate::keys::encode(env)?);
-    Ok(git.commondir().join(DIR).join(name))
+    let dir = match git2::Repository::discover(repo) {
+        Ok(git) => git.commondir().join(DIR),
+        Err(_) => crate::files::work_dir(repo)?.join("locks"),
+    };
+    Ok(dir.join(name))
 }
 
 /// The environment a lock file is of.
@@ -30,25 +30,78 @@ pub(super) fn env_of(path: &Path) -> Option<String> {
     crate::keys::decode(stem).ok()
 }
 
-/// Takes the lock at `path` for `holder`: `Ok(Err(who))` when it is taken (`who` is `None`
-/// when its record cannot be read).
-pub(super) fn try_take(
-    path: &Path,
-    holder: &Holder,
-) -> Result<std::result::Result<(), Option<Holder>>> {
+/// What [`try_take`] found.
+pub(super) enum Took {
+    /// The lock is this run's.
+    Taken,
+    /// The lock is this run's, after its holder was found dead on this host.
+    TakenOver(Holder),
+    /// Another run holds it (`None`: its record cannot be read).
+    Held(Option<Holder>),
+}
+
+/// Takes the lock at `path` for `holder`. A lock whose holder ran on this host and whose
+/// process is gone (killed, or the machine restarted) is taken over, as git does with a dead
+/// `gc.pid`: that run writes nothing any more, and what it wrote is in the next plan.
+pub(super) fn try_take(path: &Path, holder: &Holder) -> Result<Took> {
     let (dir, name) = split(path)?;
     let json = serde_json::to_vec_pretty(holder).unwrap_or_default();
+    let mut took_over = None;
     loop {
         match crate::files::create_under(dir, name, &json, crate::files::WriteMode::PRIVATE) {
-            Ok(_) => return Ok(Ok(())),
+            Ok(_) => {
+                return Ok(match took_over {
+                    Some(dead) => Took::TakenOver(dead),
+                    None => Took::Taken,
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(path)? {
-                Some(found) => return Ok(Err(found)),
+                Some(Some(found)) if found.alive() == Some(false) && took_over.is_none() => {
+                    remove_if(path, &found)?;
+                    took_over = Some(found);
+                }
+                Some(found) => return Ok(Took::Held(found)),
                 // Released between the two looks: try again.
                 None => continue,
             },
             Err(e) => return Err(e).doing(|| "cannot take the environment lock".to_owned()),
         }
     }
+}
+
+/// Removes the lock at `path` if `dead` still holds it. Runs that find one dead holder at once
+/// take turns (a `.break` file made only if absent), so that none removes the lock another
+/// just took; a `.break` left by a killed run is passed over after a few seconds.
+fn remove_if(path: &Path, dead: &Holder) -> Result<()> {
+    let (dir, name) = split(path)?;
+    let turn = format!("{name}.break");
+    let turn_path = dir.join(&turn);
+    let mut waited = 0;
+    loop {
+        match crate::files::create_under(dir, &turn, b"", crate::files::WriteMode::COPY) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let old = std::fs::metadata(&turn_path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(10));
+                if old || waited > 200 {
+                    let _ = std::fs::remove_file(&turn_path);
+                }
+                waited += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).doing(|| "cannot break a stale lock".to_owned()),
+        }
+    }
+    let result = match read(path) {
+        Ok(Some(Some(h))) if h.id == dead.id => remove(path),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&turn_path);
+    result
 }
 
 /// Who holds the lock at `path`: `None` when nobody, `Some(None)` when its record cannot be

@@ -109,20 +109,64 @@ fn a_second_run_waits_for_the_first() {
     assert!(e.to_string().contains("(waited 0s)"), "{e}");
 }
 
-/// A lock whose process died on this host is called stale; breaking it refuses a live holder
-/// unless forced.
-#[test]
-fn stale_locks_are_named_and_broken() {
-    let dir = repo();
-    let path = local::path(dir.path(), "prod").unwrap();
-    let mut dead = Holder::this("rollback", None);
+/// The lock of `prod` as a run of `command` that died on this host left it.
+fn left_by_a_dead_run(dir: &Path, command: &str) -> (PathBuf, Holder) {
+    let path = local::path(dir, "prod").unwrap();
+    let mut dead = Holder::this(command, None);
     dead.pid = u32::MAX - 1;
-    local::try_take(&path, &dead).unwrap().unwrap();
-    let e = take(dir.path(), "prod", &options(Duration::ZERO, None)).unwrap_err();
+    assert!(matches!(
+        local::try_take(&path, &dead).unwrap(),
+        local::Took::Taken
+    ));
+    (path, dead)
+}
+
+/// A lock whose process died on this host is taken over, saying so; breaking a lock refuses a
+/// live holder unless forced.
+#[test]
+fn dead_holders_are_taken_over_and_live_ones_kept() {
+    let dir = repo();
+    let (path, dead) = left_by_a_dead_run(dir.path(), "rollback");
+    let mut notes = Vec::new();
+    let guard = acquire(
+        dir.path(),
+        "prod",
+        &options(Duration::ZERO, None),
+        &mut |n| notes.push(n.to_owned()),
+    )
+    .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
-        e.hint.as_deref().unwrap_or_default().contains("stale"),
+        notes[0].contains("`promote rollback`") && notes[0].contains("taken over"),
+        "{notes:?}"
+    );
+    drop(guard);
+
+    // The stale-lock hint, for a holder this host knows is gone (here on the remote's side).
+    let taken = Taken {
+        place: Place::Remote("origin".into()),
+        holder: Some(dead.clone()),
+    };
+    let e = taken.error("prod", Duration::ZERO);
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the lock is stale"),
         "{e:?}"
     );
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("promote unlock --env prod --state-remote origin"),
+        "{e:?}"
+    );
+
+    assert!(matches!(
+        local::try_take(&path, &dead).unwrap(),
+        local::Took::Taken
+    ));
     let broken = break_lock(dir.path(), "prod", None, false).unwrap();
     assert_eq!(broken.len(), 1);
     assert_eq!(broken[0].holder.as_ref().unwrap().command, "rollback");
@@ -136,6 +180,28 @@ fn stale_locks_are_named_and_broken() {
     assert!(e.to_string().contains("still running on this host"), "{e}");
     assert_eq!(break_lock(dir.path(), "prod", None, true).unwrap().len(), 1);
     assert!(holder_is_none(dir.path(), "prod"));
+}
+
+/// Runs that find one dead holder at once: exactly one takes the lock.
+#[test]
+fn one_of_many_takes_over_a_dead_holder() {
+    let dir = repo();
+    let (path, _) = left_by_a_dead_run(dir.path(), "apply");
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut me = Holder::this("apply", None);
+                me.id = format!("run-{i}");
+                !matches!(local::try_take(&path, &me).unwrap(), local::Took::Held(_))
+            })
+        })
+        .collect();
+    let winners = runs
+        .into_iter()
+        .filter_map(|r| r.join().unwrap().then_some(()))
+        .count();
+    assert_eq!(winners, 1);
 }
 
 /// On a shared remote, of two clones only one holds the lock; the other is told who, and takes
