@@ -209,3 +209,48 @@ fn ci_locks_the_environment_on_the_state_remote() {
     assert!(bare.find_reference("refs/promote/locks/dev").is_err());
     assert!(bare.find_reference("refs/promote/state").is_ok());
 }
+
+/// An apply interrupted with Ctrl-C (SIGINT) lets its lock go and exits 130.
+#[test]
+fn an_interrupted_apply_releases_its_lock() {
+    use crate::remote::{saas_env, saas_fleet, CLIENT_ID, CLIENT_SECRET};
+    let repo = TestRepo::example();
+    repo.git_init();
+    let (tenants, clients) = saas_fleet("k", "int", 20);
+    let data = repo.join(".promote/serve");
+    let _serve = crate::support::Serve::start(
+        &clients,
+        &["--data", data.to_str().unwrap(), "--fault", "latency=50ms"],
+    );
+    let env =
+        saas_env(&_serve.url, &tenants).replacen("target:\n", "target:\n  concurrency: 1\n", 1);
+    repo.write("environments/soak.yaml", &env);
+    repo.commit("a fleet");
+    let credentials = [
+        ("PROMOTE_CLIENT_ID", CLIENT_ID),
+        ("PROMOTE_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    let mut child = repo.spawn(&["apply", "--env", "soak", "--yes"], &credentials);
+    let lock = repo.join(".git/promote/locks/soak.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !lock.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apply never took the lock"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before it was interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!lock.exists(), "the lock was left behind");
+}
