@@ -65,11 +65,11 @@ pub(crate) fn try_commit_on(
     let parents: Vec<&git2::Commit> = parent.into_iter().collect();
     let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
     let log = message.lines().next().unwrap_or_default();
-    let moved = match parent {
-        Some(p) => repo.reference_matching(refname, commit, true, p.id(), log),
-        None => repo.reference(refname, commit, false, log),
-    };
-    match moved {
+    // Without a parent the ref must still be absent: the zero ID is compared under git's lock
+    // on the ref. (`reference(.., force: false)` looks before it locks: of two runs creating
+    // the ref at once, the second would overwrite the first.)
+    let expected = parent.map_or(Oid::ZERO_SHA1, git2::Commit::id);
+    match repo.reference_matching(refname, commit, true, expected, log) {
         Ok(_) => Ok(Some(commit)),
         Err(e) if is_race(&e) => Ok(None),
         Err(e) => Err(e).doing(|| format!("cannot move {refname}")),
