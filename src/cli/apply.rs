@@ -40,6 +40,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
@@ -61,6 +63,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         invalid.into()
     };
+    // From the first read of the state to the last record; a dry run writes nothing.
+    let _lock = (!args.dry_run)
+        .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))
+        .transpose()
+        .map_err(refused)?;
     promote_lib::credentials::secrets::check_file().map_err(|d| refused(d.into()))?;
     // The promotion gate (`requires:`); a dry run changes nothing and is not gated.
     if !args.dry_run {
@@ -154,7 +161,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.failure(&super::Failure::from(Diagnostic::new(format!(
             "the changes were applied but the last-applied state could not be recorded: {}",
             e.message
-        )).hint("the next plan shows them again (as drift-free changes to apply); run apply again to record them")));
+        )).hint(format!("the platform has them and the next plan shows nothing to send, but until they are recorded the promotion gates do not know this commit reached {} and a later removal of what this apply added is not planned: run `promote apply --env {}` again to record them", args.env, args.env))));
         return Ok(Exit::Error);
     }
     let failed = applied.failed;

@@ -28,6 +28,8 @@ pub struct BackupArgs {
     /// Push the branch to this remote (a remote's name or a URL) after committing
     #[arg(long, value_name = "REMOTE")]
     pub push: Option<String>,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
@@ -35,6 +37,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(&args.tenants)?;
+    let _lock = super::lock::hold(ui, global, &args.lock, &project.env.name, "backup")?;
     let repo = git2::Repository::discover(&global.repo).map_err(|e| {
         Diagnostic::new(format!(
             "{} is not in a git repository ({}): backups are commits",

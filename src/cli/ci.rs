@@ -62,6 +62,8 @@ pub struct CiArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
@@ -77,7 +79,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         force: args.force,
         state_remote: args.state_remote.clone(),
         summary: summary_file(args),
+        lock_timeout: args.lock.timeout(),
     };
+    if args.apply && !args.dry_run {
+        super::lock::release_on_interrupt();
+    }
     let host = Host {
         ui,
         global,

@@ -32,6 +32,8 @@ pub struct MigrateArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 fn split(arg: &str, flag: &str) -> Result<(String, String), Diagnostic> {
@@ -59,6 +61,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
     if from_env == to_env && from.id == to.id {
         return Err(Diagnostic::new("the source and the destination are the same tenant").into());
     }
+    // The destination is written; a dry run writes nothing.
+    let _lock = (!args.dry_run)
+        .then(|| super::lock::hold(ui, global, &args.lock, &to_env, "migrate"))
+        .transpose()?;
     let options = super::client_options(ui, global);
     // One connection when both tenants are in one environment (one embedded emulator per data
     // directory).

@@ -12,6 +12,7 @@ mod diff;
 mod drift;
 mod export;
 mod init;
+mod lock;
 mod man;
 mod migrate;
 mod output;
@@ -20,6 +21,7 @@ mod render;
 mod rollback;
 mod schema;
 mod serve;
+mod unlock;
 mod validate;
 
 use std::path::PathBuf;
@@ -136,6 +138,7 @@ pub enum Command {
     Drift(drift::DriftArgs),
     Migrate(migrate::MigrateArgs),
     Ci(ci::CiArgs),
+    Unlock(unlock::UnlockArgs),
     Schema(schema::SchemaArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
@@ -221,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => drift::run(&ui, &cli.global, args),
         Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
         Command::Ci(args) => ci::run(&ui, &cli.global, args),
+        Command::Unlock(args) => unlock::run(&ui, &cli.global, args),
         Command::Schema(args) => schema::run(&ui, &cli.global, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(&ui, args),

@@ -25,6 +25,8 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
@@ -32,6 +34,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
     let tenants = project.select(std::slice::from_ref(&args.tenant))?;
+    let _lock = super::lock::hold(ui, global, &args.lock, &project.env.name, "rollback")?;
     let Some(tenant) = tenants.first().copied() else {
         return Ok(Exit::Ok);
     };

@@ -17,7 +17,7 @@ const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 /// The shipped example's templates with three environments made from `local.yaml`: dev,
 /// staging (`requires: dev`) and prod (`requires: staging`), each with its own embedded
 /// emulator; committed. Returns the repository and the commit.
-fn fleet() -> (TestRepo, String) {
+pub fn fleet() -> (TestRepo, String) {
     let repo = TestRepo::example();
     let local = repo.read("environments/local.yaml");
     for old in ["local", "staging", "prod"] {
@@ -51,7 +51,7 @@ fn more_seats_in_prod(repo: &TestRepo) -> String {
 }
 
 /// `promote --output json ci --base BASE --head HEAD ARGS`.
-fn ci(repo: &TestRepo, base: &str, head: &str, args: &[&str]) -> (Run, Value) {
+pub fn ci(repo: &TestRepo, base: &str, head: &str, args: &[&str]) -> (Run, Value) {
     let mut all = vec!["ci", "--base", base, "--head", head];
     all.extend_from_slice(args);
     repo.json_run(&all, &[])

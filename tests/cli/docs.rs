@@ -87,6 +87,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rollback",
     "schema",
     "serve",
+    "unlock",
     "validate",
 ];
 

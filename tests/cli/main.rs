@@ -19,6 +19,7 @@ mod editor;
 mod export;
 mod filesystem;
 mod live;
+mod lock;
 mod material;
 mod migrate;
 mod plan;
@@ -49,6 +50,7 @@ const MODULES: &[&str] = &[
     "export",
     "filesystem",
     "live",
+    "lock",
     "main",
     "material",
     "migrate",

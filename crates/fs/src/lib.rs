@@ -78,6 +78,23 @@ impl WriteMode {
 /// ones are created), and a symlink at `rel` itself is replaced, not followed. `rel` is a
 /// '/'-separated path that must stay inside `base` ([`inside`]). Returns the path written.
 pub fn write_under(base: &Path, rel: &str, bytes: &[u8], mode: WriteMode) -> Result<PathBuf> {
+    put_under(base, rel, bytes, mode, true)
+}
+
+/// As [`write_under`], but never replaces a file: when `base/rel` exists (another writer took
+/// the name first), nothing is written and the error is of kind
+/// [`io::ErrorKind::AlreadyExists`]. The file appears whole or not at all.
+pub fn create_under(base: &Path, rel: &str, bytes: &[u8], mode: WriteMode) -> Result<PathBuf> {
+    put_under(base, rel, bytes, mode, false)
+}
+
+fn put_under(
+    base: &Path,
+    rel: &str,
+    bytes: &[u8],
+    mode: WriteMode,
+    replace: bool,
+) -> Result<PathBuf> {
     let path = inside(base, rel)?;
     let parent = plain_dirs(base, rel, true)?;
     let mut tmp = tempfile::NamedTempFile::new_in(&parent)
@@ -97,8 +114,13 @@ pub fn write_under(base: &Path, rel: &str, bytes: &[u8], mode: WriteMode) -> Res
             .sync_all()
             .doing(|| format!("cannot write {}", path.display()))?;
     }
-    tmp.persist(&path)
-        .doing(|| format!("cannot write {}", path.display()))?;
+    if replace {
+        tmp.persist(&path)
+            .doing(|| format!("cannot write {}", path.display()))?;
+    } else {
+        tmp.persist_noclobber(&path)
+            .doing(|| format!("cannot create {}", path.display()))?;
+    }
     Ok(path)
 }
 

@@ -16,6 +16,7 @@
 //!    answer 204 and still drop part of a change;
 //! 8. the caller records the tenants that succeeded in `refs/promote/state`.
 
+pub mod backup_name;
 pub mod fleet;
 
 use std::path::{Path, PathBuf};
@@ -599,16 +600,24 @@ pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic
 }
 
 /// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
-/// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600.
+/// `env`: `<dir>/<env>/<key>/<name>.json` ([`backup_name`]), mode 0600. Never replaces a
+/// backup: a name another run took is passed over for the next.
 fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
     let env_name = env;
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
-    let stamp = timestamp();
-    // Never through a symlink under the backups' directory.
-    let rel = format!("{env}/{key}/{stamp}.json");
-    let path = crate::files::write_under(dir, &rel, export, crate::files::WriteMode::PRIVATE)
-        .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
+    let (rel, path) = {
+        let mut tries = 0;
+        loop {
+            // Never through a symlink under the backups' directory.
+            let rel = format!("{env}/{key}/{}", backup_name::BackupName::fresh());
+            match crate::files::create_under(dir, &rel, export, crate::files::WriteMode::PRIVATE) {
+                Ok(path) => break (rel, path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+                Err(e) => return Err(Diagnostic::new(format!("cannot save the backup: {e:#}"))),
+            }
+        }
+    };
     let owner = crate::rollback::Owner::of(env_name, t, export);
     crate::files::write_under(
         dir,
@@ -620,50 +629,10 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     Ok(path)
 }
 
-/// `20261123T120501.123Z`: sorts in time order, safe as a file name.
-pub(crate) fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn timestamps_are_civil_utc() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        let t = timestamp();
-        assert_eq!(t.len(), "20261123T120501.123Z".len(), "{t}");
-    }
 
     #[test]
     fn skipped_paths_keep_their_last_applied_value_in_the_record() {

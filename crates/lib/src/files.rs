@@ -14,8 +14,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::diagnostic::{Diagnostic, Result};
 
 pub use promote_fs::{
-    inside, over_limit, plain_dirs, read_input, read_limited, too_large, write_atomic, write_under,
-    WriteMode, MAX_INPUT_FILE,
+    create_under, inside, over_limit, plain_dirs, read_input, read_limited, too_large,
+    write_atomic, write_under, WriteMode, MAX_INPUT_FILE,
 };
 
 /// The name of promote's own directory in a configuration repository (backups, the embedded

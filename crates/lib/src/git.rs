@@ -43,19 +43,45 @@ pub(crate) fn commit_on(
     tree: Oid,
     message: &str,
 ) -> Result<Oid> {
+    try_commit_on(repo, refname, parent, tree, message)?.ok_or_else(|| {
+        Diagnostic::new(format!(
+            "{refname} moved while this run was writing (another run at the same time?); run it again"
+        ))
+    })
+}
+
+/// As [`commit_on`], but a ref that moved meanwhile, or that another process is moving right
+/// now (git's `<ref>.lock` exists), is `Ok(None)`: the caller may read the new tip and try
+/// again. Other failures are errors.
+pub(crate) fn try_commit_on(
+    repo: &Repository,
+    refname: &str,
+    parent: Option<&git2::Commit<'_>>,
+    tree: Oid,
+    message: &str,
+) -> Result<Option<Oid>> {
     let tree = repo.find_tree(tree)?;
     let signature = signature(repo)?;
     let parents: Vec<&git2::Commit> = parent.into_iter().collect();
     let commit = repo.commit(None, &signature, &signature, message, &tree, &parents)?;
     let log = message.lines().next().unwrap_or_default();
-    let moved = match parent {
-        Some(p) => repo.reference_matching(refname, commit, true, p.id(), log),
-        None => repo.reference(refname, commit, false, log),
-    };
-    moved.doing(|| {
-        format!("{refname} moved while this run was writing (another run at the same time?); run it again")
-    })?;
-    Ok(commit)
+    // Without a parent the ref must still be absent: the zero ID is compared under git's lock
+    // on the ref. (`reference(.., force: false)` looks before it locks: of two runs creating
+    // the ref at once, the second would overwrite the first.)
+    let expected = parent.map_or(Oid::ZERO_SHA1, git2::Commit::id);
+    match repo.reference_matching(refname, commit, true, expected, log) {
+        Ok(_) => Ok(Some(commit)),
+        Err(e) if is_race(&e) => Ok(None),
+        Err(e) => Err(e).doing(|| format!("cannot move {refname}")),
+    }
+}
+
+/// Whether `e` is another writer's doing: the ref moved, was created, or is being written.
+fn is_race(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        git2::ErrorCode::Modified | git2::ErrorCode::Locked | git2::ErrorCode::Exists
+    )
 }
 
 /// Refuses a branch name (without `refs/heads/`) that git refuses, as `git branch` does:

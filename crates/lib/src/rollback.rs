@@ -32,7 +32,14 @@ pub(crate) fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<Path
             .collect(),
         Err(_) => Vec::new(),
     };
-    found.sort();
+    // By when they were taken (names promote did not write first, by name).
+    found.sort_by_cached_key(|p| {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        (
+            crate::apply::backup_name::BackupName::parse(&name),
+            p.clone(),
+        )
+    });
     Ok(found)
 }
 

@@ -283,7 +283,30 @@ impl Recorder {
 
     /// Commits the records on [`REF`] with `message`; `None` when nothing changed, unless
     /// `even_unchanged` (a commit with its parent's tree then records that the apply happened).
+    ///
+    /// What reached the platform is recorded whatever other runs do: when another run (another
+    /// environment's apply, a backup, a job's pull) moved the ref meanwhile or is moving it right
+    /// now, this run's records are put again on the new tip and the swap is tried again. Only
+    /// this recorder's own files change; every other record is the new tip's.
     pub(crate) fn commit(self, message: &str, even_unchanged: bool) -> Result<Option<git2::Oid>> {
+        let mut wait = std::time::Duration::from_millis(5);
+        for _ in 0..RECORD_ATTEMPTS {
+            if let Some(done) = self.try_commit(message, even_unchanged)? {
+                return Ok(done);
+            }
+            // Jittered: two runs that collided do not collide again in lockstep.
+            std::thread::sleep(wait + wait.mul_f64(fastrand::f64()));
+            wait = (wait * 2).min(std::time::Duration::from_millis(500));
+        }
+        Err(Diagnostic::new(format!(
+            "{REF} kept moving: {RECORD_ATTEMPTS} attempts to record lost to other runs writing it"
+        ))
+        .hint("the platform has the changes; run apply again once the other runs are done: it sends nothing already there and records what was applied"))
+    }
+
+    /// One attempt of [`Recorder::commit`] on the ref's current tip: `Ok(None)` when another
+    /// run won the race.
+    fn try_commit(&self, message: &str, even_unchanged: bool) -> Result<Option<Option<git2::Oid>>> {
         let repo = &self.repo;
         let parent = crate::git::head_of(repo, REF)?;
         let base = parent.as_ref().map(|c| c.tree()).transpose()?;
@@ -311,13 +334,17 @@ impl Recorder {
         }
         let tree_id = root.write()?;
         if !even_unchanged && base.as_ref().is_some_and(|b| b.id() == tree_id) {
-            return Ok(None);
+            return Ok(Some(None));
         }
-        let commit = crate::git::commit_on(repo, REF, parent.as_ref(), tree_id, message)
+        let commit = crate::git::try_commit_on(repo, REF, parent.as_ref(), tree_id, message)
             .doing(|| "the last-applied state was not recorded".to_owned())?;
-        Ok(Some(commit))
+        Ok(commit.map(Some))
     }
 }
+
+/// How many times [`Recorder::commit`] tries to move [`REF`] while other runs keep moving it
+/// (about a minute of backing off in all).
+const RECORD_ATTEMPTS: usize = 100;
 
 /// Records what was applied to some tenants of `env` as one commit on [`REF`], with `message`.
 /// Returns the new commit, or `None` when nothing changed.
@@ -450,5 +477,34 @@ mod tests {
             .collect();
         // A then B then A again: the record of A is one blob, listed where it was last.
         assert_eq!(names, [json!("A"), json!("B")]);
+    }
+
+    /// Two runs recording at once (two environments' applies, or two tenants' of one) never
+    /// lose a record: the loser of each race puts its records on the winner's tip.
+    #[test]
+    fn concurrent_recorders_keep_every_record() {
+        let dir = repo();
+        let path = dir.path().to_path_buf();
+        let runs: Vec<_> = (0..4)
+            .map(|run| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        let env = if run % 2 == 0 { "prod" } else { "staging" };
+                        let key = format!("t{run}-{i}");
+                        record(&path, env, &[(key.clone(), applied(&key))], &key).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for r in runs {
+            r.join().unwrap();
+        }
+        assert_eq!(read(dir.path(), "prod").unwrap().len(), 20);
+        assert_eq!(read(dir.path(), "staging").unwrap().len(), 20);
+        let git = git2::Repository::open(dir.path()).unwrap();
+        let mut walk = git.revwalk().unwrap();
+        walk.push_ref(REF).unwrap();
+        assert_eq!(walk.count(), 40, "one commit per record, none lost");
     }
 }

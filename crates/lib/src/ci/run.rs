@@ -51,6 +51,8 @@ pub struct Options {
     pub state_remote: Option<String>,
     /// Where the markdown summary goes, if anywhere.
     pub summary: Option<SummaryFile>,
+    /// With `apply`: how long to wait for another run holding an environment's lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Options {
@@ -487,6 +489,18 @@ fn environment(
     if keys.is_empty() && !deletes {
         return outcome;
     }
+    let _lock = if options.apply && !options.dry_run {
+        match lock(repo, options, change, &env, host) {
+            Ok(guard) => Some(guard),
+            Err(d) => {
+                outcome.status = Status::Failed;
+                outcome.errors.push(d.context(&env, None));
+                return outcome;
+            }
+        }
+    } else {
+        None
+    };
     let mut markdown = report::Markdown::new(&mut outcome.markdown);
     let mut sinks: [&mut dyn report::Sink; 2] = [sink.report(), &mut markdown];
     match run_env(
@@ -521,6 +535,35 @@ fn environment(
         }
     }
     outcome
+}
+
+/// Takes the lock of `env` (on the state remote too, when there is one) and, with a state
+/// remote, pulls the state again under it: what this job plans against is what the last
+/// holder recorded. A shard locks its own part of the environment (shards never share a
+/// tenant), so the jobs of one fleet run side by side.
+fn lock(
+    repo: &Path,
+    options: &Options,
+    change: &Change,
+    env: &str,
+    host: &dyn Host,
+) -> Result<crate::lock::Guard> {
+    let name = match options.shard {
+        Some(s) => format!("{env}.shard-{}-of-{}", s.index, s.count),
+        None => env.to_owned(),
+    };
+    let lock_options = crate::lock::Options {
+        timeout: options.lock_timeout,
+        remote: options.state_remote.clone(),
+        command: "ci --apply".into(),
+        commit: Some(change.head_commit.to_string()),
+    };
+    let guard = crate::lock::acquire(repo, &name, &lock_options, &mut |t| host.note(t))?;
+    if let Some(remote) = &options.state_remote {
+        let pulled = state::sync::pull(repo, remote)?;
+        tracing::info!(?pulled, remote, env, "state pulled under the lock");
+    }
+    Ok(guard)
 }
 
 /// What running one environment gave.

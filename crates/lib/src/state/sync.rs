@@ -85,7 +85,15 @@ pub(crate) fn push(repo: &Path, remote: &str) -> Result<()> {
 /// Makes [`REF`] hold everything of `fetched` and of itself.
 fn reconcile(git: &Repository, fetched: Oid) -> Result<Pulled> {
     let Ok(local) = git.refname_to_id(REF) else {
-        git.reference(REF, fetched, false, "promote: state from the remote")?;
+        // Only if still absent (compared under git's lock on the ref).
+        git.reference_matching(
+            REF,
+            fetched,
+            true,
+            Oid::ZERO_SHA1,
+            "promote: state from the remote",
+        )
+        .doing(|| "the state moved while it was being pulled; run again".to_owned())?;
         return Ok(Pulled::FastForward);
     };
     if local == fetched || git.graph_descendant_of(local, fetched)? {
