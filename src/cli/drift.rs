@@ -28,7 +28,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let report = drift::run(&project, &live, &tenants, |d| {
         bar.inc(1);
         if ui.format == OutputFormat::Text {
-            let text = drift::text(d);
+            let text = drift::text(&args.env, d);
             if !text.is_empty() {
                 bar.suspend(|| ui.out(&text));
             }
