@@ -19,6 +19,7 @@ mod editor;
 mod export;
 mod filesystem;
 mod live;
+mod logs;
 mod migrate;
 mod plan;
 mod remote;
@@ -48,6 +49,7 @@ const MODULES: &[&str] = &[
     "export",
     "filesystem",
     "live",
+    "logs",
     "main",
     "migrate",
     "plan",

@@ -376,7 +376,9 @@ pub fn run(
             let before = keys::encode(&t.key)
                 .ok()
                 .and_then(|name| previous.tenants.get(&name).copied());
-            tenant(&handles, live, env, t, before)
+            crate::activity::tenant("backup", &env.name, t, || {
+                tenant(&handles, live, env, t, before)
+            })
         },
         |mut r: Result<Exported, _>| {
             each();

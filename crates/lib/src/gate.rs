@@ -29,6 +29,7 @@ pub enum Head {
 /// Checks the gate of `env` for `head` in the repository at `repo`.
 pub fn check(repo: &Path, env: &Environment, head: Head) -> Result<(), Diagnostic> {
     let Some(required) = env.file.requires.as_deref() else {
+        tracing::debug!("gate: `{}` requires no other environment", env.name);
         return Ok(());
     };
     let at = || env.locate(&["requires"]);
@@ -69,11 +70,19 @@ pub fn check(repo: &Path, env: &Environment, head: Head) -> Result<(), Diagnosti
     let applied = applied_sources(&git, required)?;
     // The newest applied commit that `head` descends from decides: older ones are further away.
     if applied.contains(&head) {
+        tracing::info!(
+            "gate: `{}` requires `{required}`: commit {head} was applied there",
+            env.name
+        );
         return Ok(());
     }
     let descends = |source: &Oid| git.graph_descendant_of(head, *source).unwrap_or(false);
     if let Some(source) = applied.iter().find(|s| descends(s)) {
         if unchanged_for(repo, required, *source, head)? {
+            tracing::info!(
+                "gate: `{}` requires `{required}`: commit {head} descends from {source}, applied there, and changes nothing for it",
+                env.name
+            );
             return Ok(());
         }
     }
