@@ -102,13 +102,17 @@ impl Outcome for crate::plan::TenantPlan {
             c.replace,
             c.remove
         );
-        match (self.outcome, self.status) {
+        let said = match (self.outcome, self.status) {
             (Some(Applied::Failed), _) | (None, Status::Error) => failed(&self.errors),
             (Some(Applied::Unchanged), _) | (None, Status::Unchanged) => "unchanged".to_owned(),
             (Some(Applied::Applied), _) => format!("applied {changes}"),
             (Some(Applied::DryRun), _) => format!("dry run accepted: {changes}"),
             (None, Status::Changes) => format!("planned {changes}"),
             (None, Status::Create) => "planned: to be created whole".to_owned(),
+        };
+        match self.skipped.len() {
+            0 => said,
+            n => format!("{said}, {n} conflict(s) skipped (kept as live by --mode ignore)"),
         }
     }
 }
@@ -184,6 +188,17 @@ mod tests {
         assert_eq!(p.outcome(), "planned 3 change(s) (+1 ~2 -0)");
         p.outcome = Some(Applied::Applied);
         assert_eq!(p.outcome(), "applied 3 change(s) (+1 ~2 -0)");
+        p.skipped = vec![crate::patch::three_way::Conflict {
+            path: "/settings/log_level".into(),
+            last_applied: None,
+            desired: None,
+            live: None,
+        }];
+        assert_eq!(
+            p.outcome(),
+            "applied 3 change(s) (+1 ~2 -0), 1 conflict(s) skipped (kept as live by --mode ignore)"
+        );
+        p.skipped.clear();
         p.outcome = Some(Applied::Failed);
         p.errors = vec![
             Diagnostic::new("cannot export tenant `acme-prod`\nforged line"),
