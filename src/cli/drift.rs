@@ -7,7 +7,7 @@ use promote_lib::progress;
 use promote_lib::source::RepoFiles;
 
 /// Report how live tenants differ from what promote last applied (changed behind its back) and
-/// from the repository (not yet applied). Exit 2 when any tenant differs
+/// from the repository (not yet applied). Exit 2 when any tenant differs or was never applied
 #[derive(Debug, clap::Args)]
 pub struct DriftArgs {
     /// Environment to check (environments/<ENV>.yaml)
