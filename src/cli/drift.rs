@@ -7,7 +7,7 @@ use promote_lib::progress;
 use promote_lib::source::RepoFiles;
 
 /// Report how live tenants differ from what promote last applied (changed behind its back) and
-/// from the repository (not yet applied). Exit 2 when any tenant differs
+/// from the repository (not yet applied). Exit 2 when any tenant differs or was never applied
 #[derive(Debug, clap::Args)]
 pub struct DriftArgs {
     /// Environment to check (environments/<ENV>.yaml)
@@ -28,7 +28,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let report = drift::run(&project, &live, &tenants, |d| {
         bar.inc(1);
         if ui.format == OutputFormat::Text {
-            let text = drift::text(d);
+            let text = drift::text(&args.env, d);
             if !text.is_empty() {
                 bar.suspend(|| ui.out(&text));
             }

@@ -138,7 +138,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
             return Ok(Exit::Ok);
         }
     }
-    let result = migrate::send(destination_live, to, &prepared, mode, args.dry_run);
+    let result = promote_lib::activity::tenant("migrate", &to_env, to, || {
+        migrate::send(destination_live, to, &prepared, mode, args.dry_run)
+    });
     let failed = result.is_err();
     match result {
         Ok(()) if args.dry_run => report.outcome = Some(Outcome::DryRun),

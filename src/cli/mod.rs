@@ -240,6 +240,17 @@ pub fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// Sets up the log on stderr (never stdout: `--output json` stays clean there), every line
+/// scrubbed of credential values ([`promote_lib::scrub`]):
+///
+/// - default: warnings and errors; `-q`: errors only;
+/// - `-v` (info): what promote does, one line each: every HTTP request to the platform
+///   (method, path, query, status, time, retries), each tenant's start and outcome, the
+///   last-applied state read and written, the promotion gate;
+/// - `-vv` (debug): more: templates compiled, tenants rendered, request and answer sizes, what
+///   was skipped and why, and the embedded emulator's own request log (target
+///   `promote::serve`, which `promote serve` shows at its default level);
+/// - `PROMOTE_LOG`: any `tracing` filter, the HTTP and TLS libraries held at info.
 fn init_logging(global: &GlobalArgs, serving: bool) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
@@ -272,14 +283,18 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
             .collect::<Vec<_>>()
             .join(",")
     });
+    let custom = asked.is_some();
     let filter = asked
         .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| {
-            // `promote serve` logs one line per request unless quiet.
-            let requests = if serving && !global.quiet {
-                ",promote::serve=info"
-            } else {
-                ""
+            // The emulator's request log: one line per request under `promote serve` unless
+            // quiet; for an embedded emulator only at -vv, since at -v the client's own lines
+            // already show each request.
+            let requests = match (serving, global.quiet, global.verbose) {
+                (_, true, _) => "",
+                (true, false, _) => ",promote::serve=info",
+                (false, false, 0 | 1) => ",promote::serve=warn",
+                (false, false, _) => "",
             };
             tracing_subscriber::EnvFilter::new(format!("promote={level}{requests}"))
         });
@@ -293,6 +308,8 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
         .with_env_filter(filter)
         .with_writer(promote_lib::scrub::stderr)
         .with_ansi(console::colors_enabled_stderr())
+        // At -v the lines are for people: which module said it is noise there.
+        .with_target(custom || global.verbose >= 2 || serving)
         .without_time()
         .try_init();
 }

@@ -78,7 +78,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         out = sink(ui, global);
     }
     let saved = apply::backup(&live, tenant, &backups)?;
-    let result = rollback::send(&live, tenant, &prepared);
+    let result = promote_lib::activity::tenant("rollback", &args.env, tenant, || {
+        rollback::send(&live, tenant, &prepared)
+    });
     report.backup = Some(saved.display().to_string());
     let failed = result.is_err();
     match result {

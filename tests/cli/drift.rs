@@ -26,7 +26,12 @@ fn in_sync_after_apply_then_a_console_edit_is_drift_until_the_next_apply() {
             "{DESCRIPTION}: applied \"React storefront at shop.acme.localhost\", now \"edited in the console\""
         ))
         .stdout_contains("/servers/default/clients/console-made: created on the platform")
-        .stdout_contains("1 changed on the platform, 0 with changes not yet applied, 3 in sync");
+        // The summary counts tenants in the words of the tenant lines: acme has one path
+        // changed and one object created on the platform.
+        .stdout_contains(
+            "acme (acme-local): 1 changed on the platform, 1 created there, 0 not yet applied",
+        )
+        .stdout_contains("4 tenant(s): 1 changed on the platform, 1 created there, 0 not yet applied, 0 never applied, 3 in sync, 0 error(s)");
 
     let (run, report) = repo.json_run(&["drift", "--env", "local", "--output", "json"], &[]);
     run.code(2);
@@ -40,12 +45,14 @@ fn in_sync_after_apply_then_a_console_edit_is_drift_until_the_next_apply() {
         json!(["/servers/default/clients/console-made"])
     );
     assert_eq!(report["summary"]["drifted"], 1);
+    assert_eq!(report["summary"]["created"], 1);
 
     // apply restores the owned field; the console's own client is left alone and still shown.
     apply(&repo, &[]).0.success();
     repo.run(&["drift", "--env", "local"])
         .code(2)
-        .stdout_contains("0 changed on the platform, 1 object(s) created there")
+        .stdout_contains("0 changed on the platform, 1 created there")
+        .stdout_contains("4 tenant(s): 0 changed on the platform, 1 created there")
         .never_shows(DESCRIPTION);
 }
 
@@ -73,5 +80,31 @@ fn a_tenant_never_applied_says_so() {
     let (repo, _) = TestRepo::example_in_git();
     repo.run(&["drift", "--env", "local", "--tenant", "globex"])
         .code(2)
-        .stdout_contains("(never applied by promote)");
+        .stdout_contains("globex (globex-local): never applied by promote, ")
+        .stdout_contains("`promote apply --env local --tenant globex`");
+}
+
+/// Finding 10a of the production-safety issue: before any apply, a tenant whose platform
+/// already holds what the repository says was reported "in sync", exit 0.
+#[test]
+fn a_tenant_never_applied_is_never_in_sync_even_when_it_matches() {
+    let (repo, _) = applied_example();
+    // The platform holds the repository's configuration, but promote has no record of it.
+    git2::Repository::open(repo.path())
+        .unwrap()
+        .find_reference("refs/promote/state")
+        .unwrap()
+        .delete()
+        .unwrap();
+    repo.run(&["plan", "--env", "local", "--detailed-exitcode"])
+        .success();
+    repo.run(&["drift", "--env", "local"])
+        .code(2)
+        .stdout_contains("acme (acme-local): never applied by promote, 0 not yet applied")
+        .stdout_contains("0 not yet applied, 4 never applied, 0 in sync, 0 error(s)");
+    let (run, report) = repo.json_run(&["drift", "--env", "local", "--output", "json"], &[]);
+    run.code(2);
+    assert_eq!(report["summary"]["never_applied"], 4);
+    assert_eq!(report["summary"]["in_sync"], 0);
+    assert_eq!(report_tenant(&report, "acme")["applied"], false);
 }

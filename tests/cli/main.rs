@@ -20,6 +20,7 @@ mod export;
 mod filesystem;
 mod live;
 mod lock;
+mod logs;
 mod material;
 mod migrate;
 mod plan;
@@ -51,6 +52,7 @@ const MODULES: &[&str] = &[
     "filesystem",
     "live",
     "lock",
+    "logs",
     "main",
     "material",
     "migrate",

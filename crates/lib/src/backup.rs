@@ -328,10 +328,16 @@ pub(crate) fn commit(
     }
     let tree = root.write()?;
     if previous.tree == Some(tree) {
+        tracing::info!("backup: {refname} unchanged, no commit");
         return Ok(None);
     }
     let message = message(env, done, failed, &gone);
-    crate::git::commit_on(repo, &refname, parent.as_ref(), tree, &message).map(Some)
+    let commit = crate::git::commit_on(repo, &refname, parent.as_ref(), tree, &message)?;
+    tracing::info!(
+        "backup: committed {} tenant(s) of `{env}` on {refname} as {commit}",
+        done.len()
+    );
+    Ok(Some(commit))
 }
 
 /// What a backup of an environment did.
@@ -376,7 +382,9 @@ pub fn run(
             let before = keys::encode(&t.key)
                 .ok()
                 .and_then(|name| previous.tenants.get(&name).copied());
-            tenant(&handles, live, env, t, before)
+            crate::activity::tenant("backup", &env.name, t, || {
+                tenant(&handles, live, env, t, before)
+            })
         },
         |mut r: Result<Exported, _>| {
             each();

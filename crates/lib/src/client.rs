@@ -616,13 +616,26 @@ impl PlatformClient {
             format!("{}{path}", self.url)
         };
         let request = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let shown = self.log_line(method, path);
+        let sent = body.as_ref().map_or(0, |(_, bytes)| bytes.len());
         let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let attempt_started = Instant::now();
             let outcome = self.once(method, &url, body.as_ref(), headers);
+            let ms = attempt_started.elapsed().as_millis();
             let (failure, retry_after) = match outcome {
-                Ok(bytes) => return Ok(bytes),
+                Ok((status, bytes)) => {
+                    let again = if attempt > 1 {
+                        format!(" (attempt {attempt})")
+                    } else {
+                        String::new()
+                    };
+                    tracing::info!("{shown} {status} {ms}ms{again}");
+                    tracing::debug!("{shown}: sent {sent} bytes, received {} bytes", bytes.len());
+                    return Ok(bytes);
+                }
                 Err((kind, retry_after)) => (kind, retry_after),
             };
             let retryable = match &failure {
@@ -638,16 +651,62 @@ impl PlatformClient {
             };
             let backoff = retry_after.unwrap_or_else(|| self.backoff(attempt));
             let out_of_budget = started.elapsed() + backoff > self.options.retry_budget;
+            let answer = answer_text(&failure, ms);
             if !retryable || attempt >= self.options.attempts || out_of_budget {
+                let tries = if attempt > 1 {
+                    format!(" (attempt {attempt}, giving up)")
+                } else {
+                    String::new()
+                };
+                tracing::info!("{shown} {answer}{tries}");
                 return Err(RequestError {
                     request,
                     kind: failure,
                     attempts: attempt,
                 });
             }
-            tracing::debug!("{request}: retrying in {backoff:?} after {failure:?}");
+            tracing::info!(
+                "{shown} {answer}; retrying in {}ms (attempt {attempt} of {})",
+                backoff.as_millis(),
+                self.options.attempts
+            );
             std::thread::sleep(backoff);
         }
+    }
+
+    /// Returns how the log shows a request to `path` (below the base, or absolute): the method,
+    /// the path (below the platform's URL when it is there, else with its scheme and host, never
+    /// a user name), and the query with every value scrubbed of credentials.
+    fn log_line(&self, method: &str, path: &str) -> String {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let path = match path.strip_prefix(self.url.as_str()) {
+            Some(below) => below.to_owned(),
+            None if path.contains("://") => match path.parse::<ureq::http::Uri>() {
+                Ok(uri) => format!(
+                    "{}://{}{}{}",
+                    uri.scheme_str().unwrap_or_default(),
+                    uri.host().unwrap_or_default(),
+                    uri.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                    uri.path()
+                ),
+                Err(_) => "(an unparsable URL)".to_owned(),
+            },
+            None => path.to_owned(),
+        };
+        let query: Vec<String> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) => format!("{k}={}", scrub::scrub(v)),
+                None => scrub::scrub(pair).into_owned(),
+            })
+            .collect();
+        let line = if query.is_empty() {
+            format!("{method} {path}")
+        } else {
+            format!("{method} {path}?{}", query.join("&"))
+        };
+        printable(&line)
     }
 
     /// Exponential backoff with full jitter.
@@ -666,7 +725,7 @@ impl PlatformClient {
         url: &str,
         body: Option<&(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
-    ) -> Result<Vec<u8>, (RequestErrorKind, Option<Duration>)> {
+    ) -> Result<(u16, Vec<u8>), (RequestErrorKind, Option<Duration>)> {
         let transport = |e: ureq::Error| (transport_failure(&e), None);
         let mut response = match (method, body) {
             ("GET", _) => {
@@ -734,7 +793,7 @@ impl PlatformClient {
             ));
         }
         if (200..300).contains(&status) {
-            return Ok(bytes);
+            return Ok((status, bytes));
         }
         let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let text = |k: &str| {
@@ -775,6 +834,23 @@ impl PlatformClient {
             },
             retry_after,
         ))
+    }
+}
+
+/// Returns what a failed attempt that took `ms` got, as a request's log line says it after
+/// the path: the status, the platform's error code and the time (`422 validation_failed 8ms`),
+/// or what went wrong on the way.
+fn answer_text(failure: &RequestErrorKind, ms: u128) -> String {
+    match failure {
+        RequestErrorKind::Api {
+            status, error_code, ..
+        } if error_code.is_empty() => format!("{status} {ms}ms"),
+        RequestErrorKind::Api {
+            status, error_code, ..
+        } => format!("{status} {error_code} {ms}ms"),
+        RequestErrorKind::Transport(e) => format!("failed after {ms}ms: {e}"),
+        RequestErrorKind::Tls(e) => format!("failed after {ms}ms: TLS: {e}"),
+        RequestErrorKind::Protocol(e) => format!("{ms}ms, refused: {e}"),
     }
 }
 
@@ -1133,6 +1209,44 @@ mod tests {
         assert!(PlatformClient::new(&plain, &[], fast())
             .unwrap_err()
             .contains("plain HTTP"));
+    }
+
+    #[test]
+    fn request_log_lines_show_paths_and_never_a_credential() {
+        let c = PlatformClient::new(&platform("http://127.0.0.1:9".into()), &[], fast()).unwrap();
+        for (method, path, shown) in [
+            (
+                "GET",
+                "/api/hub/acme/promote/config?with_credentials=false",
+                "GET /api/hub/acme/promote/config?with_credentials=false",
+            ),
+            // The token endpoint, named absolute by discovery: below the platform's URL, or
+            // with its host (never a user name or password in it).
+            (
+                "POST",
+                "http://127.0.0.1:9/acme/system/oauth2/token",
+                "POST /acme/system/oauth2/token",
+            ),
+            (
+                "POST",
+                "https://user:pw@login.example:8443/token?x=1",
+                "POST https://login.example:8443/token?x=1",
+            ),
+            // A query value that is a credential this process holds is scrubbed.
+            (
+                "GET",
+                "/x?tid=acme&key=client-secret-canned-Kx7",
+                "GET /x?tid=acme&key=<redacted>",
+            ),
+            // A control character in a path cannot forge a line.
+            ("GET", "/a\nINFO b", "GET /a\\nINFO b"),
+        ] {
+            assert_eq!(c.log_line(method, path), shown);
+        }
+        assert_eq!(
+            answer_text(&RequestErrorKind::Transport("connection refused".into()), 3),
+            "failed after 3ms: connection refused"
+        );
     }
 
     #[test]

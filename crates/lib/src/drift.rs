@@ -1,14 +1,23 @@
 //! Drift: how live tenants differ from what promote last applied and from the repository.
 //!
-//! Per tenant, from the same three trees as a plan (last-applied, desired, live):
+//! Per tenant, from the same three trees as a plan (last-applied, desired, live), the
+//! [`Finding`]s:
 //!
 //! - **changed on the platform**: paths the repository owns whose live value is no longer the
-//!   one promote applied (the plan's `drift` and `conflict` changes), and objects created on the
-//!   platform that neither the last apply nor the repository has;
+//!   one promote applied (the plan's `drift` and `conflict` changes);
+//! - **created there**: objects created on the platform that neither the last apply nor the
+//!   repository has;
 //! - **not yet applied**: what the repository changed since the last apply.
 //!
-//! A tenant promote never applied has no last-applied record: everything that differs from the
-//! repository is "not yet applied".
+//! A tenant promote never applied has no last-applied record: nothing tells a change made on
+//! the platform from one the repository has not applied yet, so everything that differs from
+//! the repository is "not yet applied", and the tenant is never "in sync" (its [`Standing`]
+//! is [`Standing::NeverApplied`]): a report that said so would vouch for a tenant promote knows
+//! nothing of.
+//!
+//! The tenant lines and the summary count the same findings, through [`Finding::count`] and
+//! [`TenantDrift::standing`]: the tenant line says how many of each a tenant has, the summary
+//! how many tenants have any.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -53,15 +62,68 @@ pub struct TenantDrift {
     pub errors: Vec<Diagnostic>,
 }
 
-impl TenantDrift {
-    /// Whether live was changed behind promote's back.
-    pub(crate) fn has_drift(&self) -> bool {
-        !self.drifted.is_empty() || !self.unmanaged.is_empty()
+/// What a drift report counts: each tenant line says how many of each the tenant has, the
+/// summary how many tenants have any, in the same words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// Paths the repository owns that changed on the platform since the last apply.
+    Changed,
+    /// Objects created on the platform that neither the last apply nor the repository has.
+    Created,
+    /// Changes in the repository not applied yet.
+    Pending,
+}
+
+impl Finding {
+    /// Every finding, in the order reports show them.
+    pub const ALL: [Finding; 3] = [Finding::Changed, Finding::Created, Finding::Pending];
+
+    /// Returns the words after a count, in a tenant line and in the summary.
+    pub fn label(self) -> &'static str {
+        match self {
+            Finding::Changed => "changed on the platform",
+            Finding::Created => "created there",
+            Finding::Pending => "not yet applied",
+        }
     }
 
-    /// Whether live matches both the last apply and the repository.
-    pub(crate) fn in_sync(&self) -> bool {
-        !self.has_drift() && self.pending.is_empty() && self.errors.is_empty()
+    /// Returns how many of this finding tenant `t` has.
+    pub fn count(self, t: &TenantDrift) -> usize {
+        match self {
+            Finding::Changed => t.drifted.len(),
+            Finding::Created => t.unmanaged.len(),
+            Finding::Pending => t.pending.len(),
+        }
+    }
+}
+
+/// Where a tenant stands as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It could not be checked; `errors` says why.
+    Error,
+    /// Promote has no last-applied record of it: whatever it holds, it is not known to be in
+    /// sync.
+    NeverApplied,
+    /// It has some [`Finding`].
+    Differs,
+    /// Live matches both the last apply and the repository.
+    InSync,
+}
+
+impl TenantDrift {
+    /// Returns where the tenant stands: the one classification the tenant line, the summary and
+    /// the exit code read.
+    pub fn standing(&self) -> Standing {
+        if !self.errors.is_empty() {
+            Standing::Error
+        } else if !self.applied {
+            Standing::NeverApplied
+        } else if Finding::ALL.iter().any(|f| f.count(self) > 0) {
+            Standing::Differs
+        } else {
+            Standing::InSync
+        }
     }
 }
 
@@ -143,12 +205,18 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
     out
 }
 
-/// Totals of a drift report.
+/// Totals of a drift report: how many tenants have each [`Finding`] and each [`Standing`].
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Totals {
     pub tenants: usize,
+    /// Tenants with paths changed on the platform ([`Finding::Changed`]).
     pub drifted: usize,
+    /// Tenants with objects created on the platform ([`Finding::Created`]).
+    pub created: usize,
+    /// Tenants with changes not yet applied ([`Finding::Pending`]).
     pub pending: usize,
+    /// Tenants promote never applied ([`Standing::NeverApplied`]).
+    pub never_applied: usize,
     pub in_sync: usize,
     pub errors: usize,
 }
@@ -157,26 +225,50 @@ impl Totals {
     /// Counts tenant `t`.
     pub(crate) fn add(&mut self, t: &TenantDrift) {
         self.tenants += 1;
-        if !t.errors.is_empty() {
-            self.errors += 1;
-        } else if t.in_sync() {
-            self.in_sync += 1;
+        for f in Finding::ALL {
+            if f.count(t) > 0 {
+                *self.finding_mut(f) += 1;
+            }
         }
-        if t.has_drift() {
-            self.drifted += 1;
-        }
-        if !t.pending.is_empty() {
-            self.pending += 1;
+        match t.standing() {
+            Standing::Error => self.errors += 1,
+            Standing::NeverApplied => self.never_applied += 1,
+            Standing::InSync => self.in_sync += 1,
+            Standing::Differs => {}
         }
     }
-}
 
-impl Totals {
-    /// Returns the totals in a sentence, as the text and markdown reports end and begin.
+    /// Returns how many tenants have finding `f`.
+    pub fn finding(&self, f: Finding) -> usize {
+        match f {
+            Finding::Changed => self.drifted,
+            Finding::Created => self.created,
+            Finding::Pending => self.pending,
+        }
+    }
+
+    fn finding_mut(&mut self, f: Finding) -> &mut usize {
+        match f {
+            Finding::Changed => &mut self.drifted,
+            Finding::Created => &mut self.created,
+            Finding::Pending => &mut self.pending,
+        }
+    }
+
+    /// Returns the totals in a sentence, as the text and markdown reports end and begin:
+    /// how many tenants have each finding, in the tenant lines' words.
     pub fn text(&self) -> String {
+        let findings: Vec<String> = Finding::ALL
+            .iter()
+            .map(|f| format!("{} {}", self.finding(*f), f.label()))
+            .collect();
         format!(
-            "{} tenant(s): {} changed on the platform, {} with changes not yet applied, {} in sync, {} error(s)",
-            self.tenants, self.drifted, self.pending, self.in_sync, self.errors
+            "{} tenant(s): {}, {} never applied, {} in sync, {} error(s)",
+            self.tenants,
+            findings.join(", "),
+            self.never_applied,
+            self.in_sync,
+            self.errors
         )
     }
 
@@ -197,7 +289,8 @@ impl Totals {
 pub enum Verdict {
     /// Every tenant matches both the last apply and the repository.
     InSync,
-    /// Some tenant changed on the platform or has changes not yet applied.
+    /// Some tenant changed on the platform, has changes not yet applied, or was never applied
+    /// (promote cannot vouch for it).
     Differs,
     /// Some tenant could not be checked.
     Errors,
@@ -229,7 +322,7 @@ pub fn run(
     crate::parallel::ordered(
         tenants,
         live.concurrency,
-        |t| tenant(project, live, t),
+        |t| crate::activity::tenant("drift", &project.env.name, t, || tenant(project, live, t)),
         |d| {
             report.summary.add(&d);
             each(&d);
@@ -239,25 +332,39 @@ pub fn run(
     report
 }
 
-/// The text report of one tenant (nothing for a tenant in sync).
-pub fn text(t: &TenantDrift) -> String {
-    use crate::report::{change_line, value_text};
-    if t.in_sync() {
-        return String::new();
+/// Returns the counts of tenant `t`'s findings, as its line in the report says them:
+/// `1 changed on the platform, 0 created there, 2 not yet applied`; a tenant never applied
+/// says so instead of counting what cannot be known without a last apply.
+pub fn counts_text(t: &TenantDrift) -> String {
+    if !t.applied {
+        return format!(
+            "never applied by promote, {} {}",
+            Finding::Pending.count(t),
+            Finding::Pending.label()
+        );
     }
-    let mut out = format!(
-        "{} ({}): {} changed on the platform, {} object(s) created there, {} not yet applied{}\n",
-        t.key,
-        t.id,
-        t.drifted.len(),
-        t.unmanaged.len(),
-        t.pending.len(),
-        if t.applied {
-            ""
-        } else {
-            " (never applied by promote)"
-        }
-    );
+    let counts: Vec<String> = Finding::ALL
+        .iter()
+        .map(|f| format!("{} {}", f.count(t), f.label()))
+        .collect();
+    counts.join(", ")
+}
+
+/// The text report of one tenant of `env` (nothing for a tenant in sync).
+pub fn text(env: &str, t: &TenantDrift) -> String {
+    use crate::report::{change_line, value_text};
+    let mut out = match t.standing() {
+        Standing::InSync => return String::new(),
+        Standing::Error => format!("{} ({}): not checked\n", t.key, t.id),
+        Standing::NeverApplied => format!(
+            "{} ({}): {}\n  promote has no record of applying it, so a change made on the platform cannot be told from one the repository has not applied: `promote apply --env {env} --tenant {}` applies it and records what it holds\n",
+            t.key,
+            t.id,
+            counts_text(t),
+            t.key
+        ),
+        Standing::Differs => format!("{} ({}): {}\n", t.key, t.id, counts_text(t)),
+    };
     for e in &t.errors {
         out.push_str(&format!("  error: {e}\n"));
     }
@@ -293,28 +400,149 @@ pub fn text(t: &TenantDrift) -> String {
 pub fn markdown(env: &str, tenants: &[TenantDrift], totals: &Totals) -> String {
     use crate::report::md_escape;
     let mut out = format!("### Drift of `{}`\n\n{}\n\n", md_escape(env), totals.text());
-    let shown: Vec<&TenantDrift> = tenants.iter().filter(|t| !t.in_sync()).collect();
+    let shown: Vec<&TenantDrift> = tenants
+        .iter()
+        .filter(|t| t.standing() != Standing::InSync)
+        .collect();
     if shown.is_empty() {
         return out;
     }
-    out.push_str("| tenant | id | changed on the platform | created there | not yet applied |\n|---|---|---:|---:|---:|\n");
+    out.push_str("| tenant | id |");
+    for f in Finding::ALL {
+        out.push_str(&format!(" {} |", f.label()));
+    }
+    out.push_str(" never applied |\n|---|---|---:|---:|---:|---|\n");
     for t in &shown {
         out.push_str(&format!(
-            "| `{}` | `{}` | {} | {} | {} |\n",
+            "| `{}` | `{}` |",
             md_escape(&t.key),
-            md_escape(&t.id),
-            t.drifted.len(),
-            t.unmanaged.len(),
-            t.pending.len()
+            md_escape(&t.id)
         ));
+        for f in Finding::ALL {
+            out.push_str(&format!(" {} |", f.count(t)));
+        }
+        out.push_str(if t.applied { " |\n" } else { " yes |\n" });
     }
     out.push('\n');
     for t in &shown {
         out.push_str(&format!(
             "<details><summary><code>{}</code></summary>\n\n```\n{}```\n\n</details>\n\n",
             md_escape(&t.key),
-            text(t).replace("```", "'''")
+            text(env, t).replace("```", "'''")
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::three_way::ChangeKind;
+
+    fn tenant(
+        key: &str,
+        applied: bool,
+        drifted: usize,
+        created: usize,
+        pending: usize,
+    ) -> TenantDrift {
+        TenantDrift {
+            key: key.into(),
+            id: format!("{key}-prod"),
+            applied,
+            drifted: (0..drifted)
+                .map(|i| Drifted {
+                    path: format!("/settings/d{i}"),
+                    applied: Some(Value::from(1)),
+                    live: Some(Value::from(2)),
+                    conflict: false,
+                })
+                .collect(),
+            unmanaged: (0..created)
+                .map(|i| format!("/servers/default/clients/c{i}"))
+                .collect(),
+            pending: (0..pending)
+                .map(|i| Change {
+                    path: format!("/settings/p{i}"),
+                    kind: ChangeKind::Add,
+                    old: None,
+                    new: Some(Value::from(i)),
+                    reason: Reason::Desired,
+                })
+                .collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The number the tenant's line gives before `label` (0 without a line: in sync).
+    fn line_count(text: &str, label: &str) -> usize {
+        let line = text.lines().next().unwrap_or_default();
+        match line.split_once(&format!(" {label}")) {
+            Some((before, _)) => before.rsplit([' ', ',']).next().unwrap().parse().unwrap(),
+            None => 0,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_the_tenants_with_each_finding_the_lines_show() {
+        let tenants = [
+            // The case of the issue: one path changed and one object created on the platform.
+            tenant("acme", true, 1, 1, 0),
+            tenant("globex", true, 0, 2, 0),
+            tenant("initech", true, 0, 0, 3),
+            tenant("umbrella", true, 0, 0, 0),
+        ];
+        let mut totals = Totals::default();
+        tenants.iter().for_each(|t| totals.add(t));
+        for f in Finding::ALL {
+            let with = tenants
+                .iter()
+                .filter(|t| line_count(&text("prod", t), f.label()) > 0)
+                .count();
+            assert_eq!(totals.finding(f), with, "{}", f.label());
+        }
+        assert_eq!(
+            text("prod", &tenants[0]).lines().next(),
+            Some("acme (acme-prod): 1 changed on the platform, 1 created there, 0 not yet applied")
+        );
+        assert_eq!(
+            totals.text(),
+            "4 tenant(s): 1 changed on the platform, 2 created there, 1 not yet applied, 0 never applied, 1 in sync, 0 error(s)"
+        );
+        assert_eq!(totals.verdict(), Verdict::Differs);
+    }
+
+    #[test]
+    fn a_tenant_never_applied_is_not_in_sync_even_when_it_matches() {
+        let matches = tenant("acme", false, 0, 0, 0);
+        assert_eq!(matches.standing(), Standing::NeverApplied);
+        let line = text("prod", &matches);
+        assert!(
+            line.starts_with("acme (acme-prod): never applied by promote, 0 not yet applied\n"),
+            "{line}"
+        );
+        assert!(
+            line.contains("`promote apply --env prod --tenant acme`"),
+            "{line}"
+        );
+        let mut totals = Totals::default();
+        totals.add(&matches);
+        totals.add(&tenant("globex", true, 0, 0, 0));
+        assert_eq!((totals.never_applied, totals.in_sync), (1, 1));
+        assert_eq!(totals.verdict(), Verdict::Differs);
+        assert!(markdown("prod", &[matches], &totals)
+            .contains("| `acme` | `acme-prod` | 0 | 0 | 0 | yes |"));
+    }
+
+    #[test]
+    fn a_tenant_that_could_not_be_checked_is_an_error_not_a_difference() {
+        let mut t = tenant("acme", false, 0, 0, 0);
+        t.errors
+            .push(Diagnostic::new("cannot export tenant `acme-prod`"));
+        assert_eq!(t.standing(), Standing::Error);
+        let mut totals = Totals::default();
+        totals.add(&t);
+        assert_eq!((totals.errors, totals.never_applied), (1, 0));
+        assert_eq!(totals.verdict(), Verdict::Errors);
+    }
 }

@@ -48,6 +48,7 @@ pub fn check(
 ) -> Result<(), Diagnostic> {
     let env = &project.env;
     let Some(required) = env.file.requires.as_deref() else {
+        tracing::debug!("gate: `{}` requires no other environment", env.name);
         return Ok(());
     };
     let at = || env.locate(&["requires"]);
@@ -96,6 +97,12 @@ pub fn check(
     };
     let behind = behind(&before, &applied, &checked)?;
     if behind.is_empty() {
+        tracing::info!(
+            "gate: `{}` requires `{required}`: the twins of {} tenant(s) there ({} checked) have applied what this commit renders for them",
+            env.name,
+            tenants.len(),
+            checked.len()
+        );
         return Ok(());
     }
     let refused: Vec<String> = if twinless.is_empty() {

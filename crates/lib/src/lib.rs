@@ -7,6 +7,7 @@
 // may link to private ones.
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod activity;
 pub(crate) mod affected;
 pub mod apply;
 pub mod backup;

@@ -110,7 +110,11 @@ pub fn plan(
     crate::parallel::ordered(
         tenants,
         threads,
-        |t| plan_tenant(project, t, baseline, mode),
+        |t| {
+            crate::activity::tenant("plan", &project.env.name, t, || {
+                plan_tenant(project, t, baseline, mode)
+            })
+        },
         |p| {
             summary.add(&p);
             each(p);

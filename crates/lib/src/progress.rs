@@ -7,10 +7,15 @@ use indicatif::{ProgressDrawTarget, ProgressStyle};
 /// A progress bar, as [`bar`] returns it (for callers that keep one).
 pub use indicatif::ProgressBar;
 
-/// Returns a progress bar of `len` steps, hidden unless a person is watching stderr.
+/// Returns a progress bar of `len` steps, hidden unless a person is watching stderr, and
+/// hidden at `-v` and beyond: the log's lines (a request, a tenant done) are the progress
+/// then, and a bar redrawn between them would garble them.
 pub fn bar(len: usize, message: &str, quiet: bool) -> ProgressBar {
-    let visible =
-        !quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && len > 1;
+    let visible = !quiet
+        && !tracing::enabled!(tracing::Level::INFO)
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none()
+        && len > 1;
     if !visible {
         return ProgressBar::hidden();
     }

@@ -107,6 +107,10 @@ impl Snapshot {
     pub(crate) fn open(repo: &Path, env: &str) -> Result<Snapshot> {
         let git = open(repo)?;
         let blobs = records(&git, env)?;
+        tracing::info!(
+            "state: read {} last-applied record(s) of `{env}` from {REF}",
+            blobs.len()
+        );
         Ok(Snapshot {
             repo: std::sync::Mutex::new(git),
             blobs,
@@ -334,10 +338,19 @@ impl Recorder {
         }
         let tree_id = root.write()?;
         if !even_unchanged && base.as_ref().is_some_and(|b| b.id() == tree_id) {
+            tracing::info!("state: {REF} unchanged ({})", self.dir);
             return Ok(Some(None));
         }
         let commit = crate::git::try_commit_on(repo, REF, parent.as_ref(), tree_id, message)
             .doing(|| "the last-applied state was not recorded".to_owned())?;
+        if let Some(commit) = commit {
+            tracing::info!(
+                "state: recorded {} tenant(s), forgot {}, of `{}` on {REF} as {commit}",
+                self.files.len(),
+                self.forgotten.len(),
+                self.dir
+            );
+        }
         Ok(commit.map(Some))
     }
 }

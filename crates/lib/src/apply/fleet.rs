@@ -186,22 +186,26 @@ pub fn send(
         &work,
         live.concurrency,
         |(t, planned)| {
-            let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
-            match taken {
-                Some(Slot::Planned(Planned::Ready(ready))) => super::send(live, t, *ready, options),
-                Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
-                Some(Slot::Again) => super::plan_and_send(project, live, t, options),
-                // Each slot is taken once, by the one thread that works on it; a thread that
-                // panicked holding the lock leaves it poisoned.
-                None => super::failed(
-                    env,
-                    t,
-                    crate::plan::TenantPlan::empty(t),
-                    vec![Diagnostic::new(
-                        "the tenant's plan was lost (a thread failed); nothing was sent to it",
-                    )],
-                ),
-            }
+            crate::activity::tenant("apply", env, t, || {
+                let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
+                match taken {
+                    Some(Slot::Planned(Planned::Ready(ready))) => {
+                        super::send(live, t, *ready, options)
+                    }
+                    Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
+                    Some(Slot::Again) => super::plan_and_send(project, live, t, options),
+                    // Each slot is taken once, by the one thread that works on it; a thread that
+                    // panicked holding the lock leaves it poisoned.
+                    None => super::failed(
+                        env,
+                        t,
+                        crate::plan::TenantPlan::empty(t),
+                        vec![Diagnostic::new(
+                            "the tenant's plan was lost (a thread failed); nothing was sent to it",
+                        )],
+                    ),
+                }
+            })
         },
         |result: TenantApply| {
             let r = &result.report;

@@ -486,7 +486,13 @@ fn environment(
         return outcome;
     }
     let deletes = options.apply && options.allow_delete && !outcome.removed.is_empty();
+    tracing::info!(
+        "ci {env}: {} tenant(s) affected by the change, {} removed",
+        keys.len(),
+        outcome.removed.len()
+    );
     if keys.is_empty() && !deletes {
+        tracing::debug!("ci {env}: skipped, the change affects none of its tenants");
         return outcome;
     }
     let _lock = if options.apply && !options.dry_run {

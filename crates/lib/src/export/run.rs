@@ -140,27 +140,29 @@ pub fn run(
         tenants,
         live.concurrency,
         |t| {
-            let mut files = super::tenant(live, env, t, options)?;
-            if let Some(depth) = depth {
-                schema::add_modelines(&mut files, depth);
-            }
-            let dir = keys::dir_name(&t.key)
-                .map_err(|e| e.to_string())
-                .and_then(|name| crate::files::inside(out, &name).map_err(|e| e.to_string()))
-                .map_err(|e| vec![Diagnostic::new(e).context(&env.name, Some(&t.key))])?;
-            let writing = super::Writing {
-                private: options.with_credentials,
-                force: options.force,
-            };
-            super::write_dir(&dir, &files, writing)
-                .map(|changes| Outcome::Written {
-                    dir,
-                    files: files.len(),
-                    changes,
-                })
-                .map_err(|e| {
-                    vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))]
-                })
+            crate::activity::tenant("export", &env.name, t, || {
+                let mut files = super::tenant(live, env, t, options)?;
+                if let Some(depth) = depth {
+                    schema::add_modelines(&mut files, depth);
+                }
+                let dir = keys::dir_name(&t.key)
+                    .map_err(|e| e.to_string())
+                    .and_then(|name| crate::files::inside(out, &name).map_err(|e| e.to_string()))
+                    .map_err(|e| vec![Diagnostic::new(e).context(&env.name, Some(&t.key))])?;
+                let writing = super::Writing {
+                    private: options.with_credentials,
+                    force: options.force,
+                };
+                super::write_dir(&dir, &files, writing)
+                    .map(|changes| Outcome::Written {
+                        dir,
+                        files: files.len(),
+                        changes,
+                    })
+                    .map_err(|e| {
+                        vec![Diagnostic::new(format!("{e:#}")).context(&env.name, Some(&t.key))]
+                    })
+            })
         },
         |result| {
             progress.advance();
