@@ -29,7 +29,7 @@ pub struct MigrateArgs {
     /// Send the import with dry_run=true: the destination validates and changes nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask for confirmation on a terminal
+    /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
 }
@@ -119,19 +119,24 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
                 .join("\n")
         ));
     }
-    let mut report = prepared.report.clone();
-    if !args.yes && !args.dry_run && super::interactive() {
-        let mut out = sink(ui, global);
-        let _ = out.begin(&header).and_then(|()| out.tenant(&report));
-        drop(out);
-        if !super::confirm(&format!(
-            "Import {}:{} into {}:{} ({})?",
-            from_env, from.key, to_env, to.key, to.id
-        )) {
-            ui.note("nothing was imported");
-            return Ok(Exit::Ok);
-        }
+    let report = prepared.report.clone();
+    if !args.dry_run {
+        super::consent::ask(&super::consent::Request {
+            yes: args.yes,
+            question: format!(
+                "Import {}:{} into {}:{} ({})?",
+                from_env, from.key, to_env, to.key, to.id
+            ),
+            shown: format!(
+                "Migration of {from_env}:{} into {to_env}:{}:\n{}",
+                from.key,
+                to.key,
+                super::consent::summary([Some(&report)])
+            ),
+            done: "imported",
+        })?;
     }
+    let mut report = report;
     let result = migrate::send(destination_live, to, &prepared, mode, args.dry_run);
     let failed = result.is_err();
     match result {

@@ -110,6 +110,11 @@ impl Ready {
         self.desired.len() + 2 * patch
     }
 
+    /// The report of the held plan.
+    pub(crate) fn report(&self) -> &TenantPlan {
+        &self.prepared.report
+    }
+
     /// The prepared plan, its desired tree back.
     fn prepared(self) -> PreparedPlan {
         let mut prepared = self.prepared;
@@ -231,7 +236,7 @@ fn plan_against(
             record: (!known && !opts.dry_run).then(|| record.encode()),
         });
     }
-    if let Err(d) = check_removals(current, &prepared.plan, opts) {
+    if let Err(d) = check_removals(current, &prepared.plan, opts.allow_delete, opts.force) {
         return Planned::Done(failed(env, t, prepared.report, vec![d]));
     }
     Planned::Ready(Box::new(Ready::new(prepared, current)))
@@ -323,7 +328,11 @@ fn send_exported(
         desired,
     } = prepared;
     if !opts.dry_run {
-        match save_backup(env, t, &exported, &opts.backups) {
+        let taken = crate::rollback::Taken {
+            by: crate::rollback::TakenBy::Apply,
+            source: opts.source.clone(),
+        };
+        match save_backup(env, t, &exported, &opts.backups, &taken) {
             Ok(path) => report.backup = Some(path.display().to_string()),
             Err(d) => return failed(env, t, report, vec![d]),
         }
@@ -399,11 +408,13 @@ fn first_of(paths: &[&str], n: usize) -> String {
     }
 }
 
-/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
-fn check_removals(
+/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`
+/// (apply's rule, which rollback follows too).
+pub(crate) fn check_removals(
     live: &Value,
     planned: &three_way::Plan,
-    opts: &Options,
+    allow_delete: bool,
+    force: bool,
 ) -> Result<(), Diagnostic> {
     let before = layout::entries(live);
     let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
@@ -412,14 +423,14 @@ fn check_removals(
     }
     let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
     let list = first_of(&removed, 10);
-    if !opts.allow_delete {
+    if !allow_delete {
         return Err(Diagnostic::new(format!(
             "the plan removes {} object(s): {list}",
             removed.len()
         ))
         .hint("removing objects from a live tenant needs --allow-delete (check the plan first)"));
     }
-    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !opts.force {
+    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !force {
         return Err(Diagnostic::new(format!(
             "the plan removes {} of the tenant's {} objects, more than a fifth: {list}",
             removed.len(),
@@ -543,19 +554,31 @@ fn set(tree: &mut Value, tokens: &[String], value: Value) {
 }
 
 /// Saves an export of the tenant, with credentials, readable by its owner only.
-pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
+pub fn backup(
+    live: &Live,
+    t: &Tenant,
+    dir: &Path,
+    taken: &crate::rollback::Taken,
+) -> Result<PathBuf, Diagnostic> {
     let (bytes, _) = live
         .client
         .export_bytes(Target::Tenant(&t.id), true)
         .map_err(|f| {
             Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
         })?;
-    save_backup(&live.env, t, &bytes, dir)
+    save_backup(&live.env, t, &bytes, dir, taken)
 }
 
 /// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
-/// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600.
-fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
+/// `env`: `<dir>/<env>/<key>/<timestamp>.json`, mode 0600, with its owner record (whose it
+/// is, what took it) beside it.
+fn save_backup(
+    env: &str,
+    t: &Tenant,
+    export: &[u8],
+    dir: &Path,
+    taken: &crate::rollback::Taken,
+) -> Result<PathBuf, Diagnostic> {
     let env_name = env;
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
@@ -564,7 +587,7 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     let rel = format!("{env}/{key}/{stamp}.json");
     let path = crate::files::write_under(dir, &rel, export, crate::files::WriteMode::PRIVATE)
         .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
-    let owner = crate::rollback::Owner::of(env_name, t, export);
+    let owner = crate::rollback::Owner::of(env_name, t, export, taken);
     crate::files::write_under(
         dir,
         &format!("{rel}{}", crate::rollback::OWNER_SUFFIX),
@@ -573,6 +596,22 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
     )
     .map_err(|e| Diagnostic::new(format!("cannot save the backup: {e:#}")))?;
     Ok(path)
+}
+
+/// When the backup named `file_name` was taken, as [`timestamp`] wrote it in the name: the
+/// inverse of [`save_backup`]'s naming, and the only place that reads a backup's name. Backups
+/// sort by it; `None` for a file promote did not name.
+pub(crate) fn backup_stamp(file_name: &str) -> Option<&str> {
+    let stamp = file_name.get(..20)?;
+    let b = stamp.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shaped = digits(0..8)
+        && b[8] == b'T'
+        && digits(9..15)
+        && b[15] == b'.'
+        && digits(16..19)
+        && b[19] == b'Z';
+    shaped.then_some(stamp)
 }
 
 /// `20261123T120501.123Z`: sorts in time order, safe as a file name.
@@ -716,18 +755,22 @@ mod tests {
             plan(&one_gone),
             plan(&json!({"servers": {"w": {"clients": {"a": {}}}}})),
         );
-        assert!(check_removals(&live, &one_gone, &opts)
-            .unwrap_err()
-            .message
-            .contains("/servers/w/clients/i"));
+        assert!(
+            check_removals(&live, &one_gone, opts.allow_delete, opts.force)
+                .unwrap_err()
+                .message
+                .contains("/servers/w/clients/i")
+        );
         opts.allow_delete = true;
-        assert!(check_removals(&live, &one_gone, &opts).is_ok());
-        assert!(check_removals(&live, &most_gone, &opts)
-            .unwrap_err()
-            .hint
-            .unwrap()
-            .contains("--force"));
+        assert!(check_removals(&live, &one_gone, opts.allow_delete, opts.force).is_ok());
+        assert!(
+            check_removals(&live, &most_gone, opts.allow_delete, opts.force)
+                .unwrap_err()
+                .hint
+                .unwrap()
+                .contains("--force")
+        );
         opts.force = true;
-        assert!(check_removals(&live, &most_gone, &opts).is_ok());
+        assert!(check_removals(&live, &most_gone, opts.allow_delete, opts.force).is_ok());
     }
 }
