@@ -1,10 +1,11 @@
 //! `promote migrate`: one tenant of one environment into another, without the repository.
 
-use super::plan::{sink, ModeArg};
+use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::Live;
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::migrate::{self, Side};
+use promote_lib::patch::three_way::Mode;
 use promote_lib::pipeline::Project;
 use promote_lib::plan::{Header, Outcome, Status, Summary};
 use promote_lib::source::RepoFiles;
@@ -20,9 +21,10 @@ pub struct MigrateArgs {
     /// Destination: ENV:TENANT (the tenant must be listed in that environment's file)
     #[arg(long, value_name = "ENV:TENANT")]
     pub to: String,
-    /// What the import does with objects the destination already has
-    #[arg(long, value_enum, default_value_t = ModeArg::Fail)]
-    pub mode: ModeArg,
+    /// What the import does with an object (client, policy, workspace, ...) the destination
+    /// tenant already has
+    #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
+    pub mode: MigrateMode,
     /// Copy the credentials instead of letting the destination generate fresh ones
     #[arg(long)]
     pub with_credentials: bool,
@@ -32,6 +34,28 @@ pub struct MigrateArgs {
     /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// `--mode` of migrate: the platform's import modes, said of the two tenants migrate has
+/// (there is no repository value in a migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// Keep the destination's object; import only what it does not have
+    Ignore,
+    /// Refuse the whole import if the destination has any of the objects (nothing changes)
+    Fail,
+    /// Overwrite the destination's object with the source's
+    Update,
+}
+
+impl From<MigrateMode> for Mode {
+    fn from(m: MigrateMode) -> Mode {
+        match m {
+            MigrateMode::Ignore => Mode::Ignore,
+            MigrateMode::Fail => Mode::Fail,
+            MigrateMode::Update => Mode::Update,
+        }
+    }
 }
 
 fn split(arg: &str, flag: &str) -> Result<(String, String), Diagnostic> {
@@ -119,6 +143,20 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
                 .join("\n")
         ));
     }
+    if !prepared.dropped.is_empty() {
+        ui.warn(&dropped_credentials(
+            &prepared.dropped,
+            &args.to,
+            &to_env,
+            &to.key,
+        ));
+    }
+    if prepared.new_tenant {
+        ui.note(&format!(
+            "{to_env} does not know tenant `{}`: it is imported through the system endpoints, which create it",
+            to.id
+        ));
+    }
     let report = prepared.report.clone();
     if !args.dry_run {
         super::consent::ask(&super::consent::Request {
@@ -156,4 +194,32 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         .and_then(|()| out.tenant(&report))
         .and_then(|()| out.end(&summary));
     Ok(if failed { Exit::Error } else { Exit::Ok })
+}
+
+/// The warning that lists the credentials a migration drops, and how to supply them.
+fn dropped_credentials(
+    dropped: &[migrate::Dropped],
+    to_arg: &str,
+    to_env: &str,
+    to_key: &str,
+) -> String {
+    let mut text = format!(
+        "the import into {to_arg} does not carry {} credential(s) of the source:",
+        dropped.len()
+    );
+    for d in dropped {
+        text.push_str(&format!(
+            "\n  {}: {}",
+            d.at,
+            if d.regenerated {
+                "the destination generates a new one (whatever uses the old one needs the new value)"
+            } else {
+                "left out, and nothing stands in for it until it is supplied"
+            }
+        ));
+    }
+    text.push_str(&format!(
+        "\nto supply them: migrate with --with-credentials (copies the source's values), or after the import name each in the tenant's templates with secret(\"NAME\"), set PROMOTE_SECRET_NAME (or the secrets file) and run `promote apply --env {to_env} --tenant {to_key} --rotate-secrets`"
+    ));
+    text
 }
