@@ -359,13 +359,11 @@ fn an_emulator_directory_that_resolves_into_the_repository_must_be_under_promote
             "environments/t.yaml",
             &local.replace("emulator: .promote/emulator", &format!("emulator: {dir}")),
         );
-        repo.run(&[
-            "apply", "--env", "t", "--yes", "--tenant", "globex", "--yes",
-        ])
-        .code(1)
-        .stderr_contains(&format!(
-            "is {shown} in the repository, not under .promote/"
-        ));
+        repo.run(&["apply", "--env", "t", "--tenant", "globex", "--yes"])
+            .code(1)
+            .stderr_contains(&format!(
+                "is {shown} in the repository, not under .promote/"
+            ));
     }
     assert!(!repo.join(".git/tenants").exists() && !repo.join(".git/emu").exists());
     assert!(!repo.join(".git/.lock").exists());

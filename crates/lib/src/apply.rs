@@ -733,6 +733,27 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_name_gives_back_its_time() {
+        let stamp = timestamp();
+        assert_eq!(backup_stamp(&format!("{stamp}.json")), Some(stamp.as_str()));
+        assert_eq!(
+            backup_stamp("20261123T120501.123Z-4242-ab.json"),
+            Some("20261123T120501.123Z")
+        );
+        for other in [
+            "kept.json",
+            "2026112XT120501.123Z.json",
+            "20261123T120501.123Z",
+        ] {
+            assert_eq!(
+                backup_stamp(other),
+                (other.len() == 20).then_some(other),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
     fn removals_need_allow_delete_and_force_above_the_cap() {
         let live = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}}}}});
         let one_gone = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}}}}});

@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn every_credential_dropped_is_listed_and_said_whether_it_is_regenerated() {
+        let tree = json!({
+            "jwks": {"keys": [{"kty": "RSA", "n": "public", "d": "private", "p": "private"}]},
+            "mfa_methods": {"sms": {"auth": {"token": "t"}}},
+            "servers": {"w": {
+                "secret": "s",
+                "clients": {"c": {"client_secret": "cs", "hashed_secret": ""}},
+                "webhooks": {"h": {"url": "https://x", "api_key": "k"}},
+                "idps": {"i": {"credentials": null}}
+            }}
+        });
+        let listed: Vec<(String, bool)> = dropped(&tree)
+            .into_iter()
+            .map(|d| (d.at, d.regenerated))
+            .collect();
+        let expected = [
+            ("/jwks", true),
+            ("/mfa_methods/sms/auth", false),
+            ("/servers/w/secret", true),
+            ("/servers/w/clients/c/client_secret", true),
+            ("/servers/w/webhooks/h/api_key", false),
+        ];
+        for (at, regenerated) in expected {
+            assert!(
+                listed.contains(&(at.to_owned(), regenerated)),
+                "{at}: {listed:?}"
+            );
+        }
+        assert_eq!(
+            listed.len(),
+            expected.len(),
+            "empty values are not listed: {listed:?}"
+        );
+    }
+
+    #[test]
     fn rewrites_ids_urls_and_variables_as_whole_tokens() {
         let a = env(
             "staging",
