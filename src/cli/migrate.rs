@@ -25,6 +25,13 @@ pub struct MigrateArgs {
     /// tenant already has
     #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
     pub mode: MigrateMode,
+    /// Allow removing whole objects the destination tenant has and the source does not (an
+    /// import replaces the whole configuration)
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Allow removing more than a fifth of the destination's objects (with --allow-delete)
+    #[arg(long)]
+    pub force: bool,
     /// Copy the credentials instead of letting the destination generate fresh ones
     #[arg(long)]
     pub with_credentials: bool,
@@ -116,7 +123,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         tenant: to,
     };
     let mode = args.mode.into();
-    let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials)?;
+    let deletes = migrate::Deletes {
+        allow: args.allow_delete,
+        force: args.force,
+    };
+    let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials, deletes)?;
     let header = Header {
         version: promote_lib::plan::REPORT_VERSION,
         env: to_env.clone(),
@@ -175,6 +186,17 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         })?;
     }
     let mut report = report;
+    // Before the first write to a tenant its export is saved, as apply does: a migration can
+    // be rolled back. A tenant the platform does not know yet has nothing to save.
+    if !args.dry_run && !prepared.new_tenant {
+        let backups = promote_lib::files::work_dir(&global.repo)?.join("backups");
+        let taken = promote_lib::rollback::Taken {
+            by: promote_lib::rollback::TakenBy::Migrate,
+            source: None,
+        };
+        let saved = promote_lib::apply::backup(destination_live, to, &backups, &taken)?;
+        report.backup = Some(saved.display().to_string());
+    }
     let result = migrate::send(destination_live, to, &prepared, mode, args.dry_run);
     let failed = result.is_err();
     match result {

@@ -150,6 +150,7 @@ fn print_list(ui: &Ui, listed: &[rollback::Listed]) {
         let by = match b.taken_by {
             Some(rollback::TakenBy::Apply) => "apply",
             Some(rollback::TakenBy::Rollback) => "rollback",
+            Some(rollback::TakenBy::Migrate) => "migrate",
             None => "unknown",
         };
         text.push_str(&format!(

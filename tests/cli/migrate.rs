@@ -217,3 +217,44 @@ fn migrate_creates_an_unknown_tenant_through_the_system_endpoints() {
         "{tree}"
     );
 }
+
+/// An import replaces the destination's whole configuration: an object the source lacks is
+/// removed only with --allow-delete, as apply's rule says, and the destination is backed up
+/// first, so that the migration can be rolled back.
+#[test]
+fn migrate_removes_only_when_allowed_and_backs_the_destination_up() {
+    let repo = two_environments();
+    migrate_globex(&repo, &["--yes"]).success();
+    // The embedded emulator holds the tenant, empty: saved as it was, as apply saves it.
+    assert_eq!(repo.backups("other", "globex").len(), 1);
+    let file = repo.join(".promote/other/tenants/globex-other.json");
+    let mut tree: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let web = tree["servers"]["app"]["clients"]["web"].clone();
+    tree["servers"]["app"]["clients"]["extra"] = web;
+    std::fs::write(&file, serde_json::to_vec(&tree).unwrap()).unwrap();
+
+    migrate_globex(&repo, &["--yes", "--mode", "update"])
+        .code(1)
+        .stderr_contains("the plan removes 1 object(s): /servers/app/clients/extra")
+        .stderr_contains("--allow-delete");
+    assert!(other_tenant(&repo, "globex-other")
+        .pointer("/servers/app/clients/extra")
+        .is_some());
+    assert_eq!(
+        repo.backups("other", "globex").len(),
+        1,
+        "refused: nothing saved"
+    );
+
+    migrate_globex(&repo, &["--yes", "--mode", "update", "--allow-delete"]).success();
+    assert!(other_tenant(&repo, "globex-other")
+        .pointer("/servers/app/clients/extra")
+        .is_none());
+    let saved = repo.backups("other", "globex");
+    assert_eq!(saved.len(), 2);
+    let backup: Value = serde_json::from_slice(&std::fs::read(&saved[1]).unwrap()).unwrap();
+    assert!(backup.pointer("/servers/app/clients/extra").is_some());
+    repo.run(&["rollback", "--env", "other", "--tenant", "globex", "--list"])
+        .success()
+        .stdout_contains("taken by migrate");
+}

@@ -4,7 +4,10 @@
 //! names its environment (the tenant ID, the source target's URL and the values of variables
 //! the two environments both define, as whole tokens, longest first), drop credentials so that
 //! the destination generates fresh ones (unless they are to be copied), show the plan against
-//! the destination, and import with the chosen mode. A destination tenant the platform does
+//! the destination, and import with the chosen mode. An import replaces the whole
+//! configuration: the plan is made with the destination as its own last-applied record, so
+//! what the source lacks shows as removed and follows apply's rule on removals. A destination
+//! tenant the platform does
 //! not know is reached through the system endpoints (`/system/promote/config?tid=`, with a
 //! token of the system tenant), where the import creates it.
 //!
@@ -193,12 +196,20 @@ pub struct Side<'a> {
     pub tenant: &'a Tenant,
 }
 
+/// What a migration may remove from the destination (`--allow-delete`, `--force`), as apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deletes {
+    pub allow: bool,
+    pub force: bool,
+}
+
 /// Exports the source tenant and prepares its import into the destination.
 pub fn prepare(
     source: &Side<'_>,
     destination: &Side<'_>,
     mode: Mode,
     with_credentials: bool,
+    deletes: Deletes,
 ) -> Result<Prepared, Vec<Diagnostic>> {
     let (from_env, from, to_env, to) = (
         source.env,
@@ -249,11 +260,27 @@ pub fn prepare(
             .hint("--mode update overwrites them with the source's, --mode ignore keeps the destination's")]);
         }
     }
-    // No last-applied record: a two-way overlay, which has no conflicts to refuse.
+    // An import replaces the whole configuration: what the source lacks goes, as when live is
+    // also the last-applied record. So the plan shows the removals, and they follow apply's
+    // rules (--allow-delete, and --force above a fifth of the objects).
     let empty = current.as_object().is_some_and(Map::is_empty);
-    let report = prepare::prepare(to, Desired::tree(shown), None, &current, mode, empty, None)
-        .map(|prepared| prepared.report)
-        .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
+    let prepared = prepare::prepare(
+        to,
+        Desired::tree(shown),
+        Some(&current),
+        &current,
+        mode,
+        empty,
+        None,
+    )
+    .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
+    crate::apply::check_removals(&current, &prepared.plan, deletes.allow, deletes.force)
+        .map_err(|d| {
+            vec![d
+                .context(&to_env.name, Some(&to.key))
+                .hint("an import replaces the destination's whole configuration: what the source lacks is removed; with --allow-delete (and --force above a fifth of the objects) it may be")]
+        })?;
+    let report = prepared.report;
     Ok(Prepared {
         tree,
         report,

@@ -167,6 +167,8 @@ pub enum TakenBy {
     Apply,
     /// A rollback, of the tenant as it was before the rollback.
     Rollback,
+    /// A migration, of the destination tenant before the import.
+    Migrate,
 }
 
 /// What took a backup, and from which commit.
