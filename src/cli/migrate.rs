@@ -123,7 +123,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         tenant: to,
     };
     let mode = args.mode.into();
-    let deletes = migrate::Deletes {
+    let deletes = promote_lib::apply::Deletes {
         allow: args.allow_delete,
         force: args.force,
     };

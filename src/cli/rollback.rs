@@ -56,7 +56,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
     rollback::check_owner(&chosen, &args.env, tenant)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
-    let prepared = rollback::prepare(&live, tenant, &chosen, args.allow_delete, args.force)?;
+    let prepared = rollback::prepare(
+        &live,
+        tenant,
+        &chosen,
+        apply::Deletes {
+            allow: args.allow_delete,
+            force: args.force,
+        },
+    )?;
     let header = Header {
         version: promote_lib::plan::REPORT_VERSION,
         env: project.env.name.clone(),

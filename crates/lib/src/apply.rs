@@ -56,6 +56,24 @@ pub struct Options {
     pub complete: bool,
 }
 
+impl Options {
+    /// What this apply may remove.
+    pub(crate) fn deletes(&self) -> Deletes {
+        Deletes {
+            allow: self.allow_delete,
+            force: self.force,
+        }
+    }
+}
+
+/// What a write may remove from a tenant: whole objects with `--allow-delete` (`allow`), more
+/// than a fifth of them also with `--force` ([`check_removals`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deletes {
+    pub allow: bool,
+    pub force: bool,
+}
+
 /// Removing more than this share of a tenant's objects needs `--force`.
 pub(crate) const DELETE_CAP: f64 = 0.2;
 
@@ -236,7 +254,7 @@ fn plan_against(
             record: (!known && !opts.dry_run).then(|| record.encode()),
         });
     }
-    if let Err(d) = check_removals(current, &prepared.plan, opts.allow_delete, opts.force) {
+    if let Err(d) = check_removals(current, &prepared.plan, opts.deletes()) {
         return Planned::Done(failed(env, t, prepared.report, vec![d]));
     }
     Planned::Ready(Box::new(Ready::new(prepared, current)))
@@ -409,13 +427,16 @@ fn first_of(paths: &[&str], n: usize) -> String {
 }
 
 /// Refuses removing whole objects without `--allow-delete`, and too many without `--force`
-/// (apply's rule, which rollback follows too).
+/// (apply's rule, which rollback and migrate follow too).
 pub(crate) fn check_removals(
     live: &Value,
     planned: &three_way::Plan,
-    allow_delete: bool,
-    force: bool,
+    deletes: Deletes,
 ) -> Result<(), Diagnostic> {
+    let Deletes {
+        allow: allow_delete,
+        force,
+    } = deletes;
     let before = layout::entries(live);
     let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
     if removed.is_empty() {
@@ -776,22 +797,18 @@ mod tests {
             plan(&one_gone),
             plan(&json!({"servers": {"w": {"clients": {"a": {}}}}})),
         );
-        assert!(
-            check_removals(&live, &one_gone, opts.allow_delete, opts.force)
-                .unwrap_err()
-                .message
-                .contains("/servers/w/clients/i")
-        );
+        assert!(check_removals(&live, &one_gone, opts.deletes())
+            .unwrap_err()
+            .message
+            .contains("/servers/w/clients/i"));
         opts.allow_delete = true;
-        assert!(check_removals(&live, &one_gone, opts.allow_delete, opts.force).is_ok());
-        assert!(
-            check_removals(&live, &most_gone, opts.allow_delete, opts.force)
-                .unwrap_err()
-                .hint
-                .unwrap()
-                .contains("--force")
-        );
+        assert!(check_removals(&live, &one_gone, opts.deletes()).is_ok());
+        assert!(check_removals(&live, &most_gone, opts.deletes())
+            .unwrap_err()
+            .hint
+            .unwrap()
+            .contains("--force"));
         opts.force = true;
-        assert!(check_removals(&live, &most_gone, opts.allow_delete, opts.force).is_ok());
+        assert!(check_removals(&live, &most_gone, opts.deletes()).is_ok());
     }
 }

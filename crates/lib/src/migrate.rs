@@ -196,20 +196,13 @@ pub struct Side<'a> {
     pub tenant: &'a Tenant,
 }
 
-/// What a migration may remove from the destination (`--allow-delete`, `--force`), as apply.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Deletes {
-    pub allow: bool,
-    pub force: bool,
-}
-
 /// Exports the source tenant and prepares its import into the destination.
 pub fn prepare(
     source: &Side<'_>,
     destination: &Side<'_>,
     mode: Mode,
     with_credentials: bool,
-    deletes: Deletes,
+    deletes: crate::apply::Deletes,
 ) -> Result<Prepared, Vec<Diagnostic>> {
     let (from_env, from, to_env, to) = (
         source.env,
@@ -274,7 +267,7 @@ pub fn prepare(
         None,
     )
     .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
-    crate::apply::check_removals(&current, &prepared.plan, deletes.allow, deletes.force)
+    crate::apply::check_removals(&current, &prepared.plan, deletes)
         .map_err(|d| {
             vec![d
                 .context(&to_env.name, Some(&to.key))

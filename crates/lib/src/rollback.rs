@@ -315,14 +315,13 @@ pub struct Prepared {
 /// credentials: an object it re-creates is sent with them.
 ///
 /// # Errors
-/// The export failing, or a plan that removes whole objects without `allow_delete` (or more
-/// than a fifth of them without `force`), as apply refuses it.
+/// The export failing, or a plan that removes whole objects `deletes` does not allow, as apply
+/// refuses it.
 pub fn prepare(
     live: &Live,
     tenant: &Tenant,
     backup: &Path,
-    allow_delete: bool,
-    force: bool,
+    deletes: crate::apply::Deletes,
 ) -> Result<Prepared, Diagnostic> {
     let target = read_tree_file(backup)?;
     let current = live
@@ -340,7 +339,7 @@ pub fn prepare(
         None,
     )
     .map_err(|refused| refused.error)?;
-    crate::apply::check_removals(&current, &prepared.plan, allow_delete, force).map_err(|d| {
+    crate::apply::check_removals(&current, &prepared.plan, deletes).map_err(|d| {
         let hint = d.hint.clone().unwrap_or_default();
         d.hint(format!(
             "{hint}; the rollback removes what was created since the backup, and what it removes (credentials included) is kept only in the backup the rollback takes first"
