@@ -37,7 +37,7 @@ pub struct ApplyArgs {
     /// Send every secret() credential again, not only those of objects being created
     #[arg(long)]
     pub rotate_secrets: bool,
-    /// Do not ask for confirmation on a terminal
+    /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
@@ -103,17 +103,18 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         return Err(invalid.into());
     }
-    if !args.yes
-        && !args.dry_run
-        && !super::confirm(&format!(
-            "Apply the repository to {} tenant(s) of {}? Run `promote plan --env {}` to see the changes.",
-            tenants.len(),
-            args.env,
-            args.env
-        ))
-    {
-        ui.note("nothing was applied");
-        return Ok(Exit::Ok);
+    // A dry run writes nothing, and a plan that sends nothing has nothing to consent to.
+    if !args.dry_run && plans.sends() {
+        super::consent::ask(&super::consent::Request {
+            yes: args.yes,
+            question: format!("Apply these changes to {}?", args.env),
+            shown: format!(
+                "Plan for {}:\n{}",
+                args.env,
+                super::consent::summary(plans.reports())
+            ),
+            done: "applied",
+        })?;
     }
     let header = Header {
         version: promote_lib::plan::REPORT_VERSION,

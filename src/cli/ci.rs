@@ -59,7 +59,7 @@ pub struct CiArgs {
     /// records kept
     #[arg(long, value_name = "REMOTE")]
     pub state_remote: Option<String>,
-    /// Do not ask for confirmation on a terminal
+    /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
@@ -99,10 +99,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
     };
     let outcomes = match ci::run(&global.repo, &options, &host, sink.as_mut()) {
         Ok(Ran::Finished(outcomes)) => outcomes,
-        Ok(Ran::Declined) => {
-            ui.note("nothing was applied");
-            return Ok(Exit::Ok);
-        }
+        // Why is said already (no terminal and no --yes, or declined).
+        Ok(Ran::Declined) => return Ok(Exit::Error),
         Err(ci::Error::Invalid(problems)) => {
             for d in &problems {
                 ui.diagnostic(d);
@@ -158,12 +156,23 @@ impl ci::Host for Host<'_> {
     }
 
     fn confirm(&self, what: &Confirmation) -> bool {
-        self.yes
-            || super::confirm(&format!(
-                "Apply {} tenant(s) over {}? Run without --apply to see the plan.",
+        let asked = super::consent::ask(&super::consent::Request {
+            yes: self.yes,
+            question: format!(
+                "Apply {} tenant(s) over {}?",
                 what.tenants,
                 what.environments.join(", ")
-            ))
+            ),
+            shown: "Each environment's plan is made as it is applied; run without --apply to see them first.\n".into(),
+            done: "applied",
+        });
+        match asked {
+            Ok(()) => true,
+            Err(d) => {
+                self.bars.suspend(|| self.ui.diagnostic(&d));
+                false
+            }
+        }
     }
 
     fn warn(&self, text: &str) {

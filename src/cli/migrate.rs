@@ -1,10 +1,11 @@
 //! `promote migrate`: one tenant of one environment into another, without the repository.
 
-use super::plan::{sink, ModeArg};
+use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::Live;
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::migrate::{self, Side};
+use promote_lib::patch::three_way::Mode;
 use promote_lib::pipeline::Project;
 use promote_lib::plan::{Header, Outcome, Status, Summary};
 use promote_lib::source::RepoFiles;
@@ -20,20 +21,50 @@ pub struct MigrateArgs {
     /// Destination: ENV:TENANT (the tenant must be listed in that environment's file)
     #[arg(long, value_name = "ENV:TENANT")]
     pub to: String,
-    /// What the import does with objects the destination already has
-    #[arg(long, value_enum, default_value_t = ModeArg::Fail)]
-    pub mode: ModeArg,
+    /// What the import does with an object (client, policy, workspace, ...) the destination
+    /// tenant already has
+    #[arg(long, value_enum, default_value_t = MigrateMode::Fail)]
+    pub mode: MigrateMode,
+    /// Allow removing whole objects the destination tenant has and the source does not (an
+    /// import replaces the whole configuration)
+    #[arg(long)]
+    pub allow_delete: bool,
+    /// Allow removing more than a fifth of the destination's objects (with --allow-delete)
+    #[arg(long)]
+    pub force: bool,
     /// Copy the credentials instead of letting the destination generate fresh ones
     #[arg(long)]
     pub with_credentials: bool,
     /// Send the import with dry_run=true: the destination validates and changes nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask for confirmation on a terminal
+    /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
     pub lock: super::lock::LockArgs,
+}
+
+/// `--mode` of migrate: the platform's import modes, said of the two tenants migrate has
+/// (there is no repository value in a migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// Keep the destination's object; import only what it does not have
+    Ignore,
+    /// Refuse the whole import if the destination has any of the objects (nothing changes)
+    Fail,
+    /// Overwrite the destination's object with the source's
+    Update,
+}
+
+impl From<MigrateMode> for Mode {
+    fn from(m: MigrateMode) -> Mode {
+        match m {
+            MigrateMode::Ignore => Mode::Ignore,
+            MigrateMode::Fail => Mode::Fail,
+            MigrateMode::Update => Mode::Update,
+        }
+    }
 }
 
 fn split(arg: &str, flag: &str) -> Result<(String, String), Diagnostic> {
@@ -98,7 +129,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         tenant: to,
     };
     let mode = args.mode.into();
-    let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials)?;
+    let deletes = promote_lib::apply::Deletes {
+        allow: args.allow_delete,
+        force: args.force,
+    };
+    let prepared = migrate::prepare(&source, &destination, mode, args.with_credentials, deletes)?;
     let header = Header {
         version: promote_lib::plan::REPORT_VERSION,
         env: to_env.clone(),
@@ -125,18 +160,48 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
                 .join("\n")
         ));
     }
-    let mut report = prepared.report.clone();
-    if !args.yes && !args.dry_run && super::interactive() {
-        let mut out = sink(ui, global);
-        let _ = out.begin(&header).and_then(|()| out.tenant(&report));
-        drop(out);
-        if !super::confirm(&format!(
-            "Import {}:{} into {}:{} ({})?",
-            from_env, from.key, to_env, to.key, to.id
-        )) {
-            ui.note("nothing was imported");
-            return Ok(Exit::Ok);
-        }
+    if !prepared.dropped.is_empty() {
+        ui.warn(&dropped_credentials(
+            &prepared.dropped,
+            &args.to,
+            &to_env,
+            &to.key,
+        ));
+    }
+    if prepared.new_tenant {
+        ui.note(&format!(
+            "{to_env} does not know tenant `{}`: it is imported through the system endpoints, which create it",
+            to.id
+        ));
+    }
+    let report = prepared.report.clone();
+    if !args.dry_run {
+        super::consent::ask(&super::consent::Request {
+            yes: args.yes,
+            question: format!(
+                "Import {}:{} into {}:{} ({})?",
+                from_env, from.key, to_env, to.key, to.id
+            ),
+            shown: format!(
+                "Migration of {from_env}:{} into {to_env}:{}:\n{}",
+                from.key,
+                to.key,
+                super::consent::summary([Some(&report)])
+            ),
+            done: "imported",
+        })?;
+    }
+    let mut report = report;
+    // Before the first write to a tenant its export is saved, as apply does: a migration can
+    // be rolled back. A tenant the platform does not know yet has nothing to save.
+    if !args.dry_run && !prepared.new_tenant {
+        let backups = promote_lib::files::work_dir(&global.repo)?.join("backups");
+        let taken = promote_lib::rollback::Taken {
+            by: promote_lib::rollback::TakenBy::Migrate,
+            source: None,
+        };
+        let saved = promote_lib::apply::backup(destination_live, to, &backups, &taken)?;
+        report.backup = Some(saved.display().to_string());
     }
     let result = promote_lib::activity::tenant("migrate", &to_env, to, || {
         migrate::send(destination_live, to, &prepared, mode, args.dry_run)
@@ -159,4 +224,32 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         .and_then(|()| out.tenant(&report))
         .and_then(|()| out.end(&summary));
     Ok(if failed { Exit::Error } else { Exit::Ok })
+}
+
+/// The warning that lists the credentials a migration drops, and how to supply them.
+fn dropped_credentials(
+    dropped: &[migrate::Dropped],
+    to_arg: &str,
+    to_env: &str,
+    to_key: &str,
+) -> String {
+    let mut text = format!(
+        "the import into {to_arg} does not carry {} credential(s) of the source:",
+        dropped.len()
+    );
+    for d in dropped {
+        text.push_str(&format!(
+            "\n  {}: {}",
+            d.at,
+            if d.regenerated {
+                "the destination generates a new one (whatever uses the old one needs the new value)"
+            } else {
+                "left out, and nothing stands in for it until it is supplied"
+            }
+        ));
+    }
+    text.push_str(&format!(
+        "\nto supply them: migrate with --with-credentials (copies the source's values), or after the import name each in the tenant's templates with secret(\"NAME\"), set PROMOTE_SECRET_NAME (or the secrets file) and run `promote apply --env {to_env} --tenant {to_key} --rotate-secrets`"
+    ));
+    text
 }

@@ -8,6 +8,7 @@ mod apply;
 mod backup;
 mod ci;
 mod completions;
+mod consent;
 mod diff;
 mod drift;
 mod export;
@@ -86,18 +87,6 @@ pub fn client_options(ui: &Ui, global: &GlobalArgs) -> promote_lib::client::Opti
 pub fn interactive() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-}
-
-/// Asks `question` on the terminal and returns whether the answer is yes. Without a terminal
-/// (CI, a pipe) there is nobody to ask: the caller's `--yes` decides, and this says yes.
-pub fn confirm(question: &str) -> bool {
-    if !interactive() {
-        return true;
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 /// The connection to `env`'s platform (live exports, the last-applied state) for `tenants`,

@@ -29,7 +29,7 @@ pub const SAAS_WEB_DESCRIPTION_NEW: &str = "description: Acme Cloud browser app 
 
 /// `apply --env local --output json ARGS`.
 pub fn apply(repo: &TestRepo, args: &[&str]) -> (Run, Value) {
-    let mut all = vec!["apply", "--env", "local"];
+    let mut all = vec!["apply", "--env", "local", "--yes"];
     all.extend_from_slice(args);
     repo.json_run(&all, &[])
 }
@@ -560,7 +560,7 @@ fn an_invalid_tenant_stops_the_whole_apply() {
     );
     let before = data_bytes(&repo);
     let commits = repo.state_commits();
-    let run = repo.run(&["apply", "--env", "local"]);
+    let run = repo.run(&["apply", "--env", "local", "--yes"]);
     run.code(1)
         .stderr_contains("templates/acme/workspaces/default/idps/customers.yaml:5")
         .stderr_contains("unknown pool `nosuchpool`")
@@ -574,7 +574,7 @@ fn an_invalid_tenant_stops_the_whole_apply() {
 #[test]
 fn apply_outside_git_fails_before_writing() {
     let repo = TestRepo::example();
-    repo.run(&["apply", "--env", "local"])
+    repo.run(&["apply", "--env", "local", "--yes"])
         .code(1)
         .stderr_contains("is not in a git repository")
         .stderr_contains("the last-applied state lives in git");
@@ -627,7 +627,7 @@ fn the_promotion_gate_is_enforced() {
     repo.write("environments/gated.yaml", &gated);
     repo.commit("a gated environment");
     // This commit was never applied to local.
-    repo.run(&["apply", "--env", "gated"])
+    repo.run(&["apply", "--env", "gated", "--yes"])
         .code(1)
         .stderr_contains("environment `gated` requires `local`")
         .stderr_contains("promote apply --env local");
@@ -795,4 +795,28 @@ fn the_patch_an_apply_reports_is_the_patch_it_sends() {
         }
         assert_eq!(&held[key], value, "/servers/partners/{key}");
     }
+}
+
+/// Without --yes and without a terminal there is nobody to show the plan to: nothing is
+/// applied, exit 1, and the message says to pass --yes. A dry run needs no consent.
+#[test]
+fn apply_without_yes_and_without_a_terminal_writes_nothing() {
+    let (repo, _) = applied_example();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    let before = data_bytes(&repo);
+    let commits = repo.state_commits();
+    let run = repo.run(&["apply", "--env", "local"]);
+    run.code(1)
+        .stderr_contains("nothing was applied")
+        .stderr_contains("pass --yes");
+    assert_eq!(run.stdout, "");
+    assert_eq!(data_bytes(&repo), before);
+    assert_eq!(repo.state_commits(), commits);
+    assert_eq!(backup_counts(&repo), [1, 1, 1, 1]);
+    repo.run(&["apply", "--env", "local", "--dry-run"])
+        .success();
+    assert_eq!(data_bytes(&repo), before);
+    // Nothing to send: nothing to consent to.
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION_NEW, SAAS_WEB_DESCRIPTION);
+    repo.run(&["apply", "--env", "local"]).success();
 }

@@ -115,7 +115,7 @@ fn a_failing_tenant_means_no_commit_unless_partial() {
     {
         let serve = Serve::start(&both, &["--data", data]);
         repo.write("environments/remote.yaml", &saas_env(&serve.url, &tenants));
-        remote(&["apply", "--env", "remote"]).success();
+        remote(&["apply", "--env", "remote", "--yes"]).success();
         remote(&["backup", "--env", "remote"]).success();
     }
     // The platform no longer lets promote read initech (401); globex changes.
@@ -125,7 +125,7 @@ fn a_failing_tenant_means_no_commit_unless_partial() {
     );
     repo.write("environments/remote.yaml", &saas_env(&serve.url, &tenants));
     repo.edit("templates/saas/tenant.yaml", "name: ", "name: Renamed ");
-    remote(&["apply", "--env", "remote", "--tenant", "globex"]).success();
+    remote(&["apply", "--env", "remote", "--yes", "--tenant", "globex"]).success();
     let branch = "refs/heads/backups/remote";
     let commits = |repo: &TestRepo| {
         let git = git(repo);

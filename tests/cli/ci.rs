@@ -232,7 +232,7 @@ fn merge_commits_and_renames_are_handled() {
 
     // A renamed template directory: its tenants are affected, the others are not.
     repo.run(&[
-        "ci", "--base", &base, "--head", &merge, "--apply", "--env", "dev",
+        "ci", "--base", &base, "--head", &merge, "--apply", "--yes", "--env", "dev",
     ])
     .success();
     std::fs::rename(repo.join("templates/saas"), repo.join("templates/cloud")).unwrap();
@@ -259,7 +259,7 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
     let head = repo.commit("acme v2");
 
     // prod alone: staging never saw this commit.
-    let (run, report) = ci(&repo, &base, &head, &["--apply", "--env", "prod"]);
+    let (run, report) = ci(&repo, &base, &head, &["--apply", "--yes", "--env", "prod"]);
     run.code(1)
         .stderr_contains("environment `prod` requires `staging`")
         .stderr_contains("may not take this commit yet: acme (never applied to `staging`)")
@@ -274,7 +274,7 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
         .exists());
 
     // All three, in order.
-    let (run, report) = ci(&repo, &base, &head, &["--apply"]);
+    let (run, report) = ci(&repo, &base, &head, &["--apply", "--yes"]);
     run.success();
     assert_eq!(ran(&report), in_envs(&ENVS, &["acme"]));
     let short = &head[..12];
@@ -290,7 +290,7 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
     // applied anything, is refused.
     repo.edit("environments/prod.yaml", "seats: 10", "seats: 11");
     let seats = repo.commit("prod: initech seats");
-    ci(&repo, &head, &seats, &["--apply", "--env", "prod"])
+    ci(&repo, &head, &seats, &["--apply", "--yes", "--env", "prod"])
         .0
         .code(1)
         .stderr_contains("initech (never applied to `staging`)");
@@ -301,7 +301,12 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
         "large_order_threshold: 2000",
     );
     let prod_only = repo.commit("prod: acme orders");
-    let (run, report) = ci(&repo, &seats, &prod_only, &["--apply", "--env", "prod"]);
+    let (run, report) = ci(
+        &repo,
+        &seats,
+        &prod_only,
+        &["--apply", "--yes", "--env", "prod"],
+    );
     run.success();
     assert_eq!(ran(&report), in_envs(&["prod"], &["acme"]));
 
@@ -309,19 +314,39 @@ fn apply_goes_environment_by_environment_and_gates_hold() {
     // (which requires dev) is accepted.
     repo.edit("templates/acme/tenant.yaml", "IAM-4410", "IAM-4411");
     let v3 = repo.commit("acme v3");
-    ci(&repo, &prod_only, &v3, &["--apply", "--env", "dev"])
-        .0
-        .success();
-    ci(&repo, &prod_only, &v3, &["--apply", "--env", "prod"])
-        .0
-        .code(1)
-        .stderr_contains("requires `staging`");
-    ci(&repo, &prod_only, &v3, &["--apply", "--env", "staging"])
-        .0
-        .success();
-    ci(&repo, &prod_only, &v3, &["--apply", "--env", "prod"])
-        .0
-        .success();
+    ci(
+        &repo,
+        &prod_only,
+        &v3,
+        &["--apply", "--yes", "--env", "dev"],
+    )
+    .0
+    .success();
+    ci(
+        &repo,
+        &prod_only,
+        &v3,
+        &["--apply", "--yes", "--env", "prod"],
+    )
+    .0
+    .code(1)
+    .stderr_contains("requires `staging`");
+    ci(
+        &repo,
+        &prod_only,
+        &v3,
+        &["--apply", "--yes", "--env", "staging"],
+    )
+    .0
+    .success();
+    ci(
+        &repo,
+        &prod_only,
+        &v3,
+        &["--apply", "--yes", "--env", "prod"],
+    )
+    .0
+    .success();
 }
 
 #[test]
@@ -330,7 +355,7 @@ fn a_comment_only_change_is_recorded_so_the_next_gate_opens() {
     ci(&repo, &base, &base, &[]).0.success();
     let zero = "0000000000000000000000000000000000000000";
     // Everything from nothing: the first push of the branch.
-    let (run, report) = ci(&repo, zero, &base, &["--apply"]);
+    let (run, report) = ci(&repo, zero, &base, &["--apply", "--yes"]);
     run.success();
     assert_eq!(ran(&report), in_envs(&ENVS, &TENANTS));
     assert_eq!(report["base"], Value::Null);
@@ -342,7 +367,7 @@ fn a_comment_only_change_is_recorded_so_the_next_gate_opens() {
         "{# a Tera comment #}\nname:",
     );
     let head = repo.commit("a comment");
-    let (run, report) = ci(&repo, &base, &head, &["--apply"]);
+    let (run, report) = ci(&repo, &base, &head, &["--apply", "--yes"]);
     run.success();
     assert_eq!(statuses(&report).len(), 3);
     assert_eq!(report["summary"]["with_changes"], 0);
@@ -354,7 +379,7 @@ fn a_comment_only_change_is_recorded_so_the_next_gate_opens() {
     );
     // The same commit again records nothing more.
     let before = applies(&repo).len();
-    ci(&repo, &base, &head, &["--apply"]).0.success();
+    ci(&repo, &base, &head, &["--apply", "--yes"]).0.success();
     assert_eq!(applies(&repo).len(), before);
 }
 
@@ -370,7 +395,7 @@ fn the_first_failing_environment_stops_the_ones_after_it() {
     );
     let head = repo.commit("acme v2, staging elsewhere");
     let (run, report) = repo.json_run(
-        &["ci", "--base", &base, "--head", &head, "--apply"],
+        &["ci", "--base", &base, "--head", &head, "--apply", "--yes"],
         &[
             ("PROMOTE_CI_TEST_ID", "id"),
             ("PROMOTE_CI_TEST_SECRET", "secret"),
@@ -398,7 +423,7 @@ fn an_invalid_head_applies_nothing_anywhere() {
     // acme's prod entry loses a variable its template needs.
     repo.edit("environments/prod.yaml", "crm_webhook_url:", "crm_webhook:");
     let head = repo.commit("a broken prod entry");
-    let run = repo.run(&["ci", "--base", &base, "--head", &head, "--apply"]);
+    let run = repo.run(&["ci", "--base", &base, "--head", &head, "--apply", "--yes"]);
     run.code(1)
         .stderr_contains("nothing was applied: the head commit has errors");
     assert!(applies(&repo).is_empty());
@@ -416,7 +441,7 @@ fn an_invalid_head_applies_nothing_anywhere() {
 fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
     let (repo, base) = fleet();
     let zero = "0000000000000000000000000000000000000000";
-    ci(&repo, zero, &base, &["--apply", "--env", "dev"])
+    ci(&repo, zero, &base, &["--apply", "--yes", "--env", "dev"])
         .0
         .success();
     let dev = repo.read("environments/dev.yaml");
@@ -429,7 +454,7 @@ fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
     let head = repo.commit("globex leaves dev");
 
     let run = repo.run(&[
-        "ci", "--base", &base, "--head", &head, "--env", "dev", "--apply",
+        "ci", "--base", &base, "--head", &head, "--env", "dev", "--apply", "--yes",
     ]);
     run.success().stdout_contains(
         "dev: removed from the repository: globex: kept on the platform and in the state (--allow-delete forgets them)",
@@ -446,7 +471,7 @@ fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
         &repo,
         &base,
         &head,
-        &["--env", "dev", "--apply", "--allow-delete"],
+        &["--env", "dev", "--apply", "--yes", "--allow-delete"],
     );
     run.success();
     assert_eq!(ran(&report), BTreeMap::new());
@@ -587,7 +612,7 @@ fn the_state_is_shared_through_a_remote() {
     git2::Repository::init_bare(remote.path()).unwrap();
     let url = remote.path().to_str().unwrap();
     let zero = "0000000000000000000000000000000000000000";
-    let shared = ["--apply", "--state-remote", url];
+    let shared = ["--apply", "--yes", "--state-remote", url];
     // Job 1 applies dev and pushes its records.
     let mut args = vec!["--env", "dev"];
     args.extend(shared);
@@ -595,7 +620,7 @@ fn the_state_is_shared_through_a_remote() {
 
     // Job 2, on a fresh clone: without the remote it knows nothing of dev ...
     let b = TestRepo::clone_of(&a);
-    ci(&b, zero, &head, &["--apply", "--env", "staging"])
+    ci(&b, zero, &head, &["--apply", "--yes", "--env", "staging"])
         .0
         .code(1)
         .stderr_contains("requires `dev`");

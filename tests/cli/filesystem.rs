@@ -34,7 +34,7 @@ fn base() -> TestRepo {
 
 /// `promote apply --env local` (the embedded emulator in `.promote/emulator`).
 fn apply_local(repo: &TestRepo) -> Run {
-    repo.run(&["apply", "--env", "local"])
+    repo.run(&["apply", "--env", "local", "--yes"])
 }
 
 /// Replaces the file `rel` of `repo` by a symlink to `target`.
@@ -211,7 +211,7 @@ fn a_tracked_secrets_file_is_refused_even_when_gitignore_lists_it() {
     repo.write(".gitignore", "secrets.yaml\n");
     let path = repo.join("secrets.yaml");
     let run = repo.run_env(
-        &["apply", "--env", "local"],
+        &["apply", "--env", "local", "--yes"],
         &[("PROMOTE_SECRETS_FILE", path.to_str().unwrap())],
     );
     run.code(1)
@@ -230,7 +230,7 @@ fn a_secrets_file_that_is_not_a_small_regular_file_is_refused_at_once() {
     let (repo, _) = TestRepo::example_in_git();
     let apply_with = |file: &Path| {
         repo.run_env(
-            &["apply", "--env", "local"],
+            &["apply", "--env", "local", "--yes"],
             &[("PROMOTE_SECRETS_FILE", file.to_str().unwrap())],
         )
     };

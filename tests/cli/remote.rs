@@ -141,7 +141,7 @@ fn fifty_tenants_through_faults() {
     let apply = || {
         run(
             &repo,
-            &["--output", "json", "apply", "--env", "fleet"],
+            &["--output", "json", "apply", "--env", "fleet", "--yes"],
             CLIENT_SECRET,
             &[],
         )
@@ -329,7 +329,7 @@ fn secrets_come_from_a_secrets_file_outside_the_repository() {
     let inside = repo.join("secrets.yaml");
     let refused = run(
         &repo,
-        &["apply", "--env", "remote"],
+        &["apply", "--env", "remote", "--yes"],
         CLIENT_SECRET,
         &[("PROMOTE_SECRETS_FILE", inside.to_str().unwrap())],
     );
@@ -347,7 +347,7 @@ fn secrets_come_from_a_secrets_file_outside_the_repository() {
     let outside = vault.join("secrets.yaml");
     let applied = run(
         &repo,
-        &["apply", "--env", "remote"],
+        &["apply", "--env", "remote", "--yes"],
         CLIENT_SECRET,
         &[
             ("PROMOTE_SECRETS_FILE", outside.to_str().unwrap()),
@@ -387,7 +387,7 @@ fn a_secret_missing_from_the_file_names_the_file_and_the_secret() {
     let file = vault.join("secrets.yaml");
     let run = run(
         &repo,
-        &["apply", "--env", "remote"],
+        &["apply", "--env", "remote", "--yes"],
         CLIENT_SECRET,
         &[("PROMOTE_SECRETS_FILE", file.to_str().unwrap())],
     );
@@ -412,15 +412,20 @@ fn secrets_are_delivered_and_never_shown() {
     );
 
     // Without the secrets, the objects that need them cannot be created.
-    run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
-        .code(1)
-        .shows("$PROMOTE_SECRET_ACME_");
+    run(
+        &repo,
+        &["apply", "--env", "remote", "--yes"],
+        CLIENT_SECRET,
+        &[],
+    )
+    .code(1)
+    .shows("$PROMOTE_SECRET_ACME_");
     assert!(repo.state_commits().is_empty());
 
     let mut shown = Vec::new();
     let text = run(
         &repo,
-        &["-vv", "apply", "--env", "remote"],
+        &["-vv", "apply", "--env", "remote", "--yes"],
         CLIENT_SECRET,
         &secret_vars(),
     );
@@ -445,7 +450,9 @@ fn secrets_are_delivered_and_never_shown() {
     );
     let json_run = run(
         &repo,
-        &["-vv", "--output", "json", "apply", "--env", "remote"],
+        &[
+            "-vv", "--output", "json", "apply", "--env", "remote", "--yes",
+        ],
         CLIENT_SECRET,
         &secret_vars(),
     );
@@ -509,7 +516,7 @@ fn rotate_secrets_sends_every_secret_again() {
     );
     run(
         &repo,
-        &["apply", "--env", "remote"],
+        &["apply", "--env", "remote", "--yes"],
         CLIENT_SECRET,
         &secret_vars(),
     )
@@ -518,7 +525,7 @@ fn rotate_secrets_sends_every_secret_again() {
     vars[2].1 = "webhook-ROTATED";
     run(
         &repo,
-        &["apply", "--env", "remote", "--rotate-secrets"],
+        &["apply", "--env", "remote", "--yes", "--rotate-secrets"],
         CLIENT_SECRET,
         &vars,
     )
@@ -546,7 +553,7 @@ fn a_wrong_client_secret_is_refused_and_breaks_nothing() {
     let serve = Serve::start(&format!("globex-remote:{CLIENT_ID}:{CLIENT_SECRET}"), &[]);
     one_saas_tenant(&repo, &serve.url);
     let wrong = "wrong-secret-Jx4-never-printed";
-    let refused = run(&repo, &["apply", "--env", "remote"], wrong, &[]);
+    let refused = run(&repo, &["apply", "--env", "remote", "--yes"], wrong, &[]);
     refused
         .code(1)
         .shows("401 invalid_client")
@@ -560,7 +567,13 @@ fn a_wrong_client_secret_is_refused_and_breaks_nothing() {
         serve.export("globex-remote", CLIENT_ID, CLIENT_SECRET, false),
         json!({})
     );
-    run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[]).success();
+    run(
+        &repo,
+        &["apply", "--env", "remote", "--yes"],
+        CLIENT_SECRET,
+        &[],
+    )
+    .success();
     assert_eq!(repo.state_commits().len(), 1);
 }
 
@@ -568,7 +581,7 @@ fn a_wrong_client_secret_is_refused_and_breaks_nothing() {
 fn a_missing_client_secret_variable_is_named() {
     let (repo, _) = TestRepo::example_in_git();
     one_saas_tenant(&repo, "http://127.0.0.1:9");
-    repo.run(&["apply", "--env", "remote"])
+    repo.run(&["apply", "--env", "remote", "--yes"])
         .code(1)
         .stderr_contains("environments/remote.yaml:3")
         .stderr_contains("$PROMOTE_CLIENT_ID");
@@ -583,7 +596,12 @@ fn a_change_the_platform_does_not_keep_fails_with_its_paths() {
     let apply = |faults: &[&str]| {
         let serve = Serve::start(&clients, &[&["--data", data], faults].concat());
         one_saas_tenant(&repo, &serve.url);
-        run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
+        run(
+            &repo,
+            &["apply", "--env", "remote", "--yes"],
+            CLIENT_SECRET,
+            &[],
+        )
     };
     apply(&[]).success();
     let commits = repo.state_commits();
@@ -617,11 +635,16 @@ fn an_unreachable_platform_is_a_clear_error() {
         .port();
     one_saas_tenant(&repo, &format!("http://127.0.0.1:{port}"));
     // (Connection refused is retried like any transport failure: this takes ~15 s.)
-    run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
-        .code(1)
-        .shows("connection refused: is the platform reachable at target.url?")
-        .shows("(after 8 attempts)")
-        .never_shows(CLIENT_SECRET);
+    run(
+        &repo,
+        &["apply", "--env", "remote", "--yes"],
+        CLIENT_SECRET,
+        &[],
+    )
+    .code(1)
+    .shows("connection refused: is the platform reachable at target.url?")
+    .shows("(after 8 attempts)")
+    .never_shows(CLIENT_SECRET);
     assert!(repo.state_commits().is_empty());
     assert!(repo.backups("remote", "globex").is_empty());
 }
@@ -632,20 +655,30 @@ fn tls_to_a_plain_http_port_is_a_tls_error() {
     let serve = Serve::start(&format!("globex-remote:{CLIENT_ID}:{CLIENT_SECRET}"), &[]);
     one_saas_tenant(&repo, &format!("https://127.0.0.1:{}", serve.port));
     // Not transient, so not retried.
-    run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
-        .code(1)
-        .shows("TLS")
-        .shows("does not speak TLS")
-        .never_shows("attempts");
+    run(
+        &repo,
+        &["apply", "--env", "remote", "--yes"],
+        CLIENT_SECRET,
+        &[],
+    )
+    .code(1)
+    .shows("TLS")
+    .shows("does not speak TLS")
+    .never_shows("attempts");
 }
 
 #[test]
 fn plain_http_beyond_loopback_is_refused() {
     let (repo, _) = TestRepo::example_in_git();
     one_saas_tenant(&repo, "http://platform.example.test");
-    run(&repo, &["apply", "--env", "remote"], CLIENT_SECRET, &[])
-        .code(1)
-        .stderr_contains("plain HTTP")
-        .stderr_contains("environments/remote.yaml:2");
+    run(
+        &repo,
+        &["apply", "--env", "remote", "--yes"],
+        CLIENT_SECRET,
+        &[],
+    )
+    .code(1)
+    .stderr_contains("plain HTTP")
+    .stderr_contains("environments/remote.yaml:2");
     assert!(repo.state_commits().is_empty());
 }

@@ -199,7 +199,21 @@ fn rollback_to_before_the_first_apply() {
     let (repo, _) = applied_example();
     let empty = repo.backups("local", "globex").remove(0);
     assert_eq!(read(&empty), json!({}));
-    let (run, report) = rollback(&repo, &["--to", &stem(&empty)]);
+    // It removes every object: apply's rules, --allow-delete and (more than a fifth) --force.
+    let before = repo.emulator_tenant("globex-local");
+    let (run, _) = rollback(&repo, &["--to", &stem(&empty)]);
+    run.code(1)
+        .stderr_contains("the plan removes 22 object(s)")
+        .stderr_contains("--allow-delete");
+    let (run, _) = rollback(&repo, &["--to", &stem(&empty), "--allow-delete"]);
+    run.code(1).stderr_contains("more than a fifth");
+    assert_eq!(repo.emulator_tenant("globex-local"), before);
+    assert_eq!(
+        repo.backups("local", "globex").len(),
+        1,
+        "nothing was saved either"
+    );
+    let (run, report) = rollback(&repo, &["--to", &stem(&empty), "--allow-delete", "--force"]);
     run.success();
     assert_eq!(report_tenant(&report, "globex")["outcome"], "applied");
     let now = repo.emulator_tenant("globex-local");
@@ -207,4 +221,136 @@ fn rollback_to_before_the_first_apply() {
         now.get("servers").is_none() && now.get("name").is_none(),
         "{now}"
     );
+}
+
+const EXTRA: &str = "templates/saas/workspaces/app/clients/extra.yaml";
+const EXTRA_CLIENT: &str = "/servers/app/clients/extra";
+
+fn client_secret(tree: &Value, at: &str) -> Value {
+    tree.pointer(&format!("{at}/client_secret"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Rolling back an apply that created a client removes it only with --allow-delete; the
+/// output names the backup; a second rollback does not undo the first; --list shows them all.
+#[test]
+fn rollback_deletes_only_when_allowed_and_never_picks_its_own_backup() {
+    let (repo, _) = applied_example();
+    let backend = repo.read("templates/saas/workspaces/app/clients/app-backend.yaml");
+    repo.write(EXTRA, &backend);
+    let source = repo.commit("an extra client");
+    apply(&repo, &[]).0.success();
+    let created = repo.emulator_tenant("globex-local");
+    assert!(client_secret(&created, EXTRA_CLIENT).is_string());
+    let backups = repo.backups("local", "globex");
+    assert_eq!(backups.len(), 2);
+
+    // Without --allow-delete: refused, nothing written, nothing saved.
+    let (run, report) = rollback(&repo, &[]);
+    run.code(1)
+        .stderr_contains(&format!("the plan removes 1 object(s): {EXTRA_CLIENT}"))
+        .stderr_contains("--allow-delete");
+    assert_eq!(report, Value::Null);
+    assert_eq!(repo.emulator_tenant("globex-local"), created);
+    assert_eq!(repo.backups("local", "globex").len(), 2);
+
+    // With it: restored, and the output names the backup restored (json and text).
+    let (run, report) = rollback(&repo, &["--allow-delete"]);
+    run.success().stderr_contains(&format!(
+        "restored backup {} to globex of local; the tenant as it was before is saved as backup",
+        backups[1].display()
+    ));
+    assert_eq!(
+        report["against"],
+        format!("backup {}", backups[1].display())
+    );
+    assert_eq!(repo.emulator_tenant("globex-local"), read(&backups[1]));
+    let own = repo.backups("local", "globex").pop().unwrap();
+    assert_eq!(
+        report_tenant(&report, "globex")["backup"],
+        json!(own.display().to_string())
+    );
+
+    // A second rollback picks the apply's backup again, not the one the rollback took.
+    let (run, report) = rollback(&repo, &["--allow-delete"]);
+    run.success()
+        .stderr_contains("the tenant already holds the backup");
+    assert_eq!(
+        report["against"],
+        format!("backup {}", backups[1].display())
+    );
+    assert!(repo
+        .emulator_tenant("globex-local")
+        .pointer(EXTRA_CLIENT)
+        .is_none());
+
+    // --list: newest first, what took each, and the commit an apply applied.
+    let (run, listed) = rollback(&repo, &["--list"]);
+    run.success();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_owned();
+    assert_eq!(listed[0]["name"], name(&own));
+    assert_eq!(listed[0]["taken_by"], "rollback");
+    assert_eq!(listed[1]["name"], name(&backups[1]));
+    assert_eq!(listed[1]["taken_by"], "apply");
+    assert_eq!(listed[1]["source"], source);
+    assert_eq!(listed[2]["name"], name(&backups[0]));
+    assert!(listed[0]["taken_at"].as_str().unwrap().ends_with('Z'));
+    let text = repo.run(&["rollback", "--env", "local", "--tenant", "globex", "--list"]);
+    text.success()
+        .stdout_contains(&format!("{}  ", name(&own)))
+        .stdout_contains("taken by rollback")
+        .stdout_contains(&format!("taken by apply, source {}", &source[..12]));
+
+    // Named explicitly, the rollback's own backup can be restored.
+    rollback(&repo, &["--to", &stem(&own)]).0.success();
+    assert_eq!(repo.emulator_tenant("globex-local"), created);
+}
+
+/// A client the repository dropped is re-created by a rollback with the backup's secret, and
+/// the next apply leaves it so.
+#[test]
+fn rollback_restores_credentials_from_the_backup() {
+    let (repo, _) = applied_example();
+    let before = repo.emulator_tenant("globex-local");
+    let at = "/servers/app/clients/reporting-export";
+    let secret = client_secret(&before, at);
+    assert!(secret.is_string(), "{before}");
+    std::fs::remove_file(repo.join("templates/saas/workspaces/app/clients/reporting-export.yaml"))
+        .unwrap();
+    repo.commit("drop reporting-export");
+    apply(&repo, &["--allow-delete"]).0.success();
+    assert!(repo.emulator_tenant("globex-local").pointer(at).is_none());
+
+    rollback(&repo, &[]).0.success();
+    let restored = repo.emulator_tenant("globex-local");
+    assert_eq!(
+        client_secret(&restored, at),
+        secret,
+        "the backup's secret, not a new one"
+    );
+
+    // The repository no longer has the client, and the last apply removed it: the next apply
+    // leaves it alone, secret and all.
+    apply(&repo, &[]).0.success();
+    assert_eq!(
+        client_secret(&repo.emulator_tenant("globex-local"), at),
+        secret
+    );
+}
+
+/// Without --yes and without a terminal, nothing is rolled back (exit 1, saying to pass --yes).
+#[test]
+fn rollback_without_yes_and_without_a_terminal_writes_nothing() {
+    let (repo, _, _) = applied_twice();
+    let before = repo.emulator_tenant("globex-local");
+    let count = repo.backups("local", "globex").len();
+    repo.run(&["rollback", "--env", "local", "--tenant", "globex"])
+        .code(1)
+        .stderr_contains("nothing was rolled back")
+        .stderr_contains("--yes");
+    assert_eq!(repo.emulator_tenant("globex-local"), before);
+    assert_eq!(repo.backups("local", "globex").len(), count);
 }

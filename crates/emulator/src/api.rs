@@ -165,10 +165,18 @@ fn known_tenant(st: &Emulator, tid: &str) -> Result<Arc<Slot>, ApiError> {
     })
 }
 
+/// Checks that `tid` can authenticate: a tenant, or the system tenant.
+fn known_issuer(st: &Emulator, tid: &str) -> Result<(), ApiError> {
+    if tid == auth::SYSTEM_TENANT {
+        return Ok(());
+    }
+    known_tenant(st, tid).map(drop)
+}
+
 async fn discovery(st: &Emulator, parts: &mut Parts) -> Result<Response, ApiError> {
     let params = path_params(parts).await?;
     let tid = params.get("tid").map(String::as_str).unwrap_or_default();
-    known_tenant(st, tid)?;
+    known_issuer(st, tid)?;
     let host = parts
         .headers
         .get(header::HOST)
@@ -210,7 +218,7 @@ const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 async fn token(st: &Emulator, parts: &mut Parts, body: Body) -> Result<Response, ApiError> {
     let params = path_params(parts).await?;
     let tid = params.get("tid").map(String::as_str).unwrap_or_default();
-    known_tenant(st, tid)?;
+    known_issuer(st, tid)?;
     if !content_type_is(&parts.headers, &["application/x-www-form-urlencoded"]) {
         return Ok(oauth_error(
             StatusCode::BAD_REQUEST,
@@ -316,6 +324,7 @@ fn authorize(
     headers: &HeaderMap,
     tid: &str,
     write: bool,
+    system: bool,
 ) -> Result<Grant, ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
@@ -333,7 +342,8 @@ fn authorize(
         .auth
         .grant(token.trim())
         .ok_or_else(|| ApiError::unauthorized("the token is unknown or expired; get a new one"))?;
-    if grant.tenant != tid {
+    // A token of the system tenant may use the system endpoints on any tenant.
+    if grant.tenant != tid && !(system && grant.tenant == auth::SYSTEM_TENANT) {
         return Err(ApiError::forbidden(format!(
             "this token was issued by tenant `{}` and cannot be used on tenant `{tid}`",
             grant.tenant
@@ -388,9 +398,21 @@ async fn promotion(
         _ => params.get("tid").cloned().unwrap_or_default(),
     };
     let wid = params.get("wid").cloned();
-    let slot = known_tenant(st, &tid)?;
     let writes = route.op != Op::Export;
-    authorize(st, &parts.headers, &tid, writes)?;
+    let system = route.scope == Scope::System;
+    let slot = if system && route.op == Op::Import && super::store::is_tenant_id(&tid) {
+        // The vendor's migration procedure: an import through the system endpoint creates the
+        // tenant, for a client of the system tenant.
+        let grant = authorize(st, &parts.headers, &tid, writes, system)?;
+        if grant.tenant == auth::SYSTEM_TENANT && !flag(&query, "dry_run")? {
+            st.store.ensure(&tid);
+        }
+        known_tenant(st, &tid)?
+    } else {
+        let slot = known_tenant(st, &tid)?;
+        authorize(st, &parts.headers, &tid, writes, system)?;
+        slot
+    };
     if !writes {
         return export(st, &slot, wid.as_deref(), flag(&query, "with_credentials")?);
     }

@@ -19,6 +19,10 @@ pub(crate) const READ: &str = "read_configuration";
 /// Every scope the emulator knows.
 pub(crate) const SCOPES: &[&str] = &[MANAGE, READ];
 
+/// The tenant whose clients may use the system endpoints (`/system/promote/...?tid=`) on any
+/// tenant, and create one by import: the platform's `setup` security.
+pub const SYSTEM_TENANT: &str = "system";
+
 /// How long a token is valid.
 pub(crate) const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
@@ -51,9 +55,9 @@ impl OAuthClient {
         else {
             return Err("a client is TENANT:ID:SECRET[:SCOPES]".into());
         };
-        if !super::store::is_tenant_id(tenant) {
+        if !super::store::is_tenant_id(tenant) && tenant != SYSTEM_TENANT {
             return Err(format!(
-                "`{tenant}` is not a tenant ID: 1 to 64 of A-Z a-z 0-9 - _, and not `system`"
+                "`{tenant}` is not a tenant ID: 1 to 64 of A-Z a-z 0-9 - _ (or `system`, for the system endpoints)"
             ));
         }
         if id.is_empty() || secret.is_empty() {

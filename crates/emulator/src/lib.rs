@@ -75,7 +75,11 @@ impl Emulator {
     /// then on (empty if it is new).
     pub fn new(config: Config) -> Result<Emulator> {
         let store = Store::open(config.data.as_deref(), config.retain)?;
-        for c in &config.clients {
+        for c in config
+            .clients
+            .iter()
+            .filter(|c| c.tenant != auth::SYSTEM_TENANT)
+        {
             store.ensure(&c.tenant);
         }
         Ok(Emulator {

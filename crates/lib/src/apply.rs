@@ -57,6 +57,24 @@ pub struct Options {
     pub complete: bool,
 }
 
+impl Options {
+    /// What this apply may remove.
+    pub(crate) fn deletes(&self) -> Deletes {
+        Deletes {
+            allow: self.allow_delete,
+            force: self.force,
+        }
+    }
+}
+
+/// What a write may remove from a tenant: whole objects with `--allow-delete` (`allow`), more
+/// than a fifth of them also with `--force` ([`check_removals`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deletes {
+    pub allow: bool,
+    pub force: bool,
+}
+
 /// Removing more than this share of a tenant's objects needs `--force`.
 pub(crate) const DELETE_CAP: f64 = 0.2;
 
@@ -109,6 +127,11 @@ impl Ready {
     pub(crate) fn held_bytes(&self) -> usize {
         let patch = self.prepared.report.patch.as_ref().map_or(0, approx_bytes);
         self.desired.len() + 2 * patch
+    }
+
+    /// The report of the held plan.
+    pub(crate) fn report(&self) -> &TenantPlan {
+        &self.prepared.report
     }
 
     /// The prepared plan, its desired tree back.
@@ -232,7 +255,7 @@ fn plan_against(
             record: (!known && !opts.dry_run).then(|| record.encode()),
         });
     }
-    if let Err(d) = check_removals(current, &prepared.plan, opts) {
+    if let Err(d) = check_removals(current, &prepared.plan, opts.deletes()) {
         return Planned::Done(failed(env, t, prepared.report, vec![d]));
     }
     Planned::Ready(Box::new(Ready::new(prepared, current)))
@@ -324,7 +347,11 @@ fn send_exported(
         desired,
     } = prepared;
     if !opts.dry_run {
-        match save_backup(env, t, &exported, &opts.backups) {
+        let taken = crate::rollback::Taken {
+            by: crate::rollback::TakenBy::Apply,
+            source: opts.source.clone(),
+        };
+        match save_backup(env, t, &exported, &opts.backups, &taken) {
             Ok(path) => report.backup = Some(path.display().to_string()),
             Err(d) => return failed(env, t, report, vec![d]),
         }
@@ -446,12 +473,17 @@ fn first_of(paths: &[&str], n: usize) -> String {
     }
 }
 
-/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`.
-fn check_removals(
+/// Refuses removing whole objects without `--allow-delete`, and too many without `--force`
+/// (apply's rule, which rollback and migrate follow too).
+pub(crate) fn check_removals(
     live: &Value,
     planned: &three_way::Plan,
-    opts: &Options,
+    deletes: Deletes,
 ) -> Result<(), Diagnostic> {
+    let Deletes {
+        allow: allow_delete,
+        force,
+    } = deletes;
     let before = layout::entries(live);
     let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
     if removed.is_empty() {
@@ -459,14 +491,14 @@ fn check_removals(
     }
     let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
     let list = first_of(&removed, 10);
-    if !opts.allow_delete {
+    if !allow_delete {
         return Err(Diagnostic::new(format!(
             "the plan removes {} object(s): {list}",
             removed.len()
         ))
         .hint("removing objects from a live tenant needs --allow-delete (check the plan first)"));
     }
-    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !opts.force {
+    if removed.len() as f64 > DELETE_CAP * before.len() as f64 && !force {
         return Err(Diagnostic::new(format!(
             "the plan removes {} of the tenant's {} objects, more than a fifth: {list}",
             removed.len(),
@@ -589,20 +621,32 @@ fn put(tree: &mut Value, tokens: &[String], value: Option<Value>) {
 }
 
 /// Saves an export of the tenant, with credentials, readable by its owner only.
-pub fn backup(live: &Live, t: &Tenant, dir: &Path) -> Result<PathBuf, Diagnostic> {
+pub fn backup(
+    live: &Live,
+    t: &Tenant,
+    dir: &Path,
+    taken: &crate::rollback::Taken,
+) -> Result<PathBuf, Diagnostic> {
     let (bytes, _) = live
         .client
         .export_bytes(Target::Tenant(&t.id), true)
         .map_err(|f| {
             Diagnostic::new(format!("cannot export tenant `{}` for a backup: {f}", t.id))
         })?;
-    save_backup(&live.env, t, &bytes, dir)
+    save_backup(&live.env, t, &bytes, dir, taken)
 }
 
 /// Writes `export` (the platform's answer, byte for byte) as a new backup of tenant `t` of
 /// `env`: `<dir>/<env>/<key>/<name>.json` ([`backup_name`]), mode 0600. Never replaces a
-/// backup: a name another run took is passed over for the next.
-fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathBuf, Diagnostic> {
+/// backup: a name another run took is passed over for the next. Its owner record (whose it
+/// is, what took it) goes beside it.
+fn save_backup(
+    env: &str,
+    t: &Tenant,
+    export: &[u8],
+    dir: &Path,
+    taken: &crate::rollback::Taken,
+) -> Result<PathBuf, Diagnostic> {
     let env_name = env;
     let env = crate::keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
     let key = crate::keys::encode(&t.key).map_err(|e| Diagnostic::new(e.to_string()))?;
@@ -618,7 +662,7 @@ fn save_backup(env: &str, t: &Tenant, export: &[u8], dir: &Path) -> Result<PathB
             }
         }
     };
-    let owner = crate::rollback::Owner::of(env_name, t, export);
+    let owner = crate::rollback::Owner::of(env_name, t, export, taken);
     crate::files::write_under(
         dir,
         &format!("{rel}{}", crate::rollback::OWNER_SUFFIX),
@@ -785,18 +829,18 @@ mod tests {
             plan(&one_gone),
             plan(&json!({"servers": {"w": {"clients": {"a": {}}}}})),
         );
-        assert!(check_removals(&live, &one_gone, &opts)
+        assert!(check_removals(&live, &one_gone, opts.deletes())
             .unwrap_err()
             .message
             .contains("/servers/w/clients/i"));
         opts.allow_delete = true;
-        assert!(check_removals(&live, &one_gone, &opts).is_ok());
-        assert!(check_removals(&live, &most_gone, &opts)
+        assert!(check_removals(&live, &one_gone, opts.deletes()).is_ok());
+        assert!(check_removals(&live, &most_gone, opts.deletes())
             .unwrap_err()
             .hint
             .unwrap()
             .contains("--force"));
         opts.force = true;
-        assert!(check_removals(&live, &most_gone, &opts).is_ok());
+        assert!(check_removals(&live, &most_gone, opts.deletes()).is_ok());
     }
 }

@@ -224,9 +224,12 @@ pub(crate) enum Target<'a> {
 }
 
 impl Target<'_> {
-    fn tid(&self) -> &str {
+    /// The tenant whose token endpoint issues the token for the request: the system tenant
+    /// for the system endpoints (the platform's `setup` security), else the tenant itself.
+    fn issuer(&self) -> &str {
         match self {
-            Target::Tenant(t) | Target::Workspace(t, _) | Target::System(t) => t,
+            Target::System(_) => "system",
+            Target::Tenant(t) | Target::Workspace(t, _) => t,
         }
     }
 
@@ -396,7 +399,7 @@ impl PlatformClient {
         with_credentials: bool,
     ) -> Result<(Vec<u8>, Value), RequestError> {
         let path = target.path("config", &format!("with_credentials={with_credentials}"));
-        let body = self.send(target.tid(), "GET", &path, None, None)?;
+        let body = self.send(target.issuer(), "GET", &path, None, None)?;
         let protocol = |why: String| RequestError {
             request: format!("GET {path}"),
             kind: RequestErrorKind::Protocol(why),
@@ -436,7 +439,7 @@ impl PlatformClient {
         })?;
         let body = serde_json::to_vec(tree).unwrap_or_default();
         self.send(
-            target.tid(),
+            target.issuer(),
             "POST",
             &path,
             Some(("application/json", body)),
@@ -460,7 +463,7 @@ impl PlatformClient {
         let path = target.path(suffix, &format!("mode={}&dry_run={dry_run}", mode.as_str()));
         let body = serde_json::to_vec(&patch.to_json()).unwrap_or_default();
         self.send(
-            target.tid(),
+            target.issuer(),
             "PATCH",
             &path,
             Some((patch.format().content_type(), body)),

@@ -4,8 +4,18 @@
 //! names its environment (the tenant ID, the source target's URL and the values of variables
 //! the two environments both define, as whole tokens, longest first), drop credentials so that
 //! the destination generates fresh ones (unless they are to be copied), show the plan against
-//! the destination, and import with the chosen mode. Redirect URIs the rewriting did not touch
-//! are listed for a person to check: one customised by hand cannot be guessed.
+//! the destination, and import with the chosen mode. An import replaces the whole
+//! configuration: the plan is made with the destination as its own last-applied record, so
+//! what the source lacks shows as removed and follows apply's rule on removals. A destination
+//! tenant the platform does
+//! not know is reached through the system endpoints (`/system/promote/config?tid=`, with a
+//! token of the system tenant), where the import creates it.
+//!
+//! What a person must check is listed, not guessed: every credential dropped (from the one
+//! credentials list: the destination generates some afresh, such as client secrets and signing
+//! keys; others, such as a webhook's `api_key` or an IDP's client secret, are simply absent until
+//! supplied), and the redirect URIs the rewriting did not touch (one customised by hand cannot
+//! be guessed).
 
 use serde_json::{Map, Value};
 
@@ -105,6 +115,78 @@ pub struct Prepared {
     pub report: TenantPlan,
     /// Redirect URIs the rewriting left as they were: (pointer, URI).
     pub untouched_redirects: Vec<(String, String)>,
+    /// The source's credentials the migration does not copy (none with credentials copied).
+    pub dropped: Vec<Dropped>,
+    /// The destination platform does not know the tenant: it is imported through the system
+    /// endpoints, which create it.
+    pub new_tenant: bool,
+}
+
+/// A credential of the source that a migration without credentials does not copy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// Where, as a JSON pointer into the tenant tree (a whole `jwks` for signing keys).
+    pub at: String,
+    /// Whether the destination generates a fresh one (signing keys, workspace secrets and
+    /// salts, client secrets); otherwise nothing stands in its place until it is supplied.
+    pub regenerated: bool,
+}
+
+/// The credentials of `tree` (an export with credentials) a migration without them drops, in
+/// tree order; the private members of a signing key set are named once, as its `jwks`.
+fn dropped(tree: &Value) -> Vec<Dropped> {
+    let mut regenerated = tree.clone();
+    credentials::drop_generated(&mut regenerated, &Value::Object(Map::new()));
+    let mut out: Vec<Dropped> = Vec::new();
+    credentials::for_each(tree, Scope::Tenant, |at, value| {
+        let empty = match value {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(m) => m.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return;
+        }
+        let at = match at.find("/jwks/") {
+            Some(i) => at[..i + "/jwks".len()].to_owned(),
+            None => at,
+        };
+        if out.iter().any(|d| d.at == at) {
+            return;
+        }
+        out.push(Dropped {
+            regenerated: regenerated.pointer(&at).is_none(),
+            at,
+        });
+    });
+    out
+}
+
+/// The destination tenant as the platform holds it (without credentials), and whether the
+/// platform does not know it: the tenant's own endpoints answer 404 for a tenant that does not
+/// exist (its token endpoint among them), and the system endpoints then say whether it does.
+fn destination_tree(live: &Live, to: &Tenant) -> Result<(Value, bool), Diagnostic> {
+    let cannot = |f: crate::client::RequestError| {
+        Diagnostic::new(format!(
+            "cannot export the destination tenant `{}`: {f}",
+            to.id
+        ))
+    };
+    match live.client.export_bytes(Target::Tenant(&to.id), false) {
+        Ok((_, tree)) => Ok((tree, false)),
+        Err(f) if f.status() == Some(404) => {
+            match live.client.export_bytes(Target::System(&to.id), false) {
+                Ok((_, tree)) => Ok((tree, true)),
+                Err(f) if f.status() == Some(404) => Ok((Value::Object(Map::new()), true)),
+                Err(f) => Err(cannot(f).hint(
+                    "the platform does not know the tenant; creating it goes through the system endpoints, which need the environment's client to be a client of the system tenant (self-hosted platforms), or create the tenant on the platform first",
+                )),
+            }
+        }
+        Err(f) => Err(cannot(f)),
+    }
 }
 
 /// One end of a migration: a tenant of an environment, and the way to its platform.
@@ -120,6 +202,7 @@ pub fn prepare(
     destination: &Side<'_>,
     mode: Mode,
     with_credentials: bool,
+    deletes: crate::apply::Deletes,
 ) -> Result<Prepared, Vec<Diagnostic>> {
     let (from_env, from, to_env, to) = (
         source.env,
@@ -127,7 +210,14 @@ pub fn prepare(
         destination.env,
         destination.tenant,
     );
-    let (_, mut tree) = source.live.export_bytes(from, with_credentials)?;
+    // With credentials always: what is dropped is listed, and an export without them does
+    // not say what it left out.
+    let (_, mut tree) = source.live.export_bytes(from, true)?;
+    let dropped = if with_credentials {
+        Vec::new()
+    } else {
+        dropped(&tree)
+    };
     export::clean(&mut tree, with_credentials);
     if !with_credentials {
         // Signing keys, secrets and salts the destination is to generate afresh: a public key
@@ -141,7 +231,8 @@ pub fn prepare(
         .into_iter()
         .filter(|(at, uri)| before.pointer(at).and_then(Value::as_str) == Some(uri))
         .collect();
-    let mut current = destination.live.export(to)?;
+    let (mut current, system) = destination_tree(destination.live, to)
+        .map_err(|d| vec![d.context(&to_env.name, Some(&to.key))])?;
     credentials::strip(&mut current, Scope::Tenant);
     let mut shown = tree.clone();
     credentials::strip(&mut shown, Scope::Tenant);
@@ -162,15 +253,33 @@ pub fn prepare(
             .hint("--mode update overwrites them with the source's, --mode ignore keeps the destination's")]);
         }
     }
-    // No last-applied record: a two-way overlay, which has no conflicts to refuse.
+    // An import replaces the whole configuration: what the source lacks goes, as when live is
+    // also the last-applied record. So the plan shows the removals, and they follow apply's
+    // rules (--allow-delete, and --force above a fifth of the objects).
     let empty = current.as_object().is_some_and(Map::is_empty);
-    let report = prepare::prepare(to, Desired::tree(shown), None, &current, mode, empty, None)
-        .map(|prepared| prepared.report)
-        .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
+    let prepared = prepare::prepare(
+        to,
+        Desired::tree(shown),
+        Some(&current),
+        &current,
+        mode,
+        empty,
+        None,
+    )
+    .map_err(|refused| vec![refused.error.context(&to_env.name, Some(&to.key))])?;
+    crate::apply::check_removals(&current, &prepared.plan, deletes)
+        .map_err(|d| {
+            vec![d
+                .context(&to_env.name, Some(&to.key))
+                .hint("an import replaces the destination's whole configuration: what the source lacks is removed; with --allow-delete (and --force above a fifth of the objects) it may be")]
+        })?;
+    let report = prepared.report;
     Ok(Prepared {
         tree,
         report,
         untouched_redirects,
+        dropped,
+        new_tenant: system,
     })
 }
 
@@ -184,15 +293,14 @@ pub fn send(
     dry_run: bool,
 ) -> Result<(), Diagnostic> {
     let client = &destination.client;
-    let first = client.import(Target::Tenant(&to.id), &prepared.tree, mode, dry_run);
-    let result = match first {
-        Err(f) if f.status() == Some(404) => {
-            client.import(Target::System(&to.id), &prepared.tree, mode, dry_run)
-        }
-        other => other,
+    let result = if prepared.new_tenant {
+        client.import(Target::System(&to.id), &prepared.tree, mode, dry_run)
+    } else {
+        client.import(Target::Tenant(&to.id), &prepared.tree, mode, dry_run)
     };
     result.map_err(|f| {
         let hint = match f.status() {
+            Some(404) if dry_run && prepared.new_tenant => "a dry run creates nothing, and the platform checks an import only into a tenant that exists: run without --dry-run to create it",
             Some(404) => "the tenant does not exist on the destination and its system endpoint cannot create it: create the tenant there first",
             Some(409) => "the destination has conflicting objects: choose --mode update or --mode ignore",
             Some(422) => "the destination refused the configuration (a reference the source had and the destination lacks?)",
@@ -243,6 +351,42 @@ mod tests {
 
     fn env(name: &str, text: &str) -> Environment {
         Environment::parse(name, &format!("environments/{name}.yaml"), text).unwrap()
+    }
+
+    #[test]
+    fn every_credential_dropped_is_listed_and_said_whether_it_is_regenerated() {
+        let tree = json!({
+            "jwks": {"keys": [{"kty": "RSA", "n": "public", "d": "private", "p": "private"}]},
+            "mfa_methods": {"sms": {"auth": {"token": "t"}}},
+            "servers": {"w": {
+                "secret": "s",
+                "clients": {"c": {"client_secret": "cs", "hashed_secret": ""}},
+                "webhooks": {"h": {"url": "https://x", "api_key": "k"}},
+                "idps": {"i": {"credentials": null}}
+            }}
+        });
+        let listed: Vec<(String, bool)> = dropped(&tree)
+            .into_iter()
+            .map(|d| (d.at, d.regenerated))
+            .collect();
+        let expected = [
+            ("/jwks", true),
+            ("/mfa_methods/sms/auth", false),
+            ("/servers/w/secret", true),
+            ("/servers/w/clients/c/client_secret", true),
+            ("/servers/w/webhooks/h/api_key", false),
+        ];
+        for (at, regenerated) in expected {
+            assert!(
+                listed.contains(&(at.to_owned(), regenerated)),
+                "{at}: {listed:?}"
+            );
+        }
+        assert_eq!(
+            listed.len(),
+            expected.len(),
+            "empty values are not listed: {listed:?}"
+        );
     }
 
     #[test]

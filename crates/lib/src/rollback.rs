@@ -1,9 +1,13 @@
 //! Rollback: patch a tenant back to a backup that apply saved before writing to it.
 //!
 //! The backup is an export with credentials, so a rollback restores the tenant whole: what was
-//! added since is removed, what was changed is set back, secrets included. The tenant's state
-//! before the rollback is itself saved as a backup first, so a rollback can be rolled back. The
-//! last-applied state is left alone: the next plan shows what the repository would re-apply.
+//! added since is removed, what was changed is set back, and an object re-created from the
+//! backup gets the backup's credentials (its client secret, not a fresh one). It follows apply's
+//! rules: removing whole objects needs `--allow-delete`, and more than a fifth of them
+//! `--force`. The tenant's state before the rollback is itself saved as a backup first, marked
+//! as taken by rollback, so a rollback can be rolled back (`--to`) but is never what a plain
+//! `rollback` picks: that is the latest backup an apply took. The last-applied state is left
+//! alone: the next plan shows what the repository would re-apply.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +23,7 @@ use crate::patch::three_way::Mode;
 use crate::plan::TenantPlan;
 use crate::prepare::{self, Desired, Sending};
 
-/// The backups of one tenant, oldest first.
+/// The backups of one tenant, oldest first (by the time in their names).
 pub(crate) fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
     let sub = dir
         .join(keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?)
@@ -43,8 +47,53 @@ pub(crate) fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<Path
     Ok(found)
 }
 
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One backup of a tenant, as `rollback --list` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Listed {
+    /// The file name (what `--to` takes).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+    /// When it was taken (UTC, from its name), if promote named it.
+    pub taken_at: Option<String>,
+    /// What took it (`None`: a backup from before promote recorded it).
+    pub taken_by: Option<TakenBy>,
+    /// The commit the apply that took it was applying, if known.
+    pub source: Option<String>,
+}
+
+/// The backups of `tenant` of `env` in `dir`, newest first, with what took each.
+///
+/// # Errors
+/// A tenant key or environment name that cannot name a directory.
+pub fn list(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<Listed>, Diagnostic> {
+    let mut out: Vec<Listed> = backups(dir, env, tenant)?
+        .into_iter()
+        .map(|path| {
+            let name = file_name(&path);
+            let owner = read_owner(&path).ok().flatten();
+            Listed {
+                taken_at: crate::apply::backup_name::BackupName::parse(&name).map(|n| n.taken()),
+                taken_by: owner.as_ref().map(|o| o.taken_by),
+                source: owner.and_then(|o| o.source),
+                name,
+                path,
+            }
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
 /// Picks the backup to restore: `to` (a path, or a file name among the tenant's backups), or
-/// the latest.
+/// the latest that an apply took (never one a rollback took: rolling back twice must not undo
+/// the first rollback).
 pub fn choose(
     dir: &Path,
     env: &str,
@@ -59,21 +108,42 @@ pub fn choose(
                 return Ok(as_path);
             }
             all.iter()
-                .find(|p| p.file_name().is_some_and(|n| n == to || n.to_string_lossy() == format!("{to}.json")))
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n == to || n.to_string_lossy() == format!("{to}.json"))
+                })
                 .cloned()
                 .ok_or_else(|| {
-                    Diagnostic::new(format!("no backup `{to}` of tenant `{}` in {}", tenant.key, env))
-                        .hint(list_hint(&all))
+                    Diagnostic::new(format!(
+                        "no backup `{to}` of tenant `{}` in {}",
+                        tenant.key, env
+                    ))
+                    .hint(list_hint(&all))
                 })
         }
-        None => all.last().cloned().ok_or_else(|| {
-            Diagnostic::new(format!(
-                "tenant `{}` of {env} has no backup in {}",
-                tenant.key,
-                dir.display()
-            ))
-            .hint("apply saves one before it first writes to a tenant; pass --to FILE for one kept elsewhere")
-        }),
+        None => {
+            if all.is_empty() {
+                return Err(Diagnostic::new(format!(
+                    "tenant `{}` of {env} has no backup in {}",
+                    tenant.key,
+                    dir.display()
+                ))
+                .hint("apply saves one before it first writes to a tenant; pass --to FILE for one kept elsewhere"));
+            }
+            all.iter()
+                .rev()
+                .find(|p| {
+                    !matches!(read_owner(p), Ok(Some(Owner { taken_by: TakenBy::Rollback, .. })))
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    Diagnostic::new(format!(
+                        "every backup of tenant `{}` of {env} was taken by a rollback: there is no apply to roll back",
+                        tenant.key
+                    ))
+                    .hint(format!("name one with --to (`promote rollback --env {env} --tenant {} --list` lists them)", tenant.key))
+                })
+        }
     }
 }
 
@@ -90,6 +160,28 @@ fn list_hint(all: &[PathBuf]) -> String {
     format!("the latest backups: {}", names.join(", "))
 }
 
+/// What took a backup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TakenBy {
+    /// An apply, before it first wrote to the tenant (also the backups of before this was
+    /// recorded: only apply took them).
+    #[default]
+    Apply,
+    /// A rollback, of the tenant as it was before the rollback.
+    Rollback,
+    /// A migration, of the destination tenant before the import.
+    Migrate,
+}
+
+/// What took a backup, and from which commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    pub by: TakenBy,
+    /// The commit an apply was applying.
+    pub source: Option<String>,
+}
+
 /// What the name of a backup's owner file adds to the backup's name.
 pub(crate) const OWNER_SUFFIX: &str = ".tenant";
 
@@ -103,16 +195,24 @@ pub(crate) struct Owner {
     pub id: String,
     /// The SHA-1 of the backup's bytes: an owner file goes with its own backup only.
     pub sha1: String,
+    /// What took the backup.
+    #[serde(default)]
+    pub taken_by: TakenBy,
+    /// The commit the apply that took it was applying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Owner {
-    /// The owner record of `backup` (its bytes) of tenant `tenant` of `env`.
-    pub(crate) fn of(env: &str, tenant: &Tenant, backup: &[u8]) -> Owner {
+    /// The owner record of `backup` (its bytes) of tenant `tenant` of `env`, taken by `taken`.
+    pub(crate) fn of(env: &str, tenant: &Tenant, backup: &[u8], taken: &Taken) -> Owner {
         Owner {
             env: env.to_owned(),
             tenant: tenant.key.clone(),
             id: tenant.id.clone(),
             sha1: digest(backup),
+            taken_by: taken.by,
+            source: taken.source.clone(),
         }
     }
 
@@ -155,15 +255,7 @@ pub fn check_owner(backup: &Path, env: &str, tenant: &Tenant) -> Result<(), Diag
         .hint("pick one of this tenant's backups (`promote rollback --env ENV --tenant T` lists them when --to names none); to copy one tenant's configuration to another, use `promote migrate`")
     };
     let owner_path = owner_file(backup);
-    if owner_path.exists() {
-        let text = crate::files::read_input(&owner_path)
-            .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", owner_path.display())))?;
-        let owner: Owner = serde_json::from_slice(&text).map_err(|e| {
-            Diagnostic::new(format!(
-                "{} is not a backup's owner record: {e}",
-                owner_path.display()
-            ))
-        })?;
+    if let Some(owner) = read_owner(backup)? {
         if owner.id != tenant.id || owner.env != env {
             return Err(refuse(format!(
                 "a backup of tenant `{}` ({}) of {}",
@@ -197,6 +289,22 @@ pub fn check_owner(backup: &Path, env: &str, tenant: &Tenant) -> Result<(), Diag
     }
 }
 
+/// The owner record beside `backup`, if there is one.
+fn read_owner(backup: &Path) -> Result<Option<Owner>, Diagnostic> {
+    let owner_path = owner_file(backup);
+    if !owner_path.exists() {
+        return Ok(None);
+    }
+    let text = crate::files::read_input(&owner_path)
+        .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", owner_path.display())))?;
+    serde_json::from_slice(&text).map(Some).map_err(|e| {
+        Diagnostic::new(format!(
+            "{} is not a backup's owner record: {e}",
+            owner_path.display()
+        ))
+    })
+}
+
 /// A rollback ready to send: the report to show, what is sent, and the backup to check
 /// against after.
 pub struct Prepared {
@@ -206,8 +314,18 @@ pub struct Prepared {
 }
 
 /// Plans the rollback of `tenant` to `backup`: the backup is the desired tree, and live is also
-/// the last-applied record, so that whatever the backup lacks is removed.
-pub fn prepare(live: &Live, tenant: &Tenant, backup: &Path) -> Result<Prepared, Diagnostic> {
+/// the last-applied record, so that whatever the backup lacks is removed. The backup holds
+/// credentials: an object it re-creates is sent with them.
+///
+/// # Errors
+/// The export failing, or a plan that removes whole objects `deletes` does not allow, as apply
+/// refuses it.
+pub fn prepare(
+    live: &Live,
+    tenant: &Tenant,
+    backup: &Path,
+    deletes: crate::apply::Deletes,
+) -> Result<Prepared, Diagnostic> {
     let target = read_tree_file(backup)?;
     let current = live
         .client
@@ -224,6 +342,12 @@ pub fn prepare(live: &Live, tenant: &Tenant, backup: &Path) -> Result<Prepared, 
         None,
     )
     .map_err(|refused| refused.error)?;
+    crate::apply::check_removals(&current, &prepared.plan, deletes).map_err(|d| {
+        let hint = d.hint.clone().unwrap_or_default();
+        d.hint(format!(
+            "{hint}; the rollback removes what was created since the backup, and what it removes (credentials included) is kept only in the backup the rollback takes first"
+        ))
+    })?;
     Ok(Prepared {
         report: prepared.report,
         sending: prepared.sending,

@@ -31,6 +31,22 @@ impl BackupName {
         format!("{stamp}-{}-{seq}.json", std::process::id())
     }
 
+    /// When the backup was taken, as its name says: `2026-11-23T12:05:01.123456Z` (UTC).
+    pub fn taken(&self) -> String {
+        let t = &self.taken;
+        let fraction = t[16..t.len() - 1].trim_end_matches('0');
+        let fraction = if fraction.is_empty() { "0" } else { fraction };
+        format!(
+            "{}-{}-{}T{}:{}:{}.{fraction}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[9..11],
+            &t[11..13],
+            &t[13..15]
+        )
+    }
+
     /// Reads the file name `name` of a backup; `None` when it is not one promote wrote.
     pub fn parse(name: &str) -> Option<BackupName> {
         let stem = name.strip_suffix(".json")?;
@@ -68,6 +84,10 @@ mod tests {
 
     #[test]
     fn fresh_names_are_unique_parse_and_sort_by_time() {
+        let old = BackupName::parse("20261123T120501.123Z.json").unwrap();
+        assert_eq!(old.taken(), "2026-11-23T12:05:01.123Z");
+        let new = BackupName::parse("20261123T120501.000000Z-42-0.json").unwrap();
+        assert_eq!(new.taken(), "2026-11-23T12:05:01.0Z");
         let a = BackupName::fresh();
         let b = BackupName::fresh();
         assert_ne!(a, b);

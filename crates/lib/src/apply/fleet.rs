@@ -48,6 +48,23 @@ enum Slot {
 }
 
 impl Plans {
+    /// Whether applying the plans sends anything to the platform.
+    pub fn sends(&self) -> bool {
+        self.planned
+            .iter()
+            .any(|slot| matches!(slot, Slot::Planned(Planned::Ready(_)) | Slot::Again))
+    }
+
+    /// The report of each tenant's plan, in tenant order (what a prompt shows before the
+    /// apply); `None` for a tenant whose plan was not held and is made again when it is sent.
+    pub fn reports(&self) -> impl Iterator<Item = Option<&crate::plan::TenantPlan>> {
+        self.planned.iter().map(|slot| match slot {
+            Slot::Planned(Planned::Invalid(done) | Planned::Done(done)) => Some(&done.report),
+            Slot::Planned(Planned::Ready(ready)) => Some(ready.report()),
+            Slot::Again => None,
+        })
+    }
+
     /// The errors of the tenants that do not render or validate: with any, nothing of the run
     /// may be applied.
     pub fn invalid(&self) -> Vec<Diagnostic> {

@@ -106,7 +106,7 @@ pub struct TenantPlan {
 
 impl TenantPlan {
     /// A report for `tenant` with nothing in it yet (status `error` until filled).
-    pub(crate) fn empty(tenant: &Tenant) -> TenantPlan {
+    pub fn empty(tenant: &Tenant) -> TenantPlan {
         TenantPlan {
             key: tenant.key.clone(),
             id: tenant.id.clone(),
