@@ -75,6 +75,8 @@ fn a_held_lock_stops_apply_and_names_its_holder() {
         "--tenant",
         "globex",
         "--yes",
+        "--allow-delete",
+        "--force",
         "--lock-timeout",
         "0s",
     ])
@@ -82,7 +84,7 @@ fn a_held_lock_stops_apply_and_names_its_holder() {
     .stderr_contains("the lock of `local` was held by `promote apply` (alice on")
     .stderr_contains("whose process is gone from this host: taken over");
     assert!(!repo.join(LOCK).exists(), "released after the rollback");
-    apply(&repo, &["--yes"]).0.success();
+    apply(&repo, &[]).0.success();
     assert_eq!(repo.state_commits().len(), 2);
     assert!(!repo.join(LOCK).exists(), "released after the apply");
 }
@@ -128,19 +130,14 @@ fn a_second_run_waits_for_the_lock() {
 #[test]
 fn two_applies_at_once_are_both_recorded() {
     let (repo, _) = TestRepo::example_in_git();
-    apply(&repo, &["--yes"]).0.success();
+    apply(&repo, &[]).0.success();
     repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
     let repo = std::sync::Arc::new(repo);
     let runs: Vec<_> = ["globex", "initech"]
         .into_iter()
         .map(|tenant| {
             let repo = repo.clone();
-            std::thread::spawn(move || {
-                apply(
-                    &repo,
-                    &["--tenant", tenant, "--yes", "--lock-timeout", "5m"],
-                )
-            })
+            std::thread::spawn(move || apply(&repo, &["--tenant", tenant, "--lock-timeout", "5m"]))
         })
         .collect();
     for r in runs {
@@ -190,6 +187,7 @@ fn ci_locks_the_environment_on_the_state_remote() {
         "--env",
         "dev",
         "--apply",
+        "--yes",
         "--state-remote",
         url,
         "--lock-timeout",

@@ -54,7 +54,7 @@ fn the_platforms_material_survives_export_apply_and_rollback() {
     }
     // A change applied, then rolled back: the material is untouched throughout.
     repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
-    let (run, report) = apply(&repo, &["--tenant", "globex", "--yes"]);
+    let (run, report) = apply(&repo, &["--tenant", "globex"]);
     run.success();
     let text = report.to_string();
     assert!(
