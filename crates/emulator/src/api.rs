@@ -400,18 +400,24 @@ async fn promotion(
     let wid = params.get("wid").cloned();
     let writes = route.op != Op::Export;
     let system = route.scope == Scope::System;
-    let slot = if system && route.op == Op::Import && super::store::is_tenant_id(&tid) {
-        // The vendor's migration procedure: an import through the system endpoint creates the
-        // tenant, for a client of the system tenant.
-        let grant = authorize(st, &parts.headers, &tid, writes, system)?;
-        if grant.tenant == auth::SYSTEM_TENANT && !flag(&query, "dry_run")? {
-            st.store.ensure(&tid);
+    let slot = match known_tenant(st, &tid) {
+        Ok(slot) => {
+            authorize(st, &parts.headers, &tid, writes, system)?;
+            slot
         }
-        known_tenant(st, &tid)?
-    } else {
-        let slot = known_tenant(st, &tid)?;
-        authorize(st, &parts.headers, &tid, writes, system)?;
-        slot
+        // The vendor's migration procedure: an import through the system endpoint creates the
+        // tenant, for a client of the system tenant. Anyone else learns only that it is not
+        // there (the tenant is looked up before the token, as on every route).
+        Err(not_found) if system && route.op == Op::Import && super::store::is_tenant_id(&tid) => {
+            let creates = authorize(st, &parts.headers, &tid, writes, system)
+                .is_ok_and(|grant| grant.tenant == auth::SYSTEM_TENANT);
+            if !creates || flag(&query, "dry_run")? {
+                return Err(not_found);
+            }
+            st.store.ensure(&tid);
+            known_tenant(st, &tid)?
+        }
+        Err(not_found) => return Err(not_found),
     };
     if !writes {
         return export(st, &slot, wid.as_deref(), flag(&query, "with_credentials")?);
