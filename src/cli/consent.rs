@@ -104,7 +104,11 @@ pub fn summary<'r>(reports: impl IntoIterator<Item = Option<&'r TenantPlan>>) ->
                 promote_lib::patch::three_way::ChangeKind::Replace => '~',
                 promote_lib::patch::three_way::ChangeKind::Remove => '-',
             };
-            let _ = writeln!(out, "      {sign} {}", change.path);
+            let _ = writeln!(
+                out,
+                "      {sign} {}",
+                promote_lib::report::path_text(&change.path)
+            );
         }
         if r.changes.len() > PATHS_SHOWN {
             let _ = writeln!(out, "      and {} more", r.changes.len() - PATHS_SHOWN);

@@ -55,7 +55,7 @@ fn reason_text(r: Reason) -> &'static str {
 /// A JSON pointer as text and markdown reports show it: its keys come from templates and the
 /// platform, so new lines, control characters and CI commands in them are escaped (a key
 /// cannot end a line, a code block or a log line early).
-pub(crate) fn path_text(p: &str) -> String {
+pub fn path_text(p: &str) -> String {
     if p.is_empty() {
         "/".to_owned()
     } else {
