@@ -15,7 +15,21 @@ use crate::pointer;
 /// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
 /// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
 /// also apply under `servers/*` of a tenant.
-pub const TENANT_FIELDS: &[&str] = &["jwks/keys/*/d|p|q|dp|dq|qi|k", "mfa_methods/*/auth"];
+pub const TENANT_FIELDS: &[&str] = &[
+    "jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "mfa_methods/*/auth",
+    ANYWHERE_FIELDS,
+];
+
+/// Field names that are a credential wherever they are (`**` matches any number of keys): the
+/// places above are where the platform documents credentials, and a field named so elsewhere
+/// (an IdP's `config/client_secret`, a static user's `password`, an Okta supervisor client's
+/// secret) holds one too. Over-treating a field as a credential keeps it out of git; missing one
+/// puts it there.
+pub const ANYWHERE_FIELDS: &str = "**/client_secret|password|private_key|api_key";
+
+/// The pattern segment that matches any number of keys (see [`ANYWHERE_FIELDS`]).
+const ANY_DEPTH: &str = "**";
 
 /// Credential fields of a workspace (see [`TENANT_FIELDS`]).
 pub const WORKSPACE_FIELDS: &[&str] = &[
@@ -32,6 +46,7 @@ pub const WORKSPACE_FIELDS: &[&str] = &[
     "idps/*/credentials",
     "webhooks/*/api_key",
     "ciba_authentication_service/external/credentials",
+    ANYWHERE_FIELDS,
 ];
 
 /// Credentials the platform makes up itself when a write leaves them out (DESIGN section 1: signing
@@ -178,10 +193,33 @@ fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
     }
 }
 
-/// Calls `found` with the JSON pointer and value of every credential field present in `tree`.
+/// Calls `found` with the JSON pointer and value of every credential field present in `tree`,
+/// each once, and none inside another (an IdP's `credentials` holds a `client_secret`: the
+/// whole structure is the credential).
 pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String, &'a Value)) {
+    let mut all: Vec<(String, &'a Value)> = Vec::new();
     for pattern in patterns(scope) {
-        walk(tree, pattern, String::new(), &mut found);
+        walk(tree, pattern, String::new(), &mut |at, value| {
+            all.push((at, value))
+        });
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|b, a| a.0 == b.0);
+    // Sorted, a field comes before the fields inside it; `kept` is the chain of fields found
+    // that may still hold the next one.
+    let inside = |at: &str, outer: &str| {
+        at.starts_with(outer) && at.as_bytes().get(outer.len()) == Some(&b'/')
+    };
+    let mut kept: Vec<String> = Vec::new();
+    for (at, value) in all {
+        while kept.last().is_some_and(|o| !at.starts_with(o.as_str())) {
+            kept.pop();
+        }
+        if kept.iter().any(|o| inside(&at, o)) {
+            continue;
+        }
+        kept.push(at.clone());
+        found(at, value);
     }
 }
 
@@ -197,6 +235,24 @@ pub(crate) fn walk<'a>(
         found(at, value);
         return;
     };
+    if first.as_slice() == [ANY_DEPTH] {
+        // No key here, or one more key and still any number.
+        walk(value, rest, at.clone(), found);
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    walk(child, pattern, pointer::join(&at, key), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, pattern, pointer::join(&at, &i.to_string()), found);
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
     match value {
         Value::Object(map) => {
             for (key, child) in map {
@@ -258,18 +314,37 @@ pub fn redact_in_place(tree: &mut Value, scope: Scope) {
     }
 }
 
-/// Returns whether the value at pointer `at` can hold a credential: a credential field is at it,
-/// above it, or below it. Most paths cannot, and are shown without redaction work.
-pub fn may_hold(at: &str, scope: Scope) -> bool {
+/// Returns whether `value`, at pointer `at`, can hold a credential: a credential field is at it,
+/// above it, or below it (a field named as one anywhere, see [`ANYWHERE_FIELDS`], counts when
+/// it is in `at` or inside `value`). Most values cannot, and are shown without redaction work.
+pub fn may_hold(at: &str, value: &Value, scope: Scope) -> bool {
     let Ok(segments) = pointer::parse(at) else {
         return true;
     };
+    let anywhere = |pattern: &Pattern| pattern.first().is_some_and(|a| a.as_slice() == [ANY_DEPTH]);
+    let names = |pattern: &Pattern| pattern.last().cloned().unwrap_or_default();
     patterns(scope).iter().any(|pattern| {
-        pattern
-            .iter()
-            .zip(&segments)
-            .all(|(alts, seg)| segment_matches(alts, seg))
+        if anywhere(pattern) {
+            let names = names(pattern);
+            segments.iter().any(|seg| segment_matches(&names, seg)) || has_key(value, &names)
+        } else {
+            pattern
+                .iter()
+                .zip(&segments)
+                .all(|(alts, seg)| segment_matches(alts, seg))
+        }
     })
+}
+
+/// Whether `value` has a map key among `names` at any depth.
+fn has_key(value: &Value, names: &[&str]) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| segment_matches(names, k) || has_key(v, names)),
+        Value::Array(items) => items.iter().any(|v| has_key(v, names)),
+        _ => false,
+    }
 }
 
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
@@ -537,7 +612,7 @@ mod tests {
             ("/name", false),
             ("/settings/log_level", false),
         ] {
-            assert_eq!(may_hold(path, Scope::Tenant), may, "{path}");
+            assert_eq!(may_hold(path, &json!("x"), Scope::Tenant), may, "{path}");
         }
     }
 
@@ -548,6 +623,42 @@ mod tests {
         let s = t.to_string();
         assert!(!s.contains("PRIVATE") && !s.contains("<secret:"), "{s}");
         assert_eq!(t["servers"]["w"]["clients"]["c"]["client_name"], "c");
+    }
+
+    #[test]
+    fn fields_named_as_credentials_are_credentials_wherever_they_are() {
+        let t = json!({"servers": {"w": {
+            "idps": {"g": {"config": {"client_id": "id", "client_secret": "PLAIN1",
+                "supervisor_client": {"client_secret": "PLAIN2"}},
+                "settings": {"users": [{"username": "u", "password": "PLAIN3"}]}}},
+            "webhooks": {"h": {"api_key": "PLAIN4"}}
+        }}});
+        let found = plain_text(&t, Scope::Tenant);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found.contains(&"/servers/w/idps/g/settings/users/0/password".to_owned()));
+        let redacted = redact(&t, Scope::Tenant).to_string();
+        assert!(!redacted.contains("PLAIN"), "{redacted}");
+        assert_eq!(
+            redact(&t, Scope::Tenant)["servers"]["w"]["idps"]["g"]["config"]["client_id"],
+            "id"
+        );
+        let mut stripped = t.clone();
+        strip(&mut stripped, Scope::Tenant);
+        assert!(!stripped.to_string().contains("PLAIN"));
+        let config = &t["servers"]["w"]["idps"]["g"]["config"];
+        assert!(may_hold("/servers/w/idps/g/config", config, Scope::Tenant));
+        assert!(may_hold(
+            "/servers/w/idps/g/config/client_secret",
+            &json!("x"),
+            Scope::Tenant
+        ));
+        assert!(!may_hold(
+            "/servers/w/idps/g/config/client_id",
+            &json!("x"),
+            Scope::Tenant
+        ));
+        let ws = t["servers"]["w"].clone();
+        assert_eq!(plain_text(&ws, Scope::Workspace).len(), 4);
     }
 
     #[test]

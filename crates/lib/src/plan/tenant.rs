@@ -128,7 +128,10 @@ impl TenantPlan {
 
 /// `value` as a report may show it at `path`: redacted where a credential may be.
 pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
-    if !credentials::may_hold(path, Scope::Tenant) {
+    if !value
+        .as_ref()
+        .is_some_and(|v| credentials::may_hold(path, v, Scope::Tenant))
+    {
         return value;
     }
     value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
