@@ -1,7 +1,7 @@
 //! `promote migrate`: a tenant from one embedded emulator into another, with its ID, URL and
 //! variable values rewritten and fresh credentials, the repository untouched.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::apply::applied_example;
 use crate::support::TestRepo;
@@ -132,10 +132,27 @@ fn the_credentials_a_migration_drops_are_listed_with_how_to_supply_them() {
         .stderr_contains("--with-credentials")
         .stderr_contains("--rotate-secrets");
     assert!(!run.stderr.contains("PROMOTE_SECRET_ACME_WEBHOOK_KEY="));
-    // With the credentials copied, nothing is dropped and nothing is said.
+    // With the credentials copied, nothing is dropped and nothing is said; the platform's own
+    // material (signing keys, workspace secret and salt) is never copied: the destination
+    // keeps its own.
+    let material = |tree: &Value| {
+        json!([
+            tree["jwks"],
+            tree["servers"]["default"]["secret"],
+            tree["servers"]["default"]["subject_identifier_algorithm_salt"],
+            tree["servers"]["default"]["jwks"]
+        ])
+    };
+    let before = material(&other_tenant(&repo, "acme-local"));
+    let source: Value = serde_json::from_slice(
+        &std::fs::read(repo.join(".promote/emulator/tenants/acme-local.json")).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(before, material(&source));
     let run = migrate_acme(&repo, &["--yes", "--mode", "update", "--with-credentials"]);
     run.success();
     assert!(!run.stderr.contains("does not carry"), "{}", run.stderr);
+    assert_eq!(material(&other_tenant(&repo, "acme-local")), before);
 }
 
 /// Without --yes and without a terminal nothing is imported; the help of --mode speaks of the

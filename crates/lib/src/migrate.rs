@@ -219,6 +219,11 @@ pub fn prepare(
         dropped(&tree)
     };
     export::clean(&mut tree, with_credentials);
+    // The platform's own material (signing keys, workspace secrets and salts, client hashes) is
+    // never copied, not even with credentials: the destination keeps its own, or makes them
+    // for a tenant it creates. Copied, prod would sign with staging's keys and every token it
+    // issued would stop working.
+    promote_platform::material::strip(&mut tree, Scope::Tenant);
     if !with_credentials {
         // Signing keys, secrets and salts the destination is to generate afresh: a public key
         // without its private half would only be in the way.
