@@ -102,8 +102,13 @@ fn patterns(scope: Scope) -> &'static [Pattern] {
     }
 }
 
+/// Whether `key` is one of `alternatives` (or they hold `*`). Without regard to ASCII case: the
+/// platform decodes JSON as Go does, matching a field's name case-insensitively, so `JWKS` or
+/// `Client_Secret` in a write lands in `jwks` or `client_secret`.
 pub(crate) fn segment_matches(alternatives: &[&str], key: &str) -> bool {
-    alternatives.iter().any(|a| *a == "*" || *a == key)
+    alternatives
+        .iter()
+        .any(|a| *a == "*" || a.eq_ignore_ascii_case(key))
 }
 
 /// Returns the marker that stands for secret `name`.
