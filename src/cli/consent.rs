@@ -60,7 +60,7 @@ fn decide(
             "nothing was {}: this command writes to the platform, and without a terminal there is nobody to show the plan to and ask",
             request.done
         ))
-        .hint("review the plan (`promote plan`, or the command with --dry-run), then pass --yes; in CI, pass --yes in the job that applies"));
+        .hint("review what it would do first (`promote plan` for an apply; at a terminal the command shows it before asking), then pass --yes; in CI, pass --yes in the job that applies"));
     }
     let answer = read_answer();
     if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {

@@ -29,7 +29,7 @@ fn in_sync_after_apply_then_a_console_edit_is_drift_until_the_next_apply() {
         // The summary counts tenants in the words of the tenant lines: acme has one path
         // changed and one object created on the platform.
         .stdout_contains(
-            "acme (acme-local): 1 changed on the platform, 1 created there, 0 not yet applied",
+            "acme (acme-local): 1 path(s) changed on the platform, 1 object(s) created there, 0 path(s) not yet applied",
         )
         .stdout_contains("4 tenant(s): 1 changed on the platform, 1 created there, 0 not yet applied, 0 never applied, 3 in sync, 0 error(s)");
 
@@ -51,7 +51,7 @@ fn in_sync_after_apply_then_a_console_edit_is_drift_until_the_next_apply() {
     apply(&repo, &[]).0.success();
     repo.run(&["drift", "--env", "local"])
         .code(2)
-        .stdout_contains("0 changed on the platform, 1 created there")
+        .stdout_contains("0 path(s) changed on the platform, 1 object(s) created there")
         .stdout_contains("4 tenant(s): 0 changed on the platform, 1 created there")
         .never_shows(DESCRIPTION);
 }
@@ -100,7 +100,7 @@ fn a_tenant_never_applied_is_never_in_sync_even_when_it_matches() {
         .success();
     repo.run(&["drift", "--env", "local"])
         .code(2)
-        .stdout_contains("acme (acme-local): never applied by promote, 0 not yet applied")
+        .stdout_contains("acme (acme-local): never applied by promote, 0 path(s) not yet applied")
         .stdout_contains("0 not yet applied, 4 never applied, 0 in sync, 0 error(s)");
     let (run, report) = repo.json_run(&["drift", "--env", "local", "--output", "json"], &[]);
     run.code(2);

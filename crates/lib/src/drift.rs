@@ -87,6 +87,14 @@ impl Finding {
         }
     }
 
+    /// What a tenant's count of this finding counts: paths or whole objects.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Finding::Changed | Finding::Pending => "path(s)",
+            Finding::Created => "object(s)",
+        }
+    }
+
     /// Returns how many of this finding tenant `t` has.
     pub fn count(self, t: &TenantDrift) -> usize {
         match self {
@@ -333,19 +341,20 @@ pub fn run(
 }
 
 /// Returns the counts of tenant `t`'s findings, as its line in the report says them:
-/// `1 changed on the platform, 0 created there, 2 not yet applied`; a tenant never applied
+/// `1 path(s) changed on the platform, 0 object(s) created there, 2 path(s) not yet applied`; a tenant never applied
 /// says so instead of counting what cannot be known without a last apply.
 pub fn counts_text(t: &TenantDrift) -> String {
     if !t.applied {
         return format!(
-            "never applied by promote, {} {}",
+            "never applied by promote, {} {} {}",
             Finding::Pending.count(t),
+            Finding::Pending.unit(),
             Finding::Pending.label()
         );
     }
     let counts: Vec<String> = Finding::ALL
         .iter()
-        .map(|f| format!("{} {}", f.count(t), f.label()))
+        .map(|f| format!("{} {} {}", f.count(t), f.unit(), f.label()))
         .collect();
     counts.join(", ")
 }
@@ -474,10 +483,14 @@ mod tests {
         }
     }
 
-    /// The number the tenant's line gives before `label` (0 without a line: in sync).
+    /// The number the tenant's line gives before the unit and `label` (0 without a line: in
+    /// sync).
     fn line_count(text: &str, label: &str) -> usize {
         let line = text.lines().next().unwrap_or_default();
-        match line.split_once(&format!(" {label}")) {
+        let found = ["path(s)", "object(s)"]
+            .iter()
+            .find_map(|unit| line.split_once(&format!(" {unit} {label}")));
+        match found {
             Some((before, _)) => before.rsplit([' ', ',']).next().unwrap().parse().unwrap(),
             None => 0,
         }
@@ -503,7 +516,7 @@ mod tests {
         }
         assert_eq!(
             text("prod", &tenants[0]).lines().next(),
-            Some("acme (acme-prod): 1 changed on the platform, 1 created there, 0 not yet applied")
+            Some("acme (acme-prod): 1 path(s) changed on the platform, 1 object(s) created there, 0 path(s) not yet applied")
         );
         assert_eq!(
             totals.text(),
@@ -518,7 +531,9 @@ mod tests {
         assert_eq!(matches.standing(), Standing::NeverApplied);
         let line = text("prod", &matches);
         assert!(
-            line.starts_with("acme (acme-prod): never applied by promote, 0 not yet applied\n"),
+            line.starts_with(
+                "acme (acme-prod): never applied by promote, 0 path(s) not yet applied\n"
+            ),
             "{line}"
         );
         assert!(
