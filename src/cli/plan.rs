@@ -74,6 +74,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         )?)),
         other => Baseline::open(other, &args.env, rev_files.as_ref())?,
     };
+    if let Against::Live = args.against {
+        super::warn_foreign(ui, &global.repo, &args.env, &tenants)?;
+    }
     let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
     let header = Header {
         version: promote_lib::plan::REPORT_VERSION,

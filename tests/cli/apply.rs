@@ -820,3 +820,36 @@ fn apply_without_yes_and_without_a_terminal_writes_nothing() {
     repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION_NEW, SAAS_WEB_DESCRIPTION);
     repo.run(&["apply", "--env", "local"]).success();
 }
+
+/// A tenant last applied from a commit HEAD does not contain (another branch, an older
+/// checkout) is named before the plan and the apply: what HEAD says replaces it.
+#[test]
+fn a_last_apply_from_elsewhere_is_named_before_it_is_reverted() {
+    let (repo, base) = TestRepo::example_in_git();
+    apply(&repo, &[]).0.success();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    let theirs = repo.commit("their change");
+    apply(&repo, &[]).0.success();
+    // Back to the commit before theirs, as a colleague's checkout would be.
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let base_commit = git
+        .find_object(git2::Oid::from_str(&base).unwrap(), None)
+        .unwrap();
+    git.reset(&base_commit, git2::ResetType::Hard, None).unwrap();
+    let warning = format!(
+        "last took commit {}, which {} does not contain",
+        &theirs[..12],
+        &base[..12]
+    );
+    let (run, _) = plan(&repo, &[]);
+    run.code(2)
+        .stderr_contains("globex, initech, umbrella in `local`")
+        .stderr_contains(&warning)
+        .never_shows("acme,");
+    let (run, _) = apply(&repo, &[]);
+    run.success()
+        .stderr_contains(&warning)
+        .stderr_contains("changes made only in that commit are reverted");
+    // Once applied from here, nothing is foreign any more.
+    plan(&repo, &[]).0.success().never_shows("does not contain");
+}

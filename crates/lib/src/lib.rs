@@ -27,6 +27,7 @@ pub(crate) mod git;
 pub mod init;
 pub(crate) mod keys;
 pub mod layout;
+pub mod lineage;
 pub mod lock;
 pub mod migrate;
 pub(crate) mod parallel;

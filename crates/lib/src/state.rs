@@ -135,6 +135,28 @@ impl Snapshot {
         AppliedRecord::from_json(&bytes, name).map(Some)
     }
 
+    /// The source commit of what was last applied to tenant `key`, if it has a record that
+    /// names one (the record's tree is skipped, not built).
+    pub(crate) fn source(&self, key: &str) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Source {
+            source_commit: Option<String>,
+        }
+        let Some((oid, name)) = self.blobs.get(key) else {
+            return Ok(None);
+        };
+        let git = self
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blob = git
+            .find_blob(*oid)
+            .doing(|| format!("{REF}:{name} is not a file"))?;
+        let source: Source = serde_json::from_slice(blob.content())
+            .doing(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
+        Ok(source.source_commit)
+    }
+
     /// Every record each of `keys` had through the state's history, newest first, each
     /// distinct record once (read them with [`Snapshot::read`]): what was applied to the
     /// tenant over time, the last one first.
