@@ -303,6 +303,28 @@ fn init_logging(global: &GlobalArgs, serving: bool) {
         .try_init();
 }
 
+/// Warns when some of `tenants` of `env` were last applied from a commit the work tree's HEAD
+/// does not contain (another branch, another worktree): what HEAD says replaces it, and the
+/// plan shows the reverted changes as ordinary ones. Nothing to say without git or a commit.
+fn warn_foreign(
+    ui: &Ui,
+    repo: &std::path::Path,
+    env: &str,
+    tenants: &[&promote_lib::environment::Tenant],
+) -> Result<(), promote_lib::diagnostic::Diagnostic> {
+    let head = git2::Repository::discover(repo)
+        .ok()
+        .and_then(|git| git.head().ok()?.peel_to_commit().ok().map(|c| c.id()));
+    let Some(head) = head else {
+        return Ok(());
+    };
+    let foreign = promote_lib::lineage::foreign(repo, env, tenants, head)?;
+    if !foreign.is_empty() {
+        ui.warn(&foreign.warning(env, &head.to_string()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,26 +395,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Warns when some of `tenants` of `env` were last applied from a commit the work tree's HEAD
-/// does not contain (another branch, another worktree): what HEAD says replaces it, and the
-/// plan shows the reverted changes as ordinary ones. Nothing to say without git or a commit.
-fn warn_foreign(
-    ui: &Ui,
-    repo: &std::path::Path,
-    env: &str,
-    tenants: &[&promote_lib::environment::Tenant],
-) -> Result<(), promote_lib::diagnostic::Diagnostic> {
-    let head = git2::Repository::discover(repo)
-        .ok()
-        .and_then(|git| git.head().ok()?.peel_to_commit().ok().map(|c| c.id()));
-    let Some(head) = head else {
-        return Ok(());
-    };
-    let foreign = promote_lib::lineage::foreign(repo, env, tenants, head)?;
-    if !foreign.is_empty() {
-        ui.warn(&foreign.warning(env, &head.to_string()));
-    }
-    Ok(())
 }

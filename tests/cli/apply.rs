@@ -835,7 +835,8 @@ fn a_last_apply_from_elsewhere_is_named_before_it_is_reverted() {
     let base_commit = git
         .find_object(git2::Oid::from_str(&base).unwrap(), None)
         .unwrap();
-    git.reset(&base_commit, git2::ResetType::Hard, None).unwrap();
+    git.reset(&base_commit, git2::ResetType::Hard, None)
+        .unwrap();
     let warning = format!(
         "last took commit {}, which {} does not contain",
         &theirs[..12],
