@@ -854,3 +854,32 @@ fn a_last_apply_from_elsewhere_is_named_before_it_is_reverted() {
     // Once applied from here, nothing is foreign any more.
     plan(&repo, &[]).0.success().never_shows("does not contain");
 }
+
+/// A change the platform already holds (sent by a run stopped before it recorded, or made by
+/// hand) is recorded with nothing sent, and the state's history says so.
+#[test]
+fn a_change_the_platform_already_holds_is_recorded_and_said() {
+    let (repo, _) = applied_example();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    repo.commit("a new description");
+    for tid in ["globex-local", "initech-local", "umbrella-local"] {
+        repo.edit_emulator_tenant(tid, |t| {
+            let at = &mut t["servers"]["app"]["clients"]["web"]["description"];
+            let now = at
+                .as_str()
+                .unwrap()
+                .replace("web application", "browser app");
+            *at = json!(now);
+        });
+    }
+    let (run, report) = apply(&repo, &[]);
+    run.success();
+    assert_eq!(report["summary"]["unchanged"], 4, "{report}");
+    let (_, message) = &repo.state_commits()[0];
+    assert!(
+        message.starts_with("apply local: 3 tenant(s) changed")
+            && message.contains("globex (globex-local): recorded; the platform already held it"),
+        "{message}"
+    );
+    plan(&repo, &[]).0.success();
+}

@@ -236,6 +236,14 @@ pub fn send(
                         "{} ({}): +{} ~{} -{}",
                         r.key, r.id, r.counts.add, r.counts.replace, r.counts.remove
                     ));
+                } else if r.outcome == Some(Outcome::Unchanged) {
+                    // A record that changes with nothing sent: the platform already held what
+                    // the repository says (an earlier run sent it and was stopped before it
+                    // recorded it, or someone made the same change by hand).
+                    lines.push(format!(
+                        "{} ({}): recorded; the platform already held it",
+                        r.key, r.id
+                    ));
                 }
                 if let Some(rec) = recorder.as_mut() {
                     if let Err(e) = rec.add(&r.key, record) {
