@@ -88,7 +88,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         allow_delete: args.allow_delete,
         force: args.force,
         rotate_secrets: args.rotate_secrets,
-        backups: promote_lib::files::work_dir(&global.repo)?.join("backups"),
+        backups: promote_lib::files::backups_dir(&global.repo)?,
         source: source.clone(),
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: args.tenants.is_empty(),

@@ -195,7 +195,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
     // Before the first write to a tenant its export is saved, as apply does: a migration can
     // be rolled back. A tenant the platform does not know yet has nothing to save.
     if !args.dry_run && !prepared.new_tenant {
-        let backups = promote_lib::files::work_dir(&global.repo)?.join("backups");
+        let backups = promote_lib::files::backups_dir(&global.repo)?;
         let taken = promote_lib::rollback::Taken {
             by: promote_lib::rollback::TakenBy::Migrate,
             source: None,

@@ -49,15 +49,16 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let Some(tenant) = tenants.first().copied() else {
         return Ok(Exit::Ok);
     };
-    let backups = promote_lib::files::work_dir(&global.repo)?.join("backups");
+    // This work tree's backups, and those of the repository's other work trees.
+    let searched = promote_lib::files::backup_dirs(&global.repo)?;
     if args.list {
-        let listed = rollback::list(&backups, &args.env, tenant)?;
+        let listed = rollback::list(&searched, &args.env, tenant)?;
         print_list(ui, &listed);
         return Ok(Exit::Ok);
     }
     // Listing writes nothing; a rollback holds the environment from here to its end.
     let _lock = super::lock::hold(ui, global, &args.lock, &project.env.name, "rollback")?;
-    let chosen = rollback::choose(&backups, &args.env, tenant, args.to.as_deref())?;
+    let chosen = rollback::choose(&searched, &args.env, tenant, args.to.as_deref())?;
     rollback::check_owner(&chosen, &args.env, tenant)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(
@@ -113,7 +114,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         by: rollback::TakenBy::Rollback,
         source: None,
     };
-    let saved = apply::backup(&live, tenant, &backups, &taken)?;
+    let saved = apply::backup(
+        &live,
+        tenant,
+        &promote_lib::files::backups_dir(&global.repo)?,
+        &taken,
+    )?;
     let result = promote_lib::activity::tenant("rollback", &args.env, tenant, || {
         rollback::send(&live, tenant, &prepared)
     });

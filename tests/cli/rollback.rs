@@ -354,3 +354,38 @@ fn rollback_without_yes_and_without_a_terminal_writes_nothing() {
     assert_eq!(repo.emulator_tenant("globex-local"), before);
     assert_eq!(repo.backups("local", "globex").len(), count);
 }
+
+/// Two work trees of one repository take turns under one lock on one platform; a rollback in
+/// either finds the latest backup whichever took it.
+#[test]
+fn rollback_finds_the_backups_of_every_work_tree() {
+    let (repo, _) = TestRepo::example_in_git();
+    let platform = tempfile::tempdir().unwrap();
+    let shared = repo.read("environments/local.yaml").replace(
+        "emulator: .promote/emulator",
+        &format!("emulator: {}", platform.path().display()),
+    );
+    repo.write("environments/shared.yaml", &shared);
+    repo.commit("an environment both work trees apply to");
+    repo.run(&["apply", "--env", "shared", "--yes"]).success();
+    let git = git2::Repository::open(repo.path()).unwrap();
+    git.worktree("other", &repo.join("other"), None).unwrap();
+    let other = "other/templates/saas/workspaces/app/clients/web.yaml";
+    repo.edit(other, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    repo.run_at("other", &["apply", "--env", "shared", "--yes"])
+        .success();
+    let listed = repo.run(&[
+        "--output", "json", "rollback", "--env", "shared", "--tenant", "globex", "--list",
+    ]);
+    listed.success();
+    let listed = listed.stdout_json();
+    let newest = listed[0]["path"].as_str().unwrap();
+    assert!(
+        newest.contains("other/.promote/backups/shared/globex/"),
+        "{listed}"
+    );
+    repo.run(&["rollback", "--env", "shared", "--tenant", "globex", "--yes"])
+        .success()
+        .shows("restored backup")
+        .shows("other/.promote/backups/shared/globex/");
+}

@@ -74,6 +74,54 @@ pub fn work_dir(repo: &Path) -> Result<PathBuf, Diagnostic> {
     Ok(dir)
 }
 
+/// Where apply saves backups: `repo/.promote/backups` ([`work_dir`]).
+pub fn backups_dir(repo: &Path) -> Result<PathBuf, Diagnostic> {
+    Ok(work_dir(repo)?.join("backups"))
+}
+
+/// Where rollback looks for backups: this work tree's ([`backups_dir`]) first, then those of
+/// every other work tree of the same git repository (the main one and each `git worktree`),
+/// at the same place in each. Applies from two work trees take turns under one environment
+/// lock, so the latest backup of a tenant may be in the other one. A `.promote` that is a
+/// symlink in another work tree is passed over.
+pub fn backup_dirs(repo: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let own = backups_dir(repo)?;
+    let mut dirs = vec![own.clone()];
+    let Ok(git) = git2::Repository::discover(repo) else {
+        return Ok(dirs);
+    };
+    let prefix = crate::source::repo_prefix(&git, repo);
+    let mut trees: Vec<PathBuf> = Vec::new();
+    if git.is_worktree() {
+        // A linked work tree's common directory is the main work tree's `.git`.
+        if let Some(main) = git.commondir().parent() {
+            trees.push(main.to_path_buf());
+        }
+    } else if let Some(main) = git.workdir() {
+        trees.push(main.to_path_buf());
+    }
+    if let Ok(names) = git.worktrees() {
+        for name in names.iter().flatten().flatten() {
+            if let Ok(tree) = git.find_worktree(name) {
+                trees.push(tree.path().to_path_buf());
+            }
+        }
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for tree in trees {
+        let work = tree.join(&prefix).join(WORK_DIR);
+        let plain = std::fs::symlink_metadata(&work).is_ok_and(|m| m.is_dir());
+        let dir = work.join("backups");
+        if plain && !dirs.iter().any(|d| same(d, &dir)) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
+}
+
 /// The git repository `path` (which need not exist yet) would be in, its work tree, and the
 /// path relative to that work tree.
 fn in_work_tree(path: &Path) -> Option<(git2::Repository, PathBuf, PathBuf)> {

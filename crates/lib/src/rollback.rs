@@ -23,19 +23,27 @@ use crate::patch::three_way::Mode;
 use crate::plan::TenantPlan;
 use crate::prepare::{self, Desired, Sending};
 
-/// The backups of one tenant, oldest first (by the time in their names).
-pub(crate) fn backups(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<PathBuf>, Diagnostic> {
-    let sub = dir
-        .join(keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?)
-        .join(keys::encode(&tenant.key).map_err(|e| Diagnostic::new(e.to_string()))?);
-    let mut found: Vec<PathBuf> = match std::fs::read_dir(&sub) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+/// The backups of one tenant in `dirs` ([`crate::files::backup_dirs`]), oldest first (by the
+/// time in their names).
+pub(crate) fn backups(
+    dirs: &[PathBuf],
+    env: &str,
+    tenant: &Tenant,
+) -> Result<Vec<PathBuf>, Diagnostic> {
+    let env = keys::encode(env).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let key = keys::encode(&tenant.key).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let mut found: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir.join(&env).join(&key)) else {
+            continue;
+        };
+        found.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json")),
+        );
+    }
     // By when they were taken (names promote did not write first, by name).
     found.sort_by_cached_key(|p| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
@@ -68,12 +76,12 @@ pub struct Listed {
     pub source: Option<String>,
 }
 
-/// The backups of `tenant` of `env` in `dir`, newest first, with what took each.
+/// The backups of `tenant` of `env` in `dirs`, newest first, with what took each.
 ///
 /// # Errors
 /// A tenant key or environment name that cannot name a directory.
-pub fn list(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<Listed>, Diagnostic> {
-    let mut out: Vec<Listed> = backups(dir, env, tenant)?
+pub fn list(dirs: &[PathBuf], env: &str, tenant: &Tenant) -> Result<Vec<Listed>, Diagnostic> {
+    let mut out: Vec<Listed> = backups(dirs, env, tenant)?
         .into_iter()
         .map(|path| {
             let name = file_name(&path);
@@ -95,12 +103,12 @@ pub fn list(dir: &Path, env: &str, tenant: &Tenant) -> Result<Vec<Listed>, Diagn
 /// the latest that an apply took (never one a rollback took: rolling back twice must not undo
 /// the first rollback).
 pub fn choose(
-    dir: &Path,
+    dirs: &[PathBuf],
     env: &str,
     tenant: &Tenant,
     to: Option<&str>,
 ) -> Result<PathBuf, Diagnostic> {
-    let all = backups(dir, env, tenant)?;
+    let all = backups(dirs, env, tenant)?;
     match to {
         Some(to) => {
             let as_path = PathBuf::from(to);
@@ -126,7 +134,10 @@ pub fn choose(
                 return Err(Diagnostic::new(format!(
                     "tenant `{}` of {env} has no backup in {}",
                     tenant.key,
-                    dir.display()
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .hint("apply saves one before it first writes to a tenant; pass --to FILE for one kept elsewhere"));
             }

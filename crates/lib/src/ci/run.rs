@@ -644,9 +644,7 @@ fn run_env(
                 allow_delete: options.allow_delete,
                 force: options.force,
                 rotate_secrets: false,
-                backups: crate::files::work_dir(repo)
-                    .map_err(|d| vec![d])?
-                    .join("backups"),
+                backups: crate::files::backups_dir(repo).map_err(|d| vec![d])?,
                 source: Some(change.head_commit.to_string()),
                 invent_secrets: env.file.target.emulator.is_some(),
                 // Every tenant the change affects in this environment (or in this shard).
