@@ -119,9 +119,34 @@ impl Snapshot {
 
     /// What was last applied to tenant `key`, if anything.
     pub(crate) fn get(&self, key: &str) -> Result<Option<AppliedRecord>> {
+        self.with_record(key, AppliedRecord::from_json)
+    }
+
+    /// The source commit of what was last applied to tenant `key`, if it has a record that
+    /// names one (the record's tree is skipped, not built).
+    pub(crate) fn source(&self, key: &str) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Source {
+            source_commit: Option<String>,
+        }
+        let source = self.with_record(key, |bytes, name| {
+            serde_json::from_slice::<Source>(bytes)
+                .doing(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))
+        })?;
+        Ok(source.and_then(|s| s.source_commit))
+    }
+
+    /// `read` of the bytes of tenant `key`'s record and its name in the state, if it has one.
+    fn with_record<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&[u8], &str) -> Result<T>,
+    ) -> Result<Option<T>> {
         let Some((oid, name)) = self.blobs.get(key) else {
             return Ok(None);
         };
+        // Copied out, so that the repository is not held while the record is parsed: apply
+        // plans tenants in parallel.
         let bytes = {
             let git = self
                 .repo
@@ -132,29 +157,7 @@ impl Snapshot {
                 .doing(|| format!("{REF}:{name} is not a file"))?;
             blob.content().to_vec()
         };
-        AppliedRecord::from_json(&bytes, name).map(Some)
-    }
-
-    /// The source commit of what was last applied to tenant `key`, if it has a record that
-    /// names one (the record's tree is skipped, not built).
-    pub(crate) fn source(&self, key: &str) -> Result<Option<String>> {
-        #[derive(serde::Deserialize)]
-        struct Source {
-            source_commit: Option<String>,
-        }
-        let Some((oid, name)) = self.blobs.get(key) else {
-            return Ok(None);
-        };
-        let git = self
-            .repo
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let blob = git
-            .find_blob(*oid)
-            .doing(|| format!("{REF}:{name} is not a file"))?;
-        let source: Source = serde_json::from_slice(blob.content())
-            .doing(|| format!("{REF}:{name} is not JSON; restore the ref from a backup"))?;
-        Ok(source.source_commit)
+        read(&bytes, name).map(Some)
     }
 
     /// Every record each of `keys` had through the state's history, newest first, each
