@@ -33,7 +33,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub templatize: bool,
     /// Overwrite files that are not as an earlier export wrote them (hand-written or edited
-    /// templates: their tags, variables, secret() and comments are lost)
+    /// templates, or any file not exactly in the form export writes, whatever .promote-export
+    /// lists: their tags, variables, secret() and comments are lost). Never removes one
     #[arg(long)]
     pub force: bool,
 }
@@ -121,7 +122,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
 }
 
 fn changes_text(c: &Changes) -> String {
-    if c.is_empty() {
+    // Files kept are always said, even when nothing was written.
+    if c.is_empty() && c.kept.is_empty() {
         "unchanged".into()
     } else {
         c.to_string()

@@ -406,3 +406,145 @@ fn credentials_are_never_exported_into_a_tracked_directory_even_when_ignored() {
         "name: committed\n"
     );
 }
+
+/// The SHA-1 of `text`, in hex, as export's manifest lists it.
+fn sha1_hex(text: &str) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lists `rel` in the manifest of `dir` with the digest of its present content, as a pull
+/// request could: the line replaced if it is there, added if not.
+fn forge_manifest_line(repo: &TestRepo, dir: &str, rel: &str) {
+    let manifest_path = format!("{dir}/.promote-export");
+    let line = format!("{}  {rel}", sha1_hex(&repo.read(&format!("{dir}/{rel}"))));
+    let mut lines: Vec<String> = repo
+        .read(&manifest_path)
+        .lines()
+        .filter(|l| !l.ends_with(&format!("  {rel}")))
+        .map(str::to_owned)
+        .collect();
+    lines.push(line);
+    repo.write(&manifest_path, &format!("{}\n", lines.join("\n")));
+}
+
+/// Regression (an attacker's follow-up to finding 8): the manifest is a file of the
+/// repository, so a pull request could list a hand-written file with the digest of its
+/// content, and export then deleted or overwrote it without --force. A listed digest proves
+/// nothing: export replaces a file only when its content is also exactly in the form export
+/// writes. A hand-written template (Tera syntax, a comment) is refused, naming it, with
+/// nothing of the tenant written; a hand-written file no longer exported is kept.
+#[test]
+fn a_crafted_manifest_cannot_make_export_replace_or_remove_a_hand_written_file() {
+    let (repo, _) = applied_example();
+    let dir = "exported/globex";
+    export(&repo, "exported", &["--tenant", "globex"]).success();
+    // The attacker's reproduction: a hand-written file and a hand-edited template, both
+    // listed with the digests of their content.
+    repo.write(
+        &format!("{dir}/handwritten.yaml"),
+        "# my hand-written template, not from export\n",
+    )
+    .write(
+        &format!("{dir}/tenant.yaml"),
+        "name: {{ vars.customer_name }}\n# hand-edited\n",
+    );
+    forge_manifest_line(&repo, dir, "handwritten.yaml");
+    forge_manifest_line(&repo, dir, "tenant.yaml");
+    let web = format!("{dir}/workspaces/app/clients/web.yaml");
+    let web_before = repo.read(&web);
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["name"] = json!("Globex renamed");
+        t["servers"]["app"]["clients"]["web"]["client_name"] = json!("renamed on the platform");
+    });
+    export(&repo, "exported", &["--tenant", "globex"])
+        .code(1)
+        .stderr_contains("refusing to overwrite 1 file(s)")
+        .stderr_contains("tenant.yaml")
+        .stderr_contains("--force");
+    assert_eq!(
+        repo.read(&format!("{dir}/tenant.yaml")),
+        "name: {{ vars.customer_name }}\n# hand-edited\n"
+    );
+    assert_eq!(
+        repo.read(&web),
+        web_before,
+        "nothing of the tenant is written"
+    );
+    // Tera syntax alone (no comment), listed with its digest: refused too.
+    repo.write(
+        &format!("{dir}/tenant.yaml"),
+        "name: {{ vars.customer_name }}\n",
+    );
+    forge_manifest_line(&repo, dir, "tenant.yaml");
+    export(&repo, "exported", &["--tenant", "globex"])
+        .code(1)
+        .stderr_contains("tenant.yaml");
+    // A comment added to an exported file, the digest updated: refused.
+    export(&repo, "exported", &["--tenant", "globex", "--force"]).success();
+    let exported_web = repo.read(&web);
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["servers"]["app"]["clients"]["web"]["client_name"] = json!("renamed again");
+    });
+    repo.write(&web, &format!("# why this client exists\n{exported_web}"));
+    forge_manifest_line(&repo, dir, "workspaces/app/clients/web.yaml");
+    export(&repo, "exported", &["--tenant", "globex"])
+        .code(1)
+        .stderr_contains("workspaces/app/clients/web.yaml");
+    assert!(repo.read(&web).starts_with("# why this client exists\n"));
+    // A hand-written file the platform does not have, listed with its digest (in a place
+    // export writes, with a comment): kept and reported, never removed, --force or not.
+    repo.write(&web, &exported_web);
+    forge_manifest_line(&repo, dir, "workspaces/app/clients/web.yaml");
+    let mine = format!("{dir}/workspaces/app/clients/mine.yaml");
+    repo.write(&mine, "# ours\nclient_name: mine\n");
+    for extra in [&[][..], &["--force"][..]] {
+        // (A kept file leaves the manifest: listed again each time.)
+        forge_manifest_line(&repo, dir, "workspaces/app/clients/mine.yaml");
+        forge_manifest_line(&repo, dir, "handwritten.yaml");
+        let mut args = vec!["--tenant", "globex"];
+        args.extend_from_slice(extra);
+        export(&repo, "exported", &args)
+            .success()
+            .stdout_contains("2 kept");
+        assert_eq!(repo.read(&mine), "# ours\nclient_name: mine\n");
+        assert!(repo.join(&format!("{dir}/handwritten.yaml")).is_file());
+    }
+}
+
+/// The legitimate flow: export into the repository, commit, and from a fresh clone (no
+/// per-clone key) export again after the platform changed: export replaces and removes its
+/// own files without --force, plain or templatized.
+#[test]
+fn a_fresh_clone_re_exports_over_committed_exports_without_force() {
+    for templatize in [false, true] {
+        let (repo, _) = applied_example();
+        let flags: &[&str] = if templatize { &["--templatize"] } else { &[] };
+        export(&repo, "exported", flags).success();
+        repo.commit("export");
+        let clone = TestRepo::clone_of(&repo);
+        crate::support::copy_dir(
+            &repo.join(".promote/emulator"),
+            &clone.join(".promote/emulator"),
+        );
+        clone.edit_emulator_tenant("globex-local", |t| {
+            t["name"] = json!("Initech");
+            t["servers"]["app"]["clients"]
+                .as_object_mut()
+                .unwrap()
+                .remove("app-backend");
+        });
+        export(&clone, "exported", flags)
+            .success()
+            .stdout_contains("0 added, 1 changed, 1 removed");
+        assert!(clone
+            .read("exported/globex/tenant.yaml")
+            .contains("Initech"));
+        assert!(!clone
+            .join("exported/globex/workspaces/app/clients/app-backend.yaml")
+            .exists());
+    }
+}

@@ -8,9 +8,12 @@
 //! become expressions, file by file only where rendering gives back the same content. IDs from
 //! the platform name files only through [`crate::keys::encode`], and names too long for a file
 //! system are refused ([`crate::keys::check_path`]) for export and backup alike. Writing never
-//! leaves the output directory nor follows a symlink, and removes only files an earlier export
-//! wrote ([`MANIFEST`]). [`fn@run`] exports an environment's tenants.
+//! leaves the output directory nor follows a symlink, and replaces or removes only files an
+//! earlier export wrote ([`MANIFEST`]) that are still exactly in the form export writes
+//! ([`Form`]; the manifest alone proves nothing, being a file anyone can edit). [`fn@run`]
+//! exports an environment's tenants.
 
+mod form;
 mod run;
 
 use std::collections::BTreeMap;
@@ -28,6 +31,7 @@ use crate::templatize::{self, Substitutions};
 use crate::yaml;
 use promote_platform::material;
 
+pub use form::Form;
 pub use run::{check_out, run, Exported, Exports, Outcome, Report};
 
 /// Fields the platform maintains by itself on objects (timestamps of use and change): they
@@ -198,15 +202,17 @@ pub(crate) use crate::files::MANIFEST;
 
 /// The first line of a [`MANIFEST`].
 const MANIFEST_HEADER: &str =
-    "# promote export: the files promote wrote in this directory, each after the SHA-1 of what it wrote; a later export replaces or removes only these, and only while they are unchanged";
+    "# promote export: the files promote wrote in this directory, each after the SHA-1 of what it wrote; a later export replaces or removes only these, and only while they are unchanged and exactly in the form export writes";
 
 /// How [`write_dir`] writes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Writing {
+pub struct Writing<'a> {
     /// Files readable by the owner only (they hold credentials).
     pub private: bool,
     /// Overwrite files that are not as an earlier export wrote them (hand-written templates).
     pub force: bool,
+    /// The form of the files: what a file must be, byte for byte, to be replaced or removed.
+    pub form: Form<'a>,
 }
 
 /// Writes `files` into `dir` (created if needed). Export owns only what it wrote: the
@@ -214,14 +220,21 @@ pub struct Writing {
 ///
 /// - A file whose content is already there is left alone.
 /// - A file there with other content is replaced only if the manifest lists it with the digest
-///   of that content (export wrote it, nobody changed it since). Any other (a hand-written
-///   template, an exported file edited since, a file an older promote listed without a digest)
-///   makes the whole write refused, naming the files, with nothing written, unless
+///   of that content (export wrote it, nobody changed it since) and the content is exactly in
+///   the form export writes ([`Form`]: a path of the layout, no template syntax but the
+///   expressions export writes, no comment, and read back and written again it gives the same
+///   bytes). Any other (a hand-written template, an exported file edited since, a file an
+///   older promote listed without a digest, a hand-written file a crafted manifest lists with
+///   its digest) makes the whole write refused, naming the files, with nothing written, unless
 ///   `writing.force`.
 /// - A file the manifest lists and this export does not write is removed, with the directories
-///   it leaves empty, only while its content is what export wrote; otherwise it is kept (and
-///   reported in [`Changes::kept`]), `force` or not. A crafted manifest cannot make export
-///   delete a file: it would have to hold the digest of the very content it deletes.
+///   it leaves empty, only on the same two conditions; otherwise it is kept (and reported in
+///   [`Changes::kept`]), `force` or not.
+///
+/// The manifest is a file of the repository, so its digests prove nothing about who wrote a
+/// file: a crafted manifest can make export replace or remove only a file that export could
+/// have written as it is, which holds nothing a person wrote but values (and git has them).
+/// Any clone re-exports over its own plain exports without `force`: the test needs no key.
 ///
 /// Nothing else is ever removed. Refuses to write through a symlink, and never follows one
 /// when removing.
@@ -258,7 +271,7 @@ pub fn write_dir(dir: &Path, files: &[File], writing: Writing) -> Result<Changes
             Present::None => changes.added.push((*rel).to_owned()),
             Present::File(old) if old == text.as_bytes() => {}
             Present::File(old) => {
-                if earlier.get(*rel).and_then(Option::as_deref) != Some(&digest(&old)) {
+                if !written_by_export(&earlier, rel, &old, writing.form) {
                     foreign.push(*rel);
                 }
                 changes.changed.push((*rel).to_owned());
@@ -300,7 +313,7 @@ pub fn write_dir(dir: &Path, files: &[File], writing: Writing) -> Result<Changes
         else {
             continue;
         };
-        if earlier[rel].as_deref() != Some(&digest(&content)) {
+        if !written_by_export(&earlier, rel, &content, writing.form) {
             changes.kept.push(rel.clone());
             continue;
         }
@@ -316,6 +329,19 @@ pub fn write_dir(dir: &Path, files: &[File], writing: Writing) -> Result<Changes
         write_manifest(dir, &now, mode)?;
     }
     Ok(changes)
+}
+
+/// Whether `content` at `rel` may be replaced or removed as export's own: the manifest lists
+/// it with the digest of this content, and the content is exactly in the form export writes
+/// (which no manifest can vouch for).
+fn written_by_export(
+    manifest: &BTreeMap<String, Option<String>>,
+    rel: &str,
+    content: &[u8],
+    form: Form<'_>,
+) -> bool {
+    manifest.get(rel).and_then(Option::as_deref) == Some(&digest(content))
+        && form::is_export_form(rel, content, form)
 }
 
 /// What is at a path export is to write.
@@ -530,9 +556,22 @@ mod tests {
                 let mut tree = project.desired(t).unwrap();
                 clean(&mut tree, false);
                 let subs = Substitutions::new(render::context(&project.env, t));
+                let context = render::context(&project.env, t);
+                let form = Form::Templates {
+                    context: &context,
+                    modelines: None,
+                };
                 for with in [None, Some(&subs)] {
                     let out = files(&tree, with).unwrap();
                     assert_eq!(render_back(&out, &subs), tree, "{env} {}", t.key);
+                    // And each file is in the form export writes: a re-export replaces it.
+                    for (path, text) in &out {
+                        assert!(
+                            form::is_export_form(path, text.as_bytes(), form),
+                            "{env} {} {path}:\n{text}",
+                            t.key
+                        );
+                    }
                 }
                 checked += 1;
             }
@@ -733,5 +772,63 @@ mod tests {
         let c = write_dir(&out, &one, Writing::default()).unwrap();
         assert_eq!(c.removed, ["pools/p.yaml"]);
         assert!(out.join("NOTES.md").is_file());
+    }
+
+    /// Regression (an attacker's follow-up): a manifest listing a hand-written file with the
+    /// digest of its content does not make it export's. Overwriting it is refused, removing it
+    /// keeps it; a file exactly in export's form, listed so, is export's to replace.
+    #[test]
+    fn a_listed_digest_alone_does_not_make_a_file_exports() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("acme");
+        let context = json!({"tenant": {"id": "acme-prod"}, "vars": {"company": "Acme"}});
+        let writing = Writing {
+            form: Form::Templates {
+                context: &context,
+                modelines: None,
+            },
+            ..Writing::default()
+        };
+        std::fs::create_dir_all(out.join("pools")).unwrap();
+        let hand = "name: {{ vars.company }}\n";
+        let mine = "# ours\n{}\n";
+        std::fs::write(out.join("tenant.yaml"), hand).unwrap();
+        std::fs::write(out.join("pools/mine.yaml"), mine).unwrap();
+        std::fs::write(out.join("pools/plain.yaml"), "{}\n").unwrap();
+        std::fs::write(
+            out.join(MANIFEST),
+            format!(
+                "{}  tenant.yaml\n{}  pools/mine.yaml\n{}  pools/plain.yaml\n",
+                digest(hand.as_bytes()),
+                digest(mine.as_bytes()),
+                digest(b"{}\n")
+            ),
+        )
+        .unwrap();
+        let export = vec![("tenant.yaml".to_string(), "name: Acme 2\n".to_string())];
+        let e = format!("{:#}", write_dir(&out, &export, writing).unwrap_err());
+        assert!(e.contains("tenant.yaml"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("tenant.yaml")).unwrap(),
+            hand
+        );
+        // The template replaced by export's own form: replaced, and the plain file listed is
+        // removed; the hand-written one is kept.
+        std::fs::write(out.join("tenant.yaml"), "name: \"{{ vars.company }}\"\n").unwrap();
+        let listed = std::fs::read_to_string(out.join(MANIFEST))
+            .unwrap()
+            .replace(
+                &digest(hand.as_bytes()),
+                &digest(b"name: \"{{ vars.company }}\"\n"),
+            );
+        std::fs::write(out.join(MANIFEST), listed).unwrap();
+        let c = write_dir(&out, &export, writing).unwrap();
+        assert_eq!(c.changed, ["tenant.yaml"]);
+        assert_eq!(c.removed, ["pools/plain.yaml"]);
+        assert_eq!(c.kept, ["pools/mine.yaml"]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("pools/mine.yaml")).unwrap(),
+            mine
+        );
     }
 }

@@ -184,11 +184,16 @@ pub(crate) fn has_modeline(text: &str) -> bool {
 /// them) their modeline, for a tenant directory `depth` directories below the repository.
 pub fn add_modelines(files: &mut [layout::File], depth: usize) {
     for (path, text) in files.iter_mut() {
-        if let Some(kind) = kind_of(path) {
-            let line = modeline(depth + path.matches('/').count(), kind);
+        if let Some(line) = modeline_of(path, depth) {
             text.insert_str(0, &format!("{line}\n"));
         }
     }
+}
+
+/// The modeline [`add_modelines`] gives the file at `path` of a tenant directory `depth`
+/// directories below the repository, if it gives it one.
+pub(crate) fn modeline_of(path: &str, depth: usize) -> Option<String> {
+    kind_of(path).map(|kind| modeline(depth + path.matches('/').count(), kind))
 }
 
 /// How deep `dir` is below the repository `repo`, when it is inside it (both must exist).

@@ -273,7 +273,8 @@ fn yaml_quoted_body(text: &str) -> String {
     out
 }
 
-fn is_identifier(name: &str) -> bool {
+/// Whether `name` is a plain variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -149,9 +149,14 @@ pub fn run(
                     .map_err(|e| e.to_string())
                     .and_then(|name| crate::files::inside(out, &name).map_err(|e| e.to_string()))
                     .map_err(|e| vec![Diagnostic::new(e).context(&env.name, Some(&t.key))])?;
+                let context = crate::render::context(env, t);
                 let writing = super::Writing {
                     private: options.with_credentials,
                     force: options.force,
+                    form: super::Form::Templates {
+                        context: &context,
+                        modelines: depth,
+                    },
                 };
                 super::write_dir(&dir, &files, writing)
                     .map(|changes| Outcome::Written {
