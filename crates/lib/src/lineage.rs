@@ -149,7 +149,11 @@ mod tests {
         );
         let warning = found.warning("prod", &mine.to_string());
         assert!(
-            warning.contains("b of `prod` were last applied from commit"),
+            warning.contains(&format!(
+                "b in `prod` last took commit {}, which {} does not contain",
+                &theirs.to_string()[..12],
+                &mine.to_string()[..12]
+            )),
             "{warning}"
         );
         assert!(warning.contains("changes made only in that commit are reverted"));
