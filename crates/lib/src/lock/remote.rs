@@ -148,11 +148,14 @@ pub(super) fn list(repo: &Path, remote: &str, env: &str) -> Result<Vec<Found>> {
     })?;
     let mut refs = Vec::new();
     for r in git.references_glob(&format!("{fetched}*"))? {
-        let mut r = r?;
+        let r = r?;
         if let (Some(name), Some(oid)) = (r.name().ok().map(str::to_owned), r.target()) {
             refs.push((name, oid));
         }
-        r.delete()?;
+    }
+    // Read once: the next reading fetches again.
+    for (name, _) in &refs {
+        git.find_reference(name)?.delete()?;
     }
     let names = refs
         .iter()
