@@ -102,7 +102,11 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
             ui.failure(&super::Failure::from(e));
             return Ok(Exit::Error);
         }
-        ui.note(&format!("pushed {} to {remote}", options.branch));
+        ui.note(&format!(
+            "pushed {} to {}",
+            options.branch,
+            promote_lib::scrub::remote(remote)
+        ));
     }
     let failed = outcome.failed().count();
     Ok(if failed == 0 { Exit::Ok } else { Exit::Error })

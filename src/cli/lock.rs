@@ -51,6 +51,7 @@ pub fn hold(
         remote: None,
         command: command.to_owned(),
         commit: None,
+        scope: lock::Scope::Whole,
     };
     Ok(lock::acquire(&global.repo, env, &options, &mut |t| {
         ui.note(t)

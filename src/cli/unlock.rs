@@ -3,8 +3,9 @@
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::lock::{self, Place};
 
-/// Break the lock of an environment that a run left behind (a killed CI job, a lost machine);
-/// refuses a lock whose holder is still running on this host unless --force
+/// Break the locks of an environment that a run left behind (a killed CI job, a lost machine),
+/// the whole environment's and every shard's; refuses a lock whose holder is still running on
+/// this host unless --force
 #[derive(Debug, clap::Args)]
 pub struct UnlockArgs {
     /// Environment whose lock to break
@@ -31,6 +32,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &UnlockArgs) -> CommandResult {
             .map(|t| {
                 serde_json::json!({
                     "place": match &t.place { Place::Local => "local".to_owned(), Place::Remote(r) => r.clone() },
+                    "scope": t.scope,
                     "holder": t.holder,
                 })
             })
@@ -50,8 +52,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &UnlockArgs) -> CommandResult {
             .holder
             .as_ref()
             .map_or("a run promote cannot name".to_owned(), |h| h.describe());
+        let part = t.scope.describe();
         ui.out(&format!(
-            "broke the lock of `{}` {place}, held by {who}",
+            "broke the lock of `{}`{part} {place}, held by {who}",
             args.env
         ));
     }

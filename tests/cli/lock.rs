@@ -15,6 +15,20 @@ use crate::support::{report_tenant, TestRepo};
 /// Where the lock of `local` is: in the git directory, never in the work tree.
 const LOCK: &str = ".git/promote/locks/local.lock";
 
+/// A rollback of `local`'s globex that waits for no lock.
+const ROLLBACK: [&str; 10] = [
+    "rollback",
+    "--env",
+    "local",
+    "--tenant",
+    "globex",
+    "--yes",
+    "--allow-delete",
+    "--force",
+    "--lock-timeout",
+    "0s",
+];
+
 fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
@@ -68,21 +82,10 @@ fn a_held_lock_stops_apply_and_names_its_holder() {
 
     // A holder whose process is gone from this host (killed): its lock is taken over, saying so.
     repo.write(LOCK, &holder(&host(), u32::MAX - 1));
-    repo.run(&[
-        "rollback",
-        "--env",
-        "local",
-        "--tenant",
-        "globex",
-        "--yes",
-        "--allow-delete",
-        "--force",
-        "--lock-timeout",
-        "0s",
-    ])
-    .success()
-    .stderr_contains("the lock of `local` was held by `promote apply` (alice on")
-    .stderr_contains("whose process is gone from this host: taken over");
+    repo.run(&ROLLBACK)
+        .success()
+        .stderr_contains("the lock of `local` was held by `promote apply` (alice on")
+        .stderr_contains("whose process is gone from this host: taken over");
     assert!(!repo.join(LOCK).exists(), "released after the rollback");
     apply(&repo, &[]).0.success();
     assert_eq!(repo.state_commits().len(), 2);
@@ -251,4 +254,76 @@ fn an_interrupted_apply_releases_its_lock() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(!lock.exists(), "the lock was left behind");
+}
+
+/// A shard's lock (`ci --apply --shard 1/2`) stops every other writer of its environment: a
+/// plain apply, a rollback, a shard of another fleet size; `unlock` breaks it.
+#[test]
+fn a_shard_lock_stops_every_other_writer() {
+    let (repo, _) = applied_example();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    let shard = ".git/promote/locks/local.shard-1-of-2.lock";
+    repo.write(shard, &holder(&host(), std::process::id()));
+    let before = data_bytes(&repo);
+    let held = "environment `local` (shard 1 of 2) is locked in this repository by `promote apply`";
+    repo.run(&["apply", "--env", "local", "--yes", "--lock-timeout", "0"])
+        .code(1)
+        .stderr_contains(held);
+    repo.run(&ROLLBACK).code(1).stderr_contains(held);
+    assert_eq!(data_bytes(&repo), before, "nothing was written");
+    assert!(
+        !repo.join(LOCK).exists(),
+        "the runs that gave up left no lock"
+    );
+    repo.run(&["unlock", "--env", "local"])
+        .code(1)
+        .stderr_contains("still running on this host");
+    repo.run(&["unlock", "--env", "local", "--force"])
+        .success()
+        .stdout_contains("broke the lock of `local` (shard 1 of 2) in this repository");
+    assert!(!repo.join(shard).exists());
+    apply(&repo, &[]).0.success();
+}
+
+/// `ci --apply --shard 1/3` waits for a job of a fleet of 2 (their tenants overlap); a shard
+/// of its own fleet does not stop it.
+#[test]
+fn ci_shards_of_another_fleet_size_exclude_each_other() {
+    let (a, head) = crate::ci::fleet();
+    let zero = "0000000000000000000000000000000000000000";
+    a.write(
+        ".git/promote/locks/dev.shard-1-of-2.lock",
+        &holder("ci-runner-7", 4242),
+    );
+    let args = |shard| {
+        [
+            "--env",
+            "dev",
+            "--apply",
+            "--yes",
+            "--shard",
+            shard,
+            "--lock-timeout",
+            "0",
+        ]
+    };
+    let (run, _) = crate::ci::ci(&a, zero, &head, &args("1/3"));
+    run.code(1).stderr_contains(
+        "environment `dev` (shard 1 of 2) is locked in this repository by `promote apply` (alice on ci-runner-7",
+    );
+    assert!(a.state_commits().is_empty(), "nothing was applied");
+    crate::ci::ci(&a, zero, &head, &args("2/2")).0.success();
+    assert!(!a.state_commits().is_empty(), "shard 2/2 applied");
+}
+
+/// A state remote's password is in no message of `unlock` (nor of its logs).
+#[test]
+fn unlock_never_shows_a_remote_s_password() {
+    let repo = TestRepo::example_in_git().0;
+    let url = "http://alice:pAssw0rdXYZ@127.0.0.1:9/x.git";
+    let run = repo.run(&["-vv", "unlock", "--env", "stg", "--state-remote", url]);
+    run.code(1)
+        .stderr_contains("`http://alice:***@127.0.0.1:9/x.git`");
+    assert!(!run.stderr.contains("pAssw0rd"), "{run}");
+    assert!(!run.stdout.contains("pAssw0rd"), "{run}");
 }

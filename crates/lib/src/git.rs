@@ -172,9 +172,11 @@ pub(crate) fn head_of<'r>(repo: &'r Repository, refname: &str) -> Result<Option<
 
 /// Finds `remote` as a remote's name of `repo`, or else takes it as a URL.
 fn remote<'r>(repo: &'r Repository, remote: &str) -> Result<git2::Remote<'r>> {
+    crate::scrub::register_remote(remote);
+    let shown = crate::scrub::remote(remote);
     repo.find_remote(remote)
         .or_else(|_| repo.remote_anonymous(remote))
-        .doing(|| format!("`{remote}` is neither a remote of this repository nor a URL"))
+        .doing(|| format!("`{shown}` is neither a remote of this repository nor a URL"))
 }
 
 /// Callbacks that sign in the way git does: the ssh agent, else git's credential helper.

@@ -10,8 +10,18 @@
 //! (`.git/promote/locks/<env>.lock`, shared by every work tree of the repository), and with a
 //! state remote also remote: a ref `refs/promote/locks/<env>` pushed only if the remote has
 //! none ([`remote`]). Both say who holds them ([`Holder`]): host, process, user, command,
-//! commit and since when. A run that finds the lock taken waits up to its timeout, polling,
-//! then fails naming the holder. The lock is released when the [`Guard`] is dropped, on
+//! commit and since when.
+//!
+//! A `ci --apply --shard K/N` job locks only its part of the environment ([`Scope`]:
+//! `<env>.shard-K-of-N.lock`, `refs/promote/locks/<env>.shard-K-of-N`), so that the shards of
+//! one fleet run side by side; every other pair of locks of one environment conflicts (the whole
+//! environment and a shard, shards of different fleet sizes, whose tenants overlap). Each run
+//! creates its own lock (only if absent), then looks for conflicting ones; finding one, it
+//! removes its own and waits as for a taken lock. Two runs that see each other both back off,
+//! and retry after a random part of a poll, so that one of them gets through.
+//!
+//! A run that finds the lock taken waits up to its timeout, polling, then fails naming the
+//! holder. The lock is released when the [`Guard`] is dropped, on
 //! success and on error alike; [`release_all`] releases what this process holds (for an
 //! interrupt). A local lock whose holder died on this host is taken over by the next run; any
 //! other lock a dead run left is broken with `promote unlock` ([`break_lock`]),
@@ -40,6 +50,87 @@ pub struct Options {
     pub command: String,
     /// The commit being written, for the holder record (default: the repository's HEAD).
     pub commit: Option<String>,
+    /// The part of the environment locked: all of it, or one shard of a `ci` fleet.
+    pub scope: Scope,
+}
+
+/// The part of an environment a lock covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The whole environment.
+    #[default]
+    Whole,
+    /// The tenants of shard `index` (from 1) of `count` (`ci --shard K/N`).
+    Shard {
+        /// K, from 1.
+        index: usize,
+        /// N.
+        count: usize,
+    },
+}
+
+impl Scope {
+    /// Whether a lock of this scope and one of `other` cannot be held at once: only the shards
+    /// of one fleet size with different indexes share no tenant.
+    pub fn conflicts(self, other: Scope) -> bool {
+        match (self, other) {
+            (
+                Scope::Shard { index, count },
+                Scope::Shard {
+                    index: other_index,
+                    count: other_count,
+                },
+            ) => count != other_count || index == other_index,
+            _ => true,
+        }
+    }
+
+    /// The lock's name for `env`: `prod`, `prod.shard-1-of-2` (a file name and a ref's last
+    /// component).
+    fn name(self, env: &str) -> Result<String> {
+        Ok(format!("{}{}", crate::keys::encode(env)?, self.suffix()))
+    }
+
+    fn suffix(self) -> String {
+        match self {
+            Scope::Whole => String::new(),
+            Scope::Shard { index, count } => format!(".shard-{index}-of-{count}"),
+        }
+    }
+
+    /// The scope a lock name's `rest` (what follows the environment's name) stands for.
+    fn parse(rest: &str) -> Option<Scope> {
+        if rest.is_empty() {
+            return Some(Scope::Whole);
+        }
+        let (index, count) = rest.strip_prefix(".shard-")?.split_once("-of-")?;
+        let scope = Scope::Shard {
+            index: index.parse().ok()?,
+            count: count.parse().ok()?,
+        };
+        (scope.suffix() == rest).then_some(scope)
+    }
+
+    /// The scopes of the locks named in `names` that are of `env`, with their names.
+    fn of_env<'n>(
+        env: &str,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Vec<(Scope, &'n str)>> {
+        let prefix = crate::keys::encode(env)?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| Some((Scope::parse(n.strip_prefix(&prefix)?)?, n)))
+            .collect())
+    }
+
+    /// ` (shard 1 of 2)`, or nothing for the whole environment.
+    pub fn describe(self) -> String {
+        match self {
+            Scope::Whole => String::new(),
+            Scope::Shard { index, count } => format!(" (shard {index} of {count})"),
+        }
+    }
 }
 
 /// Who holds a lock.
@@ -122,11 +213,14 @@ pub enum Place {
     Remote(String),
 }
 
-/// A lock found taken: where, and by whom (`None` when its record cannot be read).
+/// A lock found taken: where, of what part, and by whom (`None` when its record cannot be
+/// read).
 #[derive(Debug, Clone)]
 pub struct Taken {
-    /// Where the lock is.
+    /// Where the lock is (a remote's URL as [`crate::scrub::remote`] shows it).
     pub place: Place,
+    /// The part of the environment it locks.
+    pub scope: Scope,
     /// Who holds it.
     pub holder: Option<Holder>,
 }
@@ -137,9 +231,10 @@ impl Taken {
             Place::Local => "in this repository".to_owned(),
             Place::Remote(r) => format!("on the remote `{r}`"),
         };
+        let part = self.scope.describe();
         match &self.holder {
-            Some(h) => format!("environment `{env}` is locked {place} by {}", h.describe()),
-            None => format!("environment `{env}` is locked {place} by a run promote cannot name (its lock record is unreadable)"),
+            Some(h) => format!("environment `{env}`{part} is locked {place} by {}", h.describe()),
+            None => format!("environment `{env}`{part} is locked {place} by a run promote cannot name (its lock record is unreadable)"),
         }
     }
 
@@ -179,6 +274,7 @@ pub struct Guard {
 #[derive(Debug, Clone)]
 struct Held {
     id: String,
+    env: String,
     local: PathBuf,
     remote: Option<remote::Held>,
 }
@@ -238,15 +334,15 @@ fn release_held(which: impl Fn(&Held) -> bool) -> Vec<String> {
         .iter()
         .filter_map(|h| {
             h.release().ok()?;
-            local::env_of(&h.local)
+            Some(h.env.clone())
         })
         .collect()
 }
 
-/// Takes the lock of `env` for the repository at `repo`: locally, and on `options.remote`
-/// when set. Waits up to `options.timeout` while another run holds it, telling `note` once
-/// whom it waits for; then fails naming the holder. A local lock whose holder's process is
-/// gone from this host is taken over, and `note` says so.
+/// Takes the lock of `env` (of `options.scope` of it) for the repository at `repo`: locally,
+/// and on `options.remote` when set. Waits up to `options.timeout` while another run holds a
+/// conflicting lock, telling `note` once whom it waits for; then fails naming the holder. A
+/// local lock whose holder's process is gone from this host is taken over, and `note` says so.
 pub fn acquire(
     repo: &Path,
     env: &str,
@@ -256,7 +352,8 @@ pub fn acquire(
     let deadline = Instant::now() + options.timeout;
     let commit = options.commit.clone().or_else(|| head_commit(repo));
     let holder = Holder::this(&options.command, commit);
-    let path = local::path(repo, env)?;
+    let scope = options.scope;
+    let path = local::path(repo, &scope.name(env)?)?;
     let mut told = false;
     let mut wait = |taken: &Taken, note: &mut dyn FnMut(&str)| -> Result<()> {
         let now = Instant::now();
@@ -271,44 +368,59 @@ pub fn acquire(
                 crate::clock::human(deadline - now)
             ));
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep((POLL + jitter()).min(deadline - now));
         Ok(())
+    };
+    let taken_over = |dead: &Holder, note: &mut dyn FnMut(&str)| {
+        note(&format!(
+            "the lock of `{env}` was held by {}, whose process is gone from this host: taken over (`promote plan --env {env}` shows what that run left)",
+            dead.describe()
+        ));
     };
     loop {
         match local::try_take(&path, &holder)? {
-            local::Took::Taken => break,
-            local::Took::TakenOver(dead) => {
-                note(&format!(
-                    "the lock of `{env}` was held by {}, whose process is gone from this host: taken over (`promote plan --env {env}` shows what that run left)",
-                    dead.describe()
-                ));
-                break;
-            }
-            local::Took::Held(holder) => wait(
-                &Taken {
+            local::Took::Taken => {}
+            local::Took::TakenOver(dead) => taken_over(&dead, note),
+            local::Took::Held(found) => {
+                let taken = Taken {
                     place: Place::Local,
-                    holder,
-                },
-                note,
-            )?,
+                    scope,
+                    holder: found,
+                };
+                wait(&taken, note)?;
+                continue;
+            }
+        }
+        let found = local::conflicting(repo, env, scope)?;
+        for dead in &found.taken_over {
+            taken_over(dead, note);
+        }
+        match found.held {
+            None => break,
+            Some(taken) => {
+                local::release(&path, &holder.id)?;
+                wait(&taken, note)?;
+            }
         }
     }
     let mut held = Held {
         id: holder.id.clone(),
+        env: env.to_owned(),
         local: path,
         remote: None,
     };
     if let Some(url) = &options.remote {
         loop {
-            match remote::try_take(repo, url, env, &holder) {
+            match remote::try_take(repo, url, env, scope, &holder) {
                 Ok(Ok(r)) => {
                     held.remote = Some(r);
                     break;
                 }
                 Ok(Err(found)) => {
                     let taken = Taken {
-                        place: Place::Remote(url.clone()),
-                        holder: found,
+                        place: Place::Remote(crate::scrub::remote(url)),
+                        scope: found.scope,
+                        holder: found.holder,
                     };
                     if let Err(e) = wait(&taken, note) {
                         let _ = held.release();
@@ -323,38 +435,45 @@ pub fn acquire(
         }
     }
     self::held().push(held.clone());
-    tracing::info!(env, "lock taken");
+    tracing::info!(env, scope = %scope.describe().trim(), "lock taken");
     Ok(Guard {
         env: env.to_owned(),
         held,
     })
 }
 
+/// A random part of a poll, added to each wait: two runs that found each other's lock and both
+/// let theirs go do not retry in step for ever.
+fn jitter() -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // `RandomState` is seeded at random for each process and each instance.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let poll = u64::try_from(POLL.as_millis()).unwrap_or(250);
+    Duration::from_millis(random % poll)
+}
+
 /// How often a waiting run looks at the lock again.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Breaks the lock of `env` (locally, and on `remote` when given): for a run that died
-/// holding it. Refuses a lock whose holder is still running on this host unless `force`.
-/// Returns the locks broken (none when `env` was not locked).
+/// Breaks the locks of `env`, of the whole environment and of every shard (locally, and on
+/// `remote` when given): for a run that died holding one. Refuses a lock whose holder is still
+/// running on this host unless `force`. Returns the locks broken (none when `env` was not
+/// locked).
 pub fn break_lock(repo: &Path, env: &str, remote: Option<&str>, force: bool) -> Result<Vec<Taken>> {
-    let path = local::path(repo, env)?;
-    let mut found = Vec::new();
-    if let Some(holder) = local::read(&path)? {
-        found.push(Taken {
-            place: Place::Local,
-            holder,
-        });
-    }
-    let remote_lock = match remote {
-        Some(url) => remote::read(repo, url, env)?,
-        None => None,
+    let local = local::all_of(repo, env)?;
+    let remote_locks = match remote {
+        Some(url) => remote::list(repo, url, env)?,
+        None => Vec::new(),
     };
-    if let (Some(url), Some((_, holder))) = (remote, &remote_lock) {
-        found.push(Taken {
-            place: Place::Remote(url.to_owned()),
-            holder: holder.clone(),
-        });
-    }
+    let mut found: Vec<Taken> = local.iter().map(|(_, t)| t.clone()).collect();
+    let shown = remote.map(crate::scrub::remote).unwrap_or_default();
+    found.extend(remote_locks.iter().map(|r| Taken {
+        place: Place::Remote(shown.clone()),
+        scope: r.scope,
+        holder: r.holder.clone(),
+    }));
     if !force {
         if let Some(t) = found
             .iter()
@@ -367,16 +486,21 @@ pub fn break_lock(repo: &Path, env: &str, remote: Option<&str>, force: bool) -> 
             .hint("let it finish, or stop it first; --force breaks the lock all the same (two runs then write at once)"));
         }
     }
-    if let (Some(url), Some((oid, _))) = (remote, remote_lock) {
-        remote::remove(repo, url, env, oid)?;
+    if let Some(url) = remote {
+        for r in &remote_locks {
+            remote::remove(repo, url, env, r.scope, r.oid)?;
+        }
     }
-    local::remove(&path)?;
+    for (path, _) in &local {
+        local::remove(path)?;
+    }
     Ok(found)
 }
 
-/// Who holds the lock of `env` here, if anyone (`Some(None)`: someone promote cannot name).
+/// Who holds the lock of the whole of `env` here, if anyone (`Some(None)`: someone promote
+/// cannot name).
 pub fn holder(repo: &Path, env: &str) -> Result<Option<Option<Holder>>> {
-    local::read(&local::path(repo, env)?)
+    local::read(&local::path(repo, &Scope::Whole.name(env)?)?)
 }
 
 /// The commit the repository's HEAD is at, if any.

@@ -92,6 +92,45 @@ pub fn stderr() -> Scrubbed<io::Stderr> {
     Scrubbed(io::stderr())
 }
 
+/// Returns `remote` (a remote's name or a URL) as messages and logs may show it: a URL's
+/// password hidden (`https://alice:***@host/x.git`), and the whole user info of an HTTP URL
+/// without one, which is often a token (`https://***@github.com/o/r.git`). An ssh user
+/// (`ssh://git@host/r`, `git@host:r`) is shown.
+pub fn remote(remote: &str) -> String {
+    let Some((scheme, rest)) = remote.split_once("://") else {
+        return remote.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return remote.to_owned();
+    };
+    let user_info = match user_info.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            "***".to_owned()
+        }
+        None => user_info.to_owned(),
+    };
+    format!("{scheme}://{user_info}@{host}{path}")
+}
+
+/// Registers the credentials a remote's URL carries (its password, an HTTP user that may be a
+/// token) with [`scrub`], so that a git error quoting the URL does not show them.
+pub(crate) fn register_remote(remote: &str) {
+    let Some((_, rest)) = remote.split_once("://") else {
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if let Some((user_info, _)) = authority.rsplit_once('@') {
+        match user_info.split_once(':') {
+            Some((_, password)) => register(password),
+            None if self::remote(remote) != remote => register(user_info),
+            None => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +164,31 @@ mod tests {
             .write_all(b"Authorization: Basic hunter2-the-client-secret\n")
             .unwrap();
         assert_eq!(out, b"Authorization: Basic <redacted>\n");
+    }
+
+    #[test]
+    fn a_remote_url_is_shown_without_its_credentials() {
+        for (url, shown) in [
+            (
+                "http://alice:pAssw0rdXYZ@127.0.0.1:9/x.git",
+                "http://alice:***@127.0.0.1:9/x.git",
+            ),
+            (
+                "https://ghp_token123456@github.com/o/r.git",
+                "https://***@github.com/o/r.git",
+            ),
+            ("ssh://git@host/r.git", "ssh://git@host/r.git"),
+            ("git@github.com:o/r.git", "git@github.com:o/r.git"),
+            ("origin", "origin"),
+            ("/srv/state.git", "/srv/state.git"),
+            ("https://host/a@b.git", "https://host/a@b.git"),
+        ] {
+            assert_eq!(remote(url), shown, "{url}");
+        }
+        register_remote("http://alice:pAssw0rdXYZ@127.0.0.1:9/x.git");
+        assert_eq!(
+            scrub("failed: http://alice:pAssw0rdXYZ@127.0.0.1:9/x.git"),
+            "failed: http://alice:<redacted>@127.0.0.1:9/x.git"
+        );
     }
 }

@@ -302,6 +302,7 @@ pub fn run(
     let mut change = super::read(repo, &options.base, &options.head)?;
     if let Some(remote) = &options.state_remote {
         let pulled = state::sync::pull(repo, remote)?;
+        let remote = crate::scrub::remote(remote);
         tracing::info!(?pulled, remote, "state pulled");
     }
     // Every environment renders from the head's templates, compiled once.
@@ -545,8 +546,9 @@ fn environment(
 
 /// Takes the lock of `env` (on the state remote too, when there is one) and, with a state
 /// remote, pulls the state again under it: what this job plans against is what the last
-/// holder recorded. A shard locks its own part of the environment (shards never share a
-/// tenant), so the jobs of one fleet run side by side.
+/// holder recorded. A shard locks its own part of the environment (the shards of one fleet
+/// never share a tenant), so the jobs of one fleet run side by side; any other writer of the
+/// environment waits for them, and they for it.
 fn lock(
     repo: &Path,
     options: &Options,
@@ -554,19 +556,24 @@ fn lock(
     env: &str,
     host: &dyn Host,
 ) -> Result<crate::lock::Guard> {
-    let name = match options.shard {
-        Some(s) => format!("{env}.shard-{}-of-{}", s.index, s.count),
-        None => env.to_owned(),
+    let scope = match options.shard {
+        Some(s) => crate::lock::Scope::Shard {
+            index: s.index,
+            count: s.count,
+        },
+        None => crate::lock::Scope::Whole,
     };
     let lock_options = crate::lock::Options {
         timeout: options.lock_timeout,
         remote: options.state_remote.clone(),
         command: "ci --apply".into(),
         commit: Some(change.head_commit.to_string()),
+        scope,
     };
-    let guard = crate::lock::acquire(repo, &name, &lock_options, &mut |t| host.note(t))?;
+    let guard = crate::lock::acquire(repo, env, &lock_options, &mut |t| host.note(t))?;
     if let Some(remote) = &options.state_remote {
         let pulled = state::sync::pull(repo, remote)?;
+        let remote = crate::scrub::remote(remote);
         tracing::info!(?pulled, remote, env, "state pulled under the lock");
     }
     Ok(guard)

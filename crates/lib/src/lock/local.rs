@@ -1,33 +1,92 @@
-//! The local lock: a file `promote/locks/<env>.lock` in the repository's git common directory
+//! The local lock: a file `promote/locks/<name>.lock` in the repository's git common directory
 //! (so every work tree of one repository sees the same lock; `.promote/locks/` outside git),
-//! holding its [`Holder`] as JSON.
+//! holding its [`Holder`] as JSON; `<name>` is the environment's, followed by the shard's for a
+//! shard ([`Scope::name`]).
 //! It is created whole or not at all, and only if absent (a temporary file linked into place):
 //! of two runs, exactly one creates it.
 
 use std::path::{Path, PathBuf};
 
-use super::Holder;
+use super::{Holder, Place, Scope, Taken};
 use crate::diagnostic::{Diagnostic, Doing, Result};
 
 /// The directory of the lock files, under the git common directory.
 const DIR: &str = "promote/locks";
 
-/// Where the lock of `env` is for the repository at `repo`: under the git common directory,
-/// or, for a configuration directory outside git (which can apply nothing, having nowhere to
-/// record it, but can roll back), under its `.promote/`.
-pub(super) fn path(repo: &Path, env: &str) -> Result<PathBuf> {
-    let name = format!("{}.lock", crate::keys::encode(env)?);
-    let dir = match git2::Repository::discover(repo) {
-        Ok(git) => git.commondir().join(DIR),
-        Err(_) => crate::files::work_dir(repo)?.join("locks"),
-    };
-    Ok(dir.join(name))
+/// Where the lock named `name` is for the repository at `repo`: under the git common
+/// directory, or, for a configuration directory outside git (which can apply nothing, having
+/// nowhere to record it, but can roll back), under its `.promote/`.
+pub(super) fn path(repo: &Path, name: &str) -> Result<PathBuf> {
+    Ok(dir(repo)?.join(format!("{name}.lock")))
 }
 
-/// The environment a lock file is of.
-pub(super) fn env_of(path: &Path) -> Option<String> {
-    let stem = path.file_name()?.to_str()?.strip_suffix(".lock")?;
-    crate::keys::decode(stem).ok()
+/// The directory of the lock files of the repository at `repo`.
+fn dir(repo: &Path) -> Result<PathBuf> {
+    Ok(match git2::Repository::discover(repo) {
+        Ok(git) => git.commondir().join(DIR),
+        Err(_) => crate::files::work_dir(repo)?.join("locks"),
+    })
+}
+
+/// Every lock of `env` here (of the whole environment and of its shards), with its path.
+pub(super) fn all_of(repo: &Path, env: &str) -> Result<Vec<(PathBuf, Taken)>> {
+    let dir = dir(repo)?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).doing(|| format!("cannot list the locks in {}", dir.display())),
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let stems = names.iter().filter_map(|n| n.strip_suffix(".lock"));
+    let mut found = Vec::new();
+    for (scope, stem) in Scope::of_env(env, stems)? {
+        let path = dir.join(format!("{stem}.lock"));
+        // Released since the listing: not a lock any more.
+        if let Some(holder) = read(&path)? {
+            let taken = Taken {
+                place: Place::Local,
+                scope,
+                holder,
+            };
+            found.push((path, taken));
+        }
+    }
+    Ok(found)
+}
+
+/// What [`conflicting`] found.
+pub(super) struct Conflicts {
+    /// The holders of conflicting locks that died on this host, whose locks were removed.
+    pub(super) taken_over: Vec<Holder>,
+    /// A conflicting lock held by a run that is alive, or that this host cannot tell about.
+    pub(super) held: Option<Taken>,
+}
+
+/// Looks for the locks of `env` that conflict with one of `scope` (other than that one
+/// itself), removing those whose holder died on this host.
+pub(super) fn conflicting(repo: &Path, env: &str, scope: Scope) -> Result<Conflicts> {
+    let mut found = Conflicts {
+        taken_over: Vec::new(),
+        held: None,
+    };
+    for (path, taken) in all_of(repo, env)? {
+        if taken.scope == scope || !scope.conflicts(taken.scope) {
+            continue;
+        }
+        match &taken.holder {
+            Some(h) if h.alive() == Some(false) => {
+                remove_if(&path, h)?;
+                found.taken_over.push(h.clone());
+            }
+            _ => {
+                found.held = Some(taken);
+                return Ok(found);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What [`try_take`] found.

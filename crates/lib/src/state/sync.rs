@@ -44,8 +44,12 @@ fn pull_into(git: &Repository, remote: &str) -> Result<Pulled> {
     if let Ok(mut r) = git.find_reference(FETCHED) {
         r.delete()?;
     }
-    crate::git::fetch(git, remote, &format!("+{REF}:{FETCHED}"))
-        .doing(|| format!("cannot fetch the state ({REF}) from `{remote}`"))?;
+    crate::git::fetch(git, remote, &format!("+{REF}:{FETCHED}")).doing(|| {
+        format!(
+            "cannot fetch the state ({REF}) from `{}`",
+            crate::scrub::remote(remote)
+        )
+    })?;
     let Ok(fetched) = git.refname_to_id(FETCHED) else {
         return Ok(Pulled::NothingThere);
     };
@@ -70,14 +74,16 @@ pub(crate) fn push(repo: &Path, remote: &str) -> Result<()> {
             }
             Err(PushError::Other(e)) => {
                 return Err(Diagnostic::new(format!(
-                    "cannot push the state ({REF}) to `{remote}`: {}",
+                    "cannot push the state ({REF}) to `{}`: {}",
+                    crate::scrub::remote(remote),
                     e.message
                 )))
             }
         }
     }
     Err(Diagnostic::new(format!(
-        "cannot push the state ({REF}) to `{remote}`: refused {PUSH_ATTEMPTS} times, other jobs keep moving it ({})",
+        "cannot push the state ({REF}) to `{}`: refused {PUSH_ATTEMPTS} times, other jobs keep moving it ({})",
+        crate::scrub::remote(remote),
         last.unwrap_or_default()
     )))
 }
