@@ -26,7 +26,7 @@ pub const TENANT_FIELDS: &[&str] = &[
 /// (an IdP's `config/client_secret`, a static user's `password`, an Okta supervisor client's
 /// secret) holds one too. Over-treating a field as a credential keeps it out of git; missing one
 /// puts it there.
-pub const ANYWHERE_FIELDS: &str = "**/client_secret|password|private_key|api_key";
+pub const ANYWHERE_FIELDS: &str = "**/client_secret|password|private_key|signing_key|api_key";
 
 /// The pattern segment that matches any number of keys (see [`ANYWHERE_FIELDS`]).
 const ANY_DEPTH: &str = "**";
@@ -102,13 +102,31 @@ fn patterns(scope: Scope) -> &'static [Pattern] {
     }
 }
 
-/// Whether `key` is one of `alternatives` (or they hold `*`). Without regard to ASCII case: the
-/// platform decodes JSON as Go does, matching a field's name case-insensitively, so `JWKS` or
-/// `Client_Secret` in a write lands in `jwks` or `client_secret`.
+/// Whether `key` is one of `alternatives` (or they hold `*`), as the platform would read it: it
+/// decodes JSON as Go does, matching a field's name under Unicode case folding, so `JWKS`,
+/// `Client_Secret`, `jwKs` (a Kelvin sign) or `client_ſecret` (a long s) in a write land in
+/// `jwks` or `client_secret` ([`folds_to`]).
 pub(crate) fn segment_matches(alternatives: &[&str], key: &str) -> bool {
-    alternatives
-        .iter()
-        .any(|a| *a == "*" || a.eq_ignore_ascii_case(key))
+    alternatives.iter().any(|a| *a == "*" || folds_to(key, a))
+}
+
+/// Whether `key` folds to the ASCII field name `name` as Go's `encoding/json` folds field
+/// names: ASCII letters without regard to case, and the two non-ASCII letters whose simple case
+/// folding is an ASCII one, the Kelvin sign (U+212A, `k`) and the long s (U+017F, `s`).
+fn folds_to(key: &str, name: &str) -> bool {
+    let mut name = name.bytes();
+    for c in key.chars() {
+        let folded = match c {
+            '\u{212A}' => b'k',
+            '\u{017F}' => b's',
+            c if c.is_ascii() => (c as u8).to_ascii_lowercase(),
+            _ => return false,
+        };
+        if name.next().map(|b| b.to_ascii_lowercase()) != Some(folded) {
+            return false;
+        }
+    }
+    name.next().is_none()
 }
 
 /// Returns the marker that stands for secret `name`.
