@@ -877,7 +877,7 @@ fn a_change_the_platform_already_holds_is_recorded_and_said() {
     assert_eq!(report["summary"]["unchanged"], 4, "{report}");
     let (_, message) = &repo.state_commits()[0];
     assert!(
-        message.starts_with("apply local: 3 tenant(s) changed")
+        message.starts_with("apply local: 0 tenant(s) changed")
             && message.contains("globex (globex-local): recorded; the platform already held it"),
         "{message}"
     );

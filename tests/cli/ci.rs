@@ -718,3 +718,27 @@ fn the_head_templates_compile_once_for_every_environment() {
         "{run}"
     );
 }
+
+/// A tenant last applied from a commit head does not contain (a branch applied by hand) is
+/// named before ci replaces what only that commit had.
+#[test]
+fn ci_names_tenants_last_applied_from_elsewhere() {
+    let (repo, base) = fleet();
+    repo.edit("templates/acme/tenant.yaml", "IAM-4410", "IAM-4499");
+    let side = repo.commit("a change applied by hand from a branch");
+    repo.run(&["apply", "--env", "dev", "--yes", "--tenant", "acme"])
+        .success();
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let at_base = git
+        .find_object(git2::Oid::from_str(&base).unwrap(), None)
+        .unwrap();
+    git.reset(&at_base, git2::ResetType::Hard, None).unwrap();
+    repo.edit("templates/acme/tenant.yaml", "IAM-4410", "IAM-4411");
+    let head = repo.commit("the change that was merged");
+    let (run, _) = ci(&repo, &base, &head, &["--apply", "--yes", "--env", "dev"]);
+    run.success().stderr_contains(&format!(
+        "acme in `dev` last took commit {}, which {} does not contain",
+        &side[..12],
+        &head[..12]
+    ));
+}

@@ -418,7 +418,7 @@ pub fn markdown(env: &str, tenants: &[TenantDrift], totals: &Totals) -> String {
     }
     out.push_str("| tenant | id |");
     for f in Finding::ALL {
-        out.push_str(&format!(" {} |", f.label()));
+        out.push_str(&format!(" {} {} |", f.unit(), f.label()));
     }
     out.push_str(" never applied |\n|---|---|---:|---:|---:|---|\n");
     for t in &shown {

@@ -191,6 +191,7 @@ pub fn send(
     };
     let mut record_error = None;
     let mut lines = Vec::new();
+    let mut recorded_lines = Vec::new();
     let mut summary = Summary::default();
     let mut failed = 0usize;
     // Each plan is taken by the thread that sends it: it leaves memory as soon as it is sent.
@@ -240,7 +241,7 @@ pub fn send(
                     // A record that changes with nothing sent: the platform already held what
                     // the repository says (an earlier run sent it and was stopped before it
                     // recorded it, or someone made the same change by hand).
-                    lines.push(format!(
+                    recorded_lines.push(format!(
                         "{} ({}): recorded; the platform already held it",
                         r.key, r.id
                     ));
@@ -271,7 +272,7 @@ pub fn send(
                     recorded: Ok(None),
                 });
             }
-            let message = state::message(env, &lines, options.source.as_deref());
+            let message = state::message(env, &lines, &recorded_lines, options.source.as_deref());
             rec.commit(&message, verified)
         }
         (None, None) => Ok(None),

@@ -623,6 +623,15 @@ fn run_env(
         mode: options.mode,
         action: options.apply.then(|| options.action().to_owned()),
     };
+    // Tenants last applied from a commit head does not contain (a branch applied by hand, or
+    // from another work tree): head's configuration replaces what only that commit had.
+    if !tenants.is_empty() {
+        let foreign = crate::lineage::foreign(repo, &env.name, &tenants, change.head_commit)
+            .map_err(|d| vec![d])?;
+        if !foreign.is_empty() {
+            host.warn(&foreign.warning(&env.name, &change.head_commit.to_string()));
+        }
+    }
     // Connect before the report begins, so that a failure leaves no half-written report.
     let live = if tenants.is_empty() {
         None
@@ -727,7 +736,7 @@ fn forget(
         for key in removed {
             rec.forget(key)?;
         }
-        rec.commit(&state::message(env, &lines, Some(&source)), false)
+        rec.commit(&state::message(env, &lines, &[], Some(&source)), false)
     });
     match result {
         Ok(_) => true,

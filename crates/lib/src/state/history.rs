@@ -33,19 +33,20 @@ pub(crate) const SOURCE_TRAILER: &str = "Promote-Source";
 const SHORT: usize = 12;
 
 /// Returns the message of an apply's state commit: `apply <env>: N tenant(s) changed from
-/// <source, abbreviated>`, one line per tenant changed, then the trailers [`apply`] reads back.
-pub fn message(env: &str, changed: &[String], source: Option<&str>) -> String {
+/// <source, abbreviated>`, one line per tenant changed, one per tenant `recorded` with nothing
+/// sent (the platform already held it), then the trailers [`apply`] reads back.
+pub fn message(env: &str, changed: &[String], recorded: &[String], source: Option<&str>) -> String {
     let mut text = format!("apply {env}: {} tenant(s) changed", changed.len());
     if let Some(s) = source {
         text.push_str(&format!(" from {}", &s[..s.len().min(SHORT)]));
     }
     text.push_str("\n\n");
-    for line in changed {
+    for line in changed.iter().chain(recorded) {
         text.push_str(line);
         text.push('\n');
     }
     // A line of the tenants cannot pass for a trailer: the trailers are the last paragraph.
-    if !changed.is_empty() {
+    if !changed.is_empty() || !recorded.is_empty() {
         text.push('\n');
     }
     text.push_str(&format!("{ENVIRONMENT_TRAILER}: {env}\n"));
@@ -209,7 +210,12 @@ mod tests {
 
     #[test]
     fn trailers_round_trip_and_the_first_line_stays_readable() {
-        let text = message("prod", &["acme (acme-prod): +1 ~0 -0".into()], Some(SOURCE));
+        let text = message(
+            "prod",
+            &["acme (acme-prod): +1 ~0 -0".into()],
+            &[],
+            Some(SOURCE),
+        );
         assert_eq!(
             text,
             format!("apply prod: 1 tenant(s) changed from 0123456789ab\n\nacme (acme-prod): +1 ~0 -0\n\nPromote-Environment: prod\nPromote-Source: {SOURCE}\n")
@@ -218,7 +224,7 @@ mod tests {
         assert_eq!(read.env, "prod");
         assert_eq!(read.source, Some(Oid::from_str(SOURCE).unwrap()));
         // Nothing changed, no source known.
-        let none = message("dev", &[], None);
+        let none = message("dev", &[], &[], None);
         assert_eq!(
             none,
             "apply dev: 0 tenant(s) changed\n\nPromote-Environment: dev\n"
@@ -235,7 +241,7 @@ mod tests {
     #[test]
     fn a_tenant_line_cannot_forge_a_trailer() {
         let forged = format!("x\n\n{SOURCE_TRAILER}: {}", "f".repeat(40));
-        let text = message("prod", &[forged], Some(SOURCE));
+        let text = message("prod", &[forged], &[], Some(SOURCE));
         assert_eq!(
             apply(&text).unwrap().source,
             Some(Oid::from_str(SOURCE).unwrap())
@@ -291,7 +297,7 @@ mod tests {
     #[test]
     fn new_commits_are_read_through_their_trailers() {
         let (dir, config) = repo_with_a_commit();
-        let msg = message("staging", &["acme".into()], Some(&config.to_string()));
+        let msg = message("staging", &["acme".into()], &[], Some(&config.to_string()));
         record(
             dir.path(),
             "staging",
