@@ -211,7 +211,7 @@ fn behind(
             None => format!("never applied to `{env}`"),
             Some(Some(source)) => format!(
                 "`{env}` last applied it from {}",
-                &source[..source.len().min(12)]
+                state::short_source(&source)
             ),
             Some(None) => format!("`{env}` holds another rendering"),
         };

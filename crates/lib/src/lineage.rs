@@ -30,7 +30,7 @@ impl Foreign {
 
     /// The warning to show: one sentence per source commit, naming the tenants (the first ten).
     pub fn warning(&self, env: &str, head: &str) -> String {
-        let short = |id: &str| id[..id.len().min(12)].to_owned();
+        let short = crate::state::short_source;
         let parts: Vec<String> = self
             .by_source
             .iter()
@@ -157,6 +157,11 @@ mod tests {
             "{warning}"
         );
         assert!(warning.contains("changes made only in that commit are reverted"));
+        // A record's source is anyone's to write: a strange one is shown as such, not sliced.
+        assert_eq!(
+            crate::state::short_source("ééééééééé"),
+            "an unreadable commit"
+        );
         assert!(foreign(dir.path(), "prod", &[&a, &c], mine)
             .unwrap()
             .is_empty());

@@ -23,6 +23,7 @@ use crate::credentials::{self, Scope};
 use crate::diagnostic::{Diagnostic, Doing, Result};
 use crate::keys;
 
+pub(crate) use history::short_source;
 pub use history::{message, recorded_source};
 
 /// The ref holding the state.

@@ -83,6 +83,16 @@ pub(crate) fn apply(message: &str) -> Option<Apply> {
     Some(Apply { env: env?, source })
 }
 
+/// A recorded source commit as messages show it: its first 12 hexadecimal digits, or a word
+/// for a record whose source is not a commit ID (the ref is anyone's to write).
+pub(crate) fn short_source(source: &str) -> String {
+    if !source.is_empty() && source.bytes().all(|b| b.is_ascii_hexdigit()) {
+        source[..source.len().min(SHORT)].to_owned()
+    } else {
+        "an unreadable commit".to_owned()
+    }
+}
+
 /// `text` as a full object ID (40 hexadecimal digits), or `None`.
 fn full_id(text: &str) -> Option<Oid> {
     let hex = text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit());
