@@ -76,7 +76,11 @@ pub enum Scope {
 pub(crate) type Pattern = Vec<Vec<&'static str>>;
 
 static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
-    let workspace = WORKSPACE_FIELDS.iter().map(|p| format!("servers/*/{p}"));
+    // The names that are credentials anywhere are matched once over the whole tree.
+    let workspace = WORKSPACE_FIELDS
+        .iter()
+        .filter(|p| **p != ANYWHERE_FIELDS)
+        .map(|p| format!("servers/*/{p}"));
     TENANT_FIELDS
         .iter()
         .map(|p| parse(p))
@@ -114,6 +118,10 @@ pub(crate) fn segment_matches(alternatives: &[&str], key: &str) -> bool {
 /// names: ASCII letters without regard to case, and the two non-ASCII letters whose simple case
 /// folding is an ASCII one, the Kelvin sign (U+212A, `k`) and the long s (U+017F, `s`).
 fn folds_to(key: &str, name: &str) -> bool {
+    // The common case, and a fast one: every key of a tree is looked at.
+    if key.is_ascii() {
+        return key.eq_ignore_ascii_case(name);
+    }
     let mut name = name.bytes();
     for c in key.chars() {
         let folded = match c {
@@ -259,6 +267,13 @@ pub(crate) fn walk<'a>(
         return;
     };
     if first.as_slice() == [ANY_DEPTH] {
+        if let [names] = rest {
+            // The common case (`**/name`): no pointer is built until a name matches, since
+            // every node of the tree is visited.
+            let mut keys = Vec::new();
+            anywhere(value, names, &at, &mut keys, found);
+            return;
+        }
         // No key here, or one more key and still any number.
         walk(value, rest, at.clone(), found);
         match value {
@@ -287,6 +302,48 @@ pub(crate) fn walk<'a>(
         Value::Array(items) if first.contains(&"*") => {
             for (i, child) in items.iter().enumerate() {
                 walk(child, rest, pointer::join(&at, &i.to_string()), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Calls `found` with the pointer and value of every map entry under `value` (at `at`, then the
+/// keys `keys`) whose key is one of `names`, at any depth.
+fn anywhere<'a>(
+    value: &'a Value,
+    names: &[&str],
+    at: &str,
+    keys: &mut Vec<std::borrow::Cow<'a, str>>,
+    found: &mut impl FnMut(String, &'a Value),
+) {
+    let pointer = |keys: &[std::borrow::Cow<'a, str>], last: &str| {
+        let mut p = at.to_owned();
+        for k in keys {
+            p = pointer::join(&p, k);
+        }
+        pointer::join(&p, last)
+    };
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if segment_matches(names, key) {
+                    found(pointer(keys, key), child);
+                }
+                if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    keys.push(std::borrow::Cow::Borrowed(key));
+                    anywhere(child, names, at, keys, found);
+                    keys.pop();
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    keys.push(std::borrow::Cow::Owned(i.to_string()));
+                    anywhere(child, names, at, keys, found);
+                    keys.pop();
+                }
             }
         }
         _ => {}
