@@ -831,12 +831,7 @@ fn a_last_apply_from_elsewhere_is_named_before_it_is_reverted() {
     let theirs = repo.commit("their change");
     apply(&repo, &[]).0.success();
     // Back to the commit before theirs, as a colleague's checkout would be.
-    let git = git2::Repository::open(repo.path()).unwrap();
-    let base_commit = git
-        .find_object(git2::Oid::from_str(&base).unwrap(), None)
-        .unwrap();
-    git.reset(&base_commit, git2::ResetType::Hard, None)
-        .unwrap();
+    repo.reset_hard(&base);
     let warning = format!(
         "last took commit {}, which {} does not contain",
         &theirs[..12],

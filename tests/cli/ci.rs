@@ -728,11 +728,7 @@ fn ci_names_tenants_last_applied_from_elsewhere() {
     let side = repo.commit("a change applied by hand from a branch");
     repo.run(&["apply", "--env", "dev", "--yes", "--tenant", "acme"])
         .success();
-    let git = git2::Repository::open(repo.path()).unwrap();
-    let at_base = git
-        .find_object(git2::Oid::from_str(&base).unwrap(), None)
-        .unwrap();
-    git.reset(&at_base, git2::ResetType::Hard, None).unwrap();
+    repo.reset_hard(&base);
     repo.edit("templates/acme/tenant.yaml", "IAM-4410", "IAM-4411");
     let head = repo.commit("the change that was merged");
     let (run, _) = ci(&repo, &base, &head, &["--apply", "--yes", "--env", "dev"]);

@@ -205,6 +205,16 @@ impl TestRepo {
         .to_string()
     }
 
+    /// Moves HEAD, the index and the work tree to `commit` (`git reset --hard COMMIT`), as a
+    /// colleague's older checkout or another branch would have them.
+    pub fn reset_hard(&self, commit: &str) {
+        let repo = self.git();
+        let target = repo
+            .find_object(git2::Oid::from_str(commit).unwrap(), None)
+            .unwrap();
+        repo.reset(&target, git2::ResetType::Hard, None).unwrap();
+    }
+
     fn git(&self) -> git2::Repository {
         git2::Repository::open(self.path()).unwrap()
     }

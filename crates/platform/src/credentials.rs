@@ -402,11 +402,10 @@ pub fn may_hold(at: &str, value: &Value, scope: Scope) -> bool {
         return true;
     };
     let anywhere = |pattern: &Pattern| pattern.first().is_some_and(|a| a.as_slice() == [ANY_DEPTH]);
-    let names = |pattern: &Pattern| pattern.last().cloned().unwrap_or_default();
     patterns(scope).iter().any(|pattern| {
         if anywhere(pattern) {
-            let names = names(pattern);
-            segments.iter().any(|seg| segment_matches(&names, seg)) || has_key(value, &names)
+            let names = pattern.last().map(Vec::as_slice).unwrap_or_default();
+            segments.iter().any(|seg| segment_matches(names, seg)) || has_key(value, names)
         } else {
             pattern
                 .iter()
