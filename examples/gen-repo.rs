@@ -464,9 +464,9 @@ fn write_workspace(repo: &mut Repo, ws: &Ws) -> Result<(), Box<dyn Error>> {
         ("consent", "consent-age"),
         ("geo", "geo-fence"),
     ] {
-        let _ = writeln!(peps, "  {target}:\n    policy_id: {}", p(policy));
+        let _ = writeln!(peps, "  {target}: {}", p(policy));
     }
-    let _ = writeln!(peps, "  {}:\n    policy_id: {}", p("accounts"), p("acl"));
+    let _ = writeln!(peps, "  {}: {}", p("accounts"), p("acl"));
     let theme = if ws.id == "customers" {
         "brand"
     } else {

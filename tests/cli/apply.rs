@@ -461,8 +461,7 @@ fn a_tenant_the_platform_refuses_fails_alone() {
     // does not manage. promote leaves that entry alone.
     let hook = "/servers/app/policy_execution_points/login_hook";
     repo.edit_emulator_tenant("globex-local", |t| {
-        t["servers"]["app"]["policy_execution_points"]["login_hook"] =
-            json!({"policy_id": "active-users"});
+        t["servers"]["app"]["policy_execution_points"]["login_hook"] = json!("active-users");
     });
     let (run, report) = plan(&repo, &[]);
     run.success();
@@ -498,7 +497,7 @@ fn a_tenant_the_platform_refuses_fails_alone() {
     let (run, report) = apply(&repo, &["--allow-delete"]);
     run.code(1)
         .stderr_contains("422 validation_failed")
-        .stderr_contains(&format!("{hook}/policy_id"));
+        .stderr_contains(hook);
     assert_eq!(
         outcomes(&report),
         owned_pairs(&[
@@ -517,7 +516,7 @@ fn a_tenant_the_platform_refuses_fails_alone() {
             .starts_with("the platform refused the change: PATCH /api/hub/globex-local/promote/")
             && message.contains("answered 422 validation_failed")
             && message.contains("unknown policy `active-users`")
-            && message.contains(&format!("{hook}/policy_id")),
+            && message.contains(hook),
         "{message}"
     );
     let removed = "/servers/app/policies/active-users";

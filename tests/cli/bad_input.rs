@@ -128,9 +128,9 @@ cases! {
     reference_to_a_missing_policy: ["validate"], |r| {
         r.write(
             "templates/t/workspaces/w/workspace.yaml",
-            "name: w\npolicy_execution_points:\n  login:\n    policy_id: nope\n",
+            "name: w\npolicy_execution_points:\n  login: nope\n",
         );
-    } => ["templates/t/workspaces/w/workspace.yaml:4:5: unknown policy `nope`"];
+    } => ["templates/t/workspaces/w/workspace.yaml:3:3: unknown policy `nope`"];
 
     duplicate_tenant_ids: ["validate"], |r| {
         r.write(PROD, "target:\n  url: https://t.example.test\ntenants:\n  a: {template: t, id: same}\n  b: {template: t, id: same}\n");

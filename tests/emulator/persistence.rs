@@ -88,7 +88,7 @@ fn dry_runs_and_refused_writes_do_not_touch_the_disk() {
     s.merge_patch(
         &token,
         &acme,
-        &json!({"servers": {"w": {"policy_execution_points": {"p": {"policy_id": "nope"}}}}}),
+        &json!({"servers": {"w": {"policy_execution_points": {"p": "nope"}}}}),
         "",
     )
     .error(422, "validation_failed");

@@ -22,7 +22,7 @@ fn setup() -> (Server, String) {
                 "scripts": {"map": {"body": "module.exports = () => ({})"}},
                 "pools": {"local": {}},
                 "idps": {"corp": {"method": "oidc", "identity_pool_id": "customers"}},
-                "policy_execution_points": {"client_access": {"policy_id": "allow"}},
+                "policy_execution_points": {"client_access": "allow"},
                 "script_execution_points": {"post_authn_ctx": {"corp": {"script_id": "map"}}},
                 "theme_binding": {"theme_id": "brand"}
             }}
@@ -91,12 +91,12 @@ fn a_dangling_reference_through_the_tenant_endpoint_names_the_tenant_pointer() {
     let r = s.json_patch(
         &token,
         &acme,
-        &json!([{"op": "replace", "path": "/servers/w/policy_execution_points/client_access/policy_id", "value": "deny"}]),
+        &json!([{"op": "replace", "path": "/servers/w/policy_execution_points/client_access", "value": "deny"}]),
         "",
     );
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/client_access/policy_id",
+        "/servers/w/policy_execution_points/client_access",
         "unknown policy `deny`",
     );
     // Removing the tenant pool an existing idp uses.
@@ -131,7 +131,7 @@ fn a_dangling_reference_through_the_tenant_endpoint_names_the_tenant_pointer() {
     let r = s.import(&token, &acme, &t, "mode=update");
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/client_access/policy_id",
+        "/servers/w/policy_execution_points/client_access",
         "unknown policy `allow`",
     );
     assert_eq!(everything(&s, &token), before);
@@ -159,7 +159,7 @@ fn every_problem_is_listed() {
         pointers,
         [
             "/grant_types",
-            "/policy_execution_points/client_access/policy_id",
+            "/policy_execution_points/client_access",
             "/script_execution_points/post_authn_ctx/corp/script_id",
         ],
         "{r}"
@@ -411,7 +411,7 @@ fn a_broken_tenant_on_disk_can_be_exported_but_not_written() {
     let tenants = dir.path().join("tenants");
     std::fs::create_dir_all(&tenants).unwrap();
     let broken = json!({"servers": {"w": {
-        "policy_execution_points": {"p": {"policy_id": "gone"}}
+        "policy_execution_points": {"p": "gone"}
     }}});
     std::fs::write(tenants.join("acme.json"), broken.to_string()).unwrap();
     let s = Server::on(dir, &[]);
@@ -420,14 +420,14 @@ fn a_broken_tenant_on_disk_can_be_exported_but_not_written() {
     let r = s.merge_patch(&token, &At::tenant("acme"), &json!({"name": "x"}), "");
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/p/policy_id",
+        "/servers/w/policy_execution_points/p",
         "unknown policy `gone`",
     );
     // An import that repairs it is accepted.
     s.import(
         &token,
         &At::tenant("acme"),
-        &json!({"servers": {"w": {"policies": {"gone": {}}, "policy_execution_points": {"p": {"policy_id": "gone"}}}}}),
+        &json!({"servers": {"w": {"policies": {"gone": {}}, "policy_execution_points": {"p": "gone"}}}}),
         "mode=update",
     )
     .expect(204);

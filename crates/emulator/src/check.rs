@@ -181,7 +181,7 @@ mod tests {
                 "policies": {"allow": {}},
                 "scripts": {"map": {"body": "x"}},
                 "idps": {"p": {"identity_pool_id": "customers"}},
-                "policy_execution_points": {"client_access": {"policy_id": "allow"}},
+                "policy_execution_points": {"client_access": "allow"},
                 "script_execution_points": {"post_authn_ctx": {"p": {"script_id": "map"}}},
                 "theme_binding": {"theme_id": "brand"},
                 "services": {"orders": {"apis": {"list": {"policy_id": "allow"}}}},

@@ -132,7 +132,7 @@ mod tests {
                 ("acme/tenant.yaml".to_owned(), "name: acme\n".to_owned()),
                 (
                     "acme/workspaces/w/workspace.yaml".to_owned(),
-                    "name: w\npolicy_execution_points:\n  login:\n    policy_id: nope\n".to_owned(),
+                    "name: w\npolicy_execution_points:\n  login: nope\n".to_owned(),
                 ),
                 (
                     "acme/workspaces/w/clients/c.yaml".to_owned(),
@@ -152,7 +152,7 @@ mod tests {
             .map(|d| d.to_string())
             .collect();
         assert_eq!(errors.len(), 2, "{errors:#?}");
-        assert!(errors[0].starts_with("templates/acme/workspaces/w/workspace.yaml:4:5: unknown policy `nope` (env prod, tenant acme)"), "{}", errors[0]);
+        assert!(errors[0].starts_with("templates/acme/workspaces/w/workspace.yaml:3:3: unknown policy `nope` (env prod, tenant acme)"), "{}", errors[0]);
         assert!(errors[1].starts_with("templates/acme/workspaces/w/clients/c.yaml:2:1: plain-text credential in the repository"), "{}", errors[1]);
     }
 

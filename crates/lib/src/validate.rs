@@ -268,7 +268,7 @@ mod tests {
                 "policies": {"allow": {}},
                 "scripts": {"map": {"body": "x"}},
                 "idps": {"pool": {"identity_pool_id": "customers"}, "google": {"credentials": {"client_secret": "<secret:G>"}}},
-                "policy_execution_points": {"client_access": {"policy_id": "allow"}},
+                "policy_execution_points": {"client_access": "allow"},
                 "script_execution_points": {"post_authn_ctx": {"pool": {"script_id": "map"}}},
                 "theme_binding": {"theme_id": "brand"},
                 "services": {"orders": {"apis": {"list": {"method": "GET", "path": "/orders", "policy_id": "allow"}, "open": {"method": "GET", "path": "/x"}}}},
@@ -317,7 +317,7 @@ mod tests {
     fn reports_every_problem_at_its_pointer() {
         let mut t = valid();
         let ws = &mut t["servers"]["default"];
-        ws["policy_execution_points"]["client_access"]["policy_id"] = json!("gone");
+        ws["policy_execution_points"]["client_access"] = json!("gone");
         ws["script_execution_points"]["post_authn_ctx"]["pool"]["script_id"] = json!("gone");
         ws["idps"]["pool"]["identity_pool_id"] = json!("gone");
         ws["theme_binding"]["theme_id"] = json!("gone");
@@ -344,7 +344,7 @@ mod tests {
                 "an entry of `clients` must be a map, not a number",
             ),
             (
-                "/servers/default/policy_execution_points/client_access/policy_id",
+                "/servers/default/policy_execution_points/client_access",
                 "unknown policy `gone`",
             ),
             (

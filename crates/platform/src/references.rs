@@ -31,7 +31,7 @@ pub enum Scope {
 /// key), the word for what it names, the collection, and where that collection is.
 pub const REFERENCES: &[(&[&str], &str, &str, Scope)] = &[
     (
-        &["policy_execution_points", "*", "policy_id"],
+        &["policy_execution_points", "*"],
         "policy",
         "policies",
         Scope::Workspace,

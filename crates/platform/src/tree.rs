@@ -200,12 +200,15 @@ pub const WORKSPACE_FIELDS: &[(&str, FieldType)] = &[
     ("jwks", FieldType::Object),
     ("theme_binding", FieldType::Object),
     ("server_consent", FieldType::Object),
+    // Keyed by execution point, but each value is a policy ID (a string), not an entry.
+    ("policy_execution_points", FieldType::Object),
     ("ciba_authentication_service", FieldType::Object),
 ];
 
 /// Keyed collections of a workspace that the repository keeps inline in `workspace.yaml`
-/// rather than as a directory, so [`WORKSPACE`] does not list them.
-pub const INLINE_WORKSPACE_COLLECTIONS: &[&str] = &["policy_execution_points"];
+/// rather than as a directory, so [`WORKSPACE`] does not list them. None today:
+/// `policy_execution_points` maps each point to a policy ID, a string, not to an entry.
+pub const INLINE_WORKSPACE_COLLECTIONS: &[&str] = &[];
 
 /// How many levels of keys a collection has before its entries: 2 for `claims` (type → id →
 /// entry), 1 otherwise.
