@@ -175,10 +175,10 @@ fn an_environment_variable_plans_all_of_that_environment_and_none_of_another() {
     let (repo, base) = fleet();
     repo.edit(
         "environments/staging.yaml",
-        "log_level: debug",
-        "log_level: info",
+        "locale: en-US",
+        "locale: de-DE",
     );
-    let head = repo.commit("staging: less logging");
+    let head = repo.commit("staging: German by default");
     let (run, report) = ci(&repo, &base, &head, &[]);
     run.success();
     assert_eq!(ran(&report), in_envs(&["staging"], &TENANTS));
@@ -489,12 +489,8 @@ fn a_deleted_tenant_entry_is_reported_and_forgotten_only_with_allow_delete() {
 #[test]
 fn shards_split_the_affected_tenants_exactly() {
     let (repo, base) = fleet();
-    repo.edit(
-        "environments/dev.yaml",
-        "log_level: debug",
-        "log_level: warn",
-    );
-    let head = repo.commit("dev: warnings only");
+    repo.edit("environments/dev.yaml", "locale: en-US", "locale: fr-FR");
+    let head = repo.commit("dev: French by default");
     let mut seen: Vec<String> = Vec::new();
     for k in 1..=3 {
         let shard = format!("{k}/3");

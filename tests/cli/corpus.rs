@@ -206,7 +206,7 @@ fn serve(
 /// `environments/fake.yaml`: one saas tenant of the example on the fake platform at `url`.
 fn fake_environment(url: &str) -> String {
     format!(
-        "target:\n  url: {url}\n  client_id_env: PROMOTE_FAKE_CLIENT_ID\n  client_secret_env: PROMOTE_FAKE_CLIENT_SECRET\n  concurrency: 2\nvars:\n  platform_url: {url}\n  domain: fake.test\n  dev_port: 0\n  log_level: info\n  ttl: {{ access_token: 1h0m0s, id_token: 1h0m0s, refresh_token: 24h0m0s, authorization_code: 10m0s, cookie: 24h0m0s, mfa_session: 1h0m0s }}\n  password: {{ min_length: 8, history: 0 }}\n  mfa: {{ enforce: false }}\n  features: {{ organizations: true, passkeys: true, webhooks: true, device_flow: true, dpop: false }}\n  webhooks: {{ insecure: true }}\n  saas: {{ app_domain: app.fake.test }}\ntenants:\n  globex: {{ template: saas, id: globex-fake, vars: {{ customer_name: Globex, plan: gold, domain: globex.test, brand_color: \"#0B5FFF\", seats: 5 }} }}\n"
+        "target:\n  url: {url}\n  client_id_env: PROMOTE_FAKE_CLIENT_ID\n  client_secret_env: PROMOTE_FAKE_CLIENT_SECRET\n  concurrency: 2\nvars:\n  platform_url: {url}\n  domain: fake.test\n  dev_port: 0\n  locale: en-US\n  ttl: {{ access_token: 1h0m0s, id_token: 1h0m0s, refresh_token: 24h0m0s, authorization_code: 10m0s, cookie: 24h0m0s, mfa_session: 1h0m0s }}\n  password: {{ min_length: 8, history: 0 }}\n  mfa: {{ enforce: false }}\n  features: {{ organizations: true, passkeys: true, webhooks: true, device_flow: true, dpop: false }}\n  webhooks: {{ insecure: true }}\n  saas: {{ app_domain: app.fake.test }}\ntenants:\n  globex: {{ template: saas, id: globex-fake, vars: {{ customer_name: Globex, plan: gold, domain: globex.test, brand_color: \"#0B5FFF\", seats: 5 }} }}\n"
     )
 }
 

@@ -206,7 +206,7 @@ fn printed_patches_apply_to_old_and_give_new() {
     // A change only RFC 6902 can say.
     let old = repo.json("prod/globex.json");
     let mut new = old.clone();
-    new["settings"]["log_level"] = Value::Null;
+    new["settings"]["default_workspace_id"] = Value::Null;
     new["servers"]["app"]["clients"] = json!({});
     repo.write("nulled.json", &new.to_string());
     let run = repo.run(&["diff", "prod/globex.json", "nulled.json"]);

@@ -43,7 +43,7 @@ pub fn saas_fleet(key: &str, id: &str, n: usize) -> (Vec<(String, String)>, Stri
 pub fn saas_env(url: &str, tenants: &[(String, String)]) -> String {
     let mut text = target(url);
     text.push_str(
-        "vars:\n  platform_url: https://fleet.test\n  domain: fleet.test\n  dev_port: 0\n  log_level: info\n  ttl: {access_token: 10m0s, id_token: 10m0s, refresh_token: 24h0m0s, authorization_code: 1m0s, mfa_session: 1h0m0s}\n  password: {min_length: 10, history: 3}\n  saas: {app_domain: app.fleet.test}\ntenants:\n",
+        "vars:\n  platform_url: https://fleet.test\n  domain: fleet.test\n  dev_port: 0\n  locale: en-US\n  ttl: {access_token: 10m0s, id_token: 10m0s, refresh_token: 24h0m0s, authorization_code: 1m0s, mfa_session: 1h0m0s}\n  password: {min_length: 10, history: 3}\n  saas: {app_domain: app.fleet.test}\ntenants:\n",
     );
     for (i, (key, id)) in tenants.iter().enumerate() {
         let plan = if i % 2 == 0 { "gold" } else { "silver" };
@@ -264,12 +264,12 @@ pub const SECRETS: [(&str, &str, &str); 5] = [
     (
         "PROMOTE_SECRET_ACME_ENTRA_SECRET",
         "entra-9Fq2-SHOULD-NEVER-SHOW",
-        "/servers/workforce/idps/entra-id/credentials/client_secret",
+        "/servers/workforce/idps/entra-id/credentials/azure/client_secret",
     ),
     (
         "PROMOTE_SECRET_ACME_GOOGLE_SECRET",
         "google-4Kx7-SHOULD-NEVER-SHOW",
-        "/servers/default/idps/google/credentials/client_secret",
+        "/servers/default/idps/google/credentials/google/client_secret",
     ),
     (
         "PROMOTE_SECRET_ACME_WEBHOOK_KEY",
@@ -279,12 +279,12 @@ pub const SECRETS: [(&str, &str, &str); 5] = [
     (
         "PROMOTE_SECRET_ACME_TWILIO_ACCOUNT_SID",
         "twilio-sid-7Hm3-SHOULD-NEVER-SHOW",
-        "/mfa_methods/sms/auth/sms/twilio/account_sid",
+        "/mfa_methods/sms/auth/sms/sid",
     ),
     (
         "PROMOTE_SECRET_ACME_TWILIO_AUTH_TOKEN",
         "twilio-token-2Rw5-SHOULD-NEVER-SHOW",
-        "/mfa_methods/sms/auth/sms/twilio/auth_token",
+        "/mfa_methods/sms/auth/sms/auth_token",
     ),
 ];
 

@@ -92,7 +92,7 @@ fn rendered_trees_hold_secret_markers_and_no_plain_credential() {
         "rotated_secrets",
         "api_key",
         "secret",
-        "account_sid",
+        "sid",
         "auth_token",
     ];
     let mut markers = BTreeSet::new();
@@ -117,11 +117,11 @@ fn rendered_trees_hold_secret_markers_and_no_plain_credential() {
     assert_eq!(
         markers.into_iter().collect::<Vec<_>>(),
         [
-            "acme/mfa_methods/sms/auth/sms/twilio/account_sid = <secret:ACME_TWILIO_ACCOUNT_SID>",
-            "acme/mfa_methods/sms/auth/sms/twilio/auth_token = <secret:ACME_TWILIO_AUTH_TOKEN>",
-            "acme/servers/default/idps/google/credentials/client_secret = <secret:ACME_GOOGLE_SECRET>",
+            "acme/mfa_methods/sms/auth/sms/auth_token = <secret:ACME_TWILIO_AUTH_TOKEN>",
+            "acme/mfa_methods/sms/auth/sms/sid = <secret:ACME_TWILIO_ACCOUNT_SID>",
+            "acme/servers/default/idps/google/credentials/google/client_secret = <secret:ACME_GOOGLE_SECRET>",
             "acme/servers/default/webhooks/crm-events/api_key = <secret:ACME_WEBHOOK_KEY>",
-            "acme/servers/workforce/idps/entra-id/credentials/client_secret = <secret:ACME_ENTRA_SECRET>",
+            "acme/servers/workforce/idps/entra-id/credentials/azure/client_secret = <secret:ACME_ENTRA_SECRET>",
         ]
     );
 }

@@ -193,7 +193,7 @@ mod tests {
         p.outcome = Some(Applied::Applied);
         assert_eq!(p.outcome(), "applied 3 change(s) (+1 ~2 -0)");
         p.skipped = vec![crate::patch::three_way::Conflict {
-            path: "/settings/log_level".into(),
+            path: "/settings/translations/default_locale".into(),
             last_applied: None,
             desired: None,
             live: None,

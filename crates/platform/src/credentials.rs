@@ -689,7 +689,7 @@ mod tests {
             ("/servers/w/clients/c/client_name", false),
             ("/servers/w/name", false),
             ("/name", false),
-            ("/settings/log_level", false),
+            ("/settings/default_workspace_id", false),
         ] {
             assert_eq!(may_hold(path, &json!("x"), Scope::Tenant), may, "{path}");
         }
