@@ -421,7 +421,36 @@ fn missing_paths(missed: &[Change], took: usize) -> Diagnostic {
         missed.len() + took,
         first_of(&paths, 10)
     ))
-    .hint(format!("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); {rest}. Fix the configuration and apply again"))
+    .hint(match dropped_fields(missed) {
+        Some(fields) => format!("the platform drops fields it does not know, and the configuration has {fields}; {rest}. Fix the field names (`promote validate` lists them) and apply again"),
+        None => format!("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); {rest}. Fix the configuration and apply again"),
+    })
+}
+
+/// The fields of the `missed` changes that the platform's model does not know, which it drops
+/// on every write, in words: "`scopez` at /servers/w/clients/c/scopez (did you mean `scopes`?)".
+fn dropped_fields(missed: &[Change]) -> Option<String> {
+    let model = promote_platform::model::tenant();
+    let mut unknown = Vec::new();
+    for c in missed {
+        let (Some(new), Ok(tokens)) = (&c.new, pointer::parse(&c.path)) else {
+            continue;
+        };
+        unknown.extend(model.unknown_in(&tokens, new));
+    }
+    let words: Vec<String> = unknown
+        .iter()
+        .map(|u| {
+            let near = u
+                .nearest
+                .as_ref()
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            format!("`{}` at {}{near}", u.field, u.pointer)
+        })
+        .collect();
+    let shown: Vec<&str> = words.iter().map(String::as_str).collect();
+    (!words.is_empty()).then(|| first_of(&shown, 5))
 }
 
 /// The report and record of a tenant that took only part of its change: `report.changes` are
@@ -727,6 +756,16 @@ mod tests {
         let missed = vec![change("/jwks", None, json!({"keys": []}))];
         let error = missing_paths(&missed, 1);
         assert!(error.message.contains("1 of its 2 path(s)"), "{error}");
+        let misspelled = vec![change(
+            "/servers/w/clients/c",
+            None,
+            json!({"client_name": "c", "token_endpoint_auth_methd": "none"}),
+        )];
+        let hint = missing_paths(&misspelled, 0).hint.unwrap_or_default();
+        assert!(
+            hint.contains("`token_endpoint_auth_methd` at /servers/w/clients/c/token_endpoint_auth_methd (did you mean `token_endpoint_auth_method`?)"),
+            "{hint}"
+        );
         let record = AppliedRecord {
             tree: json!({"a": 2, "jwks": {"keys": []}}),
             source: None,
