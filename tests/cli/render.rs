@@ -383,3 +383,20 @@ fn yaml_merge_keys_are_applied_or_refused() {
         run.code(1).stderr_contains("templates/t/tenant.yaml");
     }
 }
+
+/// The shipped example teaches the platform's own field names: every tenant of every
+/// environment renders to a tree the platform's decoder reads with no wrong type, no field it
+/// would drop and no value outside a known enum.
+#[test]
+fn the_example_renders_to_what_the_platform_decodes_cleanly() {
+    let repo = TestRepo::example();
+    for env in ["local", "staging", "prod"] {
+        let out = format!("out-{env}");
+        repo.run(&["render", "--env", env, "--out", &out]).success();
+        for key in PROD_TENANTS {
+            let tree = repo.json(&format!("{out}/{key}.json"));
+            let decoded = promote_platform::model::decode(promote_platform::model::tenant(), &tree);
+            assert!(decoded.is_clean(), "{env}/{key}: {decoded:#?}");
+        }
+    }
+}
