@@ -172,18 +172,18 @@ impl<'a> Project<'a> {
     }
 
     /// Returns the line that plan, apply and ci show for the warnings of the tenants rendered
-    /// so far, when there are any: a count and the command that lists them.
+    /// so far, when there are any: a count and the command that lists them. None in a strict
+    /// environment, where they are errors and shown as such.
     pub fn warnings_line(&self) -> Option<String> {
         let warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
-        if warned.is_empty() {
+        if warned.is_empty() || self.is_strict() {
             return None;
         }
         let count: usize = warned.values().sum();
         Some(format!(
-            "{count} warning(s) in {} tenant(s) of {}: fields the platform does not know (it drops them) or values its API description does not list{}; run `promote validate --env {}`",
+            "{count} warning(s) in {} tenant(s) of {}: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env {}`",
             warned.len(),
             self.env.name,
-            if self.is_strict() { ", errors here (`strict: true`)" } else { "" },
             self.env.name
         ))
     }
