@@ -295,3 +295,26 @@ fn plan_and_apply_count_warnings_and_a_strict_environment_refuses_them() {
         "{apply}"
     );
 }
+
+/// ci counts the warnings of each environment it plans in one line; a strict environment
+/// refuses them as errors.
+#[test]
+fn ci_counts_warnings_and_a_strict_environment_refuses_them() {
+    for (extra, strict) in [("", false), ("strict: true\n", true)] {
+        let repo = typed_tenant("client_name: Web\n", extra);
+        let base = repo.commit("base");
+        repo.write("templates/acme/workspaces/w/clients/web.yaml", MISSPELLED);
+        let head = repo.commit("a misspelled field");
+        let run = repo.run(&["ci", "--base", &base, "--head", &head]);
+        if strict {
+            run.code(1).shows(
+                "`token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it",
+            );
+            assert!(!run.stderr.contains("warning(s) in"), "{run}");
+        } else {
+            run.success().stderr_contains(
+                "warning: 2 warning(s) in 1 tenant(s) of local: fields the platform does not know",
+            );
+        }
+    }
+}
