@@ -109,16 +109,23 @@ impl<'a> Project<'a> {
         }
     }
 
-    /// Returns the rendered and validated tree of `tenant`: its warnings are left out, and
-    /// counted for [`Project::warnings_line`].
+    /// Returns the rendered and validated tree of `tenant`: its warnings are left out (and
+    /// not located in the templates, which costs a search per warning of every tenant of a
+    /// fleet), and counted for [`Project::warnings_line`].
     pub fn desired(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
-        self.validated(tenant).tree
+        self.check(tenant, false).tree
     }
 
     /// Returns the rendered and validated tree of `tenant` and its warnings, every one
     /// pointing into the template. In an environment whose file says `strict: true` the
     /// warnings are errors.
     pub fn validated(&self, tenant: &Tenant) -> Validated {
+        self.check(tenant, true)
+    }
+
+    /// [`Project::validated`], the warnings left out unless `with_warnings` (or they are
+    /// errors here).
+    fn check(&self, tenant: &Tenant, with_warnings: bool) -> Validated {
         let tree = match self.templates.render(&self.env, tenant) {
             Ok(tree) => tree,
             Err(errors) => {
@@ -129,6 +136,12 @@ impl<'a> Project<'a> {
             }
         };
         let found = validate::tenant(&tree);
+        if !found.warnings.is_empty() {
+            self.warned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(tenant.key.clone(), found.warnings.len());
+        }
         let located = |problems: &[Problem]| -> Vec<Diagnostic> {
             problems
                 .iter()
@@ -139,22 +152,18 @@ impl<'a> Project<'a> {
                 .collect()
         };
         let mut errors = located(&found.errors);
-        let mut warnings = located(&found.warnings);
-        if !warnings.is_empty() {
-            self.warned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(tenant.key.clone(), warnings.len());
-        }
+        let mut warnings = Vec::new();
         if self.is_strict() {
-            errors.extend(warnings.drain(..).map(|mut d| {
-                let why = format!("an error here: {} says `strict: true`", self.env.path);
+            let why = format!("an error here: {} says `strict: true`", self.env.path);
+            errors.extend(located(&found.warnings).into_iter().map(|mut d| {
                 d.hint = Some(match d.hint.take() {
                     Some(hint) => format!("{hint} ({why})"),
-                    None => why,
+                    None => why.clone(),
                 });
                 d
             }));
+        } else if with_warnings {
+            warnings = located(&found.warnings);
         }
         Validated {
             tree: if errors.is_empty() {
