@@ -103,6 +103,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.note("nothing was applied: the repository has errors");
         return Err(invalid.into());
     }
+    if let Some(line) = project.warnings_line() {
+        ui.warn(&line);
+    }
     super::warn_foreign(ui, &global.repo, &args.env, &tenants)?;
     // A dry run writes nothing, and a plan that sends nothing has nothing to consent to.
     if !args.dry_run && plans.sends() {

@@ -108,6 +108,9 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     if open {
         let _ = sink.end(&summary);
     }
+    if let Some(line) = project.warnings_line() {
+        ui.warn(&line);
+    }
     if summary.has_errors() && text_output {
         ui.note(&format!(
             "error: {} tenant(s) could not be planned (see above)",

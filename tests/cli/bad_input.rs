@@ -123,7 +123,7 @@ cases! {
 
     collection_of_the_wrong_shape: ["validate"], |r| {
         r.write(TENANT, "name: t\npools: [1, 2]\n");
-    } => ["templates/t/tenant.yaml:2:1: `pools` must be a map of entries keyed by ID, not a list", "at /pools"];
+    } => ["templates/t/tenant.yaml:2:1: `pools` must be a map, not a list: the platform refuses the whole tenant (400)", "at /pools"];
 
     reference_to_a_missing_policy: ["validate"], |r| {
         r.write(

@@ -1,5 +1,7 @@
-//! `promote validate`: the shipped example is valid, and every error of every tenant is
-//! reported in one run.
+//! `promote validate`: the shipped example is valid, every error of every tenant is reported
+//! in one run, and every field is typed as the platform types it (wrong types are errors,
+//! unknown fields and values outside an enum are warnings, errors with `--strict` or
+//! `strict: true`).
 
 use serde_json::json;
 
@@ -31,6 +33,7 @@ fn json_output_of_a_valid_repository() {
             "tenants_checked": 12,
             "environments": ["local", "prod", "staging"],
             "errors": [],
+            "warnings": [],
         })
     );
 }
@@ -153,4 +156,165 @@ fn templates_compile_once_for_every_environment() {
     run.success()
         .stderr_contains("12 tenant(s) in 3 environment(s): valid");
     assert_eq!(run.stderr.matches("templates compiled").count(), 1, "{run}");
+}
+
+/// One tenant whose client has a wrong type, a misspelled field and a value outside an enum,
+/// in an environment whose file ends with `extra`.
+fn typed_tenant(client: &str, extra: &str) -> TestRepo {
+    let repo = TestRepo::empty();
+    repo.write(
+        "environments/local.yaml",
+        &format!("target:\n  emulator: .promote/emulator\nvars:\n  port: 8443\n{extra}"),
+    )
+    .write("templates/acme/tenant.yaml", "name: acme\n")
+    .write("templates/acme/workspaces/w/workspace.yaml", "name: W\n")
+    .write("templates/acme/workspaces/w/clients/web.yaml", client)
+    .write(".gitignore", ".promote/\n")
+    .git_init()
+    .commit("a tenant");
+    repo
+}
+
+const MISTYPED: &str = "client_name: Web\nclient_uri: {{ vars.port }}\ntoken_endpoint_auth_methd: none\ntoken_endpoint_auth_method: client_secret_basik\n";
+const MISSPELLED: &str =
+    "client_name: Web\ntoken_endpoint_auth_methd: none\ntoken_endpoint_auth_method: client_secret_basik\n";
+
+#[test]
+fn a_wrong_type_is_an_error_and_an_unknown_field_a_warning_at_the_template_line() {
+    let repo = typed_tenant(MISTYPED, "");
+    let run = repo.run(&["validate"]);
+    run.code(1)
+        .stderr_contains("error: templates/acme/workspaces/w/clients/web.yaml:2:1: `client_uri` must be a string, not a number: the platform refuses the whole tenant (400) (env local, tenant acme)\n  at /servers/w/clients/web/client_uri")
+        .stderr_contains("warning: templates/acme/workspaces/w/clients/web.yaml:3:1: `token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it (env local, tenant acme)\n  at /servers/w/clients/web/token_endpoint_auth_methd\n  hint: did you mean `token_endpoint_auth_method`?")
+        .stderr_contains("warning: templates/acme/workspaces/w/clients/web.yaml:4:1: `token_endpoint_auth_method` is `client_secret_basik`, a value the platform's API description does not list")
+        .stderr_contains("1 tenant(s) in 1 environment(s): 1 error(s), 2 warning(s)");
+    // Errors come first, then warnings.
+    let first_warning = run.stderr.find("warning:").unwrap();
+    assert!(run.stderr.find("error:").unwrap() < first_warning, "{run}");
+}
+
+#[test]
+fn warnings_do_not_fail_validate_unless_strict() {
+    let repo = typed_tenant(MISSPELLED, "");
+    repo.run(&["validate"])
+        .success()
+        .stderr_contains("1 tenant(s) in 1 environment(s): valid, 2 warning(s)");
+    let strict = repo.run(&["validate", "--strict"]);
+    strict
+        .code(1)
+        .stderr_contains("warning: templates/acme/workspaces/w/clients/web.yaml:3:1")
+        .stderr_contains("1 tenant(s) in 1 environment(s): 2 warning(s) (--strict: they fail)");
+    let repo = typed_tenant(MISSPELLED, "strict: true\n");
+    repo.run(&["validate"])
+        .code(1)
+        .stderr_contains("error: templates/acme/workspaces/w/clients/web.yaml:2:1: `token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it")
+        .stderr_contains("hint: did you mean `token_endpoint_auth_method`? (an error here: environments/local.yaml says `strict: true`)")
+        .stderr_contains("1 tenant(s) in 1 environment(s): 2 error(s)");
+}
+
+#[test]
+fn json_output_has_the_warnings() {
+    let repo = typed_tenant(MISTYPED, "");
+    let run = repo.run(&["validate", "--output", "json"]);
+    run.code(1);
+    let out = run.stdout_json();
+    assert_eq!(out["valid"], json!(false));
+    assert_eq!(
+        out["errors"][0]["pointer"],
+        "/servers/w/clients/web/client_uri"
+    );
+    assert_eq!(
+        out["warnings"][0],
+        json!({
+            "message": "`token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it",
+            "location": {"file": "templates/acme/workspaces/w/clients/web.yaml", "line": 3, "column": 1},
+            "env": "local",
+            "tenant": "acme",
+            "pointer": "/servers/w/clients/web/token_endpoint_auth_methd",
+            "hint": "did you mean `token_endpoint_auth_method`?",
+            "tenant_count": 1,
+            "tenants": ["acme"],
+        })
+    );
+    assert_eq!(out["warnings"].as_array().unwrap().len(), 2);
+}
+
+/// A fleet of 2,000 tenants from one template does not print one warning 2,000 times.
+#[test]
+fn a_fleets_warning_is_shown_once_with_its_tenants() {
+    let repo = TestRepo::empty();
+    let tenants: String = (0..2000)
+        .map(|i| format!("  t{i:04}: {{template: saas}}\n"))
+        .collect();
+    repo.write(
+        "environments/prod.yaml",
+        &format!("target:\n  url: https://prod.example.test\ntenants:\n{tenants}"),
+    )
+    .write("templates/saas/tenant.yaml", "name: saas\n")
+    .write("templates/saas/workspaces/w/workspace.yaml", "name: W\n")
+    .write(
+        "templates/saas/workspaces/w/clients/web.yaml",
+        "client_name: Web\nclient_urii: https://x\n",
+    );
+    let run = repo.run(&["validate"]);
+    run.success()
+        .stderr_contains("warning: templates/saas/workspaces/w/clients/web.yaml:2:1: `client_urii` is not a field of a client (TreeClient): the platform drops it (env prod)\n  at /servers/w/clients/web/client_urii\n  hint: did you mean `client_uri`?\n  in 2000 tenants: t0000, t0001, t0002, …")
+        .stderr_contains("2000 tenant(s) in 1 environment(s): valid, 1 warning(s)");
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "{run}");
+}
+
+/// Plan and apply count the warnings in one line per environment; in a strict environment
+/// they are errors there too, and nothing is applied.
+#[test]
+fn plan_and_apply_count_warnings_and_a_strict_environment_refuses_them() {
+    let repo = typed_tenant(MISSPELLED, "");
+    let line = "warning: 2 warning(s) in 1 tenant(s) of local: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env local`";
+    repo.run(&["plan", "--env", "local"])
+        .success()
+        .stderr_contains(line);
+    // Applied, a misspelled field is dropped by the platform and its verification says so;
+    // a value outside an enum is the platform's to judge.
+    let repo = typed_tenant(
+        "client_name: Web\ntoken_endpoint_auth_method: client_secret_basik\n",
+        "",
+    );
+    repo.run(&["apply", "--env", "local", "--yes"])
+        .success()
+        .stderr_contains("warning: 1 warning(s) in 1 tenant(s) of local: ");
+    let repo = typed_tenant(MISSPELLED, "strict: true\n");
+    let plan = repo.run(&["plan", "--env", "local"]);
+    plan.code(1)
+        .shows("error: templates/acme/workspaces/w/clients/web.yaml:2:1: `token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it");
+    assert!(!plan.stderr.contains("warning(s) in"), "{plan}");
+    let apply = repo.run(&["apply", "--env", "local", "--yes"]);
+    apply
+        .code(1)
+        .stderr_contains("nothing was applied: the repository has errors");
+    assert!(
+        !repo.join(&crate::support::emulator_file("acme")).exists(),
+        "{apply}"
+    );
+}
+
+/// ci counts the warnings of each environment it plans in one line; a strict environment
+/// refuses them as errors.
+#[test]
+fn ci_counts_warnings_and_a_strict_environment_refuses_them() {
+    for (extra, strict) in [("", false), ("strict: true\n", true)] {
+        let repo = typed_tenant("client_name: Web\n", extra);
+        let base = repo.commit("base");
+        repo.write("templates/acme/workspaces/w/clients/web.yaml", MISSPELLED);
+        let head = repo.commit("a misspelled field");
+        let run = repo.run(&["ci", "--base", &base, "--head", &head]);
+        if strict {
+            run.code(1).shows(
+                "`token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it",
+            );
+            assert!(!run.stderr.contains("warning(s) in"), "{run}");
+        } else {
+            run.success().stderr_contains(
+                "warning: 2 warning(s) in 1 tenant(s) of local: fields the platform does not know",
+            );
+        }
+    }
 }

@@ -21,6 +21,10 @@ pub struct EnvironmentFile {
     /// Promotion gate: the environment whose applied commits this one accepts.
     #[serde(default)]
     pub requires: Option<String>,
+    /// Warnings are errors here: a field the platform does not know, or a value outside the
+    /// values its API description lists, stops validate, plan and apply.
+    #[serde(default)]
+    pub strict: Option<bool>,
     #[serde(default)]
     pub vars: Map<String, Value>,
     /// `None`: every template directory is a tenant of the same name.
@@ -136,7 +140,7 @@ impl Environment {
             ))
             .at(location)
             .hint(
-                "an environment file has `target`, and optionally `requires`, `vars` and `tenants`",
+                "an environment file has `target`, and optionally `requires`, `strict`, `vars` and `tenants`",
             )
         })?;
         let env = Environment {

@@ -3,13 +3,18 @@
 //! [`Project`] holds what a command needs before it looks at any tenant: the files, the
 //! compiled templates (a [`Templates`] compiled once per snapshot and shared by every
 //! environment loaded from it), the environment and its tenants. [`Project::desired`] then turns one
-//! tenant into its validated tree, or into diagnostics that name the template file and line.
+//! tenant into its validated tree, or into diagnostics that name the template file and line;
+//! [`Project::validated`] also returns its warnings (fields the platform does not know, values
+//! outside the values its API description lists), which are errors in an environment whose file
+//! says `strict: true`. The project counts the warnings of the tenants it rendered, for the one
+//! line plan, apply and ci show per environment ([`Project::warnings_line`]).
 //! Everything per tenant is independent, so commands run it in a rayon batch
 //! ([`rendered::render`] for `promote render`).
 
 pub mod rendered;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -25,6 +30,19 @@ pub struct Project<'a> {
     pub templates: Arc<Templates<'a>>,
     pub env: Environment,
     pub tenants: Vec<Tenant>,
+    /// The number of warnings of each tenant rendered so far, by key (a tenant rendered twice
+    /// counts once).
+    warned: Mutex<BTreeMap<String, usize>>,
+}
+
+/// A tenant rendered and validated.
+#[derive(Debug)]
+pub struct Validated {
+    /// The tree, or the errors that stop it (with the warnings, in a strict environment).
+    pub tree: Result<Value, Vec<Diagnostic>>,
+    /// The warnings, each pointing into the template (none in a strict environment: there
+    /// they are errors).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Project<'a> {
@@ -50,6 +68,7 @@ impl<'a> Project<'a> {
             templates: Arc::clone(templates),
             env,
             tenants,
+            warned: Mutex::default(),
         })
     }
 
@@ -90,20 +109,92 @@ impl<'a> Project<'a> {
         }
     }
 
-    /// Returns the rendered and validated tree of `tenant`.
+    /// Returns the rendered and validated tree of `tenant`: its warnings are left out (and
+    /// not located in the templates, which costs a search per warning of every tenant of a
+    /// fleet), and counted for [`Project::warnings_line`].
     pub fn desired(&self, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
-        let tree = self.templates.render(&self.env, tenant)?;
-        let problems = validate::tenant(&tree);
-        if problems.is_empty() {
-            return Ok(tree);
+        self.check(tenant, false).tree
+    }
+
+    /// Returns the rendered and validated tree of `tenant` and its warnings, every one
+    /// pointing into the template. In an environment whose file says `strict: true` the
+    /// warnings are errors.
+    pub fn validated(&self, tenant: &Tenant) -> Validated {
+        self.check(tenant, true)
+    }
+
+    /// [`Project::validated`], the warnings left out unless `with_warnings` (or they are
+    /// errors here).
+    fn check(&self, tenant: &Tenant, with_warnings: bool) -> Validated {
+        let tree = match self.templates.render(&self.env, tenant) {
+            Ok(tree) => tree,
+            Err(errors) => {
+                return Validated {
+                    tree: Err(errors),
+                    warnings: Vec::new(),
+                }
+            }
+        };
+        let found = validate::tenant(&tree);
+        if !found.warnings.is_empty() {
+            self.warned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(tenant.key.clone(), found.warnings.len());
         }
-        Err(problems
-            .iter()
-            .map(|p| {
-                self.locate(tenant, &tree, p)
-                    .context(&self.env.name, Some(&tenant.key))
-            })
-            .collect())
+        let located = |problems: &[Problem]| -> Vec<Diagnostic> {
+            problems
+                .iter()
+                .map(|p| {
+                    self.locate(tenant, &tree, p)
+                        .context(&self.env.name, Some(&tenant.key))
+                })
+                .collect()
+        };
+        let mut errors = located(&found.errors);
+        let mut warnings = Vec::new();
+        if self.is_strict() {
+            let why = format!("an error here: {} says `strict: true`", self.env.path);
+            errors.extend(located(&found.warnings).into_iter().map(|mut d| {
+                d.hint = Some(match d.hint.take() {
+                    Some(hint) => format!("{hint} ({why})"),
+                    None => why.clone(),
+                });
+                d
+            }));
+        } else if with_warnings {
+            warnings = located(&found.warnings);
+        }
+        Validated {
+            tree: if errors.is_empty() {
+                Ok(tree)
+            } else {
+                Err(errors)
+            },
+            warnings,
+        }
+    }
+
+    /// Whether warnings are errors in this environment (`strict: true`).
+    pub fn is_strict(&self) -> bool {
+        self.env.file.strict == Some(true)
+    }
+
+    /// Returns the line that plan, apply and ci show for the warnings of the tenants rendered
+    /// so far, when there are any: a count and the command that lists them. None in a strict
+    /// environment, where they are errors and shown as such.
+    pub fn warnings_line(&self) -> Option<String> {
+        let warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.is_empty() || self.is_strict() {
+            return None;
+        }
+        let count: usize = warned.values().sum();
+        Some(format!(
+            "{count} warning(s) in {} tenant(s) of {}: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env {}`",
+            warned.len(),
+            self.env.name,
+            self.env.name
+        ))
     }
 
     /// Returns a problem of a rendered tree as a diagnostic pointing into the template.
@@ -132,7 +223,7 @@ mod tests {
                 ("acme/tenant.yaml".to_owned(), "name: acme\n".to_owned()),
                 (
                     "acme/workspaces/w/workspace.yaml".to_owned(),
-                    "name: w\npolicy_execution_points:\n  login: nope\n".to_owned(),
+                    "name: w\ntheme_binding:\n  # the brand\n  theme_id: nope\n".to_owned(),
                 ),
                 (
                     "acme/workspaces/w/clients/c.yaml".to_owned(),
@@ -152,8 +243,79 @@ mod tests {
             .map(|d| d.to_string())
             .collect();
         assert_eq!(errors.len(), 2, "{errors:#?}");
-        assert!(errors[0].starts_with("templates/acme/workspaces/w/workspace.yaml:3:3: unknown policy `nope` (env prod, tenant acme)"), "{}", errors[0]);
+        assert!(errors[0].starts_with("templates/acme/workspaces/w/workspace.yaml:4:3: unknown theme `nope` (env prod, tenant acme)"), "{}", errors[0]);
         assert!(errors[1].starts_with("templates/acme/workspaces/w/clients/c.yaml:2:1: plain-text credential in the repository"), "{}", errors[1]);
+    }
+
+    /// A project of one tenant whose client file is `client`, in an environment file `env`.
+    fn one_client(client: &str, env: &str) -> RepoFiles {
+        RepoFiles {
+            templates: [
+                ("acme/tenant.yaml".to_owned(), "name: acme\n".to_owned()),
+                (
+                    "acme/workspaces/w/workspace.yaml".to_owned(),
+                    "name: w\n".to_owned(),
+                ),
+                (
+                    "acme/workspaces/w/clients/c.yaml".to_owned(),
+                    client.to_owned(),
+                ),
+            ]
+            .into(),
+            environments: [("prod".to_owned(), env.to_owned())].into(),
+            origin: Origin::WorkTree,
+        }
+    }
+
+    /// Templated values are typed after rendering: a wrong type from a variable points at the
+    /// line and column of the template that wrote it.
+    #[test]
+    fn a_wrong_type_from_a_variable_points_at_the_template_line() {
+        let files = one_client(
+            "client_name: c\nclient_uri: {{ vars.port }}\n",
+            "target: {url: https://x}\nvars: {port: 8443}\n",
+        );
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
+        let errors = project.desired(&project.tenants[0]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "templates/acme/workspaces/w/clients/c.yaml:2:1: `client_uri` must be a string, not a number: the platform refuses the whole tenant (400) (env prod, tenant acme)\n  at /servers/w/clients/c/client_uri"
+        );
+    }
+
+    #[test]
+    fn warnings_are_returned_counted_and_errors_in_a_strict_environment() {
+        let client = "client_name: c\ntoken_endpoint_auth_methd: none\n";
+        let files = one_client(client, "target: {url: https://x}\n");
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
+        assert_eq!(project.warnings_line(), None);
+        let validated = project.validated(&project.tenants[0]);
+        assert!(validated.tree.is_ok());
+        assert_eq!(validated.warnings.len(), 1);
+        assert!(validated.warnings[0].to_string().starts_with(
+            "templates/acme/workspaces/w/clients/c.yaml:2:1: `token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it (env prod, tenant acme)"
+        ), "{}", validated.warnings[0]);
+        // Rendered again, the tenant's warnings count once.
+        assert!(project.desired(&project.tenants[0]).is_ok());
+        assert_eq!(
+            project.warnings_line().unwrap(),
+            "1 warning(s) in 1 tenant(s) of prod: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env prod`"
+        );
+
+        let files = one_client(client, "target: {url: https://x}\nstrict: true\n");
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
+        let validated = project.validated(&project.tenants[0]);
+        assert_eq!(validated.warnings, []);
+        let errors = validated.tree.unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].hint.as_deref(),
+            Some("did you mean `token_endpoint_auth_method`? (an error here: environments/prod.yaml says `strict: true`)")
+        );
     }
 
     #[test]

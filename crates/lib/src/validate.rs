@@ -1,15 +1,16 @@
-//! Validate a tenant tree: structure, references inside the tenant, no plain-text credentials,
-//! none of the platform's own material (signing keys, generated secrets and salts).
+//! Validate a tenant tree: every field typed as the platform types it, structure, references
+//! inside the tenant, no plain-text credentials, none of the platform's own material (signing
+//! keys, generated secrets and salts).
 //!
 //! The checks work on a tree and report [`Problem`]s at JSON pointers, so the same code serves
-//! `promote validate` (which maps pointers back to template files and lines) and the emulator
-//! (which refuses a broken configuration with 422 naming the pointer). Unknown keys are never
-//! problems: the platform adds keys in new releases. [`fn@repository`] runs the checks over every
-//! tenant of a repository's environments.
+//! `promote validate` (which maps pointers back to template files and lines) and every command
+//! that renders. What the platform would refuse is an error; what it would take but not as
+//! written (a field it does not know and drops, a value outside the values its API description
+//! lists) is a warning ([`Findings`]): the platform adds keys and values in new releases.
+//! [`fn@repository`] runs the checks over every tenant of a repository's environments.
 
 mod repository;
-
-use std::sync::LazyLock;
+mod typed;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -19,9 +20,9 @@ use crate::layout::kind;
 use crate::patch::pointer;
 use promote_platform::material;
 use promote_platform::references;
-use promote_platform::tree::{self, FieldType, Node};
+use promote_platform::tree::{self, Node};
 
-pub use repository::{repository, Checked};
+pub use repository::{repository, Checked, Warning};
 
 /// One thing wrong with a tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,62 +34,32 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-/// The shape a known key must have; null is always accepted (the platform exports nulls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Text,
-    List,
-    Map,
-    /// A keyed collection: a map of entries that are maps.
-    Collection,
-    /// A two-level map: type → id → entry.
-    Collection2,
+/// What validating a tenant tree found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// What the platform would refuse, or the repository must not hold.
+    pub errors: Vec<Problem>,
+    /// What the platform would take but not as written: fields it does not know (it drops
+    /// them), values outside the values its API description lists.
+    pub warnings: Vec<Problem>,
 }
 
-/// The known keys of a tenant and their shapes, from the platform's tree model.
-static TENANT_SHAPES: LazyLock<Vec<(&str, Shape)>> =
-    LazyLock::new(|| shapes(tree::TENANT_FIELDS, &tree::TENANT, &[]));
-
-/// The known keys of a workspace and their shapes, from the platform's tree model.
-static WORKSPACE_SHAPES: LazyLock<Vec<(&str, Shape)>> = LazyLock::new(|| {
-    shapes(
-        tree::WORKSPACE_FIELDS,
-        &tree::WORKSPACE,
-        tree::INLINE_WORKSPACE_COLLECTIONS,
-    )
-});
-
-/// The shapes of `fields` and of the keyed collections of `node` and `inline`.
-fn shapes(
-    fields: &[(&'static str, FieldType)],
-    node: &Node,
-    inline: &[&'static str],
-) -> Vec<(&'static str, Shape)> {
-    let typed = fields.iter().map(|(key, ty)| {
-        let shape = match ty {
-            FieldType::String => Shape::Text,
-            FieldType::Array => Shape::List,
-            FieldType::Object => Shape::Map,
-        };
-        (*key, shape)
-    });
-    let keyed = node.collections.iter().map(|c| {
-        let shape = if tree::levels(c) == 2 {
-            Shape::Collection2
-        } else {
-            Shape::Collection
-        };
-        (c.key, shape)
-    });
-    let inline = inline.iter().map(|key| (*key, Shape::Collection));
-    typed.chain(keyed).chain(inline).collect()
-}
-
-/// Returns every problem of a tenant tree that is meant for the repository: its structure and
-/// references ([`structure`]), plain-text credentials, and the platform's own material
-/// ([`material`]), which the hint says to delete.
-pub fn tenant(tree: &Value) -> Vec<Problem> {
-    let mut problems = structure(tree);
+/// Returns every finding of a tenant tree that is meant for the repository: the types of its
+/// fields, its structure and references ([`structure`]), plain-text credentials, and the
+/// platform's own material ([`material`]), which the hint says to delete.
+pub fn tenant(tree: &Value) -> Findings {
+    let mut found = Findings::default();
+    if !tree.is_object() {
+        found.errors.push(problem(
+            "",
+            format!("a tenant must be a map, not {}", kind(tree)),
+            None,
+        ));
+        return found;
+    }
+    typed::check(tree, &mut found.errors, &mut found.warnings);
+    let problems = &mut found.errors;
+    problems.extend(structure(tree));
     // Material is refused whole, below: its credentials need no advice on secret().
     let plain = credentials::plain_text(tree, Scope::Tenant)
         .into_iter()
@@ -115,27 +86,28 @@ pub fn tenant(tree: &Value) -> Vec<Problem> {
             Some("a secret's value is sent only in a credential field (client_secret, api_key, credentials, ...; see docs/credentials.md); write the value itself here, or move the secret() to the credential field it belongs to".into()),
         ));
     }
-    problems
+    found
 }
 
-/// Returns the problems of a tree's shape and of its references inside the tenant: what a
-/// platform refuses too (the emulator answers them with 422).
+/// Returns the problems of a tree's keys and of its references inside the tenant: the IDs of
+/// its keyed collections ([`tree::TENANT`]) and what the references name. The types of its
+/// values are the model's ([`typed`]).
 pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
     let mut problems = Vec::new();
     let Some(root) = tree.as_object() else {
-        problems.push(problem(
-            "",
-            format!("a tenant must be a map, not {}", kind(tree)),
-            None,
-        ));
         return problems;
     };
-    check_shapes(root, &TENANT_SHAPES, "", &mut problems);
+    check_ids(root, &tree::TENANT, "", &mut problems);
     if let Some(Value::Object(servers)) = root.get("servers") {
         for (wid, ws) in servers {
             let at = pointer::join("/servers", wid);
             if let Value::Object(ws) = ws {
-                check_shapes(ws, &WORKSPACE_SHAPES, &at, &mut problems);
+                check_ids(ws, &tree::WORKSPACE, &at, &mut problems);
+                for key in tree::INLINE_WORKSPACE_COLLECTIONS {
+                    if let Some(Value::Object(entries)) = ws.get(*key) {
+                        check_entry_ids(entries, 1, &pointer::join(&at, key), &mut problems);
+                    }
+                }
                 problems.extend(
                     references::broken(root, ws, &at)
                         .into_iter()
@@ -159,82 +131,34 @@ fn problem(pointer: &str, message: String, hint: Option<String>) -> Problem {
     }
 }
 
-fn check_shapes(
-    map: &Map<String, Value>,
-    shapes: &[(&str, Shape)],
+/// Checks the IDs of the keyed collections of `node` in `map` (a workspace's own, below, by
+/// [`structure`]).
+fn check_ids(map: &Map<String, Value>, node: &Node, at: &str, problems: &mut Vec<Problem>) {
+    for collection in node.collections {
+        let Some(Value::Object(entries)) = map.get(collection.key) else {
+            continue;
+        };
+        check_entry_ids(
+            entries,
+            tree::levels(collection),
+            &pointer::join(at, collection.key),
+            problems,
+        );
+    }
+}
+
+/// Checks the keys of `entries`, and of the maps below them down to `levels` levels.
+fn check_entry_ids(
+    entries: &Map<String, Value>,
+    levels: usize,
     at: &str,
     problems: &mut Vec<Problem>,
 ) {
-    for (key, shape) in shapes {
-        let Some(value) = map.get(*key) else { continue };
-        let here = pointer::join(at, key);
-        check_shape(value, *shape, key, &here, problems);
-    }
-}
-
-fn check_shape(value: &Value, shape: Shape, key: &str, at: &str, problems: &mut Vec<Problem>) {
-    let ok = matches!(
-        (shape, value),
-        (_, Value::Null)
-            | (Shape::Text, Value::String(_))
-            | (Shape::List, Value::Array(_))
-            | (
-                Shape::Map | Shape::Collection | Shape::Collection2,
-                Value::Object(_)
-            )
-    );
-    if !ok {
-        let expected = match shape {
-            Shape::Text => "a string",
-            Shape::List => "a list",
-            Shape::Map => "a map",
-            Shape::Collection => "a map of entries keyed by ID",
-            Shape::Collection2 => "a map of maps of entries",
-        };
-        problems.push(problem(
-            at,
-            format!("`{key}` must be {expected}, not {}", kind(value)),
-            None,
-        ));
-        return;
-    }
-    let Value::Object(entries) = value else {
-        return;
-    };
-    match shape {
-        Shape::Collection => check_entries(entries, key, at, problems),
-        Shape::Collection2 => {
-            for (group, inner) in entries {
-                let here = pointer::join(at, group);
-                check_id(group, &here, problems);
-                match inner {
-                    Value::Object(inner) => check_entries(inner, key, &here, problems),
-                    Value::Null => {}
-                    other => problems.push(problem(
-                        &here,
-                        format!(
-                            "`{key}/{group}` must be a map of entries keyed by ID, not {}",
-                            kind(other)
-                        ),
-                        None,
-                    )),
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn check_entries(entries: &Map<String, Value>, key: &str, at: &str, problems: &mut Vec<Problem>) {
     for (id, entry) in entries {
         let here = pointer::join(at, id);
         check_id(id, &here, problems);
-        if !matches!(entry, Value::Object(_) | Value::Null) {
-            problems.push(problem(
-                &here,
-                format!("an entry of `{key}` must be a map, not {}", kind(entry)),
-                None,
-            ));
+        if let (true, Value::Object(inner)) = (levels > 1, entry) {
+            check_entry_ids(inner, levels - 1, &here, problems);
         }
     }
 }
@@ -267,19 +191,27 @@ mod tests {
             "servers": {"default": {
                 "policies": {"allow": {}},
                 "scripts": {"map": {"body": "x"}},
-                "idps": {"pool": {"identity_pool_id": "customers"}, "google": {"credentials": {"client_secret": "<secret:G>"}}},
+                "idps": {"pool": {"identity_pool_id": "customers"}, "google": {"credentials": {"google": {"client_secret": "<secret:G>"}}}},
                 "policy_execution_points": {"client_access": "allow"},
                 "script_execution_points": {"post_authn_ctx": {"pool": {"script_id": "map"}}},
                 "theme_binding": {"theme_id": "brand"},
                 "services": {"orders": {"apis": {"list": {"method": "GET", "path": "/orders", "policy_id": "allow"}, "open": {"method": "GET", "path": "/x"}}}},
-                "future_collection": {"x": 1}
             }}
         })
     }
 
+    /// The errors of `tree`, as (pointer, message).
+    fn errors(tree: &Value) -> Vec<(String, String)> {
+        tenant(tree)
+            .errors
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect()
+    }
+
     #[test]
     fn a_valid_tenant_has_no_problems() {
-        assert_eq!(tenant(&valid()), vec![]);
+        assert_eq!(tenant(&valid()), Findings::default());
     }
 
     /// Regression (production safety, finding 1): exported signing keys in a template replaced
@@ -291,11 +223,13 @@ mod tests {
         t["jwks"] = json!({"keys": [{"kty": "EC", "x": "pub", "d": "PRIVATE"}]});
         t["servers"]["default"]["subject_identifier_algorithm_salt"] = json!("<secret:SALT>");
         t["servers"]["default"]["clients"]["web"] = json!({"registration_token": "tok"});
-        let problems = tenant(&t);
+        let problems = tenant(&t).errors;
         let at: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        // A registration token is an object to the platform: the string is also a wrong type.
         assert_eq!(
             at,
             [
+                "/servers/default/clients/web/registration_token",
                 "/jwks",
                 "/servers/default/subject_identifier_algorithm_salt",
                 "/servers/default/clients/web/registration_token"
@@ -303,16 +237,18 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(
-            problems[0].message,
+            problems[1].message,
             "`jwks` is maintained by the platform, not the repository"
         );
-        let hint = problems[0].hint.as_deref().unwrap();
+        let hint = problems[1].hint.as_deref().unwrap();
         assert!(
             hint.contains("rotates the signing") && hint.contains("delete this entry"),
             "{hint}"
         );
     }
 
+    /// The messages of the layout's checks of shapes changed with issue 18: the types are the
+    /// platform's model's, and every message says that the platform refuses the tenant.
     #[test]
     fn reports_every_problem_at_its_pointer() {
         let mut t = valid();
@@ -325,52 +261,50 @@ mod tests {
         ws["clients"] = json!({"c": {"client_secret": "hunter2"}, "": {}, "bad": 3});
         ws["grant_types"] = json!("implicit");
         t["pools"] = json!([]);
-        let problems: Vec<(String, String)> = tenant(&t)
-            .into_iter()
-            .map(|p| (p.pointer, p.message))
-            .collect();
+        let problems = errors(&t);
+        let refused = ": the platform refuses the whole tenant (400)";
         let expected = [
             (
                 "/pools",
-                "`pools` must be a map of entries keyed by ID, not a list",
+                format!("`pools` must be a map, not a list{refused}"),
+            ),
+            (
+                "/servers/default/clients/bad",
+                format!("`clients/bad` must be a map, not a number{refused}"),
             ),
             (
                 "/servers/default/grant_types",
-                "`grant_types` must be a list, not a string",
+                format!("`grant_types` must be a list, not a string{refused}"),
             ),
-            ("/servers/default/clients/", "an ID cannot be empty"),
-            (
-                "/servers/default/clients/bad",
-                "an entry of `clients` must be a map, not a number",
-            ),
+            ("/servers/default/clients/", "an ID cannot be empty".into()),
             (
                 "/servers/default/policy_execution_points/client_access",
-                "unknown policy `gone`",
+                "unknown policy `gone`".into(),
             ),
             (
                 "/servers/default/script_execution_points/post_authn_ctx/pool/script_id",
-                "unknown script `gone`",
+                "unknown script `gone`".into(),
             ),
             (
                 "/servers/default/idps/pool/identity_pool_id",
-                "unknown pool `gone`",
+                "unknown pool `gone`".into(),
             ),
             (
                 "/servers/default/theme_binding/theme_id",
-                "unknown theme `gone`",
+                "unknown theme `gone`".into(),
             ),
             (
                 "/servers/default/services/orders/apis/list/policy_id",
-                "unknown policy `gone`",
+                "unknown policy `gone`".into(),
             ),
             (
                 "/servers/default/clients/c/client_secret",
-                "plain-text credential in the repository",
+                "plain-text credential in the repository".into(),
             ),
         ];
-        for (ptr, msg) in expected {
+        for (ptr, msg) in &expected {
             assert!(
-                problems.contains(&(ptr.to_owned(), msg.to_owned())),
+                problems.contains(&((*ptr).to_owned(), msg.clone())),
                 "missing {ptr} {msg}: {problems:#?}"
             );
         }
@@ -382,11 +316,169 @@ mod tests {
         let mut t = valid();
         t["servers"]["default"]["pools"] = json!({"local": {}});
         t["servers"]["default"]["idps"]["pool"]["identity_pool_id"] = json!("local");
-        assert_eq!(tenant(&t), vec![]);
+        assert_eq!(tenant(&t), Findings::default());
     }
 
     #[test]
     fn non_map_root_is_one_problem() {
-        assert_eq!(tenant(&json!([1])).len(), 1);
+        let found = tenant(&json!([1]));
+        assert_eq!(found.errors.len(), 1);
+        assert_eq!(
+            found.errors[0].message,
+            "a tenant must be a map, not a list"
+        );
+    }
+
+    /// A client of `valid()` with `fields`, and the errors of the tree.
+    fn client_errors(fields: Value) -> Vec<(String, String)> {
+        let mut t = valid();
+        t["servers"]["default"]["clients"]["web"] = fields;
+        errors(&t)
+    }
+
+    fn wrong(field: &str, expected: &str, found: &str) -> (String, String) {
+        (
+            format!("/servers/default/clients/web/{field}"),
+            format!("`{field}` must be {expected}, not {found}: the platform refuses the whole tenant (400)"),
+        )
+    }
+
+    #[test]
+    fn a_wrong_type_of_every_kind_is_an_error_at_its_pointer() {
+        assert_eq!(
+            client_errors(json!({"client_uri": 42})),
+            [wrong("client_uri", "a string", "a number")]
+        );
+        assert_eq!(
+            client_errors(json!({"backchannel_logout_session_required": "yes"})),
+            [wrong(
+                "backchannel_logout_session_required",
+                "a boolean",
+                "a string"
+            )]
+        );
+        let mut t = valid();
+        t["servers"]["default"]["device_authorization"] = json!({"user_code_length": 1.5});
+        assert_eq!(
+            errors(&t),
+            [(
+                "/servers/default/device_authorization/user_code_length".to_owned(),
+                "`user_code_length` must be an integer, not a number with a fraction or an exponent: the platform refuses the whole tenant (400)".to_owned()
+            )]
+        );
+        assert_eq!(
+            client_errors(json!({"scopes": {"openid": true}})),
+            [wrong("scopes", "a list", "a map")]
+        );
+        assert_eq!(
+            client_errors(json!({"metadata": ["a"]})),
+            [wrong("metadata", "a map", "a list")]
+        );
+        assert_eq!(
+            client_errors(json!({"scopes": ["openid", 7]})),
+            [(
+                "/servers/default/clients/web/scopes/1".to_owned(),
+                "item 1 of `scopes` must be a string, not a number: the platform refuses the whole tenant (400)".to_owned()
+            )]
+        );
+        let mut t = valid();
+        t["pools"]["customers"]["password_policy"] = json!({"min_length": -8});
+        assert_eq!(
+            errors(&t),
+            [(
+                "/pools/customers/password_policy/min_length".to_owned(),
+                "`min_length` must be a non-negative integer, not a negative number: the platform refuses the whole tenant (400)".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn null_is_accepted_anywhere() {
+        let found = client_errors(
+            json!({"client_uri": null, "scopes": null, "metadata": null, "trusted": null}),
+        );
+        assert_eq!(found, []);
+    }
+
+    #[test]
+    fn an_unknown_field_is_a_warning_with_the_nearest_name() {
+        let mut t = valid();
+        t["servers"]["default"]["clients"]["web"] =
+            json!({"token_endpoint_auth_methd": "client_secret_basic", "zzzzzz": 1});
+        let found = tenant(&t);
+        assert_eq!(found.errors, []);
+        assert_eq!(
+            found.warnings,
+            [
+                Problem {
+                    pointer: "/servers/default/clients/web/token_endpoint_auth_methd".into(),
+                    message: "`token_endpoint_auth_methd` is not a field of a client (TreeClient): the platform drops it".into(),
+                    hint: Some("did you mean `token_endpoint_auth_method`?".into()),
+                },
+                Problem {
+                    pointer: "/servers/default/clients/web/zzzzzz".into(),
+                    message: "`zzzzzz` is not a field of a client (TreeClient): the platform drops it".into(),
+                    hint: Some("the platform's fields of TreeClient are completed by an editor with promote's schema (docs/editor.md)".into()),
+                },
+            ]
+        );
+        // An unknown field of the workspace names it as one; an unknown key's value is not
+        // typed (the platform never reads it).
+        let mut t = valid();
+        t["servers"]["default"]["future_collection"] = json!({"x": 1});
+        let found = tenant(&t);
+        assert_eq!(found.errors, []);
+        assert_eq!(
+            found.warnings[0].message,
+            "`future_collection` is not a field of a workspace (TreeServer): the platform drops it"
+        );
+    }
+
+    #[test]
+    fn a_field_named_in_another_case_is_the_known_field_and_is_typed() {
+        let found = client_errors(json!({"Client_URI": 42}));
+        assert_eq!(found, [wrong("Client_URI", "a string", "a number")]);
+        let mut t = valid();
+        t["servers"]["default"]["clients"]["web"] = json!({"Client_URI": "https://x"});
+        assert_eq!(tenant(&t), Findings::default());
+    }
+
+    #[test]
+    fn a_value_outside_an_enum_is_a_warning_listing_the_known_values() {
+        let mut t = valid();
+        t["servers"]["default"]["clients"]["web"] =
+            json!({"token_endpoint_auth_method": "client_secret_basik"});
+        let found = tenant(&t);
+        assert_eq!(found.errors, []);
+        assert_eq!(found.warnings.len(), 1);
+        let w = &found.warnings[0];
+        assert_eq!(
+            w.message,
+            "`token_endpoint_auth_method` is `client_secret_basik`, a value the platform's API description does not list"
+        );
+        assert!(
+            w.hint.as_deref().unwrap().starts_with(
+                "known values: client_secret_basic, client_secret_post, client_secret_jwt"
+            ),
+            "{w:?}"
+        );
+    }
+
+    /// A secret's value is a string: a marker is a string to the model, and where the model
+    /// wants another type the message says that it is a secret().
+    #[test]
+    fn a_secret_marker_is_typed_as_the_string_it_becomes() {
+        let mut t = valid();
+        t["servers"]["default"]["webhooks"]["crm"] = json!({"api_key": "<secret:KEY>"});
+        assert_eq!(tenant(&t), Findings::default());
+        let mut t = valid();
+        t["servers"]["default"]["idps"]["google"]["credentials"] = json!("<secret:G>");
+        assert_eq!(
+            errors(&t),
+            [(
+                "/servers/default/idps/google/credentials".to_owned(),
+                "`credentials` must be a map, not a secret() (whose value is a string): the platform refuses the whole tenant (400)".to_owned()
+            )]
+        );
     }
 }

@@ -528,6 +528,9 @@ fn environment(
             outcome.errors = errors;
         }
     }
+    if let Some(line) = project.warnings_line() {
+        host.warn(&line);
+    }
     if options.apply && options.allow_delete && outcome.status == Status::Applied {
         outcome.forgotten = forget(repo, options, change, &env, &outcome.removed, host);
     }

@@ -1,0 +1,201 @@
+//! Every field of a tenant tree typed as the platform types it ([`promote_platform::model`],
+//! derived from the vendor's API description).
+//!
+//! The platform decodes a write into typed structures: a value of the wrong JSON type makes it
+//! refuse the whole write (400), so that is an error; a field it does not know is dropped
+//! without a word, and a value outside the values its description lists may be one it added
+//! since, so those are warnings. Null is accepted anywhere (it leaves the field unset).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use super::Problem;
+use crate::credentials::{self, Scope};
+use crate::patch::pointer;
+use promote_platform::model::{self, Model, Shape};
+use promote_platform::tree::{Entries, Node, TENANT};
+
+/// How many of a field's known values an enum warning lists.
+const LISTED: usize = 12;
+
+/// Adds the wrong types of `tree` to `errors`, and its unknown fields and values outside an
+/// enum to `warnings`, each at its pointer, in tree order.
+pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
+    let m = model::tenant();
+    let decoded = model::decode(m, tree);
+    for wrong in decoded.wrong_types {
+        // A secret's value is a string (docs/credentials.md): a marker is typed as the string
+        // it becomes, and says so where that is the wrong type.
+        let is_marker = tree
+            .pointer(&wrong.pointer)
+            .and_then(Value::as_str)
+            .and_then(credentials::marker_name)
+            .is_some();
+        let found = if is_marker {
+            "a secret() (whose value is a string)"
+        } else {
+            &wrong.found
+        };
+        errors.push(Problem {
+            message: format!(
+                "{} must be {}, not {found}: the platform refuses the whole tenant (400)",
+                subject(m, &wrong.pointer),
+                wrong.expected
+            ),
+            hint: None,
+            pointer: wrong.pointer,
+        });
+    }
+    for unknown in decoded.unknown {
+        let hint = match &unknown.nearest {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!(
+                "the platform's fields of {} are completed by an editor with promote's schema (docs/editor.md)",
+                unknown.in_type
+            ),
+        };
+        warnings.push(Problem {
+            message: format!(
+                "`{}` is not a field of {}: the platform drops it",
+                unknown.field,
+                what(&unknown.in_type)
+            ),
+            hint: Some(hint),
+            pointer: unknown.pointer,
+        });
+    }
+    for outside in decoded.outside_enum {
+        let mut known: Vec<&str> = outside
+            .known
+            .iter()
+            .take(LISTED)
+            .map(String::as_str)
+            .collect();
+        if outside.known.len() > LISTED {
+            known.push("…");
+        }
+        // A value that may be a credential is not quoted (none of the platform's credential
+        // fields lists values today; this keeps it so if one does).
+        let value = Value::String(outside.value);
+        let shown = if credentials::may_hold(&outside.pointer, &value, Scope::Tenant) {
+            String::new()
+        } else {
+            format!(" `{}`", value.as_str().unwrap_or_default())
+        };
+        warnings.push(Problem {
+            message: format!(
+                "{} is{shown}, a value the platform's API description does not list",
+                subject(m, &outside.pointer)
+            ),
+            hint: Some(format!(
+                "known values: {}; the platform adds values between releases, so check that yours knows this one",
+                known.join(", ")
+            )),
+            pointer: outside.pointer,
+        });
+    }
+}
+
+/// Returns how a message names the value at `at`: `` `client_uri` ``, `` item 1 of
+/// `grant_types` ``, or `` `clients/web` `` for an entry of a map.
+fn subject(m: &Model, at: &str) -> String {
+    let Ok(tokens) = pointer::parse(at) else {
+        return format!("`{at}`");
+    };
+    let Some((last, parents)) = tokens.split_last() else {
+        return "a tenant".to_owned();
+    };
+    let Some(parent) = parents.last() else {
+        return format!("`{last}`");
+    };
+    match m.shape_at(parents) {
+        Some(Shape::Array(_)) => format!("item {last} of `{parent}`"),
+        Some(Shape::Map(_)) => format!("`{parent}/{last}`"),
+        _ => format!("`{last}`"),
+    }
+}
+
+/// Returns how a message names an object type: `a client (TreeClient)` where the layout has a
+/// word for it, else the type's name.
+fn what(ty: &str) -> String {
+    match WORDS.get(ty) {
+        Some(word) => format!("{} {word} ({ty})", article(word)),
+        None => ty.to_owned(),
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+/// Words for the object types the layout names: the tenant, the workspace, and the entries of
+/// each collection ("client" for the entries of `clients`).
+static WORDS: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
+    let m = model::tenant();
+    let mut words = BTreeMap::new();
+    name_node(m, &TENANT, &m.root, &mut words);
+    words
+});
+
+fn name_node(m: &Model, node: &Node, ty: &str, words: &mut BTreeMap<String, String>) {
+    words.insert(ty.to_owned(), node.what.to_owned());
+    for collection in node.collections {
+        let Some((_, mut shape)) = m.field(ty, collection.key) else {
+            continue;
+        };
+        while let Shape::Map(inner) = shape {
+            shape = inner;
+        }
+        let Shape::Object(entry) = shape else {
+            continue;
+        };
+        match &collection.entries {
+            Entries::Nodes(inner) => name_node(m, inner, entry, words),
+            Entries::Files { .. } => {
+                words
+                    .entry(entry.clone())
+                    .or_insert_with(|| singular(collection.key));
+            }
+        }
+    }
+}
+
+/// `policies` → `policy`, `mfa_methods` → `mfa method`, `scopes_without_service` → `scope
+/// without service`: the plural word is the last one when the key ends in `s`, else the first.
+fn singular(key: &str) -> String {
+    let mut words: Vec<String> = key.split('_').map(str::to_owned).collect();
+    let plural = if key.ends_with('s') {
+        words.len() - 1
+    } else {
+        words.iter().position(|w| w.ends_with('s')).unwrap_or(0)
+    };
+    let word = &mut words[plural];
+    if let Some(stem) = word.strip_suffix("ies") {
+        *word = format!("{stem}y");
+    } else if let Some(stem) = word.strip_suffix('s') {
+        *word = stem.to_owned();
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collections_give_their_entries_a_word() {
+        assert_eq!(singular("policies"), "policy");
+        assert_eq!(singular("mfa_methods"), "mfa method");
+        assert_eq!(singular("scopes_without_service"), "scope without service");
+        assert_eq!(what("TreeClient"), "a client (TreeClient)");
+        assert_eq!(what("TreeServer"), "a workspace (TreeServer)");
+        assert_eq!(what("TreeTenant"), "a tenant (TreeTenant)");
+        assert_eq!(what("TreeIDP"), "an idp (TreeIDP)");
+        assert_eq!(what("TenantSettings"), "TenantSettings");
+    }
+}
