@@ -455,7 +455,11 @@ fn reference(name: &str) -> Value {
 
 /// The definition a `$ref` names.
 fn referenced(schema: &Value) -> Option<&str> {
-    schema.get("$ref")?.as_str()?.strip_prefix("#/definitions/")
+    let target = match schema.get("allOf") {
+        Some(Value::Array(all)) if all.len() == 1 => &all[0],
+        _ => schema,
+    };
+    target.get("$ref")?.as_str()?.strip_prefix("#/definitions/")
 }
 
 /// Adds to `out` every definition `schema` refers to, through any chain of references.
@@ -545,6 +549,11 @@ fn each_field(
             .get_mut(&name)
             .and_then(|s| path.iter().try_fold(s, |s, key| s.get_mut(key.as_str())));
         if let Some(map) = schema.and_then(Value::as_object_mut) {
+            // Editors read a `$ref` as the schema it names and drop what is beside it (a note,
+            // `doNotSuggest`): the reference goes inside an `allOf` so that both count.
+            if let Some(target) = map.remove("$ref") {
+                map.insert("allOf".into(), json!([{ "$ref": target }]));
+            }
             edit(map);
         }
     }

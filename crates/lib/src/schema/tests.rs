@@ -205,6 +205,12 @@ fn credential_and_generated_fields_say_so() {
         clients.pointer("/definitions/TreeClient/properties/registration_token/doNotSuggest"),
         Some(&json!(true))
     );
+    // An object field keeps its note and `doNotSuggest` beside its reference: editors drop what
+    // is beside a bare `$ref`.
+    assert_eq!(
+        clients.pointer("/definitions/TreeClient/properties/registration_token/allOf/0/$ref"),
+        Some(&json!("#/definitions/RegistrationToken"))
+    );
     let webhooks = document("webhooks").json;
     assert!(
         description(&webhooks, "/definitions/TreeWebhook/properties/api_key")
