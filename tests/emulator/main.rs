@@ -12,6 +12,7 @@ mod embedded;
 mod export_import;
 mod faults;
 mod idempotency;
+mod model;
 mod modes;
 mod oauth;
 mod openapi;
@@ -31,6 +32,7 @@ const MODULES: &[&str] = &[
     "faults",
     "idempotency",
     "main",
+    "model",
     "modes",
     "oauth",
     "openapi",

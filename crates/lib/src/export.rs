@@ -517,6 +517,26 @@ mod tests {
         layout::read(&layout::TENANT, &layout::Dir::from_files(rendered), "t").unwrap()
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Trees of the platform's own shapes (every object type of its model, awkward IDs and
+        /// texts), exported plain and templatized, render back to the tree.
+        #[test]
+        fn platform_shaped_trees_render_back(tree in promote_platform::arb::typed::tenant()) {
+            let mut tree = tree;
+            clean(&mut tree, false);
+            let subs = Substitutions::new(json!({
+                "tenant": {"id": "web.app"},
+                "vars": {"domain": "plain"}
+            }));
+            for with in [None, Some(&subs)] {
+                let out = files(&tree, with).unwrap();
+                proptest::prop_assert_eq!(render_back(&out, &subs), tree.clone());
+            }
+        }
+    }
+
     #[test]
     fn files_render_back_to_the_tree_with_and_without_substitutions() {
         let mut t = tree();

@@ -895,5 +895,11 @@ mod tests {
             let tree = Value::Object(tree.into_iter().collect());
             prop_assert_eq!(round_trip(&tree), tree);
         }
+
+        /// Trees of the platform's own shapes: every object type of its model, awkward IDs.
+        #[test]
+        fn platform_shaped_trees_round_trip(tree in promote_platform::arb::typed::tenant()) {
+            prop_assert_eq!(round_trip(&tree), tree);
+        }
     }
 }

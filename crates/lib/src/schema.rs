@@ -6,11 +6,19 @@
 //! `init` name theirs on their first line ([`modeline`]), which yaml-language-server (VS Code's
 //! YAML extension, Neovim, Helix) reads to validate and complete as people type.
 //!
-//! The fields come from one table, `schema/fields.yaml`; this module adds what other tables
-//! already say, so nothing is written twice: the collections a file may hold inline (from the
-//! layout), the credential and generated fields (from [`crate::credentials`]), null for every
-//! type (the platform exports nulls), and `additionalProperties` left open (the platform adds
-//! keys in new releases). Only environment files, which promote reads itself, are closed.
+//! The fields come from the platform's model ([`promote_platform::model`], derived from its API
+//! description): every object type is a definition named as the model names it (`TreeClient`),
+//! with every field's JSON type, its format, and the values its enum lists as completion
+//! `examples` (never a closed `enum`: the platform adds values). A tenant's and a workspace's
+//! file is its type without the collections the layout keeps as directories (those say where
+//! their files are), and a collection's entry file is the entry type of that keyed map.
+//! `schema/fields.yaml` adds only what is promote's own: the title of each kind, short
+//! descriptions of some fields, and the environment file. This module adds what other tables
+//! already say, so nothing is written twice: the credential and generated fields (from
+//! [`crate::credentials`]) and the platform's material, null for every type (the platform
+//! exports nulls), and `additionalProperties` left open (the platform adds keys in new
+//! releases). Only environment files, which promote reads itself, are closed. No description
+//! text of the vendor's spec is copied.
 
 pub(crate) mod annotate;
 
@@ -19,6 +27,8 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use serde_json::{json, Map, Value};
+
+use promote_platform::model::{self, Model, Shape};
 
 use crate::credentials;
 use crate::diagnostic::{Doing, Result};
@@ -54,24 +64,148 @@ const MATERIAL_NOTE: &str = "Maintained by the platform, never by the repository
 /// The kind of environment files.
 pub(crate) const ENVIRONMENT: &str = "environment";
 
-/// The table of fields, parsed once.
+/// What a Go duration field's description says (the spec's `format: duration`, which is not
+/// JSON Schema's ISO 8601 one, so it is not written as a `format`).
+const DURATION_NOTE: &str = "A duration such as 10m0s, 1h0m0s or 720h0m0s.";
+
+/// Formats of the spec that are not JSON Schema's and are described rather than declared.
+const DESCRIBED_FORMATS: &[&str] = &["duration"];
+
+/// promote's own part of the documents: `schema/fields.yaml`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    /// The document of environment files, whole.
+    environment: Value,
+    /// Title and description of each kind of the layout.
+    kinds: BTreeMap<String, Map<String, Value>>,
+    /// promote's short descriptions, by model type and field.
+    fields: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn table() -> Table {
+    // The embedded table is parsed by the unit tests, so this cannot fail in a build that
+    // passed them.
+    serde_yaml::from_str(include_str!("schema/fields.yaml"))
+        .expect("schema/fields.yaml is the table of schema.rs (checked by the unit tests)")
+}
+
+/// Every schema a document may hold: the kinds (lowercase, as [`kinds`] names them) and the
+/// model's object types (as the model names them), completed.
 static FIELDS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
-    // The embedded table is parsed by the unit tests, so this cannot fail in a build that passed them.
-    let table: Map<String, Value> = serde_yaml::from_str(include_str!("schema/fields.yaml"))
-        .expect("schema/fields.yaml is a YAML map (checked by the unit tests)");
+    let table = table();
+    let model = model::tenant();
     let mut schemas = BTreeMap::new();
-    for (name, value) in table {
-        if name == "definitions" {
-            if let Value::Object(defs) = value {
-                schemas.extend(defs);
-            }
-        } else {
-            schemas.insert(name, value);
-        }
+    for (ty, fields) in &model.types {
+        let notes = table.fields.get(ty);
+        let properties: Map<String, Value> = fields
+            .iter()
+            .map(|(name, shape)| {
+                let mut schema = of_shape(shape);
+                if let Some(text) = notes.and_then(|n| n.get(name)) {
+                    describe(&mut schema, text);
+                }
+                (name.clone(), schema)
+            })
+            .collect();
+        schemas.insert(
+            ty.clone(),
+            json!({"type": "object", "properties": properties, "additionalProperties": true}),
+        );
     }
-    complete(&mut schemas);
+    for (kind, ty) in kind_types(model) {
+        let mut body = match (kind, ty) {
+            // A tenant's and a workspace's own file: its type, copied, so that its collections
+            // can say where their files are.
+            (k, Some(ty)) if k == layout::TENANT.what || k == layout::WORKSPACE.what => {
+                schemas.get(&ty).cloned().unwrap_or_else(|| json!({}))
+            }
+            (_, Some(ty)) => reference(&ty),
+            (_, None) => json!({}),
+        };
+        if let (Value::Object(body), Some(head)) = (&mut body, table.kinds.get(kind)) {
+            body.extend(head.clone());
+        }
+        schemas.insert(kind.to_owned(), body);
+    }
+    schemas.insert(ENVIRONMENT.to_owned(), table.environment);
+    complete(&mut schemas, model);
     schemas
 });
+
+/// The kinds of the layout's files with the model type of each (`clients` → `TreeClient`):
+/// the root type for the tenant, and the entry type of each keyed map the layout writes as a
+/// directory; `None` where the model does not have it (a test of the platform crate sees to it
+/// that it does).
+fn kind_types(model: &Model) -> Vec<(&'static str, Option<String>)> {
+    fn walk(
+        model: &Model,
+        node: &'static Node,
+        ty: Option<String>,
+        out: &mut Vec<(&'static str, Option<String>)>,
+    ) {
+        out.push((node.what, ty.clone()));
+        for c in node.collections {
+            let shape = ty.as_deref().and_then(|t| model.fields(t).get(c.key));
+            let entry = match (&c.entries, shape) {
+                (Entries::Files { levels: 2, .. }, Some(Shape::Map(inner))) => inner.keyed_object(),
+                (_, Some(shape)) => shape.keyed_object(),
+                (_, None) => None,
+            }
+            .map(str::to_owned);
+            match &c.entries {
+                Entries::Files { .. } => {
+                    if !out.iter().any(|(k, _)| *k == c.key) {
+                        out.push((c.key, entry));
+                    }
+                }
+                Entries::Nodes(child) => walk(model, child, entry, out),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(model, &layout::TENANT, Some(model.root.clone()), &mut out);
+    out
+}
+
+/// The schema of a value of `shape`: its JSON type, the spec's format, and the values of its
+/// enum as completion examples.
+fn of_shape(shape: &Shape) -> Value {
+    match shape {
+        Shape::Any => json!({}),
+        Shape::Boolean => json!({"type": "boolean"}),
+        Shape::Integer { unsigned: false } => json!({"type": "integer"}),
+        Shape::Integer { unsigned: true } => json!({"type": "integer", "minimum": 0}),
+        Shape::Number => json!({"type": "number"}),
+        Shape::String { format, values } => {
+            let mut schema = json!({"type": "string"});
+            match format.as_deref() {
+                Some("duration") => {
+                    schema["description"] = json!(DURATION_NOTE);
+                    schema["examples"] = json!(["10m0s", "1h0m0s", "24h0m0s"]);
+                }
+                Some(f) if !DESCRIBED_FORMATS.contains(&f) => schema["format"] = json!(f),
+                _ => {}
+            }
+            if !values.is_empty() {
+                schema["examples"] = json!(values);
+            }
+            schema
+        }
+        Shape::Array(items) => json!({"type": "array", "items": of_shape(items)}),
+        Shape::Map(values) => json!({"type": "object", "additionalProperties": of_shape(values)}),
+        Shape::Object(ty) => reference(ty),
+    }
+}
+
+/// Puts `text` before the description `schema` has.
+fn describe(schema: &mut Value, text: &str) {
+    let description = match schema.get("description").and_then(Value::as_str) {
+        Some(d) => format!("{text} {d}"),
+        None => text.to_owned(),
+    };
+    schema["description"] = json!(description);
+}
 
 /// One schema document: the file stem (its kind) and its JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,14 +231,10 @@ impl Document {
 
 /// The kinds there are documents for: the layout's files, then environment files.
 pub fn kinds() -> Vec<&'static str> {
-    let mut kinds: Vec<&'static str> = vec![layout::TENANT.what, layout::WORKSPACE.what];
-    for node in [&layout::TENANT, &layout::WORKSPACE] {
-        for c in node.collections {
-            if matches!(c.entries, Entries::Files { .. }) && !kinds.contains(&c.key) {
-                kinds.push(c.key);
-            }
-        }
-    }
+    let mut kinds: Vec<&'static str> = kind_types(model::tenant())
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
     kinds.push(ENVIRONMENT);
     kinds
 }
@@ -254,8 +384,9 @@ pub fn stale(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Completes the table: inline collections, credential notes, nulls, open objects.
-fn complete(schemas: &mut BTreeMap<String, Value>) {
+/// Completes the schemas: inline collections, credential notes, nulls, open objects.
+fn complete(schemas: &mut BTreeMap<String, Value>, model: &Model) {
+    let types: BTreeMap<&str, Option<String>> = kind_types(model).into_iter().collect();
     for node in [&layout::TENANT, &layout::WORKSPACE] {
         if let Some(Value::Object(kind)) = schemas.get_mut(node.what) {
             let properties = kind
@@ -264,13 +395,13 @@ fn complete(schemas: &mut BTreeMap<String, Value>) {
                 .as_object_mut();
             if let Some(properties) = properties {
                 for c in node.collections {
-                    properties.insert(c.key.into(), inline(c));
+                    let entry = types.get(c.key).cloned().flatten();
+                    properties.insert(c.key.into(), inline(c, entry.as_deref()));
                 }
             }
         }
     }
-    let layout_kinds: Vec<&str> = kinds().into_iter().filter(|k| *k != ENVIRONMENT).collect();
-    for kind in &layout_kinds {
+    for kind in types.keys() {
         if let Some(Value::Object(body)) = schemas.get_mut(*kind) {
             body.entry("type").or_insert_with(|| json!("object"));
             body.entry("additionalProperties")
@@ -297,13 +428,14 @@ fn complete(schemas: &mut BTreeMap<String, Value>) {
 }
 
 /// The schema of a collection written inline in its parent's file (when it is empty, or an ID
-/// cannot be a file name).
-fn inline(c: &layout::Collection) -> Value {
+/// cannot be a file name), whose entries are of the model type `entry`.
+fn inline(c: &layout::Collection, entry: Option<&str>) -> Value {
+    let of_entry = entry.map_or_else(|| json!({}), reference);
     let (entry, shape) = match &c.entries {
         Entries::Nodes(child) => (reference(child.what), "one directory per entry"),
-        Entries::Files { levels: 1, .. } => (reference(c.key), "one file per entry"),
+        Entries::Files { levels: 1, .. } => (of_entry, "one file per entry"),
         Entries::Files { .. } => (
-            json!({"type": "object", "additionalProperties": reference(c.key)}),
+            json!({"type": "object", "additionalProperties": of_entry}),
             "one directory per type, one file per entry",
         ),
     };
@@ -323,7 +455,11 @@ fn reference(name: &str) -> Value {
 
 /// The definition a `$ref` names.
 fn referenced(schema: &Value) -> Option<&str> {
-    schema.get("$ref")?.as_str()?.strip_prefix("#/definitions/")
+    let target = match schema.get("allOf") {
+        Some(Value::Array(all)) if all.len() == 1 => &all[0],
+        _ => schema,
+    };
+    target.get("$ref")?.as_str()?.strip_prefix("#/definitions/")
 }
 
 /// Adds to `out` every definition `schema` refers to, through any chain of references.
@@ -380,30 +516,44 @@ fn note_material(schemas: &mut BTreeMap<String, Value>, pattern: &str) {
     });
 }
 
-/// Calls `edit` with the schema of every field `pattern` leads to from the schema `name`.
+/// Calls `edit` with the schema of every field `pattern` leads to from the schema `name`; a
+/// pattern `**/a|b` names the fields `a` and `b` of every schema. Fields the schemas do not
+/// have are left out.
 fn each_field(
     schemas: &mut BTreeMap<String, Value>,
     name: &str,
     pattern: &str,
     mut edit: impl FnMut(&mut serde_json::Map<String, Value>),
 ) {
-    let segments: Vec<&str> = pattern.split('/').collect();
     let mut places = Vec::new();
-    locate(schemas, name, &[], &segments, &mut places);
-    for (name, path) in places {
-        let Some(mut schema) = schemas.get_mut(&name) else {
-            continue;
-        };
-        for key in &path {
-            if !schema.is_object() {
-                break;
-            }
-            schema = &mut schema[key.as_str()];
-            if schema.is_null() {
-                *schema = json!({});
+    match pattern.strip_prefix("**/") {
+        Some(names) => {
+            for (schema, body) in schemas.iter().filter(|(n, _)| *n != ENVIRONMENT) {
+                for field in names.split('|') {
+                    if body.get("properties").and_then(|p| p.get(field)).is_some() {
+                        places.push((
+                            schema.clone(),
+                            vec!["properties".to_owned(), field.to_owned()],
+                        ));
+                    }
+                }
             }
         }
-        if let Some(map) = schema.as_object_mut() {
+        None => {
+            let segments: Vec<&str> = pattern.split('/').collect();
+            locate(schemas, name, &[], &segments, &mut places);
+        }
+    }
+    for (name, path) in places {
+        let schema = schemas
+            .get_mut(&name)
+            .and_then(|s| path.iter().try_fold(s, |s, key| s.get_mut(key.as_str())));
+        if let Some(map) = schema.and_then(Value::as_object_mut) {
+            // Editors read a `$ref` as the schema it names and drop what is beside it (a note,
+            // `doNotSuggest`): the reference goes inside an `allOf` so that both count.
+            if let Some(target) = map.remove("$ref") {
+                map.insert("allOf".into(), json!([{ "$ref": target }]));
+            }
             edit(map);
         }
     }

@@ -3,10 +3,13 @@
 //! Keys come from a small awkward alphabet (`~`, `/`, empty, escapes, unicode, index-like
 //! keys) so that independently generated trees overlap, and [`related`] derives several trees
 //! from one base by random edits so that three-way cases (same path changed on two sides)
-//! are common rather than rare.
+//! are common rather than rare. [`typed`] generates trees of the platform's own shapes instead,
+//! from its model.
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
+
+pub mod typed;
 
 /// Proptest settings for the patch properties: moderate, the build machine is shared.
 pub fn config() -> ProptestConfig {

@@ -44,6 +44,16 @@ pub const WORKSPACE_FIELDS: &[&str] = &[
     "server_consent/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
     "ciba_authentication_service/client/client_secret|hashed_secret|rotated_secrets|hashed_rotated_secrets|registration_token",
     "idps/*/credentials",
+    // The private members of the keys of a client's JWKS (and a trust anchor's, and a DCR
+    // payload's), which the model gives the same fields as a server's: a client's keys are
+    // public, but a private member written there is a credential all the same.
+    "clients/*/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "idps|gateways|custom_apps/*/client/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "server_consent|ciba_authentication_service/client/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "trust_anchor_configuration/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "dynamic_client_registration/payload/jws_payload/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    // The salt of the identifiers a JIT-provisioning IdP derives, like a workspace's salt.
+    "idps/*/jit/provisioning/identifier_salt",
     "webhooks/*/api_key",
     "ciba_authentication_service/external/credentials",
     ANYWHERE_FIELDS,
@@ -458,7 +468,8 @@ fn field_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = TENANT_FIELDS
         .iter()
         .chain(WORKSPACE_FIELDS)
-        .filter(|p| !p.starts_with("jwks/"))
+        // A JWK's members are credentials only in a JWK (see `redact_by_name`).
+        .filter(|p| !p.split('/').any(|s| s == "jwks"))
         .filter_map(|p| p.rsplit('/').next())
         .flat_map(|last| last.split('|'))
         .collect();
