@@ -33,13 +33,7 @@ const FIELDS_PER_OBJECT: usize = 8;
 
 /// Fields left out of generated trees, as (type, field, reason): where promote's tables and
 /// the model disagree, so that a tree holding the field as the model has it is refused today.
-pub const DISAGREEMENTS: &[(&str, &str, &str)] = &[(
-    "TreeServer",
-    "policy_execution_points",
-    "the model has a map of policy IDs (`server_user_token: a-policy`); promote's references, \
-     the emulator's checks and the example hold entries `{policy_id: a-policy}` \
-     (tree::INLINE_WORKSPACE_COLLECTIONS, references::REFERENCES)",
-)];
+pub const DISAGREEMENTS: &[(&str, &str, &str)] = &[];
 
 /// IDs a user or the platform might choose that are awkward for files, pointers and URLs.
 pub const AWKWARD_IDS: &[&str] = &[
@@ -188,33 +182,49 @@ impl Gen<'_> {
     }
 }
 
-/// Removes every reference between entries ([`references::REFERENCES`]) from the workspaces
+/// Removes every reference between entries ([`references::places`]) from the workspaces
 /// of `tree`.
 fn drop_references(tree: &mut Value) {
     let Some(Value::Object(servers)) = tree.get_mut("servers") else {
         return;
     };
     for ws in servers.values_mut() {
-        for (path, ..) in references::REFERENCES {
-            remove_at(ws, path);
+        for place in references::places() {
+            remove_at(ws, &place.path);
         }
     }
 }
 
-fn remove_at(value: &mut Value, path: &[&str]) {
-    let Value::Object(map) = value else { return };
-    match path {
-        [] => {}
-        [last] if *last == "*" => map.clear(),
-        [last] => {
-            map.remove(*last);
+/// Removes the values at `path` (`*` is any key or list index); a list item is removed whole,
+/// with what else it holds.
+fn remove_at(value: &mut Value, path: &[String]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    match value {
+        Value::Object(map) if rest.is_empty() => {
+            if first == "*" {
+                map.clear();
+            } else {
+                map.remove(first);
+            }
         }
-        [first, rest @ ..] if *first == "*" => map.values_mut().for_each(|v| remove_at(v, rest)),
-        [first, rest @ ..] => {
-            if let Some(v) = map.get_mut(*first) {
+        Value::Object(map) if first == "*" => {
+            map.values_mut().for_each(|v| remove_at(v, rest));
+        }
+        Value::Object(map) => {
+            if let Some(v) = map.get_mut(first) {
                 remove_at(v, rest);
             }
         }
+        Value::Array(items) if first == "*" => {
+            if rest.is_empty() {
+                items.clear();
+            } else {
+                items.iter_mut().for_each(|v| remove_at(v, rest));
+            }
+        }
+        _ => {}
     }
 }
 
