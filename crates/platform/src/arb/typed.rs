@@ -188,15 +188,16 @@ impl Gen<'_> {
     }
 }
 
-/// Removes every reference between entries ([`references::REFERENCES`]) from the workspaces
-/// of `tree`.
+/// Removes every reference between entries ([`references::places`]) from the workspaces of
+/// `tree`.
 fn drop_references(tree: &mut Value) {
     let Some(Value::Object(servers)) = tree.get_mut("servers") else {
         return;
     };
     for ws in servers.values_mut() {
-        for (path, ..) in references::REFERENCES {
-            remove_at(ws, path);
+        for place in references::places() {
+            let path: Vec<&str> = place.path.iter().map(String::as_str).collect();
+            remove_at(ws, &path);
         }
     }
 }
