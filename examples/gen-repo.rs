@@ -8,20 +8,24 @@
 //! `DIR` is created (it must not already hold `templates/` or `environments/`) and receives:
 //!
 //! - `templates/fleet/`: about 130 Tera templates (`tenant.yaml`; the tenant collections
-//!   `pools/`, `schemas/`, `themes/`, `mfa_methods/`; three workspaces under `workspaces/<wid>/`,
-//!   each with `workspace.yaml` and `clients/`, `policies/` (some rego, with `.rego` sidecars),
-//!   `scripts/` (`.js` sidecars), `idps/`, `services/`, `claims/<type>/<id>.yaml` and
-//!   `script_execution_points/<type>/<target>.yaml`). They use `tenant.id`, `tenant.key`,
-//!   `env.name`, environment and tenant `vars.*`, a few `{% if vars.plan == "gold" %}` blocks and
-//!   one shared partial. Every cross reference resolves (policy and script execution points, idp
-//!   `identity_pool_id`, service api `policy_id`, `theme_binding`).
+//!   `pools/`, `schemas/`, `themes/`, `mfa_methods/` (sms and email), `translations/`; three
+//!   workspaces under `workspaces/<wid>/`, each with `workspace.yaml` and `clients/`,
+//!   `policies/` (some rego, with `.rego` sidecars), `scripts/` (`.js` sidecars), `idps/`,
+//!   `services/`, `claims/<type>/<id>.yaml` and `script_execution_points/<type>/<target>.yaml`).
+//!   They use `tenant.id`, `tenant.key`, `env.name`, environment and tenant `vars.*`, a few
+//!   `{% if vars.plan == "gold" %}` blocks and one shared partial. Every cross reference
+//!   resolves (policy and script execution points, the workspace's default client and
+//!   post-authentication script, idp `identity_pool_id`, service api `policy_id`,
+//!   `theme_binding`).
 //! - `templates/_shared/clients/defaults.yaml`: the partial every client includes.
 //! - `environments/staging.yaml` and `environments/prod.yaml`: `url` targets and the N tenants
 //!   `t00001..` (`template: fleet`, ids `t00001-staging` / `t00001-prod`, small per-tenant vars).
 //!
-//! A rendered tenant is about 60 KB of JSON. No credential appears, not even as a `secret(...)`
-//! call: every credential field is absent, as in an export without credentials. The output
-//! depends only on N and the seed (default 1).
+//! Every field has the platform's name, type and enum values (its API description, as
+//! `crates/platform/src/model.json` has it): `promote validate --strict` reports neither an error
+//! nor a warning on the generated repository. A rendered tenant is about 63 KB of JSON. No
+//! credential appears, not even as a `secret(...)` call: every credential field is absent, as in
+//! an export without credentials. The output depends only on N and the seed (default 1).
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -213,19 +217,30 @@ fn write_template(repo: &mut Repo) -> Result<(), Box<dyn Error>> {
     for (id, name) in [("default", "Default"), ("brand", "Brand")] {
         repo.tpl(
             &format!("themes/{id}.yaml"),
-            &fill(THEME, &[("name", name)]),
+            &fill(THEME, &[("name", name), ("id", id)]),
         )?;
     }
     for (id, settings) in [
-        ("sms", "provider: embedded\n  message_template: \"Your {{ vars.display_name }} code is {code}\"\n  code_length: 6\n  code_ttl: 5m0s"),
-        ("email", "provider: embedded\n  from: \"no-reply@{{ vars.domain }}\"\n  subject: \"{{ vars.display_name }} verification code\"\n  code_ttl: 10m0s"),
-        ("totp", "issuer: \"{{ vars.display_name }}\"\n  digits: 6\n  period: 30\n  algorithm: SHA1"),
-        ("webauthn", "rp_id: \"{{ tenant.id }}.{{ vars.domain }}\"\n  rp_name: \"{{ vars.display_name }}\"\n  attestation: none\n  user_verification: preferred"),
+        ("sms", "provider: embedded\n    custom_message_template: \"Your {{ vars.display_name }} code is {code}\"\n    custom_source: \"{{ tenant.key }}\"\n    otp:\n      length: 6\n      expiration: 5m0s"),
+        ("email", "provider: embedded\n    custom_from: \"{{ vars.display_name }} <no-reply@{{ vars.domain }}>\"\n    custom_message_subject: \"{{ vars.display_name }} verification code\"\n    otp:\n      length: 8\n      expiration: 10m0s"),
     ] {
         let enabled = if id == "sms" { "{% if vars.plan == \"gold\" %}true{% else %}false{% endif %}" } else { "true" };
         repo.tpl(
             &format!("mfa_methods/{id}.yaml"),
-            &format!("enabled: {enabled}\nmechanism: {id}\nsettings:\n  {settings}\n"),
+            &format!("enabled: {enabled}\nmechanism: {id}\nsettings:\n  {id}:\n    {settings}\n"),
+        )?;
+    }
+    for (locale, enabled, text) in [
+        ("en-US", "true", TRANSLATION_EN),
+        (
+            "de-DE",
+            "{% if vars.region == \"eu\" %}true{% else %}false{% endif %}",
+            TRANSLATION_DE,
+        ),
+    ] {
+        repo.tpl(
+            &format!("translations/{locale}.yaml"),
+            &format!("enabled: {enabled}\ncontent:\n{text}"),
         )?;
     }
     repo.write(&format!("templates/{CLIENT_PARTIAL}"), CLIENT_DEFAULTS)?;
@@ -247,26 +262,27 @@ metadata:
   cost_center: "@cc@"
   managed_by: promote
   fleet_template: fleet
-settings:
-  default_workspace_id: customers
-  admin_workspace_id: admin
-  allowed_origins:
-    - "https://app.{{ tenant.key }}.{{ vars.domain }}"
-    - "https://admin.{{ tenant.key }}.{{ vars.domain }}"
-    - "https://partners.{{ tenant.key }}.{{ vars.domain }}"
-  session_ttl: "{{ vars.session_ttl }}"
-  max_failed_logins: 5
-  lockout_duration: 15m0s
-  password_policy:
-    min_length: 12
-    require_uppercase: true
-    require_lowercase: true
-    require_digits: true
-    require_special: false
-    history: 5
   audit_log:
     retention_days: {% if vars.plan == "gold" %}365{% else %}90{% endif %}
     level: "{{ vars.log_level }}"
+settings:
+  default_workspace_id: customers
+  translations:
+    enabled: true
+    default_locale: en-US
+    selector_enabled: {% if vars.region == "eu" %}true{% else %}false{% endif %}
+  security:
+    AllowedHosts:
+      - "app.{{ tenant.key }}.{{ vars.domain }}"
+      - "admin.{{ tenant.key }}.{{ vars.domain }}"
+      - "partners.{{ tenant.key }}.{{ vars.domain }}"
+    FrameDeny: true
+    ContentTypeNosniff: true
+    BrowserXssFilter: true
+    ReferrerPolicy: strict-origin-when-cross-origin
+    STSSeconds: {% if vars.plan == "gold" %}31536000{% else %}15552000{% endif %}
+    STSIncludeSubdomains: true
+    ContentSecurityPolicy: "default-src 'self' https://cdn.{{ vars.domain }}; frame-ancestors 'none'"
 styling:
   logo_url: "https://cdn.{{ vars.domain }}/tenants/{{ tenant.key }}/logo.svg"
   logo_size: M
@@ -275,21 +291,34 @@ styling:
     primary: "{{ vars.brand_color }}"
     header: "#1f2933"
     background: "#f5f7fa"
-    text: "#323f4b"
-    link: "{{ vars.brand_color }}"
 features:
-  admin_portal: true
-  self_service: true
-  dynamic_client_registration: false
-  identity_pools: true
-  webauthn: true
-  audit_events: true
-  scim: false
+  admin_portal: {enabled: true}
+  self_service: {enabled: true}
+  dynamic_client_registration: {enabled: false}
+  identity_pools: {enabled: true}
+  webauthn: {enabled: true}
+  audit_events: {enabled: true}
+  scim: {enabled: false}
 {%- if vars.plan == "gold" %}
-  custom_domains: true
-  dedicated_rate_limits: true
-  advanced_analytics: true
+  custom_domains: {enabled: true}
+  dedicated_rate_limits: {enabled: true}
+  advanced_analytics: {enabled: true}
 {%- endif %}
+"##;
+
+/// The tenant's login texts in English and German (`translations/<locale>.yaml`).
+const TRANSLATION_EN: &str = r##"  login.title: "Sign in to {{ vars.display_name }}"
+  login.subtitle: Use your company account or continue with Google or Microsoft
+  register.title: "Create your {{ vars.display_name }} account"
+  mfa.sms.prompt: Enter the code we sent to your phone
+  consent.title: "An application would like to access your {{ vars.display_name }} account"
+"##;
+
+const TRANSLATION_DE: &str = r##"  login.title: "Bei {{ vars.display_name }} anmelden"
+  login.subtitle: Mit Ihrem Firmenkonto, mit Google oder mit Microsoft anmelden
+  register.title: "Ihr Konto bei {{ vars.display_name }} anlegen"
+  mfa.sms.prompt: Geben Sie den Code ein, den wir an Ihr Telefon gesendet haben
+  consent.title: "Eine Anwendung möchte auf Ihr Konto bei {{ vars.display_name }} zugreifen"
 "##;
 
 const POOL: &str = r##"name: "@name@"
@@ -299,14 +328,16 @@ metadata_schema_id: fleet_metadata
 authentication_mechanisms: @mechanisms@
 preferred_authentication_mechanism: password
 public_registration_allowed: false
-mfa_session_ttl: 24h0m0s
+mfa_session_ttl: "{{ vars.session_ttl }}"
+identifier_case_insensitive: true
 password_policy:
-  strength: {% if vars.mfa_required %}strong{% else %}medium{% endif %}
+  strength: {% if vars.mfa_required %}strong{% else %}fair{% endif %}
   capital_letters: 1
   digits: 1
   special_characters: 0
   min_length: 12
-the_same_password_as_username_allowed: false
+password_settings:
+  hashing_method: bcrypt
 metadata:
   tenant: "{{ tenant.id }}"
 "##;
@@ -317,7 +348,7 @@ schema:
   type: object
   required: [email]
   properties:
-    email: { type: string, format: email, description: Primary e-mail address }
+    email: { type: string, pattern: "^[^@]+@[^@]+$", description: Primary e-mail address }
     email_verified: { type: boolean }
     given_name: { type: string, maxLength: 128 }
     family_name: { type: string, maxLength: 128 }
@@ -342,23 +373,21 @@ schema:
     source: { type: string, enum: [import, registration, federation, scim] }
     tenant: { type: string, const: "{{ tenant.id }}" }
     roles: { type: array, items: { type: string } }
-    last_review: { type: string, format: date-time }
+    last_review: { type: string, pattern: "^[0-9]{4}-[0-9]{2}-[0-9]{2}T" }
     risk_score: { type: integer, minimum: 0, maximum: 100 }
 "##;
 
 const THEME: &str = r##"name: "@name@ theme for {{ vars.display_name }}"
-description: "Login pages of {{ tenant.key }} (@name@)"
-tenant_id: "{{ tenant.id }}"
 logo_url: "https://cdn.{{ vars.domain }}/tenants/{{ tenant.key }}/logo.svg"
-colors:
-  primary: "{{ vars.brand_color }}"
-  secondary: "#52606d"
-  error: "#cf1124"
 templates:
-  base: "pages/base.tmpl"
-  login: "pages/login.tmpl"
-  consent: "pages/consent.tmpl"
-  error: "pages/error.tmpl"
+  pages/base.tmpl:
+    content: "<link rel=\"stylesheet\" href=\"https://cdn.{{ vars.domain }}/themes/{{ tenant.key }}/@id@.css\">"
+  pages/login.tmpl:
+    content: "<h1>{{ vars.display_name }}</h1><p class=\"region-{{ vars.region }}\">@name@ sign-in</p>"
+  pages/consent.tmpl:
+    content: "<p style=\"color: {{ vars.brand_color }}\">@name@ consent of {{ tenant.key }}</p>"
+  pages/error.tmpl:
+    content: "<p style=\"color: #cf1124\">Something went wrong at {{ vars.display_name }}</p>"
 "##;
 
 /// Shared client settings, included at the top of every client file.
@@ -459,14 +488,14 @@ fn write_workspace(repo: &mut Repo, ws: &Ws) -> Result<(), Box<dyn Error>> {
     // workspace.yaml, with the inline policy execution points and theme binding.
     let mut peps = String::new();
     for (target, policy) in [
-        ("client_registration", "block-dcr"),
-        ("user_authentication", "require-mfa"),
-        ("consent", "consent-age"),
-        ("geo", "geo-fence"),
+        ("server_client_token", "block-dcr"),
+        ("server_user_token", "require-mfa"),
+        ("scope_profile.write", "consent-age"),
+        ("scope_profile.admin", "geo-fence"),
+        ("scope_accounts.admin", "acl"),
     ] {
         let _ = writeln!(peps, "  {target}: {}", p(policy));
     }
-    let _ = writeln!(peps, "  {}: {}", p("accounts"), p("acl"));
     let theme = if ws.id == "customers" {
         "brand"
     } else {
@@ -479,6 +508,7 @@ fn write_workspace(repo: &mut Repo, ws: &Ws) -> Result<(), Box<dyn Error>> {
             &[
                 ("name", ws.name),
                 ("id", ws.id),
+                ("short", ws.short),
                 ("sub", ws.sub),
                 ("peps", peps.trim_end()),
                 ("theme", theme),
@@ -516,7 +546,7 @@ fn write_workspace(repo: &mut Repo, ws: &Ws) -> Result<(), Box<dyn Error>> {
         let id = p(suffix);
         repo.tpl(
             &format!("{base}/scripts/{id}.yaml"),
-            &format!("name: \"{id}\"\ndescription: \"{description}\"\n"),
+            &format!("name: \"{description} ({id})\"\n"),
         )?;
         let prefix = repo.rng.pick(&["app-", "grp-", "role-", "acl-"]);
         repo.tpl(
@@ -532,12 +562,15 @@ fn write_workspace(repo: &mut Repo, ws: &Ws) -> Result<(), Box<dyn Error>> {
         )?;
     }
 
-    for (suffix, method) in [
+    for (order, (suffix, method)) in [
         ("google", "google"),
         ("azure", "azure"),
         ("pool", "identity_pool"),
-    ] {
-        let text = idp(ws, &p(suffix), method);
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = idp(ws, &p(suffix), method, order);
         repo.tpl(&format!("{base}/idps/{}.yaml", p(suffix)), &text)?;
     }
 
@@ -581,7 +614,8 @@ const WORKSPACE: &str = r##"name: "@name@"
 description: "@name@ workspace of {{ vars.display_name }} ({{ env.name }})"
 profile: default
 color: "{{ vars.brand_color }}"
-issuer_url: "https://{{ tenant.id }}.{{ vars.domain }}/@id@"
+logo_uri: "https://cdn.{{ vars.domain }}/tenants/{{ tenant.key }}/@id@.svg"
+custom_issuer_url: "https://{{ tenant.id }}.{{ vars.domain }}/@id@"
 access_token_ttl: "{{ vars.access_token_ttl }}"
 id_token_ttl: 1h0m0s
 refresh_token_ttl: {% if vars.plan == "gold" %}2160h0m0s{% else %}720h0m0s{% endif %}
@@ -602,30 +636,34 @@ token_endpoint_auth_methods:
   - client_secret_post
   - private_key_jwt
   - none
-subject_identifier_algorithm: hash
+subject_format: hash
 enforce_pkce: true
 enforce_pkce_for_public_clients: true
 enable_legacy_clients_with_no_software_statement: false
 root_cas: ""
 settings:
-  logo_uri: "https://cdn.{{ vars.domain }}/tenants/{{ tenant.key }}/@id@.svg"
+  default_client_id: @short@-portal
+  default_post_authn_ctx_script_id: @short@-enrich-claims
+dynamic_client_registration:
+  enabled: false
   default_scopes: [openid, profile, email]
-  allowed_origins: ["https://@sub@.{{ tenant.key }}.{{ vars.domain }}"]
-  login_hint_enabled: true
-  idp_discovery:
-    enabled: true
-    domains: ["{{ tenant.key }}.{{ vars.domain }}"]
-  trust_anchor_configuration:
-    jwks_uri: "https://@sub@.{{ tenant.key }}.{{ vars.domain }}/.well-known/jwks.json"
-    signed_metadata_allowed: false
+enable_idp_discovery: true
+idp_discovery:
+  enabled: true
+  discovery_mode: domain_matching
+enable_trust_anchor: false
+trust_anchor_configuration:
+  jwks_uri: "https://@sub@.{{ tenant.key }}.{{ vars.domain }}/.well-known/jwks.json"
 advanced:
-  authorization_response_iss_parameter: true
-  disable_rfc8707: false
-  log_level: "{{ vars.log_level }}"
-  mfa_required: {{ vars.mfa_required }}
+  return_iss_parameter_in_authorization_response: true
+  disable_rar: false
+  enforce_acr_values: {{ vars.mfa_required }}
+  acr_values: ["urn:{{ tenant.key }}:loa:1", "urn:{{ tenant.key }}:loa:2"]
 metadata:
-  tenant: "{{ tenant.id }}"
-  owner: platform-team
+  payload:
+    tenant: "{{ tenant.id }}"
+    owner: platform-team
+    log_level: "{{ vars.log_level }}"
 theme_binding:
   theme_id: @theme@
 policy_execution_points:
@@ -651,7 +689,7 @@ fn client(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str, kind: ClientKind) 
             &["code"][..],
         ),
         ClientKind::Spa => (
-            "single_page",
+            "web",
             "none",
             &["authorization_code", "refresh_token"][..],
             &["code"][..],
@@ -663,7 +701,7 @@ fn client(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str, kind: ClientKind) 
             &["code"][..],
         ),
         ClientKind::Service => (
-            "service",
+            "web",
             "private_key_jwt",
             &["client_credentials"][..],
             &["token"][..],
@@ -694,7 +732,7 @@ fn client(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str, kind: ClientKind) 
             }
             t.push_str("post_logout_redirect_uris:\n");
             let _ = writeln!(t, "  - \"{scheme_base}/signed-out\"");
-            let _ = writeln!(t, "allowed_cors_origins: [\"{app}\"]");
+            let _ = writeln!(t, "tos_uri: \"{app}/terms\"");
         }
     }
     let scopes: &[&str] = match kind {
@@ -712,7 +750,8 @@ fn client(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str, kind: ClientKind) 
         t,
         "audience: [\"https://api.{{{{ tenant.key }}}}.{{{{ vars.domain }}}}\"]"
     );
-    let _ = writeln!(t, "access_token_ttl: \"{{{{ vars.access_token_ttl }}}}\"");
+    t.push_str("use_custom_token_ttls: true\ntoken_ttls:\n");
+    let _ = writeln!(t, "  access_token_ttl: \"{{{{ vars.access_token_ttl }}}}\"");
     t.push_str("metadata:\n");
     let _ = writeln!(t, "  team: {team}");
     let _ = writeln!(t, "  tenant: \"{{{{ tenant.id }}}}\"");
@@ -741,7 +780,7 @@ fn cloudentity_policy(repo: &mut Repo, id: &str, kind: &str) -> String {
             _ => t.push_str(
                 "  - name: scopes\n    conf:\n      fields:\n        - field: scp\n          \
                  comparator: contains_all\n          value: [openid, profile]\n    recovery:\n      \
-                 - type: mfa\n        mfa_methods: [totp, webauthn]\n",
+                 - type: mfa\n",
             ),
         }
     }
@@ -791,38 +830,38 @@ module.exports = async function (context) {
 };
 "##;
 
-fn idp(ws: &Ws, id: &str, method: &str) -> String {
-    let mut t = format!("name: \"{id}\"\nmethod: {method}\ndisabled: false\n");
+fn idp(ws: &Ws, id: &str, method: &str, order: usize) -> String {
+    let mut t = format!("name: \"{id}\"\nmethod: {method}\ndisabled: false\nhidden: false\n");
+    let _ = writeln!(t, "display_order: {order}");
     t.push_str("static_amr: [pwd]\nversion: 1\n");
     let _ = writeln!(t, "identity_pool_id: {}", ws.pool);
+    t.push_str("logo_uri: \"https://cdn.{{ vars.domain }}/idps/");
+    t.push_str(method);
+    t.push_str(".svg\"\nconfig:\n  reload_claims_at_refresh_token: true\n");
     match method {
         "google" => t.push_str(
-            "config:\n  client_id: \"{{ tenant.id }}.apps.googleusercontent.com\"\n  \
-             redirect_url: \"https://{{ tenant.id }}.{{ vars.domain }}/login/callback\"\n  \
-             scopes: [openid, profile, email]\n  send_login_hint: true\n",
+            "settings:\n  google:\n    client_id: \"{{ tenant.id }}.apps.googleusercontent.com\"\n    \
+             issuer_url: https://accounts.google.com\n    \
+             scopes: [openid, profile, email]\n    send_login_hint: true\n",
         ),
         "azure" => t.push_str(
-            "config:\n  client_id: \"{{ tenant.key }}-azure-app\"\n  \
-             tenant: \"{{ tenant.key }}.onmicrosoft.com\"\n  \
-             redirect_url: \"https://{{ tenant.id }}.{{ vars.domain }}/login/callback\"\n  \
-             scopes: [openid, profile, email, offline_access]\n  fetch_groups: true\n  group_name_format: name\n",
+            "settings:\n  azure:\n    client_id: \"{{ tenant.key }}-azure-app\"\n    \
+             tenant: \"{{ tenant.key }}.onmicrosoft.com\"\n    \
+             scopes: [openid, profile, email, offline_access]\n    fetch_groups: true\n    group_name_format: name\n\
+             discovery_settings:\n  domains: [\"{{ tenant.key }}.{{ vars.domain }}\"]\n  instant_redirect: false\n",
         ),
-        _ => t.push_str(
-            "config:\n  send_login_hint: true\n  allow_registration: false\n",
-        ),
+        _ => {}
     }
-    t.push_str("settings:\n  sso_enabled: true\n  hidden: false\n  logo_uri: \"https://cdn.{{ vars.domain }}/idps/");
-    t.push_str(method);
-    t.push_str(".svg\"\nattributes:\n");
+    t.push_str("attributes:\n");
     for (name, ty, desc) in [
         ("email", "string", "E-mail"),
         ("email_verified", "bool", "E-mail verified"),
         ("name", "string", "Full name"),
-        ("groups", "string_array", "Groups"),
+        ("groups", "array", "Groups"),
     ] {
         let _ = writeln!(
             t,
-            "  - name: {name}\n    type: {ty}\n    display_name: {desc}"
+            "  - name: {name}\n    type: {ty}\n    description: {desc}"
         );
     }
     t.push_str("mappings:\n");
@@ -830,14 +869,13 @@ fn idp(ws: &Ws, id: &str, method: &str) -> String {
         ("email", "email", "string"),
         ("email_verified", "email_verified", "bool"),
         ("name", "name", "string"),
-        ("groups", "groups", "string_array"),
+        ("groups", "groups", "array"),
     ] {
         let _ = writeln!(
             t,
             "  - source: {source}\n    target: {target}\n    type: {ty}"
         );
     }
-    t.push_str("transformer:\n  type: none\n");
     t
 }
 
@@ -848,7 +886,7 @@ fn service(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str) -> String {
     let _ = writeln!(t, "type: oauth2");
     let _ = writeln!(
         t,
-        "audience: \"https://api.{{{{ tenant.key }}}}.{{{{ vars.domain }}}}/{suffix}\""
+        "custom_audience: \"https://api.{{{{ tenant.key }}}}.{{{{ vars.domain }}}}/{suffix}\""
     );
     let _ = writeln!(t, "with_specification: true");
     t.push_str("apis:\n");
@@ -878,15 +916,14 @@ fn service(repo: &mut Repo, ws: &Ws, suffix: &str, name: &str) -> String {
         let _ = writeln!(
             t,
             "  {suffix}.{scope}:\n    display_name: \"{desc} {suffix}\"\n    \
-             transient: false\n    requires_consent: {}\n    implicit: false",
-            scope != "read"
+             transient: false\n    implicit_grant: {}\n    implicit: false",
+            scope == "read"
         );
     }
     t
 }
 
-const CLAIM: &str = r##"name: @claim@
-description: "The @claim@ claim"
+const CLAIM: &str = r##"description: "The @claim@ claim"
 mapping: @mapping@
 source_type: authnCtx
 scopes: [@scope@]
