@@ -62,6 +62,15 @@ impl Ui {
         );
     }
 
+    /// Prints an error that several tenants share, with how many and the first of them.
+    pub fn diagnostic_of_tenants(&self, group: &promote_lib::validate::Shared) {
+        eprintln!(
+            "{} {}",
+            style("error:").red().bold().for_stderr(),
+            scrub(&group.to_string())
+        );
+    }
+
     /// Prints a warning to stderr, even when quiet.
     pub fn warn(&self, text: &str) {
         eprintln!(

@@ -25,8 +25,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ValidateArgs) -> CommandResult {
     match ui.format {
         OutputFormat::Json => ui.json(&checked),
         OutputFormat::Text | OutputFormat::Markdown | OutputFormat::Html => {
-            for d in &checked.errors {
-                ui.diagnostic(d);
+            for group in checked.grouped_errors() {
+                ui.diagnostic_of_tenants(&group);
             }
             for w in &checked.warnings {
                 ui.warn(&w.to_string());

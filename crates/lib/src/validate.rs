@@ -22,7 +22,7 @@ use promote_platform::material;
 use promote_platform::references;
 use promote_platform::tree::{self, Node};
 
-pub use repository::{repository, Checked, Warning};
+pub use repository::{repository, Checked, Shared};
 
 /// One thing wrong with a tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -440,7 +440,20 @@ mod tests {
         assert_eq!(found, [wrong("Client_URI", "a string", "a number")]);
         let mut t = valid();
         t["servers"]["default"]["clients"]["web"] = json!({"Client_URI": "https://x"});
-        assert_eq!(tenant(&t), Findings::default());
+        let found = tenant(&t);
+        assert_eq!(found.errors, []);
+        assert_eq!(
+            found.warnings[0].message,
+            "`Client_URI` is `client_uri` in another case: the platform reads it as `client_uri`"
+        );
+        t["servers"]["default"]["clients"]["web"]["client_uri"] = json!("https://y");
+        let found = tenant(&t);
+        assert!(
+            found.warnings[0].message.ends_with(
+                "and this map also has `client_uri`: which of the two the platform keeps depends on their order"
+            ),
+            "{found:?}"
+        );
     }
 
     #[test]

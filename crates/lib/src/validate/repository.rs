@@ -1,6 +1,7 @@
 //! `promote validate` over a repository: every error and warning of every tenant of the
 //! environments. A warning many tenants share (a fleet rendered from one template) is reported
-//! once, with how many tenants have it and the first few of their keys.
+//! once, with how many tenants have it and the first few of their keys; [`Checked::grouped_errors`]
+//! groups errors the same way for people (the JSON keeps every tenant's).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,12 +29,31 @@ pub struct Checked {
     /// Every error, the templates' first, then each environment's.
     pub errors: Vec<Diagnostic>,
     /// Every warning, each once per environment, template place and message.
-    pub warnings: Vec<Warning>,
+    pub warnings: Vec<Shared>,
 }
 
-/// A warning of one or more tenants of an environment.
+impl Checked {
+    /// The errors as people read them: each place and message once per environment, with the
+    /// tenants that have it, in the order first seen. Errors of the templates themselves (no
+    /// tenant) stay as they are.
+    pub fn grouped_errors(&self) -> Vec<Shared> {
+        let mut out: Vec<Shared> = Vec::new();
+        let mut run: Vec<Diagnostic> = Vec::new();
+        for d in &self.errors {
+            if run.last().is_some_and(|last| last.env != d.env) {
+                out.extend(shared(std::mem::take(&mut run)));
+            }
+            run.push(d.clone());
+        }
+        out.extend(shared(run));
+        out
+    }
+}
+
+/// A warning (or, from [`Checked::grouped_errors`], an error) shared by one or more tenants of an
+/// environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
+pub struct Shared {
     /// The warning; its `tenant` is set when only one tenant has it.
     #[serde(flatten)]
     pub diagnostic: Diagnostic,
@@ -43,7 +63,7 @@ pub struct Warning {
     pub tenants: Vec<String>,
 }
 
-impl std::fmt::Display for Warning {
+impl std::fmt::Display for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.diagnostic)?;
         if self.tenant_count > 1 {
@@ -76,7 +96,7 @@ pub fn repository(
         envs.to_vec()
     };
     let mut errors: Vec<Diagnostic> = Vec::new();
-    let mut warnings: Vec<Warning> = Vec::new();
+    let mut warnings: Vec<Shared> = Vec::new();
     let mut checked = 0usize;
     // Compiled once for every environment; their errors are the snapshot's, reported once.
     let templates = match Templates::compile(files) {
@@ -131,11 +151,18 @@ pub fn repository(
 
 /// Returns the warnings of one environment's tenants (in tenant order), each place and message
 /// once, in the order first seen, with the tenants that have it.
-fn shared(found: Vec<Diagnostic>) -> Vec<Warning> {
-    let mut order: Vec<Warning> = Vec::new();
+fn shared(found: Vec<Diagnostic>) -> Vec<Shared> {
+    let mut order: Vec<Shared> = Vec::new();
     let mut seen: BTreeMap<(Option<String>, String, Option<String>), usize> = BTreeMap::new();
     for mut d in found {
-        let tenant = d.tenant.take().unwrap_or_default();
+        let Some(tenant) = d.tenant.take() else {
+            order.push(Shared {
+                diagnostic: d,
+                tenant_count: 0,
+                tenants: Vec::new(),
+            });
+            continue;
+        };
         let place = d.location.as_ref().map(ToString::to_string);
         let key = (place, d.message.clone(), d.pointer.clone());
         match seen.get(&key) {
@@ -150,7 +177,7 @@ fn shared(found: Vec<Diagnostic>) -> Vec<Warning> {
             None => {
                 seen.insert(key, order.len());
                 d.tenant = Some(tenant.clone());
-                order.push(Warning {
+                order.push(Shared {
                     diagnostic: d,
                     tenant_count: 1,
                     tenants: vec![tenant],

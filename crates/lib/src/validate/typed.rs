@@ -66,6 +66,24 @@ pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<
             pointer: unknown.pointer,
         });
     }
+    for folded in decoded.folded {
+        let also = if folded.duplicate {
+            format!(", and this map also has `{}`: which of the two the platform keeps depends on their order", folded.canonical)
+        } else {
+            String::new()
+        };
+        warnings.push(Problem {
+            message: format!(
+                "`{}` is `{}` in another case: the platform reads it as `{}`{also}",
+                folded.field, folded.canonical, folded.canonical
+            ),
+            hint: Some(format!(
+                "write `{}`, as the platform spells it (its exports do)",
+                folded.canonical
+            )),
+            pointer: folded.pointer,
+        });
+    }
     for outside in decoded.outside_enum {
         let mut known: Vec<&str> = outside
             .known

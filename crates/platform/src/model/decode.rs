@@ -32,6 +32,19 @@ pub struct Unknown {
     pub nearest: Option<String>,
 }
 
+/// A field written in another case than the platform's (`Client_Name`): the platform reads it
+/// as its own field, and where the object also has that field, keeps whichever comes last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Folded {
+    pub pointer: String,
+    /// The key as written.
+    pub field: String,
+    /// The platform's spelling.
+    pub canonical: String,
+    /// Whether the object also has the field as the platform spells it.
+    pub duplicate: bool,
+}
+
 /// A string outside the values the spec lists for its field: the platform may know more
 /// values than its description (it adds them between releases), so this is only a doubt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,13 +60,17 @@ pub struct OutsideEnum {
 pub struct Decoded {
     pub wrong_types: Vec<WrongType>,
     pub unknown: Vec<Unknown>,
+    pub folded: Vec<Folded>,
     pub outside_enum: Vec<OutsideEnum>,
 }
 
 impl Decoded {
     /// Whether the platform would take the tree as it is, every field known.
     pub fn is_clean(&self) -> bool {
-        self.wrong_types.is_empty() && self.unknown.is_empty() && self.outside_enum.is_empty()
+        self.wrong_types.is_empty()
+            && self.unknown.is_empty()
+            && self.folded.is_empty()
+            && self.outside_enum.is_empty()
     }
 }
 
@@ -162,7 +179,18 @@ impl<'v> Walk<'_, 'v> {
         for (key, v) in map {
             self.path.push(Step::Key(key));
             match model.field(ty, key) {
-                Some((_, shape)) => self.value(shape, v),
+                Some((name, shape)) => {
+                    if name != key {
+                        let pointer = self.pointer();
+                        self.out.folded.push(Folded {
+                            pointer,
+                            field: key.clone(),
+                            canonical: name.to_owned(),
+                            duplicate: map.contains_key(name),
+                        });
+                    }
+                    self.value(shape, v)
+                }
                 None => {
                     let pointer = self.pointer();
                     self.out.unknown.push(Unknown {
@@ -273,7 +301,27 @@ mod tests {
             Some("token_endpoint_auth_method")
         );
         assert_eq!(d.outside_enum.len(), 1, "{d:?}");
+        assert!(d.folded.is_empty());
         assert_eq!(d.outside_enum[0].pointer, format!("{at}/grant_types/1"));
+    }
+
+    #[test]
+    fn fields_in_another_case_are_read_as_the_platforms() {
+        let d = decode(
+            tenant(),
+            &json!({"NAME": 5, "servers": {"w": {"Name": "a", "name": "b"}}}),
+        );
+        let folded: Vec<(&str, &str, bool)> = d
+            .folded
+            .iter()
+            .map(|f| (f.pointer.as_str(), f.canonical.as_str(), f.duplicate))
+            .collect();
+        assert_eq!(
+            folded,
+            [("/NAME", "name", false), ("/servers/w/Name", "name", true)]
+        );
+        // Its type is the field's.
+        assert_eq!(d.wrong_types[0].pointer, "/NAME");
     }
 
     #[test]
