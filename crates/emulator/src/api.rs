@@ -149,13 +149,26 @@ fn query(parts: &Parts) -> Result<HashMap<String, String>, ApiError> {
     Ok(out)
 }
 
+/// Reads the boolean query parameter `name` as the platform does: Go's `strconv.ParseBool`
+/// (`1 t T TRUE true True`, `0 f F FALSE false False`); absent or empty is `false`, the
+/// default of both `with_credentials` and `dry_run`; anything else is 400.
 fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match query.get(name).map(String::as_str) {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") | Some("") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "`{name}={other}`: write {name}=true or {name}=false"
-        ))),
+        None | Some("") => Ok(false),
+        Some(raw) => go_bool(raw).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{name}={raw}`: write {name}=true or {name}=false (or 1, t, TRUE, 0, f, FALSE, ...)"
+            ))
+        }),
+    }
+}
+
+/// Returns what Go's `strconv.ParseBool` makes of `raw`, or `None` where it answers an error.
+fn go_bool(raw: &str) -> Option<bool> {
+    match raw {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -434,7 +447,9 @@ async fn promotion(
             format!("the body must be sent as {}", accepted.join(" or ")),
         ));
     }
-    let mode = match query.get("mode") {
+    // An empty `mode=` is no mode: the platform reads the parameter as a plain string and
+    // falls back to the default for "".
+    let mode = match query.get("mode").filter(|m| !m.is_empty()) {
         None => {
             if route.op == Op::Import {
                 Mode::Ignore
