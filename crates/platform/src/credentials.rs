@@ -117,7 +117,7 @@ pub(crate) fn segment_matches(alternatives: &[&str], key: &str) -> bool {
 /// Whether `key` folds to the ASCII field name `name` as Go's `encoding/json` folds field
 /// names: ASCII letters without regard to case, and the two non-ASCII letters whose simple case
 /// folding is an ASCII one, the Kelvin sign (U+212A, `k`) and the long s (U+017F, `s`).
-fn folds_to(key: &str, name: &str) -> bool {
+pub(crate) fn folds_to(key: &str, name: &str) -> bool {
     // The common case, and a fast one: every key of a tree is looked at.
     if key.is_ascii() {
         return key.eq_ignore_ascii_case(name);

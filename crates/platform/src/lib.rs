@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod local;
 pub mod material;
 mod mode;
+pub mod model;
 pub mod pointer;
 pub mod random;
 pub mod references;

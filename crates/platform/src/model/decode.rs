@@ -1,0 +1,262 @@
+//! A tree read against the model as the platform's decoder (Go's `encoding/json` into the
+//! SDK's typed structures) reads it: a value of the wrong JSON type is refused (400), a field no
+//! type has is dropped without a word, null is accepted anywhere (it leaves the field unset),
+//! and names match without regard to case.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Model, Shape};
+use crate::{pointer, tree};
+
+/// A value of a known field with the wrong JSON type: the platform refuses the whole write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrongType {
+    pub pointer: String,
+    /// What the field holds ("a boolean").
+    pub expected: String,
+    /// What the value is ("a string").
+    pub found: String,
+}
+
+/// A field its object type does not have: the platform drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unknown {
+    pub pointer: String,
+    /// The key as written.
+    pub field: String,
+    /// The object type it was found in.
+    pub in_type: String,
+    /// The known field nearest to it, when one is near enough to be what was meant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nearest: Option<String>,
+}
+
+/// A string outside the values the spec lists for its field: the platform may know more
+/// values than its description (it adds them between releases), so this is only a doubt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutsideEnum {
+    pub pointer: String,
+    pub value: String,
+    /// The values the spec lists.
+    pub known: Vec<String>,
+}
+
+/// What reading a tree against the model found, each in tree order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Decoded {
+    pub wrong_types: Vec<WrongType>,
+    pub unknown: Vec<Unknown>,
+    pub outside_enum: Vec<OutsideEnum>,
+}
+
+impl Decoded {
+    /// Whether the platform would take the tree as it is, every field known.
+    pub fn is_clean(&self) -> bool {
+        self.wrong_types.is_empty() && self.unknown.is_empty() && self.outside_enum.is_empty()
+    }
+}
+
+/// Reads a whole tenant tree against `model`.
+pub fn decode(model: &Model, tree: &Value) -> Decoded {
+    let mut out = Decoded::default();
+    let root = Shape::Object(model.root.clone());
+    walk(model, &root, tree, "", &mut out);
+    out
+}
+
+impl Model {
+    /// Reads `value`, found at pointer `at`, as a value of `shape`.
+    pub fn decode_as(&self, shape: &Shape, value: &Value, at: &str) -> Decoded {
+        let mut out = Decoded::default();
+        walk(self, shape, value, at, &mut out);
+        out
+    }
+}
+
+fn walk(model: &Model, shape: &Shape, value: &Value, at: &str, out: &mut Decoded) {
+    if value.is_null() {
+        return;
+    }
+    match (shape, value) {
+        (Shape::Any, _) | (Shape::Boolean, Value::Bool(_)) | (Shape::Number, Value::Number(_)) => {}
+        (Shape::Integer { unsigned }, Value::Number(n)) => {
+            let fits = if *unsigned {
+                n.as_u64().is_some()
+            } else {
+                n.as_i64().is_some()
+            };
+            if !fits {
+                let found = if n.is_f64() {
+                    "a number with a fraction or an exponent"
+                } else if n.as_i64().is_some() {
+                    "a negative number"
+                } else {
+                    "a number too large for it"
+                };
+                wrong(shape, found, at, out);
+            }
+        }
+        (Shape::String { values, .. }, Value::String(s)) => {
+            if !values.is_empty() && !values.contains(s) {
+                out.outside_enum.push(OutsideEnum {
+                    pointer: at.to_owned(),
+                    value: s.clone(),
+                    known: values.clone(),
+                });
+            }
+        }
+        (Shape::Array(items), Value::Array(list)) => {
+            for (i, item) in list.iter().enumerate() {
+                walk(model, items, item, &format!("{at}/{i}"), out);
+            }
+        }
+        (Shape::Map(values), Value::Object(map)) => {
+            for (key, v) in map {
+                walk(model, values, v, &pointer::join(at, key), out);
+            }
+        }
+        (Shape::Object(ty), Value::Object(map)) => object(model, ty, map, at, out),
+        _ => wrong(shape, tree::kind(value), at, out),
+    }
+}
+
+fn object(model: &Model, ty: &str, map: &Map<String, Value>, at: &str, out: &mut Decoded) {
+    for (key, v) in map {
+        let here = pointer::join(at, key);
+        match model.field(ty, key) {
+            Some((_, shape)) => walk(model, shape, v, &here, out),
+            None => out.unknown.push(Unknown {
+                pointer: here,
+                field: key.clone(),
+                in_type: ty.to_owned(),
+                nearest: model.nearest(ty, key).map(str::to_owned),
+            }),
+        }
+    }
+}
+
+fn wrong(shape: &Shape, found: &str, at: &str, out: &mut Decoded) {
+    out.wrong_types.push(WrongType {
+        pointer: at.to_owned(),
+        expected: shape.describe(),
+        found: found.to_owned(),
+    });
+}
+
+/// Makes `tree` what the platform stores of it: fields named without regard to case take the
+/// model's spelling, and fields the model does not know are dropped unless `keep_unknown`.
+/// Values of the wrong type are left as they are ([`decode`] finds them first).
+pub fn canonicalize(model: &Model, tree: &mut Value, keep_unknown: bool) {
+    let root = Shape::Object(model.root.clone());
+    canonical(model, &root, tree, keep_unknown);
+}
+
+fn canonical(model: &Model, shape: &Shape, value: &mut Value, keep_unknown: bool) {
+    match (shape, value) {
+        (Shape::Array(items), Value::Array(list)) => {
+            for item in list {
+                canonical(model, items, item, keep_unknown);
+            }
+        }
+        (Shape::Map(values), Value::Object(map)) => {
+            for v in map.values_mut() {
+                canonical(model, values, v, keep_unknown);
+            }
+        }
+        (Shape::Object(ty), Value::Object(map)) => {
+            let taken = std::mem::take(map);
+            for (key, mut v) in taken {
+                match model.field(ty, &key) {
+                    Some((name, shape)) => {
+                        canonical(model, shape, &mut v, keep_unknown);
+                        // Go's decoder keeps the last of several keys naming one field.
+                        map.insert(name.to_owned(), v);
+                    }
+                    None if keep_unknown => {
+                        map.insert(key, v);
+                    }
+                    None => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tenant;
+    use serde_json::json;
+
+    fn tree() -> Value {
+        json!({"name": "acme", "servers": {"w": {"clients": {"c": {
+            "client_uri": 42,
+            "backchannel_logout_session_required": "yes",
+            "token_endpoint_auth_methd": "client_secret_basic",
+            "grant_types": ["client_credentials", "telepathy"],
+            "metadata": {"owner": {"any": ["thing"]}},
+            "redirect_uris": null
+        }}}}})
+    }
+
+    #[test]
+    fn wrong_types_unknown_fields_and_enums_are_found_at_their_pointers() {
+        let d = decode(tenant(), &tree());
+        let at = "/servers/w/clients/c";
+        assert_eq!(
+            d.wrong_types,
+            [
+                WrongType {
+                    pointer: format!("{at}/backchannel_logout_session_required"),
+                    expected: "a boolean".into(),
+                    found: "a string".into()
+                },
+                WrongType {
+                    pointer: format!("{at}/client_uri"),
+                    expected: "a string".into(),
+                    found: "a number".into()
+                },
+            ]
+        );
+        assert_eq!(d.unknown.len(), 1);
+        assert_eq!(
+            d.unknown[0].pointer,
+            format!("{at}/token_endpoint_auth_methd")
+        );
+        assert_eq!(
+            d.unknown[0].nearest.as_deref(),
+            Some("token_endpoint_auth_method")
+        );
+        assert_eq!(d.outside_enum.len(), 1, "{d:?}");
+        assert_eq!(d.outside_enum[0].pointer, format!("{at}/grant_types/1"));
+    }
+
+    #[test]
+    fn integers_are_whole_numbers_in_range() {
+        let m = tenant();
+        let int = Shape::Integer { unsigned: false };
+        let uint = Shape::Integer { unsigned: true };
+        assert!(m.decode_as(&int, &json!(-3), "").is_clean());
+        assert_eq!(m.decode_as(&int, &json!(1.5), "").wrong_types.len(), 1);
+        assert_eq!(m.decode_as(&uint, &json!(-1), "").wrong_types.len(), 1);
+        assert_eq!(
+            m.decode_as(&int, &json!(u64::MAX), "").wrong_types[0].found,
+            "a number too large for it"
+        );
+    }
+
+    #[test]
+    fn canonical_form_takes_the_models_spelling_and_drops_unknown_fields() {
+        let mut t = json!({"NAME": "acme", "nope": 1, "servers": {"w": {"Clients": {"c": {"Client_Uri": "x", "zz": 1}}}}});
+        canonicalize(tenant(), &mut t, false);
+        assert_eq!(
+            t,
+            json!({"name": "acme", "servers": {"w": {"clients": {"c": {"client_uri": "x"}}}}})
+        );
+        let mut kept = json!({"nope": 1});
+        canonicalize(tenant(), &mut kept, true);
+        assert_eq!(kept, json!({"nope": 1}));
+    }
+}
