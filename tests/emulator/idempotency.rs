@@ -70,7 +70,7 @@ fn a_replay_answers_the_first_error_again() {
     let token = s.acme();
     let acme = At::tenant("acme");
     let broken =
-        json!({"servers": {"w": {"policy_execution_points": {"p": {"policy_id": "gone"}}}}});
+        json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "gone"}}}}}}});
     let first = import_with_key(&s, &token, &acme, &broken, KEY);
     first.error(422, "validation_failed");
     let replay = import_with_key(&s, &token, &acme, &broken, KEY);
@@ -170,7 +170,7 @@ fn every_answer_has_a_trace_id() {
         s.import(
             &token,
             &acme,
-            &json!({"servers": {"w": {"policy_execution_points": {"p": {"policy_id": "x"}}}}}),
+            &json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "x"}}}}}}}),
             "",
         ),
     ];

@@ -295,7 +295,7 @@ fn dry_run_answers_the_error_the_write_would() {
         ("import", dangling, "", 422, "validation_failed"),
         (
             "7396",
-            json!({"policy_execution_points": {"p": {"policy_id": "nope"}}}),
+            json!({"services": {"s": {"apis": {"a": {"policy_id": "nope"}}}}}),
             "",
             422,
             "validation_failed",

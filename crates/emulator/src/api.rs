@@ -22,6 +22,7 @@ use super::store::Slot;
 use super::write::{self, Mode, Refused};
 use super::{generate, Emulator, Killer};
 use promote_platform::credentials;
+use promote_platform::model::WrongType;
 use promote_platform::pointer;
 use promote_platform::tree;
 
@@ -501,7 +502,14 @@ async fn promotion(
             }
         }
     }
-    let outcome = write_tenant(&slot, route, wid.as_deref(), &document, mode);
+    let outcome = write_tenant(
+        &slot,
+        route,
+        wid.as_deref(),
+        &document,
+        mode,
+        st.keep_unknown,
+    );
     let (after, changed) = match outcome {
         Ok(written) => written,
         Err(e) => {
@@ -633,6 +641,7 @@ fn write_tenant(
     wid: Option<&str>,
     document: &Value,
     mode: Mode,
+    keep_unknown: bool,
 ) -> Result<(Value, bool), ApiError> {
     let before = snapshot(slot)?.tree();
     let before = &before;
@@ -697,6 +706,11 @@ fn write_tenant(
             format!("the {what} would be nested more than {MAX_DEPTH} levels deep"),
         ));
     }
+    // The platform decodes what it is sent into typed structures: the patched tree is read
+    // as it would read it, before anything of its own (credentials) is added.
+    let prefix = wid.map(|w| pointer::join("/servers", w));
+    super::decode::decode(&mut after, keep_unknown)
+        .map_err(|wrong| wrong_types(&wrong, prefix.as_deref(), what))?;
     if route.op != Op::Import {
         write::drop_idps_without_pool(before, &mut after);
     }
@@ -704,19 +718,10 @@ fn write_tenant(
         .map_err(|e| ApiError::internal(format!("no randomness for new credentials: {e}")))?;
     let problems = super::check(&after);
     if !problems.is_empty() {
-        let prefix = wid.map(|w| pointer::join("/servers", w));
         let details: Vec<Value> = problems
             .iter()
             .map(|p| {
-                let at = match &prefix {
-                    // Only a whole-segment prefix: `/servers/w` is not a prefix of `/servers/w2/x`.
-                    Some(pre) => p
-                        .pointer
-                        .strip_prefix(pre.as_str())
-                        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-                        .unwrap_or(&p.pointer),
-                    None => &p.pointer,
-                };
+                let at = relative(&p.pointer, prefix.as_deref());
                 json!({"pointer": at, "message": p.message, "hint": p.hint})
             })
             .collect();
@@ -728,11 +733,7 @@ fn write_tenant(
                 "the {what} would be broken: {} at {}{}",
                 first["message"].as_str().unwrap_or_default(),
                 first["pointer"].as_str().unwrap_or_default(),
-                if details.len() > 1 {
-                    format!(" (and {} more problems)", details.len() - 1)
-                } else {
-                    String::new()
-                }
+                and_more(details.len(), " problems")
             ),
         )
         .with_details(Value::Array(details)));
@@ -741,6 +742,53 @@ fn write_tenant(
     let changed =
         tracing::enabled!(target: "promote::serve", tracing::Level::INFO) && after != *before;
     Ok((after, changed))
+}
+
+/// A pointer into the tenant tree as a pointer into the document sent, which is the workspace
+/// at `prefix` for the workspace routes.
+fn relative<'a>(at: &'a str, prefix: Option<&str>) -> &'a str {
+    match prefix {
+        // Only a whole-segment prefix: `/servers/w` is not a prefix of `/servers/w2/x`.
+        Some(pre) => at
+            .strip_prefix(pre)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(at),
+        None => at,
+    }
+}
+
+/// The platform's answer to values of the wrong type: 400, every one in `details` with its
+/// pointer (into the document sent), the type the field holds and the type found.
+fn wrong_types(wrong: &[WrongType], prefix: Option<&str>, what: &str) -> ApiError {
+    let details: Vec<Value> = wrong
+        .iter()
+        .map(|w| {
+            json!({
+                "pointer": relative(&w.pointer, prefix),
+                "expected": w.expected,
+                "found": w.found,
+            })
+        })
+        .collect();
+    // `decode` answers Err only with at least one value of the wrong type.
+    let first = &details[0];
+    ApiError::bad_request(format!(
+        "the {what} cannot be decoded: {} must be {}, not {}{}; nothing was changed",
+        first["pointer"].as_str().unwrap_or_default(),
+        first["expected"].as_str().unwrap_or_default(),
+        first["found"].as_str().unwrap_or_default(),
+        and_more(details.len(), "")
+    ))
+    .with_details(Value::Array(details))
+}
+
+/// ` (and N more{what})` after the first of `count` findings, or nothing when it is the only one.
+fn and_more(count: usize, what: &str) -> String {
+    if count > 1 {
+        format!(" (and {} more{what})", count - 1)
+    } else {
+        String::new()
+    }
 }
 
 /// Deepest nesting a stored tree may have: every tree read back must parse again (serde_json
