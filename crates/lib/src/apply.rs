@@ -396,7 +396,7 @@ fn send_exported(
             record: Some(record.encode()),
         };
     }
-    let missing = missing_paths(&missed, took.len(), &after);
+    let missing = missing_paths(&missed, took.len());
     if took.is_empty() {
         // Nothing took: the tenant failed, and its plan stays as it was.
         report.changes = missed;
@@ -407,34 +407,50 @@ fn send_exported(
 }
 
 /// The error of a tenant whose platform did not take the `missed` changes (and took `took`
-/// others), naming the places inside them that `after`, the platform's tree, does not hold.
-fn missing_paths(missed: &[Change], took: usize, after: &Value) -> Diagnostic {
+/// others).
+fn missing_paths(missed: &[Change], took: usize) -> Diagnostic {
     let paths: Vec<&str> = missed.iter().map(|c| c.path.as_str()).collect();
-    let mut deepest = Vec::new();
-    for c in missed {
-        match (&c.kind, &c.new) {
-            (ChangeKind::Remove, _) | (_, None) => deepest.push(c.path.clone()),
-            (_, Some(new)) => unheld(after.pointer(&c.path), new, &c.path, &mut deepest),
-        }
-    }
-    let not_held = if deepest.iter().map(String::as_str).eq(paths.iter().copied()) {
-        String::new()
-    } else {
-        let deepest: Vec<&str> = deepest.iter().map(String::as_str).collect();
-        format!(" (the platform does not hold {})", first_of(&deepest, 10))
-    };
     let rest = if took == 0 {
         "nothing of the change was applied"
     } else {
         "the rest was applied and recorded"
     };
     Diagnostic::new(format!(
-        "the platform accepted the change but {} of its {} path(s) do not hold the desired value: {}{not_held}",
+        "the platform accepted the change but {} of its {} path(s) do not hold the desired value: {}",
         missed.len(),
         missed.len() + took,
         first_of(&paths, 10)
     ))
-    .hint(format!("the platform dropped part of the change (a field the platform does not know is dropped, and `promote validate` names it; an idp whose identity pool does not exist is silently not created); {rest}. Fix the configuration and apply again"))
+    .hint(match dropped_fields(missed) {
+        Some(fields) => format!("the platform drops fields it does not know, and the configuration has {fields}; {rest}. Fix the field names (`promote validate` lists them) and apply again"),
+        None => format!("the platform dropped part of the change (an idp whose identity pool does not exist is silently not created, for one); {rest}. Fix the configuration and apply again"),
+    })
+}
+
+/// The fields of the `missed` changes that the platform's model does not know, which it drops
+/// on every write, in words: "`scopez` at /servers/w/clients/c/scopez (did you mean `scopes`?)".
+fn dropped_fields(missed: &[Change]) -> Option<String> {
+    let model = promote_platform::model::tenant();
+    let mut unknown = Vec::new();
+    for c in missed {
+        let (Some(new), Ok(tokens)) = (&c.new, pointer::parse(&c.path)) else {
+            continue;
+        };
+        unknown.extend(model.unknown_in(&tokens, new));
+    }
+    let words: Vec<String> = unknown
+        .iter()
+        .map(|u| {
+            let near = u
+                .nearest
+                .as_ref()
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            format!("`{}` at {}{near}", u.field, u.pointer)
+        })
+        .collect();
+    let shown: Vec<&str> = words.iter().map(String::as_str).collect();
+    (!words.is_empty()).then(|| first_of(&shown, 5))
 }
 
 /// The report and record of a tenant that took only part of its change: `report.changes` are
@@ -474,20 +490,6 @@ fn holds(live: &Value, desired: &Value) -> bool {
             .iter()
             .all(|(k, dv)| l.get(k).is_some_and(|lv| holds(lv, dv))),
         _ => live == desired,
-    }
-}
-
-/// Appends to `out` the pointers (below `at`) where `live` parts from `desired` as [`holds`]
-/// reads them: a key `live` lacks, or a value it holds otherwise, at the deepest place.
-fn unheld(live: Option<&Value>, desired: &Value, at: &str, out: &mut Vec<String>) {
-    match (live, desired) {
-        (Some(Value::Object(l)), Value::Object(d)) => {
-            for (k, dv) in d {
-                unheld(l.get(k), dv, &pointer::join(at, k), out);
-            }
-        }
-        (Some(l), d) if l == d => {}
-        _ => out.push(at.to_owned()),
     }
 }
 
@@ -752,8 +754,18 @@ mod tests {
         report.status = Status::Changes;
         report.changes = vec![change("/a", Some(json!(1)), json!(2))];
         let missed = vec![change("/jwks", None, json!({"keys": []}))];
-        let error = missing_paths(&missed, 1, &json!({"a": 2}));
+        let error = missing_paths(&missed, 1);
         assert!(error.message.contains("1 of its 2 path(s)"), "{error}");
+        let misspelled = vec![change(
+            "/servers/w/clients/c",
+            None,
+            json!({"client_name": "c", "token_endpoint_auth_methd": "none"}),
+        )];
+        let hint = missing_paths(&misspelled, 0).hint.unwrap_or_default();
+        assert!(
+            hint.contains("`token_endpoint_auth_methd` at /servers/w/clients/c/token_endpoint_auth_methd (did you mean `token_endpoint_auth_method`?)"),
+            "{hint}"
+        );
         let record = AppliedRecord {
             tree: json!({"a": 2, "jwks": {"keys": []}}),
             source: None,

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub use decode::{canonicalize, decode, Decoded, OutsideEnum, Unknown, WrongType};
 
@@ -148,6 +149,33 @@ impl Model {
         Some(shape)
     }
 
+    /// The fields the model does not know in `value`, written at `path` (keys from the root),
+    /// as the platform's decoder would drop them: `path` itself when its last key is not a
+    /// field of its object, else every unknown field inside `value`.
+    pub fn unknown_in<S: AsRef<str>>(&self, path: &[S], value: &Value) -> Vec<Unknown> {
+        let at = crate::pointer::from_keys(path);
+        if let Some(shape) = self.shape_at(path) {
+            return self.decode_as(&shape, value, &at).unknown;
+        }
+        // The first key that leaves the model, if its parent is an object type.
+        for len in 1..=path.len() {
+            if self.shape_at(&path[..len]).is_some() {
+                continue;
+            }
+            if let Some(Shape::Object(ty)) = self.shape_at(&path[..len - 1]) {
+                let field = path[len - 1].as_ref();
+                return vec![Unknown {
+                    pointer: crate::pointer::from_keys(&path[..len]),
+                    field: field.to_owned(),
+                    nearest: self.nearest(&ty, field).map(str::to_owned),
+                    in_type: ty,
+                }];
+            }
+            break;
+        }
+        Vec::new()
+    }
+
     /// The known field of `ty` nearest to the unknown `key`, when one is near enough to be
     /// what was meant.
     pub fn nearest(&self, ty: &str, key: &str) -> Option<&str> {
@@ -211,6 +239,33 @@ mod tests {
             Some("token_endpoint_auth_method")
         );
         assert_eq!(m.nearest("TreeClient", "zzzzzz"), None);
+    }
+
+    #[test]
+    fn unknown_fields_are_found_at_a_path_or_inside_its_value() {
+        let m = tenant();
+        let found = m.unknown_in(
+            &["servers", "w", "clients", "c", "token_endpoint_auth_methd"],
+            &serde_json::json!("x"),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].pointer,
+            "/servers/w/clients/c/token_endpoint_auth_methd"
+        );
+        assert_eq!(
+            found[0].nearest.as_deref(),
+            Some("token_endpoint_auth_method")
+        );
+        let inside = m.unknown_in(
+            &["servers", "w", "clients", "c"],
+            &serde_json::json!({"client_name": "c", "scopez": []}),
+        );
+        assert_eq!(inside.len(), 1);
+        assert_eq!(inside[0].pointer, "/servers/w/clients/c/scopez");
+        assert!(m
+            .unknown_in(&["metadata", "x", "y"], &serde_json::json!(1))
+            .is_empty());
     }
 
     #[test]

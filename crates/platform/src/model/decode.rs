@@ -59,89 +59,132 @@ impl Decoded {
 
 /// Reads a whole tenant tree against `model`.
 pub fn decode(model: &Model, tree: &Value) -> Decoded {
-    let mut out = Decoded::default();
-    let root = Shape::Object(model.root.clone());
-    walk(model, &root, tree, "", &mut out);
-    out
+    model.decode_as(&Shape::Object(model.root.clone()), tree, "")
 }
 
 impl Model {
     /// Reads `value`, found at pointer `at`, as a value of `shape`.
     pub fn decode_as(&self, shape: &Shape, value: &Value, at: &str) -> Decoded {
-        let mut out = Decoded::default();
-        walk(self, shape, value, at, &mut out);
-        out
+        let mut walk = Walk {
+            model: self,
+            at,
+            path: Vec::new(),
+            out: Decoded::default(),
+        };
+        walk.value(shape, value);
+        walk.out
     }
 }
 
-fn walk(model: &Model, shape: &Shape, value: &Value, at: &str, out: &mut Decoded) {
-    if value.is_null() {
-        return;
+/// A key or index on the way from where a walk started.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+/// One walk of a tree: the path is kept as borrowed steps, and a pointer is built only for
+/// a finding, so a clean tree costs no allocation per value.
+struct Walk<'m, 'v> {
+    model: &'m Model,
+    at: &'m str,
+    path: Vec<Step<'v>>,
+    out: Decoded,
+}
+
+impl<'v> Walk<'_, 'v> {
+    fn pointer(&self) -> String {
+        let mut p = self.at.to_owned();
+        for step in &self.path {
+            match step {
+                Step::Key(k) => p = pointer::join(&p, k),
+                Step::Index(i) => p = format!("{p}/{i}"),
+            }
+        }
+        p
     }
-    match (shape, value) {
-        (Shape::Any, _) | (Shape::Boolean, Value::Bool(_)) | (Shape::Number, Value::Number(_)) => {}
-        (Shape::Integer { unsigned }, Value::Number(n)) => {
-            let fits = if *unsigned {
-                n.as_u64().is_some()
-            } else {
-                n.as_i64().is_some()
-            };
-            if !fits {
-                let found = if n.is_f64() {
-                    "a number with a fraction or an exponent"
-                } else if n.as_i64().is_some() {
-                    "a negative number"
+
+    fn value(&mut self, shape: &Shape, value: &'v Value) {
+        if value.is_null() {
+            return;
+        }
+        match (shape, value) {
+            (Shape::Any, _)
+            | (Shape::Boolean, Value::Bool(_))
+            | (Shape::Number, Value::Number(_)) => {}
+            (Shape::Integer { unsigned }, Value::Number(n)) => {
+                let fits = if *unsigned {
+                    n.as_u64().is_some()
                 } else {
-                    "a number too large for it"
+                    n.as_i64().is_some()
                 };
-                wrong(shape, found, at, out);
+                if !fits {
+                    let found = if n.is_f64() {
+                        "a number with a fraction or an exponent"
+                    } else if n.as_i64().is_some() {
+                        "a negative number"
+                    } else {
+                        "a number too large for it"
+                    };
+                    self.wrong(shape, found);
+                }
             }
-        }
-        (Shape::String { values, .. }, Value::String(s)) => {
-            if !values.is_empty() && !values.contains(s) {
-                out.outside_enum.push(OutsideEnum {
-                    pointer: at.to_owned(),
-                    value: s.clone(),
-                    known: values.clone(),
-                });
+            (Shape::String { values, .. }, Value::String(s)) => {
+                if !values.is_empty() && !values.contains(s) {
+                    let pointer = self.pointer();
+                    self.out.outside_enum.push(OutsideEnum {
+                        pointer,
+                        value: s.clone(),
+                        known: values.clone(),
+                    });
+                }
             }
-        }
-        (Shape::Array(items), Value::Array(list)) => {
-            for (i, item) in list.iter().enumerate() {
-                walk(model, items, item, &format!("{at}/{i}"), out);
+            (Shape::Array(items), Value::Array(list)) => {
+                for (i, item) in list.iter().enumerate() {
+                    self.path.push(Step::Index(i));
+                    self.value(items, item);
+                    self.path.pop();
+                }
             }
-        }
-        (Shape::Map(values), Value::Object(map)) => {
-            for (key, v) in map {
-                walk(model, values, v, &pointer::join(at, key), out);
+            (Shape::Map(values), Value::Object(map)) => {
+                for (key, v) in map {
+                    self.path.push(Step::Key(key));
+                    self.value(values, v);
+                    self.path.pop();
+                }
             }
+            (Shape::Object(ty), Value::Object(map)) => self.object(ty, map),
+            _ => self.wrong(shape, tree::kind(value)),
         }
-        (Shape::Object(ty), Value::Object(map)) => object(model, ty, map, at, out),
-        _ => wrong(shape, tree::kind(value), at, out),
     }
-}
 
-fn object(model: &Model, ty: &str, map: &Map<String, Value>, at: &str, out: &mut Decoded) {
-    for (key, v) in map {
-        let here = pointer::join(at, key);
-        match model.field(ty, key) {
-            Some((_, shape)) => walk(model, shape, v, &here, out),
-            None => out.unknown.push(Unknown {
-                pointer: here,
-                field: key.clone(),
-                in_type: ty.to_owned(),
-                nearest: model.nearest(ty, key).map(str::to_owned),
-            }),
+    fn object(&mut self, ty: &str, map: &'v Map<String, Value>) {
+        let model = self.model;
+        for (key, v) in map {
+            self.path.push(Step::Key(key));
+            match model.field(ty, key) {
+                Some((_, shape)) => self.value(shape, v),
+                None => {
+                    let pointer = self.pointer();
+                    self.out.unknown.push(Unknown {
+                        pointer,
+                        field: key.clone(),
+                        in_type: ty.to_owned(),
+                        nearest: model.nearest(ty, key).map(str::to_owned),
+                    });
+                }
+            }
+            self.path.pop();
         }
     }
-}
 
-fn wrong(shape: &Shape, found: &str, at: &str, out: &mut Decoded) {
-    out.wrong_types.push(WrongType {
-        pointer: at.to_owned(),
-        expected: shape.describe(),
-        found: found.to_owned(),
-    });
+    fn wrong(&mut self, shape: &Shape, found: &str) {
+        let pointer = self.pointer();
+        self.out.wrong_types.push(WrongType {
+            pointer,
+            expected: shape.describe(),
+            found: found.to_owned(),
+        });
+    }
 }
 
 /// Makes `tree` what the platform stores of it: fields named without regard to case take the
