@@ -151,11 +151,14 @@ fn query(parts: &Parts) -> Result<HashMap<String, String>, ApiError> {
 }
 
 /// Reads the boolean query parameter `name` as the platform does: Go's `strconv.ParseBool`
-/// (`1 t T TRUE true True`, `0 f F FALSE false False`); absent or empty is `false`, the
-/// default of both `with_credentials` and `dry_run`; anything else is 400.
+/// (`1 t T TRUE true True`, `0 f F FALSE false False`), anything else 400; absent is `false`,
+/// the default of both. The spec declares `with_credentials` a boolean, so an empty value is
+/// refused as `ParseBool` refuses it, and `dry_run` a string with the default `"false"`, which an
+/// empty value takes.
 fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match query.get(name).map(String::as_str) {
-        None | Some("") => Ok(false),
+        None => Ok(false),
+        Some("") if name == "dry_run" => Ok(false),
         Some(raw) => go_bool(raw).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "`{name}={raw}`: write {name}=true or {name}=false (or 1, t, TRUE, 0, f, FALSE, ...)"
