@@ -443,6 +443,49 @@ fn values_of_the_wrong_type_are_400_with_every_pointer() {
     .expect(204);
 }
 
+/// The platform decodes the whole body before the mode decides what of it is kept: a wrong
+/// type in a workspace that `mode=ignore` would keep as it is is still 400 (schemathesis found
+/// it accepted).
+#[test]
+fn a_wrong_type_in_what_the_mode_ignores_is_400() {
+    let (s, token) = setup();
+    let before = everything(&s, &token);
+    let mut t = before.clone();
+    t["servers"]["w"]["styling"] = json!({"colors": {"background": 0}});
+    wrong_types(
+        &s.import(&token, &At::tenant("acme"), &t, "mode=ignore"),
+        &[(
+            "/servers/w/styling/colors/background",
+            "a string",
+            "a number",
+        )],
+    );
+    wrong_types(
+        &s.merge_patch(&token, &At::tenant("acme"), &t, "mode=ignore"),
+        &[(
+            "/servers/w/styling/colors/background",
+            "a string",
+            "a number",
+        )],
+    );
+    assert_eq!(everything(&s, &token), before);
+}
+
+/// The values of an enum in the spec are the ones it knows: the platform adds values between
+/// releases and stores a string outside them as any string (schemathesis's negative mode sends
+/// them; its conformance run reads the enums as open).
+#[test]
+fn a_value_outside_a_known_enum_is_stored() {
+    let (s, token) = setup();
+    let w = At::workspace("acme", "w");
+    let client = json!({"clients": {"c": {"id_token_encrypted_response_enc": "A512-FUTURE"}}});
+    s.merge_patch(&token, &w, &client, "").expect(204);
+    assert_eq!(
+        s.export(&token, &w, false)["clients"]["c"]["id_token_encrypted_response_enc"],
+        "A512-FUTURE"
+    );
+}
+
 /// A field whose `metadata` the platform reads as any JSON value (Go's `interface{}`) takes
 /// anything.
 #[test]

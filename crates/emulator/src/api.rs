@@ -445,6 +445,23 @@ async fn promotion(
         _ => &["application/json"],
     };
     if !content_type_is(&parts.headers, accepted) {
+        // Every write takes a required body: without one (and so without a type), the
+        // platform's API answers 400, as to any other missing required parameter.
+        if parts.headers.get(header::CONTENT_TYPE).is_none()
+            && read_body(body, &parts.headers, st.max_body)
+                .await?
+                .is_empty()
+        {
+            return Err(ApiError::bad_request(format!(
+                "the request has no body: send the {} as {}",
+                match route.op {
+                    Op::Patch6902 => "RFC 6902 operations",
+                    Op::Patch7396 => "RFC 7396 merge patch",
+                    _ => "configuration",
+                },
+                accepted.join(" or ")
+            )));
+        }
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -656,6 +673,11 @@ fn write_tenant(
         ),
     };
     let what = if wid.is_some() { "workspace" } else { "tenant" };
+    // The platform decodes the whole body before a mode decides what of it is kept.
+    if matches!(route.op, Op::Import | Op::Patch7396) {
+        super::decode::sent(document, wid.is_some())
+            .map_err(|wrong| wrong_types(&wrong, None, what))?;
+    }
     let written = match route.op {
         Op::Import => write::import(current, tree_body(document, what)?, node, mode),
         Op::Patch7396 => {

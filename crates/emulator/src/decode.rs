@@ -24,6 +24,28 @@ pub(crate) fn decode(tree: &mut Value, keep_unknown: bool) -> Result<(), Vec<Wro
     Ok(())
 }
 
+/// Reads `document`, the body of an import or a merge patch (a tenant tree, or with
+/// `workspace` a workspace tree), as the platform reads a body: the whole of it, before any
+/// mode decides what of it is kept. Returns every value of the wrong type, at pointers into
+/// the document.
+pub(crate) fn sent(document: &Value, workspace: bool) -> Result<(), Vec<WrongType>> {
+    let model = model::tenant();
+    let shape = if workspace {
+        model.shape_at(&["servers", "*"])
+    } else {
+        model.shape_at::<&str>(&[])
+    };
+    let Some(shape) = shape else {
+        return Ok(());
+    };
+    let wrong = model.decode_as(&shape, document, "").wrong_types;
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +68,15 @@ mod tests {
             ]
         );
         assert_eq!(tree, sent);
+    }
+
+    #[test]
+    fn a_sent_document_is_read_whole() {
+        let ws = json!({"styling": {"colors": {"background": 0}}, "future": "x"});
+        let wrong = sent(&ws, true).unwrap_err();
+        assert_eq!(wrong[0].pointer, "/styling/colors/background");
+        assert!(sent(&json!({"servers": {"w": ws}}), false).is_err());
+        assert!(sent(&json!({"name": null, "future": 1}), false).is_ok());
     }
 
     #[test]
