@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes (answered 413 beyond)
     #[arg(long, default_value_t = emulator::DEFAULT_MAX_BODY, value_name = "BYTES")]
     pub max_body: usize,
+    /// Keep the fields of a write that the platform's model does not know (the platform drops
+    /// them): to stand in for a platform newer than its published spec
+    #[arg(long)]
+    pub keep_unknown: bool,
 }
 
 pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
@@ -69,6 +73,7 @@ pub fn run(ui: &Ui, args: &ServeArgs) -> CommandResult {
         rate,
         max_body: args.max_body,
         retain: promote_emulator::store::Retain::Always,
+        keep_unknown: args.keep_unknown,
     })?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -877,3 +877,43 @@ fn a_change_the_platform_already_holds_is_recorded_and_said() {
     );
     plan(&repo, &[]).0.success();
 }
+
+/// The platform drops a field it does not know, and so does the emulator: a misspelled field
+/// in a template applies without an error from the API, and the read-back after the write
+/// says that the platform does not hold it.
+#[test]
+fn a_misspelled_field_is_caught_by_the_read_back() {
+    let repo = TestRepo::empty();
+    repo.git_init()
+        .write(
+            "environments/local.yaml",
+            "target:\n  emulator: .promote/emulator\ntenants:\n  shop: { id: shop-local }\n",
+        )
+        .write("templates/shop/tenant.yaml", "name: Shop\n")
+        .write(
+            "templates/shop/workspaces/app/workspace.yaml",
+            "name: App\n",
+        )
+        .write(
+            "templates/shop/workspaces/app/clients/web.yaml",
+            "client_name: Web\ntoken_endpoint_auth_methd: client_secret_basic\n",
+        );
+    repo.commit("a shop with a misspelled client field");
+    let path = "/servers/app/clients/web/token_endpoint_auth_methd";
+    let (run, report) = apply(&repo, &[]);
+    run.code(1);
+    let shop = report_tenant(&report, "shop");
+    assert_eq!(shop["outcome"], "partly_applied", "{report}");
+    let error = shop.to_string();
+    assert!(error.contains("do not hold the desired value"), "{report}");
+    assert!(
+        error.contains(&format!(
+            "`token_endpoint_auth_methd` at {path} (did you mean `token_endpoint_auth_method`?)"
+        )),
+        "{report}"
+    );
+    // What the platform holds is the rest of the client.
+    let web = &repo.emulator_tenant("shop-local")["servers"]["app"]["clients"]["web"];
+    assert_eq!(web["client_name"], "Web");
+    assert!(web.get("token_endpoint_auth_methd").is_none(), "{web}");
+}

@@ -32,7 +32,7 @@ fn setup() -> (Server, String) {
     s.import(
         &token,
         &At::tenant("acme"),
-        &json!({"servers": {"w": {"clients": {"c": {"a_list": []}}}}}),
+        &json!({"servers": {"w": {"clients": {"c": {"metadata": {"a_list": []}}}}}}),
         "",
     )
     .expect(204);
@@ -46,7 +46,7 @@ fn concurrent_merge_patches_each_add_their_client() {
         s.merge_patch(
             &token,
             &At::tenant("acme"),
-            &json!({"servers": {"w": {"clients": {format!("client-{i:02}"): {"client_name": i}}}}}),
+            &json!({"servers": {"w": {"clients": {format!("client-{i:02}"): {"client_name": format!("app {i}")}}}}}),
             "",
         )
         .status
@@ -55,7 +55,11 @@ fn concurrent_merge_patches_each_add_their_client() {
     let clients = &s.export(&token, &At::tenant("acme"), true)["servers"]["w"]["clients"];
     for i in 0..WRITERS {
         let c = &clients[format!("client-{i:02}")];
-        assert_eq!(c["client_name"], json!(i), "client {i} was lost: {clients}");
+        assert_eq!(
+            c["client_name"],
+            json!(format!("app {i}")),
+            "client {i} was lost: {clients}"
+        );
         assert!(c["client_secret"].is_string(), "{c}");
     }
     assert_eq!(clients.as_object().unwrap().len(), WRITERS + 1);
@@ -68,14 +72,15 @@ fn concurrent_json_patches_each_append() {
         s.json_patch(
             &token,
             &At::workspace("acme", "w"),
-            &json!([{"op": "add", "path": "/clients/c/a_list/-", "value": format!("item-{i}")}]),
+            &json!([{"op": "add", "path": "/clients/c/metadata/a_list/-", "value": format!("item-{i}")}]),
             "",
         )
         .status
     });
     assert_eq!(statuses, vec![204; WRITERS]);
-    let list =
-        s.export(&token, &At::workspace("acme", "w"), false)["clients"]["c"]["a_list"].clone();
+    let list = s.export(&token, &At::workspace("acme", "w"), false)["clients"]["c"]["metadata"]
+        ["a_list"]
+        .clone();
     let mut items: Vec<String> = list
         .as_array()
         .unwrap()
@@ -98,8 +103,8 @@ fn reads_during_writes_see_whole_versions() {
                     &token,
                     &At::workspace("acme", "w"),
                     &json!([
-                        {"op": "add", "path": "/clients/c/a_list/-", "value": i},
-                        {"op": "add", "path": "/clients/c/count", "value": i}
+                        {"op": "add", "path": "/clients/c/metadata/a_list/-", "value": i},
+                        {"op": "add", "path": "/clients/c/metadata/count", "value": i}
                     ]),
                     "",
                 )
@@ -108,7 +113,10 @@ fn reads_during_writes_see_whole_versions() {
         });
         let mut seen = Vec::new();
         while !writer.is_finished() {
-            seen.push(s.export(&token, &At::workspace("acme", "w"), false)["clients"]["c"].clone());
+            seen.push(
+                s.export(&token, &At::workspace("acme", "w"), false)["clients"]["c"]["metadata"]
+                    .clone(),
+            );
         }
         writer.join().unwrap();
         seen

@@ -192,7 +192,7 @@ fn exports_are_stable_bytes() {
     s.import(
         &token,
         &acme,
-        &json!({"z": 1, "a": {"y": 2, "b": 3}, "servers": {"w2": {}, "w1": {"clients": {"b": {}, "a": {}}}}}),
+        &json!({"metadata": {"z": 1, "a": {"y": 2, "b": 3}}, "servers": {"w2": {}, "w1": {"clients": {"b": {}, "a": {}}}}}),
         "",
     )
     .expect(204);
@@ -208,18 +208,54 @@ fn exports_are_stable_bytes() {
     }
 }
 
+/// The platform decodes writes into its typed structures: a field its model does not know is
+/// dropped without a word (and a field named in another case takes the model's spelling).
 #[test]
-fn unknown_keys_are_carried_through() {
+fn unknown_keys_are_dropped_as_the_platform_drops_them() {
     let s = Server::start();
     let token = s.acme();
     let acme = At::tenant("acme");
-    let tree = json!({
-        "future_top_level": {"nested": [1, {"x": null}]},
-        "servers": {"w": {
-            "future_collection": {"x": {"y": true}},
-            "clients": {"c": {"token_endpoint_auth_method": "none", "future_field": "kept"}}
-        }}
-    });
+    s.import(&token, &acme, &future_tree(), "").expect(204);
+    let export = s.export(&token, &acme, false);
+    assert!(export.get("future_top_level").is_none(), "{export}");
+    assert!(
+        export["servers"]["w"].get("future_collection").is_none(),
+        "{export}"
+    );
+    assert_eq!(
+        export["servers"]["w"]["clients"],
+        json!({"c": {"token_endpoint_auth_method": "none", "client_name": "app"}})
+    );
+    // Patches too, both kinds.
+    let w = At::workspace("acme", "w");
+    s.merge_patch(
+        &token,
+        &w,
+        &json!({"clients": {"c": {"future_field": 1}}}),
+        "",
+    )
+    .expect(204);
+    s.json_patch(
+        &token,
+        &w,
+        &json!([{"op": "add", "path": "/clients/c/token_endpoint_auth_methd", "value": "client_secret_basic"}]),
+        "",
+    )
+    .expect(204);
+    assert_eq!(
+        s.export(&token, &w, false)["clients"]["c"],
+        json!({"token_endpoint_auth_method": "none", "client_name": "app"})
+    );
+}
+
+/// `promote serve --keep-unknown` stands in for a platform newer than its spec: what the model
+/// does not know is carried through untouched.
+#[test]
+fn keep_unknown_carries_unknown_keys_through() {
+    let s = Server::with_args(&["--keep-unknown"]);
+    let token = s.acme();
+    let acme = At::tenant("acme");
+    let tree = future_tree();
     s.import(&token, &acme, &tree, "").expect(204);
     let export = s.export(&token, &acme, false);
     assert_eq!(export["future_top_level"], tree["future_top_level"]);
@@ -227,10 +263,24 @@ fn unknown_keys_are_carried_through() {
         export["servers"]["w"]["future_collection"],
         tree["servers"]["w"]["future_collection"]
     );
-    assert_eq!(
-        export["servers"]["w"]["clients"],
-        tree["servers"]["w"]["clients"]
-    );
+    let client = &export["servers"]["w"]["clients"]["c"];
+    assert_eq!(client["future_field"], "kept");
+    assert_eq!(client["client_name"], "app");
+}
+
+/// A tenant with fields the platform's model does not know, and one named in another case.
+fn future_tree() -> Value {
+    json!({
+        "future_top_level": {"nested": [1, {"x": null}]},
+        "servers": {"w": {
+            "future_collection": {"x": {"y": true}},
+            "clients": {"c": {
+                "token_endpoint_auth_method": "none",
+                "future_field": "kept",
+                "Client_Name": "app"
+            }}
+        }}
+    })
 }
 
 /// "Never reject a key you do not know; carry it through untouched": numbers too.
@@ -245,7 +295,7 @@ fn large_numbers_are_carried_through_untouched() {
         &acme.config(""),
         Some(&token),
         "application/json",
-        r#"{"big": 12345678901234567890123, "precise": 0.30000000000000004}"#,
+        r#"{"metadata": {"big": 12345678901234567890123, "precise": 0.30000000000000004}}"#,
     )
     .expect(204);
     let r = s.get(&acme.config(""), Some(&token));

@@ -69,7 +69,8 @@ fn a_replay_answers_the_first_error_again() {
     let s = Server::start();
     let token = s.acme();
     let acme = At::tenant("acme");
-    let broken = json!({"servers": {"w": {"policy_execution_points": {"p": "gone"}}}});
+    let broken =
+        json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "gone"}}}}}}});
     let first = import_with_key(&s, &token, &acme, &broken, KEY);
     first.error(422, "validation_failed");
     let replay = import_with_key(&s, &token, &acme, &broken, KEY);
@@ -169,7 +170,7 @@ fn every_answer_has_a_trace_id() {
         s.import(
             &token,
             &acme,
-            &json!({"servers": {"w": {"policy_execution_points": {"p": "x"}}}}),
+            &json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "x"}}}}}}}),
             "",
         ),
     ];

@@ -79,7 +79,7 @@ fn rfc6902_add_of_an_array_at_an_array_path_replaces_it() {
         6902,
         json!([
             {"op": "add", "path": "/clients/c/response_types", "value": ["id_token"]},
-            {"op": "add", "path": "/clients/c/grant_types", "value": "client_credentials"},
+            {"op": "add", "path": "/clients/c/client_name", "value": "app"},
             {"op": "add", "path": "/clients/c/response_types/0", "value": "code"}
         ]),
     );
@@ -87,7 +87,7 @@ fn rfc6902_add_of_an_array_at_an_array_path_replaces_it() {
         clients,
         json!({"c": {
             "response_types": ["code", "id_token"],
-            "grant_types": "client_credentials"
+            "client_name": "app"
         }})
     );
 }

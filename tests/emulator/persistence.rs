@@ -88,7 +88,7 @@ fn dry_runs_and_refused_writes_do_not_touch_the_disk() {
     s.merge_patch(
         &token,
         &acme,
-        &json!({"servers": {"w": {"policy_execution_points": {"p": "nope"}}}}),
+        &json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "nope"}}}}}}}),
         "",
     )
     .error(422, "validation_failed");
@@ -130,9 +130,14 @@ fn what_was_accepted_loads_again_after_a_restart() {
     let mut s = Server::start();
     let token = s.acme();
     let acme = At::tenant("acme");
-    s.import(&token, &acme, &json!({"deep": nested(100, json!(1))}), "")
-        .expect(204);
-    let path = format!("/deep{}", "/x".repeat(100));
+    s.import(
+        &token,
+        &acme,
+        &json!({"metadata": {"deep": nested(100, json!(1))}}),
+        "",
+    )
+    .expect(204);
+    let path = format!("/metadata/deep{}", "/x".repeat(100));
     let r = s.json_patch(
         &token,
         &acme,
@@ -160,7 +165,13 @@ fn acknowledged_writes_survive_a_kill_in_the_middle_of_writing() {
     let mut s = Server::start();
     let token = s.acme();
     let w = At::workspace("acme", "w");
-    s.import(&token, &w, &json!({"list": []}), "").expect(204);
+    s.import(
+        &token,
+        &w,
+        &json!({"metadata": {"payload": {"list": []}}}),
+        "",
+    )
+    .expect(204);
     let pid = s.pid();
     let acknowledged = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
@@ -175,7 +186,7 @@ fn acknowledged_writes_survive_a_kill_in_the_middle_of_writing() {
                         ("content-type", "application/json-patch+json"),
                     ],
                     Some(
-                        json!([{"op": "add", "path": "/list/-", "value": i}])
+                        json!([{"op": "add", "path": "/metadata/payload/list/-", "value": i}])
                             .to_string()
                             .into_bytes(),
                     ),
@@ -189,7 +200,7 @@ fn acknowledged_writes_survive_a_kill_in_the_middle_of_writing() {
         });
         // Kill it once a few writes went through, while the writer goes on.
         loop {
-            let list = s.export(&token, &w, false)["list"]
+            let list = s.export(&token, &w, false)["metadata"]["payload"]["list"]
                 .as_array()
                 .unwrap()
                 .len();
@@ -209,7 +220,7 @@ fn acknowledged_writes_survive_a_kill_in_the_middle_of_writing() {
     assert!(acknowledged >= 20, "{acknowledged}");
     s.restart();
     let token = s.acme();
-    let list = s.export(&token, &w, false)["list"].clone();
+    let list = s.export(&token, &w, false)["metadata"]["payload"]["list"].clone();
     let list = list.as_array().unwrap();
     // Every acknowledged write is there, in order; at most the one in flight is there too.
     assert!(

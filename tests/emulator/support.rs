@@ -564,10 +564,19 @@ impl Reply {
     }
 
     /// Asserts an API error answer: `status`, the JSON body
-    /// `{"status_code", "error", "error_code", "details"}` with exactly these keys, and
-    /// `error_code`. Returns `details`.
+    /// `{"status_code", "error", "error_code", "details"}` with exactly these keys (`details`
+    /// only when there are some: never `null`, as the platform's `omitempty`), and
+    /// `error_code`. Returns `details` (`Null` when absent).
     pub fn error(&self, status: u16, error_code: &str) -> &Value {
-        self.status_and_keys(status, &["details", "error", "error_code", "status_code"]);
+        if self.json.get("details").is_some() {
+            assert!(
+                !self.json["details"].is_null(),
+                "`details` is null:\n{self}"
+            );
+            self.status_and_keys(status, &["details", "error", "error_code", "status_code"]);
+        } else {
+            self.status_and_keys(status, &["error", "error_code", "status_code"]);
+        }
         assert_eq!(self.json["status_code"], json!(status), "{self}");
         assert_eq!(self.json["error_code"], json!(error_code), "{self}");
         assert!(

@@ -1,12 +1,14 @@
 //! Writes that would leave a broken configuration are refused with 422 naming the JSON pointer;
-//! 6902 `test` ops and inapplicable ops; the documented idp exception; secret markers.
+//! values of the wrong type with 400, as the platform's decoder refuses them; 6902 `test` ops
+//! and inapplicable ops; the documented idp exception; secret markers.
 
 use serde_json::{json, Value};
 
 use crate::support::{At, Server};
 
 /// acme with a tenant pool `customers`, and workspace `w` with a policy, a script, a workspace
-/// pool `local`, an execution point of each kind, and an idp on the tenant pool.
+/// pool `local`, a script execution point, a service API under the policy, and an idp on the
+/// tenant pool.
 fn setup() -> (Server, String) {
     let s = Server::start();
     let token = s.acme();
@@ -22,7 +24,7 @@ fn setup() -> (Server, String) {
                 "scripts": {"map": {"body": "module.exports = () => ({})"}},
                 "pools": {"local": {}},
                 "idps": {"corp": {"method": "oidc", "identity_pool_id": "customers"}},
-                "policy_execution_points": {"client_access": "allow"},
+                "services": {"orders": {"apis": {"list": {"policy_id": "allow"}}}},
                 "script_execution_points": {"post_authn_ctx": {"corp": {"script_id": "map"}}},
                 "theme_binding": {"theme_id": "brand"}
             }}
@@ -43,6 +45,17 @@ fn refused_at(r: &crate::support::Reply, pointer: &str, message: &str) {
     assert_eq!(details[0]["pointer"], pointer, "{r}");
     assert_eq!(details[0]["message"], message, "{r}");
     assert!(details[0].get("hint").is_some(), "{r}");
+}
+
+/// Asserts a 400 `bad_request` of the decoder naming exactly these values of the wrong type:
+/// (pointer, the type the field holds, the type found).
+fn wrong_types(r: &crate::support::Reply, want: &[(&str, &str, &str)]) {
+    let details = r.error(400, "bad_request");
+    let want: Vec<Value> = want
+        .iter()
+        .map(|(p, e, f)| json!({"pointer": p, "expected": e, "found": f}))
+        .collect();
+    assert_eq!(details, &Value::Array(want), "{r}");
 }
 
 #[test]
@@ -91,12 +104,12 @@ fn a_dangling_reference_through_the_tenant_endpoint_names_the_tenant_pointer() {
     let r = s.json_patch(
         &token,
         &acme,
-        &json!([{"op": "replace", "path": "/servers/w/policy_execution_points/client_access", "value": "deny"}]),
+        &json!([{"op": "replace", "path": "/servers/w/services/orders/apis/list/policy_id", "value": "deny"}]),
         "",
     );
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/client_access",
+        "/servers/w/services/orders/apis/list/policy_id",
         "unknown policy `deny`",
     );
     // Removing the tenant pool an existing idp uses.
@@ -131,7 +144,7 @@ fn a_dangling_reference_through_the_tenant_endpoint_names_the_tenant_pointer() {
     let r = s.import(&token, &acme, &t, "mode=update");
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/client_access",
+        "/servers/w/services/orders/apis/list/policy_id",
         "unknown policy `allow`",
     );
     assert_eq!(everything(&s, &token), before);
@@ -144,7 +157,7 @@ fn every_problem_is_listed() {
     let r = s.merge_patch(
         &token,
         &At::workspace("acme", "w"),
-        &json!({"policies": null, "scripts": null, "grant_types": "implicit"}),
+        &json!({"policies": null, "scripts": null, "pools": {"": {}}}),
         "",
     );
     let details = r.error(422, "validation_failed");
@@ -158,9 +171,9 @@ fn every_problem_is_listed() {
     assert_eq!(
         pointers,
         [
-            "/grant_types",
-            "/policy_execution_points/client_access",
+            "/pools/",
             "/script_execution_points/post_authn_ctx/corp/script_id",
+            "/services/orders/apis/list/policy_id",
         ],
         "{r}"
     );
@@ -317,7 +330,7 @@ fn a_secret_marker_in_a_credential_field_is_422() {
     let r = s.merge_patch(
         &token,
         &w,
-        &json!({"idps": {"corp": {"credentials": {"client_secret": "<secret:IDP>"}}}}),
+        &json!({"idps": {"corp": {"credentials": {"oidc": {"client_secret": "<secret:IDP>"}}}}}),
         "",
     );
     refused_at(
@@ -343,29 +356,154 @@ fn a_secret_marker_in_a_credential_field_is_422() {
     .expect(204);
 }
 
+/// The platform decodes a write into typed structures: a value of the wrong JSON type in a
+/// known field is 400, every one named with its pointer (into the document sent), the type the
+/// field holds and the type found, whatever the route; nothing is changed.
 #[test]
-fn structure_problems_are_422() {
+fn values_of_the_wrong_type_are_400_with_every_pointer() {
     let (s, token) = setup();
     let before = everything(&s, &token);
     let acme = At::tenant("acme");
-    let r = s.merge_patch(&token, &acme, &json!({"pools": ["a"]}), "");
-    refused_at(
-        &r,
-        "/pools",
-        "`pools` must be a map of entries keyed by ID, not a list",
+    let w = At::workspace("acme", "w");
+    let client = json!({"clients": {"c": {
+        "client_uri": 42,
+        "backchannel_logout_session_required": "yes",
+        "redirect_uris": [1]
+    }}});
+    let found = [
+        (
+            "/clients/c/backchannel_logout_session_required",
+            "a boolean",
+            "a string",
+        ),
+        ("/clients/c/client_uri", "a string", "a number"),
+        ("/clients/c/redirect_uris/0", "a string", "a number"),
+    ];
+    wrong_types(&s.merge_patch(&token, &w, &client, ""), &found);
+    wrong_types(&s.import(&token, &w, &client, ""), &found);
+    let in_tenant: Vec<(String, &str, &str)> = found
+        .iter()
+        .map(|(p, e, f)| (format!("/servers/w{p}"), *e, *f))
+        .collect();
+    let in_tenant: Vec<(&str, &str, &str)> = in_tenant
+        .iter()
+        .map(|(p, e, f)| (p.as_str(), *e, *f))
+        .collect();
+    wrong_types(
+        &s.merge_patch(&token, &acme, &json!({"servers": {"w": client}}), ""),
+        &in_tenant,
     );
-    let r = s.merge_patch(
+    // A 6902 patch is decoded after it is applied, wherever its value lands.
+    wrong_types(
+        &s.json_patch(
+            &token,
+            &w,
+            &json!([{"op": "add", "path": "/idps/corp/disabled", "value": "yes"}]),
+            "",
+        ),
+        &[("/idps/corp/disabled", "a boolean", "a string")],
+    );
+    // Keyed collections are maps of objects, and a tenant is a map.
+    wrong_types(
+        &s.merge_patch(&token, &acme, &json!({"pools": ["a"]}), ""),
+        &[("/pools", "a map", "a list")],
+    );
+    wrong_types(
+        &s.merge_patch(&token, &w, &json!({"clients": {"bad": 3}}), ""),
+        &[("/clients/bad", "a map", "a number")],
+    );
+    wrong_types(
+        &s.json_patch(
+            &token,
+            &acme,
+            &json!([{"op": "replace", "path": "", "value": [1]}]),
+            "",
+        ),
+        &[("", "a map", "a list")],
+    );
+    wrong_types(
+        &s.json_patch(
+            &token,
+            &w,
+            &json!([{"op": "replace", "path": "", "value": "w"}]),
+            "",
+        ),
+        &[("", "a map", "a string")],
+    );
+    // A dry run answers the same.
+    wrong_types(&s.merge_patch(&token, &w, &client, "dry_run=true"), &found);
+    assert_eq!(everything(&s, &token), before);
+    // Null is no value: it leaves a field unset, whatever its type.
+    s.merge_patch(
         &token,
-        &At::workspace("acme", "w"),
-        &json!({"clients": {"bad": 3}}),
+        &w,
+        &json!({"clients": {"c": {"trusted": null, "client_name": "c"}}}),
         "",
+    )
+    .expect(204);
+}
+
+/// The platform decodes the whole body before the mode decides what of it is kept: a wrong
+/// type in a workspace that `mode=ignore` would keep as it is is still 400 (schemathesis found
+/// it accepted).
+#[test]
+fn a_wrong_type_in_what_the_mode_ignores_is_400() {
+    let (s, token) = setup();
+    let before = everything(&s, &token);
+    let mut t = before.clone();
+    t["servers"]["w"]["styling"] = json!({"colors": {"background": 0}});
+    wrong_types(
+        &s.import(&token, &At::tenant("acme"), &t, "mode=ignore"),
+        &[(
+            "/servers/w/styling/colors/background",
+            "a string",
+            "a number",
+        )],
     );
-    refused_at(
-        &r,
-        "/clients/bad",
-        "an entry of `clients` must be a map, not a number",
+    wrong_types(
+        &s.merge_patch(&token, &At::tenant("acme"), &t, "mode=ignore"),
+        &[(
+            "/servers/w/styling/colors/background",
+            "a string",
+            "a number",
+        )],
     );
     assert_eq!(everything(&s, &token), before);
+}
+
+/// The values of an enum in the spec are the ones it knows: the platform adds values between
+/// releases and stores a string outside them as any string (schemathesis's negative mode sends
+/// them; its conformance run reads the enums as open).
+#[test]
+fn a_value_outside_a_known_enum_is_stored() {
+    let (s, token) = setup();
+    let w = At::workspace("acme", "w");
+    let client = json!({"clients": {"c": {"id_token_encrypted_response_enc": "A512-FUTURE"}}});
+    s.merge_patch(&token, &w, &client, "").expect(204);
+    assert_eq!(
+        s.export(&token, &w, false)["clients"]["c"]["id_token_encrypted_response_enc"],
+        "A512-FUTURE"
+    );
+}
+
+/// A field whose `metadata` the platform reads as any JSON value (Go's `interface{}`) takes
+/// anything.
+#[test]
+fn any_value_goes_where_the_platform_takes_any() {
+    let (s, token) = setup();
+    let w = At::workspace("acme", "w");
+    let metadata = json!({"owner": "team-a", "n": 3, "tags": ["x"], "deep": {"a": [null, true]}});
+    s.merge_patch(
+        &token,
+        &w,
+        &json!({"clients": {"c": {"metadata": metadata}}}),
+        "",
+    )
+    .expect(204);
+    assert_eq!(
+        s.export(&token, &w, false)["clients"]["c"]["metadata"],
+        metadata
+    );
 }
 
 /// A tenant that is broken on disk (a workspace `w2` whose idp names a pool that is gone) can
@@ -411,7 +549,7 @@ fn a_broken_tenant_on_disk_can_be_exported_but_not_written() {
     let tenants = dir.path().join("tenants");
     std::fs::create_dir_all(&tenants).unwrap();
     let broken = json!({"servers": {"w": {
-        "policy_execution_points": {"p": "gone"}
+        "services": {"s": {"apis": {"a": {"policy_id": "gone"}}}}
     }}});
     std::fs::write(tenants.join("acme.json"), broken.to_string()).unwrap();
     let s = Server::on(dir, &[]);
@@ -420,37 +558,15 @@ fn a_broken_tenant_on_disk_can_be_exported_but_not_written() {
     let r = s.merge_patch(&token, &At::tenant("acme"), &json!({"name": "x"}), "");
     refused_at(
         &r,
-        "/servers/w/policy_execution_points/p",
+        "/servers/w/services/s/apis/a/policy_id",
         "unknown policy `gone`",
     );
     // An import that repairs it is accepted.
     s.import(
         &token,
         &At::tenant("acme"),
-        &json!({"servers": {"w": {"policies": {"gone": {}}, "policy_execution_points": {"p": "gone"}}}}),
+        &json!({"servers": {"w": {"policies": {"gone": {}}, "services": {"s": {"apis": {"a": {"policy_id": "gone"}}}}}}}),
         "mode=update",
     )
     .expect(204);
-}
-
-#[test]
-fn replacing_the_whole_document_with_a_non_object_is_422() {
-    let (s, token) = setup();
-    let before = everything(&s, &token);
-    let r = s.json_patch(
-        &token,
-        &At::tenant("acme"),
-        &json!([{"op": "replace", "path": "", "value": [1]}]),
-        "",
-    );
-    refused_at(&r, "", "a tenant must be a map, not a list");
-    let r = s.json_patch(
-        &token,
-        &At::workspace("acme", "w"),
-        &json!([{"op": "replace", "path": "", "value": "w"}]),
-        "",
-    );
-    let details = r.error(422, "validation_failed");
-    assert_eq!(details[0]["pointer"], "", "{r}");
-    assert_eq!(everything(&s, &token), before);
 }

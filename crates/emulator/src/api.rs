@@ -22,6 +22,7 @@ use super::store::Slot;
 use super::write::{self, Mode, Refused};
 use super::{generate, Emulator, Killer};
 use promote_platform::credentials;
+use promote_platform::model::WrongType;
 use promote_platform::pointer;
 use promote_platform::tree;
 
@@ -149,13 +150,29 @@ fn query(parts: &Parts) -> Result<HashMap<String, String>, ApiError> {
     Ok(out)
 }
 
+/// Reads the boolean query parameter `name` as the platform does: Go's `strconv.ParseBool`
+/// (`1 t T TRUE true True`, `0 f F FALSE false False`), anything else 400; absent is `false`,
+/// the default of both. The spec declares `with_credentials` a boolean, so an empty value is
+/// refused as `ParseBool` refuses it, and `dry_run` a string with the default `"false"`, which an
+/// empty value takes.
 fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match query.get(name).map(String::as_str) {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") | Some("") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "`{name}={other}`: write {name}=true or {name}=false"
-        ))),
+        None => Ok(false),
+        Some("") if name == "dry_run" => Ok(false),
+        Some(raw) => go_bool(raw).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`{name}={raw}`: write {name}=true or {name}=false (or 1, t, TRUE, 0, f, FALSE, ...)"
+            ))
+        }),
+    }
+}
+
+/// Returns what Go's `strconv.ParseBool` makes of `raw`, or `None` where it answers an error.
+fn go_bool(raw: &str) -> Option<bool> {
+    match raw {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -428,13 +445,32 @@ async fn promotion(
         _ => &["application/json"],
     };
     if !content_type_is(&parts.headers, accepted) {
+        // Every write takes a required body: without one (and so without a type), the
+        // platform's API answers 400, as to any other missing required parameter.
+        if parts.headers.get(header::CONTENT_TYPE).is_none()
+            && read_body(body, &parts.headers, st.max_body)
+                .await?
+                .is_empty()
+        {
+            return Err(ApiError::bad_request(format!(
+                "the request has no body: send the {} as {}",
+                match route.op {
+                    Op::Patch6902 => "RFC 6902 operations",
+                    Op::Patch7396 => "RFC 7396 merge patch",
+                    _ => "configuration",
+                },
+                accepted.join(" or ")
+            )));
+        }
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!("the body must be sent as {}", accepted.join(" or ")),
         ));
     }
-    let mode = match query.get("mode") {
+    // An empty `mode=` is no mode: the platform reads the parameter as a plain string and
+    // falls back to the default for "".
+    let mode = match query.get("mode").filter(|m| !m.is_empty()) {
         None => {
             if route.op == Op::Import {
                 Mode::Ignore
@@ -486,7 +522,14 @@ async fn promotion(
             }
         }
     }
-    let outcome = write_tenant(&slot, route, wid.as_deref(), &document, mode);
+    let outcome = write_tenant(
+        &slot,
+        route,
+        wid.as_deref(),
+        &document,
+        mode,
+        st.keep_unknown,
+    );
     let (after, changed) = match outcome {
         Ok(written) => written,
         Err(e) => {
@@ -618,6 +661,7 @@ fn write_tenant(
     wid: Option<&str>,
     document: &Value,
     mode: Mode,
+    keep_unknown: bool,
 ) -> Result<(Value, bool), ApiError> {
     let before = snapshot(slot)?.tree();
     let before = &before;
@@ -629,6 +673,11 @@ fn write_tenant(
         ),
     };
     let what = if wid.is_some() { "workspace" } else { "tenant" };
+    // The platform decodes the whole body before a mode decides what of it is kept.
+    if matches!(route.op, Op::Import | Op::Patch7396) {
+        super::decode::sent(document, wid.is_some())
+            .map_err(|wrong| wrong_types(&wrong, None, what))?;
+    }
     let written = match route.op {
         Op::Import => write::import(current, tree_body(document, what)?, node, mode),
         Op::Patch7396 => {
@@ -682,6 +731,11 @@ fn write_tenant(
             format!("the {what} would be nested more than {MAX_DEPTH} levels deep"),
         ));
     }
+    // The platform decodes what it is sent into typed structures: the patched tree is read
+    // as it would read it, before anything of its own (credentials) is added.
+    let prefix = wid.map(|w| pointer::join("/servers", w));
+    super::decode::decode(&mut after, keep_unknown)
+        .map_err(|wrong| wrong_types(&wrong, prefix.as_deref(), what))?;
     if route.op != Op::Import {
         write::drop_idps_without_pool(before, &mut after);
     }
@@ -689,19 +743,10 @@ fn write_tenant(
         .map_err(|e| ApiError::internal(format!("no randomness for new credentials: {e}")))?;
     let problems = super::check(&after);
     if !problems.is_empty() {
-        let prefix = wid.map(|w| pointer::join("/servers", w));
         let details: Vec<Value> = problems
             .iter()
             .map(|p| {
-                let at = match &prefix {
-                    // Only a whole-segment prefix: `/servers/w` is not a prefix of `/servers/w2/x`.
-                    Some(pre) => p
-                        .pointer
-                        .strip_prefix(pre.as_str())
-                        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-                        .unwrap_or(&p.pointer),
-                    None => &p.pointer,
-                };
+                let at = relative(&p.pointer, prefix.as_deref());
                 json!({"pointer": at, "message": p.message, "hint": p.hint})
             })
             .collect();
@@ -713,11 +758,7 @@ fn write_tenant(
                 "the {what} would be broken: {} at {}{}",
                 first["message"].as_str().unwrap_or_default(),
                 first["pointer"].as_str().unwrap_or_default(),
-                if details.len() > 1 {
-                    format!(" (and {} more problems)", details.len() - 1)
-                } else {
-                    String::new()
-                }
+                and_more(details.len(), " problems")
             ),
         )
         .with_details(Value::Array(details)));
@@ -726,6 +767,53 @@ fn write_tenant(
     let changed =
         tracing::enabled!(target: "promote::serve", tracing::Level::INFO) && after != *before;
     Ok((after, changed))
+}
+
+/// A pointer into the tenant tree as a pointer into the document sent, which is the workspace
+/// at `prefix` for the workspace routes.
+fn relative<'a>(at: &'a str, prefix: Option<&str>) -> &'a str {
+    match prefix {
+        // Only a whole-segment prefix: `/servers/w` is not a prefix of `/servers/w2/x`.
+        Some(pre) => at
+            .strip_prefix(pre)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(at),
+        None => at,
+    }
+}
+
+/// The platform's answer to values of the wrong type: 400, every one in `details` with its
+/// pointer (into the document sent), the type the field holds and the type found.
+fn wrong_types(wrong: &[WrongType], prefix: Option<&str>, what: &str) -> ApiError {
+    let details: Vec<Value> = wrong
+        .iter()
+        .map(|w| {
+            json!({
+                "pointer": relative(&w.pointer, prefix),
+                "expected": w.expected,
+                "found": w.found,
+            })
+        })
+        .collect();
+    // `decode` answers Err only with at least one value of the wrong type.
+    let first = &details[0];
+    ApiError::bad_request(format!(
+        "the {what} cannot be decoded: {} must be {}, not {}{}; nothing was changed",
+        first["pointer"].as_str().unwrap_or_default(),
+        first["expected"].as_str().unwrap_or_default(),
+        first["found"].as_str().unwrap_or_default(),
+        and_more(details.len(), "")
+    ))
+    .with_details(Value::Array(details))
+}
+
+/// ` (and N more{what})` after the first of `count` findings, or nothing when it is the only one.
+fn and_more(count: usize, what: &str) -> String {
+    if count > 1 {
+        format!(" (and {} more{what})", count - 1)
+    } else {
+        String::new()
+    }
 }
 
 /// Deepest nesting a stored tree may have: every tree read back must parse again (serde_json

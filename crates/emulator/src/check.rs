@@ -1,18 +1,17 @@
-//! What the emulated platform refuses to store: a tree whose known fields have the wrong JSON
-//! type, whose keyed collections are not maps of objects, whose IDs the platform cannot hold,
-//! or whose references name an entry that does not exist.
+//! What the emulated platform refuses to store (422): a tree whose keyed collections are not
+//! maps of objects, whose IDs the platform cannot hold, or whose references name an entry that
+//! does not exist.
 //!
 //! This is the platform's side of the contract, written from what `promote-platform` says of
-//! the platform (its tree model, typed fields and references), independently of promote's
-//! `validate`: the emulator exists to catch what promote gets wrong, so it must not share
-//! promote's checks. Unknown keys are never refused (the platform drops them).
+//! the platform (its layout and references), independently of promote's `validate`: the
+//! emulator exists to catch what promote gets wrong, so it must not share promote's checks.
+//! The JSON types of fields are the decoder's ([`crate::decode`], from the platform's model),
+//! which runs first and answers 400; unknown keys are never refused (the platform drops them).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use promote_platform::tree::{
-    self, FieldType, Node, INLINE_WORKSPACE_COLLECTIONS, TENANT_FIELDS, WORKSPACE_FIELDS,
-};
+use promote_platform::tree::{self, Node, INLINE_WORKSPACE_COLLECTIONS};
 use promote_platform::{pointer, references};
 
 /// One reason a tree is refused, at a JSON pointer of the tree.
@@ -34,13 +33,11 @@ pub(crate) fn tenant(tree: &Value) -> Vec<Problem> {
         ));
         return problems;
     };
-    fields(root, TENANT_FIELDS, "", &mut problems);
     collections(root, &tree::TENANT, &[], "", &mut problems);
     if let Some(Value::Object(servers)) = root.get("servers") {
         for (wid, ws) in servers {
             let at = pointer::join("/servers", wid);
             let Value::Object(ws) = ws else { continue };
-            fields(ws, WORKSPACE_FIELDS, &at, &mut problems);
             collections(
                 ws,
                 &tree::WORKSPACE,
@@ -67,23 +64,6 @@ fn problem(at: &str, message: String) -> Problem {
         pointer: at.to_owned(),
         message,
         hint: None,
-    }
-}
-
-fn fields(map: &Map<String, Value>, types: &[(&str, FieldType)], at: &str, out: &mut Vec<Problem>) {
-    for (key, ty) in types {
-        let Some(value) = map.get(*key) else { continue };
-        let (ok, word) = match ty {
-            FieldType::String => (value.is_string(), "a string"),
-            FieldType::Array => (value.is_array(), "a list"),
-            FieldType::Object => (value.is_object(), "a map"),
-        };
-        if !ok && !value.is_null() {
-            out.push(problem(
-                &pointer::join(at, key),
-                format!("`{key}` must be {word}, not {}", tree::kind(value)),
-            ));
-        }
     }
 }
 
@@ -192,11 +172,10 @@ mod tests {
     }
 
     #[test]
-    fn every_dangling_reference_and_wrong_type_is_named() {
+    fn every_dangling_reference_and_wrong_shape_is_named() {
         let t = json!({
             "pools": ["a"],
             "servers": {"w": {
-                "name": 3,
                 "clients": {"c": 1, "": {}},
                 "idps": {"p": {"identity_pool_id": "gone"}},
                 "theme_binding": {"theme_id": 7},
@@ -213,7 +192,6 @@ mod tests {
                 "/pools",
                 "`pools` must be a map of entries keyed by ID, not a list",
             ),
-            ("/servers/w/name", "`name` must be a string, not a number"),
             ("/servers/w/clients/", "an ID cannot be empty"),
             (
                 "/servers/w/clients/c",

@@ -1,4 +1,5 @@
-//! The platform's error answer: `{"status_code", "error", "error_code", "details"}`.
+//! The platform's error answer: `{"status_code", "error", "error_code", "details"}`, with
+//! `details` only when there are some.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ pub(crate) struct ApiError {
     pub error: String,
     /// Stable machine code, e.g. `validation_failed`.
     pub error_code: &'static str,
+    /// More about the error; `Null` is none, and leaves the key out of the body.
     pub details: Value,
     /// Seconds, for 429.
     pub retry_after: Option<u64>,
@@ -67,13 +69,18 @@ impl ApiError {
         e
     }
 
+    /// Returns the JSON body. `details` is left out when there are none, as the platform's
+    /// Go model declares it `omitempty` (never `"details": null`).
     pub(crate) fn body(&self) -> Value {
-        json!({
+        let mut body = json!({
             "status_code": self.status.as_u16(),
             "error": self.error,
             "error_code": self.error_code,
-            "details": self.details,
-        })
+        });
+        if !self.details.is_null() {
+            body["details"] = self.details.clone();
+        }
+        body
     }
 }
 

@@ -4,6 +4,8 @@
 //!
 //! - [`routes`]: the route table (and the OpenAPI document checked against it);
 //! - [`api`]: the handlers; [`mod@write`]: what imports and patches do to a tree, with the modes;
+//! - [`mod@decode`]: what the platform's typed decoder makes of a written tree; [`check`]: what
+//!   the platform refuses to store;
 //! - [`store`]: tenants in memory and on disk; [`auth`]: clients and tokens;
 //! - [`generate`]: credentials the platform makes itself; [`idempotency`], [`faults`].
 
@@ -14,6 +16,7 @@
 pub(crate) mod api;
 pub mod auth;
 pub(crate) mod check;
+pub(crate) mod decode;
 pub(crate) mod error;
 pub mod faults;
 pub(crate) mod generate;
@@ -57,6 +60,9 @@ pub struct Config {
     pub max_body: usize,
     /// What stays in memory.
     pub retain: store::Retain,
+    /// Keep the fields of a write that the platform's model does not know, instead of dropping
+    /// them as the platform does: for tests of a platform newer than the spec.
+    pub keep_unknown: bool,
 }
 
 /// The state every handler shares.
@@ -68,6 +74,8 @@ pub struct Emulator {
     pub rate: Option<RateLimit>,
     pub idempotency: idempotency::Cache,
     pub max_body: usize,
+    /// See [`Config::keep_unknown`].
+    pub keep_unknown: bool,
 }
 
 impl Emulator {
@@ -93,6 +101,7 @@ impl Emulator {
             } else {
                 config.max_body
             },
+            keep_unknown: config.keep_unknown,
         })
     }
 

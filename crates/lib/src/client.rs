@@ -1104,17 +1104,18 @@ mod tests {
         let c = PlatformClient::new(&conn, &["acme".into()], fast()).unwrap();
         let t = Target::Tenant("acme");
         for i in 0..20 {
-            let tree = serde_json::json!({"name": format!("v{i}"), "servers": {"w": {"clients": {"c": {"n": i}}}}});
+            // (Under `metadata`, where the platform takes any value: it drops unknown fields.)
+            let tree = serde_json::json!({"name": format!("v{i}"), "servers": {"w": {"clients": {"c": {"metadata": {"n": i}}}}}});
             c.import(t, &tree, Mode::Update, false).unwrap();
             let patch = crate::patch::Patch::Merge(
-                serde_json::json!({"servers": {"w": {"clients": {"c": {"m": i}}}}}),
+                serde_json::json!({"servers": {"w": {"clients": {"c": {"metadata": {"m": i}}}}}}),
             );
             c.patch(t, &patch, Mode::Update, false).unwrap();
             let live = c.export(t, false).unwrap();
             assert_eq!(live["name"], format!("v{i}"));
             assert_eq!(
                 live["servers"]["w"]["clients"]["c"],
-                serde_json::json!({"n": i, "m": i})
+                serde_json::json!({"metadata": {"n": i, "m": i}})
             );
         }
     }
@@ -1175,7 +1176,8 @@ mod tests {
         );
 
         let c = PlatformClient::new(&conn, &[], fast()).unwrap();
-        let bad = serde_json::json!({"servers": []});
+        // A dangling reference (a wrong type would be the decoder's 400).
+        let bad = serde_json::json!({"servers": {"w": {"services": {"s": {"apis": {"a": {"policy_id": "gone"}}}}}}});
         let e = c
             .import(Target::Tenant("acme"), &bad, Mode::Update, false)
             .unwrap_err();
