@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use promote_platform::tree::{self, Node, INLINE_WORKSPACE_COLLECTIONS};
+use promote_platform::tree::{self, Node};
 use promote_platform::{pointer, references};
 
 /// One reason a tree is refused, at a JSON pointer of the tree.
@@ -33,18 +33,12 @@ pub(crate) fn tenant(tree: &Value) -> Vec<Problem> {
         ));
         return problems;
     };
-    collections(root, &tree::TENANT, &[], "", &mut problems);
+    collections(root, &tree::TENANT, "", &mut problems);
     if let Some(Value::Object(servers)) = root.get("servers") {
         for (wid, ws) in servers {
             let at = pointer::join("/servers", wid);
             let Value::Object(ws) = ws else { continue };
-            collections(
-                ws,
-                &tree::WORKSPACE,
-                INLINE_WORKSPACE_COLLECTIONS,
-                &at,
-                &mut problems,
-            );
+            collections(ws, &tree::WORKSPACE, &at, &mut problems);
             problems.extend(
                 references::broken(root, ws, &at)
                     .into_iter()
@@ -69,15 +63,8 @@ fn problem(at: &str, message: String) -> Problem {
 
 /// Checks the keyed collections of `node` (and the `inline` ones) in `map`: maps of entries
 /// keyed by storable IDs, each entry a map (two levels deep for two-level collections).
-fn collections(
-    map: &Map<String, Value>,
-    node: &Node,
-    inline: &[&str],
-    at: &str,
-    out: &mut Vec<Problem>,
-) {
-    let table = node.collections.iter().map(|c| (c.key, tree::levels(c)));
-    for (key, levels) in table.chain(inline.iter().map(|k| (*k, 1))) {
+fn collections(map: &Map<String, Value>, node: &Node, at: &str, out: &mut Vec<Problem>) {
+    for (key, levels) in node.collections.iter().map(|c| (c.key, tree::levels(c))) {
         let Some(value) = map.get(key) else { continue };
         let here = pointer::join(at, key);
         match value {
@@ -203,12 +190,12 @@ mod tests {
             ),
             ("/servers/w/idps/p/identity_pool_id", "unknown pool `gone`"),
             (
-                "/servers/w/theme_binding/theme_id",
-                "a reference to a theme must be a string, not a number",
-            ),
-            (
                 "/servers/w/services/s/apis/a/policy_id",
                 "unknown policy `nope`",
+            ),
+            (
+                "/servers/w/theme_binding/theme_id",
+                "a reference to a theme must be a string, not a number",
             ),
         ];
         let want: Vec<(String, String)> = want

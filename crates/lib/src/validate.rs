@@ -103,11 +103,6 @@ pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
             let at = pointer::join("/servers", wid);
             if let Value::Object(ws) = ws {
                 check_ids(ws, &tree::WORKSPACE, &at, &mut problems);
-                for key in tree::INLINE_WORKSPACE_COLLECTIONS {
-                    if let Some(Value::Object(entries)) = ws.get(*key) {
-                        check_entry_ids(entries, 1, &pointer::join(&at, key), &mut problems);
-                    }
-                }
                 problems.extend(
                     references::broken(root, ws, &at)
                         .into_iter()

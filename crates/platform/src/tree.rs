@@ -173,43 +173,6 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The JSON type the platform decodes a field into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    String,
-    Array,
-    Object,
-}
-
-/// Typed fields of a tenant outside its keyed collections.
-pub const TENANT_FIELDS: &[(&str, FieldType)] = &[
-    ("name", FieldType::String),
-    ("url", FieldType::String),
-    ("metadata", FieldType::Object),
-    ("settings", FieldType::Object),
-    ("styling", FieldType::Object),
-    ("jwks", FieldType::Object),
-    ("features", FieldType::Object),
-];
-
-/// Typed fields of a workspace outside its keyed collections.
-pub const WORKSPACE_FIELDS: &[(&str, FieldType)] = &[
-    ("name", FieldType::String),
-    ("grant_types", FieldType::Array),
-    ("settings", FieldType::Object),
-    ("jwks", FieldType::Object),
-    ("theme_binding", FieldType::Object),
-    ("server_consent", FieldType::Object),
-    // Keyed by execution point, but each value is a policy ID (a string), not an entry.
-    ("policy_execution_points", FieldType::Object),
-    ("ciba_authentication_service", FieldType::Object),
-];
-
-/// Keyed collections of a workspace that the repository keeps inline in `workspace.yaml`
-/// rather than as a directory, so [`WORKSPACE`] does not list them. None today:
-/// `policy_execution_points` maps each point to a policy ID, a string, not to an entry.
-pub const INLINE_WORKSPACE_COLLECTIONS: &[&str] = &[];
-
 /// How many levels of keys a collection has before its entries: 2 for `claims` (type → id →
 /// entry), 1 otherwise.
 pub fn levels(collection: &Collection) -> usize {

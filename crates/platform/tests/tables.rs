@@ -8,7 +8,7 @@
 use promote_platform::credentials::{self, Scope};
 use promote_platform::material;
 use promote_platform::model::{self, Model, Shape};
-use promote_platform::tree::{self, Entries, FieldType, Node};
+use promote_platform::tree::{self, Entries, Node};
 use serde_json::{json, Value};
 
 /// Keyed maps of objects at the tenant or workspace level that the layout keeps inline in the
@@ -17,16 +17,6 @@ const INLINE_KEYED_MAPS: &[(&str, &str, &str)] = &[(
     "TreeTenant",
     "features",
     "a feature flag is one `enabled` boolean: a file per flag would be noise, a list in tenant.yaml reads well",
-)];
-
-/// Collections promote keeps inline (`tree::INLINE_WORKSPACE_COLLECTIONS`) that are not keyed
-/// maps of objects in the model, with the reason.
-const INLINE_NOT_KEYED: &[(&str, &str)] = &[(
-    "policy_execution_points",
-    "the model has a map of execution point to policy ID (`server_user_token: a-policy`), while \
-     references.rs, the emulator's checks, validate and the example read entries \
-     `{policy_id: a-policy}`: a disagreement to reconcile (the platform would refuse the \
-     example's form with 400), kept visible here until it is",
 )];
 
 /// Fields whose names look like a credential and are not one, as `Type.field`, a field name of
@@ -258,8 +248,6 @@ fn every_keyed_map_of_a_tenant_or_workspace_is_a_collection_of_the_layout() {
                 _ => false,
             };
             let known = node.collections.iter().any(|c| c.key == name)
-                || (ty == "TreeServer"
-                    && tree::INLINE_WORKSPACE_COLLECTIONS.contains(&name.as_str()))
                 || INLINE_KEYED_MAPS
                     .iter()
                     .any(|(t, f, _)| *t == ty && f == name);
@@ -321,44 +309,6 @@ fn the_layouts_collections_and_sidecars_are_where_the_model_has_them() {
     let m = model();
     let mut problems = Vec::new();
     check_node(m, &tree::TENANT, &m.root, &mut problems);
-    for name in tree::INLINE_WORKSPACE_COLLECTIONS {
-        let keyed = m
-            .fields("TreeServer")
-            .get(*name)
-            .and_then(Shape::keyed_object)
-            .is_some();
-        let excepted = INLINE_NOT_KEYED.iter().any(|(n, _)| n == name);
-        if keyed == excepted {
-            problems.push(format!(
-                "inline collection TreeServer.{name} is {}a keyed map of objects in the model{}",
-                if keyed { "" } else { "not " },
-                if excepted {
-                    ": drop it from INLINE_NOT_KEYED"
-                } else {
-                    ""
-                }
-            ));
-        }
-    }
-    for (ty, table) in [
-        ("TreeTenant", tree::TENANT_FIELDS),
-        ("TreeServer", tree::WORKSPACE_FIELDS),
-    ] {
-        for (name, want) in table {
-            let ok = matches!(
-                (want, m.fields(ty).get(*name)),
-                (FieldType::String, Some(Shape::String { .. }))
-                    | (FieldType::Array, Some(Shape::Array(_)))
-                    | (
-                        FieldType::Object,
-                        Some(Shape::Object(_) | Shape::Map(_) | Shape::Any)
-                    )
-            );
-            if !ok {
-                problems.push(format!("{ty}.{name} is not {want:?} in the model"));
-            }
-        }
-    }
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
