@@ -29,11 +29,12 @@ fn live(repo: &TestRepo, pointer: &str) -> Option<Value> {
 #[test]
 fn drift_is_planned_as_drift_and_apply_restores_it() {
     let (repo, _) = applied_example();
-    // On the platform: an owned field changed, an unknown field and a whole client added.
+    // On the platform: an owned field changed, a field the repository does not set and a whole
+    // client added.
     repo.edit_emulator_tenant("acme-local", |t| {
         let clients = &mut t["servers"]["default"]["clients"];
         clients["storefront-spa"]["description"] = json!(LIVE_VALUE);
-        clients["storefront-spa"]["x_console_note"] = json!("set in the admin console");
+        clients["storefront-spa"]["app_url"] = json!("set in the admin console");
         clients["console-made"] = json!({"client_name": "Made in the console"});
     });
 
@@ -70,10 +71,7 @@ fn drift_is_planned_as_drift_and_apply_restores_it() {
     assert_eq!(live(&repo, DESCRIPTION), Some(json!(REPO_VALUE)));
     // What the repository does not own is left as it is.
     assert_eq!(
-        live(
-            &repo,
-            "/servers/default/clients/storefront-spa/x_console_note"
-        ),
+        live(&repo, "/servers/default/clients/storefront-spa/app_url"),
         Some(json!("set in the admin console"))
     );
     assert_eq!(

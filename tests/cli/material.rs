@@ -32,7 +32,7 @@ fn the_platforms_material_survives_export_apply_and_rollback() {
     repo.edit_emulator_tenant("globex-local", |t| {
         let web = &mut t["servers"]["app"]["clients"]["web"];
         web["hashed_secret"] = json!("platform-hash");
-        web["registration_token"] = json!("platform-token");
+        web["registration_token"] = json!({"signature": "platform-token"});
     });
     let before = material(&repo.emulator_tenant("globex-local"));
     assert!(before["jwks"]["keys"][0].is_object() && before["ws_secret"].is_string());

@@ -378,16 +378,7 @@ fn send_exported(
         Ok(tree) => tree,
         Err(e) => return failed(env, t, report, e),
     };
-    let (took, missed): (Vec<Change>, Vec<Change>) = std::mem::take(&mut report.changes)
-        .into_iter()
-        .partition(|c| {
-            let now = after.pointer(&c.path);
-            match (c.kind, now, &c.new) {
-                (ChangeKind::Remove, now, _) => now.is_none(),
-                (_, Some(now), Some(new)) => holds(now, new),
-                _ => false,
-            }
-        });
+    let (took, missed) = read_back(std::mem::take(&mut report.changes), &after);
     if missed.is_empty() {
         report.changes = took;
         report.outcome = Some(Outcome::Applied);
@@ -479,6 +470,60 @@ fn partly_applied(
     TenantApply {
         report,
         record: Some(record.encode()),
+    }
+}
+
+/// Splits the `changes` sent into what the platform took and what it did not, reading what it
+/// holds `after`. A change of a map it took in part (a new workspace created without the one
+/// field it dropped) counts as taken, and only the places it did not take are missed, each
+/// as a change of its own, so that the report names them rather than the whole map.
+fn read_back(changes: Vec<Change>, after: &Value) -> (Vec<Change>, Vec<Change>) {
+    let mut took = Vec::new();
+    let mut missed = Vec::new();
+    for c in changes {
+        let now = after.pointer(&c.path);
+        match (c.kind, now, &c.new) {
+            (ChangeKind::Remove, None, _) => took.push(c),
+            (ChangeKind::Remove, Some(_), _) => missed.push(c),
+            (_, Some(now), Some(new)) if holds(now, new) => took.push(c),
+            (_, Some(now @ Value::Object(_)), Some(new @ Value::Object(_))) => {
+                let mut places = Vec::new();
+                unheld(&c.path, Some(now), new, &mut places);
+                missed.extend(places.into_iter().map(|(path, old, new)| Change {
+                    kind: if old.is_some() {
+                        ChangeKind::Replace
+                    } else {
+                        ChangeKind::Add
+                    },
+                    path,
+                    old,
+                    new: Some(new),
+                    reason: c.reason,
+                }));
+                took.push(c);
+            }
+            _ => missed.push(c),
+        }
+    }
+    (took, missed)
+}
+
+/// Collects the deepest places at or below `at` where `live` does not hold `desired` (see
+/// [`holds`]), with what live has there.
+fn unheld(
+    at: &str,
+    live: Option<&Value>,
+    desired: &Value,
+    out: &mut Vec<(String, Option<Value>, Value)>,
+) {
+    match (live, desired) {
+        (Some(Value::Object(l)), Value::Object(d)) => {
+            for (k, dv) in d {
+                unheld(&pointer::join(at, k), l.get(k), dv, out);
+            }
+        }
+        (Some(l), d) if l == d => {}
+        (l, d) => out.push((at.to_owned(), l.cloned(), d.clone())),
     }
 }
 
@@ -729,6 +774,38 @@ mod tests {
             json!({"a": "old", "c": "same"})
         );
         assert_eq!(recorded(desired.clone(), &[]), desired);
+    }
+
+    /// Regression (issue 18): a new workspace the platform created without one field it
+    /// dropped was reported as "not applied" whole; only the dropped field is missed.
+    #[test]
+    fn a_map_taken_in_part_is_taken_and_only_the_places_missed_are_missed() {
+        let sent = Change {
+            path: "/servers".into(),
+            kind: ChangeKind::Add,
+            old: None,
+            new: Some(
+                json!({"app": {"name": "app", "clients": {"web": {"client_name": "w", "rollout_wave": 3}}}}),
+            ),
+            reason: three_way::Reason::Desired,
+        };
+        let gone = Change {
+            path: "/name".into(),
+            kind: ChangeKind::Remove,
+            old: Some(json!("x")),
+            new: None,
+            reason: three_way::Reason::Desired,
+        };
+        let after = json!({"servers": {"app": {"name": "app", "jwks": {}, "clients": {"web": {"client_name": "w"}}}}});
+        let (took, missed) = read_back(vec![sent.clone(), gone], &after);
+        assert_eq!(took.len(), 2);
+        assert_eq!(took[0], sent);
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0].path, "/servers/app/clients/web/rollout_wave");
+        assert_eq!(
+            (missed[0].kind, &missed[0].new),
+            (ChangeKind::Add, &Some(json!(3)))
+        );
     }
 
     #[test]
