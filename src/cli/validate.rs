@@ -25,15 +25,17 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ValidateArgs) -> CommandResult {
     match ui.format {
         OutputFormat::Json => ui.json(&checked),
         OutputFormat::Text | OutputFormat::Markdown | OutputFormat::Html => {
-            for group in checked.grouped_errors() {
-                ui.diagnostic_of_tenants(&group);
+            let errors = checked.grouped_errors();
+            for group in &errors {
+                ui.diagnostic_of_tenants(group);
             }
             for w in &checked.warnings {
                 ui.warn(&w.to_string());
             }
             let mut found = Vec::new();
             if !checked.errors.is_empty() {
-                found.push(format!("{} error(s)", checked.errors.len()));
+                // Counted as shown: an error many tenants share is one, as a warning is.
+                found.push(format!("{} error(s)", errors.len()));
             }
             if !checked.warnings.is_empty() {
                 found.push(format!(

@@ -917,3 +917,46 @@ fn a_misspelled_field_is_caught_by_the_read_back() {
     assert_eq!(web["client_name"], "Web");
     assert!(web.get("token_endpoint_auth_methd").is_none(), "{web}");
 }
+
+/// Regression (issue 18, the independent try): a field written in another case (`Client_Name`)
+/// is the platform's own field to the platform, but promote planned it as a new key and a
+/// removal of `client_name`, and every apply failed its read-back. It is planned, applied and
+/// compared in the platform's spelling.
+#[test]
+fn a_field_in_another_case_is_planned_as_the_platform_reads_it() {
+    let repo = TestRepo::empty();
+    repo.git_init()
+        .write(
+            "environments/local.yaml",
+            "target:\n  emulator: .promote/emulator\ntenants:\n  shop: { id: shop-local }\n",
+        )
+        .write("templates/shop/tenant.yaml", "name: Shop\n")
+        .write(
+            "templates/shop/workspaces/app/workspace.yaml",
+            "name: App\n",
+        )
+        .write(
+            "templates/shop/workspaces/app/clients/web.yaml",
+            "client_name: Web\n",
+        );
+    repo.commit("a shop");
+    apply(&repo, &[]).0.success();
+    repo.write(
+        "templates/shop/workspaces/app/clients/web.yaml",
+        "Client_Name: Web shop\n",
+    );
+    repo.commit("the client's name, in another case");
+    let (run, report) = plan(&repo, &[]);
+    run.code(2);
+    assert_eq!(
+        report_tenant(&report, "shop")["changes"],
+        json!([{"path": "/servers/app/clients/web/client_name", "kind": "replace", "old": "Web", "new": "Web shop", "reason": "desired"}])
+    );
+    let (run, report) = apply(&repo, &[]);
+    run.success();
+    assert_eq!(report_tenant(&report, "shop")["outcome"], "applied");
+    plan(&repo, &[]).0.success();
+    repo.run(&["validate"])
+        .success()
+        .stderr_contains("`Client_Name` is `client_name` in another case");
+}

@@ -165,12 +165,18 @@ impl<'a> Project<'a> {
         } else if with_warnings {
             warnings = located(&found.warnings);
         }
+        if !errors.is_empty() {
+            return Validated {
+                tree: Err(errors),
+                warnings,
+            };
+        }
+        // The platform reads a field written in another case as its own: plans compare the
+        // tree it reads with what it holds.
+        let mut tree = tree;
+        promote_platform::model::rename_folded(&mut tree, &found.folded);
         Validated {
-            tree: if errors.is_empty() {
-                Ok(tree)
-            } else {
-                Err(errors)
-            },
+            tree: Ok(tree),
             warnings,
         }
     }

@@ -42,6 +42,10 @@ pub struct Findings {
     /// What the platform would take but not as written: fields it does not know (it drops
     /// them), values outside the values its API description lists.
     pub warnings: Vec<Problem>,
+    /// Fields written in another case than the platform's, which it reads as its own (each
+    /// also a warning): [`promote_platform::model::rename_folded`] makes the tree what the
+    /// platform reads, so that plans compare it with what the platform holds.
+    pub folded: Vec<promote_platform::model::Folded>,
 }
 
 /// Returns every finding of a tenant tree that is meant for the repository: the types of its
@@ -57,7 +61,7 @@ pub fn tenant(tree: &Value) -> Findings {
         ));
         return found;
     }
-    typed::check(tree, &mut found.errors, &mut found.warnings);
+    found.folded = typed::check(tree, &mut found.errors, &mut found.warnings);
     let problems = &mut found.errors;
     problems.extend(structure(tree));
     // Material is refused whole, below: its credentials need no advice on secret().
@@ -336,6 +340,30 @@ mod tests {
             format!("/servers/default/clients/web/{field}"),
             format!("`{field}` must be {expected}, not {found}: the platform refuses the whole tenant (400)"),
         )
+    }
+
+    /// Regression (issue 18, the independent try): type errors said what was wrong, never
+    /// what to write.
+    #[test]
+    fn a_wrong_type_says_what_to_write_where_a_likely_mistake_explains_it() {
+        let hints = |fields: Value| -> Vec<String> {
+            let mut t = valid();
+            t["servers"]["default"]["clients"]["web"] = fields;
+            tenant(&t)
+                .errors
+                .into_iter()
+                .map(|p| p.hint.unwrap_or_default())
+                .collect()
+        };
+        assert!(
+            hints(json!({"backchannel_logout_session_required": "yes"}))[0].contains("YAML 1.2")
+        );
+        assert!(hints(json!({"client_id_issued_at": "42"}))
+            .iter()
+            .any(|h| h.contains("without quotes")));
+        assert!(hints(json!({"client_uri": 42}))[0].contains("quote the value"));
+        assert!(hints(json!({"redirect_uris": "https://x/cb"}))[0].contains("write a list"));
+        assert_eq!(hints(json!({"scopes": [{"a": 1}]})), [String::new()]);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use decode::{canonicalize, decode, Decoded, Folded, OutsideEnum, Unknown, WrongType};
+pub use decode::{
+    canonicalize, decode, rename_folded, Decoded, Folded, OutsideEnum, Unknown, WrongType,
+};
 
 /// What a field holds: the JSON type the platform decodes it into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,9 +20,14 @@ use promote_platform::tree::{Entries, Node, TENANT};
 /// How many of a field's known values an enum warning lists.
 const LISTED: usize = 12;
 
-/// Adds the wrong types of `tree` to `errors`, and its unknown fields and values outside an
-/// enum to `warnings`, each at its pointer, in tree order.
-pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
+/// Adds the wrong types of `tree` to `errors`, and its unknown fields, fields in another case
+/// and values outside an enum to `warnings`, each at its pointer, in tree order. Returns the
+/// fields in another case, which the platform reads as its own ([`model::rename_folded`]).
+pub(super) fn check(
+    tree: &Value,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Vec<model::Folded> {
     let m = model::tenant();
     let decoded = model::decode(m, tree);
     for wrong in decoded.wrong_types {
@@ -44,7 +49,9 @@ pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<
                 subject(m, &wrong.pointer),
                 wrong.expected
             ),
-            hint: None,
+            hint: tree
+                .pointer(&wrong.pointer)
+                .and_then(|v| type_hint(m, &wrong.pointer, v)),
             pointer: wrong.pointer,
         });
     }
@@ -66,7 +73,7 @@ pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<
             pointer: unknown.pointer,
         });
     }
-    for folded in decoded.folded {
+    for folded in &decoded.folded {
         let also = if folded.duplicate {
             format!(", and this map also has `{}`: which of the two the platform keeps depends on their order", folded.canonical)
         } else {
@@ -81,7 +88,7 @@ pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<
                 "write `{}`, as the platform spells it (its exports do)",
                 folded.canonical
             )),
-            pointer: folded.pointer,
+            pointer: folded.pointer.clone(),
         });
     }
     for outside in decoded.outside_enum {
@@ -114,6 +121,37 @@ pub(super) fn check(tree: &Value, errors: &mut Vec<Problem>, warnings: &mut Vec<
             pointer: outside.pointer,
         });
     }
+    decoded.folded
+}
+
+/// What to write instead of `value`, a value of the wrong type for the field at `at`, when a
+/// likely mistake explains it.
+fn type_hint(m: &Model, at: &str, value: &Value) -> Option<String> {
+    let tokens = pointer::parse(at).ok()?;
+    let shape = m.shape_at(&tokens)?;
+    Some(match (&shape, value) {
+        (Shape::Boolean, Value::String(s))
+            if ["yes", "no", "on", "off", "y", "n", "true", "false"]
+                .contains(&s.to_ascii_lowercase().as_str()) =>
+        {
+            "promote reads YAML 1.2, where only true and false are booleans: write true or false, unquoted".into()
+        }
+        (Shape::Integer { .. } | Shape::Number, Value::String(s)) if s.trim().parse::<f64>().is_ok() => {
+            "write the number without quotes (from a variable: without quotes around `{{ }}`)".into()
+        }
+        (Shape::Integer { unsigned: true }, Value::Number(n)) if n.as_i64().is_some_and(|i| i < 0) => {
+            "this field takes no negative number".into()
+        }
+        (Shape::Integer { .. }, Value::Number(_)) => "write a whole number".into(),
+        (Shape::String { .. }, Value::Number(_) | Value::Bool(_)) => {
+            "quote the value to make it a string".into()
+        }
+        (Shape::Array(_), Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+            "write a list, even of one item: `[value]` or one `- value` line per item".into()
+        }
+        (Shape::Map(_) | Shape::Object(_), _) => "write a map of `key: value` lines".into(),
+        _ => return None,
+    })
 }
 
 /// Returns how a message names the value at `at`: `` `client_uri` ``, `` item 1 of
@@ -198,7 +236,12 @@ fn singular(key: &str) -> String {
     } else if let Some(stem) = word.strip_suffix('s') {
         *word = stem.to_owned();
     }
-    words.join(" ")
+    if key.ends_with('s') {
+        words.join(" ")
+    } else {
+        // `scopes_without_service`: the entries are scopes, also where a service holds them.
+        words.swap_remove(plural)
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +252,7 @@ mod tests {
     fn collections_give_their_entries_a_word() {
         assert_eq!(singular("policies"), "policy");
         assert_eq!(singular("mfa_methods"), "mfa method");
-        assert_eq!(singular("scopes_without_service"), "scope without service");
+        assert_eq!(singular("scopes_without_service"), "scope");
         assert_eq!(what("TreeClient"), "a client (TreeClient)");
         assert_eq!(what("TreeServer"), "a workspace (TreeServer)");
         assert_eq!(what("TreeTenant"), "a tenant (TreeTenant)");

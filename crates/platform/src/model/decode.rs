@@ -215,6 +215,26 @@ impl<'v> Walk<'_, 'v> {
     }
 }
 
+/// Gives the fields `folded` (found by [`decode`] in `tree`) the platform's spelling, as the
+/// platform reads them: where a map has both spellings, the one written in another case wins,
+/// as it does when it comes last. Fields the model does not know are left as they are.
+pub fn rename_folded(tree: &mut Value, folded: &[Folded]) {
+    // Deepest first: [`decode`] lists a field before the fields inside it, so renaming in
+    // reverse leaves the pointers of the fields still to rename valid.
+    for f in folded.iter().rev() {
+        let Ok(mut tokens) = pointer::parse(&f.pointer) else {
+            continue;
+        };
+        tokens.pop();
+        let parent = pointer::from_keys(&tokens);
+        if let Some(Value::Object(map)) = tree.pointer_mut(&parent) {
+            if let Some(v) = map.remove(&f.field) {
+                map.insert(f.canonical.clone(), v);
+            }
+        }
+    }
+}
+
 /// Makes `tree` what the platform stores of it: fields named without regard to case take the
 /// model's spelling, and fields the model does not know are dropped unless `keep_unknown`.
 /// Values of the wrong type are left as they are ([`decode`] finds them first).
@@ -322,6 +342,18 @@ mod tests {
         );
         // Its type is the field's.
         assert_eq!(d.wrong_types[0].pointer, "/NAME");
+    }
+
+    #[test]
+    fn folded_names_are_renamed_deepest_first() {
+        let mut t =
+            json!({"Servers": {"w": {"Clients": {"c": {"Client_Name": "a", "future": 1}}}}});
+        let d = decode(tenant(), &t);
+        rename_folded(&mut t, &d.folded);
+        assert_eq!(
+            t,
+            json!({"servers": {"w": {"clients": {"c": {"client_name": "a", "future": 1}}}}})
+        );
     }
 
     #[test]
