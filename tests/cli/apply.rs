@@ -881,8 +881,9 @@ fn a_change_the_platform_already_holds_is_recorded_and_said() {
 /// The platform drops a field it does not know, and so does the emulator: a misspelled field
 /// in a template applies without an error from the API, and the read-back after the write
 /// says that the platform does not hold it.
-#[test]
-fn a_misspelled_field_is_caught_by_the_read_back() {
+/// A repository of one tenant `shop` on the embedded emulator, one workspace `app` whose one
+/// client `web` is `client`, committed.
+fn shop(client: &str) -> TestRepo {
     let repo = TestRepo::empty();
     repo.git_init()
         .write(
@@ -894,11 +895,14 @@ fn a_misspelled_field_is_caught_by_the_read_back() {
             "templates/shop/workspaces/app/workspace.yaml",
             "name: App\n",
         )
-        .write(
-            "templates/shop/workspaces/app/clients/web.yaml",
-            "client_name: Web\ntoken_endpoint_auth_methd: client_secret_basic\n",
-        );
-    repo.commit("a shop with a misspelled client field");
+        .write("templates/shop/workspaces/app/clients/web.yaml", client);
+    repo.commit("a shop");
+    repo
+}
+
+#[test]
+fn a_misspelled_field_is_caught_by_the_read_back() {
+    let repo = shop("client_name: Web\ntoken_endpoint_auth_methd: client_secret_basic\n");
     let path = "/servers/app/clients/web/token_endpoint_auth_methd";
     let (run, report) = apply(&repo, &[]);
     run.code(1);
@@ -924,22 +928,7 @@ fn a_misspelled_field_is_caught_by_the_read_back() {
 /// compared in the platform's spelling.
 #[test]
 fn a_field_in_another_case_is_planned_as_the_platform_reads_it() {
-    let repo = TestRepo::empty();
-    repo.git_init()
-        .write(
-            "environments/local.yaml",
-            "target:\n  emulator: .promote/emulator\ntenants:\n  shop: { id: shop-local }\n",
-        )
-        .write("templates/shop/tenant.yaml", "name: Shop\n")
-        .write(
-            "templates/shop/workspaces/app/workspace.yaml",
-            "name: App\n",
-        )
-        .write(
-            "templates/shop/workspaces/app/clients/web.yaml",
-            "client_name: Web\n",
-        );
-    repo.commit("a shop");
+    let repo = shop("client_name: Web\n");
     apply(&repo, &[]).0.success();
     repo.write(
         "templates/shop/workspaces/app/clients/web.yaml",
