@@ -318,3 +318,56 @@ fn ci_counts_warnings_and_a_strict_environment_refuses_them() {
         }
     }
 }
+
+/// Regression (issue 18, the attacker's try): the pointer under a message was shown raw, so a
+/// file name (or a quoted key) chosen by a pull request forged CI log commands and reordered
+/// the text with bidirectional controls in validate's output.
+#[test]
+fn a_key_or_file_name_cannot_forge_a_ci_log_command() {
+    let repo = typed_tenant("client_name: Web\n", "");
+    repo.write(
+        "templates/acme/workspaces/w/clients/evil%0A%3A%3Aerror%20file%3DREADME.md%3A%3AForged%0A%23%23%5Berror%5Dx%E2%80%AE.yaml",
+        "client_name: x\nclient_uri: 5\n\"k\\n::warning::forged\\u2028\": 1\n",
+    );
+    let run = repo.run(&["validate"]);
+    run.code(1);
+    for line in run.stderr.lines() {
+        assert!(!line.trim_start().starts_with("::"), "{line}\n{run}");
+        // `##[` is escaped as `\##[`, which no runner reads as a command.
+        let bare_command = line.replace("\\##[", "").contains("##[");
+        assert!(
+            !bare_command && !line.contains('\u{202E}') && !line.contains('\u{2028}'),
+            "{line}\n{run}"
+        );
+    }
+    run.stderr_contains("at /servers/w/clients/evil\\n::error file=README.md::Forged\\n\\##[error]x\\u{202e}/client_uri");
+}
+
+/// Regression (issue 18, the attacker's try): every problem was located in its template by a
+/// search of the file, so 10,000 unknown keys took half a minute and 20,000 did not end. A
+/// tenant shows its first problems and counts the rest.
+#[test]
+fn thousands_of_problems_in_one_tenant_are_shown_by_the_first_and_a_count() {
+    let client: String = std::iter::once("client_name: big\n".to_owned())
+        .chain((0..10_000).map(|i| format!("u{i}: 1\n")))
+        .collect();
+    let repo = typed_tenant(&client, "");
+    let run = repo.run(&["validate"]);
+    run.success()
+        .stderr_contains("and 9950 more like these in this tenant, not shown");
+    assert!(run.stderr.len() < 40_000, "{} bytes", run.stderr.len());
+}
+
+/// Regression (issue 18, the attacker's try): plain text in a misspelled credential field was
+/// a warning, and plan showed the value.
+#[test]
+fn plain_text_in_a_misspelled_credential_field_is_refused_and_never_shown() {
+    let repo = typed_tenant("client_name: Web\nclient_secrt: sk_live_TYPOPLAIN\n", "");
+    repo.run(&["validate"])
+        .code(1)
+        .stderr_contains("where `client_secret`, a credential, is meant")
+        .never_shows("sk_live_TYPOPLAIN");
+    repo.run(&["plan", "--env", "local"])
+        .code(1)
+        .never_shows("sk_live_TYPOPLAIN");
+}

@@ -230,9 +230,10 @@ fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
 }
 
 /// Characters that reorder the text around them on a terminal (Unicode's bidirectional
-/// controls): shown as escapes, so that what a message shows is what it says.
+/// controls), or break a line where a terminal or a log viewer may (the line and paragraph
+/// separators): shown as escapes, so that what a message shows is what it says.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
 impl fmt::Display for Diagnostic {
@@ -248,10 +249,13 @@ impl fmt::Display for Diagnostic {
             (None, None) => {}
         }
         if let Some(pointer) = &self.pointer {
+            // A pointer is made of the tree's keys, which templates and file names choose:
+            // shown escaped like the message (the JSON output keeps it as it is).
+            let shown = one_line_unscrubbed(pointer, MAX_MESSAGE);
             write!(
                 f,
                 "\n  at {}",
-                if pointer.is_empty() { "/" } else { pointer }
+                if pointer.is_empty() { "/" } else { &shown }
             )?;
         }
         if let Some(hint) = &self.hint {
@@ -311,6 +315,21 @@ pub(crate) fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 18, the independent try): the pointer line under a message was shown
+    /// raw, and a file name or a quoted key chosen by a pull request forged CI log commands.
+    #[test]
+    fn a_pointer_is_shown_escaped() {
+        let d = Diagnostic::new("bad").pointer(
+            "/servers/w/clients/evil\n::error file=README.md::Forged\n##[error]x\u{202E}\u{2028}",
+        );
+        let shown = d.to_string();
+        assert_eq!(shown.lines().count(), 2, "{shown}");
+        assert!(
+            shown.ends_with("at /servers/w/clients/evil\\n::error file=README.md::Forged\\n\\##[error]x\\u{202e}\\u{2028}"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn quoted_text_cannot_drive_a_terminal_or_a_ci_log() {

@@ -24,6 +24,10 @@ use crate::render::Templates;
 use crate::source::RepoFiles;
 use crate::validate::{self, Problem};
 
+/// The most errors, and the most warnings, of one tenant that are located in its templates and
+/// shown; the rest are counted.
+const MAX_LOCATED: usize = 50;
+
 /// One environment of one repository snapshot, ready to render.
 pub struct Project<'a> {
     pub files: &'a RepoFiles,
@@ -142,14 +146,29 @@ impl<'a> Project<'a> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(tenant.key.clone(), found.warnings.len());
         }
+        // Locating a problem searches its template: a template with thousands of problems
+        // (hostile, or one mistake in a generated loop) is shown by its first ones and a count,
+        // so that the work and the output stay bounded.
         let located = |problems: &[Problem]| -> Vec<Diagnostic> {
-            problems
+            let mut out: Vec<Diagnostic> = problems
                 .iter()
+                .take(MAX_LOCATED)
                 .map(|p| {
                     self.locate(tenant, &tree, p)
                         .context(&self.env.name, Some(&tenant.key))
                 })
-                .collect()
+                .collect();
+            if problems.len() > MAX_LOCATED {
+                out.push(
+                    Diagnostic::new(format!(
+                        "and {} more like these in this tenant, not shown",
+                        problems.len() - MAX_LOCATED
+                    ))
+                    .context(&self.env.name, Some(&tenant.key))
+                    .hint("fix the ones shown and validate again"),
+                );
+            }
+            out
         };
         let mut errors = located(&found.errors);
         let mut warnings = Vec::new();

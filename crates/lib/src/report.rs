@@ -34,14 +34,12 @@ fn counts_text(c: Counts) -> String {
     )
 }
 
+/// A value as text and markdown reports show it: compact JSON (which escapes control
+/// characters), with the characters JSON leaves as they are but a terminal or a CI log reads
+/// (bidirectional controls, line separators, `##[`) escaped too, cut at [`MAX_VALUE`].
 pub(crate) fn value_text(v: &Value) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
-    if s.chars().count() > MAX_VALUE {
-        let cut: String = s.chars().take(MAX_VALUE).collect();
-        format!("{cut}…")
-    } else {
-        s
-    }
+    crate::diagnostic::one_line_unscrubbed(&s, MAX_VALUE)
 }
 
 fn reason_text(r: Reason) -> &'static str {

@@ -342,6 +342,31 @@ mod tests {
         )
     }
 
+    /// Regression (issue 18, the independent try): a plain-text secret in a misspelled
+    /// credential field was a warning, and plans showed its value.
+    #[test]
+    fn plain_text_in_a_misspelled_credential_field_is_refused() {
+        let mut t = valid();
+        t["servers"]["default"]["clients"]["web"] =
+            json!({"client_secrt": "sk_live_x", "client_nam": "x"});
+        t["servers"]["default"]["webhooks"] = json!({"h": {"api_kye": "k"}});
+        let found = tenant(&t);
+        let at: Vec<&str> = found.errors.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "/servers/default/clients/web/client_secrt",
+                "/servers/default/webhooks/h/api_kye"
+            ],
+            "{found:?}"
+        );
+        assert!(found.errors[0]
+            .message
+            .contains("where `client_secret`, a credential, is meant"));
+        // A near name that is no credential stays a warning.
+        assert_eq!(found.warnings.len(), 1);
+    }
+
     /// Regression (issue 18, the independent try): type errors said what was wrong, never
     /// what to write.
     #[test]

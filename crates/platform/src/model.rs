@@ -181,9 +181,12 @@ impl Model {
     /// The known field of `ty` nearest to the unknown `key`, when one is near enough to be
     /// what was meant.
     pub fn nearest(&self, ty: &str, key: &str) -> Option<&str> {
+        // A key much longer or shorter than every name is near none of them, and costs
+        // nothing: the distance is at least the difference in length, and at most 4 counts.
         let key = key.to_ascii_lowercase();
         self.fields(ty)
             .keys()
+            .filter(|name| name.len().abs_diff(key.len()) <= 4)
             .map(|name| (strsim::levenshtein(&key, name), name))
             .filter(|(d, name)| *d <= (name.len().max(key.len()) / 3).clamp(1, 4))
             .min()

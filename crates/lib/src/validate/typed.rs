@@ -63,6 +63,20 @@ pub(super) fn check(
                 unknown.in_type
             ),
         };
+        if let Some(near) = misspelled_credential(tree, &unknown) {
+            // Its value is shown and sent as any unknown field's: plain text meant as a
+            // credential must not be, so it is refused as a credential field's would be.
+            errors.push(Problem {
+                message: format!(
+                    "`{}` is not a field of {}, and holds plain text where `{near}`, a credential, is meant",
+                    unknown.field,
+                    what(&unknown.in_type)
+                ),
+                hint: Some(format!("write `{near}: {{{{ secret(\"NAME\") }}}}` and supply PROMOTE_SECRET_NAME at apply time; a plain-text value would be shown in plans and sent to a platform that drops it")),
+                pointer: unknown.pointer,
+            });
+            continue;
+        }
         warnings.push(Problem {
             message: format!(
                 "`{}` is not a field of {}: the platform drops it",
@@ -122,6 +136,24 @@ pub(super) fn check(
         });
     }
     decoded.folded
+}
+
+/// The credential field `unknown` is probably a misspelling of, when it holds plain text (a
+/// `secret()` there is refused as one outside a credential field).
+fn misspelled_credential<'m>(tree: &Value, unknown: &'m model::Unknown) -> Option<&'m str> {
+    let near = unknown.nearest.as_deref()?;
+    let value = tree.pointer(&unknown.pointer)?;
+    let plain = match value {
+        Value::String(s) => credentials::marker_name(s).is_none(),
+        Value::Null => false,
+        _ => true,
+    };
+    let mut tokens = pointer::parse(&unknown.pointer).ok()?;
+    tokens.pop();
+    tokens.push(near.to_owned());
+    let meant = pointer::from_keys(&tokens);
+    (plain && credentials::may_hold(&meant, &Value::String(String::new()), Scope::Tenant))
+        .then_some(near)
 }
 
 /// What to write instead of `value`, a value of the wrong type for the field at `at`, when a

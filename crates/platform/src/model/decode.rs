@@ -135,7 +135,14 @@ impl<'v> Walk<'_, 'v> {
                     n.as_i64().is_some()
                 };
                 if !fits {
-                    let found = if n.is_f64() {
+                    // Whole numbers past u64 are read as floating point: too large, not
+                    // fractional.
+                    let huge = n
+                        .as_f64()
+                        .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18);
+                    let found = if huge {
+                        "a number too large for it"
+                    } else if n.is_f64() {
                         "a number with a fraction or an exponent"
                     } else if n.as_i64().is_some() {
                         "a negative number"
@@ -366,6 +373,10 @@ mod tests {
         assert_eq!(m.decode_as(&uint, &json!(-1), "").wrong_types.len(), 1);
         assert_eq!(
             m.decode_as(&int, &json!(u64::MAX), "").wrong_types[0].found,
+            "a number too large for it"
+        );
+        assert_eq!(
+            m.decode_as(&uint, &json!(1e20), "").wrong_types[0].found,
             "a number too large for it"
         );
     }
