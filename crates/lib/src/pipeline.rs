@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert_eq!(
             errors[0].to_string(),
-            "templates/acme/workspaces/w/clients/c.yaml:2:1: `client_uri` must be a string, not a number: the platform refuses the whole tenant (400) (env prod, tenant acme)\n  at /servers/w/clients/c/client_uri"
+            "templates/acme/workspaces/w/clients/c.yaml:2:1: `client_uri` must be a string, not a number: the platform refuses the whole tenant (400) (env prod, tenant acme)\n  at /servers/w/clients/c/client_uri\n  hint: quote the value to make it a string"
         );
     }
 
