@@ -268,7 +268,7 @@ fn a_fleets_warning_is_shown_once_with_its_tenants() {
 #[test]
 fn plan_and_apply_count_warnings_and_a_strict_environment_refuses_them() {
     let repo = typed_tenant(MISSPELLED, "");
-    let line = "warning: 2 warning(s) in 1 tenant(s) of local: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env local`";
+    let line = "warning: 2 warning(s) in 1 tenant(s) of local: fields the platform does not know (it drops them), written in another case, or with values its API description does not list; run `promote validate --env local`";
     repo.run(&["plan", "--env", "local"])
         .success()
         .stderr_contains(line);
@@ -354,7 +354,7 @@ fn thousands_of_problems_in_one_tenant_are_shown_by_the_first_and_a_count() {
     let repo = typed_tenant(&client, "");
     let run = repo.run(&["validate"]);
     run.success()
-        .stderr_contains("and 9950 more like these in this tenant, not shown");
+        .stderr_contains("and 9950 more warnings in this tenant, not shown (the first 50 are)");
     assert!(run.stderr.len() < 40_000, "{} bytes", run.stderr.len());
 }
 

@@ -400,7 +400,11 @@ fn send_exported(
 /// The error of a tenant whose platform did not take the `missed` changes (and took `took`
 /// others).
 fn missing_paths(missed: &[Change], took: usize) -> Diagnostic {
-    let paths: Vec<&str> = missed.iter().map(|c| c.path.as_str()).collect();
+    let shown: Vec<String> = missed
+        .iter()
+        .map(|c| crate::report::path_text(&c.path))
+        .collect();
+    let paths: Vec<&str> = shown.iter().map(String::as_str).collect();
     let rest = if took == 0 {
         "nothing of the change was applied"
     } else {
@@ -437,7 +441,11 @@ fn dropped_fields(missed: &[Change]) -> Option<String> {
                 .as_ref()
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
-            format!("`{}` at {}{near}", u.field, u.pointer)
+            format!(
+                "`{}` at {}{near}",
+                crate::diagnostic::one_line_unscrubbed(&u.field, 200),
+                crate::report::path_text(&u.pointer)
+            )
         })
         .collect();
     let shown: Vec<&str> = words.iter().map(String::as_str).collect();

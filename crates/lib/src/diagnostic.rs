@@ -43,7 +43,8 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        // A file name is anyone's to choose (a pull request's): shown escaped like a message.
+        f.write_str(&one_line_unscrubbed(&self.file, MAX_MESSAGE))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(column) = self.column {
@@ -216,9 +217,13 @@ fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
             }
             (c, _) if c.is_control() || is_bidi_control(c) => out.extend(c.escape_default()),
             // CI runners read `::command::` at the start of a line, whatever its indent
-            // (GitHub), and `##[command]` anywhere in it (GitHub's older form, Azure's): the
-            // first character is escaped so that no text promote shows is one.
-            _ if (line_start && rest.starts_with("::")) || rest.starts_with("##[") => {
+            // (GitHub), and `##[command]` or `##vso[command]` anywhere in it (GitHub's older
+            // form, Azure's): the first character is escaped so that no text promote shows is
+            // one.
+            _ if (line_start && rest.starts_with("::"))
+                || rest.starts_with("##[")
+                || rest.starts_with("##vso[") =>
+            {
                 out.push('\\');
                 out.push(c);
             }
@@ -315,6 +320,20 @@ pub(crate) fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 18, the re-check): a file name with a new line was shown raw, and
+    /// Azure's `##vso[` commands passed everywhere.
+    #[test]
+    fn a_file_name_is_shown_escaped() {
+        let d = Diagnostic::new("bad ##vso[task.setvariable variable=x]y").at(Location::file(
+            "templates/raw\n::error file=r::rawname.yaml",
+        ));
+        let shown = d.to_string();
+        assert_eq!(
+            shown,
+            "templates/raw\\n::error file=r::rawname.yaml: bad \\##vso[task.setvariable variable=x]y"
+        );
+    }
 
     /// Regression (issue 18, the independent try): the pointer line under a message was shown
     /// raw, and a file name or a quoted key chosen by a pull request forged CI log commands.

@@ -149,7 +149,7 @@ impl<'a> Project<'a> {
         // Locating a problem searches its template: a template with thousands of problems
         // (hostile, or one mistake in a generated loop) is shown by its first ones and a count,
         // so that the work and the output stay bounded.
-        let located = |problems: &[Problem]| -> Vec<Diagnostic> {
+        let located = |problems: &[Problem], kind: &str| -> Vec<Diagnostic> {
             let mut out: Vec<Diagnostic> = problems
                 .iter()
                 .take(MAX_LOCATED)
@@ -161,7 +161,7 @@ impl<'a> Project<'a> {
             if problems.len() > MAX_LOCATED {
                 out.push(
                     Diagnostic::new(format!(
-                        "and {} more like these in this tenant, not shown",
+                        "and {} more {kind} in this tenant, not shown (the first {MAX_LOCATED} are)",
                         problems.len() - MAX_LOCATED
                     ))
                     .context(&self.env.name, Some(&tenant.key))
@@ -170,19 +170,23 @@ impl<'a> Project<'a> {
             }
             out
         };
-        let mut errors = located(&found.errors);
+        let mut errors = located(&found.errors, "errors");
         let mut warnings = Vec::new();
         if self.is_strict() {
             let why = format!("an error here: {} says `strict: true`", self.env.path);
-            errors.extend(located(&found.warnings).into_iter().map(|mut d| {
-                d.hint = Some(match d.hint.take() {
-                    Some(hint) => format!("{hint} ({why})"),
-                    None => why.clone(),
-                });
-                d
-            }));
+            errors.extend(
+                located(&found.warnings, "warnings")
+                    .into_iter()
+                    .map(|mut d| {
+                        d.hint = Some(match d.hint.take() {
+                            Some(hint) => format!("{hint} ({why})"),
+                            None => why.clone(),
+                        });
+                        d
+                    }),
+            );
         } else if with_warnings {
-            warnings = located(&found.warnings);
+            warnings = located(&found.warnings, "warnings");
         }
         if !errors.is_empty() {
             return Validated {
@@ -215,7 +219,7 @@ impl<'a> Project<'a> {
         }
         let count: usize = warned.values().sum();
         Some(format!(
-            "{count} warning(s) in {} tenant(s) of {}: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env {}`",
+            "{count} warning(s) in {} tenant(s) of {}: fields the platform does not know (it drops them), written in another case, or with values its API description does not list; run `promote validate --env {}`",
             warned.len(),
             self.env.name,
             self.env.name
@@ -327,7 +331,7 @@ mod tests {
         assert!(project.desired(&project.tenants[0]).is_ok());
         assert_eq!(
             project.warnings_line().unwrap(),
-            "1 warning(s) in 1 tenant(s) of prod: fields the platform does not know (it drops them) or values its API description does not list; run `promote validate --env prod`"
+            "1 warning(s) in 1 tenant(s) of prod: fields the platform does not know (it drops them), written in another case, or with values its API description does not list; run `promote validate --env prod`"
         );
 
         let files = one_client(client, "target: {url: https://x}\nstrict: true\n");

@@ -349,18 +349,27 @@ mod tests {
         let mut t = valid();
         t["servers"]["default"]["clients"]["web"] =
             json!({"client_secrt": "sk_live_x", "client_nam": "x"});
-        t["servers"]["default"]["webhooks"] = json!({"h": {"api_kye": "k"}});
+        t["servers"]["default"]["webhooks"] = json!({"h": {"api_kye": "k", "apiKye": "k"}});
+        t["servers"]["default"]["idps"]["google"]["settings"] =
+            json!({"google": {"client_secrt": "s"}});
+        t["servers"]["default"]["clients"]["other"] = json!({"passwrod": "p"});
         let found = tenant(&t);
         let at: Vec<&str> = found.errors.iter().map(|p| p.pointer.as_str()).collect();
         assert_eq!(
             at,
             [
+                "/servers/default/clients/other/passwrod",
                 "/servers/default/clients/web/client_secrt",
+                "/servers/default/idps/google/settings/google/client_secrt",
+                "/servers/default/webhooks/h/apiKye",
                 "/servers/default/webhooks/h/api_kye"
             ],
             "{found:?}"
         );
         assert!(found.errors[0]
+            .message
+            .contains("where `password`, a credential, is meant"));
+        assert!(found.errors[1]
             .message
             .contains("where `client_secret`, a credential, is meant"));
         // A near name that is no credential stays a warning.

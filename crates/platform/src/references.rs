@@ -222,7 +222,8 @@ fn reference(
     };
     out.push(Broken {
         pointer: at.to_owned(),
-        message: format!("unknown {what} `{id}`"),
+        // An ID is anyone's to write: quoted on one line, control characters escaped.
+        message: format!("unknown {what} `{}`", id.escape_debug()),
         hint: Some(hint),
     });
 }

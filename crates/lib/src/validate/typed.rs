@@ -69,7 +69,7 @@ pub(super) fn check(
             errors.push(Problem {
                 message: format!(
                     "`{}` is not a field of {}, and holds plain text where `{near}`, a credential, is meant",
-                    unknown.field,
+                    quoted(&unknown.field),
                     what(&unknown.in_type)
                 ),
                 hint: Some(format!("write `{near}: {{{{ secret(\"NAME\") }}}}` and supply PROMOTE_SECRET_NAME at apply time; a plain-text value would be shown in plans and sent to a platform that drops it")),
@@ -80,7 +80,7 @@ pub(super) fn check(
         warnings.push(Problem {
             message: format!(
                 "`{}` is not a field of {}: the platform drops it",
-                unknown.field,
+                quoted(&unknown.field),
                 what(&unknown.in_type)
             ),
             hint: Some(hint),
@@ -96,7 +96,9 @@ pub(super) fn check(
         warnings.push(Problem {
             message: format!(
                 "`{}` is `{}` in another case: the platform reads it as `{}`{also}",
-                folded.field, folded.canonical, folded.canonical
+                quoted(&folded.field),
+                folded.canonical,
+                folded.canonical
             ),
             hint: Some(format!(
                 "write `{}`, as the platform spells it (its exports do)",
@@ -121,7 +123,7 @@ pub(super) fn check(
         let shown = if credentials::may_hold(&outside.pointer, &value, Scope::Tenant) {
             String::new()
         } else {
-            format!(" `{}`", value.as_str().unwrap_or_default())
+            format!(" `{}`", quoted(value.as_str().unwrap_or_default()))
         };
         warnings.push(Problem {
             message: format!(
@@ -139,21 +141,53 @@ pub(super) fn check(
 }
 
 /// The credential field `unknown` is probably a misspelling of, when it holds plain text (a
-/// `secret()` there is refused as one outside a credential field).
+/// `secret()` there is refused as one outside a credential field): the nearest field of its
+/// object when that is a credential there, or a name that is a credential anywhere
+/// ([`credentials::ANYWHERE_FIELDS`]) written nearly so (`apiKye`, `passwrod`, `clientSecret`).
 fn misspelled_credential<'m>(tree: &Value, unknown: &'m model::Unknown) -> Option<&'m str> {
-    let near = unknown.nearest.as_deref()?;
     let value = tree.pointer(&unknown.pointer)?;
     let plain = match value {
         Value::String(s) => credentials::marker_name(s).is_none(),
         Value::Null => false,
         _ => true,
     };
-    let mut tokens = pointer::parse(&unknown.pointer).ok()?;
-    tokens.pop();
-    tokens.push(near.to_owned());
-    let meant = pointer::from_keys(&tokens);
-    (plain && credentials::may_hold(&meant, &Value::String(String::new()), Scope::Tenant))
-        .then_some(near)
+    if !plain {
+        return None;
+    }
+    if let Some(near) = unknown.nearest.as_deref() {
+        let mut tokens = pointer::parse(&unknown.pointer).ok()?;
+        tokens.pop();
+        tokens.push(near.to_owned());
+        let meant = pointer::from_keys(&tokens);
+        if credentials::may_hold(&meant, &Value::String(String::new()), Scope::Tenant) {
+            return Some(near);
+        }
+    }
+    credential_name_near(&unknown.field)
+}
+
+/// The name that is a credential anywhere which `field` nearly is, ignoring case, `_` and `-`.
+fn credential_name_near(field: &str) -> Option<&'static str> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let field = squash(field);
+    let names = credentials::ANYWHERE_FIELDS
+        .trim_start_matches("**/")
+        .split('|');
+    names.into_iter().find(|name| {
+        let name = squash(name);
+        let allowed = if name.len() >= 6 { 2 } else { 0 };
+        field.len().abs_diff(name.len()) <= allowed && strsim::levenshtein(&field, &name) <= allowed
+    })
+}
+
+/// A key or value of the tree as a message quotes it: on one line, whatever it holds.
+fn quoted(text: &str) -> String {
+    crate::diagnostic::one_line_unscrubbed(text, 200)
 }
 
 /// What to write instead of `value`, a value of the wrong type for the field at `at`, when a
