@@ -4,7 +4,7 @@
 //!
 //! - [`routes`]: the route table (and the OpenAPI document checked against it);
 //! - [`api`]: the handlers; [`mod@write`]: what imports and patches do to a tree, with the modes;
-//! - [`mod@decode`]: what the platform's typed decoder makes of a written tree; [`check`]: what
+//! - [`mod@decode`]: what the platform's typed decoder makes of a written tree; [`mod@check`]: what
 //!   the platform refuses to store;
 //! - [`store`]: tenants in memory and on disk; [`auth`]: clients and tokens;
 //! - [`generate`]: credentials the platform makes itself; [`idempotency`], [`faults`].

@@ -5,7 +5,7 @@
 //! [`import`] (run by `cargo run --example import-spec -- SPEC`) and checked in as
 //! `model.json`, which the build embeds: the build never needs the spec, and a newer spec is
 //! taken in by running the generator again and reviewing the diff. [`tenant`] is the embedded
-//! model; [`decode`] walks a tree against it as the platform's decoder does.
+//! model; [`decode()`] walks a tree against it as the platform's decoder does.
 //!
 //! The spec is not the whole truth: the platform adds fields between releases, so a field the
 //! model does not know is something the platform may drop, never an error by itself.

@@ -120,7 +120,7 @@ fn keys(map: &Map<String, Value>, key: &str) -> BTreeSet<String> {
 }
 
 /// Returns the references of workspace `ws` (at pointer `at`) of the tenant `root` that name
-/// nothing, or are not strings, in the order of [`REFERENCES`] and of the tree.
+/// nothing, or are not strings, in the order of [`places`] and of the tree.
 pub fn broken(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str) -> Vec<Broken> {
     let mut out = Vec::new();
     references(root, ws, at, &mut out);
