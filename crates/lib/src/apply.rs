@@ -443,7 +443,7 @@ fn dropped_fields(missed: &[Change]) -> Option<String> {
                 .unwrap_or_default();
             format!(
                 "`{}` at {}{near}",
-                crate::diagnostic::one_line_unscrubbed(&u.field, 200),
+                crate::diagnostic::quoted(&u.field),
                 crate::report::path_text(&u.pointer)
             )
         })

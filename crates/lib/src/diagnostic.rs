@@ -200,6 +200,21 @@ pub(crate) fn one_line_unscrubbed(text: &str, max: usize) -> String {
     escaped_only(text, max, None)
 }
 
+/// A key or value of a tree as a message quotes it: on one line, whatever it holds.
+pub(crate) fn quoted(text: &str) -> String {
+    one_line_unscrubbed(text, 200)
+}
+
+/// A JSON pointer as messages and reports show it: `/` for the root, its keys (which
+/// templates, file names and the platform choose) escaped on one line.
+pub(crate) fn pointer_text(p: &str) -> String {
+    if p.is_empty() {
+        "/".to_owned()
+    } else {
+        one_line_unscrubbed(p, MAX_MESSAGE)
+    }
+}
+
 fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     let mut line_start = true;
@@ -254,14 +269,8 @@ impl fmt::Display for Diagnostic {
             (None, None) => {}
         }
         if let Some(pointer) = &self.pointer {
-            // A pointer is made of the tree's keys, which templates and file names choose:
-            // shown escaped like the message (the JSON output keeps it as it is).
-            let shown = one_line_unscrubbed(pointer, MAX_MESSAGE);
-            write!(
-                f,
-                "\n  at {}",
-                if pointer.is_empty() { "/" } else { &shown }
-            )?;
+            // Shown escaped like the message (the JSON output keeps it as it is).
+            write!(f, "\n  at {}", pointer_text(pointer))?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;

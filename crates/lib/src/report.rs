@@ -54,11 +54,7 @@ fn reason_text(r: Reason) -> &'static str {
 /// platform, so new lines, control characters and CI commands in them are escaped (a key
 /// cannot end a line, a code block or a log line early).
 pub fn path_text(p: &str) -> String {
-    if p.is_empty() {
-        "/".to_owned()
-    } else {
-        crate::diagnostic::one_line_unscrubbed(p, crate::diagnostic::MAX_MESSAGE)
-    }
+    crate::diagnostic::pointer_text(p)
 }
 
 fn summary_text(s: &Summary) -> String {

@@ -478,6 +478,11 @@ fn field_names() -> Vec<&'static str> {
     names
 }
 
+/// The field names that are a credential anywhere in a tree ([`ANYWHERE_FIELDS`]).
+pub fn anywhere_names() -> impl Iterator<Item = &'static str> {
+    parse(ANYWHERE_FIELDS).pop().unwrap_or_default().into_iter()
+}
+
 /// Returns whether `key` is the name of a credential field somewhere (JWK members aside).
 pub fn is_field_name(key: &str) -> bool {
     static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(field_names);

@@ -69,7 +69,7 @@ pub(super) fn check(
             errors.push(Problem {
                 message: format!(
                     "`{}` is not a field of {}, and holds plain text where `{near}`, a credential, is meant",
-                    quoted(&unknown.field),
+                    crate::diagnostic::quoted(&unknown.field),
                     what(&unknown.in_type)
                 ),
                 hint: Some(format!("write `{near}: {{{{ secret(\"NAME\") }}}}` and supply PROMOTE_SECRET_NAME at apply time; a plain-text value would be shown in plans and sent to a platform that drops it")),
@@ -80,7 +80,7 @@ pub(super) fn check(
         warnings.push(Problem {
             message: format!(
                 "`{}` is not a field of {}: the platform drops it",
-                quoted(&unknown.field),
+                crate::diagnostic::quoted(&unknown.field),
                 what(&unknown.in_type)
             ),
             hint: Some(hint),
@@ -96,7 +96,7 @@ pub(super) fn check(
         warnings.push(Problem {
             message: format!(
                 "`{}` is `{}` in another case: the platform reads it as `{}`{also}",
-                quoted(&folded.field),
+                crate::diagnostic::quoted(&folded.field),
                 folded.canonical,
                 folded.canonical
             ),
@@ -123,7 +123,10 @@ pub(super) fn check(
         let shown = if credentials::may_hold(&outside.pointer, &value, Scope::Tenant) {
             String::new()
         } else {
-            format!(" `{}`", quoted(value.as_str().unwrap_or_default()))
+            format!(
+                " `{}`",
+                crate::diagnostic::quoted(value.as_str().unwrap_or_default())
+            )
         };
         warnings.push(Problem {
             message: format!(
@@ -175,19 +178,11 @@ fn credential_name_near(field: &str) -> Option<&'static str> {
             .collect()
     };
     let field = squash(field);
-    let names = credentials::ANYWHERE_FIELDS
-        .trim_start_matches("**/")
-        .split('|');
-    names.into_iter().find(|name| {
+    credentials::anywhere_names().find(|name| {
         let name = squash(name);
         let allowed = if name.len() >= 6 { 2 } else { 0 };
         field.len().abs_diff(name.len()) <= allowed && strsim::levenshtein(&field, &name) <= allowed
     })
-}
-
-/// A key or value of the tree as a message quotes it: on one line, whatever it holds.
-fn quoted(text: &str) -> String {
-    crate::diagnostic::one_line_unscrubbed(text, 200)
 }
 
 /// What to write instead of `value`, a value of the wrong type for the field at `at`, when a
