@@ -15,9 +15,9 @@ use promote_lib::source::RepoFiles;
 /// check that they took, and record what was applied in refs/promote/state
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Environment to apply (environments/<ENV>.yaml)
-    #[arg(long)]
-    pub env: String,
+    /// Environment to apply (environments/<ENV>.yaml); with --plan, the plan's by default
+    #[arg(long, required_unless_present = "plan")]
+    pub env: Option<String>,
     /// Only this tenant (key or ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
@@ -40,14 +40,25 @@ pub struct ApplyArgs {
     /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Apply exactly the saved plan FILE (`promote plan --save FILE`): a tenant the platform
+    /// changed since at a path the plan relies on is refused
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["tenants", "mode", "rotate_secrets"])]
+    pub plan: Option<std::path::PathBuf>,
+    /// With --plan: apply a plan made from another commit than HEAD
+    #[arg(long, requires = "plan")]
+    pub allow_other_commit: bool,
     #[command(flatten)]
     pub lock: super::lock::LockArgs,
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
+    if let Some(path) = &args.plan {
+        return super::apply_plan::run(ui, global, args, path);
+    }
+    let env = args.env.as_deref().unwrap_or_default();
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::load(&templates, env)?;
     let tenants = project.select(&args.tenants)?;
     // A repository with errors is refused as such before anything else; the tenants are
     // rendered for that alone only when something else refuses the apply before its plan.
@@ -81,7 +92,6 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     }
     let live =
         super::open_live(ui, global, &project.env, &tenants).map_err(|d| refused(d.into()))?;
-    let source = head_commit(&global.repo);
     let options = Options {
         mode: args.mode.into(),
         dry_run: args.dry_run,
@@ -89,13 +99,13 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         force: args.force,
         rotate_secrets: args.rotate_secrets,
         backups: promote_lib::files::backups_dir(&global.repo)?,
-        source: source.clone(),
+        source: promote_lib::saved::head_commit(&global.repo),
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: args.tenants.is_empty(),
     };
     // Every tenant is rendered and planned once, before anything is sent: one invalid tenant
     // and nothing is applied. The plans that send something are held until they are sent.
-    let bar = progress::bar(tenants.len(), &format!("plan {}", args.env), ui.quiet);
+    let bar = progress::bar(tenants.len(), &format!("plan {env}"), ui.quiet);
     let plans = apply::fleet::plan(&project, &live, &tenants, &options, || bar.inc(1));
     bar.finish_and_clear();
     let invalid: Vec<Diagnostic> = plans.invalid();
@@ -106,15 +116,36 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     if let Some(line) = project.warnings_line() {
         ui.warn(&line);
     }
-    super::warn_foreign(ui, &global.repo, &args.env, &tenants)?;
+    let fleet = (&project, &live, &tenants[..]);
+    send(ui, global, args, fleet, plans, &options)
+}
+
+/// Where an apply sends: the environment's project, its platform and the tenants.
+pub(super) type Fleet<'a, 'p> = (
+    &'a Project<'p>,
+    &'a promote_lib::baseline::Live,
+    &'a [&'a promote_lib::environment::Tenant],
+);
+
+/// Asks for consent, sends the plans, prints the report and records what was applied: the
+/// end of `promote apply`, with plans made now or read from a saved plan.
+pub(super) fn send(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    (project, live, tenants): Fleet<'_, '_>,
+    plans: apply::fleet::Plans,
+    options: &Options,
+) -> CommandResult {
+    super::warn_foreign(ui, &global.repo, &project.env.name, tenants)?;
+    let env = project.env.name.as_str();
     // A dry run writes nothing, and a plan that sends nothing has nothing to consent to.
     if !args.dry_run && plans.sends() {
         super::consent::ask(&super::consent::Request {
             yes: args.yes,
-            question: format!("Apply these changes to {}?", args.env),
+            question: format!("Apply these changes to {env}?"),
             shown: format!(
-                "Plan for {}:\n{}",
-                args.env,
+                "Plan for {env}:\n{}",
                 super::consent::summary(plans.reports())
             ),
             done: "applied",
@@ -136,14 +167,14 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     };
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
-    let bar = progress::bar(tenants.len(), &format!("apply {}", args.env), ui.quiet);
+    let bar = progress::bar(tenants.len(), &format!("apply {env}"), ui.quiet);
     let applied = apply::fleet::send(
         &global.repo,
-        &project,
-        &live,
-        &tenants,
+        project,
+        live,
+        tenants,
         plans,
-        &options,
+        options,
         |result| {
             bar.inc(1);
             let r = &result.report;
@@ -166,22 +197,20 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         ui.failure(&super::Failure::from(Diagnostic::new(format!(
             "the changes were applied but the last-applied state could not be recorded: {}",
             e.message
-        )).hint(format!("the platform has them and the next plan shows nothing to send, but until they are recorded the promotion gates do not know this commit reached {} and a later removal of what this apply added is not planned: run `promote apply --env {}` again to record them", args.env, args.env))));
+        )).hint(format!("the platform has them and the next plan shows nothing to send, but until they are recorded the promotion gates do not know this commit reached {env} and a later removal of what this apply added is not planned: run `promote apply --env {env}` again to record them"))));
         return Ok(Exit::Error);
     }
     let failed = applied.failed;
     if failed > 0 {
+        let again = if args.plan.is_some() {
+            "Plan again (`promote plan --save`) for what is left: what is done is not changed again"
+        } else {
+            "Run apply again to finish: what is done is not changed again"
+        };
         ui.note(&format!(
-            "error: {failed} tenant(s) failed or were partly applied (see above); the others were applied. Run apply again to finish: what is done is not changed again"
+            "error: {failed} tenant(s) failed or were partly applied (see above); the others were applied. {again}"
         ));
         return Ok(Exit::Error);
     }
     Ok(Exit::Ok)
-}
-
-/// The commit the work tree is at, if the repository has one.
-fn head_commit(repo: &std::path::Path) -> Option<String> {
-    let git = git2::Repository::discover(repo).ok()?;
-    let id = git.head().ok()?.peel_to_commit().ok()?.id();
-    Some(id.to_string())
 }

@@ -5,6 +5,7 @@
 //! 0 success or no changes, 1 error, 2 changes present (with `--detailed-exitcode`).
 
 mod apply;
+mod apply_plan;
 mod backup;
 mod ci;
 mod completions;

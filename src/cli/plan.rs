@@ -2,12 +2,14 @@
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::{Against, Baseline};
+use promote_lib::diagnostic::Diagnostic;
 use promote_lib::patch::three_way::Mode;
 use promote_lib::pipeline::Project;
 use promote_lib::plan;
 use promote_lib::plan::Header;
 use promote_lib::progress;
 use promote_lib::report::{self, Sink};
+use promote_lib::saved::{PlanFile, SavedTenant};
 use promote_lib::source::RepoFiles;
 
 /// Show what applying the repository would change, tenant by tenant
@@ -33,6 +35,10 @@ pub struct PlanArgs {
     /// Write the report to FILE instead of stdout (e.g. `--output html --out plan.html`)
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Also save the plan to PLANFILE, for `promote apply --plan PLANFILE` to apply exactly
+    /// (against live only; the configuration must be committed)
+    #[arg(long, value_name = "PLANFILE")]
+    pub save: Option<std::path::PathBuf>,
 }
 
 /// `--mode`, as the platform API spells it.
@@ -57,6 +63,26 @@ impl From<ModeArg> for Mode {
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
+    // A saved plan is applied to the platform it was made against, from the commit it names.
+    let saving = match &args.save {
+        Some(path) => {
+            if !matches!(args.against, Against::Live) {
+                return Err(Diagnostic::new(format!(
+                    "a saved plan is made against live, not {}",
+                    args.against
+                ))
+                .hint("leave --against out with --save")
+                .into());
+            }
+            promote_lib::saved::check_committed(&global.repo)?;
+            let commit = promote_lib::saved::head_commit(&global.repo).ok_or_else(|| {
+                Diagnostic::new("a saved plan names the commit it was made from, and the repository has none yet")
+                    .hint("commit the configuration, then plan again")
+            })?;
+            Some((path, commit))
+        }
+        None => None,
+    };
     let files = RepoFiles::from_work_tree(&global.repo)?;
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &args.env)?;
@@ -92,8 +118,16 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
     let mut open = sink.begin(&header).is_ok();
     let text_output = ui.format == OutputFormat::Text;
-    let summary = plan::plan(&project, &tenants, &baseline, header.mode, |tenant| {
+    let mut saved = Vec::new();
+    let mut each = |tenant: plan::TenantPlan, change| {
         bar.inc(1);
+        if saving.is_some() {
+            saved.push(SavedTenant {
+                key: tenant.key.clone(),
+                id: tenant.id.clone(),
+                change,
+            });
+        }
         // The report may go to a file; the reasons for the exit code always reach stderr.
         if !text_output {
             for d in &tenant.errors {
@@ -103,7 +137,14 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         if open {
             open = sink.tenant(&tenant).is_ok();
         }
-    });
+    };
+    let summary = if saving.is_some() {
+        plan::plan_to_save(&project, &tenants, &baseline, header.mode, &mut each)
+    } else {
+        plan::plan(&project, &tenants, &baseline, header.mode, |t| {
+            each(t, None)
+        })
+    };
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&summary);
@@ -116,6 +157,32 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
             "error: {} tenant(s) could not be planned (see above)",
             summary.errors
         ));
+    }
+    if let Some((path, commit)) = saving {
+        if summary.has_errors() {
+            ui.note(&format!(
+                "the plan was not saved to {}: a plan with errors cannot be applied",
+                path.display()
+            ));
+        } else {
+            let file = PlanFile {
+                kind: promote_lib::saved::KIND.into(),
+                version: promote_lib::saved::VERSION,
+                env: project.env.name.clone(),
+                config_tree: promote_lib::saved::config_tree(&global.repo, &commit)?,
+                commit,
+                mode: header.mode.as_str().into(),
+                created: PlanFile::now(),
+                complete: args.tenants.is_empty(),
+                tenants: saved,
+            };
+            file.write(path)?;
+            ui.note(&format!(
+                "saved the plan to {}: apply exactly it with `promote apply --plan {}`",
+                path.display(),
+                path.display()
+            ));
+        }
     }
     Ok(if summary.has_errors() {
         Exit::Error

@@ -85,6 +85,12 @@ impl<T: Outcome> Outcome for Result<T, Diagnostic> {
 }
 
 /// A command whose tenant work returns nothing (a rollback, a migration) says `done`.
+impl<T: Outcome, U> Outcome for (T, U) {
+    fn outcome(&self) -> String {
+        self.0.outcome()
+    }
+}
+
 impl Outcome for () {
     fn outcome(&self) -> String {
         "done".to_owned()

@@ -340,6 +340,59 @@ fn send_exported(
             Planned::Done(done) | Planned::Invalid(done) => return done,
         }
     };
+    send_prepared(live, t, prepared, exported, current, opts)
+}
+
+/// Sends a saved plan's change to tenant `t` ([`crate::saved`]): exports the tenant, refuses it
+/// when the platform moved at a path the plan assumes or the plan removes objects `opts` does
+/// not allow, and otherwise sends exactly the file's patch (markers resolved) as
+/// [`send_prepared`] does. `desired` is the tree rendered again from the plan's commit, to
+/// record.
+pub(crate) fn send_saved(
+    live: &Live,
+    t: &Tenant,
+    change: crate::saved::SavedChange,
+    desired: Desired,
+    opts: &Options,
+) -> TenantApply {
+    let env = &live.env;
+    let (exported, mut current) = match live.export_bytes(t, true) {
+        Ok(export) => export,
+        Err(e) => return failed(env, t, TenantPlan::empty(t), e),
+    };
+    credentials::strip(&mut current, Scope::Tenant);
+    let moved = change.moved(&current);
+    let invent = opts.invent_secrets;
+    let prepared = match change.prepared(t, desired, |v| resolve_markers(v, invent)) {
+        Ok(prepared) => prepared,
+        Err(d) => return failed(env, t, TenantPlan::empty(t), vec![d]),
+    };
+    if !moved.is_empty() {
+        let error = Diagnostic::new(format!(
+            "the platform changed {} path(s) the saved plan relies on since it was made; nothing was sent to this tenant: {}",
+            moved.len(),
+            crate::saved::moved_text(&moved)
+        ))
+        .hint("plan again (`promote plan --save`), review the new plan and apply that");
+        return failed(env, t, prepared.report, vec![error]);
+    }
+    if let Err(d) = check_removals(&current, &prepared.plan, opts.deletes()) {
+        return failed(env, t, prepared.report, vec![d]);
+    }
+    send_prepared(live, t, prepared, exported, current, opts)
+}
+
+/// Sends `prepared` to tenant `t`, whose export is `exported` (with credentials) and `current`
+/// (without): saves the backup, sends, reads back, and returns what to record.
+fn send_prepared(
+    live: &Live,
+    t: &Tenant,
+    prepared: PreparedPlan,
+    exported: Vec<u8>,
+    current: Value,
+    opts: &Options,
+) -> TenantApply {
+    let env = &live.env;
     let PreparedPlan {
         mut report,
         sending,
@@ -601,6 +654,31 @@ fn supply_secrets(
     rotate: bool,
     invent: bool,
 ) -> Result<Vec<String>, Diagnostic> {
+    supply_with(references, live, touched, rotate, |value| {
+        resolve_markers(value, invent)
+    })
+}
+
+/// Puts the repository's `secret()` markers (not their values) into the plan's result where
+/// apply would supply credentials: what a saved plan holds ([`crate::saved`]); apply resolves
+/// them when it sends the plan. Returns the pointers it filled.
+pub(crate) fn supply_markers(
+    references: &[(String, Value)],
+    live: &Value,
+    touched: &mut Touched,
+) -> Result<Vec<String>, Diagnostic> {
+    supply_with(references, live, touched, false, |value| Ok(value.clone()))
+}
+
+/// Puts `resolve(marker)` into `touched` for each reference of an object `live` does not have
+/// (every reference with `rotate`). Returns the pointers it filled.
+fn supply_with(
+    references: &[(String, Value)],
+    live: &Value,
+    touched: &mut Touched,
+    rotate: bool,
+    resolve: impl Fn(&Value) -> Result<Value, Diagnostic>,
+) -> Result<Vec<String>, Diagnostic> {
     let mut sent = Vec::new();
     for (at, value) in references {
         let Ok(tokens) = pointer::parse(at) else {
@@ -612,8 +690,7 @@ fn supply_secrets(
         if !(created || rotate) {
             continue;
         }
-        let resolved = resolve_markers(value, invent)?;
-        touched.set(live, &tokens, resolved);
+        touched.set(live, &tokens, resolve(value)?);
         sent.push(at.clone());
     }
     Ok(sent)
@@ -622,7 +699,7 @@ fn supply_secrets(
 /// Replaces every `<secret:NAME>` marker in `value` with its value ([`secrets::lookup`]: the
 /// variable `PROMOTE_SECRET_NAME` or the secrets file), or a random value when neither has it
 /// and `invent` is on.
-fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
+pub(crate) fn resolve_markers(value: &Value, invent: bool) -> Result<Value, Diagnostic> {
     Ok(match value {
         Value::String(s) => match credentials::marker_name(s) {
             Some(name) => match secrets::lookup(name)? {

@@ -39,6 +39,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod rollback;
+pub mod saved;
 pub mod schema;
 pub mod scrub;
 pub mod source;

@@ -13,6 +13,7 @@ use crate::environment::Tenant;
 use crate::patch::three_way::Mode;
 use crate::pipeline::Project;
 use crate::prepare::{prepare, Desired};
+use crate::saved::SavedChange;
 
 pub mod tenant;
 
@@ -101,6 +102,30 @@ pub fn plan(
     mode: Mode,
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
+    run(project, tenants, baseline, mode, false, |p, _| each(p))
+}
+
+/// [`plan`], also handing on what each tenant's plan sends as a saved plan holds it
+/// ([`SavedChange`]; `None` when it sends nothing or could not be planned), with `secret()`
+/// markers where apply supplies credentials. Against a live baseline only.
+pub fn plan_to_save(
+    project: &Project,
+    tenants: &[&Tenant],
+    baseline: &Baseline,
+    mode: Mode,
+    each: impl FnMut(TenantPlan, Option<SavedChange>),
+) -> Summary {
+    run(project, tenants, baseline, mode, true, each)
+}
+
+fn run(
+    project: &Project,
+    tenants: &[&Tenant],
+    baseline: &Baseline,
+    mode: Mode,
+    save: bool,
+    mut each: impl FnMut(TenantPlan, Option<SavedChange>),
+) -> Summary {
     // Live baselines wait on the network: as many threads as the environment's concurrency.
     let threads = match baseline {
         Baseline::Live(live) => live.concurrency,
@@ -112,18 +137,24 @@ pub fn plan(
         threads,
         |t| {
             crate::activity::tenant("plan", &project.env.name, t, || {
-                plan_tenant(project, t, baseline, mode)
+                plan_tenant(project, t, baseline, mode, save)
             })
         },
-        |p| {
+        |(p, saved)| {
             summary.add(&p);
-            each(p);
+            each(p, saved);
         },
     );
     summary
 }
 
-fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
+fn plan_tenant(
+    project: &Project,
+    tenant: &Tenant,
+    baseline: &Baseline,
+    mode: Mode,
+    save: bool,
+) -> (TenantPlan, Option<SavedChange>) {
     let mut out = TenantPlan::empty(tenant);
     let context = |d: Diagnostic| d.context(&project.env.name, Some(&tenant.key));
     // Exports carry no credentials and the repository only markers: compare without them.
@@ -131,14 +162,14 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
         Ok(desired) => desired,
         Err(errors) => {
             out.errors = errors;
-            return out;
+            return (out, None);
         }
     };
     let base = match baseline.tenant(tenant) {
         Ok(base) => base,
         Err(errors) => {
             out.errors = errors.into_iter().map(context).collect();
-            return out;
+            return (out, None);
         }
     };
     let create = base.is_none();
@@ -146,6 +177,8 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
         Some(b) => (b.last_applied, b.live),
         None => (None, Value::Object(serde_json::Map::new())),
     };
+    // A saved plan holds the `secret()` markers apply resolves when it sends it.
+    let markers: crate::prepare::Supply<'_> = &crate::apply::supply_markers;
     match prepare(
         tenant,
         desired,
@@ -153,14 +186,17 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
         &live,
         mode,
         create,
-        None,
+        save.then_some(markers),
     ) {
-        Ok(prepared) => prepared.report,
+        Ok(prepared) => {
+            let saved = save.then(|| SavedChange::new(&prepared, &live)).flatten();
+            (prepared.report, saved)
+        }
         Err(refused) => {
             let mut out = refused.report;
             out.status = Status::Error;
             out.errors = vec![context(refused.error)];
-            out
+            (out, None)
         }
     }
 }

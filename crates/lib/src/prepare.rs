@@ -80,7 +80,7 @@ impl Desired {
 
     /// Returns the desired tree without the platform's material ([`material`]), and without
     /// the references that pointed into it.
-    fn without_material(mut self) -> Desired {
+    pub(crate) fn without_material(mut self) -> Desired {
         material::strip(&mut self.tree, Scope::Tenant);
         self.references
             .retain(|(at, _)| material::covering(at, Scope::Tenant).is_none());

@@ -20,6 +20,8 @@ use crate::diagnostic::{Diagnostic, Result};
 use crate::environment::Tenant;
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Summary};
+use crate::prepare::Desired;
+use crate::saved::{SavedChange, SavedTenant};
 use crate::state;
 
 /// About how many bytes the plans held between planning and sending may take (each holds its
@@ -45,14 +47,30 @@ enum Slot {
     /// A plan with something to send that was not held (the held plans had reached
     /// [`HELD_BYTES`]): it is made again when it is sent.
     Again,
+    /// A saved plan's change, with the desired tree rendered again from the plan's commit:
+    /// sent exactly as the plan file says ([`super::send_saved`]).
+    Saved(Box<SavedSlot>),
+}
+
+/// A saved plan's change of one tenant, held until it is sent.
+#[derive(Debug)]
+struct SavedSlot {
+    change: SavedChange,
+    /// The desired tree rendered again from the plan's commit: what is recorded.
+    desired: Desired,
+    /// The report of the change, as a prompt shows it before the apply.
+    report: crate::plan::TenantPlan,
 }
 
 impl Plans {
     /// Whether applying the plans sends anything to the platform.
     pub fn sends(&self) -> bool {
-        self.planned
-            .iter()
-            .any(|slot| matches!(slot, Slot::Planned(Planned::Ready(_)) | Slot::Again))
+        self.planned.iter().any(|slot| {
+            matches!(
+                slot,
+                Slot::Planned(Planned::Ready(_)) | Slot::Again | Slot::Saved(_)
+            )
+        })
     }
 
     /// The report of each tenant's plan, in tenant order (what a prompt shows before the
@@ -62,7 +80,70 @@ impl Plans {
             Slot::Planned(Planned::Invalid(done) | Planned::Done(done)) => Some(&done.report),
             Slot::Planned(Planned::Ready(ready)) => Some(ready.report()),
             Slot::Again => None,
+            Slot::Saved(saved) => Some(&saved.report),
         })
+    }
+
+    /// The plans of a saved plan file's `saved` tenants (in the order of `tenants`, which
+    /// `project`, loaded from the plan's commit, names by the file's keys): each tenant's
+    /// desired tree is rendered again and checked against the digest the file holds, and a
+    /// tenant whose rendering differs is refused alone.
+    pub fn saved(project: &Project, tenants: &[&Tenant], saved: Vec<SavedTenant>) -> Plans {
+        let env = &project.env.name;
+        let work: Vec<(&Tenant, Mutex<Option<SavedTenant>>)> = tenants
+            .iter()
+            .copied()
+            .zip(saved.into_iter().map(|s| Mutex::new(Some(s))))
+            .collect();
+        let mut planned = Vec::with_capacity(work.len());
+        crate::parallel::ordered(
+            &work,
+            rayon::current_num_threads(),
+            |(t, saved)| {
+                let taken = saved.lock().map(|mut s| s.take()).unwrap_or_default();
+                let Some(change) = taken.and_then(|s| s.change) else {
+                    let mut report = crate::plan::TenantPlan::empty(t);
+                    report.status = crate::plan::Status::Unchanged;
+                    report.outcome = Some(Outcome::Unchanged);
+                    return Slot::Planned(Planned::Done(TenantApply {
+                        report,
+                        record: None,
+                    }));
+                };
+                let failed = |e: Vec<Diagnostic>| {
+                    Slot::Planned(Planned::Done(super::failed(
+                        env,
+                        t,
+                        crate::plan::TenantPlan::empty(t),
+                        e,
+                    )))
+                };
+                let desired = match Desired::render(project, t, true) {
+                    Ok(desired) => desired.without_material(),
+                    Err(e) => return failed(e),
+                };
+                if crate::saved::hex_digest(&desired.tree) != change.desired_sha1 {
+                    return failed(vec![Diagnostic::new(
+                        "the plan's commit no longer renders the desired tree the saved plan was made from (a template reads something outside the commit, or the plan file was edited); nothing was sent to this tenant",
+                    )
+                    .hint("plan again (`promote plan --save`) and apply that plan")]);
+                }
+                // The report as the file says; its markers are resolved only when it is sent.
+                match change
+                    .clone()
+                    .prepared(t, Desired::tree(serde_json::Value::Null), |v| Ok(v.clone()))
+                {
+                    Ok(preview) => Slot::Saved(Box::new(SavedSlot {
+                        change,
+                        desired,
+                        report: preview.report,
+                    })),
+                    Err(d) => failed(vec![d]),
+                }
+            },
+            |slot| planned.push(slot),
+        );
+        Plans { planned }
     }
 
     /// The errors of the tenants that do not render or validate: with any, nothing of the run
@@ -212,6 +293,12 @@ pub fn send(
                     }
                     Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
                     Some(Slot::Again) => super::plan_and_send(project, live, t, options),
+                    Some(Slot::Saved(saved)) => {
+                        let SavedSlot {
+                            change, desired, ..
+                        } = *saved;
+                        super::send_saved(live, t, change, desired, options)
+                    }
                     // Each slot is taken once, by the one thread that works on it; a thread that
                     // panicked holding the lock leaves it poisoned.
                     None => super::failed(

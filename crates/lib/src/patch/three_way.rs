@@ -20,7 +20,7 @@
 //! last-applied never had (server defaults added to an object promote created) do not count as
 //! a move, so removing a client that the server decorated with defaults is not a conflict.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{auto, ops::union, pointer, Patch};
@@ -28,7 +28,7 @@ use super::{auto, ops::union, pointer, Patch};
 pub use promote_platform::Mode;
 
 /// What a change does at its path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// Live has nothing at the path; the change creates it.
@@ -40,7 +40,7 @@ pub enum ChangeKind {
 }
 
 /// Why a change is planned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The repository changed it since the last apply (or there is no last apply record).
@@ -52,7 +52,7 @@ pub enum Reason {
 }
 
 /// One planned change at one path.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// JSON pointer of the changed value.
     pub path: String,
@@ -69,7 +69,7 @@ pub struct Change {
 }
 
 /// A path that both live and the repository changed since the last apply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
     /// JSON pointer of the conflicting value.
     pub path: String,

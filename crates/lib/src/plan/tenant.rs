@@ -2,7 +2,7 @@
 //! patch, every value redacted where a credential may be. Planning (`plan`, `prepare`) fills
 //! it; reports print it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::credentials::{self, Scope};
@@ -12,7 +12,7 @@ use crate::patch::three_way::{Change, ChangeKind, Conflict};
 use crate::patch::Patch;
 
 /// What happens to a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Desired equals the baseline.
@@ -43,7 +43,7 @@ pub enum Outcome {
 }
 
 /// How many changes of each kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub add: usize,
     pub replace: usize,

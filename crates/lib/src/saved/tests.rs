@@ -1,0 +1,196 @@
+use serde_json::{json, Map};
+
+use super::*;
+use crate::prepare::prepare;
+
+fn acme() -> Tenant {
+    let vars = Map::new();
+    Tenant {
+        id: "acme-prod".into(),
+        key: "acme".into(),
+        template: "acme".into(),
+        vars,
+    }
+}
+
+/// The saved change of `desired` planned against `live`, with `live` as last applied.
+fn saved(desired: Value, live: &Value) -> SavedChange {
+    let prepared = prepare(
+        &acme(),
+        Desired::tree(desired),
+        Some(live),
+        live,
+        Mode::Update,
+        false,
+        None,
+    )
+    .unwrap();
+    SavedChange::new(&prepared, live).unwrap()
+}
+
+fn live() -> Value {
+    json!({"name": "Acme", "settings": {"ttl": 60, "keep": "x"},
+        "servers": {"w": {"clients": {"old": {"client_name": "old", "scopes": ["a"]}}}}})
+}
+
+#[test]
+fn a_saved_patch_tests_every_value_it_changes_and_lists_what_it_assumes() {
+    let desired = json!({"name": "Acme 2", "settings": {"ttl": 60, "keep": "x", "new": true},
+        "servers": {"w": {"clients": {}}, "fresh": {"name": "fresh"}}});
+    let change = saved(desired, &live());
+    let ops: Vec<(&str, &str)> = change
+        .patch
+        .iter()
+        .map(|op| (op["op"].as_str().unwrap(), op["path"].as_str().unwrap()))
+        .collect();
+    // Tests first, one per leaf of the removed client; then the changes.
+    assert_eq!(
+        ops,
+        [
+            ("test", "/name"),
+            ("test", "/servers/w/clients/old/client_name"),
+            ("test", "/servers/w/clients/old/scopes"),
+            ("replace", "/name"),
+            ("remove", "/servers/w/clients/old"),
+            ("add", "/settings/new"),
+        ]
+    );
+    let assumes: Vec<(&str, &str)> = change
+        .assumes
+        .iter()
+        .map(|a| (a.path.as_str(), a.holds.split(':').next().unwrap()))
+        .collect();
+    assert!(assumes.contains(&("/name", "sha1")), "{assumes:?}");
+    assert!(assumes.contains(&("/settings", "present")), "{assumes:?}");
+    assert!(
+        assumes.contains(&("/settings/new", "absent")),
+        "{assumes:?}"
+    );
+    assert!(
+        assumes.contains(&("/servers/fresh", "absent")),
+        "{assumes:?}"
+    );
+    assert_eq!(change.workspaces.len(), 1);
+    assert_eq!(change.desired_sha1.len(), 40);
+}
+
+#[test]
+fn only_a_move_at_an_assumed_path_refuses() {
+    let change = saved(
+        json!({"name": "Acme 2", "settings": {"ttl": 60, "keep": "x"}, "servers": live()["servers"].clone()}),
+        &live(),
+    );
+    assert!(change.moved(&live()).is_empty());
+    // A change elsewhere in the tenant: not assumed.
+    let mut elsewhere = live();
+    elsewhere["settings"]["keep"] = json!("y");
+    assert!(change.moved(&elsewhere).is_empty());
+    // The value the plan replaces moved.
+    let mut moved = live();
+    moved["name"] = json!("Acme by hand");
+    let found = change.moved(&moved);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].path, "/name");
+    assert_eq!(
+        (found[0].planned.as_str(), found[0].now.as_str()),
+        ("\"Acme\"", "\"Acme by hand\"")
+    );
+    assert!(moved_text(&found).contains("/name (planned \"Acme\", now \"Acme by hand\")"));
+}
+
+#[test]
+fn an_added_path_the_platform_now_has_refuses() {
+    let change = saved(
+        json!({"name": "Acme", "settings": {"ttl": 60, "keep": "x", "new": 1}, "servers": live()["servers"].clone()}),
+        &live(),
+    );
+    let mut taken = live();
+    taken["settings"]["new"] = json!(2);
+    assert_eq!(change.moved(&taken)[0].path, "/settings/new");
+    let mut gone = live();
+    gone.as_object_mut().unwrap().remove("settings");
+    let paths: Vec<String> = change.moved(&gone).into_iter().map(|m| m.path).collect();
+    assert!(paths.contains(&"/settings".to_owned()), "{paths:?}");
+}
+
+#[test]
+fn a_plan_file_round_trips_and_a_wrong_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prod.plan.json");
+    let file = PlanFile {
+        kind: KIND.into(),
+        version: VERSION,
+        env: "prod".into(),
+        commit: "0".repeat(40),
+        config_tree: "templates:a environments:b".into(),
+        mode: "ignore".into(),
+        created: PlanFile::now(),
+        complete: true,
+        tenants: vec![
+            SavedTenant {
+                key: "acme".into(),
+                id: "acme-prod".into(),
+                change: Some(saved(json!({"name": "Acme 2"}), &json!({"name": "Acme"}))),
+            },
+            SavedTenant {
+                key: "globex".into(),
+                id: "globex-prod".into(),
+                change: None,
+            },
+        ],
+    };
+    file.write(&path).unwrap();
+    let read = PlanFile::read(&path).unwrap();
+    assert_eq!(read, file);
+    assert_eq!(read.mode(), Mode::Ignore);
+
+    std::fs::write(&path, "not json").unwrap();
+    let e = PlanFile::read(&path).unwrap_err();
+    assert!(
+        e.message
+            .contains("prod.plan.json is not a promote plan file"),
+        "{e}"
+    );
+    std::fs::write(&path, r#"{"kind": "something"}"#).unwrap();
+    assert!(PlanFile::read(&path)
+        .unwrap_err()
+        .message
+        .contains("`kind`"));
+    std::fs::write(&path, r#"{"kind": "promote-plan", "version": 9}"#).unwrap();
+    let e = PlanFile::read(&path).unwrap_err();
+    assert!(e.message.contains("version 9"), "{e}");
+    std::fs::write(
+        &path,
+        r#"{"kind": "promote-plan", "version": 1, "env": "prod"}"#,
+    )
+    .unwrap();
+    assert!(PlanFile::read(&path)
+        .unwrap_err()
+        .message
+        .contains("missing field"));
+}
+
+#[test]
+fn a_saved_change_sends_its_patch_with_markers_resolved() {
+    let mut change = saved(json!({"name": "Acme 2"}), &json!({"name": "Acme"}));
+    let at = "/servers/w/clients/c/client_secret";
+    change
+        .patch
+        .push(json!({"op": "add", "path": at, "value": "<secret:X>"}));
+    // As apply resolves them: every marker in the op, wherever it is.
+    let prepared = change
+        .prepared(&acme(), Desired::tree(json!({})), |op| {
+            let text = op.to_string().replace("<secret:X>", "resolved");
+            Ok(serde_json::from_str(&text).unwrap())
+        })
+        .unwrap();
+    let sent = prepared.sending.patch.to_json();
+    assert_eq!(
+        sent[0],
+        json!({"op": "test", "path": "/name", "value": "Acme"})
+    );
+    assert_eq!(sent[2]["value"], "resolved");
+    // The report never shows it.
+    let shown = prepared.report.patch.unwrap().to_string();
+    assert!(!shown.contains("resolved"), "{shown}");
+}
