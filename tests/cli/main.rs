@@ -27,6 +27,7 @@ mod plan;
 mod remote;
 mod render;
 mod rollback;
+mod saved;
 mod schema;
 mod soak;
 mod support;
@@ -60,6 +61,7 @@ const MODULES: &[&str] = &[
     "remote",
     "render",
     "rollback",
+    "saved",
     "schema",
     "soak",
     "support",

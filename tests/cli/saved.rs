@@ -1,0 +1,224 @@
+//! Saved plans: `plan --save PLANFILE` then `apply --plan PLANFILE` against the shipped example's
+//! embedded emulator. What is applied is exactly what was planned: a tenant whose platform
+//! moved at a path the plan relies on is refused, a plan of another configuration is refused,
+//! and the file never holds a credential.
+
+use serde_json::{json, Value};
+
+use crate::apply::{
+    applied_example, plan, SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW,
+};
+use crate::support::{outcomes, owned_pairs, Run, TestRepo};
+
+/// Where the tests save plans: git-ignored, like the emulator's data.
+const PLAN: &str = ".promote/plan.json";
+
+/// `plan --env local --save .promote/plan.json`.
+fn save(repo: &TestRepo) -> Run {
+    repo.run(&["plan", "--env", "local", "--save", PLAN])
+}
+
+/// `apply --plan .promote/plan.json --yes --output json ARGS`.
+fn apply_plan(repo: &TestRepo, args: &[&str], envs: &[(&str, &str)]) -> (Run, Value) {
+    let mut all = vec!["apply", "--plan", PLAN, "--yes"];
+    all.extend_from_slice(args);
+    repo.json_run(&all, envs)
+}
+
+/// The example applied once, then acme renamed and the saas web client's description changed
+/// (globex, initech and umbrella), committed.
+fn changed_example() -> (TestRepo, String) {
+    let (repo, _) = applied_example();
+    repo.edit(
+        "templates/acme/tenant.yaml",
+        "name: Acme Corp",
+        "name: Acme Corporation",
+    )
+    .edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    let head = repo.commit("rename acme, describe the web client");
+    (repo, head)
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_and_recorded() {
+    let (repo, head) = changed_example();
+    save(&repo)
+        .success()
+        .stderr_contains("promote apply --plan .promote/plan.json");
+    let file = repo.json(PLAN);
+    assert_eq!(
+        (file["kind"].as_str(), file["env"].as_str()),
+        (Some("promote-plan"), Some("local"))
+    );
+    assert_eq!(file["commit"], head.as_str());
+    let acme = &file["tenants"][0];
+    assert_eq!(acme["key"], "acme");
+    // The patch starts with a test of the value it replaces.
+    assert_eq!(acme["change"]["patch"][0]["op"], "test");
+    assert_eq!(acme["change"]["patch"][0]["path"], "/name");
+    assert_eq!(acme["change"]["patch"][0]["value"], "Acme Corp (local)");
+
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.success();
+    assert_eq!(
+        outcomes(&report),
+        owned_pairs(&[
+            ("acme", "applied"),
+            ("globex", "applied"),
+            ("initech", "applied"),
+            ("umbrella", "applied")
+        ])
+    );
+    assert_eq!(
+        repo.emulator_tenant("acme-local")["name"],
+        "Acme Corporation (local)"
+    );
+    // Recorded from the plan's commit: the next plan has nothing to do.
+    assert_eq!(repo.state_commits().len(), 2);
+    assert!(
+        repo.state_commits()[0].1.contains(&head[..12]),
+        "{:?}",
+        repo.state_commits()
+    );
+    plan(&repo, &[]).0.code(0);
+}
+
+#[test]
+fn a_tenant_whose_platform_moved_at_a_planned_path_is_refused_and_the_others_applied() {
+    let (repo, _) = changed_example();
+    save(&repo).success();
+    // By hand, after the review: acme's name (which the plan replaces), and a field of globex
+    // the plan does not touch.
+    repo.edit_emulator_tenant("acme-local", |t| t["name"] = json!("Acme by hand"));
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["metadata"]["seats"] = json!(51);
+    });
+    let acme_before = repo.emulator_bytes("acme-local");
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.code(1)
+        .stderr_contains("/name (planned \"Acme Corp (local)\", now \"Acme by hand\")")
+        .stderr_contains("plan again");
+    assert_eq!(
+        outcomes(&report),
+        owned_pairs(&[
+            ("acme", "failed"),
+            ("globex", "applied"),
+            ("initech", "applied"),
+            ("umbrella", "applied")
+        ])
+    );
+    assert_eq!(
+        repo.emulator_bytes("acme-local"),
+        acme_before,
+        "nothing sent to acme"
+    );
+    let globex = repo.emulator_tenant("globex-local");
+    assert_eq!(
+        globex["metadata"]["seats"], 51,
+        "what the plan does not touch stays"
+    );
+    assert!(globex.to_string().contains("Acme Cloud browser app for"));
+}
+
+#[test]
+fn a_plan_of_another_configuration_is_refused_unless_allowed() {
+    let (repo, planned) = changed_example();
+    save(&repo).success();
+    // A commit that changes no configuration: the same plan applies.
+    repo.write("NOTES.md", "reviewed\n");
+    repo.commit("notes");
+    let (run, _) = apply_plan(&repo, &["--dry-run"], &[]);
+    run.success().stderr_contains("has the same configuration");
+    // A commit that changes the configuration: refused, nothing sent.
+    repo.edit(
+        "templates/acme/tenant.yaml",
+        "name: Acme Corporation",
+        "name: Acme Inc",
+    );
+    repo.commit("rename acme again");
+    let before = repo.emulator_bytes("acme-local");
+    let run = repo.run(&["apply", "--plan", PLAN, "--yes"]);
+    run.code(1)
+        .stderr_contains(&format!("the plan was made from commit {}", &planned[..12]))
+        .stderr_contains("--allow-other-commit");
+    assert_eq!(repo.emulator_bytes("acme-local"), before);
+    // Allowed: what was planned (not HEAD) is applied and recorded.
+    let (run, _) = apply_plan(&repo, &["--allow-other-commit"], &[]);
+    run.success();
+    assert_eq!(
+        repo.emulator_tenant("acme-local")["name"],
+        "Acme Corporation (local)"
+    );
+}
+
+#[test]
+fn a_plan_file_holds_markers_never_credential_values() {
+    let (repo, _) = TestRepo::example_in_git();
+    let secret = (
+        "PROMOTE_SECRET_ACME_GOOGLE_SECRET",
+        "google-s3cret-never-in-a-plan",
+    );
+    repo.run_env(&["plan", "--env", "local", "--save", PLAN], &[secret])
+        .success();
+    let text = repo.read(PLAN);
+    assert!(!text.contains(secret.1));
+    assert!(text.contains("<secret:ACME_GOOGLE_SECRET>"));
+    let (run, report) = apply_plan(&repo, &[], &[secret]);
+    run.success().never_shows(secret.1);
+    assert!(report["tenants"][0]["secrets"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("/servers/default/idps/google/credentials")));
+    // The platform got the value itself.
+    let acme = String::from_utf8(repo.emulator_bytes("acme-local")).unwrap();
+    assert!(acme.contains(secret.1));
+    plan(&repo, &[]).0.code(0);
+}
+
+#[test]
+fn a_plan_is_saved_only_from_committed_configuration_against_live() {
+    let (repo, _) = TestRepo::example_in_git();
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    save(&repo)
+        .code(1)
+        .stderr_contains("uncommitted changes")
+        .stderr_contains("web.yaml");
+    assert!(!repo.join(PLAN).exists());
+    repo.commit("describe");
+    repo.run(&[
+        "plan",
+        "--env",
+        "local",
+        "--against",
+        "rev:HEAD",
+        "--save",
+        PLAN,
+    ])
+    .code(1)
+    .stderr_contains("against live");
+}
+
+#[test]
+fn a_wrong_or_tampered_plan_file_is_refused_clearly() {
+    let (repo, _) = changed_example();
+    repo.write(PLAN, "garbage");
+    repo.run(&["apply", "--plan", PLAN, "--yes"])
+        .code(1)
+        .stderr_contains("plan.json is not a promote plan file");
+    save(&repo).success();
+    repo.run(&["apply", "--plan", PLAN, "--env", "prod", "--yes"])
+        .code(1)
+        .stderr_contains("a plan of environment `local`, not `prod`");
+    // Edited: the desired tree's digest no longer matches what the commit renders.
+    let mut file = repo.json(PLAN);
+    file["tenants"][0]["change"]["desired_sha1"] = json!("0".repeat(40));
+    repo.write(PLAN, &serde_json::to_string(&file).unwrap());
+    let before = repo.emulator_bytes("acme-local");
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.code(1).stderr_contains("no longer renders");
+    assert_eq!(
+        outcomes(&report)[0],
+        ("acme".to_owned(), "failed".to_owned())
+    );
+    assert_eq!(repo.emulator_bytes("acme-local"), before);
+}
