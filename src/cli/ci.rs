@@ -59,6 +59,14 @@ pub struct CiArgs {
     /// records kept
     #[arg(long, value_name = "REMOTE")]
     pub state_remote: Option<String>,
+    /// Without --apply: also save each environment's plan to DIR/<ENV>.plan.json, for
+    /// `promote ci --apply --plan DIR` to apply exactly
+    #[arg(long, value_name = "DIR", conflicts_with = "apply")]
+    pub save: Option<PathBuf>,
+    /// With --apply: apply exactly the plans `promote ci --save DIR` saved (a tenant the
+    /// platform changed since at a path its plan relies on is refused)
+    #[arg(long, value_name = "DIR", requires = "apply")]
+    pub plan: Option<PathBuf>,
     /// Write without asking (needed where there is no terminal to ask on, as in CI)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -80,6 +88,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         state_remote: args.state_remote.clone(),
         summary: summary_file(args),
         lock_timeout: args.lock.timeout(),
+        save: args.save.clone(),
+        plans: args.plan.clone(),
     };
     if args.apply && !args.dry_run {
         super::lock::release_on_interrupt();

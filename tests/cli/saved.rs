@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::apply::{
     applied_example, plan, SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW,
 };
-use crate::support::{outcomes, owned_pairs, Run, TestRepo};
+use crate::support::{outcomes, Run, TestRepo};
 
 /// Where the tests save plans: git-ignored, like the emulator's data.
 const PLAN: &str = ".promote/plan.json";
@@ -23,6 +23,15 @@ fn apply_plan(repo: &TestRepo, args: &[&str], envs: &[(&str, &str)]) -> (Run, Va
     let mut all = vec!["apply", "--plan", PLAN, "--yes"];
     all.extend_from_slice(args);
     repo.json_run(&all, envs)
+}
+
+/// The outcome of each tenant of an apply report, in the order of `environments/local.yaml`
+/// (acme, globex, initech, umbrella).
+fn by_tenant(report: &Value) -> Vec<String> {
+    let all = outcomes(report);
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["acme", "globex", "initech", "umbrella"]);
+    all.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// The example applied once, then acme renamed and the saas web client's description changed
@@ -61,13 +70,8 @@ fn a_saved_plan_is_applied_exactly_and_recorded() {
     let (run, report) = apply_plan(&repo, &[], &[]);
     run.success();
     assert_eq!(
-        outcomes(&report),
-        owned_pairs(&[
-            ("acme", "applied"),
-            ("globex", "applied"),
-            ("initech", "applied"),
-            ("umbrella", "applied")
-        ])
+        by_tenant(&report),
+        ["applied", "applied", "applied", "applied"]
     );
     assert_eq!(
         repo.emulator_tenant("acme-local")["name"],
@@ -99,13 +103,8 @@ fn a_tenant_whose_platform_moved_at_a_planned_path_is_refused_and_the_others_app
         .stderr_contains("/name (planned \"Acme Corp (local)\", now \"Acme by hand\")")
         .stderr_contains("plan again");
     assert_eq!(
-        outcomes(&report),
-        owned_pairs(&[
-            ("acme", "failed"),
-            ("globex", "applied"),
-            ("initech", "applied"),
-            ("umbrella", "applied")
-        ])
+        by_tenant(&report),
+        ["failed", "applied", "applied", "applied"]
     );
     assert_eq!(
         repo.emulator_bytes("acme-local"),
@@ -221,4 +220,85 @@ fn a_wrong_or_tampered_plan_file_is_refused_clearly() {
         ("acme".to_owned(), "failed".to_owned())
     );
     assert_eq!(repo.emulator_bytes("acme-local"), before);
+}
+
+/// The status of each environment of a ci report, in promotion order.
+fn env_statuses(report: &Value) -> Vec<String> {
+    report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn ci_saves_the_pull_requests_plans_and_applies_exactly_them_on_merge() {
+    let (repo, base) = crate::ci::fleet();
+    repo.edit(
+        "templates/acme/tenant.yaml",
+        "name: Acme Corp",
+        "name: Acme Corporation",
+    );
+    let head = repo.commit("rename acme");
+    let dir = ".promote/plans";
+    let (run, report) = crate::ci::ci(&repo, &base, &head, &["--save", dir]);
+    run.success();
+    assert_eq!(env_statuses(&report), ["planned", "planned", "planned"]);
+    for env in ["dev", "staging", "prod"] {
+        let file = repo.json(&format!("{dir}/{env}.plan.json"));
+        assert_eq!(
+            (file["env"].as_str(), file["commit"].as_str()),
+            (Some(env), Some(head.as_str()))
+        );
+        let keys: Vec<&str> = file["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["acme"]);
+    }
+    let (run, report) = crate::ci::ci(&repo, &base, &head, &["--apply", "--plan", dir, "--yes"]);
+    run.success();
+    assert_eq!(env_statuses(&report), ["applied", "applied", "applied"]);
+    let acme = repo.json(".promote/emulator-prod/tenants/acme-prod.json");
+    assert_eq!(
+        acme["name"],
+        "Acme Corporation (prod)".replace(" (prod)", "")
+    );
+
+    // The next change is reviewed, then someone edits dev by hand before the merge: dev is
+    // refused, and the environments after it are not run.
+    repo.edit(
+        "templates/acme/tenant.yaml",
+        "name: Acme Corporation",
+        "name: Acme Inc",
+    );
+    let next = repo.commit("rename acme again");
+    crate::ci::ci(&repo, &head, &next, &["--save", dir])
+        .0
+        .success();
+    let dev = ".promote/emulator-dev/tenants/acme-dev.json";
+    let mut tree = repo.json(dev);
+    tree["name"] = json!("Acme by hand");
+    repo.write(dev, &serde_json::to_string(&tree).unwrap());
+    let (run, report) = crate::ci::ci(&repo, &head, &next, &["--apply", "--plan", dir, "--yes"]);
+    run.code(1).stderr_contains("/name (planned");
+    assert_eq!(env_statuses(&report), ["failed", "not_run", "not_run"]);
+    assert_eq!(repo.json(dev)["name"], "Acme by hand");
+
+    // A plan of another configuration than head's is refused before anything runs.
+    repo.edit(
+        "templates/acme/tenant.yaml",
+        "name: Acme Inc",
+        "name: Acme Ltd",
+    );
+    let other = repo.commit("rename acme a third time");
+    let args = [
+        "ci", "--base", &next, "--head", &other, "--apply", "--plan", dir, "--yes",
+    ];
+    repo.run(&args)
+        .code(1)
+        .stderr_contains("has another configuration");
 }

@@ -24,6 +24,7 @@ use crate::plan::{self, Header, Outcome, Summary};
 use crate::progress;
 use crate::render::Templates;
 use crate::report;
+use crate::saved::{PlanFile, SavedTenant};
 use crate::state;
 
 /// What `promote ci` runs.
@@ -53,6 +54,10 @@ pub struct Options {
     pub summary: Option<SummaryFile>,
     /// With `apply`: how long to wait for another run holding an environment's lock.
     pub lock_timeout: std::time::Duration,
+    /// Without `apply`: save each environment's plan to `<dir>/<env>.plan.json`.
+    pub save: Option<PathBuf>,
+    /// With `apply`: apply exactly the plans saved in this directory (`<env>.plan.json`).
+    pub plans: Option<PathBuf>,
 }
 
 impl Options {
@@ -319,9 +324,16 @@ pub fn run(
         validate_all(&change, &projects, options.shard)?;
         crate::credentials::secrets::check_file()?;
     }
+    let mut saved = match (&options.plans, options.apply) {
+        (Some(dir), true) => read_saved(repo, dir, &envs, &change)?,
+        _ => std::collections::BTreeMap::new(),
+    };
     let to_apply: usize = envs
         .iter()
-        .map(|e| super::selection(&change.affected, e, options.shard).len())
+        .map(|e| match saved.get(e) {
+            Some(file) => file.tenants.len(),
+            None => super::selection(&change.affected, e, options.shard).len(),
+        })
         .sum();
     if options.apply
         && !options.dry_run
@@ -362,6 +374,7 @@ pub fn run(
             &change,
             project,
             stopped.as_deref(),
+            saved.remove(&project.env.name),
             sink,
             open,
         );
@@ -453,8 +466,90 @@ fn validate_all(change: &Change, projects: &[Project], shard: Option<Shard>) -> 
     }
 }
 
+/// Reads the saved plan of each of `envs` from `dir` (`<env>.plan.json`, as `ci --save`
+/// writes them), refusing a missing one, one of another environment, and one made from a
+/// configuration other than head's.
+fn read_saved(
+    repo: &Path,
+    dir: &Path,
+    envs: &[String],
+    change: &Change,
+) -> Result<std::collections::BTreeMap<String, PlanFile>, Error> {
+    let head = change.head_commit.to_string();
+    let head_tree = crate::saved::config_tree(repo, &head)?;
+    let mut files = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for env in envs {
+        let path = dir.join(plan_file_name(env));
+        let file = match PlanFile::read(&path) {
+            Ok(file) => file,
+            Err(d) => {
+                problems.push(d.hint(format!("save the plans with `promote ci --save {}` and apply those, or apply without --plan (which plans again)", dir.display())));
+                continue;
+            }
+        };
+        if file.env != *env {
+            problems.push(Diagnostic::new(format!(
+                "{} is a plan of environment `{}`, not `{env}`",
+                path.display(),
+                file.env
+            )));
+        } else if file.commit != head && file.config_tree != head_tree {
+            problems.push(
+                Diagnostic::new(format!(
+                    "{} was made from commit {}, and head ({}) has another configuration",
+                    path.display(),
+                    short(&file.commit),
+                    short(&head)
+                ))
+                .hint("plan head again (`promote ci --save`); to apply an older plan to one environment, use `promote apply --plan FILE --allow-other-commit`"),
+            );
+        } else {
+            files.insert(env.clone(), file);
+        }
+    }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems.into())
+    }
+}
+
+/// The name of an environment's saved plan in a `ci --save` directory.
+fn plan_file_name(env: &str) -> String {
+    format!("{env}.plan.json")
+}
+
+/// Writes the saved plan of `env` (its `tenants`, planned from head) to `<dir>/<env>.plan.json`.
+fn save_plan(
+    repo: &Path,
+    dir: &Path,
+    options: &Options,
+    change: &Change,
+    env: &str,
+    tenants: Vec<SavedTenant>,
+) -> Result<(), Diagnostic> {
+    let commit = change.head_commit.to_string();
+    let file = PlanFile {
+        kind: crate::saved::KIND.into(),
+        version: crate::saved::VERSION,
+        env: env.to_owned(),
+        config_tree: crate::saved::config_tree(repo, &commit)?,
+        commit,
+        mode: options.mode.as_str().into(),
+        created: PlanFile::now(),
+        // Every tenant the change affects, as `ci --apply` records it.
+        complete: true,
+        tenants,
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Diagnostic::new(format!("cannot create {}: {e}", dir.display())))?;
+    file.write(&dir.join(plan_file_name(env)))
+}
+
 /// Runs one environment (unless `stopped` names one that failed before it), writing its
-/// report to `sink` while `open`.
+/// report to `sink` while `open`. With a `saved` plan, exactly its tenants are applied as it
+/// says.
 #[allow(clippy::too_many_arguments)]
 fn environment(
     repo: &Path,
@@ -463,11 +558,15 @@ fn environment(
     change: &Change,
     project: &Project,
     stopped: Option<&str>,
+    saved: Option<PlanFile>,
     sink: &mut dyn Sink,
     open: bool,
 ) -> EnvOutcome {
     let env = project.env.name.clone();
-    let keys = super::selection(&change.affected, &env, options.shard);
+    let keys = match &saved {
+        Some(file) => file.tenants.iter().map(|t| t.key.clone()).collect(),
+        None => super::selection(&change.affected, &env, options.shard),
+    };
     let removed = super::removed(&change.affected, &env, options.shard);
     let mut outcome = EnvOutcome {
         env: env.clone(),
@@ -494,6 +593,12 @@ fn environment(
     );
     if keys.is_empty() && !deletes {
         tracing::debug!("ci {env}: skipped, the change affects none of its tenants");
+        if let (Some(dir), false) = (&options.save, options.apply) {
+            if let Err(d) = save_plan(repo, dir, options, change, &env, Vec::new()) {
+                outcome.status = Status::Failed;
+                outcome.errors.push(d.context(&env, None));
+            }
+        }
         return outcome;
     }
     let _lock = if options.apply && !options.dry_run {
@@ -510,10 +615,27 @@ fn environment(
     };
     let mut markdown = report::Markdown::new(&mut outcome.markdown);
     let mut sinks: [&mut dyn report::Sink; 2] = [sink.report(), &mut markdown];
-    match run_env(
-        repo, options, host, change, project, &keys, &mut sinks, open,
-    ) {
-        Ok(EnvRun { summary, failed }) => {
+    let run = Env {
+        project,
+        keys: &keys,
+        saved,
+    };
+    match run_env(repo, options, host, change, run, &mut sinks, open) {
+        Ok(EnvRun {
+            summary,
+            mut failed,
+            saved,
+        }) => {
+            if let (Some(dir), Some(tenants)) = (&options.save, saved) {
+                if summary.has_errors() {
+                    host.note(&format!(
+                        "{env}: the plan was not saved: a plan with errors cannot be applied"
+                    ));
+                } else if let Err(d) = save_plan(repo, dir, options, change, &env, tenants) {
+                    outcome.errors.push(d.context(&env, None));
+                    failed = true;
+                }
+            }
             outcome.summary = Some(summary);
             outcome.status = if failed || summary.has_errors() {
                 Status::Failed
@@ -587,22 +709,35 @@ struct EnvRun {
     summary: Summary,
     /// A tenant failed to apply, or the state could not be recorded.
     failed: bool,
+    /// With `--save`: the plan of each tenant, to save.
+    saved: Option<Vec<SavedTenant>>,
+}
+
+/// One environment to run: its project, the keys of its tenants to run, and the saved plan
+/// to apply, if any.
+struct Env<'a, 'p> {
+    project: &'a Project<'p>,
+    keys: &'a [String],
+    saved: Option<PlanFile>,
 }
 
 /// Plans or applies the tenants `keys` of one environment, writing its report to `sinks`
 /// (the first while `open`).
-#[allow(clippy::too_many_arguments)]
 fn run_env(
     repo: &Path,
     options: &Options,
     host: &dyn Host,
     change: &Change,
-    project: &Project,
-    keys: &[String],
+    Env {
+        project,
+        keys,
+        saved,
+    }: Env<'_, '_>,
     sinks: &mut [&mut dyn report::Sink],
     open: bool,
 ) -> Result<EnvRun, Vec<Diagnostic>> {
     let env = &project.env;
+    let mode = saved.as_ref().map_or(options.mode, PlanFile::mode);
     // No key is no tenant here (a change that only removes entries), not every tenant as for
     // `--tenant`.
     let tenants = if keys.is_empty() {
@@ -623,7 +758,7 @@ fn run_env(
         version: crate::plan::REPORT_VERSION,
         env: env.name.clone(),
         against: "live".into(),
-        mode: options.mode,
+        mode,
         action: options.apply.then(|| options.action().to_owned()),
     };
     // Tenants last applied from a commit head does not contain (a branch applied by hand, or
@@ -654,11 +789,12 @@ fn run_env(
             }
         }
     };
+    let mut to_save = None;
     let (summary, failed) = match live {
         None => (Summary::default(), false),
         Some(live) if options.apply => {
             let apply_options = apply::Options {
-                mode: options.mode,
+                mode,
                 dry_run: options.dry_run,
                 allow_delete: options.allow_delete,
                 force: options.force,
@@ -669,7 +805,7 @@ fn run_env(
                 // Every tenant the change affects in this environment (or in this shard).
                 complete: true,
             };
-            let applied = apply::fleet::run(repo, project, &live, &tenants, &apply_options, |r| {
+            let each = |r: &apply::TenantApply| {
                 if matches!(
                     r.report.outcome,
                     Some(Outcome::Failed | Outcome::PartlyApplied)
@@ -679,7 +815,15 @@ fn run_env(
                     }
                 }
                 emit(&r.report)
-            })
+            };
+            let applied = match saved {
+                // Exactly what the saved plan says, to the tenants it names.
+                Some(file) => {
+                    let plans = apply::fleet::Plans::saved(project, &tenants, file.tenants);
+                    apply::fleet::send(repo, project, &live, &tenants, plans, &apply_options, each)
+                }
+                None => apply::fleet::run(repo, project, &live, &tenants, &apply_options, each),
+            }
             .map_err(|e| vec![Diagnostic::new(format!("{e:#}"))])?;
             let mut failed = applied.failed > 0;
             if let Err(e) = applied.recorded {
@@ -696,12 +840,26 @@ fn run_env(
         }
         Some(live) => {
             let baseline = Baseline::Live(Box::new(live));
-            let summary = plan::plan(project, &tenants, &baseline, header.mode, |p| {
+            let mut saving = Vec::new();
+            let mut each = |p: plan::TenantPlan, change| {
                 for d in &p.errors {
                     host.diagnostic(d);
                 }
+                if options.save.is_some() {
+                    saving.push(SavedTenant {
+                        key: p.key.clone(),
+                        id: p.id.clone(),
+                        change,
+                    });
+                }
                 emit(&p)
-            });
+            };
+            let summary = if options.save.is_some() {
+                plan::plan_to_save(project, &tenants, &baseline, mode, &mut each)
+            } else {
+                plan::plan(project, &tenants, &baseline, mode, |p| each(p, None))
+            };
+            to_save = options.save.is_some().then_some(saving);
             (summary, false)
         }
     };
@@ -711,7 +869,11 @@ fn run_env(
             let _ = sink.end(&summary);
         }
     }
-    Ok(EnvRun { summary, failed })
+    Ok(EnvRun {
+        summary,
+        failed,
+        saved: to_save,
+    })
 }
 
 /// Removes the last-applied state of the tenants the change deleted from `env`. The platform
