@@ -21,7 +21,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
         .hint("give the plan of this environment, or leave --env out")
         .into());
     }
-    check_commit(ui, global, &file, args.allow_other_commit)?;
+    let source = check_commit(ui, global, &file, args.allow_other_commit)?;
     // The plan is applied as its commit renders, whatever the work tree holds.
     let files = RepoFiles::from_revision(&global.repo, &file.commit)?;
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
@@ -74,7 +74,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
         force: args.force,
         rotate_secrets: false,
         backups: promote_lib::files::backups_dir(&global.repo)?,
-        source: Some(file.commit.clone()),
+        source: Some(source),
         invent_secrets: project.env.file.target.emulator.is_some(),
         complete: file.complete,
     };
@@ -85,15 +85,17 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
 
 /// Refuses a plan made from another commit than HEAD, unless HEAD's configuration is the
 /// plan's (a merge commit of the reviewed branch) or `allow_other` (`--allow-other-commit`).
+/// Returns the commit to record as the source of what is applied: HEAD when it renders the
+/// same, else the plan's.
 fn check_commit(
     ui: &Ui,
     global: &GlobalArgs,
     file: &PlanFile,
     allow_other: bool,
-) -> Result<(), Diagnostic> {
+) -> Result<String, Diagnostic> {
     let head = saved::head_commit(&global.repo);
     if head.as_deref() == Some(file.commit.as_str()) {
-        return Ok(());
+        return Ok(file.commit.clone());
     }
     let head = head.unwrap_or_else(|| "(no commit)".to_owned());
     let same = saved::config_tree(&global.repo, "HEAD").is_ok_and(|t| t == file.config_tree);
@@ -103,7 +105,7 @@ fn check_commit(
             short(&file.commit),
             short(&head)
         ));
-        return Ok(());
+        return Ok(head);
     }
     if allow_other {
         ui.warn(&format!(
@@ -111,7 +113,7 @@ fn check_commit(
             short(&file.commit),
             short(&head)
         ));
-        return Ok(());
+        return Ok(file.commit.clone());
     }
     Err(Diagnostic::new(format!(
         "the plan was made from commit {}, and HEAD ({}) has another configuration",

@@ -331,7 +331,11 @@ pub fn run(
     let to_apply: usize = envs
         .iter()
         .map(|e| match saved.get(e) {
-            Some(file) => file.tenants.len(),
+            Some(file) => file
+                .tenants
+                .iter()
+                .filter(|t| options.shard.is_none_or(|s| s.holds(&t.key)))
+                .count(),
             None => super::selection(&change.affected, e, options.shard).len(),
         })
         .sum();
@@ -563,6 +567,12 @@ fn environment(
     open: bool,
 ) -> EnvOutcome {
     let env = project.env.name.clone();
+    // A saved plan's tenants, of this shard only.
+    let saved = saved.map(|mut file| {
+        file.tenants
+            .retain(|t| options.shard.is_none_or(|s| s.holds(&t.key)));
+        file
+    });
     let keys = match &saved {
         Some(file) => file.tenants.iter().map(|t| t.key.clone()).collect(),
         None => super::selection(&change.affected, &env, options.shard),
