@@ -190,7 +190,10 @@ fn plan_tenant(
     ) {
         Ok(prepared) => {
             let saved = save.then(|| SavedChange::new(&prepared, &live)).flatten();
-            (prepared.report, saved)
+            let mut report = prepared.report;
+            // Where apply will supply credentials is an apply report's to say.
+            report.secrets.clear();
+            (report, saved)
         }
         Err(refused) => {
             let mut out = refused.report;

@@ -173,7 +173,7 @@ impl PlanFile {
         Mode::parse(&self.mode).unwrap_or(Mode::Update)
     }
 
-    /// Writes the plan file to `path`, readable by its owner only.
+    /// Writes the plan file to `path` (it holds no credential: a CI artifact may keep it).
     ///
     /// # Errors
     /// The file cannot be written.
