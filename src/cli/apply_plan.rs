@@ -26,27 +26,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
     let files = RepoFiles::from_revision(&global.repo, &file.commit)?;
     let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
     let project = Project::load(&templates, &file.env)?;
-    let keys: Vec<String> = file.tenants.iter().map(|t| t.key.clone()).collect();
-    // `select` of no tenant is every tenant; a plan of none applies none.
-    let tenants = if keys.is_empty() {
-        Vec::new()
-    } else {
-        project.select(&keys)?
-    };
-    for (t, saved) in tenants.iter().zip(&file.tenants) {
-        if t.key != saved.key || t.id != saved.id || tenants.len() != file.tenants.len() {
-            return Err(Diagnostic::new(format!(
-                "the plan file {} names tenant `{}` ({}), which its commit names `{}` ({})",
-                path.display(),
-                saved.key,
-                saved.id,
-                t.key,
-                t.id
-            ))
-            .hint("the plan file was edited: plan again with `promote plan --save`")
-            .into());
-        }
-    }
+    let tenants = file.select(&project)?;
     let _lock = (!args.dry_run)
         .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))
         .transpose()?;

@@ -208,8 +208,25 @@ fn a_wrong_or_tampered_plan_file_is_refused_clearly() {
     repo.run(&["apply", "--plan", PLAN, "--env", "prod", "--yes"])
         .code(1)
         .stderr_contains("a plan of environment `local`, not `prod`");
+    // Edited: a tenant ID the commit does not give that tenant, or a tenant named twice.
+    let planned = repo.json(PLAN);
+    for edit in [
+        |f: &mut Value| f["tenants"][0]["id"] = json!("globex-local"),
+        |f: &mut Value| {
+            let first = f["tenants"][0].clone();
+            f["tenants"].as_array_mut().unwrap().push(first);
+        },
+    ] {
+        let mut file = planned.clone();
+        edit(&mut file);
+        repo.write(PLAN, &serde_json::to_string(&file).unwrap());
+        repo.run(&["apply", "--plan", PLAN, "--yes"])
+            .code(1)
+            .stderr_contains("names tenant `acme`")
+            .stderr_contains("the plan file was edited");
+    }
     // Edited: the desired tree's digest no longer matches what the commit renders.
-    let mut file = repo.json(PLAN);
+    let mut file = planned;
     file["tenants"][0]["change"]["desired_sha1"] = json!("0".repeat(40));
     repo.write(PLAN, &serde_json::to_string(&file).unwrap());
     let before = repo.emulator_bytes("acme-local");

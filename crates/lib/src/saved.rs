@@ -28,6 +28,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::patch::three_way::{self, Change, Conflict, Mode};
 use crate::patch::{ops, pointer, Patch};
+use crate::pipeline::Project;
 use crate::plan::{Counts, Status, TenantPlan};
 use crate::prepare::{Desired, PreparedPlan, Sending};
 use promote_platform::material;
@@ -187,6 +188,32 @@ impl PlanFile {
                 path.display()
             ))
         })
+    }
+
+    /// The tenants of `project` (loaded from the plan's commit, or from one with the same
+    /// configuration) that the plan names, in the plan's order.
+    ///
+    /// # Errors
+    /// A tenant the project does not have, one named twice, or one whose ID is not the
+    /// project's: the file was edited.
+    pub fn select<'p>(&self, project: &'p Project<'_>) -> Result<Vec<&'p Tenant>, Vec<Diagnostic>> {
+        let mut out: Vec<&Tenant> = Vec::with_capacity(self.tenants.len());
+        for saved in &self.tenants {
+            let found = project.tenants.iter().find(|t| t.key == saved.key);
+            match found {
+                Some(t) if t.id == saved.id && !out.iter().any(|o| o.key == t.key) => out.push(t),
+                _ => {
+                    return Err(vec![Diagnostic::new(format!(
+                        "the plan of `{}` names tenant `{}` ({}), which its commit does not have as such (or names it twice)",
+                        self.env,
+                        crate::diagnostic::quoted(&saved.key),
+                        crate::diagnostic::quoted(&saved.id)
+                    ))
+                    .hint("the plan file was edited: plan again with `promote plan --save`")])
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The current time as [`PlanFile::created`] holds it.

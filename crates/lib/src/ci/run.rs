@@ -750,10 +750,10 @@ fn run_env(
     let mode = saved.as_ref().map_or(options.mode, PlanFile::mode);
     // No key is no tenant here (a change that only removes entries), not every tenant as for
     // `--tenant`.
-    let tenants = if keys.is_empty() {
-        Vec::new()
-    } else {
-        project.select(keys)?
+    let tenants = match &saved {
+        Some(file) => file.select(project)?,
+        None if keys.is_empty() => Vec::new(),
+        None => project.select(keys)?,
     };
     if options.apply && !options.dry_run {
         gate::check(
