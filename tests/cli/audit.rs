@@ -207,7 +207,20 @@ fn no_command_leaks_a_credential_anywhere() {
         "ci", "--base", zero, "--head", &next, "--env", "copy", "--apply", "--yes",
     ])
     .success();
-    assert_eq!(runs.len(), 21, "every command ran");
+    // A saved plan that creates an object with a secret(): the file holds the marker, and
+    // `apply --plan` sends the value.
+    let hook = "templates/acme/workspaces/default/webhooks";
+    repo.write(
+        &format!("{hook}/crm-events-2.yaml"),
+        &repo.read(&format!("{hook}/crm-events.yaml")),
+    );
+    repo.commit("a second webhook");
+    go(&["plan", "--env", "remote", "--save", "audit.plan.json"]).success();
+    go(&["apply", "--plan", "audit.plan.json", "--yes"]).success();
+    assert!(repo
+        .read("audit.plan.json")
+        .contains("<secret:ACME_WEBHOOK_KEY>"));
+    assert_eq!(runs.len(), 23, "every command ran");
 
     // Every credential there is: the client's secret, the values given to secret(), and what
     // the platform generated or was given, read from its data.
