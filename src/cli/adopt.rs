@@ -64,9 +64,12 @@ fn text(report: &adopt::Report) -> String {
     for a in &report.adopted {
         out.push_str(&format!("adopted {}\n", a.pointer));
         for w in &a.written {
-            let (first, last) = w.lines;
+            let lines = match w.lines {
+                (first, last) if first == last => format!("line {first}"),
+                (first, last) => format!("lines {first}-{last}"),
+            };
             out.push_str(&format!(
-                "  {} {}, line(s) {first}-{last}\n",
+                "  {} {}, {lines}\n",
                 if w.created {
                     "created"
                 } else {

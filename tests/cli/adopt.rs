@@ -54,7 +54,7 @@ fn a_hotfix_client_made_on_the_platform_is_adopted_and_drift_is_quiet_again() {
     repo.run(&["adopt", "--env", "local", "--tenant", "acme", HOTFIX])
         .success()
         .stdout_contains(&format!(
-            "adopted {HOTFIX}\n  created {HOTFIX_FILE}, line(s) 1-"
+            "adopted {HOTFIX}\n  created {HOTFIX_FILE}, lines 1-"
         ))
         .stdout_contains("recorded as applied to acme (acme-local) of local");
     let written = repo.read(HOTFIX_FILE);
@@ -98,7 +98,7 @@ fn a_field_only_live_has_is_inserted_into_its_file_keeping_comments() {
 
     repo.run(&["adopt", "--env", "local", "--tenant", "acme", OWNER])
         .success()
-        .stdout_contains(&format!("inserted into {SPA_FILE}, line(s) "));
+        .stdout_contains(&format!("inserted into {SPA_FILE}, line 26\n"));
     let after = repo.read(SPA_FILE);
     assert_eq!(
         after,
@@ -170,4 +170,25 @@ fn a_tenant_never_applied_is_refused_with_the_hint_to_apply_it_first() {
         .code(1)
         .stderr_contains("was never applied by promote")
         .stderr_contains("promote apply --env local --tenant acme");
+}
+
+/// Adopt writes the last-applied state: it holds the environment's lock like apply.
+#[test]
+fn adopt_waits_for_no_one_holding_the_environment() {
+    let (repo, _) = applied_example();
+    let held = json!({"id": "other-run", "host": "elsewhere.example", "pid": 1, "user": "alice",
+        "command": "apply", "commit": "0123456789abcdef0123", "since": 1});
+    repo.write(".git/promote/locks/local.lock", &held.to_string());
+    repo.run(&[
+        "adopt",
+        "--env",
+        "local",
+        "--tenant",
+        "acme",
+        "--lock-timeout",
+        "0",
+        HOTFIX,
+    ])
+    .code(1)
+    .stderr_contains("environment `local` is locked");
 }
