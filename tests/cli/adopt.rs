@@ -4,13 +4,20 @@
 use serde_json::json;
 
 use crate::apply::{applied_example, plan};
-use crate::support::{report_tenant, TestRepo};
+use crate::support::{report_tenant, Run, TestRepo};
 
 const HOTFIX: &str = "/servers/default/clients/hotfix";
 const HOTFIX_FILE: &str = "templates/acme/workspaces/default/clients/hotfix.yaml";
 const SPA_FILE: &str = "templates/acme/workspaces/default/clients/storefront-spa.yaml";
 const OWNER: &str = "/servers/default/clients/storefront-spa/metadata/owner";
 const SECRET: &str = "HOTFIX-S3CRET-never-in-git-42";
+
+/// `promote adopt --env local --tenant acme ARGS`.
+fn adopt(repo: &TestRepo, args: &[&str]) -> Run {
+    let mut all = vec!["adopt", "--env", "local", "--tenant", "acme"];
+    all.extend_from_slice(args);
+    repo.run(&all)
+}
 
 /// Everything a commit could take: the templates and the state's records.
 fn repository_text(repo: &TestRepo) -> String {
@@ -51,7 +58,7 @@ fn a_hotfix_client_made_on_the_platform_is_adopted_and_drift_is_quiet_again() {
         json!([{"path": HOTFIX, "command": command}])
     );
 
-    repo.run(&["adopt", "--env", "local", "--tenant", "acme", HOTFIX])
+    adopt(&repo, &[HOTFIX])
         .success()
         .stdout_contains(&format!(
             "adopted {HOTFIX}\n  created {HOTFIX_FILE}, lines 1-"
@@ -96,7 +103,7 @@ fn a_field_only_live_has_is_inserted_into_its_file_keeping_comments() {
         .code(2)
         .stdout_contains("| `acme` | `acme-local` | 0 | 0 | 0 | 1 |");
 
-    repo.run(&["adopt", "--env", "local", "--tenant", "acme", OWNER])
+    adopt(&repo, &[OWNER])
         .success()
         .stdout_contains(&format!("inserted into {SPA_FILE}, line 26\n"));
     let after = repo.read(SPA_FILE);
@@ -125,7 +132,7 @@ fn a_place_that_cannot_take_the_lines_is_refused_with_the_yaml_to_paste() {
         t["servers"]["default"]["clients"]["storefront-spa"]["metadata"]["owner"] = json!("ops");
     });
     let before = repo.read(SPA_FILE);
-    repo.run(&["adopt", "--env", "local", "--tenant", "acme", OWNER])
+    adopt(&repo, &[OWNER])
         .code(1)
         .stdout_contains(&format!(
             "not adopted {OWNER}: paste this into {SPA_FILE} under `metadata:` (line "
@@ -155,9 +162,7 @@ fn pointers_that_cannot_be_adopted_are_refused_and_nothing_is_written() {
             "the repository already has",
         ),
     ] {
-        repo.run(&["adopt", "--env", "local", "--tenant", "acme", pointer])
-            .code(1)
-            .stderr_contains(says);
+        adopt(&repo, &[pointer]).code(1).stderr_contains(says);
     }
     assert!(repo.git_status().is_empty(), "{:?}", repo.git_status());
     assert_eq!(repo.state_commits(), state);
@@ -166,7 +171,7 @@ fn pointers_that_cannot_be_adopted_are_refused_and_nothing_is_written() {
 #[test]
 fn a_tenant_never_applied_is_refused_with_the_hint_to_apply_it_first() {
     let (repo, _) = TestRepo::example_in_git();
-    repo.run(&["adopt", "--env", "local", "--tenant", "acme", HOTFIX])
+    adopt(&repo, &[HOTFIX])
         .code(1)
         .stderr_contains("was never applied by promote")
         .stderr_contains("promote apply --env local --tenant acme");
@@ -179,16 +184,38 @@ fn adopt_waits_for_no_one_holding_the_environment() {
     let held = json!({"id": "other-run", "host": "elsewhere.example", "pid": 1, "user": "alice",
         "command": "apply", "commit": "0123456789abcdef0123", "since": 1});
     repo.write(".git/promote/locks/local.lock", &held.to_string());
-    repo.run(&[
-        "adopt",
-        "--env",
-        "local",
-        "--tenant",
-        "acme",
-        "--lock-timeout",
-        "0",
-        HOTFIX,
-    ])
-    .code(1)
-    .stderr_contains("environment `local` is locked");
+    adopt(&repo, &["--lock-timeout", "0", HOTFIX])
+        .code(1)
+        .stderr_contains("environment `local` is locked");
+}
+
+/// What the files written render to is checked: an API whose policy is only on the platform
+/// does not validate without it, so its adoption is undone; adopted with its policy, it is in.
+#[test]
+fn files_that_do_not_render_back_are_undone() {
+    let (repo, _) = applied_example();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        let w = &mut t["servers"]["default"];
+        w["policies"]["hand-policy"] = json!({"policy_name": "Made by hand", "type": "api", "language": "cel", "definition": "true"});
+        w["services"]["orders"]["apis"]["refund"] =
+            json!({"method": "POST", "path": "/orders/{id}/refund", "policy_id": "hand-policy"});
+    });
+    let orders = "templates/acme/workspaces/default/services/orders.yaml";
+    let before = repo.read(orders);
+    let refund = "/servers/default/services/orders/apis/refund";
+    adopt(&repo, &[refund])
+        .code(1)
+        .stderr_contains("they were undone");
+    assert_eq!(repo.read(orders), before);
+    assert!(repo.git_status().is_empty(), "{:?}", repo.git_status());
+
+    adopt(&repo, &["/servers/default/policies/hand-policy", refund]).success();
+    let after = repo.read(orders);
+    assert!(
+        after.contains("    path: /health\n  refund:\n    method: POST\n    path: /orders/{id}/refund\n    policy_id: hand-policy\n"),
+        "{after}"
+    );
+    repo.run(&["drift", "--env", "local"])
+        .success()
+        .stdout_contains("4 in sync");
 }

@@ -627,6 +627,32 @@ mod tests {
     }
 
     #[test]
+    fn undoing_puts_files_back_and_removes_what_adopt_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path();
+        std::fs::create_dir_all(templates.join("acme/clients")).unwrap();
+        std::fs::write(templates.join("acme/clients/web.yaml"), "edited\n").unwrap();
+        std::fs::create_dir_all(templates.join("acme/workspaces/new/clients")).unwrap();
+        std::fs::write(templates.join("acme/workspaces/new/clients/c.yaml"), "{}\n").unwrap();
+        let undo = Undo {
+            files: vec![
+                (
+                    "acme/clients/web.yaml".into(),
+                    Some("# mine\nname: web\n".into()),
+                ),
+                ("acme/workspaces/new/clients/c.yaml".into(), None),
+            ],
+        };
+        undo.run(templates);
+        assert_eq!(
+            std::fs::read_to_string(templates.join("acme/clients/web.yaml")).unwrap(),
+            "# mine\nname: web\n"
+        );
+        assert!(!templates.join("acme/workspaces").exists());
+        assert!(templates.join("acme/clients").is_dir());
+    }
+
+    #[test]
     fn pointers_that_cannot_be_adopted_are_refused_with_why() {
         let live = json!({"servers": {"w": {"clients": {"c": {"client_name": "C", "metadata": {"o": 1}}, "": {}}}}});
         let tree = json!({"servers": {"w": {"clients": {"c": {"client_name": "C"}}}}});

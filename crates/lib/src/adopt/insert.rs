@@ -165,28 +165,16 @@ fn key_after<'a>(at: &'a str, key: &str) -> Option<&'a str> {
     .find_map(|k| at.strip_prefix(k.as_str()))
 }
 
-/// The line and column (1-based) of the last key of `keys`, each key of the path found where
-/// the one before it leads (the locator skips keys it does not find: that is refused here).
+/// The line and column (1-based) of the last key of `keys`, found with
+/// [`crate::diagnostic::locate_yaml_keys_exactly`].
 fn locate(text: &str, keys: &[&str]) -> Result<(usize, usize), Refusal> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut found = (0, 0);
-    for n in 1..=keys.len() {
-        let key = keys[n - 1];
-        let hit = crate::diagnostic::locate_yaml_keys(text, &keys[..n])
-            .filter(|(l, c)| *l > found.0 && key_after(&lines[*l - 1][*c - 1..], key).is_some());
-        match hit {
-            Some(at) => found = at,
-            None => {
-                return Err(Refusal {
-                    reason: format!(
-                        "the key `{key}` is not written out in the file (a macro, an include or a loop makes it)"
-                    ),
-                    place: format!("under `{}:`", keys.join(":` → `")),
-                })
-            }
-        }
-    }
-    Ok(found)
+    crate::diagnostic::locate_yaml_keys_exactly(text, keys).ok_or_else(|| Refusal {
+        reason: format!(
+            "`{}` is not written out in the file key by key (a macro, an include or a loop makes it)",
+            keys.join(".")
+        ),
+        place: format!("under `{}:`", keys.join(":` → `")),
+    })
 }
 
 #[cfg(test)]
@@ -231,6 +219,19 @@ mod tests {
         assert!(insert(tags, &["metadata"], "owner: ops\n").is_ok());
         let e = insert(inside, &["metadata"], "owner: ops\n").unwrap_err();
         assert!(e.reason.contains("Tera tags"), "{e:?}");
+        // The first `metadata:` of the file is not the client's.
+        let nested = "settings:\n  metadata:\n    x: 1\nmetadata:\n  team: web\n";
+        let done = insert(nested, &["metadata"], "owner: ops\n").unwrap();
+        assert_eq!(
+            done.text,
+            "settings:\n  metadata:\n    x: 1\nmetadata:\n  team: web\n  owner: ops\n"
+        );
+        let deeper = "a:\n  b:\n    c:\n      d: 1\n  c:\n    e: 2\n";
+        let done = insert(deeper, &["a", "c"], "f: 3\n").unwrap();
+        assert_eq!(
+            done.text,
+            "a:\n  b:\n    c:\n      d: 1\n  c:\n    e: 2\n    f: 3\n"
+        );
         let missing = "client_name: x\n";
         let e = insert(missing, &["metadata"], "owner: ops\n").unwrap_err();
         assert!(e.reason.contains("not written out"), "{e:?}");
