@@ -164,6 +164,26 @@ fn pointers_that_cannot_be_adopted_are_refused_and_nothing_is_written() {
     ] {
         adopt(&repo, &[pointer]).code(1).stderr_contains(says);
     }
+    let (run, report) = repo.json_run(
+        &[
+            "adopt",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "--output",
+            "json",
+            "/servers/default/clients/nope",
+        ],
+        &[],
+    );
+    run.code(1);
+    assert_eq!(report["adopted"], json!([]));
+    assert_eq!(report["recorded"], false);
+    assert_eq!(
+        report["refused"][0]["pointer"],
+        "/servers/default/clients/nope"
+    );
     assert!(repo.git_status().is_empty(), "{:?}", repo.git_status());
     assert_eq!(repo.state_commits(), state);
 }
@@ -215,6 +235,44 @@ fn files_that_do_not_render_back_are_undone() {
         after.contains("    path: /health\n  refund:\n    method: POST\n    path: /orders/{id}/refund\n    policy_id: hand-policy\n"),
         "{after}"
     );
+    repo.run(&["drift", "--env", "local"])
+        .success()
+        .stdout_contains("4 in sync");
+}
+
+/// A whole workspace made by hand: one command for it (its clients come with it), its files
+/// laid out as export writes them, no credential of it in git.
+#[test]
+fn a_whole_workspace_is_adopted_with_its_objects() {
+    let (repo, _) = applied_example();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["servers"]["partners"] = json!({
+            "name": "Partners at acme.localhost",
+            "secret": "WORKSPACE-S3CRET-never-in-git",
+            "clients": {"portal": {"client_name": "Partner portal", "client_secret": SECRET}}
+        });
+    });
+    let (run, report) = repo.json_run(&["drift", "--env", "local", "--output", "json"], &[]);
+    run.code(2);
+    let acme = report_tenant(&report, "acme");
+    assert_eq!(
+        acme["unmanaged"],
+        json!(["/servers/partners", "/servers/partners/clients/portal"])
+    );
+    assert_eq!(
+        acme["adopt"],
+        json!([{"path": "/servers/partners", "command": "promote adopt --env local --tenant acme /servers/partners"}])
+    );
+    adopt(&repo, &["/servers/partners"])
+        .success()
+        .stdout_contains("created templates/acme/workspaces/partners/workspace.yaml")
+        .stdout_contains("created templates/acme/workspaces/partners/clients/portal.yaml");
+    assert_eq!(
+        repo.read("templates/acme/workspaces/partners/workspace.yaml"),
+        "name: \"Partners at {{ vars.domain }}\"\n"
+    );
+    let all = repository_text(&repo);
+    assert!(!all.contains(SECRET) && !all.contains("WORKSPACE-S3CRET"));
     repo.run(&["drift", "--env", "local"])
         .success()
         .stdout_contains("4 in sync");

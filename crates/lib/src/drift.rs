@@ -75,7 +75,8 @@ pub struct TenantDrift {
     /// Fields only live has, inside objects the repository manages (see the module docs).
     pub live_only: Vec<String>,
     /// The command that adopts each object created there and each field only on the
-    /// platform.
+    /// platform (an object inside another one created there comes with it: no command of its
+    /// own).
     pub adopt: Vec<Adopt>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Diagnostic>,
@@ -265,10 +266,13 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
             &mut out.live_only,
         );
     }
+    // An object inside another one created there is adopted with it.
+    let created: Vec<String> = out.unmanaged.iter().map(|p| format!("{p}/")).collect();
     out.adopt = out
         .unmanaged
         .iter()
         .chain(&out.live_only)
+        .filter(|p| !created.iter().any(|c| p.starts_with(c.as_str())))
         .map(|p| Adopt {
             path: p.clone(),
             command: crate::adopt::command(&project.env.name, &t.key, &[p]),
