@@ -246,7 +246,7 @@ fn check(p: &str, tree: &Value, live: &Value) -> Result<Vec<String>, Diagnostic>
         ))
         .hint(m.why));
     }
-    if segments.iter().any(|s| credentials::is_field_name(s)) {
+    if is_credential(&segments) {
         return Err(Diagnostic::new(format!(
             "`{p}` is a credential: it never goes into git"
         ))
@@ -286,6 +286,19 @@ fn check(p: &str, tree: &Value, live: &Value) -> Result<Vec<String>, Diagnostic>
         }
     }
     Ok(segments)
+}
+
+/// Whether a credential field is at or above the path `segments` (by the credentials' own
+/// patterns: a client whose ID is `secret` is no credential).
+fn is_credential(segments: &[String]) -> bool {
+    let mut probe = Value::Object(serde_json::Map::new());
+    crate::apply::put(&mut probe, segments, Some(Value::String("x".into())));
+    let at = pointer::from_keys(segments);
+    let mut found = false;
+    credentials::for_each(&probe, Scope::Tenant, |field, _| {
+        found |= at == field || at.starts_with(&format!("{field}/"));
+    });
+    found
 }
 
 /// The adoption in progress: the files changed so far (in memory) and the tree they render to.
@@ -661,6 +674,10 @@ mod tests {
         assert!(refused("").contains("whole tenant"));
         assert!(refused("/servers/w/clients/c/client_secret").contains("credential"));
         assert!(refused("/jwks").contains("material"));
+        assert!(refused("/servers/w/idps/i/credentials/client_secret").contains("credential"));
+        assert!(refused("/servers/w/webhooks/h/api_key").contains("credential"));
+        let named = json!({"servers": {"w": {"clients": {"secret": {"client_name": "S"}}}}});
+        assert!(check("/servers/w/clients/secret", &tree, &named).is_ok());
         assert!(refused("/servers/w/clients/").contains("cannot name a file"));
         assert!(refused("/servers/w/clients/d").contains("holds nothing"));
         assert!(refused("/servers/w/clients/c/client_name").contains("already has"));
