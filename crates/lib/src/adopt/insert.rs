@@ -5,7 +5,9 @@
 //! ([`crate::diagnostic::locate_yaml_keys`]), checked key by key. An insertion is refused, with
 //! the reason, wherever it cannot be made safely: a parent written in flow style (`{...}`) or by
 //! an expression (`metadata: {{ m::labels() }}`), a block holding Tera tags (`{% if %}`: the
-//! new lines might land inside a branch), a key the template does not spell out. The caller
+//! new lines might land inside a branch), a file that ends with a Tera tag (a file wrapped in
+//! `{% if %}` is an entry only some tenants have), a key the template does not spell out
+//! ([`crate::diagnostic::locate_yaml_keys_exactly`]). The caller
 //! renders the tenant again afterwards and undoes the write if it does not give the value back.
 
 /// Where new lines went in a file.
@@ -111,7 +113,21 @@ fn at_root(text: &str, snippet: &str) -> Result<Inserted, Refusal> {
         .map(|(n, l)| (n, *l))
         .collect();
     let added: Vec<String> = snippet.lines().map(str::to_owned).collect();
-    match content.as_slice() {
+    if content.last().is_some_and(|(_, l)| l.contains("{%")) {
+        return Err(Refusal {
+            reason: "the file ends with a Tera tag: the new lines could belong inside its block (a file wrapped in {% if %} is an entry only some tenants have)".into(),
+            place,
+        });
+    }
+    // The YAML of the file, without the lines of Tera tags and comments (`{% import %}`).
+    let yaml: Vec<(usize, &str)> = content
+        .into_iter()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !(t.starts_with("{%") || t.starts_with("{#"))
+        })
+        .collect();
+    match yaml.as_slice() {
         [(n, only)] if only.trim() == "{}" => {
             let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
             out.splice(*n..=*n, added.iter().cloned());
@@ -235,7 +251,15 @@ mod tests {
         let missing = "client_name: x\n";
         let e = insert(missing, &["metadata"], "owner: ops\n").unwrap_err();
         assert!(e.reason.contains("not written out"), "{e:?}");
-        let flow_file = "{client_name: x}\n";
+        let flow_file = "{% import \"m.tera\" as m -%}\n{client_name: x}\n";
         assert!(insert(flow_file, &[], "a: 1\n").is_err());
+        let wrapped = "{% if vars.gold %}\nclient_name: x\n{% endif %}\n";
+        let e = insert(wrapped, &[], "a: 1\n").unwrap_err();
+        assert!(e.reason.contains("ends with a Tera tag"), "{e:?}");
+        let imported = "{% import \"m.tera\" as m -%}\n# empty\n{}\n";
+        assert_eq!(
+            insert(imported, &[], "a: 1\n").unwrap().text,
+            "{% import \"m.tera\" as m -%}\n# empty\na: 1\n"
+        );
     }
 }
