@@ -41,7 +41,9 @@ fn adopt(
     tenant: &Tenant,
 ) -> CommandResult {
     let live = super::open_live(ui, global, &project.env, &[tenant])?;
-    let report = adopt::run(&global.repo, project, &live, tenant, &args.pointers)?;
+    let report = promote_lib::activity::tenant("adopt", &args.env, tenant, || {
+        adopt::run(&global.repo, project, &live, tenant, &args.pointers)
+    })?;
     if ui.format == OutputFormat::Json {
         ui.json(&report);
     } else {

@@ -119,6 +119,20 @@ impl Report {
     }
 }
 
+/// What `-v` logs when a tenant's adoption ends.
+impl crate::activity::Outcome for Result<Report, Vec<Diagnostic>> {
+    fn outcome(&self) -> String {
+        match self {
+            Ok(r) => format!(
+                "adopted {} path(s), refused {}",
+                r.adopted.len(),
+                r.refused.len()
+            ),
+            Err(problems) => crate::activity::failed(problems),
+        }
+    }
+}
+
 /// Adopts `pointers` of tenant `t` of `project` from `live` into the templates of the work tree
 /// at `repo`, and records them as applied. Refused pointers are in the report; an error is
 /// returned when nothing could be checked (the tenant cannot be rendered or exported, it was
