@@ -166,7 +166,7 @@ pub fn run(
         sources: &project.files.templates,
         template: &t.template,
         edits: BTreeMap::new(),
-        tree: desired.clone(),
+        tree: desired,
     };
     let mut report = Report {
         version: 1,
