@@ -4,6 +4,7 @@
 //! function; the library does the work. Exit codes are documented in the README and `--help`:
 //! 0 success or no changes, 1 error, 2 changes present (with `--detailed-exitcode`).
 
+mod adopt;
 mod apply;
 mod apply_plan;
 mod backup;
@@ -101,6 +102,27 @@ pub fn open_live(
     promote_lib::baseline::Live::open(&global.repo, env, tenants, client_options(ui, global))
 }
 
+/// Loads environment `env` of the work tree, finds its tenant `tenant` (key or ID) and runs
+/// `work` on them: the start of the commands that act on one tenant.
+pub fn with_tenant(
+    global: &GlobalArgs,
+    env: &str,
+    tenant: &str,
+    work: impl FnOnce(
+        &promote_lib::pipeline::Project,
+        &promote_lib::environment::Tenant,
+    ) -> CommandResult,
+) -> CommandResult {
+    let files = promote_lib::source::RepoFiles::from_work_tree(&global.repo)?;
+    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
+    let project = promote_lib::pipeline::Project::load(&templates, env)?;
+    let tenants = project.select(&[tenant.to_owned()])?;
+    match tenants.first() {
+        Some(t) => work(&project, t),
+        None => Ok(Exit::Ok),
+    }
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -126,6 +148,7 @@ pub enum Command {
     Export(export::ExportArgs),
     Backup(backup::BackupArgs),
     Drift(drift::DriftArgs),
+    Adopt(adopt::AdoptArgs),
     Migrate(migrate::MigrateArgs),
     Ci(ci::CiArgs),
     Unlock(unlock::UnlockArgs),
@@ -212,6 +235,7 @@ pub fn main() -> ExitCode {
         Command::Export(args) => export::run(&ui, &cli.global, args),
         Command::Backup(args) => backup::run(&ui, &cli.global, args),
         Command::Drift(args) => drift::run(&ui, &cli.global, args),
+        Command::Adopt(args) => adopt::run(&ui, &cli.global, args),
         Command::Migrate(args) => migrate::run(&ui, &cli.global, args),
         Command::Ci(args) => ci::run(&ui, &cli.global, args),
         Command::Unlock(args) => unlock::run(&ui, &cli.global, args),

@@ -3,11 +3,11 @@
 use super::plan::sink;
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::apply;
+use promote_lib::environment::Tenant;
 use promote_lib::patch::three_way::Mode;
 use promote_lib::pipeline::Project;
 use promote_lib::plan::{Header, Outcome, Summary};
 use promote_lib::rollback;
-use promote_lib::source::RepoFiles;
 
 /// Patch a tenant back to a backup that apply saved before writing (the latest an apply took,
 /// by default), showing the plan first
@@ -42,13 +42,19 @@ pub struct RollbackArgs {
 }
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
-    let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
-    let tenants = project.select(std::slice::from_ref(&args.tenant))?;
-    let Some(tenant) = tenants.first().copied() else {
-        return Ok(Exit::Ok);
-    };
+    super::with_tenant(global, &args.env, &args.tenant, |project, tenant| {
+        roll_back(ui, global, args, project, tenant)
+    })
+}
+
+fn roll_back(
+    ui: &Ui,
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    project: &Project,
+    tenant: &Tenant,
+) -> CommandResult {
+    let tenants = [tenant];
     // This work tree's backups, and those of the repository's other work trees.
     let searched = promote_lib::files::backup_dirs(&global.repo)?;
     if args.list {

@@ -72,6 +72,7 @@ const COMMAND_WORDS: &[&str] = &[
 
 /// Subcommands of promote, for the same check on `promote ...` lines.
 const SUBCOMMANDS: &[&str] = &[
+    "adopt",
     "apply",
     "backup",
     "ci",

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod adopt;
 mod apply;
 mod audit;
 mod backup;
@@ -38,6 +39,7 @@ mod validate;
 /// The modules declared above. A test file that is not declared here is never compiled, so its
 /// tests would silently not run; `every_test_file_is_a_module` catches that.
 const MODULES: &[&str] = &[
+    "adopt",
     "apply",
     "audit",
     "backup",

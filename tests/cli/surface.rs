@@ -3,7 +3,7 @@
 use crate::support::TestRepo;
 
 /// The subcommands, as `promote --help` lists them.
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "render",
     "validate",
     "diff",
@@ -13,6 +13,7 @@ const COMMANDS: [&str; 15] = [
     "export",
     "backup",
     "drift",
+    "adopt",
     "migrate",
     "ci",
     "completions",
@@ -27,7 +28,7 @@ fn completions_generate_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let run = repo.run(&["completions", shell]);
         run.success();
-        for command in &COMMANDS[..13] {
+        for command in &COMMANDS[..14] {
             assert!(run.stdout.contains(command), "{shell}: no `{command}`");
         }
         assert!(run.stdout.contains("against"), "{shell}: no plan options");
@@ -44,7 +45,7 @@ fn manual_pages_are_written_for_every_command() {
     page.success();
     assert!(page.stdout.contains(".TH promote 1"), "{}", page.stdout);
     repo.run(&["man", "--out", "man1"]).success();
-    for command in &COMMANDS[..14] {
+    for command in &COMMANDS[..15] {
         let text = repo.read(&format!("man1/promote-{command}.1"));
         assert!(
             text.contains(&format!(".TH promote-{command} 1")),

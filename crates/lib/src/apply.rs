@@ -756,7 +756,7 @@ fn recorded(desired: Value, skipped: &[Conflict]) -> Value {
 
 /// Sets the value at `tokens` in `tree` to `value`, or removes it when `None` (the root
 /// becomes an empty map), creating the maps on the way.
-fn put(tree: &mut Value, tokens: &[String], value: Option<Value>) {
+pub(crate) fn put(tree: &mut Value, tokens: &[String], value: Option<Value>) {
     let Some((last, parents)) = tokens.split_last() else {
         *tree = value.unwrap_or_else(|| Value::Object(Map::new()));
         return;

@@ -291,14 +291,50 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// through increasing indentation. Used to point at a value of a rendered tree in its source
 /// template; it is a best effort (templates may build keys dynamically), so it may return None.
 pub(crate) fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    walk_yaml_keys(text, keys, false)
+}
+
+/// As [`locate_yaml_keys`], but strictly: every key must be written, the first at the root of
+/// the file and each other one at the indentation of its parent's keys, inside its parent's
+/// block. Where new keys can be inserted under a map (`promote adopt`).
+pub(crate) fn locate_yaml_keys_exactly(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    walk_yaml_keys(text, keys, true)
+}
+
+fn walk_yaml_keys(text: &str, keys: &[&str], exact: bool) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let content = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let indent_of = |l: &str| l.len() - l.trim_start().len();
     let mut found = None;
     let mut min_indent = 0usize;
     let mut start_line = 0usize;
     for key in keys {
+        // Exactly: the indentation of the parent's keys (the root's: 0).
+        let expected = match (exact, found) {
+            (false, _) => None,
+            (true, None) => Some(0),
+            (true, Some(_)) => lines
+                .iter()
+                .skip(start_line)
+                .find(|l| content(l))
+                .map(|l| indent_of(l))
+                .filter(|i| *i >= min_indent),
+        };
+        if exact && expected.is_none() {
+            return None;
+        }
         let mut hit = None;
-        for (n, line) in text.lines().enumerate().skip(start_line) {
+        for (n, line) in lines.iter().enumerate().skip(start_line) {
             let trimmed = line.trim_start();
             let indent = line.len() - trimmed.len();
+            if let Some(expected) = expected {
+                if content(line) && indent < expected {
+                    break;
+                }
+                if indent != expected || trimmed.starts_with("- ") {
+                    continue;
+                }
+            }
             let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
             let body = body.trim_start();
             let matches_key = [
@@ -319,6 +355,7 @@ pub(crate) fn locate_yaml_keys(text: &str, keys: &[&str]) -> Option<(usize, usiz
                 start_line = n + 1;
                 min_indent = col + 1;
             }
+            None if exact => return None,
             // Keys that are not written in this file (the file stem, a directory) are skipped.
             None => continue,
         }
@@ -418,5 +455,24 @@ mod tests {
         );
         assert_eq!(locate_yaml_keys(text, &["name"]), Some((1, 1)));
         assert_eq!(locate_yaml_keys(text, &["nothing"]), None);
+        // Exactly: at the parent's indentation, never skipping a key.
+        let nested = "settings:\n  metadata:\n    x: 1\nmetadata:\n  team: web\n";
+        assert_eq!(locate_yaml_keys(nested, &["metadata"]), Some((2, 3)));
+        assert_eq!(
+            locate_yaml_keys_exactly(nested, &["metadata"]),
+            Some((4, 1))
+        );
+        assert_eq!(
+            locate_yaml_keys_exactly(nested, &["settings", "metadata", "x"]),
+            Some((3, 5))
+        );
+        assert_eq!(
+            locate_yaml_keys_exactly(nested, &["settings", "team"]),
+            None
+        );
+        assert_eq!(
+            locate_yaml_keys_exactly(nested, &["nothing", "metadata"]),
+            None
+        );
     }
 }

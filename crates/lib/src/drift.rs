@@ -7,7 +7,16 @@
 //!   one promote applied (the plan's `drift` and `conflict` changes);
 //! - **created there**: objects created on the platform that neither the last apply nor the
 //!   repository has;
-//! - **not yet applied**: what the repository changed since the last apply.
+//! - **not yet applied**: what the repository changed since the last apply;
+//! - **only on the platform**: fields that live has inside objects the repository manages, and
+//!   that neither the repository nor the last apply has (a field set by hand in the console).
+//!   What the platform maintains by itself is not listed: volatile timestamps, credentials, its
+//!   material, and the fields its API description marks read-only. A field it adds to objects by
+//!   default (a new release's) shows once, like any field set by hand: adopt it, or leave it
+//!   out with an ignore rule.
+//!
+//! Each object created there and each field only on the platform comes with the `promote adopt`
+//! command that takes it into the repository ([`TenantDrift::adopt`]).
 //!
 //! A tenant promote never applied has no last-applied record: nothing tells a change made on
 //! the platform from one the repository has not applied yet, so everything that differs from
@@ -22,13 +31,18 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
 use crate::baseline::Live;
+use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
+use crate::patch::pointer;
 use crate::patch::three_way::{Change, Mode, Reason};
 use crate::pipeline::Project;
 use crate::prepare::{prepare, Desired, PreparedPlan};
+use promote_platform::material;
 
 /// One path live changed since the last apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,8 +72,22 @@ pub struct TenantDrift {
     pub unmanaged: Vec<String>,
     /// Changes in the repository not applied yet.
     pub pending: Vec<Change>,
+    /// Fields only live has, inside objects the repository manages (see the module docs).
+    pub live_only: Vec<String>,
+    /// The command that adopts each object created there and each field only on the
+    /// platform (an object inside another one created there comes with it: no command of its
+    /// own).
+    pub adopt: Vec<Adopt>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Diagnostic>,
+}
+
+/// What only the platform has at a path, and the command that takes it into the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Adopt {
+    pub path: String,
+    /// `promote adopt --env E --tenant T PATH`, quoted for a POSIX shell.
+    pub command: String,
 }
 
 /// What a drift report counts: each tenant line says how many of each the tenant has, the
@@ -72,11 +100,25 @@ pub enum Finding {
     Created,
     /// Changes in the repository not applied yet.
     Pending,
+    /// Fields only live has inside objects the repository manages. Shown only where some
+    /// tenant has one ([`Finding::shown`]).
+    LiveOnly,
 }
 
 impl Finding {
     /// Every finding, in the order reports show them.
-    pub const ALL: [Finding; 3] = [Finding::Changed, Finding::Created, Finding::Pending];
+    pub const ALL: [Finding; 4] = [
+        Finding::Changed,
+        Finding::Created,
+        Finding::Pending,
+        Finding::LiveOnly,
+    ];
+
+    /// Whether a line or a table that counts `count` of this finding shows it: all but
+    /// [`Finding::LiveOnly`] always, that one only when there is some.
+    pub fn shown(self, count: usize) -> bool {
+        self != Finding::LiveOnly || count > 0
+    }
 
     /// Returns the words after a count, in a tenant line and in the summary.
     pub fn label(self) -> &'static str {
@@ -84,6 +126,7 @@ impl Finding {
             Finding::Changed => "changed on the platform",
             Finding::Created => "created there",
             Finding::Pending => "not yet applied",
+            Finding::LiveOnly => "only on the platform",
         }
     }
 
@@ -92,6 +135,7 @@ impl Finding {
         match self {
             Finding::Changed | Finding::Pending => "path(s)",
             Finding::Created => "object(s)",
+            Finding::LiveOnly => "field(s)",
         }
     }
 
@@ -101,6 +145,7 @@ impl Finding {
             Finding::Changed => t.drifted.len(),
             Finding::Created => t.unmanaged.len(),
             Finding::Pending => t.pending.len(),
+            Finding::LiveOnly => t.live_only.len(),
         }
     }
 }
@@ -205,12 +250,86 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         }
     }
     if let Some(last) = &last {
-        out.unmanaged = layout::entries(&current)
-            .into_iter()
+        let entries = layout::entries(&current);
+        out.unmanaged = entries
+            .iter()
             .filter(|p| last.pointer(p).is_none() && desired.pointer(p).is_none())
+            .cloned()
             .collect();
+        let entries: BTreeSet<String> = entries.into_iter().collect();
+        live_only(
+            &current,
+            &desired,
+            last,
+            &mut Vec::new(),
+            &entries,
+            &mut out.live_only,
+        );
     }
+    // An object inside another one created there is adopted with it.
+    let created: Vec<String> = out.unmanaged.iter().map(|p| format!("{p}/")).collect();
+    out.adopt = out
+        .unmanaged
+        .iter()
+        .chain(&out.live_only)
+        .filter(|p| !created.iter().any(|c| p.starts_with(c.as_str())))
+        .map(|p| Adopt {
+            path: p.clone(),
+            command: crate::adopt::command(&project.env.name, &t.key, &[p]),
+        })
+        .collect();
     out
+}
+
+/// Collects into `out` the fields of `live` at `at` (keys from the root) that neither
+/// `desired` nor `last` has, inside objects `desired` has, leaving out whole entries
+/// (`entries`, reported as created there) and what the platform maintains by itself.
+fn live_only(
+    live: &Value,
+    desired: &Value,
+    last: &Value,
+    at: &mut Vec<String>,
+    entries: &BTreeSet<String>,
+    out: &mut Vec<String>,
+) {
+    let (Value::Object(live), Value::Object(desired)) = (live, desired) else {
+        return;
+    };
+    let model = promote_platform::model::tenant();
+    for (key, value) in live {
+        at.push(key.clone());
+        let here = pointer::from_keys(at);
+        match desired.get(key) {
+            Some(mine) => live_only(
+                value,
+                mine,
+                last.get(key).unwrap_or(&Value::Null),
+                at,
+                entries,
+                out,
+            ),
+            None => {
+                let below = format!("{here}/");
+                let holds_entries = entries.contains(&here)
+                    || entries
+                        .range(below.clone()..)
+                        .next()
+                        .is_some_and(|e| e.starts_with(&below));
+                let read_only = matches!(
+                    model.shape_at(&at[..at.len() - 1]),
+                    Some(promote_platform::model::Shape::Object(ty)) if model.is_read_only(&ty, key)
+                );
+                let maintained = crate::export::VOLATILE.contains(&key.as_str())
+                    || credentials::is_field_name(key)
+                    || material::covering(&here, Scope::Tenant).is_some()
+                    || read_only;
+                if last.get(key).is_none() && !holds_entries && !maintained {
+                    out.push(here);
+                }
+            }
+        }
+        at.pop();
+    }
 }
 
 /// Totals of a drift report: how many tenants have each [`Finding`] and each [`Standing`].
@@ -223,6 +342,8 @@ pub struct Totals {
     pub created: usize,
     /// Tenants with changes not yet applied ([`Finding::Pending`]).
     pub pending: usize,
+    /// Tenants with fields only on the platform ([`Finding::LiveOnly`]).
+    pub live_only: usize,
     /// Tenants promote never applied ([`Standing::NeverApplied`]).
     pub never_applied: usize,
     pub in_sync: usize,
@@ -252,6 +373,7 @@ impl Totals {
             Finding::Changed => self.drifted,
             Finding::Created => self.created,
             Finding::Pending => self.pending,
+            Finding::LiveOnly => self.live_only,
         }
     }
 
@@ -260,6 +382,7 @@ impl Totals {
             Finding::Changed => &mut self.drifted,
             Finding::Created => &mut self.created,
             Finding::Pending => &mut self.pending,
+            Finding::LiveOnly => &mut self.live_only,
         }
     }
 
@@ -268,6 +391,7 @@ impl Totals {
     pub fn text(&self) -> String {
         let findings: Vec<String> = Finding::ALL
             .iter()
+            .filter(|f| f.shown(self.finding(**f)))
             .map(|f| format!("{} {}", self.finding(*f), f.label()))
             .collect();
         format!(
@@ -354,6 +478,7 @@ pub fn counts_text(t: &TenantDrift) -> String {
     }
     let counts: Vec<String> = Finding::ALL
         .iter()
+        .filter(|f| f.shown(f.count(t)))
         .map(|f| format!("{} {} {}", f.count(t), f.unit(), f.label()))
         .collect();
     counts.join(", ")
@@ -391,10 +516,27 @@ pub fn text(env: &str, t: &TenantDrift) -> String {
             }
         ));
     }
+    let adopt = |out: &mut String, p: &str| {
+        if let Some(a) = t.adopt.iter().find(|a| a.path == p) {
+            out.push_str(&format!(
+                "    adopt it: {}\n",
+                crate::diagnostic::one_line(&a.command, crate::diagnostic::MAX_MESSAGE)
+            ));
+        }
+    };
     for p in &t.unmanaged {
         out.push_str(&format!(
-            "  ! {p}: created on the platform, not in the repository\n"
+            "  ! {}: created on the platform, not in the repository\n",
+            crate::report::path_text(p)
         ));
+        adopt(&mut out, p);
+    }
+    for p in &t.live_only {
+        out.push_str(&format!(
+            "  + {}: only on the platform, not in the repository\n",
+            crate::report::path_text(p)
+        ));
+        adopt(&mut out, p);
     }
     if !t.pending.is_empty() {
         out.push_str("  not yet applied:\n");
@@ -416,18 +558,24 @@ pub fn markdown(env: &str, tenants: &[TenantDrift], totals: &Totals) -> String {
     if shown.is_empty() {
         return out;
     }
+    let columns: Vec<Finding> = Finding::ALL
+        .into_iter()
+        .filter(|f| f.shown(totals.finding(*f)))
+        .collect();
     out.push_str("| tenant | id |");
-    for f in Finding::ALL {
+    for f in &columns {
         out.push_str(&format!(" {} {} |", f.unit(), f.label()));
     }
-    out.push_str(" never applied |\n|---|---|---:|---:|---:|---|\n");
+    out.push_str(" never applied |\n|---|---|");
+    out.push_str(&"---:|".repeat(columns.len()));
+    out.push_str("---|\n");
     for t in &shown {
         out.push_str(&format!(
             "| `{}` | `{}` |",
             md_escape(&t.key),
             md_escape(&t.id)
         ));
-        for f in Finding::ALL {
+        for f in &columns {
             out.push_str(&format!(" {} |", f.count(t)));
         }
         out.push_str(if t.applied { " |\n" } else { " yes |\n" });
@@ -479,6 +627,8 @@ mod tests {
                     reason: Reason::Desired,
                 })
                 .collect(),
+            live_only: Vec::new(),
+            adopt: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -547,6 +697,35 @@ mod tests {
         assert_eq!(totals.verdict(), Verdict::Differs);
         assert!(markdown("prod", &[matches], &totals)
             .contains("| `acme` | `acme-prod` | 0 | 0 | 0 | yes |"));
+    }
+
+    #[test]
+    fn fields_only_live_has_leave_out_what_the_platform_maintains() {
+        let live = serde_json::json!({"servers": {"w": {"clients": {
+            "c": {
+                "client_name": "C",
+                "metadata": {"owner": "ops"},
+                "updated_at": "2026-01-01T00:00:00Z",
+                "hashed_secret": "h",
+                "application_types": ["web"],
+                "note": "the repository removed it"
+            },
+            "new": {"client_name": "N"}
+        }}}});
+        let desired = serde_json::json!({"servers": {"w": {"clients": {"c": {"client_name": "C", "metadata": {}}}}}});
+        let last = serde_json::json!({"servers": {"w": {"clients": {"c": {"note": "applied"}}}}});
+        let entries: BTreeSet<String> = layout::entries(&live).into_iter().collect();
+        let mut out = Vec::new();
+        live_only(&live, &desired, &last, &mut Vec::new(), &entries, &mut out);
+        assert_eq!(out, ["/servers/w/clients/c/metadata/owner"]);
+        let mut t = tenant("acme", true, 0, 0, 0);
+        t.live_only = out;
+        let line = text("prod", &t);
+        assert!(
+            line.starts_with("acme (acme-prod): 0 path(s) changed on the platform, 0 object(s) created there, 0 path(s) not yet applied, 1 field(s) only on the platform\n"),
+            "{line}"
+        );
+        assert_eq!(t.standing(), Standing::Differs);
     }
 
     #[test]

@@ -138,6 +138,25 @@ fn laid_out(tree: &Value, subs: Option<&Substitutions>) -> Result<Vec<File>, Dia
         .collect())
 }
 
+/// The YAML of `value` as a template, with substitutions where it renders back to the same
+/// value, as [`files`] writes a file: what `adopt` inserts into a hand-written file.
+pub(crate) fn yaml_template(value: &Value, subs: &Substitutions) -> String {
+    let text = yaml::to_string(value);
+    let escaped = templatize::escape(&text);
+    let mut marked_value = value.clone();
+    let marked = subs.mark(&mut marked_value);
+    if marked.is_empty() {
+        return escaped;
+    }
+    let marked_text = templatize::escape(&yaml::to_string(&marked_value));
+    let templated = subs.expressions(&marked_text, &marked, true);
+    if renders_back(subs, "snippet.yaml", &templated, &text) {
+        templated
+    } else {
+        escaped
+    }
+}
+
 /// Whether `template` renders to content equal to `text` (as YAML for `.yaml` files, as text
 /// for sidecars).
 fn renders_back(subs: &Substitutions, path: &str, template: &str, text: &str) -> bool {
@@ -376,7 +395,7 @@ fn refusal(dir: &Path, files: &[&str]) -> Diagnostic {
 }
 
 /// The first `n` of `items`, and how many more there are.
-fn first_of(items: &[&str], n: usize) -> String {
+pub(crate) fn first_of(items: &[&str], n: usize) -> String {
     let shown = items[..items.len().min(n)].join(", ");
     match items.len().saturating_sub(n) {
         0 => shown,

@@ -8,6 +8,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod activity;
+pub mod adopt;
 pub(crate) mod affected;
 pub mod apply;
 pub mod backup;
