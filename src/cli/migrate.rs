@@ -139,6 +139,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         env: to_env.clone(),
         against: format!("live, from {}:{} ({})", from_env, from.key, from.id),
         mode,
+        drift: Default::default(),
+        ignore: Vec::new(),
         action: Some(
             if args.dry_run {
                 "migrate (dry run)"

@@ -2,7 +2,7 @@
 
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::{Against, Baseline};
-use promote_lib::patch::three_way::Mode;
+use promote_lib::patch::three_way::{DriftPolicy, Mode};
 use promote_lib::pipeline::Project;
 use promote_lib::plan;
 use promote_lib::plan::Header;
@@ -27,6 +27,10 @@ pub struct PlanArgs {
     /// Conflict resolution where the platform and the repository both changed a path
     #[arg(long, value_enum, default_value_t = ModeArg::Update)]
     pub mode: ModeArg,
+    /// Drift (a path the platform changed and the repository did not since the last apply):
+    /// restore the repository's value, or keep the platform's
+    #[arg(long, value_enum, default_value_t = DriftArg::Restore)]
+    pub drift: DriftArg,
     /// Exit 2 when there are changes (0 none, 1 error), like `terraform plan`
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -44,6 +48,24 @@ pub enum ModeArg {
     Fail,
     /// Take the repository's value
     Update,
+}
+
+/// `--drift`: what a plan does where only the platform changed a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriftArg {
+    /// Plan the repository's value back
+    Restore,
+    /// Keep the platform's value: plan only what the repository changed since the last apply
+    Keep,
+}
+
+impl From<DriftArg> for DriftPolicy {
+    fn from(d: DriftArg) -> DriftPolicy {
+        match d {
+            DriftArg::Restore => DriftPolicy::Restore,
+            DriftArg::Keep => DriftPolicy::Keep,
+        }
+    }
 }
 
 impl From<ModeArg> for Mode {
@@ -84,6 +106,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         against: args.against.to_string(),
         mode: args.mode.into(),
         action: None,
+        drift: args.drift.into(),
+        ignore: project.ignore_rules(&tenants),
     };
     let mut sink = match &args.out {
         Some(path) => file_sink(ui, global, path)?,
@@ -92,18 +116,24 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
     // A closed pipe (`promote plan | head`) ends the output, not the plan's exit code.
     let mut open = sink.begin(&header).is_ok();
     let text_output = ui.format == OutputFormat::Text;
-    let summary = plan::plan(&project, &tenants, &baseline, header.mode, |tenant| {
-        bar.inc(1);
-        // The report may go to a file; the reasons for the exit code always reach stderr.
-        if !text_output {
-            for d in &tenant.errors {
-                bar.suspend(|| ui.diagnostic(d));
+    let summary = plan::plan(
+        &project,
+        &tenants,
+        &baseline,
+        (header.mode, header.drift),
+        |tenant| {
+            bar.inc(1);
+            // The report may go to a file; the reasons for the exit code always reach stderr.
+            if !text_output {
+                for d in &tenant.errors {
+                    bar.suspend(|| ui.diagnostic(d));
+                }
             }
-        }
-        if open {
-            open = sink.tenant(&tenant).is_ok();
-        }
-    });
+            if open {
+                open = sink.tenant(&tenant).is_ok();
+            }
+        },
+    );
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&summary);

@@ -76,6 +76,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         against: format!("backup {}", chosen.display()),
         mode: Mode::Update,
         action: Some("rollback".into()),
+        drift: Default::default(),
+        ignore: Vec::new(),
     };
     let mut report = prepared.report.clone();
     let mut summary = Summary::default();

@@ -26,9 +26,9 @@ use crate::baseline::Live;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
-use crate::patch::three_way::{Change, Mode, Reason};
+use crate::patch::three_way::{Change, DriftPolicy, Mode, Reason};
 use crate::pipeline::Project;
-use crate::prepare::{prepare, Desired, PreparedPlan};
+use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
 
 /// One path live changed since the last apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,12 +169,17 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         }
     };
     out.applied = last.is_some();
+    let ignore = project.ignore(t);
     let prepared = match prepare(
         t,
         desired,
         last.as_ref(),
         &current,
-        Mode::Update,
+        Policy {
+            mode: Mode::Update,
+            drift: DriftPolicy::Restore,
+            ignore,
+        },
         false,
         None,
     ) {
@@ -207,7 +212,9 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
     if let Some(last) = &last {
         out.unmanaged = layout::entries(&current)
             .into_iter()
-            .filter(|p| last.pointer(p).is_none() && desired.pointer(p).is_none())
+            .filter(|p| {
+                last.pointer(p).is_none() && desired.pointer(p).is_none() && !ignore.covers(p)
+            })
             .collect();
     }
     out
@@ -311,6 +318,9 @@ pub struct Report {
     pub env: String,
     pub tenants: Vec<TenantDrift>,
     pub summary: Totals,
+    /// The paths left alone (ignore rules): never reported as drift.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<crate::ignore::Rule>,
 }
 
 /// Computes the drift of `tenants` of `project` against `live`, `live.concurrency` at a time,
@@ -326,6 +336,7 @@ pub fn run(
         env: project.env.name.clone(),
         tenants: Vec::with_capacity(tenants.len()),
         summary: Totals::default(),
+        ignore: project.ignore_rules(tenants),
     };
     crate::parallel::ordered(
         tenants,

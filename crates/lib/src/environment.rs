@@ -30,6 +30,9 @@ pub struct EnvironmentFile {
     /// `None`: every template directory is a tenant of the same name.
     #[serde(default)]
     pub tenants: Option<BTreeMap<String, Option<TenantEntry>>>,
+    /// Paths promote leaves alone in this environment's tenants ([`crate::ignore`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<crate::ignore::Entry>,
 }
 
 /// Where an environment's tenants live.
@@ -108,6 +111,8 @@ pub struct Environment {
     pub file: EnvironmentFile,
     /// The file's text, to point at lines in later errors.
     pub text: String,
+    /// The file's `ignore:` rules, checked.
+    pub ignore: Vec<crate::ignore::Rule>,
 }
 
 /// One tenant of an environment, resolved: which template, which ID, which variables.
@@ -140,14 +145,18 @@ impl Environment {
             ))
             .at(location)
             .hint(
-                "an environment file has `target`, and optionally `requires`, `strict`, `vars` and `tenants`",
+                "an environment file has `target`, and optionally `requires`, `strict`, `vars`, `tenants` and `ignore`",
             )
         })?;
+        // Every bad rule is an error of its own; the first is the environment's.
+        let ignore = crate::ignore::check(&file.ignore, path, text)
+            .map_err(|mut problems| problems.swap_remove(0))?;
         let env = Environment {
             name: name.to_owned(),
             path: path.to_owned(),
             file,
             text: text.to_owned(),
+            ignore,
         };
         env.check_target()?;
         Ok(env)

@@ -267,7 +267,7 @@ pub fn prepare(
         Desired::tree(shown),
         Some(&current),
         &current,
-        mode,
+        prepare::Policy::mode(mode),
         empty,
         None,
     )

@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::baseline::Baseline;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::Mode;
+use crate::ignore::Rule;
+use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::pipeline::Project;
-use crate::prepare::{prepare, Desired};
+use crate::prepare::{prepare, Desired, Policy};
 
 pub mod tenant;
 
@@ -35,6 +36,41 @@ pub struct Header {
     /// `apply` or `apply (dry run)` in an apply report; absent in a plan report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// What the plan does with drift (`--drift`); absent when it restores it (the default).
+    #[serde(skip_serializing_if = "DriftPolicy::is_restore")]
+    pub drift: DriftPolicy,
+    /// The paths the plan leaves alone (ignore rules), so that a reviewer sees them; absent
+    /// when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<Rule>,
+}
+
+impl Header {
+    /// Returns the lines a report's header adds under its title, as plain text (keys quoted on
+    /// one line; each report escapes them for its format): the drift policy when it keeps
+    /// drift, and every ignore rule with where it is written and why.
+    pub fn policy_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.drift == DriftPolicy::Keep {
+            lines.push("drift: keep (paths the platform changed and the repository did not since the last apply keep the platform's value)".to_owned());
+        }
+        if !self.ignore.is_empty() {
+            lines.push("ignored paths (never planned, applied or reported as drift):".to_owned());
+        }
+        for rule in &self.ignore {
+            let why = rule
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", crate::diagnostic::quoted(r)))
+                .unwrap_or_default();
+            lines.push(format!(
+                "  {} ({}{why})",
+                crate::diagnostic::quoted(&rule.path),
+                crate::diagnostic::quoted(&rule.source)
+            ));
+        }
+        lines
+    }
 }
 
 /// Totals over the tenants of a report.
@@ -90,7 +126,8 @@ impl Summary {
     }
 }
 
-/// Plans `tenants` of `project` against `baseline`, handing each tenant's plan to `each` in
+/// Plans `tenants` of `project` against `baseline` (conflicts resolved by `mode`, drift
+/// restored or kept by `drift`, each tenant's ignore rules honoured), handing each tenant's plan to `each` in
 /// tenant order as soon as it is done, and returns the totals. Tenants are planned in parallel
 /// ([`crate::parallel::ordered`]) with only a few results per thread held at a time: memory stays
 /// flat however large the fleet.
@@ -98,7 +135,7 @@ pub fn plan(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
-    mode: Mode,
+    (mode, drift): (Mode, DriftPolicy),
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
     // Live baselines wait on the network: as many threads as the environment's concurrency.
@@ -112,7 +149,12 @@ pub fn plan(
         threads,
         |t| {
             crate::activity::tenant("plan", &project.env.name, t, || {
-                plan_tenant(project, t, baseline, mode)
+                let policy = Policy {
+                    mode,
+                    drift,
+                    ignore: project.ignore(t),
+                };
+                plan_tenant(project, t, baseline, policy)
             })
         },
         |p| {
@@ -123,7 +165,12 @@ pub fn plan(
     summary
 }
 
-fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mode) -> TenantPlan {
+fn plan_tenant(
+    project: &Project,
+    tenant: &Tenant,
+    baseline: &Baseline,
+    policy: Policy<'_>,
+) -> TenantPlan {
     let mut out = TenantPlan::empty(tenant);
     let context = |d: Diagnostic| d.context(&project.env.name, Some(&tenant.key));
     // Exports carry no credentials and the repository only markers: compare without them.
@@ -151,7 +198,7 @@ fn plan_tenant(project: &Project, tenant: &Tenant, baseline: &Baseline, mode: Mo
         desired,
         last_applied.as_ref(),
         &live,
-        mode,
+        policy,
         create,
         None,
     ) {

@@ -17,6 +17,16 @@
 //! last-applied record before they are compared, here and nowhere else: no plan proposes it, no
 //! apply sends or verifies it, no record keeps it.
 //!
+//! The paths the tenant's ignore rules name ([`crate::ignore`]) are taken out of the three
+//! trees the same way, right after the material: they are never planned, sent, verified,
+//! recorded or reported as drift. An object the plan creates goes without them (the rules
+//! say "never sent"; the system that owns the path sets it), and an object the repository
+//! drops goes whole, ignored paths with it.
+//!
+//! With [`DriftPolicy::Keep`] the changes that would restore drift (the platform changed a
+//! path the repository did not change since the last apply) are left out of the plan and
+//! listed as kept: the plan holds only what the repository changed.
+//!
 //! The report's patch is made from the [`Sending`] itself, after credentials are supplied and
 //! new workspaces are split off: what a report shows is what is sent, redacted.
 
@@ -26,7 +36,8 @@ use crate::client::{PlatformClient, Target};
 use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::{self, Conflict, Mode, Touched};
+use crate::ignore::Ignore;
+use crate::patch::three_way::{self, Conflict, DriftPolicy, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
 use crate::plan::tenant::{self, Counts, Status, TenantPlan};
@@ -78,13 +89,39 @@ impl Desired {
         }
     }
 
-    /// Returns the desired tree without the platform's material ([`material`]), and without
-    /// the references that pointed into it.
-    fn without_material(mut self) -> Desired {
+    /// Returns the desired tree without the platform's material ([`material`]) and the paths
+    /// `ignore` names, and without the references that pointed into them.
+    fn without_material(mut self, ignore: &Ignore) -> Desired {
         material::strip(&mut self.tree, Scope::Tenant);
-        self.references
-            .retain(|(at, _)| material::covering(at, Scope::Tenant).is_none());
+        ignore.strip(&mut self.tree);
+        self.references.retain(|(at, _)| {
+            material::covering(at, Scope::Tenant).is_none() && !ignore.covers(at)
+        });
         self
+    }
+}
+
+/// How a plan treats what the platform and the repository disagree on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    /// Conflicts: where both changed a path since the last apply (`--mode`).
+    pub mode: Mode,
+    /// Drift: where only the platform changed a path (`--drift`).
+    pub drift: DriftPolicy,
+    /// The paths left alone (the tenant's ignore rules).
+    pub ignore: &'a Ignore,
+}
+
+impl Policy<'static> {
+    /// `mode`, drift restored, nothing ignored: for trees that are no repository's (a backup
+    /// restored, an export migrated).
+    pub(crate) fn mode(mode: Mode) -> Policy<'static> {
+        static NONE: Ignore = Ignore::none();
+        Policy {
+            mode,
+            drift: DriftPolicy::Restore,
+            ignore: &NONE,
+        }
     }
 }
 
@@ -219,7 +256,8 @@ pub(crate) struct Refused {
 }
 
 /// Prepares `tenant`: plans `desired` against `live` given `last_applied` (three-way; `None`:
-/// a two-way overlay that never removes), resolving conflicts by `mode`, supplies credentials
+/// a two-way overlay that never removes), resolving conflicts and drift by `policy` and
+/// leaving alone the paths it ignores, supplies credentials
 /// with `supply`, and makes the sending and the report. `create` marks a tenant the baseline
 /// does not have (status `create`).
 ///
@@ -230,17 +268,25 @@ pub(crate) fn prepare(
     desired: Desired,
     last_applied: Option<&Value>,
     live: &Value,
-    mode: Mode,
+    policy: Policy<'_>,
     create: bool,
     supply: Option<Supply<'_>>,
 ) -> Result<PreparedPlan, Refused> {
     let mut report = TenantPlan::empty(tenant);
-    // The platform's own material is neither planned nor compared: taken out of all three
-    // trees here, it is never sent, never verified and never recorded.
-    let desired = desired.without_material();
-    let last_applied = last_applied.map(|l| material::without(l, Scope::Tenant));
-    let live = &*material::without(live, Scope::Tenant);
-    let planned = match three_way::plan(last_applied.as_deref(), &desired.tree, live, mode) {
+    // The platform's own material and the ignored paths are neither planned nor compared:
+    // taken out of all three trees here, they are never sent, never verified and never
+    // recorded.
+    let ignore = policy.ignore;
+    let desired = desired.without_material(ignore);
+    let last_applied = last_applied.map(|l| without(l, ignore));
+    let live = &*without(live, ignore);
+    let planned = match three_way::plan_with_drift(
+        last_applied.as_deref(),
+        &desired.tree,
+        live,
+        policy.mode,
+        policy.drift,
+    ) {
         Ok(planned) => planned,
         Err(e) => {
             report.conflicts = redact_all(&e.conflicts);
@@ -264,6 +310,12 @@ pub(crate) fn prepare(
         .collect();
     report.conflicts = redact_all(&planned.conflicts);
     report.skipped = redact_all(&planned.skipped);
+    report.kept = planned
+        .kept
+        .iter()
+        .cloned()
+        .map(tenant::redact_change)
+        .collect();
     let mut touched = planned.touched();
     if let Some(supply) = supply {
         match supply(&desired.references, live, &mut touched) {
@@ -286,6 +338,16 @@ pub(crate) fn prepare(
         plan: planned,
         desired,
     })
+}
+
+/// Returns `tree` without the platform's material and the paths `ignore` names, borrowed when
+/// there is nothing to take out.
+fn without<'t>(tree: &'t Value, ignore: &Ignore) -> std::borrow::Cow<'t, Value> {
+    let tree = material::without(tree, Scope::Tenant);
+    if ignore.is_empty() {
+        return tree;
+    }
+    std::borrow::Cow::Owned(ignore.without(&tree).into_owned())
 }
 
 fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
@@ -344,7 +406,7 @@ mod tests {
             Desired::tree(desired),
             Some(&last),
             &live,
-            Mode::Update,
+            Policy::mode(Mode::Update),
             false,
             None,
         )

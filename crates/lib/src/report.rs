@@ -89,19 +89,23 @@ impl<W: Write> Sink for Text<W> {
         match &h.action {
             Some(action) => writeln!(
                 self.out,
-                "{} to {} (mode {})\n",
+                "{} to {} (mode {})",
                 capitalize(action),
                 style(&h.env).bold(),
                 h.mode.as_str()
             ),
             None => writeln!(
                 self.out,
-                "Plan for {} against {} (mode {})\n",
+                "Plan for {} against {} (mode {})",
                 style(&h.env).bold(),
                 h.against,
                 h.mode.as_str()
             ),
+        }?;
+        for line in h.policy_lines() {
+            writeln!(self.out, "{line}")?;
         }
+        writeln!(self.out)
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
@@ -383,6 +387,14 @@ impl<W: Write> Sink for Markdown<W> {
                 md_escape(&h.env),
                 md_escape(&h.against)
             )?;
+            let lines = h.policy_lines();
+            for line in &lines {
+                // An indented code block: shown as it is, one line each (`quoted`).
+                writeln!(self.out, "    {line}")?;
+            }
+            if !lines.is_empty() {
+                writeln!(self.out)?;
+            }
         }
         writeln!(
             self.out,

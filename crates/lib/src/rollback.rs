@@ -348,7 +348,7 @@ pub fn prepare(
         desired,
         Some(&current),
         &current,
-        Mode::Update,
+        prepare::Policy::mode(Mode::Update),
         false,
         None,
     )

@@ -208,7 +208,7 @@ pub fn send(
                 let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
                 match taken {
                     Some(Slot::Planned(Planned::Ready(ready))) => {
-                        super::send(live, t, *ready, options)
+                        super::send(live, (t, project.ignore(t)), *ready, options)
                     }
                     Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
                     Some(Slot::Again) => super::plan_and_send(project, live, t, options),
@@ -323,6 +323,7 @@ mod tests {
         let live = Live::open(repo, &project.env, &tenants, Default::default()).unwrap();
         let options = Options {
             mode: crate::patch::three_way::Mode::Update,
+            drift: Default::default(),
             dry_run: false,
             allow_delete: false,
             force: false,

@@ -18,7 +18,7 @@ use crate::baseline::{Baseline, Live};
 use crate::diagnostic::{Diagnostic, Result};
 use crate::environment::{Environment, Tenant};
 use crate::gate;
-use crate::patch::three_way::Mode;
+use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::pipeline::Project;
 use crate::plan::{self, Header, Outcome, Summary};
 use crate::progress;
@@ -43,6 +43,8 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// Conflict resolution.
     pub mode: Mode,
+    /// Drift restored (the default) or kept.
+    pub drift: DriftPolicy,
     /// With `apply`: remove objects the repository dropped, and forget deleted tenants.
     pub allow_delete: bool,
     /// With `apply`: remove more than a fifth of a tenant's objects.
@@ -625,6 +627,8 @@ fn run_env(
         against: "live".into(),
         mode: options.mode,
         action: options.apply.then(|| options.action().to_owned()),
+        drift: options.drift,
+        ignore: project.ignore_rules(&tenants),
     };
     // Tenants last applied from a commit head does not contain (a branch applied by hand, or
     // from another work tree): head's configuration replaces what only that commit had.
@@ -659,6 +663,7 @@ fn run_env(
         Some(live) if options.apply => {
             let apply_options = apply::Options {
                 mode: options.mode,
+                drift: options.drift,
                 dry_run: options.dry_run,
                 allow_delete: options.allow_delete,
                 force: options.force,
@@ -696,12 +701,18 @@ fn run_env(
         }
         Some(live) => {
             let baseline = Baseline::Live(Box::new(live));
-            let summary = plan::plan(project, &tenants, &baseline, header.mode, |p| {
-                for d in &p.errors {
-                    host.diagnostic(d);
-                }
-                emit(&p)
-            });
+            let summary = plan::plan(
+                project,
+                &tenants,
+                &baseline,
+                (header.mode, header.drift),
+                |p| {
+                    for d in &p.errors {
+                        host.diagnostic(d);
+                    }
+                    emit(&p)
+                },
+            );
             (summary, false)
         }
     };
