@@ -415,6 +415,29 @@ mod tests {
     }
 
     #[test]
+    fn ignore_rules_are_read_and_checked() {
+        let text = "target: {url: https://x}\nignore:\n  - /metadata\n  - path: /servers/*/clients/*/redirect_uris\n    reason: set by the deploy pipeline\n";
+        let env = Environment::parse("prod", "environments/prod.yaml", text).unwrap();
+        let paths: Vec<&str> = env.ignore.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/metadata", "/servers/*/clients/*/redirect_uris"]);
+        assert_eq!(
+            env.ignore[1].reason.as_deref(),
+            Some("set by the deploy pipeline")
+        );
+        assert_eq!(env.ignore[0].source, "environments/prod.yaml");
+        let bad = "target: {url: https://x}\nignore:\n  - servers/x\n";
+        let err = Environment::parse("prod", "environments/prod.yaml", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "environments/prod.yaml:3:5: ignore rule `servers/x` does not start with `/`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn overlay_merges_maps_deeply() {
         let base = json!({"a": 1, "m": {"x": 1, "y": 2}});
         let over = json!({"m": {"y": 3}, "b": 2});

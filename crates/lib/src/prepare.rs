@@ -425,4 +425,92 @@ mod tests {
             .get("secret")
             .is_none());
     }
+
+    fn redirect_rules() -> Ignore {
+        let entries = [crate::ignore::Entry::Path(
+            "/servers/*/clients/*/redirect_uris".into(),
+        )];
+        Ignore::new(crate::ignore::check(&entries, "environments/prod.yaml", "").unwrap())
+    }
+
+    fn paths(prepared: &PreparedPlan) -> Vec<&str> {
+        prepared
+            .plan
+            .changes
+            .iter()
+            .map(|c| c.path.as_str())
+            .collect()
+    }
+
+    /// A deploy pipeline sets a client's redirect_uris on the platform: with the path ignored,
+    /// it is not drift, the rest of the repository's change is planned, a client the plan
+    /// creates goes without it, and a client the repository drops goes whole.
+    #[test]
+    fn ignored_paths_are_never_planned() {
+        let client = |uris: &str| json!({"client_name": "c", "redirect_uris": [uris]});
+        let last = json!({"name": "Acme", "servers": {"w": {"clients": {
+            "c": client("https://repo"), "old": client("https://repo")}}}});
+        let live = json!({"name": "Acme", "servers": {"w": {"clients": {
+            "c": client("https://deployed"), "old": client("https://deployed")}}}});
+        let desired = json!({"name": "Acme 2", "servers": {"w": {"clients": {
+            "c": client("https://repo"), "new": client("https://repo")}}}});
+        let ignore = redirect_rules();
+        let policy = Policy {
+            mode: Mode::Fail,
+            drift: DriftPolicy::Restore,
+            ignore: &ignore,
+        };
+        let prepared = prepare(
+            &acme(),
+            Desired::tree(desired),
+            Some(&last),
+            &live,
+            policy,
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            paths(&prepared),
+            ["/name", "/servers/w/clients/new", "/servers/w/clients/old"]
+        );
+        assert!(prepared.plan.conflicts.is_empty());
+        assert_eq!(
+            prepared.plan.changes[1].new,
+            Some(json!({"client_name": "c"}))
+        );
+        assert!(prepared.plan.changes[2].new.is_none());
+        let sent = serde_json::to_string(&prepared.sending.patch).unwrap();
+        assert!(!sent.contains("redirect_uris"), "{sent}");
+        // What apply records holds no ignored path either.
+        assert!(prepared.desired.tree["servers"]["w"]["clients"]["c"]
+            .get("redirect_uris")
+            .is_none());
+    }
+
+    /// `--drift keep`: the platform's change to a path the repository did not change stays
+    /// (listed as kept); the repository's own change is planned.
+    #[test]
+    fn kept_drift_is_listed_not_planned() {
+        let last = json!({"name": "Acme", "metadata": {"owner": "a"}});
+        let live = json!({"name": "Acme", "metadata": {"owner": "changed on the platform"}});
+        let desired = json!({"name": "Acme 2", "metadata": {"owner": "a"}});
+        let none = Ignore::none();
+        let plan = |drift| {
+            let policy = Policy {
+                mode: Mode::Update,
+                drift,
+                ignore: &none,
+            };
+            let d = Desired::tree(desired.clone());
+            prepare(&acme(), d, Some(&last), &live, policy, false, None).unwrap()
+        };
+        let keep = plan(DriftPolicy::Keep);
+        assert_eq!(paths(&keep), ["/name"]);
+        let kept: Vec<&str> = keep.report.kept.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(kept, ["/metadata/owner"]);
+        let restore = plan(DriftPolicy::Restore);
+        assert_eq!(paths(&restore), ["/metadata/owner", "/name"]);
+        assert!(restore.report.kept.is_empty());
+    }
 }
