@@ -18,6 +18,7 @@ mod drift;
 mod editor;
 mod export;
 mod filesystem;
+mod ignore;
 mod live;
 mod lock;
 mod logs;

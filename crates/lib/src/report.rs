@@ -180,6 +180,14 @@ impl<W: Write> Sink for Text<W> {
                 path_text(&c.path)
             )?;
         }
+        for c in &t.kept {
+            writeln!(
+                self.out,
+                "  {} {} ({KEPT_DRIFT})",
+                style("!").magenta(),
+                path_text(&c.path)
+            )?;
+        }
         writeln!(self.out)
     }
 
@@ -288,6 +296,9 @@ pub(crate) const NOT_APPLIED: &str =
 /// What a conflict that `--mode ignore` kept says, after its path.
 pub(crate) const KEPT: &str = "conflict: kept the platform's value, --mode ignore";
 
+/// What drift that `--drift keep` kept says, after its path.
+pub(crate) const KEPT_DRIFT: &str = "drift: kept the platform's value, --drift keep";
+
 /// A tenant's status in a word: what apply did, or else what the plan found.
 pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
     match (t.outcome, t.status) {
@@ -368,6 +379,9 @@ impl<W: Write> Sink for Markdown<W> {
         }
         for c in &t.skipped {
             block.push_str(&format!("! {} ({KEPT})\n", path_text(&c.path)));
+        }
+        for c in &t.kept {
+            block.push_str(&format!("! {} ({KEPT_DRIFT})\n", path_text(&c.path)));
         }
         block.push_str("```\n\n</details>\n\n");
         if self.details.len() + block.len() <= MARKDOWN_BUDGET {

@@ -1,0 +1,235 @@
+//! Ignore rules (`ignore:` in an environment file, and in a template's `promote.yaml`) and
+//! `--drift restore|keep`: paths another system manages are never planned, applied or
+//! reported as drift, and a plan can keep what the platform changed.
+
+use serde_json::json;
+
+use crate::apply::{applied_example, apply, plan};
+use crate::support::{report_tenant, TestRepo};
+
+const CLIENT: &str = "/servers/default/clients/storefront-spa";
+const REDIRECTS_RULE: &str = "/servers/*/clients/*/redirect_uris";
+const DEPLOYED: &str = "https://deployed.example/callback";
+
+/// The example applied, then a deploy pipeline sets the storefront's redirect URIs on the
+/// platform.
+fn deployed_over_applied_example() -> TestRepo {
+    let (repo, _) = applied_example();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["servers"]["default"]["clients"]["storefront-spa"]["redirect_uris"] = json!([DEPLOYED]);
+    });
+    repo
+}
+
+fn live_redirects(repo: &TestRepo) -> serde_json::Value {
+    repo.emulator_tenant("acme-local")["servers"]["default"]["clients"]["storefront-spa"]
+        ["redirect_uris"]
+        .clone()
+}
+
+#[test]
+fn a_path_a_deploy_pipeline_sets_is_left_alone() {
+    let repo = deployed_over_applied_example();
+    // Without a rule, the pipeline's value is drift that apply would revert.
+    let (run, report) = plan(&repo, &[]);
+    run.code(2);
+    let acme = report_tenant(&report, "acme");
+    assert_eq!(acme["changes"][0]["path"], format!("{CLIENT}/redirect_uris"));
+    assert_eq!(acme["changes"][0]["reason"], "drift");
+
+    let env = repo.read("environments/local.yaml");
+    repo.write(
+        "environments/local.yaml",
+        &format!("{env}ignore:\n  - path: {REDIRECTS_RULE}\n    reason: set by the deploy pipeline\n"),
+    );
+    repo.commit("leave the redirect URIs to the deploy pipeline");
+
+    let (run, report) = plan(&repo, &[]);
+    run.success();
+    assert_eq!(report["summary"]["with_changes"], 0);
+    assert_eq!(
+        report["ignore"],
+        json!([{"path": REDIRECTS_RULE, "reason": "set by the deploy pipeline", "source": "environments/local.yaml"}])
+    );
+    repo.run(&["plan", "--env", "local"])
+        .success()
+        .stdout_contains("ignored paths (never planned, applied or reported as drift):")
+        .stdout_contains(&format!(
+            "  {REDIRECTS_RULE} (environments/local.yaml: set by the deploy pipeline)"
+        ));
+    repo.run(&["plan", "--env", "local", "--output", "markdown"])
+        .success()
+        .stdout_contains("    ignored paths")
+        .stdout_contains(&format!("      {REDIRECTS_RULE} (environments/local.yaml"));
+    repo.run(&["plan", "--env", "local", "--output", "html"])
+        .success()
+        .stdout_contains(REDIRECTS_RULE);
+
+    // A repository change elsewhere in the same client is applied; the pipeline's value stays,
+    // and the apply is recorded without the ignored path, so nothing is drift afterwards.
+    repo.edit(
+        "templates/acme/workspaces/default/clients/storefront-spa.yaml",
+        "description: React storefront at",
+        "description: React shop at",
+    );
+    repo.commit("rename the storefront");
+    let (run, report) = apply(&repo, &[]);
+    run.success();
+    assert_eq!(report["ignore"][0]["path"], REDIRECTS_RULE);
+    let acme = report_tenant(&report, "acme");
+    assert_eq!(acme["outcome"], "applied");
+    let paths: Vec<&str> = acme["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [format!("{CLIENT}/description")]);
+    assert_eq!(live_redirects(&repo), json!([DEPLOYED]));
+    repo.run(&["drift", "--env", "local"])
+        .success()
+        .stdout_contains("4 in sync");
+    let (run, report) = repo.json_run(&["drift", "--env", "local", "--output", "json"], &[]);
+    run.success();
+    assert_eq!(report["ignore"][0]["path"], REDIRECTS_RULE);
+    // The pipeline changes them again: still nothing to do.
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["servers"]["default"]["clients"]["storefront-spa"]["redirect_uris"] =
+            json!(["https://next.example/cb"]);
+    });
+    plan(&repo, &[]).0.success();
+    repo.run(&["drift", "--env", "local"]).success();
+}
+
+#[test]
+fn a_templates_promote_yaml_applies_in_every_environment() {
+    let repo = deployed_over_applied_example();
+    repo.write(
+        "templates/acme/promote.yaml",
+        &format!("# fields other systems manage in every acme tenant\nignore:\n  - {REDIRECTS_RULE}\n  - {CLIENT}/description\n"),
+    );
+    repo.commit("acme's rules");
+    // The settings file is read for its rules, never as part of the tenant's tree.
+    repo.run(&["validate"]).success();
+    repo.run(&["render", "--env", "staging", "--tenant", "acme", "--out", "out"])
+        .success();
+    assert!(!repo.join("out/staging/acme/promote.yaml").exists());
+
+    let (run, report) = plan(&repo, &[]);
+    run.success();
+    assert_eq!(report["ignore"][0]["source"], "templates/acme/promote.yaml");
+    assert_eq!(live_redirects(&repo), json!([DEPLOYED]));
+
+    // In staging too (planned against the repository's last commit): the repository's change
+    // to an ignored path is not planned, its other changes are, and the header lists the rules.
+    repo.edit(
+        "templates/acme/workspaces/default/clients/storefront-spa.yaml",
+        "description: React storefront at",
+        "description: React shop at",
+    );
+    repo.edit(
+        "templates/acme/workspaces/default/clients/storefront-spa.yaml",
+        "team: web-storefront",
+        "team: web-shop",
+    );
+    let (run, report) = repo.json_run(
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--against",
+            "rev:HEAD",
+            "--tenant",
+            "acme",
+        ],
+        &[],
+    );
+    run.success();
+    let acme = report_tenant(&report, "acme");
+    let paths: Vec<&str> = acme["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [format!("{CLIENT}/metadata/team")]);
+    let rules: Vec<&str> = report["ignore"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    let description = format!("{CLIENT}/description");
+    assert_eq!(rules, [REDIRECTS_RULE, description.as_str()]);
+}
+
+#[test]
+fn a_bad_rule_is_refused_where_it_is_written() {
+    let (repo, _) = TestRepo::example_in_git();
+    let env = repo.read("environments/local.yaml");
+    repo.write(
+        "environments/local.yaml",
+        &format!("{env}ignore:\n  - servers/*/clients\n"),
+    );
+    let lines = env.lines().count();
+    repo.run(&["plan", "--env", "local"])
+        .code(1)
+        .stderr_contains(&format!(
+            "environments/local.yaml:{}:5: ignore rule `servers/*/clients` does not start with `/`",
+            lines + 2
+        ));
+    repo.write("environments/local.yaml", &env);
+    repo.write("templates/acme/promote.yaml", "ignore:\n  - /a//b\n");
+    repo.run(&["plan", "--env", "local"])
+        .code(1)
+        .stderr_contains("templates/acme/promote.yaml:2:5: ignore rule `/a//b` has an empty key");
+    repo.write("templates/acme/promote.yaml", "ignores: []\n");
+    repo.run(&["plan", "--env", "local"])
+        .code(1)
+        .stderr_contains("templates/acme/promote.yaml:1:1: invalid template settings");
+}
+
+#[test]
+fn drift_keep_applies_only_what_the_repository_changed() {
+    let repo = deployed_over_applied_example();
+    repo.edit(
+        "templates/acme/workspaces/default/clients/storefront-spa.yaml",
+        "description: React storefront at",
+        "description: React shop at",
+    );
+    repo.commit("rename the storefront");
+
+    repo.run(&["plan", "--env", "local", "--drift", "keep"])
+        .success()
+        .stdout_contains(&format!(
+            "{CLIENT}/redirect_uris (drift: kept the platform's value, --drift keep)"
+        ));
+    let (run, report) = apply(&repo, &["--drift", "keep"]);
+    run.success();
+    assert_eq!(report["drift"], "keep");
+    let acme = report_tenant(&report, "acme");
+    assert_eq!(acme["outcome"], "applied");
+    assert_eq!(acme["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(acme["changes"][0]["path"], format!("{CLIENT}/description"));
+    assert_eq!(acme["kept"][0]["path"], format!("{CLIENT}/redirect_uris"));
+    assert_eq!(live_redirects(&repo), json!([DEPLOYED]));
+    let live = repo.emulator_tenant("acme-local");
+    assert!(live["servers"]["default"]["clients"]["storefront-spa"]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("React shop at"));
+
+    // The next plan with keep has nothing to do; with restore (the default) the drift shows.
+    let (run, report) = plan(&repo, &["--drift", "keep"]);
+    run.success();
+    assert_eq!(report["summary"]["with_changes"], 0);
+    repo.run(&["plan", "--env", "local", "--drift", "keep"])
+        .success()
+        .stdout_contains("drift: keep");
+    let (run, report) = plan(&repo, &[]);
+    run.code(2);
+    let acme = report_tenant(&report, "acme");
+    assert_eq!(acme["changes"][0]["path"], format!("{CLIENT}/redirect_uris"));
+    assert_eq!(acme["changes"][0]["reason"], "drift");
+    assert!(report.get("drift").is_none());
+}
