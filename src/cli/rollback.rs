@@ -63,7 +63,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(
         &live,
-        tenant,
+        (tenant, project.ignore(tenant)),
         &chosen,
         apply::Deletes {
             allow: args.allow_delete,
@@ -77,7 +77,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RollbackArgs) -> CommandResult {
         mode: Mode::Update,
         action: Some("rollback".into()),
         drift: Default::default(),
-        ignore: Vec::new(),
+        ignore: project.ignore_rules(&tenants),
     };
     let mut report = prepared.report.clone();
     let mut summary = Summary::default();

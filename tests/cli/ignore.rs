@@ -34,13 +34,18 @@ fn a_path_a_deploy_pipeline_sets_is_left_alone() {
     let (run, report) = plan(&repo, &[]);
     run.code(2);
     let acme = report_tenant(&report, "acme");
-    assert_eq!(acme["changes"][0]["path"], format!("{CLIENT}/redirect_uris"));
+    assert_eq!(
+        acme["changes"][0]["path"],
+        format!("{CLIENT}/redirect_uris")
+    );
     assert_eq!(acme["changes"][0]["reason"], "drift");
 
     let env = repo.read("environments/local.yaml");
     repo.write(
         "environments/local.yaml",
-        &format!("{env}ignore:\n  - path: {REDIRECTS_RULE}\n    reason: set by the deploy pipeline\n"),
+        &format!(
+            "{env}ignore:\n  - path: {REDIRECTS_RULE}\n    reason: set by the deploy pipeline\n"
+        ),
     );
     repo.commit("leave the redirect URIs to the deploy pipeline");
 
@@ -111,8 +116,10 @@ fn a_templates_promote_yaml_applies_in_every_environment() {
     repo.commit("acme's rules");
     // The settings file is read for its rules, never as part of the tenant's tree.
     repo.run(&["validate"]).success();
-    repo.run(&["render", "--env", "staging", "--tenant", "acme", "--out", "out"])
-        .success();
+    repo.run(&[
+        "render", "--env", "staging", "--tenant", "acme", "--out", "out",
+    ])
+    .success();
     assert!(!repo.join("out/staging/acme/promote.yaml").exists());
 
     let (run, report) = plan(&repo, &[]);
@@ -214,10 +221,12 @@ fn drift_keep_applies_only_what_the_repository_changed() {
     assert_eq!(acme["kept"][0]["path"], format!("{CLIENT}/redirect_uris"));
     assert_eq!(live_redirects(&repo), json!([DEPLOYED]));
     let live = repo.emulator_tenant("acme-local");
-    assert!(live["servers"]["default"]["clients"]["storefront-spa"]["description"]
-        .as_str()
-        .unwrap()
-        .starts_with("React shop at"));
+    assert!(
+        live["servers"]["default"]["clients"]["storefront-spa"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("React shop at")
+    );
 
     // The next plan with keep has nothing to do; with restore (the default) the drift shows.
     let (run, report) = plan(&repo, &["--drift", "keep"]);
@@ -229,7 +238,134 @@ fn drift_keep_applies_only_what_the_repository_changed() {
     let (run, report) = plan(&repo, &[]);
     run.code(2);
     let acme = report_tenant(&report, "acme");
-    assert_eq!(acme["changes"][0]["path"], format!("{CLIENT}/redirect_uris"));
+    assert_eq!(
+        acme["changes"][0]["path"],
+        format!("{CLIENT}/redirect_uris")
+    );
     assert_eq!(acme["changes"][0]["reason"], "drift");
     assert!(report.get("drift").is_none());
+}
+
+/// `promote ci` plans each environment with its rules and drift policy, in each header; a
+/// template's rules are a change of that template's tenants.
+#[test]
+fn ci_reports_show_the_rules_and_the_drift_policy() {
+    let (repo, base) = crate::ci::fleet();
+    repo.write(
+        "templates/acme/promote.yaml",
+        &format!("ignore:\n  - {REDIRECTS_RULE}\n"),
+    );
+    let head = repo.commit("acme: leave the redirect URIs to the deploy pipeline");
+    let (run, report) = crate::ci::ci(&repo, &base, &head, &["--drift", "keep"]);
+    run.success();
+    let envs = report["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 3);
+    for env in envs {
+        let header = &env["report"];
+        assert_eq!(header["drift"], "keep", "{env}");
+        assert_eq!(header["ignore"][0]["path"], REDIRECTS_RULE, "{env}");
+        // Read from the head commit, named with it.
+        assert_eq!(
+            header["ignore"][0]["source"],
+            format!("templates/acme/promote.yaml@{head}")
+        );
+        let keys: Vec<&str> = header["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["acme"]);
+    }
+}
+
+/// A template's `promote.yaml` is the repository's own: export writes around it, never over
+/// it, and never removes it when the platform changed.
+#[test]
+fn export_never_writes_or_removes_a_templates_promote_yaml() {
+    let (repo, _) = applied_example();
+    repo.run(&["export", "--env", "local", "--out", "exported"])
+        .success();
+    let rules = format!("ignore:\n  - {REDIRECTS_RULE}\n");
+    repo.write("exported/acme/promote.yaml", &rules);
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["name"] = json!("Acme renamed on the platform");
+    });
+    repo.run(&["export", "--env", "local", "--out", "exported"])
+        .success();
+    assert_eq!(repo.read("exported/acme/promote.yaml"), rules);
+    assert!(repo
+        .read("exported/acme/tenant.yaml")
+        .contains("Acme renamed on the platform"));
+}
+
+/// Appends `ignore: [RULE]` to environment `env`'s file.
+fn ignore_in(repo: &TestRepo, env: &str, rule: &str) {
+    let path = format!("environments/{env}.yaml");
+    let text = repo.read(&path);
+    repo.write(&path, &format!("{text}ignore:\n  - {rule}\n"));
+}
+
+const WEB: &str = "/servers/app/clients/web";
+
+/// A rollback restores the backup except the paths the rules leave alone, and checks the
+/// tenant against the backup without them.
+#[test]
+fn rollback_leaves_ignored_paths_alone() {
+    use crate::apply::{SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW};
+    let (repo, _) = applied_example();
+    let before = repo.emulator_tenant("globex-local");
+    repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION, SAAS_WEB_DESCRIPTION_NEW);
+    apply(&repo, &[]).0.success();
+    repo.edit_emulator_tenant("globex-local", |t| {
+        t["servers"]["app"]["clients"]["web"]["redirect_uris"] = json!([DEPLOYED]);
+    });
+    ignore_in(&repo, "local", REDIRECTS_RULE);
+    let (run, report) = repo.json_run(
+        &["rollback", "--env", "local", "--tenant", "globex", "--yes"],
+        &[],
+    );
+    run.success();
+    assert_eq!(report["ignore"][0]["path"], REDIRECTS_RULE);
+    let after = repo.emulator_tenant("globex-local");
+    let description = format!("{WEB}/description");
+    assert_eq!(after.pointer(&description), before.pointer(&description));
+    assert_eq!(
+        after.pointer(&format!("{WEB}/redirect_uris")),
+        Some(&json!([DEPLOYED]))
+    );
+}
+
+/// A migration imports the whole tenant, and the destination's rules keep their paths as the
+/// destination has them.
+#[test]
+fn migrate_keeps_the_destinations_ignored_paths() {
+    let (repo, _) = applied_example();
+    let local = repo.read("environments/local.yaml");
+    repo.write(
+        "environments/other.yaml",
+        &local.replace("emulator: .promote/emulator", "emulator: .promote/other"),
+    );
+    let migrate = [
+        "migrate",
+        "--from",
+        "local:acme",
+        "--to",
+        "other:acme",
+        "--yes",
+    ];
+    repo.run(&migrate).success();
+    let file = repo.join(".promote/other/tenants/acme-local.json");
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    other["servers"]["default"]["clients"]["storefront-spa"]["redirect_uris"] = json!([DEPLOYED]);
+    std::fs::write(&file, serde_json::to_vec(&other).unwrap()).unwrap();
+    ignore_in(&repo, "other", REDIRECTS_RULE);
+    repo.run(&[&migrate[..], &["--mode", "update"]].concat())
+        .success();
+    let other: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        other.pointer(&format!("{CLIENT}/redirect_uris")),
+        Some(&json!([DEPLOYED]))
+    );
 }

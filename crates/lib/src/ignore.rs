@@ -253,6 +253,16 @@ impl Ignore {
         }
     }
 
+    /// Makes `into` hold what `from` holds at the paths the rules name, wherever `into` has
+    /// the parent object: for a whole tree sent by import (which replaces everything), so that
+    /// the import leaves those paths as the destination (`from`) has them.
+    pub fn graft(&self, from: &Value, into: &mut Value) {
+        for pattern in &self.patterns {
+            strip_at(into, pattern);
+            graft_at(from, into, pattern);
+        }
+    }
+
     /// Returns `tree` without the paths the rules name, borrowed when there is no rule.
     pub fn without<'t>(&self, tree: &'t Value) -> Cow<'t, Value> {
         if self.is_empty() {
@@ -276,6 +286,22 @@ fn strip_at(tree: &mut Value, pattern: &[Segment]) {
     for (key, child) in map.iter_mut() {
         if first.matches(key) {
             strip_at(child, rest);
+        }
+    }
+}
+
+/// Copies the values `pattern` names in `from` into `into`, where `into` has their parents.
+fn graft_at(from: &Value, into: &mut Value, pattern: &[Segment]) {
+    let (Some((first, rest)), Value::Object(from), Value::Object(into)) =
+        (pattern.split_first(), from, into)
+    else {
+        return;
+    };
+    for (key, value) in from.iter().filter(|(key, _)| first.matches(key)) {
+        if rest.is_empty() {
+            into.insert(key.clone(), value.clone());
+        } else if let Some(child) = into.get_mut(key) {
+            graft_at(value, child, rest);
         }
     }
 }
@@ -336,6 +362,23 @@ mod tests {
                 },
                 "list": [1, 2]
             })
+        );
+    }
+
+    #[test]
+    fn graft_keeps_the_destinations_values_where_the_parent_is_kept() {
+        let rules = ignore(&["/servers/*/clients/*/redirect_uris"]);
+        let destination = json!({"servers": {"w": {"clients": {
+            "kept": {"redirect_uris": ["dest"]}, "gone": {"redirect_uris": ["dest"]}}}}});
+        let mut tree = json!({"servers": {"w": {"clients": {
+            "kept": {"redirect_uris": ["source"], "client_name": "k"},
+            "new": {"redirect_uris": ["source"]}}}}});
+        rules.graft(&destination, &mut tree);
+        assert_eq!(
+            tree,
+            json!({"servers": {"w": {"clients": {
+                "kept": {"redirect_uris": ["dest"], "client_name": "k"},
+                "new": {}}}}})
         );
     }
 

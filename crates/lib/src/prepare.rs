@@ -112,19 +112,6 @@ pub(crate) struct Policy<'a> {
     pub ignore: &'a Ignore,
 }
 
-impl Policy<'static> {
-    /// `mode`, drift restored, nothing ignored: for trees that are no repository's (a backup
-    /// restored, an export migrated).
-    pub(crate) fn mode(mode: Mode) -> Policy<'static> {
-        static NONE: Ignore = Ignore::none();
-        Policy {
-            mode,
-            drift: DriftPolicy::Restore,
-            ignore: &NONE,
-        }
-    }
-}
-
 /// Puts credentials into the touched result before the patch is made: given the desired tree's
 /// references and live, it sets values in the [`Touched`] result and returns where (pointers,
 /// never values). Apply passes one; plans send nothing and pass none.
@@ -406,7 +393,11 @@ mod tests {
             Desired::tree(desired),
             Some(&last),
             &live,
-            Policy::mode(Mode::Update),
+            Policy {
+                mode: Mode::Update,
+                drift: DriftPolicy::Restore,
+                ignore: &Ignore::none(),
+            },
             false,
             None,
         )
