@@ -21,6 +21,16 @@ fn deployed_over_applied_example() -> TestRepo {
     repo
 }
 
+/// The `field` of each item of the array `items`.
+fn strings<'a>(items: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item[field].as_str())
+        .collect()
+}
+
 fn live_redirects(repo: &TestRepo) -> serde_json::Value {
     repo.emulator_tenant("acme-local")["servers"]["default"]["clients"]["storefront-spa"]
         ["redirect_uris"]
@@ -83,12 +93,7 @@ fn a_path_a_deploy_pipeline_sets_is_left_alone() {
     assert_eq!(report["ignore"][0]["path"], REDIRECTS_RULE);
     let acme = report_tenant(&report, "acme");
     assert_eq!(acme["outcome"], "applied");
-    let paths: Vec<&str> = acme["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = strings(&acme["changes"], "path");
     assert_eq!(paths, [format!("{CLIENT}/description")]);
     assert_eq!(live_redirects(&repo), json!([DEPLOYED]));
     repo.run(&["drift", "--env", "local"])
@@ -153,19 +158,9 @@ fn a_templates_promote_yaml_applies_in_every_environment() {
     );
     run.success();
     let acme = report_tenant(&report, "acme");
-    let paths: Vec<&str> = acme["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = strings(&acme["changes"], "path");
     assert_eq!(paths, [format!("{CLIENT}/metadata/team")]);
-    let rules: Vec<&str> = report["ignore"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["path"].as_str().unwrap())
-        .collect();
+    let rules: Vec<&str> = strings(&report["ignore"], "path");
     let description = format!("{CLIENT}/description");
     assert_eq!(rules, [REDIRECTS_RULE, description.as_str()]);
 }
@@ -269,12 +264,7 @@ fn ci_reports_show_the_rules_and_the_drift_policy() {
             header["ignore"][0]["source"],
             format!("templates/acme/promote.yaml@{head}")
         );
-        let keys: Vec<&str> = header["tenants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["key"].as_str().unwrap())
-            .collect();
+        let keys: Vec<&str> = strings(&header["tenants"], "key");
         assert_eq!(keys, ["acme"]);
     }
 }
