@@ -77,6 +77,28 @@ pub struct Rule {
     pub source: String,
 }
 
+/// Returns the lines that list `rules` for people, under a heading (none without rules), as
+/// plain text: each path with where it is written and why, quoted on one line.
+pub fn lines(rules: &[Rule]) -> Vec<String> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["ignored paths (never planned, applied or reported as drift):".to_owned()];
+    for rule in rules {
+        let why = rule
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", crate::diagnostic::quoted(r)))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {} ({}{why})",
+            crate::diagnostic::quoted(&rule.path),
+            crate::diagnostic::quoted(&rule.source)
+        ));
+    }
+    lines
+}
+
 /// A template directory's `promote.yaml`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

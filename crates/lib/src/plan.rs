@@ -54,21 +54,7 @@ impl Header {
         if self.drift == DriftPolicy::Keep {
             lines.push("drift: keep (paths the platform changed and the repository did not since the last apply keep the platform's value)".to_owned());
         }
-        if !self.ignore.is_empty() {
-            lines.push("ignored paths (never planned, applied or reported as drift):".to_owned());
-        }
-        for rule in &self.ignore {
-            let why = rule
-                .reason
-                .as_deref()
-                .map(|r| format!(": {}", crate::diagnostic::quoted(r)))
-                .unwrap_or_default();
-            lines.push(format!(
-                "  {} ({}{why})",
-                crate::diagnostic::quoted(&rule.path),
-                crate::diagnostic::quoted(&rule.source)
-            ));
-        }
+        lines.extend(crate::ignore::lines(&self.ignore));
         lines
     }
 }
