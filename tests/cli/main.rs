@@ -51,6 +51,7 @@ const MODULES: &[&str] = &[
     "editor",
     "export",
     "filesystem",
+    "ignore",
     "live",
     "lock",
     "logs",
