@@ -185,6 +185,15 @@ fn a_bad_rule_is_refused_where_it_is_written() {
     repo.run(&["plan", "--env", "local"])
         .code(1)
         .stderr_contains("templates/acme/promote.yaml:2:5: ignore rule `/a//b` has an empty key");
+    // validate checks every environment, and says a template's error once.
+    let run = repo.run(&["validate"]);
+    run.code(1);
+    assert_eq!(
+        run.stderr.matches("ignore rule `/a//b`").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     repo.write("templates/acme/promote.yaml", "ignores: []\n");
     repo.run(&["plan", "--env", "local"])
         .code(1)
