@@ -334,7 +334,10 @@ fn without<'t>(tree: &'t Value, ignore: &Ignore) -> std::borrow::Cow<'t, Value> 
     if ignore.is_empty() {
         return tree;
     }
-    std::borrow::Cow::Owned(ignore.without(&tree).into_owned())
+    // One copy at most: the one material made, or else one of the tree.
+    let mut owned = tree.into_owned();
+    ignore.strip(&mut owned);
+    std::borrow::Cow::Owned(owned)
 }
 
 fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
