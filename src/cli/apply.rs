@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::plan::{sink, ModeArg};
+use super::plan::{sink, DriftArg, ModeArg};
 use super::{CommandResult, Exit, Failure, GlobalArgs, Ui};
 use promote_lib::apply::{self, Options};
 use promote_lib::diagnostic::Diagnostic;
@@ -25,6 +25,11 @@ pub struct ApplyArgs {
     /// last apply
     #[arg(long, value_enum, default_value_t = ModeArg::Update)]
     pub mode: ModeArg,
+    /// Drift (a path the platform changed and the repository did not since the last apply):
+    /// restore the repository's value, or keep the platform's and send only what the
+    /// repository changed
+    #[arg(long, value_enum, default_value_t = DriftArg::Restore)]
+    pub drift: DriftArg,
     /// Send everything with dry_run=true: the platform validates and changes nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -94,6 +99,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
         super::open_live(ui, global, &project.env, &tenants).map_err(|d| refused(d.into()))?;
     let options = Options {
         mode: args.mode.into(),
+        drift: args.drift.into(),
         dry_run: args.dry_run,
         allow_delete: args.allow_delete,
         force: args.force,
@@ -156,6 +162,8 @@ pub(super) fn send(
         env: project.env.name.clone(),
         against: "live".into(),
         mode: options.mode,
+        drift: options.drift,
+        ignore: project.ignore_rules(&tenants),
         action: Some(
             if args.dry_run {
                 "apply (dry run)"

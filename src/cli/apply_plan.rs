@@ -49,6 +49,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let options = Options {
         mode: file.mode(),
+        drift: file.drift,
         dry_run: args.dry_run,
         allow_delete: args.allow_delete,
         force: args.force,

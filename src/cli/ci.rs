@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::output::Bars;
-use super::plan::ModeArg;
+use super::plan::{DriftArg, ModeArg};
 use super::{CommandResult, Exit, Failure, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::Live;
 use promote_lib::ci::{self, Confirmation, Ran, Shard, SummaryFile};
@@ -41,6 +41,10 @@ pub struct CiArgs {
     /// Conflict resolution where the platform and the repository both changed a path
     #[arg(long, value_enum, default_value_t = ModeArg::Update)]
     pub mode: ModeArg,
+    /// Drift (a path the platform changed and the repository did not since the last apply):
+    /// restore the repository's value, or keep the platform's
+    #[arg(long, value_enum, default_value_t = DriftArg::Restore)]
+    pub drift: DriftArg,
     /// With --apply: allow removing whole objects the repository dropped, and forget (remove
     /// from the last-applied state) tenants whose entry was deleted
     #[arg(long)]
@@ -83,6 +87,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         dry_run: args.dry_run,
         shard: args.shard,
         mode: args.mode.into(),
+        drift: args.drift.into(),
         allow_delete: args.allow_delete,
         force: args.force,
         state_remote: args.state_remote.clone(),

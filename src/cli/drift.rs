@@ -36,7 +36,12 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     });
     bar.finish_and_clear();
     match ui.format {
-        OutputFormat::Text => ui.out(&format!("{}\n", report.summary.text())),
+        OutputFormat::Text => {
+            for line in promote_lib::ignore::lines(&report.ignore) {
+                ui.out(&format!("{line}\n"));
+            }
+            ui.out(&format!("{}\n", report.summary.text()))
+        }
         OutputFormat::Json => ui.json(&report),
         OutputFormat::Markdown | OutputFormat::Html => ui.out(&drift::markdown(
             &report.env,

@@ -122,11 +122,13 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         live: &source_live,
         env: &source_project.env,
         tenant: from,
+        ignore: source_project.ignore(from),
     };
     let destination = Side {
         live: destination_live,
         env: &destination_project.env,
         tenant: to,
+        ignore: destination_project.ignore(to),
     };
     let mode = args.mode.into();
     let deletes = promote_lib::apply::Deletes {
@@ -139,6 +141,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
         env: to_env.clone(),
         against: format!("live, from {}:{} ({})", from_env, from.key, from.id),
         mode,
+        drift: Default::default(),
+        ignore: destination_project.ignore_rules(&[to]),
         action: Some(
             if args.dry_run {
                 "migrate (dry run)"

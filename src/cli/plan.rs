@@ -3,7 +3,7 @@
 use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::baseline::{Against, Baseline};
 use promote_lib::diagnostic::Diagnostic;
-use promote_lib::patch::three_way::Mode;
+use promote_lib::patch::three_way::{DriftPolicy, Mode};
 use promote_lib::pipeline::Project;
 use promote_lib::plan;
 use promote_lib::plan::Header;
@@ -29,6 +29,10 @@ pub struct PlanArgs {
     /// Conflict resolution where the platform and the repository both changed a path
     #[arg(long, value_enum, default_value_t = ModeArg::Update)]
     pub mode: ModeArg,
+    /// Drift (a path the platform changed and the repository did not since the last apply):
+    /// restore the repository's value, or keep the platform's
+    #[arg(long, value_enum, default_value_t = DriftArg::Restore)]
+    pub drift: DriftArg,
     /// Exit 2 when there are changes (0 none, 1 error), like `terraform plan`
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -50,6 +54,24 @@ pub enum ModeArg {
     Fail,
     /// Take the repository's value
     Update,
+}
+
+/// `--drift`: what a plan does where only the platform changed a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriftArg {
+    /// Plan the repository's value back
+    Restore,
+    /// Keep the platform's value: plan only what the repository changed since the last apply
+    Keep,
+}
+
+impl From<DriftArg> for DriftPolicy {
+    fn from(d: DriftArg) -> DriftPolicy {
+        match d {
+            DriftArg::Restore => DriftPolicy::Restore,
+            DriftArg::Keep => DriftPolicy::Keep,
+        }
+    }
 }
 
 impl From<ModeArg> for Mode {
@@ -110,6 +132,8 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         against: args.against.to_string(),
         mode: args.mode.into(),
         action: None,
+        drift: args.drift.into(),
+        ignore: project.ignore_rules(&tenants),
     };
     let mut sink = match &args.out {
         Some(path) => file_sink(ui, global, path)?,
@@ -139,9 +163,15 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         }
     };
     let summary = if saving.is_some() {
-        plan::plan_to_save(&project, &tenants, &baseline, header.mode, &mut each)
+        plan::plan_to_save(
+            &project,
+            &tenants,
+            &baseline,
+            (header.mode, header.drift),
+            &mut each,
+        )
     } else {
-        plan::plan(&project, &tenants, &baseline, header.mode, |t| {
+        plan::plan(&project, &tenants, &baseline, (header.mode, header.drift), |t| {
             each(t, None)
         })
     };
@@ -172,6 +202,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
                 config_tree: promote_lib::saved::config_tree(&global.repo, &commit)?,
                 commit,
                 mode: header.mode.as_str().into(),
+                drift: header.drift,
                 created: PlanFile::now(),
                 complete: args.tenants.is_empty(),
                 tenants: saved,

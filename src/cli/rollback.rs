@@ -69,7 +69,7 @@ fn roll_back(
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let prepared = rollback::prepare(
         &live,
-        tenant,
+        (tenant, project.ignore(tenant)),
         &chosen,
         apply::Deletes {
             allow: args.allow_delete,
@@ -82,6 +82,8 @@ fn roll_back(
         against: format!("backup {}", chosen.display()),
         mode: Mode::Update,
         action: Some("rollback".into()),
+        drift: Default::default(),
+        ignore: project.ignore_rules(&tenants),
     };
     let mut report = prepared.report.clone();
     let mut summary = Summary::default();

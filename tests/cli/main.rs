@@ -19,6 +19,7 @@ mod drift;
 mod editor;
 mod export;
 mod filesystem;
+mod ignore;
 mod live;
 mod lock;
 mod logs;
@@ -53,6 +54,7 @@ const MODULES: &[&str] = &[
     "editor",
     "export",
     "filesystem",
+    "ignore",
     "live",
     "lock",
     "logs",

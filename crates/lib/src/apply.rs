@@ -28,18 +28,22 @@ use crate::client::Target;
 use crate::credentials::{self, secrets, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
+use crate::ignore::Ignore;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{self, Change, ChangeKind, Conflict, Mode, Touched};
+use crate::patch::three_way::{self, Change, ChangeKind, Conflict, DriftPolicy, Mode, Touched};
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Status, TenantPlan};
-use crate::prepare::{prepare, Desired, PreparedPlan};
+use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
 use crate::state::{AppliedRecord, Encoded};
 
 /// How an apply runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
+    /// Drift restored (the default) or kept (`--drift keep`): then only what the repository
+    /// changed since the last apply is sent.
+    pub drift: DriftPolicy,
     pub dry_run: bool,
     pub allow_delete: bool,
     pub force: bool,
@@ -185,7 +189,7 @@ pub(crate) fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -
         Ok(desired) => desired,
         Err(e) => return Planned::Invalid(failed(env, t, TenantPlan::empty(t), e)),
     };
-    match export_and_plan(live, t, desired, opts) {
+    match export_and_plan(live, t, project.ignore(t), desired, opts) {
         Ok((planned, _, _)) => planned,
         Err(e) => Planned::Done(failed(env, t, TenantPlan::empty(t), e)),
     }
@@ -197,21 +201,29 @@ pub(crate) fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -
 fn export_and_plan(
     live: &Live,
     t: &Tenant,
+    ignore: &Ignore,
     desired: Desired,
     opts: &Options,
 ) -> Result<(Planned, Vec<u8>, Value), Vec<Diagnostic>> {
     let (exported, mut current) = live.export_bytes(t, true)?;
     credentials::strip(&mut current, Scope::Tenant);
     let last_applied = live.last_applied(t)?.map(|a| a.tree);
-    let planned = plan_against(&live.env, t, desired, last_applied.as_ref(), &current, opts);
+    let planned = plan_against(
+        &live.env,
+        (t, ignore),
+        desired,
+        last_applied.as_ref(),
+        &current,
+        opts,
+    );
     Ok((planned, exported, current))
 }
 
-/// Prepares `desired` against `current` (live without credentials) and checks what apply may
-/// send: credentials supplied, removals allowed.
+/// Prepares `desired` against `current` (live without credentials), leaving alone the paths
+/// `ignore` names, and checks what apply may send: credentials supplied, removals allowed.
 fn plan_against(
     env: &str,
-    t: &Tenant,
+    (t, ignore): (&Tenant, &Ignore),
     desired: Desired,
     last: Option<&Value>,
     current: &Value,
@@ -226,7 +238,12 @@ fn plan_against(
             opts.invent_secrets,
         )
     };
-    let prepared = match prepare(t, desired, last, current, opts.mode, false, Some(&supply)) {
+    let policy = Policy {
+        mode: opts.mode,
+        drift: opts.drift,
+        ignore,
+    };
+    let prepared = match prepare(t, desired, last, current, policy, false, Some(&supply)) {
         Ok(prepared) => prepared,
         Err(refused) => {
             // As before: a refused plan's conflicts are the error's, not the report's.
@@ -271,8 +288,13 @@ fn digest(tree: &Value) -> [u8; 20] {
 
 /// Sends a planned tenant: saves a backup before the first write, sends the prepared plan (or,
 /// when the tenant changed since it was planned, the plan made again against what it holds
-/// now), checks that it took, and returns what to record.
-pub(crate) fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> TenantApply {
+/// now, leaving alone what `ignore` names), checks that it took, and returns what to record.
+pub(crate) fn send(
+    live: &Live,
+    (t, ignore): (&Tenant, &Ignore),
+    ready: Ready,
+    opts: &Options,
+) -> TenantApply {
     let env = &live.env;
     // One export serves the backup (with credentials, as the platform sent it) and the check
     // that the tenant still holds what the plan was made against.
@@ -281,7 +303,7 @@ pub(crate) fn send(live: &Live, t: &Tenant, ready: Ready, opts: &Options) -> Ten
         Err(e) => return failed(env, t, ready.prepared.report, e),
     };
     credentials::strip(&mut current, Scope::Tenant);
-    send_exported(live, t, ready, exported, current, opts)
+    send_exported(live, (t, ignore), ready, exported, current, opts)
 }
 
 /// Plans tenant `t` and sends the plan at once, with the one export serving both: what
@@ -297,9 +319,10 @@ pub(crate) fn plan_and_send(
         Ok(desired) => desired,
         Err(e) => return failed(env, t, TenantPlan::empty(t), e),
     };
-    match export_and_plan(live, t, desired, opts) {
+    let ignore = project.ignore(t);
+    match export_and_plan(live, t, ignore, desired, opts) {
         Ok((Planned::Ready(ready), exported, current)) => {
-            send_exported(live, t, *ready, exported, current, opts)
+            send_exported(live, (t, ignore), *ready, exported, current, opts)
         }
         Ok((Planned::Done(done) | Planned::Invalid(done), _, _)) => done,
         Err(e) => failed(env, t, TenantPlan::empty(t), e),
@@ -310,7 +333,7 @@ pub(crate) fn plan_and_send(
 /// without them) already made.
 fn send_exported(
     live: &Live,
-    t: &Tenant,
+    (t, ignore): (&Tenant, &Ignore),
     ready: Ready,
     exported: Vec<u8>,
     current: Value,
@@ -330,7 +353,7 @@ fn send_exported(
         };
         match plan_against(
             env,
-            t,
+            (t, ignore),
             prepared.desired,
             last_applied.as_ref(),
             &current,
@@ -1013,6 +1036,7 @@ mod tests {
         let one_gone = json!({"servers": {"w": {"clients": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}}}}});
         let mut opts = Options {
             mode: Mode::Update,
+            drift: DriftPolicy::Restore,
             dry_run: false,
             allow_delete: false,
             force: false,

@@ -39,9 +39,9 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{Change, Mode, Reason};
+use crate::patch::three_way::{Change, DriftPolicy, Mode, Reason};
 use crate::pipeline::Project;
-use crate::prepare::{prepare, Desired, PreparedPlan};
+use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
 use promote_platform::material;
 
 /// One path live changed since the last apply.
@@ -214,12 +214,17 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         }
     };
     out.applied = last.is_some();
+    let ignore = project.ignore(t);
     let prepared = match prepare(
         t,
         desired,
         last.as_ref(),
         &current,
-        Mode::Update,
+        Policy {
+            mode: Mode::Update,
+            drift: DriftPolicy::Restore,
+            ignore,
+        },
         false,
         None,
     ) {
@@ -253,7 +258,9 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         let entries = layout::entries(&current);
         out.unmanaged = entries
             .iter()
-            .filter(|p| last.pointer(p).is_none() && desired.pointer(p).is_none())
+            .filter(|p| {
+                last.pointer(p).is_none() && desired.pointer(p).is_none() && !ignore.covers(p)
+            })
             .cloned()
             .collect();
         let entries: BTreeSet<String> = entries.into_iter().collect();
@@ -265,6 +272,8 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
             &entries,
             &mut out.live_only,
         );
+        // What the rules leave alone is never drift.
+        out.live_only.retain(|p| !ignore.covers(p));
     }
     // An object inside another one created there is adopted with it.
     let created: Vec<String> = out.unmanaged.iter().map(|p| format!("{p}/")).collect();
@@ -435,6 +444,9 @@ pub struct Report {
     pub env: String,
     pub tenants: Vec<TenantDrift>,
     pub summary: Totals,
+    /// The paths left alone (ignore rules): never reported as drift.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<crate::ignore::Rule>,
 }
 
 /// Computes the drift of `tenants` of `project` against `live`, `live.concurrency` at a time,
@@ -450,6 +462,7 @@ pub fn run(
         env: project.env.name.clone(),
         tenants: Vec::with_capacity(tenants.len()),
         summary: Totals::default(),
+        ignore: project.ignore_rules(tenants),
     };
     crate::parallel::ordered(
         tenants,

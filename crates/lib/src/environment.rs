@@ -30,6 +30,9 @@ pub struct EnvironmentFile {
     /// `None`: every template directory is a tenant of the same name.
     #[serde(default)]
     pub tenants: Option<BTreeMap<String, Option<TenantEntry>>>,
+    /// Paths promote leaves alone in this environment's tenants ([`crate::ignore`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<crate::ignore::Entry>,
 }
 
 /// Where an environment's tenants live.
@@ -108,6 +111,8 @@ pub struct Environment {
     pub file: EnvironmentFile,
     /// The file's text, to point at lines in later errors.
     pub text: String,
+    /// The file's `ignore:` rules, checked.
+    pub ignore: Vec<crate::ignore::Rule>,
 }
 
 /// One tenant of an environment, resolved: which template, which ID, which variables.
@@ -140,14 +145,18 @@ impl Environment {
             ))
             .at(location)
             .hint(
-                "an environment file has `target`, and optionally `requires`, `strict`, `vars` and `tenants`",
+                "an environment file has `target`, and optionally `requires`, `strict`, `vars`, `tenants` and `ignore`",
             )
         })?;
+        // Every bad rule is an error of its own; the first is the environment's.
+        let ignore = crate::ignore::check(&file.ignore, path, text)
+            .map_err(|mut problems| problems.swap_remove(0))?;
         let env = Environment {
             name: name.to_owned(),
             path: path.to_owned(),
             file,
             text: text.to_owned(),
+            ignore,
         };
         env.check_target()?;
         Ok(env)
@@ -403,6 +412,29 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn ignore_rules_are_read_and_checked() {
+        let text = "target: {url: https://x}\nignore:\n  - /metadata\n  - path: /servers/*/clients/*/redirect_uris\n    reason: set by the deploy pipeline\n";
+        let env = Environment::parse("prod", "environments/prod.yaml", text).unwrap();
+        let paths: Vec<&str> = env.ignore.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/metadata", "/servers/*/clients/*/redirect_uris"]);
+        assert_eq!(
+            env.ignore[1].reason.as_deref(),
+            Some("set by the deploy pipeline")
+        );
+        assert_eq!(env.ignore[0].source, "environments/prod.yaml");
+        let bad = "target: {url: https://x}\nignore:\n  - servers/x\n";
+        let err = Environment::parse("prod", "environments/prod.yaml", bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "environments/prod.yaml:3:5: ignore rule `servers/x` does not start with `/`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

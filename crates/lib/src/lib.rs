@@ -25,6 +25,7 @@ pub mod export;
 pub mod files;
 pub mod gate;
 pub(crate) mod git;
+pub mod ignore;
 pub mod init;
 pub(crate) mod keys;
 pub mod layout;

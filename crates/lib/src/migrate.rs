@@ -194,6 +194,8 @@ pub struct Side<'a> {
     pub live: &'a Live,
     pub env: &'a Environment,
     pub tenant: &'a Tenant,
+    /// The paths left alone in this tenant (its ignore rules): the destination's are honoured.
+    pub ignore: &'a crate::ignore::Ignore,
 }
 
 /// Exports the source tenant and prepares its import into the destination.
@@ -204,6 +206,7 @@ pub fn prepare(
     with_credentials: bool,
     deletes: crate::apply::Deletes,
 ) -> Result<Prepared, Vec<Diagnostic>> {
+    let ignore = destination.ignore;
     let (from_env, from, to_env, to) = (
         source.env,
         source.tenant,
@@ -238,6 +241,9 @@ pub fn prepare(
         .collect();
     let (mut current, system) = destination_tree(destination.live, to)
         .map_err(|d| vec![d.context(&to_env.name, Some(&to.key))])?;
+    // The import replaces the whole configuration: the destination's rules leave their paths as
+    // the destination has them by sending its own values there.
+    ignore.graft(&current, &mut tree);
     credentials::strip(&mut current, Scope::Tenant);
     let mut shown = tree.clone();
     credentials::strip(&mut shown, Scope::Tenant);
@@ -267,7 +273,11 @@ pub fn prepare(
         Desired::tree(shown),
         Some(&current),
         &current,
-        mode,
+        prepare::Policy {
+            mode,
+            drift: crate::patch::three_way::DriftPolicy::Restore,
+            ignore,
+        },
         empty,
         None,
     )

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
+use crate::ignore::{self, Ignore, Rule};
 use crate::render::Templates;
 use crate::source::RepoFiles;
 use crate::validate::{self, Problem};
@@ -37,6 +38,9 @@ pub struct Project<'a> {
     /// The number of warnings of each tenant rendered so far, by key (a tenant rendered twice
     /// counts once).
     warned: Mutex<BTreeMap<String, usize>>,
+    /// The ignore rules of each template's tenants: the environment's, then the template's own
+    /// (its `promote.yaml`).
+    ignores: BTreeMap<String, Ignore>,
 }
 
 /// A tenant rendered and validated.
@@ -67,13 +71,35 @@ impl<'a> Project<'a> {
             }
         }
         let tenants = env.tenants(&files.template_dirs())?;
+        let ignores = ignores(files, &env, &tenants)?;
         Ok(Project {
             files,
             templates: Arc::clone(templates),
             env,
             tenants,
             warned: Mutex::default(),
+            ignores,
         })
+    }
+
+    /// Returns the paths promote leaves alone in `tenant`: the environment's rules and its
+    /// template's.
+    pub fn ignore(&self, tenant: &Tenant) -> &Ignore {
+        static NONE: Ignore = Ignore::none();
+        self.ignores.get(&tenant.template).unwrap_or(&NONE)
+    }
+
+    /// Returns every ignore rule of `tenants`, each once: what a report's header lists.
+    pub fn ignore_rules(&self, tenants: &[&Tenant]) -> Vec<Rule> {
+        let mut rules: Vec<Rule> = Vec::new();
+        for t in tenants {
+            for rule in self.ignore(t).rules() {
+                if !rules.contains(rule) {
+                    rules.push(rule.clone());
+                }
+            }
+        }
+        rules
     }
 
     /// Returns the tenants named in `only` (all when empty); unknown names are errors.
@@ -237,6 +263,40 @@ impl<'a> Project<'a> {
             d = d.hint(hint.clone());
         }
         d
+    }
+}
+
+/// Returns the ignore rules of each template `tenants` use: the environment's, then those of
+/// the template's `promote.yaml`.
+///
+/// # Errors
+/// Every bad rule and every unreadable `promote.yaml`, at its line.
+fn ignores(
+    files: &RepoFiles,
+    env: &Environment,
+    tenants: &[Tenant],
+) -> Result<BTreeMap<String, Ignore>, Vec<Diagnostic>> {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for t in tenants {
+        if out.contains_key(&t.template) {
+            continue;
+        }
+        let mut rules = env.ignore.clone();
+        let name = format!("{}/{}", t.template, ignore::TEMPLATE_SETTINGS);
+        if let Some(text) = files.templates.get(&name) {
+            let source = files.display(&format!("templates/{name}"));
+            match ignore::template_rules(&source, text) {
+                Ok(more) => rules.extend(more),
+                Err(e) => problems.extend(e),
+            }
+        }
+        out.insert(t.template.clone(), Ignore::new(rules));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
     }
 }
 

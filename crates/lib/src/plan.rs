@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::baseline::Baseline;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::Mode;
+use crate::ignore::Rule;
+use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::pipeline::Project;
-use crate::prepare::{prepare, Desired};
+use crate::prepare::{prepare, Desired, Policy};
 use crate::saved::SavedChange;
 
 pub mod tenant;
@@ -36,6 +37,27 @@ pub struct Header {
     /// `apply` or `apply (dry run)` in an apply report; absent in a plan report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// What the plan does with drift (`--drift`); absent when it restores it (the default).
+    #[serde(skip_serializing_if = "DriftPolicy::is_restore")]
+    pub drift: DriftPolicy,
+    /// The paths the plan leaves alone (ignore rules), so that a reviewer sees them; absent
+    /// when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<Rule>,
+}
+
+impl Header {
+    /// Returns the lines a report's header adds under its title, as plain text (keys quoted on
+    /// one line; each report escapes them for its format): the drift policy when it keeps
+    /// drift, and every ignore rule with where it is written and why.
+    pub fn policy_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.drift == DriftPolicy::Keep {
+            lines.push("drift: keep (paths the platform changed and the repository did not since the last apply keep the platform's value)".to_owned());
+        }
+        lines.extend(crate::ignore::lines(&self.ignore));
+        lines
+    }
 }
 
 /// Totals over the tenants of a report.
@@ -91,7 +113,8 @@ impl Summary {
     }
 }
 
-/// Plans `tenants` of `project` against `baseline`, handing each tenant's plan to `each` in
+/// Plans `tenants` of `project` against `baseline` (conflicts resolved by `mode`, drift
+/// restored or kept by `drift`, each tenant's ignore rules honoured), handing each tenant's plan to `each` in
 /// tenant order as soon as it is done, and returns the totals. Tenants are planned in parallel
 /// ([`crate::parallel::ordered`]) with only a few results per thread held at a time: memory stays
 /// flat however large the fleet.
@@ -99,10 +122,10 @@ pub fn plan(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
-    mode: Mode,
+    (mode, drift): (Mode, DriftPolicy),
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
-    run(project, tenants, baseline, mode, false, |p, _| each(p))
+    run(project, tenants, baseline, (mode, drift), false, |p, _| each(p))
 }
 
 /// [`plan`], also handing on what each tenant's plan sends as a saved plan holds it
@@ -112,17 +135,17 @@ pub fn plan_to_save(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
-    mode: Mode,
+    policy: (Mode, DriftPolicy),
     each: impl FnMut(TenantPlan, Option<SavedChange>),
 ) -> Summary {
-    run(project, tenants, baseline, mode, true, each)
+    run(project, tenants, baseline, policy, true, each)
 }
 
 fn run(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
-    mode: Mode,
+    (mode, drift): (Mode, DriftPolicy),
     save: bool,
     mut each: impl FnMut(TenantPlan, Option<SavedChange>),
 ) -> Summary {
@@ -137,7 +160,12 @@ fn run(
         threads,
         |t| {
             crate::activity::tenant("plan", &project.env.name, t, || {
-                plan_tenant(project, t, baseline, mode, save)
+                let policy = Policy {
+                    mode,
+                    drift,
+                    ignore: project.ignore(t),
+                };
+                plan_tenant(project, t, baseline, policy, save)
             })
         },
         |(p, saved)| {
@@ -152,7 +180,7 @@ fn plan_tenant(
     project: &Project,
     tenant: &Tenant,
     baseline: &Baseline,
-    mode: Mode,
+    policy: Policy<'_>,
     save: bool,
 ) -> (TenantPlan, Option<SavedChange>) {
     let mut out = TenantPlan::empty(tenant);
@@ -184,7 +212,7 @@ fn plan_tenant(
         desired,
         last_applied.as_ref(),
         &live,
-        mode,
+        policy,
         create,
         save.then_some(markers),
     ) {

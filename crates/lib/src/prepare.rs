@@ -17,6 +17,16 @@
 //! last-applied record before they are compared, here and nowhere else: no plan proposes it, no
 //! apply sends or verifies it, no record keeps it.
 //!
+//! The paths the tenant's ignore rules name ([`crate::ignore`]) are taken out of the three
+//! trees the same way, right after the material: they are never planned, sent, verified,
+//! recorded or reported as drift. An object the plan creates goes without them (the rules
+//! say "never sent"; the system that owns the path sets it), and an object the repository
+//! drops goes whole, ignored paths with it.
+//!
+//! With [`DriftPolicy::Keep`] the changes that would restore drift (the platform changed a
+//! path the repository did not change since the last apply) are left out of the plan and
+//! listed as kept: the plan holds only what the repository changed.
+//!
 //! The report's patch is made from the [`Sending`] itself, after credentials are supplied and
 //! new workspaces are split off: what a report shows is what is sent, redacted.
 
@@ -26,7 +36,8 @@ use crate::client::{PlatformClient, Target};
 use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::{self, Conflict, Mode, Touched};
+use crate::ignore::Ignore;
+use crate::patch::three_way::{self, Conflict, DriftPolicy, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
 use crate::plan::tenant::{self, Counts, Status, TenantPlan};
@@ -78,14 +89,27 @@ impl Desired {
         }
     }
 
-    /// Returns the desired tree without the platform's material ([`material`]), and without
-    /// the references that pointed into it.
-    pub(crate) fn without_material(mut self) -> Desired {
+    /// Returns the desired tree without the platform's material ([`material`]) and the paths
+    /// `ignore` names, and without the references that pointed into them.
+    pub(crate) fn without_material(mut self, ignore: &Ignore) -> Desired {
         material::strip(&mut self.tree, Scope::Tenant);
-        self.references
-            .retain(|(at, _)| material::covering(at, Scope::Tenant).is_none());
+        ignore.strip(&mut self.tree);
+        self.references.retain(|(at, _)| {
+            material::covering(at, Scope::Tenant).is_none() && !ignore.covers(at)
+        });
         self
     }
+}
+
+/// How a plan treats what the platform and the repository disagree on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    /// Conflicts: where both changed a path since the last apply (`--mode`).
+    pub mode: Mode,
+    /// Drift: where only the platform changed a path (`--drift`).
+    pub drift: DriftPolicy,
+    /// The paths left alone (the tenant's ignore rules).
+    pub ignore: &'a Ignore,
 }
 
 /// Puts credentials into the touched result before the patch is made: given the desired tree's
@@ -219,7 +243,8 @@ pub(crate) struct Refused {
 }
 
 /// Prepares `tenant`: plans `desired` against `live` given `last_applied` (three-way; `None`:
-/// a two-way overlay that never removes), resolving conflicts by `mode`, supplies credentials
+/// a two-way overlay that never removes), resolving conflicts and drift by `policy` and
+/// leaving alone the paths it ignores, supplies credentials
 /// with `supply`, and makes the sending and the report. `create` marks a tenant the baseline
 /// does not have (status `create`).
 ///
@@ -230,17 +255,25 @@ pub(crate) fn prepare(
     desired: Desired,
     last_applied: Option<&Value>,
     live: &Value,
-    mode: Mode,
+    policy: Policy<'_>,
     create: bool,
     supply: Option<Supply<'_>>,
 ) -> Result<PreparedPlan, Refused> {
     let mut report = TenantPlan::empty(tenant);
-    // The platform's own material is neither planned nor compared: taken out of all three
-    // trees here, it is never sent, never verified and never recorded.
-    let desired = desired.without_material();
-    let last_applied = last_applied.map(|l| material::without(l, Scope::Tenant));
-    let live = &*material::without(live, Scope::Tenant);
-    let planned = match three_way::plan(last_applied.as_deref(), &desired.tree, live, mode) {
+    // The platform's own material and the ignored paths are neither planned nor compared:
+    // taken out of all three trees here, they are never sent, never verified and never
+    // recorded.
+    let ignore = policy.ignore;
+    let desired = desired.without_material(ignore);
+    let last_applied = last_applied.map(|l| without(l, ignore));
+    let live = &*without(live, ignore);
+    let planned = match three_way::plan_with_drift(
+        last_applied.as_deref(),
+        &desired.tree,
+        live,
+        policy.mode,
+        policy.drift,
+    ) {
         Ok(planned) => planned,
         Err(e) => {
             report.conflicts = redact_all(&e.conflicts);
@@ -264,6 +297,12 @@ pub(crate) fn prepare(
         .collect();
     report.conflicts = redact_all(&planned.conflicts);
     report.skipped = redact_all(&planned.skipped);
+    report.kept = planned
+        .kept
+        .iter()
+        .cloned()
+        .map(tenant::redact_change)
+        .collect();
     let mut touched = planned.touched();
     if let Some(supply) = supply {
         match supply(&desired.references, live, &mut touched) {
@@ -286,6 +325,19 @@ pub(crate) fn prepare(
         plan: planned,
         desired,
     })
+}
+
+/// Returns `tree` without the platform's material and the paths `ignore` names, borrowed when
+/// there is nothing to take out.
+fn without<'t>(tree: &'t Value, ignore: &Ignore) -> std::borrow::Cow<'t, Value> {
+    let tree = material::without(tree, Scope::Tenant);
+    if ignore.is_empty() {
+        return tree;
+    }
+    // One copy at most: the one material made, or else one of the tree.
+    let mut owned = tree.into_owned();
+    ignore.strip(&mut owned);
+    std::borrow::Cow::Owned(owned)
 }
 
 fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
@@ -344,7 +396,11 @@ mod tests {
             Desired::tree(desired),
             Some(&last),
             &live,
-            Mode::Update,
+            Policy {
+                mode: Mode::Update,
+                drift: DriftPolicy::Restore,
+                ignore: &Ignore::none(),
+            },
             false,
             None,
         )
@@ -362,5 +418,93 @@ mod tests {
         assert!(prepared.desired.tree["servers"]["w"]
             .get("secret")
             .is_none());
+    }
+
+    fn redirect_rules() -> Ignore {
+        let entries = [crate::ignore::Entry::Path(
+            "/servers/*/clients/*/redirect_uris".into(),
+        )];
+        Ignore::new(crate::ignore::check(&entries, "environments/prod.yaml", "").unwrap())
+    }
+
+    fn paths(prepared: &PreparedPlan) -> Vec<&str> {
+        prepared
+            .plan
+            .changes
+            .iter()
+            .map(|c| c.path.as_str())
+            .collect()
+    }
+
+    /// A deploy pipeline sets a client's redirect_uris on the platform: with the path ignored,
+    /// it is not drift, the rest of the repository's change is planned, a client the plan
+    /// creates goes without it, and a client the repository drops goes whole.
+    #[test]
+    fn ignored_paths_are_never_planned() {
+        let client = |uris: &str| json!({"client_name": "c", "redirect_uris": [uris]});
+        let last = json!({"name": "Acme", "servers": {"w": {"clients": {
+            "c": client("https://repo"), "old": client("https://repo")}}}});
+        let live = json!({"name": "Acme", "servers": {"w": {"clients": {
+            "c": client("https://deployed"), "old": client("https://deployed")}}}});
+        let desired = json!({"name": "Acme 2", "servers": {"w": {"clients": {
+            "c": client("https://repo"), "new": client("https://repo")}}}});
+        let ignore = redirect_rules();
+        let policy = Policy {
+            mode: Mode::Fail,
+            drift: DriftPolicy::Restore,
+            ignore: &ignore,
+        };
+        let prepared = prepare(
+            &acme(),
+            Desired::tree(desired),
+            Some(&last),
+            &live,
+            policy,
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            paths(&prepared),
+            ["/name", "/servers/w/clients/new", "/servers/w/clients/old"]
+        );
+        assert!(prepared.plan.conflicts.is_empty());
+        assert_eq!(
+            prepared.plan.changes[1].new,
+            Some(json!({"client_name": "c"}))
+        );
+        assert!(prepared.plan.changes[2].new.is_none());
+        let sent = serde_json::to_string(&prepared.sending.patch).unwrap();
+        assert!(!sent.contains("redirect_uris"), "{sent}");
+        // What apply records holds no ignored path either.
+        assert!(prepared.desired.tree["servers"]["w"]["clients"]["c"]
+            .get("redirect_uris")
+            .is_none());
+    }
+
+    /// `--drift keep`: the platform's change to a path the repository did not change stays
+    /// (listed as kept); the repository's own change is planned.
+    #[test]
+    fn kept_drift_is_listed_not_planned() {
+        let last = json!({"name": "Acme", "metadata": {"owner": "a"}});
+        let live = json!({"name": "Acme", "metadata": {"owner": "changed on the platform"}});
+        let desired = json!({"name": "Acme 2", "metadata": {"owner": "a"}});
+        let none = Ignore::none();
+        let plan = |drift| {
+            let policy = Policy {
+                mode: Mode::Update,
+                drift,
+                ignore: &none,
+            };
+            let d = Desired::tree(desired.clone());
+            prepare(&acme(), d, Some(&last), &live, policy, false, None).unwrap()
+        };
+        let keep = plan(DriftPolicy::Keep);
+        assert_eq!(paths(&keep), ["/name"]);
+        let kept: Vec<&str> = keep.report.kept.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(kept, ["/metadata/owner"]);
+        let restore = plan(DriftPolicy::Restore);
+        assert_eq!(paths(&restore), ["/metadata/owner", "/name"]);
+        assert!(restore.report.kept.is_empty());
     }
 }

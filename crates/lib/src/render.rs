@@ -60,6 +60,10 @@ impl<'a> Templates<'a> {
             if problems.len() >= MAX_SYNTAX_ERRORS {
                 return Err(problems);
             }
+            // A template's settings are read as they are, not rendered into its tree.
+            if crate::ignore::is_template_settings(name) {
+                continue;
+            }
             // Compiling takes a few KiB a tag: a file of nothing but `{{a}}` would take
             // gigabytes before anything renders.
             let tags = scan::count_tags(source);

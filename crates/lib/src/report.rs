@@ -89,19 +89,23 @@ impl<W: Write> Sink for Text<W> {
         match &h.action {
             Some(action) => writeln!(
                 self.out,
-                "{} to {} (mode {})\n",
+                "{} to {} (mode {})",
                 capitalize(action),
                 style(&h.env).bold(),
                 h.mode.as_str()
             ),
             None => writeln!(
                 self.out,
-                "Plan for {} against {} (mode {})\n",
+                "Plan for {} against {} (mode {})",
                 style(&h.env).bold(),
                 h.against,
                 h.mode.as_str()
             ),
+        }?;
+        for line in h.policy_lines() {
+            writeln!(self.out, "{line}")?;
         }
+        writeln!(self.out)
     }
 
     fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
@@ -172,6 +176,14 @@ impl<W: Write> Sink for Text<W> {
             writeln!(
                 self.out,
                 "  {} {} ({KEPT})",
+                style("!").magenta(),
+                path_text(&c.path)
+            )?;
+        }
+        for c in &t.kept {
+            writeln!(
+                self.out,
+                "  {} {} ({KEPT_DRIFT})",
                 style("!").magenta(),
                 path_text(&c.path)
             )?;
@@ -284,6 +296,9 @@ pub(crate) const NOT_APPLIED: &str =
 /// What a conflict that `--mode ignore` kept says, after its path.
 pub(crate) const KEPT: &str = "conflict: kept the platform's value, --mode ignore";
 
+/// What drift that `--drift keep` kept says, after its path.
+pub(crate) const KEPT_DRIFT: &str = "drift: kept the platform's value, --drift keep";
+
 /// A tenant's status in a word: what apply did, or else what the plan found.
 pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
     match (t.outcome, t.status) {
@@ -365,6 +380,9 @@ impl<W: Write> Sink for Markdown<W> {
         for c in &t.skipped {
             block.push_str(&format!("! {} ({KEPT})\n", path_text(&c.path)));
         }
+        for c in &t.kept {
+            block.push_str(&format!("! {} ({KEPT_DRIFT})\n", path_text(&c.path)));
+        }
         block.push_str("```\n\n</details>\n\n");
         if self.details.len() + block.len() <= MARKDOWN_BUDGET {
             self.details.push_str(&block);
@@ -383,6 +401,14 @@ impl<W: Write> Sink for Markdown<W> {
                 md_escape(&h.env),
                 md_escape(&h.against)
             )?;
+            let lines = h.policy_lines();
+            for line in &lines {
+                // An indented code block: shown as it is, one line each (`quoted`).
+                writeln!(self.out, "    {line}")?;
+            }
+            if !lines.is_empty() {
+                writeln!(self.out)?;
+            }
         }
         writeln!(
             self.out,

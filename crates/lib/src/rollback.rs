@@ -18,8 +18,9 @@ use crate::client::Target;
 use crate::credentials;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
+use crate::ignore::Ignore;
 use crate::keys;
-use crate::patch::three_way::Mode;
+use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::plan::TenantPlan;
 use crate::prepare::{self, Desired, Sending};
 
@@ -322,6 +323,9 @@ pub struct Prepared {
     pub report: TenantPlan,
     pub sending: Sending,
     pub target: Value,
+    /// The paths the rollback leaves alone (the tenant's ignore rules): not restored, not
+    /// checked.
+    pub ignore: Ignore,
 }
 
 /// Plans the rollback of `tenant` to `backup`: the backup is the desired tree, and live is also
@@ -333,7 +337,7 @@ pub struct Prepared {
 /// refuses it.
 pub fn prepare(
     live: &Live,
-    tenant: &Tenant,
+    (tenant, ignore): (&Tenant, &Ignore),
     backup: &Path,
     deletes: crate::apply::Deletes,
 ) -> Result<Prepared, Diagnostic> {
@@ -348,7 +352,11 @@ pub fn prepare(
         desired,
         Some(&current),
         &current,
-        Mode::Update,
+        prepare::Policy {
+            mode: Mode::Update,
+            drift: DriftPolicy::Restore,
+            ignore,
+        },
         false,
         None,
     )
@@ -363,6 +371,7 @@ pub fn prepare(
         report: prepared.report,
         sending: prepared.sending,
         target: prepared.desired.tree,
+        ignore: ignore.clone(),
     })
 }
 
@@ -398,6 +407,7 @@ pub fn send(live: &Live, tenant: &Tenant, p: &Prepared) -> Result<(), Diagnostic
     // platform's own material is not restored (prepare leaves it out), so it is not compared.
     credentials::drop_generated(&mut after, &p.target);
     promote_platform::material::strip(&mut after, credentials::Scope::Tenant);
+    p.ignore.strip(&mut after);
     if after != p.target {
         let left = crate::patch::merge::diff(&after, &p.target);
         let paths: Vec<String> = left

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::credentials::Scope;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
-use crate::patch::three_way::{self, Change, Conflict, Mode};
+use crate::patch::three_way::{self, Change, Conflict, DriftPolicy, Mode};
 use crate::patch::{ops, pointer, Patch};
 use crate::pipeline::Project;
 use crate::plan::{Counts, Status, TenantPlan};
@@ -54,6 +54,10 @@ pub struct PlanFile {
     pub config_tree: String,
     /// How conflicts were resolved: `update`, `ignore` or `fail`.
     pub mode: String,
+    /// What the plan did where only the platform changed a path (`--drift`); `restore` when
+    /// absent.
+    #[serde(default)]
+    pub drift: DriftPolicy,
     /// When the plan was made (RFC 3339, UTC).
     pub created: String,
     /// Whether every tenant of the environment was planned (no `--tenant` selection).

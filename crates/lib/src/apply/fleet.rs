@@ -119,7 +119,7 @@ impl Plans {
                     )))
                 };
                 let desired = match Desired::render(project, t, true) {
-                    Ok(desired) => desired.without_material(),
+                    Ok(desired) => desired.without_material(project.ignore(t)),
                     Err(e) => return failed(e),
                 };
                 if crate::saved::hex_digest(&desired.tree) != change.desired_sha1 {
@@ -289,7 +289,7 @@ pub fn send(
                 let taken = planned.lock().map(|mut p| p.take()).unwrap_or_default();
                 match taken {
                     Some(Slot::Planned(Planned::Ready(ready))) => {
-                        super::send(live, t, *ready, options)
+                        super::send(live, (t, project.ignore(t)), *ready, options)
                     }
                     Some(Slot::Planned(Planned::Done(done) | Planned::Invalid(done))) => done,
                     Some(Slot::Again) => super::plan_and_send(project, live, t, options),
@@ -410,6 +410,7 @@ mod tests {
         let live = Live::open(repo, &project.env, &tenants, Default::default()).unwrap();
         let options = Options {
             mode: crate::patch::three_way::Mode::Update,
+            drift: Default::default(),
             dry_run: false,
             allow_delete: false,
             force: false,

@@ -18,7 +18,7 @@ use crate::baseline::{Baseline, Live};
 use crate::diagnostic::{Diagnostic, Result};
 use crate::environment::{Environment, Tenant};
 use crate::gate;
-use crate::patch::three_way::Mode;
+use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::pipeline::Project;
 use crate::plan::{self, Header, Outcome, Summary};
 use crate::progress;
@@ -44,6 +44,8 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// Conflict resolution.
     pub mode: Mode,
+    /// Drift restored (the default) or kept.
+    pub drift: DriftPolicy,
     /// With `apply`: remove objects the repository dropped, and forget deleted tenants.
     pub allow_delete: bool,
     /// With `apply`: remove more than a fifth of a tenant's objects.
@@ -541,6 +543,7 @@ fn save_plan(
         config_tree: crate::saved::config_tree(repo, &commit)?,
         commit,
         mode: options.mode.as_str().into(),
+        drift: options.drift,
         created: PlanFile::now(),
         // Every tenant the change affects, as `ci --apply` records it.
         complete: true,
@@ -770,6 +773,8 @@ fn run_env(
         against: "live".into(),
         mode,
         action: options.apply.then(|| options.action().to_owned()),
+        drift: saved.as_ref().map_or(options.drift, |f| f.drift),
+        ignore: project.ignore_rules(&tenants),
     };
     // Tenants last applied from a commit head does not contain (a branch applied by hand, or
     // from another work tree): head's configuration replaces what only that commit had.
@@ -805,6 +810,7 @@ fn run_env(
         Some(live) if options.apply => {
             let apply_options = apply::Options {
                 mode,
+                drift: header.drift,
                 dry_run: options.dry_run,
                 allow_delete: options.allow_delete,
                 force: options.force,
@@ -865,9 +871,17 @@ fn run_env(
                 emit(&p)
             };
             let summary = if options.save.is_some() {
-                plan::plan_to_save(project, &tenants, &baseline, mode, &mut each)
+                plan::plan_to_save(
+                    project,
+                    &tenants,
+                    &baseline,
+                    (header.mode, header.drift),
+                    &mut each,
+                )
             } else {
-                plan::plan(project, &tenants, &baseline, mode, |p| each(p, None))
+                plan::plan(project, &tenants, &baseline, (header.mode, header.drift), |p| {
+                    each(p, None)
+                })
             };
             to_save = options.save.is_some().then_some(saving);
             (summary, false)

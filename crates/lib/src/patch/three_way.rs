@@ -68,6 +68,26 @@ pub struct Change {
     pub reason: Reason,
 }
 
+/// What a plan does with drift: a path the platform changed since the last apply and the
+/// repository did not (`--drift`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Plan the repository's value back (the default).
+    #[default]
+    Restore,
+    /// Leave the platform's value: a plan then holds only what the repository changed since
+    /// the last apply; the drift is listed in [`Plan::kept`].
+    Keep,
+}
+
+impl DriftPolicy {
+    /// Whether this is the default, [`DriftPolicy::Restore`].
+    pub fn is_restore(&self) -> bool {
+        *self == DriftPolicy::Restore
+    }
+}
+
 /// A path that both live and the repository changed since the last apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
@@ -95,6 +115,8 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// The conflicts left as live is, by [`Mode::Ignore`].
     pub skipped: Vec<Conflict>,
+    /// The drift left as live is, by [`DriftPolicy::Keep`]: the changes that would restore it.
+    pub kept: Vec<Change>,
 }
 
 impl Plan {
@@ -272,12 +294,28 @@ pub fn plan(
     live: &Value,
     mode: Mode,
 ) -> Result<Plan, ConflictError> {
+    plan_with_drift(last_applied, desired, live, mode, DriftPolicy::Restore)
+}
+
+/// [`plan`], with drift restored or kept by `drift`.
+///
+/// # Errors
+/// [`ConflictError`], listing every conflict, only for [`Mode::Fail`] with at least one.
+pub fn plan_with_drift(
+    last_applied: Option<&Value>,
+    desired: &Value,
+    live: &Value,
+    mode: Mode,
+    drift: DriftPolicy,
+) -> Result<Plan, ConflictError> {
     let mut walk = Walk {
         mode,
+        drift,
         tracked: last_applied.is_some(),
         changes: Vec::new(),
         conflicts: Vec::new(),
         skipped: Vec::new(),
+        kept: Vec::new(),
     };
     match (desired, live) {
         (Value::Object(want), Value::Object(now)) => {
@@ -296,17 +334,20 @@ pub fn plan(
         changes: walk.changes,
         conflicts: walk.conflicts,
         skipped: walk.skipped,
+        kept: walk.kept,
     })
 }
 
 /// The state of one planning walk.
 struct Walk {
     mode: Mode,
+    drift: DriftPolicy,
     /// Whether there is a last-applied record at all.
     tracked: bool,
     changes: Vec<Change>,
     conflicts: Vec<Conflict>,
     skipped: Vec<Conflict>,
+    kept: Vec<Change>,
 }
 
 impl Walk {
@@ -391,8 +432,13 @@ impl Walk {
         self.decide(change, Some(was))
     }
 
-    /// Records `change`, resolving it by the mode when it is a conflict.
+    /// Records `change`, resolving it by the mode when it is a conflict, and keeping it out
+    /// of the plan when it restores drift that [`DriftPolicy::Keep`] keeps.
     fn decide(&mut self, change: Change, was: Option<&Value>) -> bool {
+        if change.reason == Reason::Drift && self.drift == DriftPolicy::Keep {
+            self.kept.push(change);
+            return false;
+        }
         if change.reason != Reason::Conflict {
             self.changes.push(change);
             return true;

@@ -552,6 +552,32 @@ proptest! {
         prop_assert_eq!(&doc, &result);
     }
 
+    /// `--drift keep` plans exactly restore's changes but the drift, which it lists as kept and
+    /// leaves as live holds it; conflicts are resolved as before.
+    #[test]
+    fn keep_leaves_drift_as_live_and_plans_the_rest((last, desired, live) in triple()) {
+        let restore = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let keep =
+            plan_with_drift(last.as_ref(), &desired, &live, Mode::Update, DriftPolicy::Keep)
+                .unwrap();
+        let (drift, rest): (Vec<Change>, Vec<Change>) = restore
+            .changes
+            .iter()
+            .cloned()
+            .partition(|c| c.reason == Reason::Drift);
+        prop_assert_eq!(&keep.changes, &rest);
+        prop_assert_eq!(&keep.kept, &drift);
+        prop_assert!(restore.kept.is_empty());
+        prop_assert_eq!(&keep.conflicts, &restore.conflicts);
+        let result = keep.result(&live);
+        for kept in &keep.kept {
+            prop_assert_eq!(pointer::get(&result, &kept.path), pointer::get(&live, &kept.path));
+        }
+        let mut doc = live.clone();
+        keep.patch(true).apply(&mut doc).unwrap();
+        prop_assert_eq!(&doc, &result);
+    }
+
     #[test]
     fn fail_errs_iff_conflicts((last, desired, live) in triple()) {
         let update = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();

@@ -85,6 +85,9 @@ pub struct TenantPlan {
     pub conflicts: Vec<Conflict>,
     /// Conflicts left as live by `--mode ignore`.
     pub skipped: Vec<Conflict>,
+    /// Drift left as live by `--drift keep`: the changes that would have restored it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Change>,
     /// The patch that would be sent: `{"format": "rfc7396"|"rfc6902", "patch": ...}`.
     pub patch: Option<Value>,
     pub errors: Vec<Diagnostic>,
@@ -116,6 +119,7 @@ impl TenantPlan {
             changes: Vec::new(),
             conflicts: Vec::new(),
             skipped: Vec::new(),
+            kept: Vec::new(),
             patch: None,
             errors: Vec::new(),
             outcome: None,

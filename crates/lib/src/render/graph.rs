@@ -108,7 +108,7 @@ impl Graph {
         let mut dirs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for path in names {
             if let Some((dir, rel)) = path.split_once('/') {
-                if !dir.starts_with('_') {
+                if !dir.starts_with('_') && !crate::ignore::is_template_settings(path) {
                     dirs.entry(dir.to_owned())
                         .or_default()
                         .push((rel.to_owned(), path.clone()));

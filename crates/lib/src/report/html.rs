@@ -286,6 +286,12 @@ impl<W: Write> Sink for Html<W> {
             html_escape(&summary_text(s)),
             t = html_escape(&title),
         )?;
+        if let Some(h) = &self.header {
+            let lines = h.policy_lines();
+            if !lines.is_empty() {
+                writeln!(self.out, "<pre>{}</pre>", html_escape(&lines.join("\n")))?;
+            }
+        }
         if self.rows.is_empty() {
             writeln!(self.out, "<p>No changes.</p>")?;
         } else {

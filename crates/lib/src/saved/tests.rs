@@ -124,6 +124,7 @@ fn a_plan_file_round_trips_and_a_wrong_file_is_named() {
         commit: "0".repeat(40),
         config_tree: "templates:a environments:b".into(),
         mode: "ignore".into(),
+        drift: crate::patch::three_way::DriftPolicy::Keep,
         created: PlanFile::now(),
         complete: true,
         tenants: vec![

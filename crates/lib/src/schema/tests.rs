@@ -166,10 +166,13 @@ fn environment_files_are_closed_and_say_what_is_missing() {
         "target": {"emulator": ".promote/emulator", "concurrency": 4},
         "requires": null,
         "vars": {"a": 1},
-        "tenants": {"acme": null, "globex": {"template": "saas", "id": "g", "vars": {}}}
+        "tenants": {"acme": null, "globex": {"template": "saas", "id": "g", "vars": {}}},
+        "ignore": ["/metadata", {"path": "/servers/*/clients/*/redirect_uris", "reason": "deploys"}]
     });
     assert_eq!(errors(ENVIRONMENT, &good), Vec::<String>::new());
     let bad = json!({"target": {"uri": "x"}, "tennants": {}});
+    let bad_rule = json!({"target": {"emulator": "d"}, "ignore": ["metadata"]});
+    assert_eq!(errors(ENVIRONMENT, &bad_rule).len(), 1);
     let found = errors(ENVIRONMENT, &bad);
     assert!(found.iter().any(|e| e.contains("tennants")), "{found:?}");
     assert!(found.iter().any(|e| e.contains("uri")), "{found:?}");

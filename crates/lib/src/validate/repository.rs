@@ -111,7 +111,13 @@ pub fn repository(
         let project = match Project::load(templates, env) {
             Ok(p) => p,
             Err(ds) => {
-                errors.extend(ds);
+                // A template's own files (its promote.yaml) are the same in every environment:
+                // their errors are reported once.
+                for d in ds {
+                    if !errors.contains(&d) {
+                        errors.push(d);
+                    }
+                }
                 continue;
             }
         };
