@@ -26,6 +26,7 @@ mod migrate;
 mod plan;
 mod remote;
 mod render;
+mod review;
 mod rollback;
 mod schema;
 mod soak;
@@ -59,6 +60,7 @@ const MODULES: &[&str] = &[
     "plan",
     "remote",
     "render",
+    "review",
     "rollback",
     "schema",
     "soak",

@@ -836,7 +836,7 @@ impl<W: Write> Text<W> {
     /// Returns a text sink writing to `out`; `verbose` lists unchanged tenants too.
     pub fn new(out: W, verbose: bool) -> Self {
         Text {
-            report: report::Text { out, verbose },
+            report: report::Text::new(out, verbose),
             apply: false,
         }
     }

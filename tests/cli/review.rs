@@ -1,0 +1,86 @@
+//! What a reviewer reads in the text and markdown reports: a change deep in a long text as a
+//! line diff of the lines that change, and a conflict with its three values and what `--mode`
+//! did with it.
+
+use serde_json::json;
+
+use crate::apply::applied_example;
+use crate::support::TestRepo;
+
+const REGO: &str = "templates/acme/workspaces/default/policies/orders-write-rego.rego";
+const DESCRIPTION: &str = "/servers/default/clients/storefront-spa/description";
+
+fn plan(repo: &TestRepo, output: &str, mode: &str) -> String {
+    let run = repo.run(&["--output", output, "plan", "--env", "local", "--mode", mode]);
+    run.stdout.clone()
+}
+
+#[test]
+fn a_number_changed_deep_in_a_rego_policy_shows_as_its_line() {
+    let (repo, _) = applied_example();
+    repo.edit(
+        REGO,
+        "large_order_threshold := {{ vars.orders.large_order_threshold }}",
+        "large_order_threshold := 5001",
+    );
+    let text = plan(&repo, "text", "update");
+    let head = "  ~ /servers/default/policies/orders-write-rego/definition: (";
+    assert!(text.contains(head), "{text}");
+    assert!(
+        text.contains("    - large_order_threshold := 1000\n    + large_order_threshold := 5001\n"),
+        "{text}"
+    );
+    assert!(text.contains("    @@ -"), "{text}");
+    // Two lines of context, not the whole policy, and nothing cut.
+    assert!(!text.contains("is_shopper if"), "{text}");
+    assert!(!text.contains('…'), "{text}");
+
+    let md = plan(&repo, "markdown", "update");
+    assert!(
+        md.contains("\n-   large_order_threshold := 1000\n+   large_order_threshold := 5001\n"),
+        "{md}"
+    );
+    assert!(md.contains("\n@@ -"), "{md}");
+    assert!(!md.contains("is_shopper if"), "{md}");
+}
+
+/// The example applied, then the description changed both on the platform and in the
+/// repository.
+fn conflicting() -> TestRepo {
+    let (repo, _) = applied_example();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        *t.pointer_mut(DESCRIPTION).unwrap() = json!("changed on the platform");
+    });
+    repo.edit(
+        "templates/acme/workspaces/default/clients/storefront-spa.yaml",
+        "description: React storefront at",
+        "description: React shop at",
+    );
+    repo
+}
+
+const THREE_VALUES: &str = "    ! last applied: \"React storefront at shop.acme.localhost\"\n    ! platform: \"changed on the platform\"\n    ! repository: \"React shop at shop.acme.localhost\"\n";
+
+#[test]
+fn a_conflict_shows_its_three_values_and_what_the_mode_did() {
+    let repo = conflicting();
+    for (mode, did) in [
+        ("update", "repository wins, --mode update"),
+        ("ignore", "kept the platform's value, --mode ignore"),
+        ("fail", "refused, --mode fail"),
+    ] {
+        let text = plan(&repo, "text", mode);
+        let expected = format!("  ! {DESCRIPTION} (conflict: {did})\n{THREE_VALUES}");
+        assert!(text.contains(&expected), "{mode}: {text}");
+        let md = plan(&repo, "markdown", mode);
+        let expected = format!(
+            "! {DESCRIPTION} (conflict: {did})\n!   last applied: \"React storefront at shop.acme.localhost\"\n!   platform: \"changed on the platform\"\n!   repository: \"React shop at shop.acme.localhost\"\n"
+        );
+        assert!(md.contains(&expected), "{mode}: {md}");
+    }
+    // Apply with --mode fail refuses the tenant; its report carries the three values too.
+    let run = repo.run(&["apply", "--env", "local", "--yes", "--mode", "fail"]);
+    run.code(1);
+    let expected = format!("  ! {DESCRIPTION} (conflict: refused, --mode fail)\n{THREE_VALUES}");
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+}
