@@ -84,3 +84,51 @@ fn a_conflict_shows_its_three_values_and_what_the_mode_did() {
     let expected = format!("  ! {DESCRIPTION} (conflict: refused, --mode fail)\n{THREE_VALUES}");
     assert!(run.stdout.contains(&expected), "{}", run.stdout);
 }
+
+#[test]
+fn tenants_with_the_same_change_are_shown_once_with_their_names() {
+    let (repo, _) = applied_example();
+    repo.edit(
+        "templates/saas/workspaces/app/clients/web.yaml",
+        "description: Acme Cloud web application for",
+        "description: Acme Cloud browser app for",
+    );
+    let text = plan(&repo, "text", "update");
+    assert!(
+        text.contains(
+            "in 3 tenants: globex, initech, umbrella: 0 to add, 1 to change, 0 to remove\n"
+        ),
+        "{text}"
+    );
+    let change = "  ~ /servers/app/clients/web/description: \"Acme Cloud web application for {{ vars.customer_name }}\" → \"Acme Cloud browser app for {{ vars.customer_name }}\"\n";
+    assert_eq!(text.matches(change).count(), 1, "{text}");
+    assert!(
+        text.contains("3 tenant(s) with changes") || text.contains("3 with changes"),
+        "{text}"
+    );
+
+    let md = plan(&repo, "markdown", "update");
+    // The table still lists every tenant; the diff is shown once.
+    for key in ["globex", "initech", "umbrella"] {
+        assert!(
+            md.contains(&format!(
+                "| `{key}` | `{key}-local` | changes | 0 | 1 | 0 |"
+            )),
+            "{md}"
+        );
+    }
+    assert_eq!(
+        md.matches("+ /servers/app/clients/web/description").count(),
+        1,
+        "{md}"
+    );
+    assert!(md.contains("<summary>in 3 tenants: globex, initech, umbrella (changes: 0 to add, 1 to change, 0 to remove)</summary>"), "{md}");
+
+    // JSON keeps every tenant's own values.
+    let (_, report) = crate::apply::plan(&repo, &[]);
+    let initech = crate::support::report_tenant(&report, "initech");
+    assert_eq!(
+        initech["changes"][0]["new"],
+        "Acme Cloud browser app for Initech"
+    );
+}
