@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use serde_json::Value;
 
 use super::group::{Group, Groups};
+use super::lines;
 use super::{
     counts_text, html_escape, status_word, summary_text, worth_detailing, Sink, PLACEHOLDERS,
 };
@@ -167,15 +168,16 @@ fn folded(run: &[&str], first: bool, last: bool) -> String {
 }
 
 /// A value for a cell: a multi-line string as its text (so that a change deep in a script or a
-/// policy shows), other scalars as JSON, structures indented; long ones cut.
+/// policy shows), other scalars as JSON, structures indented; never cut: one over
+/// [`lines::HUGE`] bytes is summarised, as in text and markdown.
 fn pretty(v: &Value) -> String {
     let text = match v {
         Value::String(s) if s.contains('\n') => s.clone(),
         Value::Object(_) | Value::Array(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
         _ => serde_json::to_string(v).unwrap_or_default(),
     };
-    if text.chars().count() > 4000 {
-        format!("{}…", text.chars().take(4000).collect::<String>())
+    if text.len() > lines::HUGE {
+        lines::huge(&text)
     } else {
         text
     }

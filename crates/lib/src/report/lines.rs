@@ -87,8 +87,8 @@ pub(crate) fn value_text(v: &Value) -> String {
     escaped(&s)
 }
 
-/// The summary of a value too large to show.
-fn huge(s: &str) -> String {
+/// The summary of a value too large to show: its size, lines and digest.
+pub(crate) fn huge(s: &str) -> String {
     let digest = Sha1::digest(s.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!(
@@ -128,8 +128,10 @@ pub(crate) fn change(c: &Change, replace: Replace) -> Vec<Line> {
         ),
     }
     if !reason.is_empty() && c.kind != ChangeKind::Remove {
-        if let Some(first) = out.first_mut() {
-            first.text.push_str(reason);
+        // On the line of the new value of a pair, else on the first line.
+        let pair = matches!(out.as_slice(), [a, b, ..] if a.mark == Mark::Remove && b.mark == Mark::Add && a.depth == 0 && b.depth == 0);
+        if let Some(line) = out.get_mut(usize::from(pair)) {
+            line.text.push_str(reason);
         }
     }
     out
@@ -258,7 +260,7 @@ fn diff(
                 return;
             }
             match (as_lines(old), as_lines(new)) {
-                (Some(a), Some(b)) => {
+                (Some(a), Some(b)) if old.is_array() == new.is_array() => {
                     let (count, unit) = match old {
                         Value::Array(_) => (b.len(), "item(s)"),
                         _ => (b.len(), "line(s)"),
