@@ -308,16 +308,18 @@ impl<W: Write> Sink for Json<W> {
 
 /// GitHub refuses comments over 65,536 characters: a markdown report stays well within.
 pub(crate) const MARKDOWN_LIMIT: usize = 65_536;
+/// Most characters of a markdown report's table, changes and list of what is folded: what is
+/// left of [`MARKDOWN_LIMIT`] is for the title, the totals and the notes (and, in `promote
+/// ci`'s summary, its own table).
+pub const MARKDOWN_BUDGET: usize = 56_000;
 /// Most characters of the table of tenants.
 const MARKDOWN_TABLE: usize = 8_000;
-/// Most characters of the changes shown (whole groups, in `<details>`).
-const MARKDOWN_DETAILS: usize = 44_000;
 /// Most characters of the list of groups folded away.
 const MARKDOWN_FOLDED: usize = 6_000;
 /// Most tenant rows in the markdown table.
 const MARKDOWN_ROWS: usize = 100;
 // The title, the summary and the notes take far less than what is left.
-const _: () = assert!(MARKDOWN_TABLE + MARKDOWN_DETAILS + MARKDOWN_FOLDED + 4_000 < MARKDOWN_LIMIT);
+const _: () = assert!(MARKDOWN_BUDGET + 8_000 < MARKDOWN_LIMIT);
 
 /// Most tenant names a group of several names in markdown.
 const MARKDOWN_NAMES: usize = 20;
@@ -331,6 +333,8 @@ pub struct Markdown<W: Write> {
     rows: Vec<String>,
     rows_len: usize,
     groups: Groups,
+    /// Most characters of the table, the changes and the list of what is folded.
+    budget: usize,
 }
 
 impl<W: Write> Markdown<W> {
@@ -342,8 +346,28 @@ impl<W: Write> Markdown<W> {
             rows: Vec::new(),
             rows_len: 0,
             // Enough to fill the comment even where placeholders are longer than the values.
-            groups: Groups::new(4 * MARKDOWN_DETAILS),
+            groups: Groups::new(4 * MARKDOWN_BUDGET),
+            budget: MARKDOWN_BUDGET,
         }
+    }
+
+    /// This report within `budget` characters of table, changes and folded list instead of
+    /// [`MARKDOWN_BUDGET`]: `promote ci` writes one report per environment into one summary,
+    /// each within its share of what the ones before it left.
+    pub fn within(mut self, budget: usize) -> Self {
+        self.budget = budget.min(MARKDOWN_BUDGET);
+        self.groups = Groups::new(4 * self.budget);
+        self
+    }
+
+    /// Most characters of the table.
+    fn table_budget(&self) -> usize {
+        MARKDOWN_TABLE.min(self.budget / 7)
+    }
+
+    /// Most characters of the list of what is folded.
+    fn folded_budget(&self) -> usize {
+        MARKDOWN_FOLDED.min(self.budget / 9)
     }
 }
 
@@ -479,7 +503,7 @@ impl<W: Write> Sink for Markdown<W> {
             t.counts.replace,
             t.counts.remove
         );
-        if self.rows.len() < MARKDOWN_ROWS && self.rows_len + row.len() < MARKDOWN_TABLE {
+        if self.rows.len() < MARKDOWN_ROWS && self.rows_len + row.len() < self.table_budget() {
             self.rows_len += row.len() + 1;
             self.rows.push(row);
         }
@@ -532,12 +556,16 @@ impl<W: Write> Sink for Markdown<W> {
             ));
         }
         out.push('\n');
+        // What the table and the list of what is folded leave.
+        let room = self
+            .budget
+            .saturating_sub(self.rows_len + self.folded_budget());
         let mut details = 0;
         let mut folded: Vec<&Group> = Vec::new();
         for g in self.groups.iter() {
             let block = g.shown().map(|t| markdown_block(g, &t, mode));
             match block {
-                Some(block) if details + block.len() <= MARKDOWN_DETAILS => {
+                Some(block) if details + block.len() <= room => {
                     details += block.len();
                     out.push_str(&block);
                 }
@@ -545,7 +573,7 @@ impl<W: Write> Sink for Markdown<W> {
             }
         }
         if !folded.is_empty() {
-            out.push_str(&folded_text(&folded));
+            out.push_str(&folded_text(&folded, self.folded_budget()));
         }
         self.out.write_all(out.as_bytes())?;
         self.out.flush()
@@ -553,8 +581,8 @@ impl<W: Write> Sink for Markdown<W> {
 }
 
 /// The list of the groups whose changes do not fit in a comment: each by its tenants and
-/// counts, as far as [`MARKDOWN_FOLDED`] allows, the rest counted.
-fn folded_text(folded: &[&Group]) -> String {
+/// counts, within `budget` characters, the rest counted.
+fn folded_text(folded: &[&Group], budget: usize) -> String {
     let tenants: usize = folded.iter().map(|g| g.tenants.len()).sum();
     let mut out = format!(
         "The changes of {} more tenant(s) do not fit in a comment: see `--output json` or the html report (`--output html`).\n\n",
@@ -567,7 +595,7 @@ fn folded_text(folded: &[&Group]) -> String {
             _ => md_escape(&g.names(MARKDOWN_NAMES)),
         };
         let line = format!("- {names}: {}\n", counts_text(g.counts));
-        if out.len() + line.len() > MARKDOWN_FOLDED {
+        if out.len() + line.len() > budget {
             break;
         }
         out.push_str(&line);
@@ -686,6 +714,21 @@ mod tests {
             md.matches("</details>").count()
         );
         assert_eq!(md.matches("```diff").count() * 2, md.matches("```").count());
+    }
+
+    #[test]
+    fn reports_sharing_a_comment_keep_to_their_share() {
+        let plans: Vec<TenantPlan> = (0..300)
+            .map(|i| {
+                let body = format!("{i}:{}", "x".repeat(2000));
+                plan(&format!("t{i:03}"), "/name", json!(""), json!(body))
+            })
+            .collect();
+        let mut md = Markdown::new(Vec::new()).within(MARKDOWN_BUDGET / 3);
+        run(&mut md, Mode::Update, &plans);
+        let md = String::from_utf8(md.out).unwrap();
+        assert!(md.len() < MARKDOWN_LIMIT / 3, "{}", md.len());
+        assert!(md.contains("do not fit in a comment"));
     }
 
     #[test]

@@ -364,6 +364,7 @@ pub fn run(
             stopped.as_deref(),
             sink,
             open,
+            markdown_share(&outcomes, projects.len()),
         );
         if outcome.status == Status::Failed && options.apply {
             stopped = Some(outcome.env.clone());
@@ -453,8 +454,16 @@ fn validate_all(change: &Change, projects: &[Project], shard: Option<Shard>) -> 
     }
 }
 
+/// The share of the summary's markdown budget of the next environment of `envs`: what the
+/// reports of `done` left, shared equally by the environments still to run (one comment holds
+/// the summary).
+fn markdown_share(done: &[EnvOutcome], envs: usize) -> usize {
+    let used: usize = done.iter().map(|o| o.markdown.len()).sum();
+    report::MARKDOWN_BUDGET.saturating_sub(used) / envs.saturating_sub(done.len()).max(1)
+}
+
 /// Runs one environment (unless `stopped` names one that failed before it), writing its
-/// report to `sink` while `open`.
+/// report to `sink` while `open`; its markdown within `markdown` characters.
 #[allow(clippy::too_many_arguments)]
 fn environment(
     repo: &Path,
@@ -465,6 +474,7 @@ fn environment(
     stopped: Option<&str>,
     sink: &mut dyn Sink,
     open: bool,
+    markdown: usize,
 ) -> EnvOutcome {
     let env = project.env.name.clone();
     let keys = super::selection(&change.affected, &env, options.shard);
@@ -508,7 +518,7 @@ fn environment(
     } else {
         None
     };
-    let mut markdown = report::Markdown::new(&mut outcome.markdown);
+    let mut markdown = report::Markdown::new(&mut outcome.markdown).within(markdown);
     let mut sinks: [&mut dyn report::Sink; 2] = [sink.report(), &mut markdown];
     match run_env(
         repo, options, host, change, project, &keys, &mut sinks, open,
