@@ -682,33 +682,40 @@ mod tests {
         String::from_utf8(t.out).unwrap()
     }
 
-    #[test]
-    fn markdown_folds_whole_tenants_within_a_comment() {
-        // 300 tenants, each with its own 2,000-character change: far more than a comment holds.
-        let plans: Vec<TenantPlan> = (0..300)
+    /// 300 tenants, each with its own 2,000-character change: far more than a comment holds.
+    fn many_large_changes() -> Vec<TenantPlan> {
+        (0..300)
             .map(|i| {
                 let body = format!("{i}:{}", "x".repeat(2000));
                 plan(&format!("t{i:03}"), "/name", json!(""), json!(body))
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn markdown_folds_whole_tenants_within_a_comment() {
+        let plans = many_large_changes();
         let md = markdown(Mode::Update, &plans);
         assert!(md.len() < MARKDOWN_LIMIT, "{}", md.len());
         assert!(md.contains("do not fit in a comment"), "{md}");
+        let (mut shown, mut listed) = (0, 0);
         for p in &plans {
-            let shown = md.contains(&format!("<summary><code>{}</code>", p.key));
-            let listed = md.contains(&format!("- `{}` ({})", p.key, p.id));
-            let counted = md.contains("more change(s) in");
-            assert!(
-                shown || listed || counted,
-                "{} is neither shown nor listed",
-                p.key
-            );
-            if shown {
+            if md.contains(&format!("<summary><code>{}</code>", p.key)) {
+                shown += 1;
                 // Shown whole: the value is never cut.
                 let value = p.changes[0].new.as_ref().unwrap().as_str().unwrap();
                 assert!(md.contains(value), "{} is cut", p.key);
+            } else if md.contains(&format!("- `{}` ({})", p.key, p.id)) {
+                listed += 1;
             }
         }
+        // The rest are counted: "- …and N more change(s) in M tenant(s)".
+        let counted: usize = md
+            .split_once(" more change(s) in ")
+            .and_then(|(_, rest)| rest.split(' ').next())
+            .map_or(0, |n| n.parse().unwrap());
+        assert!(shown > 0 && listed > 0, "{md}");
+        assert_eq!(shown + listed + counted, plans.len());
         assert_eq!(
             md.matches("<details>").count(),
             md.matches("</details>").count()
@@ -718,12 +725,7 @@ mod tests {
 
     #[test]
     fn reports_sharing_a_comment_keep_to_their_share() {
-        let plans: Vec<TenantPlan> = (0..300)
-            .map(|i| {
-                let body = format!("{i}:{}", "x".repeat(2000));
-                plan(&format!("t{i:03}"), "/name", json!(""), json!(body))
-            })
-            .collect();
+        let plans = many_large_changes();
         let mut md = Markdown::new(Vec::new()).within(MARKDOWN_BUDGET / 3);
         run(&mut md, Mode::Update, &plans);
         let md = String::from_utf8(md.out).unwrap();
