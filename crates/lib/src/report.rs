@@ -394,7 +394,7 @@ fn diff_block(lines: &[Line], depth: usize, out: &mut String) {
             Mark::Context => ' ',
             Mark::Note => '!',
             Mark::Hunk => {
-                out.push_str(&format!("{}{indent}\n", l.text));
+                out.push_str(&format!("{}\n", l.text));
                 continue;
             }
         };
