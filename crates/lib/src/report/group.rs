@@ -67,7 +67,7 @@ impl Groups {
         }
         let rep = shown_part(t);
         let size = serde_json::to_string(&rep).map_or(0, |s| s.len());
-        let rep = (self.held + size <= self.limit).then(|| {
+        let rep = (self.held.saturating_add(size) <= self.limit).then(|| {
             self.held += size;
             rep
         });
