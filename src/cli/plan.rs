@@ -171,9 +171,13 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
             &mut each,
         )
     } else {
-        plan::plan(&project, &tenants, &baseline, (header.mode, header.drift), |t| {
-            each(t, None)
-        })
+        plan::plan(
+            &project,
+            &tenants,
+            &baseline,
+            (header.mode, header.drift),
+            |t| each(t, None),
+        )
     };
     bar.finish_and_clear();
     if open {
@@ -248,10 +252,7 @@ fn file_sink(
 /// The report writer for this run's `--output`, into `out`.
 fn sink_to<'a, W: std::io::Write + 'a>(ui: &Ui, global: &GlobalArgs, out: W) -> Box<dyn Sink + 'a> {
     match ui.format {
-        OutputFormat::Text => Box::new(report::Text {
-            out,
-            verbose: global.verbose > 0,
-        }),
+        OutputFormat::Text => Box::new(report::Text::new(out, global.verbose > 0)),
         OutputFormat::Json => Box::new(report::Json::new(out)),
         OutputFormat::Markdown => Box::new(report::Markdown::new(out)),
         OutputFormat::Html => Box::new(report::Html::new(out)),

@@ -28,6 +28,7 @@ mod migrate;
 mod plan;
 mod remote;
 mod render;
+mod review;
 mod rollback;
 mod saved;
 mod schema;
@@ -64,6 +65,7 @@ const MODULES: &[&str] = &[
     "plan",
     "remote",
     "render",
+    "review",
     "rollback",
     "saved",
     "schema",

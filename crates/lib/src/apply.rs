@@ -246,10 +246,8 @@ fn plan_against(
     let prepared = match prepare(t, desired, last, current, policy, false, Some(&supply)) {
         Ok(prepared) => prepared,
         Err(refused) => {
-            // As before: a refused plan's conflicts are the error's, not the report's.
-            let mut report = refused.report;
-            report.conflicts.clear();
-            return Planned::Done(failed(env, t, report, vec![refused.error]));
+            // The conflicts `--mode fail` refused stay in the report, with their three values.
+            return Planned::Done(failed(env, t, refused.report, vec![refused.error]));
         }
     };
     if prepared.plan.is_empty() && prepared.report.secrets.is_empty() {

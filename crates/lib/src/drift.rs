@@ -499,7 +499,7 @@ pub fn counts_text(t: &TenantDrift) -> String {
 
 /// The text report of one tenant of `env` (nothing for a tenant in sync).
 pub fn text(env: &str, t: &TenantDrift) -> String {
-    use crate::report::{change_line, value_text};
+    use crate::report::{change_text, value_text};
     let mut out = match t.standing() {
         Standing::InSync => return String::new(),
         Standing::Error => format!("{} ({}): not checked\n", t.key, t.id),
@@ -554,7 +554,7 @@ pub fn text(env: &str, t: &TenantDrift) -> String {
     if !t.pending.is_empty() {
         out.push_str("  not yet applied:\n");
         for c in &t.pending {
-            out.push_str(&format!("  {}\n", change_line(c)));
+            out.push_str(&change_text(c, "  "));
         }
     }
     out

@@ -125,7 +125,9 @@ pub fn plan(
     (mode, drift): (Mode, DriftPolicy),
     mut each: impl FnMut(TenantPlan),
 ) -> Summary {
-    run(project, tenants, baseline, (mode, drift), false, |p, _| each(p))
+    run(project, tenants, baseline, (mode, drift), false, |p, _| {
+        each(p)
+    })
 }
 
 /// [`plan`], also handing on what each tenant's plan sends as a saved plan holds it

@@ -1,21 +1,29 @@
 //! The forms of a plan, written as the plan goes: coloured text for a terminal, JSON for
 //! machines, markdown for a pull request comment.
 //!
-//! A report is a [`Header`], then one [`TenantPlan`] at a time, then the [`Summary`]; no form
-//! holds the whole fleet's changes in memory, except markdown, which is bounded by a budget
-//! because a pull request comment is.
+//! A report is a [`Header`], then one [`TenantPlan`] at a time, then the [`Summary`]. JSON is
+//! written as the plan goes and keeps every tenant's patch. The forms for people (text,
+//! markdown, html) group tenants whose changes are the same once their own values are
+//! abstracted ([`group`]) and show each distinct change once, with its tenants: they hold one
+//! plan per distinct change, not one per tenant. Every value is shown whole ([`lines`]);
+//! markdown stays within a pull request comment's size by folding whole groups, never by
+//! cutting a value.
 
+mod group;
 mod html;
+mod lines;
 
 use std::io::{self, Write};
 
 use console::style;
-use serde_json::Value;
 
-use crate::patch::three_way::{Change, ChangeKind, Reason};
+use crate::patch::three_way::{Change, Mode};
 use crate::plan::{Counts, Header, Outcome, Status, Summary, TenantPlan};
+use group::{Group, Groups};
+use lines::{Line, Mark, Replace, Resolution};
 
 pub use html::Html;
+pub(crate) use lines::value_text;
 
 /// Where a plan is written, tenant by tenant.
 pub trait Sink {
@@ -24,30 +32,11 @@ pub trait Sink {
     fn end(&mut self, summary: &Summary) -> io::Result<()>;
 }
 
-/// Longest value shown inline; longer ones are cut with "…".
-const MAX_VALUE: usize = 160;
-
 fn counts_text(c: Counts) -> String {
     format!(
         "{} to add, {} to change, {} to remove",
         c.add, c.replace, c.remove
     )
-}
-
-/// A value as text and markdown reports show it: compact JSON (which escapes control
-/// characters), with the characters JSON leaves as they are but a terminal or a CI log reads
-/// (bidirectional controls, line separators, `##[`) escaped too, cut at [`MAX_VALUE`].
-pub(crate) fn value_text(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_default();
-    crate::diagnostic::one_line_unscrubbed(&s, MAX_VALUE)
-}
-
-fn reason_text(r: Reason) -> &'static str {
-    match r {
-        Reason::Desired => "",
-        Reason::Drift => " (drift: restores the repository's value)",
-        Reason::Conflict => " (conflict: repository wins)",
-    }
 }
 
 /// A JSON pointer as text and markdown reports show it: its keys come from templates and the
@@ -77,42 +66,49 @@ fn summary_text(s: &Summary) -> String {
     }
 }
 
-/// Coloured text (colours follow the process-wide setting): per tenant with changes or errors a
-/// heading and its changes; unchanged tenants are counted, and listed only when `verbose`.
-pub struct Text<W: Write> {
-    pub out: W,
-    pub verbose: bool,
+/// Most tenant names a group of several names in text; the rest are counted.
+const TEXT_NAMES: usize = 50;
+
+/// What `--mode` does with a conflict.
+fn resolution(mode: Mode) -> Resolution {
+    match mode {
+        Mode::Update => Resolution::RepositoryWins,
+        Mode::Ignore => Resolution::PlatformKept,
+        Mode::Fail => Resolution::Refused,
+    }
 }
 
-impl<W: Write> Sink for Text<W> {
-    fn begin(&mut self, h: &Header) -> io::Result<()> {
-        match &h.action {
-            Some(action) => writeln!(
-                self.out,
-                "{} to {} (mode {})",
-                capitalize(action),
-                style(&h.env).bold(),
-                h.mode.as_str()
-            ),
-            None => writeln!(
-                self.out,
-                "Plan for {} against {} (mode {})",
-                style(&h.env).bold(),
-                h.against,
-                h.mode.as_str()
-            ),
-        }?;
-        for line in h.policy_lines() {
-            writeln!(self.out, "{line}")?;
+/// Coloured text (colours follow the process-wide setting): per tenant with changes or errors
+/// (per group of tenants with the same change) a heading and its changes; unchanged tenants
+/// are counted, and listed only when `verbose`. Written at the end, when the groups are known.
+pub struct Text<W: Write> {
+    /// Where the report goes (others may write around it).
+    pub out: W,
+    verbose: bool,
+    mode: Mode,
+    groups: Groups,
+}
+
+impl<W: Write> Text<W> {
+    /// Returns a text sink writing to `out`; `verbose` lists unchanged tenants too.
+    pub fn new(out: W, verbose: bool) -> Self {
+        Text {
+            out,
+            verbose,
+            mode: Mode::Update,
+            groups: Groups::new(usize::MAX),
         }
-        writeln!(self.out)
     }
 
-    fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
-        if !self.verbose && !worth_detailing(t) {
+    fn group(&mut self, g: &Group) -> io::Result<()> {
+        let Some(t) = g.shown() else {
             return Ok(());
-        }
-        let name = style(format!("{} ({})", t.key, t.id)).bold();
+        };
+        let name = match g.tenants.as_slice() {
+            [(key, id)] => format!("{key} ({id})"),
+            _ => g.names(TEXT_NAMES),
+        };
+        let name = style(name).bold();
         let name = match t.outcome {
             Some(Outcome::Applied) => format!("{name}: {}", style("applied").green()),
             Some(Outcome::DryRun) => format!("{name}: {}", style("accepted (dry run)").cyan()),
@@ -140,6 +136,9 @@ impl<W: Write> Sink for Text<W> {
                 Status::Error => writeln!(self.out, "{name}: {}", style("error").red().bold())?,
             }
         }
+        if g.tenants.len() > 1 && group::shows_values(&t) {
+            writeln!(self.out, "  {}", style(PLACEHOLDERS).dim())?;
+        }
         if let Some(b) = &t.backup {
             writeln!(self.out, "  backup: {b}")?;
         }
@@ -164,55 +163,115 @@ impl<W: Write> Sink for Text<W> {
             }
         }
         for c in &t.changes {
-            writeln!(self.out, "{}", change_line(c))?;
+            write!(
+                self.out,
+                "{}",
+                styled(&lines::change(c, Replace::OneLine), 0)
+            )?;
         }
         if !t.not_applied.is_empty() {
             writeln!(self.out, "  {}", style(NOT_APPLIED).red())?;
             for c in &t.not_applied {
-                writeln!(self.out, "  {}", change_line(c))?;
+                write!(
+                    self.out,
+                    "{}",
+                    styled(&lines::change(c, Replace::OneLine), 1)
+                )?;
             }
         }
-        for c in &t.skipped {
-            writeln!(
+        let did = resolution(self.mode);
+        for c in &t.conflicts {
+            write!(
                 self.out,
-                "  {} {} ({KEPT})",
-                style("!").magenta(),
-                path_text(&c.path)
+                "{}",
+                styled(&lines::conflict(c, did, Replace::OneLine), 0)
             )?;
         }
         for c in &t.kept {
-            writeln!(
+            write!(self.out, "{}", styled(&lines::kept_drift(c), 0))?;
+        }
+        writeln!(self.out)
+    }
+}
+
+/// What a group of several tenants says of the values shown as placeholders.
+const PLACEHOLDERS: &str =
+    "(each tenant's own values are shown as {{ tenant.id }}, {{ tenant.key }}, {{ vars.NAME }})";
+
+/// `lines` as coloured text, each indented two spaces and `depth` levels more.
+fn styled(lines: &[Line], depth: usize) -> String {
+    let mut out = String::new();
+    for l in lines {
+        let indent = "  ".repeat(1 + depth + l.depth);
+        let line = match l.mark {
+            Mark::Add => format!("{indent}{} {}", style("+").green(), l.text),
+            Mark::Remove => format!("{indent}{} {}", style("-").red(), l.text),
+            Mark::Replace => format!("{indent}{} {}", style("~").yellow(), l.text),
+            Mark::Context => format!("{indent}  {}", l.text),
+            Mark::Hunk => format!("{indent}{}", style(&l.text).cyan()),
+            Mark::Note => format!("{indent}{} {}", style("!").magenta(), l.text),
+        };
+        // A line with nothing after its mark ends there; a line of a value keeps its spaces.
+        out.push_str(if l.text.is_empty() {
+            line.trim_end()
+        } else {
+            &line
+        });
+        out.push('\n');
+    }
+    out
+}
+
+impl<W: Write> Sink for Text<W> {
+    fn begin(&mut self, h: &Header) -> io::Result<()> {
+        self.mode = h.mode;
+        self.groups = Groups::new(usize::MAX);
+        match &h.action {
+            Some(action) => writeln!(
                 self.out,
-                "  {} {} ({KEPT_DRIFT})",
-                style("!").magenta(),
-                path_text(&c.path)
-            )?;
+                "{} to {} (mode {})",
+                capitalize(action),
+                style(&h.env).bold(),
+                h.mode.as_str()
+            ),
+            None => writeln!(
+                self.out,
+                "Plan for {} against {} (mode {})",
+                style(&h.env).bold(),
+                h.against,
+                h.mode.as_str()
+            ),
+        }?;
+        for line in h.policy_lines() {
+            writeln!(self.out, "{line}")?;
         }
         writeln!(self.out)
     }
 
+    fn tenant(&mut self, t: &TenantPlan) -> io::Result<()> {
+        if self.verbose || worth_detailing(t) {
+            self.groups.add(t);
+        }
+        Ok(())
+    }
+
     fn end(&mut self, s: &Summary) -> io::Result<()> {
+        let groups = std::mem::replace(&mut self.groups, Groups::new(usize::MAX));
+        for g in groups.iter() {
+            self.group(g)?;
+        }
         writeln!(self.out, "{}", summary_text(s))?;
         self.out.flush()
     }
 }
 
-pub(crate) fn change_line(c: &Change) -> String {
-    let path = path_text(&c.path);
-    let reason = reason_text(c.reason);
-    let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_default();
-    match c.kind {
-        ChangeKind::Add => format!("  {} {path} = {}{reason}", style("+").green(), show(&c.new)),
-        ChangeKind::Replace => {
-            format!(
-                "  {} {path}: {} → {}{reason}",
-                style("~").yellow(),
-                show(&c.old),
-                show(&c.new)
-            )
-        }
-        ChangeKind::Remove => format!("  {} {path}{reason}", style("-").red()),
-    }
+/// The lines of change `c` as text reports show them, each ending in a new line and indented
+/// `indent` (drift's report of what is not yet applied).
+pub(crate) fn change_text(c: &Change, indent: &str) -> String {
+    styled(&lines::change(c, Replace::OneLine), 0)
+        .lines()
+        .map(|l| format!("{indent}{l}\n"))
+        .collect()
 }
 
 /// The JSON report: one document, with each tenant compact on a line of its own so that it can
@@ -254,19 +313,35 @@ impl<W: Write> Sink for Json<W> {
     }
 }
 
-/// Most characters of tenant details in a markdown report: GitHub refuses comments over 65,536.
-const MARKDOWN_BUDGET: usize = 50_000;
+/// GitHub refuses comments over 65,536 characters: a markdown report stays well within.
+pub(crate) const MARKDOWN_LIMIT: usize = 65_536;
+/// Most characters of a markdown report's table, changes and list of what is folded: what is
+/// left of [`MARKDOWN_LIMIT`] is for the title, the totals and the notes (and, in `promote
+/// ci`'s summary, its own table).
+pub const MARKDOWN_BUDGET: usize = 56_000;
+/// Most characters of the table of tenants.
+const MARKDOWN_TABLE: usize = 8_000;
+/// Most characters of the list of groups folded away.
+const MARKDOWN_FOLDED: usize = 6_000;
 /// Most tenant rows in the markdown table.
 const MARKDOWN_ROWS: usize = 100;
+// The title, the summary and the notes take far less than what is left.
+const _: () = assert!(MARKDOWN_BUDGET + 8_000 < MARKDOWN_LIMIT);
+
+/// Most tenant names a group of several names in markdown.
+const MARKDOWN_NAMES: usize = 20;
 
 /// Markdown for a pull request comment: summary, a table of the tenants with changes or errors,
-/// and one collapsible diff per tenant, within GitHub's comment size.
+/// and one collapsible diff per distinct change (with the tenants it applies to), within
+/// GitHub's comment size: what does not fit is folded whole, listed by its tenants and counts.
 pub struct Markdown<W: Write> {
     pub out: W,
     header: Option<Header>,
     rows: Vec<String>,
-    details: String,
-    left_out: usize,
+    rows_len: usize,
+    groups: Groups,
+    /// Most characters of the table, the changes and the list of what is folded.
+    budget: usize,
 }
 
 impl<W: Write> Markdown<W> {
@@ -276,10 +351,104 @@ impl<W: Write> Markdown<W> {
             out,
             header: None,
             rows: Vec::new(),
-            details: String::new(),
-            left_out: 0,
+            rows_len: 0,
+            // Enough to fill the comment even where placeholders are longer than the values.
+            groups: Groups::new(4 * MARKDOWN_BUDGET),
+            budget: MARKDOWN_BUDGET,
         }
     }
+
+    /// This report within `budget` characters of table, changes and folded list instead of
+    /// [`MARKDOWN_BUDGET`]: `promote ci` writes one report per environment into one summary,
+    /// each within its share of what the ones before it left.
+    pub fn within(mut self, budget: usize) -> Self {
+        self.budget = budget.min(MARKDOWN_BUDGET);
+        self.groups = Groups::new(4 * self.budget);
+        self
+    }
+
+    /// Most characters of the table.
+    fn table_budget(&self) -> usize {
+        MARKDOWN_TABLE.min(self.budget / 7)
+    }
+
+    /// Most characters of the list of what is folded.
+    fn folded_budget(&self) -> usize {
+        MARKDOWN_FOLDED.min(self.budget / 9)
+    }
+}
+
+/// A code fence longer than any run of backticks in `body`, so that no value closes it early.
+fn fence(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// `lines` as the lines of a diff block: the mark first (where GitHub colours it), then the
+/// indent of the line's depth.
+fn diff_block(lines: &[Line], depth: usize, out: &mut String) {
+    for l in lines {
+        let indent = "  ".repeat(depth + l.depth);
+        let mark = match l.mark {
+            Mark::Add => '+',
+            Mark::Remove => '-',
+            Mark::Replace => '~',
+            Mark::Context => ' ',
+            Mark::Note => '!',
+            Mark::Hunk => {
+                out.push_str(&format!("{}\n", l.text));
+                continue;
+            }
+        };
+        out.push_str(&format!("{mark}{indent} {}\n", l.text));
+    }
+}
+
+/// The `<details>` block of group `g` showing plan `t`.
+fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
+    let mut body = String::new();
+    for e in &t.errors {
+        for line in e.to_string().lines() {
+            body.push_str(&format!("! {line}\n"));
+        }
+    }
+    for c in &t.changes {
+        diff_block(&lines::change(c, Replace::Pair), 0, &mut body);
+    }
+    for c in &t.not_applied {
+        body.push_str(&format!("! {} (not applied)\n", path_text(&c.path)));
+    }
+    for c in &t.conflicts {
+        diff_block(
+            &lines::conflict(c, resolution(mode), Replace::Pair),
+            0,
+            &mut body,
+        );
+    }
+    for c in &t.kept {
+        diff_block(&lines::kept_drift(c), 0, &mut body);
+    }
+    let summary = match g.tenants.as_slice() {
+        [(key, id)] => format!("<code>{}</code> ({})", html_escape(key), html_escape(id)),
+        _ => format!(
+            "{} ({}: {})",
+            html_escape(&g.names(MARKDOWN_NAMES)),
+            status_word(t),
+            counts_text(t.counts)
+        ),
+    };
+    let note = if g.tenants.len() > 1 && group::shows_values(t) {
+        format!("{}\n\n", md_escape(PLACEHOLDERS))
+    } else {
+        String::new()
+    };
+    let fence = fence(&body);
+    format!("<details><summary>{summary}</summary>\n\n{note}{fence}diff\n{body}{fence}\n\n</details>\n\n")
 }
 
 /// Whether a report for people details tenant `t`: it has changes, errors, secrets sent, or
@@ -293,8 +462,8 @@ pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
 pub(crate) const NOT_APPLIED: &str =
     "not applied (the platform did not take these; the next plan shows them again):";
 
-/// What a conflict that `--mode ignore` kept says, after its path.
-pub(crate) const KEPT: &str = "conflict: kept the platform's value, --mode ignore";
+/// What a conflict that `--mode ignore` kept says it did.
+pub(crate) const KEPT_WHY: &str = "kept the platform's value, --mode ignore";
 
 /// What drift that `--drift keep` kept says, after its path.
 pub(crate) const KEPT_DRIFT: &str = "drift: kept the platform's value, --drift keep";
@@ -336,83 +505,46 @@ impl<W: Write> Sink for Markdown<W> {
             return Ok(());
         }
         let status = match status_word(t) {
-            word @ ("failed" | "error") => format!("**{word}**"),
+            word @ ("failed" | "error" | "partly applied") => format!("**{word}**"),
             word => word.to_owned(),
         };
-        if self.rows.len() < MARKDOWN_ROWS {
-            self.rows.push(format!(
-                "| `{}` | `{}` | {status} | {} | {} | {} |",
-                md_escape(&t.key),
-                md_escape(&t.id),
-                t.counts.add,
-                t.counts.replace,
-                t.counts.remove
-            ));
-        }
-        let mut block = format!(
-            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n",
-            html_escape(&t.key),
-            html_escape(&t.id)
+        let row = format!(
+            "| `{}` | `{}` | {status} | {} | {} | {} |",
+            md_escape(&t.key),
+            md_escape(&t.id),
+            t.counts.add,
+            t.counts.replace,
+            t.counts.remove
         );
-        for e in &t.errors {
-            for line in e.to_string().lines() {
-                block.push_str(&format!("! {line}\n"));
-            }
+        if self.rows.len() < MARKDOWN_ROWS && self.rows_len + row.len() < self.table_budget() {
+            self.rows_len += row.len() + 1;
+            self.rows.push(row);
         }
-        for c in &t.changes {
-            let path = path_text(&c.path);
-            let reason = reason_text(c.reason);
-            let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_default();
-            match c.kind {
-                ChangeKind::Add => {
-                    block.push_str(&format!("+ {path} = {}{reason}\n", show(&c.new)))
-                }
-                ChangeKind::Replace => {
-                    block.push_str(&format!("- {path} = {}\n", show(&c.old)));
-                    block.push_str(&format!("+ {path} = {}{reason}\n", show(&c.new)));
-                }
-                ChangeKind::Remove => block.push_str(&format!("- {path}{reason}\n")),
-            }
-        }
-        for c in &t.not_applied {
-            block.push_str(&format!("! {} (not applied)\n", path_text(&c.path)));
-        }
-        for c in &t.skipped {
-            block.push_str(&format!("! {} ({KEPT})\n", path_text(&c.path)));
-        }
-        for c in &t.kept {
-            block.push_str(&format!("! {} ({KEPT_DRIFT})\n", path_text(&c.path)));
-        }
-        block.push_str("```\n\n</details>\n\n");
-        if self.details.len() + block.len() <= MARKDOWN_BUDGET {
-            self.details.push_str(&block);
-        } else {
-            self.left_out += 1;
-        }
+        self.groups.add(t);
         Ok(())
     }
 
     fn end(&mut self, s: &Summary) -> io::Result<()> {
+        let mode = self.header.as_ref().map_or(Mode::Update, |h| h.mode);
+        let mut out = String::new();
         if let Some(h) = &self.header {
-            writeln!(
-                self.out,
-                "### promote {}: `{}` against `{}`\n",
-                h.action.as_deref().unwrap_or("plan"),
+            out.push_str(&format!(
+                "### promote {}: `{}` against `{}`\n\n",
+                md_escape(h.action.as_deref().unwrap_or("plan")),
                 md_escape(&h.env),
                 md_escape(&h.against)
-            )?;
+            ));
             let lines = h.policy_lines();
             for line in &lines {
                 // An indented code block: shown as it is, one line each (`quoted`).
-                writeln!(self.out, "    {line}")?;
+                out.push_str(&format!("    {line}\n"));
             }
             if !lines.is_empty() {
-                writeln!(self.out)?;
+                out.push('\n');
             }
         }
-        writeln!(
-            self.out,
-            "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s){}.\n",
+        out.push_str(&format!(
+            "**{}** tenant(s): **{}** with changes ({}), {} unchanged, **{}** error(s){}.\n\n",
             s.tenants,
             s.with_changes,
             counts_text(s.changes),
@@ -423,39 +555,83 @@ impl<W: Write> Sink for Markdown<W> {
             } else {
                 String::new()
             }
-        )?;
+        ));
         if self.rows.is_empty() {
-            writeln!(self.out, "No changes.")?;
+            out.push_str("No changes.\n");
+            self.out.write_all(out.as_bytes())?;
             return self.out.flush();
         }
-        writeln!(
-            self.out,
-            "| tenant | id | status | add | change | remove |\n|---|---|---|---:|---:|---:|"
-        )?;
+        out.push_str(
+            "| tenant | id | status | add | change | remove |\n|---|---|---|---:|---:|---:|\n",
+        );
         for row in &self.rows {
-            writeln!(self.out, "{row}")?;
+            out.push_str(row);
+            out.push('\n');
         }
-        let shown_rows = self.rows.len();
         // A tenant partly applied counts both with changes and as an error.
         let listed = s.with_changes + s.errors - s.partly_applied;
-        if listed > shown_rows {
-            writeln!(
-                self.out,
-                "\n…and {} more tenant(s) with changes or errors.",
-                listed - shown_rows
-            )?;
+        if listed > self.rows.len() {
+            out.push_str(&format!(
+                "\n…and {} more tenant(s) with changes or errors.\n",
+                listed - self.rows.len()
+            ));
         }
-        writeln!(self.out)?;
-        self.out.write_all(self.details.as_bytes())?;
-        if self.left_out > 0 {
-            writeln!(
-                self.out,
-                "The diffs of {} more tenant(s) do not fit in a comment: see `promote plan --output json`.",
-                self.left_out
-            )?;
+        out.push('\n');
+        // What the table and the list of what is folded leave.
+        let room = self
+            .budget
+            .saturating_sub(self.rows_len + self.folded_budget());
+        let mut details = 0;
+        let mut folded: Vec<&Group> = Vec::new();
+        for g in self.groups.iter() {
+            let block = g.shown().map(|t| markdown_block(g, &t, mode));
+            match block {
+                Some(block) if details + block.len() <= room => {
+                    details += block.len();
+                    out.push_str(&block);
+                }
+                _ => folded.push(g),
+            }
         }
+        if !folded.is_empty() {
+            out.push_str(&folded_text(&folded, self.folded_budget()));
+        }
+        self.out.write_all(out.as_bytes())?;
         self.out.flush()
     }
+}
+
+/// The list of the groups whose changes do not fit in a comment: each by its tenants and
+/// counts, within `budget` characters, the rest counted.
+fn folded_text(folded: &[&Group], budget: usize) -> String {
+    let tenants: usize = folded.iter().map(|g| g.tenants.len()).sum();
+    let mut out = format!(
+        "The changes of {} more tenant(s) do not fit in a comment: see `--output json` or the html report (`--output html`).\n\n",
+        group::thousands(tenants)
+    );
+    let mut listed = 0;
+    for g in folded {
+        let names = match g.tenants.as_slice() {
+            [(key, id)] => format!("`{}` ({})", md_escape(key), md_escape(id)),
+            _ => md_escape(&g.names(MARKDOWN_NAMES)),
+        };
+        let line = format!("- {names}: {}\n", counts_text(g.counts));
+        if out.len() + line.len() > budget {
+            break;
+        }
+        out.push_str(&line);
+        listed += 1;
+    }
+    if listed < folded.len() {
+        let rest: usize = folded[listed..].iter().map(|g| g.tenants.len()).sum();
+        out.push_str(&format!(
+            "- …and {} more change(s) in {} tenant(s)\n",
+            group::thousands(folded.len() - listed),
+            group::thousands(rest)
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 fn capitalize(s: &str) -> String {
@@ -463,5 +639,189 @@ fn capitalize(s: &str) -> String {
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+    use crate::environment::Tenant;
+    use crate::patch::three_way::{ChangeKind, Conflict, Reason};
+    use serde_json::{json, Map, Value};
+
+    fn header(mode: Mode) -> Header {
+        Header {
+            version: crate::plan::REPORT_VERSION,
+            env: "prod".to_owned(),
+            against: "live".to_owned(),
+            mode,
+            action: None,
+            drift: Default::default(),
+            ignore: Vec::new(),
+        }
+    }
+
+    fn plan(key: &str, path: &str, old: Value, new: Value) -> TenantPlan {
+        let t = Tenant {
+            key: key.to_owned(),
+            id: format!("{key}-prod"),
+            template: "saas".to_owned(),
+            vars: Map::new(),
+        };
+        let mut p = TenantPlan::empty(&t);
+        p.status = Status::Changes;
+        p.changes = vec![Change {
+            path: path.to_owned(),
+            kind: ChangeKind::Replace,
+            old: Some(old),
+            new: Some(new),
+            reason: Reason::Desired,
+        }];
+        p.counts = Counts::of(&p.changes);
+        p
+    }
+
+    /// Runs `plans` through `sink` and returns what it wrote.
+    fn run<S: Sink>(sink: &mut S, mode: Mode, plans: &[TenantPlan]) {
+        let mut summary = Summary::default();
+        sink.begin(&header(mode)).unwrap();
+        for p in plans {
+            summary.add(p);
+            sink.tenant(p).unwrap();
+        }
+        sink.end(&summary).unwrap();
+    }
+
+    fn markdown(mode: Mode, plans: &[TenantPlan]) -> String {
+        let mut md = Markdown::new(Vec::new());
+        run(&mut md, mode, plans);
+        String::from_utf8(md.out).unwrap()
+    }
+
+    fn text(mode: Mode, plans: &[TenantPlan]) -> String {
+        let mut t = Text::new(Vec::new(), false);
+        run(&mut t, mode, plans);
+        String::from_utf8(t.out).unwrap()
+    }
+
+    /// 300 tenants, each with its own 2,000-character change: far more than a comment holds.
+    fn many_large_changes() -> Vec<TenantPlan> {
+        (0..300)
+            .map(|i| {
+                let body = format!("{i}:{}", "x".repeat(2000));
+                plan(&format!("t{i:03}"), "/name", json!(""), json!(body))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn markdown_folds_whole_tenants_within_a_comment() {
+        let plans = many_large_changes();
+        let md = markdown(Mode::Update, &plans);
+        assert!(md.len() < MARKDOWN_LIMIT, "{}", md.len());
+        assert!(md.contains("do not fit in a comment"), "{md}");
+        let (mut shown, mut listed) = (0, 0);
+        for p in &plans {
+            if md.contains(&format!("<summary><code>{}</code>", p.key)) {
+                shown += 1;
+                // Shown whole: the value is never cut.
+                let value = p.changes[0].new.as_ref().unwrap().as_str().unwrap();
+                assert!(md.contains(value), "{} is cut", p.key);
+            } else if md.contains(&format!("- `{}` ({})", p.key, p.id)) {
+                listed += 1;
+            }
+        }
+        // The rest are counted: "- …and N more change(s) in M tenant(s)".
+        let counted: usize = md
+            .split_once(" more change(s) in ")
+            .and_then(|(_, rest)| rest.split(' ').next())
+            .map_or(0, |n| n.parse().unwrap());
+        assert!(shown > 0 && listed > 0, "{md}");
+        assert_eq!(shown + listed + counted, plans.len());
+        assert_eq!(
+            md.matches("<details>").count(),
+            md.matches("</details>").count()
+        );
+        assert_eq!(md.matches("```diff").count() * 2, md.matches("```").count());
+    }
+
+    #[test]
+    fn reports_sharing_a_comment_keep_to_their_share() {
+        let plans = many_large_changes();
+        let mut md = Markdown::new(Vec::new()).within(MARKDOWN_BUDGET / 3);
+        run(&mut md, Mode::Update, &plans);
+        let md = String::from_utf8(md.out).unwrap();
+        assert!(md.len() < MARKDOWN_LIMIT / 3, "{}", md.len());
+        assert!(md.contains("do not fit in a comment"));
+    }
+
+    #[test]
+    fn a_fence_is_longer_than_any_backticks_in_a_value() {
+        let p = plan("acme", "/description", json!("a"), json!("x ``` y ```` z"));
+        let md = markdown(Mode::Update, &[p]);
+        assert!(md.contains("`````diff\n"), "{md}");
+        assert!(md.contains("\n`````\n"), "{md}");
+        assert_eq!(fence("no backticks"), "```");
+    }
+
+    #[test]
+    fn tenants_with_the_same_change_are_shown_once() {
+        let plans: Vec<TenantPlan> = (0..1000)
+            .map(|i| {
+                let key = format!("t{i:04}");
+                let old = json!(format!("https://{key}-prod.example.com/a"));
+                let new = json!(format!("https://{key}-prod.example.com/b"));
+                plan(&key, "/url", old, new)
+            })
+            .chain([plan("globex", "/name", json!("a"), json!("b"))])
+            .collect();
+        let out = text(Mode::Update, &plans);
+        assert_eq!(out.matches("/url").count(), 1, "{out}");
+        assert!(out.contains("in 1,000 tenants: t0000, t0001,"), "{out}");
+        assert!(
+            out.contains("and 950 more: 0 to add, 1 to change, 0 to remove\n"),
+            "{out}"
+        );
+        assert!(out.contains("~ /url: \"https://{{ tenant.id }}.example.com/a\" → \"https://{{ tenant.id }}.example.com/b\""), "{out}");
+        assert!(
+            out.contains("globex (globex-prod): 0 to add, 1 to change"),
+            "{out}"
+        );
+        let md = markdown(Mode::Update, &plans);
+        assert_eq!(md.matches("+ /url").count(), 1, "{md}");
+    }
+
+    #[test]
+    fn a_failed_tenant_is_never_hidden_in_a_group() {
+        let mut plans: Vec<TenantPlan> = (0..3)
+            .map(|i| plan(&format!("t{i}"), "/name", json!("a"), json!("b")))
+            .collect();
+        plans[1].outcome = Some(Outcome::Failed);
+        plans[1].status = Status::Error;
+        plans[1].errors = vec![Diagnostic::new("the platform refused the patch")];
+        let out = text(Mode::Update, &plans);
+        assert!(out.contains("in t0 and t2: 0 to add, 1 to change"), "{out}");
+        assert!(out.contains("t1 (t1-prod): failed"), "{out}");
+        assert!(
+            out.contains("error: the platform refused the patch"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn conflicts_show_three_values_and_what_the_mode_did() {
+        let mut p = plan("acme", "/name", json!("a"), json!("b"));
+        p.conflicts = vec![Conflict {
+            path: "/settings/locale".to_owned(),
+            last_applied: Some(json!("en-US")),
+            live: Some(json!("de-DE")),
+            desired: Some(json!("fr-FR")),
+        }];
+        p.skipped = p.conflicts.clone();
+        let out = text(Mode::Ignore, std::slice::from_ref(&p));
+        assert!(out.contains("  ! /settings/locale (conflict: kept the platform's value, --mode ignore)\n    ! last applied: \"en-US\"\n    ! platform: \"de-DE\"\n    ! repository: \"fr-FR\"\n"), "{out}");
+        let md = markdown(Mode::Fail, &[p]);
+        assert!(md.contains("! /settings/locale (conflict: refused, --mode fail)\n!   last applied: \"en-US\"\n!   platform: \"de-DE\"\n!   repository: \"fr-FR\"\n"), "{md}");
     }
 }

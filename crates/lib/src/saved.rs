@@ -390,6 +390,7 @@ impl SavedChange {
                 changes: report.changes.clone(),
                 conflicts: self.conflicts,
                 skipped,
+                kept: Vec::new(),
             },
             report,
             sending,

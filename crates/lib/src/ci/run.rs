@@ -383,6 +383,7 @@ pub fn run(
             saved.remove(&project.env.name),
             sink,
             open,
+            markdown_share(&outcomes, projects.len()),
         );
         if outcome.status == Status::Failed && options.apply {
             stopped = Some(outcome.env.clone());
@@ -554,9 +555,17 @@ fn save_plan(
     file.write(&dir.join(plan_file_name(env)))
 }
 
+/// The share of the summary's markdown budget of the next environment of `envs`: what the
+/// reports of `done` left, shared equally by the environments still to run (one comment holds
+/// the summary).
+fn markdown_share(done: &[EnvOutcome], envs: usize) -> usize {
+    let used: usize = done.iter().map(|o| o.markdown.len()).sum();
+    report::MARKDOWN_BUDGET.saturating_sub(used) / envs.saturating_sub(done.len()).max(1)
+}
+
 /// Runs one environment (unless `stopped` names one that failed before it), writing its
-/// report to `sink` while `open`. With a `saved` plan, exactly its tenants are applied as it
-/// says.
+/// report to `sink` while `open`, its markdown within `markdown` characters. With a `saved`
+/// plan, exactly its tenants are applied as it says.
 #[allow(clippy::too_many_arguments)]
 fn environment(
     repo: &Path,
@@ -568,6 +577,7 @@ fn environment(
     saved: Option<PlanFile>,
     sink: &mut dyn Sink,
     open: bool,
+    markdown: usize,
 ) -> EnvOutcome {
     let env = project.env.name.clone();
     // A saved plan's tenants, of this shard only.
@@ -626,7 +636,7 @@ fn environment(
     } else {
         None
     };
-    let mut markdown = report::Markdown::new(&mut outcome.markdown);
+    let mut markdown = report::Markdown::new(&mut outcome.markdown).within(markdown);
     let mut sinks: [&mut dyn report::Sink; 2] = [sink.report(), &mut markdown];
     let run = Env {
         project,
@@ -879,9 +889,13 @@ fn run_env(
                     &mut each,
                 )
             } else {
-                plan::plan(project, &tenants, &baseline, (header.mode, header.drift), |p| {
-                    each(p, None)
-                })
+                plan::plan(
+                    project,
+                    &tenants,
+                    &baseline,
+                    (header.mode, header.drift),
+                    |p| each(p, None),
+                )
             };
             to_save = options.save.is_some().then_some(saving);
             (summary, false)
@@ -1022,7 +1036,7 @@ impl<W: Write> Text<W> {
     /// Returns a text sink writing to `out`; `verbose` lists unchanged tenants too.
     pub fn new(out: W, verbose: bool) -> Self {
         Text {
-            report: report::Text { out, verbose },
+            report: report::Text::new(out, verbose),
             apply: false,
         }
     }

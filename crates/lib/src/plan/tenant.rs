@@ -105,6 +105,10 @@ pub struct TenantPlan {
     /// applied only); `counts` and `changes` are then those it took.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_applied: Vec<Change>,
+    /// The tenant's own values (ID, key, string variables) and the placeholders that stand
+    /// for them where reports for people group tenants with the same change (not in JSON).
+    #[serde(skip)]
+    pub placeholders: Vec<(String, String)>,
 }
 
 impl TenantPlan {
@@ -126,8 +130,27 @@ impl TenantPlan {
             backup: None,
             secrets: Vec::new(),
             not_applied: Vec::new(),
+            placeholders: placeholders(tenant),
         }
     }
+}
+
+/// The values of `tenant`'s own that reports may abstract, each with its placeholder: its ID,
+/// its key and the string values of its variables (the environment's are the same for every
+/// tenant and need none).
+fn placeholders(tenant: &Tenant) -> Vec<(String, String)> {
+    let mut out = vec![
+        (tenant.id.clone(), "{{ tenant.id }}".to_owned()),
+        (tenant.key.clone(), "{{ tenant.key }}".to_owned()),
+    ];
+    for (name, value) in &tenant.vars {
+        if let Value::String(s) = value {
+            if !out.iter().any(|(v, _)| v == s) {
+                out.push((s.clone(), format!("{{{{ vars.{name} }}}}")));
+            }
+        }
+    }
+    out
 }
 
 /// `value` as a report may show it at `path`: redacted where a credential may be.

@@ -1,5 +1,7 @@
 //! The plan as one self-contained HTML page for review: a summary table of the tenants, then
-//! per tenant each changed object with its values side by side (before, after). No script, no
+//! per distinct change (one tenant, or a group of tenants with the same change, see
+//! [`super::group`]) each changed object with its values side by side (before, after), and
+//! each conflict with its three values. No script, no
 //! style sheet or font from the network: the page opens the same offline, in a CI artifact or
 //! attached to a change request. Values come from the plan, which has redacted credentials.
 
@@ -8,23 +10,37 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{counts_text, html_escape, status_word, summary_text, worth_detailing, Sink};
+use super::group::{Group, Groups};
+use super::lines;
+use super::{
+    counts_text, html_escape, status_word, summary_text, worth_detailing, Sink, PLACEHOLDERS,
+};
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{ChangeKind, Reason};
-use crate::plan::{Header, Status, Summary, TenantPlan};
+use crate::patch::three_way::{ChangeKind, Mode, Reason};
+use crate::plan::{Counts, Header, Status, Summary, TenantPlan};
 
-/// Most tenants whose details the page holds; the summary table lists them all.
+/// Most distinct changes whose details the page holds; the summary table lists every tenant.
 const MAX_DETAILED: usize = 500;
+
+/// Most bytes of the plans the page holds for its details.
+const MAX_HELD: usize = 64 << 20;
+
+/// A row of the summary table: a tenant.
+struct TenantRow {
+    key: String,
+    id: String,
+    status: &'static str,
+    error: bool,
+    counts: Counts,
+}
 
 /// The HTML page, built as the plan goes and written at the end.
 pub struct Html<W: Write> {
     out: W,
     header: Option<Header>,
-    rows: String,
-    details: String,
-    detailed: usize,
-    left_out: usize,
+    rows: Vec<TenantRow>,
+    groups: Groups,
 }
 
 impl<W: Write> Html<W> {
@@ -32,12 +48,15 @@ impl<W: Write> Html<W> {
         Html {
             out,
             header: None,
-            rows: String::new(),
-            details: String::new(),
-            detailed: 0,
-            left_out: 0,
+            rows: Vec::new(),
+            groups: Groups::new(MAX_HELD),
         }
     }
+}
+
+/// The anchor of tenant `key`: on its details, or on its name in its group's.
+fn anchor(key: &str) -> String {
+    format!("t-{}", html_escape(key).replace(' ', "_"))
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1b1f24}\
@@ -67,12 +86,6 @@ fn cell(v: &Option<Value>) -> String {
         Some(v) => format!("<pre>{}</pre>", html_escape(&pretty(v))),
         None => String::new(),
     }
-}
-
-/// A row of an object's table: a change, or a conflict `--mode ignore` kept.
-enum Row<'a> {
-    Change(&'a crate::patch::three_way::Change),
-    Kept(&'a crate::patch::three_way::Conflict),
 }
 
 /// Unchanged lines shown around a changed one; longer runs of unchanged lines are folded.
@@ -155,15 +168,16 @@ fn folded(run: &[&str], first: bool, last: bool) -> String {
 }
 
 /// A value for a cell: a multi-line string as its text (so that a change deep in a script or a
-/// policy shows), other scalars as JSON, structures indented; long ones cut.
+/// policy shows), other scalars as JSON, structures indented; never cut: one over
+/// [`lines::HUGE`] bytes is summarised, as in text and markdown.
 fn pretty(v: &Value) -> String {
     let text = match v {
         Value::String(s) if s.contains('\n') => s.clone(),
         Value::Object(_) | Value::Array(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
         _ => serde_json::to_string(v).unwrap_or_default(),
     };
-    if text.chars().count() > 4000 {
-        format!("{}…", text.chars().take(4000).collect::<String>())
+    if text.len() > lines::HUGE {
+        lines::huge(&text)
     } else {
         text
     }
@@ -179,89 +193,14 @@ impl<W: Write> Sink for Html<W> {
         if !worth_detailing(t) {
             return Ok(());
         }
-        let status = status_word(t);
-        let anchor = format!("t-{}", html_escape(&t.key).replace(' ', "_"));
-        self.rows.push_str(&format!(
-            "<tr><td><a href=\"#{anchor}\"><code>{}</code></a></td><td><code>{}</code></td><td{}>{status}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
-            html_escape(&t.key),
-            html_escape(&t.id),
-            if t.status == Status::Error { " class=error" } else { "" },
-            t.counts.add,
-            t.counts.replace,
-            t.counts.remove
-        ));
-        if self.detailed >= MAX_DETAILED {
-            self.left_out += 1;
-            return Ok(());
-        }
-        self.detailed += 1;
-        let mut block = format!(
-            "<details id=\"{anchor}\" open><summary><code>{}</code> ({}) — {status}: {}</summary>\n",
-            html_escape(&t.key),
-            html_escape(&t.id),
-            counts_text(t.counts)
-        );
-        for e in &t.errors {
-            block.push_str(&format!(
-                "<pre class=error>{}</pre>\n",
-                html_escape(&e.to_string())
-            ));
-        }
-        let mut objects: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-        for c in &t.changes {
-            objects
-                .entry(object_of(&c.path))
-                .or_default()
-                .push(Row::Change(c));
-        }
-        for c in &t.skipped {
-            objects
-                .entry(object_of(&c.path))
-                .or_default()
-                .push(Row::Kept(c));
-        }
-        for (object, changes) in objects {
-            block.push_str(&format!(
-                "<h3><code>{}</code></h3>\n<table><tr><th>path</th><th>before</th><th>after</th><th>why</th></tr>\n",
-                html_escape(&object)
-            ));
-            for row in changes {
-                let (path, class, why, (before, after)) = match row {
-                    Row::Change(c) => {
-                        let class = match c.kind {
-                            ChangeKind::Add => "add",
-                            ChangeKind::Replace => "replace",
-                            ChangeKind::Remove => "remove",
-                        };
-                        let why = match c.reason {
-                            Reason::Desired => "repository",
-                            Reason::Drift => "drift: restores the repository's value",
-                            Reason::Conflict => "conflict: repository wins",
-                        };
-                        (&c.path, class, why, cells(&c.old, &c.new))
-                    }
-                    Row::Kept(c) => (
-                        &c.path,
-                        "kept",
-                        "conflict: the platform's value (before) is kept, the repository's (after) is not sent: --mode ignore",
-                        cells(&c.live, &c.desired),
-                    ),
-                };
-                block.push_str(&format!(
-                    "<tr class={class}><td><code>{}</code></td><td>{before}</td><td>{after}</td><td>{why}</td></tr>\n",
-                    html_escape(if path.is_empty() { "/" } else { path }),
-                ));
-            }
-            block.push_str("</table>\n");
-        }
-        if !t.secrets.is_empty() {
-            block.push_str(&format!(
-                "<p>Secrets sent to: <code>{}</code></p>\n",
-                html_escape(&t.secrets.join(", "))
-            ));
-        }
-        block.push_str("</details>\n");
-        self.details.push_str(&block);
+        self.groups.add(t);
+        self.rows.push(TenantRow {
+            key: t.key.clone(),
+            id: t.id.clone(),
+            status: status_word(t),
+            error: t.status == Status::Error,
+            counts: t.counts,
+        });
         Ok(())
     }
 
@@ -295,23 +234,147 @@ impl<W: Write> Sink for Html<W> {
         if self.rows.is_empty() {
             writeln!(self.out, "<p>No changes.</p>")?;
         } else {
+            let mut rows = String::new();
+            for r in &self.rows {
+                rows.push_str(&format!(
+                    "<tr><td><a href=\"#{}\"><code>{}</code></a></td><td><code>{}</code></td><td{}>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
+                    anchor(&r.key),
+                    html_escape(&r.key),
+                    html_escape(&r.id),
+                    if r.error { " class=error" } else { "" },
+                    r.status,
+                    r.counts.add,
+                    r.counts.replace,
+                    r.counts.remove
+                ));
+            }
             writeln!(
                 self.out,
-                "<table id=tenants><tr><th>tenant</th><th>id</th><th>status</th><th>add</th><th>change</th><th>remove</th></tr>\n{}</table>",
-                self.rows
+                "<table id=tenants><tr><th>tenant</th><th>id</th><th>status</th><th>add</th><th>change</th><th>remove</th></tr>\n{rows}</table>"
             )?;
-            self.out.write_all(self.details.as_bytes())?;
-            if self.left_out > 0 {
+            let mode = self.header.as_ref().map_or(Mode::Update, |h| h.mode);
+            let mut left_out = 0;
+            for (i, g) in self.groups.iter().enumerate() {
+                match g.shown().filter(|_| i < MAX_DETAILED) {
+                    Some(t) => self.out.write_all(block(g, &t, i, mode).as_bytes())?,
+                    None => left_out += g.tenants.len(),
+                }
+            }
+            if left_out > 0 {
                 writeln!(
                     self.out,
-                    "<p>The changes of {} more tenant(s) are not on this page: see <code>promote plan --output json</code>.</p>",
-                    self.left_out
+                    "<p>The changes of {left_out} more tenant(s) are not on this page: see <code>promote plan --output json</code>.</p>"
                 )?;
             }
         }
         writeln!(self.out, "</body></html>")?;
         self.out.flush()
     }
+}
+
+/// The details of group `g`, showing plan `t`: its errors, its changes by object, its
+/// conflicts with their three values and what `--mode` did.
+fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
+    let status = status_word(t);
+    let (id, who) = match g.tenants.as_slice() {
+        [(key, id)] => (
+            anchor(key),
+            format!("<code>{}</code> ({})", html_escape(key), html_escape(id)),
+        ),
+        _ => (format!("g-{index}"), html_escape(&g.names(20))),
+    };
+    let mut block = format!(
+        "<details id=\"{id}\" open><summary>{who} — {status}: {}</summary>\n",
+        counts_text(t.counts)
+    );
+    if g.tenants.len() > 1 {
+        // Every tenant by name, each the anchor its row in the table links to.
+        let all: Vec<String> = g
+            .tenants
+            .iter()
+            .map(|(k, _)| format!("<code id=\"{}\">{}</code>", anchor(k), html_escape(k)))
+            .collect();
+        block.push_str(&format!("<p>{}</p>\n", all.join(", ")));
+        if super::group::shows_values(t) {
+            block.push_str(&format!(
+                "<p class=fold>{}</p>\n",
+                html_escape(PLACEHOLDERS)
+            ));
+        }
+    }
+    for e in &t.errors {
+        block.push_str(&format!(
+            "<pre class=error>{}</pre>\n",
+            html_escape(&e.to_string())
+        ));
+    }
+    let mut objects: BTreeMap<String, Vec<&crate::patch::three_way::Change>> = BTreeMap::new();
+    for c in &t.changes {
+        objects.entry(object_of(&c.path)).or_default().push(c);
+    }
+    for (object, changes) in objects {
+        block.push_str(&format!(
+            "<h3><code>{}</code></h3>\n<table><tr><th>path</th><th>before</th><th>after</th><th>why</th></tr>\n",
+            html_escape(&object)
+        ));
+        for c in changes {
+            let class = match c.kind {
+                ChangeKind::Add => "add",
+                ChangeKind::Replace => "replace",
+                ChangeKind::Remove => "remove",
+            };
+            let why = match c.reason {
+                Reason::Desired => "repository",
+                Reason::Drift => "drift: restores the repository's value",
+                Reason::Conflict => "conflict: repository wins",
+            };
+            let (before, after) = cells(&c.old, &c.new);
+            block.push_str(&format!(
+                "<tr class={class}><td><code>{}</code></td><td>{before}</td><td>{after}</td><td>{why}</td></tr>\n",
+                html_escape(if c.path.is_empty() { "/" } else { &c.path }),
+            ));
+        }
+        block.push_str("</table>\n");
+    }
+    if !t.conflicts.is_empty() {
+        let did = match mode {
+            Mode::Update => "the repository's value is sent: --mode update",
+            Mode::Ignore => {
+                "the platform's value is kept, the repository's is not sent: --mode ignore"
+            }
+            Mode::Fail => "refused: --mode fail",
+        };
+        block.push_str("<h3>conflicts</h3>\n<table><tr><th>path</th><th>last applied</th><th>platform</th><th>repository</th><th>--mode</th></tr>\n");
+        for c in &t.conflicts {
+            let (platform, repository) = cells(&c.live, &c.desired);
+            block.push_str(&format!(
+                "<tr class=kept><td><code>{}</code></td><td>{}</td><td>{platform}</td><td>{repository}</td><td>{did}</td></tr>\n",
+                html_escape(if c.path.is_empty() { "/" } else { &c.path }),
+                cell(&c.last_applied),
+            ));
+        }
+        block.push_str("</table>\n");
+    }
+    if !t.kept.is_empty() {
+        block.push_str("<h3>drift kept</h3>\n<table><tr><th>path</th><th>platform</th><th>repository</th><th>--drift</th></tr>\n");
+        for c in &t.kept {
+            let (platform, repository) = cells(&c.old, &c.new);
+            block.push_str(&format!(
+                "<tr class=kept><td><code>{}</code></td><td>{platform}</td><td>{repository}</td><td>{}</td></tr>\n",
+                html_escape(if c.path.is_empty() { "/" } else { &c.path }),
+                super::KEPT_DRIFT,
+            ));
+        }
+        block.push_str("</table>\n");
+    }
+    if !t.secrets.is_empty() {
+        block.push_str(&format!(
+            "<p>Secrets sent to: <code>{}</code></p>\n",
+            html_escape(&t.secrets.join(", "))
+        ));
+    }
+    block.push_str("</details>\n");
+    block
 }
 
 #[cfg(test)]

@@ -20,7 +20,11 @@ fn saved(desired: Value, live: &Value) -> SavedChange {
         Desired::tree(desired),
         Some(live),
         live,
-        Mode::Update,
+        crate::prepare::Policy {
+            mode: Mode::Update,
+            drift: crate::patch::three_way::DriftPolicy::Restore,
+            ignore: &crate::ignore::Ignore::none(),
+        },
         false,
         None,
     )

@@ -1,0 +1,414 @@
+//! Fleet-aware review: tenants whose plans are the same once their own values are abstracted
+//! (their ID and key, and the string values of their variables) form one group, shown once
+//! with the tenants it applies to.
+//!
+//! A change to a shared template gives thousands of tenants the same diff; a report for people
+//! shows it once, with the tenant-specific values as placeholders (`{{ tenant.id }}`,
+//! `{{ vars.region }}`), so that a reviewer reads one change and sees where it goes. A group
+//! holds one representative plan and the tenants' names: a fleet of 10,000 tenants with one
+//! shared change holds one diff. A tenant with errors, or one apply failed or partly applied,
+//! is never grouped: its outcome is shown on its own.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::plan::{Counts, Outcome, Status, TenantPlan};
+
+/// Shortest value of a tenant abstracted: shorter ones (`eu`, `1`) say too little to be told
+/// from the rest of a value.
+pub(crate) const MIN_ABSTRACTED: usize = 3;
+
+/// The tenants of a report in groups, in the order each group was first seen.
+pub(crate) struct Groups {
+    groups: Vec<Group>,
+    index: HashMap<[u8; 20], usize>,
+    held: usize,
+    limit: usize,
+}
+
+/// Tenants with the same plan once their own values are abstracted.
+pub(crate) struct Group {
+    /// The first tenant's plan (without its patch); `None` when the report held more than its
+    /// limit already: the group is then only listed.
+    rep: Option<TenantPlan>,
+    /// Each tenant's key and ID, in report order.
+    pub tenants: Vec<(String, String)>,
+    /// The counts of each tenant's changes (the same for all).
+    pub counts: Counts,
+}
+
+/// Whether plan `t` shows values that placeholders may stand for.
+pub(crate) fn shows_values(t: &TenantPlan) -> bool {
+    !t.changes.is_empty() || !t.conflicts.is_empty() || !t.secrets.is_empty() || t.backup.is_some()
+}
+
+impl Groups {
+    /// Groups that hold representatives of at most about `limit` bytes (JSON); past it a new
+    /// group is only counted and named.
+    pub(crate) fn new(limit: usize) -> Groups {
+        Groups {
+            groups: Vec::new(),
+            index: HashMap::new(),
+            held: 0,
+            limit,
+        }
+    }
+
+    /// Adds tenant `t` to its group, or starts one.
+    pub(crate) fn add(&mut self, t: &TenantPlan) {
+        let name = (t.key.clone(), t.id.clone());
+        let signature = (!alone(t)).then(|| signature(t));
+        if let Some(&i) = signature.as_ref().and_then(|s| self.index.get(s)) {
+            self.groups[i].tenants.push(name);
+            return;
+        }
+        let rep = shown_part(t);
+        let size = serde_json::to_string(&rep).map_or(0, |s| s.len());
+        let rep = (self.held.saturating_add(size) <= self.limit).then(|| {
+            self.held += size;
+            rep
+        });
+        if let Some(s) = signature {
+            self.index.insert(s, self.groups.len());
+        }
+        self.groups.push(Group {
+            rep,
+            tenants: vec![name],
+            counts: t.counts,
+        });
+    }
+
+    /// The groups, in the order each was first seen.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter()
+    }
+}
+
+impl Group {
+    /// The plan to show: the first tenant's as it is when the group has one tenant, with the
+    /// tenant-specific values as placeholders when it has more; `None` for a group only listed.
+    pub(crate) fn shown(&self) -> Option<TenantPlan> {
+        let rep = self.rep.as_ref()?;
+        Some(if self.tenants.len() == 1 {
+            rep.clone()
+        } else {
+            abstracted(rep)
+        })
+    }
+
+    /// The tenants of a group of several as a report names them: `in 1,998 tenants: t0001,
+    /// t0002, … and 1,988 more`, at most `max` names.
+    pub(crate) fn names(&self, max: usize) -> String {
+        let n = self.tenants.len();
+        let shown: Vec<&str> = self
+            .tenants
+            .iter()
+            .take(max)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut out = match shown.as_slice() {
+            [one] => return (*one).to_owned(),
+            [a, b] => return format!("in {a} and {b}"),
+            _ => format!("in {} tenants: {}", thousands(n), shown.join(", ")),
+        };
+        if n > shown.len() {
+            out.push_str(&format!(" and {} more", thousands(n - shown.len())));
+        }
+        out
+    }
+}
+
+/// `n` with a comma between thousands: `1,998`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `t` is shown on its own whatever others hold: errors and failures are per tenant,
+/// and a tenant with nothing to show (listed by `--verbose`) is listed by name.
+fn alone(t: &TenantPlan) -> bool {
+    !t.errors.is_empty()
+        || (t.status == Status::Unchanged && t.secrets.is_empty() && t.conflicts.is_empty())
+        || t.status == Status::Error
+        || matches!(t.outcome, Some(Outcome::Failed | Outcome::PartlyApplied))
+}
+
+/// What two tenants of one group share: a digest of the plan with their own values
+/// abstracted (the key and ID, which differ, left out). A cryptographic digest, not a fast
+/// hash: templates are untrusted, and two plans made to share a 64-bit hash would show a
+/// reviewer one change for another.
+fn signature(t: &TenantPlan) -> [u8; 20] {
+    use sha1::Digest as _;
+    // `t` has no errors here (a tenant with errors is alone).
+    let a = abstracted(&shown_part(t));
+    sha1::Sha1::digest(serde_json::to_vec(&a).unwrap_or_default()).into()
+}
+
+/// What a report for people shows of `t`: all but its patch (which may be large, and which
+/// only the JSON report shows).
+fn shown_part(t: &TenantPlan) -> TenantPlan {
+    TenantPlan {
+        key: t.key.clone(),
+        id: t.id.clone(),
+        template: t.template.clone(),
+        status: t.status,
+        counts: t.counts,
+        changes: t.changes.clone(),
+        conflicts: t.conflicts.clone(),
+        skipped: t.skipped.clone(),
+        patch: None,
+        errors: t.errors.clone(),
+        outcome: t.outcome,
+        backup: t.backup.clone(),
+        secrets: t.secrets.clone(),
+        not_applied: t.not_applied.clone(),
+        kept: t.kept.clone(),
+        placeholders: t.placeholders.clone(),
+    }
+}
+
+/// `t` with every value of its own (`t.placeholders`) replaced by its placeholder, in paths
+/// and values, and its key and ID left empty.
+pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
+    let mut subs: Vec<(&str, &str)> = t
+        .placeholders
+        .iter()
+        .filter(|(value, _)| value.chars().count() >= MIN_ABSTRACTED)
+        .map(|(v, p)| (v.as_str(), p.as_str()))
+        .collect();
+    // The longest first: a tenant ID `acme-prod` before its key `acme`.
+    subs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+    let s = |text: &str| substitute(text, &subs);
+    let v = |value: &Option<Value>| value.as_ref().map(|value| substitute_value(value, &subs));
+    let mut out = t.clone();
+    out.key = String::new();
+    out.id = String::new();
+    for c in out
+        .changes
+        .iter_mut()
+        .chain(out.not_applied.iter_mut())
+        .chain(out.kept.iter_mut())
+    {
+        c.path = s(&c.path);
+        c.old = v(&c.old);
+        c.new = v(&c.new);
+    }
+    for c in out.conflicts.iter_mut().chain(out.skipped.iter_mut()) {
+        c.path = s(&c.path);
+        c.last_applied = v(&c.last_applied);
+        c.live = v(&c.live);
+        c.desired = v(&c.desired);
+    }
+    for p in &mut out.secrets {
+        *p = s(p);
+    }
+    // Each tenant's backup is a file of its own, named by the time it was taken: a group
+    // shows the directory.
+    out.backup = out.backup.as_deref().map(|b| match b.rsplit_once('/') {
+        Some((dir, _)) => format!("{}/…", s(dir)),
+        None => "…".to_owned(),
+    });
+    out
+}
+
+/// What a `{{` that a value holds itself is shown as once values are abstracted: Tera's own
+/// way of writing it, so that a value that holds the text `{{ tenant.id }}` is never taken
+/// for (nor grouped with) a tenant's ID abstracted.
+const LITERAL_OPEN: &str = "{{ '{{' }}";
+
+/// `text` with each of `subs`' values replaced by its placeholder, and every `{{` it holds
+/// written as [`LITERAL_OPEN`], in one pass (a placeholder is never replaced in turn).
+fn substitute(text: &str, subs: &[(&str, &str)]) -> String {
+    if subs.is_empty() {
+        return text.to_owned();
+    }
+    let mut subs = subs.to_vec();
+    subs.insert(0, ("{{", LITERAL_OPEN));
+    let subs = &subs[..];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // An empty value would match everywhere (`abstracted` passes none).
+    let subs: Vec<&(&str, &str)> = subs.iter().filter(|(v, _)| !v.is_empty()).collect();
+    // Only where a value may start is it looked for: most characters start none.
+    let starts: Vec<char> = subs.iter().filter_map(|(v, _)| v.chars().next()).collect();
+    while let Some(at) = rest.find(|c| starts.contains(&c)) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match subs.iter().find(|(value, _)| rest.starts_with(value)) {
+            Some((value, placeholder)) => {
+                out.push_str(placeholder);
+                rest = &rest[value.len()..];
+            }
+            None => {
+                // `find` stopped at a character, so there is one.
+                let c = rest.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&rest[..c]);
+                rest = &rest[c..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn substitute_value(v: &Value, subs: &[(&str, &str)]) -> Value {
+    match v {
+        Value::String(s) => Value::String(substitute(s, subs)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| substitute_value(v, subs)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (substitute(k, subs), substitute_value(v, subs)))
+                .collect::<Map<String, Value>>(),
+        ),
+        _ => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+    use crate::environment::Tenant;
+    use crate::patch::three_way::{Change, ChangeKind, Reason};
+    use serde_json::json;
+
+    fn tenant(key: &str, region: &str) -> TenantPlan {
+        let mut vars = Map::new();
+        vars.insert("region".to_owned(), json!(region));
+        let t = Tenant {
+            key: key.to_owned(),
+            id: format!("{key}-prod"),
+            template: "saas".to_owned(),
+            vars,
+        };
+        let mut p = TenantPlan::empty(&t);
+        p.status = Status::Changes;
+        p.changes = vec![Change {
+            path: "/url".to_owned(),
+            kind: ChangeKind::Replace,
+            old: Some(json!(format!(
+                "https://{key}-prod.{region}.old.example.com"
+            ))),
+            new: Some(json!(format!("https://{key}-prod.{region}.example.com"))),
+            reason: Reason::Desired,
+        }];
+        p.counts = Counts::of(&p.changes);
+        p
+    }
+
+    #[test]
+    fn a_thousand_tenants_with_one_shared_change_are_one_group() {
+        let mut groups = Groups::new(1 << 20);
+        for i in 0..1000 {
+            groups.add(&tenant(
+                &format!("t{i:04}"),
+                if i % 2 == 0 { "eu-west" } else { "us-east" },
+            ));
+        }
+        let all: Vec<&Group> = groups.iter().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].tenants.len(), 1000);
+        // One plan held, not a thousand.
+        assert!(groups.held < 2_000, "{}", groups.held);
+        assert_eq!(
+            all[0].names(3),
+            "in 1,000 tenants: t0000, t0001, t0002 and 997 more"
+        );
+        let shown = all[0].shown().unwrap();
+        assert_eq!(
+            shown.changes[0].new,
+            Some(json!(
+                "https://{{ tenant.id }}.{{ vars.region }}.example.com"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_tenant_with_an_extra_change_is_a_group_of_its_own() {
+        let mut groups = Groups::new(1 << 20);
+        groups.add(&tenant("globex", "eu-west"));
+        let mut extra = tenant("initech", "eu-west");
+        extra.changes.push(Change {
+            path: "/name".to_owned(),
+            kind: ChangeKind::Replace,
+            old: Some(json!("a")),
+            new: Some(json!("b")),
+            reason: Reason::Desired,
+        });
+        groups.add(&extra);
+        groups.add(&tenant("umbrella", "us-east"));
+        let all: Vec<&Group> = groups.iter().collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].names(10), "in globex and umbrella");
+        assert_eq!(all[1].names(10), "initech");
+        // A group of one shows the tenant's own values.
+        assert_eq!(
+            all[1].shown().unwrap().changes[0].new,
+            Some(json!("https://initech-prod.eu-west.example.com"))
+        );
+    }
+
+    #[test]
+    fn failures_stay_per_tenant() {
+        let mut groups = Groups::new(1 << 20);
+        for key in ["a1", "a2", "a3"] {
+            let mut t = tenant(key, "eu-west");
+            t.outcome = Some(Outcome::Failed);
+            t.errors = vec![Diagnostic::new("refused")];
+            groups.add(&t);
+        }
+        assert_eq!(groups.iter().count(), 3);
+    }
+
+    #[test]
+    fn past_the_limit_groups_are_only_named() {
+        let mut groups = Groups::new(0);
+        groups.add(&tenant("abc", "eu-west"));
+        groups.add(&tenant("abd", "eu-west"));
+        let g = groups.iter().next().unwrap();
+        assert!(g.shown().is_none());
+        assert_eq!(g.tenants.len(), 2);
+    }
+
+    /// Regression: a value that holds the text of a placeholder itself is not the same change
+    /// as a tenant's own value abstracted: a reviewer would read `{{ tenant.id }}` as each
+    /// tenant's ID where one tenant gets the literal text.
+    #[test]
+    fn a_literal_placeholder_is_not_grouped_with_an_abstracted_value() {
+        let mut groups = Groups::new(1 << 20);
+        groups.add(&tenant("globex", "eu-west"));
+        let mut literal = tenant("initech", "eu-west");
+        literal.changes[0].new = Some(json!("https://{{ tenant.id }}.eu-west.example.com"));
+        groups.add(&literal);
+        let all: Vec<&Group> = groups.iter().collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            substitute("{{ tenant.id }}", &[("acme", "{{ tenant.key }}")]),
+            "{{ '{{' }} tenant.id }}"
+        );
+    }
+
+    #[test]
+    fn substitution_is_one_pass_and_longest_first() {
+        let subs = [
+            ("acme-prod", "{{ tenant.id }}"),
+            ("acme", "{{ tenant.key }}"),
+            ("ten", "{{ vars.x }}"),
+        ];
+        assert_eq!(
+            substitute("acme-prod/acme/tenant", &subs),
+            "{{ tenant.id }}/{{ tenant.key }}/{{ vars.x }}ant"
+        );
+        assert_eq!(thousands(1998), "1,998");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+}
