@@ -232,13 +232,25 @@ fn drift_keep_applies_only_what_the_repository_changed() {
             .starts_with("React shop at")
     );
 
-    // The next plan with keep has nothing to do; with restore (the default) the drift shows.
+    // The next plan with keep has nothing to do, but still shows the drift it keeps (this
+    // test pinned only the header before: a tenant with nothing but kept drift was hidden,
+    // while the README says keep "lists it as kept"); with restore (the default) the drift
+    // shows as a change.
     let (run, report) = plan(&repo, &["--drift", "keep"]);
     run.success();
     assert_eq!(report["summary"]["with_changes"], 0);
     repo.run(&["plan", "--env", "local", "--drift", "keep"])
         .success()
-        .stdout_contains("drift: keep");
+        .stdout_contains("drift: keep")
+        .stdout_contains("acme (acme-local): drift kept\n")
+        .stdout_contains(&format!(
+            "{CLIENT}/redirect_uris (drift: kept the platform's value, --drift keep)"
+        ));
+    repo.run(&[
+        "plan", "--env", "local", "--drift", "keep", "--output", "markdown",
+    ])
+    .success()
+    .stdout_contains("| `acme` | `acme-local` | drift kept |");
     let (run, report) = plan(&repo, &[]);
     run.code(2);
     let acme = report_tenant(&report, "acme");

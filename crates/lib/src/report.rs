@@ -125,6 +125,9 @@ impl<W: Write> Text<W> {
             }
         } else {
             match t.status {
+                Status::Unchanged if !t.kept.is_empty() => {
+                    writeln!(self.out, "{name}: {}", style(status_word(&t)).yellow())?
+                }
                 Status::Unchanged if t.secrets.is_empty() => {
                     writeln!(self.out, "{name}: no changes")?
                 }
@@ -136,7 +139,7 @@ impl<W: Write> Text<W> {
                 Status::Error => writeln!(self.out, "{name}: {}", style("error").red().bold())?,
             }
         }
-        if g.tenants.len() > 1 && group::shows_values(&t) {
+        if g.shows_placeholders() {
             writeln!(self.out, "  {}", style(PLACEHOLDERS).dim())?;
         }
         if let Some(b) = &t.backup {
@@ -337,8 +340,9 @@ const MARKDOWN_NAMES: usize = 20;
 pub struct Markdown<W: Write> {
     pub out: W,
     header: Option<Header>,
-    rows: Vec<String>,
-    rows_len: usize,
+    /// The table's rows of errors, failures and tenants partly applied (shown first), and of
+    /// the others, each at most what the table holds.
+    rows: [Rows; 2],
     groups: Groups,
     /// Most characters of the table, the changes and the list of what is folded.
     budget: usize,
@@ -350,8 +354,7 @@ impl<W: Write> Markdown<W> {
         Markdown {
             out,
             header: None,
-            rows: Vec::new(),
-            rows_len: 0,
+            rows: [Rows::default(), Rows::default()],
             // Enough to fill the comment even where placeholders are longer than the values.
             groups: Groups::new(4 * MARKDOWN_BUDGET),
             budget: MARKDOWN_BUDGET,
@@ -375,6 +378,23 @@ impl<W: Write> Markdown<W> {
     /// Most characters of the list of what is folded.
     fn folded_budget(&self) -> usize {
         MARKDOWN_FOLDED.min(self.budget / 9)
+    }
+}
+
+/// Rows of the markdown table, and their characters.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<String>,
+    len: usize,
+}
+
+impl Rows {
+    /// Adds `row` if the table, `budget` characters, has room for it.
+    fn push(&mut self, row: String, budget: usize) {
+        if self.rows.len() < MARKDOWN_ROWS && self.len + row.len() < budget {
+            self.len += row.len() + 1;
+            self.rows.push(row);
+        }
     }
 }
 
@@ -442,7 +462,7 @@ fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
             counts_text(t.counts)
         ),
     };
-    let note = if g.tenants.len() > 1 && group::shows_values(t) {
+    let note = if g.shows_placeholders() {
         format!("{}\n\n", md_escape(PLACEHOLDERS))
     } else {
         String::new()
@@ -451,11 +471,14 @@ fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
     format!("<details><summary>{summary}</summary>\n\n{note}{fence}diff\n{body}{fence}\n\n</details>\n\n")
 }
 
-/// Whether a report for people details tenant `t`: it has changes, errors, secrets sent, or
-/// conflicts `--mode ignore` kept (a reviewer must see that the platform's value stays);
-/// unchanged tenants are only counted.
+/// Whether a report for people details tenant `t`: it has changes, errors, secrets sent,
+/// conflicts `--mode ignore` kept or drift `--drift keep` kept (a reviewer must see that the
+/// platform's value stays); unchanged tenants are only counted.
 pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
-    t.status != Status::Unchanged || !t.secrets.is_empty() || !t.skipped.is_empty()
+    t.status != Status::Unchanged
+        || !t.secrets.is_empty()
+        || !t.skipped.is_empty()
+        || !t.kept.is_empty()
 }
 
 /// What heads the changes of a tenant that the platform did not take.
@@ -479,6 +502,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
         (_, Status::Create) => "new tenant",
         (_, Status::Error) => "error",
         (_, Status::Unchanged) if !t.skipped.is_empty() => "conflicts kept",
+        (_, Status::Unchanged) if !t.kept.is_empty() => "drift kept",
         (_, Status::Unchanged) => "unchanged",
     }
 }
@@ -516,10 +540,8 @@ impl<W: Write> Sink for Markdown<W> {
             t.counts.replace,
             t.counts.remove
         );
-        if self.rows.len() < MARKDOWN_ROWS && self.rows_len + row.len() < self.table_budget() {
-            self.rows_len += row.len() + 1;
-            self.rows.push(row);
-        }
+        let budget = self.table_budget();
+        self.rows[usize::from(!group::first(t))].push(row, budget);
         self.groups.add(t);
         Ok(())
     }
@@ -556,7 +578,13 @@ impl<W: Write> Sink for Markdown<W> {
                 String::new()
             }
         ));
-        if self.rows.is_empty() {
+        // Errors, failures and tenants partly applied first, then the others while they fit.
+        let [first, others] = std::mem::take(&mut self.rows);
+        let mut rows = first;
+        for row in others.rows {
+            rows.push(row, self.table_budget());
+        }
+        if rows.rows.is_empty() {
             out.push_str("No changes.\n");
             self.out.write_all(out.as_bytes())?;
             return self.out.flush();
@@ -564,26 +592,25 @@ impl<W: Write> Sink for Markdown<W> {
         out.push_str(
             "| tenant | id | status | add | change | remove |\n|---|---|---|---:|---:|---:|\n",
         );
-        for row in &self.rows {
+        for row in &rows.rows {
             out.push_str(row);
             out.push('\n');
         }
         // A tenant partly applied counts both with changes and as an error.
         let listed = s.with_changes + s.errors - s.partly_applied;
-        if listed > self.rows.len() {
+        if listed > rows.rows.len() {
             out.push_str(&format!(
                 "\n…and {} more tenant(s) with changes or errors.\n",
-                listed - self.rows.len()
+                listed - rows.rows.len()
             ));
         }
         out.push('\n');
         // What the table and the list of what is folded leave.
-        let room = self
-            .budget
-            .saturating_sub(self.rows_len + self.folded_budget());
+        let room = self.budget.saturating_sub(rows.len + self.folded_budget());
         let mut details = 0;
         let mut folded: Vec<&Group> = Vec::new();
-        for g in self.groups.iter() {
+        // Errors, failures and tenants partly applied first: shown, or else named first.
+        for g in self.groups.ordered() {
             let block = g.shown().map(|t| markdown_block(g, &t, mode));
             match block {
                 Some(block) if details + block.len() <= room => {
@@ -594,7 +621,8 @@ impl<W: Write> Sink for Markdown<W> {
             }
         }
         if !folded.is_empty() {
-            out.push_str(&folded_text(&folded, self.folded_budget()));
+            let env = self.header.as_ref().map_or("ENV", |h| h.env.as_str());
+            out.push_str(&folded_text(&folded, env, self.folded_budget()));
         }
         self.out.write_all(out.as_bytes())?;
         self.out.flush()
@@ -602,12 +630,14 @@ impl<W: Write> Sink for Markdown<W> {
 }
 
 /// The list of the groups whose changes do not fit in a comment: each by its tenants and
-/// counts, within `budget` characters, the rest counted.
-fn folded_text(folded: &[&Group], budget: usize) -> String {
+/// counts, within `budget` characters, the rest counted; where to read them all (the plan of
+/// environment `env` as html or json: `promote ci` has neither).
+fn folded_text(folded: &[&Group], env: &str, budget: usize) -> String {
     let tenants: usize = folded.iter().map(|g| g.tenants.len()).sum();
     let mut out = format!(
-        "The changes of {} more tenant(s) do not fit in a comment: see `--output json` or the html report (`--output html`).\n\n",
-        group::thousands(tenants)
+        "The changes of {} more tenant(s) do not fit in a comment: see `promote plan --env {} --output html` (or `--output json`).\n\n",
+        group::thousands(tenants),
+        md_escape(&env.replace(['\n', '\r'], " "))
     );
     let mut listed = 0;
     for g in folded {
@@ -823,5 +853,52 @@ mod tests {
         assert!(out.contains("  ! /settings/locale (conflict: kept the platform's value, --mode ignore)\n    ! last applied: \"en-US\"\n    ! platform: \"de-DE\"\n    ! repository: \"fr-FR\"\n"), "{out}");
         let md = markdown(Mode::Fail, &[p]);
         assert!(md.contains("! /settings/locale (conflict: refused, --mode fail)\n!   last applied: \"en-US\"\n!   platform: \"de-DE\"\n!   repository: \"fr-FR\"\n"), "{md}");
+    }
+
+    /// Regression: in a fleet of 300 tenants each with its own change, a tenant that errors
+    /// after them was in neither the table (full at 100 rows) nor the list of what is folded.
+    #[test]
+    fn an_error_in_a_large_fleet_comes_first_and_is_named() {
+        let mut plans = many_large_changes();
+        let mut failed = plan("zz-broken", "/name", json!("a"), json!("b"));
+        failed.status = Status::Error;
+        failed.errors = vec![Diagnostic::new("template does not render")];
+        plans.push(failed);
+        let md = markdown(Mode::Update, &plans);
+        assert!(md.len() < MARKDOWN_LIMIT, "{}", md.len());
+        let table = md.split_once("|---:|\n").unwrap().1;
+        assert!(
+            table.starts_with("| `zz-broken` | `zz-broken-prod` | **error** |"),
+            "{md}"
+        );
+        let details = md.find("<details>").unwrap();
+        assert!(
+            md[details..].starts_with("<details><summary><code>zz-broken</code>"),
+            "{md}"
+        );
+        assert!(md.contains("! template does not render"), "{md}");
+        assert!(
+            md.contains("see `promote plan --env prod --output html` (or `--output json`)"),
+            "{md}"
+        );
+    }
+
+    /// Regression: drift `--drift keep` kept was not shown for a tenant with nothing else.
+    #[test]
+    fn a_tenant_with_only_kept_drift_is_shown() {
+        let mut p = plan("acme", "/name", json!("live"), json!("repo"));
+        p.kept = std::mem::take(&mut p.changes);
+        p.counts = Counts::default();
+        p.status = Status::Unchanged;
+        let out = text(Mode::Update, std::slice::from_ref(&p));
+        assert!(out.contains("acme (acme-prod): drift kept\n"), "{out}");
+        assert!(out.contains("/name (drift: kept the platform's value, --drift keep)"));
+        let md = markdown(Mode::Update, std::slice::from_ref(&p));
+        assert!(md.contains("| `acme` | `acme-prod` | drift kept |"), "{md}");
+        assert!(md.contains("! /name (drift: kept"), "{md}");
+        let mut html = Vec::new();
+        run(&mut Html::new(&mut html), Mode::Update, &[p]);
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains(">drift kept<"), "{html}");
     }
 }

@@ -3,11 +3,17 @@
 //! with the tenants it applies to.
 //!
 //! A change to a shared template gives thousands of tenants the same diff; a report for people
-//! shows it once, with the tenant-specific values as placeholders (`{{ tenant.id }}`,
-//! `{{ vars.region }}`), so that a reviewer reads one change and sees where it goes. A group
-//! holds one representative plan and the tenants' names: a fleet of 10,000 tenants with one
-//! shared change holds one diff. A tenant with errors, or one apply failed or partly applied,
-//! is never grouped: its outcome is shown on its own.
+//! shows it once, so that a reviewer reads one change and sees where it goes. Tenants are
+//! grouped first by their concrete plan: tenants whose changes are literally the same form a
+//! group shown with the real values. Only tenants whose concrete plans differ are merged by
+//! the abstracted plan (their ID, key and variables as placeholders: `{{ tenant.id }}`,
+//! `{{ vars.region }}`), and such a group shows the placeholders. So a literal text that
+//! happens to equal one tenant's variable (` - gold support` where some tenants have
+//! `vars.plan: gold`) is shown as the text, not as a placeholder, and the change stays one
+//! group. A group holds one representative plan and the tenants' names: a fleet of 10,000
+//! tenants with one shared change holds one diff. A tenant with errors, or one apply failed or
+//! partly applied, is never grouped: its outcome is shown on its own, and reports show such
+//! tenants first ([`Groups::ordered`]).
 
 use std::collections::HashMap;
 
@@ -22,8 +28,14 @@ pub(crate) const MIN_ABSTRACTED: usize = 3;
 /// The tenants of a report in groups, in the order each group was first seen.
 pub(crate) struct Groups {
     groups: Vec<Group>,
-    index: HashMap<[u8; 20], usize>,
-    held: usize,
+    /// The group of each concrete plan, while that group holds only that plan.
+    concrete: HashMap<[u8; 20], usize>,
+    /// The group of each abstracted plan.
+    abstracted: HashMap<[u8; 20], usize>,
+    /// Bytes of the representatives held, of tenants shown first ([`Group::first`]) and of
+    /// the others: each within the limit, so that a failure late in a large fleet is still
+    /// shown.
+    held: [usize; 2],
     limit: usize,
 }
 
@@ -36,6 +48,13 @@ pub(crate) struct Group {
     pub tenants: Vec<(String, String)>,
     /// The counts of each tenant's changes (the same for all).
     pub counts: Counts,
+    /// The digest of the first tenant's concrete plan (`None` for a tenant shown alone).
+    concrete: Option<[u8; 20]>,
+    /// Whether the tenants' concrete plans differ: the group is then shown abstracted.
+    mixed: bool,
+    /// Whether the group is shown before the others: a tenant with errors, failed or partly
+    /// applied.
+    pub first: bool,
 }
 
 /// Whether plan `t` shows values that placeholders may stand for.
@@ -49,33 +68,57 @@ impl Groups {
     pub(crate) fn new(limit: usize) -> Groups {
         Groups {
             groups: Vec::new(),
-            index: HashMap::new(),
-            held: 0,
+            concrete: HashMap::new(),
+            abstracted: HashMap::new(),
+            held: [0, 0],
             limit,
         }
     }
 
-    /// Adds tenant `t` to its group, or starts one.
+    /// Adds tenant `t` to its group, or starts one: the group of the same concrete plan,
+    /// else the group of the same abstracted plan.
     pub(crate) fn add(&mut self, t: &TenantPlan) {
         let name = (t.key.clone(), t.id.clone());
-        let signature = (!alone(t)).then(|| signature(t));
-        if let Some(&i) = signature.as_ref().and_then(|s| self.index.get(s)) {
+        let alone = alone(t);
+        let concrete = (!alone).then(|| concrete_signature(t));
+        if let Some(&i) = concrete.as_ref().and_then(|c| self.concrete.get(c)) {
             self.groups[i].tenants.push(name);
+            return;
+        }
+        let signature = (!alone).then(|| signature(t));
+        if let Some(&i) = signature.as_ref().and_then(|s| self.abstracted.get(s)) {
+            let g = &mut self.groups[i];
+            g.tenants.push(name);
+            // Its concrete plan differs (else it was found above): shown abstracted now, and
+            // a tenant of its concrete plan joins by its own abstracted plan.
+            if !g.mixed {
+                g.mixed = true;
+                if let Some(c) = g.concrete {
+                    self.concrete.remove(&c);
+                }
+            }
             return;
         }
         let rep = shown_part(t);
         let size = serde_json::to_string(&rep).map_or(0, |s| s.len());
-        let rep = (self.held.saturating_add(size) <= self.limit).then(|| {
-            self.held += size;
+        let held = &mut self.held[usize::from(alone)];
+        let rep = (held.saturating_add(size) <= self.limit).then(|| {
+            *held += size;
             rep
         });
+        if let Some(c) = concrete {
+            self.concrete.insert(c, self.groups.len());
+        }
         if let Some(s) = signature {
-            self.index.insert(s, self.groups.len());
+            self.abstracted.insert(s, self.groups.len());
         }
         self.groups.push(Group {
             rep,
             tenants: vec![name],
             counts: t.counts,
+            concrete,
+            mixed: false,
+            first: first(t),
         });
     }
 
@@ -83,18 +126,31 @@ impl Groups {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Group> {
         self.groups.iter()
     }
+
+    /// The groups with errors, failures and tenants partly applied first, then the others,
+    /// each in the order first seen.
+    pub(crate) fn ordered(&self) -> impl Iterator<Item = &Group> {
+        let first = self.groups.iter().filter(|g| g.first);
+        first.chain(self.groups.iter().filter(|g| !g.first))
+    }
 }
 
 impl Group {
-    /// The plan to show: the first tenant's as it is when the group has one tenant, with the
-    /// tenant-specific values as placeholders when it has more; `None` for a group only listed.
+    /// The plan to show: the first tenant's as it is when the tenants' plans are literally
+    /// the same, with the tenant-specific values as placeholders when they differ; `None` for
+    /// a group only listed.
     pub(crate) fn shown(&self) -> Option<TenantPlan> {
         let rep = self.rep.as_ref()?;
-        Some(if self.tenants.len() == 1 {
-            rep.clone()
-        } else {
+        Some(if self.mixed {
             abstracted(rep)
+        } else {
+            rep.clone()
         })
+    }
+
+    /// Whether the group is shown with placeholders for each tenant's own values.
+    pub(crate) fn shows_placeholders(&self) -> bool {
+        self.mixed && self.rep.as_ref().is_some_and(shows_values)
     }
 
     /// The tenants of a group of several as a report names them: `in 1,998 tenants: t0001,
@@ -135,10 +191,28 @@ pub(crate) fn thousands(n: usize) -> String {
 /// Whether `t` is shown on its own whatever others hold: errors and failures are per tenant,
 /// and a tenant with nothing to show (listed by `--verbose`) is listed by name.
 fn alone(t: &TenantPlan) -> bool {
+    first(t)
+        || (t.status == Status::Unchanged
+            && t.secrets.is_empty()
+            && t.conflicts.is_empty()
+            && t.kept.is_empty())
+}
+
+/// Whether `t` is shown before the others: an error, a failure or a tenant partly applied.
+pub(crate) fn first(t: &TenantPlan) -> bool {
     !t.errors.is_empty()
-        || (t.status == Status::Unchanged && t.secrets.is_empty() && t.conflicts.is_empty())
         || t.status == Status::Error
         || matches!(t.outcome, Some(Outcome::Failed | Outcome::PartlyApplied))
+}
+
+/// What two tenants with literally the same plan share: a digest of the plan without their
+/// key and ID (and their values, which only placeholders use).
+fn concrete_signature(t: &TenantPlan) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut c = shown_part(t);
+    c.key = String::new();
+    c.id = String::new();
+    sha1::Sha1::digest(serde_json::to_vec(&c).unwrap_or_default()).into()
 }
 
 /// What two tenants of one group share: a digest of the plan with their own values
@@ -317,7 +391,7 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].tenants.len(), 1000);
         // One plan held, not a thousand.
-        assert!(groups.held < 2_000, "{}", groups.held);
+        assert!(groups.held[0] < 2_000, "{:?}", groups.held);
         assert_eq!(
             all[0].names(3),
             "in 1,000 tenants: t0000, t0001, t0002 and 997 more"
@@ -410,5 +484,61 @@ mod tests {
         assert_eq!(thousands(1998), "1,998");
         assert_eq!(thousands(12), "12");
         assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    /// Regression: a template gained the literal text ` - gold support available`; tenants
+    /// with `vars.plan: gold` were a group showing `{{ vars.plan }} support available`, the
+    /// others a second group: one change shown as two, and literal text as a placeholder.
+    #[test]
+    fn a_literal_text_equal_to_a_variable_is_one_group_with_the_real_text() {
+        let mut groups = Groups::new(1 << 20);
+        for (i, plan) in ["gold", "silver", "gold", "bronze"].iter().enumerate() {
+            let mut t = tenant(&format!("t{i:04}"), "eu-west");
+            t.placeholders
+                .push((plan.to_string(), "{{ vars.plan }}".to_owned()));
+            t.changes[0] = Change {
+                path: "/description".to_owned(),
+                kind: ChangeKind::Replace,
+                old: Some(json!("Acme")),
+                new: Some(json!("Acme - gold support available")),
+                reason: Reason::Desired,
+            };
+            groups.add(&t);
+        }
+        let all: Vec<&Group> = groups.iter().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].tenants.len(), 4);
+        assert!(!all[0].shows_placeholders());
+        assert_eq!(
+            all[0].shown().unwrap().changes[0].new,
+            Some(json!("Acme - gold support available"))
+        );
+        // Concrete plans that differ still merge by the abstracted plan, shown abstracted.
+        let mut groups = Groups::new(1 << 20);
+        groups.add(&tenant("globex", "eu-west"));
+        groups.add(&tenant("globex", "eu-west"));
+        groups.add(&tenant("initech", "eu-west"));
+        let all: Vec<&Group> = groups.iter().collect();
+        assert_eq!(all.len(), 1);
+        assert!(all[0].shows_placeholders());
+    }
+
+    #[test]
+    fn failures_come_first_and_have_their_own_budget() {
+        let mut failed = tenant("zzz", "eu-west");
+        failed.errors = vec![Diagnostic::new("refused")];
+        let size = serde_json::to_string(&shown_part(&failed)).unwrap().len();
+        let mut groups = Groups::new(size);
+        groups.add(&tenant("abc", "eu-west"));
+        let mut other = tenant("abd", "eu-west");
+        other.counts.add = 9;
+        groups.add(&other);
+        groups.add(&failed);
+        let order: Vec<(&str, bool)> = groups
+            .ordered()
+            .map(|g| (g.tenants[0].0.as_str(), g.shown().is_some()))
+            .collect();
+        // The others' budget is spent after `abc`; the failure is held in its own.
+        assert_eq!(order, [("zzz", true), ("abc", true), ("abd", false)]);
     }
 }

@@ -254,7 +254,7 @@ impl<W: Write> Sink for Html<W> {
             )?;
             let mode = self.header.as_ref().map_or(Mode::Update, |h| h.mode);
             let mut left_out = 0;
-            for (i, g) in self.groups.iter().enumerate() {
+            for (i, g) in self.groups.ordered().enumerate() {
                 match g.shown().filter(|_| i < MAX_DETAILED) {
                     Some(t) => self.out.write_all(block(g, &t, i, mode).as_bytes())?,
                     None => left_out += g.tenants.len(),
@@ -295,7 +295,7 @@ fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
             .map(|(k, _)| format!("<code id=\"{}\">{}</code>", anchor(k), html_escape(k)))
             .collect();
         block.push_str(&format!("<p>{}</p>\n", all.join(", ")));
-        if super::group::shows_values(t) {
+        if g.shows_placeholders() {
             block.push_str(&format!(
                 "<p class=fold>{}</p>\n",
                 html_escape(PLACEHOLDERS)
