@@ -499,7 +499,7 @@ pub fn counts_text(t: &TenantDrift) -> String {
 
 /// The text report of one tenant of `env` (nothing for a tenant in sync).
 pub fn text(env: &str, t: &TenantDrift) -> String {
-    use crate::report::{change_text, value_text};
+    use crate::report::{change_text, drifted_text};
     let mut out = match t.standing() {
         Standing::InSync => return String::new(),
         Standing::Error => format!("{} ({}): not checked\n", t.key, t.id),
@@ -516,17 +516,15 @@ pub fn text(env: &str, t: &TenantDrift) -> String {
         out.push_str(&format!("  error: {e}\n"));
     }
     for d in &t.drifted {
-        let show = |v: &Option<Value>| v.as_ref().map_or("(absent)".to_owned(), value_text);
-        out.push_str(&format!(
-            "  ! {}: applied {}, now {}{}\n",
-            crate::report::path_text(&d.path),
-            show(&d.applied),
-            show(&d.live),
+        out.push_str(&drifted_text(
+            &d.path,
+            d.applied.as_ref(),
+            d.live.as_ref(),
             if d.conflict {
                 " (the repository changed it too: a conflict)"
             } else {
                 ""
-            }
+            },
         ));
     }
     let adopt = |out: &mut String, p: &str| {
@@ -686,6 +684,38 @@ mod tests {
             "4 tenant(s): 1 changed on the platform, 2 created there, 1 not yet applied, 0 never applied, 1 in sync, 0 error(s)"
         );
         assert_eq!(totals.verdict(), Verdict::Differs);
+    }
+
+    /// Regression: a changed policy was printed as two whole escaped JSON strings on one
+    /// line (`applied "package …\n…", now "…"`); it is the line diff plan shows.
+    #[test]
+    fn a_changed_multi_line_value_is_a_line_diff() {
+        let old: String = (1..=40)
+            .map(|i| format!("rule_{i} if input.n < {i}\n"))
+            .collect();
+        let new = old.replace("rule_20 if input.n < 20", "rule_20 if input.n < 2000");
+        let mut t = tenant("acme", true, 1, 0, 0);
+        t.drifted[0] = Drifted {
+            path: "/policies/p/definition".to_owned(),
+            applied: Some(Value::from(old)),
+            live: Some(Value::from(new)),
+            conflict: true,
+        };
+        console::set_colors_enabled(false);
+        let out = text("prod", &t);
+        assert!(out.contains("  ! /policies/p/definition: changed on the platform (the repository changed it too: a conflict), from what was applied:\n    ~ /policies/p/definition: (41 line(s))\n      @@ -18,5 +18,5 @@\n"), "{out}");
+        assert!(out.contains("\n      - rule_20 if input.n < 20\n"), "{out}");
+        assert!(
+            out.contains("\n      + rule_20 if input.n < 2000\n"),
+            "{out}"
+        );
+        assert!(!out.contains("\\n"), "{out}");
+        // Short values stay on one line.
+        let short = text("prod", &tenant("acme", true, 1, 0, 0));
+        assert!(
+            short.contains("  ! /settings/d0: applied 1, now 2\n"),
+            "{short}"
+        );
     }
 
     #[test]

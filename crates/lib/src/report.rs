@@ -23,7 +23,6 @@ use group::{Group, Groups};
 use lines::{Line, Mark, Replace, Resolution};
 
 pub use html::Html;
-pub(crate) use lines::value_text;
 
 /// Where a plan is written, tenant by tenant.
 pub trait Sink {
@@ -275,6 +274,18 @@ pub(crate) fn change_text(c: &Change, indent: &str) -> String {
         .lines()
         .map(|l| format!("{indent}{l}\n"))
         .collect()
+}
+
+/// The lines of a path drift found changed on the platform (applied, now live), as text
+/// reports show them: whole, a long or multi-line value as a line diff; `note` follows the
+/// path.
+pub(crate) fn drifted_text(
+    path: &str,
+    applied: Option<&serde_json::Value>,
+    live: Option<&serde_json::Value>,
+    note: &str,
+) -> String {
+    styled(&lines::drifted(path, applied, live, note), 0)
 }
 
 /// The JSON report: one document, with each tenant compact on a line of its own so that it can

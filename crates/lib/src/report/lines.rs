@@ -243,6 +243,33 @@ pub(crate) fn kept_drift(c: &Change) -> Vec<Line> {
     out
 }
 
+/// The lines of a path the platform changed since the last apply (drift's report): on one
+/// line when both values are short (`path: applied X, now Y`), else a head line and the line
+/// diff from what was applied to what the platform holds. `note` follows the path's text.
+pub(crate) fn drifted(
+    path: &str,
+    applied: Option<&Value>,
+    live: Option<&Value>,
+    note: &str,
+) -> Vec<Line> {
+    let short = |v: Option<&Value>| v.map_or(Some("(absent)".to_owned()), inline);
+    let shown = escaped_path(path);
+    if let (Some(a), Some(b)) = (short(applied), short(live)) {
+        return vec![Line::new(
+            Mark::Note,
+            0,
+            format!("{shown}: applied {a}, now {b}{note}"),
+        )];
+    }
+    let mut out = vec![Line::new(
+        Mark::Note,
+        0,
+        format!("{shown}: changed on the platform{note}, from what was applied:"),
+    )];
+    diff(path, applied, live, Replace::Pair, 1, &mut out);
+    out
+}
+
 /// A path in the text of a line (relative paths under a head are shown without their `/`).
 fn escaped_path(p: &str) -> String {
     crate::diagnostic::pointer_text(p)
