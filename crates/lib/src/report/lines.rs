@@ -2,8 +2,8 @@
 //!
 //! A short value is shown on the change's line; a long or multi-line string as a line diff
 //! (`@@` hunks of the changed lines with [`CONTEXT`] lines around them); an object as the
-//! fields that change (an added object as every field, one per line); an array as the items
-//! that change. No value is cut in the middle: one over [`HUGE`] bytes is summarised by its
+//! fields that change (an added object as every field, one per line, however short); an array
+//! as the items that change. No value is cut in the middle: one over [`HUGE`] bytes is summarised by its
 //! size and digest, and the JSON report holds it whole. Every line is escaped like a message
 //! (control characters, bidirectional controls, CI log commands), so no value ends a line, a
 //! code block or a log line early.
@@ -73,6 +73,14 @@ pub(crate) enum Replace {
 /// `text` escaped to stay on one line, whole.
 fn escaped(text: &str) -> String {
     crate::diagnostic::one_line_unscrubbed(text, usize::MAX)
+}
+
+/// One line of a multi-line value, escaped like [`escaped`] but with its tabs as they are: a
+/// tab cannot end a line nor change a terminal's state, and `\t` in every line of an indented
+/// script reads badly. (Each run between tabs is escaped on its own: `::` after a tab is
+/// escaped as at the start of a line.)
+fn escaped_line(line: &str) -> String {
+    line.split('\t').map(escaped).collect::<Vec<_>>().join("\t")
 }
 
 /// A value as text and markdown reports show it, on one line: compact JSON (which escapes
@@ -354,7 +362,7 @@ fn diff(
 fn as_lines(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::String(s) if s.contains('\n') && s.len() <= HUGE => {
-            Some(s.split('\n').map(escaped).collect())
+            Some(s.split('\n').map(escaped_line).collect())
         }
         Value::Array(items) if !items.is_empty() => {
             let lines: Vec<String> = items.iter().map(value_text).collect();
@@ -373,14 +381,20 @@ fn whole(mark: Mark, path: &str, v: &Value, depth: usize, out: &mut Vec<Line>) {
 /// [`whole`] under `head`, the path as shown.
 fn shown_whole(mark: Mark, head: &str, v: &Value, depth: usize, out: &mut Vec<Line>) {
     match v {
-        Value::Object(_) | Value::Array(_) if !is_empty(v) && inline(v).is_none() => {
+        // An object field by field, however short; an array item by item unless it is a short
+        // list of scalars.
+        Value::Object(_) | Value::Array(_) if !is_empty(v) && !short_list(v) => {
             out.push(Line::new(mark, depth, format!("{head}:")));
             leaves(mark, "", v, depth + 1, out);
         }
         Value::String(s) if s.contains('\n') && s.len() <= HUGE => {
             out.push(Line::new(mark, depth, format!("{head}:")));
             for line in s.split('\n') {
-                out.push(Line::new(mark, depth + 1, format!("| {}", escaped(line))));
+                out.push(Line::new(
+                    mark,
+                    depth + 1,
+                    format!("| {}", escaped_line(line)),
+                ));
             }
         }
         _ => out.push(Line::new(
@@ -687,5 +701,46 @@ mod tests {
         assert_eq!(lines[1], "  !platform, against the last applied:");
         assert!(lines.contains(&"      +70".to_owned()), "{lines:#?}");
         assert!(lines.contains(&"      +120".to_owned()), "{lines:#?}");
+    }
+
+    /// Regression: a short added object was shown on one line (`+ /clients/new = {"a":1}`).
+    #[test]
+    fn a_short_added_object_is_field_by_field() {
+        let c = Change {
+            path: "/clients/new-two".to_owned(),
+            kind: ChangeKind::Add,
+            old: None,
+            new: Some(json!({"client_name": "Two", "scopes": ["a", "b"], "grants": [{"t": 1}]})),
+            reason: Reason::Desired,
+        };
+        assert_eq!(
+            texts(&change(&c, Replace::OneLine)),
+            [
+                "+/clients/new-two:",
+                "  +client_name = \"Two\"",
+                "  +grants/0/t = 1",
+                "  +scopes = [\"a\",\"b\"]",
+            ]
+        );
+    }
+
+    /// Regression: a tab in a multi-line value was `\t` in every diff line.
+    #[test]
+    fn tabs_in_diff_lines_are_kept() {
+        let old = "package p\n\tallow := true\n\tdeny := false\n";
+        let new = old.replace("deny := false", "deny := true");
+        let lines = texts(&change(
+            &replace("/s", json!(old), json!(new)),
+            Replace::OneLine,
+        ));
+        assert!(
+            lines.contains(&"  +\tdeny := true".to_owned()),
+            "{lines:#?}"
+        );
+        // What can forge a line or a log command is still escaped, after a tab too.
+        assert_eq!(
+            escaped_line("a\t::error::x\u{1b}"),
+            "a\t\\::error::x\\u{1b}"
+        );
     }
 }
