@@ -132,3 +132,31 @@ fn tenants_with_the_same_change_are_shown_once_with_their_names() {
         "Acme Cloud browser app for Initech"
     );
 }
+
+/// Regression: a shared template gained the literal text ` - gold support available`; globex
+/// and umbrella have `vars.plan: gold`, initech `silver`. The report showed two groups, one
+/// with `{{ vars.plan }} support available`: the tenants whose changes are literally the same
+/// are one group, shown with the real text.
+#[test]
+fn a_literal_text_equal_to_a_variable_is_one_change_shown_as_it_is() {
+    let (repo, _) = applied_example();
+    repo.edit(
+        "templates/saas/workspaces/app/claims/access_token/customer.yaml",
+        "description: Acme Cloud customer the token belongs to",
+        "description: Acme Cloud customer the token belongs to - gold support available",
+    );
+    for output in ["text", "markdown"] {
+        let out = plan(&repo, output, "update");
+        assert!(!out.contains("{{ vars.plan }}"), "{out}");
+        assert!(!out.contains("each tenant's own values"), "{out}");
+        assert_eq!(
+            out.matches("belongs to - gold support available").count(),
+            1,
+            "{out}"
+        );
+        assert!(
+            out.contains("in 3 tenants: globex, initech, umbrella"),
+            "{out}"
+        );
+    }
+}
