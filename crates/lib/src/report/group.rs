@@ -32,9 +32,9 @@ pub(crate) struct Groups {
     concrete: HashMap<[u8; 20], usize>,
     /// The group of each abstracted plan.
     abstracted: HashMap<[u8; 20], usize>,
-    /// Bytes of the representatives held, of tenants shown first ([`Group::first`]) and of
-    /// the others: each within the limit, so that a failure late in a large fleet is still
-    /// shown.
+    /// Bytes of the representatives held, of the others (`[0]`) and of tenants shown first
+    /// (`[1]`, [`Group::first`]): each within the limit, so that a failure late in a large
+    /// fleet is still shown.
     held: [usize; 2],
     limit: usize,
 }
@@ -101,7 +101,8 @@ impl Groups {
         }
         let rep = shown_part(t);
         let size = serde_json::to_string(&rep).map_or(0, |s| s.len());
-        let held = &mut self.held[usize::from(alone)];
+        let first = first(t);
+        let held = &mut self.held[usize::from(first)];
         let rep = (held.saturating_add(size) <= self.limit).then(|| {
             *held += size;
             rep
@@ -118,7 +119,7 @@ impl Groups {
             counts: t.counts,
             concrete,
             mixed: false,
-            first: first(t),
+            first,
         });
     }
 
