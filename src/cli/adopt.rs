@@ -20,6 +20,11 @@ pub struct AdoptArgs {
     /// /servers/default/clients/web/metadata/owner (`promote drift` prints them)
     #[arg(required = true, value_name = "POINTER")]
     pub pointers: Vec<String>,
+    /// Write the values as the platform holds them: no value becomes `{{ tenant.id }}` or
+    /// `{{ vars.NAME }}` (by default a value equal to the tenant's ID or a variable is written
+    /// as that expression, which other tenants of the template then render with their own)
+    #[arg(long)]
+    pub literal: bool,
     #[command(flatten)]
     pub lock: super::lock::LockArgs,
 }
@@ -42,7 +47,14 @@ fn adopt(
 ) -> CommandResult {
     let live = super::open_live(ui, global, &project.env, &[tenant])?;
     let report = promote_lib::activity::tenant("adopt", &args.env, tenant, || {
-        adopt::run(&global.repo, project, &live, tenant, &args.pointers)
+        adopt::run(
+            &global.repo,
+            project,
+            &live,
+            tenant,
+            &args.pointers,
+            args.literal,
+        )
     })?;
     if ui.format == OutputFormat::Json {
         ui.json(&report);

@@ -134,7 +134,8 @@ impl crate::activity::Outcome for Result<Report, Vec<Diagnostic>> {
 }
 
 /// Adopts `pointers` of tenant `t` of `project` from `live` into the templates of the work tree
-/// at `repo`, and records them as applied. Refused pointers are in the report; an error is
+/// at `repo` (values equal to the tenant's ID or a variable written as that expression, unless
+/// `literal`), and records them as applied. Refused pointers are in the report; an error is
 /// returned when nothing could be checked (the tenant cannot be rendered or exported, it was
 /// never applied) or the files written did not render back (they are then undone).
 pub fn run(
@@ -143,6 +144,7 @@ pub fn run(
     live: &Live,
     t: &Tenant,
     pointers: &[String],
+    literal: bool,
 ) -> Result<Report, Vec<Diagnostic>> {
     let env = &project.env.name;
     let at = |d: Diagnostic| d.context(env, Some(&t.key));
@@ -160,7 +162,12 @@ pub fn run(
     export::clean(&mut live_tree, false);
     let mut desired = Desired::render(project, t, true)?.tree;
     material::strip(&mut desired, Scope::Tenant);
-    let subs = Substitutions::new(render::context(&project.env, t));
+    let context = render::context(&project.env, t);
+    let subs = if literal {
+        Substitutions::literal(context)
+    } else {
+        Substitutions::new(context)
+    };
     let mut work = Work {
         dir: format!("templates/{}", t.template),
         sources: &project.files.templates,

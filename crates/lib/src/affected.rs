@@ -180,8 +180,7 @@ pub(crate) fn affected_given(
         };
         let mut hit = BTreeSet::new();
         // A rule added or dropped changes what every tenant's plan holds, whatever it renders.
-        let settings_changed =
-            !same_file && plan_settings(base, &env) != plan_settings(head, &env);
+        let settings_changed = !same_file && plan_settings(base, &env) != plan_settings(head, &env);
         // Contexts were made on both sides exactly when `before` is there (`!same_file`).
         for (key, (tenant, context)) in &now {
             let context_changed = before
