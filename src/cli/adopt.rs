@@ -5,6 +5,7 @@ use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::adopt;
 use promote_lib::environment::Tenant;
 use promote_lib::pipeline::Project;
+use promote_lib::report::path_text as pointer_text;
 
 /// Write what the platform holds at POINTERs (objects or fields made by hand) into the tenant's
 /// templates, and record them as applied, so that plan and drift show nothing there
@@ -76,7 +77,7 @@ fn adopt(
 fn text(report: &adopt::Report) -> String {
     let mut out = String::new();
     for a in &report.adopted {
-        out.push_str(&format!("adopted {}\n", a.pointer));
+        out.push_str(&format!("adopted {}\n", pointer_text(&a.pointer)));
         for w in &a.written {
             let lines = match w.lines {
                 (first, last) if first == last => format!("line {first}"),
@@ -97,7 +98,9 @@ fn text(report: &adopt::Report) -> String {
         if let Some(p) = &r.paste {
             out.push_str(&format!(
                 "not adopted {}: paste this into {} {}:\n",
-                r.pointer, p.file, p.place
+                pointer_text(&r.pointer),
+                p.file,
+                p.place
             ));
             for line in p.yaml.lines() {
                 out.push_str(&format!("    {line}\n"));

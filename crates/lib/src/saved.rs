@@ -186,6 +186,16 @@ impl PlanFile {
         let mut bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Diagnostic::new(format!("cannot write the plan file: {e}")))?;
         bytes.push(b'\n');
+        // The patch holds the platform's values as they are (its `test` ops must match them):
+        // where the platform holds a credential this process knows in a field that does not
+        // say so (the client secret echoed into `metadata`), the file is not written.
+        if crate::scrub::holds_known(&String::from_utf8_lossy(&bytes)) {
+            return Err(Diagnostic::new(format!(
+                "the plan was not saved to {}: a value the plan relies on holds a credential (the platform client's secret or a secret() value) in a field that is not a credential field",
+                path.display()
+            ))
+            .hint("find it with `promote plan --output json` (shown as <redacted>), remove it from the platform, and plan again"));
+        }
         std::fs::write(path, bytes).map_err(|e| {
             Diagnostic::new(format!(
                 "cannot write the plan file {}: {e}",

@@ -149,6 +149,19 @@ fn a_plan_file_round_trips_and_a_wrong_file_is_named() {
     assert_eq!(read, file);
     assert_eq!(read.mode(), Mode::Ignore);
 
+    // From the attacker's try: the platform echoing the client secret into a plain field the
+    // plan tests would put it into the file.
+    crate::scrub::register("VeryLongClientSecretValue-saved-4242");
+    let mut leaking = file.clone();
+    leaking.tenants[0].change = Some(saved(
+        json!({"name": "Acme 2"}),
+        &json!({"name": "VeryLongClientSecretValue-saved-4242"}),
+    ));
+    let leak = dir.path().join("leak.plan.json");
+    let e = leaking.write(&leak).unwrap_err();
+    assert!(e.message.contains("holds a credential"), "{e}");
+    assert!(!leak.exists());
+
     std::fs::write(&path, "not json").unwrap();
     let e = PlanFile::read(&path).unwrap_err();
     assert!(
