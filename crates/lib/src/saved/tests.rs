@@ -212,3 +212,46 @@ fn a_saved_change_sends_its_patch_with_markers_resolved() {
     let shown = prepared.report.patch.unwrap().to_string();
     assert!(!shown.contains("resolved"), "{shown}");
 }
+
+/// From the attacker's try: an edited plan file sent removals its description hid (no
+/// `--allow-delete`, reported as unchanged), and a `secret()` marker into a plain field.
+#[test]
+fn a_patch_other_than_the_commit_renders_or_than_described_is_refused() {
+    let live = live();
+    let mut desired = live.clone();
+    desired["name"] = json!("Acme 2");
+    desired["servers"]["w"]["clients"]["new"] = json!({"client_name": "new"});
+    let change = saved(desired.clone(), &live);
+    assert_eq!(super::verify::check(&change, &desired), Ok(()));
+
+    let mut hidden = change.clone();
+    hidden.changes.clear();
+    assert!(super::verify::check(&hidden, &desired)
+        .unwrap_err()
+        .contains("which its changes do not show"));
+
+    let mut removes = change.clone();
+    removes
+        .patch
+        .push(json!({"op": "remove", "path": "/servers/w/clients/old"}));
+    assert!(super::verify::check(&removes, &desired)
+        .unwrap_err()
+        .contains("removes /servers/w/clients/old, which the plan's commit holds"));
+
+    let mut leaks = change.clone();
+    leaks
+        .patch
+        .push(json!({"op": "add", "path": "/settings/leak", "value": "<secret:KEY>"}));
+    assert!(super::verify::check(&leaks, &desired)
+        .unwrap_err()
+        .contains("writes at /settings/leak what the plan's commit does not hold"));
+
+    // A marker in a credential field of an object the plan creates is the repository's.
+    let mut marked = change.clone();
+    for op in &mut marked.patch {
+        if op["path"] == "/servers/w/clients/new" {
+            op["value"]["client_secret"] = json!("<secret:KEY>");
+        }
+    }
+    assert_eq!(super::verify::check(&marked, &desired), Ok(()));
+}
