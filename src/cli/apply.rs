@@ -163,7 +163,7 @@ pub(super) fn send(
         against: "live".into(),
         mode: options.mode,
         drift: options.drift,
-        ignore: project.ignore_rules(&tenants),
+        ignore: project.ignore_rules(tenants),
         action: Some(
             if args.dry_run {
                 "apply (dry run)"
