@@ -5,6 +5,7 @@ use super::{CommandResult, Exit, GlobalArgs, OutputFormat, Ui};
 use promote_lib::adopt;
 use promote_lib::environment::Tenant;
 use promote_lib::pipeline::Project;
+use promote_lib::report::path_text as pointer_text;
 
 /// Write what the platform holds at POINTERs (objects or fields made by hand) into the tenant's
 /// templates, and record them as applied, so that plan and drift show nothing there
@@ -20,6 +21,11 @@ pub struct AdoptArgs {
     /// /servers/default/clients/web/metadata/owner (`promote drift` prints them)
     #[arg(required = true, value_name = "POINTER")]
     pub pointers: Vec<String>,
+    /// Write the values as the platform holds them: no value becomes `{{ tenant.id }}` or
+    /// `{{ vars.NAME }}` (by default a value equal to the tenant's ID or a variable is written
+    /// as that expression, which other tenants of the template then render with their own)
+    #[arg(long)]
+    pub literal: bool,
     #[command(flatten)]
     pub lock: super::lock::LockArgs,
 }
@@ -42,7 +48,14 @@ fn adopt(
 ) -> CommandResult {
     let live = super::open_live(ui, global, &project.env, &[tenant])?;
     let report = promote_lib::activity::tenant("adopt", &args.env, tenant, || {
-        adopt::run(&global.repo, project, &live, tenant, &args.pointers)
+        adopt::run(
+            &global.repo,
+            project,
+            &live,
+            tenant,
+            &args.pointers,
+            args.literal,
+        )
     })?;
     if ui.format == OutputFormat::Json {
         ui.json(&report);
@@ -64,7 +77,7 @@ fn adopt(
 fn text(report: &adopt::Report) -> String {
     let mut out = String::new();
     for a in &report.adopted {
-        out.push_str(&format!("adopted {}\n", a.pointer));
+        out.push_str(&format!("adopted {}\n", pointer_text(&a.pointer)));
         for w in &a.written {
             let lines = match w.lines {
                 (first, last) if first == last => format!("line {first}"),
@@ -85,7 +98,9 @@ fn text(report: &adopt::Report) -> String {
         if let Some(p) = &r.paste {
             out.push_str(&format!(
                 "not adopted {}: paste this into {} {}:\n",
-                r.pointer, p.file, p.place
+                pointer_text(&r.pointer),
+                p.file,
+                p.place
             ));
             for line in p.yaml.lines() {
                 out.push_str(&format!("    {line}\n"));

@@ -120,6 +120,32 @@ fn a_field_only_live_has_is_inserted_into_its_file_keeping_comments() {
     plan(&repo, &[]).0.success();
 }
 
+/// From the independent try: a value that merely equals a variable of this tenant (a plan name
+/// inside a sentence) became `{{ vars.plan }}`, which other tenants of the template render
+/// with their own value. `--literal` writes the values as the platform holds them.
+#[test]
+fn literal_writes_the_values_as_the_platform_holds_them() {
+    let (repo, _) = applied_example();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["servers"]["default"]["clients"]["hotfix"] = json!({
+            "client_name": "Hotfix {{ not a tag }}",
+            "redirect_uris": ["https://hotfix.acme.localhost/callback"],
+        });
+    });
+    adopt(&repo, &["--literal", HOTFIX]).success();
+    let written = repo.read(HOTFIX_FILE);
+    assert!(
+        written.contains("https://hotfix.acme.localhost/callback"),
+        "{written}"
+    );
+    assert!(!written.contains("vars."), "{written}");
+    // What looks like a tag is written so that it renders back as it is.
+    repo.run(&["drift", "--env", "local"])
+        .success()
+        .stdout_contains("4 in sync");
+    plan(&repo, &[]).0.success();
+}
+
 #[test]
 fn a_place_that_cannot_take_the_lines_is_refused_with_the_yaml_to_paste() {
     let (repo, _) = applied_example();

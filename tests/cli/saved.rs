@@ -184,6 +184,18 @@ fn a_plan_is_saved_only_from_committed_configuration_against_live() {
         .stderr_contains("web.yaml");
     assert!(!repo.join(PLAN).exists());
     repo.commit("describe");
+    // From the attacker's try: a file git ignores is still rendered, and is not the commit's.
+    repo.write(".git/info/exclude", "crm3.yaml\n");
+    repo.write(
+        "templates/acme/workspaces/default/webhooks/crm3.yaml",
+        "url: https://crm3.example/hook\n",
+    );
+    save(&repo)
+        .code(1)
+        .stderr_contains("uncommitted changes")
+        .stderr_contains("templates/acme/workspaces/default/webhooks/crm3.yaml");
+    std::fs::remove_file(repo.join("templates/acme/workspaces/default/webhooks/crm3.yaml"))
+        .unwrap();
     repo.run(&[
         "plan",
         "--env",
@@ -318,4 +330,67 @@ fn ci_saves_the_pull_requests_plans_and_applies_exactly_them_on_merge() {
     repo.run(&args)
         .code(1)
         .stderr_contains("has another configuration");
+}
+
+/// From the attacker's try: a plan file whose description was emptied ("unchanged") and whose
+/// patch removes the tenant's clients was applied without `--allow-delete` and reported as
+/// unchanged; a `secret()` marker added in a plain field sent the secret's value there. The
+/// patch must send what the plan's commit renders, as the description shows it.
+#[test]
+fn an_edited_patch_is_refused_and_nothing_is_sent() {
+    let (repo, _) = changed_example();
+    save(&repo).success();
+    let planned = repo.json(PLAN);
+    let acme = |f: &Value| {
+        f["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|t| t["key"] == "acme")
+            .unwrap()
+    };
+    let i = acme(&planned);
+    for (edit, hide, says) in [
+        (
+            json!([{"op": "remove", "path": "/servers/default/clients/storefront-spa"}]),
+            false,
+            "removes /servers/default/clients/storefront-spa, which the plan's commit holds",
+        ),
+        (
+            json!([{"op": "add", "path": "/metadata/leak", "value": "<secret:ACME_WEBHOOK2_KEY>"}]),
+            false,
+            "writes at /metadata/leak what the plan's commit does not hold there",
+        ),
+        (
+            json!([]),
+            true,
+            "its patch writes at /name (replace), which its changes do not show",
+        ),
+    ] {
+        let mut file = planned.clone();
+        let change = &mut file["tenants"][i]["change"];
+        if hide {
+            change["changes"] = json!([]);
+            change["counts"] = json!({"add": 0, "replace": 0, "remove": 0});
+            change["status"] = json!("unchanged");
+        }
+        change["assumes"] = json!([]);
+        change["patch"]
+            .as_array_mut()
+            .unwrap()
+            .extend(edit.as_array().unwrap().iter().cloned());
+        repo.write(PLAN, &serde_json::to_string(&file).unwrap());
+        let before = repo.emulator_bytes("acme-local");
+        let (run, report) = apply_plan(
+            &repo,
+            &[],
+            &[("PROMOTE_SECRET_ACME_WEBHOOK2_KEY", "SuperSecretValue12345")],
+        );
+        run.code(1)
+            .stderr_contains(says)
+            .stderr_contains("an edited plan file")
+            .never_shows("SuperSecretValue12345");
+        assert!(outcomes(&report).contains(&("acme".to_owned(), "failed".to_owned())));
+        assert_eq!(repo.emulator_bytes("acme-local"), before);
+    }
 }

@@ -134,7 +134,8 @@ impl crate::activity::Outcome for Result<Report, Vec<Diagnostic>> {
 }
 
 /// Adopts `pointers` of tenant `t` of `project` from `live` into the templates of the work tree
-/// at `repo`, and records them as applied. Refused pointers are in the report; an error is
+/// at `repo` (values equal to the tenant's ID or a variable written as that expression, unless
+/// `literal`), and records them as applied. Refused pointers are in the report; an error is
 /// returned when nothing could be checked (the tenant cannot be rendered or exported, it was
 /// never applied) or the files written did not render back (they are then undone).
 pub fn run(
@@ -143,6 +144,7 @@ pub fn run(
     live: &Live,
     t: &Tenant,
     pointers: &[String],
+    literal: bool,
 ) -> Result<Report, Vec<Diagnostic>> {
     let env = &project.env.name;
     let at = |d: Diagnostic| d.context(env, Some(&t.key));
@@ -160,7 +162,12 @@ pub fn run(
     export::clean(&mut live_tree, false);
     let mut desired = Desired::render(project, t, true)?.tree;
     material::strip(&mut desired, Scope::Tenant);
-    let subs = Substitutions::new(render::context(&project.env, t));
+    let context = render::context(&project.env, t);
+    let subs = if literal {
+        Substitutions::literal(context)
+    } else {
+        Substitutions::new(context)
+    };
     let mut work = Work {
         dir: format!("templates/{}", t.template),
         sources: &project.files.templates,
@@ -192,6 +199,16 @@ pub fn run(
             }
         };
         let value = live_tree.pointer(p).cloned().unwrap_or(Value::Null);
+        // A credential this process knows (the platform client's secret) in a field that does
+        // not say so: never written into the repository.
+        if crate::scrub::holds_known(&value.to_string()) {
+            report.refused.push(refused(
+                Diagnostic::new("the platform's value there holds a credential promote knows (the platform client's secret, or a secret() value): it is not written into the repository")
+                    .hint("remove the credential from the platform, then adopt again"),
+                None,
+            ));
+            continue;
+        }
         match work.adopt(&segments, value, &subs) {
             Ok(written) => report.adopted.push(Adopted {
                 pointer: p.clone(),
@@ -622,18 +639,42 @@ pub fn command(env: &str, tenant: &str, pointers: &[&str]) -> String {
     words.join(" ")
 }
 
-/// `word` as one word of a POSIX shell: as it is when it holds only safe characters, else in
-/// single quotes (a `'` inside written `'\''`).
+/// `word` as one word of a POSIX shell: as it is when it holds only safe characters; in single
+/// quotes (a `'` inside written `'\''`) when it holds only printable ones; else in `$'...'`
+/// quotes with every other character escaped (`\n`, `\x1b`, `\u2028`), so that the command
+/// names the key it means and printing it cannot start a line or move the terminal.
 fn shell_word(word: &str) -> String {
     let safe = !word.is_empty()
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
     if safe {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
+        return word.to_owned();
     }
+    // Line and paragraph separators, the byte order mark and bidirectional controls move
+    // text in a terminal or a log as control characters do.
+    let printable = |c: char| {
+        !c.is_control()
+            && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if word.chars().all(printable) {
+        return format!("'{}'", word.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if printable(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{:04x}", c as u32)),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
@@ -650,6 +691,12 @@ mod tests {
         assert_eq!(
             command("prod", "a b", &["/servers/w/clients/it's", "/x~1y"]),
             "promote adopt --env prod --tenant 'a b' '/servers/w/clients/it'\\''s' '/x~1y'"
+        );
+        // From the attacker's try: a key with a new line, a CI command, escapes and a carriage
+        // return is written so that it names that key and prints on one line.
+        assert_eq!(
+            shell_word("/m/q\n::error x::f\u{1b}[31m\rz'\\\u{2028}é"),
+            "$'/m/q\\n::error x::f\\x1b[31m\\rz\\'\\\\\\u2028é'"
         );
     }
 

@@ -6,7 +6,8 @@
 //!   directly or through other partials (the dependency graph of each snapshot, read from
 //!   Tera's syntax trees: [`Graph`]); a file Tera cannot parse counts as using every file;
 //! - `environments/<e>.yaml` → the tenants of `e` whose rendering context changed (a change to
-//!   environment-wide variables affects all of them, a change to one tenant's entry that one);
+//!   environment-wide variables affects all of them, a change to one tenant's entry that one),
+//!   and every tenant of `e` when what its plans honour changed (`ignore:` rules, `strict`);
 //! - a tenant in base and not in head is reported as removed.
 //!
 //! Comparing snapshots rather than walking commits makes merge commits and renames simple: a
@@ -125,6 +126,16 @@ fn tenants_of(
     )
 }
 
+/// What of environment `env`'s file every plan of its tenants honours besides their rendering
+/// context: its ignore rules and whether warnings are errors. `None` when it cannot be read.
+fn plan_settings(files: &RepoFiles, env: &str) -> Option<serde_json::Value> {
+    let environment = files.environment(env).ok()?;
+    Some(serde_json::json!({
+        "ignore": environment.file.ignore,
+        "strict": environment.file.strict,
+    }))
+}
+
 /// The tenants of `envs` (every environment of head when empty) that the change from `base` to
 /// `head` affects.
 #[cfg(test)]
@@ -168,12 +179,14 @@ pub(crate) fn affected_given(
             Some(tenants_of(base, &env, true).unwrap_or_default())
         };
         let mut hit = BTreeSet::new();
+        // A rule added or dropped changes what every tenant's plan holds, whatever it renders.
+        let settings_changed = !same_file && plan_settings(base, &env) != plan_settings(head, &env);
         // Contexts were made on both sides exactly when `before` is there (`!same_file`).
         for (key, (tenant, context)) in &now {
             let context_changed = before
                 .as_ref()
                 .is_some_and(|b| b.get(key).map(|(_, c)| c) != Some(context));
-            if context_changed || out.templates.contains(&tenant.template) {
+            if settings_changed || context_changed || out.templates.contains(&tenant.template) {
                 hit.insert(key.clone());
             }
         }
@@ -356,6 +369,26 @@ mod tests {
         let a = affected(&base(), &head, &["prod".into()]);
         assert!(keys(&a, "prod").is_empty());
         assert_eq!(a.removed["prod"].iter().collect::<Vec<_>>(), ["a2"]);
+    }
+
+    /// Regression: dropping an environment's ignore rule changed what every tenant's plan holds,
+    /// and `ci` said "no tenant affected", so the path was never planned again.
+    #[test]
+    fn a_changed_ignore_rule_or_strictness_affects_every_tenant_of_its_environment() {
+        for edit in [
+            "ignore:\n  - /servers/*/clients/*/redirect_uris\n",
+            "strict: true\n",
+        ] {
+            let mut head = base();
+            head.environments
+                .insert("prod".into(), format!("{PROD}{edit}"));
+            let a = affected(&base(), &head, &[]);
+            assert_eq!(keys(&a, "prod"), ["a1", "a2", "b1", "c1"], "{edit}");
+            assert!(keys(&a, "staging").is_empty());
+            // And the other way: the rule dropped.
+            let a = affected(&head, &base(), &[]);
+            assert_eq!(keys(&a, "prod"), ["a1", "a2", "b1", "c1"], "{edit}");
+        }
     }
 
     #[test]

@@ -186,6 +186,16 @@ impl PlanFile {
         let mut bytes = serde_json::to_vec_pretty(self)
             .map_err(|e| Diagnostic::new(format!("cannot write the plan file: {e}")))?;
         bytes.push(b'\n');
+        // The patch holds the platform's values as they are (its `test` ops must match them):
+        // where the platform holds a credential this process knows in a field that does not
+        // say so (the client secret echoed into `metadata`), the file is not written.
+        if crate::scrub::holds_known(&String::from_utf8_lossy(&bytes)) {
+            return Err(Diagnostic::new(format!(
+                "the plan was not saved to {}: a value the plan relies on holds a credential (the platform client's secret or a secret() value) in a field that is not a credential field",
+                path.display()
+            ))
+            .hint("find it with `promote plan --output json` (shown as <redacted>), remove it from the platform, and plan again"));
+        }
         std::fs::write(path, bytes).map_err(|e| {
             Diagnostic::new(format!(
                 "cannot write the plan file {}: {e}",
@@ -496,11 +506,16 @@ pub fn check_committed(root: &Path) -> Result<(), Diagnostic> {
     let statuses = repo
         .statuses(Some(&mut opts))
         .map_err(|e| Diagnostic::new(format!("cannot read git status: {}", e.message())))?;
-    let changed: Vec<String> = statuses
+    let mut changed: Vec<String> = statuses
         .iter()
         .filter(|s| !s.status().is_ignored())
         .filter_map(|s| s.path().ok().map(crate::diagnostic::quoted))
         .collect();
+    if changed.is_empty() {
+        // What git does not list (a file it ignores) is still read from the work tree: what
+        // renders must be what the commit holds.
+        changed = rendered_files_not_committed(root);
+    }
     if changed.is_empty() {
         return Ok(());
     }
@@ -514,6 +529,38 @@ pub fn check_committed(root: &Path) -> Result<(), Diagnostic> {
     ))
     .hint("commit (or stash) the changes under templates/ and environments/, then plan again"))
 }
+
+/// The configuration files the work tree at `root` gives the renderer that HEAD does not hold
+/// as they are (a file git ignores under `templates/`), as messages name them.
+fn rendered_files_not_committed(root: &Path) -> Vec<String> {
+    let (Ok(work), Ok(head)) = (
+        crate::source::RepoFiles::from_work_tree(root),
+        crate::source::RepoFiles::from_revision(root, "HEAD"),
+    ) else {
+        // Either cannot be read: the plan itself says why.
+        return Vec::new();
+    };
+    let differ =
+        |dir: &str, a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, ext: &str| {
+            a.iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, _)| k)
+                .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                .map(|k| crate::diagnostic::quoted(&format!("{dir}/{k}{ext}")))
+                .collect::<Vec<_>>()
+        };
+    let mut out = differ("templates", &work.templates, &head.templates, "");
+    // Environments are held by name.
+    out.extend(differ(
+        "environments",
+        &work.environments,
+        &head.environments,
+        ".yaml",
+    ));
+    out
+}
+
+pub(crate) mod verify;
 
 #[cfg(test)]
 mod tests;

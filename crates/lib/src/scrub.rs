@@ -71,6 +71,38 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `text` holds a registered credential value.
+pub(crate) fn holds_known(text: &str) -> bool {
+    matches!(scrub(text), Cow::Owned(_))
+}
+
+/// Returns `value` with every registered credential value replaced by `<redacted>` in its
+/// strings and keys: for report values, where a field's name does not say that it holds a
+/// credential (a platform that echoes the client secret into `metadata`).
+pub(crate) fn value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    if KNOWN
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .is_empty()
+    {
+        return value;
+    }
+    match value {
+        Value::String(s) => match scrub(&s) {
+            Cow::Borrowed(_) => Value::String(s),
+            Cow::Owned(scrubbed) => Value::String(scrubbed),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(self::value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (scrub(&k).into_owned(), self::value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A writer that scrubs what it is given before passing it on (for the log, whose events each
 /// arrive in one `write_all`).
 pub struct Scrubbed<W>(pub W);
@@ -134,6 +166,30 @@ pub(crate) fn register_remote(remote: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// From the attacker's try: a platform that echoes the client secret into a plain field
+    /// (`metadata.note`) showed it in every report; report values are scrubbed as messages are.
+    #[test]
+    fn report_values_are_scrubbed_in_strings_and_keys() {
+        register("VeryLongClientSecretValue-report-987654");
+        let v = serde_json::json!({"note": "api key VeryLongClientSecretValue-report-987654",
+            "VeryLongClientSecretValue-report-987654": [1, "x"]});
+        assert_eq!(
+            value(v),
+            serde_json::json!({"note": "api key <redacted>", "<redacted>": [1, "x"]})
+        );
+        assert_eq!(
+            crate::plan::redact_value(
+                "/metadata/note",
+                Some(serde_json::json!("VeryLongClientSecretValue-report-987654"))
+            ),
+            Some(serde_json::json!("<redacted>"))
+        );
+        assert!(holds_known(
+            "{\"a\":\"VeryLongClientSecretValue-report-987654\"}"
+        ));
+        assert!(!holds_known("nothing here"));
+    }
 
     #[test]
     fn registered_values_are_scrubbed_wherever_they_appear() {

@@ -109,6 +109,22 @@ impl Substitutions {
     /// least [`MIN_LEN`] characters without quotes, backslashes, braces or control characters
     /// take part.
     pub(crate) fn new(context: Value) -> Substitutions {
+        Substitutions::with_pairs(context, true)
+    }
+
+    /// Substitutions for a tenant rendered with `context` that turn no value into an
+    /// expression: every value is written as it is (its `{{` escaped, so that it renders back).
+    pub(crate) fn literal(context: Value) -> Substitutions {
+        Substitutions::with_pairs(context, false)
+    }
+
+    fn with_pairs(context: Value, templated: bool) -> Substitutions {
+        if !templated {
+            return Substitutions {
+                pairs: Vec::new(),
+                context,
+            };
+        }
         let mut pairs = Vec::new();
         if let Some(id) = context.pointer("/tenant/id").and_then(Value::as_str) {
             pairs.push((id.to_owned(), "tenant.id".to_owned()));

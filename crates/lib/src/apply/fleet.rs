@@ -128,6 +128,12 @@ impl Plans {
                     )
                     .hint("plan again (`promote plan --save`) and apply that plan")]);
                 }
+                if let Err(why) = crate::saved::verify::check(&change, &desired.tree) {
+                    return failed(vec![Diagnostic::new(format!(
+                        "the plan file does not send what it was planned to: {why} (an edited plan file); nothing was sent to this tenant"
+                    ))
+                    .hint("apply a plan file as `promote plan --save` wrote it; plan again if in doubt")]);
+                }
                 // The report as the file says; its markers are resolved only when it is sent.
                 match change
                     .clone()

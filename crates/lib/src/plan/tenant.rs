@@ -153,19 +153,22 @@ fn placeholders(tenant: &Tenant) -> Vec<(String, String)> {
     out
 }
 
-/// `value` as a report may show it at `path`: redacted where a credential may be.
+/// `value` as a report may show it at `path`: redacted where a credential may be, and every
+/// credential value this process holds (the platform client's secret, a `PROMOTE_SECRET_*`
+/// value) scrubbed wherever it is ([`crate::scrub`]).
 pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
-    if !value
-        .as_ref()
-        .is_some_and(|v| credentials::may_hold(path, v, Scope::Tenant))
-    {
-        return value;
-    }
-    value.map(|v| credentials::redact_at(path, &v, Scope::Tenant))
+    let value = value?;
+    let value = if credentials::may_hold(path, &value, Scope::Tenant) {
+        credentials::redact_at(path, &value, Scope::Tenant)
+    } else {
+        value
+    };
+    Some(crate::scrub::value(value))
 }
 
 /// `c` with its values redacted where a credential may be.
 pub(crate) fn redact_change(mut c: Change) -> Change {
+    c.path = crate::scrub::scrub(&c.path).into_owned();
     c.old = redact_value(&c.path, c.old.take());
     c.new = redact_value(&c.path, c.new.take());
     c
@@ -173,6 +176,7 @@ pub(crate) fn redact_change(mut c: Change) -> Change {
 
 /// `c` with its values redacted where a credential may be.
 pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
+    c.path = crate::scrub::scrub(&c.path).into_owned();
     c.last_applied = redact_value(&c.path, c.last_applied.take());
     c.desired = redact_value(&c.path, c.desired.take());
     c.live = redact_value(&c.path, c.live.take());
@@ -206,5 +210,5 @@ pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
             }
         }
     }
-    json
+    crate::scrub::value(json)
 }

@@ -149,6 +149,19 @@ fn a_plan_file_round_trips_and_a_wrong_file_is_named() {
     assert_eq!(read, file);
     assert_eq!(read.mode(), Mode::Ignore);
 
+    // From the attacker's try: the platform echoing the client secret into a plain field the
+    // plan tests would put it into the file.
+    crate::scrub::register("VeryLongClientSecretValue-saved-4242");
+    let mut leaking = file.clone();
+    leaking.tenants[0].change = Some(saved(
+        json!({"name": "Acme 2"}),
+        &json!({"name": "VeryLongClientSecretValue-saved-4242"}),
+    ));
+    let leak = dir.path().join("leak.plan.json");
+    let e = leaking.write(&leak).unwrap_err();
+    assert!(e.message.contains("holds a credential"), "{e}");
+    assert!(!leak.exists());
+
     std::fs::write(&path, "not json").unwrap();
     let e = PlanFile::read(&path).unwrap_err();
     assert!(
@@ -198,4 +211,47 @@ fn a_saved_change_sends_its_patch_with_markers_resolved() {
     // The report never shows it.
     let shown = prepared.report.patch.unwrap().to_string();
     assert!(!shown.contains("resolved"), "{shown}");
+}
+
+/// From the attacker's try: an edited plan file sent removals its description hid (no
+/// `--allow-delete`, reported as unchanged), and a `secret()` marker into a plain field.
+#[test]
+fn a_patch_other_than_the_commit_renders_or_than_described_is_refused() {
+    let live = live();
+    let mut desired = live.clone();
+    desired["name"] = json!("Acme 2");
+    desired["servers"]["w"]["clients"]["new"] = json!({"client_name": "new"});
+    let change = saved(desired.clone(), &live);
+    assert_eq!(super::verify::check(&change, &desired), Ok(()));
+
+    let mut hidden = change.clone();
+    hidden.changes.clear();
+    assert!(super::verify::check(&hidden, &desired)
+        .unwrap_err()
+        .contains("which its changes do not show"));
+
+    let mut removes = change.clone();
+    removes
+        .patch
+        .push(json!({"op": "remove", "path": "/servers/w/clients/old"}));
+    assert!(super::verify::check(&removes, &desired)
+        .unwrap_err()
+        .contains("removes /servers/w/clients/old, which the plan's commit holds"));
+
+    let mut leaks = change.clone();
+    leaks
+        .patch
+        .push(json!({"op": "add", "path": "/settings/leak", "value": "<secret:KEY>"}));
+    assert!(super::verify::check(&leaks, &desired)
+        .unwrap_err()
+        .contains("writes at /settings/leak what the plan's commit does not hold"));
+
+    // A marker in a credential field of an object the plan creates is the repository's.
+    let mut marked = change.clone();
+    for op in &mut marked.patch {
+        if op["path"] == "/servers/w/clients/new" {
+            op["value"]["client_secret"] = json!("<secret:KEY>");
+        }
+    }
+    assert_eq!(super::verify::check(&marked, &desired), Ok(()));
 }
