@@ -11,7 +11,7 @@
 
 mod group;
 mod html;
-mod lines;
+pub(crate) mod lines;
 
 use std::io::{self, Write};
 
@@ -125,6 +125,7 @@ impl<W: Write> Text<W> {
             }
         } else {
             match t.status {
+                Status::Unchanged if t.already => writeln!(self.out, "{name}: {ALREADY}")?,
                 Status::Unchanged if t.secrets.is_empty() => {
                     writeln!(self.out, "{name}: no changes")?
                 }
@@ -455,8 +456,11 @@ fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
 /// conflicts `--mode ignore` kept (a reviewer must see that the platform's value stays);
 /// unchanged tenants are only counted.
 pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
-    t.status != Status::Unchanged || !t.secrets.is_empty() || !t.skipped.is_empty()
+    t.status != Status::Unchanged || !t.secrets.is_empty() || !t.skipped.is_empty() || t.already
 }
+
+/// What a tenant of a saved plan says whose platform already held the plan's result.
+pub(crate) const ALREADY: &str = "already holds this plan (nothing sent; recorded as applied)";
 
 /// What heads the changes of a tenant that the platform did not take.
 pub(crate) const NOT_APPLIED: &str =
@@ -478,6 +482,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
         (_, Status::Changes) => "changes",
         (_, Status::Create) => "new tenant",
         (_, Status::Error) => "error",
+        (_, Status::Unchanged) if t.already => "already holds this plan",
         (_, Status::Unchanged) if !t.skipped.is_empty() => "conflicts kept",
         (_, Status::Unchanged) => "unchanged",
     }

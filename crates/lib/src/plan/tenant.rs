@@ -105,6 +105,10 @@ pub struct TenantPlan {
     /// applied only); `counts` and `changes` are then those it took.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_applied: Vec<Change>,
+    /// Apply of a saved plan only: the platform already held what the plan sets (an earlier
+    /// run of the plan, or the same change made by hand), so nothing was sent.
+    #[serde(rename = "already_applied", skip_serializing_if = "std::ops::Not::not")]
+    pub already: bool,
     /// The tenant's own values (ID, key, string variables) and the placeholders that stand
     /// for them where reports for people group tenants with the same change (not in JSON).
     #[serde(skip)]
@@ -130,6 +134,7 @@ impl TenantPlan {
             backup: None,
             secrets: Vec::new(),
             not_applied: Vec::new(),
+            already: false,
             placeholders: placeholders(tenant),
         }
     }

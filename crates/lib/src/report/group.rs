@@ -170,6 +170,7 @@ fn shown_part(t: &TenantPlan) -> TenantPlan {
         backup: t.backup.clone(),
         secrets: t.secrets.clone(),
         not_applied: t.not_applied.clone(),
+        already: t.already,
         kept: t.kept.clone(),
         placeholders: t.placeholders.clone(),
     }
