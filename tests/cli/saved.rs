@@ -168,6 +168,35 @@ fn a_change_a_colleague_made_by_hand_is_already_applied_and_recorded() {
 }
 
 #[test]
+fn a_plan_that_removes_objects_says_apply_needs_allow_delete() {
+    let (repo, _) = applied_example();
+    // The saas template's web client goes: globex, initech and umbrella lose it.
+    repo.remove(SAAS_WEB);
+    repo.commit("drop the web client");
+    save(&repo)
+        .success()
+        .stdout_contains("3 object(s) removed: apply needs --allow-delete");
+    repo.run(&["plan", "--env", "local", "--output", "markdown"])
+        .success()
+        .stdout_contains("**3 object(s) removed: apply needs --allow-delete**");
+    let (_, report) = plan(&repo, &[]);
+    assert_eq!(report["summary"]["objects_removed"], 3);
+    let before = repo.emulator_bytes("globex-local");
+    repo.run(&["apply", "--plan", PLAN, "--yes"])
+        .code(1)
+        .stdout_contains("needs --allow-delete")
+        .stderr_contains("a removal needs `promote apply --plan FILE --allow-delete`");
+    assert_eq!(repo.emulator_bytes("globex-local"), before);
+    let (run, report) = apply_plan(&repo, &["--allow-delete"], &[]);
+    run.success();
+    assert_eq!(
+        by_tenant(&report),
+        ["unchanged", "applied", "applied", "applied"]
+    );
+    assert!(report["summary"].get("objects_removed").is_none());
+}
+
+#[test]
 fn a_plan_of_another_configuration_is_refused_unless_allowed() {
     let (repo, planned) = changed_example();
     save(&repo).success();
@@ -385,9 +414,22 @@ fn ci_saves_the_pull_requests_plans_and_applies_exactly_them_on_merge() {
     tree["name"] = json!("Acme by hand");
     repo.write(dev, &serde_json::to_string(&tree).unwrap());
     let (run, report) = crate::ci::ci(&repo, &head, &next, &["--apply", "--plan", dir, "--yes"]);
-    run.code(1).stderr_contains("/name (was");
+    run.code(1).stderr_contains("/name (was").stderr_contains(
+        "`promote plan --env dev --tenant acme --save FILE`, then `promote apply --plan FILE`",
+    );
     assert_eq!(env_statuses(&report), ["failed", "not_run", "not_run"]);
     assert_eq!(repo.json(dev)["name"], "Acme by hand");
+    // The recovery the closing line gives: plan the tenant again, review, apply that plan.
+    let fix = ".promote/dev-acme.plan.json";
+    repo.run(&["plan", "--env", "dev", "--tenant", "acme", "--save", fix])
+        .success()
+        .stdout_contains("Acme by hand");
+    repo.run(&["apply", "--plan", fix, "--yes"]).success();
+    assert_eq!(repo.json(dev)["name"], "Acme Inc (dev)");
+    // The job run again: dev already holds its plan; staging and prod are applied.
+    let (run, report) = crate::ci::ci(&repo, &head, &next, &["--apply", "--plan", dir, "--yes"]);
+    run.success();
+    assert_eq!(env_statuses(&report), ["applied", "applied", "applied"]);
 
     // A plan of another configuration than head's is refused before anything runs.
     repo.edit(

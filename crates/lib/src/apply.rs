@@ -692,11 +692,11 @@ pub(crate) fn check_removals(
         allow: allow_delete,
         force,
     } = deletes;
-    let before = layout::entries(live);
-    let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
+    let removed = planned.removed_objects(live);
     if removed.is_empty() {
         return Ok(());
     }
+    let before = layout::entries(live);
     let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
     let list = first_of(&removed, 10);
     if !allow_delete {

@@ -63,7 +63,20 @@ fn summary_text(s: &Summary) -> String {
         format!(", {} partly applied", s.partly_applied)
     } else {
         String::new()
-    }
+    } + &removed_text(s)
+        .map(|t| format!("; {t}"))
+        .unwrap_or_default()
+}
+
+/// What a plan that removes whole objects says in its summary: applying it needs
+/// `--allow-delete`.
+fn removed_text(s: &Summary) -> Option<String> {
+    (s.objects_removed > 0).then(|| {
+        format!(
+            "{} object(s) removed: apply needs --allow-delete",
+            s.objects_removed
+        )
+    })
 }
 
 /// Most tenant names a group of several names in text; the rest are counted.
@@ -561,6 +574,9 @@ impl<W: Write> Sink for Markdown<W> {
                 String::new()
             }
         ));
+        if let Some(removed) = removed_text(s) {
+            out.push_str(&format!("**{}**.\n\n", md_escape(&removed)));
+        }
         if self.rows.is_empty() {
             out.push_str("No changes.\n");
             self.out.write_all(out.as_bytes())?;

@@ -171,6 +171,7 @@ fn shown_part(t: &TenantPlan) -> TenantPlan {
         secrets: t.secrets.clone(),
         not_applied: t.not_applied.clone(),
         already: t.already,
+        removes: t.removes.clone(),
         kept: t.kept.clone(),
         placeholders: t.placeholders.clone(),
     }
