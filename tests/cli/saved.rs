@@ -140,6 +140,10 @@ fn a_saved_plan_run_again_finds_what_it_did_already_applied() {
     repo.run(&["apply", "--plan", PLAN, "--yes"])
         .success()
         .stdout_contains("acme (acme-local): already holds this plan");
+    let run = repo.run(&["apply", "--plan", PLAN, "--yes", "--output", "markdown"]);
+    run.success()
+        .stdout_contains("| `acme` | `acme-local` | already holds this plan |");
+    assert!(!run.stdout.contains("```diff\n```"), "{}", run.stdout);
 }
 
 #[test]

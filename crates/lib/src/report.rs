@@ -447,6 +447,10 @@ fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
     for c in &t.kept {
         diff_block(&lines::kept_drift(c), 0, &mut body);
     }
+    if body.is_empty() && t.already {
+        // Its row says it all: the tenant already held the saved plan, nothing was sent.
+        return String::new();
+    }
     let summary = match g.tenants.as_slice() {
         [(key, id)] => format!("<code>{}</code> ({})", html_escape(key), html_escape(id)),
         _ => format!(
