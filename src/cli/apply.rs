@@ -175,6 +175,9 @@ pub(super) fn send(
     };
     let mut sink = sink(ui, global);
     let mut open = sink.begin(&header).is_ok();
+    // Which tenants failed, and whether any was applied: what the closing line says.
+    let mut failed_keys: Vec<String> = Vec::new();
+    let mut applied_any = false;
     let bar = progress::bar(tenants.len(), &format!("apply {env}"), ui.quiet);
     let applied = apply::fleet::send(
         &global.repo,
@@ -187,6 +190,10 @@ pub(super) fn send(
             bar.inc(1);
             let r = &result.report;
             let failed = matches!(r.outcome, Some(Outcome::Failed | Outcome::PartlyApplied));
+            if failed {
+                failed_keys.push(r.key.clone());
+            }
+            applied_any |= matches!(r.outcome, Some(Outcome::Applied | Outcome::PartlyApplied));
             if failed && ui.format != super::OutputFormat::Text {
                 for d in &r.errors {
                     bar.suspend(|| ui.diagnostic(d));
@@ -210,15 +217,48 @@ pub(super) fn send(
     }
     let failed = applied.failed;
     if failed > 0 {
-        let again = if args.plan.is_some() {
-            "Plan again (`promote plan --save`) for what is left: what is done is not changed again"
-        } else {
-            "Run apply again to finish: what is done is not changed again"
-        };
-        ui.note(&format!(
-            "error: {failed} tenant(s) failed or were partly applied (see above); the others were applied. {again}"
+        ui.note(&closing(
+            env,
+            failed,
+            applied_any,
+            &failed_keys,
+            args.plan.is_some(),
         ));
         return Ok(Exit::Error);
     }
     Ok(Exit::Ok)
+}
+
+/// The closing line of an apply in which `failed` tenants (`keys`) failed: whether the others
+/// were applied, and what to do next. Running apply again finishes what an interruption or
+/// the platform stopped, and cannot help a refusal (a `--mode fail` conflict, a removal
+/// without --allow-delete, a saved plan the platform no longer fits): each error says what can.
+fn closing(env: &str, failed: usize, applied_any: bool, keys: &[String], saved: bool) -> String {
+    let others = if applied_any {
+        "; the others were applied"
+    } else {
+        "; nothing was applied"
+    };
+    let next = if saved {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        format!(
+            "Do what each error says: a tenant whose platform no longer fits the plan is planned again and reviewed ({}); a removal needs `promote apply --plan FILE --allow-delete`. What is done is not changed again",
+            plan_again(env, &keys)
+        )
+    } else {
+        "Do what each error says (a `--mode fail` conflict: settle it in the repository or on the platform, or choose another --mode; a removal: --allow-delete), then run apply again: what is done is not changed again".to_owned()
+    };
+    format!("error: {failed} tenant(s) failed or were partly applied (see above){others}. {next}")
+}
+
+/// The commands that plan `keys` (tenants of `env` a saved plan no longer fits) again, to
+/// review and apply: `promote plan --env E --tenant T --save FILE`, then `promote apply --plan
+/// FILE`. More than a few tenants are named `KEY`.
+pub(super) fn plan_again(env: &str, keys: &[&str]) -> String {
+    let tenants = if !keys.is_empty() && keys.len() <= 5 {
+        keys.iter().map(|k| format!(" --tenant {k}")).collect()
+    } else {
+        " --tenant KEY".to_owned()
+    };
+    format!("`promote plan --env {env}{tenants} --save FILE`, then `promote apply --plan FILE`")
 }

@@ -126,9 +126,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &CiArgs) -> CommandResult {
         Err(ci::Error::Input(problems)) => return Err(Failure::Input(problems)),
     };
     if let Some(env) = &outcomes.stopped {
-        ui.note(&format!(
-            "error: `{env}` failed; the environments after it were not run. Run the job again to finish: what is done is not changed again"
-        ));
+        ui.note(&stopped_note(env, &outcomes, args.plan.is_some()));
     }
     Ok(if outcomes.failed() {
         Exit::Error
@@ -215,4 +213,26 @@ impl progress::Observer for Host<'_> {
     fn finish(&self) {
         self.bars.finish();
     }
+}
+
+/// What the closing line says of `env`, the environment whose apply failed. A tenant a saved
+/// plan no longer fits (or one whose removal is refused) is not offered again by the next
+/// merge, which plans only what its diff touches: it is planned again by hand, reviewed and
+/// applied from that plan. Running the job again finishes only what an interruption stopped.
+fn stopped_note(env: &str, outcomes: &ci::Outcomes, saved: bool) -> String {
+    let head = format!("error: `{env}` failed; the environments after it were not run.");
+    if !saved {
+        return format!("{head} Do what each error says, then run the job again to finish: what is done is not changed again");
+    }
+    let mut keys: Vec<&str> = outcomes
+        .environments
+        .iter()
+        .filter(|o| o.env == env)
+        .flat_map(|o| o.errors.iter().filter_map(|d| d.tenant.as_deref()))
+        .collect();
+    keys.dedup();
+    format!(
+        "{head} The next merge does not plan a refused tenant again: plan it, review the plan and apply it by hand ({}, with --allow-delete where it removes objects), then run the job again for the environments after `{env}`",
+        super::apply::plan_again(env, &keys)
+    )
 }

@@ -288,7 +288,8 @@ fn removing_an_object_needs_allow_delete_and_a_large_removal_needs_force() {
     let (run, report) = apply(&repo, &[]);
     run.code(1)
         .stderr_contains(&format!("the plan removes 1 object(s): {crm_sync}"))
-        .stderr_contains("--allow-delete");
+        .stderr_contains("--allow-delete")
+        .stderr_contains("; the others were applied. Do what each error says");
     assert_eq!(
         outcomes(&report),
         owned_pairs(&[

@@ -128,7 +128,16 @@ fn conflicts_follow_the_mode() {
         .stderr_contains(&format!(
             "1 conflict(s) between live changes and repository changes: {DESCRIPTION}"
         ))
-        .stderr_contains("--mode update");
+        .stderr_contains("--mode update")
+        // The closing line: nothing was applied, and running again as it is cannot help.
+        .stderr_contains(
+            "(see above); nothing was applied. Do what each error says (a `--mode fail` conflict",
+        );
+    assert!(
+        !run.stderr.contains("the others were applied"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(report["mode"], "fail");
     assert_eq!(report_tenant(&report, "acme")["outcome"], "failed");
     assert_eq!(repo.emulator_bytes("acme-local"), before);

@@ -457,6 +457,8 @@ fn against_a_revision_shows_exactly_what_changed_since() {
         json!({
             "tenants": 4, "unchanged": 3, "with_changes": 1, "errors": 0, "conflicts": 0,
             "changes": {"add": 0, "replace": 1, "remove": 1},
+            // The client crm-sync goes: applying it needs --allow-delete.
+            "objects_removed": 1,
         })
     );
     let text = repo.run(&["plan", "--env", "prod", "--against", "rev:HEAD"]);

@@ -100,8 +100,8 @@ fn a_tenant_whose_platform_moved_at_a_planned_path_is_refused_and_the_others_app
     let acme_before = repo.emulator_bytes("acme-local");
     let (run, report) = apply_plan(&repo, &[], &[]);
     run.code(1)
-        .stderr_contains("/name (planned \"Acme Corp (local)\", now \"Acme by hand\")")
-        .stderr_contains("plan again");
+        .stderr_contains("/name (was \"Acme Corp (local)\" when planned, now \"Acme by hand\")")
+        .stderr_contains("promote plan --env local --tenant acme --save FILE");
     assert_eq!(
         by_tenant(&report),
         ["failed", "applied", "applied", "applied"]
@@ -117,6 +117,87 @@ fn a_tenant_whose_platform_moved_at_a_planned_path_is_refused_and_the_others_app
         "what the plan does not touch stays"
     );
     assert!(globex.to_string().contains("Acme Cloud browser app for"));
+}
+
+#[test]
+fn a_saved_plan_run_again_finds_what_it_did_already_applied() {
+    let (repo, _) = changed_example();
+    save(&repo).success();
+    let (run, _) = apply_plan(&repo, &[], &[]);
+    run.success();
+    let states = repo.state_commits().len();
+    let before = repo.emulator_bytes("acme-local");
+    // The job run again: every tenant already holds the plan; nothing sent, nothing refused.
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.success();
+    assert_eq!(
+        by_tenant(&report),
+        ["unchanged", "unchanged", "unchanged", "unchanged"]
+    );
+    assert_eq!(report["tenants"][0]["already_applied"], true);
+    assert_eq!(repo.emulator_bytes("acme-local"), before);
+    assert_eq!(repo.state_commits().len(), states, "already recorded");
+    repo.run(&["apply", "--plan", PLAN, "--yes"])
+        .success()
+        .stdout_contains("acme (acme-local): already holds this plan");
+    let run = repo.run(&["apply", "--plan", PLAN, "--yes", "--output", "markdown"]);
+    run.success()
+        .stdout_contains("| `acme` | `acme-local` | already holds this plan |");
+    assert!(!run.stdout.contains("```diff\n```"), "{}", run.stdout);
+}
+
+#[test]
+fn a_change_a_colleague_made_by_hand_is_already_applied_and_recorded() {
+    let (repo, _) = changed_example();
+    save(&repo).success();
+    // The same rename, by hand, before the plan is applied.
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["name"] = json!("Acme Corporation (local)");
+    });
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.success();
+    assert_eq!(
+        by_tenant(&report),
+        ["unchanged", "applied", "applied", "applied"]
+    );
+    // Recorded as applied: the next plan has nothing to do, not even for acme.
+    plan(&repo, &[]).0.code(0);
+    assert!(
+        repo.state_commits()[0]
+            .1
+            .contains("acme (acme-local): recorded; the platform already held it"),
+        "{:?}",
+        repo.state_commits()
+    );
+}
+
+#[test]
+fn a_plan_that_removes_objects_says_apply_needs_allow_delete() {
+    let (repo, _) = applied_example();
+    // The saas template's web client goes: globex, initech and umbrella lose it.
+    repo.remove(SAAS_WEB);
+    repo.commit("drop the web client");
+    save(&repo)
+        .success()
+        .stdout_contains("3 object(s) removed: apply needs --allow-delete");
+    repo.run(&["plan", "--env", "local", "--output", "markdown"])
+        .success()
+        .stdout_contains("**3 object(s) removed: apply needs --allow-delete**");
+    let (_, report) = plan(&repo, &[]);
+    assert_eq!(report["summary"]["objects_removed"], 3);
+    let before = repo.emulator_bytes("globex-local");
+    repo.run(&["apply", "--plan", PLAN, "--yes"])
+        .code(1)
+        .stdout_contains("needs --allow-delete")
+        .stderr_contains("a removal needs `promote apply --plan FILE --allow-delete`");
+    assert_eq!(repo.emulator_bytes("globex-local"), before);
+    let (run, report) = apply_plan(&repo, &["--allow-delete"], &[]);
+    run.success();
+    assert_eq!(
+        by_tenant(&report),
+        ["unchanged", "applied", "applied", "applied"]
+    );
+    assert!(report["summary"].get("objects_removed").is_none());
 }
 
 #[test]
@@ -172,6 +253,42 @@ fn a_plan_file_holds_markers_never_credential_values() {
     let acme = String::from_utf8(repo.emulator_bytes("acme-local")).unwrap();
     assert!(acme.contains(secret.1));
     plan(&repo, &[]).0.code(0);
+}
+
+#[test]
+fn a_refused_tenant_lists_no_secret_as_sent() {
+    let (repo, _) = applied_example();
+    let secret = (
+        "PROMOTE_SECRET_ACME_GOOGLE_SECRET",
+        "google-s3cret-never-in-a-plan",
+    );
+    // Acme's google idp deleted by hand: the plan creates it again, with its secret.
+    let idps = |t: &mut Value| {
+        t["servers"]["default"]["idps"]
+            .as_object_mut()
+            .unwrap()
+            .remove("google")
+    };
+    repo.edit_emulator_tenant("acme-local", |t| {
+        idps(t);
+    });
+    repo.run_env(&["plan", "--env", "local", "--save", PLAN], &[secret])
+        .success();
+    assert!(repo.read(PLAN).contains("<secret:ACME_GOOGLE_SECRET>"));
+    // Someone adds another google idp by hand where the plan adds its own.
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["servers"]["default"]["idps"]["google"] = json!({"name": "by hand", "method": "google"});
+    });
+    let run = repo.run_env(&["apply", "--plan", PLAN, "--yes"], &[secret]);
+    run.code(1)
+        .stdout_contains("acme (acme-local): failed")
+        .stdout_contains("/servers/default/idps/google (was absent when planned")
+        .stderr_contains("; nothing was applied.")
+        .stderr_contains("`promote plan --env local --tenant acme --save FILE`");
+    let out = run.stdout.clone();
+    let acme = &out[out.find("acme (acme-local)").unwrap()..];
+    let acme = &acme[..acme.find("\n\n").unwrap_or(acme.len())];
+    assert!(!acme.contains("secrets sent"), "{acme}");
 }
 
 #[test]
@@ -313,9 +430,22 @@ fn ci_saves_the_pull_requests_plans_and_applies_exactly_them_on_merge() {
     tree["name"] = json!("Acme by hand");
     repo.write(dev, &serde_json::to_string(&tree).unwrap());
     let (run, report) = crate::ci::ci(&repo, &head, &next, &["--apply", "--plan", dir, "--yes"]);
-    run.code(1).stderr_contains("/name (planned");
+    run.code(1).stderr_contains("/name (was").stderr_contains(
+        "`promote plan --env dev --tenant acme --save FILE`, then `promote apply --plan FILE`",
+    );
     assert_eq!(env_statuses(&report), ["failed", "not_run", "not_run"]);
     assert_eq!(repo.json(dev)["name"], "Acme by hand");
+    // The recovery the closing line gives: plan the tenant again, review, apply that plan.
+    let fix = ".promote/dev-acme.plan.json";
+    repo.run(&["plan", "--env", "dev", "--tenant", "acme", "--save", fix])
+        .success()
+        .stdout_contains("Acme by hand");
+    repo.run(&["apply", "--plan", fix, "--yes"]).success();
+    assert_eq!(repo.json(dev)["name"], "Acme Inc (dev)");
+    // The job run again: dev already holds its plan; staging and prod are applied.
+    let (run, report) = crate::ci::ci(&repo, &head, &next, &["--apply", "--plan", dir, "--yes"]);
+    run.success();
+    assert_eq!(env_statuses(&report), ["applied", "applied", "applied"]);
 
     // A plan of another configuration than head's is refused before anything runs.
     repo.edit(

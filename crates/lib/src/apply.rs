@@ -247,7 +247,7 @@ fn plan_against(
         Ok(prepared) => prepared,
         Err(refused) => {
             // The conflicts `--mode fail` refused stay in the report, with their three values.
-            return Planned::Done(failed(env, t, refused.report, vec![refused.error]));
+            return Planned::Done(self::refused(env, t, refused.report, vec![refused.error]));
         }
     };
     if prepared.plan.is_empty() && prepared.report.secrets.is_empty() {
@@ -271,7 +271,7 @@ fn plan_against(
         });
     }
     if let Err(d) = check_removals(current, &prepared.plan, opts.deletes()) {
-        return Planned::Done(failed(env, t, prepared.report, vec![d]));
+        return Planned::Done(refused(env, t, prepared.report, vec![d]));
     }
     Planned::Ready(Box::new(Ready::new(prepared, current)))
 }
@@ -347,7 +347,7 @@ fn send_exported(
         // made against what the tenant holds now.
         let last_applied = match live.last_applied(t) {
             Ok(a) => a.map(|a| a.tree),
-            Err(e) => return failed(env, t, prepared.report, e),
+            Err(e) => return refused(env, t, prepared.report, e),
         };
         match plan_against(
             env,
@@ -383,24 +383,76 @@ pub(crate) fn send_saved(
     };
     credentials::strip(&mut current, Scope::Tenant);
     let moved = change.moved(&current);
+    let already = !moved.is_empty() && change.already_applied(&current);
     let invent = opts.invent_secrets;
+    if already {
+        // Markers stay markers: nothing is sent.
+        return match change.prepared(t, desired, |v| Ok(v.clone())) {
+            Ok(prepared) => already_applied(live, t, prepared, opts),
+            Err(d) => refused(env, t, TenantPlan::empty(t), vec![d]),
+        };
+    }
     let prepared = match change.prepared(t, desired, |v| resolve_markers(v, invent)) {
         Ok(prepared) => prepared,
-        Err(d) => return failed(env, t, TenantPlan::empty(t), vec![d]),
+        Err(d) => return refused(env, t, TenantPlan::empty(t), vec![d]),
     };
     if !moved.is_empty() {
         let error = Diagnostic::new(format!(
-            "the platform changed {} path(s) the saved plan relies on since it was made; nothing was sent to this tenant: {}",
+            "the platform changed {} path(s) the saved plan relies on since it was made, and does not hold what the plan sets either; nothing was sent to this tenant: {}",
             moved.len(),
             crate::saved::moved_text(&moved)
         ))
-        .hint("plan again (`promote plan --save`), review the new plan and apply that");
-        return failed(env, t, prepared.report, vec![error]);
+        .hint(format!(
+            "plan this tenant again, review the new plan and apply that: `promote plan --env {env} --tenant {} --save FILE`, then `promote apply --plan FILE`",
+            t.key
+        ));
+        return refused(env, t, prepared.report, vec![error]);
     }
     if let Err(d) = check_removals(&current, &prepared.plan, opts.deletes()) {
-        return failed(env, t, prepared.report, vec![d]);
+        return refused(env, t, prepared.report, vec![d]);
     }
     send_prepared(live, t, prepared, exported, current, opts)
+}
+
+/// A saved plan's tenant whose platform already holds what the plan sets (an earlier run of
+/// the plan, or the same change made by hand): nothing is sent, and what the plan applies is
+/// recorded as a normal apply records it, unless the state already has it.
+fn already_applied(live: &Live, t: &Tenant, prepared: PreparedPlan, opts: &Options) -> TenantApply {
+    let PreparedPlan {
+        mut report,
+        plan,
+        desired,
+        ..
+    } = prepared;
+    let last_applied = match live.last_applied(t) {
+        Ok(a) => a.map(|a| a.tree),
+        Err(e) => return refused(&live.env, t, report, e),
+    };
+    report.status = Status::Unchanged;
+    report.outcome = Some(Outcome::Unchanged);
+    report.already = true;
+    report.counts = crate::plan::Counts::default();
+    report.changes.clear();
+    report.conflicts.clear();
+    report.secrets.clear();
+    report.patch = None;
+    let tree = recorded(desired.tree, &plan.skipped);
+    let known = last_applied.is_some_and(|l| l == tree);
+    let record = AppliedRecord {
+        tree,
+        source: opts.source.clone(),
+    };
+    TenantApply {
+        report,
+        record: (!known && !opts.dry_run).then(|| record.encode()),
+    }
+}
+
+/// [`failed`] for a tenant refused before anything was sent to it: its report lists no
+/// secrets as sent.
+fn refused(env: &str, t: &Tenant, mut report: TenantPlan, errors: Vec<Diagnostic>) -> TenantApply {
+    report.secrets.clear();
+    failed(env, t, report, errors)
 }
 
 /// Sends `prepared` to tenant `t`, whose export is `exported` (with credentials) and `current`
@@ -427,7 +479,7 @@ fn send_prepared(
         };
         match save_backup(env, t, &exported, &opts.backups, &taken) {
             Ok(path) => report.backup = Some(path.display().to_string()),
-            Err(d) => return failed(env, t, report, vec![d]),
+            Err(d) => return refused(env, t, report, vec![d]),
         }
     }
     drop(exported);
@@ -640,11 +692,11 @@ pub(crate) fn check_removals(
         allow: allow_delete,
         force,
     } = deletes;
-    let before = layout::entries(live);
-    let removed: Vec<&String> = before.iter().filter(|p| !planned.keeps(p)).collect();
+    let removed = planned.removed_objects(live);
     if removed.is_empty() {
         return Ok(());
     }
+    let before = layout::entries(live);
     let removed: Vec<&str> = removed.iter().map(|s| s.as_str()).collect();
     let list = first_of(&removed, 10);
     if !allow_delete {

@@ -74,6 +74,10 @@ pub struct Summary {
     /// and `errors`).
     #[serde(skip_serializing_if = "is_zero")]
     pub partly_applied: usize,
+    /// The whole objects the plan removes (plan reports only): applying them needs
+    /// `--allow-delete`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub objects_removed: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -90,6 +94,9 @@ impl Summary {
             Status::Error => self.errors += 1,
         }
         self.conflicts += p.conflicts.len();
+        if p.outcome.is_none() {
+            self.objects_removed += p.removes.len();
+        }
         match p.outcome {
             // Nothing of a failed tenant's plan was applied.
             Some(Outcome::Failed) => {}

@@ -289,6 +289,7 @@ pub(crate) fn prepare(
         Status::Changes
     };
     report.counts = Counts::of(&planned.changes);
+    report.removes = planned.removed_objects(live);
     report.changes = planned
         .changes
         .iter()

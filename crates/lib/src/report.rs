@@ -11,7 +11,7 @@
 
 mod group;
 mod html;
-mod lines;
+pub(crate) mod lines;
 
 use std::io::{self, Write};
 
@@ -62,7 +62,20 @@ fn summary_text(s: &Summary) -> String {
         format!(", {} partly applied", s.partly_applied)
     } else {
         String::new()
-    }
+    } + &removed_text(s)
+        .map(|t| format!("; {t}"))
+        .unwrap_or_default()
+}
+
+/// What a plan that removes whole objects says in its summary: applying it needs
+/// `--allow-delete`.
+fn removed_text(s: &Summary) -> Option<String> {
+    (s.objects_removed > 0).then(|| {
+        format!(
+            "{} object(s) removed: apply needs --allow-delete",
+            s.objects_removed
+        )
+    })
 }
 
 /// Most tenant names a group of several names in text; the rest are counted.
@@ -124,6 +137,7 @@ impl<W: Write> Text<W> {
             }
         } else {
             match t.status {
+                Status::Unchanged if t.already => writeln!(self.out, "{name}: {ALREADY}")?,
                 Status::Unchanged if !t.kept.is_empty() => {
                     writeln!(self.out, "{name}: {}", style(status_word(&t)).yellow())?
                 }
@@ -464,6 +478,10 @@ fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
     for c in &t.kept {
         diff_block(&lines::kept_drift(c), 0, &mut body);
     }
+    if body.is_empty() && t.already {
+        // Its row says it all: the tenant already held the saved plan, nothing was sent.
+        return String::new();
+    }
     let summary = match g.tenants.as_slice() {
         [(key, id)] => format!("<code>{}</code> ({})", html_escape(key), html_escape(id)),
         _ => format!(
@@ -490,7 +508,11 @@ pub(crate) fn worth_detailing(t: &TenantPlan) -> bool {
         || !t.secrets.is_empty()
         || !t.skipped.is_empty()
         || !t.kept.is_empty()
+        || t.already
 }
+
+/// What a tenant of a saved plan says whose platform already held the plan's result.
+pub(crate) const ALREADY: &str = "already holds this plan (nothing sent; recorded as applied)";
 
 /// What heads the changes of a tenant that the platform did not take.
 pub(crate) const NOT_APPLIED: &str =
@@ -512,6 +534,7 @@ pub(crate) fn status_word(t: &TenantPlan) -> &'static str {
         (_, Status::Changes) => "changes",
         (_, Status::Create) => "new tenant",
         (_, Status::Error) => "error",
+        (_, Status::Unchanged) if t.already => "already holds this plan",
         (_, Status::Unchanged) if !t.skipped.is_empty() => "conflicts kept",
         (_, Status::Unchanged) if !t.kept.is_empty() => "drift kept",
         (_, Status::Unchanged) => "unchanged",
@@ -589,6 +612,9 @@ impl<W: Write> Sink for Markdown<W> {
                 String::new()
             }
         ));
+        if let Some(removed) = removed_text(s) {
+            out.push_str(&format!("**{}**.\n\n", md_escape(&removed)));
+        }
         // Errors, failures and tenants partly applied first, then the others while they fit.
         let [first, others] = std::mem::take(&mut self.rows);
         let mut rows = first;

@@ -128,10 +128,13 @@ pub struct Kept {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
     pub path: String,
-    /// What the plan was made against, in words (a value redacted, `absent` or `a map`).
-    pub planned: String,
-    /// What the platform holds now, in words.
-    pub now: String,
+    /// What the platform held when the plan was made, redacted (`None`: absent, or a map
+    /// where [`Moved::was_map`]).
+    pub was: Option<Value>,
+    /// Whether the plan relied only on a map being there (the parent of a value it adds).
+    pub was_map: bool,
+    /// What the platform holds now, redacted (`None`: absent).
+    pub now: Option<Value>,
 }
 
 /// [`Assumption::holds`] of a path the platform must not have.
@@ -331,22 +334,70 @@ impl SavedChange {
                 now.is_some_and(|v| a.holds == format!("sha1:{}", hex_digest(v)))
             };
             if !holds {
-                let shown = |v: Option<&Value>| match crate::plan::redact_value(&a.path, v.cloned())
-                {
-                    Some(v) => crate::diagnostic::quoted(&v.to_string()),
-                    None => ABSENT.to_owned(),
-                };
+                let redacted = |v: Option<&Value>| crate::plan::redact_value(&a.path, v.cloned());
                 moved.push(Moved {
                     path: a.path.clone(),
-                    planned: match a.holds.as_str() {
-                        PRESENT => "a map".to_owned(),
-                        _ => shown(planned.get(a.path.as_str()).copied()),
+                    was: match a.holds.as_str() {
+                        PRESENT | ABSENT => None,
+                        _ => redacted(planned.get(a.path.as_str()).copied()),
                     },
-                    now: shown(now),
+                    was_map: a.holds == PRESENT,
+                    now: redacted(now),
                 });
             }
         }
         moved
+    }
+
+    /// Whether the platform already holds what the plan sends: `current` (an export without
+    /// credentials) has every value the patch adds or replaces as planned (credentials and
+    /// `secret()` markers' places left out: an export carries neither), none of the paths it
+    /// removes, and every workspace it imports as planned. An earlier run of the same plan, or
+    /// a colleague who made the same change by hand, leaves a tenant so.
+    pub fn already_applied(&self, current: &Value) -> bool {
+        let current = material::without(current, Scope::Tenant);
+        let mut expected = current.clone().into_owned();
+        let mut written = Vec::new();
+        for op in &self.patch {
+            let Some(path) = op["path"].as_str() else {
+                return false;
+            };
+            match op["op"].as_str() {
+                Some("test") => {}
+                Some("remove") if current.pointer(path).is_some() => return false,
+                Some("remove") => {}
+                Some("add" | "replace") => {
+                    let Ok(one) = serde_json::from_value::<json_patch::Patch>(Value::Array(vec![
+                        serde_json::json!({"op": "add", "path": path, "value": op["value"]}),
+                    ])) else {
+                        return false;
+                    };
+                    if json_patch::patch(&mut expected, &one).is_err() {
+                        return false;
+                    }
+                    written.push(path.to_owned());
+                }
+                _ => return false,
+            }
+        }
+        for (wid, ws) in &self.workspaces {
+            let at = pointer::join("/servers", wid);
+            match expected.pointer_mut("/servers") {
+                Some(Value::Object(servers)) => {
+                    servers.insert(wid.clone(), ws.clone());
+                }
+                _ => return false,
+            }
+            written.push(at);
+        }
+        crate::credentials::strip(&mut expected, Scope::Tenant);
+        let expected = material::without(&expected, Scope::Tenant);
+        written
+            .iter()
+            .all(|at| match (expected.pointer(at), current.pointer(at)) {
+                (Some(want), Some(has)) => same_but_markers(want, has),
+                _ => false,
+            })
     }
 
     /// The prepared plan apply sends: the file's patch and workspaces with every `secret()`
@@ -409,20 +460,75 @@ impl SavedChange {
     }
 }
 
-/// The moved paths in words, for an error: `/name (planned "a", now "b")`.
+/// Most characters of a value a refusal shows on its line; longer values are shown as the
+/// lines that differ.
+const SHORT: usize = 200;
+
+/// The moved paths in words, for an error: `/name (was "a" when planned, now "b")`; where
+/// either value is long, the difference as the plan reports show it (a line diff of a long
+/// string, the fields of an object that differ), on the lines below.
 pub fn moved_text(moved: &[Moved]) -> String {
+    use crate::report::lines::{self, Mark};
     moved
         .iter()
         .map(|m| {
-            format!(
-                "{} (planned {}, now {})",
-                crate::report::path_text(&m.path),
-                m.planned,
-                m.now
-            )
+            let path = crate::report::path_text(&m.path);
+            let shown = |v: &Option<Value>, map: bool| match v {
+                Some(v) => lines::value_text(v),
+                None if map => "a map".to_owned(),
+                None => ABSENT.to_owned(),
+            };
+            let (was, now) = (shown(&m.was, m.was_map), shown(&m.now, false));
+            let (Some(old), Some(new)) = (&m.was, &m.now) else {
+                return format!("{path} (was {was} when planned, now {now})");
+            };
+            if was.chars().count() <= SHORT && now.chars().count() <= SHORT {
+                return format!("{path} (was {was} when planned, now {now})");
+            }
+            let change = Change {
+                path: m.path.clone(),
+                kind: crate::patch::three_way::ChangeKind::Replace,
+                old: Some(old.clone()),
+                new: Some(new.clone()),
+                reason: crate::patch::three_way::Reason::Desired,
+            };
+            let mut text = format!("{path} (- as it was when planned, + as it is now):");
+            for l in lines::change(&change, lines::Replace::Pair) {
+                let mark = match l.mark {
+                    Mark::Add => "+ ",
+                    Mark::Remove => "- ",
+                    Mark::Replace => "~ ",
+                    Mark::Note => "! ",
+                    Mark::Context | Mark::Hunk => "  ",
+                };
+                text.push_str(&format!("\n  {}{mark}{}", "  ".repeat(l.depth), l.text));
+            }
+            text
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether `has` is `want`, but where `want` holds a `secret()` marker (whose value the
+/// platform holds and an export may not show).
+fn same_but_markers(want: &Value, has: &Value) -> bool {
+    let marker = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| crate::credentials::marker_name(s).is_some())
+    };
+    match (want, has) {
+        (Value::Object(w), Value::Object(h)) => {
+            h.keys().all(|k| w.contains_key(k))
+                && w.iter().all(|(k, v)| match h.get(k) {
+                    Some(hv) => same_but_markers(v, hv),
+                    None => marker(v),
+                })
+        }
+        (Value::Array(w), Value::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(w, h)| same_but_markers(w, h))
+        }
+        _ => marker(want) || want == has,
+    }
 }
 
 /// The leaves of `value` at `at`, by pointer: a test op on a map becomes one test per value

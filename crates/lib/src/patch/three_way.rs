@@ -184,6 +184,15 @@ impl Plan {
     }
 
     /// Returns whether the result still has a value at `path`, where live has one.
+    /// The whole objects (clients, workspaces, ...: the layout's entries) of `live` this plan
+    /// removes, as pointers: what applying needs `--allow-delete` for.
+    pub(crate) fn removed_objects(&self, live: &Value) -> Vec<String> {
+        crate::layout::entries(live)
+            .into_iter()
+            .filter(|p| !self.keeps(p))
+            .collect()
+    }
+
     pub(crate) fn keeps(&self, path: &str) -> bool {
         for change in &self.changes {
             let rest = match path.strip_prefix(change.path.as_str()) {

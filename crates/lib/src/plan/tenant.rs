@@ -105,6 +105,14 @@ pub struct TenantPlan {
     /// applied only); `counts` and `changes` are then those it took.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_applied: Vec<Change>,
+    /// Apply of a saved plan only: the platform already held what the plan sets (an earlier
+    /// run of the plan, or the same change made by hand), so nothing was sent.
+    #[serde(rename = "already_applied", skip_serializing_if = "std::ops::Not::not")]
+    pub already: bool,
+    /// The whole objects (clients, workspaces, ...) the plan removes, as pointers: applying
+    /// them needs `--allow-delete`.
+    #[serde(rename = "objects_removed", skip_serializing_if = "Vec::is_empty")]
+    pub removes: Vec<String>,
     /// The tenant's own values (ID, key, string variables) and the placeholders that stand
     /// for them where reports for people group tenants with the same change (not in JSON).
     #[serde(skip)]
@@ -130,6 +138,8 @@ impl TenantPlan {
             backup: None,
             secrets: Vec::new(),
             not_applied: Vec::new(),
+            already: false,
+            removes: Vec::new(),
             placeholders: placeholders(tenant),
         }
     }

@@ -245,6 +245,8 @@ fn shown_part(t: &TenantPlan) -> TenantPlan {
         backup: t.backup.clone(),
         secrets: t.secrets.clone(),
         not_applied: t.not_applied.clone(),
+        already: t.already,
+        removes: t.removes.clone(),
         kept: t.kept.clone(),
         placeholders: t.placeholders.clone(),
     }

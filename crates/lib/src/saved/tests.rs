@@ -96,10 +96,14 @@ fn only_a_move_at_an_assumed_path_refuses() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].path, "/name");
     assert_eq!(
-        (found[0].planned.as_str(), found[0].now.as_str()),
-        ("\"Acme\"", "\"Acme by hand\"")
+        (found[0].was.clone(), found[0].now.clone()),
+        (Some(json!("Acme")), Some(json!("Acme by hand")))
     );
-    assert!(moved_text(&found).contains("/name (planned \"Acme\", now \"Acme by hand\")"));
+    assert!(
+        moved_text(&found).contains("/name (was \"Acme\" when planned, now \"Acme by hand\")"),
+        "{}",
+        moved_text(&found)
+    );
 }
 
 #[test]
@@ -254,4 +258,67 @@ fn a_patch_other_than_the_commit_renders_or_than_described_is_refused() {
         }
     }
     assert_eq!(super::verify::check(&marked, &desired), Ok(()));
+}
+
+#[test]
+fn a_long_value_that_moved_is_shown_as_the_lines_that_differ_never_cut_alike() {
+    let policy = |n: u32| {
+        let mut text = String::from("package acme\n");
+        for i in 0..40 {
+            text.push_str(&format!(
+                "rule_{i} := \"a long enough line of policy text {i}\"\n"
+            ));
+        }
+        text.push_str(&format!("max_amount := {n}\n"));
+        json!(text)
+    };
+    let moved = vec![Moved {
+        path: "/policies/p/definition".into(),
+        was: Some(policy(5000)),
+        was_map: false,
+        now: Some(policy(5001)),
+    }];
+    let text = moved_text(&moved);
+    assert!(text.contains("- max_amount := 5000"), "{text}");
+    assert!(text.contains("+ max_amount := 5001"), "{text}");
+    assert!(
+        !text.contains("rule_3 "),
+        "only the lines near the change: {text}"
+    );
+}
+
+#[test]
+fn a_platform_that_holds_the_plans_result_has_it_already_applied() {
+    let desired = json!({"name": "Acme 2", "settings": {"ttl": 60, "keep": "x", "new": true},
+        "servers": {"w": {"clients": {}}, "fresh": {"name": "fresh"}}});
+    let change = saved(desired.clone(), &live());
+    assert!(
+        !change.already_applied(&live()),
+        "the before-state is not the result"
+    );
+    assert!(change.already_applied(&desired));
+    // A colleague made only part of it by hand: neither before nor after.
+    let mut part = desired.clone();
+    part["name"] = json!("Acme");
+    assert!(!change.already_applied(&part));
+    // Or something else at a path the plan sets.
+    let mut other = desired;
+    other["settings"]["new"] = json!(false);
+    assert!(!change.already_applied(&other));
+}
+
+#[test]
+fn a_secret_markers_place_is_not_compared() {
+    let mut change = saved(
+        json!({"name": "Acme"}),
+        &json!({"name": "Acme", "settings": {}}),
+    );
+    change.patch = vec![
+        json!({"op": "add", "path": "/settings/hook", "value": {"url": "u", "token": "<secret:HOOK>"}}),
+    ];
+    assert!(change.already_applied(&json!({"name": "Acme", "settings": {"hook": {"url": "u"}}})));
+    assert!(change.already_applied(
+        &json!({"name": "Acme", "settings": {"hook": {"url": "u", "token": "the value"}}})
+    ));
+    assert!(!change.already_applied(&json!({"name": "Acme", "settings": {"hook": {"url": "v"}}})));
 }
