@@ -380,7 +380,9 @@ mod tests {
                 let mut text = command
                     .replace("${{ matrix.shard }}", "2")
                     .replace("$CI_NODE_INDEX", "2")
-                    .replace("$CI_NODE_TOTAL", "4");
+                    .replace("$CI_NODE_TOTAL", "4")
+                    // Set from the pull request's `promote:allow-delete` label, else empty.
+                    .replace("$ALLOW_DELETE", "--allow-delete");
                 while let Some(start) = text.find("${{") {
                     let end = text[start..]
                         .find("}}")
