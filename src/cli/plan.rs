@@ -162,23 +162,14 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
             open = sink.tenant(&tenant).is_ok();
         }
     };
-    let summary = if saving.is_some() {
-        plan::plan_to_save(
-            &project,
-            &tenants,
-            &baseline,
-            (header.mode, header.drift),
-            &mut each,
-        )
-    } else {
-        plan::plan(
-            &project,
-            &tenants,
-            &baseline,
-            (header.mode, header.drift),
-            |t| each(t, None),
-        )
-    };
+    let summary = plan::plan_to_save(
+        &project,
+        &tenants,
+        &baseline,
+        (header.mode, header.drift),
+        saving.is_some(),
+        &mut each,
+    );
     bar.finish_and_clear();
     if open {
         let _ = sink.end(&summary);

@@ -137,17 +137,19 @@ pub fn plan(
     })
 }
 
-/// [`plan`], also handing on what each tenant's plan sends as a saved plan holds it
-/// ([`SavedChange`]; `None` when it sends nothing or could not be planned), with `secret()`
-/// markers where apply supplies credentials. Against a live baseline only.
+/// [`plan`], also handing on, when `save`, what each tenant's plan sends as a saved plan holds
+/// it ([`SavedChange`]; `None` when it sends nothing, could not be planned, or not `save`),
+/// with `secret()` markers where apply supplies credentials. Saving is against a live
+/// baseline only.
 pub fn plan_to_save(
     project: &Project,
     tenants: &[&Tenant],
     baseline: &Baseline,
     policy: (Mode, DriftPolicy),
+    save: bool,
     each: impl FnMut(TenantPlan, Option<SavedChange>),
 ) -> Summary {
-    run(project, tenants, baseline, policy, true, each)
+    run(project, tenants, baseline, policy, save, each)
 }
 
 fn run(

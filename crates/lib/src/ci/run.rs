@@ -880,23 +880,14 @@ fn run_env(
                 }
                 emit(&p)
             };
-            let summary = if options.save.is_some() {
-                plan::plan_to_save(
-                    project,
-                    &tenants,
-                    &baseline,
-                    (header.mode, header.drift),
-                    &mut each,
-                )
-            } else {
-                plan::plan(
-                    project,
-                    &tenants,
-                    &baseline,
-                    (header.mode, header.drift),
-                    |p| each(p, None),
-                )
-            };
+            let summary = plan::plan_to_save(
+                project,
+                &tenants,
+                &baseline,
+                (header.mode, header.drift),
+                options.save.is_some(),
+                &mut each,
+            );
             to_save = options.save.is_some().then_some(saving);
             (summary, false)
         }
