@@ -216,6 +216,7 @@ pub fn main() -> ExitCode {
         }
     };
     let ui = Ui::new(&cli.global);
+    promote_lib::credentials::secrets::register_known();
     if cli.global.output == OutputFormat::Html && !matches!(cli.command, Command::Plan(_)) {
         ui.failure(&Failure::Input(vec![Diagnostic::new(
             "--output html is a report of `promote plan`",

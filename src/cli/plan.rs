@@ -96,6 +96,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
                 .hint("leave --against out with --save")
                 .into());
             }
+            promote_lib::saved::check_place(&global.repo, path)?;
             promote_lib::saved::check_committed(&global.repo)?;
             let commit = promote_lib::saved::head_commit(&global.repo).ok_or_else(|| {
                 Diagnostic::new("a saved plan names the commit it was made from, and the repository has none yet")

@@ -303,3 +303,40 @@ fn a_whole_workspace_is_adopted_with_its_objects() {
         .success()
         .stdout_contains("4 in sync");
 }
+
+/// From the re-check: a `secret()` value the platform holds in a plain field was shown by plan
+/// and drift and written into the templates by adopt. Every `PROMOTE_SECRET_*` value is known
+/// from the start and scrubbed, and adopt refuses it.
+#[test]
+fn a_secret_value_the_platform_echoes_into_a_plain_field_is_never_shown_nor_adopted() {
+    let (repo, _) = applied_example();
+    let secret = "s3cr3t-partner-value-42";
+    repo.edit_emulator_tenant("acme-local", |t| {
+        t["metadata"]["echo"] = json!(format!("partner {secret} here"));
+    });
+    let envs = [("PROMOTE_SECRET_PARTNER_SECRET", secret)];
+    for args in [
+        &["plan", "--env", "local"][..],
+        &["plan", "--env", "local", "--output", "json"],
+        &["plan", "--env", "local", "--output", "markdown"],
+        &["drift", "--env", "local"],
+        &["drift", "--env", "local", "--output", "json"],
+    ] {
+        repo.run_env(args, &envs).never_shows(secret);
+    }
+    repo.run_env(
+        &[
+            "adopt",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "/metadata/echo",
+        ],
+        &envs,
+    )
+    .code(1)
+    .stderr_contains("holds a credential promote knows")
+    .never_shows(secret);
+    assert!(!repository_text(&repo).contains(secret));
+}

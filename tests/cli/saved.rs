@@ -524,3 +524,28 @@ fn an_edited_patch_is_refused_and_nothing_is_sent() {
         assert_eq!(repo.emulator_bytes("acme-local"), before);
     }
 }
+
+/// From the re-check: a plan saved under `templates/` was read back as configuration (a
+/// `.yaml` one as a pool of a tenant) and made the next `plan --save` refuse.
+#[test]
+fn a_plan_file_is_never_written_into_the_configuration() {
+    let (repo, _) = changed_example();
+    for place in ["templates/saas/pools/evil.yaml", "environments/x.plan.json"] {
+        repo.run(&["plan", "--env", "local", "--save", place])
+            .code(1)
+            .stderr_contains("a plan file is not written under");
+        assert!(!repo.join(place).exists());
+    }
+    repo.run(&[
+        "ci",
+        "--base",
+        "HEAD~1",
+        "--env",
+        "local",
+        "--save",
+        "templates/saas/ciplans",
+    ])
+    .code(1)
+    .stderr_contains("a plan file is not written under templates/");
+    assert!(!repo.join("templates/saas/ciplans").exists());
+}

@@ -249,7 +249,7 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
                     applied: crate::plan::redact_value(&c.path, applied),
                     live: crate::plan::redact_value(&c.path, c.old),
                     conflict: c.reason == Reason::Conflict,
-                    path: c.path,
+                    path: crate::scrub::scrub(&c.path).into_owned(),
                 });
             }
         }
@@ -282,11 +282,16 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         .iter()
         .chain(&out.live_only)
         .filter(|p| !created.iter().any(|c| p.starts_with(c.as_str())))
+        // A path holding a credential promote knows is shown redacted, and adopt refuses it.
+        .filter(|p| !crate::scrub::holds_known(p))
         .map(|p| Adopt {
             path: p.clone(),
             command: crate::adopt::command(&project.env.name, &t.key, &[p]),
         })
         .collect();
+    for p in out.unmanaged.iter_mut().chain(out.live_only.iter_mut()) {
+        *p = crate::scrub::scrub(p).into_owned();
+    }
     out
 }
 

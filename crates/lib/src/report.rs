@@ -682,7 +682,13 @@ fn folded_text(folded: &[&Group], env: &str, budget: usize) -> String {
             [(key, id)] => format!("`{}` ({})", md_escape(key), md_escape(id)),
             _ => md_escape(&g.names(MARKDOWN_NAMES)),
         };
-        let line = format!("- {names}: {}\n", counts_text(g.counts));
+        // A tenant with an error, or that failed, says so (they come first: `ordered`), and
+        // the count below says how many of those it holds.
+        let line = if g.first {
+            format!("- {names}: **error or failure** (see the job's log)\n")
+        } else {
+            format!("- {names}: {}\n", counts_text(g.counts))
+        };
         if out.len() + line.len() > budget {
             break;
         }
@@ -690,11 +696,22 @@ fn folded_text(folded: &[&Group], env: &str, budget: usize) -> String {
         listed += 1;
     }
     if listed < folded.len() {
-        let rest: usize = folded[listed..].iter().map(|g| g.tenants.len()).sum();
+        let rest = &folded[listed..];
+        let tenants: usize = rest.iter().map(|g| g.tenants.len()).sum();
+        let errors: usize = rest
+            .iter()
+            .filter(|g| g.first)
+            .map(|g| g.tenants.len())
+            .sum();
         out.push_str(&format!(
-            "- …and {} more change(s) in {} tenant(s)\n",
-            group::thousands(folded.len() - listed),
-            group::thousands(rest)
+            "- …and {} more change(s) in {} tenant(s){}\n",
+            group::thousands(rest.len()),
+            group::thousands(tenants),
+            if errors > 0 {
+                format!(", **{} of them with errors**", group::thousands(errors))
+            } else {
+                String::new()
+            }
         ));
     }
     out.push('\n');
@@ -911,6 +928,28 @@ mod tests {
         ] {
             check_error_first(&md, limit);
         }
+    }
+
+    /// From the re-check: with hundreds of tenants in error, those that did not fit were
+    /// listed as "0 to add, 0 to change, 0 to remove", or only counted among the changes.
+    #[test]
+    fn errors_past_the_details_are_named_as_errors_and_counted_as_such() {
+        let mut plans = Vec::new();
+        for i in 0..400 {
+            let mut failed = plan(&format!("t{i:03}"), "/name", json!("a"), json!("b"));
+            failed.status = Status::Error;
+            failed.errors = vec![Diagnostic::new("x".repeat(300))];
+            plans.push(failed);
+        }
+        let md = markdown(Mode::Update, &plans);
+        assert!(md.len() < MARKDOWN_LIMIT, "{}", md.len());
+        assert!(md.contains("-prod): **error or failure**"), "{md}");
+        let counted = md
+            .split_once("- …and ")
+            .map(|(_, rest)| rest.lines().next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        assert!(counted.ends_with("of them with errors**"), "{counted}");
+        assert!(!md.contains("(t399-prod): 0 to add"), "{md}");
     }
 
     fn check_error_first(md: &str, limit: usize) {

@@ -636,6 +636,52 @@ pub fn check_committed(root: &Path) -> Result<(), Diagnostic> {
     .hint("commit (or stash) the changes under templates/ and environments/, then plan again"))
 }
 
+/// Refuses to write a plan file at `path` inside the configuration of the repository at `root`
+/// (`templates/` or `environments/`): it would be read back as configuration (a `.yaml` plan
+/// file under a template is a tenant's object) and make the next `plan --save` refuse the
+/// uncommitted file.
+///
+/// # Errors
+/// When `path` is inside either directory.
+pub fn check_place(root: &Path, path: &Path) -> Result<(), Diagnostic> {
+    // The path may not exist yet: its nearest existing ancestor says where it is.
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut resolved = existing
+        .canonicalize()
+        .unwrap_or_else(|_| existing.to_path_buf());
+    resolved.extend(rest.iter().rev());
+    for dir in ["templates", "environments"] {
+        let Ok(config) = root.join(dir).canonicalize() else {
+            continue;
+        };
+        if resolved.starts_with(&config) {
+            return Err(Diagnostic::new(format!(
+                "a plan file is not written under {dir}/: {} would be read as configuration",
+                path.display()
+            ))
+            .hint("save it outside the configuration, e.g. under .promote/ (git-ignored) or the CI job's workspace"));
+        }
+    }
+    Ok(())
+}
+
 /// The configuration files the work tree at `root` gives the renderer that HEAD does not hold
 /// as they are (a file git ignores under `templates/`), as messages name them.
 fn rendered_files_not_committed(root: &Path) -> Vec<String> {

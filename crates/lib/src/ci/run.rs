@@ -326,6 +326,9 @@ pub fn run(
         validate_all(&change, &projects, options.shard)?;
         crate::credentials::secrets::check_file()?;
     }
+    if let Some(dir) = &options.save {
+        crate::saved::check_place(repo, dir)?;
+    }
     let mut saved = match (&options.plans, options.apply) {
         (Some(dir), true) => read_saved(repo, dir, &envs, &change)?,
         _ => std::collections::BTreeMap::new(),

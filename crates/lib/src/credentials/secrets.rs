@@ -53,6 +53,27 @@ pub(crate) fn lookup(name: &str) -> Result<Option<String>, Diagnostic> {
     }
 }
 
+/// Registers every secret value this process could send (each `PROMOTE_SECRET_*` variable, and
+/// the secrets file's values when it can be read) with [`crate::scrub`], before anything is
+/// read from a platform: a value the platform holds in a field that does not say it is a
+/// credential (echoed into `metadata`) is then `<redacted>` in every report, never written by
+/// `adopt`, and never saved in a plan. A secrets file that cannot be read is said when a
+/// secret is needed, as before.
+pub fn register_known() {
+    for (name, value) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PROMOTE_SECRET_") {
+            crate::scrub::register(&value.to_string_lossy());
+        }
+    }
+    if std::env::var_os(FILE_VAR).is_some_and(|p| !p.is_empty()) {
+        if let Ok(values) = file() {
+            for value in values.values() {
+                crate::scrub::register(value);
+            }
+        }
+    }
+}
+
 /// Reads the secrets file now, if there is one, so that a command that may need secrets stops
 /// before sending anything when the file cannot be used (rather than once per tenant).
 pub fn check_file() -> Result<(), Diagnostic> {
