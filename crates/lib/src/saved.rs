@@ -356,48 +356,15 @@ impl SavedChange {
     /// a colleague who made the same change by hand, leaves a tenant so.
     pub fn already_applied(&self, current: &Value) -> bool {
         let current = material::without(current, Scope::Tenant);
-        let mut expected = current.clone().into_owned();
-        let mut written = Vec::new();
-        for op in &self.patch {
-            let Some(path) = op["path"].as_str() else {
-                return false;
-            };
-            match op["op"].as_str() {
-                Some("test") => {}
-                Some("remove") if current.pointer(path).is_some() => return false,
-                Some("remove") => {}
-                Some("add" | "replace") => {
-                    let Ok(one) = serde_json::from_value::<json_patch::Patch>(Value::Array(vec![
-                        serde_json::json!({"op": "add", "path": path, "value": op["value"]}),
-                    ])) else {
-                        return false;
-                    };
-                    if json_patch::patch(&mut expected, &one).is_err() {
-                        return false;
-                    }
-                    written.push(path.to_owned());
-                }
-                _ => return false,
-            }
-        }
-        for (wid, ws) in &self.workspaces {
-            let at = pointer::join("/servers", wid);
-            match expected.pointer_mut("/servers") {
-                Some(Value::Object(servers)) => {
-                    servers.insert(wid.clone(), ws.clone());
-                }
-                _ => return false,
-            }
-            written.push(at);
-        }
-        crate::credentials::strip(&mut expected, Scope::Tenant);
-        let expected = material::without(&expected, Scope::Tenant);
-        written
-            .iter()
-            .all(|at| match (expected.pointer(at), current.pointer(at)) {
-                (Some(want), Some(has)) => same_but_markers(want, has),
-                _ => false,
-            })
+        verify::written(self).is_ok_and(|written| {
+            written
+                .iter()
+                .all(|w| match (w.op, &w.value, current.pointer(&w.path)) {
+                    ("remove", _, now) => now.is_none(),
+                    (_, Some(want), Some(has)) => same_but_markers(want, has),
+                    _ => false,
+                })
+        })
     }
 
     /// The prepared plan apply sends: the file's patch and workspaces with every `secret()`

@@ -18,58 +18,105 @@ use crate::credentials::{self, Scope};
 use crate::patch::pointer;
 use crate::patch::three_way::{Change, ChangeKind};
 
-/// Checks that `change` sends only what `desired` (the plan's commit rendered again, without
-/// credentials, the platform's material and ignored paths) holds, and describes what it sends.
+/// One place a saved change writes: the path, how (`add`, `replace`, `remove`, or `import` for a
+/// new workspace), and what the tenant holds there afterwards as the repository holds it
+/// (without credential fields; `None`: nothing).
+pub(crate) struct Written {
+    pub path: String,
+    pub op: &'static str,
+    pub value: Option<Value>,
+}
+
+/// Every place `change` writes, in the order it sends them: its patch's ops (its `test` ops
+/// write nothing), then the workspaces it imports. Both the check against the plan's commit
+/// ([`check`]) and the check that a tenant already holds the plan
+/// ([`SavedChange::already_applied`]) compare a tree with these.
 ///
 /// # Errors
-/// The first place where the file sends something else, in words.
-pub(crate) fn check(change: &SavedChange, desired: &Value) -> Result<(), String> {
+/// An op promote never writes, in words.
+pub(crate) fn written(change: &SavedChange) -> Result<Vec<Written>, String> {
+    let mut out = Vec::new();
     for op in &change.patch {
         let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
-        let shown = crate::diagnostic::pointer_text(path);
-        match op.get("op").and_then(Value::as_str) {
-            Some("test") => {}
-            Some(kind @ ("add" | "replace")) => {
-                let value = op.get("value").cloned().unwrap_or(Value::Null);
-                if as_repository_holds(path, value, change).as_ref() != desired.pointer(path) {
-                    return Err(format!(
-                        "its patch writes at {shown} what the plan's commit does not hold there"
-                    ));
-                }
-                if !described(&change.changes, path, |c| c.kind != ChangeKind::Remove) {
-                    return Err(format!(
-                        "its patch writes at {shown} ({kind}), which its changes do not show"
-                    ));
-                }
-            }
-            Some("remove") => {
-                if desired.pointer(path).is_some() {
-                    return Err(format!(
-                        "its patch removes {shown}, which the plan's commit holds"
-                    ));
-                }
-                if !described(&change.changes, path, |c| c.kind == ChangeKind::Remove) {
-                    return Err(format!(
-                        "its patch removes {shown}, which its changes do not show as removed"
-                    ));
-                }
-            }
+        let (op, value) = match op.get("op").and_then(Value::as_str) {
+            Some("test") => continue,
+            Some("add") => ("add", Some(value_of(op))),
+            Some("replace") => ("replace", Some(value_of(op))),
+            Some("remove") => ("remove", None),
             other => {
                 return Err(format!(
                     "its patch has an op ({}) promote never writes",
                     crate::diagnostic::quoted(other.unwrap_or("none"))
                 ))
             }
-        }
+        };
+        out.push(Written {
+            path: path.to_owned(),
+            op,
+            value: value.and_then(|v| as_repository_holds(path, v, change)),
+        });
     }
     for (wid, workspace) in &change.workspaces {
         let path = pointer::join("/servers", wid);
-        let held = as_repository_holds(&path, workspace.clone(), change);
-        if held.as_ref() != desired.pointer(&path) {
-            return Err(format!(
-                "it creates workspace {} other than the plan's commit has it",
-                crate::diagnostic::quoted(wid)
-            ));
+        out.push(Written {
+            value: as_repository_holds(&path, workspace.clone(), change),
+            path,
+            op: "import",
+        });
+    }
+    Ok(out)
+}
+
+/// The value an `add` or `replace` op writes (`null` when it names none).
+fn value_of(op: &Value) -> Value {
+    op.get("value").cloned().unwrap_or(Value::Null)
+}
+
+/// Checks that `change` sends only what `desired` (the plan's commit rendered again, without
+/// credentials, the platform's material and ignored paths) holds, and describes what it sends.
+///
+/// # Errors
+/// The first place where the file sends something else, in words.
+pub(crate) fn check(change: &SavedChange, desired: &Value) -> Result<(), String> {
+    for w in written(change)? {
+        let shown = crate::diagnostic::pointer_text(&w.path);
+        let holds = w.value.as_ref() == desired.pointer(&w.path);
+        match w.op {
+            "import" if !holds => {
+                let wid = pointer::parse(&w.path)
+                    .ok()
+                    .and_then(|keys| keys.last().cloned())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "it creates workspace {} other than the plan's commit has it",
+                    crate::diagnostic::quoted(&wid)
+                ));
+            }
+            "import" => {}
+            "remove" if !holds => {
+                return Err(format!(
+                    "its patch removes {shown}, which the plan's commit holds"
+                ))
+            }
+            "remove" => {
+                if !described(&change.changes, &w.path, |c| c.kind == ChangeKind::Remove) {
+                    return Err(format!(
+                        "its patch removes {shown}, which its changes do not show as removed"
+                    ));
+                }
+            }
+            _ if !holds => {
+                return Err(format!(
+                    "its patch writes at {shown} what the plan's commit does not hold there"
+                ))
+            }
+            kind => {
+                if !described(&change.changes, &w.path, |c| c.kind != ChangeKind::Remove) {
+                    return Err(format!(
+                        "its patch writes at {shown} ({kind}), which its changes do not show"
+                    ));
+                }
+            }
         }
     }
     Ok(())
