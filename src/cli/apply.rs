@@ -243,22 +243,10 @@ fn closing(env: &str, failed: usize, applied_any: bool, keys: &[String], saved: 
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         format!(
             "Do what each error says: a tenant whose platform no longer fits the plan is planned again and reviewed ({}); a removal needs `promote apply --plan FILE --allow-delete`. What is done is not changed again",
-            plan_again(env, &keys)
+            promote_lib::saved::plan_again(env, &keys)
         )
     } else {
         "Do what each error says (a `--mode fail` conflict: settle it in the repository or on the platform, or choose another --mode; a removal: --allow-delete), then run apply again: what is done is not changed again".to_owned()
     };
     format!("error: {failed} tenant(s) failed or were partly applied (see above){others}. {next}")
-}
-
-/// The commands that plan `keys` (tenants of `env` a saved plan no longer fits) again, to
-/// review and apply: `promote plan --env E --tenant T --save FILE`, then `promote apply --plan
-/// FILE`. More than a few tenants are named `KEY`.
-pub(super) fn plan_again(env: &str, keys: &[&str]) -> String {
-    let tenants = if !keys.is_empty() && keys.len() <= 5 {
-        keys.iter().map(|k| format!(" --tenant {k}")).collect()
-    } else {
-        " --tenant KEY".to_owned()
-    };
-    format!("`promote plan --env {env}{tenants} --save FILE`, then `promote apply --plan FILE`")
 }

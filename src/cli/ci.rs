@@ -233,6 +233,6 @@ fn stopped_note(env: &str, outcomes: &ci::Outcomes, saved: bool) -> String {
     keys.dedup();
     format!(
         "{head} The next merge does not plan a refused tenant again: plan it, review the plan and apply it by hand ({}, with --allow-delete where it removes objects), then run the job again for the environments after `{env}`",
-        super::apply::plan_again(env, &keys)
+        promote_lib::saved::plan_again(env, &keys)
     )
 }

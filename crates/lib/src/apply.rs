@@ -403,8 +403,8 @@ pub(crate) fn send_saved(
             crate::saved::moved_text(&moved)
         ))
         .hint(format!(
-            "plan this tenant again, review the new plan and apply that: `promote plan --env {env} --tenant {} --save FILE`, then `promote apply --plan FILE`",
-            t.key
+            "plan this tenant again, review the new plan and apply that: {}",
+            crate::saved::plan_again(env, &[t.key.as_str()])
         ));
         return refused(env, t, prepared.report, vec![error]);
     }

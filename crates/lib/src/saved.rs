@@ -427,6 +427,18 @@ impl SavedChange {
     }
 }
 
+/// The commands that plan `keys` (tenants of `env` a saved plan no longer fits) again, to
+/// review and apply: `promote plan --env E --tenant T --save FILE`, then `promote apply --plan
+/// FILE`. More than a few tenants are named `KEY`.
+pub fn plan_again(env: &str, keys: &[&str]) -> String {
+    let tenants = if !keys.is_empty() && keys.len() <= 5 {
+        keys.iter().map(|k| format!(" --tenant {k}")).collect()
+    } else {
+        " --tenant KEY".to_owned()
+    };
+    format!("`promote plan --env {env}{tenants} --save FILE`, then `promote apply --plan FILE`")
+}
+
 /// Most characters of a value a refusal shows on its line; longer values are shown as the
 /// lines that differ.
 const SHORT: usize = 200;
