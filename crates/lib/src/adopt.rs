@@ -651,12 +651,10 @@ fn shell_word(word: &str) -> String {
     if safe {
         return word.to_owned();
     }
-    // Line and paragraph separators, the byte order mark and bidirectional controls move
-    // text in a terminal or a log as control characters do.
-    let printable = |c: char| {
-        !c.is_control()
-            && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
+    // Bidirectional controls, line and paragraph separators (as messages escape them) and the
+    // byte order mark move text in a terminal or a log as control characters do.
+    let printable =
+        |c: char| !c.is_control() && !crate::diagnostic::is_bidi_control(c) && c != '\u{FEFF}';
     if word.chars().all(printable) {
         return format!("'{}'", word.replace('\'', "'\\''"));
     }

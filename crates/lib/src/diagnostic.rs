@@ -252,7 +252,7 @@ fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
 /// Characters that reorder the text around them on a terminal (Unicode's bidirectional
 /// controls), or break a line where a terminal or a log viewer may (the line and paragraph
 /// separators): shown as escapes, so that what a message shows is what it says.
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
