@@ -183,16 +183,26 @@ impl Plan {
         self.touched().patch(with_tests)
     }
 
-    /// Returns whether the result still has a value at `path`, where live has one.
     /// The whole objects (clients, workspaces, ...: the layout's entries) of `live` this plan
     /// removes, as pointers: what applying needs `--allow-delete` for.
     pub(crate) fn removed_objects(&self, live: &Value) -> Vec<String> {
+        // Only a removal, or a replace of an object, can take an entry away: every plan of a
+        // fleet asks, and most have neither, so live's entries are not listed for them.
+        let may_remove = self.changes.iter().any(|c| match c.kind {
+            ChangeKind::Remove => true,
+            ChangeKind::Replace => c.old.as_ref().is_some_and(Value::is_object),
+            ChangeKind::Add => false,
+        });
+        if !may_remove {
+            return Vec::new();
+        }
         crate::layout::entries(live)
             .into_iter()
             .filter(|p| !self.keeps(p))
             .collect()
     }
 
+    /// Returns whether the result still has a value at `path`, where live has one.
     pub(crate) fn keeps(&self, path: &str) -> bool {
         for change in &self.changes {
             let rest = match path.strip_prefix(change.path.as_str()) {
