@@ -191,18 +191,14 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
                 path.display()
             ));
         } else {
-            let file = PlanFile {
-                kind: promote_lib::saved::KIND.into(),
-                version: promote_lib::saved::VERSION,
-                env: project.env.name.clone(),
-                config_tree: promote_lib::saved::config_tree(&global.repo, &commit)?,
+            let file = PlanFile::new(
+                &global.repo,
+                &project.env.name,
                 commit,
-                mode: header.mode.as_str().into(),
-                drift: header.drift,
-                created: PlanFile::now(),
-                complete: args.tenants.is_empty(),
-                tenants: saved,
-            };
+                (header.mode, header.drift),
+                args.tenants.is_empty(),
+                saved,
+            )?;
             file.write(path)?;
             ui.note(&format!(
                 "saved the plan to {}: apply exactly it with `promote apply --plan {}`",

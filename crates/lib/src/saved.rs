@@ -237,6 +237,33 @@ impl PlanFile {
     pub fn now() -> String {
         crate::clock::rfc3339(crate::clock::now())
     }
+
+    /// The plan of `tenants` of environment `env`, made now from `commit` of the repository at
+    /// `repo` with `policy`; `complete` when every tenant the run could change was planned.
+    ///
+    /// # Errors
+    /// The commit's configuration trees cannot be read.
+    pub fn new(
+        repo: &Path,
+        env: &str,
+        commit: String,
+        (mode, drift): (Mode, DriftPolicy),
+        complete: bool,
+        tenants: Vec<SavedTenant>,
+    ) -> Result<PlanFile, Diagnostic> {
+        Ok(PlanFile {
+            kind: KIND.into(),
+            version: VERSION,
+            env: env.to_owned(),
+            config_tree: config_tree(repo, &commit)?,
+            commit,
+            mode: mode.as_str().into(),
+            drift,
+            created: PlanFile::now(),
+            complete,
+            tenants,
+        })
+    }
 }
 
 impl SavedChange {

@@ -539,20 +539,15 @@ fn save_plan(
     env: &str,
     tenants: Vec<SavedTenant>,
 ) -> Result<(), Diagnostic> {
-    let commit = change.head_commit.to_string();
-    let file = PlanFile {
-        kind: crate::saved::KIND.into(),
-        version: crate::saved::VERSION,
-        env: env.to_owned(),
-        config_tree: crate::saved::config_tree(repo, &commit)?,
-        commit,
-        mode: options.mode.as_str().into(),
-        drift: options.drift,
-        created: PlanFile::now(),
+    let file = PlanFile::new(
+        repo,
+        env,
+        change.head_commit.to_string(),
+        (options.mode, options.drift),
         // Every tenant the change affects, as `ci --apply` records it.
-        complete: true,
+        true,
         tenants,
-    };
+    )?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Diagnostic::new(format!("cannot create {}: {e}", dir.display())))?;
     file.write(&dir.join(plan_file_name(env)))
