@@ -259,15 +259,9 @@ fn plan_against(
         } = prepared;
         report.outcome = Some(Outcome::Unchanged);
         // Nothing to send; the state still learns what the tenant is meant to hold.
-        let tree = recorded(desired.tree, &plan.skipped);
-        let known = last.is_some_and(|l| *l == tree);
-        let record = AppliedRecord {
-            tree,
-            source: opts.source.clone(),
-        };
         return Planned::Done(TenantApply {
             report,
-            record: (!known && !opts.dry_run).then(|| record.encode()),
+            record: record_unsent(desired.tree, &plan.skipped, last, opts),
         });
     }
     if let Err(d) = check_removals(current, &prepared.plan, opts.deletes()) {
@@ -436,16 +430,28 @@ fn already_applied(live: &Live, t: &Tenant, prepared: PreparedPlan, opts: &Optio
     report.conflicts.clear();
     report.secrets.clear();
     report.patch = None;
-    let tree = recorded(desired.tree, &plan.skipped);
-    let known = last_applied.is_some_and(|l| l == tree);
+    TenantApply {
+        report,
+        record: record_unsent(desired.tree, &plan.skipped, last_applied.as_ref(), opts),
+    }
+}
+
+/// The record of a tenant to which nothing was sent because it holds what the repository
+/// says: `desired` with the `skipped` conflicts as last applied, unless the state (`last`)
+/// has it already or this is a dry run.
+fn record_unsent(
+    desired: Value,
+    skipped: &[Conflict],
+    last: Option<&Value>,
+    opts: &Options,
+) -> Option<Encoded> {
+    let tree = recorded(desired, skipped);
+    let known = last.is_some_and(|l| *l == tree);
     let record = AppliedRecord {
         tree,
         source: opts.source.clone(),
     };
-    TenantApply {
-        report,
-        record: (!known && !opts.dry_run).then(|| record.encode()),
-    }
+    (!known && !opts.dry_run).then(|| record.encode())
 }
 
 /// [`failed`] for a tenant refused before anything was sent to it: its report lists no
