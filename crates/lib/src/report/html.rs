@@ -103,7 +103,7 @@ fn cells(old: &Option<Value>, new: &Option<Value>) -> (String, String) {
     let lines = old.contains('\n') || new.contains('\n');
     let mut config = similar::TextDiff::configure();
     // A pathological pair of texts gets a coarser diff, not a slow page.
-    config.timeout(std::time::Duration::from_millis(100));
+    config.timeout(lines::DIFF_TIME);
     let diff = if lines {
         config.diff_lines(&old, &new)
     } else {

@@ -24,7 +24,7 @@ const INLINE: usize = 160;
 pub(crate) const HUGE: usize = 64 * 1024;
 
 /// How long the diff of two long texts may take before a coarser one is shown.
-const DIFF_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+pub(crate) const DIFF_TIME: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What a line is: its mark in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
