@@ -7,19 +7,14 @@ use super::{CommandResult, GlobalArgs, Ui};
 use promote_lib::apply::{self, Options};
 use promote_lib::diagnostic::Diagnostic;
 use promote_lib::pipeline::Project;
-use promote_lib::saved::{self, PlanFile};
+use promote_lib::saved::{self, Fit, PlanFile};
 use promote_lib::source::RepoFiles;
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> CommandResult {
     let file = PlanFile::read(path)?;
-    if let Some(env) = args.env.as_deref().filter(|e| *e != file.env) {
-        return Err(Diagnostic::new(format!(
-            "the plan file {} is a plan of environment `{}`, not `{env}`",
-            path.display(),
-            file.env
-        ))
-        .hint("give the plan of this environment, or leave --env out")
-        .into());
+    if let Some(env) = args.env.as_deref() {
+        file.check_env(path, env)
+            .map_err(|d| d.hint("give the plan of this environment, or leave --env out"))?;
     }
     let source = check_commit(ui, global, &file, args.allow_other_commit)?;
     // The plan is applied as its commit renders, whatever the work tree holds.
@@ -74,16 +69,15 @@ fn check_commit(
     file: &PlanFile,
     allow_other: bool,
 ) -> Result<String, Diagnostic> {
-    let head = saved::head_commit(&global.repo);
-    if head.as_deref() == Some(file.commit.as_str()) {
+    let head = saved::head_commit(&global.repo).unwrap_or_else(|| "(no commit)".to_owned());
+    let fit = file.fit(&head, || saved::config_tree(&global.repo, "HEAD").ok());
+    if fit == Fit::SameCommit {
         return Ok(file.commit.clone());
     }
-    let head = head.unwrap_or_else(|| "(no commit)".to_owned());
-    let same = saved::config_tree(&global.repo, "HEAD").is_ok_and(|t| t == file.config_tree);
-    if same {
+    if fit == Fit::SameConfiguration {
         ui.note(&format!(
             "the plan was made from commit {}, and HEAD ({}) has the same configuration: applying it",
-            short(&file.commit),
+            file.short_commit(),
             short(&head)
         ));
         return Ok(head);
@@ -91,14 +85,14 @@ fn check_commit(
     if allow_other {
         ui.warn(&format!(
             "the plan was made from commit {}, not HEAD ({}); applying it as --allow-other-commit asks",
-            short(&file.commit),
+            file.short_commit(),
             short(&head)
         ));
         return Ok(file.commit.clone());
     }
     Err(Diagnostic::new(format!(
         "the plan was made from commit {}, and HEAD ({}) has another configuration",
-        short(&file.commit),
+        file.short_commit(),
         short(&head)
     ))
     .hint("plan again from HEAD (`promote plan --save`), or apply this plan anyway with --allow-other-commit"))

@@ -66,6 +66,17 @@ pub struct PlanFile {
     pub tenants: Vec<SavedTenant>,
 }
 
+/// How a plan file stands to the commit it is applied at ([`PlanFile::fit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// It is the plan's commit.
+    SameCommit,
+    /// Another commit with the same configuration (a merge of the reviewed change).
+    SameConfiguration,
+    /// Another configuration.
+    Other,
+}
+
 /// One tenant of a plan file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedTenant {
@@ -236,6 +247,40 @@ impl PlanFile {
     /// The current time as [`PlanFile::created`] holds it.
     pub fn now() -> String {
         crate::clock::rfc3339(crate::clock::now())
+    }
+
+    /// Refuses this plan, read from `path`, for environment `env` when it is another
+    /// environment's.
+    ///
+    /// # Errors
+    /// The plan is of another environment.
+    pub fn check_env(&self, path: &Path, env: &str) -> Result<(), Diagnostic> {
+        if self.env == env {
+            return Ok(());
+        }
+        Err(Diagnostic::new(format!(
+            "the plan file {} is a plan of environment `{}`, not `{env}`",
+            path.display(),
+            crate::diagnostic::quoted(&self.env)
+        )))
+    }
+
+    /// How this plan stands to commit `head`, whose configuration trees `head_tree` gives
+    /// (asked only when `head` is not the plan's commit).
+    pub fn fit(&self, head: &str, head_tree: impl FnOnce() -> Option<String>) -> Fit {
+        if head == self.commit {
+            Fit::SameCommit
+        } else if head_tree().is_some_and(|t| t == self.config_tree) {
+            Fit::SameConfiguration
+        } else {
+            Fit::Other
+        }
+    }
+
+    /// The plan's commit as messages show it: its first 12 digits (the file is anyone's to
+    /// edit: a commit that is not one is shown as a word, never as it is).
+    pub fn short_commit(&self) -> String {
+        crate::state::short_source(&self.commit)
     }
 
     /// The plan of `tenants` of environment `env`, made now from `commit` of the repository at

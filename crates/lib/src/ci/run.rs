@@ -24,7 +24,7 @@ use crate::plan::{self, Header, Outcome, Summary};
 use crate::progress;
 use crate::render::Templates;
 use crate::report;
-use crate::saved::{PlanFile, SavedTenant};
+use crate::saved::{Fit, PlanFile, SavedTenant};
 use crate::state;
 
 /// What `promote ci` runs.
@@ -498,18 +498,14 @@ fn read_saved(
                 continue;
             }
         };
-        if file.env != *env {
-            problems.push(Diagnostic::new(format!(
-                "{} is a plan of environment `{}`, not `{env}`",
-                path.display(),
-                file.env
-            )));
-        } else if file.commit != head && file.config_tree != head_tree {
+        if let Err(d) = file.check_env(&path, env) {
+            problems.push(d);
+        } else if file.fit(&head, || Some(head_tree.clone())) == Fit::Other {
             problems.push(
                 Diagnostic::new(format!(
                     "{} was made from commit {}, and head ({}) has another configuration",
                     path.display(),
-                    short(&file.commit),
+                    file.short_commit(),
                     short(&head)
                 ))
                 .hint("plan head again (`promote ci --save`); to apply an older plan to one environment, use `promote apply --plan FILE --allow-other-commit`"),

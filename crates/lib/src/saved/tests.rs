@@ -322,3 +322,38 @@ fn a_secret_markers_place_is_not_compared() {
     ));
     assert!(!change.already_applied(&json!({"name": "Acme", "settings": {"hook": {"url": "v"}}})));
 }
+
+/// A plan file is anyone's to edit: a commit that is not one (`ci --apply --plan` cut it at
+/// byte 12, which panicked inside a multi-byte character) is shown as a word, and a plan of
+/// another environment is named as such.
+#[test]
+fn an_edited_commit_or_environment_is_named_never_shown_raw() {
+    let mut file = PlanFile {
+        kind: KIND.into(),
+        version: VERSION,
+        env: "prod".into(),
+        commit: "ééééééééééé\n::error::x".into(),
+        config_tree: "t".into(),
+        mode: "update".into(),
+        drift: Default::default(),
+        created: PlanFile::now(),
+        complete: true,
+        tenants: Vec::new(),
+    };
+    assert_eq!(file.short_commit(), "an unreadable commit");
+    assert_eq!(file.fit("abc", || Some("t".into())), Fit::SameConfiguration);
+    assert_eq!(file.fit("abc", || Some("u".into())), Fit::Other);
+    file.commit = "abc".into();
+    assert_eq!(file.fit("abc", || unreachable!()), Fit::SameCommit);
+    let e = file
+        .check_env(std::path::Path::new("p.json"), "staging")
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("a plan of environment `prod`, not `staging`"),
+        "{e}"
+    );
+    assert!(file
+        .check_env(std::path::Path::new("p.json"), "prod")
+        .is_ok());
+}
