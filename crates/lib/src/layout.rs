@@ -61,8 +61,22 @@ impl Dir {
 /// Returns the tree held by `dir` laid out as `node`; `base` prefixes file names in messages.
 /// Every problem is reported, not only the first.
 pub fn read(node: &Node, dir: &Dir, base: &str) -> Result<Value, Vec<Diagnostic>> {
+    read_with(node, dir, base, &yaml::parse)
+}
+
+/// How [`read_with`] reads a YAML file: its text and its path (for messages) to its tree.
+pub(crate) type Parse<'p> = &'p dyn Fn(&str, &str) -> Result<Value, Diagnostic>;
+
+/// [`read`], with each YAML file read by `parse` instead of [`yaml::parse`]: rendering hands
+/// over the trees it built without text ([`crate::render`]).
+pub(crate) fn read_with(
+    node: &Node,
+    dir: &Dir,
+    base: &str,
+    parse: Parse<'_>,
+) -> Result<Value, Vec<Diagnostic>> {
     let mut problems = Vec::new();
-    let value = read_node(node, dir, base, &mut problems);
+    let value = read_node(node, dir, base, parse, &mut problems);
     if problems.is_empty() {
         Ok(value)
     } else {
@@ -78,7 +92,13 @@ fn join(base: &str, name: &str) -> String {
     }
 }
 
-fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>) -> Value {
+fn read_node(
+    node: &Node,
+    dir: &Dir,
+    base: &str,
+    parse: Parse<'_>,
+    problems: &mut Vec<Diagnostic>,
+) -> Value {
     let file = join(base, node.file);
     let mut map = match dir.files.get(node.file) {
         None => {
@@ -95,7 +115,7 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
             );
             Map::new()
         }
-        Some(text) => match yaml::parse(text, &file) {
+        Some(text) => match parse(text, &file) {
             Ok(Value::Object(map)) => map,
             Ok(Value::Null) => Map::new(),
             Ok(other) => {
@@ -153,7 +173,7 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
         }
         let value = match &collection.entries {
             Entries::Files { levels, sidecars } => {
-                read_files(sub, &path, *levels, sidecars, problems)
+                read_files(sub, &path, *levels, sidecars, parse, problems)
             }
             Entries::Nodes(child) => {
                 let mut entries = Map::new();
@@ -170,7 +190,7 @@ fn read_node(node: &Node, dir: &Dir, base: &str, problems: &mut Vec<Diagnostic>)
                     let child_path = join(&path, name);
                     match key_of(name, &child_path) {
                         Ok(key) => {
-                            let value = read_node(child, child_dir, &child_path, problems);
+                            let value = read_node(child, child_dir, &child_path, parse, problems);
                             entries.insert(key, value);
                         }
                         Err(d) => problems.push(d),
@@ -189,6 +209,7 @@ fn read_files(
     base: &str,
     levels: usize,
     sidecars: &[Sidecar],
+    parse: Parse<'_>,
     problems: &mut Vec<Diagnostic>,
 ) -> Value {
     let mut entries = Map::new();
@@ -203,7 +224,7 @@ fn read_files(
             let path = join(base, name);
             match key_of(name, &path) {
                 Ok(key) => {
-                    let value = read_files(sub, &path, levels - 1, sidecars, problems);
+                    let value = read_files(sub, &path, levels - 1, sidecars, parse, problems);
                     entries.insert(key, value);
                 }
                 Err(d) => problems.push(d),
@@ -229,7 +250,7 @@ fn read_files(
                 continue;
             }
         };
-        match yaml::parse(text, &path) {
+        match parse(text, &path) {
             Ok(value) => {
                 entries.insert(key, value);
             }

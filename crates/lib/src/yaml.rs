@@ -211,16 +211,42 @@ struct Key(String);
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match deserializer.deserialize_any(StrictVisitor)? {
-            Value::String(s) => Ok(Key(s)),
-            Value::Number(n) => Ok(Key(n.to_string())),
-            Value::Bool(b) => Ok(Key(b.to_string())),
-            Value::Null => Err(de::Error::custom("a map key cannot be empty or null")),
-            _ => Err(de::Error::custom(
-                "a map key must be a string, not a list or a map",
-            )),
-        }
+        key_text(deserializer.deserialize_any(StrictVisitor)?)
+            .map(Key)
+            .map_err(de::Error::custom)
     }
+}
+
+/// Returns the text of a map key read as `value`: a string as it is, a number or a boolean as
+/// written by serde_json (`0x1F:` is the key `"31"`), or why it cannot be a key.
+pub(crate) fn key_text(value: Value) -> Result<String, &'static str> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Err("a map key cannot be empty or null"),
+        _ => Err("a map key must be a string, not a list or a map"),
+    }
+}
+
+/// Returns what the plain (unquoted, untagged) scalar `text` is, exactly as [`parse`] reads it
+/// inside a document: null, a boolean, a number or a string; `None` where [`parse`] would refuse
+/// it (a number JSON cannot hold). `text` is one line that YAML reads as one plain scalar.
+pub(crate) fn plain_scalar(text: &str) -> Option<Value> {
+    // Only these can be anything but a string (serde_yaml's resolution: the YAML 1.2 core
+    // schema's null, booleans, and numbers, which start with a sign, a digit or a dot): the
+    // rest need no parser.
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let maybe_not_string = text.is_empty()
+        || matches!(
+            text,
+            "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+        )
+        || unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if !maybe_not_string {
+        return Some(Value::String(text.to_owned()));
+    }
+    serde_yaml::from_str::<Strict>(text).ok().map(|s| s.0)
 }
 
 /// Returns the YAML text of a tree, ending in a newline.
