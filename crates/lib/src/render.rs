@@ -15,8 +15,10 @@ mod instrument;
 mod markers;
 mod sandbox;
 mod scan;
+mod shape;
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -39,6 +41,24 @@ pub struct Templates<'a> {
     places: Arc<Vec<sandbox::Place>>,
     /// What `secret()` puts in its markers while rendering ([`markers`]).
     nonce: String,
+    /// The shape of each YAML file of the template directories that has one ([`shape`]), by
+    /// template file name; empty with `PROMOTE_NO_CACHE=1`.
+    shapes: HashMap<String, shape::Shape>,
+}
+
+/// What rendering a tenant with shapes gave ([`Templates::render_with_shapes`]).
+enum WithShapes {
+    Rendered(Vec<(String, Rendered)>),
+    /// A limit of the sandbox, reached while rendering the file named.
+    Tripped(sandbox::Trip, String),
+    /// Something failed: render the tenant straight, which reports it.
+    Straight,
+}
+
+/// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]).
+enum Rendered {
+    Text(String),
+    Tree(Value, usize),
 }
 
 /// The most template syntax errors reported in one run; after that the rest is noise.
@@ -176,14 +196,32 @@ impl<'a> Templates<'a> {
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
-        tracing::debug!(files = files.templates.len(), "templates compiled");
+        let shapes = if std::env::var_os("PROMOTE_NO_CACHE").is_some_and(|v| v == "1") {
+            HashMap::new()
+        } else {
+            shapes(&mut tera, &graph)
+        };
+        tracing::debug!(
+            files = files.templates.len(),
+            shapes = shapes.len(),
+            "templates compiled"
+        );
         Ok(Templates {
             files,
             tera,
             graph,
             places,
             nonce,
+            shapes,
         })
+    }
+
+    /// Returns these templates rendering every file straight: text, then parse, as with
+    /// `PROMOTE_NO_CACHE=1`.
+    #[cfg(test)]
+    pub(crate) fn straight(mut self) -> Self {
+        self.shapes.clear();
+        self
     }
 
     /// Returns the repository snapshot these templates were compiled from.
@@ -196,13 +234,16 @@ impl<'a> Templates<'a> {
         &self.graph
     }
 
-    /// Returns the rendered text of each file of the tenant's template, by path relative to
-    /// the template directory. Secret markers still carry the nonce ([`markers`]).
+    /// Returns each file of the tenant's template rendered, by path relative to the template
+    /// directory: the trees of the YAML files with a shape, built from it where it fits, and
+    /// the text of the others. Secret markers still carry the nonce ([`markers`]). When
+    /// anything fails while rendering with shapes, the tenant is rendered again without, so
+    /// that what is reported is what the straight path reports.
     fn render_files(
         &self,
         env: &Environment,
         tenant: &Tenant,
-    ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+    ) -> Result<Vec<(String, Rendered)>, Vec<Diagnostic>> {
         let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
         let Some(files) = self.graph.template_files(&tenant.template) else {
             return Err(vec![at(Diagnostic::new(format!(
@@ -217,6 +258,15 @@ impl<'a> Templates<'a> {
                 "cannot build the template context: {e}"
             )))]
         })?;
+        if !self.shapes.is_empty() {
+            match self.render_with_shapes(files, &context) {
+                WithShapes::Rendered(out) => return Ok(out),
+                WithShapes::Tripped(trip, name) => {
+                    return Err(vec![at(self.trip_diagnostic(&trip, &name))])
+                }
+                WithShapes::Straight => {}
+            }
+        }
         let mut out = Vec::with_capacity(files.len());
         let mut problems = Vec::new();
         bounds::start_tenant();
@@ -228,7 +278,7 @@ impl<'a> Templates<'a> {
                 break;
             }
             match rendered {
-                Ok(text) => out.push((rel.clone(), text)),
+                Ok(text) => out.push((rel.clone(), Rendered::Text(text))),
                 Err(e) => problems.push(at(self.render_diagnostic(name, &e))),
             }
         }
@@ -237,6 +287,45 @@ impl<'a> Templates<'a> {
         } else {
             Err(problems)
         }
+    }
+
+    /// Renders `files` with their shapes where they have one. A limit of the sandbox reached
+    /// is reported as the straight path reports it: both count the same steps and output, up to
+    /// a file that a shape could not build, which counts twice (that and anything failing sends
+    /// the tenant down the straight path).
+    fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes {
+        let mut out = Vec::with_capacity(files.len());
+        let mut counted_twice = false;
+        bounds::start_tenant();
+        for (rel, name) in files {
+            let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
+                Some(shape) => shape.build(&self.tera, context),
+                None => shape::Built::Straight,
+            };
+            if let Some(trip) = sandbox::take_trip() {
+                return match counted_twice {
+                    false => WithShapes::Tripped(trip, name.clone()),
+                    true => WithShapes::Straight,
+                };
+            }
+            let rendered = match built {
+                shape::Built::Tree(tree, nodes) => Rendered::Tree(tree, nodes),
+                shape::Built::Straight => {
+                    counted_twice |= self.shapes.contains_key(name);
+                    let text = self.tera.render(name, context);
+                    if sandbox::take_trip().is_some() {
+                        return WithShapes::Straight;
+                    }
+                    match text {
+                        Ok(text) => Rendered::Text(text),
+                        Err(_) => return WithShapes::Straight,
+                    }
+                }
+                shape::Built::Failed => return WithShapes::Straight,
+            };
+            out.push((rel.clone(), rendered));
+        }
+        WithShapes::Rendered(out)
     }
 
     /// Returns the rendered tree of a tenant in an environment.
@@ -249,7 +338,10 @@ impl<'a> Templates<'a> {
         let nodes: usize = rendered
             .iter()
             .filter(|(path, _)| path.ends_with(".yaml"))
-            .map(|(_, text)| crate::yaml::node_count(text))
+            .map(|(_, file)| match file {
+                Rendered::Text(text) => crate::yaml::node_count(text),
+                Rendered::Tree(_, nodes) => *nodes,
+            })
             .sum();
         if nodes > crate::yaml::MAX_NODES {
             return Err(vec![Diagnostic::new(format!(
@@ -262,27 +354,41 @@ impl<'a> Templates<'a> {
                 "something renders far more than a configuration holds: look for large loops",
             )]);
         }
-        let dir = Dir::from_files(rendered);
-        let mut tree = layout::read(&layout::TENANT, &dir, &base).map_err(|problems| {
-            problems
-                .into_iter()
-                .map(|mut d| {
-                    // A YAML position in rendered text is a position in the template only when
-                    // rendering changed nothing in that file; say so when it may not be.
-                    let templated = d.location.as_ref().is_some_and(|l| l.line.is_some())
-                        && !self.renders_verbatim(
-                            &tenant.template,
-                            &base,
-                            &dir,
-                            d.location.as_ref().map(|l| l.file.as_str()),
-                        );
-                    if templated {
-                        d.message.push_str(" (position in the rendered text)");
-                    }
-                    d.context(&env.name, Some(&tenant.key))
-                })
-                .collect::<Vec<_>>()
-        })?;
+        // The layout reads the trees the shapes built as it reads the others' text.
+        let mut built = HashMap::new();
+        let dir = Dir::from_files(rendered.into_iter().map(|(rel, file)| match file {
+            Rendered::Text(text) => (rel, text),
+            Rendered::Tree(tree, _) => {
+                built.insert(format!("{base}/{rel}"), tree);
+                (rel, String::new())
+            }
+        }));
+        let built = RefCell::new(built);
+        let parse = |text: &str, file: &str| match built.borrow_mut().remove(file) {
+            Some(tree) => Ok(tree),
+            None => crate::yaml::parse(text, file),
+        };
+        let mut tree =
+            layout::read_with(&layout::TENANT, &dir, &base, &parse).map_err(|problems| {
+                problems
+                    .into_iter()
+                    .map(|mut d| {
+                        // A YAML position in rendered text is a position in the template only when
+                        // rendering changed nothing in that file; say so when it may not be.
+                        let templated = d.location.as_ref().is_some_and(|l| l.line.is_some())
+                            && !self.renders_verbatim(
+                                &tenant.template,
+                                &base,
+                                &dir,
+                                d.location.as_ref().map(|l| l.file.as_str()),
+                            );
+                        if templated {
+                            d.message.push_str(" (position in the rendered text)");
+                        }
+                        d.context(&env.name, Some(&tenant.key))
+                    })
+                    .collect::<Vec<_>>()
+            })?;
         let forged = markers::settle(&mut tree, &self.nonce);
         if forged.is_empty() {
             return Ok(tree);
@@ -401,6 +507,24 @@ impl<'a> Templates<'a> {
     }
 }
 
+/// Returns the shape of every YAML file of the template directories that has one, and adds
+/// the templates that render their slots to `tera` ([`shape`]).
+fn shapes(tera: &mut Tera, graph: &graph::Graph) -> HashMap<String, shape::Shape> {
+    let mut shapes = HashMap::new();
+    for name in graph.all_template_files() {
+        if !name.ends_with(".yaml") {
+            continue;
+        }
+        // A name no file can have: a path never holds NUL.
+        let slots = format!("\0slots/{name}");
+        if let Some((shape, template)) = shape::Shape::of(name, tera, slots.clone()) {
+            tera.templates.insert(slots, template);
+            shapes.insert(name.to_owned(), shape);
+        }
+    }
+    shapes
+}
+
 /// Returns the Tera context of a tenant in an environment.
 pub(crate) fn context(env: &Environment, tenant: &Tenant) -> Value {
     json!({
@@ -440,15 +564,17 @@ pub(crate) fn template_location(
 /// and without those entries' sidecars. That is how a template makes an entry exist for some
 /// tenants only: `{% if vars.plan == "gold" %}...{% endif %}` around a whole file. The node
 /// files (`tenant.yaml`, `workspace.yaml`) always count, as `{}` when empty.
-fn omit_empty_entries(files: Vec<(String, String)>) -> Vec<(String, String)> {
+fn omit_empty_entries(files: Vec<(String, Rendered)>) -> Vec<(String, Rendered)> {
     let is_node_file = |path: &str| {
         let name = path.rsplit('/').next().unwrap_or(path);
         name == layout::TENANT.file || name == layout::WORKSPACE.file
     };
     let omitted: Vec<String> = files
         .iter()
-        .filter(|(path, text)| {
-            path.ends_with(".yaml") && !is_node_file(path) && text.trim().is_empty()
+        .filter(|(path, file)| {
+            path.ends_with(".yaml")
+                && !is_node_file(path)
+                && matches!(file, Rendered::Text(text) if text.trim().is_empty())
         })
         .map(|(path, _)| path.trim_end_matches(".yaml").to_owned())
         .collect();
@@ -570,11 +696,10 @@ fn syntax_diagnostic(files: &RepoFiles, name: &str, error: &tera::Error) -> Diag
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::source::Origin;
+mod tests_support {
+    use crate::source::{Origin, RepoFiles};
 
-    fn repo(templates: &[(&str, &str)], env: &str) -> RepoFiles {
+    pub(crate) fn repo(templates: &[(&str, &str)], env: &str) -> RepoFiles {
         RepoFiles {
             templates: templates
                 .iter()
@@ -585,7 +710,13 @@ mod tests {
         }
     }
 
-    const ENV: &str = "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60}}\ntenants:\n  acme: {id: acme-prod, vars: {ttl: {refresh: 600}}}\n";
+    pub(crate) const ENV: &str = "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60}}\ntenants:\n  acme: {id: acme-prod, vars: {ttl: {refresh: 600}}}\n";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{repo, ENV};
+    use super::*;
 
     fn render(files: &RepoFiles) -> Result<Value, Vec<Diagnostic>> {
         let renderer = Templates::compile(files)?;
@@ -1299,5 +1430,380 @@ y" | indent(prefix="> ") }}
             "target: {url: https://x}\nvars: {domain: example.com, ttl: {access: 60, refresh: 600}}\ntenants:\n  acme: {id: acme-prod, template: t}\n",
         );
         assert_eq!(renders_as_plain_tera(&files), 5);
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    //! The shapes ([`shape`]) against the straight path: the same trees and the same errors.
+    use super::tests_support::repo;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An environment with one tenant, `acme`, whose `vars` are `vars` (written as JSON, which
+    /// is YAML, so that any string can be a value).
+    fn env_with(vars: &Value) -> String {
+        json!({"target": {"url": "https://x"}, "vars": vars, "tenants": {"acme": {"id": "acme-prod"}}})
+            .to_string()
+    }
+
+    /// What rendering a tenant gave, its errors as text.
+    type Outcome = Result<Value, Vec<String>>;
+
+    /// Renders tenant `acme` with shapes and straight; returns both, and how many files were
+    /// built from a shape.
+    fn both(templates: &[(&str, &str)], vars: &Value) -> (Outcome, Outcome, u32) {
+        let files = repo(templates, &env_with(vars));
+        let text = |r: Result<Value, Vec<Diagnostic>>| {
+            r.map_err(|ds| ds.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        let run = |t: &Templates| {
+            let env = files.environment("prod").unwrap();
+            let tenants = env.tenants(&files.template_dirs()).unwrap();
+            text(t.render(&env, &tenants[0]))
+        };
+        let (fast, hits) = match Templates::compile(&files) {
+            Ok(t) => {
+                let r = run(&t);
+                (r, t.shapes.values().map(shape::Shape::hits).sum())
+            }
+            Err(ds) => (Err(ds.iter().map(ToString::to_string).collect()), 0),
+        };
+        let straight = match Templates::compile(&files) {
+            Ok(t) => run(&t.straight()),
+            Err(ds) => Err(ds.iter().map(ToString::to_string).collect()),
+        };
+        (fast, straight, hits)
+    }
+
+    /// Asserts both paths agree, and returns the tree and the files built from shapes.
+    fn agree(template: &str, vars: Value) -> (Outcome, u32) {
+        let (fast, straight, hits) = both(&[("acme/tenant.yaml", template)], &vars);
+        assert_eq!(fast, straight, "template:\n{template}\nvars: {vars}");
+        (fast, hits)
+    }
+
+    #[test]
+    fn plain_scalars_are_typed_as_yaml_types_them() {
+        let template = "a: {{ vars.a }}\nb: {{ vars.b }}\nc: {{ vars.c }}\nd: {{ vars.d }}\ne: {{ vars.e }}\nf: x{{ vars.a }}\ng: '{{ vars.b }}'\nh: \"{{ vars.c }}\"\n";
+        let (tree, hits) = agree(
+            template,
+            json!({"a": "yes", "b": "1.0", "c": "null", "d": "0x1F", "e": "~"}),
+        );
+        assert_eq!(hits, 1);
+        assert_eq!(
+            tree.unwrap(),
+            json!({"a": "yes", "b": 1.0, "c": null, "d": 31, "e": null, "f": "xyes", "g": "1.0", "h": "null"})
+        );
+        let (tree, _) = agree(
+            template,
+            json!({"a": "007", "b": "+1", "c": "-.inf", "d": "TRUE", "e": "1e3"}),
+        );
+        assert!(tree.is_err(), "-.inf is not a number JSON holds");
+        let (tree, hits) = agree(
+            "a: {{ vars.a }}\nb: {{ vars.b }}\nd: {{ vars.d }}\ne: {{ vars.e }}\n",
+            json!({"a": "007", "b": "+1", "d": "TRUE", "e": "1e3"}),
+        );
+        assert_eq!(hits, 1);
+        assert_eq!(
+            tree.unwrap(),
+            json!({"a": "007", "b": 1, "d": true, "e": 1000.0})
+        );
+    }
+
+    #[test]
+    fn keys_block_scalars_and_flow_collections_take_outputs() {
+        let template = "{{ vars.a }}: 1\n\"q{{ vars.b }}\": 2\nlist: [{{ vars.a }}, '{{ vars.b }}']\nmap: {k: {{ vars.c }}}\ntext: |\n  first {{ vars.a }}\n  {{ vars.b }} second\nfold: >-\n  {{ vars.a }}\n  b\n";
+        let (tree, hits) = agree(template, json!({"a": "200", "b": "x y", "c": "true"}));
+        assert_eq!(hits, 1);
+        assert_eq!(
+            tree.unwrap(),
+            json!({"200": 1, "qx y": 2, "list": [200, "x y"], "map": {"k": true}, "text": "first 200\nx y second\n", "fold": "200 b"})
+        );
+    }
+
+    #[test]
+    fn outputs_that_would_change_the_text_around_them_take_the_straight_path() {
+        let template = "a: {{ vars.a }}\nb: 'x'\n";
+        for value in [
+            "x: y",
+            "x #y",
+            "#x",
+            "- x",
+            "[1, 2]",
+            "{a: 1}",
+            "'q'",
+            "\"q\"",
+            "a\nb: 2",
+            "",
+            " x",
+            "x ",
+            "<<",
+            "---",
+            "&a",
+            "*a",
+            "!t",
+            "|",
+            ">",
+            "\t",
+            "a\u{2028}b",
+            "@x",
+            "%x",
+        ] {
+            let (tree, hits) = agree(template, json!({"a": value}));
+            assert_eq!(hits, 0, "{value:?} gave {tree:?}");
+        }
+        // A key written twice once the outputs are in place.
+        let (tree, hits) = agree("{{ vars.a }}: 1\nb: 2\n", json!({"a": "b"}));
+        assert_eq!(hits, 0);
+        assert!(tree.unwrap_err()[0].contains("duplicate key `b`"));
+        // Quotes of the scalar's own kind, a backslash in double quotes.
+        for (template, value) in [
+            ("a: '{{ vars.a }}'\n", "it's"),
+            ("a: \"{{ vars.a }}\"\n", "\\x41"),
+            ("a: \"{{ vars.a }}\"\n", "say \"hi\""),
+        ] {
+            let (_, hits) = agree(template, json!({"a": value}));
+            assert_eq!(hits, 0, "{template} {value:?}");
+        }
+    }
+
+    #[test]
+    fn files_whose_tags_make_structure_have_no_shape() {
+        for template in [
+            "a: 1\n{% if vars.a %}b: 2\n{% endif %}",
+            "list:\n{% for x in [1, 2] %}  - {{ x }}\n{% endfor %}",
+            "# {{ vars.a }}\na: 1\n",
+            "{{ vars.a }}",
+            "a: &x {{ vars.a }}\nb: *x\n",
+            "a: !!str {{ vars.a }}\n",
+            "a: {{ vars.a }}\n  more\n",
+        ] {
+            let files = repo(
+                &[("acme/tenant.yaml", template)],
+                &env_with(&json!({"a": "v"})),
+            );
+            let t = Templates::compile(&files).unwrap();
+            assert!(t.shapes.is_empty(), "{template}");
+            let (_, hits) = agree(template, json!({"a": "v"}));
+            assert_eq!(hits, 0);
+        }
+    }
+
+    #[test]
+    fn includes_sets_comments_and_secrets_render_the_same() {
+        let templates = [
+            ("acme/tenant.yaml", "{% include \"_shared/base.yaml\" %}\n{# a comment #}\n{% set z = vars.a ~ \"-x\" %}\nname: {{ z }}\nsecret: {{ secret(\"DB\") }}\nkey: \"{{ secret(name=\"DB\") }}\"\n"),
+            ("_shared/base.yaml", "base: {{ tenant.id }}\n"),
+        ];
+        let (fast, straight, hits) = both(&templates, &json!({"a": "v"}));
+        assert_eq!(fast, straight);
+        assert_eq!(hits, 1);
+        assert_eq!(
+            fast.unwrap(),
+            json!({"base": "acme-prod", "name": "v-x", "secret": "<secret:DB>", "key": "<secret:DB>"})
+        );
+    }
+
+    #[test]
+    fn errors_while_rendering_are_the_straight_paths() {
+        let (tree, _) = agree("a: {{ vars.nope }}\nb: {{ vars.a }}\n", json!({"a": 1}));
+        let errors = tree.unwrap_err();
+        assert!(
+            errors[0].starts_with("templates/acme/tenant.yaml:1:"),
+            "{errors:?}"
+        );
+        let (tree, _) = agree(
+            "a: {{ vars.a }}\nb: x\n",
+            json!({"a": format!("<secret:X:{}>", "0".repeat(32))}),
+        );
+        assert!(tree.is_err());
+        // A limit of the sandbox, reached in a slot: the same message at the same place.
+        let limit = "{% macro m0() %}0123456789abcdef{% endmacro m0 %}{% macro m1() %}{{ self::m0() }}{{ self::m0() }}{{ self::m0() }}{{ self::m0() }}{% endmacro m1 %}{% macro m2() %}{{ self::m1() }}{{ self::m1() }}{{ self::m1() }}{{ self::m1() }}{% endmacro m2 %}{% macro m3() %}{{ self::m2() }}{{ self::m2() }}{{ self::m2() }}{{ self::m2() }}{% endmacro m3 %}";
+        let deep = (4..=11)
+            .map(|i| {
+                let call = format!("{{{{ self::m{}() }}}}", i - 1).repeat(4);
+                format!("{{% macro m{i}() %}}{call}{{% endmacro m{i} %}}")
+            })
+            .collect::<String>();
+        let template =
+            format!("{limit}{deep}\nname: {{{{ vars.a }}}}\nbig: \"{{{{ self::m11() }}}}\"\n");
+        let (tree, _) = agree(&template, json!({"a": "x"}));
+        let errors = tree.unwrap_err();
+        assert!(errors[0].contains("more than"), "{errors:?}");
+    }
+
+    /// Scalars that YAML reads in more than one way, and characters that end or start tokens.
+    fn awkward() -> impl Strategy<Value = Value> {
+        let words = prop::sample::select(vec![
+            "yes",
+            "no",
+            "1.0",
+            "null",
+            "Null",
+            "0x1F",
+            "0o17",
+            "0b11",
+            "~",
+            "",
+            " x",
+            "x ",
+            "a: b",
+            "a #b",
+            "a#b",
+            "#x",
+            "'",
+            "\"",
+            "\\",
+            "\n",
+            "a\nb",
+            "[",
+            "]",
+            "{",
+            ",",
+            "<<",
+            "<",
+            "- x",
+            "-",
+            "-1",
+            "---",
+            "...",
+            "?",
+            "? x",
+            ":x",
+            "x:",
+            "\t",
+            "\u{2028}",
+            "\u{85}",
+            "1e5",
+            "-.inf",
+            ".nan",
+            "+1",
+            "007",
+            "1_000",
+            "TRUE",
+            "True",
+            "é",
+            "&a",
+            "*a",
+            "!t",
+            "|",
+            ">",
+            "%",
+            "@",
+            "`",
+            "plain",
+            "two words",
+            "https://a.b/c?d=1&e",
+            "12",
+            "-0",
+            "18446744073709551616",
+            "99999999999999999999999",
+            "\u{E000}0\u{E001}",
+            "\u{E002}",
+        ])
+        .prop_map(|s| json!(s));
+        prop_oneof![
+            6 => "[a-z0-9][a-z0-9 ./-]{0,5}[a-z0-9]".prop_map(|s| json!(s)),
+            6 => words,
+            3 => "[a-z0-9 :#'\"\\,.\\[\\]{}\n-]{0,6}".prop_map(|s| json!(s)),
+            1 => any::<i64>().prop_map(|n| json!(n)),
+            1 => any::<bool>().prop_map(|b| json!(b)),
+            1 => Just(Value::Null),
+            1 => Just(json!([1, "a"])),
+        ]
+    }
+
+    /// One entry of a generated template: a key and a value written in one of many ways, each
+    /// with slots `$` (replaced by variables).
+    fn entry() -> impl Strategy<Value = String> {
+        let long = "x".repeat(1005);
+        let mut entries: Vec<String> = vec![
+            format!("k{long}{{{{ $ }}}}: v"),
+            format!("k: {{a{}{{{{ $ }}}}: v}}", &long[..1000]),
+            format!("\"k{}{{{{ $ }}}}\": v", &long[..990]),
+        ];
+        entries.extend(
+            [
+                "k: {{ $ }}",
+                "k: x{{ $ }}y",
+                "k: '{{ $ }}'",
+                "k: \"p {{ $ }}\\t\"",
+                "k: |\n  a {{ $ }}\n  {{ $ }}\n",
+                "k: >-\n  a {{ $ }}\n  b\n",
+                "k: |+\n  {{ $ }}\n\n",
+                "k: [{{ $ }}, \"{{ $ }}\", z]",
+                "k: {in: {{ $ }}, \"q\": '{{ $ }}'}",
+                "k:\n  - {{ $ }}\n  - n{{ $ }}",
+                "k:\n  {{ $ }}: 1\n  fixed: 2",
+                "{{ $ }}: v",
+                "k{{ $ }}: v",
+                "k: {% if $ %}yes{% else %}{{ $ }}{% endif %}",
+                "k: {{ $ ~ $ }}",
+                "k: {{ $ }}{{ $ }}",
+                "k: {# c #}{{ $ }}",
+                "k: {{ $ | upper }}",
+                "k: {{ $ | length }}",
+                "# {{ $ }}\nk: 1",
+                "k: {{ $ }} # {{ $ }}",
+                "k: 'it''s {{ $ }}'",
+                "k: \"\\x41{{ $ }}\"",
+                "? {{ $ }}\n: v",
+                "k: { {{ $ }}: 1 }",
+                "k: [[{{ $ }}], {a: [{{ $ }}]}]",
+                "k: [\n  {{ $ }},\n  b\n  ]",
+                "k: a\n  {{ $ }}\n  b",
+                "k: \"\\u00e9{{ $ }}\\n\"",
+                "k:\n  - a: {{ $ }}\n    b: x\n  - {{ $ }}",
+                "k: |2\n    {{ $ }}\n   x\n",
+                "k: |-\n  {{ $ }}\n",
+                "k: >\n  {{ $ }}\n    more\n  {{ $ }}\n\n",
+                "k: {{- $ }}",
+                "k: {{ $ -}} # c",
+                "k: {% raw %}{{ x }}{% endraw %}{{ $ }}",
+                "k: {% for x in [1, 2] %}{{ x }}{{ $ }}{% endfor %}",
+                "k: {% filter upper %}{{ $ }}{% endfilter %}",
+                "k: \"{{ $ }}\" # {{ $ }}",
+                "k: {{ $ }}:{{ $ }}",
+                "k: {{ $ }} {{ $ }}",
+                "k: -{{ $ }}",
+                "k: ?{{ $ }}",
+                "k: [-{{ $ }}, ?{{ $ }}]",
+            ]
+            .map(str::to_owned),
+        );
+        prop::sample::select(entries)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        /// Whatever the template and the values, shapes give what rendering the text and parsing
+        /// it gives: the same tree, or the same errors at the same lines and columns.
+        #[test]
+        fn shapes_give_what_the_straight_path_gives(
+            entries in prop::collection::vec((entry(), prop::collection::vec(0usize..4, 4)), 1..6),
+            values in prop::collection::vec(awkward(), 4),
+        ) {
+            let mut template = String::new();
+            for (i, (entry, vars)) in entries.iter().enumerate() {
+                let mut vars = vars.iter().cycle();
+                let mut line = entry.replacen('k', &format!("k{i}"), 1);
+                while let Some(at) = line.find('$') {
+                    let var = format!("vars.v{}", vars.next().unwrap_or(&0));
+                    line.replace_range(at..at + 1, &var);
+                }
+                template.push_str(&line);
+                template.push('\n');
+            }
+            let vars: serde_json::Map<String, Value> = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("v{i}"), v))
+                .collect();
+            let vars = Value::Object(vars);
+            let (fast, straight, _) = both(&[("acme/tenant.yaml", &template)], &vars);
+            prop_assert_eq!(fast, straight, "template:\n{}\nvars: {}", template, vars);
+        }
     }
 }

@@ -130,6 +130,11 @@ impl Graph {
         self.dirs.get(dir).map(Vec::as_slice)
     }
 
+    /// Returns the names of the files of every template directory.
+    pub(crate) fn all_template_files(&self) -> impl Iterator<Item = &str> {
+        self.dirs.values().flatten().map(|(_, name)| name.as_str())
+    }
+
     /// Returns every parsed file with what it depends on, in name order.
     pub(crate) fn files(&self) -> impl Iterator<Item = (&str, &Deps)> {
         self.files.iter().map(|(name, deps)| (name.as_str(), deps))

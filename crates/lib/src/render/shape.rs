@@ -1,0 +1,612 @@
+//! Each template file's shape, parsed once per run instead of once per tenant.
+//!
+//! Most of what a fleet renders differs between tenants only in scalar values: a client file
+//! holds `tenant.id` in two URLs, a policy says `gold` or `silver`. Parsing the rendered YAML
+//! of every file of every tenant was most of a plan's time. So when templates are compiled, each
+//! YAML file of a template directory is read once as a *shape*:
+//!
+//! - its syntax tree (includes of plain files spliced in) is split into text and *slots*: the
+//!   tags that write something (`{{ }}`, an inline `{% if %}`, ...). Tags that write nothing are
+//!   left out of the text (comments, macro definitions and imports) or kept for their effect
+//!   (`{% set %}`, and the sandbox's own counting);
+//! - the text with each slot as a token (`U+E000 n U+E001`, private-use characters no template
+//!   holds) is parsed by serde_yaml, exactly as a rendering is: the shape's tree;
+//! - saphyr's parser tells, for each scalar that holds tokens, how it is written (plain, quoted,
+//!   block), whether it is a key, and whether it sits in a flow collection; its value must be
+//!   the very string serde_yaml read, or the file has no shape.
+//!
+//! For a tenant, one small template renders only the slots, separated by `U+E002`; each
+//! scalar's text is put together from its literal parts and those outputs, and the shape's
+//! tree is copied with those scalars in place. A plain scalar is typed as YAML types it (`yes`
+//! is a string, `0x1F` the number 31, `~` null: [`crate::yaml::plain_scalar`]).
+//!
+//! That is only the same as rendering the file and parsing it when no output can change how the
+//! text around it reads: an output with a line break, a quote of its own scalar's kind, a
+//! backslash in double quotes, `: ` or ` #` in a plain scalar, or anything else that
+//! [`fits`] does not accept, sends that file down the straight path (render the text, parse
+//! it) for that tenant; so does any key that would be written twice, any file that would be too
+//! big or deep for [`crate::yaml::parse`], and any `<<`. Whatever fails while rendering the
+//! slots (an undefined variable, a limit of the sandbox) sends the whole tenant down the
+//! straight path, which reports it as it always has. The straight path stays available for all
+//! tenants with `PROMOTE_NO_CACHE=1`; a property test checks that both give the same trees and
+//! the same errors.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::Value;
+use tera::ast::{ExprVal, Node};
+use tera::{Context, Template, Tera};
+
+use super::sandbox;
+use crate::yaml;
+
+/// Opens a slot's token in a shape's text.
+const OPEN: char = '\u{E000}';
+/// Closes a slot's token.
+const CLOSE: char = '\u{E001}';
+/// Ends each slot's output in the rendering of a shape's slots.
+const SEP: char = '\u{E002}';
+
+/// Most levels of plain included files spliced into one shape.
+const MAX_SPLICE: usize = 8;
+
+/// The longest key (as written, in characters) a shape builds: libyaml refuses a key whose `:`
+/// is more than 1,024 characters after its start (unless written with `? `).
+const MAX_KEY: usize = 900;
+
+/// A YAML file of a template directory, parsed once with its slots as tokens.
+#[derive(Debug)]
+pub(crate) struct Shape {
+    /// The name of the template that renders the slots only.
+    slots_template: String,
+    /// How many slots the file has (and outputs that rendering gives).
+    slots: usize,
+    /// The tree of the file with tokens for slots.
+    tree: Value,
+    /// The scalars that hold tokens: values first, then keys, deepest first.
+    scalars: Vec<Scalar>,
+    /// [`yaml::node_count`] of the file's text without its slots.
+    nodes: usize,
+    /// How deep `[` and `{` nest in the file's text without its slots.
+    depth: usize,
+    /// Tenants this shape built, and tenants it sent down the straight path.
+    hits: AtomicU32,
+    misses: AtomicU32,
+}
+
+/// A scalar of a shape's tree that holds tokens.
+#[derive(Debug)]
+struct Scalar {
+    /// Where it is: the value's path, or the path of the map whose key it is.
+    path: Vec<Step>,
+    /// The key as the shape's tree holds it (with its tokens), when the scalar is a key.
+    key: Option<String>,
+    /// How many characters the scalar takes as written, without its tokens.
+    written: usize,
+    style: Style,
+    /// Whether it is inside a flow collection (`[...]`, `{...}`).
+    flow: bool,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Block,
+}
+
+#[derive(Debug)]
+enum Part {
+    Text(String),
+    Slot(usize),
+}
+
+/// What building a tenant's file from its shape gave.
+pub(crate) enum Built {
+    /// The file's tree, and [`yaml::node_count`] of the text it stands for.
+    Tree(Value, usize),
+    /// An output the shape cannot take: render and parse this file.
+    Straight,
+    /// Rendering the slots failed (or reached a limit): render the whole tenant straight.
+    Failed,
+}
+
+impl Shape {
+    /// Returns the shape of template file `name` (compiled for the sandbox, in `tera`) and the
+    /// template that renders its slots, to be added to `tera` as `slots_template`; or `None`
+    /// when the file has no shape (its tags make structure, it is not YAML with tokens in
+    /// scalars, or it uses inheritance).
+    pub(crate) fn of(name: &str, tera: &Tera, slots_template: String) -> Option<(Shape, Template)> {
+        let template = tera.templates.get(name)?;
+        if template.parent.is_some() {
+            return None;
+        }
+        let mut nodes = Vec::new();
+        splice(&template.ast, tera, 0, &mut nodes)?;
+        let mut text = String::new();
+        let mut ast = Vec::new();
+        let mut slots = 0usize;
+        let mut blank = true;
+        for node in nodes {
+            match node {
+                Node::Text(t) | Node::Raw(_, t, _) => {
+                    blank &= t.trim().is_empty();
+                    text.push_str(&t);
+                }
+                Node::Comment(..) | Node::MacroDefinition(..) | Node::ImportMacro(..) => {}
+                Node::Set(..) => ast.push(node),
+                Node::VariableBlock(_, ref e) if is_tick(&e.val) => ast.push(node),
+                Node::VariableBlock(..)
+                | Node::If(..)
+                | Node::Forloop(..)
+                | Node::FilterSection(..)
+                | Node::Include(..) => {
+                    ast.push(node);
+                    ast.push(Node::Text(SEP.to_string()));
+                    text.push(OPEN);
+                    text.push_str(&slots.to_string());
+                    text.push(CLOSE);
+                    slots += 1;
+                }
+                _ => return None,
+            }
+        }
+        let ours = |c: &char| matches!(*c, OPEN | CLOSE | SEP);
+        if blank || text.chars().filter(ours).count() != 2 * slots {
+            // Only white space and slots: the file is left out when it renders to nothing,
+            // which only its text tells. Or the file's own text holds our characters.
+            return None;
+        }
+        let tree = yaml::parse(&text, name).ok()?;
+        let written = written_scalars(&text)?;
+        let scalars = scalars(&tree, &written, slots)?;
+        let mut synthetic = template.clone();
+        synthetic.name = slots_template.clone();
+        synthetic.ast = ast;
+        let shape = Shape {
+            slots_template,
+            slots,
+            tree,
+            scalars,
+            nodes: yaml::node_count(&text),
+            depth: flow_depth(&text),
+            hits: AtomicU32::new(0),
+            misses: AtomicU32::new(0),
+        };
+        Some((shape, synthetic))
+    }
+
+    /// Whether this shape is worth trying: not when it has sent most tenants down the straight
+    /// path (a `{% for %}` writing list items in a scalar's place, say).
+    pub(crate) fn is_useful(&self) -> bool {
+        let misses = self.misses.load(Ordering::Relaxed);
+        misses < 16 || misses <= 4 * self.hits.load(Ordering::Relaxed)
+    }
+
+    /// How many tenants' trees this shape built.
+    #[cfg(test)]
+    pub(crate) fn hits(&self) -> u32 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Builds a tenant's tree of this file from the slots rendered with `context`.
+    pub(crate) fn build(&self, tera: &Tera, context: &Context) -> Built {
+        let Ok(rendered) = tera.render(&self.slots_template, context) else {
+            return Built::Failed;
+        };
+        let built = self.fill(&rendered);
+        let counter = match built {
+            Built::Tree(..) => &self.hits,
+            _ => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        built
+    }
+
+    /// Builds the tree from the rendered slots (each output followed by [`SEP`]).
+    fn fill(&self, rendered: &str) -> Built {
+        let mut outputs: Vec<&str> = rendered.split(SEP).collect();
+        if outputs.len() != self.slots + 1 || outputs.pop() != Some("") {
+            return Built::Straight;
+        }
+        let mut nodes = self.nodes;
+        let mut depth = self.depth;
+        for output in &outputs {
+            nodes += yaml::node_count(output);
+            depth += output.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+        }
+        if nodes > yaml::MAX_NODES || depth > yaml::MAX_FLOW_DEPTH {
+            return Built::Straight;
+        }
+        let mut tree = self.tree.clone();
+        for scalar in &self.scalars {
+            let Some(value) = scalar.value(&outputs) else {
+                return Built::Straight;
+            };
+            if !scalar.put(&mut tree, value) {
+                return Built::Straight;
+            }
+        }
+        Built::Tree(tree, nodes)
+    }
+}
+
+impl Scalar {
+    /// Returns what this scalar reads as with `outputs` in its slots, when they fit it.
+    fn value(&self, outputs: &[&str]) -> Option<Value> {
+        let mut text = String::new();
+        let mut written = self.written;
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => text.push_str(t),
+                Part::Slot(n) => {
+                    let output = outputs.get(*n)?;
+                    if !fits(self.style, self.flow, output) {
+                        return None;
+                    }
+                    text.push_str(output);
+                    written += output.chars().count();
+                }
+            }
+        }
+        // A merge key once the outputs are in place (`<{{ x }}:`): the straight path's error.
+        if text.contains("<<") || (self.key.is_some() && written >= MAX_KEY) {
+            return None;
+        }
+        let value = match self.style {
+            Style::Plain => {
+                if !plain_reads_as_one_scalar(&text, self.flow) {
+                    return None;
+                }
+                yaml::plain_scalar(&text)?
+            }
+            Style::Block if !block_fits(&self.parts, outputs) => return None,
+            _ => Value::String(text),
+        };
+        match &self.key {
+            None => Some(value),
+            Some(_) => yaml::key_text(value).ok().map(Value::String),
+        }
+    }
+
+    /// Puts `value` in `tree` where this scalar is; false when the place is gone or a key would
+    /// be written twice.
+    fn put(&self, tree: &mut Value, value: Value) -> bool {
+        let Some(at) = walk(tree, &self.path) else {
+            return false;
+        };
+        match (&self.key, value) {
+            (None, value) => {
+                *at = value;
+                true
+            }
+            (Some(old), Value::String(new)) => {
+                let Value::Object(map) = at else {
+                    return false;
+                };
+                if map.contains_key(&new) {
+                    return false;
+                }
+                let Some(v) = map.remove(old) else {
+                    return false;
+                };
+                map.insert(new, v);
+                true
+            }
+            (Some(_), _) => false,
+        }
+    }
+}
+
+/// Whether `output` may stand in a scalar of `style` without changing how the text around it
+/// reads: one line of printable characters that do not end the scalar.
+fn fits(style: Style, flow: bool, output: &str) -> bool {
+    let printable = |c: char| {
+        !(c.is_control()
+            || matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}'
+            ))
+    };
+    if !output.chars().all(printable) {
+        return false;
+    }
+    match style {
+        Style::Double => !output.contains(['"', '\\']),
+        Style::Single => !output.contains('\''),
+        Style::Block => true,
+        Style::Plain => !(flow && output.contains([',', '[', ']', '{', '}'])),
+    }
+}
+
+/// Whether `text`, on one line, reads as one plain scalar with exactly that text: nothing that
+/// starts another token (an indicator first, `: `, ` #`), no white space at either end, no
+/// document marker.
+fn plain_reads_as_one_scalar(text: &str, flow: bool) -> bool {
+    let flow_indicator = |c: char| matches!(c, ',' | '[' | ']' | '{' | '}');
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    let second = text[first.len_utf8()..].chars().next();
+    let starts_clean = match first {
+        // In a flow collection libyaml reads `?` and `:` first as indicators, whatever follows.
+        '?' | ':' if flow => false,
+        '-' | '?' | ':' => {
+            second.is_some_and(|c| !(c.is_whitespace() || flow && flow_indicator(c)))
+        }
+        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+        | '@' | '`' => false,
+        c => !c.is_whitespace(),
+    };
+    let ends_early = text.ends_with([' ', ':'])
+        || text.contains(": ")
+        || text.contains(" #")
+        || (flow && text.contains(":?"));
+    let document_marker = text.starts_with("---") || text.starts_with("...");
+    starts_clean && !ends_early && !document_marker
+}
+
+/// Whether the outputs of a block scalar's slots keep its lines as they are: none empty (a line
+/// that becomes empty changes what the block keeps at its end) and none starting or ending with
+/// a space (a line's indentation decides where the block's text starts and how it folds).
+fn block_fits(parts: &[Part], outputs: &[&str]) -> bool {
+    parts.iter().all(|part| match part {
+        Part::Text(_) => true,
+        Part::Slot(n) => outputs.get(*n).is_some_and(|o| {
+            !o.is_empty()
+                && !o.starts_with(char::is_whitespace)
+                && !o.ends_with(char::is_whitespace)
+        }),
+    })
+}
+
+/// Whether `e` is the sandbox's counting call, which writes nothing ([`sandbox::TICK`]).
+fn is_tick(e: &ExprVal) -> bool {
+    matches!(e, ExprVal::FunctionCall(call) if call.name == sandbox::TICK)
+}
+
+/// Appends `ast` to `out` with every include of a plain file replaced by that file's nodes:
+/// one that sets no variable (an include has its own), defines and imports no macro and extends
+/// nothing. `None` where an include cannot be followed.
+fn splice(ast: &[Node], tera: &Tera, depth: usize, out: &mut Vec<Node>) -> Option<()> {
+    for node in ast {
+        if let Node::Include(_, names, false) = node {
+            if let [name] = names.as_slice() {
+                let included = tera.templates.get(name)?;
+                if depth < MAX_SPLICE
+                    && included.parent.is_none()
+                    && included.macros.is_empty()
+                    && included.imported_macro_files.is_empty()
+                    && !sets_anything(&included.ast)
+                {
+                    splice(&included.ast, tera, depth + 1, out)?;
+                    continue;
+                }
+            }
+        }
+        out.push(node.clone());
+    }
+    Some(())
+}
+
+/// Whether a syntax tree sets a variable anywhere.
+fn sets_anything(ast: &[Node]) -> bool {
+    ast.iter().any(|node| match node {
+        Node::Set(..) => true,
+        Node::Forloop(_, f, _) => {
+            sets_anything(&f.body) || f.empty_body.as_deref().is_some_and(sets_anything)
+        }
+        Node::If(i, _) => {
+            i.conditions.iter().any(|(_, _, body)| sets_anything(body))
+                || i.otherwise
+                    .as_ref()
+                    .is_some_and(|(_, body)| sets_anything(body))
+        }
+        Node::FilterSection(_, f, _) => sets_anything(&f.body),
+        Node::Block(_, b, _) => sets_anything(&b.body),
+        Node::MacroDefinition(_, m, _) => sets_anything(&m.body),
+        _ => false,
+    })
+}
+
+/// A scalar holding tokens, as saphyr's parser read it.
+struct Written {
+    value: String,
+    /// Characters from its start to its end as written, its tokens included.
+    chars: usize,
+    style: Style,
+    key: bool,
+    flow: bool,
+}
+
+/// Returns the scalars of `text` that hold tokens, or `None` when one of them is written in a
+/// way the shape does not follow: over several lines (outside a block scalar), with a tag or an
+/// anchor, or when saphyr's parser refuses the text.
+fn written_scalars(text: &str) -> Option<Vec<Written>> {
+    enum Frame {
+        Seq { flow: bool },
+        Map { flow: bool, key_next: bool },
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut found = Vec::new();
+    // A node ends: the map it is in expects a key or a value next.
+    fn ended(stack: &mut [Frame]) {
+        if let Some(Frame::Map { key_next, .. }) = stack.last_mut() {
+            *key_next = !*key_next;
+        }
+    }
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        let in_flow = stack.iter().any(|f| match f {
+            Frame::Seq { flow } | Frame::Map { flow, .. } => *flow,
+        });
+        let opens_flow = |c: char| chars.get(span.start.index()) == Some(&c);
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                let key = matches!(stack.last(), Some(Frame::Map { key_next: true, .. }));
+                if value.contains(OPEN) {
+                    let style = match style {
+                        ScalarStyle::Plain => Style::Plain,
+                        ScalarStyle::SingleQuoted => Style::Single,
+                        ScalarStyle::DoubleQuoted => Style::Double,
+                        ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
+                    };
+                    let one_line = span.start.line() == span.end.line();
+                    if anchor != 0 || tag.is_some() || (style != Style::Block && !one_line) {
+                        return None;
+                    }
+                    found.push(Written {
+                        chars: span.end.index().saturating_sub(span.start.index()),
+                        value: value.into_owned(),
+                        style,
+                        key,
+                        flow: in_flow,
+                    });
+                }
+                ended(&mut stack);
+            }
+            Event::SequenceStart(..) => stack.push(Frame::Seq {
+                flow: in_flow || opens_flow('['),
+            }),
+            Event::MappingStart(..) => stack.push(Frame::Map {
+                flow: in_flow || opens_flow('{'),
+                key_next: true,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                stack.pop();
+                ended(&mut stack);
+            }
+            Event::Alias(_) => ended(&mut stack),
+            _ => {}
+        }
+    }
+    Some(found)
+}
+
+/// Returns the scalars of `tree` that hold tokens, each matched with how it is written; `None`
+/// unless every slot is in exactly one of them and both parsers read each the same.
+fn scalars(tree: &Value, written: &[Written], slots: usize) -> Option<Vec<Scalar>> {
+    let mut found = Vec::new();
+    collect(tree, &mut Vec::new(), &mut found);
+    let mut seen = vec![false; slots];
+    let mut values = Vec::new();
+    let mut keys = Vec::new();
+    for (path, key, text) in found {
+        let parts = parts(&text)?;
+        for part in &parts {
+            if let Part::Slot(n) = part {
+                if std::mem::replace(seen.get_mut(*n)?, true) {
+                    return None;
+                }
+            }
+        }
+        let w = written.iter().find(|w| w.value == text && w.key == key)?;
+        let tokens: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Slot(n) => 2 + n.to_string().len(),
+                Part::Text(_) => 0,
+            })
+            .sum();
+        let scalar = Scalar {
+            key: key.then(|| text.clone()),
+            written: w.chars.saturating_sub(tokens),
+            path,
+            style: w.style,
+            flow: w.flow,
+            parts,
+        };
+        if key {
+            keys.push(scalar);
+        } else {
+            values.push(scalar);
+        }
+    }
+    if seen.iter().any(|s| !s) || written.len() != values.len() + keys.len() {
+        return None;
+    }
+    keys.sort_by_key(|k| std::cmp::Reverse(k.path.len()));
+    values.extend(keys);
+    Some(values)
+}
+
+/// Collects (path, is a key, text) of every string and key of `value` holding a token.
+fn collect(value: &Value, path: &mut Vec<Step>, out: &mut Vec<(Vec<Step>, bool, String)>) {
+    match value {
+        Value::String(s) if s.contains(OPEN) => out.push((path.clone(), false, s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                collect(item, path, out);
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k.contains(OPEN) {
+                    out.push((path.clone(), true, k.clone()));
+                }
+                path.push(Step::Key(k.clone()));
+                collect(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Splits a string of a shape's tree into its text and its slots.
+fn parts(text: &str) -> Option<Vec<Part>> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find(OPEN) {
+        if open > 0 {
+            parts.push(Part::Text(rest[..open].to_owned()));
+        }
+        let after = &rest[open + OPEN.len_utf8()..];
+        let close = after.find(CLOSE)?;
+        parts.push(Part::Slot(after[..close].parse().ok()?));
+        rest = &after[close + CLOSE.len_utf8()..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Some(parts)
+}
+
+/// Returns the value at `path` in `tree`.
+fn walk<'t>(tree: &'t mut Value, path: &[Step]) -> Option<&'t mut Value> {
+    path.iter().try_fold(tree, |at, step| match (at, step) {
+        (Value::Object(map), Step::Key(k)) => map.get_mut(k),
+        (Value::Array(items), Step::Index(i)) => items.get_mut(*i),
+        _ => None,
+    })
+}
+
+/// How deep `[` and `{` nest in `text`, counted as [`yaml::parse`] counts them (quotes are
+/// not looked at).
+fn flow_depth(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
