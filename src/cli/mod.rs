@@ -36,10 +36,15 @@ pub use output::Ui;
 
 use promote_lib::diagnostic::Diagnostic;
 
+/// What `promote --version` says after the name: the version and the commit the binary was
+/// built from (`build.rs`: from git, from a published crate's `.cargo_vcs_info.json`, or
+/// `unknown commit`), e.g. `0.1.0 (commit 4120b01c3d2e)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PROMOTE_COMMIT"), ")");
+
 /// Identity-platform tenants as YAML in git: render, validate, diff, plan and apply them
 /// through the Configuration Promotion API.
 #[derive(Debug, Parser)]
-#[command(name = "promote", version, max_term_width = 100)]
+#[command(name = "promote", version = VERSION, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 success or no changes, 1 error, 2 changes present (--detailed-exitcode)."
 )]

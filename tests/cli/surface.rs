@@ -1,4 +1,4 @@
-//! The user's surface around the commands: shell completions and manual pages.
+//! The user's surface around the commands: `--version`, shell completions and manual pages.
 
 use crate::support::TestRepo;
 
@@ -36,6 +36,30 @@ fn completions_generate_for_every_shell() {
     repo.run(&["completions", "tcsh"])
         .code(1)
         .stderr_contains("possible values");
+}
+
+/// `promote --version` names the commit the binary was built from: this checkout's HEAD (the
+/// test binary and `promote` are built from the same one), or `unknown commit` where git cannot
+/// tell (no git on the machine, or a copy of the source outside a work tree).
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let source = env!("CARGO_MANIFEST_DIR");
+    let head = std::process::Command::new("git")
+        .args(["-C", source, "rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8(out.stdout).unwrap().trim().to_owned());
+    let commit = match head {
+        Some(sha) => format!("commit {}", &sha[..12]),
+        None => "unknown commit".to_owned(),
+    };
+    let run = TestRepo::empty().run(&["--version"]);
+    run.success();
+    assert_eq!(
+        run.stdout.trim_end(),
+        format!("promote {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
