@@ -244,7 +244,15 @@ fn script(steps: &[Step]) -> String {
          \x20 for p in $(jobs -p); do kill \"$p\" 2>/dev/null; done\n\
          \x20 wait 2>/dev/null\n\
          }\n\
-         trap __promote_docs_cleanup EXIT\n",
+         trap __promote_docs_cleanup EXIT\n\
+         # A doc that stops a background server and starts another on the same data at once\n\
+         # (as a reader would, a moment later) must not race the first one's exit.\n\
+         kill() {\n\
+         \x20 command kill \"$@\"\n\
+         \x20 local status=$? a\n\
+         \x20 for a in \"$@\"; do case $a in -*) ;; *) wait \"$a\" 2>/dev/null ;; esac; done\n\
+         \x20 return $status\n\
+         }\n",
     );
     for (i, step) in steps.iter().enumerate() {
         writeln!(out, "printf '\\n{MARK} {i} start\\n'").unwrap();
