@@ -6,11 +6,15 @@
 //! ([`TENANT_FIELDS`], [`WORKSPACE_FIELDS`]), recognises markers, finds plain-text values, and
 //! redacts or strips them.
 
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::Value;
 
 use crate::pointer;
+use matcher::Matcher;
+
+mod matcher;
 
 /// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
 /// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
@@ -101,6 +105,18 @@ static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
     LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
 
+static TENANT_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&TENANT_PATTERNS));
+
+static WORKSPACE_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&WORKSPACE_PATTERNS));
+
+/// The patterns of `scope`, compiled ([`matcher`]).
+fn matcher(scope: Scope) -> &'static Matcher {
+    match scope {
+        Scope::Tenant => &TENANT_MATCHER,
+        Scope::Workspace => &WORKSPACE_MATCHER,
+    }
+}
+
 /// Parses a `/`-separated pattern (see [`TENANT_FIELDS`]).
 pub(crate) fn parse(pattern: &'static str) -> Pattern {
     pattern
@@ -109,6 +125,7 @@ pub(crate) fn parse(pattern: &'static str) -> Pattern {
         .collect()
 }
 
+#[cfg(test)]
 fn patterns(scope: Scope) -> &'static [Pattern] {
     match scope {
         Scope::Tenant => &TENANT_PATTERNS,
@@ -212,8 +229,7 @@ fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let len = at.len();
-                at.push('/');
-                at.push_str(&i.to_string());
+                write!(at, "/{i}").expect("writing to a String cannot fail");
                 markers(item, at, found);
                 at.truncate(len);
             }
@@ -221,7 +237,7 @@ fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
         Value::Object(map) => {
             for (key, item) in map {
                 let len = at.len();
-                at.push_str(&pointer::join("", key));
+                pointer::push(at, key);
                 // A marker as a key is never a credential field's value.
                 if key.contains(MARKER_PREFIX) {
                     found(at);
@@ -237,13 +253,15 @@ fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
 /// Calls `found` with the JSON pointer and value of every credential field present in `tree`,
 /// each once, and none inside another (an IdP's `credentials` holds a `client_secret`: the
 /// whole structure is the credential).
-pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String, &'a Value)) {
+pub fn for_each<'a>(tree: &'a Value, scope: Scope, found: impl FnMut(String, &'a Value)) {
     let mut all: Vec<(String, &'a Value)> = Vec::new();
-    for pattern in patterns(scope) {
-        walk(tree, pattern, String::new(), &mut |at, value| {
-            all.push((at, value))
-        });
-    }
+    matcher(scope).find(tree, &mut |at, value| all.push((at, value)));
+    outermost(all, found);
+}
+
+/// Calls `found` with each of `all` (pointers and values, in any order, maybe repeated) once,
+/// in pointer order, leaving out those inside another.
+fn outermost<'a>(mut all: Vec<(String, &'a Value)>, mut found: impl FnMut(String, &'a Value)) {
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.dedup_by(|b, a| a.0 == b.0);
     // Sorted, a field comes before the fields inside it; `kept` is the chain of fields found
@@ -408,32 +426,8 @@ pub fn redact_in_place(tree: &mut Value, scope: Scope) {
 /// above it, or below it (a field named as one anywhere, see [`ANYWHERE_FIELDS`], counts when
 /// it is in `at` or inside `value`). Most values cannot, and are shown without redaction work.
 pub fn may_hold(at: &str, value: &Value, scope: Scope) -> bool {
-    let Ok(segments) = pointer::parse(at) else {
-        return true;
-    };
-    let anywhere = |pattern: &Pattern| pattern.first().is_some_and(|a| a.as_slice() == [ANY_DEPTH]);
-    patterns(scope).iter().any(|pattern| {
-        if anywhere(pattern) {
-            let names = pattern.last().map(Vec::as_slice).unwrap_or_default();
-            segments.iter().any(|seg| segment_matches(names, seg)) || has_key(value, names)
-        } else {
-            pattern
-                .iter()
-                .zip(&segments)
-                .all(|(alts, seg)| segment_matches(alts, seg))
-        }
-    })
-}
-
-/// Whether `value` has a map key among `names` at any depth.
-fn has_key(value: &Value, names: &[&str]) -> bool {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| segment_matches(names, k) || has_key(v, names)),
-        Value::Array(items) => items.iter().any(|v| has_key(v, names)),
-        _ => false,
-    }
+    let matcher = matcher(scope);
+    matcher.on_path(at).unwrap_or(true) || matcher.has_key(value)
 }
 
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it

@@ -61,6 +61,13 @@ pub fn join(parent: &str, key: &str) -> String {
     out
 }
 
+/// Makes `at` the pointer to its child `key`, in place: for walks that keep one pointer and
+/// truncate it back to its length before, instead of building one string per key.
+pub fn push(at: &mut String, key: &str) {
+    at.push('/');
+    at.push_str(&escape(key));
+}
+
 /// The pointer made of `keys` (the inverse of [`parse`]).
 pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> String {
     keys.iter()

@@ -1,0 +1,233 @@
+//! The credential patterns of a scope compiled once into a trie of folded field names, so that
+//! finding the credential fields of a tree is one walk of it, and asking whether a pointer may
+//! hold one is one walk of the pointer.
+//!
+//! Every key is folded once ([`fold`]) and compared by equality with the trie's names, instead
+//! of once per pattern and alternative ([`super::folds_to`]). The results are the pattern walk's
+//! exactly: the tests below compare both on generated trees and pointers.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::{Pattern, ANY_DEPTH};
+use crate::pointer;
+
+/// Returns `key` as Go's `encoding/json` folds it to compare with an ASCII field name: ASCII
+/// letters lower-cased, the Kelvin sign (U+212A) as `k` and the long s (U+017F) as `s`; `None`
+/// when another non-ASCII character makes it equal to no ASCII name.
+pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
+    if key.is_ascii() {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Some(Cow::Owned(key.to_ascii_lowercase()));
+        }
+        return Some(Cow::Borrowed(key));
+    }
+    key.chars()
+        .map(|c| match c {
+            '\u{212A}' => Some('k'),
+            '\u{017F}' => Some('s'),
+            c if c.is_ascii() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect::<Option<String>>()
+        .map(Cow::Owned)
+}
+
+/// One node of the trie: the names that lead on from it, the edge `*` takes, and whether a
+/// pattern ends here.
+#[derive(Debug, Default)]
+struct Node {
+    names: Vec<(&'static str, usize)>,
+    any: Option<usize>,
+    end: bool,
+}
+
+/// The credential patterns of one scope: a trie of the patterns of fixed places, and the names
+/// that are a credential at any depth (`**/name`).
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    nodes: Vec<Node>,
+    anywhere: Vec<&'static str>,
+}
+
+impl Matcher {
+    /// Compiles `patterns`. A pattern starting with `**` must be `**/names` (its names go to
+    /// the names matched anywhere); every name must be lower-case ASCII, as the platform's
+    /// field names are.
+    pub(crate) fn new(patterns: &[Pattern]) -> Matcher {
+        let mut matcher = Matcher {
+            nodes: vec![Node::default()],
+            anywhere: Vec::new(),
+        };
+        for pattern in patterns {
+            match pattern.as_slice() {
+                [first, names] if first.as_slice() == [ANY_DEPTH] => {
+                    matcher.anywhere.extend(names.iter().copied());
+                }
+                _ => matcher.insert(0, pattern),
+            }
+        }
+        matcher
+    }
+
+    /// Adds `pattern` below node `at`, one path per alternative.
+    fn insert(&mut self, at: usize, pattern: &[Vec<&'static str>]) {
+        let Some((first, rest)) = pattern.split_first() else {
+            self.nodes[at].end = true;
+            return;
+        };
+        for name in first {
+            let next = if *name == "*" {
+                self.nodes[at].any
+            } else {
+                self.edge(at, name)
+            };
+            let next = next.unwrap_or_else(|| {
+                self.nodes.push(Node::default());
+                let new = self.nodes.len() - 1;
+                if *name == "*" {
+                    self.nodes[at].any = Some(new);
+                } else {
+                    self.nodes[at].names.push((name, new));
+                }
+                new
+            });
+            self.insert(next, rest);
+        }
+    }
+
+    fn edge(&self, at: usize, folded: &str) -> Option<usize> {
+        self.nodes[at]
+            .names
+            .iter()
+            .find(|(name, _)| *name == folded)
+            .map(|(_, next)| *next)
+    }
+
+    /// Pushes onto `next` the nodes reached from `states` by a key folded to `folded` (`None`:
+    /// a key that is no field name, or a list index when `index`).
+    fn step(&self, states: &[usize], folded: Option<&str>, index: bool, next: &mut Vec<usize>) {
+        for &s in states {
+            if let (false, Some(f)) = (index, folded) {
+                next.extend(self.edge(s, f));
+            }
+            next.extend(self.nodes[s].any);
+        }
+    }
+
+    /// Whether a key folded to `folded` is a credential at any depth.
+    fn anywhere(&self, folded: Option<&str>) -> bool {
+        folded.is_some_and(|f| self.anywhere.contains(&f))
+    }
+
+    /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
+    /// in no particular order; a place several patterns match may come more than once.
+    pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
+        if self.nodes[0].end {
+            found(String::new(), tree);
+        }
+        self.find_below(tree, &[0], &mut String::new(), found);
+    }
+
+    fn find_below<'a>(
+        &self,
+        value: &'a Value,
+        states: &[usize],
+        at: &mut String,
+        found: &mut impl FnMut(String, &'a Value),
+    ) {
+        let mut next = Vec::new();
+        let mut visit = |this: &Self, key: &str, index: bool, child: &'a Value, at: &mut String| {
+            let folded = if index { None } else { fold(key) };
+            let folded = folded.as_deref();
+            next.clear();
+            this.step(states, folded, index, &mut next);
+            let len = at.len();
+            pointer::push(at, key);
+            let here = next.iter().any(|&s| this.nodes[s].end);
+            if here || (!index && this.anywhere(folded)) {
+                found(at.clone(), child);
+            }
+            // Every node is visited: a name matched anywhere may be below.
+            if matches!(child, Value::Object(_) | Value::Array(_)) {
+                let states = std::mem::take(&mut next);
+                this.find_below(child, &states, at, found);
+                next = states;
+            }
+            at.truncate(len);
+        };
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    visit(self, key, false, child, at);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    visit(self, &i.to_string(), true, child, at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
+    /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
+    pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
+        let tokens = tokens(at)?;
+        let mut states = vec![0];
+        let mut next = Vec::new();
+        let root = &self.nodes[0];
+        let mut fixed = root.end || root.any.is_some() || !root.names.is_empty();
+        let mut anywhere = false;
+        for token in tokens {
+            let folded = fold(&token);
+            anywhere = anywhere || self.anywhere(folded.as_deref());
+            if fixed {
+                if states.iter().any(|&s| self.nodes[s].end) {
+                    return Some(true);
+                }
+                next.clear();
+                self.step(&states, folded.as_deref(), false, &mut next);
+                std::mem::swap(&mut states, &mut next);
+                // No pattern of fixed places fits; a name anywhere still may.
+                fixed = !states.is_empty();
+            }
+        }
+        Some(fixed || anywhere)
+    }
+
+    /// Whether `value` has a map key matched anywhere, at any depth.
+    pub(crate) fn has_key(&self, value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| self.anywhere(fold(k).as_deref()) || self.has_key(v)),
+            Value::Array(items) => items.iter().any(|v| self.has_key(v)),
+            _ => false,
+        }
+    }
+}
+
+/// The unescaped keys of pointer `ptr`, or `None` if it is no valid pointer (as
+/// [`pointer::parse`] says), without collecting them.
+fn tokens(ptr: &str) -> Option<impl Iterator<Item = Cow<'_, str>>> {
+    let rest = match ptr {
+        "" => None,
+        _ => Some(ptr.strip_prefix('/')?),
+    };
+    if ptr.contains('~') && pointer::parse(ptr).is_err() {
+        return None;
+    }
+    // Checked above: every escape is valid.
+    Some(
+        rest.into_iter()
+            .flat_map(|r| r.split('/'))
+            .map(|t| pointer::unescape(t).unwrap_or_default()),
+    )
+}
+
+#[cfg(test)]
+#[path = "matcher_tests.rs"]
+mod tests;
