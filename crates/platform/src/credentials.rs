@@ -209,18 +209,55 @@ fn is_safe_inside(value: &Value) -> bool {
 /// field. A secret's value is only ever sent in a credential field; elsewhere the marker would
 /// reach the platform as the text `<secret:NAME>`, which nobody means.
 pub fn stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
-    let mut fields = Vec::new();
-    for_each(tree, scope, |ptr, _| fields.push(ptr));
-    let mut out = Vec::new();
-    markers(tree, &mut String::new(), &mut |at| {
-        let inside = fields
-            .iter()
-            .any(|f| at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/'));
-        if !inside {
-            out.push(at.to_owned());
+    Fields::of(tree, scope).stray_markers()
+}
+
+/// The credential fields of a tree ([`for_each`]), found once for the checks that read them
+/// ([`Fields::plain_text`], [`Fields::stray_markers`]).
+#[derive(Debug)]
+pub struct Fields<'a> {
+    tree: &'a Value,
+    found: Vec<(String, &'a Value)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Finds the credential fields of `tree`, a tree of `scope`.
+    pub fn of(tree: &'a Value, scope: Scope) -> Fields<'a> {
+        let mut found = Vec::new();
+        for_each(tree, scope, |ptr, value| found.push((ptr, value)));
+        Fields { tree, found }
+    }
+
+    /// Returns the pointers of the fields that hold plain text (see [`plain_text`]).
+    pub fn plain_text(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (ptr, v) in &self.found {
+            let field = ptr.rsplit('/').next().unwrap_or_default();
+            let safe = if STRUCTURED.contains(&field) {
+                is_safe(v)
+            } else {
+                v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
+            };
+            if !safe {
+                out.push(ptr.clone());
+            }
         }
-    });
-    out
+        out
+    }
+
+    /// Returns the pointers of the markers outside the fields (see [`stray_markers`]).
+    pub fn stray_markers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        markers(self.tree, &mut String::new(), &mut |at| {
+            let inside = self.found.iter().any(|(f, _)| {
+                at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/')
+            });
+            if !inside {
+                out.push(at.to_owned());
+            }
+        });
+        out
+    }
 }
 
 fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
@@ -391,19 +428,7 @@ const STRUCTURED: &[&str] = &[
 /// marker in a single-string field (`api_key: {sk_live_...: true}` hides a key in a map), and
 /// anything [`is_safe`] refuses in a structured one.
 pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
-    let mut out = Vec::new();
-    for_each(tree, scope, |ptr, v| {
-        let field = ptr.rsplit('/').next().unwrap_or_default();
-        let safe = if STRUCTURED.contains(&field) {
-            is_safe(v)
-        } else {
-            v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
-        };
-        if !safe {
-            out.push(ptr);
-        }
-    });
-    out
+    Fields::of(tree, scope).plain_text()
 }
 
 /// Returns `tree` with every plain-text credential value replaced by [`REDACTED`]; markers stay.
