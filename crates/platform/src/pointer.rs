@@ -22,7 +22,8 @@ pub enum PointerError {
 
 /// Escapes one key as a pointer token: `~` becomes `~0`, `/` becomes `~1`.
 pub fn escape(key: &str) -> Cow<'_, str> {
-    if key.contains(['~', '/']) {
+    // Bytes, not chars: every key of every walk comes through here, and both are ASCII.
+    if key.bytes().any(|b| b == b'~' || b == b'/') {
         Cow::Owned(key.replace('~', "~0").replace('/', "~1"))
     } else {
         Cow::Borrowed(key)
@@ -79,6 +80,15 @@ pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> String {
 /// # Errors
 /// [`PointerError`] when `ptr` is neither empty nor starts with `/`, or has a bad `~` escape.
 pub fn parse(ptr: &str) -> Result<Vec<String>, PointerError> {
+    Ok(tokens(ptr)?.into_iter().map(Cow::into_owned).collect())
+}
+
+/// Like [`parse`], borrowing from `ptr` the keys that have no escape: for walks along many
+/// pointers, where most keys have none.
+///
+/// # Errors
+/// As [`parse`].
+pub fn tokens(ptr: &str) -> Result<Vec<Cow<'_, str>>, PointerError> {
     if ptr.is_empty() {
         return Ok(Vec::new());
     }
@@ -86,7 +96,7 @@ pub fn parse(ptr: &str) -> Result<Vec<String>, PointerError> {
         return Err(PointerError::NoLeadingSlash(ptr.to_owned()));
     };
     rest.split('/')
-        .map(|t| unescape(t).map(Cow::into_owned))
+        .map(unescape)
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| PointerError::BadEscape(ptr.to_owned()))
 }

@@ -132,7 +132,7 @@ impl Plan {
             after: Value::Object(Map::new()),
         };
         for change in &self.changes {
-            let Ok(tokens) = pointer::parse(&change.path) else {
+            let Ok(tokens) = pointer::tokens(&change.path) else {
                 continue;
             };
             let Some((key, parents)) = tokens.split_last() else {
@@ -147,7 +147,7 @@ impl Plan {
                 (&mut touched.after, &change.new),
             ] {
                 if let (Some(map), Some(value)) = (parents_of(side, parents), value) {
-                    map.insert(key.clone(), value.clone());
+                    map.insert(key.to_string(), value.clone());
                 }
             }
         }
@@ -221,13 +221,19 @@ impl Plan {
 
 /// The object at `parents` in `tree`, made (as empty objects) where missing; `None` where a
 /// parent is not an object.
-fn parents_of<'t>(tree: &'t mut Value, parents: &[String]) -> Option<&'t mut Map<String, Value>> {
+fn parents_of<'t, S: AsRef<str>>(
+    tree: &'t mut Value,
+    parents: &[S],
+) -> Option<&'t mut Map<String, Value>> {
     let mut at = tree;
     for token in parents {
         let Value::Object(map) = at else { return None };
-        at = map
-            .entry(token.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let token = token.as_ref();
+        // Most changes share their parents with the one before: no key is copied for those.
+        if !map.contains_key(token) {
+            map.insert(token.to_owned(), Value::Object(Map::new()));
+        }
+        at = map.get_mut(token)?;
     }
     match at {
         Value::Object(map) => Some(map),

@@ -175,7 +175,7 @@ impl Matcher {
     /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
     /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
     pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
-        let tokens = tokens(at)?;
+        let tokens = pointer::tokens(at).ok()?;
         let mut states = vec![0];
         let mut next = Vec::new();
         let root = &self.nodes[0];
@@ -208,24 +208,6 @@ impl Matcher {
             _ => false,
         }
     }
-}
-
-/// The unescaped keys of pointer `ptr`, or `None` if it is no valid pointer (as
-/// [`pointer::parse`] says), without collecting them.
-fn tokens(ptr: &str) -> Option<impl Iterator<Item = Cow<'_, str>>> {
-    let rest = match ptr {
-        "" => None,
-        _ => Some(ptr.strip_prefix('/')?),
-    };
-    if ptr.contains('~') && pointer::parse(ptr).is_err() {
-        return None;
-    }
-    // Checked above: every escape is valid.
-    Some(
-        rest.into_iter()
-            .flat_map(|r| r.split('/'))
-            .map(|t| pointer::unescape(t).unwrap_or_default()),
-    )
 }
 
 #[cfg(test)]
