@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::pointer;
 use matcher::Matcher;
 
-mod matcher;
+pub(crate) mod matcher;
 
 /// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
 /// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and

@@ -34,13 +34,13 @@ pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
         .map(Cow::Owned)
 }
 
-/// One node of the trie: the names that lead on from it, the edge `*` takes, and whether a
-/// pattern ends here.
+/// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
+/// (by index) that end here.
 #[derive(Debug, Default)]
 struct Node {
     names: Vec<(&'static str, usize)>,
     any: Option<usize>,
-    end: bool,
+    ends: Vec<usize>,
 }
 
 /// The credential patterns of one scope: a trie of the patterns of fixed places, and the names
@@ -60,21 +60,21 @@ impl Matcher {
             nodes: vec![Node::default()],
             anywhere: Vec::new(),
         };
-        for pattern in patterns {
+        for (index, pattern) in patterns.iter().enumerate() {
             match pattern.as_slice() {
                 [first, names] if first.as_slice() == [ANY_DEPTH] => {
                     matcher.anywhere.extend(names.iter().copied());
                 }
-                _ => matcher.insert(0, pattern),
+                _ => matcher.insert(0, pattern, index),
             }
         }
         matcher
     }
 
-    /// Adds `pattern` below node `at`, one path per alternative.
-    fn insert(&mut self, at: usize, pattern: &[Vec<&'static str>]) {
+    /// Adds `pattern` (the `index`th) below node `at`, one path per alternative.
+    fn insert(&mut self, at: usize, pattern: &[Vec<&'static str>], index: usize) {
         let Some((first, rest)) = pattern.split_first() else {
-            self.nodes[at].end = true;
+            self.nodes[at].ends.push(index);
             return;
         };
         for name in first {
@@ -93,7 +93,7 @@ impl Matcher {
                 }
                 new
             });
-            self.insert(next, rest);
+            self.insert(next, rest, index);
         }
     }
 
@@ -124,48 +124,77 @@ impl Matcher {
     /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
     /// in no particular order; a place several patterns match may come more than once.
     pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
-        if self.nodes[0].end {
-            found(String::new(), tree);
-        }
-        self.find_below(tree, &[0], &mut String::new(), found);
+        self.walk(tree, &mut |this, at, value, states, anywhere| {
+            if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
+                found(at.to_owned(), value);
+            }
+        });
     }
 
-    fn find_below<'a>(
+    /// Calls `found` with the index of the pattern (of those compiled), the pointer and the
+    /// value of every place of `tree` a pattern of fixed places matches, once per pattern, in
+    /// tree order.
+    pub(crate) fn find_each<'a>(
+        &self,
+        tree: &'a Value,
+        found: &mut impl FnMut(usize, String, &'a Value),
+    ) {
+        self.walk(tree, &mut |this, at, value, states, _| {
+            for &s in states {
+                for &index in &this.nodes[s].ends {
+                    found(index, at.to_owned(), value);
+                }
+            }
+        });
+    }
+
+    /// Calls `visit` with every value of `tree` (the root first), its pointer, the trie's
+    /// nodes it reaches, and whether its key is a name matched anywhere; where no node is
+    /// reached and there are no such names, nothing below is visited.
+    fn walk<'a>(
+        &self,
+        tree: &'a Value,
+        visit: &mut impl FnMut(&Self, &str, &'a Value, &[usize], bool),
+    ) {
+        visit(self, "", tree, &[0], false);
+        self.walk_below(tree, &[0], &mut String::new(), visit);
+    }
+
+    fn walk_below<'a>(
         &self,
         value: &'a Value,
         states: &[usize],
         at: &mut String,
-        found: &mut impl FnMut(String, &'a Value),
+        visit: &mut impl FnMut(&Self, &str, &'a Value, &[usize], bool),
     ) {
         let mut next = Vec::new();
-        let mut visit = |this: &Self, key: &str, index: bool, child: &'a Value, at: &mut String| {
+        let mut child = |this: &Self, key: &str, index: bool, child: &'a Value, at: &mut String| {
             let folded = if index { None } else { fold(key) };
             let folded = folded.as_deref();
             next.clear();
             this.step(states, folded, index, &mut next);
             let len = at.len();
             pointer::push(at, key);
-            let here = next.iter().any(|&s| this.nodes[s].end);
-            if here || (!index && this.anywhere(folded)) {
-                found(at.clone(), child);
-            }
-            // Every node is visited: a name matched anywhere may be below.
-            if matches!(child, Value::Object(_) | Value::Array(_)) {
+            let anywhere = !index && this.anywhere(folded);
+            visit(this, at, child, &next, anywhere);
+            // A name matched anywhere may be below any node.
+            let below = !next.is_empty() || !this.anywhere.is_empty();
+            if below && matches!(child, Value::Object(_) | Value::Array(_)) {
                 let states = std::mem::take(&mut next);
-                this.find_below(child, &states, at, found);
+                this.walk_below(child, &states, at, visit);
                 next = states;
             }
             at.truncate(len);
         };
         match value {
             Value::Object(map) => {
-                for (key, child) in map {
-                    visit(self, key, false, child, at);
+                for (key, value) in map {
+                    child(self, key, false, value, at);
                 }
             }
             Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    visit(self, &i.to_string(), true, child, at);
+                for (i, value) in items.iter().enumerate() {
+                    child(self, &i.to_string(), true, value, at);
                 }
             }
             _ => {}
@@ -179,13 +208,13 @@ impl Matcher {
         let mut states = vec![0];
         let mut next = Vec::new();
         let root = &self.nodes[0];
-        let mut fixed = root.end || root.any.is_some() || !root.names.is_empty();
+        let mut fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
         let mut anywhere = false;
         for token in tokens {
             let folded = fold(&token);
             anywhere = anywhere || self.anywhere(folded.as_deref());
             if fixed {
-                if states.iter().any(|&s| self.nodes[s].end) {
+                if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
                     return Some(true);
                 }
                 next.clear();

@@ -170,16 +170,59 @@ fn spelled(name: &str, how: u8) -> String {
     }
 }
 
+/// [`crate::material::for_each`] as it was: one walk of the tree per pattern of
+/// [`crate::material::MATERIAL`], in their order.
+fn reference_material(tree: &Value, scope: Scope) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for m in crate::material::MATERIAL {
+        let pattern = match scope {
+            Scope::Tenant => Some(m.pattern),
+            Scope::Workspace => m.pattern.strip_prefix("servers/*/"),
+        };
+        if let Some(p) = pattern {
+            walk(
+                tree,
+                &super::super::parse(p),
+                String::new(),
+                &mut |at, _| out.push((at, m.pattern)),
+            );
+        }
+    }
+    out
+}
+
+fn material(tree: &Value, scope: Scope) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    crate::material::for_each(tree, scope, |at, m| out.push((at, m.pattern)));
+    out
+}
+
+/// The patterns of the material of `scope`.
+fn material_patterns(scope: Scope) -> Vec<Pattern> {
+    crate::material::MATERIAL
+        .iter()
+        .filter_map(|m| match scope {
+            Scope::Tenant => Some(m.pattern),
+            Scope::Workspace => m.pattern.strip_prefix("servers/*/"),
+        })
+        .map(super::super::parse)
+        .collect()
+}
+
 /// Places a pattern of `scope` names (an alternative of each segment, `*` as a key or an index,
 /// `**` as a few keys), in one of the spellings the platform reads as the name.
 fn place(scope: Scope) -> impl Strategy<Value = Vec<Token>> {
+    place_of(patterns(scope).to_vec())
+}
+
+/// Places one of `all` (see [`place`]).
+fn place_of(all: Vec<Pattern>) -> impl Strategy<Value = Vec<Token>> {
     let choice = (any::<prop::sample::Index>(), any::<u8>(), key(), 0usize..3);
     (
         any::<prop::sample::Index>(),
         prop::collection::vec(choice, 12),
     )
         .prop_map(move |(which, choices)| {
-            let all = patterns(scope);
             let pattern = &all[which.index(all.len())];
             let mut tokens = Vec::new();
             for (seg, (alt, how, key, n)) in pattern.iter().zip(choices) {
@@ -236,7 +279,14 @@ fn pointer_of(tokens: &[Token]) -> String {
 
 /// A generated tree with places of `scope`'s patterns planted in it.
 fn planted(scope: Scope) -> impl Strategy<Value = (Value, Vec<Vec<Token>>)> {
-    (tree(), prop::collection::vec((place(scope), tree()), 1..6)).prop_map(|(mut tree, places)| {
+    planted_at(place(scope))
+}
+
+/// A generated tree with `places` planted in it.
+fn planted_at(
+    place: impl Strategy<Value = Vec<Token>>,
+) -> impl Strategy<Value = (Value, Vec<Vec<Token>>)> {
+    (tree(), prop::collection::vec((place, tree()), 1..6)).prop_map(|(mut tree, places)| {
         let mut at = Vec::new();
         for (tokens, value) in places {
             plant(&mut tree, &tokens, value);
@@ -285,6 +335,19 @@ proptest! {
                     "{}", at
                 );
             }
+        }
+    }
+
+    #[test]
+    fn finds_the_material_the_pattern_walks_find(
+        (tree, _) in prop_oneof![
+            planted_at(place_of(material_patterns(Scope::Tenant))),
+            planted_at(place_of(material_patterns(Scope::Workspace))),
+            planted(Scope::Tenant),
+        ],
+    ) {
+        for scope in [Scope::Tenant, Scope::Workspace] {
+            prop_assert_eq!(material(&tree, scope), reference_material(&tree, scope));
         }
     }
 
