@@ -6,7 +6,6 @@
 //! ([`TENANT_FIELDS`], [`WORKSPACE_FIELDS`]), recognises markers, finds plain-text values, and
 //! redacts or strips them.
 
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::Value;
@@ -216,16 +215,32 @@ pub fn stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
 /// ([`Fields::plain_text`], [`Fields::stray_markers`]).
 #[derive(Debug)]
 pub struct Fields<'a> {
-    tree: &'a Value,
     found: Vec<(String, &'a Value)>,
+    /// The pointers of the strings and keys holding a marker, in tree order.
+    markers: Vec<String>,
 }
 
 impl<'a> Fields<'a> {
-    /// Finds the credential fields of `tree`, a tree of `scope`.
+    /// Finds the credential fields of `tree`, a tree of `scope`, and in the same walk its
+    /// markers.
     pub fn of(tree: &'a Value, scope: Scope) -> Fields<'a> {
+        let mut all = Vec::new();
+        let mut markers = Vec::new();
+        matcher(scope).visit(tree, &mut |at, key, value, field| {
+            if field {
+                all.push((at.to_owned(), value));
+            }
+            // A marker as a key is never a credential field's value.
+            if key.is_some_and(|k| k.contains(MARKER_PREFIX)) {
+                markers.push(at.to_owned());
+            }
+            if matches!(value, Value::String(s) if s.contains(MARKER_PREFIX)) {
+                markers.push(at.to_owned());
+            }
+        });
         let mut found = Vec::new();
-        for_each(tree, scope, |ptr, value| found.push((ptr, value)));
-        Fields { tree, found }
+        outermost(all, |ptr, value| found.push((ptr, value)));
+        Fields { found, markers }
     }
 
     /// Returns the pointers of the fields that hold plain text (see [`plain_text`]).
@@ -247,43 +262,16 @@ impl<'a> Fields<'a> {
 
     /// Returns the pointers of the markers outside the fields (see [`stray_markers`]).
     pub fn stray_markers(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        markers(self.tree, &mut String::new(), &mut |at| {
-            let inside = self.found.iter().any(|(f, _)| {
+        let inside = |at: &str| {
+            self.found.iter().any(|(f, _)| {
                 at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/')
-            });
-            if !inside {
-                out.push(at.to_owned());
-            }
-        });
-        out
-    }
-}
-
-fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
-    match value {
-        Value::String(s) if s.contains(MARKER_PREFIX) => found(at),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = at.len();
-                write!(at, "/{i}").expect("writing to a String cannot fail");
-                markers(item, at, found);
-                at.truncate(len);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let len = at.len();
-                pointer::push(at, key);
-                // A marker as a key is never a credential field's value.
-                if key.contains(MARKER_PREFIX) {
-                    found(at);
-                }
-                markers(item, at, found);
-                at.truncate(len);
-            }
-        }
-        _ => {}
+            })
+        };
+        self.markers
+            .iter()
+            .filter(|at| !inside(at))
+            .cloned()
+            .collect()
     }
 }
 

@@ -34,6 +34,12 @@ pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
         .map(Cow::Owned)
 }
 
+/// What a walk calls at each value: the matcher, the value's pointer, its map key, the value,
+/// the trie's nodes it reaches, and whether its key is a name matched anywhere.
+trait Visit<'a>: FnMut(&Matcher, &str, Option<&str>, &'a Value, &[usize], bool) {}
+
+impl<'a, F: FnMut(&Matcher, &str, Option<&str>, &'a Value, &[usize], bool)> Visit<'a> for F {}
+
 /// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
 /// (by index) that end here.
 #[derive(Debug, Default)]
@@ -124,7 +130,7 @@ impl Matcher {
     /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
     /// in no particular order; a place several patterns match may come more than once.
     pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
-        self.walk(tree, &mut |this, at, value, states, anywhere| {
+        self.walk(tree, false, &mut |this, at, _, value, states, anywhere| {
             if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
                 found(at.to_owned(), value);
             }
@@ -139,7 +145,7 @@ impl Matcher {
         tree: &'a Value,
         found: &mut impl FnMut(usize, String, &'a Value),
     ) {
-        self.walk(tree, &mut |this, at, value, states, _| {
+        self.walk(tree, false, &mut |this, at, _, value, states, _| {
             for &s in states {
                 for &index in &this.nodes[s].ends {
                     found(index, at.to_owned(), value);
@@ -148,24 +154,35 @@ impl Matcher {
         });
     }
 
-    /// Calls `visit` with every value of `tree` (the root first), its pointer, the trie's
-    /// nodes it reaches, and whether its key is a name matched anywhere; where no node is
-    /// reached and there are no such names, nothing below is visited.
-    fn walk<'a>(
+    /// Calls `visit` with every value of `tree` in tree order (the root first): its pointer,
+    /// its map key (`None` for the root and list items), the value, and whether a pattern
+    /// matches it there.
+    pub(crate) fn visit<'a>(
         &self,
         tree: &'a Value,
-        visit: &mut impl FnMut(&Self, &str, &'a Value, &[usize], bool),
+        visit: &mut impl FnMut(&str, Option<&str>, &'a Value, bool),
     ) {
-        visit(self, "", tree, &[0], false);
-        self.walk_below(tree, &[0], &mut String::new(), visit);
+        self.walk(tree, true, &mut |this, at, key, value, states, anywhere| {
+            let found = anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty());
+            visit(at, key, value, found);
+        });
+    }
+
+    /// Calls `visit` with every value of `tree` (the root first), its pointer and map key, the
+    /// trie's nodes it reaches, and whether its key is a name matched anywhere; unless `all`,
+    /// where no node is reached and there are no such names, nothing below is visited.
+    fn walk<'a>(&self, tree: &'a Value, all: bool, visit: &mut impl Visit<'a>) {
+        visit(self, "", None, tree, &[0], false);
+        self.walk_below(tree, all, &[0], &mut String::new(), visit);
     }
 
     fn walk_below<'a>(
         &self,
         value: &'a Value,
+        all: bool,
         states: &[usize],
         at: &mut String,
-        visit: &mut impl FnMut(&Self, &str, &'a Value, &[usize], bool),
+        visit: &mut impl Visit<'a>,
     ) {
         let mut next = Vec::new();
         let mut child = |this: &Self, key: &str, index: bool, child: &'a Value, at: &mut String| {
@@ -176,12 +193,12 @@ impl Matcher {
             let len = at.len();
             pointer::push(at, key);
             let anywhere = !index && this.anywhere(folded);
-            visit(this, at, child, &next, anywhere);
+            visit(this, at, (!index).then_some(key), child, &next, anywhere);
             // A name matched anywhere may be below any node.
-            let below = !next.is_empty() || !this.anywhere.is_empty();
+            let below = all || !next.is_empty() || !this.anywhere.is_empty();
             if below && matches!(child, Value::Object(_) | Value::Array(_)) {
                 let states = std::mem::take(&mut next);
-                this.walk_below(child, &states, at, visit);
+                this.walk_below(child, all, &states, at, visit);
                 next = states;
             }
             at.truncate(len);

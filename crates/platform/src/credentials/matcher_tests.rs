@@ -52,6 +52,51 @@ fn has_key(value: &Value, names: &[&str]) -> bool {
     }
 }
 
+/// [`super::super::stray_markers`] as it was: a walk for the fields, and one for the markers.
+fn reference_stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
+    let fields: Vec<String> = reference_for_each(tree, scope)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    let mut out = Vec::new();
+    markers(tree, &mut String::new(), &mut |at| {
+        let inside = fields
+            .iter()
+            .any(|f| at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/'));
+        if !inside {
+            out.push(at.to_owned());
+        }
+    });
+    out
+}
+
+fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
+    match value {
+        Value::String(s) if s.contains(super::super::MARKER_PREFIX) => found(at),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = at.len();
+                crate::pointer::push(at, key);
+                // A marker as a key is never a credential field's value.
+                if key.contains(super::super::MARKER_PREFIX) {
+                    found(at);
+                }
+                markers(item, at, found);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn found(tree: &Value, scope: Scope) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for_each(tree, scope, |at, v| out.push((at, v.clone())));
@@ -303,6 +348,8 @@ proptest! {
     fn finds_the_fields_the_pattern_walks_find(tree in tree()) {
         for scope in [Scope::Tenant, Scope::Workspace] {
             prop_assert_eq!(found(&tree, scope), reference_for_each(&tree, scope));
+            let fields = super::super::Fields::of(&tree, scope);
+            prop_assert_eq!(fields.stray_markers(), reference_stray_markers(&tree, scope));
         }
     }
 
@@ -321,6 +368,8 @@ proptest! {
     ) {
         for scope in [Scope::Tenant, Scope::Workspace] {
             prop_assert_eq!(found(&tree, scope), reference_for_each(&tree, scope));
+            let fields = super::super::Fields::of(&tree, scope);
+            prop_assert_eq!(fields.stray_markers(), reference_stray_markers(&tree, scope));
             for tokens in &places {
                 // At the place, above it, and below it.
                 let mut at = tokens[..tokens.len().saturating_sub(cut)].to_vec();
