@@ -95,10 +95,13 @@ pub fn tokens(ptr: &str) -> Result<Vec<Cow<'_, str>>, PointerError> {
     let Some(rest) = ptr.strip_prefix('/') else {
         return Err(PointerError::NoLeadingSlash(ptr.to_owned()));
     };
-    rest.split('/')
-        .map(unescape)
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| PointerError::BadEscape(ptr.to_owned()))
+    // Room for the keys of most pointers of a tree at once (collecting through `Option` would
+    // grow the list key by key).
+    let mut keys = Vec::with_capacity(8);
+    for token in rest.split('/') {
+        keys.push(unescape(token).ok_or_else(|| PointerError::BadEscape(ptr.to_owned()))?);
+    }
+    Ok(keys)
 }
 
 /// The value at `ptr` in `doc`; `None` if the pointer is invalid or addresses nothing.

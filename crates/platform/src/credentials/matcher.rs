@@ -221,18 +221,32 @@ impl Matcher {
     /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
     /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
     pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
-        let tokens = pointer::tokens(at).ok()?;
+        // Most pointers have no escape: their keys are read in place, not into a list.
+        if at.contains('~') {
+            let keys = pointer::tokens(at).ok()?;
+            return Some(self.on_keys(keys.iter().map(AsRef::as_ref)));
+        }
+        let rest = match at {
+            "" => None,
+            _ => Some(at.strip_prefix('/')?),
+        };
+        Some(self.on_keys(rest.into_iter().flat_map(|r| r.split('/'))))
+    }
+
+    /// [`Matcher::on_path`] for a pointer's unescaped keys.
+    fn on_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> bool {
         let mut states = vec![0];
         let mut next = Vec::new();
         let root = &self.nodes[0];
         let mut fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
-        let mut anywhere = false;
-        for token in tokens {
-            let folded = fold(&token);
-            anywhere = anywhere || self.anywhere(folded.as_deref());
+        for key in keys {
+            let folded = fold(key);
+            if self.anywhere(folded.as_deref()) {
+                return true;
+            }
             if fixed {
                 if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
-                    return Some(true);
+                    return true;
                 }
                 next.clear();
                 self.step(&states, folded.as_deref(), false, &mut next);
@@ -241,7 +255,7 @@ impl Matcher {
                 fixed = !states.is_empty();
             }
         }
-        Some(fixed || anywhere)
+        fixed
     }
 
     /// Whether `value` has a map key matched anywhere, at any depth.
