@@ -245,19 +245,11 @@ impl<'a> Fields<'a> {
 
     /// Returns the pointers of the fields that hold plain text (see [`plain_text`]).
     pub fn plain_text(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (ptr, v) in &self.found {
-            let field = ptr.rsplit('/').next().unwrap_or_default();
-            let safe = if STRUCTURED.contains(&field) {
-                is_safe(v)
-            } else {
-                v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
-            };
-            if !safe {
-                out.push(ptr.clone());
-            }
-        }
-        out
+        self.found
+            .iter()
+            .filter(|(ptr, v)| holds_plain_text(ptr, v))
+            .map(|(ptr, _)| ptr.clone())
+            .collect()
     }
 
     /// Returns the pointers of the markers outside the fields (see [`stray_markers`]).
@@ -416,7 +408,24 @@ const STRUCTURED: &[&str] = &[
 /// marker in a single-string field (`api_key: {sk_live_...: true}` hides a key in a map), and
 /// anything [`is_safe`] refuses in a structured one.
 pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
-    Fields::of(tree, scope).plain_text()
+    let mut out = Vec::new();
+    for_each(tree, scope, |ptr, v| {
+        if holds_plain_text(&ptr, v) {
+            out.push(ptr);
+        }
+    });
+    out
+}
+
+/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]).
+fn holds_plain_text(ptr: &str, v: &Value) -> bool {
+    let field = ptr.rsplit('/').next().unwrap_or_default();
+    let safe = if STRUCTURED.contains(&field) {
+        is_safe(v)
+    } else {
+        v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
+    };
+    !safe
 }
 
 /// Returns `tree` with every plain-text credential value replaced by [`REDACTED`]; markers stay.
@@ -439,8 +448,20 @@ pub fn redact_in_place(tree: &mut Value, scope: Scope) {
 /// above it, or below it (a field named as one anywhere, see [`ANYWHERE_FIELDS`], counts when
 /// it is in `at` or inside `value`). Most values cannot, and are shown without redaction work.
 pub fn may_hold(at: &str, value: &Value, scope: Scope) -> bool {
-    let matcher = matcher(scope);
-    matcher.on_path(at).unwrap_or(true) || matcher.has_key(value)
+    place_may_hold(at, scope) || names_inside(value, scope)
+}
+
+/// Returns whether any value at pointer `at` can hold a credential, whatever the value: a
+/// credential field is at it, above it or below it, or a key of `at` is named as one anywhere
+/// ([`may_hold`] is this or [`names_inside`]). For the several values of one place.
+pub fn place_may_hold(at: &str, scope: Scope) -> bool {
+    matcher(scope).on_path(at).unwrap_or(true)
+}
+
+/// Returns whether `value` has a key named as a credential anywhere ([`ANYWHERE_FIELDS`]), at
+/// any depth.
+pub fn names_inside(value: &Value, scope: Scope) -> bool {
+    matcher(scope).has_key(value)
 }
 
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
