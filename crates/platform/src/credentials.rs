@@ -226,16 +226,16 @@ impl<'a> Fields<'a> {
     pub fn of(tree: &'a Value, scope: Scope) -> Fields<'a> {
         let mut all = Vec::new();
         let mut markers = Vec::new();
-        matcher(scope).visit(tree, &mut |at, key, value, field| {
+        matcher(scope).visit(tree, &mut |path, key, value, field| {
             if field {
-                all.push((at.to_owned(), value));
+                all.push((path.pointer(), value));
             }
             // A marker as a key is never a credential field's value.
             if key.is_some_and(|k| k.contains(MARKER_PREFIX)) {
-                markers.push(at.to_owned());
+                markers.push(path.pointer());
             }
             if matches!(value, Value::String(s) if s.contains(MARKER_PREFIX)) {
-                markers.push(at.to_owned());
+                markers.push(path.pointer());
             }
         });
         let mut found = Vec::new();

@@ -17,11 +17,12 @@ use crate::pointer;
 /// letters lower-cased, the Kelvin sign (U+212A) as `k` and the long s (U+017F) as `s`; `None`
 /// when another non-ASCII character makes it equal to no ASCII name.
 pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
-    if key.is_ascii() {
-        if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Some(Cow::Owned(key.to_ascii_lowercase()));
-        }
+    // The common case, in one pass: a key already as the platform spells its fields.
+    if key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
         return Some(Cow::Borrowed(key));
+    }
+    if key.is_ascii() {
+        return Some(Cow::Owned(key.to_ascii_lowercase()));
     }
     key.chars()
         .map(|c| match c {
@@ -34,11 +35,39 @@ pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
         .map(Cow::Owned)
 }
 
-/// What a walk calls at each value: the matcher, the value's pointer, its map key, the value,
+/// What a walk calls at each value: the matcher, the value's path, its map key, the value,
 /// the trie's nodes it reaches, and whether its key is a name matched anywhere.
-trait Visit<'a>: FnMut(&Matcher, &str, Option<&str>, &'a Value, &[usize], bool) {}
+trait Visit<'a>: FnMut(&Matcher, &Path<'a>, Option<&str>, &'a Value, &[usize], bool) {}
 
-impl<'a, F: FnMut(&Matcher, &str, Option<&str>, &'a Value, &[usize], bool)> Visit<'a> for F {}
+impl<'a, F: FnMut(&Matcher, &Path<'a>, Option<&str>, &'a Value, &[usize], bool)> Visit<'a> for F {}
+
+/// One key on the way from the root of a walk: a map key or a list index.
+#[derive(Debug, Clone, Copy)]
+enum Key<'a> {
+    Name(&'a str),
+    Index(usize),
+}
+
+/// The keys from the root of a walk to a value: made into a pointer only for the values a walk
+/// reports, since it visits every value of a tree.
+#[derive(Debug)]
+pub(crate) struct Path<'a> {
+    keys: Vec<Key<'a>>,
+}
+
+impl Path<'_> {
+    /// Returns the JSON pointer of the value.
+    pub(crate) fn pointer(&self) -> String {
+        let mut at = String::new();
+        for key in &self.keys {
+            match key {
+                Key::Name(name) => pointer::push(&mut at, name),
+                Key::Index(i) => pointer::push(&mut at, &i.to_string()),
+            }
+        }
+        at
+    }
+}
 
 /// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
 /// (by index) that end here.
@@ -130,11 +159,15 @@ impl Matcher {
     /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
     /// in no particular order; a place several patterns match may come more than once.
     pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
-        self.walk(tree, false, &mut |this, at, _, value, states, anywhere| {
-            if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
-                found(at.to_owned(), value);
-            }
-        });
+        self.walk(
+            tree,
+            false,
+            &mut |this, path, _, value, states, anywhere| {
+                if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
+                    found(path.pointer(), value);
+                }
+            },
+        );
     }
 
     /// Calls `found` with the index of the pattern (of those compiled), the pointer and the
@@ -145,35 +178,40 @@ impl Matcher {
         tree: &'a Value,
         found: &mut impl FnMut(usize, String, &'a Value),
     ) {
-        self.walk(tree, false, &mut |this, at, _, value, states, _| {
+        self.walk(tree, false, &mut |this, path, _, value, states, _| {
             for &s in states {
                 for &index in &this.nodes[s].ends {
-                    found(index, at.to_owned(), value);
+                    found(index, path.pointer(), value);
                 }
             }
         });
     }
 
-    /// Calls `visit` with every value of `tree` in tree order (the root first): its pointer,
-    /// its map key (`None` for the root and list items), the value, and whether a pattern
-    /// matches it there.
+    /// Calls `visit` with every value of `tree` in tree order (the root first): its path (the
+    /// pointer, made when asked), its map key (`None` for the root and list items), the value,
+    /// and whether a pattern matches it there.
     pub(crate) fn visit<'a>(
         &self,
         tree: &'a Value,
-        visit: &mut impl FnMut(&str, Option<&str>, &'a Value, bool),
+        visit: &mut impl FnMut(&Path<'a>, Option<&str>, &'a Value, bool),
     ) {
-        self.walk(tree, true, &mut |this, at, key, value, states, anywhere| {
-            let found = anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty());
-            visit(at, key, value, found);
-        });
+        self.walk(
+            tree,
+            true,
+            &mut |this, path, key, value, states, anywhere| {
+                let found = anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty());
+                visit(path, key, value, found);
+            },
+        );
     }
 
-    /// Calls `visit` with every value of `tree` (the root first), its pointer and map key, the
+    /// Calls `visit` with every value of `tree` (the root first), its path and map key, the
     /// trie's nodes it reaches, and whether its key is a name matched anywhere; unless `all`,
     /// where no node is reached and there are no such names, nothing below is visited.
     fn walk<'a>(&self, tree: &'a Value, all: bool, visit: &mut impl Visit<'a>) {
-        visit(self, "", None, tree, &[0], false);
-        self.walk_below(tree, all, &[0], &mut String::new(), visit);
+        let mut path = Path { keys: Vec::new() };
+        visit(self, &path, None, tree, &[0], false);
+        self.walk_below(tree, all, &[0], &mut path, visit);
     }
 
     fn walk_below<'a>(
@@ -181,37 +219,40 @@ impl Matcher {
         value: &'a Value,
         all: bool,
         states: &[usize],
-        at: &mut String,
+        path: &mut Path<'a>,
         visit: &mut impl Visit<'a>,
     ) {
         let mut next = Vec::new();
-        let mut child = |this: &Self, key: &str, index: bool, child: &'a Value, at: &mut String| {
-            let folded = if index { None } else { fold(key) };
+        let mut child = |this: &Self, key: Key<'a>, child: &'a Value, path: &mut Path<'a>| {
+            let name = match key {
+                Key::Name(name) => Some(name),
+                Key::Index(_) => None,
+            };
+            let folded = name.and_then(fold);
             let folded = folded.as_deref();
             next.clear();
-            this.step(states, folded, index, &mut next);
-            let len = at.len();
-            pointer::push(at, key);
-            let anywhere = !index && this.anywhere(folded);
-            visit(this, at, (!index).then_some(key), child, &next, anywhere);
+            this.step(states, folded, name.is_none(), &mut next);
+            path.keys.push(key);
+            let anywhere = this.anywhere(folded);
+            visit(this, path, name, child, &next, anywhere);
             // A name matched anywhere may be below any node.
             let below = all || !next.is_empty() || !this.anywhere.is_empty();
             if below && matches!(child, Value::Object(_) | Value::Array(_)) {
                 let states = std::mem::take(&mut next);
-                this.walk_below(child, all, &states, at, visit);
+                this.walk_below(child, all, &states, path, visit);
                 next = states;
             }
-            at.truncate(len);
+            path.keys.pop();
         };
         match value {
             Value::Object(map) => {
                 for (key, value) in map {
-                    child(self, key, false, value, at);
+                    child(self, Key::Name(key), value, path);
                 }
             }
             Value::Array(items) => {
                 for (i, value) in items.iter().enumerate() {
-                    child(self, &i.to_string(), true, value, at);
+                    child(self, Key::Index(i), value, path);
                 }
             }
             _ => {}
