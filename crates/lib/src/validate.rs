@@ -65,7 +65,10 @@ pub fn tenant(tree: &Value) -> Findings {
     let problems = &mut found.errors;
     problems.extend(structure(tree));
     // Material is refused whole, below: its credentials need no advice on secret().
-    let plain = credentials::plain_text(tree, Scope::Tenant)
+    // One walk finds the credential fields for both checks of them.
+    let fields = credentials::Fields::of(tree, Scope::Tenant);
+    let plain = fields
+        .plain_text()
         .into_iter()
         .filter(|ptr| material::covering(ptr, Scope::Tenant).is_none());
     for ptr in plain {
@@ -83,7 +86,7 @@ pub fn tenant(tree: &Value) -> Findings {
             Some(format!("{}: delete this entry from the template (promote never plans, sends or compares it)", m.why)),
         ));
     });
-    for ptr in credentials::stray_markers(tree, Scope::Tenant) {
+    for ptr in fields.stray_markers() {
         problems.push(problem(
             &ptr,
             "`secret()` outside a credential field".into(),

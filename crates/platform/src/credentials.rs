@@ -11,6 +11,9 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::pointer;
+use matcher::Matcher;
+
+pub(crate) mod matcher;
 
 /// Where credentials live in a tenant tree, as `/`-separated patterns: `*` matches any key or
 /// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
@@ -101,6 +104,18 @@ static TENANT_PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 static WORKSPACE_PATTERNS: LazyLock<Vec<Pattern>> =
     LazyLock::new(|| WORKSPACE_FIELDS.iter().map(|p| parse(p)).collect());
 
+static TENANT_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&TENANT_PATTERNS));
+
+static WORKSPACE_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&WORKSPACE_PATTERNS));
+
+/// The patterns of `scope`, compiled ([`matcher`]).
+fn matcher(scope: Scope) -> &'static Matcher {
+    match scope {
+        Scope::Tenant => &TENANT_MATCHER,
+        Scope::Workspace => &WORKSPACE_MATCHER,
+    }
+}
+
 /// Parses a `/`-separated pattern (see [`TENANT_FIELDS`]).
 pub(crate) fn parse(pattern: &'static str) -> Pattern {
     pattern
@@ -109,6 +124,7 @@ pub(crate) fn parse(pattern: &'static str) -> Pattern {
         .collect()
 }
 
+#[cfg(test)]
 fn patterns(scope: Scope) -> &'static [Pattern] {
     match scope {
         Scope::Tenant => &TENANT_PATTERNS,
@@ -192,58 +208,77 @@ fn is_safe_inside(value: &Value) -> bool {
 /// field. A secret's value is only ever sent in a credential field; elsewhere the marker would
 /// reach the platform as the text `<secret:NAME>`, which nobody means.
 pub fn stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
-    let mut fields = Vec::new();
-    for_each(tree, scope, |ptr, _| fields.push(ptr));
-    let mut out = Vec::new();
-    markers(tree, &mut String::new(), &mut |at| {
-        let inside = fields
-            .iter()
-            .any(|f| at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/'));
-        if !inside {
-            out.push(at.to_owned());
-        }
-    });
-    out
+    Fields::of(tree, scope).stray_markers()
 }
 
-fn markers(value: &Value, at: &mut String, found: &mut impl FnMut(&str)) {
-    match value {
-        Value::String(s) if s.contains(MARKER_PREFIX) => found(at),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = at.len();
-                at.push('/');
-                at.push_str(&i.to_string());
-                markers(item, at, found);
-                at.truncate(len);
+/// The credential fields of a tree ([`for_each`]), found once for the checks that read them
+/// ([`Fields::plain_text`], [`Fields::stray_markers`]).
+#[derive(Debug)]
+pub struct Fields<'a> {
+    found: Vec<(String, &'a Value)>,
+    /// The pointers of the strings and keys holding a marker, in tree order.
+    markers: Vec<String>,
+}
+
+impl<'a> Fields<'a> {
+    /// Finds the credential fields of `tree`, a tree of `scope`, and in the same walk its
+    /// markers.
+    pub fn of(tree: &'a Value, scope: Scope) -> Fields<'a> {
+        let mut all = Vec::new();
+        let mut markers = Vec::new();
+        matcher(scope).visit(tree, &mut |path, key, value, field| {
+            if field {
+                all.push((path.pointer(), value));
             }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let len = at.len();
-                at.push_str(&pointer::join("", key));
-                // A marker as a key is never a credential field's value.
-                if key.contains(MARKER_PREFIX) {
-                    found(at);
-                }
-                markers(item, at, found);
-                at.truncate(len);
+            // A marker as a key is never a credential field's value.
+            if key.is_some_and(|k| k.contains(MARKER_PREFIX)) {
+                markers.push(path.pointer());
             }
-        }
-        _ => {}
+            if matches!(value, Value::String(s) if s.contains(MARKER_PREFIX)) {
+                markers.push(path.pointer());
+            }
+        });
+        let mut found = Vec::new();
+        outermost(all, |ptr, value| found.push((ptr, value)));
+        Fields { found, markers }
+    }
+
+    /// Returns the pointers of the fields that hold plain text (see [`plain_text`]).
+    pub fn plain_text(&self) -> Vec<String> {
+        self.found
+            .iter()
+            .filter(|(ptr, v)| holds_plain_text(ptr, v))
+            .map(|(ptr, _)| ptr.clone())
+            .collect()
+    }
+
+    /// Returns the pointers of the markers outside the fields (see [`stray_markers`]).
+    pub fn stray_markers(&self) -> Vec<String> {
+        let inside = |at: &str| {
+            self.found.iter().any(|(f, _)| {
+                at == f || (at.starts_with(f.as_str()) && at.as_bytes()[f.len()] == b'/')
+            })
+        };
+        self.markers
+            .iter()
+            .filter(|at| !inside(at))
+            .cloned()
+            .collect()
     }
 }
 
 /// Calls `found` with the JSON pointer and value of every credential field present in `tree`,
 /// each once, and none inside another (an IdP's `credentials` holds a `client_secret`: the
 /// whole structure is the credential).
-pub fn for_each<'a>(tree: &'a Value, scope: Scope, mut found: impl FnMut(String, &'a Value)) {
+pub fn for_each<'a>(tree: &'a Value, scope: Scope, found: impl FnMut(String, &'a Value)) {
     let mut all: Vec<(String, &'a Value)> = Vec::new();
-    for pattern in patterns(scope) {
-        walk(tree, pattern, String::new(), &mut |at, value| {
-            all.push((at, value))
-        });
-    }
+    matcher(scope).find(tree, &mut |at, value| all.push((at, value)));
+    outermost(all, found);
+}
+
+/// Calls `found` with each of `all` (pointers and values, in any order, maybe repeated) once,
+/// in pointer order, leaving out those inside another.
+fn outermost<'a>(mut all: Vec<(String, &'a Value)>, mut found: impl FnMut(String, &'a Value)) {
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.dedup_by(|b, a| a.0 == b.0);
     // Sorted, a field comes before the fields inside it; `kept` is the chain of fields found
@@ -375,17 +410,22 @@ const STRUCTURED: &[&str] = &[
 pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
     let mut out = Vec::new();
     for_each(tree, scope, |ptr, v| {
-        let field = ptr.rsplit('/').next().unwrap_or_default();
-        let safe = if STRUCTURED.contains(&field) {
-            is_safe(v)
-        } else {
-            v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
-        };
-        if !safe {
+        if holds_plain_text(&ptr, v) {
             out.push(ptr);
         }
     });
     out
+}
+
+/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]).
+fn holds_plain_text(ptr: &str, v: &Value) -> bool {
+    let field = ptr.rsplit('/').next().unwrap_or_default();
+    let safe = if STRUCTURED.contains(&field) {
+        is_safe(v)
+    } else {
+        v.is_null() || v.as_str().is_some_and(|s| marker_name(s).is_some())
+    };
+    !safe
 }
 
 /// Returns `tree` with every plain-text credential value replaced by [`REDACTED`]; markers stay.
@@ -408,32 +448,20 @@ pub fn redact_in_place(tree: &mut Value, scope: Scope) {
 /// above it, or below it (a field named as one anywhere, see [`ANYWHERE_FIELDS`], counts when
 /// it is in `at` or inside `value`). Most values cannot, and are shown without redaction work.
 pub fn may_hold(at: &str, value: &Value, scope: Scope) -> bool {
-    let Ok(segments) = pointer::parse(at) else {
-        return true;
-    };
-    let anywhere = |pattern: &Pattern| pattern.first().is_some_and(|a| a.as_slice() == [ANY_DEPTH]);
-    patterns(scope).iter().any(|pattern| {
-        if anywhere(pattern) {
-            let names = pattern.last().map(Vec::as_slice).unwrap_or_default();
-            segments.iter().any(|seg| segment_matches(names, seg)) || has_key(value, names)
-        } else {
-            pattern
-                .iter()
-                .zip(&segments)
-                .all(|(alts, seg)| segment_matches(alts, seg))
-        }
-    })
+    place_may_hold(at, scope) || names_inside(value, scope)
 }
 
-/// Whether `value` has a map key among `names` at any depth.
-fn has_key(value: &Value, names: &[&str]) -> bool {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| segment_matches(names, k) || has_key(v, names)),
-        Value::Array(items) => items.iter().any(|v| has_key(v, names)),
-        _ => false,
-    }
+/// Returns whether any value at pointer `at` can hold a credential, whatever the value: a
+/// credential field is at it, above it or below it, or a key of `at` is named as one anywhere
+/// ([`may_hold`] is this or [`names_inside`]). For the several values of one place.
+pub fn place_may_hold(at: &str, scope: Scope) -> bool {
+    matcher(scope).on_path(at).unwrap_or(true)
+}
+
+/// Returns whether `value` has a key named as a credential anywhere ([`ANYWHERE_FIELDS`]), at
+/// any depth.
+pub fn names_inside(value: &Value, scope: Scope) -> bool {
+    matcher(scope).has_key(value)
 }
 
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it

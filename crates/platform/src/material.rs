@@ -20,6 +20,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
+use crate::credentials::matcher::Matcher;
 use crate::credentials::{self, Pattern, Scope};
 use crate::pointer;
 
@@ -73,6 +74,14 @@ static PATTERNS: LazyLock<[Vec<(Pattern, &'static Material)>; 2]> = LazyLock::ne
     [tenant, workspace]
 });
 
+/// The patterns of [`PATTERNS`], compiled ([`Matcher`]).
+static MATCHERS: LazyLock<[Matcher; 2]> = LazyLock::new(|| {
+    PATTERNS.each_ref().map(|patterns| {
+        let patterns: Vec<Pattern> = patterns.iter().map(|(p, _)| p.clone()).collect();
+        Matcher::new(&patterns)
+    })
+});
+
 fn patterns(scope: Scope) -> &'static [(Pattern, &'static Material)] {
     match scope {
         Scope::Tenant => &PATTERNS[0],
@@ -80,13 +89,26 @@ fn patterns(scope: Scope) -> &'static [(Pattern, &'static Material)] {
     }
 }
 
+fn matcher(scope: Scope) -> &'static Matcher {
+    match scope {
+        Scope::Tenant => &MATCHERS[0],
+        Scope::Workspace => &MATCHERS[1],
+    }
+}
+
 /// Calls `found` with the JSON pointer of every piece of material present in `tree`, and what
-/// it is.
+/// it is: pattern by pattern of [`MATERIAL`], each in tree order.
 pub fn for_each(tree: &Value, scope: Scope, mut found: impl FnMut(String, &'static Material)) {
-    for (pattern, material) in patterns(scope) {
-        credentials::walk(tree, pattern, String::new(), &mut |at, _| {
-            found(at, material)
-        });
+    let mut all: Vec<(usize, String)> = Vec::new();
+    matcher(scope).find_each(tree, &mut |index, at, _| all.push((index, at)));
+    // Stable: tree order stays within a pattern.
+    all.sort_by_key(|(index, _)| *index);
+    let patterns = patterns(scope);
+    for (index, at) in all {
+        // The matcher was compiled from these very patterns: every index is one of them.
+        if let Some((_, material)) = patterns.get(index) {
+            found(at, material);
+        }
     }
 }
 

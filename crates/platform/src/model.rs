@@ -126,14 +126,7 @@ impl Model {
     /// name, else a name equal to it without regard to case (Go's `encoding/json`). Returns
     /// the field's own spelling and its shape.
     pub fn field<'m>(&'m self, ty: &str, key: &str) -> Option<(&'m str, &'m Shape)> {
-        let fields = self.fields(ty);
-        if let Some((name, shape)) = fields.get_key_value(key) {
-            return Some((name, shape));
-        }
-        fields
-            .iter()
-            .find(|(name, _)| crate::credentials::folds_to(key, name))
-            .map(|(name, shape)| (name.as_str(), shape))
+        field_in(self.fields(ty), key)
     }
 
     /// The shape at a path of keys from the root (map keys and list indexes included), or
@@ -199,6 +192,18 @@ impl Model {
             .iter()
             .any(|f| f.split_once('.') == Some((ty, field)))
     }
+}
+
+/// The field of `fields` (an object type's) that `key` names (see [`Model::field`]): for a
+/// walk that looks the type up once per object, not once per key.
+pub fn field_in<'m>(fields: &'m Fields, key: &str) -> Option<(&'m str, &'m Shape)> {
+    if let Some((name, shape)) = fields.get_key_value(key) {
+        return Some((name, shape));
+    }
+    fields
+        .iter()
+        .find(|(name, _)| crate::credentials::folds_to(key, name))
+        .map(|(name, shape)| (name.as_str(), shape))
 }
 
 #[cfg(test)]

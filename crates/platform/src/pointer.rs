@@ -22,7 +22,8 @@ pub enum PointerError {
 
 /// Escapes one key as a pointer token: `~` becomes `~0`, `/` becomes `~1`.
 pub fn escape(key: &str) -> Cow<'_, str> {
-    if key.contains(['~', '/']) {
+    // Bytes, not chars: every key of every walk comes through here, and both are ASCII.
+    if key.bytes().any(|b| b == b'~' || b == b'/') {
         Cow::Owned(key.replace('~', "~0").replace('/', "~1"))
     } else {
         Cow::Borrowed(key)
@@ -61,6 +62,13 @@ pub fn join(parent: &str, key: &str) -> String {
     out
 }
 
+/// Makes `at` the pointer to its child `key`, in place: for walks that keep one pointer and
+/// truncate it back to its length before, instead of building one string per key.
+pub fn push(at: &mut String, key: &str) {
+    at.push('/');
+    at.push_str(&escape(key));
+}
+
 /// The pointer made of `keys` (the inverse of [`parse`]).
 pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> String {
     keys.iter()
@@ -72,16 +80,28 @@ pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> String {
 /// # Errors
 /// [`PointerError`] when `ptr` is neither empty nor starts with `/`, or has a bad `~` escape.
 pub fn parse(ptr: &str) -> Result<Vec<String>, PointerError> {
+    Ok(tokens(ptr)?.into_iter().map(Cow::into_owned).collect())
+}
+
+/// Like [`parse`], borrowing from `ptr` the keys that have no escape: for walks along many
+/// pointers, where most keys have none.
+///
+/// # Errors
+/// As [`parse`].
+pub fn tokens(ptr: &str) -> Result<Vec<Cow<'_, str>>, PointerError> {
     if ptr.is_empty() {
         return Ok(Vec::new());
     }
     let Some(rest) = ptr.strip_prefix('/') else {
         return Err(PointerError::NoLeadingSlash(ptr.to_owned()));
     };
-    rest.split('/')
-        .map(|t| unescape(t).map(Cow::into_owned))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| PointerError::BadEscape(ptr.to_owned()))
+    // Room for the keys of most pointers of a tree at once (collecting through `Option` would
+    // grow the list key by key).
+    let mut keys = Vec::with_capacity(8);
+    for token in rest.split('/') {
+        keys.push(unescape(token).ok_or_else(|| PointerError::BadEscape(ptr.to_owned()))?);
+    }
+    Ok(keys)
 }
 
 /// The value at `ptr` in `doc`; `None` if the pointer is invalid or addresses nothing.

@@ -135,13 +135,17 @@ fn references(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str, out:
         scope,
     } in places()
     {
+        let mut found = Vec::new();
+        in_map(ws, path, at, &mut found);
+        // Most places are empty in a given tenant: their targets are not collected.
+        if found.is_empty() {
+            continue;
+        }
         let targets = match scope {
             Scope::Workspace => keys(ws, collection),
             Scope::Tenant => keys(root, collection),
             Scope::Either => &keys(root, collection) | &keys(ws, collection),
         };
-        let mut found = Vec::new();
-        in_map(ws, path, at, &mut found);
         for (here, value) in found {
             reference(value, &here, what, &targets, out);
         }

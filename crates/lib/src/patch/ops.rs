@@ -13,6 +13,8 @@
 //! the applied ops when a later op fails.) RFC 6902 cannot test that a key is *absent*, so an
 //! `add` is not guarded.
 
+use std::cmp::Ordering;
+
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{
     AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation,
@@ -100,16 +102,31 @@ impl Ops {
     }
 }
 
-/// Both objects' keys in sorted order, with the value on each side.
+/// Both objects' keys in sorted order, with the value on each side: one merge of the two
+/// sorted key sequences (a `Map` keeps its keys sorted), no lookups.
 pub(crate) fn union<'a>(
     old: &'a Map<String, Value>,
     new: &'a Map<String, Value>,
 ) -> impl Iterator<Item = (&'a str, (Option<&'a Value>, Option<&'a Value>))> {
-    let mut keys: Vec<&str> = old.keys().chain(new.keys()).map(String::as_str).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.into_iter()
-        .map(|key| (key, (old.get(key), new.get(key))))
+    let mut old = old.iter().peekable();
+    let mut new = new.iter().peekable();
+    std::iter::from_fn(move || {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        let (key, sides) = match order {
+            Ordering::Less => old.next().map(|(k, v)| (k, (Some(v), None)))?,
+            Ordering::Greater => new.next().map(|(k, v)| (k, (None, Some(v))))?,
+            Ordering::Equal => {
+                let (k, was) = old.next()?;
+                (k, (Some(was), new.next().map(|(_, v)| v)))
+            }
+        };
+        Some((key.as_str(), sides))
+    })
 }
 
 #[cfg(test)]

@@ -158,4 +158,17 @@ proptest! {
             prop_assert_eq!(&doc, &moved);
         }
     }
+
+    /// The merge of sorted keys gives what collecting, sorting and looking up both sides gave.
+    #[test]
+    fn union_is_the_sorted_keys_of_both((old, new) in arb::pair()) {
+        let (Value::Object(old), Value::Object(new)) = (old, new) else {
+            return Ok(());
+        };
+        let mut keys: Vec<&str> = old.keys().chain(new.keys()).map(String::as_str).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let before: Vec<_> = keys.into_iter().map(|k| (k, (old.get(k), new.get(k)))).collect();
+        prop_assert_eq!(union(&old, &new).collect::<Vec<_>>(), before);
+    }
 }

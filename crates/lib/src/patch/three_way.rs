@@ -132,7 +132,7 @@ impl Plan {
             after: Value::Object(Map::new()),
         };
         for change in &self.changes {
-            let Ok(tokens) = pointer::parse(&change.path) else {
+            let Ok(tokens) = pointer::tokens(&change.path) else {
                 continue;
             };
             let Some((key, parents)) = tokens.split_last() else {
@@ -147,7 +147,7 @@ impl Plan {
                 (&mut touched.after, &change.new),
             ] {
                 if let (Some(map), Some(value)) = (parents_of(side, parents), value) {
-                    map.insert(key.clone(), value.clone());
+                    map.insert(key.to_string(), value.clone());
                 }
             }
         }
@@ -221,13 +221,19 @@ impl Plan {
 
 /// The object at `parents` in `tree`, made (as empty objects) where missing; `None` where a
 /// parent is not an object.
-fn parents_of<'t>(tree: &'t mut Value, parents: &[String]) -> Option<&'t mut Map<String, Value>> {
+fn parents_of<'t, S: AsRef<str>>(
+    tree: &'t mut Value,
+    parents: &[S],
+) -> Option<&'t mut Map<String, Value>> {
     let mut at = tree;
     for token in parents {
         let Value::Object(map) = at else { return None };
-        at = map
-            .entry(token.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let token = token.as_ref();
+        // Most changes share their parents with the one before: no key is copied for those.
+        if !map.contains_key(token) {
+            map.insert(token.to_owned(), Value::Object(Map::new()));
+        }
+        at = map.get_mut(token)?;
     }
     match at {
         Value::Object(map) => Some(map),
@@ -338,10 +344,10 @@ pub fn plan_with_drift(
     };
     match (desired, live) {
         (Value::Object(want), Value::Object(now)) => {
-            walk.objects("", last_applied, want, now);
+            walk.objects(&mut String::new(), last_applied, want, now);
         }
         _ => {
-            walk.set(String::new(), last_applied, desired, Some(live));
+            walk.set("", last_applied, desired, Some(live));
         }
     }
     if mode == Mode::Fail && !walk.conflicts.is_empty() {
@@ -370,10 +376,11 @@ struct Walk {
 }
 
 impl Walk {
-    /// Plans an object that is an object in both desired and live.
+    /// Plans an object that is an object in both desired and live, at `path` (one string for
+    /// the whole walk, as it was when it returns: a tree has many more keys than changes).
     fn objects(
         &mut self,
-        path: &str,
+        path: &mut String,
         was: Option<&Value>,
         want: &Map<String, Value>,
         now: &Map<String, Value>,
@@ -384,11 +391,12 @@ impl Walk {
             _ => &none,
         };
         for (key, (was, want)) in union(was, want) {
-            let path = pointer::join(path, key);
+            let len = path.len();
+            pointer::push(path, key);
             let now = now.get(key);
             match (want, now) {
                 (Some(Value::Object(want)), Some(Value::Object(now))) => {
-                    self.objects(&path, was, want, now);
+                    self.objects(path, was, want, now);
                 }
                 (Some(want), _) => {
                     self.set(path, was, want, now);
@@ -400,17 +408,12 @@ impl Walk {
                 }
                 (None, None) => {}
             }
+            path.truncate(len);
         }
     }
 
     /// Plans setting `want` where live has `now`; returns whether to apply it.
-    fn set(
-        &mut self,
-        path: String,
-        was: Option<&Value>,
-        want: &Value,
-        now: Option<&Value>,
-    ) -> bool {
+    fn set(&mut self, path: &str, was: Option<&Value>, want: &Value, now: Option<&Value>) -> bool {
         if now == Some(want) {
             return false;
         }
@@ -425,7 +428,7 @@ impl Walk {
             ChangeKind::Add
         };
         let change = Change {
-            path,
+            path: path.to_owned(),
             kind,
             old: now.cloned(),
             new: Some(want.clone()),
@@ -435,14 +438,14 @@ impl Walk {
     }
 
     /// Plans removing a key that last-applied had and desired dropped; returns whether to.
-    fn remove(&mut self, path: String, was: &Value, now: &Value) -> bool {
+    fn remove(&mut self, path: &str, was: &Value, now: &Value) -> bool {
         let reason = if moved(Some(was), Some(now)) {
             Reason::Conflict
         } else {
             Reason::Desired
         };
         let change = Change {
-            path,
+            path: path.to_owned(),
             kind: ChangeKind::Remove,
             old: Some(now.clone()),
             new: None,

@@ -167,8 +167,18 @@ fn placeholders(tenant: &Tenant) -> Vec<(String, String)> {
 /// credential value this process holds (the platform client's secret, a `PROMOTE_SECRET_*`
 /// value) scrubbed wherever it is ([`crate::scrub`]).
 pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
+    redact_value_at(
+        path,
+        credentials::place_may_hold(path, Scope::Tenant),
+        value,
+    )
+}
+
+/// [`redact_value`], where `place_may_hold` says whether the place may hold a credential
+/// whatever its value ([`credentials::place_may_hold`], asked once for a change's values).
+fn redact_value_at(path: &str, place_may_hold: bool, value: Option<Value>) -> Option<Value> {
     let value = value?;
-    let value = if credentials::may_hold(path, &value, Scope::Tenant) {
+    let value = if place_may_hold || credentials::names_inside(&value, Scope::Tenant) {
         credentials::redact_at(path, &value, Scope::Tenant)
     } else {
         value
@@ -179,17 +189,19 @@ pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
 /// `c` with its values redacted where a credential may be.
 pub(crate) fn redact_change(mut c: Change) -> Change {
     c.path = crate::scrub::scrub(&c.path).into_owned();
-    c.old = redact_value(&c.path, c.old.take());
-    c.new = redact_value(&c.path, c.new.take());
+    let place = credentials::place_may_hold(&c.path, Scope::Tenant);
+    c.old = redact_value_at(&c.path, place, c.old.take());
+    c.new = redact_value_at(&c.path, place, c.new.take());
     c
 }
 
 /// `c` with its values redacted where a credential may be.
 pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
     c.path = crate::scrub::scrub(&c.path).into_owned();
-    c.last_applied = redact_value(&c.path, c.last_applied.take());
-    c.desired = redact_value(&c.path, c.desired.take());
-    c.live = redact_value(&c.path, c.live.take());
+    let place = credentials::place_may_hold(&c.path, Scope::Tenant);
+    c.last_applied = redact_value_at(&c.path, place, c.last_applied.take());
+    c.desired = redact_value_at(&c.path, place, c.desired.take());
+    c.live = redact_value_at(&c.path, place, c.live.take());
     c
 }
 

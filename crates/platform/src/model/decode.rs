@@ -183,9 +183,10 @@ impl<'v> Walk<'_, 'v> {
 
     fn object(&mut self, ty: &str, map: &'v Map<String, Value>) {
         let model = self.model;
+        let fields = model.fields(ty);
         for (key, v) in map {
             self.path.push(Step::Key(key));
-            match model.field(ty, key) {
+            match super::field_in(fields, key) {
                 Some((name, shape)) => {
                     if name != key {
                         let pointer = self.pointer();

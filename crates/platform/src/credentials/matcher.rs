@@ -1,0 +1,316 @@
+//! The credential patterns of a scope compiled once into a trie of folded field names, so that
+//! finding the credential fields of a tree is one walk of it, and asking whether a pointer may
+//! hold one is one walk of the pointer.
+//!
+//! Every key is folded once ([`fold`]) and compared by equality with the trie's names, instead
+//! of once per pattern and alternative ([`super::folds_to`]). The results are the pattern walk's
+//! exactly: the tests below compare both on generated trees and pointers.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::{Pattern, ANY_DEPTH};
+use crate::pointer;
+
+/// Returns `key` as Go's `encoding/json` folds it to compare with an ASCII field name: ASCII
+/// letters lower-cased, the Kelvin sign (U+212A) as `k` and the long s (U+017F) as `s`; `None`
+/// when another non-ASCII character makes it equal to no ASCII name.
+pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
+    // The common case, in one pass: a key already as the platform spells its fields.
+    if key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        return Some(Cow::Borrowed(key));
+    }
+    if key.is_ascii() {
+        return Some(Cow::Owned(key.to_ascii_lowercase()));
+    }
+    key.chars()
+        .map(|c| match c {
+            '\u{212A}' => Some('k'),
+            '\u{017F}' => Some('s'),
+            c if c.is_ascii() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect::<Option<String>>()
+        .map(Cow::Owned)
+}
+
+/// What a walk calls at each value: the matcher, the value's path, its map key, the value,
+/// the trie's nodes it reaches, and whether its key is a name matched anywhere.
+trait Visit<'a>: FnMut(&Matcher, &Path<'a>, Option<&str>, &'a Value, &[usize], bool) {}
+
+impl<'a, F: FnMut(&Matcher, &Path<'a>, Option<&str>, &'a Value, &[usize], bool)> Visit<'a> for F {}
+
+/// One key on the way from the root of a walk: a map key or a list index.
+#[derive(Debug, Clone, Copy)]
+enum Key<'a> {
+    Name(&'a str),
+    Index(usize),
+}
+
+/// The keys from the root of a walk to a value: made into a pointer only for the values a walk
+/// reports, since it visits every value of a tree.
+#[derive(Debug)]
+pub(crate) struct Path<'a> {
+    keys: Vec<Key<'a>>,
+}
+
+impl Path<'_> {
+    /// Returns the JSON pointer of the value.
+    pub(crate) fn pointer(&self) -> String {
+        let mut at = String::new();
+        for key in &self.keys {
+            match key {
+                Key::Name(name) => pointer::push(&mut at, name),
+                Key::Index(i) => pointer::push(&mut at, &i.to_string()),
+            }
+        }
+        at
+    }
+}
+
+/// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
+/// (by index) that end here.
+#[derive(Debug, Default)]
+struct Node {
+    names: Vec<(&'static str, usize)>,
+    any: Option<usize>,
+    ends: Vec<usize>,
+}
+
+/// The credential patterns of one scope: a trie of the patterns of fixed places, and the names
+/// that are a credential at any depth (`**/name`).
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    nodes: Vec<Node>,
+    anywhere: Vec<&'static str>,
+}
+
+impl Matcher {
+    /// Compiles `patterns`. A pattern starting with `**` must be `**/names` (its names go to
+    /// the names matched anywhere); every name must be lower-case ASCII, as the platform's
+    /// field names are.
+    pub(crate) fn new(patterns: &[Pattern]) -> Matcher {
+        let mut matcher = Matcher {
+            nodes: vec![Node::default()],
+            anywhere: Vec::new(),
+        };
+        for (index, pattern) in patterns.iter().enumerate() {
+            match pattern.as_slice() {
+                [first, names] if first.as_slice() == [ANY_DEPTH] => {
+                    matcher.anywhere.extend(names.iter().copied());
+                }
+                _ => matcher.insert(0, pattern, index),
+            }
+        }
+        matcher
+    }
+
+    /// Adds `pattern` (the `index`th) below node `at`, one path per alternative.
+    fn insert(&mut self, at: usize, pattern: &[Vec<&'static str>], index: usize) {
+        let Some((first, rest)) = pattern.split_first() else {
+            self.nodes[at].ends.push(index);
+            return;
+        };
+        for name in first {
+            let next = if *name == "*" {
+                self.nodes[at].any
+            } else {
+                self.edge(at, name)
+            };
+            let next = next.unwrap_or_else(|| {
+                self.nodes.push(Node::default());
+                let new = self.nodes.len() - 1;
+                if *name == "*" {
+                    self.nodes[at].any = Some(new);
+                } else {
+                    self.nodes[at].names.push((name, new));
+                }
+                new
+            });
+            self.insert(next, rest, index);
+        }
+    }
+
+    fn edge(&self, at: usize, folded: &str) -> Option<usize> {
+        self.nodes[at]
+            .names
+            .iter()
+            .find(|(name, _)| *name == folded)
+            .map(|(_, next)| *next)
+    }
+
+    /// Pushes onto `next` the nodes reached from `states` by a key folded to `folded` (`None`:
+    /// a key that is no field name, or a list index when `index`).
+    fn step(&self, states: &[usize], folded: Option<&str>, index: bool, next: &mut Vec<usize>) {
+        for &s in states {
+            if let (false, Some(f)) = (index, folded) {
+                next.extend(self.edge(s, f));
+            }
+            next.extend(self.nodes[s].any);
+        }
+    }
+
+    /// Whether a key folded to `folded` is a credential at any depth.
+    fn anywhere(&self, folded: Option<&str>) -> bool {
+        folded.is_some_and(|f| self.anywhere.contains(&f))
+    }
+
+    /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
+    /// in no particular order; a place several patterns match may come more than once.
+    pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
+        self.walk(
+            tree,
+            false,
+            &mut |this, path, _, value, states, anywhere| {
+                if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
+                    found(path.pointer(), value);
+                }
+            },
+        );
+    }
+
+    /// Calls `found` with the index of the pattern (of those compiled), the pointer and the
+    /// value of every place of `tree` a pattern of fixed places matches, once per pattern, in
+    /// tree order.
+    pub(crate) fn find_each<'a>(
+        &self,
+        tree: &'a Value,
+        found: &mut impl FnMut(usize, String, &'a Value),
+    ) {
+        self.walk(tree, false, &mut |this, path, _, value, states, _| {
+            for &s in states {
+                for &index in &this.nodes[s].ends {
+                    found(index, path.pointer(), value);
+                }
+            }
+        });
+    }
+
+    /// Calls `visit` with every value of `tree` in tree order (the root first): its path (the
+    /// pointer, made when asked), its map key (`None` for the root and list items), the value,
+    /// and whether a pattern matches it there.
+    pub(crate) fn visit<'a>(
+        &self,
+        tree: &'a Value,
+        visit: &mut impl FnMut(&Path<'a>, Option<&str>, &'a Value, bool),
+    ) {
+        self.walk(
+            tree,
+            true,
+            &mut |this, path, key, value, states, anywhere| {
+                let found = anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty());
+                visit(path, key, value, found);
+            },
+        );
+    }
+
+    /// Calls `visit` with every value of `tree` (the root first), its path and map key, the
+    /// trie's nodes it reaches, and whether its key is a name matched anywhere; unless `all`,
+    /// where no node is reached and there are no such names, nothing below is visited.
+    fn walk<'a>(&self, tree: &'a Value, all: bool, visit: &mut impl Visit<'a>) {
+        let mut path = Path { keys: Vec::new() };
+        visit(self, &path, None, tree, &[0], false);
+        self.walk_below(tree, all, &[0], &mut path, visit);
+    }
+
+    fn walk_below<'a>(
+        &self,
+        value: &'a Value,
+        all: bool,
+        states: &[usize],
+        path: &mut Path<'a>,
+        visit: &mut impl Visit<'a>,
+    ) {
+        let mut next = Vec::new();
+        let mut child = |this: &Self, key: Key<'a>, child: &'a Value, path: &mut Path<'a>| {
+            let name = match key {
+                Key::Name(name) => Some(name),
+                Key::Index(_) => None,
+            };
+            let folded = name.and_then(fold);
+            let folded = folded.as_deref();
+            next.clear();
+            this.step(states, folded, name.is_none(), &mut next);
+            path.keys.push(key);
+            let anywhere = this.anywhere(folded);
+            visit(this, path, name, child, &next, anywhere);
+            // A name matched anywhere may be below any node.
+            let below = all || !next.is_empty() || !this.anywhere.is_empty();
+            if below && matches!(child, Value::Object(_) | Value::Array(_)) {
+                let states = std::mem::take(&mut next);
+                this.walk_below(child, all, &states, path, visit);
+                next = states;
+            }
+            path.keys.pop();
+        };
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    child(self, Key::Name(key), value, path);
+                }
+            }
+            Value::Array(items) => {
+                for (i, value) in items.iter().enumerate() {
+                    child(self, Key::Index(i), value, path);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
+    /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
+    pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
+        // Most pointers have no escape: their keys are read in place, not into a list.
+        if at.contains('~') {
+            let keys = pointer::tokens(at).ok()?;
+            return Some(self.on_keys(keys.iter().map(AsRef::as_ref)));
+        }
+        let rest = match at {
+            "" => None,
+            _ => Some(at.strip_prefix('/')?),
+        };
+        Some(self.on_keys(rest.into_iter().flat_map(|r| r.split('/'))))
+    }
+
+    /// [`Matcher::on_path`] for a pointer's unescaped keys.
+    fn on_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> bool {
+        let mut states = vec![0];
+        let mut next = Vec::new();
+        let root = &self.nodes[0];
+        let mut fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
+        for key in keys {
+            let folded = fold(key);
+            if self.anywhere(folded.as_deref()) {
+                return true;
+            }
+            if fixed {
+                if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
+                    return true;
+                }
+                next.clear();
+                self.step(&states, folded.as_deref(), false, &mut next);
+                std::mem::swap(&mut states, &mut next);
+                // No pattern of fixed places fits; a name anywhere still may.
+                fixed = !states.is_empty();
+            }
+        }
+        fixed
+    }
+
+    /// Whether `value` has a map key matched anywhere, at any depth.
+    pub(crate) fn has_key(&self, value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| self.anywhere(fold(k).as_deref()) || self.has_key(v)),
+            Value::Array(items) => items.iter().any(|v| self.has_key(v)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "matcher_tests.rs"]
+mod tests;
