@@ -1577,6 +1577,13 @@ mod shape_tests {
             "{{ vars.a }}",
             "a: &x {{ vars.a }}\nb: *x\n",
             "a: !!str {{ vars.a }}\n",
+            // Found by an independent try: a collection's anchor or tag comes before its `[`.
+            "a: &x [b, {{ vars.a }}]\n",
+            "a: !!seq [b, {{ vars.a }}]\n",
+            "a: !!map {k: {{ vars.a }}}\n",
+            "a: &x\n  [b, {{ vars.a }}]\n",
+            "- !!map {k: {{ vars.a }}}\n",
+            "&r {p: {{ vars.a }}}\n",
             "a: {{ vars.a }}\n  more\n",
         ] {
             let files = repo(
@@ -1585,8 +1592,10 @@ mod shape_tests {
             );
             let t = Templates::compile(&files).unwrap();
             assert!(t.shapes.is_empty(), "{template}");
-            let (_, hits) = agree(template, json!({"a": "v"}));
-            assert_eq!(hits, 0);
+            for value in ["v", "a, b", "x]"] {
+                let (_, hits) = agree(template, json!({ "a": value }));
+                assert_eq!(hits, 0);
+            }
         }
     }
 
@@ -1636,6 +1645,10 @@ mod shape_tests {
     /// Scalars that YAML reads in more than one way, and characters that end or start tokens.
     fn awkward() -> impl Strategy<Value = Value> {
         let words = prop::sample::select(vec![
+            "a, b",
+            "1,000",
+            "x]",
+            "a}b",
             "yes",
             "no",
             "1.0",
@@ -1769,6 +1782,10 @@ mod shape_tests {
                 "k: -{{ $ }}",
                 "k: ?{{ $ }}",
                 "k: [-{{ $ }}, ?{{ $ }}]",
+                "k: &x [a, {{ $ }}]",
+                "k: !!map {a: {{ $ }}}",
+                "k: !!seq\n  [{{ $ }}, b]",
+                "k: &y\n  {a: {{ $ }}}",
             ]
             .map(str::to_owned),
         );

@@ -430,7 +430,8 @@ struct Written {
 
 /// Returns the scalars of `text` that hold tokens, or `None` when one of them is written in a
 /// way the shape does not follow: over several lines (outside a block scalar), with a tag or an
-/// anchor, or when saphyr's parser refuses the text.
+/// anchor, in a collection with a tag or an anchor (whose indicator, `[` or `{`, is then not
+/// where the collection starts), or when saphyr's parser refuses the text.
 fn written_scalars(text: &str) -> Option<Vec<Written>> {
     enum Frame {
         Seq { flow: bool },
@@ -474,6 +475,11 @@ fn written_scalars(text: &str) -> Option<Vec<Written>> {
                     });
                 }
                 ended(&mut stack);
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
+                if anchor != 0 || tag.is_some() =>
+            {
+                return None
             }
             Event::SequenceStart(..) => stack.push(Frame::Seq {
                 flow: in_flow || opens_flow('['),
