@@ -504,6 +504,11 @@ fn written_scalars(text: &str) -> Option<Vec<Written>> {
 fn scalars(tree: &Value, written: &[Written], slots: usize) -> Option<Vec<Scalar>> {
     let mut found = Vec::new();
     collect(tree, &mut Vec::new(), &mut found);
+    // By text: a file may hold as many templated scalars as it holds tags (20,000).
+    let by_text: std::collections::HashMap<(&str, bool), &Written> = written
+        .iter()
+        .map(|w| ((w.value.as_str(), w.key), w))
+        .collect();
     let mut seen = vec![false; slots];
     let mut values = Vec::new();
     let mut keys = Vec::new();
@@ -516,7 +521,7 @@ fn scalars(tree: &Value, written: &[Written], slots: usize) -> Option<Vec<Scalar
                 }
             }
         }
-        let w = written.iter().find(|w| w.value == text && w.key == key)?;
+        let w = by_text.get(&(text.as_str(), key))?;
         let tokens: usize = parts
             .iter()
             .map(|p| match p {
