@@ -108,7 +108,7 @@ static TENANT_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&TENANT
 
 static WORKSPACE_MATCHER: LazyLock<Matcher> = LazyLock::new(|| Matcher::new(&WORKSPACE_PATTERNS));
 
-/// The patterns of `scope`, compiled ([`matcher`]).
+/// The patterns of `scope`, compiled ([`mod@matcher`]).
 fn matcher(scope: Scope) -> &'static Matcher {
     match scope {
         Scope::Tenant => &TENANT_MATCHER,
