@@ -204,6 +204,7 @@ impl<'a> Templates<'a> {
         tracing::debug!(
             files = files.templates.len(),
             shapes = shapes.len(),
+            direct = shapes.values().filter(|s| s.is_direct()).count(),
             "templates compiled"
         );
         Ok(Templates {
@@ -299,7 +300,7 @@ impl<'a> Templates<'a> {
         bounds::start_tenant();
         for (rel, name) in files {
             let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
-                Some(shape) => shape.build(&self.tera, context),
+                Some(shape) => shape.build(&self.tera, &self.places, context),
                 None => shape::Built::Straight,
             };
             if let Some(trip) = sandbox::take_trip() {
@@ -1509,6 +1510,61 @@ mod shape_tests {
             tree.unwrap(),
             json!({"a": "007", "b": 1, "d": true, "e": 1000.0})
         );
+    }
+
+    /// Slots that only write variables render without Tera, exactly as Tera writes them; a
+    /// list or a map is left to Tera, a missing variable to the straight path's error.
+    #[test]
+    fn variables_are_written_as_tera_writes_them() {
+        let template = "a: {{ vars.a }}\nb: x{{ vars.b }}\nc: '{{ vars.c }}'\nd: {{ vars.d }}\ne: \"{{ vars.e }}\"\nf: {{ tenant.id }}-{{ env.name }}\ng: {{ vars.g }}\n";
+        let files = repo(&[("acme/tenant.yaml", template)], &env_with(&json!({})));
+        let templates = Templates::compile(&files).unwrap();
+        assert!(templates.shapes.values().all(shape::Shape::is_direct));
+        for (vars, hits) in [
+            (
+                json!({"a": 1.5, "b": -3, "c": 18446744073709551615u64, "d": true, "e": null, "g": "yes"}),
+                1,
+            ),
+            (
+                json!({"a": 1e300, "b": 0.1, "c": false, "d": "z", "e": "q", "g": 2}),
+                1,
+            ),
+            // Tera writes lists its own way: rendered by Tera, then it does not fit the scalar.
+            (
+                json!({"a": [1, "x"], "b": 1, "c": 1, "d": 1, "e": 1, "g": 1}),
+                0,
+            ),
+            (json!({"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}), 0),
+        ] {
+            let (_, got) = agree(template, vars.clone());
+            assert_eq!(got, hits, "{vars}");
+        }
+        let (tree, _) = agree(
+            template,
+            json!({"a": 1.5, "b": -3, "c": 7, "d": true, "e": null, "g": "yes"}),
+        );
+        assert_eq!(
+            tree.unwrap(),
+            json!({"a": 1.5, "b": "x-3", "c": "7", "d": true, "e": "", "f": "acme-prod-prod", "g": "yes"})
+        );
+        let (missing, _) = agree(template, json!({"a": 1}));
+        assert!(missing.unwrap_err()[0].contains("vars.b"));
+        // An index is looked up as Tera does; a filter, a test or a subscript is Tera's to
+        // render.
+        for (other, direct) in [
+            ("a: {{ vars.l.0 }}\n", true),
+            ("a: {{ vars.a | upper }}\n", false),
+            ("a: {{ vars.a is defined }}\n", false),
+            ("a: {{ vars[\"a\"] }}\n", false),
+        ] {
+            let files = repo(&[("acme/tenant.yaml", other)], &env_with(&json!({})));
+            let templates = Templates::compile(&files).unwrap();
+            let is = templates.shapes.values().any(shape::Shape::is_direct);
+            assert_eq!(is, direct, "{other}");
+            let (tree, hits) = agree(other, json!({"a": "x", "l": ["y"]}));
+            assert_eq!(hits, 1, "{other}");
+            assert!(tree.is_ok(), "{other}");
+        }
     }
 
     #[test]

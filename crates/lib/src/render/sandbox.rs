@@ -326,24 +326,33 @@ fn argument<'a>(args: &'a HashMap<String, Value>, name: &str) -> tera::Result<&'
 
 /// [`TICK`].
 fn tick(places: &[Place], args: &HashMap<String, Value>) -> tera::Result<Value> {
-    let place = place_of(args);
+    count_tick(places, place_of(args))?;
+    Ok(Value::String(String::new()))
+}
+
+/// Counts what [`TICK`] at `place` counts: a step and the static text of its body. For
+/// rendering without Tera what Tera would render ([`super::shape`]).
+pub(crate) fn count_tick(places: &[Place], place: Option<usize>) -> tera::Result<()> {
     step(place)?;
     let bytes = place
         .and_then(|p| places.get(p))
         .map_or(0, |place| place.bytes);
-    produce(bytes, place)?;
-    Ok(Value::String(String::new()))
+    produce(bytes, place)
 }
 
 /// [`OUT`].
 fn out(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
-    let place = place_of(args);
+    count_out(value, place_of(args))?;
+    Ok(value.clone())
+}
+
+/// Counts what [`OUT`] at `place` counts: the value written.
+pub(crate) fn count_out(value: &Value, place: Option<usize>) -> tera::Result<()> {
     let size = match value {
         Value::String(s) if s.len() <= MAX_VALUE => s.len(),
         _ => checked(value, place, None)?,
     };
-    produce(size, place)?;
-    Ok(value.clone())
+    produce(size, place)
 }
 
 /// [`VALUE`].
