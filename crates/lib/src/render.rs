@@ -518,8 +518,10 @@ fn shapes(tera: &mut Tera, graph: &graph::Graph) -> HashMap<String, shape::Shape
         }
         // A name no file can have: a path never holds NUL.
         let slots = format!("\0slots/{name}");
-        if let Some((shape, template)) = shape::Shape::of(name, tera, slots.clone()) {
-            tera.templates.insert(slots, template);
+        if let Some((shape, templates)) = shape::Shape::of(name, tera, slots) {
+            for template in templates {
+                tera.templates.insert(template.name.clone(), template);
+            }
             shapes.insert(name.to_owned(), shape);
         }
     }
@@ -1441,37 +1443,46 @@ mod shape_tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// An environment with one tenant, `acme`, whose `vars` are `vars` (written as JSON, which
-    /// is YAML, so that any string can be a value).
+    /// An environment with two tenants of template `acme`, `acme` and `acme2`, whose `vars`
+    /// are `vars` (written as JSON, which is YAML, so that any string can be a value).
     fn env_with(vars: &Value) -> String {
-        json!({"target": {"url": "https://x"}, "vars": vars, "tenants": {"acme": {"id": "acme-prod"}}})
-            .to_string()
+        json!({"target": {"url": "https://x"}, "vars": vars, "tenants": {
+            "acme": {"id": "acme-prod"}, "acme2": {"id": "acme-prod2", "template": "acme"}}})
+        .to_string()
     }
 
     /// What rendering a tenant gave, its errors as text.
     type Outcome = Result<Value, Vec<String>>;
 
     /// Renders tenant `acme` with shapes and straight; returns both, and how many files were
-    /// built from a shape.
+    /// built from a shape. Then renders `acme2`, whose slots read the same values, with the
+    /// same templates (what `acme` rendered is reused) and straight, and asserts they agree.
     fn both(templates: &[(&str, &str)], vars: &Value) -> (Outcome, Outcome, u32) {
         let files = repo(templates, &env_with(vars));
         let text = |r: Result<Value, Vec<Diagnostic>>| {
             r.map_err(|ds| ds.iter().map(ToString::to_string).collect::<Vec<_>>())
         };
-        let run = |t: &Templates| {
+        let run = |t: &Templates, n: usize| {
             let env = files.environment("prod").unwrap();
             let tenants = env.tenants(&files.template_dirs()).unwrap();
-            text(t.render(&env, &tenants[0]))
+            text(t.render(&env, &tenants[n]))
         };
-        let (fast, hits) = match Templates::compile(&files) {
+        let (fast, hits, again) = match Templates::compile(&files) {
             Ok(t) => {
-                let r = run(&t);
-                (r, t.shapes.values().map(shape::Shape::hits).sum())
+                let r = run(&t, 0);
+                let hits = t.shapes.values().map(shape::Shape::hits).sum();
+                (r, hits, Some(run(&t, 1)))
             }
-            Err(ds) => (Err(ds.iter().map(ToString::to_string).collect()), 0),
+            Err(ds) => (Err(ds.iter().map(ToString::to_string).collect()), 0, None),
         };
         let straight = match Templates::compile(&files) {
-            Ok(t) => run(&t.straight()),
+            Ok(t) => {
+                let t = t.straight();
+                if let Some(again) = again {
+                    assert_eq!(again, run(&t, 1), "the second tenant");
+                }
+                run(&t, 0)
+            }
             Err(ds) => Err(ds.iter().map(ToString::to_string).collect()),
         };
         (fast, straight, hits)
@@ -1549,12 +1560,12 @@ mod shape_tests {
         );
         let (missing, _) = agree(template, json!({"a": 1}));
         assert!(missing.unwrap_err()[0].contains("vars.b"));
-        // An index is looked up as Tera does; a filter, a test or a subscript is Tera's to
-        // render.
+        // An index is looked up as Tera does; a filter or a test is Tera's to render, one slot
+        // at a time ([`shape::Memo`]), a subscript the whole template's.
         for (other, direct) in [
             ("a: {{ vars.l.0 }}\n", true),
-            ("a: {{ vars.a | upper }}\n", false),
-            ("a: {{ vars.a is defined }}\n", false),
+            ("a: {{ vars.a | upper }}\n", true),
+            ("a: {{ vars.a is defined }}\n", true),
             ("a: {{ vars[\"a\"] }}\n", false),
         ] {
             let files = repo(&[("acme/tenant.yaml", other)], &env_with(&json!({})));
@@ -1565,6 +1576,74 @@ mod shape_tests {
             assert_eq!(hits, 1, "{other}");
             assert!(tree.is_ok(), "{other}");
         }
+    }
+
+    /// Renders every tenant of `env` with shapes (one compile for all, so that slots are
+    /// remembered from one tenant to the next) and straight, asserts both agree tenant by
+    /// tenant, and returns the outcomes with how many files were built from a shape.
+    fn fleet(templates: &[(&str, &str)], env: &str) -> (Vec<Outcome>, u32) {
+        let files = repo(templates, env);
+        let text = |r: Result<Value, Vec<Diagnostic>>| {
+            r.map_err(|ds| ds.iter().map(ToString::to_string).collect::<Vec<_>>())
+        };
+        let environment = files.environment("prod").unwrap();
+        let tenants = environment.tenants(&files.template_dirs()).unwrap();
+        let fast = Templates::compile(&files).unwrap();
+        let straight = Templates::compile(&files).unwrap().straight();
+        let mut out = Vec::new();
+        for tenant in &tenants {
+            let got = text(fast.render(&environment, tenant));
+            assert_eq!(
+                got,
+                text(straight.render(&environment, tenant)),
+                "{}",
+                tenant.key
+            );
+            out.push(got);
+        }
+        (out, fast.shapes.values().map(shape::Shape::hits).sum())
+    }
+
+    /// A slot that is not a plain variable is rendered once for each set of values it reads
+    /// and reused for the tenants that have them, its steps and output counted again: the same
+    /// trees, the same errors and the same limits as rendering every tenant.
+    #[test]
+    fn slots_are_rendered_once_for_the_values_they_read() {
+        let env = "target: {url: https://x}\ntenants:\n  a: {template: t, vars: {plan: gold}}\n  b: {template: t, vars: {plan: silver}}\n  c: {template: t, vars: {plan: gold}}\n  d: {template: t, vars: {plan: [1]}}\n  e: {template: t}\n";
+        let template = "name: {{ tenant.key }}-{% if tenant.vars.plan == 'gold' %}g{% else %}s{% endif %}\nplan: '{{ tenant.vars.plan | default(value=\"none\") }}'\nn: {% for i in range(end=3) %}{{ i }}{% endfor %}\n";
+        let (trees, hits) = fleet(&[("t/tenant.yaml", template)], env);
+        assert!(hits >= 4, "{hits}");
+        assert_eq!(
+            trees[0].as_ref().unwrap(),
+            &json!({"name": "a-g", "plan": "gold", "n": "012"})
+        );
+        assert_eq!(
+            trees[2].as_ref().unwrap(),
+            &json!({"name": "c-g", "plan": "gold", "n": "012"})
+        );
+        assert_eq!(
+            trees[1].as_ref().unwrap(),
+            &json!({"name": "b-s", "plan": "silver", "n": "012"})
+        );
+        // A set before a slot, or a macro in it: every tenant's slots rendered by Tera.
+        for template in [
+            "{% set p = tenant.vars.plan | default(value='x') %}a: {% if p == 'gold' %}g{% endif %}x\n",
+            "{% macro m() %}{{ tenant.key }}{% endmacro %}a: {{ self::m() }}\n",
+        ] {
+            fleet(&[("t/tenant.yaml", template)], env);
+        }
+        // Each slot takes 9,000 of range()'s 100,000 items: the twelfth passes the budget, for
+        // the tenant whose slots were rendered and for those whose were remembered.
+        let heavy = "a: x{% for i in range(end=9000) %}{% endfor %}\n"
+            .repeat(12)
+            .replace("a: x", "{{ tenant.key }}: x");
+        let (trees, _) = fleet(&[("t/tenant.yaml", &heavy)], env);
+        assert!(
+            trees
+                .iter()
+                .all(|t| t.as_ref().is_err_and(|e| e[0].contains("range"))),
+            "{trees:?}"
+        );
     }
 
     #[test]

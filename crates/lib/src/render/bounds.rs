@@ -42,6 +42,48 @@ pub(crate) fn start_tenant() {
     super::sandbox::start_tenant();
 }
 
+/// What the rendering on this thread has counted so far: steps, output bytes ([`super::sandbox`])
+/// and `range()` items. For counting a rendering again without running it
+/// ([`super::shape`]).
+pub(crate) fn counted() -> Counted {
+    let (steps, bytes) = super::sandbox::counted();
+    Counted {
+        steps,
+        bytes,
+        range: RANGE_BUDGET - RANGE_LEFT.with(Cell::get),
+    }
+}
+
+/// Counts `c` more, as if what counted it ran again: false (nothing recorded) when that
+/// passes a limit or the time is up.
+pub(crate) fn count_again(c: Counted) -> bool {
+    let left = RANGE_LEFT.with(Cell::get);
+    if c.range > left {
+        return false;
+    }
+    RANGE_LEFT.with(|l| l.set(left - c.range));
+    super::sandbox::count_again(c.steps, c.bytes)
+}
+
+/// What a rendering counted, or the difference of two such counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counted {
+    pub steps: u64,
+    pub bytes: usize,
+    pub range: usize,
+}
+
+impl Counted {
+    /// What was counted between `before` and `self`.
+    pub(crate) fn since(self, before: Counted) -> Counted {
+        Counted {
+            steps: self.steps.saturating_sub(before.steps),
+            bytes: self.bytes.saturating_sub(before.bytes),
+            range: self.range.saturating_sub(before.range),
+        }
+    }
+}
+
 /// `range(end=N, start=0, step_by=1)`, as Tera's, within the limits above.
 pub(crate) fn range(args: &HashMap<String, Value>) -> tera::Result<Value> {
     let number = |name: &str, default: Option<usize>| -> tera::Result<usize> {

@@ -210,6 +210,29 @@ pub(crate) fn start_tenant() {
     });
 }
 
+/// The steps and output bytes counted since the tenant started.
+pub(crate) fn counted() -> (u64, usize) {
+    BUDGET.with(|b| (b.steps.get(), b.bytes.get()))
+}
+
+/// Counts `steps` and `bytes` more without a place: false (nothing recorded, no trip) when
+/// that passes a limit or the time is up.
+pub(crate) fn count_again(steps: u64, bytes: usize) -> bool {
+    BUDGET.with(|b| {
+        let steps = b.steps.get().saturating_add(steps);
+        let bytes = b.bytes.get().saturating_add(bytes);
+        if steps > MAX_STEPS
+            || bytes > MAX_OUTPUT
+            || b.deadline.get().is_some_and(|d| Instant::now() > d)
+        {
+            return false;
+        }
+        b.steps.set(steps);
+        b.bytes.set(bytes);
+        true
+    })
+}
+
 /// Returns the first limit reached since the tenant started, and forgets it. A limit is
 /// reported even when Tera swallowed the error (`{% if x | f %}` reads a failing filter as
 /// false).

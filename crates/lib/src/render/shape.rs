@@ -18,10 +18,11 @@
 //! For a tenant, one small template renders only the slots, separated by `U+E002`; each
 //! scalar's text is put together from its literal parts and those outputs, and the shape's
 //! tree is copied with those scalars in place. A plain scalar is typed as YAML types it (`yes`
-//! is a string, `0x1F` the number 31, `~` null: [`crate::yaml::plain_scalar`]). When every
-//! slot is a plain variable (`{{ tenant.id }}`), that template is not run by Tera: the variables
-//! are looked up and written as Tera writes them, and the sandbox counts what it would count
-//! ([`render_direct`]); that is most files of a fleet, and a tenth of `validate`'s time.
+//! is a string, `0x1F` the number 31, `~` null: [`crate::yaml::plain_scalar`]). Mostly, Tera
+//! does not run that template either ([`render_direct`]): a slot that is a plain variable
+//! (`{{ tenant.id }}`) is looked up and written as Tera writes it, and any other slot is
+//! rendered by Tera on its own once for each set of values it reads and remembered ([`Memo`]);
+//! the sandbox counts what it would have counted.
 //!
 //! That is only the same as rendering the file and parsing it when no output can change how the
 //! text around it reads: an output with a line break, a quote of its own scalar's kind, a
@@ -34,13 +35,16 @@
 //! tenants with `PROMOTE_NO_CACHE=1`; a property test checks that both give the same trees and
 //! the same errors.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
 use tera::ast::{ExprVal, Node};
 use tera::{Context, Template, Tera};
 
+use super::bounds::{self, Counted};
 use super::sandbox::{self, Place};
 use crate::yaml;
 
@@ -96,15 +100,78 @@ struct Scalar {
     parts: Vec<Part>,
 }
 
-/// A node of a slots template that renders without Tera.
-#[derive(Debug, PartialEq)]
+/// The most outputs one slot remembers ([`Memo`]).
+const MAX_MEMO: usize = 64;
+
+/// A node of a slots template that renders without running Tera on the whole template.
+#[derive(Debug)]
 enum Direct {
     /// The sandbox's counting call ([`sandbox::TICK`]) at a place.
     Tick(Option<usize>),
     /// `{{ path }}` (instrumented: `{{ path | __promote_out(p=N) }}`), counted at a place.
     Variable(String, Option<usize>),
+    /// Any other slot (an inline `{% if %}`, a filter...), rendered by Tera on its own and
+    /// remembered by the values it reads.
+    Memo(Box<Memo>),
     /// The end of a slot's output ([`SEP`]).
     End,
+}
+
+/// A slot whose output depends only on the context values it names (no `{% set %}` before or
+/// inside it, no macro, no include): what it rendered, by those values, with what the sandbox
+/// counted while rendering it, counted again when it is reused.
+#[derive(Debug)]
+struct Memo {
+    /// The template holding only this slot.
+    template: String,
+    /// The variables it reads, as written (`vars.plan`).
+    reads: Vec<String>,
+    /// Output and count, by the values of `reads`.
+    seen: Mutex<HashMap<String, (String, Counted)>>,
+    hits: AtomicU32,
+    misses: AtomicU32,
+}
+
+impl Memo {
+    /// Whether remembering is worth it: not when the values it reads differ for most tenants
+    /// (`{% if tenant.id == ... %}`); then the whole slots template is rendered by Tera.
+    fn is_useful(&self) -> bool {
+        let misses = self.misses.load(Ordering::Relaxed);
+        misses <= MAX_MEMO as u32 || misses <= self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Renders this slot with `context`, or reuses what the same values rendered; `None` when
+    /// Tera fails or the count passes a limit.
+    fn render(&self, tera: &Tera, context: &Context) -> Option<String> {
+        let mut key = String::new();
+        for path in &self.reads {
+            match lookup(context, path) {
+                // Writing to a String cannot fail.
+                Some(value) => key.push_str(&serde_json::to_string(value).unwrap_or_default()),
+                None => key.push(OPEN),
+            }
+            key.push(SEP);
+        }
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some((output, counted)) = seen {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return bounds::count_again(counted).then_some(output);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let before = bounds::counted();
+        let output = tera.render(&self.template, context).ok()?;
+        let counted = bounds::counted().since(before);
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < MAX_MEMO {
+            seen.insert(key, (output.clone(), counted));
+        }
+        Some(output)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +206,14 @@ pub(crate) enum Built {
 
 impl Shape {
     /// Returns the shape of template file `name` (compiled for the sandbox, in `tera`) and the
-    /// template that renders its slots, to be added to `tera` as `slots_template`; or `None`
-    /// when the file has no shape (its tags make structure, it is not YAML with tokens in
-    /// scalars, or it uses inheritance).
-    pub(crate) fn of(name: &str, tera: &Tera, slots_template: String) -> Option<(Shape, Template)> {
+    /// templates it renders, to be added to `tera`: the one of all its slots (named
+    /// `slots_template`) and those of single slots; or `None` when the file has no shape (its
+    /// tags make structure, it is not YAML with tokens in scalars, or it uses inheritance).
+    pub(crate) fn of(
+        name: &str,
+        tera: &Tera,
+        slots_template: String,
+    ) -> Option<(Shape, Vec<Template>)> {
         let template = tera.templates.get(name)?;
         if template.parent.is_some() {
             return None;
@@ -186,7 +257,30 @@ impl Shape {
         let tree = yaml::parse(&text, name).ok()?;
         let written = written_scalars(&text)?;
         let scalars = scalars(&tree, &written, slots)?;
-        let direct = ast.iter().map(direct).collect();
+        // A slot alone renders as it does among the others unless a `{% set %}` precedes it.
+        let sets = ast.iter().any(|node| matches!(node, Node::Set(..)));
+        let mut templates = Vec::new();
+        let direct = ast
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                direct(node).or_else(|| {
+                    let reads = reads_only_context(node).filter(|_| !sets)?;
+                    let mut alone = template.clone();
+                    alone.name = format!("{slots_template}/{n}");
+                    alone.ast = vec![node.clone()];
+                    let memo = Memo {
+                        template: alone.name.clone(),
+                        reads: reads.into_iter().collect(),
+                        seen: Mutex::default(),
+                        hits: AtomicU32::new(0),
+                        misses: AtomicU32::new(0),
+                    };
+                    templates.push(alone);
+                    Some(Direct::Memo(Box::new(memo)))
+                })
+            })
+            .collect();
         let mut synthetic = template.clone();
         synthetic.name = slots_template.clone();
         synthetic.ast = ast;
@@ -201,7 +295,8 @@ impl Shape {
             hits: AtomicU32::new(0),
             misses: AtomicU32::new(0),
         };
-        Some((shape, synthetic))
+        templates.push(synthetic);
+        Some((shape, templates))
     }
 
     /// Whether this shape is worth trying: not when it has sent most tenants down the straight
@@ -228,7 +323,7 @@ impl Shape {
         let direct = self
             .direct
             .as_deref()
-            .and_then(|nodes| render_direct(nodes, places, context));
+            .and_then(|nodes| render_direct(nodes, tera, places, context));
         let rendered = match direct {
             Some(Ok(rendered)) => rendered,
             Some(Err(())) => return Built::Failed,
@@ -443,15 +538,20 @@ fn direct(node: &Node) -> Option<Direct> {
 
 /// Renders the nodes of a slots template as Tera renders them, counting what the sandbox
 /// counts in the same order: `None` when a variable holds a list or a map (Tera renders those
-/// in its own way: let it), an error when a variable is missing or a limit is reached (the
-/// tenant is then rendered straight, which reports it).
+/// in its own way: let it) or a slot's values differ for most tenants, an error when a variable
+/// is missing, a slot fails or a limit is reached (the tenant is then rendered straight, which
+/// reports it).
 fn render_direct(
     nodes: &[Direct],
+    tera: &Tera,
     places: &[Place],
     context: &Context,
 ) -> Option<Result<String, ()>> {
     let mut values = Vec::with_capacity(nodes.len());
     for node in nodes {
+        if matches!(node, Direct::Memo(memo) if !memo.is_useful()) {
+            return None;
+        }
         if let Direct::Variable(path, _) = node {
             let Some(value) = lookup(context, path) else {
                 return Some(Err(()));
@@ -479,10 +579,103 @@ fn render_direct(
                 }
                 write_value(value, &mut out);
             }
+            Direct::Memo(memo) => match memo.render(tera, context) {
+                Some(output) => out.push_str(&output),
+                None => return Some(Err(())),
+            },
             Direct::End => out.push(SEP),
         }
     }
     Some(Ok(out))
+}
+
+/// Returns the variables `node` reads (every name it looks up, loop variables included: more
+/// than it needs is only a less useful memo), or `None` when what it renders may depend on more
+/// than their values: a macro (which sees the whole context), an include, a `{% set %}`, a
+/// subscript (`a[b]`, evaluated inside) or Tera's dump of the context.
+fn reads_only_context(node: &Node) -> Option<BTreeSet<String>> {
+    let mut reads = BTreeSet::new();
+    nodes_read(std::slice::from_ref(node), &mut reads)?;
+    Some(reads)
+}
+
+fn nodes_read(nodes: &[Node], reads: &mut BTreeSet<String>) -> Option<()> {
+    for node in nodes {
+        match node {
+            Node::Text(_)
+            | Node::Raw(..)
+            | Node::Comment(..)
+            | Node::Break(_)
+            | Node::Continue(_) => {}
+            Node::VariableBlock(_, e) => expr_read(e, reads)?,
+            Node::If(i, _) => {
+                for (_, condition, body) in &i.conditions {
+                    expr_read(condition, reads)?;
+                    nodes_read(body, reads)?;
+                }
+                if let Some((_, body)) = &i.otherwise {
+                    nodes_read(body, reads)?;
+                }
+            }
+            Node::Forloop(_, f, _) => {
+                expr_read(&f.container, reads)?;
+                nodes_read(&f.body, reads)?;
+                nodes_read(f.empty_body.as_deref().unwrap_or_default(), reads)?;
+            }
+            Node::FilterSection(_, f, _) => {
+                call_read(&f.filter, reads)?;
+                nodes_read(&f.body, reads)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
+fn call_read(call: &tera::ast::FunctionCall, reads: &mut BTreeSet<String>) -> Option<()> {
+    call.args.values().try_for_each(|arg| expr_read(arg, reads))
+}
+
+fn expr_read(e: &tera::ast::Expr, reads: &mut BTreeSet<String>) -> Option<()> {
+    for filter in &e.filters {
+        call_read(filter, reads)?;
+    }
+    value_read(&e.val, reads)
+}
+
+fn value_read(v: &ExprVal, reads: &mut BTreeSet<String>) -> Option<()> {
+    let mut name = |path: &str| {
+        if path.contains(['[', '~']) || path.starts_with("__tera_context") {
+            return None;
+        }
+        reads.insert(path.to_owned());
+        Some(())
+    };
+    match v {
+        ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => Some(()),
+        ExprVal::Ident(path) => name(path),
+        ExprVal::Test(t) => {
+            name(&t.ident)?;
+            t.args.iter().try_for_each(|a| expr_read(a, reads))
+        }
+        ExprVal::Math(m) => {
+            expr_read(&m.lhs, reads)?;
+            expr_read(&m.rhs, reads)
+        }
+        ExprVal::Logic(l) => {
+            expr_read(&l.lhs, reads)?;
+            expr_read(&l.rhs, reads)
+        }
+        ExprVal::In(i) => {
+            expr_read(&i.lhs, reads)?;
+            expr_read(&i.rhs, reads)
+        }
+        ExprVal::Array(items) => items.iter().try_for_each(|a| expr_read(a, reads)),
+        ExprVal::StringConcat(c) => c.values.iter().try_for_each(|v| value_read(v, reads)),
+        // `secret()` and `range()` give the same for the same arguments.
+        ExprVal::FunctionCall(call) => call_read(call, reads),
+        ExprVal::MacroCall(_) => None,
+    }
 }
 
 /// Looks `path` (`a.b.c`) up in `context` as Tera does for a variable of the template's
