@@ -1646,6 +1646,24 @@ mod shape_tests {
         );
     }
 
+    /// Regression (found by an independent try): a tab in the template before a slot is a
+    /// blank as a space is: `\t#` starts a comment, a trailing tab is not part of the value.
+    #[test]
+    fn a_tab_before_a_slot_is_a_blank() {
+        for template in [
+            "name: a\t{{ vars.x }}\nurl: u\n",
+            "metadata:\n  a\t{{ vars.x }}: 1\n",
+            "metadata: {k: [a\t{{ vars.x }}], j: 1}\n",
+            "name: a{{ vars.x }}\tb\n",
+        ] {
+            for x in ["#b", "b", "a\t", "a ", "", ":", "a:", "\tb", ":\tb"] {
+                let _ = agree(template, json!({ "x": x }));
+            }
+        }
+        let (tree, _) = agree("name: a\t{{ vars.x }}\n", json!({"x": "#b"}));
+        assert_eq!(tree.unwrap(), json!({"name": "a"}));
+    }
+
     #[test]
     fn keys_block_scalars_and_flow_collections_take_outputs() {
         let template = "{{ vars.a }}: 1\n\"q{{ vars.b }}\": 2\nlist: [{{ vars.a }}, '{{ vars.b }}']\nmap: {k: {{ vars.c }}}\ntext: |\n  first {{ vars.a }}\n  {{ vars.b }} second\nfold: >-\n  {{ vars.a }}\n  b\n";
@@ -1921,6 +1939,10 @@ mod shape_tests {
                 "k: !!map {a: {{ $ }}}",
                 "k: !!seq\n  [{{ $ }}, b]",
                 "k: &y\n  {a: {{ $ }}}",
+                "k: a\t{{ $ }}",
+                "k:\n  a\t{{ $ }}: 1",
+                "k: {j: [a\t{{ $ }}], i: 1}",
+                "k: {{ $ }}\tb",
             ]
             .map(str::to_owned),
         );

@@ -54,15 +54,15 @@ pub(crate) fn counted() -> Counted {
     }
 }
 
-/// Counts `c` more, as if what counted it ran again: false (nothing recorded) when that
-/// passes a limit or the time is up.
-pub(crate) fn count_again(c: Counted) -> bool {
+/// Counts `c` more, and the time `took`, as if what counted it ran again: false (nothing
+/// recorded) when that passes a limit or the time is up.
+pub(crate) fn count_again(c: Counted, took: std::time::Duration) -> bool {
     let left = RANGE_LEFT.with(Cell::get);
-    if c.range > left {
+    if c.range > left || !super::sandbox::count_again(c.steps, c.bytes, took) {
         return false;
     }
     RANGE_LEFT.with(|l| l.set(left - c.range));
-    super::sandbox::count_again(c.steps, c.bytes)
+    true
 }
 
 /// What a rendering counted, or the difference of two such counts.

@@ -215,20 +215,26 @@ pub(crate) fn counted() -> (u64, usize) {
     BUDGET.with(|b| (b.steps.get(), b.bytes.get()))
 }
 
-/// Counts `steps` and `bytes` more without a place: false (nothing recorded, no trip) when
-/// that passes a limit or the time is up.
-pub(crate) fn count_again(steps: u64, bytes: usize) -> bool {
+/// Counts `steps`, `bytes` and the time `took` more without a place, for a rendering reused
+/// instead of run again: false (nothing recorded, no trip) when that passes a limit or the time
+/// is up. The time is taken off what is left, as if the rendering had run again.
+pub(crate) fn count_again(steps: u64, bytes: usize, took: Duration) -> bool {
     BUDGET.with(|b| {
         let steps = b.steps.get().saturating_add(steps);
         let bytes = b.bytes.get().saturating_add(bytes);
-        if steps > MAX_STEPS
-            || bytes > MAX_OUTPUT
-            || b.deadline.get().is_some_and(|d| Instant::now() > d)
-        {
+        let deadline = match b.deadline.get() {
+            Some(d) => match d.checked_sub(took) {
+                Some(earlier) => Some(earlier),
+                None => return false,
+            },
+            None => None,
+        };
+        if steps > MAX_STEPS || bytes > MAX_OUTPUT || deadline.is_some_and(|d| Instant::now() > d) {
             return false;
         }
         b.steps.set(steps);
         b.bytes.set(bytes);
+        b.deadline.set(deadline);
         true
     })
 }
@@ -940,6 +946,31 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         assert!(out(&json!("x"), &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
+        start_tenant();
+    }
+
+    /// A rendering reused instead of run again counts its steps, its output and its time:
+    /// regression (found by an independent try) for reused slots that spent no time, so that
+    /// a tenant whose renderings take longer than the limit passed when others had run them.
+    #[test]
+    fn a_reused_rendering_counts_again() {
+        start_tenant();
+        assert!(count_again(
+            MAX_STEPS / 2,
+            MAX_OUTPUT / 2,
+            MAX_TIME / 2 - Duration::from_millis(50)
+        ));
+        assert_eq!(counted(), (MAX_STEPS / 2, MAX_OUTPUT / 2));
+        // What passes a limit is not counted, and nothing is recorded: the tenant is then
+        // rendered from the start, which reports the limit where it is reached.
+        assert!(!count_again(MAX_STEPS / 2 + 1, 0, Duration::ZERO));
+        assert!(!count_again(0, MAX_OUTPUT / 2 + 1, Duration::ZERO));
+        assert!(!count_again(0, 0, MAX_TIME / 2 + Duration::from_millis(50)));
+        assert_eq!(counted(), (MAX_STEPS / 2, MAX_OUTPUT / 2));
+        assert_eq!(take_trip(), None);
+        // The time spent is taken off what is left.
+        assert!(count_again(0, 0, MAX_TIME / 2 - Duration::from_millis(100)));
+        assert!(!count_again(0, 0, Duration::from_millis(200)));
         start_tenant();
     }
 

@@ -38,6 +38,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
@@ -119,15 +120,16 @@ enum Direct {
 
 /// A slot whose output depends only on the context values it names (no `{% set %}` before or
 /// inside it, no macro, no include): what it rendered, by those values, with what the sandbox
-/// counted while rendering it, counted again when it is reused.
+/// counted while rendering it and how long it took, both counted again when it is reused (a
+/// tenant's time limit is spent as if it had rendered everything).
 #[derive(Debug)]
 struct Memo {
     /// The template holding only this slot.
     template: String,
     /// The variables it reads, as written (`vars.plan`).
     reads: Vec<String>,
-    /// Output and count, by the values of `reads`.
-    seen: Mutex<HashMap<String, (String, Counted)>>,
+    /// Output, count and the time it took, by the values of `reads`.
+    seen: Mutex<HashMap<String, (String, Counted, Duration)>>,
     hits: AtomicU32,
     misses: AtomicU32,
 }
@@ -158,17 +160,17 @@ impl Memo {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .cloned();
-        if let Some((output, counted)) = seen {
+        if let Some((output, counted, took)) = seen {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return bounds::count_again(counted).then_some(output);
+            return bounds::count_again(counted, took).then_some(output);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let before = bounds::counted();
+        let (before, start) = (bounds::counted(), Instant::now());
         let output = tera.render(&self.template, context).ok()?;
-        let counted = bounds::counted().since(before);
+        let (counted, took) = (bounds::counted().since(before), start.elapsed());
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.len() < MAX_MEMO {
-            seen.insert(key, (output.clone(), counted));
+            seen.insert(key, (output.clone(), counted, took));
         }
         Some(output)
     }
@@ -458,8 +460,8 @@ fn fits(style: Style, flow: bool, output: &str) -> bool {
 }
 
 /// Whether `text`, on one line, reads as one plain scalar with exactly that text: nothing that
-/// starts another token (an indicator first, `: `, ` #`), no white space at either end, no
-/// document marker.
+/// starts another token (an indicator first, `: `, ` #`, with a tab as with a space: YAML's
+/// blanks are both), no white space at either end, no document marker.
 fn plain_reads_as_one_scalar(text: &str, flow: bool) -> bool {
     let flow_indicator = |c: char| matches!(c, ',' | '[' | ']' | '{' | '}');
     let Some(first) = text.chars().next() else {
@@ -476,9 +478,8 @@ fn plain_reads_as_one_scalar(text: &str, flow: bool) -> bool {
         | '@' | '`' => false,
         c => !c.is_whitespace(),
     };
-    let ends_early = text.ends_with([' ', ':'])
-        || text.contains(": ")
-        || text.contains(" #")
+    let ends_early = text.ends_with([' ', '\t', ':'])
+        || [": ", ":\t", " #", "\t#"].iter().any(|p| text.contains(p))
         || (flow && text.contains(":?"));
     let document_marker = text.starts_with("---") || text.starts_with("...");
     starts_clean && !ends_early && !document_marker
