@@ -508,7 +508,9 @@ struct Bounded {
 impl Filter for Bounded {
     fn filter(&self, value: &Value, args: &Args) -> tera::Result<Value> {
         let name = Some(self.name.as_str());
-        checked(value, None, name)?;
+        // A value given to a filter is too large by itself, whatever the filter would make
+        // of it (`length` makes a number).
+        checked(value, None, None)?;
         match self.guard.map_or(Guard::Go, |g| g(value, args)) {
             Guard::Go => {}
             Guard::Makes(size) if size <= MAX_VALUE => {}
@@ -833,6 +835,12 @@ mod tests {
             take_trip().map(|t| t.limit),
             Some(Limit::Value(Some("replace".into())))
         );
+        // A value too large before any filter (from an environment's vars) is said to be,
+        // not blamed on the filter (found by an independent try: `length` makes a number).
+        let huge = json!("a".repeat(MAX_VALUE + 1));
+        let err = tera.get_filter("length").unwrap().filter(&huge, &args(&[]));
+        assert!(err.is_err());
+        assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Value(None)));
         let ok = replace
             .filter(
                 &json!("a-a"),
