@@ -16,13 +16,24 @@ use tera::Template;
 use super::{instrument, scan};
 use crate::source::RepoFiles;
 
-/// What one body (a template file, or one macro of it) calls while rendering.
+/// What one body (a template file, or one macro of it) calls and reads while rendering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Calls {
     /// Template files it includes.
     pub includes: BTreeSet<String>,
     /// Macros it calls: (namespace, macro name).
     pub macros: BTreeSet<(String, String)>,
+    /// The names it looks up, as written (`vars.plan`, `x[y]`), loop variables included.
+    pub reads: BTreeSet<String>,
+    /// Whether it sets a variable, or holds a block (whose `super()` renders a parent's).
+    pub sets_or_blocks: bool,
+}
+
+/// Returns what `body` calls and reads, macro definitions in it included.
+pub(crate) fn calls(body: &[Node]) -> Calls {
+    let mut out = Calls::default();
+    nodes(body, &mut out);
+    out
 }
 
 /// What one template file depends on.
@@ -209,16 +220,11 @@ impl Graph {
 
 /// Returns what a parsed template depends on.
 fn deps(template: &Template) -> Deps {
-    let mut body = Calls::default();
-    nodes(&template.ast, &mut body);
+    let body = calls(&template.ast);
     let macros = template
         .macros
         .iter()
-        .map(|(name, definition)| {
-            let mut calls = Calls::default();
-            nodes(&definition.body, &mut calls);
-            (name.clone(), calls)
-        })
+        .map(|(name, definition)| (name.clone(), calls(&definition.body)))
         .collect();
     Deps {
         extends: template.parent.clone(),
@@ -234,12 +240,18 @@ fn nodes(body: &[Node], out: &mut Calls) {
             Node::VariableBlock(_, e) => expr(e, out),
             Node::MacroDefinition(_, d, _) => nodes(&d.body, out),
             Node::Include(_, files, _) => out.includes.extend(files.iter().cloned()),
-            Node::Set(_, set) => expr(&set.value, out),
+            Node::Set(_, set) => {
+                out.sets_or_blocks = true;
+                expr(&set.value, out);
+            }
             Node::FilterSection(_, section, _) => {
                 section.filter.args.values().for_each(|e| expr(e, out));
                 nodes(&section.body, out);
             }
-            Node::Block(_, block, _) => nodes(&block.body, out),
+            Node::Block(_, block, _) => {
+                out.sets_or_blocks = true;
+                nodes(&block.body, out);
+            }
             Node::Forloop(_, f, _) => {
                 expr(&f.container, out);
                 nodes(&f.body, out);
@@ -256,8 +268,8 @@ fn nodes(body: &[Node], out: &mut Calls) {
                     nodes(body, out);
                 }
             }
-            Node::Super
-            | Node::Text(_)
+            Node::Super => out.sets_or_blocks = true,
+            Node::Text(_)
             | Node::Extends(..)
             | Node::ImportMacro(..)
             | Node::Raw(..)
@@ -291,18 +303,20 @@ fn value(v: &ExprVal, out: &mut Calls) {
             expr(&l.lhs, out);
             expr(&l.rhs, out);
         }
-        ExprVal::Test(t) => t.args.iter().for_each(|a| expr(a, out)),
+        ExprVal::Test(t) => {
+            out.reads.insert(t.ident.clone());
+            t.args.iter().for_each(|a| expr(a, out));
+        }
         ExprVal::Array(items) => items.iter().for_each(|a| expr(a, out)),
         ExprVal::StringConcat(c) => c.values.iter().for_each(|v| value(v, out)),
         ExprVal::In(i) => {
             expr(&i.lhs, out);
             expr(&i.rhs, out);
         }
-        ExprVal::String(_)
-        | ExprVal::Int(_)
-        | ExprVal::Float(_)
-        | ExprVal::Bool(_)
-        | ExprVal::Ident(_) => {}
+        ExprVal::Ident(path) => {
+            out.reads.insert(path.clone());
+        }
+        ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => {}
     }
 }
 

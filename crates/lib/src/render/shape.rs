@@ -46,6 +46,7 @@ use tera::ast::{ExprVal, Node};
 use tera::{Context, Template, Tera};
 
 use super::bounds::{self, Counted};
+use super::graph;
 use super::sandbox::{self, Place};
 use crate::yaml;
 
@@ -523,12 +524,7 @@ fn direct(node: &Node) -> Option<Direct> {
             _ => None,
         },
         Node::VariableBlock(_, e) if !e.negated => match (&e.val, e.filters.as_slice()) {
-            // Not `x[y]` (evaluated inside), `a~1b` (escaped), or Tera's dump of the context.
-            (ExprVal::Ident(path), [out])
-                if out.name == sandbox::OUT
-                    && !path.contains(['[', '~'])
-                    && !path.starts_with("__tera_context") =>
-            {
+            (ExprVal::Ident(path), [out]) if out.name == sandbox::OUT && is_context_path(path) => {
                 place(out).map(|p| Direct::Variable(path.clone(), p))
             }
             _ => None,
@@ -593,90 +589,20 @@ fn render_direct(
 /// Returns the variables `node` reads (every name it looks up, loop variables included: more
 /// than it needs is only a less useful memo), or `None` when what it renders may depend on more
 /// than their values: a macro (which sees the whole context), an include, a `{% set %}`, a
-/// subscript (`a[b]`, evaluated inside) or Tera's dump of the context.
+/// block, a subscript (`a[b]`, evaluated inside) or Tera's dump of the context.
 fn reads_only_context(node: &Node) -> Option<BTreeSet<String>> {
-    let mut reads = BTreeSet::new();
-    nodes_read(std::slice::from_ref(node), &mut reads)?;
-    Some(reads)
+    let calls = graph::calls(std::slice::from_ref(node));
+    let only = calls.includes.is_empty()
+        && calls.macros.is_empty()
+        && !calls.sets_or_blocks
+        && calls.reads.iter().all(|path| is_context_path(path));
+    only.then_some(calls.reads)
 }
 
-fn nodes_read(nodes: &[Node], reads: &mut BTreeSet<String>) -> Option<()> {
-    for node in nodes {
-        match node {
-            Node::Text(_)
-            | Node::Raw(..)
-            | Node::Comment(..)
-            | Node::Break(_)
-            | Node::Continue(_) => {}
-            Node::VariableBlock(_, e) => expr_read(e, reads)?,
-            Node::If(i, _) => {
-                for (_, condition, body) in &i.conditions {
-                    expr_read(condition, reads)?;
-                    nodes_read(body, reads)?;
-                }
-                if let Some((_, body)) = &i.otherwise {
-                    nodes_read(body, reads)?;
-                }
-            }
-            Node::Forloop(_, f, _) => {
-                expr_read(&f.container, reads)?;
-                nodes_read(&f.body, reads)?;
-                nodes_read(f.empty_body.as_deref().unwrap_or_default(), reads)?;
-            }
-            Node::FilterSection(_, f, _) => {
-                call_read(&f.filter, reads)?;
-                nodes_read(&f.body, reads)?;
-            }
-            _ => return None,
-        }
-    }
-    Some(())
-}
-
-fn call_read(call: &tera::ast::FunctionCall, reads: &mut BTreeSet<String>) -> Option<()> {
-    call.args.values().try_for_each(|arg| expr_read(arg, reads))
-}
-
-fn expr_read(e: &tera::ast::Expr, reads: &mut BTreeSet<String>) -> Option<()> {
-    for filter in &e.filters {
-        call_read(filter, reads)?;
-    }
-    value_read(&e.val, reads)
-}
-
-fn value_read(v: &ExprVal, reads: &mut BTreeSet<String>) -> Option<()> {
-    let mut name = |path: &str| {
-        if path.contains(['[', '~']) || path.starts_with("__tera_context") {
-            return None;
-        }
-        reads.insert(path.to_owned());
-        Some(())
-    };
-    match v {
-        ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => Some(()),
-        ExprVal::Ident(path) => name(path),
-        ExprVal::Test(t) => {
-            name(&t.ident)?;
-            t.args.iter().try_for_each(|a| expr_read(a, reads))
-        }
-        ExprVal::Math(m) => {
-            expr_read(&m.lhs, reads)?;
-            expr_read(&m.rhs, reads)
-        }
-        ExprVal::Logic(l) => {
-            expr_read(&l.lhs, reads)?;
-            expr_read(&l.rhs, reads)
-        }
-        ExprVal::In(i) => {
-            expr_read(&i.lhs, reads)?;
-            expr_read(&i.rhs, reads)
-        }
-        ExprVal::Array(items) => items.iter().try_for_each(|a| expr_read(a, reads)),
-        ExprVal::StringConcat(c) => c.values.iter().try_for_each(|v| value_read(v, reads)),
-        // `secret()` and `range()` give the same for the same arguments.
-        ExprVal::FunctionCall(call) => call_read(call, reads),
-        ExprVal::MacroCall(_) => None,
-    }
+/// Whether `path` is looked up in the context as it is written: not `a[b]` (evaluated
+/// inside), `a~1b` (escaped), or Tera's dump of the whole context.
+fn is_context_path(path: &str) -> bool {
+    !path.contains(['[', '~']) && !path.starts_with("__tera_context")
 }
 
 /// Looks `path` (`a.b.c`) up in `context` as Tera does for a variable of the template's
