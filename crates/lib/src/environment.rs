@@ -131,6 +131,13 @@ pub struct Tenant {
 impl Environment {
     /// Returns the environment held by `text`, read from `path`.
     pub(crate) fn parse(name: &str, path: &str, text: &str) -> Result<Environment, Diagnostic> {
+        // A fleet's environment file is large (1.7 MB for 10,000 tenants): it is read once, as
+        // the parser goes. Whatever that reading leaves, or its tree does not decode, is read as
+        // before, for the file it gives or the error it reports.
+        if let Some(file) = yaml::read_streaming(text).and_then(|t| serde_json::from_value(t).ok())
+        {
+            return Environment::checked(name, path, text, file);
+        }
         // The strict reader catches duplicate keys, which the typed reader would collapse.
         yaml::parse(text, path)?;
         let file: EnvironmentFile = serde_yaml::from_str(text).map_err(|e| {
@@ -148,6 +155,17 @@ impl Environment {
                 "an environment file has `target`, and optionally `requires`, `strict`, `vars`, `tenants` and `ignore`",
             )
         })?;
+        Environment::checked(name, path, text, file)
+    }
+
+    /// Returns the environment `file` read from `text` is, once its ignore rules and its target
+    /// are checked.
+    fn checked(
+        name: &str,
+        path: &str,
+        text: &str,
+        file: EnvironmentFile,
+    ) -> Result<Environment, Diagnostic> {
         // Every bad rule is an error of its own; the first is the environment's.
         let ignore = crate::ignore::check(&file.ignore, path, text)
             .map_err(|mut problems| problems.swap_remove(0))?;
@@ -447,6 +465,114 @@ mod tests {
                 over.as_object().unwrap()
             )),
             json!({"a": 1, "b": 2, "m": {"x": 1, "y": 3}})
+        );
+    }
+
+    /// Scalars written in an environment file's fields, as they are or quoted, that the typed
+    /// reading and the tree's decoding might take differently.
+    const WRITTEN: &[&str] = &[
+        "acme",
+        "acme-prod",
+        "123",
+        "0x1F",
+        "1.5",
+        "true",
+        "True",
+        "yes",
+        "~",
+        "null",
+        "",
+        "'x'",
+        "\"y\"",
+        "''",
+        "8",
+        "-1",
+        "1e3",
+        "/servers/*/clients",
+        "https://a.example",
+        "é",
+    ];
+
+    fn written() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (proptest::sample::select(WRITTEN), 0..3u8).prop_map(|(s, quote)| match quote {
+            0 => s.to_owned(),
+            1 => format!("'{}'", s.replace('\'', "''")),
+            _ => serde_json::to_string(s).unwrap(),
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// An environment file read as the parser goes decodes as the typed reading reads it,
+        /// or is read that way.
+        #[test]
+        fn a_file_read_as_it_goes_is_the_file_the_typed_reading_gives(
+            fields in proptest::collection::vec(
+                (proptest::sample::select(&[
+                    "target.url", "target.client_id_env", "target.concurrency", "target.token_hosts",
+                    "requires", "strict", "vars.a", "vars.b", "tenants.t1.id", "tenants.t1.template",
+                    "tenants.t1.vars.x", "tenants.t2", "ignore", "ignore.path", "ignore.reason",
+                    "tenants.t1.other",
+                ][..]), written(), proptest::prelude::any::<bool>()),
+                0..8,
+            ),
+        ) {
+            // Every file has a target (without one neither reading decodes it); its other
+            // fields come under it, the rest after it, the first of each top key kept (a later
+            // one would be a duplicate key).
+            let mut target = String::from("target:\n  emulator: .promote/e\n");
+            let mut rest = String::new();
+            for (field, value, flow) in &fields {
+                let parts: Vec<&str> = field.split('.').collect();
+                let (into, line) = match parts.as_slice() {
+                    ["target", "token_hosts"] => (&mut target, format!("  token_hosts: [{value}]")),
+                    ["target", key] => (&mut target, format!("  {key}: {value}")),
+                    ["ignore"] => (&mut rest, format!("ignore: [{value}]")),
+                    ["ignore", key] => (&mut rest, format!("ignore:\n  - {key}: {value}")),
+                    [top] => (&mut rest, format!("{top}: {value}")),
+                    [top, key] if *flow => (&mut rest, format!("{top}: {{ {key}: {value} }}")),
+                    [top, key] => (&mut rest, format!("{top}:\n  {key}: {value}")),
+                    [top, t, key] if *flow => {
+                        (&mut rest, format!("{top}:\n  {t}: {{ {key}: {value} }}"))
+                    }
+                    [top, t, key] => (&mut rest, format!("{top}:\n  {t}:\n    {key}: {value}")),
+                    [top, t, v, key] => {
+                        (&mut rest, format!("{top}:\n  {t}:\n    {v}: {{ {key}: {value} }}"))
+                    }
+                    _ => unreachable!("fields have one to four parts"),
+                };
+                let key = line.split(':').next();
+                if !into.lines().any(|l| l.split(':').next() == key) {
+                    into.push_str(&line);
+                    into.push('\n');
+                }
+            }
+            let text = target + &rest;
+            let read = crate::yaml::read_streaming(&text)
+                .and_then(|t| serde_json::from_value::<EnvironmentFile>(t).ok());
+            if let Some(file) = read {
+                let typed: Result<EnvironmentFile, _> = serde_yaml::from_str(&text);
+                proptest::prop_assert!(typed.is_ok(), "{text}: {typed:?}");
+                proptest::prop_assert_eq!(
+                    serde_json::to_value(&file).unwrap(),
+                    serde_json::to_value(typed.unwrap()).unwrap(),
+                    "{}", text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_fleet_file_is_read_as_it_goes() {
+        let text = "target:\n  url: https://x.example\n  concurrency: 8\nvars: { plan: gold }\ntenants:\n  t1: { template: fleet, id: t1-prod, vars: { plan: silver, seats: 550, name: \"T 1\", color: \"#d564c7\" } }\n  t2:\n";
+        let tree = crate::yaml::read_streaming(text).unwrap();
+        let file: EnvironmentFile = serde_json::from_value(tree).unwrap();
+        let typed: EnvironmentFile = serde_yaml::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::to_value(file).unwrap(),
+            serde_json::to_value(typed).unwrap()
         );
     }
 }

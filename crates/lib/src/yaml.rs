@@ -10,6 +10,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::diagnostic::{Diagnostic, Location};
 
+mod stream;
+
 /// Returns the tree a YAML document holds, or a diagnostic naming `file`, line and column.
 /// An empty document is `null`.
 pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
@@ -40,6 +42,17 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
             };
             Diagnostic::new(format!("invalid YAML: {message}")).at(location)
         })
+}
+
+/// Returns the tree a YAML document holds, read as the parser goes instead of from all its
+/// events at once (a large file takes a fraction of the memory), or `None` where [`parse`] is
+/// to be asked: for what that reading leaves to serde_yaml ([`stream`]), and for every text
+/// [`parse`] refuses. What it returns is what [`parse`] returns.
+pub(crate) fn read_streaming(text: &str) -> Option<Value> {
+    if too_big(text).is_some() || plain_merge_key(text).is_some() {
+        return None;
+    }
+    stream::read(text)
 }
 
 /// Most levels of `[` and `{` a YAML text may open: the parser refuses deeper ones only after
