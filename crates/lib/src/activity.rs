@@ -182,7 +182,7 @@ mod tests {
             key: key.into(),
             id: format!("{key}-prod"),
             template: key.into(),
-            vars: serde_json::Map::new(),
+            vars: Default::default(),
         }
     }
 

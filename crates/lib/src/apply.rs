@@ -978,7 +978,7 @@ mod tests {
             key: "globex".into(),
             id: "globex-prod".into(),
             template: "saas".into(),
-            vars: Map::new(),
+            vars: Default::default(),
         };
         let change = |path: &str, old: Option<Value>, new: Value| Change {
             path: path.into(),

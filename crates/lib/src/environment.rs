@@ -6,6 +6,7 @@
 //! point production at the wrong place.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -98,8 +99,9 @@ pub struct TenantEntry {
     pub id: Option<String>,
     #[serde(default)]
     pub template: Option<String>,
+    /// Shared with the [`Tenant`] it resolves to: a fleet's environment holds thousands.
     #[serde(default)]
-    pub vars: Map<String, Value>,
+    pub vars: Arc<Map<String, Value>>,
 }
 
 /// A loaded environment.
@@ -124,8 +126,8 @@ pub struct Tenant {
     pub id: String,
     /// The template directory under `templates/`.
     pub template: String,
-    /// The tenant's own variables.
-    pub vars: Map<String, Value>,
+    /// The tenant's own variables (shared with its entry in the environment file).
+    pub vars: Arc<Map<String, Value>>,
 }
 
 impl Environment {
@@ -232,7 +234,7 @@ impl Environment {
                     key: t.clone(),
                     id: t.clone(),
                     template: t.clone(),
-                    vars: Map::new(),
+                    vars: Arc::default(),
                 })
                 .collect(),
             Some(entries) => entries
@@ -345,7 +347,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            tenants[2].vars,
+            *tenants[2].vars,
             *json!({"plan": "gold"}).as_object().unwrap()
         );
     }

@@ -375,7 +375,7 @@ mod tests {
             key: "acme".into(),
             id: "acme-prod".into(),
             template: "acme".into(),
-            vars: Map::new(),
+            vars: Default::default(),
         }
     }
 

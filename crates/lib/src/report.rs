@@ -732,7 +732,7 @@ mod tests {
     use crate::diagnostic::Diagnostic;
     use crate::environment::Tenant;
     use crate::patch::three_way::{ChangeKind, Conflict, Reason};
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
     fn header(mode: Mode) -> Header {
         Header {
@@ -751,7 +751,7 @@ mod tests {
             key: key.to_owned(),
             id: format!("{key}-prod"),
             template: "saas".to_owned(),
-            vars: Map::new(),
+            vars: Default::default(),
         };
         let mut p = TenantPlan::empty(&t);
         p.status = Status::Changes;

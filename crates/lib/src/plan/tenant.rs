@@ -153,7 +153,7 @@ fn placeholders(tenant: &Tenant) -> Vec<(String, String)> {
         (tenant.id.clone(), "{{ tenant.id }}".to_owned()),
         (tenant.key.clone(), "{{ tenant.key }}".to_owned()),
     ];
-    for (name, value) in &tenant.vars {
+    for (name, value) in tenant.vars.iter() {
         if let Value::String(s) = value {
             if !out.iter().any(|(v, _)| v == s) {
                 out.push((s.clone(), format!("{{{{ vars.{name} }}}}")));

@@ -364,7 +364,7 @@ mod tests {
             key: key.to_owned(),
             id: format!("{key}-prod"),
             template: "saas".to_owned(),
-            vars,
+            vars: vars.into(),
         };
         let mut p = TenantPlan::empty(&t);
         p.status = Status::Changes;

@@ -9,7 +9,7 @@ fn acme() -> Tenant {
         id: "acme-prod".into(),
         key: "acme".into(),
         template: "acme".into(),
-        vars,
+        vars: vars.into(),
     }
 }
 
