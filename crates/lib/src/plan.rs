@@ -216,20 +216,26 @@ fn plan_tenant(
         Some(b) => (b.last_applied, b.live),
         None => (None, Value::Object(serde_json::Map::new())),
     };
-    // A saved plan holds the `secret()` markers apply resolves when it sends it.
-    let markers: crate::prepare::Supply<'_> = &crate::apply::supply_markers;
-    match prepare(
-        tenant,
-        desired,
-        last_applied.as_ref(),
-        &live,
-        policy,
-        create,
-        save.then_some(markers),
-    ) {
-        Ok(prepared) => {
-            let saved = save.then(|| SavedChange::new(&prepared, &live)).flatten();
-            let mut report = prepared.report;
+    let last_applied = last_applied.as_ref();
+    let prepared = if save {
+        // A saved plan holds the `secret()` markers apply resolves when it sends it.
+        let markers: crate::prepare::Supply<'_> = &crate::apply::supply_markers;
+        prepare(
+            tenant,
+            desired,
+            last_applied,
+            &live,
+            policy,
+            create,
+            Some(markers),
+        )
+        .map(|prepared| (SavedChange::new(&prepared, &live), prepared.report))
+    } else {
+        crate::prepare::report(tenant, desired, last_applied, &live, policy, create)
+            .map(|report| (None, report))
+    };
+    match prepared {
+        Ok((saved, mut report)) => {
             // Where apply will supply credentials is an apply report's to say.
             report.secrets.clear();
             (report, saved)

@@ -137,7 +137,12 @@ impl Sending {
     /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
     /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
     pub(crate) fn redacted(&self) -> Value {
-        let mut json = tenant::redact_patch(&self.patch);
+        self.clone().into_redacted()
+    }
+
+    /// [`Sending::redacted`], taking the sending instead of copying it.
+    fn into_redacted(self) -> Value {
+        let mut json = tenant::redact_patch(self.patch);
         if !self.workspaces.is_empty() {
             let workspaces: Map<String, Value> = self
                 .workspaces
@@ -259,6 +264,37 @@ pub(crate) fn prepare(
     create: bool,
     supply: Option<Supply<'_>>,
 ) -> Result<PreparedPlan, Refused> {
+    let trees = (desired, last_applied, live);
+    prepare_keeping(tenant, trees, policy, create, supply, true)
+}
+
+/// [`prepare`] for a caller that keeps only the report (a plan that is not saved): the plan's
+/// changes and its patch move into the report instead of being copied into it.
+///
+/// # Errors
+/// As [`prepare`]'s.
+pub(crate) fn report(
+    tenant: &Tenant,
+    desired: Desired,
+    last_applied: Option<&Value>,
+    live: &Value,
+    policy: Policy<'_>,
+    create: bool,
+) -> Result<TenantPlan, Refused> {
+    let trees = (desired, last_applied, live);
+    prepare_keeping(tenant, trees, policy, create, None, false).map(|p| p.report)
+}
+
+/// [`prepare`]; with `keep` false the plan's changes and its sending are moved into the report
+/// (the plan returned has neither: only its report is to be used).
+fn prepare_keeping(
+    tenant: &Tenant,
+    (desired, last_applied, live): (Desired, Option<&Value>, &Value),
+    policy: Policy<'_>,
+    create: bool,
+    supply: Option<Supply<'_>>,
+    keep: bool,
+) -> Result<PreparedPlan, Refused> {
     let mut report = TenantPlan::empty(tenant);
     // The platform's own material and the ignored paths are neither planned nor compared:
     // taken out of all three trees here, they are never sent, never verified and never
@@ -267,7 +303,7 @@ pub(crate) fn prepare(
     let desired = desired.without_material(ignore);
     let last_applied = last_applied.map(|l| without(l, ignore));
     let live = &*without(live, ignore);
-    let planned = match three_way::plan_with_drift(
+    let mut planned = match three_way::plan_with_drift(
         last_applied.as_deref(),
         &desired.tree,
         live,
@@ -290,21 +326,19 @@ pub(crate) fn prepare(
     };
     report.counts = Counts::of(&planned.changes);
     report.removes = planned.removed_objects(live);
-    report.changes = planned
-        .changes
-        .iter()
-        .cloned()
-        .map(tenant::redact_change)
-        .collect();
+    let mut touched = planned.touched();
+    let (changes, kept) = if keep {
+        (planned.changes.clone(), planned.kept.clone())
+    } else {
+        (
+            std::mem::take(&mut planned.changes),
+            std::mem::take(&mut planned.kept),
+        )
+    };
+    report.changes = changes.into_iter().map(tenant::redact_change).collect();
+    report.kept = kept.into_iter().map(tenant::redact_change).collect();
     report.conflicts = redact_all(&planned.conflicts);
     report.skipped = redact_all(&planned.skipped);
-    report.kept = planned
-        .kept
-        .iter()
-        .cloned()
-        .map(tenant::redact_change)
-        .collect();
-    let mut touched = planned.touched();
     if let Some(supply) = supply {
         match supply(&desired.references, live, &mut touched) {
             Ok(secrets) => report.secrets = secrets,
@@ -317,9 +351,18 @@ pub(crate) fn prepare(
         workspaces,
     };
     drop(touched);
-    if !sending.is_empty() {
+    let sending = if sending.is_empty() {
+        sending
+    } else if keep {
         report.patch = Some(sending.redacted());
-    }
+        sending
+    } else {
+        report.patch = Some(sending.into_redacted());
+        Sending {
+            patch: Patch::Merge(Value::Object(Map::new())),
+            workspaces: Vec::new(),
+        }
+    };
     Ok(PreparedPlan {
         report,
         sending,

@@ -85,6 +85,14 @@ impl Patch {
         }
     }
 
+    /// [`Patch::to_json`], without a copy of a merge document.
+    pub fn into_json(self) -> Value {
+        match self {
+            Patch::Merge(body) => body,
+            ops @ Patch::Ops(_) => ops.to_json(),
+        }
+    }
+
     /// Applies the patch to `doc` in place. A merge patch cannot fail; an RFC 6902 patch that
     /// fails leaves `doc` unchanged (`json_patch::patch` undoes the ops already applied).
     ///

@@ -3,13 +3,13 @@
 //! it; reports print it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::credentials::{self, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::patch::three_way::{Change, ChangeKind, Conflict};
-use crate::patch::Patch;
+use crate::patch::{Format, Patch};
 
 /// What happens to a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,19 +205,28 @@ pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
     c
 }
 
-/// Returns the JSON form of a patch with every credential value redacted.
-pub(crate) fn redact_patch(patch: &Patch) -> Value {
-    let body = redact_patch_body(patch, Scope::Tenant);
-    serde_json::json!({"format": format!("rfc{}", patch.format().as_str()), "patch": body})
+/// Returns the JSON form of a patch (`{"format", "patch"}`) with every credential value
+/// redacted; the patch is taken, not copied.
+pub(crate) fn redact_patch(patch: Patch) -> Value {
+    let format = Value::String(format!("rfc{}", patch.format().as_str()));
+    let body = redacted_body(patch.format(), patch.into_json(), Scope::Tenant);
+    let mut json = Map::new();
+    json.insert("format".to_owned(), format);
+    json.insert("patch".to_owned(), body);
+    Value::Object(json)
 }
 
 /// Returns the body of a patch (a merge document or an op list) between trees of `scope`, with
 /// every credential value redacted.
 pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
-    let mut json = patch.to_json();
-    match patch {
-        Patch::Merge(_) => credentials::redact_in_place(&mut json, scope),
-        Patch::Ops(_) => {
+    redacted_body(patch.format(), patch.to_json(), scope)
+}
+
+/// Returns `json`, the body of a patch in `format`, with every credential value redacted.
+fn redacted_body(format: Format, mut json: Value, scope: Scope) -> Value {
+    match format {
+        Format::Merge7396 => credentials::redact_in_place(&mut json, scope),
+        Format::Json6902 => {
             if let Value::Array(ops) = &mut json {
                 for op in ops {
                     let path = op
