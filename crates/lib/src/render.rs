@@ -1576,6 +1576,21 @@ mod shape_tests {
             assert_eq!(hits, 1, "{other}");
             assert!(tree.is_ok(), "{other}");
         }
+        // Names after the first are keys of a map or indexes of a list, as Tera reads them.
+        for (path, found) in [
+            ("vars.l.0", Some("y")),
+            ("vars.l.00", None),
+            ("vars.l.1", None),
+            ("vars.m.0", Some("z")),
+            ("vars.m.00", None),
+            ("vars.a.b", None),
+            ("vars.a.0", None),
+        ] {
+            let template = format!("a: {{{{ {path} }}}}\n");
+            let vars = json!({"a": "x", "l": ["y"], "m": {"0": "z"}});
+            let (tree, _) = agree(&template, vars);
+            assert_eq!(tree.ok(), found.map(|v| json!({"a": v})), "{path}");
+        }
     }
 
     /// Renders every tenant of `env` with shapes (one compile for all, so that slots are

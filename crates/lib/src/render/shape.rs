@@ -605,15 +605,27 @@ fn is_context_path(path: &str) -> bool {
     !path.contains(['[', '~']) && !path.starts_with("__tera_context")
 }
 
-/// Looks `path` (`a.b.c`) up in `context` as Tera does for a variable of the template's
-/// context.
+/// Looks `path` (`a.b.c`, `a.0`) up in `context` as Tera does for a variable of the
+/// template's context (`Context::get` of its first name, then `tera::dotted_pointer`), for a
+/// path that [`is_context_path`] passes: with no `[`, quote or `~` in it, the names are its
+/// parts between dots, with nothing to unescape, and none is copied.
 fn lookup<'c>(context: &'c Context, path: &str) -> Option<&'c Value> {
-    match path.split_once('.') {
-        None => context.get(path),
-        Some((root, rest)) => context
-            .get(root)
-            .and_then(|value| tera::dotted_pointer(value, rest)),
+    let mut names = path.split('.');
+    let root = context.get(names.next()?)?;
+    names.try_fold(root, |value, name| match value {
+        Value::Object(map) => map.get(name),
+        Value::Array(items) => list_index(name).and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// The index a name is in a list, as `tera::dotted_pointer` reads it: digits, with no sign
+/// and no leading zero.
+fn list_index(name: &str) -> Option<usize> {
+    if name.starts_with('+') || (name.starts_with('0') && name.len() != 1) {
+        return None;
     }
+    name.parse().ok()
 }
 
 /// Writes a scalar as Tera writes it in `{{ }}`: strings as they are, numbers as integers
