@@ -400,3 +400,32 @@ fn the_example_renders_to_what_the_platform_decodes_cleanly() {
         }
     }
 }
+
+/// `PROMOTE_NO_CACHE=1` (the straight path: every file rendered as text and parsed, the
+/// environment file read by serde_yaml) renders what the default path renders, with the
+/// example's environment file as it is and rewritten in flow style with quoted and awkward
+/// values (which the streaming reader reads) and with an anchor (which it leaves to serde_yaml).
+#[test]
+fn the_straight_path_renders_what_the_default_renders() {
+    let repo = TestRepo::example();
+    let original = repo.read("environments/prod.yaml");
+    let flow = original.replace(
+        "  locale: en-US\n",
+        "  locale: 'en-US'\n  extra: { a: \"x\\ty\", b: [1, 0x1F, ~, yes, '007'], c: 1.50 }\n",
+    );
+    let anchored = original.replace("  locale: en-US\n", "  locale: &l en-US\n  again: *l\n");
+    for text in [&original, &flow, &anchored] {
+        repo.write("environments/prod.yaml", text);
+        let default = repo.run(&["render", "--env", "prod"]);
+        default.success();
+        let straight = repo.run_env(&["render", "--env", "prod"], &[("PROMOTE_NO_CACHE", "1")]);
+        straight.success();
+        assert_eq!(default.stdout, straight.stdout, "{text}");
+        let broken = format!("{text}  bad: [1, 2\n");
+        repo.write("environments/prod.yaml", &broken);
+        let a = repo.run(&["validate", "--env", "prod"]);
+        let b = repo.run_env(&["validate", "--env", "prod"], &[("PROMOTE_NO_CACHE", "1")]);
+        assert_ne!(a.code, 0);
+        assert_eq!((a.code, &a.stderr), (b.code, &b.stderr));
+    }
+}

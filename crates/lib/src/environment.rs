@@ -136,8 +136,11 @@ impl Environment {
         // A fleet's environment file is large (1.7 MB for 10,000 tenants): it is read once, as
         // the parser goes. Whatever that reading leaves, or its tree does not decode, is read as
         // before, for the file it gives or the error it reports.
-        if let Some(file) = yaml::read_streaming(text).and_then(|t| serde_json::from_value(t).ok())
-        {
+        let streamed = (!crate::render::straight_path_asked())
+            .then(|| yaml::read_streaming(text))
+            .flatten()
+            .and_then(|tree| serde_json::from_value(tree).ok());
+        if let Some(file) = streamed {
             return Environment::checked(name, path, text, file);
         }
         // The strict reader catches duplicate keys, which the typed reader would collapse.

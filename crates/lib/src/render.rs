@@ -196,7 +196,7 @@ impl<'a> Templates<'a> {
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
-        let shapes = if std::env::var_os("PROMOTE_NO_CACHE").is_some_and(|v| v == "1") {
+        let shapes = if straight_path_asked() {
             HashMap::new()
         } else {
             shapes(&mut tera, &graph)
@@ -526,6 +526,13 @@ fn shapes(tera: &mut Tera, graph: &graph::Graph) -> HashMap<String, shape::Shape
         }
     }
     shapes
+}
+
+/// Whether `PROMOTE_NO_CACHE=1` asks for the straight path: every file rendered as text and
+/// parsed (no shapes), and environment files read as serde_yaml reads them (not as the parser
+/// goes). For bug reports, and to compare.
+pub(crate) fn straight_path_asked() -> bool {
+    std::env::var_os("PROMOTE_NO_CACHE").is_some_and(|v| v == "1")
 }
 
 /// Returns the Tera context of a tenant in an environment.

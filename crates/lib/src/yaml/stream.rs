@@ -303,6 +303,35 @@ mod tests {
         assert_eq!(read(&fine), strict(&fine).ok());
     }
 
+    /// Texts made to hurt a parser: deep block nesting (no `[` or `{` for the depth check to
+    /// count), long keys, many entries; each is read or left alike, and none overflows the stack.
+    #[test]
+    fn hostile_texts_are_read_or_left_as_serde_yaml_reads_them() {
+        let mut deep_map = String::new();
+        for level in 0..5_000 {
+            deep_map.push_str(&" ".repeat(level));
+            deep_map.push_str("a:\n");
+        }
+        let deep_list = format!("{}x\n", "- ".repeat(5_000));
+        let long_key = format!("{}: 1\n", "k".repeat(1 << 20));
+        let many: String = (0..50_000).map(|n| format!("k{n}: {n}\n")).collect();
+        // Past MAX_DEPTH, and a key longer than YAML's 1,024 characters (both parsers refuse
+        // it), are left; the many entries are read.
+        for (text, is_read) in [
+            (&deep_map, false),
+            (&deep_list, false),
+            (&long_key, false),
+            (&many, true),
+        ] {
+            let read = read(text);
+            if let Some(tree) = &read {
+                assert_eq!(Some(tree), strict(text).ok().as_ref());
+            }
+            assert_eq!(read.is_some(), is_read, "{}", &text[..40]);
+        }
+        assert!(strict(&long_key).is_err());
+    }
+
     /// Scalars that YAML reads in more than one way, or that quoting and plain writing treat
     /// differently.
     const AWKWARD: &[&str] = &[
