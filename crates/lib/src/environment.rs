@@ -137,9 +137,8 @@ impl Environment {
         // the parser goes. Whatever that reading leaves, or its tree does not decode, is read as
         // before, for the file it gives or the error it reports.
         let streamed = (!crate::render::straight_path_asked())
-            .then(|| yaml::read_streaming(text))
-            .flatten()
-            .and_then(|tree| serde_json::from_value(tree).ok());
+            .then(|| read_streaming(text))
+            .flatten();
         if let Some(file) = streamed {
             return Environment::checked(name, path, text, file);
         }
@@ -299,6 +298,32 @@ impl Environment {
                 .collect())
         }
     }
+}
+
+/// Returns the file `text` holds, read as the parser goes ([`yaml::read_streaming`]) and
+/// decoded from that tree, or `None` where it is to be read the usual way: what the streaming
+/// reader leaves, and any tree that does not decode as the typed reading decodes it.
+fn read_streaming(text: &str) -> Option<EnvironmentFile> {
+    yaml::read_streaming(text)
+        .filter(structs_are_maps)
+        .and_then(|tree| serde_json::from_value(tree).ok())
+}
+
+/// Whether `tree` holds a map wherever [`EnvironmentFile`] has a struct: the file, its
+/// `target`, and each tenant entry that is not empty. serde_json decodes a struct from a list
+/// too (by position: `t: [id, template]`), where serde_yaml's typed reading refuses it; such a
+/// tree is read the usual way, which reports it. A struct field added to the file is added
+/// here. (`ignore` entries are an untagged enum: both readings decode them alike.)
+fn structs_are_maps(tree: &Value) -> bool {
+    let Some(file) = tree.as_object() else {
+        return false;
+    };
+    let target = file.get("target").is_none_or(Value::is_object);
+    let tenants = match file.get("tenants") {
+        Some(Value::Object(entries)) => entries.values().all(|e| e.is_object() || e.is_null()),
+        _ => true,
+    };
+    target && tenants
 }
 
 /// Returns whether `s` may be a tenant key, tenant ID or environment name: it is used in URLs
@@ -519,7 +544,7 @@ mod tests {
                     "target.url", "target.client_id_env", "target.concurrency", "target.token_hosts",
                     "requires", "strict", "vars.a", "vars.b", "tenants.t1.id", "tenants.t1.template",
                     "tenants.t1.vars.x", "tenants.t2", "ignore", "ignore.path", "ignore.reason",
-                    "tenants.t1.other",
+                    "tenants.t1.other", "target.[]", "tenants.t3.[]", "ignore.[]",
                 ][..]), written(), proptest::prelude::any::<bool>()),
                 0..8,
             ),
@@ -532,6 +557,13 @@ mod tests {
             for (field, value, flow) in &fields {
                 let parts: Vec<&str> = field.split('.').collect();
                 let (into, line) = match parts.as_slice() {
+                    // The target as a list replaces the map it starts as.
+                    ["target", "[]"] => {
+                        target = format!("target: [{value}, .promote/e]\n");
+                        continue;
+                    }
+                    ["tenants", t, "[]"] => (&mut rest, format!("tenants:\n  {t}: [{value}, t]")),
+                    ["ignore", "[]"] => (&mut rest, format!("ignore:\n  - [/a, {value}]")),
                     ["target", "token_hosts"] => (&mut target, format!("  token_hosts: [{value}]")),
                     ["target", key] => (&mut target, format!("  {key}: {value}")),
                     ["ignore"] => (&mut rest, format!("ignore: [{value}]")),
@@ -555,8 +587,7 @@ mod tests {
                 }
             }
             let text = target + &rest;
-            let read = crate::yaml::read_streaming(&text)
-                .and_then(|t| serde_json::from_value::<EnvironmentFile>(t).ok());
+            let read = read_streaming(&text);
             if let Some(file) = read {
                 let typed: Result<EnvironmentFile, _> = serde_yaml::from_str(&text);
                 proptest::prop_assert!(typed.is_ok(), "{text}: {typed:?}");
@@ -566,6 +597,39 @@ mod tests {
                     "{}", text
                 );
             }
+        }
+    }
+
+    /// Found by the independent try: a list where the file has a struct decoded by position
+    /// (`t: [other-id, t, {a: 1}]` as the entry's id, template and vars). Refused, as the typed
+    /// reading refuses it, with its position.
+    #[test]
+    fn a_list_is_never_read_as_a_struct() {
+        for (text, at) in [
+            (
+                "target:\n  emulator: .promote/e\ntenants:\n  t: [other-id, t, {a: 1}]\n",
+                "4:6",
+            ),
+            (
+                "target:\n  emulator: .promote/e\ntenants:\n  t: []\n",
+                "4:6",
+            ),
+            ("target: [~, .promote/e]\ntenants:\n  t: {}\n", "1:9"),
+            (
+                "[{emulator: .promote/e}, ~, ~, {a: 1}, {t: [x-id]}]\n",
+                "1:1",
+            ),
+        ] {
+            assert!(crate::yaml::read_streaming(text).is_some(), "{text}");
+            let err = Environment::parse("e", "environments/e.yaml", text).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "environments/e.yaml:{at}: invalid environment file: "
+                )),
+                "{err}"
+            );
+            assert!(err.contains("invalid type: sequence"), "{err}");
         }
     }
 

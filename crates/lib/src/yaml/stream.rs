@@ -23,6 +23,10 @@ use serde_json::{Map, Value};
 /// refuses more than 128.
 const MAX_DEPTH: usize = 100;
 
+/// The furthest, in bytes from a key's start, its `:` may be for this reader to read it:
+/// serde_yaml's parser refuses a key whose `:` is more than 1,024 bytes after its start.
+const MAX_KEY: usize = 1_000;
+
 /// A list or a map being read.
 enum Open {
     List(Vec<Value>),
@@ -88,9 +92,11 @@ pub(super) fn read(text: &str) -> Option<Value> {
                     ..
                 }) = open.last_mut()
                 {
-                    // A key on more than one line is refused by serde_yaml's parser, not
-                    // saphyr's.
-                    if on_lines {
+                    // A key on more than one line, or whose `:` comes more than 1,024 bytes after
+                    // its start (saphyr counts characters, and not at all in `{...}`), is
+                    // refused by serde_yaml's parser.
+                    let written = span.end.index() - span.start.index();
+                    if on_lines || !source.colon_within(span.start.index(), written, MAX_KEY) {
                         return None;
                     }
                     let name = key_of(&text, style)?;
@@ -118,12 +124,13 @@ pub(super) fn read(text: &str) -> Option<Value> {
                 }
                 let list = matches!(event, Event::SequenceStart(..));
                 let bracket = source.char_at(span.start.index())?;
+                let line = source.rest_of_line(span.start.index())?;
                 let written_flow = bracket == if list { '[' } else { '{' };
                 // A map inside a flow list without its braces (`[a: 1]`); a `:` with no space
                 // after it (`{a:1}`, `{"a":1}`, `[a:]`), which YAML 1.2 reads as a key's end
                 // and serde_yaml's parser refuses.
                 if flow_line.is_some() && !written_flow
-                    || flow_line.is_none() && written_flow && has_tight_colon(source.rest_of_line())
+                    || flow_line.is_none() && written_flow && has_tight_colon(line)
                 {
                     return None;
                 }
@@ -161,32 +168,56 @@ pub(super) fn read(text: &str) -> Option<Value> {
 
 /// The text, read forward by character index (saphyr's positions count characters).
 struct Source<'t> {
-    chars: std::str::Chars<'t>,
-    /// The index of the character `chars` gives next.
-    next: usize,
+    /// The text from the character at index `at` on.
+    rest: &'t str,
+    at: usize,
 }
 
 impl<'t> Source<'t> {
     fn new(text: &'t str) -> Source<'t> {
-        Source {
-            chars: text.chars(),
-            next: 0,
-        }
+        Source { rest: text, at: 0 }
     }
 
-    /// Returns the character at `index`, which is not before any asked for already; `None`
-    /// past the end or for an index asked for before.
+    /// Returns the text from the character at `index` on; `None` for an index before one
+    /// asked for already.
+    fn from(&mut self, index: usize) -> Option<&'t str> {
+        let skip = index.checked_sub(self.at)?;
+        let bytes = self
+            .rest
+            .char_indices()
+            .nth(skip)
+            .map_or(self.rest.len(), |(b, _)| b);
+        self.rest = &self.rest[bytes..];
+        self.at = index;
+        Some(self.rest)
+    }
+
+    /// Returns the character at `index` (see [`Source::from`]).
     fn char_at(&mut self, index: usize) -> Option<char> {
-        let skip = index.checked_sub(self.next)?;
-        let c = self.chars.nth(skip)?;
-        self.next = index + 1;
-        Some(c)
+        self.from(index)?.chars().next()
     }
 
-    /// The text after the last character asked for, to the end of its line.
-    fn rest_of_line(&self) -> &'t str {
-        let rest = self.chars.as_str();
-        rest.split('\n').next().unwrap_or(rest)
+    /// The text after the character at `index`, to the end of its line (see [`Source::from`]).
+    fn rest_of_line(&mut self, index: usize) -> Option<&'t str> {
+        let mut rest = self.from(index)?.chars();
+        rest.next();
+        let rest = rest.as_str();
+        Some(rest.split('\n').next().unwrap_or(rest))
+    }
+
+    /// Whether the key written in the `written` characters from `index` has its `:` on the
+    /// same line, at most `max` bytes from the key's start.
+    fn colon_within(&mut self, index: usize, written: usize, max: usize) -> bool {
+        let Some(from) = self.from(index) else {
+            return false;
+        };
+        let key = from
+            .char_indices()
+            .nth(written)
+            .map_or(from.len(), |(b, _)| b);
+        let after = from[key..].trim_start_matches(' ');
+        let colon = from.len() - after.len();
+        after.starts_with(':') && colon < max
     }
 }
 
@@ -199,14 +230,26 @@ fn has_tight_colon(text: &str) -> bool {
 }
 
 /// Whether `text` holds nothing on which YAML's versions or its two parsers part ways: tabs,
-/// characters that YAML 1.1 reads as line breaks or byte order marks, directives, and
+/// characters that YAML 1.1 reads as line breaks or byte order marks, characters serde_yaml's
+/// parser refuses anywhere (controls, `U+FFFE`, `U+FFFF`) and saphyr's reads, directives, and
 /// document markers (`---`, `...`) at the start of a line.
 fn is_plain_text(text: &str) -> bool {
-    let odd = |c: char| matches!(c, '\t' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}');
+    let odd = |c: char| {
+        matches!(c, '\t' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}') || !is_printable(c)
+    };
     !text.contains(odd)
         && !text
             .split('\n')
             .any(|line| line.starts_with(['%', '-', '.']) && is_marker_or_directive(line))
+}
+
+/// Whether serde_yaml's parser (libyaml) accepts `c` in a text: line breaks, tab, and the
+/// printable characters of YAML 1.1 (not the C0 and C1 controls, `DEL`, surrogates, `U+FFFE`
+/// and `U+FFFF`).
+fn is_printable(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+        | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
 }
 
 /// Whether a line that starts with `%`, `-` or `.` is a directive or a document marker.
@@ -267,6 +310,9 @@ mod tests {
         let text = "target:\n  emulator: .promote/x\nvars:\n  n: 5\n  f: 1.5\n  b: true\n  s: 'it''s'\n  d: \"a\\tb\"\n  l: [1, x, ~]\n  m: {a: 1}\n  t: |\n    one\n    two\n  e:\ntenants:\n  acme:\n    vars: {plan: gold}\n  beta: ~\n";
         assert_eq!(read(text), strict(text).ok());
         assert_eq!(read(text).unwrap()["vars"]["t"], json!("one\ntwo\n"));
+        let keys = "\"a b\": 1\n'c': 2\nd  : 3\ne: {\"f\": 4, 'g' : 5}\n";
+        assert_eq!(read(keys), strict(keys).ok());
+        assert!(read(keys).is_some());
         assert_eq!(read(""), Some(Value::Null));
         assert_eq!(read("# only a comment\n"), Some(Value::Null));
     }
@@ -301,6 +347,31 @@ mod tests {
         assert_eq!(read(&deep), None);
         let fine = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert_eq!(read(&fine), strict(&fine).ok());
+    }
+
+    /// Found by the independent try: saphyr's parser reads what serde_yaml's refuses, so these
+    /// are left to serde_yaml, which refuses them: control characters anywhere (even in a
+    /// comment), and keys whose `:` is more than 1,024 bytes from their start (in a flow map,
+    /// in characters of more than one byte, or after spaces).
+    #[test]
+    fn what_serde_yaml_refuses_is_left_to_it() {
+        let mut texts: Vec<String> = ["# \u{1}\n", "a: a\u{1b}b\n", "a: '\u{7f}'\n", "a: \u{9b}\n"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        texts.push("a: \u{fffe}\n".to_owned());
+        texts.push(format!("v: {{{}: 1}}\n", "k".repeat(1_025)));
+        texts.push(format!("v: {{'{}': 1}}\n", "k".repeat(1_023)));
+        texts.push(format!("{}: 1\n", "é".repeat(513)));
+        texts.push(format!("k{}: 1\n", " ".repeat(1_030)));
+        for text in &texts {
+            assert!(strict(text).is_err(), "{text:?}");
+            assert_eq!(read(text), None, "{text:?}");
+        }
+        // Just within the limit, both read it.
+        let long = format!("{}: 1\n", "é".repeat(450));
+        assert_eq!(read(&long), strict(&long).ok());
+        assert!(read(&long).is_some());
     }
 
     /// Texts made to hurt a parser: deep block nesting (no `[` or `{` for the depth check to
@@ -421,8 +492,11 @@ mod tests {
 
     fn scalar() -> impl Strategy<Value = String> {
         prop_oneof![
-            3 => proptest::sample::select(AWKWARD).prop_map(str::to_owned),
-            1 => "[a-z0-9 .:#'\"-]{0,6}",
+            12 => proptest::sample::select(AWKWARD).prop_map(str::to_owned),
+            4 => "[a-z0-9 .:#'\"-]{0,6}",
+            // Around the 1,024 bytes a key may take.
+            1 => (1_000usize..1_030).prop_map(|n| "k".repeat(n)),
+            1 => (500usize..520).prop_map(|n| "é".repeat(n)),
         ]
     }
 
@@ -631,6 +705,11 @@ mod tests {
         "a: \"\\u00e9\\x41\\N\\_\\L\\P\\/\"",
         "a: 'é\u{a0}'",
         "a: \u{a0}x",
+        "a: \u{1}",
+        "# \u{7f}",
+        "a: '\u{9f}'",
+        "a: \u{fffe}",
+        "b: \u{10000}",
     ];
 
     proptest! {
@@ -664,7 +743,7 @@ mod tests {
             at in any::<prop::sample::Index>(),
             what in proptest::sample::select(&[
                 "", " ", "  ", "\n", "\r\n", ":", ": ", "-", "- ", "#", " #", "'", "\"", "[", "]",
-                "{", "}", ",", "|", ">", "?", "\\", "x", "0", "é", "\u{a0}",
+                "{", "}", ",", "|", ">", "?", "\\", "x", "0", "é", "\u{a0}", "\u{1}", "\u{7f}", "\u{85}", "\u{9b}",
             ][..]),
             replace in any::<bool>(),
         ) {
