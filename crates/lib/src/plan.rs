@@ -231,7 +231,7 @@ fn plan_tenant(
         )
         .map(|prepared| (SavedChange::new(&prepared, &live), prepared.report))
     } else {
-        crate::prepare::report(tenant, desired, last_applied, &live, policy, create)
+        crate::prepare::report(tenant, (desired, last_applied, &live), policy, create)
             .map(|report| (None, report))
     };
     match prepared {

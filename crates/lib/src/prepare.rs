@@ -268,20 +268,18 @@ pub(crate) fn prepare(
     prepare_keeping(tenant, trees, policy, create, supply, true)
 }
 
-/// [`prepare`] for a caller that keeps only the report (a plan that is not saved): the plan's
-/// changes and its patch move into the report instead of being copied into it.
+/// [`prepare`] for a caller that keeps only the report (a plan that is not saved), given the
+/// desired tree, the last-applied record and live: the plan's changes and its patch move into
+/// the report instead of being copied into it.
 ///
 /// # Errors
 /// As [`prepare`]'s.
 pub(crate) fn report(
     tenant: &Tenant,
-    desired: Desired,
-    last_applied: Option<&Value>,
-    live: &Value,
+    trees: (Desired, Option<&Value>, &Value),
     policy: Policy<'_>,
     create: bool,
 ) -> Result<TenantPlan, Refused> {
-    let trees = (desired, last_applied, live);
     prepare_keeping(tenant, trees, policy, create, None, false).map(|p| p.report)
 }
 
