@@ -1600,6 +1600,18 @@ mod shape_tests {
         }
     }
 
+    /// A `{% set %}` inside an earlier slot (`{% if %}{% set %}{% endif %}`) changes what a
+    /// later slot renders: the slots of such a file are rendered together, not one by one.
+    #[test]
+    fn a_set_inside_a_slot_is_seen_by_the_slots_after_it() {
+        let template = "a: x{% if vars.p == 'g' %}{% set y = 'gold' %}{% endif %}\nb: {{ y | default(value='none') }}\n";
+        for (p, b) in [("g", "gold"), ("s", "none")] {
+            let (tree, hits) = agree(template, json!({ "p": p }));
+            assert_eq!(hits, 1, "the file is built from its shape");
+            assert_eq!(tree.unwrap(), json!({"a": "x", "b": b}), "{p}");
+        }
+    }
+
     /// Renders every tenant of `env` with shapes (one compile for all, so that slots are
     /// remembered from one tenant to the next) and straight, asserts both agree tenant by
     /// tenant, and returns the outcomes with how many files were built from a shape.

@@ -260,15 +260,16 @@ impl Shape {
         let tree = yaml::parse(&text, name).ok()?;
         let written = written_scalars(&text)?;
         let scalars = scalars(&tree, &written, slots)?;
-        // A slot alone renders as it does among the others unless a `{% set %}` precedes it.
-        let sets = ast.iter().any(|node| matches!(node, Node::Set(..)));
+        // A slot alone renders as it does among the others unless a `{% set %}` precedes it:
+        // a set (at the top, or inside a slot) is itself neither direct nor read-only, so a
+        // file with one has no direct nodes at all (`direct` is `None`).
         let mut templates = Vec::new();
         let direct = ast
             .iter()
             .enumerate()
             .map(|(n, node)| {
                 direct(node).or_else(|| {
-                    let reads = reads_only_context(node).filter(|_| !sets)?;
+                    let reads = reads_only_context(node)?;
                     let mut alone = template.clone();
                     alone.name = format!("{slots_template}/{n}");
                     alone.ast = vec![node.clone()];
