@@ -137,23 +137,12 @@ impl Sending {
     /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
     /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
     pub(crate) fn redacted(&self) -> Value {
-        self.clone().into_redacted()
+        with_workspaces(tenant::redact_patch(self.patch.clone()), &self.workspaces)
     }
 
-    /// [`Sending::redacted`], taking the sending instead of copying it.
+    /// [`Sending::redacted`], taking the patch instead of copying it.
     fn into_redacted(self) -> Value {
-        let mut json = tenant::redact_patch(self.patch);
-        if !self.workspaces.is_empty() {
-            let workspaces: Map<String, Value> = self
-                .workspaces
-                .iter()
-                .map(|(wid, ws)| (wid.clone(), credentials::redact(ws, Scope::Workspace)))
-                .collect();
-            if let Value::Object(map) = &mut json {
-                map.insert("workspaces".into(), Value::Object(workspaces));
-            }
-        }
-        json
+        with_workspaces(tenant::redact_patch(self.patch), &self.workspaces)
     }
 
     /// Sends the patch (in `update` mode: the plan resolved conflicts already), then imports
@@ -220,6 +209,20 @@ impl Sending {
         }
         live
     }
+}
+
+/// `json` (a redacted patch's report form) with the new `workspaces`, redacted, by ID.
+fn with_workspaces(mut json: Value, workspaces: &[(String, Value)]) -> Value {
+    if !workspaces.is_empty() {
+        let workspaces: Map<String, Value> = workspaces
+            .iter()
+            .map(|(wid, ws)| (wid.clone(), credentials::redact(ws, Scope::Workspace)))
+            .collect();
+        if let Value::Object(map) = &mut json {
+            map.insert("workspaces".into(), Value::Object(workspaces));
+        }
+    }
+    json
 }
 
 /// A tenant's plan, ready to show and to send.
