@@ -83,7 +83,6 @@ pub(super) fn read(text: &str) -> Option<Value> {
                 if is_block && (!ends_with_break || open.is_empty())
                     || !is_block && on_lines
                     || plain && starts_with_indicator(&text)
-                    || plain && flow_line.is_some() && text.contains(':')
                 {
                     return None;
                 }
@@ -261,8 +260,9 @@ fn is_marker_or_directive(line: &str) -> bool {
 /// YAML 1.2 reads some of these as text where serde_yaml's parser does not.
 fn starts_with_indicator(text: &str) -> bool {
     text.starts_with([
-        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>',
-    ]) || text.starts_with(['\'', '"', '%', '@', '`'])
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
+        '`',
+    ])
 }
 
 /// Returns the map key a scalar written in `style` is, as serde_yaml's reading and
