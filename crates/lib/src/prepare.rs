@@ -327,7 +327,7 @@ fn prepare_keeping(
     };
     report.counts = Counts::of(&planned.changes);
     report.removes = planned.removed_objects(live);
-    let mut touched = planned.touched();
+    let mut touched = planned.take_touched();
     let (changes, kept) = if keep {
         (planned.changes.clone(), planned.kept.clone())
     } else {

@@ -491,6 +491,7 @@ impl SavedChange {
                 conflicts: self.conflicts,
                 skipped,
                 kept: Vec::new(),
+                touched: three_way::Touched::empty(),
             },
             report,
             sending,

@@ -105,7 +105,7 @@ pub struct Conflict {
 }
 
 /// The plan for one tree: what changes and what conflicts. The plan borrows live and keeps
-/// only what changes: [`Plan::touched`] holds the changed parts of live and of the result,
+/// only what changes: its touched parts hold the changed parts of live and of the result,
 /// which is all a patch needs; `Plan::result` builds the whole resulting tree (in tests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -117,6 +117,9 @@ pub struct Plan {
     pub skipped: Vec<Conflict>,
     /// The drift left as live is, by [`DriftPolicy::Keep`]: the changes that would restore it.
     pub kept: Vec<Change>,
+    /// The parts of live and of the result that the changes touch, made by the walk as it
+    /// plans them (empty in a plan read back from a saved plan, which holds what it sends).
+    pub(crate) touched: Touched,
 }
 
 impl Plan {
@@ -125,37 +128,14 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// Returns the parts of live and of the result that the changes touch.
-    pub(crate) fn touched(&self) -> Touched {
-        let mut touched = Touched {
-            before: Value::Object(Map::new()),
-            after: Value::Object(Map::new()),
-        };
-        for change in &self.changes {
-            let Ok(tokens) = pointer::tokens(&change.path) else {
-                continue;
-            };
-            let Some((key, parents)) = tokens.split_last() else {
-                // A change of the whole tree (desired or live is not an object).
-                touched.before = change.old.clone().unwrap_or(Value::Null);
-                touched.after = change.new.clone().unwrap_or(Value::Null);
-                continue;
-            };
-            // The parents of a change are objects on both sides: the walk only descends there.
-            for (side, value) in [
-                (&mut touched.before, &change.old),
-                (&mut touched.after, &change.new),
-            ] {
-                if let (Some(map), Some(value)) = (parents_of(side, parents), value) {
-                    map.insert(key.to_string(), value.clone());
-                }
-            }
-        }
-        touched
+    /// Takes the parts of live and of the result that the changes touch out of the plan (the
+    /// plan then holds none: [`Plan::patch`] is to be asked before).
+    pub(crate) fn take_touched(&mut self) -> Touched {
+        std::mem::replace(&mut self.touched, Touched::empty())
     }
 
     /// Returns `live` (the tree the plan was made against) with the changes applied: a whole
-    /// copy of the tree, for callers that need it; sending a plan needs only [`Plan::touched`].
+    /// copy of the tree, for callers that need it; sending a plan needs only its touched parts.
     #[cfg(test)]
     pub(crate) fn result(&self, live: &Value) -> Value {
         let mut result = live.clone();
@@ -180,7 +160,7 @@ impl Plan {
 
     /// The wire patch from `live` (the tree the plan was made against) to the tree the plan results in.
     pub fn patch(&self, with_tests: bool) -> Patch {
-        self.touched().patch(with_tests)
+        self.touched.patch(with_tests)
     }
 
     /// The whole objects (clients, workspaces, ...: the layout's entries) of `live` this plan
@@ -254,6 +234,14 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
+    /// Nothing touched: two empty objects.
+    pub(crate) fn empty() -> Touched {
+        Touched {
+            before: Value::Object(Map::new()),
+            after: Value::Object(Map::new()),
+        }
+    }
+
     /// The wire patch from live to the result: RFC 7396 when exact, else RFC 6902 (with `test`
     /// ops when `with_tests`).
     pub(crate) fn patch(&self, with_tests: bool) -> Patch {
@@ -342,12 +330,20 @@ pub fn plan_with_drift(
         skipped: Vec::new(),
         kept: Vec::new(),
     };
+    let mut touched = Touched::empty();
     match (desired, live) {
         (Value::Object(want), Value::Object(now)) => {
-            walk.objects(&mut String::new(), last_applied, want, now);
+            let mut sides = Sides::default();
+            walk.objects(&mut String::new(), last_applied, want, now, &mut sides);
+            touched.before = Value::Object(sides.before);
+            touched.after = Value::Object(sides.after);
         }
         _ => {
-            walk.set("", last_applied, desired, Some(live));
+            // A change of the whole tree (desired or live is not an object).
+            if walk.set("", last_applied, desired, Some(live)) {
+                touched.before = live.clone();
+                touched.after = desired.clone();
+            }
         }
     }
     if mode == Mode::Fail && !walk.conflicts.is_empty() {
@@ -360,7 +356,17 @@ pub fn plan_with_drift(
         conflicts: walk.conflicts,
         skipped: walk.skipped,
         kept: walk.kept,
+        touched,
     })
+}
+
+/// The touched parts of one object of live (`before`) and of the result (`after`), as the
+/// walk makes them: a key is in both when a change is below it, and holds live's value and the
+/// result's where the change is at it.
+#[derive(Default)]
+struct Sides {
+    before: Map<String, Value>,
+    after: Map<String, Value>,
 }
 
 /// The state of one planning walk.
@@ -377,39 +383,62 @@ struct Walk {
 
 impl Walk {
     /// Plans an object that is an object in both desired and live, at `path` (one string for
-    /// the whole walk, as it was when it returns: a tree has many more keys than changes).
+    /// the whole walk, as it was when it returns: a tree has many more keys than changes), and
+    /// adds what the changes it plans touch to `touched`; returns whether it planned any.
     fn objects(
         &mut self,
         path: &mut String,
         was: Option<&Value>,
         want: &Map<String, Value>,
         now: &Map<String, Value>,
-    ) {
+        touched: &mut Sides,
+    ) -> bool {
         let none = Map::new();
         let was = match was {
             Some(Value::Object(was)) => was,
             _ => &none,
         };
+        let mut any = false;
         for (key, (was, want)) in union(was, want) {
             let len = path.len();
             pointer::push(path, key);
             let now = now.get(key);
             match (want, now) {
                 (Some(Value::Object(want)), Some(Value::Object(now))) => {
-                    self.objects(path, was, want, now);
+                    let mut below = Sides::default();
+                    if self.objects(path, was, want, now, &mut below) {
+                        // The parents of a change are objects on both sides.
+                        touched
+                            .before
+                            .insert(key.to_owned(), Value::Object(below.before));
+                        touched
+                            .after
+                            .insert(key.to_owned(), Value::Object(below.after));
+                        any = true;
+                    }
                 }
                 (Some(want), _) => {
-                    self.set(path, was, want, now);
+                    if self.set(path, was, want, now) {
+                        if let Some(now) = now {
+                            touched.before.insert(key.to_owned(), now.clone());
+                        }
+                        touched.after.insert(key.to_owned(), want.clone());
+                        any = true;
+                    }
                 }
                 (None, Some(now)) => {
                     if let Some(was) = was {
-                        self.remove(path, was, now);
+                        if self.remove(path, was, now) {
+                            touched.before.insert(key.to_owned(), now.clone());
+                            any = true;
+                        }
                     }
                 }
                 (None, None) => {}
             }
             path.truncate(len);
         }
+        any
     }
 
     /// Plans setting `want` where live has `now`; returns whether to apply it.
