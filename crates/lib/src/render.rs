@@ -292,8 +292,9 @@ impl<'a> Templates<'a> {
 
     /// Renders `files` with their shapes where they have one. A limit of the sandbox reached
     /// is reported as the straight path reports it: both count the same steps and output, up to
-    /// a file that a shape could not build, which counts twice (that and anything failing sends
-    /// the tenant down the straight path).
+    /// a file that a shape could not build, which counts twice, or one whose selectors are
+    /// counted before its slots (those and anything failing send the tenant down the straight
+    /// path).
     fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes {
         let mut out = Vec::with_capacity(files.len());
         let mut counted_twice = false;
@@ -304,7 +305,11 @@ impl<'a> Templates<'a> {
                 None => shape::Built::Straight,
             };
             if let Some(trip) = sandbox::take_trip() {
-                return match counted_twice {
+                let reordered = self
+                    .shapes
+                    .get(name)
+                    .is_some_and(shape::Shape::has_selectors);
+                return match counted_twice || reordered {
                     false => WithShapes::Tripped(trip, name.clone()),
                     true => WithShapes::Straight,
                 };
@@ -1758,7 +1763,8 @@ mod shape_tests {
     #[test]
     fn files_whose_tags_make_structure_have_no_shape() {
         for template in [
-            "a: 1\n{% if vars.a %}b: 2\n{% endif %}",
+            // An `{% if %}` choosing between lines that hold a tag.
+            "a: 1\n{% if vars.a %}b: {{ vars.a }}\n{% endif %}",
             "list:\n{% for x in [1, 2] %}  - {{ x }}\n{% endfor %}",
             "# {{ vars.a }}\na: 1\n",
             "{{ vars.a }}",
@@ -1784,6 +1790,39 @@ mod shape_tests {
                 assert_eq!(hits, 0);
             }
         }
+    }
+
+    #[test]
+    fn ifs_choosing_lines_of_text_make_a_shape_for_each_choice() {
+        let templates = [
+            "a: 1\n{% if vars.a %}b: 2\n{% endif %}",
+            "a: {{ vars.a }}\n{%- if vars.a == \"v\" %}\nb: [1, 2]\n{%- elif vars.a %}\nb: {c: 3}\n{%- else %}\nb: x\n{%- endif %}\nc: {{ tenant.id }}\n",
+            "m:\n  k: 1\n{%- if vars.a == \"v\" %}\n  j: 2\n{%- endif %}\n{% if vars.b %}\nn: 3\n{% endif %}",
+            // A choice of text that has no shape (or is no YAML) goes the straight way.
+            "a: 1\n{% if vars.a == \"v\" %}\nb: [\n{% else %}\nb: {{ tenant.id }}\n{% endif %}",
+            "a: 1\n{% if vars.a == \"v\" %}\na: 2\n{% endif %}",
+            "{% if vars.a == \"v\" %}\n{% else %}\na: 1\n{% endif %}",
+        ];
+        for template in templates {
+            let files = repo(
+                &[("acme/tenant.yaml", template)],
+                &env_with(&json!({"a": "v"})),
+            );
+            let t = Templates::compile(&files).unwrap();
+            assert!(
+                t.shapes.values().all(shape::Shape::has_selectors),
+                "{template}"
+            );
+            for value in [json!("v"), json!("w"), json!(""), json!(null)] {
+                agree(template, json!({ "a": value, "b": value }));
+            }
+        }
+        let (_, hits) = agree(templates[0], json!({"a": true}));
+        assert_eq!(hits, 1);
+        let (_, hits) = agree(templates[1], json!({"a": "w"}));
+        assert_eq!(hits, 1);
+        let (_, hits) = agree(templates[3], json!({"a": "v"}));
+        assert_eq!(hits, 0, "invalid YAML is the straight path's to report");
     }
 
     #[test]
@@ -1977,6 +2016,11 @@ mod shape_tests {
                 "k:\n  a\t{{ $ }}: 1",
                 "k: {j: [a\t{{ $ }}], i: 1}",
                 "k: {{ $ }}\tb",
+                "k: 1\n{% if $ %}\nj: 2\n{% endif %}",
+                "k:\n  a: 1\n{%- if $ == \"a\" %}\n  b: [1, {c: d}]\n{%- elif $ %}\n  b: \"x\"\n{%- endif %}",
+                "{% if $ %}\nk: [\n{% else %}\nk: {{ $ }}\n{% endif %}",
+                "{%- if not $ %}\nk: 1\n{% endif -%}\n",
+                "k: 1\n{% if $ %}\nk: 2\n{% else %}\nk2: {{ $ }}\n{% endif %}",
             ]
             .map(str::to_owned),
         );

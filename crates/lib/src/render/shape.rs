@@ -24,6 +24,13 @@
 //! rendered by Tera on its own once for each set of values it reads and remembered ([`Memo`]);
 //! the sandbox counts what it would have counted.
 //!
+//! A top-level `{% if %}` whose branches are lines of text (`{% if vars.plan == "gold" %}` and
+//! three more features under it), with conditions that read only the context, is a
+//! *selector*: the file has one shape per choice of its selectors' texts (at most
+//! [`MAX_VARIANTS`]), each parsed once, and for a tenant each selector is rendered on its own
+//! (remembered by the values it reads, as a [`Memo`]); its text picks the shape. A choice
+//! whose text has no shape (it is no YAML, say) sends the file down the straight path.
+//!
 //! That is only the same as rendering the file and parsing it when no output can change how the
 //! text around it reads: an output with a line break, a quote of its own scalar's kind, a
 //! backslash in double quotes, `: ` or ` #` in a plain scalar, or anything else that
@@ -64,9 +71,35 @@ const MAX_SPLICE: usize = 8;
 /// is more than 1,024 characters after its start (unless written with `? `).
 const MAX_KEY: usize = 900;
 
-/// A YAML file of a template directory, parsed once with its slots as tokens.
+/// A YAML file of a template directory, parsed once with its slots as tokens: once for each
+/// text its selectors can give when it has some.
 #[derive(Debug)]
 pub(crate) struct Shape {
+    /// The file's `{% if %}` blocks that choose between lines of text (none for most files):
+    /// each is rendered on its own for a tenant, and what it gives picks the variant.
+    selectors: Vec<Selector>,
+    /// The file for each choice of its selectors' texts (the first selector's choice the most
+    /// significant); `None` where that text has no shape.
+    variants: Vec<Option<Variant>>,
+    /// Tenants this shape built, and tenants it sent down the straight path.
+    hits: AtomicU32,
+    misses: AtomicU32,
+}
+
+/// A top-level `{% if %}` whose every branch is text and holds a line break (which no slot
+/// takes: a slot's output is part of one scalar), and whose conditions read only the context.
+#[derive(Debug)]
+struct Selector {
+    /// The tag alone, rendered and remembered by the values it reads.
+    memo: Memo,
+    /// What it can give: each branch's text, in order, then the text of `else` (or nothing).
+    texts: Vec<String>,
+}
+
+/// The file with each selector's tag replaced by one of its texts, parsed with its slots as
+/// tokens.
+#[derive(Debug)]
+struct Variant {
     /// The name of the template that renders the slots only.
     slots_template: String,
     /// How many slots the file has (and outputs that rendering gives).
@@ -82,9 +115,6 @@ pub(crate) struct Shape {
     nodes: usize,
     /// How deep `[` and `{` nest in the file's text without its slots.
     depth: usize,
-    /// Tenants this shape built, and tenants it sent down the straight path.
-    hits: AtomicU32,
-    misses: AtomicU32,
 }
 
 /// A scalar of a shape's tree that holds tokens.
@@ -101,6 +131,9 @@ struct Scalar {
     flow: bool,
     parts: Vec<Part>,
 }
+
+/// The most variants a file's selectors may give (the product of their numbers of texts).
+const MAX_VARIANTS: usize = 16;
 
 /// The most outputs one slot remembers ([`Memo`]).
 const MAX_MEMO: usize = 64;
@@ -136,6 +169,30 @@ struct Memo {
 }
 
 impl Memo {
+    /// Returns the memo of `node` of `template`, adding the template of `node` alone (named
+    /// `name`) to `templates`; `None` when what it renders may depend on more than the context
+    /// values it reads ([`reads_only_context`]).
+    fn of(
+        template: &Template,
+        node: &Node,
+        name: String,
+        templates: &mut Vec<Template>,
+    ) -> Option<Memo> {
+        let reads = reads_only_context(node)?;
+        let mut alone = template.clone();
+        alone.name = name;
+        alone.ast = vec![node.clone()];
+        let memo = Memo {
+            template: alone.name.clone(),
+            reads: reads.into_iter().collect(),
+            seen: Mutex::default(),
+            hits: AtomicU32::new(0),
+            misses: AtomicU32::new(0),
+        };
+        templates.push(alone);
+        Some(memo)
+    }
+
     /// Whether remembering is worth it: not when the values it reads differ for most tenants
     /// (`{% if tenant.id == ... %}`); then the whole slots template is rendered by Tera.
     fn is_useful(&self) -> bool {
@@ -209,9 +266,11 @@ pub(crate) enum Built {
 
 impl Shape {
     /// Returns the shape of template file `name` (compiled for the sandbox, in `tera`) and the
-    /// templates it renders, to be added to `tera`: the one of all its slots (named
-    /// `slots_template`) and those of single slots; or `None` when the file has no shape (its
-    /// tags make structure, it is not YAML with tokens in scalars, or it uses inheritance).
+    /// templates it renders, to be added to `tera`: for each variant, the one of all its slots
+    /// (named `slots_template`, then `#` and the variant's number when the file has selectors)
+    /// and those of single slots, and each selector alone; or `None` when the file has no
+    /// shape (its tags make structure other than selectors, it is not YAML with tokens in
+    /// scalars, or it uses inheritance).
     pub(crate) fn of(
         name: &str,
         tera: &Tera,
@@ -223,6 +282,127 @@ impl Shape {
         }
         let mut nodes = Vec::new();
         splice(&template.ast, tera, 0, &mut nodes)?;
+        let mut templates = Vec::new();
+        let chosen: Vec<(usize, Vec<String>)> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(at, node)| selector_texts(node).map(|texts| (at, texts)))
+            .collect();
+        let count = chosen
+            .iter()
+            .try_fold(1usize, |n, (_, texts)| n.checked_mul(texts.len()))
+            .filter(|n| *n <= MAX_VARIANTS);
+        let (selectors, variants) = match count {
+            Some(count) if !chosen.is_empty() => {
+                let mut variants = Vec::with_capacity(count);
+                for number in 0..count {
+                    let mut nodes = nodes.clone();
+                    let mut rest = number;
+                    for (at, texts) in chosen.iter().rev() {
+                        nodes[*at] = Node::Text(texts[rest % texts.len()].clone());
+                        rest /= texts.len();
+                    }
+                    let name = format!("{slots_template}#{number}");
+                    variants.push(Variant::of(template, nodes, name, &mut templates));
+                }
+                let selectors = chosen
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, (at, texts))| {
+                        let name = format!("{slots_template}/if{n}");
+                        let memo = Memo::of(template, &nodes[at], name, &mut templates)?;
+                        Some(Selector { memo, texts })
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                (selectors, variants)
+            }
+            _ => {
+                let variant = Variant::of(template, nodes, slots_template, &mut templates);
+                (Vec::new(), vec![variant])
+            }
+        };
+        if variants.iter().all(Option::is_none) {
+            return None;
+        }
+        let shape = Shape {
+            selectors,
+            variants,
+            hits: AtomicU32::new(0),
+            misses: AtomicU32::new(0),
+        };
+        Some((shape, templates))
+    }
+
+    /// Whether this shape is worth trying: not when it has sent most tenants down the straight
+    /// path (a `{% for %}` writing list items in a scalar's place, say).
+    pub(crate) fn is_useful(&self) -> bool {
+        let misses = self.misses.load(Ordering::Relaxed);
+        misses < 16 || misses <= 4 * self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Whether the slots of each of its variants render without Tera.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.variants.iter().flatten().all(|v| v.direct.is_some())
+    }
+
+    /// Whether it renders its selectors before its slots, where the straight path renders all
+    /// in the order of the file: a limit of the sandbox reached while building it may then be
+    /// another than the one the straight path reaches first.
+    pub(crate) fn has_selectors(&self) -> bool {
+        !self.selectors.is_empty()
+    }
+
+    /// How many tenants' trees this shape built.
+    #[cfg(test)]
+    pub(crate) fn hits(&self) -> u32 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Builds a tenant's tree of this file from the slots rendered with `context`, in the
+    /// variant its selectors pick. `places` are the sandbox's places of the templates in `tera`.
+    pub(crate) fn build(&self, tera: &Tera, places: &[Place], context: &Context) -> Built {
+        let built = match self.variant(tera, context) {
+            Ok(Some(variant)) => variant.build(tera, places, context),
+            Ok(None) => Built::Straight,
+            Err(()) => Built::Failed,
+        };
+        let counter = match built {
+            Built::Tree(..) => &self.hits,
+            _ => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        built
+    }
+
+    /// The variant the texts of the selectors pick for `context`: `None` when that text has no
+    /// shape or a selector's values differ for most tenants, an error when a selector fails or
+    /// reaches a limit of the sandbox.
+    fn variant(&self, tera: &Tera, context: &Context) -> Result<Option<&Variant>, ()> {
+        let mut number = 0;
+        for selector in &self.selectors {
+            if !selector.memo.is_useful() {
+                return Ok(None);
+            }
+            let text = selector.memo.render(tera, context).ok_or(())?;
+            let Some(k) = selector.texts.iter().position(|t| *t == text) else {
+                return Ok(None);
+            };
+            number = number * selector.texts.len() + k;
+        }
+        Ok(self.variants.get(number).and_then(Option::as_ref))
+    }
+}
+
+impl Variant {
+    /// Returns the variant of `template` whose (spliced) syntax tree is `nodes`, adding the
+    /// templates it renders to `templates`: its slots template (named `slots_template`) and
+    /// those of single slots; `None` when it has no shape.
+    fn of(
+        template: &Template,
+        nodes: Vec<Node>,
+        slots_template: String,
+        templates: &mut Vec<Template>,
+    ) -> Option<Variant> {
         let mut text = String::new();
         let mut ast = Vec::new();
         let mut slots = 0usize;
@@ -257,30 +437,19 @@ impl Shape {
             // which only its text tells. Or the file's own text holds our characters.
             return None;
         }
-        let tree = yaml::parse(&text, name).ok()?;
+        let tree = yaml::parse(&text, &template.name).ok()?;
         let written = written_scalars(&text)?;
         let scalars = scalars(&tree, &written, slots)?;
         // A slot alone renders as it does among the others unless a `{% set %}` precedes it:
         // a set (at the top, or inside a slot) is itself neither direct nor read-only, so a
         // file with one has no direct nodes at all (`direct` is `None`).
-        let mut templates = Vec::new();
         let direct = ast
             .iter()
             .enumerate()
             .map(|(n, node)| {
                 direct(node).or_else(|| {
-                    let reads = reads_only_context(node)?;
-                    let mut alone = template.clone();
-                    alone.name = format!("{slots_template}/{n}");
-                    alone.ast = vec![node.clone()];
-                    let memo = Memo {
-                        template: alone.name.clone(),
-                        reads: reads.into_iter().collect(),
-                        seen: Mutex::default(),
-                        hits: AtomicU32::new(0),
-                        misses: AtomicU32::new(0),
-                    };
-                    templates.push(alone);
+                    let name = format!("{slots_template}/{n}");
+                    let memo = Memo::of(template, node, name, templates)?;
                     Some(Direct::Memo(Box::new(memo)))
                 })
             })
@@ -288,7 +457,8 @@ impl Shape {
         let mut synthetic = template.clone();
         synthetic.name = slots_template.clone();
         synthetic.ast = ast;
-        let shape = Shape {
+        templates.push(synthetic);
+        Some(Variant {
             slots_template,
             slots,
             direct,
@@ -296,34 +466,11 @@ impl Shape {
             scalars,
             nodes: yaml::node_count(&text),
             depth: flow_depth(&text),
-            hits: AtomicU32::new(0),
-            misses: AtomicU32::new(0),
-        };
-        templates.push(synthetic);
-        Some((shape, templates))
+        })
     }
 
-    /// Whether this shape is worth trying: not when it has sent most tenants down the straight
-    /// path (a `{% for %}` writing list items in a scalar's place, say).
-    pub(crate) fn is_useful(&self) -> bool {
-        let misses = self.misses.load(Ordering::Relaxed);
-        misses < 16 || misses <= 4 * self.hits.load(Ordering::Relaxed)
-    }
-
-    /// Whether its slots render without Tera.
-    pub(crate) fn is_direct(&self) -> bool {
-        self.direct.is_some()
-    }
-
-    /// How many tenants' trees this shape built.
-    #[cfg(test)]
-    pub(crate) fn hits(&self) -> u32 {
-        self.hits.load(Ordering::Relaxed)
-    }
-
-    /// Builds a tenant's tree of this file from the slots rendered with `context`. `places`
-    /// are the sandbox's places of the templates in `tera`.
-    pub(crate) fn build(&self, tera: &Tera, places: &[Place], context: &Context) -> Built {
+    /// Builds a tenant's tree of this variant from the slots rendered with `context`.
+    fn build(&self, tera: &Tera, places: &[Place], context: &Context) -> Built {
         let direct = self
             .direct
             .as_deref()
@@ -336,13 +483,7 @@ impl Shape {
                 Err(_) => return Built::Failed,
             },
         };
-        let built = self.fill(&rendered);
-        let counter = match built {
-            Built::Tree(..) => &self.hits,
-            _ => &self.misses,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        built
+        self.fill(&rendered)
     }
 
     /// Builds the tree from the rendered slots (each output followed by [`SEP`]).
@@ -598,6 +739,37 @@ fn reads_only_context(node: &Node) -> Option<BTreeSet<String>> {
         && !calls.sets_or_blocks
         && calls.reads.iter().all(|path| is_context_path(path));
     only.then_some(calls.reads)
+}
+
+/// The texts `node` can render when it is a selector: an `{% if %}` whose branches are all
+/// text (comments aside), one of which holds a line break, and whose conditions read only the
+/// context. Each branch's text in order, then the text of `else` (or nothing).
+fn selector_texts(node: &Node) -> Option<Vec<String>> {
+    let Node::If(i, _) = node else {
+        return None;
+    };
+    let text = |body: &[Node]| -> Option<String> {
+        let mut text = String::new();
+        for node in body {
+            match node {
+                Node::Text(t) | Node::Raw(_, t, _) => text.push_str(t),
+                Node::Comment(..) => {}
+                _ => return None,
+            }
+        }
+        Some(text)
+    };
+    let mut texts = i
+        .conditions
+        .iter()
+        .map(|(_, _, body)| text(body))
+        .collect::<Option<Vec<_>>>()?;
+    texts.push(match &i.otherwise {
+        Some((_, body)) => text(body)?,
+        None => String::new(),
+    });
+    let structural = texts.iter().any(|t| t.contains('\n'));
+    (structural && reads_only_context(node).is_some()).then_some(texts)
 }
 
 /// Whether `path` is looked up in the context as it is written: not `a[b]` (evaluated
