@@ -17,8 +17,8 @@ use crate::pointer;
 /// letters lower-cased, the Kelvin sign (U+212A) as `k` and the long s (U+017F) as `s`; `None`
 /// when another non-ASCII character makes it equal to no ASCII name.
 pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
-    // The common case, in one pass: a key already as the platform spells its fields.
-    if key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    // The common case: a key already as the platform spells its fields.
+    if is_folded(key.as_bytes()) {
         return Some(Cow::Borrowed(key));
     }
     if key.is_ascii() {
@@ -33,6 +33,33 @@ pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
         })
         .collect::<Option<String>>()
         .map(Cow::Owned)
+}
+
+/// Whether `key` is ASCII with no upper-case letter, so that it folds to itself: eight bytes
+/// at a time, since every key of every tree walked is asked (most are short and lower-case).
+fn is_folded(key: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            return false;
+        };
+        let x = u64::from_le_bytes(bytes);
+        if x & HIGH != 0 {
+            return false;
+        }
+        // Each byte is below 0x80: adding 0x3F sets its high bit from `A` (0x41) on, adding
+        // 0x25 from past `Z` (0x5B) on, and neither carries into the next byte.
+        let from_a = x.wrapping_add(0x3F3F_3F3F_3F3F_3F3F);
+        let past_z = x.wrapping_add(0x2525_2525_2525_2525);
+        if from_a & !past_z & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
 }
 
 /// What a walk calls at each value: the matcher, the value's path, its map key, the value,

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::super::{
     for_each, may_hold, outermost, patterns, segment_matches, walk, Pattern, Scope, ANY_DEPTH,
 };
-use super::fold;
+use super::{fold, is_folded};
 
 /// [`for_each`] as it was: one walk of the tree per pattern.
 fn reference_for_each(tree: &Value, scope: Scope) -> Vec<(String, Value)> {
@@ -409,6 +409,15 @@ proptest! {
                 "{} {}", at, value
             );
         }
+    }
+
+    #[test]
+    fn a_key_is_folded_when_it_is_lower_case_ascii(key in "[ -~]{0,40}|[a-z_@\\[`{\u{7f}]{0,40}|.{0,20}") {
+        prop_assert_eq!(
+            is_folded(key.as_bytes()),
+            key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()),
+            "{:?}", key
+        );
     }
 
     #[test]
