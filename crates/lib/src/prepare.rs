@@ -54,6 +54,9 @@ pub(crate) struct Desired {
     /// The credential fields the repository fills with `secret()` markers, by pointer: apply
     /// supplies them for objects it creates.
     pub references: Vec<(String, Value)>,
+    /// Whether the tree is the repository's, validated: validation refuses the platform's
+    /// material ([`crate::validate::tenant`]), so it holds none to take out.
+    validated: bool,
 }
 
 impl Desired {
@@ -70,15 +73,18 @@ impl Desired {
         let mut tree = project.desired(tenant)?;
         // One line per render (`PROMOTE_LOG=promote::prepare=debug`): a test counts them.
         tracing::debug!(tenant = %tenant.key, "rendered");
-        if !strip {
-            return Ok(Desired::tree(tree));
-        }
         let mut references = Vec::new();
-        credentials::for_each(&tree, Scope::Tenant, |at, value| {
-            references.push((at, value.clone()));
-        });
-        credentials::strip(&mut tree, Scope::Tenant);
-        Ok(Desired { tree, references })
+        if strip {
+            credentials::for_each(&tree, Scope::Tenant, |at, value| {
+                references.push((at, value.clone()));
+            });
+            credentials::strip(&mut tree, Scope::Tenant);
+        }
+        Ok(Desired {
+            tree,
+            references,
+            validated: true,
+        })
     }
 
     /// A tree as it is (an export to migrate, a backup to restore), with no references.
@@ -86,13 +92,16 @@ impl Desired {
         Desired {
             tree,
             references: Vec::new(),
+            validated: false,
         }
     }
 
     /// Returns the desired tree without the platform's material ([`material`]) and the paths
     /// `ignore` names, and without the references that pointed into them.
     pub(crate) fn without_material(mut self, ignore: &Ignore) -> Desired {
-        material::strip(&mut self.tree, Scope::Tenant);
+        if !self.validated {
+            material::strip(&mut self.tree, Scope::Tenant);
+        }
         ignore.strip(&mut self.tree);
         self.references.retain(|(at, _)| {
             material::covering(at, Scope::Tenant).is_none() && !ignore.covers(at)
