@@ -399,10 +399,13 @@ impl Walk {
             _ => &none,
         };
         let mut any = false;
+        // Live's keys come in the order of the union's: each is looked at once, not looked up.
+        let mut live = now.iter().peekable();
         for (key, (was, want)) in union(was, want) {
             let len = path.len();
             pointer::push(path, key);
-            let now = now.get(key);
+            while live.next_if(|(k, _)| k.as_str() < key).is_some() {}
+            let now = live.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v);
             match (want, now) {
                 (Some(Value::Object(want)), Some(Value::Object(now))) => {
                     let mut below = Sides::default();
