@@ -259,6 +259,20 @@ pub(crate) fn plain_scalar(text: &str) -> Option<Value> {
     if !maybe_not_string {
         return Some(Value::String(text.to_owned()));
     }
+    // The most common of those, as serde_yaml resolves them, without a parser: null, the
+    // booleans, and whole numbers written in decimal with no sign or leading zero that fit any
+    // integer type (a template's counts, ports, TTLs).
+    match text {
+        "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
+        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    let decimal = (text == "0" || (text.len() <= 18 && !text.starts_with('0')))
+        && text.bytes().all(|b| b.is_ascii_digit());
+    if let Some(n) = decimal.then(|| text.parse::<u64>().ok()).flatten() {
+        return Some(Value::from(n));
+    }
     serde_yaml::from_str::<Strict>(text).ok().map(|s| s.0)
 }
 
@@ -321,7 +335,23 @@ pub(crate) fn strip_position(message: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// A plain scalar is what serde_yaml reads as the value of a key written plain.
+        #[test]
+        fn a_plain_scalar_is_what_serde_yaml_reads(
+            text in "[0-9]{1,22}|[+-]?[0-9][0-9._]{0,5}|[.][0-9]{1,3}|(~|null|Null|NULL|nULL|true|True|TRUE|tRUE|false|False|FALSE|yes|no|on|off|y|n)|0[xob][0-9a-fA-F]{1,4}|[.]?(inf|Inf|INF|nan|NaN|NAN)|[0-9]{1,4}[eE][+-]?[0-9]{1,3}|[a-z0-9]{1,6}"
+        ) {
+            let read = serde_yaml::from_str::<Strict>(&format!("k: {text}\n"))
+                .ok()
+                .and_then(|s| s.0.get("k").cloned());
+            prop_assert_eq!(plain_scalar(&text), read, "{:?}", text);
+        }
+    }
 
     #[test]
     fn deep_or_huge_texts_are_refused_before_they_are_parsed() {
