@@ -44,6 +44,8 @@ pub struct Templates<'a> {
     /// The shape of each YAML file of the template directories that has one ([`shape`]), by
     /// template file name; empty with `PROMOTE_NO_CACHE=1`.
     shapes: HashMap<String, shape::Shape>,
+    /// The variables the shapes write as they are, looked up once for each tenant.
+    variables: shape::Variables,
 }
 
 /// What rendering a tenant with shapes gave ([`Templates::render_with_shapes`]).
@@ -196,10 +198,11 @@ impl<'a> Templates<'a> {
         let places = Arc::new(places);
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
+        let mut variables = shape::Variables::default();
         let shapes = if straight_path_asked() {
             HashMap::new()
         } else {
-            shapes(&mut tera, &graph)
+            shapes(&mut tera, &graph, &mut variables)
         };
         tracing::debug!(
             files = files.templates.len(),
@@ -214,6 +217,7 @@ impl<'a> Templates<'a> {
             places,
             nonce,
             shapes,
+            variables,
         })
     }
 
@@ -296,12 +300,13 @@ impl<'a> Templates<'a> {
     /// counted before its slots (those and anything failing send the tenant down the straight
     /// path).
     fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes {
+        let values = self.variables.of(context);
         let mut out = Vec::with_capacity(files.len());
         let mut counted_twice = false;
         bounds::start_tenant();
         for (rel, name) in files {
             let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
-                Some(shape) => shape.build(&self.tera, &self.places, context),
+                Some(shape) => shape.build(&self.tera, &self.places, (context, &values)),
                 None => shape::Built::Straight,
             };
             if let Some(trip) = sandbox::take_trip() {
@@ -515,7 +520,11 @@ impl<'a> Templates<'a> {
 
 /// Returns the shape of every YAML file of the template directories that has one, and adds
 /// the templates that render their slots to `tera` ([`shape`]).
-fn shapes(tera: &mut Tera, graph: &graph::Graph) -> HashMap<String, shape::Shape> {
+fn shapes(
+    tera: &mut Tera,
+    graph: &graph::Graph,
+    variables: &mut shape::Variables,
+) -> HashMap<String, shape::Shape> {
     let mut shapes = HashMap::new();
     for name in graph.all_template_files() {
         if !name.ends_with(".yaml") {
@@ -523,7 +532,7 @@ fn shapes(tera: &mut Tera, graph: &graph::Graph) -> HashMap<String, shape::Shape
         }
         // A name no file can have: a path never holds NUL.
         let slots = format!("\0slots/{name}");
-        if let Some((shape, templates)) = shape::Shape::of(name, tera, slots) {
+        if let Some((shape, templates)) = shape::Shape::of(name, tera, slots, variables) {
             for template in templates {
                 tera.templates.insert(template.name.clone(), template);
             }

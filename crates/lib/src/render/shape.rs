@@ -132,6 +132,31 @@ struct Scalar {
     parts: Vec<Part>,
 }
 
+/// The variables the shapes write as they are (`{{ tenant.id }}`), each by a number: a tenant's
+/// values of them are looked up once ([`Variables::of`]), not at each slot that writes one.
+#[derive(Debug, Default)]
+pub(crate) struct Variables {
+    paths: Vec<String>,
+    numbers: HashMap<String, usize>,
+}
+
+impl Variables {
+    /// The number of variable `path`, given it if it has none yet.
+    fn number(&mut self, path: &str) -> usize {
+        if let Some(n) = self.numbers.get(path) {
+            return *n;
+        }
+        self.paths.push(path.to_owned());
+        self.numbers.insert(path.to_owned(), self.paths.len() - 1);
+        self.paths.len() - 1
+    }
+
+    /// The values of the variables in `context`, by number (`None` where it has none).
+    pub(crate) fn of<'c>(&self, context: &'c Context) -> Vec<Option<&'c Value>> {
+        self.paths.iter().map(|p| lookup(context, p)).collect()
+    }
+}
+
 /// The most variants a file's selectors may give (the product of their numbers of texts).
 const MAX_VARIANTS: usize = 16;
 
@@ -143,8 +168,9 @@ const MAX_MEMO: usize = 64;
 enum Direct {
     /// The sandbox's counting call ([`sandbox::TICK`]) at a place.
     Tick(Option<usize>),
-    /// `{{ path }}` (instrumented: `{{ path | __promote_out(p=N) }}`), counted at a place.
-    Variable(String, Option<usize>),
+    /// `{{ path }}` (instrumented: `{{ path | __promote_out(p=N) }}`), counted at a place;
+    /// the path by its number among the variables the shapes write ([`Variables`]).
+    Variable(usize, Option<usize>),
     /// Any other slot (an inline `{% if %}`, a filter...), rendered by Tera on its own and
     /// remembered by the values it reads.
     Memo(Box<Memo>),
@@ -275,6 +301,7 @@ impl Shape {
         name: &str,
         tera: &Tera,
         slots_template: String,
+        variables: &mut Variables,
     ) -> Option<(Shape, Vec<Template>)> {
         let template = tera.templates.get(name)?;
         if template.parent.is_some() {
@@ -303,7 +330,8 @@ impl Shape {
                         rest /= texts.len();
                     }
                     let name = format!("{slots_template}#{number}");
-                    variants.push(Variant::of(template, nodes, name, &mut templates));
+                    let variant = Variant::of(template, nodes, name, &mut templates, variables);
+                    variants.push(variant);
                 }
                 let selectors = chosen
                     .into_iter()
@@ -317,7 +345,8 @@ impl Shape {
                 (selectors, variants)
             }
             _ => {
-                let variant = Variant::of(template, nodes, slots_template, &mut templates);
+                let variant =
+                    Variant::of(template, nodes, slots_template, &mut templates, variables);
                 (Vec::new(), vec![variant])
             }
         };
@@ -359,10 +388,16 @@ impl Shape {
     }
 
     /// Builds a tenant's tree of this file from the slots rendered with `context`, in the
-    /// variant its selectors pick. `places` are the sandbox's places of the templates in `tera`.
-    pub(crate) fn build(&self, tera: &Tera, places: &[Place], context: &Context) -> Built {
+    /// variant its selectors pick. `places` are the sandbox's places of the templates in `tera`;
+    /// `values` are those of the variables the shapes write, in `context` ([`Variables::of`]).
+    pub(crate) fn build(
+        &self,
+        tera: &Tera,
+        places: &[Place],
+        (context, values): (&Context, &[Option<&Value>]),
+    ) -> Built {
         let built = match self.variant(tera, context) {
-            Ok(Some(variant)) => variant.build(tera, places, context),
+            Ok(Some(variant)) => variant.build(tera, places, (context, values)),
             Ok(None) => Built::Straight,
             Err(()) => Built::Failed,
         };
@@ -402,6 +437,7 @@ impl Variant {
         nodes: Vec<Node>,
         slots_template: String,
         templates: &mut Vec<Template>,
+        variables: &mut Variables,
     ) -> Option<Variant> {
         let mut text = String::new();
         let mut ast = Vec::new();
@@ -447,7 +483,7 @@ impl Variant {
             .iter()
             .enumerate()
             .map(|(n, node)| {
-                direct(node).or_else(|| {
+                direct(node, variables).or_else(|| {
                     let name = format!("{slots_template}/{n}");
                     let memo = Memo::of(template, node, name, templates)?;
                     Some(Direct::Memo(Box::new(memo)))
@@ -470,11 +506,16 @@ impl Variant {
     }
 
     /// Builds a tenant's tree of this variant from the slots rendered with `context`.
-    fn build(&self, tera: &Tera, places: &[Place], context: &Context) -> Built {
+    fn build(
+        &self,
+        tera: &Tera,
+        places: &[Place],
+        (context, values): (&Context, &[Option<&Value>]),
+    ) -> Built {
         let direct = self
             .direct
             .as_deref()
-            .and_then(|nodes| render_direct(nodes, tera, places, context));
+            .and_then(|nodes| render_direct(nodes, tera, places, (context, values)));
         let rendered = match direct {
             Some(Ok(rendered)) => rendered,
             Some(Err(())) => return Built::Failed,
@@ -643,7 +684,7 @@ fn block_fits(parts: &[Part], outputs: &[&str]) -> bool {
 }
 
 /// Returns `node` of a slots template as a node rendered without Tera, when it is one.
-fn direct(node: &Node) -> Option<Direct> {
+fn direct(node: &Node, variables: &mut Variables) -> Option<Direct> {
     // The place argument of an instrumented call (`p=N`).
     let place = |call: &tera::ast::FunctionCall| -> Option<Option<usize>> {
         match call.args.iter().next() {
@@ -667,7 +708,7 @@ fn direct(node: &Node) -> Option<Direct> {
         },
         Node::VariableBlock(_, e) if !e.negated => match (&e.val, e.filters.as_slice()) {
             (ExprVal::Ident(path), [out]) if out.name == sandbox::OUT && is_context_path(path) => {
-                place(out).map(|p| Direct::Variable(path.clone(), p))
+                place(out).map(|p| Direct::Variable(variables.number(path), p))
             }
             _ => None,
         },
@@ -684,15 +725,15 @@ fn render_direct(
     nodes: &[Direct],
     tera: &Tera,
     places: &[Place],
-    context: &Context,
+    (context, values_of): (&Context, &[Option<&Value>]),
 ) -> Option<Result<String, ()>> {
     let mut values = Vec::with_capacity(nodes.len());
     for node in nodes {
         if matches!(node, Direct::Memo(memo) if !memo.is_useful()) {
             return None;
         }
-        if let Direct::Variable(path, _) = node {
-            let Some(value) = lookup(context, path) else {
+        if let Direct::Variable(number, _) = node {
+            let Some(&Some(value)) = values_of.get(*number) else {
                 return Some(Err(()));
             };
             if matches!(value, Value::Array(_) | Value::Object(_)) {
