@@ -334,13 +334,13 @@ pub fn plan_with_drift(
     match (desired, live) {
         (Value::Object(want), Value::Object(now)) => {
             let mut sides = Sides::default();
-            walk.objects(&mut String::new(), last_applied, want, now, &mut sides);
+            walk.objects(&mut Vec::new(), last_applied, want, now, &mut sides);
             touched.before = Value::Object(sides.before);
             touched.after = Value::Object(sides.after);
         }
         _ => {
             // A change of the whole tree (desired or live is not an object).
-            if walk.set("", last_applied, desired, Some(live)) {
+            if walk.set(&[], last_applied, desired, Some(live)) {
                 touched.before = live.clone();
                 touched.after = desired.clone();
             }
@@ -382,28 +382,29 @@ struct Walk {
 }
 
 impl Walk {
-    /// Plans an object that is an object in both desired and live, at `path` (one string for
-    /// the whole walk, as it was when it returns: a tree has many more keys than changes), and
-    /// adds what the changes it plans touch to `touched`; returns whether it planned any.
-    fn objects(
+    /// Plans an object that is an object in both desired and live, at `path` (its keys: one
+    /// list for the whole walk, as it was when it returns, made a pointer only for a change: a
+    /// tree has many more keys than changes), and adds what the changes it plans touch to
+    /// `touched`; returns whether it planned any.
+    fn objects<'t>(
         &mut self,
-        path: &mut String,
-        was: Option<&Value>,
-        want: &Map<String, Value>,
-        now: &Map<String, Value>,
+        path: &mut Vec<&'t str>,
+        was: Option<&'t Value>,
+        want: &'t Map<String, Value>,
+        now: &'t Map<String, Value>,
         touched: &mut Sides,
     ) -> bool {
-        let none = Map::new();
+        // Empty, and borrowed as long as the trees: its keys (none) may join `path`.
+        static NONE: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
         let was = match was {
             Some(Value::Object(was)) => was,
-            _ => &none,
+            _ => &NONE,
         };
         let mut any = false;
         // Live's keys come in the order of the union's: each is looked at once, not looked up.
         let mut live = now.iter().peekable();
         for (key, (was, want)) in union(was, want) {
-            let len = path.len();
-            pointer::push(path, key);
+            path.push(key);
             while live.next_if(|(k, _)| k.as_str() < key).is_some() {}
             let now = live.next_if(|(k, _)| k.as_str() == key).map(|(_, v)| v);
             match (want, now) {
@@ -439,13 +440,19 @@ impl Walk {
                 }
                 (None, None) => {}
             }
-            path.truncate(len);
+            path.pop();
         }
         any
     }
 
     /// Plans setting `want` where live has `now`; returns whether to apply it.
-    fn set(&mut self, path: &str, was: Option<&Value>, want: &Value, now: Option<&Value>) -> bool {
+    fn set(
+        &mut self,
+        path: &[&str],
+        was: Option<&Value>,
+        want: &Value,
+        now: Option<&Value>,
+    ) -> bool {
         if now == Some(want) {
             return false;
         }
@@ -460,7 +467,7 @@ impl Walk {
             ChangeKind::Add
         };
         let change = Change {
-            path: path.to_owned(),
+            path: pointer_of(path),
             kind,
             old: now.cloned(),
             new: Some(want.clone()),
@@ -470,14 +477,14 @@ impl Walk {
     }
 
     /// Plans removing a key that last-applied had and desired dropped; returns whether to.
-    fn remove(&mut self, path: &str, was: &Value, now: &Value) -> bool {
+    fn remove(&mut self, path: &[&str], was: &Value, now: &Value) -> bool {
         let reason = if moved(Some(was), Some(now)) {
             Reason::Conflict
         } else {
             Reason::Desired
         };
         let change = Change {
-            path: path.to_owned(),
+            path: pointer_of(path),
             kind: ChangeKind::Remove,
             old: Some(now.clone()),
             new: None,
@@ -516,6 +523,15 @@ impl Walk {
             Mode::Fail => false,
         }
     }
+}
+
+/// The JSON pointer of the keys of `path`.
+fn pointer_of(path: &[&str]) -> String {
+    let mut at = String::new();
+    for key in path {
+        pointer::push(&mut at, key);
+    }
+    at
 }
 
 /// Whether live (`now`) moved away from what was last applied (`was`): a value that differs
