@@ -44,6 +44,9 @@ pub struct Templates<'a> {
     /// The shape of each YAML file of the template directories that has one ([`shape`]), by
     /// template file name; empty with `PROMOTE_NO_CACHE=1`.
     shapes: HashMap<String, shape::Shape>,
+    /// The text shape of each other file of the template directories that has one
+    /// ([`shape::Text`]), by template file name; empty with `PROMOTE_NO_CACHE=1`.
+    texts: HashMap<String, shape::Text>,
     /// The variables the shapes write as they are, looked up once for each tenant.
     variables: shape::Variables,
 }
@@ -199,8 +202,8 @@ impl<'a> Templates<'a> {
         sandbox::install(&mut tera, places.clone());
         tera.register_function("secret", markers::secret(nonce.clone()));
         let mut variables = shape::Variables::default();
-        let shapes = if straight_path_asked() {
-            HashMap::new()
+        let (shapes, texts) = if straight_path_asked() {
+            (HashMap::new(), HashMap::new())
         } else {
             shapes(&mut tera, &graph, &mut variables)
         };
@@ -208,6 +211,7 @@ impl<'a> Templates<'a> {
             files = files.templates.len(),
             shapes = shapes.len(),
             direct = shapes.values().filter(|s| s.is_direct()).count(),
+            texts = texts.len(),
             "templates compiled"
         );
         Ok(Templates {
@@ -217,6 +221,7 @@ impl<'a> Templates<'a> {
             places,
             nonce,
             shapes,
+            texts,
             variables,
         })
     }
@@ -226,6 +231,7 @@ impl<'a> Templates<'a> {
     #[cfg(test)]
     pub(crate) fn straight(mut self) -> Self {
         self.shapes.clear();
+        self.texts.clear();
         self
     }
 
@@ -263,7 +269,7 @@ impl<'a> Templates<'a> {
                 "cannot build the template context: {e}"
             )))]
         })?;
-        if !self.shapes.is_empty() {
+        if !self.shapes.is_empty() || !self.texts.is_empty() {
             match self.render_with_shapes(files, &context) {
                 WithShapes::Rendered(out) => return Ok(out),
                 WithShapes::Tripped(trip, name) => {
@@ -307,7 +313,10 @@ impl<'a> Templates<'a> {
         for (rel, name) in files {
             let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
                 Some(shape) => shape.build(&self.tera, &self.places, (context, &values)),
-                None => shape::Built::Straight,
+                None => match self.texts.get(name) {
+                    Some(text) => text.build(&self.tera, &self.places, (context, &values)),
+                    None => shape::Built::Straight,
+                },
             };
             if let Some(trip) = sandbox::take_trip() {
                 let reordered = self
@@ -321,6 +330,7 @@ impl<'a> Templates<'a> {
             }
             let rendered = match built {
                 shape::Built::Tree(tree, nodes) => Rendered::Tree(tree, nodes),
+                shape::Built::Text(text) => Rendered::Text(text),
                 shape::Built::Straight => {
                     counted_twice |= self.shapes.contains_key(name);
                     let text = self.tera.render(name, context);
@@ -524,10 +534,14 @@ fn shapes(
     tera: &mut Tera,
     graph: &graph::Graph,
     variables: &mut shape::Variables,
-) -> HashMap<String, shape::Shape> {
+) -> (HashMap<String, shape::Shape>, HashMap<String, shape::Text>) {
     let mut shapes = HashMap::new();
+    let mut texts = HashMap::new();
     for name in graph.all_template_files() {
         if !name.ends_with(".yaml") {
+            if let Some(text) = shape::Text::of(name, tera, variables) {
+                texts.insert(name.to_owned(), text);
+            }
             continue;
         }
         // A name no file can have: a path never holds NUL.
@@ -539,7 +553,7 @@ fn shapes(
             shapes.insert(name.to_owned(), shape);
         }
     }
-    shapes
+    (shapes, texts)
 }
 
 /// Whether `PROMOTE_NO_CACHE=1` asks for the straight path: every file rendered as text and
@@ -1832,6 +1846,40 @@ mod shape_tests {
         assert_eq!(hits, 1);
         let (_, hits) = agree(templates[3], json!({"a": "v"}));
         assert_eq!(hits, 0, "invalid YAML is the straight path's to report");
+    }
+
+    #[test]
+    fn files_that_are_not_yaml_are_put_together_from_their_variables() {
+        let templates = [
+            ("acme/tenant.yaml", "name: {{ tenant.id }}\n"),
+            ("acme/workspaces/w/workspace.yaml", "name: w\n"),
+            ("acme/workspaces/w/policies/p.yaml", "type: rego\n"),
+            ("acme/workspaces/w/policies/p.rego", "package p\n# {# c #}\ntenant := \"{{ tenant.id }}\"\nn := {{ vars.a }}{{ vars.a }}\n{% raw %}{{ x }}{% endraw %}\n"),
+            ("acme/workspaces/w/scripts/s.yaml", "name: s\n"),
+            ("acme/workspaces/w/scripts/s.js", "// {{ vars.a }} {% if vars.a %}x{% endif %}\n"),
+        ];
+        let files = repo(&templates, &env_with(&json!({"a": 1})));
+        let t = Templates::compile(&files).unwrap();
+        assert!(t.texts.contains_key("acme/workspaces/w/policies/p.rego"));
+        assert!(!t.texts.contains_key("acme/workspaces/w/scripts/s.js"));
+        for a in [
+            json!("v"),
+            json!(7),
+            json!(1.5),
+            json!(true),
+            json!(null),
+            json!([1, 2]),
+            json!({"k": 1}),
+            json!("{{ x }}"),
+        ] {
+            let (fast, straight, _) = both(&templates, &json!({ "a": a }));
+            assert_eq!(fast, straight, "{a}");
+            assert!(fast.is_ok(), "{a}");
+        }
+        // A variable missing: the straight path's error.
+        let (fast, straight, _) = both(&templates, &json!({}));
+        assert_eq!(fast, straight);
+        assert!(fast.is_err());
     }
 
     #[test]

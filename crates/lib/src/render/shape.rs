@@ -31,6 +31,10 @@
 //! (remembered by the values it reads, as a [`Memo`]); its text picks the shape. A choice
 //! whose text has no shape (it is no YAML, say) sends the file down the straight path.
 //!
+//! A file that is not YAML (a policy's `.rego`, a script's `.js`) whose tags are all variables
+//! written as they are is a [`Text`]: its text is put together from its own and the variables'
+//! values, as Tera writes them, without running Tera.
+//!
 //! That is only the same as rendering the file and parsing it when no output can change how the
 //! text around it reads: an output with a line break, a quote of its own scalar's kind, a
 //! backslash in double quotes, `: ` or ` #` in a plain scalar, or anything else that
@@ -176,6 +180,8 @@ enum Direct {
     Memo(Box<Memo>),
     /// The end of a slot's output ([`SEP`]).
     End,
+    /// Text written as it is (in a [`Text`] file).
+    Text(String),
 }
 
 /// A slot whose output depends only on the context values it names (no `{% set %}` before or
@@ -284,6 +290,8 @@ enum Part {
 pub(crate) enum Built {
     /// The file's tree, and [`yaml::node_count`] of the text it stands for.
     Tree(Value, usize),
+    /// The text of a file that is not YAML ([`Text`]).
+    Text(String),
     /// An output the shape cannot take: render and parse this file.
     Straight,
     /// Rendering the slots failed (or reached a limit): render the whole tenant straight.
@@ -425,6 +433,57 @@ impl Shape {
             number = number * selector.texts.len() + k;
         }
         Ok(self.variants.get(number).and_then(Option::as_ref))
+    }
+}
+
+/// A file of a template directory that is not YAML (a policy, a script), whose tags are all
+/// variables written as they are (`{{ tenant.id }}`): its text for a tenant is put together from
+/// its own text and the variables' values as Tera writes them, counted as the sandbox counts
+/// them, without running Tera ([`render_direct`]).
+#[derive(Debug)]
+pub(crate) struct Text {
+    nodes: Vec<Direct>,
+}
+
+impl Text {
+    /// Returns the text shape of template file `name` (compiled for the sandbox, in `tera`),
+    /// or `None` when a tag of it is more than a variable (or it uses inheritance).
+    pub(crate) fn of(name: &str, tera: &Tera, variables: &mut Variables) -> Option<Text> {
+        let template = tera.templates.get(name)?;
+        if template.parent.is_some() {
+            return None;
+        }
+        let mut spliced = Vec::new();
+        splice(&template.ast, tera, 0, &mut spliced)?;
+        let mut nodes = Vec::with_capacity(spliced.len());
+        for node in &spliced {
+            match node {
+                Node::Text(t) | Node::Raw(_, t, _) => nodes.push(Direct::Text(t.clone())),
+                Node::Comment(..) => {}
+                Node::VariableBlock(..) => match direct(node, variables)? {
+                    d @ (Direct::Tick(_) | Direct::Variable(..)) => nodes.push(d),
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        Some(Text { nodes })
+    }
+
+    /// The file's text for a tenant ([`Built::Text`]); [`Built::Straight`] when Tera must
+    /// render it (a variable holds a list or a map), [`Built::Failed`] when a variable is
+    /// missing or a limit of the sandbox is reached (the tenant is then rendered straight).
+    pub(crate) fn build(
+        &self,
+        tera: &Tera,
+        places: &[Place],
+        (context, values): (&Context, &[Option<&Value>]),
+    ) -> Built {
+        match render_direct(&self.nodes, tera, places, (context, values)) {
+            Some(Ok(text)) => Built::Text(text),
+            Some(Err(())) => Built::Failed,
+            None => Built::Straight,
+        }
     }
 }
 
@@ -764,6 +823,7 @@ fn render_direct(
                 None => return Some(Err(())),
             },
             Direct::End => out.push(SEP),
+            Direct::Text(text) => out.push_str(text),
         }
     }
     Some(Ok(out))
