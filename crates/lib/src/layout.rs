@@ -46,11 +46,16 @@ impl Dir {
     /// Adds a file at a '/'-separated relative path.
     pub(crate) fn insert(&mut self, path: &str, content: String) {
         match path.split_once('/') {
-            Some((first, rest)) => self
-                .dirs
-                .entry(first.to_owned())
-                .or_default()
-                .insert(rest, content),
+            Some((first, rest)) => {
+                // Most files go into a directory made for an earlier one: its name is not
+                // copied again.
+                if !self.dirs.contains_key(first) {
+                    self.dirs.insert(first.to_owned(), Dir::default());
+                }
+                if let Some(dir) = self.dirs.get_mut(first) {
+                    dir.insert(rest, content);
+                }
+            }
             None => {
                 self.files.insert(path.to_owned(), content);
             }
