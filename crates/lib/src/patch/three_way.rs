@@ -527,7 +527,7 @@ impl Walk {
 
 /// The JSON pointer of the keys of `path`.
 fn pointer_of(path: &[&str]) -> String {
-    let mut at = String::new();
+    let mut at = String::with_capacity(path.iter().map(|k| k.len() + 1).sum());
     for key in path {
         pointer::push(&mut at, key);
     }
