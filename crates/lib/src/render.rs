@@ -529,7 +529,9 @@ impl<'a> Templates<'a> {
 }
 
 /// Returns the shape of every YAML file of the template directories that has one, and adds
-/// the templates that render their slots to `tera` ([`shape`]).
+/// the templates that render their slots to `tera` ([`shape`]); and the text shape of every
+/// other file that has one ([`shape::Text`]). The variables both write are numbered in
+/// `variables`.
 fn shapes(
     tera: &mut Tera,
     graph: &graph::Graph,
