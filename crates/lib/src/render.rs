@@ -307,14 +307,20 @@ impl<'a> Templates<'a> {
     /// path).
     fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes {
         let values = self.variables.of(context);
+        let r = shape::Rendering {
+            tera: &self.tera,
+            places: &self.places,
+            context,
+            values: &values,
+        };
         let mut out = Vec::with_capacity(files.len());
         let mut counted_twice = false;
         bounds::start_tenant();
         for (rel, name) in files {
             let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
-                Some(shape) => shape.build(&self.tera, &self.places, (context, &values)),
+                Some(shape) => shape.build(r),
                 None => match self.texts.get(name) {
-                    Some(text) => text.build(&self.tera, &self.places, (context, &values)),
+                    Some(text) => text.build(r),
                     None => shape::Built::Straight,
                 },
             };

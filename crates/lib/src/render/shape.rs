@@ -136,6 +136,17 @@ struct Scalar {
     parts: Vec<Part>,
 }
 
+/// What a tenant's files are built with: the compiled templates (`tera`), the sandbox's places
+/// of them, the tenant's context, and its values of the variables the shapes write
+/// ([`Variables::of`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Rendering<'r> {
+    pub tera: &'r Tera,
+    pub places: &'r [Place],
+    pub context: &'r Context,
+    pub values: &'r [Option<&'r Value>],
+}
+
 /// The variables the shapes write as they are (`{{ tenant.id }}`), each by a number: a tenant's
 /// values of them are looked up once ([`Variables::of`]), not at each slot that writes one.
 #[derive(Debug, Default)]
@@ -395,17 +406,10 @@ impl Shape {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// Builds a tenant's tree of this file from the slots rendered with `context`, in the
-    /// variant its selectors pick. `places` are the sandbox's places of the templates in `tera`;
-    /// `values` are those of the variables the shapes write, in `context` ([`Variables::of`]).
-    pub(crate) fn build(
-        &self,
-        tera: &Tera,
-        places: &[Place],
-        (context, values): (&Context, &[Option<&Value>]),
-    ) -> Built {
-        let built = match self.variant(tera, context) {
-            Ok(Some(variant)) => variant.build(tera, places, (context, values)),
+    /// Builds a tenant's tree of this file from its slots, in the variant its selectors pick.
+    pub(crate) fn build(&self, r: Rendering<'_>) -> Built {
+        let built = match self.variant(r.tera, r.context) {
+            Ok(Some(variant)) => variant.build(r),
             Ok(None) => Built::Straight,
             Err(()) => Built::Failed,
         };
@@ -473,13 +477,8 @@ impl Text {
     /// The file's text for a tenant ([`Built::Text`]); [`Built::Straight`] when Tera must
     /// render it (a variable holds a list or a map), [`Built::Failed`] when a variable is
     /// missing or a limit of the sandbox is reached (the tenant is then rendered straight).
-    pub(crate) fn build(
-        &self,
-        tera: &Tera,
-        places: &[Place],
-        (context, values): (&Context, &[Option<&Value>]),
-    ) -> Built {
-        match render_direct(&self.nodes, tera, places, (context, values)) {
+    pub(crate) fn build(&self, r: Rendering<'_>) -> Built {
+        match render_direct(&self.nodes, r) {
             Some(Ok(text)) => Built::Text(text),
             Some(Err(())) => Built::Failed,
             None => Built::Straight,
@@ -564,21 +563,16 @@ impl Variant {
         })
     }
 
-    /// Builds a tenant's tree of this variant from the slots rendered with `context`.
-    fn build(
-        &self,
-        tera: &Tera,
-        places: &[Place],
-        (context, values): (&Context, &[Option<&Value>]),
-    ) -> Built {
+    /// Builds a tenant's tree of this variant from its slots.
+    fn build(&self, r: Rendering<'_>) -> Built {
         let direct = self
             .direct
             .as_deref()
-            .and_then(|nodes| render_direct(nodes, tera, places, (context, values)));
+            .and_then(|nodes| render_direct(nodes, r));
         let rendered = match direct {
             Some(Ok(rendered)) => rendered,
             Some(Err(())) => return Built::Failed,
-            None => match tera.render(&self.slots_template, context) {
+            None => match r.tera.render(&self.slots_template, r.context) {
                 Ok(rendered) => rendered,
                 Err(_) => return Built::Failed,
             },
@@ -780,19 +774,14 @@ fn direct(node: &Node, variables: &mut Variables) -> Option<Direct> {
 /// in its own way: let it) or a slot's values differ for most tenants, an error when a variable
 /// is missing, a slot fails or a limit is reached (the tenant is then rendered straight, which
 /// reports it).
-fn render_direct(
-    nodes: &[Direct],
-    tera: &Tera,
-    places: &[Place],
-    (context, values_of): (&Context, &[Option<&Value>]),
-) -> Option<Result<String, ()>> {
+fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()>> {
     let mut values = Vec::with_capacity(nodes.len());
     for node in nodes {
         if matches!(node, Direct::Memo(memo) if !memo.is_useful()) {
             return None;
         }
         if let Direct::Variable(number, _) = node {
-            let Some(&Some(value)) = values_of.get(*number) else {
+            let Some(&Some(value)) = r.values.get(*number) else {
                 return Some(Err(()));
             };
             if matches!(value, Value::Array(_) | Value::Object(_)) {
@@ -806,7 +795,7 @@ fn render_direct(
     for node in nodes {
         match node {
             Direct::Tick(place) => {
-                if sandbox::count_tick(places, *place).is_err() {
+                if sandbox::count_tick(r.places, *place).is_err() {
                     return Some(Err(()));
                 }
             }
@@ -818,7 +807,7 @@ fn render_direct(
                 }
                 write_value(value, &mut out);
             }
-            Direct::Memo(memo) => match memo.render(tera, context) {
+            Direct::Memo(memo) => match memo.render(r.tera, r.context) {
                 Some(output) => out.push_str(&output),
                 None => return Some(Err(())),
             },
