@@ -128,32 +128,143 @@ pub fn broken(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str) -> V
 }
 
 fn references(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str, out: &mut Vec<Broken>) {
-    for Reference {
-        path,
-        what,
-        collection,
-        scope,
-    } in places()
-    {
-        let mut found = Vec::new();
-        in_map(ws, path, at, &mut found);
-        // Most places are empty in a given tenant: their targets are not collected.
-        if found.is_empty() {
+    let mut found = Vec::new();
+    Trie::of_places().in_map(ws, &mut Vec::new(), &mut found);
+    // By place, in the order of the places; each place's values stay in tree order.
+    found.sort_by_key(|(place, _, _)| *place);
+    let places = places();
+    for group in found.chunk_by(|a, b| a.0 == b.0) {
+        let Some(Reference {
+            what,
+            collection,
+            scope,
+            ..
+        }) = group.first().and_then(|(place, _, _)| places.get(*place))
+        else {
             continue;
-        }
+        };
+        // Most places are empty in a given tenant: only those with values collect targets.
         let targets = match scope {
             Scope::Workspace => keys(ws, collection),
             Scope::Tenant => keys(root, collection),
             Scope::Either => &keys(root, collection) | &keys(ws, collection),
         };
-        for (here, value) in found {
-            reference(value, &here, what, &targets, out);
+        for (_, steps, value) in group {
+            reference(value, &pointer_of(at, steps), what, &targets, out);
+        }
+    }
+}
+
+/// A key or list index on the way from a workspace to a value.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The pointer of the value `steps` below `at`.
+fn pointer_of(at: &str, steps: &[Step<'_>]) -> String {
+    let mut out = at.to_owned();
+    for step in steps {
+        match step {
+            Step::Key(k) => out = pointer::join(&out, k),
+            Step::Index(i) => out = format!("{out}/{i}"),
+        }
+    }
+    out
+}
+
+/// The paths of [`places`] as a trie, so that a workspace is walked once for all of them: at
+/// each level the names (which keys match without regard to case) and `*` (any key or list
+/// index) lead on, and the places whose paths end there are listed.
+#[derive(Debug, Default)]
+struct Trie {
+    names: Vec<(String, Trie)>,
+    any: Option<Box<Trie>>,
+    ends: Vec<usize>,
+}
+
+impl Trie {
+    fn of_places() -> &'static Trie {
+        static TRIE: LazyLock<Trie> = LazyLock::new(|| {
+            let mut trie = Trie::default();
+            for (n, place) in places().iter().enumerate() {
+                let mut at = &mut trie;
+                for name in &place.path {
+                    at = if name == "*" {
+                        at.any.get_or_insert_with(Box::default)
+                    } else {
+                        let i = match at.names.iter().position(|(n, _)| n == name) {
+                            Some(i) => i,
+                            None => {
+                                at.names.push((name.clone(), Trie::default()));
+                                at.names.len() - 1
+                            }
+                        };
+                        &mut at.names[i].1
+                    };
+                }
+                at.ends.push(n);
+            }
+            trie
+        });
+        &TRIE
+    }
+
+    /// Collects (place, steps, value) for the values of `value` (at `steps`) and below that
+    /// the places of this node and below hold.
+    fn in_value<'a>(
+        &self,
+        value: &'a Value,
+        steps: &mut Vec<Step<'a>>,
+        out: &mut Vec<(usize, Vec<Step<'a>>, &'a Value)>,
+    ) {
+        for place in &self.ends {
+            out.push((*place, steps.clone(), value));
+        }
+        match value {
+            Value::Object(map) => self.in_map(map, steps, out),
+            Value::Array(list) => {
+                if let Some(any) = &self.any {
+                    for (i, v) in list.iter().enumerate() {
+                        steps.push(Step::Index(i));
+                        any.in_value(v, steps, out);
+                        steps.pop();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// [`Trie::in_value`] for the entries of a map.
+    fn in_map<'a>(
+        &self,
+        map: &'a Map<String, Value>,
+        steps: &mut Vec<Step<'a>>,
+        out: &mut Vec<(usize, Vec<Step<'a>>, &'a Value)>,
+    ) {
+        if self.names.is_empty() && self.any.is_none() {
+            return;
+        }
+        for (k, v) in map {
+            steps.push(Step::Key(k));
+            for (name, below) in &self.names {
+                if crate::credentials::folds_to(k, name) {
+                    below.in_value(v, steps, out);
+                }
+            }
+            if let Some(any) = &self.any {
+                any.in_value(v, steps, out);
+            }
+            steps.pop();
         }
     }
 }
 
 /// Collects the values at `path` below `value` (`*` is any key or list index) with their
 /// pointers. Names match as the platform matches them, without regard to case.
+#[cfg(test)]
 fn matches_in<'a>(value: &'a Value, path: &[String], at: &str, out: &mut Vec<(String, &'a Value)>) {
     let Some((first, rest)) = path.split_first() else {
         out.push((at.to_owned(), value));
@@ -171,6 +282,7 @@ fn matches_in<'a>(value: &'a Value, path: &[String], at: &str, out: &mut Vec<(St
 }
 
 /// [`matches_in`] for the entries of a map.
+#[cfg(test)]
 fn in_map<'a>(
     map: &'a Map<String, Value>,
     path: &[String],
@@ -235,7 +347,100 @@ fn reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// [`broken`] as it was before the places were walked as a trie: each place's path walked
+    /// on its own, in the order of the places.
+    fn broken_place_by_place(
+        root: &Map<String, Value>,
+        ws: &Map<String, Value>,
+        at: &str,
+    ) -> Vec<Broken> {
+        let mut out = Vec::new();
+        for Reference {
+            path,
+            what,
+            collection,
+            scope,
+        } in places()
+        {
+            let mut found = Vec::new();
+            in_map(ws, path, at, &mut found);
+            if found.is_empty() {
+                continue;
+            }
+            let targets = match scope {
+                Scope::Workspace => keys(ws, collection),
+                Scope::Tenant => keys(root, collection),
+                Scope::Either => &keys(root, collection) | &keys(ws, collection),
+            };
+            for (here, value) in found {
+                reference(value, &here, what, &targets, &mut out);
+            }
+        }
+        out
+    }
+
+    /// A value planted at a place's path: `*` as one of a few keys or list indexes, names
+    /// now and then in another case.
+    fn plant(ws: &mut Value, path: &[String], choices: &[u8], value: Value) {
+        let mut at = ws;
+        for (n, name) in path.iter().enumerate() {
+            let c = choices.get(n).copied().unwrap_or(0);
+            let last = n + 1 == path.len();
+            let next = if last {
+                value.clone()
+            } else {
+                Value::Object(Map::new())
+            };
+            if name == "*" && c % 3 == 0 {
+                if !at.is_array() {
+                    *at = Value::Array(Vec::new());
+                }
+                let Value::Array(list) = at else { return };
+                list.push(next);
+                let i = list.len() - 1;
+                at = &mut list[i];
+                continue;
+            }
+            let key = match (name.as_str(), c % 4) {
+                ("*", _) => ["a", "B", "c.d", "~1"][usize::from(c) % 4].to_owned(),
+                (n, 1) => n.to_ascii_uppercase(),
+                (n, _) => n.to_owned(),
+            };
+            if !at.is_object() {
+                *at = Value::Object(Map::new());
+            }
+            let Value::Object(map) = at else { return };
+            at = map.entry(key).or_insert(next);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_trie_finds_what_each_place_finds(
+            plants in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 8), prop_oneof![
+                    Just(json!("allow")), Just(json!("gone")), Just(json!("")), Just(json!(null)),
+                    Just(json!(7)), Just(json!(["allow", "nope"])), Just(json!({"x": "allow"})),
+                ]),
+                0..12,
+            ),
+        ) {
+            let root = json!({"themes": {"brand": {}}, "pools": {"p": {}}});
+            let mut ws = json!({"policies": {"allow": {}}, "scripts": {"s": {}}, "pools": {"q": {}}});
+            for (place, choices, value) in &plants {
+                let place = &places()[place.index(places().len())];
+                plant(&mut ws, &place.path, choices, value.clone());
+            }
+            let (Some(root), Some(ws)) = (root.as_object(), ws.as_object()) else {
+                return Err(TestCaseError::fail("maps"));
+            };
+            let found = broken(root, ws, "/servers/w~1x");
+            prop_assert_eq!(found, broken_place_by_place(root, ws, "/servers/w~1x"));
+        }
+    }
 
     #[test]
     fn the_places_come_from_the_models_id_formats() {
