@@ -1891,6 +1891,22 @@ mod shape_tests {
     }
 
     #[test]
+    fn slots_reading_large_values_render_as_the_straight_path_does() {
+        // Found by an independent try: remembering each slot by a 4 MB value it reads cost a
+        // copy of it per slot, a thousand slots reached the time limit the straight path does
+        // not. Such slots are rendered each time, as the straight path renders them.
+        let mut template =
+            String::from("{% if vars.big | length > 10 %}\nlong: true\n{% endif %}\n");
+        for i in 0..40 {
+            template.push_str(&format!("k{i}: \"{{{{ vars.big | length }}}}\"\nl{i}: {{% if vars.big == \"x\" %}}a{{% else %}}b{{% endif %}}\n"));
+        }
+        let big = "A".repeat(200_000);
+        let (tree, hits) = agree(&template, json!({ "big": big }));
+        assert_eq!(hits, 1);
+        assert_eq!(tree.unwrap()["k39"], json!("200000"));
+    }
+
+    #[test]
     fn includes_sets_comments_and_secrets_render_the_same() {
         let templates = [
             ("acme/tenant.yaml", "{% include \"_shared/base.yaml\" %}\n{# a comment #}\n{% set z = vars.a ~ \"-x\" %}\nname: {{ z }}\nsecret: {{ secret(\"DB\") }}\nkey: \"{{ secret(name=\"DB\") }}\"\n"),

@@ -205,8 +205,8 @@ struct Memo {
     template: String,
     /// The variables it reads, as written (`vars.plan`).
     reads: Vec<String>,
-    /// Output, count and the time it took, by the values of `reads`.
-    seen: Mutex<HashMap<String, (String, Counted, Duration)>>,
+    /// Output, count and the time it took, by the values of `reads` ([`Memo::key`]).
+    seen: Mutex<HashMap<Vec<u8>, (String, Counted, Duration)>>,
     hits: AtomicU32,
     misses: AtomicU32,
 }
@@ -222,9 +222,7 @@ impl Memo {
         templates: &mut Vec<Template>,
     ) -> Option<Memo> {
         let reads = reads_only_context(node)?;
-        let mut alone = template.clone();
-        alone.name = name;
-        alone.ast = vec![node.clone()];
+        let alone = with_ast(template, name, vec![node.clone()]);
         let memo = Memo {
             template: alone.name.clone(),
             reads: reads.into_iter().collect(),
@@ -246,15 +244,10 @@ impl Memo {
     /// Renders this slot with `context`, or reuses what the same values rendered; `None` when
     /// Tera fails or the count passes a limit.
     fn render(&self, tera: &Tera, context: &Context) -> Option<String> {
-        let mut key = String::new();
-        for path in &self.reads {
-            match lookup(context, path) {
-                // Writing to a String cannot fail.
-                Some(value) => key.push_str(&serde_json::to_string(value).unwrap_or_default()),
-                None => key.push(OPEN),
-            }
-            key.push(SEP);
-        }
+        let Some(key) = self.key(context) else {
+            // Values too large to remember by: rendered each time, as the straight path does.
+            return tera.render(&self.template, context).ok();
+        };
         let seen = self
             .seen
             .lock()
@@ -270,10 +263,84 @@ impl Memo {
         let output = tera.render(&self.template, context).ok()?;
         let (counted, took) = (bounds::counted().since(before), start.elapsed());
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() < MAX_MEMO {
+        if seen.len() < MAX_MEMO && output.len() <= MAX_MEMO_BYTES {
             seen.insert(key, (output.clone(), counted, took));
         }
         Some(output)
+    }
+
+    /// Whether the values this slot reads in `context` are small enough to remember it by
+    /// ([`Memo::key`]), found without writing them.
+    fn is_keyed(&self, context: &Context) -> bool {
+        let mut budget = MAX_MEMO_BYTES;
+        self.reads
+            .iter()
+            .all(|path| lookup(context, path).is_none_or(|v| within(v, &mut budget)))
+    }
+
+    /// What this slot is remembered by in `context`: the values it reads, written as JSON
+    /// (missing ones as [`OPEN`]); `None` past [`MAX_MEMO_BYTES`], where writing the key would
+    /// cost about what rendering the slot does (a 4 MB string read by a thousand slots).
+    fn key(&self, context: &Context) -> Option<Vec<u8>> {
+        let mut key = Bounded(Vec::new());
+        let mut budget = MAX_MEMO_BYTES;
+        for path in &self.reads {
+            match lookup(context, path) {
+                // Written JSON is no shorter than its strings: a long one is not written.
+                Some(value) if !within(value, &mut budget) => return None,
+                Some(value) => serde_json::to_writer(&mut key, value).ok()?,
+                None => key.push(OPEN),
+            }
+            key.push(SEP);
+        }
+        (key.0.len() <= MAX_MEMO_BYTES).then_some(key.0)
+    }
+}
+
+/// Whether `value`'s strings and keys, a byte each for its other parts, fit in `budget` (what
+/// is left of it is taken away): a lower bound of the length of its JSON, found without
+/// walking past the budget.
+fn within(value: &Value, budget: &mut usize) -> bool {
+    fn spend(budget: &mut usize, n: usize) -> bool {
+        budget.checked_sub(n).map(|left| *budget = left).is_some()
+    }
+    match value {
+        Value::String(s) => spend(budget, s.len()),
+        Value::Array(items) => spend(budget, 1) && items.iter().all(|v| within(v, budget)),
+        Value::Object(map) => {
+            spend(budget, 1)
+                && map
+                    .iter()
+                    .all(|(k, v)| spend(budget, k.len()) && within(v, budget))
+        }
+        _ => spend(budget, 1),
+    }
+}
+
+/// The most bytes of values a memo is keyed by, and of output it remembers ([`Memo`]).
+const MAX_MEMO_BYTES: usize = 4096;
+
+/// A memo's key as it is written: refuses to grow past [`MAX_MEMO_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl Bounded {
+    fn push(&mut self, c: char) {
+        let mut buf = [0; 4];
+        self.0.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_MEMO_BYTES {
+            return Err(std::io::Error::other("too large to remember by"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -548,10 +615,7 @@ impl Variant {
                 })
             })
             .collect();
-        let mut synthetic = template.clone();
-        synthetic.name = slots_template.clone();
-        synthetic.ast = ast;
-        templates.push(synthetic);
+        templates.push(with_ast(template, slots_template.clone(), ast));
         Some(Variant {
             slots_template,
             slots,
@@ -771,13 +835,16 @@ fn direct(node: &Node, variables: &mut Variables) -> Option<Direct> {
 
 /// Renders the nodes of a slots template as Tera renders them, counting what the sandbox
 /// counts in the same order: `None` when a variable holds a list or a map (Tera renders those
-/// in its own way: let it) or a slot's values differ for most tenants, an error when a variable
+/// in its own way: let it) or a slot's values differ for most tenants or are too large to
+/// remember it by, an error when a variable
 /// is missing, a slot fails or a limit is reached (the tenant is then rendered straight, which
 /// reports it).
 fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()>> {
     let mut values = Vec::with_capacity(nodes.len());
     for node in nodes {
-        if matches!(node, Direct::Memo(memo) if !memo.is_useful()) {
+        // A slot not worth remembering: Tera renders all the slots at once, as the straight
+        // path renders them with the file.
+        if matches!(node, Direct::Memo(memo) if !memo.is_useful() || !memo.is_keyed(r.context)) {
             return None;
         }
         if let Direct::Variable(number, _) = node {
@@ -910,6 +977,24 @@ fn write_value(value: &Value, out: &mut String) {
         Value::Bool(b) => write!(out, "{b}"),
         Value::Null | Value::Array(_) | Value::Object(_) => Ok(()),
     };
+}
+
+/// A template named `name` like `template` (its macros, imports and blocks), whose syntax tree
+/// is `ast`: `template`'s own tree is not copied (a file with a thousand slots has a thousand
+/// templates of one slot each).
+fn with_ast(template: &Template, name: String, ast: Vec<Node>) -> Template {
+    Template {
+        name,
+        path: template.path.clone(),
+        ast,
+        from_extend: template.from_extend,
+        macros: template.macros.clone(),
+        imported_macro_files: template.imported_macro_files.clone(),
+        parent: template.parent.clone(),
+        blocks: template.blocks.clone(),
+        parents: template.parents.clone(),
+        blocks_definitions: template.blocks_definitions.clone(),
+    }
 }
 
 /// Whether `e` is the sandbox's counting call, which writes nothing ([`sandbox::TICK`]).
@@ -1163,4 +1248,41 @@ fn flow_depth(text: &str) -> usize {
         }
     }
     deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn memo(reads: &[&str]) -> Memo {
+        Memo {
+            template: "t".into(),
+            reads: reads.iter().map(|r| (*r).to_owned()).collect(),
+            seen: Mutex::default(),
+            hits: AtomicU32::new(0),
+            misses: AtomicU32::new(0),
+        }
+    }
+
+    fn context(vars: Value) -> Context {
+        Context::from_value(json!({ "vars": vars })).expect("an object")
+    }
+
+    #[test]
+    fn a_memo_is_keyed_by_small_values_only() {
+        let m = memo(&["vars.a", "vars.missing"]);
+        let small = m.key(&context(json!({"a": "gold"})));
+        assert_eq!(
+            small.as_deref(),
+            Some("\"gold\"\u{E002}\u{E000}\u{E002}".as_bytes())
+        );
+        assert_ne!(small, m.key(&context(json!({"a": "silver"}))));
+        // Past the bound the key is not written at all, however large the value.
+        let edge = "x".repeat(MAX_MEMO_BYTES - 10);
+        assert!(m.key(&context(json!({ "a": edge }))).is_none());
+        let huge = "x".repeat(4 << 20);
+        assert!(m.key(&context(json!({ "a": huge }))).is_none());
+        assert!(m.key(&context(json!({"a": {"k": [huge]}}))).is_none());
+    }
 }
