@@ -47,7 +47,7 @@
 //! the same errors.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -263,7 +263,7 @@ impl Memo {
         let output = tera.render(&self.template, context).ok()?;
         let (counted, took) = (bounds::counted().since(before), start.elapsed());
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() < MAX_MEMO && output.len() <= MAX_MEMO_BYTES {
+        if seen.len() < MAX_MEMO && output.len() <= MAX_MEMO_BYTES && remember(&key, &output) {
             seen.insert(key, (output.clone(), counted, took));
         }
         Some(output)
@@ -319,6 +319,22 @@ fn within(value: &Value, budget: &mut usize) -> bool {
 
 /// The most bytes of values a memo is keyed by, and of output it remembers ([`Memo`]).
 const MAX_MEMO_BYTES: usize = 4096;
+
+/// The most bytes of keys and outputs all memos of a process remember: a file of a thousand
+/// slots, each remembering 64 outputs, stays within it.
+const MAX_REMEMBERED: usize = 64 << 20;
+
+/// Takes the room `key` and `output` need from what all memos may remember; false when it is
+/// used up (they are then not remembered: the slot is rendered each time).
+fn remember(key: &[u8], output: &str) -> bool {
+    static REMEMBERED: AtomicUsize = AtomicUsize::new(0);
+    let size = key.len() + output.len();
+    REMEMBERED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            used.checked_add(size).filter(|n| *n <= MAX_REMEMBERED)
+        })
+        .is_ok()
+}
 
 /// A memo's key as it is written: refuses to grow past [`MAX_MEMO_BYTES`].
 struct Bounded(Vec<u8>);
