@@ -320,8 +320,8 @@ fn within(value: &Value, budget: &mut usize) -> bool {
 /// The most bytes of values a memo is keyed by, and of output it remembers ([`Memo`]).
 const MAX_MEMO_BYTES: usize = 4096;
 
-/// The most bytes of keys and outputs all memos of a process remember: a file of a thousand
-/// slots, each remembering 64 outputs, stays within it.
+/// The most bytes of keys and outputs all memos of a process remember: without it, a file of a
+/// thousand slots, each remembering 64 outputs of 4 KiB by keys of 4 KiB, would hold 512 MiB.
 const MAX_REMEMBERED: usize = 64 << 20;
 
 /// Takes the room `key` and `output` need from what all memos may remember; false when it is
