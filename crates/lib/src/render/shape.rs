@@ -405,12 +405,7 @@ impl Shape {
         slots_template: String,
         variables: &mut Variables,
     ) -> Option<(Shape, Vec<Template>)> {
-        let template = tera.templates.get(name)?;
-        if template.parent.is_some() {
-            return None;
-        }
-        let mut nodes = Vec::new();
-        splice(&template.ast, tera, 0, &mut nodes)?;
+        let (template, nodes) = spliced(name, tera)?;
         let mut templates = Vec::new();
         let chosen: Vec<(usize, Vec<String>)> = nodes
             .iter()
@@ -536,12 +531,7 @@ impl Text {
     /// Returns the text shape of template file `name` (compiled for the sandbox, in `tera`),
     /// or `None` when a tag of it is more than a variable (or it uses inheritance).
     pub(crate) fn of(name: &str, tera: &Tera, variables: &mut Variables) -> Option<Text> {
-        let template = tera.templates.get(name)?;
-        if template.parent.is_some() {
-            return None;
-        }
-        let mut spliced = Vec::new();
-        splice(&template.ast, tera, 0, &mut spliced)?;
+        let (_, spliced) = spliced(name, tera)?;
         let mut nodes = Vec::with_capacity(spliced.len());
         for node in &spliced {
             match node {
@@ -1016,6 +1006,18 @@ fn with_ast(template: &Template, name: String, ast: Vec<Node>) -> Template {
 /// Whether `e` is the sandbox's counting call, which writes nothing ([`sandbox::TICK`]).
 fn is_tick(e: &ExprVal) -> bool {
     matches!(e, ExprVal::FunctionCall(call) if call.name == sandbox::TICK)
+}
+
+/// Template file `name` of `tera` and its syntax tree with the includes of plain files spliced
+/// in ([`splice`]); `None` when it uses inheritance or an include cannot be followed.
+fn spliced<'t>(name: &str, tera: &'t Tera) -> Option<(&'t Template, Vec<Node>)> {
+    let template = tera.templates.get(name)?;
+    if template.parent.is_some() {
+        return None;
+    }
+    let mut nodes = Vec::new();
+    splice(&template.ast, tera, 0, &mut nodes)?;
+    Some((template, nodes))
 }
 
 /// Appends `ast` to `out` with every include of a plain file replaced by that file's nodes:
