@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tera::{Context, Tera};
 
+use crate::credentials::MARKER_PREFIX;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::environment::{overlay, Environment, Tenant};
 use crate::layout::{self, Dir};
@@ -60,10 +61,26 @@ enum WithShapes {
     Straight,
 }
 
-/// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]).
+/// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]), with
+/// [`yaml::node_count`] of the text it stands for and whether a string or a key of it may hold
+/// `<secret:`.
 enum Rendered {
     Text(String),
-    Tree(Value, usize),
+    Tree(Value, usize, bool),
+}
+
+impl Rendered {
+    /// Whether the layout may read `<secret:` from this file at `rel` (in a string or a key): a
+    /// tree a shape built says whether it holds one; a text that is not YAML becomes a string
+    /// as it is; a name becomes a key, percent-decoded. A YAML text may spell one with escapes.
+    fn may_hold_markers(&self, rel: &str) -> bool {
+        let named = rel.contains(MARKER_PREFIX) || rel.contains('%');
+        named
+            || match self {
+                Rendered::Tree(_, _, marked) => *marked,
+                Rendered::Text(text) => rel.ends_with(".yaml") || text.contains(MARKER_PREFIX),
+            }
+    }
 }
 
 /// The most template syntax errors reported in one run; after that the rest is noise.
@@ -335,7 +352,7 @@ impl<'a> Templates<'a> {
                 };
             }
             let rendered = match built {
-                shape::Built::Tree(tree, nodes) => Rendered::Tree(tree, nodes),
+                shape::Built::Tree(tree, nodes, marked) => Rendered::Tree(tree, nodes, marked),
                 shape::Built::Text(text) => Rendered::Text(text),
                 shape::Built::Straight => {
                     counted_twice |= self.shapes.contains_key(name);
@@ -367,7 +384,7 @@ impl<'a> Templates<'a> {
             .filter(|(path, _)| path.ends_with(".yaml"))
             .map(|(_, file)| match file {
                 Rendered::Text(text) => crate::yaml::node_count(text),
-                Rendered::Tree(_, nodes) => *nodes,
+                Rendered::Tree(_, nodes, _) => *nodes,
             })
             .sum();
         if nodes > crate::yaml::MAX_NODES {
@@ -381,11 +398,14 @@ impl<'a> Templates<'a> {
                 "something renders far more than a configuration holds: look for large loops",
             )]);
         }
+        let may_hold_markers = rendered
+            .iter()
+            .any(|(rel, file)| file.may_hold_markers(rel));
         // The layout reads the trees the shapes built as it reads the others' text.
         let mut built = HashMap::new();
         let dir = Dir::from_files(rendered.into_iter().map(|(rel, file)| match file {
             Rendered::Text(text) => (rel, text),
-            Rendered::Tree(tree, _) => {
+            Rendered::Tree(tree, ..) => {
                 built.insert(format!("{base}/{rel}"), tree);
                 (rel, String::new())
             }
@@ -416,7 +436,12 @@ impl<'a> Templates<'a> {
                     })
                     .collect::<Vec<_>>()
             })?;
-        let forged = markers::settle(&mut tree, &self.nonce);
+        // A tree with no `<secret:` anywhere has no marker to settle and none forged: most
+        // tenants' files are built by shapes, which know, and need not be searched.
+        let forged = match may_hold_markers {
+            true => markers::settle(&mut tree, &self.nonce),
+            false => Vec::new(),
+        };
         if forged.is_empty() {
             return Ok(tree);
         }
@@ -1921,6 +1946,67 @@ mod shape_tests {
         );
     }
 
+    /// A tenant is searched for secret markers only when a file may hold `<secret:`: a marker
+    /// forged across a shape's text and a slot, in a key a slot writes, in a shape's own text
+    /// (escaped or not), in a file's name or in a policy's text is found, and reported, as the
+    /// straight path finds it.
+    #[test]
+    fn forged_markers_are_found_wherever_a_file_puts_them() {
+        let workspace = |clients: &[(&str, &str)]| {
+            let mut files = vec![
+                (
+                    "acme/tenant.yaml".to_owned(),
+                    "name: {{ tenant.id }}\n".to_owned(),
+                ),
+                (
+                    "acme/workspaces/w/workspace.yaml".to_owned(),
+                    "name: w-{{ vars.a }}\n".to_owned(),
+                ),
+            ];
+            for (name, text) in clients {
+                files.push((format!("acme/workspaces/w/{name}"), (*text).to_owned()));
+            }
+            files
+        };
+        let cases = [
+            workspace(&[("clients/c.yaml", "client_name: '<sec{{ vars.a }}'\n")]),
+            workspace(&[("clients/c.yaml", "client_name: c\n'{{ vars.k }}': 1\n")]),
+            workspace(&[(
+                "clients/c.yaml",
+                "client_name: x{{ vars.a }}\nclient_uri: '<secret:X>'\n",
+            )]),
+            workspace(&[(
+                "clients/c.yaml",
+                "client_name: \"\\x3csecret:X>{{ vars.a }}\"\n",
+            )]),
+            workspace(&[(
+                "clients/%3Csecret%3AX%3E.yaml",
+                "client_name: x{{ vars.a }}\n",
+            )]),
+            workspace(&[
+                (
+                    "policies/p.yaml",
+                    "policy_name: p{{ vars.a }}\nlanguage: rego\n",
+                ),
+                ("policies/p.rego", "package x\n# <secret:X> {{ vars.a }}\n"),
+            ]),
+        ];
+        for templates in &cases {
+            let refs: Vec<(&str, &str)> = templates
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            let (fast, straight, hits) = both(&refs, &json!({"a": "ret:X>", "k": "<secret:X>"}));
+            assert_eq!(fast, straight, "{templates:?}");
+            assert!(hits > 0, "{templates:?}");
+            let errors = fast.unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains("a secret marker `<secret:X>` that secret() did not write")),
+                "{templates:?}: {errors:?}"
+            );
+        }
+    }
+
     #[test]
     fn errors_while_rendering_are_the_straight_paths() {
         let (tree, _) = agree("a: {{ vars.nope }}\nb: {{ vars.a }}\n", json!({"a": 1}));
@@ -1983,6 +2069,9 @@ mod shape_tests {
             ",",
             "<<",
             "<",
+            "<secret:X>",
+            "<sec",
+            "ret:X>",
             "- x",
             "-",
             "-1",

@@ -7,7 +7,9 @@
 //! variable). So while rendering, `secret("NAME")` writes `<secret:NAME:NONCE>`, with a nonce
 //! drawn at random for each compiled [`super::Templates`]; once the rendered files are parsed
 //! into the tenant's tree, every string holding `<secret:` must hold only such markers, which
-//! then become the canonical `<secret:NAME>`. Anything else there is an error.
+//! then become the canonical `<secret:NAME>`. Anything else there is an error. A tenant none
+//! of whose files can hold `<secret:` is not searched (`Rendered::may_hold_markers`): a tree a
+//! shape built knows whether its own text or what its slots wrote holds it.
 //!
 //! A template does see the nonce in what `secret()` returns, and could copy it into a marker of
 //! its own (`secret("A") | replace(from="A", to="B")`). That gains nothing: the name is checked
@@ -111,6 +113,19 @@ pub(crate) fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
     }
     forged.sort_by(|a, b| a.pointer.cmp(&b.pointer));
     forged
+}
+
+/// Whether a string or a key of `tree` holds `<secret:`: a tree without any has nothing to
+/// [`settle`].
+pub(crate) fn held(tree: &Value) -> bool {
+    match tree {
+        Value::String(s) => s.contains(MARKER_PREFIX),
+        Value::Array(items) => items.iter().any(held),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains(MARKER_PREFIX) || held(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// One step of a path into a tree.

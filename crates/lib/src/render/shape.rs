@@ -58,7 +58,9 @@ use tera::{Context, Template, Tera};
 
 use super::bounds::{self, Counted};
 use super::graph;
+use super::markers;
 use super::sandbox::{self, Place};
+use crate::credentials::MARKER_PREFIX;
 use crate::yaml;
 
 /// Opens a slot's token in a shape's text.
@@ -119,6 +121,8 @@ struct Variant {
     nodes: usize,
     /// How deep `[` and `{` nest in the file's text without its slots.
     depth: usize,
+    /// Whether a string or a key of `tree` holds `<secret:` (its tokens' text included).
+    marked: bool,
 }
 
 /// A scalar of a shape's tree that holds tokens.
@@ -382,8 +386,9 @@ enum Part {
 
 /// What building a tenant's file from its shape gave.
 pub(crate) enum Built {
-    /// The file's tree, and [`yaml::node_count`] of the text it stands for.
-    Tree(Value, usize),
+    /// The file's tree, [`yaml::node_count`] of the text it stands for, and whether a string
+    /// or a key of it may hold `<secret:` (false only when none does).
+    Tree(Value, usize, bool),
     /// The text of a file that is not YAML ([`Text`]).
     Text(String),
     /// An output the shape cannot take: render and parse this file.
@@ -626,10 +631,11 @@ impl Variant {
             slots_template,
             slots,
             direct,
-            tree,
             scalars,
             nodes: yaml::node_count(&text),
             depth: flow_depth(&text),
+            marked: markers::held(&tree),
+            tree,
         })
     }
 
@@ -666,15 +672,18 @@ impl Variant {
             return Built::Straight;
         }
         let mut tree = self.tree.clone();
+        // Every other string and key of the tree is the shape's own.
+        let mut marked = self.marked;
         for scalar in &self.scalars {
             let Some(value) = scalar.value(&outputs) else {
                 return Built::Straight;
             };
+            marked |= matches!(&value, Value::String(s) if s.contains(MARKER_PREFIX));
             if !scalar.put(&mut tree, value) {
                 return Built::Straight;
             }
         }
-        Built::Tree(tree, nodes)
+        Built::Tree(tree, nodes, marked)
     }
 }
 
