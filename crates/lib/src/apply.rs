@@ -1104,7 +1104,9 @@ mod tests {
         };
         let plan = |desired: &Value| {
             // Live as last applied: whatever desired lacks is removed.
-            three_way::plan(Some(&live), desired, &live, Mode::Update).unwrap()
+            three_way::plan(Some(&live), desired, &live, Mode::Update)
+                .unwrap()
+                .0
         };
         let (one_gone, most_gone) = (
             plan(&one_gone),

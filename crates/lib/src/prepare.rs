@@ -313,7 +313,7 @@ fn prepare_keeping(
     let desired = desired.without_material(ignore);
     let last_applied = last_applied.map(|l| without(l, ignore));
     let live = &*without(live, ignore);
-    let mut planned = match three_way::plan_with_drift(
+    let (mut planned, mut touched) = match three_way::plan_with_drift(
         last_applied.as_deref(),
         &desired.tree,
         live,
@@ -336,7 +336,6 @@ fn prepare_keeping(
     };
     report.counts = Counts::of(&planned.changes);
     report.removes = planned.removed_objects(live);
-    let mut touched = planned.take_touched();
     let (changes, kept) = if keep {
         (planned.changes.clone(), planned.kept.clone())
     } else {

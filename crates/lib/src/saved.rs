@@ -491,7 +491,6 @@ impl SavedChange {
                 conflicts: self.conflicts,
                 skipped,
                 kept: Vec::new(),
-                touched: three_way::Touched::empty(),
             },
             report,
             sending,

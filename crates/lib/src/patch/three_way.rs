@@ -104,9 +104,9 @@ pub struct Conflict {
     pub live: Option<Value>,
 }
 
-/// The plan for one tree: what changes and what conflicts. The plan borrows live and keeps
-/// only what changes: its touched parts hold the changed parts of live and of the result,
-/// which is all a patch needs; `Plan::result` builds the whole resulting tree (in tests).
+/// The plan for one tree: what changes and what conflicts. Planning borrows live and keeps
+/// only what changes: beside the plan it returns the [`Touched`] parts of live and of the
+/// result, which is all a patch needs; `Plan::result` builds the whole resulting tree (in tests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The changes, in pointer order (keys sorted, parents before children).
@@ -117,21 +117,12 @@ pub struct Plan {
     pub skipped: Vec<Conflict>,
     /// The drift left as live is, by [`DriftPolicy::Keep`]: the changes that would restore it.
     pub kept: Vec<Change>,
-    /// The parts of live and of the result that the changes touch, made by the walk as it
-    /// plans them (empty in a plan read back from a saved plan, which holds what it sends).
-    pub(crate) touched: Touched,
 }
 
 impl Plan {
     /// Whether the plan changes nothing.
     pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
-    }
-
-    /// Takes the parts of live and of the result that the changes touch out of the plan (the
-    /// plan then holds none: [`Plan::patch`] is to be asked before).
-    pub(crate) fn take_touched(&mut self) -> Touched {
-        std::mem::replace(&mut self.touched, Touched::empty())
     }
 
     /// Returns `live` (the tree the plan was made against) with the changes applied: a whole
@@ -156,11 +147,6 @@ impl Plan {
             };
         }
         result
-    }
-
-    /// The wire patch from `live` (the tree the plan was made against) to the tree the plan results in.
-    pub fn patch(&self, with_tests: bool) -> Patch {
-        self.touched.patch(with_tests)
     }
 
     /// The whole objects (clients, workspaces, ...: the layout's entries) of `live` this plan
@@ -226,7 +212,7 @@ fn parents_of<'t, S: AsRef<str>>(
 /// formats diff objects key by key, and the keys left out are equal on both sides, so the patch
 /// between these two is the patch between the whole trees, at the cost of the changes only.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Touched {
+pub struct Touched {
     /// Live's values at the changed paths.
     pub before: Value,
     /// The result's values at the changed paths.
@@ -235,7 +221,7 @@ pub(crate) struct Touched {
 
 impl Touched {
     /// Nothing touched: two empty objects.
-    pub(crate) fn empty() -> Touched {
+    fn empty() -> Touched {
         Touched {
             before: Value::Object(Map::new()),
             after: Value::Object(Map::new()),
@@ -244,7 +230,7 @@ impl Touched {
 
     /// The wire patch from live to the result: RFC 7396 when exact, else RFC 6902 (with `test`
     /// ops when `with_tests`).
-    pub(crate) fn patch(&self, with_tests: bool) -> Patch {
+    pub fn patch(&self, with_tests: bool) -> Patch {
         auto(&self.before, &self.after, with_tests)
     }
 
@@ -297,7 +283,8 @@ fn display_path(path: &str) -> &str {
 }
 
 /// Plans the changes that bring `live` to `desired`, given what was `last_applied` (`None`: no
-/// record, a two-way overlay that never removes).
+/// record, a two-way overlay that never removes); returns the plan and the parts of live and
+/// of the result its changes touch (made as it plans them).
 ///
 /// # Errors
 /// [`ConflictError`], listing every conflict, only for [`Mode::Fail`] with at least one.
@@ -306,7 +293,7 @@ pub fn plan(
     desired: &Value,
     live: &Value,
     mode: Mode,
-) -> Result<Plan, ConflictError> {
+) -> Result<(Plan, Touched), ConflictError> {
     plan_with_drift(last_applied, desired, live, mode, DriftPolicy::Restore)
 }
 
@@ -320,7 +307,7 @@ pub fn plan_with_drift(
     live: &Value,
     mode: Mode,
     drift: DriftPolicy,
-) -> Result<Plan, ConflictError> {
+) -> Result<(Plan, Touched), ConflictError> {
     let mut walk = Walk {
         mode,
         drift,
@@ -351,13 +338,13 @@ pub fn plan_with_drift(
             conflicts: walk.conflicts,
         });
     }
-    Ok(Plan {
+    let plan = Plan {
         changes: walk.changes,
         conflicts: walk.conflicts,
         skipped: walk.skipped,
         kept: walk.kept,
-        touched,
-    })
+    };
+    Ok((plan, touched))
 }
 
 /// The touched parts of one object of live (`before`) and of the result (`after`), as the

@@ -222,7 +222,7 @@ fn rules() {
     ];
     for (last, desired, live, changes, conflicts, result) in cases {
         let label = format!("last {last:?} desired {desired} live {live}");
-        let plan = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let (plan, touched) = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
         assert_eq!(briefs(&plan), owned(&changes), "{label}");
         let found: Vec<&str> = plan.conflicts.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(found, conflicts, "{label}");
@@ -230,7 +230,7 @@ fn rules() {
         assert_eq!(plan.result(&live), result, "{label}");
         assert_eq!(plan.is_empty(), changes.is_empty(), "{label}");
         let mut doc = live.clone();
-        plan.patch(true).apply(&mut doc).unwrap();
+        touched.patch(true).apply(&mut doc).unwrap();
         assert_eq!(doc, result, "{label}");
     }
 }
@@ -238,7 +238,7 @@ fn rules() {
 #[test]
 fn change_values() {
     let last = json!({"a": 1, "b": {"c": 1}});
-    let plan = plan(
+    let (plan, touched) = plan(
         Some(&last),
         &json!({"a": 2, "n": null}),
         &json!({"a": 3, "b": {"c": 1}}),
@@ -289,7 +289,7 @@ fn change_values() {
         ])
     );
     // Setting null needs RFC 6902.
-    assert_eq!(plan.patch(true).format(), Format::Json6902);
+    assert_eq!(touched.patch(true).format(), Format::Json6902);
 }
 
 #[test]
@@ -312,12 +312,12 @@ fn modes() {
         },
     ];
 
-    let update = plan(Some(&last), &desired, &live, Mode::Update).unwrap();
+    let (update, _) = plan(Some(&last), &desired, &live, Mode::Update).unwrap();
     assert_eq!(update.result(&live), json!({"a": 2, "c": 2}));
     assert_eq!(update.conflicts, conflicts);
     assert!(update.skipped.is_empty());
 
-    let ignore = plan(Some(&last), &desired, &live, Mode::Ignore).unwrap();
+    let (ignore, _) = plan(Some(&last), &desired, &live, Mode::Ignore).unwrap();
     assert_eq!(ignore.result(&live), json!({"a": 3, "b": 3, "c": 2}));
     assert_eq!(briefs(&ignore), owned(&[("/c", Replace, Desired)]));
     assert_eq!(ignore.conflicts, conflicts);
@@ -508,36 +508,36 @@ proptest! {
     /// every owned path and live on every path nobody owns.
     #[test]
     fn update_gives_desired_on_owned_paths((last, desired, live) in triple()) {
-        let plan = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let (plan, touched) = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
         let result = plan.result(&live);
         for with_tests in [false, true] {
             // The patch made from the touched parts only is the patch between the whole trees.
-            prop_assert_eq!(plan.patch(with_tests), crate::patch::auto(&live, &result, with_tests));
+            prop_assert_eq!(touched.patch(with_tests), crate::patch::auto(&live, &result, with_tests));
             let mut doc = live.clone();
-            plan.patch(with_tests).apply(&mut doc).unwrap();
+            touched.patch(with_tests).apply(&mut doc).unwrap();
             prop_assert_eq!(&doc, &result);
         }
         assert_keeps(&live, &result, &plan)?;
         assert_owned(&desired, &result, &[])?;
         assert_untouched(&live, &desired, last.as_ref(), &result)?;
         assert_changes_replay(&live, &plan)?;
-        prop_assert_eq!(plan.patch(true).is_empty(), plan.is_empty());
+        prop_assert_eq!(touched.patch(true).is_empty(), plan.is_empty());
         if last.is_none() {
             prop_assert!(plan.changes.iter().all(|c| c.kind != ChangeKind::Remove));
             prop_assert!(plan.conflicts.is_empty());
             assert_kept(&live, &result)?;
         }
         // Converged: planning again against the result changes nothing.
-        let again = super::plan(last.as_ref(), &desired, &result, Mode::Update).unwrap();
+        let (again, _) = super::plan(last.as_ref(), &desired, &result, Mode::Update).unwrap();
         prop_assert!(again.changes.is_empty(), "{:?}", again.changes);
-        let recorded = super::plan(Some(&desired), &desired, &result, Mode::Fail).unwrap();
+        let (recorded, _) = super::plan(Some(&desired), &desired, &result, Mode::Fail).unwrap();
         prop_assert!(recorded.changes.is_empty());
     }
 
     #[test]
     fn ignore_keeps_live_on_conflicts((last, desired, live) in triple()) {
-        let update = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
-        let ignore = plan(last.as_ref(), &desired, &live, Mode::Ignore).unwrap();
+        let (update, _) = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let (ignore, ignore_touched) = plan(last.as_ref(), &desired, &live, Mode::Ignore).unwrap();
         let result = ignore.result(&live);
         prop_assert_eq!(&ignore.conflicts, &update.conflicts);
         prop_assert_eq!(&ignore.skipped, &ignore.conflicts);
@@ -548,7 +548,7 @@ proptest! {
         assert_untouched(&live, &desired, last.as_ref(), &result)?;
         assert_changes_replay(&live, &ignore)?;
         let mut doc = live.clone();
-        ignore.patch(true).apply(&mut doc).unwrap();
+        ignore_touched.patch(true).apply(&mut doc).unwrap();
         prop_assert_eq!(&doc, &result);
     }
 
@@ -556,8 +556,8 @@ proptest! {
     /// leaves as live holds it; conflicts are resolved as before.
     #[test]
     fn keep_leaves_drift_as_live_and_plans_the_rest((last, desired, live) in triple()) {
-        let restore = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
-        let keep =
+        let (restore, _) = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
+        let (keep, keep_touched) =
             plan_with_drift(last.as_ref(), &desired, &live, Mode::Update, DriftPolicy::Keep)
                 .unwrap();
         let (drift, rest): (Vec<Change>, Vec<Change>) = restore
@@ -574,7 +574,7 @@ proptest! {
             prop_assert_eq!(pointer::get(&result, &kept.path), pointer::get(&live, &kept.path));
         }
         let mut doc = live.clone();
-        keep.patch(true).apply(&mut doc).unwrap();
+        keep_touched.patch(true).apply(&mut doc).unwrap();
         prop_assert_eq!(&doc, &result);
     }
 
@@ -582,9 +582,9 @@ proptest! {
     fn fail_errs_iff_conflicts((last, desired, live) in triple()) {
         let update = plan(last.as_ref(), &desired, &live, Mode::Update).unwrap();
         match plan(last.as_ref(), &desired, &live, Mode::Fail) {
-            Err(err) => prop_assert_eq!(err.conflicts, update.conflicts),
+            Err(err) => prop_assert_eq!(err.conflicts, update.0.conflicts),
             Ok(fail) => {
-                prop_assert!(update.conflicts.is_empty());
+                prop_assert!(update.0.conflicts.is_empty());
                 prop_assert_eq!(fail, update);
             }
         }
