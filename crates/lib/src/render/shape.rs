@@ -248,10 +248,15 @@ impl Memo {
     /// Renders this slot with `context`, or reuses what the same values rendered; `None` when
     /// Tera fails or the count passes a limit.
     fn render(&self, tera: &Tera, context: &Context) -> Option<String> {
-        let Some(key) = self.key(context) else {
+        match self.key(context) {
+            Some(key) => self.render_by(key, tera, context),
             // Values too large to remember by: rendered each time, as the straight path does.
-            return tera.render(&self.template, context).ok();
-        };
+            None => tera.render(&self.template, context).ok(),
+        }
+    }
+
+    /// [`Memo::render`], the values it reads in `context` written as `key` ([`Memo::key`]).
+    fn render_by(&self, key: Vec<u8>, tera: &Tera, context: &Context) -> Option<String> {
         let seen = self
             .seen
             .lock()
@@ -271,15 +276,6 @@ impl Memo {
             seen.insert(key, (output.clone(), counted, took));
         }
         Some(output)
-    }
-
-    /// Whether the values this slot reads in `context` are small enough to remember it by
-    /// ([`Memo::key`]), found without writing them.
-    fn is_keyed(&self, context: &Context) -> bool {
-        let mut budget = MAX_MEMO_BYTES;
-        self.reads
-            .iter()
-            .all(|path| lookup(context, path).is_none_or(|v| within(v, &mut budget)))
     }
 
     /// What this slot is remembered by in `context`: the values it reads, written as JSON
@@ -856,11 +852,15 @@ fn direct(node: &Node, variables: &mut Variables) -> Option<Direct> {
 /// reports it).
 fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()>> {
     let mut values = Vec::with_capacity(nodes.len());
+    let mut keys = Vec::new();
     for node in nodes {
-        // A slot not worth remembering: Tera renders all the slots at once, as the straight
-        // path renders them with the file.
-        if matches!(node, Direct::Memo(memo) if !memo.is_useful() || !memo.is_keyed(r.context)) {
-            return None;
+        if let Direct::Memo(memo) = node {
+            // A slot not worth remembering: Tera renders all the slots at once, as the
+            // straight path renders them with the file.
+            if !memo.is_useful() {
+                return None;
+            }
+            keys.push(memo.key(r.context)?);
         }
         if let Direct::Variable(number, _) = node {
             let Some(&Some(value)) = r.values.get(*number) else {
@@ -873,6 +873,7 @@ fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()
         }
     }
     let mut values = values.into_iter();
+    let mut keys = keys.into_iter();
     let mut out = String::new();
     for node in nodes {
         match node {
@@ -889,7 +890,8 @@ fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()
                 }
                 write_value(value, &mut out);
             }
-            Direct::Memo(memo) => match memo.render(r.tera, r.context) {
+            // One key was written for each slot remembered, in this order.
+            Direct::Memo(memo) => match memo.render_by(keys.next()?, r.tera, r.context) {
                 Some(output) => out.push_str(&output),
                 None => return Some(Err(())),
             },
