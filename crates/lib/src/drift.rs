@@ -240,9 +240,10 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         ..
     } = prepared;
     let desired = desired.tree;
+    let mut places = crate::credentials::Places::new(crate::credentials::Scope::Tenant);
     for c in planned.changes {
         match c.reason {
-            Reason::Desired => out.pending.push(crate::plan::redact_change(c)),
+            Reason::Desired => out.pending.push(crate::plan::redact_change(c, &mut places)),
             Reason::Drift | Reason::Conflict => {
                 let applied = last.as_ref().and_then(|l| l.pointer(&c.path)).cloned();
                 out.drifted.push(Drifted {

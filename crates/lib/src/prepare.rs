@@ -33,11 +33,11 @@
 use serde_json::{Map, Value};
 
 use crate::client::{PlatformClient, Target};
-use crate::credentials::{self, Scope};
+use crate::credentials::{self, Places, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::ignore::Ignore;
-use crate::patch::three_way::{self, Conflict, DriftPolicy, Mode, Touched};
+use crate::patch::three_way::{self, Change, Conflict, DriftPolicy, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
 use crate::plan::tenant::{self, Counts, Status, TenantPlan};
@@ -344,8 +344,15 @@ fn prepare_keeping(
             std::mem::take(&mut planned.kept),
         )
     };
-    report.changes = changes.into_iter().map(tenant::redact_change).collect();
-    report.kept = kept.into_iter().map(tenant::redact_change).collect();
+    let redact = |changes: Vec<Change>| {
+        let mut places = Places::new(Scope::Tenant);
+        changes
+            .into_iter()
+            .map(|c| tenant::redact_change(c, &mut places))
+            .collect()
+    };
+    report.changes = redact(changes);
+    report.kept = redact(kept);
     report.conflicts = redact_all(&planned.conflicts);
     report.skipped = redact_all(&planned.skipped);
     if let Some(supply) = supply {
@@ -394,10 +401,11 @@ fn without<'t>(tree: &'t Value, ignore: &Ignore) -> std::borrow::Cow<'t, Value> 
 }
 
 fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
+    let mut places = Places::new(Scope::Tenant);
     conflicts
         .iter()
         .cloned()
-        .map(tenant::redact_conflict)
+        .map(|c| tenant::redact_conflict(c, &mut places))
         .collect()
 }
 

@@ -458,6 +458,27 @@ pub fn place_may_hold(at: &str, scope: Scope) -> bool {
     matcher(scope).on_path(at).unwrap_or(true)
 }
 
+/// [`place_may_hold`] for places asked one after the other, such as a plan's changes (which come
+/// in tree order): the keys a place shares with the one asked before it are not matched again.
+#[derive(Debug)]
+pub struct Places {
+    on: matcher::OnPaths<'static>,
+}
+
+impl Places {
+    /// Places of a tree of `scope`.
+    pub fn new(scope: Scope) -> Places {
+        Places {
+            on: matcher::OnPaths::new(matcher(scope)),
+        }
+    }
+
+    /// [`place_may_hold`] of `at`.
+    pub fn may_hold(&mut self, at: &str) -> bool {
+        self.on.on_path(at).unwrap_or(true)
+    }
+}
+
 /// Returns whether `value` has a key named as a credential anywhere ([`ANYWHERE_FIELDS`]), at
 /// any depth.
 pub fn names_inside(value: &Value, scope: Scope) -> bool {

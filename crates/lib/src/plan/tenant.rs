@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::credentials::{self, Scope};
+use crate::credentials::{self, Places, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::patch::three_way::{Change, ChangeKind, Conflict};
@@ -186,19 +186,20 @@ fn redact_value_at(path: &str, place_may_hold: bool, value: Option<Value>) -> Op
     Some(crate::scrub::value(value))
 }
 
-/// `c` with its values redacted where a credential may be.
-pub(crate) fn redact_change(mut c: Change) -> Change {
+/// `c` with its values redacted where a credential may be; `places` asks where (the changes of
+/// one tenant, in the order the plan found them, share it).
+pub(crate) fn redact_change(mut c: Change, places: &mut Places) -> Change {
     c.path = crate::scrub::scrub(&c.path).into_owned();
-    let place = credentials::place_may_hold(&c.path, Scope::Tenant);
+    let place = places.may_hold(&c.path);
     c.old = redact_value_at(&c.path, place, c.old.take());
     c.new = redact_value_at(&c.path, place, c.new.take());
     c
 }
 
-/// `c` with its values redacted where a credential may be.
-pub(crate) fn redact_conflict(mut c: Conflict) -> Conflict {
+/// `c` with its values redacted where a credential may be ([`redact_change`]).
+pub(crate) fn redact_conflict(mut c: Conflict, places: &mut Places) -> Conflict {
     c.path = crate::scrub::scrub(&c.path).into_owned();
-    let place = credentials::place_may_hold(&c.path, Scope::Tenant);
+    let place = places.may_hold(&c.path);
     c.last_applied = redact_value_at(&c.path, place, c.last_applied.take());
     c.desired = redact_value_at(&c.path, place, c.desired.take());
     c.live = redact_value_at(&c.path, place, c.live.take());

@@ -96,6 +96,93 @@ impl Path<'_> {
     }
 }
 
+/// Where the walk of a pointer's keys is ([`Matcher::on_path`]): a key found it at, above or
+/// below a credential's place (whatever keys follow), or the trie's nodes it reaches and whether
+/// a pattern of fixed places still fits.
+#[derive(Debug, Clone)]
+enum OnPath {
+    Found,
+    Walking { states: Vec<usize>, fixed: bool },
+}
+
+impl OnPath {
+    /// What [`Matcher::on_path`] answers for a pointer that ends here.
+    fn answer(&self) -> bool {
+        match self {
+            OnPath::Found => true,
+            OnPath::Walking { fixed, .. } => *fixed,
+        }
+    }
+}
+
+/// [`Matcher::on_path`] for pointers asked one after the other, such as a plan's changes, which
+/// come in tree order: the keys a pointer shares with the one asked before it (its text up to a
+/// `/`) are not split, unescaped and walked again.
+#[derive(Debug)]
+pub(crate) struct OnPaths<'m> {
+    matcher: &'m Matcher,
+    /// The pointer asked before.
+    before: String,
+    /// For each key of `before` walked, where its text ends in `before` and where the walk is
+    /// after it (none after a key that found a place: the keys after it change nothing).
+    walked: Vec<(usize, OnPath)>,
+}
+
+impl<'m> OnPaths<'m> {
+    pub(crate) fn new(matcher: &'m Matcher) -> OnPaths<'m> {
+        OnPaths {
+            matcher,
+            before: String::new(),
+            walked: Vec::new(),
+        }
+    }
+
+    /// [`Matcher::on_path`] of `at`.
+    pub(crate) fn on_path(&mut self, at: &str) -> Option<bool> {
+        if !at.is_empty() && !at.starts_with('/') {
+            return None;
+        }
+        let same = at
+            .bytes()
+            .zip(self.before.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        // A key is shared when its text, and the `/` or the end after it, are.
+        let shared = self
+            .walked
+            .iter()
+            .take_while(|(end, _)| {
+                *end <= same && (*end == at.len() || at.as_bytes()[*end] == b'/')
+            })
+            .count();
+        self.walked.truncate(shared);
+        let mut after = match self.walked.last() {
+            Some((_, after)) => after.clone(),
+            None => self.matcher.start(),
+        };
+        let mut end = self.walked.last().map_or(0, |(end, _)| *end);
+        let answer = loop {
+            if matches!(after, OnPath::Found) || end == at.len() {
+                break after.answer();
+            }
+            // `at[end]` is the `/` before the next key.
+            let rest = &at[end + 1..];
+            let key = rest.split('/').next().unwrap_or_default();
+            let Some(unescaped) = pointer::unescape(key) else {
+                self.before.clear();
+                self.walked.clear();
+                return None;
+            };
+            end += 1 + key.len();
+            after = self.matcher.after_key(&after, &unescaped);
+            self.walked.push((end, after.clone()));
+        };
+        self.before.clear();
+        self.before.push_str(at);
+        Some(answer)
+    }
+}
+
 /// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
 /// (by index) that end here.
 #[derive(Debug, Default)]
@@ -303,27 +390,52 @@ impl Matcher {
 
     /// [`Matcher::on_path`] for a pointer's unescaped keys.
     fn on_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> bool {
-        let mut states = vec![0];
-        let mut next = Vec::new();
-        let root = &self.nodes[0];
-        let mut fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
+        let mut after = self.start();
         for key in keys {
-            let folded = fold(key);
-            if self.anywhere(folded.as_deref()) {
+            after = self.after_key(&after, key);
+            if let OnPath::Found = after {
                 return true;
             }
-            if fixed {
-                if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
-                    return true;
-                }
-                next.clear();
-                self.step(&states, folded.as_deref(), false, &mut next);
-                std::mem::swap(&mut states, &mut next);
-                // No pattern of fixed places fits; a name anywhere still may.
-                fixed = !states.is_empty();
-            }
         }
-        fixed
+        after.answer()
+    }
+
+    /// Where [`Matcher::on_keys`] is before the first key.
+    fn start(&self) -> OnPath {
+        let root = &self.nodes[0];
+        let fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
+        OnPath::Walking {
+            states: vec![0],
+            fixed,
+        }
+    }
+
+    /// Where [`Matcher::on_keys`] is after `key`, from where it was before it.
+    fn after_key(&self, before: &OnPath, key: &str) -> OnPath {
+        let OnPath::Walking { states, fixed } = before else {
+            return OnPath::Found;
+        };
+        let folded = fold(key);
+        if self.anywhere(folded.as_deref()) {
+            return OnPath::Found;
+        }
+        if !fixed {
+            // No pattern of fixed places fits; a name anywhere still may.
+            return OnPath::Walking {
+                states: Vec::new(),
+                fixed: false,
+            };
+        }
+        if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
+            return OnPath::Found;
+        }
+        let mut next = Vec::new();
+        self.step(states, folded.as_deref(), false, &mut next);
+        let fixed = !next.is_empty();
+        OnPath::Walking {
+            states: next,
+            fixed,
+        }
     }
 
     /// Whether `value` has a map key matched anywhere, at any depth.

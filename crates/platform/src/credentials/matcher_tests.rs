@@ -312,14 +312,17 @@ fn plant(tree: &mut Value, tokens: &[Token], value: Value) {
 }
 
 fn pointer_of(tokens: &[Token]) -> String {
-    let keys: Vec<String> = tokens
+    crate::pointer::from_keys(&keys_of(tokens))
+}
+
+fn keys_of(tokens: &[Token]) -> Vec<String> {
+    tokens
         .iter()
         .map(|t| match t {
             Token::Key(k) => k.clone(),
             Token::Index(i) => i.to_string(),
         })
-        .collect();
-    crate::pointer::from_keys(&keys)
+        .collect()
 }
 
 /// A generated tree with places of `scope`'s patterns planted in it.
@@ -408,6 +411,42 @@ proptest! {
                 reference_may_hold(&at, &value, scope),
                 "{} {}", at, value
             );
+        }
+    }
+
+    #[test]
+    fn places_asked_in_a_row_are_answered_as_each_alone(
+        steps in prop::collection::vec(
+            (
+                0usize..8,
+                prop_oneof![
+                    2 => prop::collection::vec(key(), 0..4).prop_map(|keys| (keys, false)),
+                    2 => prop_oneof![place(Scope::Tenant), place(Scope::Workspace)]
+                        .prop_map(|tokens| (keys_of(&tokens), false)),
+                    1 => pointer().prop_map(|odd| (vec![odd], true)),
+                ],
+            ),
+            1..24,
+        ),
+    ) {
+        for scope in [Scope::Tenant, Scope::Workspace] {
+            let mut places = super::super::Places::new(scope);
+            let mut keys: Vec<String> = Vec::new();
+            for (cut, (tail, odd)) in &steps {
+                // The next pointer shares some keys with the one before, as a plan's do.
+                let at = if *odd {
+                    tail[0].clone()
+                } else {
+                    keys.truncate(*cut);
+                    keys.extend(tail.iter().cloned());
+                    crate::pointer::from_keys(&keys)
+                };
+                prop_assert_eq!(
+                    places.may_hold(&at),
+                    super::super::place_may_hold(&at, scope),
+                    "{}", at
+                );
+            }
         }
     }
 
