@@ -156,8 +156,8 @@ impl<'a> Project<'a> {
     /// [`Project::validated`], the warnings left out unless `with_warnings` (or they are
     /// errors here).
     fn check(&self, tenant: &Tenant, with_warnings: bool) -> Validated {
-        let tree = match self.templates.render(&self.env, tenant) {
-            Ok(tree) => tree,
+        let (tree, may_hold_markers) = match self.templates.render_tree(&self.env, tenant) {
+            Ok(tree) => (tree.value, tree.may_hold_markers),
             Err(errors) => {
                 return Validated {
                     tree: Err(errors),
@@ -165,7 +165,7 @@ impl<'a> Project<'a> {
                 }
             }
         };
-        let found = validate::tenant(&tree);
+        let found = validate::rendered(&tree, may_hold_markers);
         if !found.warnings.is_empty() {
             self.warned
                 .lock()

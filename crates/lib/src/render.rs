@@ -61,6 +61,13 @@ enum WithShapes {
     Straight,
 }
 
+/// The tree of a tenant ([`Templates::render_tree`]).
+pub(crate) struct Tree {
+    pub value: Value,
+    /// Whether a string or a key of it may hold a secret marker (false only when none does).
+    pub may_hold_markers: bool,
+}
+
 /// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]), with
 /// [`yaml::node_count`] of the text it stands for and whether a string or a key of it may hold
 /// `<secret:`.
@@ -374,6 +381,15 @@ impl<'a> Templates<'a> {
 
     /// Returns the rendered tree of a tenant in an environment.
     pub fn render(&self, env: &Environment, tenant: &Tenant) -> Result<Value, Vec<Diagnostic>> {
+        self.render_tree(env, tenant).map(|tree| tree.value)
+    }
+
+    /// [`Templates::render`], saying whether the tree may hold secret markers.
+    pub(crate) fn render_tree(
+        &self,
+        env: &Environment,
+        tenant: &Tenant,
+    ) -> Result<Tree, Vec<Diagnostic>> {
         let rendered = omit_empty_entries(self.render_files(env, tenant)?);
         let base = self
             .files
@@ -443,7 +459,10 @@ impl<'a> Templates<'a> {
             false => Vec::new(),
         };
         if forged.is_empty() {
-            return Ok(tree);
+            return Ok(Tree {
+                value: tree,
+                may_hold_markers,
+            });
         }
         Err(forged
             .iter()

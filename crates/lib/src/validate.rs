@@ -52,6 +52,12 @@ pub struct Findings {
 /// fields, its structure and references ([`structure`]), plain-text credentials, and the
 /// platform's own material ([`material`]), which the hint says to delete.
 pub fn tenant(tree: &Value) -> Findings {
+    rendered(tree, true)
+}
+
+/// [`tenant`], for a tree no string or key of which holds a secret marker unless
+/// `may_hold_markers` (what rendering knows): one that holds none is not searched for them.
+pub(crate) fn rendered(tree: &Value, may_hold_markers: bool) -> Findings {
     let mut found = Findings::default();
     if !tree.is_object() {
         found.errors.push(problem(
@@ -66,7 +72,10 @@ pub fn tenant(tree: &Value) -> Findings {
     problems.extend(structure(tree));
     // Material is refused whole, below: its credentials need no advice on secret().
     // One walk finds the credential fields for both checks of them.
-    let fields = credentials::Fields::of(tree, Scope::Tenant);
+    let fields = match may_hold_markers {
+        true => credentials::Fields::of(tree, Scope::Tenant),
+        false => credentials::Fields::without_markers(tree, Scope::Tenant),
+    };
     let plain = fields
         .plain_text()
         .into_iter()

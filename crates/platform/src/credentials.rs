@@ -224,11 +224,24 @@ impl<'a> Fields<'a> {
     /// Finds the credential fields of `tree`, a tree of `scope`, and in the same walk its
     /// markers.
     pub fn of(tree: &'a Value, scope: Scope) -> Fields<'a> {
+        Fields::find(tree, scope, true)
+    }
+
+    /// [`Fields::of`], for a tree the caller knows holds no marker (no string or key holding
+    /// `<secret:`): its strings and keys are not searched for one.
+    pub fn without_markers(tree: &'a Value, scope: Scope) -> Fields<'a> {
+        Fields::find(tree, scope, false)
+    }
+
+    fn find(tree: &'a Value, scope: Scope, with_markers: bool) -> Fields<'a> {
         let mut all = Vec::new();
         let mut markers = Vec::new();
         matcher(scope).visit(tree, &mut |path, key, value, field| {
             if field {
                 all.push((path.pointer(), value));
+            }
+            if !with_markers {
+                return;
             }
             // A marker as a key is never a credential field's value.
             if key.is_some_and(|k| k.contains(MARKER_PREFIX)) {

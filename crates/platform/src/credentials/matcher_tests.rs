@@ -353,6 +353,10 @@ proptest! {
             prop_assert_eq!(found(&tree, scope), reference_for_each(&tree, scope));
             let fields = super::super::Fields::of(&tree, scope);
             prop_assert_eq!(fields.stray_markers(), reference_stray_markers(&tree, scope));
+            // Without markers, the same fields (a tree known to hold none has no stray one).
+            let without = super::super::Fields::without_markers(&tree, scope);
+            prop_assert_eq!(&without.found, &fields.found);
+            prop_assert!(without.markers.is_empty());
         }
     }
 
