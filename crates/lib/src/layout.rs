@@ -34,17 +34,54 @@ pub struct Dir {
 }
 
 impl Dir {
-    /// Returns a directory built from `(relative path with '/', content)` pairs.
+    /// Returns a directory built from `(relative path with '/', content)` pairs (of a path
+    /// given twice, the last content).
     pub fn from_files<I: IntoIterator<Item = (String, String)>>(files: I) -> Self {
-        let mut dir = Dir::default();
-        for (path, content) in files {
-            dir.insert(&path, content);
-        }
-        dir
+        let mut files: Vec<(String, String)> = files.into_iter().collect();
+        // Sorted, the paths under one directory are one run: each directory's maps are built
+        // at once from its runs, not file by file (a tenant's files, for every tenant).
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Dir::from_sorted(files.into_iter().map(|(path, content)| (path, 0, content)))
     }
 
-    /// Adds a file at a '/'-separated relative path.
-    pub(crate) fn insert(&mut self, path: &str, content: String) {
+    /// [`Dir::from_files`] of entries sorted by path.
+    fn from_sorted(entries: impl Iterator<Item = Entry>) -> Self {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        // The directory whose run this is, and its entries so far.
+        let mut run: Option<(String, Vec<Entry>)> = None;
+        for (mut path, start, content) in entries {
+            let Some(slash) = path[start..].find('/') else {
+                path.drain(..start);
+                files.push((path, content));
+                continue;
+            };
+            let name = &path[start..start + slash];
+            if run.as_ref().is_none_or(|(dir, _)| dir != name) {
+                let name = name.to_owned();
+                if let Some((dir, below)) = run.replace((name, Vec::new())) {
+                    dirs.push((dir, Dir::from_sorted(below.into_iter())));
+                }
+            }
+            if let Some((_, below)) = &mut run {
+                below.push((path, start + slash + 1, content));
+            }
+        }
+        if let Some((dir, below)) = run {
+            dirs.push((dir, Dir::from_sorted(below.into_iter())));
+        }
+        // Names come in the order of their paths, which is not always theirs (`a-b/` sorts
+        // before `a/`): the maps sort them (and keep the last of a name given twice).
+        Dir {
+            files: files.into_iter().collect(),
+            dirs: dirs.into_iter().collect(),
+        }
+    }
+
+    /// Adds a file at a '/'-separated relative path: [`Dir::from_files`] one file at a time, as
+    /// it was (the reference its tests compare it with).
+    #[cfg(test)]
+    fn insert(&mut self, path: &str, content: String) {
         match path.split_once('/') {
             Some((first, rest)) => {
                 // Most files go into a directory made for an earlier one: its name is not
@@ -62,6 +99,10 @@ impl Dir {
         }
     }
 }
+
+/// A file on its way into a [`Dir`]: its path, where the path below the directory being built
+/// starts in it, and its content.
+type Entry = (String, usize, String);
 
 /// Returns the tree held by `dir` laid out as `node`; `base` prefixes file names in messages.
 /// Every problem is reported, not only the first.
@@ -920,6 +961,22 @@ mod tests {
         fn any_json_tree_round_trips(tree in prop::collection::btree_map(arb_key(), arb_json(), 0..6)) {
             let tree = Value::Object(tree.into_iter().collect());
             prop_assert_eq!(round_trip(&tree), tree);
+        }
+
+        /// A directory built from sorted runs is the one built file by file, whatever the
+        /// paths (empty names, names that sort apart from their directory's, a path twice).
+        #[test]
+        fn a_directory_is_built_as_file_by_file(
+            files in prop::collection::vec(
+                (prop::collection::vec("a|a-b|a.yaml|b|/|", 1..4).prop_map(|p| p.join("/")), "[xy]"),
+                0..12,
+            ),
+        ) {
+            let mut one_by_one = Dir::default();
+            for (path, content) in &files {
+                one_by_one.insert(path, content.clone());
+            }
+            prop_assert_eq!(Dir::from_files(files), one_by_one);
         }
 
         /// Trees of the platform's own shapes: every object type of its model, awkward IDs.
