@@ -21,6 +21,7 @@
 //! args: [plan, --env, fake]
 //! exit: 1
 //! says: [words, ...]     # each in stdout or stderr
+//! never: [words, ...]    # none in stdout or stderr (a credential the input holds)
 //! absent: [PATH]         # must not exist after the run
 //! ```
 
@@ -273,6 +274,12 @@ fn run_case(name: &str, case: &Value) -> Result<(), String> {
         let word = word.as_str().ok_or("says: texts only")?;
         if !output.contains(word) {
             problems.push(format!("does not say {word:?}"));
+        }
+    }
+    for word in case["never"].as_array().into_iter().flatten() {
+        let word = word.as_str().ok_or("never: texts only")?;
+        if output.contains(word) {
+            problems.push(format!("says {word:?}"));
         }
     }
     for path in case["absent"].as_array().into_iter().flatten() {

@@ -255,22 +255,25 @@ impl<'a> Baseline<'a> {
 fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>> {
     let name = keys::encode(key).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
     let json = dir.join(format!("{name}.json"));
-    if json.is_file() {
-        let tree = read_tree_file(&json).map_err(|d| vec![d])?;
-        if !tree.is_object() {
-            return Err(vec![Diagnostic::new(format!(
-                "a tenant's tree is a map, not {}",
-                layout::kind(&tree)
-            ))
-            .in_file(json.display().to_string())]);
+    let (tree, file) = if json.is_file() {
+        (read_tree_file(&json).map_err(|d| vec![d])?, json)
+    } else {
+        let sub = dir.join(&name);
+        if !sub.is_dir() {
+            return Ok(None);
         }
-        return Ok(Some(tree));
+        (read_layout_dir(&sub)?, sub)
+    };
+    // As an export that is not a tenant tree is refused: a plan finds the credentials of a
+    // tree by their places, which a collection that is not a map of maps would hide.
+    match layout::shape_problem(&layout::TENANT, &tree) {
+        None => Ok(Some(tree)),
+        Some(problem) => Err(vec![Diagnostic::new(format!(
+            "the baseline is not a tenant tree: {problem}"
+        ))
+        .in_file(file.display().to_string())
+        .hint("a baseline holds tenants as `promote render --out DIR` or `promote export` writes them: every collection (workspaces, clients, mfa_methods, ...) a map of maps")]),
     }
-    let sub = dir.join(&name);
-    if sub.is_dir() {
-        return read_layout_dir(&sub).map(Some);
-    }
-    Ok(None)
 }
 
 /// Returns the tree of a JSON or YAML file.
