@@ -183,6 +183,18 @@ impl<'m> OnPaths<'m> {
     }
 }
 
+/// What a walk of a tree visits ([`Matcher::walk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Every value.
+    All,
+    /// The values on the way to a place a pattern may match: where no node is reached and
+    /// there are no names matched anywhere, nothing below.
+    Matched,
+    /// As `Matched`, a list's items matched also by the patterns that matched the list.
+    ThroughLists,
+}
+
 /// One node of the trie: the names that lead on from it, the edge `*` takes, and the patterns
 /// (by index) that end here.
 #[derive(Debug, Default)]
@@ -272,10 +284,16 @@ impl Matcher {
 
     /// Calls `found` with the pointer and value of every place of `tree` a pattern matches,
     /// in no particular order; a place several patterns match may come more than once.
+    ///
+    /// A list is looked through: its items are matched by the patterns that matched the list,
+    /// as well as by those that take them by `*`. The platform holds no list where a pattern
+    /// names a key, but a tree from elsewhere (a baseline, an answer) may, and its credentials
+    /// must not hide in it (`{"provisioning": [{"identifier_salt": ...}]}`). Places inside a
+    /// place found come too: `outermost` keeps the outer one.
     pub(crate) fn find<'a>(&self, tree: &'a Value, found: &mut impl FnMut(String, &'a Value)) {
         self.walk(
             tree,
-            false,
+            Walk::ThroughLists,
             &mut |this, path, _, value, states, anywhere| {
                 if anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty()) {
                     found(path.pointer(), value);
@@ -292,13 +310,17 @@ impl Matcher {
         tree: &'a Value,
         found: &mut impl FnMut(usize, String, &'a Value),
     ) {
-        self.walk(tree, false, &mut |this, path, _, value, states, _| {
-            for &s in states {
-                for &index in &this.nodes[s].ends {
-                    found(index, path.pointer(), value);
+        self.walk(
+            tree,
+            Walk::Matched,
+            &mut |this, path, _, value, states, _| {
+                for &s in states {
+                    for &index in &this.nodes[s].ends {
+                        found(index, path.pointer(), value);
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Calls `visit` with every value of `tree` in tree order (the root first): its path (the
@@ -311,7 +333,7 @@ impl Matcher {
     ) {
         self.walk(
             tree,
-            true,
+            Walk::All,
             &mut |this, path, key, value, states, anywhere| {
                 let found = anywhere || states.iter().any(|&s| !this.nodes[s].ends.is_empty());
                 visit(path, key, value, found);
@@ -319,19 +341,18 @@ impl Matcher {
         );
     }
 
-    /// Calls `visit` with every value of `tree` (the root first), its path and map key, the
-    /// trie's nodes it reaches, and whether its key is a name matched anywhere; unless `all`,
-    /// where no node is reached and there are no such names, nothing below is visited.
-    fn walk<'a>(&self, tree: &'a Value, all: bool, visit: &mut impl Visit<'a>) {
+    /// Calls `visit` with every value of `tree` (the root first) `how` asks for, its path and
+    /// map key, the trie's nodes it reaches, and whether its key is a name matched anywhere.
+    fn walk<'a>(&self, tree: &'a Value, how: Walk, visit: &mut impl Visit<'a>) {
         let mut path = Path { keys: Vec::new() };
         visit(self, &path, None, tree, &[0], false);
-        self.walk_below(tree, all, &[0], &mut path, visit);
+        self.walk_below(tree, how, &[0], &mut path, visit);
     }
 
     fn walk_below<'a>(
         &self,
         value: &'a Value,
-        all: bool,
+        how: Walk,
         states: &[usize],
         path: &mut Path<'a>,
         visit: &mut impl Visit<'a>,
@@ -346,14 +367,17 @@ impl Matcher {
             let folded = folded.as_deref();
             next.clear();
             this.step(states, folded, name.is_none(), &mut next);
+            if name.is_none() && how == Walk::ThroughLists {
+                next.extend_from_slice(states);
+            }
             path.keys.push(key);
             let anywhere = this.anywhere(folded);
             visit(this, path, name, child, &next, anywhere);
             // A name matched anywhere may be below any node.
-            let below = all || !next.is_empty() || !this.anywhere.is_empty();
+            let below = how == Walk::All || !next.is_empty() || !this.anywhere.is_empty();
             if below && matches!(child, Value::Object(_) | Value::Array(_)) {
                 let states = std::mem::take(&mut next);
-                this.walk_below(child, all, &states, path, visit);
+                this.walk_below(child, how, &states, path, visit);
                 next = states;
             }
             path.keys.pop();

@@ -10,17 +10,81 @@ use super::super::{
 };
 use super::{fold, is_folded};
 
-/// [`for_each`] as it was: one walk of the tree per pattern.
+/// [`for_each`] as it was, one walk of the tree per pattern, and with lists looked through:
+/// the items of a list are matched by the same pattern as the list.
 fn reference_for_each(tree: &Value, scope: Scope) -> Vec<(String, Value)> {
     let mut all: Vec<(String, &Value)> = Vec::new();
     for pattern in patterns(scope) {
-        walk(tree, pattern, String::new(), &mut |at, value| {
+        walk_through_lists(tree, pattern, String::new(), &mut |at, value| {
             all.push((at, value))
         });
     }
     let mut out = Vec::new();
     outermost(all, |at, v| out.push((at, v.clone())));
     out
+}
+
+/// [`walk`], also matching the items of every list (at any depth) by the pattern that reached
+/// the list.
+fn walk_through_lists<'a>(
+    value: &'a Value,
+    pattern: &[Vec<&str>],
+    at: String,
+    found: &mut impl FnMut(String, &'a Value),
+) {
+    // Each value a pattern reaches (the one given, and every one `walk` reaches from it),
+    // with what is left of the pattern there: its lists are looked through, recursively.
+    let mut reached: Vec<(String, &'a Value, usize)> = Vec::new();
+    for_each_reached(value, pattern, at, &mut reached);
+    for (at, value, left) in reached {
+        if left == 0 {
+            found(at, value);
+        }
+    }
+}
+
+/// Every value `pattern` reaches from `value`, lists looked through, with how many segments of
+/// the pattern are left there.
+fn for_each_reached<'a>(
+    value: &'a Value,
+    pattern: &[Vec<&str>],
+    at: String,
+    out: &mut Vec<(String, &'a Value, usize)>,
+) {
+    out.push((at.clone(), value, pattern.len()));
+    if let Value::Array(items) = value {
+        for (i, item) in items.iter().enumerate() {
+            for_each_reached(
+                item,
+                pattern,
+                crate::pointer::join(&at, &i.to_string()),
+                out,
+            );
+        }
+    }
+    let Some((first, rest)) = pattern.split_first() else {
+        return;
+    };
+    if first.as_slice() == [ANY_DEPTH] {
+        // `**/names`: the names at any depth, as `walk` finds them.
+        walk(value, pattern, at, &mut |at, v| out.push((at, v, 0)));
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                if segment_matches(first, key) {
+                    for_each_reached(child, rest, crate::pointer::join(&at, key), out);
+                }
+            }
+        }
+        Value::Array(items) if first.contains(&"*") => {
+            for (i, child) in items.iter().enumerate() {
+                for_each_reached(child, rest, crate::pointer::join(&at, &i.to_string()), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// [`may_hold`] as it was: every pattern and alternative against every segment.
@@ -54,10 +118,15 @@ fn has_key(value: &Value, names: &[&str]) -> bool {
 
 /// [`super::super::stray_markers`] as it was: a walk for the fields, and one for the markers.
 fn reference_stray_markers(tree: &Value, scope: Scope) -> Vec<String> {
-    let fields: Vec<String> = reference_for_each(tree, scope)
-        .into_iter()
-        .map(|(at, _)| at)
-        .collect();
+    // Validation finds the fields as the platform has them: lists are not looked through.
+    let mut all: Vec<(String, &Value)> = Vec::new();
+    for pattern in patterns(scope) {
+        walk(tree, pattern, String::new(), &mut |at, value| {
+            all.push((at, value))
+        });
+    }
+    let mut fields = Vec::new();
+    outermost(all, |at, _| fields.push(at));
     let mut out = Vec::new();
     markers(tree, &mut String::new(), &mut |at| {
         let inside = fields
