@@ -454,9 +454,10 @@ impl<'a> Templates<'a> {
             })?;
         // A tree with no `<secret:` anywhere has no marker to settle and none forged: most
         // tenants' files are built by shapes, which know, and need not be searched.
-        let forged = match may_hold_markers {
-            true => markers::settle(&mut tree, &self.nonce),
-            false => Vec::new(),
+        let forged = if may_hold_markers {
+            markers::settle(&mut tree, &self.nonce)
+        } else {
+            Vec::new()
         };
         if forged.is_empty() {
             return Ok(Tree {

@@ -72,9 +72,10 @@ pub(crate) fn rendered(tree: &Value, may_hold_markers: bool) -> Findings {
     problems.extend(structure(tree));
     // Material is refused whole, below: its credentials need no advice on secret().
     // One walk finds the credential fields for both checks of them.
-    let fields = match may_hold_markers {
-        true => credentials::Fields::of(tree, Scope::Tenant),
-        false => credentials::Fields::without_markers(tree, Scope::Tenant),
+    let fields = if may_hold_markers {
+        credentials::Fields::of(tree, Scope::Tenant)
+    } else {
+        credentials::Fields::without_markers(tree, Scope::Tenant)
     };
     let plain = fields
         .plain_text()
