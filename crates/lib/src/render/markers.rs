@@ -5,11 +5,12 @@
 //! which checks the name, not from text a template wrote (`'<secret:PROD_DB>'` typed by hand,
 //! built with `~`, spelt with YAML escapes as `"\x3csecret:PROD_DB>"`, or taken from a
 //! variable). So while rendering, `secret("NAME")` writes `<secret:NAME:NONCE>`, with a nonce
-//! drawn at random for each compiled [`super::Templates`]; once the rendered files are parsed
-//! into the tenant's tree, every string holding `<secret:` must hold only such markers, which
-//! then become the canonical `<secret:NAME>`. Anything else there is an error. A tenant none
-//! of whose files can hold `<secret:` is not searched (`Rendered::may_hold_markers`): a tree a
-//! shape built knows whether its own text or what its slots wrote holds it.
+//! that digests the repository's files ([`nonce`]: no file can hold it); once the rendered
+//! files are parsed into the tenant's tree, every string holding `<secret:` must hold only such
+//! markers, which then become the canonical `<secret:NAME>`. Anything else there is an error.
+//! A tenant none of whose files can hold `<secret:` is not searched
+//! (`Rendered::may_hold_markers`): a tree a shape built knows whether its own text or what its
+//! slots wrote holds it.
 //!
 //! A template does see the nonce in what `secret()` returns, and could copy it into a marker of
 //! its own (`secret("A") | replace(from="A", to="B")`). That gains nothing: the name is checked
