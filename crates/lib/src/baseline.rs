@@ -260,6 +260,17 @@ fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>
     } else {
         let sub = dir.join(&name);
         if !sub.is_dir() {
+            // A tree saved in another form would otherwise make the tenant look new.
+            for other in [format!("{name}.yaml"), format!("{name}.yml")] {
+                let other = dir.join(other);
+                if other.exists() {
+                    return Err(vec![Diagnostic::new(format!(
+                        "a baseline holds tenant `{key}` as {name}.json or as the directory {name}/, not this file"
+                    ))
+                    .in_file(other.display().to_string())
+                    .hint("write the baseline with `promote render --env ENV --out DIR` (JSON) or `--format yaml` (directories), or rename the file to .json if it holds JSON")]);
+                }
+            }
             return Ok(None);
         }
         (read_layout_dir(&sub)?, sub)
