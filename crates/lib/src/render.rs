@@ -69,8 +69,8 @@ pub(crate) struct Tree {
 }
 
 /// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]), with
-/// [`yaml::node_count`] of the text it stands for and whether a string or a key of it may hold
-/// `<secret:`.
+/// [`crate::yaml::node_count`] of the text it stands for and whether a string or a key of it
+/// may hold `<secret:`.
 enum Rendered {
     Text(String),
     Tree(Value, usize, bool),
