@@ -368,7 +368,12 @@ impl Matcher {
             next.clear();
             this.step(states, folded, name.is_none(), &mut next);
             if name.is_none() && how == Walk::ThroughLists {
-                next.extend_from_slice(states);
+                // Each node once: lists in lists would otherwise add a node again per level.
+                for &s in states {
+                    if !next.contains(&s) {
+                        next.push(s);
+                    }
+                }
             }
             path.keys.push(key);
             let anywhere = this.anywhere(folded);

@@ -563,6 +563,29 @@ fn every_name_of_a_pattern_is_lower_case_ascii() {
     }
 }
 
+/// Lists in lists are looked through, with each node of the trie once per level: a
+/// credential under 120 of them is found.
+#[test]
+fn lists_in_lists_are_looked_through() {
+    let mut inner = json!({"subject_identifier_algorithm_salt": "s", "clients": [{"c": {"registration_token": "t"}}]});
+    for _ in 0..120 {
+        inner = json!([inner, 1]);
+    }
+    let tree = json!({"servers": {"w": inner}});
+    let at: Vec<String> = found(&tree, Scope::Tenant)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    let deep = "/0".repeat(120);
+    assert_eq!(
+        at,
+        [
+            format!("/servers/w{deep}/clients/0/c/registration_token"),
+            format!("/servers/w{deep}/subject_identifier_algorithm_salt"),
+        ]
+    );
+}
+
 #[test]
 fn awkward_spellings_fold_to_the_field_name() {
     assert_eq!(
