@@ -246,9 +246,10 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
             Reason::Desired => out.pending.push(crate::plan::redact_change(c, &mut places)),
             Reason::Drift | Reason::Conflict => {
                 let applied = last.as_ref().and_then(|l| l.pointer(&c.path)).cloned();
+                let place = places.may_hold(&c.path);
                 out.drifted.push(Drifted {
-                    applied: crate::plan::redact_value(&c.path, applied),
-                    live: crate::plan::redact_value(&c.path, c.old),
+                    applied: crate::plan::redact_value_at(&c.path, place, applied),
+                    live: crate::plan::redact_value_at(&c.path, place, c.old),
                     conflict: c.reason == Reason::Conflict,
                     path: crate::scrub::scrub(&c.path).into_owned(),
                 });

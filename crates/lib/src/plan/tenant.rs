@@ -176,7 +176,11 @@ pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
 
 /// [`redact_value`], where `place_may_hold` says whether the place may hold a credential
 /// whatever its value ([`credentials::place_may_hold`], asked once for a change's values).
-fn redact_value_at(path: &str, place_may_hold: bool, value: Option<Value>) -> Option<Value> {
+pub(crate) fn redact_value_at(
+    path: &str,
+    place_may_hold: bool,
+    value: Option<Value>,
+) -> Option<Value> {
     let value = value?;
     let value = if place_may_hold || credentials::names_inside(&value, Scope::Tenant) {
         credentials::redact_at(path, &value, Scope::Tenant)
