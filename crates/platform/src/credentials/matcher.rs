@@ -405,31 +405,10 @@ impl Matcher {
     /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
     /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
     pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
-        // Most pointers have no escape: their keys are read in place, not into a list.
-        if at.contains('~') {
-            let keys = pointer::tokens(at).ok()?;
-            return Some(self.on_keys(keys.iter().map(AsRef::as_ref)));
-        }
-        let rest = match at {
-            "" => None,
-            _ => Some(at.strip_prefix('/')?),
-        };
-        Some(self.on_keys(rest.into_iter().flat_map(|r| r.split('/'))))
+        OnPaths::new(self).on_path(at)
     }
 
-    /// [`Matcher::on_path`] for a pointer's unescaped keys.
-    fn on_keys<'k>(&self, keys: impl Iterator<Item = &'k str>) -> bool {
-        let mut after = self.start();
-        for key in keys {
-            after = self.after_key(&after, key);
-            if let OnPath::Found = after {
-                return true;
-            }
-        }
-        after.answer()
-    }
-
-    /// Where [`Matcher::on_keys`] is before the first key.
+    /// Where the walk of a pointer's keys is before the first key.
     fn start(&self) -> OnPath {
         let root = &self.nodes[0];
         let fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
@@ -439,7 +418,7 @@ impl Matcher {
         }
     }
 
-    /// Where [`Matcher::on_keys`] is after `key`, from where it was before it.
+    /// Where the walk of a pointer's keys is after `key`, from where it was before it.
     fn after_key(&self, before: &OnPath, key: &str) -> OnPath {
         let OnPath::Walking { states, fixed } = before else {
             return OnPath::Found;
