@@ -483,13 +483,20 @@ impl<'a> Templates<'a> {
     ) -> Diagnostic {
         let location = template_location(self.files, &tenant.template, tree, &forged.pointer);
         let name = forged.name.as_deref().unwrap_or("NAME");
-        Diagnostic::new(format!(
-            "a secret marker `{}` that secret() did not write: markers come only from secret()",
-            crate::credentials::marker(name)
-        ))
-        .at(location)
-        .pointer(forged.pointer.clone())
-        .hint(format!("write {{{{ secret(\"{name}\") }}}}"))
+        let marker = crate::credentials::marker(name);
+        let d = if forged.key {
+            // A file's or a directory's name is a key too; secret() cannot write either.
+            Diagnostic::new(format!(
+                "a key holding a secret marker `{marker}`: markers come only from secret(), as the value of a credential field"
+            ))
+            .hint("rename the key, or the file or directory that names it: a secret goes only where a credential field's value does (`client_secret: {{ secret(\"NAME\") }}`)")
+        } else {
+            Diagnostic::new(format!(
+                "a secret marker `{marker}` that secret() did not write: markers come only from secret()"
+            ))
+            .hint(format!("write {{{{ secret(\"{name}\") }}}}"))
+        };
+        d.at(location).pointer(forged.pointer.clone())
     }
 
     /// A limit of the sandbox reached while rendering template `rendering`.
@@ -2021,7 +2028,8 @@ mod shape_tests {
             assert!(hits > 0, "{templates:?}");
             let errors = fast.unwrap_err();
             assert!(
-                errors.iter().any(|e| e.contains("a secret marker `<secret:X>` that secret() did not write")),
+                errors.iter().any(|e| e.contains("a secret marker `<secret:X>` that secret() did not write")
+                    || e.contains("a key holding a secret marker `<secret:X>`")),
                 "{templates:?}: {errors:?}"
             );
         }

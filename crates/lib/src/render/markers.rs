@@ -68,10 +68,13 @@ pub(crate) fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera:
 /// A string of the tree holding `<secret:` that did not come from `secret()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Forged {
-    /// JSON pointer of the value (or of the map holding the key).
+    /// JSON pointer of the value, or of the key's value when it is a key.
     pub pointer: String,
     /// The name the marker gives, when it gives one.
     pub name: Option<String>,
+    /// Whether the string is a key (which `secret()` never writes: a file's or a directory's
+    /// name, or a key a template wrote).
+    pub key: bool,
 }
 
 /// Rewrites the markers `secret()` wrote in `tree` (values and keys) to `<secret:NAME>`, and
@@ -88,13 +91,18 @@ pub(crate) fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
             forged.push(Forged {
                 pointer,
                 name: None,
+                key: false,
             });
             continue;
         };
         match (at, key) {
             (Value::String(s), None) => match canonical(s, nonce) {
                 Ok(c) => *s = c.into_owned(),
-                Err(name) => forged.push(Forged { pointer, name }),
+                Err(name) => forged.push(Forged {
+                    pointer,
+                    name,
+                    key: false,
+                }),
             },
             (Value::Object(map), Some(key)) => match canonical(&key, nonce) {
                 Ok(c) => {
@@ -102,7 +110,11 @@ pub(crate) fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
                         map.insert(c.into_owned(), v);
                     }
                 }
-                Err(name) => forged.push(Forged { pointer, name }),
+                Err(name) => forged.push(Forged {
+                    pointer: format!("{pointer}{}", pointer_of(&[key])),
+                    name,
+                    key: true,
+                }),
             },
             _ => {}
         }
@@ -269,18 +281,18 @@ mod tests {
             "<secret:R:n0nce>": {"under": "<secret:U>", "<secret:V:n0nce>": "<secret:W:n0nce>"}
         });
         let forged = settle(&mut tree, "n0nce");
-        let found: Vec<(&str, Option<&str>)> = forged
+        let found: Vec<(&str, Option<&str>, bool)> = forged
             .iter()
-            .map(|f| (f.pointer.as_str(), f.name.as_deref()))
+            .map(|f| (f.pointer.as_str(), f.name.as_deref(), f.key))
             .collect();
         assert_eq!(
             found,
             vec![
-                ("/<secret:R>/under", Some("U")),
-                ("/in_list/1", Some("a")),
-                ("/keys", Some("K")),
-                ("/other_nonce", Some("PROD_DB")),
-                ("/typed", Some("PROD_DB")),
+                ("/<secret:R>/under", Some("U"), false),
+                ("/in_list/1", Some("a"), false),
+                ("/keys/<secret:K>", Some("K"), true),
+                ("/other_nonce", Some("PROD_DB"), false),
+                ("/typed", Some("PROD_DB"), false),
             ]
         );
         assert_eq!(tree["ok"], json!("<secret:A>"));
