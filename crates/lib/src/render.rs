@@ -2028,7 +2028,8 @@ mod shape_tests {
             assert!(hits > 0, "{templates:?}");
             let errors = fast.unwrap_err();
             assert!(
-                errors.iter().any(|e| e.contains("a secret marker `<secret:X>` that secret() did not write")
+                errors.iter().any(|e| e
+                    .contains("a secret marker `<secret:X>` that secret() did not write")
                     || e.contains("a key holding a secret marker `<secret:X>`")),
                 "{templates:?}: {errors:?}"
             );
