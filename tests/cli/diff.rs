@@ -308,6 +308,50 @@ fn tenant_credentials_are_redacted() {
     }
 }
 
+/// What lies inside a credential field is not shown, its keys included: a key can be the
+/// secret (`api_key: {"sk_live_...": true}`), and an op's path or a merge document's member
+/// would show it where the value is redacted.
+#[test]
+fn keys_inside_a_credential_field_are_not_shown() {
+    let secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let old = json!({"servers": {"w": {
+        "webhooks": {"h": {"url": "u", "api_key": {secret: true}}},
+        "idps": {"i": {"method": "oidc", "credentials": {secret: "a", "kept": "b"}}},
+    }}});
+    let new = json!({"servers": {"w": {
+        "webhooks": {"h": {"url": "u", "api_key": {secret: false}}},
+        "idps": {"i": {"method": "oidc", "credentials": {"kept": "b"}}},
+    }}});
+    let repo = pair(&old, &new);
+    // Test ops (--with-tests) are ops: not in a merge document.
+    for (format, tests) in [
+        ("auto", false),
+        ("auto", true),
+        ("6902", false),
+        ("6902", true),
+        ("7396", false),
+    ] {
+        {
+            let mut args = vec!["diff", "--format", format, "old.json", "new.json"];
+            if tests {
+                args.push("--with-tests");
+            }
+            let run = repo.run(&args);
+            run.success();
+            run.never_shows(secret);
+            run.stdout_contains("<redacted>");
+        }
+    }
+    // An op below a field ends at it; a field a template writes (markers only) is shown whole.
+    let run = repo.run(&["diff", "--format", "6902", "old.json", "new.json"]);
+    run.stdout_contains("/servers/w/webhooks/h/api_key/<redacted>");
+    let marked = json!({"servers": {"w": {"idps": {"i": {"method": "oidc", "credentials": {"client_secret": "<secret:IDP>"}}}}}});
+    let repo = pair(&json!({"servers": {"w": {}}}), &marked);
+    let run = repo.run(&["diff", "old.json", "new.json"]);
+    run.success();
+    run.stdout_contains("\"client_secret\": \"<secret:IDP>\"");
+}
+
 #[test]
 fn detailed_exitcode_says_whether_the_trees_differ() {
     let repo = pair(&json!({"a": 1}), &json!({"a": 2}));

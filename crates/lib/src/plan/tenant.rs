@@ -222,9 +222,73 @@ pub(crate) fn redact_patch(patch: Patch) -> Value {
 }
 
 /// Returns the body of a patch (a merge document or an op list) between trees of `scope`, with
-/// every credential value redacted.
+/// every credential value redacted and nothing inside a credential field shown, its keys
+/// included: for `diff`, whose two trees may be anything, an export holding
+/// `api_key: {"sk_live_...": true}` or an IdP's `credentials` keyed by a secret among them. An
+/// op's path (and `from`) below a credential field ends at the field, then `<redacted>`; a
+/// field's map or list in a merge document is `<redacted>` unless every value in it is a
+/// `secret()` marker (what a template writes, whose keys are the repository's).
 pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
-    redacted_body(patch.format(), patch.to_json(), scope)
+    let mut body = redacted_body(patch.format(), patch.to_json(), scope);
+    match &mut body {
+        Value::Array(ops) if patch.format() == Format::Json6902 => {
+            for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+                for key in ["path", "from"] {
+                    if let Some(Value::String(at)) = op.get_mut(key) {
+                        if let Some(cut) = inside_field(at, scope) {
+                            *at = cut;
+                        }
+                    }
+                }
+            }
+        }
+        Value::Object(_) => {
+            let mut hidden = Vec::new();
+            credentials::for_each(&body, scope, |at, value| {
+                if matches!(value, Value::Object(_) | Value::Array(_)) && !only_markers(value) {
+                    hidden.push(at);
+                }
+            });
+            for at in hidden {
+                if let Some(value) = body.pointer_mut(&at) {
+                    *value = Value::String(credentials::REDACTED.to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+    body
+}
+
+/// `at` cut at the credential field it lies strictly inside, followed by `/<redacted>`; `None`
+/// when it lies inside none (or is no pointer).
+fn inside_field(at: &str, scope: Scope) -> Option<String> {
+    let keys = promote_platform::pointer::parse(at).ok()?;
+    // The place alone, in an otherwise empty tree: its credential fields are those on its path.
+    let mut tree = Value::Null;
+    for key in keys.iter().rev() {
+        let mut map = Map::new();
+        map.insert(key.clone(), tree);
+        tree = Value::Object(map);
+    }
+    let mut field = None;
+    credentials::for_each(&tree, scope, |ptr, _| {
+        if field.is_none() {
+            field = Some(ptr);
+        }
+    });
+    let field = field?;
+    (field.len() < at.len()).then(|| format!("{field}/{}", credentials::REDACTED))
+}
+
+/// Whether every value inside `value` is a `secret()` marker.
+fn only_markers(value: &Value) -> bool {
+    match value {
+        Value::String(s) => credentials::marker_name(s).is_some(),
+        Value::Array(items) => items.iter().all(only_markers),
+        Value::Object(map) => map.values().all(only_markers),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// Returns `json`, the body of a patch in `format`, with every credential value redacted.
