@@ -564,7 +564,8 @@ fn encoded(key: &str) -> String {
 }
 
 /// Returns the file (relative to the node's directory) that holds the value at `pointer` of
-/// `tree` when it is laid out as `node`, and how many pointer segments the path consumed.
+/// `tree` when it is laid out as `node`, and how many pointer segments the path consumed; for
+/// a first-level key of a collection of two levels (`claims/id_token`), its directory.
 pub(crate) fn file_of(node: &Node, tree: &Value, pointer: &[String]) -> (String, usize) {
     file_of_in(node, tree, pointer, "", 0)
 }
@@ -596,8 +597,13 @@ fn file_of_in(
             None => own,
         },
         Entries::Files { levels, sidecars } => {
-            if rest.len() < *levels {
+            if rest.is_empty() {
                 return own;
+            }
+            if rest.len() < *levels {
+                // A first level of a collection of several: the directory of that key.
+                let path = rest.iter().fold(dir, |path, id| join(&path, &encoded(id)));
+                return (path, used + 1 + rest.len());
             }
             let mut path = dir;
             for id in &rest[..levels - 1] {
@@ -822,6 +828,14 @@ mod tests {
         assert_eq!(
             file_of(&TENANT, &tree, &ptr("/servers/w/claims/id_token/e/x")),
             ("workspaces/w/claims/id_token/e.yaml".into(), 5)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/claims/id_token")),
+            ("workspaces/w/claims/id_token".into(), 4)
+        );
+        assert_eq!(
+            file_of(&TENANT, &tree, &ptr("/servers/w/claims")),
+            ("workspaces/w/workspace.yaml".into(), 2)
         );
         assert_eq!(
             file_of(&TENANT, &tree, &ptr("/servers/w/name")),
