@@ -491,10 +491,22 @@ impl<'a> Templates<'a> {
             ))
             .hint("rename the key, or the file or directory that names it: a secret goes only where a credential field's value does (`client_secret: {{ secret(\"NAME\") }}`)")
         } else {
-            Diagnostic::new(format!(
-                "a secret marker `{marker}` that secret() did not write: markers come only from secret()"
-            ))
-            .hint(format!("write {{{{ secret(\"{name}\") }}}}"))
+            let message = match &forged.name {
+                Some(_) => format!(
+                    "a secret marker `{marker}` that secret() did not write: markers come only from secret()"
+                ),
+                None => "text that starts as a secret marker does (`<secret:`) where secret() did not write one: markers come only from secret()".to_owned(),
+            };
+            let secret = format!("{{{{ secret(\"{name}\") }}}}");
+            // Where no credential field is, secret() is refused too: say where it goes.
+            let field =
+                crate::credentials::field_of(&forged.pointer, crate::credentials::Scope::Tenant);
+            let hint = match (&forged.name, field) {
+                (Some(_), Some(_)) => format!("write {secret}"),
+                (None, Some(_)) => format!("write {secret}, NAME of letters, digits and '_'"),
+                (_, None) => format!("a secret goes only in a credential field's value (`client_secret: {secret}`); write this value itself here"),
+            };
+            Diagnostic::new(message).hint(hint)
         };
         d.at(location).pointer(forged.pointer.clone())
     }

@@ -471,6 +471,27 @@ pub fn place_may_hold(at: &str, scope: Scope) -> bool {
     matcher(scope).on_path(at).unwrap_or(true)
 }
 
+/// Returns the pointer of the credential field at or above pointer `at` (in a tree of `scope`),
+/// as [`for_each`] finds fields: `None` when `at` lies in none, or is no pointer.
+pub fn field_of(at: &str, scope: Scope) -> Option<String> {
+    let keys = pointer::parse(at).ok()?;
+    // The place alone, in an otherwise empty tree: its credential fields are those on its path,
+    // the outermost first.
+    let mut tree = Value::Null;
+    for key in keys.iter().rev() {
+        let mut map = serde_json::Map::new();
+        map.insert(key.clone(), tree);
+        tree = Value::Object(map);
+    }
+    let mut field = None;
+    for_each(&tree, scope, |ptr, _| {
+        if field.is_none() {
+            field = Some(ptr);
+        }
+    });
+    field
+}
+
 /// [`place_may_hold`] for places asked one after the other, such as a plan's changes (which come
 /// in tree order): the keys a place shares with the one asked before it are not matched again.
 #[derive(Debug)]
@@ -656,6 +677,30 @@ mod tests {
             after,
             json!({"servers": {"w": {"clients": {"c": {"client_secret": "made-up", "name": "c"}}}}})
         );
+    }
+
+    #[test]
+    fn the_field_of_a_place_is_the_outermost_on_its_path() {
+        let of = |at: &str| field_of(at, Scope::Tenant);
+        assert_eq!(
+            of("/servers/w/idps/i/credentials/x/client_secret").as_deref(),
+            Some("/servers/w/idps/i/credentials")
+        );
+        assert_eq!(
+            of("/servers/w/clients/c/client_secret").as_deref(),
+            Some("/servers/w/clients/c/client_secret")
+        );
+        assert_eq!(
+            of("/servers/w/webhooks/h/API_KEY/sk_live").as_deref(),
+            Some("/servers/w/webhooks/h/API_KEY")
+        );
+        assert_eq!(
+            of("/metadata/a/password/b").as_deref(),
+            Some("/metadata/a/password")
+        );
+        assert_eq!(of("/servers/w/clients/c/client_name"), None);
+        assert_eq!(of("/servers/w/clients"), None);
+        assert_eq!(of("no pointer"), None);
     }
 
     #[test]

@@ -263,21 +263,7 @@ pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
 /// `at` cut at the credential field it lies strictly inside, followed by `/<redacted>`; `None`
 /// when it lies inside none (or is no pointer).
 fn inside_field(at: &str, scope: Scope) -> Option<String> {
-    let keys = promote_platform::pointer::parse(at).ok()?;
-    // The place alone, in an otherwise empty tree: its credential fields are those on its path.
-    let mut tree = Value::Null;
-    for key in keys.iter().rev() {
-        let mut map = Map::new();
-        map.insert(key.clone(), tree);
-        tree = Value::Object(map);
-    }
-    let mut field = None;
-    credentials::for_each(&tree, scope, |ptr, _| {
-        if field.is_none() {
-            field = Some(ptr);
-        }
-    });
-    let field = field?;
+    let field = credentials::field_of(at, scope)?;
     (field.len() < at.len()).then(|| format!("{field}/{}", credentials::REDACTED))
 }
 

@@ -192,7 +192,7 @@ fn pointer_of(path: &[String]) -> String {
 }
 
 /// Returns `s` with each `<secret:NAME:NONCE>` written `<secret:NAME>`, or, when `s` holds
-/// `<secret:` otherwise, the name that follows it (if it is one).
+/// `<secret:` otherwise, the name that follows it (if it is one, whole: followed by `:` or `>`).
 fn canonical<'a>(s: &'a str, nonce: &str) -> Result<Cow<'a, str>, Option<String>> {
     if !s.contains(MARKER_PREFIX) {
         return Ok(Cow::Borrowed(s));
@@ -216,7 +216,11 @@ fn canonical<'a>(s: &'a str, nonce: &str) -> Result<Cow<'a, str>, Option<String>
                 out.push_str(&credentials::marker(name));
                 rest = next;
             }
-            _ => return Err(credentials::is_secret_name(name).then(|| name.to_owned())),
+            // A name cut short by a character no name has (`<secret:my-key>`) is no name.
+            _ => {
+                let whole = tail.starts_with([':', '>']);
+                return Err((whole && credentials::is_secret_name(name)).then(|| name.to_owned()));
+            }
         }
     }
     out.push_str(rest);
@@ -277,6 +281,7 @@ mod tests {
             "typed": "<secret:PROD_DB>",
             "other_nonce": "<secret:PROD_DB:0ther>",
             "in_list": ["<secret:X:n0nce>", "<secret:a b>"],
+            "cut": "<secret:my-key>",
             "keys": {"<secret:K>": 1},
             "<secret:R:n0nce>": {"under": "<secret:U>", "<secret:V:n0nce>": "<secret:W:n0nce>"}
         });
@@ -289,7 +294,8 @@ mod tests {
             found,
             vec![
                 ("/<secret:R>/under", Some("U"), false),
-                ("/in_list/1", Some("a"), false),
+                ("/cut", None, false),
+                ("/in_list/1", None, false),
                 ("/keys/<secret:K>", Some("K"), true),
                 ("/other_nonce", Some("PROD_DB"), false),
                 ("/typed", Some("PROD_DB"), false),
