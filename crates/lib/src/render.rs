@@ -579,15 +579,28 @@ impl<'a> Templates<'a> {
             ),
             _ => None,
         });
-        let location = variable
-            .or(missing.as_deref())
-            .and_then(|needle| {
-                let source = self.files.templates.get(inner)?;
-                let offset = source.find(needle)?;
+        // A function that failed: Tera names it, not where it was called.
+        let function = links(error).find_map(|e| match e.downcast_ref::<tera::Error>() {
+            Some(tera::Error {
+                kind: tera::ErrorKind::CallFunction(name),
+                ..
+            }) => Some(name.as_str()),
+            _ => None,
+        });
+        let source = self.files.templates.get(inner);
+        let offset = match (variable.or(missing.as_deref()), function) {
+            (Some(needle), _) => source.and_then(|s| s.find(needle)),
+            // Only where the file calls it once: another call may be the one that failed.
+            (None, Some(function)) => source.and_then(|s| only_call(s, function)),
+            (None, None) => None,
+        };
+        let location = match (source, offset) {
+            (Some(source), Some(offset)) => {
                 let (line, column) = crate::diagnostic::line_column(source, offset);
-                Some(Location::at(&path, line, column))
-            })
-            .unwrap_or_else(|| Location::file(&path));
+                Location::at(&path, line, column)
+            }
+            _ => Location::file(&path),
+        };
         let mut d = Diagnostic::new(tidy(&chain)).at(location);
         if let Some(v) = variable {
             d = d.hint(format!(
@@ -722,6 +735,20 @@ fn error_chain(error: &tera::Error) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// Returns where `source` calls function `name` (`name(`, not part of a longer name), when it
+/// calls it exactly once.
+fn only_call(source: &str, name: &str) -> Option<usize> {
+    let call = format!("{name}(");
+    let mut calls = source.match_indices(&call).filter(|(at, _)| {
+        !source[..*at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    });
+    let (first, _) = calls.next()?;
+    calls.next().is_none().then_some(first)
 }
 
 /// Returns (the variable, the template being rendered) of Tera's message for an undefined
@@ -2046,6 +2073,28 @@ mod shape_tests {
                 "{templates:?}: {errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_function_called_once_is_found_where_it_is_called() {
+        assert_eq!(
+            super::only_call("a: {{ secret(\"X\") }}", "secret"),
+            Some(6)
+        );
+        // Called twice: either may be the one that failed.
+        assert_eq!(
+            super::only_call("{{ secret(\"X\") }} {{ secret(\"Y\") }}", "secret"),
+            None
+        );
+        // Part of a longer name, or a method: not a call of it.
+        assert_eq!(
+            super::only_call(
+                "{{ my_secret(\"X\") }} {{ a.secret(1) }} {{ secret(1) }}",
+                "secret"
+            ),
+            Some(42)
+        );
+        assert_eq!(super::only_call("no call", "secret"), None);
     }
 
     #[test]
