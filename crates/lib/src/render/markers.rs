@@ -49,12 +49,13 @@ pub(crate) fn nonce(files: &crate::source::RepoFiles) -> String {
 /// Returns `secret("NAME")` for templates: checks the name and renders the marker with `nonce`.
 pub(crate) fn secret(nonce: String) -> impl Fn(&HashMap<String, Value>) -> tera::Result<Value> {
     move |args: &HashMap<String, Value>| {
+        // One argument, the name: another (`secret("A", x=1)`) would be ignored unseen.
         let name = args
             .get("name")
-            .or_else(|| args.values().next())
+            .filter(|_| args.len() == 1)
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                tera::Error::msg("secret() takes the secret's name: secret(name=\"NAME\")")
+                tera::Error::msg("secret() takes one argument, the secret's name: secret(\"NAME\")")
             })?;
         if !credentials::is_secret_name(name) {
             return Err(tera::Error::msg(format!(
@@ -257,6 +258,12 @@ mod tests {
         assert_eq!(marker, json!("<secret:A_1:n0nce>"));
         let bad: HashMap<String, Value> = [("name".to_owned(), json!("a b"))].into();
         assert!(f(&bad).is_err());
+        // One argument, the name.
+        let more: HashMap<String, Value> =
+            [("name".to_owned(), json!("A")), ("x".to_owned(), json!(1))].into();
+        assert!(f(&more).is_err());
+        let other: HashMap<String, Value> = [("value".to_owned(), json!("A"))].into();
+        assert!(f(&other).is_err());
 
         let mut tree = json!({
             "c": {"client_secret": marker, "list": ["x <secret:B:n0nce> y"]},
