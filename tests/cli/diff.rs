@@ -345,6 +345,22 @@ fn keys_inside_a_credential_field_are_not_shown() {
     // An op below a field ends at it; a field a template writes (markers only) is shown whole.
     let run = repo.run(&["diff", "--format", "6902", "old.json", "new.json"]);
     run.stdout_contains("/servers/w/webhooks/h/api_key/<redacted>");
+    // Below the field, an op's value is redacted too: its keys would show what the path hides.
+    let old = json!({"servers": {"w": {"idps": {"g": {"credentials": {"a": "<secret:A>"}}}}}});
+    let new = json!({"servers": {"w": {"idps": {"g": {"credentials": {"a": "<secret:A>", "d": {secret: "<secret:C>"}}}}}}});
+    let run = pair(&old, &new).run(&["diff", "--format", "6902", "old.json", "new.json"]);
+    run.success();
+    run.never_shows(secret);
+    // A YAML file that does not parse: its error names no key or value inside a field.
+    let repo = TestRepo::empty();
+    repo.write("e.yaml", "{}\n").write(
+        "bad.yaml",
+        &format!("idps:\n  g:\n    credentials:\n      {secret}: !!int {secret}\n"),
+    );
+    let run = repo.run(&["diff", "e.yaml", "bad.yaml"]);
+    run.code(1);
+    run.never_shows(secret);
+    run.stderr_contains("bad.yaml:4:");
     let marked = json!({"servers": {"w": {"idps": {"i": {"method": "oidc", "credentials": {"client_secret": "<secret:IDP>"}}}}}});
     let repo = pair(&json!({"servers": {"w": {}}}), &marked);
     let run = repo.run(&["diff", "old.json", "new.json"]);

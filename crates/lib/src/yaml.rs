@@ -40,8 +40,43 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
                 }
                 None => Location::file(file),
             };
+            let message = without_credentials(&message);
             Diagnostic::new(format!("invalid YAML: {message}")).at(location)
         })
+}
+
+/// serde_yaml's message names the path to the problem (`a.b[0].c: ...`) and may quote a key or
+/// a value found there (``duplicate key `K` ``, `invalid value: string "V"`): inside a
+/// credential field (one by its place, in a tenant's or a workspace's tree, or by its name) that
+/// would show the credential in a diagnostic. There the path ends at the field, and nothing
+/// found in it is quoted; the line and column still say where.
+fn without_credentials(message: &str) -> std::borrow::Cow<'_, str> {
+    use crate::credentials::{self, Scope};
+    let Some((path, _)) = message.split_once(": ") else {
+        return message.into();
+    };
+    let mut keys = Vec::new();
+    let mut shown = 0;
+    for segment in path.split('.') {
+        shown += segment.len() + usize::from(shown > 0);
+        let mut parts = segment.split('[');
+        let key = parts.next().unwrap_or_default();
+        keys.push(key.to_owned());
+        keys.extend(parts.map(|index| index.trim_end_matches(']').to_owned()));
+        let at = promote_platform::pointer::from_keys(&keys);
+        let inside = credentials::is_field_name(key)
+            || [Scope::Tenant, Scope::Workspace]
+                .iter()
+                .any(|scope| credentials::field_of(&at, *scope).is_some());
+        if inside {
+            return format!(
+                "{}: invalid inside this credential field (what it holds is not shown)",
+                &path[..shown]
+            )
+            .into();
+        }
+    }
+    message.into()
 }
 
 /// Returns the tree a YAML document holds, read as the parser goes instead of from all its
@@ -337,6 +372,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// A key or a value inside a credential field is not quoted in a parse error, wherever the
+    /// field is and however its name is written; elsewhere the message is serde_yaml's.
+    #[test]
+    fn parse_errors_quote_nothing_inside_a_credential_field() {
+        for text in [
+            "servers:\n  w:\n    webhooks:\n      h:\n        api_key: {SEKRET: 1, SEKRET: 2}\n",
+            "password: !!int SEKRET\n",
+            "Client_Secret: !!bool SEKRET\n",
+            "idps:\n  g:\n    credentials:\n      SEKRET: !!int SEKRET\n",
+            "client_secret:\n  SEKRET:\n    a: 1\n    a: 2\n",
+            "jwks:\n  keys:\n    - d: !!int SEKRET\n",
+            "auth:\n  SEKRET: !!float x\n",
+        ] {
+            let e = parse(text, "f.yaml").unwrap_err().to_string();
+            assert!(!e.contains("SEKRET"), "{text}: {e}");
+            assert!(
+                e.contains("invalid inside this credential field"),
+                "{text}: {e}"
+            );
+            assert!(e.contains("f.yaml:"), "{text}: {e}");
+        }
+        let e = parse("name: !!int plain\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name: invalid value: string \"plain\""), "{e}");
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]

@@ -19,7 +19,7 @@ pub(crate) mod matcher;
 /// list index, `a|b` matches either name. Workspace patterns are relative to a workspace and
 /// also apply under `servers/*` of a tenant.
 pub const TENANT_FIELDS: &[&str] = &[
-    "jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
     "mfa_methods/*/auth",
     ANYWHERE_FIELDS,
 ];
@@ -36,7 +36,7 @@ const ANY_DEPTH: &str = "**";
 
 /// Credential fields of a workspace (see [`TENANT_FIELDS`]).
 pub const WORKSPACE_FIELDS: &[&str] = &[
-    "jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
     "secret",
     "rotated_secrets",
     "subject_identifier_algorithm_salt",
@@ -50,11 +50,11 @@ pub const WORKSPACE_FIELDS: &[&str] = &[
     // The private members of the keys of a client's JWKS (and a trust anchor's, and a DCR
     // payload's), which the model gives the same fields as a server's: a client's keys are
     // public, but a private member written there is a credential all the same.
-    "clients/*/jwks/keys/*/d|p|q|dp|dq|qi|k",
-    "idps|gateways|custom_apps/*/client/jwks/keys/*/d|p|q|dp|dq|qi|k",
-    "server_consent|ciba_authentication_service/client/jwks/keys/*/d|p|q|dp|dq|qi|k",
-    "trust_anchor_configuration/jwks/keys/*/d|p|q|dp|dq|qi|k",
-    "dynamic_client_registration/payload/jws_payload/jwks/keys/*/d|p|q|dp|dq|qi|k",
+    "clients/*/jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    "idps|gateways|custom_apps/*/client/jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    "server_consent|ciba_authentication_service/client/jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    "trust_anchor_configuration/jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    "dynamic_client_registration/payload/jws_payload/jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
     // The salt of the identifiers a JIT-provisioning IdP derives, like a workspace's salt.
     "idps/*/jit/provisioning/identifier_salt",
     "webhooks/*/api_key",
@@ -566,17 +566,18 @@ pub fn anywhere_names() -> impl Iterator<Item = &'static str> {
     parse(ANYWHERE_FIELDS).pop().unwrap_or_default().into_iter()
 }
 
-/// Returns whether `key` is the name of a credential field somewhere (JWK members aside).
+/// Returns whether `key` is the name of a credential field somewhere (JWK members aside), as
+/// the platform reads names (`Client_Secret`, `paſsword`: see [`segment_matches`]).
 pub fn is_field_name(key: &str) -> bool {
     static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(field_names);
-    NAMES.contains(&key)
+    matcher::fold(key).is_some_and(|key| NAMES.contains(&key.as_ref()))
 }
 
 /// Redacts, anywhere in `value`, every field named like a credential (and the private members
 /// of anything that looks like a JWK, a map with `kty`). For trees whose root promote cannot
 /// place (a single entry file given to `diff`): over-redacting is the safe side.
 pub fn redact_by_name(value: &mut Value) {
-    const JWK_PRIVATE: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k"];
+    const JWK_PRIVATE: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "k", "oth"];
     match value {
         Value::Object(map) => {
             let is_jwk = map.contains_key("kty");
@@ -677,6 +678,16 @@ mod tests {
             after,
             json!({"servers": {"w": {"clients": {"c": {"client_secret": "made-up", "name": "c"}}}}})
         );
+    }
+
+    /// A multi-prime RSA key's other primes (RFC 7518 section 6.3.2.7) are private, all of them.
+    #[test]
+    fn the_other_primes_of_a_key_are_private() {
+        let tree = json!({"jwks": {"keys": [{"kty": "RSA", "n": "public", "oth": [{"r": "S1", "d": "S2", "t": "S3"}]}]}});
+        assert_eq!(plain_text(&tree, Scope::Tenant), vec!["/jwks/keys/0/oth"]);
+        let mut bare = json!({"keys": [{"kty": "RSA", "oth": [{"r": "S1"}]}]});
+        redact_by_name(&mut bare);
+        assert_eq!(bare["keys"][0]["oth"], json!(REDACTED));
     }
 
     #[test]

@@ -225,7 +225,8 @@ pub(crate) fn redact_patch(patch: Patch) -> Value {
 /// every credential value redacted and nothing inside a credential field shown, its keys
 /// included: for `diff`, whose two trees may be anything, an export holding
 /// `api_key: {"sk_live_...": true}` or an IdP's `credentials` keyed by a secret among them. An
-/// op's path (and `from`) below a credential field ends at the field, then `<redacted>`; a
+/// op's path (and `from`) below a credential field ends at the field, then `<redacted>`, and
+/// its value is `<redacted>`; a
 /// field's map or list in a merge document is `<redacted>` unless every value in it is a
 /// `secret()` marker (what a template writes, whose keys are the repository's).
 pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
@@ -233,12 +234,18 @@ pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
     match &mut body {
         Value::Array(ops) if patch.format() == Format::Json6902 => {
             for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+                let mut cut = false;
                 for key in ["path", "from"] {
                     if let Some(Value::String(at)) = op.get_mut(key) {
-                        if let Some(cut) = inside_field(at, scope) {
-                            *at = cut;
+                        if let Some(field) = inside_field(at, scope) {
+                            *at = field;
+                            cut = true;
                         }
                     }
+                }
+                // Below the field, a value's keys would show what its path no longer does.
+                if let (true, Some(value)) = (cut, op.get_mut("value")) {
+                    *value = Value::String(credentials::REDACTED.to_owned());
                 }
             }
         }
