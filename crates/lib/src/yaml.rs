@@ -56,9 +56,10 @@ fn without_credentials(message: &str) -> std::borrow::Cow<'_, str> {
         return message.into();
     };
     let mut keys = Vec::new();
+    // Where the segment ends in `path`: the path up to it is what is shown.
     let mut shown = 0;
-    for segment in path.split('.') {
-        shown += segment.len() + usize::from(shown > 0);
+    for (i, segment) in path.split('.').enumerate() {
+        shown += segment.len() + usize::from(i > 0);
         let mut parts = segment.split('[');
         let key = parts.next().unwrap_or_default();
         keys.push(key.to_owned());
@@ -394,6 +395,14 @@ mod tests {
             );
             assert!(e.contains("f.yaml:"), "{text}: {e}");
         }
+        // Keys that are empty or not ASCII before the field: the path is cut where it ends.
+        let e = parse(
+            "\"\":\n  \u{e9}:\n    pa\u{17f}sword: !!int SEKRET\n",
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(".\u{e9}.pa\u{17f}sword: invalid inside"), "{e}");
         let e = parse("name: !!int plain\n", "f.yaml")
             .unwrap_err()
             .to_string();
