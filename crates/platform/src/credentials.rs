@@ -567,7 +567,8 @@ pub fn anywhere_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Returns whether `key` is the name of a credential field somewhere (JWK members aside), as
-/// the platform reads names (`Client_Secret`, `paſsword`: see [`segment_matches`]).
+/// the platform reads names: without regard to case, the Kelvin sign and the long s folded
+/// (`Client_Secret`, `paſsword`).
 pub fn is_field_name(key: &str) -> bool {
     static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(field_names);
     matcher::fold(key).is_some_and(|key| NAMES.contains(&key.as_ref()))
