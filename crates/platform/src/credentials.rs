@@ -475,14 +475,8 @@ pub fn place_may_hold(at: &str, scope: Scope) -> bool {
 /// as [`for_each`] finds fields: `None` when `at` lies in none, or is no pointer.
 pub fn field_of(at: &str, scope: Scope) -> Option<String> {
     let keys = pointer::parse(at).ok()?;
-    // The place alone, in an otherwise empty tree: its credential fields are those on its path,
-    // the outermost first.
-    let mut tree = Value::Null;
-    for key in keys.iter().rev() {
-        let mut map = serde_json::Map::new();
-        map.insert(key.clone(), tree);
-        tree = Value::Object(map);
-    }
+    // The place alone: its credential fields are those on its path, the outermost first.
+    let tree = alone_at(&keys, Value::Null);
     let mut field = None;
     for_each(&tree, scope, |ptr, _| {
         if field.is_none() {
@@ -527,12 +521,7 @@ pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
         Err(_) => return Value::String(REDACTED.to_owned()),
     };
     // Rebuild the value at its place in an otherwise empty tree, redact, and take it back out.
-    let mut wrapped = value.clone();
-    for seg in segments.iter().rev() {
-        let mut map = serde_json::Map::new();
-        map.insert(seg.clone(), wrapped);
-        wrapped = Value::Object(map);
-    }
+    let mut wrapped = alone_at(&segments, value.clone());
     redact_in_place(&mut wrapped, scope);
     let mut out = wrapped;
     for seg in &segments {
@@ -543,6 +532,16 @@ pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
     }
     // A list index in the pointer was wrapped as a map key; the pattern `*` matches either.
     out
+}
+
+/// Returns a tree holding `value` at the place the pointer keys `keys` name, and nothing else
+/// (a list index is a map's key there: the patterns' `*` matches either).
+fn alone_at(keys: &[String], value: Value) -> Value {
+    keys.iter().rev().fold(value, |inner, key| {
+        let mut map = serde_json::Map::new();
+        map.insert(key.clone(), inner);
+        Value::Object(map)
+    })
 }
 
 /// Names of the credential fields, whatever their place (the last segments of [`TENANT_FIELDS`]
