@@ -720,3 +720,73 @@ fn a_hostile_key_cannot_forge_lines_of_a_plan() {
         assert!(!run.stdout.contains('\u{1b}'), "{format}: {}", run.stdout);
     }
 }
+
+/// A JSON baseline is read against the desired trees (what both hold alike is never built):
+/// the plan is the one `PROMOTE_NO_CACHE=1` makes from the whole files, with keys out of
+/// order, written twice (the last counts, as serde_json reads it), escaped where they need not
+/// be, with values that differ deep inside and lists, and a file serde_json refuses.
+#[test]
+fn a_json_baseline_read_against_desired_plans_as_the_whole_file() {
+    let repo = TestRepo::example();
+    repo.run(&["render", "--env", "prod", "--out", "B"])
+        .success();
+    let acme = repo.read("B/acme.json");
+    // Out of order, and `features` twice: an earlier other value first, then the real one.
+    let acme = acme.replacen(
+        "{\n",
+        "{\n  \"zz_extra\": [1, {\"a\": 2}],\n  \"features\": {\"x\": 1},\n",
+        1,
+    );
+    repo.write(
+        "B/acme.json",
+        &acme.replace("\"enabled\": true", "\"en\\u0061bled\": true"),
+    );
+    let globex = repo.read("B/globex.json");
+    repo.write(
+        "B/globex.json",
+        &globex
+            .replacen("\"enabled\": true", "\"enabled\": false", 1)
+            .replacen("{\n", "{\n  \"name\": 1.0,\n", 1),
+    );
+    // Written twice with the real value first: the later one counts.
+    let initech = repo.read("B/initech.json");
+    let last = initech.rfind('}').unwrap();
+    repo.write(
+        "B/initech.json",
+        &format!(
+            "{},\n  \"features\": {{}}\n}}\n",
+            initech[..last].trim_end()
+        ),
+    );
+    let plan = |envs: &[(&str, &str)], format: &str| {
+        let args = [
+            "plan",
+            "--env",
+            "prod",
+            "--against",
+            "dir:B",
+            "--output",
+            format,
+        ];
+        repo.run_env(&args, envs)
+    };
+    for format in ["json", "text"] {
+        let default = plan(&[], format);
+        let whole = plan(&[("PROMOTE_NO_CACHE", "1")], format);
+        assert_eq!(default.code, whole.code, "{}", default.stderr);
+        assert_eq!(default.stdout, whole.stdout);
+        assert!(default.stdout.contains("features"), "{}", default.stdout);
+    }
+    let report = plan(&[], "json").stdout_json();
+    assert_eq!(tenant(&report, "umbrella")["status"], json!("unchanged"));
+    repo.write(
+        "B/umbrella.json",
+        "{\"name\": \"x\",\n \"features\": {\"a\": tru}}",
+    );
+    let default = plan(&[], "json");
+    let whole = plan(&[("PROMOTE_NO_CACHE", "1")], "json");
+    assert_eq!(default.stdout, whole.stdout);
+    let report = default.stdout_json();
+    let errors = &tenant(&report, "umbrella")["errors"];
+    assert_eq!(errors[0]["location"]["line"], json!(2), "{errors}");
+}

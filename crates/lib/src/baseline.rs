@@ -27,6 +27,8 @@ use crate::source::{not_utf8, RepoFiles};
 use crate::state::{AppliedRecord, Snapshot};
 use crate::yaml;
 
+mod against;
+
 /// Where the baseline comes from, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Against {
@@ -220,9 +222,15 @@ impl<'a> Baseline<'a> {
         }
     }
 
-    /// Returns the baseline of one tenant; `None` when the baseline does not have it (a tenant
-    /// the change creates).
-    pub(crate) fn tenant(&self, tenant: &Tenant) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
+    /// Returns the baseline of one tenant, read against its `desired` tree; `None` when the
+    /// baseline does not have it (a tenant the change creates). A JSON file of a directory
+    /// baseline is read so that what it holds alike with `desired` is taken out of both
+    /// ([`against`]): the plan of the two trees left is the plan of the whole ones.
+    pub(crate) fn tenant(
+        &self,
+        tenant: &Tenant,
+        desired: &mut Value,
+    ) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
         match self {
             Baseline::Live(live) => {
                 let tree = live.export(tenant)?;
@@ -232,10 +240,14 @@ impl<'a> Baseline<'a> {
                     live: tree,
                 }))
             }
-            Baseline::Dir(dir) => Ok(read_dir_tree(dir, &tenant.key)?.map(|live| BaseTrees {
-                last_applied: None,
-                live,
-            })),
+            Baseline::Dir(dir) => {
+                Ok(
+                    read_dir_tree(dir, &tenant.key, desired)?.map(|live| BaseTrees {
+                        last_applied: None,
+                        live,
+                    }),
+                )
+            }
             Baseline::Rev(None) => Ok(None),
             Baseline::Rev(Some(project)) => {
                 let Some(old) = project.tenants.iter().find(|t| t.key == tenant.key) else {
@@ -251,12 +263,20 @@ impl<'a> Baseline<'a> {
     }
 }
 
-/// Returns the tree stored for `key` in a baseline directory, if any.
-fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>> {
+/// Returns the tree stored for `key` in a baseline directory, if any; a JSON file is read
+/// against `desired` ([`against`]).
+fn read_dir_tree(
+    dir: &Path,
+    key: &str,
+    desired: &mut Value,
+) -> Result<Option<Value>, Vec<Diagnostic>> {
     let name = keys::encode(key).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
     let json = dir.join(format!("{name}.json"));
     let (tree, file) = if json.is_file() {
-        (read_tree_file(&json).map_err(|d| vec![d])?, json)
+        (
+            read_json_against(&json, desired).map_err(|d| vec![d])?,
+            json,
+        )
     } else {
         let sub = dir.join(&name);
         if !sub.is_dir() {
@@ -287,25 +307,50 @@ fn read_dir_tree(dir: &Path, key: &str) -> Result<Option<Value>, Vec<Diagnostic>
     }
 }
 
+/// Returns the tree of a baseline's JSON file read against `desired` ([`against`]): what both
+/// hold alike is taken out of both. With `PROMOTE_NO_CACHE=1`, or where serde_json refuses the
+/// text, the whole file is read (for the error it reports).
+fn read_json_against(path: &Path, desired: &mut Value) -> Result<Value, Diagnostic> {
+    let (shown, text) = read_text(path)?;
+    if !crate::render::straight_path_asked() {
+        if let Ok(live) = against::read(&text, desired) {
+            return Ok(live);
+        }
+    }
+    tree_of_text(path, &shown, &text)
+}
+
 /// Returns the tree of a JSON or YAML file.
 pub fn read_tree_file(path: &Path) -> Result<Value, Diagnostic> {
+    let (shown, text) = read_text(path)?;
+    tree_of_text(path, &shown, &text)
+}
+
+/// The text of `path` (as shown in messages, and read).
+fn read_text(path: &Path) -> Result<(String, String), Diagnostic> {
     let shown = path.display().to_string();
     let bytes = crate::files::read_input(path)
         .map_err(|e| Diagnostic::new(format!("cannot read: {e}")).in_file(&shown))?;
     let text =
         String::from_utf8(bytes).map_err(|e| not_utf8(&shown, e.as_bytes(), &e.utf8_error()))?;
+    Ok((shown, text))
+}
+
+/// The tree of `text`, read from `path` (shown as `shown`): JSON when the file is named so or
+/// the text opens as JSON does, else YAML.
+fn tree_of_text(path: &Path, shown: &str, text: &str) -> Result<Value, Diagnostic> {
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['{', '[']);
     if is_json {
-        serde_json::from_str(&text).map_err(|e| {
+        serde_json::from_str(text).map_err(|e| {
             Diagnostic::new(format!(
                 "invalid JSON: {}",
                 yaml::strip_position(&e.to_string())
             ))
-            .at(Location::at(&shown, e.line().max(1), e.column().max(1)))
+            .at(Location::at(shown, e.line().max(1), e.column().max(1)))
         })
     } else {
-        yaml::parse(&text, &shown)
+        yaml::parse(text, shown)
     }
 }
 

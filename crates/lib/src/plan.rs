@@ -197,14 +197,16 @@ fn plan_tenant(
     let mut out = TenantPlan::empty(tenant);
     let context = |d: Diagnostic| d.context(&project.env.name, Some(&tenant.key));
     // Exports carry no credentials and the repository only markers: compare without them.
-    let desired = match Desired::render(project, tenant, matches!(baseline, Baseline::Live(_))) {
+    let mut desired = match Desired::render(project, tenant, matches!(baseline, Baseline::Live(_)))
+    {
         Ok(desired) => desired,
         Err(errors) => {
             out.errors = errors;
             return (out, None);
         }
     };
-    let base = match baseline.tenant(tenant) {
+    // What a directory baseline holds alike with the desired tree is taken out of both.
+    let base = match baseline.tenant(tenant, &mut desired.tree) {
         Ok(base) => base,
         Err(errors) => {
             out.errors = errors.into_iter().map(context).collect();

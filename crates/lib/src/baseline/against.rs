@@ -1,0 +1,526 @@
+//! A JSON baseline read against the desired tree: what both hold alike is never built.
+//!
+//! A plan against a directory baseline compares each tenant's desired tree with the tree in its
+//! JSON file, and most of the two are alike: reading the whole file into a tree (every key and
+//! string allocated, compared, then dropped) cost more than the rest of the comparison. [`read`]
+//! reads the text against the desired tree instead, with serde_json's reader and its rules (the
+//! last of two equal keys wins; numbers as [`Value`] makes them): a value equal to desired's at
+//! the same place is compared as it is read and not built, and only what differs is.
+//!
+//! The keys whose values are equal on both sides are then taken out of the desired tree too.
+//! Without a last-applied record (which a directory baseline never has) a plan of the two trees
+//! left is the plan of the whole ones: the three-way walk ([`crate::patch::three_way`]) plans
+//! nothing for a key both sides hold alike, a change is never below such a key (its parents
+//! differ), and a collection both hold alike has no entry a plan could remove. What the plan
+//! checks of the baseline's shape ([`crate::layout::shape_problem`]) is checked on what is left:
+//! the parts taken out are desired's, which validation checked.
+//!
+//! `PROMOTE_NO_CACHE=1` reads the whole file instead, and anything the reader refuses is read
+//! again that way, for the same error.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+/// serde_json's private key for a raw value in a map: its own reader treats a map whose first
+/// key it is apart, so such a file is read the whole way.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The live tree read from `text` against `desired`, with the keys both hold alike taken out of
+/// both: `desired` is left with what differs from the text or is not in it.
+///
+/// # Errors
+/// serde_json's error for a text it cannot read; `desired` is then unchanged. The caller reads
+/// the text the whole way for the error it reports (the same error, with its position).
+pub(crate) fn read(text: &str, desired: &mut Value) -> Result<Value, serde_json::Error> {
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let read = Against(Some(desired)).deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(match read {
+        Read::Same => match desired {
+            // Alike as a whole: nothing of either is left.
+            Value::Object(map) => {
+                map.clear();
+                Value::Object(Map::new())
+            }
+            other => other.clone(),
+        },
+        Read::Differs(live, prune) => {
+            if let Value::Object(map) = desired {
+                prune.take_out(map);
+            }
+            live
+        }
+    })
+}
+
+/// A value of the text read against desired's at the same place.
+enum Read<'de> {
+    /// Equal to desired's: not built.
+    Same,
+    /// Different: the text's value, built without the keys it holds alike with desired's, and
+    /// those keys, to take out of desired's.
+    Differs(Value, Prune<'de>),
+}
+
+/// The keys to take out of one object of the desired tree: those alike on both sides, and the
+/// objects below that are alike in part.
+#[derive(Default)]
+struct Prune<'de> {
+    same: Vec<Cow<'de, str>>,
+    below: Vec<(Cow<'de, str>, Prune<'de>)>,
+}
+
+impl Prune<'_> {
+    fn is_empty(&self) -> bool {
+        self.same.is_empty() && self.below.is_empty()
+    }
+
+    fn take_out(self, map: &mut Map<String, Value>) {
+        for key in &self.same {
+            map.remove(key.as_ref());
+        }
+        for (key, below) in self.below {
+            if let Some(Value::Object(inner)) = map.get_mut(key.as_ref()) {
+                below.take_out(inner);
+            }
+        }
+    }
+
+    /// Forgets what an earlier value of `key` in the same object said (a key written twice:
+    /// the last one counts).
+    fn forget(&mut self, key: &str) {
+        self.same.retain(|k| k != key);
+        self.below.retain(|(k, _)| k != key);
+    }
+}
+
+/// Reads one value against desired's value at its place (`None`: desired has none there).
+struct Against<'v>(Option<&'v Value>);
+
+impl Against<'_> {
+    fn leaf<'de>(self, value: Value) -> Read<'de> {
+        if self.0 == Some(&value) {
+            Read::Same
+        } else {
+            Read::Differs(value, Prune::default())
+        }
+    }
+
+    fn string<'de>(self, s: &str, owned: impl FnOnce() -> String) -> Read<'de> {
+        match self.0 {
+            Some(Value::String(want)) if want == s => Read::Same,
+            _ => Read::Differs(Value::String(owned()), Prune::default()),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Against<'_> {
+    type Value = Read<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Read<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// The values as serde_json's own `Value` builds them (`serde_json::value::de`), compared
+/// with desired's.
+impl<'de> Visitor<'de> for Against<'_> {
+    type Value = Read<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Value::Number(v.into())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Value::Number(v.into())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Number::from_f64(v).map_or(Value::Null, Value::Number)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Read<'de>, E> {
+        Ok(self.string(v, || v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Read<'de>, E> {
+        let same = matches!(self.0, Some(Value::String(want)) if *want == v);
+        Ok(if same {
+            Read::Same
+        } else {
+            Read::Differs(Value::String(v), Prune::default())
+        })
+    }
+
+    fn visit_none<E>(self) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Value::Null))
+    }
+
+    fn visit_unit<E>(self) -> Result<Read<'de>, E> {
+        Ok(self.leaf(Value::Null))
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Read<'de>, D::Error> {
+        Ok(self.leaf(Value::deserialize(d)?))
+    }
+
+    // Lists are leaves to a plan, compared whole: built (comparing them as they are read
+    // measured no faster).
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Read<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(self.leaf(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Read<'de>, A::Error> {
+        match self.0 {
+            Some(Value::Object(want)) => object(want, map),
+            // Nothing to compare with: built as serde_json builds it.
+            _ => {
+                let value = Value::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(Read::Differs(value, Prune::default()))
+            }
+        }
+    }
+}
+
+/// Reads an object of the text against desired's object `want`.
+fn object<'de, A: MapAccess<'de>>(
+    want: &Map<String, Value>,
+    mut map: A,
+) -> Result<Read<'de>, A::Error> {
+    let mut live = Map::new();
+    let mut prune = Prune::default();
+    // While the keys come in increasing order (as promote and serde_json write them), none is
+    // written twice; from the first that does not, the keys read are kept to look in.
+    let mut previous: Option<Cow<'de, str>> = None;
+    let mut seen: Option<HashSet<String>> = None;
+    while let Some(key) = map.next_key_seed(Key)? {
+        match (&previous, &mut seen) {
+            (None, _) if key == RAW_VALUE_TOKEN => {
+                return Err(de::Error::custom("a raw value: read the whole text"));
+            }
+            (Some(p), None) if key.as_ref() <= p.as_ref() => {
+                let mut read: HashSet<String> = live.keys().cloned().collect();
+                read.extend(prune.same.iter().map(|k| k.to_string()));
+                seen = Some(read);
+            }
+            _ => {}
+        }
+        if let Some(seen) = &mut seen {
+            if !seen.insert(key.to_string()) {
+                live.remove(key.as_ref());
+                prune.forget(&key);
+            }
+        }
+        match map.next_value_seed(Against(want.get(key.as_ref())))? {
+            Read::Same => prune.same.push(key.clone()),
+            Read::Differs(value, below) => {
+                if !below.is_empty() {
+                    prune.below.push((key.clone(), below));
+                }
+                live.insert(key.clone().into_owned(), value);
+            }
+        }
+        previous = Some(key);
+    }
+    // Every key read alike was desired's, once: all alike when they are all desired's.
+    if live.is_empty() && prune.below.is_empty() && prune.same.len() == want.len() {
+        return Ok(Read::Same);
+    }
+    Ok(Read::Differs(Value::Object(live), prune))
+}
+
+/// A key of the text, borrowed from it unless it holds escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::three_way::{plan, Mode};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Reads `text` against `desired` both ways and checks that the plans of what each leaves
+    /// are the same (changes and the patch sent), and so is the check of the baseline's shape.
+    fn same_plan(desired: &Value, text: &str) {
+        let whole: Value = serde_json::from_str(text).unwrap();
+        let mut pruned = desired.clone();
+        let live = read(text, &mut pruned).unwrap();
+        let (p1, t1) = plan(None, desired, &whole, Mode::Update).unwrap();
+        let (p2, t2) = plan(None, &pruned, &live, Mode::Update).unwrap();
+        assert_eq!(
+            p1, p2,
+            "desired {desired}\ntext {text}\nleft {pruned} / {live}"
+        );
+        assert_eq!(t1.patch(true), t2.patch(true));
+        assert_eq!(p1.removed_objects(&whole), p2.removed_objects(&live));
+        if crate::layout::shape_problem(&crate::layout::TENANT, desired).is_none() {
+            assert_eq!(
+                crate::layout::shape_problem(&crate::layout::TENANT, &whole),
+                crate::layout::shape_problem(&crate::layout::TENANT, &live),
+            );
+        }
+    }
+
+    #[test]
+    fn what_is_alike_is_taken_out_of_both() {
+        let mut desired =
+            json!({"a": 1, "b": {"c": "x", "d": [1, 2], "e": {"f": true}}, "g": "new"});
+        let text = r#"{"a": 1, "b": {"c": "y", "d": [1, 2], "e": {"f": true}}, "h": null}"#;
+        let live = read(text, &mut desired).unwrap();
+        assert_eq!(desired, json!({"b": {"c": "x"}, "g": "new"}));
+        assert_eq!(live, json!({"b": {"c": "y"}, "h": null}));
+    }
+
+    #[test]
+    fn trees_alike_as_a_whole_leave_nothing() {
+        let mut desired = json!({"a": {"b": [1, {"c": 2.5}]}, "d": "\u{e9}"});
+        let text = "{\n  \"d\": \"\\u00e9\",\n  \"a\": {\"b\": [1, {\"c\": 2.5}]}\n}";
+        assert_eq!(read(text, &mut desired).unwrap(), json!({}));
+        assert_eq!(desired, json!({}));
+    }
+
+    /// serde_json keeps the last of two equal keys; so does the read, whatever the first said
+    /// and in whichever order the keys come.
+    #[test]
+    fn the_last_of_two_equal_keys_counts() {
+        let desired = json!({"a": {"x": 1, "y": 2}, "b": 2, "c": 3});
+        for text in [
+            r#"{"a": {"x": 1, "y": 2}, "b": 2, "c": 3, "a": {"x": 1, "y": 9}}"#,
+            r#"{"a": {"x": 1, "y": 9}, "b": 2, "c": 3, "a": {"x": 1, "y": 2}}"#,
+            r#"{"c": 3, "b": 1, "a": {"x": 1, "y": 2}, "b": 2}"#,
+            r#"{"c": 3, "b": 2, "a": 5, "b": 1, "a": {"y": 2, "x": 1, "y": 3}}"#,
+        ] {
+            same_plan(&desired, text);
+        }
+    }
+
+    /// A list is compared whole: one that differs is read whole, and nothing is taken out of
+    /// desired's.
+    #[test]
+    fn lists_are_compared_whole() {
+        let desired = json!({"l": [{"a": 1, "b": [2]}, "x"], "m": [{"a": 1}]});
+        let text = r#"{"l": [{"b": [2], "a": 1, "b": [3]}, "x"], "m": [{"a": 1}]}"#;
+        let mut left = desired.clone();
+        let live = read(text, &mut left).unwrap();
+        assert_eq!(live, json!({"l": [{"a": 1, "b": [3]}, "x"]}));
+        assert_eq!(left, json!({"l": [{"a": 1, "b": [2]}, "x"]}));
+        for text in [
+            r#"{"l": [{"a": 1, "b": [2]}], "m": [{"a": 1}, 2]}"#,
+            r#"{"l": [{"a": 1, "b": [2]}, "x", null], "m": {"a": 1}}"#,
+            r#"{"l": [], "m": [{"a": 1, "c": 2}]}"#,
+        ] {
+            same_plan(&desired, text);
+        }
+    }
+
+    /// Numbers as serde_json's `Value` holds them: `1` and `1.0` differ, `-0` is an integer.
+    #[test]
+    fn numbers_are_compared_as_serde_json_reads_them() {
+        let desired = json!({"i": 1, "f": 1.0, "n": -1, "z": 0, "big": 18446744073709551615u64});
+        for text in [
+            r#"{"i": 1.0, "f": 1, "n": -1.0, "z": -0, "big": 1.8446744073709552e19}"#,
+            r#"{"i": 1, "f": 1.0, "n": -1, "z": 0, "big": 18446744073709551615}"#,
+            r#"{"i": 1e0, "f": 10e-1, "n": -1, "z": 0.0, "big": 18446744073709551616}"#,
+        ] {
+            same_plan(&desired, text);
+        }
+    }
+
+    /// What serde_json refuses is refused, and desired is left as it was.
+    #[test]
+    fn a_text_serde_json_refuses_is_refused() {
+        let desired = json!({"a": 1, "b": {"c": 2}});
+        for text in [
+            r#"{"a": 1, "b": {"c": 2}"#,
+            r#"{"a": 1, "b": {"c": 2}} x"#,
+            r#"{"a": 1 "b": {}}"#,
+            r#"{"a": tru}"#,
+            r#"{"$serde_json::private::RawValue": "1"}"#,
+        ] {
+            let mut d = desired.clone();
+            assert!(read(text, &mut d).is_err(), "{text}");
+            assert_eq!(d, desired);
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(read(&deep, &mut desired.clone()).is_err());
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..3).prop_map(|n| json!(n)),
+            prop_oneof![Just(1.0f64), Just(0.5), Just(-0.0)].prop_map(|f| json!(f)),
+            prop_oneof![Just("x"), Just("y"), Just("\u{e9}\"\\/\n"), Just("")]
+                .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(arb_key(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("clients".to_owned()),
+            Just("servers".to_owned()),
+            Just("k\"\u{e9}".to_owned()),
+            "[a-c]{1,2}",
+        ]
+    }
+
+    /// `value` changed here and there, at random (`picks` decides where and how).
+    fn changed(value: &Value, picks: &mut impl Iterator<Item = u8>) -> Value {
+        let pick = picks.next().unwrap_or(0);
+        match (value, pick % 8) {
+            (Value::Object(map), 0..=4) => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    match picks.next().unwrap_or(0) % 6 {
+                        0 => {}
+                        1 => {
+                            out.insert(k.clone(), json!("other"));
+                        }
+                        2 => {
+                            out.insert(format!("{k}+"), v.clone());
+                            out.insert(k.clone(), v.clone());
+                        }
+                        _ => {
+                            out.insert(k.clone(), changed(v, picks));
+                        }
+                    }
+                }
+                Value::Object(out)
+            }
+            (Value::Array(items), 0..=4) => {
+                let mut out: Vec<Value> = items.iter().map(|v| changed(v, picks)).collect();
+                match picks.next().unwrap_or(0) % 4 {
+                    0 => {
+                        out.pop();
+                    }
+                    1 => out.push(json!({"a": [1]})),
+                    _ => {}
+                }
+                Value::Array(out)
+            }
+            (_, 5) => json!({"new": 1}),
+            (_, 6) => json!("changed"),
+            _ => value.clone(),
+        }
+    }
+
+    /// `value` written as JSON with its keys in an order `picks` decides, a key now and then
+    /// written twice (an earlier, other value first), and characters escaped that need not be.
+    fn written(value: &Value, picks: &mut impl Iterator<Item = u8>, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                if picks.next().unwrap_or(0).is_multiple_of(2) {
+                    entries.reverse();
+                }
+                out.push('{');
+                let mut first = true;
+                for (k, v) in entries {
+                    let twice = picks.next().unwrap_or(0).is_multiple_of(5);
+                    let earlier = json!([v.clone()]);
+                    for v in [twice.then_some(&earlier), Some(v)].into_iter().flatten() {
+                        if !std::mem::take(&mut first) {
+                            out.push_str(", ");
+                        }
+                        let key = serde_json::to_string(k).unwrap();
+                        out.push_str(&key.replace('a', "\\u0061"));
+                        out.push_str(": ");
+                        written(v, picks, out);
+                    }
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    written(item, picks, out);
+                }
+                out.push(']');
+            }
+            Value::Number(n)
+                if n.as_f64() == Some(1.0) && picks.next().unwrap_or(0).is_multiple_of(2) =>
+            {
+                out.push_str(if n.is_f64() { "1e0" } else { "1" });
+            }
+            other => out.push_str(&serde_json::to_string(other).unwrap()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The plan of what the read leaves is the plan of the whole trees, whatever the text:
+        /// keys in any order, written twice, escaped, numbers written otherwise.
+        #[test]
+        fn the_plan_of_what_is_left_is_the_plan_of_the_whole(
+            desired in arb_value(),
+            picks in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut picks = picks.into_iter().cycle();
+            let live = changed(&desired, &mut picks);
+            let mut text = String::new();
+            written(&live, &mut picks, &mut text);
+            same_plan(&desired, &text);
+        }
+    }
+}
