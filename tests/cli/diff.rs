@@ -340,7 +340,7 @@ fn keys_inside_a_credential_field_are_not_shown() {
         run.never_shows(secret);
         run.stdout_contains("<redacted>");
     }
-    // An op below a field ends at it; a field a template writes (markers only) is shown whole.
+    // An op below a field ends at it.
     let run = repo.run(&["diff", "--format", "6902", "old.json", "new.json"]);
     run.stdout_contains("/servers/w/webhooks/h/api_key/<redacted>");
     // Below the field, an op's value is redacted too: its keys would show what the path hides.
@@ -359,11 +359,21 @@ fn keys_inside_a_credential_field_are_not_shown() {
     run.code(1);
     run.never_shows(secret);
     run.stderr_contains("bad.yaml:4:");
-    let marked = json!({"servers": {"w": {"idps": {"i": {"method": "oidc", "credentials": {"client_secret": "<secret:IDP>"}}}}}});
+    // Nor is a value shaped like a `secret()` marker: neither tree is known to be the
+    // repository's rendering, and a secret may have that shape (`<secret:sk_live_...>`).
+    let marked = json!({"servers": {"w": {
+        "idps": {"i": {"method": "oidc", "credentials": {"client_secret": "<secret:sk_live_1>"}}},
+        "webhooks": {"h": {"url": "u", "api_key": "<secret:sk_live_2>"}},
+    }}});
     let repo = pair(&json!({"servers": {"w": {}}}), &marked);
-    let run = repo.run(&["diff", "old.json", "new.json"]);
-    run.success();
-    run.stdout_contains("\"client_secret\": \"<secret:IDP>\"");
+    for format in ["auto", "6902"] {
+        let run = repo.run(&["diff", "--format", format, "old.json", "new.json"]);
+        run.success();
+        run.never_shows("sk_live");
+        run.stdout_contains("<redacted>");
+    }
+    let run = repo.run(&["diff", "--unredacted", "old.json", "new.json"]);
+    run.success().stdout_contains("<secret:sk_live_2>");
 }
 
 #[test]

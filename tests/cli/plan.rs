@@ -261,8 +261,10 @@ fn tenant_missing_from_the_baseline_is_created() {
         .stdout_contains("beta (beta-prod): new tenant, ");
 }
 
+/// A secret reference the repository changes shows its new marker (the repository's own
+/// words); the baseline's value is redacted like any value from outside the repository.
 #[test]
-fn changed_secret_reference_shows_markers() {
+fn changed_secret_reference_shows_the_repositorys_marker() {
     let repo = small_with_staging_baseline();
     repo.edit(
         "templates/app/workspaces/main/clients/backend.yaml",
@@ -279,7 +281,7 @@ fn changed_secret_reference_shows_markers() {
         "dir:B",
     ]);
     run.success().stdout_contains(
-        "  ~ /servers/main/clients/backend/client_secret: \"<secret:APP_BACKEND_SECRET>\" → \"<secret:APP_BACKEND_SECRET_V2>\"",
+        "  ~ /servers/main/clients/backend/client_secret: \"<redacted>\" → \"<secret:APP_BACKEND_SECRET_V2>\"",
     );
     assert!(!run.stdout.contains("beta"), "--tenant alpha only: {run}");
     let report = repo
@@ -300,8 +302,48 @@ fn changed_secret_reference_shows_markers() {
         .find(|c| c["path"] == "/servers/main/clients/backend/client_secret")
         .unwrap()
         .clone();
-    assert_eq!(change["old"], json!("<secret:APP_BACKEND_SECRET>"));
+    assert_eq!(change["old"], json!("<redacted>"));
     assert_eq!(change["new"], json!("<secret:APP_BACKEND_SECRET_V2>"));
+}
+
+/// From the independent try: a baseline's credential that looks like a `secret()` marker
+/// (`<secret:sk_live_...>`, a token of marker characters) was shown, in every form of the
+/// plan. A value from outside the repository has its markers redacted like any credential.
+#[test]
+fn a_baseline_credential_shaped_like_a_marker_is_never_shown() {
+    let repo = TestRepo::example();
+    repo.run(&["render", "--env", "local", "--out", "B"])
+        .success();
+    let token = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    let mut tree = repo.json("B/acme.json");
+    tree["servers"]["default"]["webhooks"]["crm-events"]["api_key"] =
+        json!(format!("<secret:{token}>"));
+    tree["servers"]["default"]["idps"]["google"]["credentials"]["google"]["client_secret"] =
+        json!(format!("<secret:{token}2>"));
+    repo.write("B/acme.json", &serde_json::to_string_pretty(&tree).unwrap());
+    for format in ["text", "json", "markdown", "html"] {
+        for envs in [&[][..], &[("PROMOTE_NO_CACHE", "1")][..]] {
+            let args = [
+                "plan",
+                "--env",
+                "local",
+                "--tenant",
+                "acme",
+                "--against",
+                "dir:B",
+                "--output",
+                format,
+            ];
+            let run = repo.run_env(&args, envs);
+            run.success();
+            assert!(!run.stdout.contains(token), "{format}: {}", run.stdout);
+            assert!(
+                run.stdout.contains("ACME_WEBHOOK_KEY"),
+                "{format}: {}",
+                run.stdout
+            );
+        }
+    }
 }
 
 /// A baseline exported with credentials holds them in plain text; no form of the plan shows

@@ -243,13 +243,19 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
     let mut places = crate::credentials::Places::new(crate::credentials::Scope::Tenant);
     for c in planned.changes {
         match c.reason {
-            Reason::Desired => out.pending.push(crate::plan::redact_change(c, &mut places)),
+            // The pending change's new value is the repository's rendering.
+            Reason::Desired => out.pending.push(crate::plan::redact_change(
+                c,
+                &mut places,
+                crate::plan::Markers::Shown,
+            )),
             Reason::Drift | Reason::Conflict => {
                 let applied = last.as_ref().and_then(|l| l.pointer(&c.path)).cloned();
                 let place = places.may_hold(&c.path);
+                let hidden = crate::plan::Markers::Hidden;
                 out.drifted.push(Drifted {
-                    applied: crate::plan::redact_value_at(&c.path, place, applied),
-                    live: crate::plan::redact_value_at(&c.path, place, c.old),
+                    applied: crate::plan::redact_value_at(&c.path, place, applied, hidden),
+                    live: crate::plan::redact_value_at(&c.path, place, c.old, hidden),
                     conflict: c.reason == Reason::Conflict,
                     path: crate::scrub::scrub(&c.path).into_owned(),
                 });

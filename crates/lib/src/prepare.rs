@@ -40,7 +40,7 @@ use crate::ignore::Ignore;
 use crate::patch::three_way::{self, Change, Conflict, DriftPolicy, Mode, Touched};
 use crate::patch::{pointer, Patch};
 use crate::pipeline::Project;
-use crate::plan::tenant::{self, Counts, Status, TenantPlan};
+use crate::plan::tenant::{self, Counts, Markers, Status, TenantPlan};
 use promote_platform::material;
 
 /// What the next step does when the platform and the repository both changed a path.
@@ -144,14 +144,18 @@ impl Sending {
     }
 
     /// Returns the redacted JSON a report shows: `{"format", "patch"}` as the patch goes on the
-    /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it.
-    pub(crate) fn redacted(&self) -> Value {
-        with_workspaces(tenant::redact_patch(self.patch.clone()), &self.workspaces)
+    /// wire, and `"workspaces"` (by ID) when new workspaces are imported after it; `markers`
+    /// says whether the markers of what it sends are shown (those of the repository's
+    /// rendering are).
+    pub(crate) fn redacted(&self, markers: Markers) -> Value {
+        let patch = tenant::redact_patch(self.patch.clone(), markers);
+        with_workspaces(patch, &self.workspaces, markers)
     }
 
     /// [`Sending::redacted`], taking the patch instead of copying it.
-    fn into_redacted(self) -> Value {
-        with_workspaces(tenant::redact_patch(self.patch), &self.workspaces)
+    fn into_redacted(self, markers: Markers) -> Value {
+        let patch = tenant::redact_patch(self.patch, markers);
+        with_workspaces(patch, &self.workspaces, markers)
     }
 
     /// Sends the patch (in `update` mode: the plan resolved conflicts already), then imports
@@ -220,12 +224,21 @@ impl Sending {
     }
 }
 
-/// `json` (a redacted patch's report form) with the new `workspaces`, redacted, by ID.
-fn with_workspaces(mut json: Value, workspaces: &[(String, Value)]) -> Value {
+/// `json` (a redacted patch's report form) with the new `workspaces`, redacted (their markers
+/// as `markers` says), by ID.
+fn with_workspaces(mut json: Value, workspaces: &[(String, Value)], markers: Markers) -> Value {
     if !workspaces.is_empty() {
+        let redact = |ws: &Value| {
+            let mut ws = ws.clone();
+            match markers {
+                Markers::Shown => credentials::redact_in_place(&mut ws, Scope::Workspace),
+                Markers::Hidden => credentials::hide_in_place(&mut ws, Scope::Workspace),
+            }
+            ws
+        };
         let workspaces: Map<String, Value> = workspaces
             .iter()
-            .map(|(wid, ws)| (wid.clone(), credentials::redact(ws, Scope::Workspace)))
+            .map(|(wid, ws)| (wid.clone(), redact(ws)))
             .collect();
         if let Value::Object(map) = &mut json {
             map.insert("workspaces".into(), Value::Object(workspaces));
@@ -311,6 +324,13 @@ fn prepare_keeping(
     // recorded.
     let ignore = policy.ignore;
     let desired = desired.without_material(ignore);
+    // The markers of the repository's rendering are its own words; any other tree's (a backup
+    // restored, an export migrated) may be secrets shaped like them.
+    let markers = if desired.validated {
+        Markers::Shown
+    } else {
+        Markers::Hidden
+    };
     let last_applied = last_applied.map(|l| without(l, ignore));
     let live = &*without(live, ignore);
     let (mut planned, mut touched) = match three_way::plan_with_drift(
@@ -322,7 +342,7 @@ fn prepare_keeping(
     ) {
         Ok(planned) => planned,
         Err(e) => {
-            report.conflicts = redact_all(&e.conflicts);
+            report.conflicts = redact_all(&e.conflicts, markers);
             let error = Diagnostic::new(e.to_string()).hint(CONFLICT_HINT);
             return Err(Refused { error, report });
         }
@@ -348,13 +368,13 @@ fn prepare_keeping(
         let mut places = Places::new(Scope::Tenant);
         changes
             .into_iter()
-            .map(|c| tenant::redact_change(c, &mut places))
+            .map(|c| tenant::redact_change(c, &mut places, markers))
             .collect()
     };
     report.changes = redact(changes);
     report.kept = redact(kept);
-    report.conflicts = redact_all(&planned.conflicts);
-    report.skipped = redact_all(&planned.skipped);
+    report.conflicts = redact_all(&planned.conflicts, markers);
+    report.skipped = redact_all(&planned.skipped, markers);
     if let Some(supply) = supply {
         match supply(&desired.references, live, &mut touched) {
             Ok(secrets) => report.secrets = secrets,
@@ -370,10 +390,10 @@ fn prepare_keeping(
     let sending = if sending.is_empty() {
         sending
     } else if keep {
-        report.patch = Some(sending.redacted());
+        report.patch = Some(sending.redacted(markers));
         sending
     } else {
-        report.patch = Some(sending.into_redacted());
+        report.patch = Some(sending.into_redacted(markers));
         Sending {
             patch: Patch::Merge(Value::Object(Map::new())),
             workspaces: Vec::new(),
@@ -400,12 +420,12 @@ fn without<'t>(tree: &'t Value, ignore: &Ignore) -> std::borrow::Cow<'t, Value> 
     std::borrow::Cow::Owned(owned)
 }
 
-fn redact_all(conflicts: &[Conflict]) -> Vec<Conflict> {
+fn redact_all(conflicts: &[Conflict], markers: Markers) -> Vec<Conflict> {
     let mut places = Places::new(Scope::Tenant);
     conflicts
         .iter()
         .cloned()
-        .map(|c| tenant::redact_conflict(c, &mut places))
+        .map(|c| tenant::redact_conflict(c, &mut places, markers))
         .collect()
 }
 

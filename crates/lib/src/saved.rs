@@ -474,7 +474,8 @@ impl SavedChange {
         report.conflicts = self.conflicts.clone();
         report.skipped = self.skipped;
         report.secrets = self.secrets;
-        report.patch = Some(sending.redacted());
+        // What a saved plan sends was rendered by the repository: its markers are its own.
+        report.patch = Some(sending.redacted(crate::plan::Markers::Shown));
         let skipped = self
             .kept
             .into_iter()

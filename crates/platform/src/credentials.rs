@@ -513,16 +513,45 @@ pub fn names_inside(value: &Value, scope: Scope) -> bool {
     matcher(scope).has_key(value)
 }
 
+/// Replaces every credential of `tree` but null by [`REDACTED`], `secret()` markers included:
+/// for a tree that is not the repository's rendering (an export, a baseline, a backup, a
+/// record), where a string shaped like a marker may be a secret.
+pub fn hide_in_place(tree: &mut Value, scope: Scope) {
+    let mut found = Vec::new();
+    for_each(tree, scope, |ptr, v| {
+        if !v.is_null() {
+            found.push(ptr);
+        }
+    });
+    for ptr in found {
+        if let Some(v) = tree.pointer_mut(&ptr) {
+            *v = Value::String(REDACTED.to_owned());
+        }
+    }
+}
+
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it
-/// redacted — for showing one changed value of a plan.
+/// redacted — for showing one changed value of a plan that the repository renders: its
+/// `secret()` markers stay ([`hide_at`] for any other value).
 pub fn redact_at(at: &str, value: &Value, scope: Scope) -> Value {
+    at_place(at, value, scope, redact_in_place)
+}
+
+/// [`redact_at`], hiding `secret()` markers too ([`hide_in_place`]): for a value that is not
+/// the repository's rendering.
+pub fn hide_at(at: &str, value: &Value, scope: Scope) -> Value {
+    at_place(at, value, scope, hide_in_place)
+}
+
+/// `value`, found at `at` in a tree of `scope`, as `redact` leaves it in a tree of its own.
+fn at_place(at: &str, value: &Value, scope: Scope, redact: fn(&mut Value, Scope)) -> Value {
     let segments = match pointer::parse(at) {
         Ok(s) => s,
         Err(_) => return Value::String(REDACTED.to_owned()),
     };
     // Rebuild the value at its place in an otherwise empty tree, redact, and take it back out.
     let mut wrapped = alone_at(&segments, value.clone());
-    redact_in_place(&mut wrapped, scope);
+    redact(&mut wrapped, scope);
     let mut out = wrapped;
     for seg in &segments {
         out = match out {
@@ -810,6 +839,30 @@ mod tests {
             redact_at("/servers/w/name", &json!("x"), Scope::Tenant),
             json!("x")
         );
+    }
+
+    /// A value that is not the repository's has its markers hidden too: a string shaped like
+    /// one may be a secret (`<secret:sk_live_...>` in a baseline). Null stays: it holds none.
+    #[test]
+    fn hides_markers_of_a_value_not_the_repositorys() {
+        let marker = json!("<secret:sk_live_4eC39HqLyjWDarjtT1zdp7dc>");
+        let at = "/servers/w/webhooks/h/api_key";
+        assert_eq!(redact_at(at, &marker, Scope::Tenant), marker);
+        assert_eq!(hide_at(at, &marker, Scope::Tenant), json!(REDACTED));
+        assert_eq!(hide_at(at, &Value::Null, Scope::Tenant), Value::Null);
+        let client = json!({"client_name": "<secret:X>", "client_secret": "<secret:X>"});
+        assert_eq!(
+            hide_at("/servers/w/clients/c", &client, Scope::Tenant),
+            json!({"client_name": "<secret:X>", "client_secret": REDACTED})
+        );
+        let mut tree = tenant();
+        hide_in_place(&mut tree, Scope::Tenant);
+        let hidden = tree.to_string();
+        assert!(
+            !hidden.contains("PRIVATE") && !hidden.contains("<secret:C>"),
+            "{hidden}"
+        );
+        assert!(hidden.contains("public"));
     }
 
     #[test]

@@ -163,27 +163,46 @@ fn placeholders(tenant: &Tenant) -> Vec<(String, String)> {
     out
 }
 
-/// `value` as a report may show it at `path`: redacted where a credential may be, and every
-/// credential value this process holds (the platform client's secret, a `PROMOTE_SECRET_*`
-/// value) scrubbed wherever it is ([`crate::scrub`]).
+/// Whether a report shows the `secret()` markers in credential fields of a value, which
+/// depends on whose the value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Markers {
+    /// Shown: the value is the repository's rendering, whose markers name its secrets in its
+    /// own words (`<secret:ACME_WEBHOOK_KEY>`).
+    Shown,
+    /// Redacted like any credential: the value comes from elsewhere (the platform, a baseline,
+    /// a backup, a record), where a string shaped like a marker may be a secret
+    /// (`<secret:sk_live_...>`).
+    Hidden,
+}
+
+/// `value` as a report may show it at `path`: redacted where a credential may be (markers
+/// too: [`Markers::Hidden`]), and every credential value this process holds (the platform
+/// client's secret, a `PROMOTE_SECRET_*` value) scrubbed wherever it is ([`crate::scrub`]).
 pub(crate) fn redact_value(path: &str, value: Option<Value>) -> Option<Value> {
     redact_value_at(
         path,
         credentials::place_may_hold(path, Scope::Tenant),
         value,
+        Markers::Hidden,
     )
 }
 
 /// [`redact_value`], where `place_may_hold` says whether the place may hold a credential
-/// whatever its value ([`credentials::place_may_hold`], asked once for a change's values).
+/// whatever its value ([`credentials::place_may_hold`], asked once for a change's values), and
+/// `markers` whether its markers are shown.
 pub(crate) fn redact_value_at(
     path: &str,
     place_may_hold: bool,
     value: Option<Value>,
+    markers: Markers,
 ) -> Option<Value> {
     let value = value?;
     let value = if place_may_hold || credentials::names_inside(&value, Scope::Tenant) {
-        credentials::redact_at(path, &value, Scope::Tenant)
+        match markers {
+            Markers::Shown => credentials::redact_at(path, &value, Scope::Tenant),
+            Markers::Hidden => credentials::hide_at(path, &value, Scope::Tenant),
+        }
     } else {
         value
     };
@@ -191,30 +210,34 @@ pub(crate) fn redact_value_at(
 }
 
 /// `c` with its values redacted where a credential may be; `places` asks where (the changes of
-/// one tenant, in the order the plan found them, share it).
-pub(crate) fn redact_change(mut c: Change, places: &mut Places) -> Change {
+/// one tenant, in the order the plan found them, share it). The old value is live's, whose
+/// markers are hidden; `new` says whether the new value's are shown.
+pub(crate) fn redact_change(mut c: Change, places: &mut Places, new: Markers) -> Change {
     c.path = crate::scrub::scrub(&c.path).into_owned();
     let place = places.may_hold(&c.path);
-    c.old = redact_value_at(&c.path, place, c.old.take());
-    c.new = redact_value_at(&c.path, place, c.new.take());
+    c.old = redact_value_at(&c.path, place, c.old.take(), Markers::Hidden);
+    c.new = redact_value_at(&c.path, place, c.new.take(), new);
     c
 }
 
-/// `c` with its values redacted where a credential may be ([`redact_change`]).
-pub(crate) fn redact_conflict(mut c: Conflict, places: &mut Places) -> Conflict {
+/// `c` with its values redacted where a credential may be ([`redact_change`]): the markers of
+/// the last-applied record and of live hidden, those of desired as `desired` says.
+pub(crate) fn redact_conflict(mut c: Conflict, places: &mut Places, desired: Markers) -> Conflict {
     c.path = crate::scrub::scrub(&c.path).into_owned();
     let place = places.may_hold(&c.path);
-    c.last_applied = redact_value_at(&c.path, place, c.last_applied.take());
-    c.desired = redact_value_at(&c.path, place, c.desired.take());
-    c.live = redact_value_at(&c.path, place, c.live.take());
+    let hidden = Markers::Hidden;
+    c.last_applied = redact_value_at(&c.path, place, c.last_applied.take(), hidden);
+    c.desired = redact_value_at(&c.path, place, c.desired.take(), desired);
+    c.live = redact_value_at(&c.path, place, c.live.take(), hidden);
     c
 }
 
 /// Returns the JSON form of a patch (`{"format", "patch"}`) with every credential value
-/// redacted; the patch is taken, not copied.
-pub(crate) fn redact_patch(patch: Patch) -> Value {
+/// redacted; the patch is taken, not copied. `markers` says whether the markers of the values
+/// it sets are shown; those of the values its `test` ops hold (live's) never are.
+pub(crate) fn redact_patch(patch: Patch, markers: Markers) -> Value {
     let format = Value::String(format!("rfc{}", patch.format().as_str()));
-    let body = redacted_body(patch.format(), patch.into_json(), Scope::Tenant);
+    let body = redacted_body(patch.format(), patch.into_json(), Scope::Tenant, markers);
     let mut json = Map::new();
     json.insert("format".to_owned(), format);
     json.insert("patch".to_owned(), body);
@@ -224,15 +247,15 @@ pub(crate) fn redact_patch(patch: Patch) -> Value {
 /// Returns the body of a patch (a merge document or an op list) between trees of `scope`, with
 /// every credential value redacted and nothing inside a credential field shown, its keys
 /// included: for `diff`, whose two trees may be anything, an export holding
-/// `api_key: {"sk_live_...": true}` or an IdP's `credentials` keyed by a secret among them. An
-/// op's path (and `from`) below a credential field ends at the field, then `<redacted>`, and
-/// its value is `<redacted>`; a
-/// field's map or list in a merge document is `<redacted>` unless every value in it is a
-/// `secret()` marker (what a template writes, whose keys are the repository's).
+/// `api_key: {"sk_live_...": true}` or an IdP's `credentials` keyed by a secret among them. A
+/// credential field's value is `<redacted>` whole, `secret()` markers included (a string shaped
+/// like one may be a secret: neither tree is known to be the repository's rendering); an op's
+/// path (and `from`) below a field ends at the field, then `<redacted>`, and its value is
+/// `<redacted>`.
 pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
-    let mut body = redacted_body(patch.format(), patch.to_json(), scope);
-    match &mut body {
-        Value::Array(ops) if patch.format() == Format::Json6902 => {
+    let mut body = redacted_body(patch.format(), patch.to_json(), scope, Markers::Hidden);
+    if let Value::Array(ops) = &mut body {
+        if patch.format() == Format::Json6902 {
             for op in ops.iter_mut().filter_map(Value::as_object_mut) {
                 let mut cut = false;
                 for key in ["path", "from"] {
@@ -249,20 +272,6 @@ pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
                 }
             }
         }
-        Value::Object(_) => {
-            let mut hidden = Vec::new();
-            credentials::for_each(&body, scope, |at, value| {
-                if matches!(value, Value::Object(_) | Value::Array(_)) && !only_markers(value) {
-                    hidden.push(at);
-                }
-            });
-            for at in hidden {
-                if let Some(value) = body.pointer_mut(&at) {
-                    *value = Value::String(credentials::REDACTED.to_owned());
-                }
-            }
-        }
-        _ => {}
     }
     body
 }
@@ -274,20 +283,15 @@ fn inside_field(at: &str, scope: Scope) -> Option<String> {
     (field.len() < at.len()).then(|| format!("{field}/{}", credentials::REDACTED))
 }
 
-/// Whether every value inside `value` is a `secret()` marker.
-fn only_markers(value: &Value) -> bool {
-    match value {
-        Value::String(s) => credentials::marker_name(s).is_some(),
-        Value::Array(items) => items.iter().all(only_markers),
-        Value::Object(map) => map.values().all(only_markers),
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
-    }
-}
-
-/// Returns `json`, the body of a patch in `format`, with every credential value redacted.
-fn redacted_body(format: Format, mut json: Value, scope: Scope) -> Value {
+/// Returns `json`, the body of a patch in `format`, with every credential value redacted: the
+/// markers of the values it sets as `markers` says, those of its `test` ops' values (live's)
+/// hidden.
+fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers) -> Value {
     match format {
-        Format::Merge7396 => credentials::redact_in_place(&mut json, scope),
+        Format::Merge7396 => match markers {
+            Markers::Shown => credentials::redact_in_place(&mut json, scope),
+            Markers::Hidden => credentials::hide_in_place(&mut json, scope),
+        },
         Format::Json6902 => {
             if let Value::Array(ops) = &mut json {
                 for op in ops {
@@ -296,12 +300,61 @@ fn redacted_body(format: Format, mut json: Value, scope: Scope) -> Value {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned();
+                    let test = op.get("op").and_then(Value::as_str) == Some("test");
                     if let Some(value) = op.get_mut("value") {
-                        *value = credentials::redact_at(&path, value, scope);
+                        *value = match (test, markers) {
+                            (false, Markers::Shown) => credentials::redact_at(&path, value, scope),
+                            _ => credentials::hide_at(&path, value, scope),
+                        };
                     }
                 }
             }
         }
     }
     crate::scrub::value(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A patch shows the markers of what it sets when that is the repository's rendering,
+    /// never those of the values its `test` ops hold (live's), nor any of a tree from elsewhere.
+    #[test]
+    fn a_patch_shows_only_the_repositorys_markers() {
+        let at = "/servers/w/webhooks/h/api_key";
+        let ops: json_patch::Patch = serde_json::from_value(json!([
+            {"op": "test", "path": at, "value": "<secret:sk_live_1>"},
+            {"op": "replace", "path": at, "value": "<secret:HOOK_KEY>"},
+        ]))
+        .unwrap();
+        let shown = redact_patch(Patch::Ops(ops.clone()), Markers::Shown);
+        assert_eq!(shown["patch"][0]["value"], json!(credentials::REDACTED));
+        assert_eq!(shown["patch"][1]["value"], json!("<secret:HOOK_KEY>"));
+        let hidden = redact_patch(Patch::Ops(ops), Markers::Hidden);
+        assert_eq!(hidden["patch"][1]["value"], json!(credentials::REDACTED));
+        let merge =
+            json!({"servers": {"w": {"webhooks": {"h": {"api_key": "<secret:sk_live_1>"}}}}});
+        let shown = redact_patch(Patch::Merge(merge.clone()), Markers::Shown);
+        assert_eq!(
+            shown["patch"].pointer(at),
+            Some(&json!("<secret:sk_live_1>"))
+        );
+        let hidden = redact_patch(Patch::Merge(merge), Markers::Hidden);
+        assert_eq!(
+            hidden["patch"].pointer(at),
+            Some(&json!(credentials::REDACTED))
+        );
+        let change = Change {
+            path: at.to_owned(),
+            kind: crate::patch::three_way::ChangeKind::Replace,
+            old: Some(json!("<secret:sk_live_1>")),
+            new: Some(json!("<secret:HOOK_KEY>")),
+            reason: crate::patch::three_way::Reason::Desired,
+        };
+        let c = redact_change(change, &mut Places::new(Scope::Tenant), Markers::Shown);
+        assert_eq!(c.old, Some(json!(credentials::REDACTED)));
+        assert_eq!(c.new, Some(json!("<secret:HOOK_KEY>")));
+    }
 }
