@@ -832,3 +832,61 @@ fn a_json_baseline_read_against_desired_plans_as_the_whole_file() {
     let errors = &tenant(&report, "umbrella")["errors"];
     assert_eq!(errors[0]["location"]["line"], json!(2), "{errors}");
 }
+
+/// From the independent try: a tenant's baseline that is there but is no regular file (a pipe,
+/// a device, a broken link, a directory named `.json`) made the tenant look new, and the plan
+/// create it whole. Whatever is at a tenant's name is its baseline: such a one is refused, named,
+/// and so is a tenant held both as a file and as a directory.
+#[test]
+fn a_baseline_that_is_there_but_unreadable_is_refused_not_taken_for_none() {
+    let repo = TestRepo::example();
+    repo.run(&["render", "--env", "local", "--out", "B"])
+        .success();
+    let base = repo.path().join("B");
+    let plan = || {
+        repo.run(&[
+            "plan",
+            "--env",
+            "local",
+            "--tenant",
+            "globex",
+            "--against",
+            "dir:B",
+            "--output",
+            "json",
+        ])
+    };
+    let check = |expected: &str| {
+        let run = plan();
+        run.code(1);
+        run.stdout_contains(expected);
+        assert_eq!(
+            tenant(&run.stdout_json(), "globex")["status"],
+            json!("error")
+        );
+    };
+    std::fs::remove_file(base.join("globex.json")).unwrap();
+    std::fs::create_dir(base.join("globex.json")).unwrap();
+    check("not a regular file");
+    std::fs::remove_dir(base.join("globex.json")).unwrap();
+    std::os::unix::fs::symlink(base.join("nowhere.json"), base.join("globex.json")).unwrap();
+    check("not a regular file");
+    std::fs::remove_file(base.join("globex.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", base.join("globex.json")).unwrap();
+    check("not a regular file");
+    std::fs::remove_file(base.join("globex.json")).unwrap();
+    std::fs::write(base.join("globex"), "{}").unwrap();
+    check("neither a .json file nor a directory");
+    std::fs::remove_file(base.join("globex")).unwrap();
+    std::fs::create_dir(base.join("globex")).unwrap();
+    std::fs::write(base.join("globex.json"), "{}").unwrap();
+    check("twice");
+    std::fs::remove_dir(base.join("globex")).unwrap();
+    std::fs::remove_file(base.join("globex.json")).unwrap();
+    // Nothing at its name: a new tenant, as before.
+    let run = plan();
+    assert_eq!(
+        tenant(&run.stdout_json(), "globex")["status"],
+        json!("create")
+    );
+}

@@ -24,7 +24,7 @@
 //! again that way, for the same error.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::de::value::MapAccessDeserializer;
@@ -78,7 +78,7 @@ enum Read<'de> {
 #[derive(Default)]
 struct Prune<'de> {
     same: Vec<Cow<'de, str>>,
-    below: Vec<(Cow<'de, str>, Prune<'de>)>,
+    below: BTreeMap<Cow<'de, str>, Prune<'de>>,
 }
 
 impl Prune<'_> {
@@ -95,13 +95,6 @@ impl Prune<'_> {
                 below.take_out(inner);
             }
         }
-    }
-
-    /// Forgets what an earlier value of `key` in the same object said (a key written twice:
-    /// the last one counts).
-    fn forget(&mut self, key: &str) {
-        self.same.retain(|k| k != key);
-        self.below.retain(|(k, _)| k != key);
     }
 }
 
@@ -213,37 +206,44 @@ fn object<'de, A: MapAccess<'de>>(
     let mut live = Map::new();
     let mut prune = Prune::default();
     // While the keys come in increasing order (as promote and serde_json write them), none is
-    // written twice; from the first that does not, the keys read are kept to look in.
+    // written twice; from the first that does not, each is looked for among those read (in
+    // `live`, or among those read alike, borrowed from the text), and an earlier value of it
+    // forgotten.
     let mut previous: Option<Cow<'de, str>> = None;
-    let mut seen: Option<HashSet<String>> = None;
+    let mut alike: Option<BTreeSet<Cow<'de, str>>> = None;
     while let Some(key) = map.next_key_seed(Key)? {
-        match (&previous, &mut seen) {
-            (None, _) if key == RAW_VALUE_TOKEN => {
+        match &previous {
+            None if key == RAW_VALUE_TOKEN => {
                 return Err(de::Error::custom("a raw value: read the whole text"));
             }
-            (Some(p), None) if key.as_ref() <= p.as_ref() => {
-                let mut read: HashSet<String> = live.keys().cloned().collect();
-                read.extend(prune.same.iter().map(|k| k.to_string()));
-                seen = Some(read);
+            Some(p) if alike.is_none() && key.as_ref() <= p.as_ref() => {
+                alike = Some(prune.same.iter().cloned().collect());
             }
             _ => {}
         }
-        if let Some(seen) = &mut seen {
-            if !seen.insert(key.to_string()) {
-                live.remove(key.as_ref());
-                prune.forget(&key);
-            }
+        if let Some(alike) = &mut alike {
+            alike.remove(key.as_ref());
+            live.remove(key.as_ref());
+            prune.below.remove(key.as_ref());
         }
         match map.next_value_seed(Against(want.get(key.as_ref())))? {
-            Read::Same => prune.same.push(key.clone()),
+            Read::Same => {
+                if let Some(alike) = &mut alike {
+                    alike.insert(key.clone());
+                }
+                prune.same.push(key.clone());
+            }
             Read::Differs(value, below) => {
                 if !below.is_empty() {
-                    prune.below.push((key.clone(), below));
+                    prune.below.insert(key.clone(), below);
                 }
                 live.insert(key.clone().into_owned(), value);
             }
         }
         previous = Some(key);
+    }
+    if let Some(alike) = alike {
+        prune.same = alike.into_iter().collect();
     }
     // Every key read alike was desired's, once: all alike when they are all desired's.
     if live.is_empty() && prune.below.is_empty() && prune.same.len() == want.len() {
@@ -346,6 +346,8 @@ mod tests {
             r#"{"a": {"x": 1, "y": 9}, "b": 2, "c": 3, "a": {"x": 1, "y": 2}}"#,
             r#"{"c": 3, "b": 1, "a": {"x": 1, "y": 2}, "b": 2}"#,
             r#"{"c": 3, "b": 2, "a": 5, "b": 1, "a": {"y": 2, "x": 1, "y": 3}}"#,
+            r#"{"b": 2, "c": 3, "a": {"x": 1, "y": 3}, "a": 5}"#,
+            r#"{"b": 2, "c": 3, "a": {"x": 1, "y": 3}, "a": {"y": 2}}"#,
         ] {
             same_plan(&desired, text);
         }
@@ -530,15 +532,25 @@ mod tests {
                 let mut first = true;
                 for (k, v) in entries {
                     let twice = picks.next().unwrap_or(0).is_multiple_of(5);
-                    let earlier = json!([v.clone()]);
-                    for v in [twice.then_some(&earlier), Some(v)].into_iter().flatten() {
+                    let earlier = match picks.next().unwrap_or(0) % 2 {
+                        0 => json!([v.clone()]),
+                        _ => changed(v, picks),
+                    };
+                    for (v, last) in [(twice.then_some(&earlier), false), (Some(v), true)] {
+                        let Some(v) = v else { continue };
                         if !std::mem::take(&mut first) {
                             out.push_str(", ");
                         }
                         let key = serde_json::to_string(k).unwrap();
                         out.push_str(&key.replace('a', "\\u0061"));
                         out.push_str(": ");
-                        written(v, picks, out);
+                        // The earlier value as serde_json writes it: it holds `v`, whose
+                        // objects would each be written twice again.
+                        if last {
+                            written(v, picks, out);
+                        } else {
+                            out.push_str(&serde_json::to_string(v).unwrap());
+                        }
                     }
                 }
                 out.push('}');
