@@ -230,10 +230,7 @@ fn with_workspaces(mut json: Value, workspaces: &[(String, Value)], markers: Mar
     if !workspaces.is_empty() {
         let redact = |ws: &Value| {
             let mut ws = ws.clone();
-            match markers {
-                Markers::Shown => credentials::redact_in_place(&mut ws, Scope::Workspace),
-                Markers::Hidden => credentials::hide_in_place(&mut ws, Scope::Workspace),
-            }
+            tenant::redact_tree(&mut ws, Scope::Workspace, markers);
             ws
         };
         let workspaces: Map<String, Value> = workspaces

@@ -176,6 +176,14 @@ pub(crate) enum Markers {
     Hidden,
 }
 
+/// Redacts every credential of `tree` (a tree of `scope`), its markers as `markers` says.
+pub(crate) fn redact_tree(tree: &mut Value, scope: Scope, markers: Markers) {
+    match markers {
+        Markers::Shown => credentials::redact_in_place(tree, scope),
+        Markers::Hidden => credentials::hide_in_place(tree, scope),
+    }
+}
+
 /// `value` as a report may show it at `path`: redacted where a credential may be (markers
 /// too: [`Markers::Hidden`]), and every credential value this process holds (the platform
 /// client's secret, a `PROMOTE_SECRET_*` value) scrubbed wherever it is ([`crate::scrub`]).
@@ -288,10 +296,7 @@ fn inside_field(at: &str, scope: Scope) -> Option<String> {
 /// hidden.
 fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers) -> Value {
     match format {
-        Format::Merge7396 => match markers {
-            Markers::Shown => credentials::redact_in_place(&mut json, scope),
-            Markers::Hidden => credentials::hide_in_place(&mut json, scope),
-        },
+        Format::Merge7396 => redact_tree(&mut json, scope, markers),
         Format::Json6902 => {
             if let Value::Array(ops) = &mut json {
                 for op in ops {
