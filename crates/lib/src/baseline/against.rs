@@ -574,6 +574,19 @@ mod tests {
         }
     }
 
+    /// `desired` changed and written as JSON as `picks` decide ([`changed`], [`written`]); the
+    /// root stays an object, as a tenant's does: what is below it changes.
+    fn changed_text(desired: &Value, picks: Vec<u8>) -> String {
+        let mut picks = picks.into_iter().cycle();
+        let live = match changed(desired, &mut picks) {
+            live @ Value::Object(_) => live,
+            _ => desired.clone(),
+        };
+        let mut text = String::new();
+        written(&live, &mut picks, &mut text);
+        text
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -584,14 +597,7 @@ mod tests {
             desired in arb_tree(),
             picks in prop::collection::vec(any::<u8>(), 0..64),
         ) {
-            let mut picks = picks.into_iter().cycle();
-            let live = match changed(&desired, &mut picks) {
-                // The root stays an object, as a tenant's does: what is below it changes.
-                live @ Value::Object(_) => live,
-                _ => desired.clone(),
-            };
-            let mut text = String::new();
-            written(&live, &mut picks, &mut text);
+            let text = changed_text(&desired, picks);
             same_plan(&desired, &text);
         }
 
@@ -614,14 +620,7 @@ mod tests {
             const BYTES: &[&str] = &[
                 ",", "}", "]", "{", "[", ":", "\"", "\\", " ", "\u{1}", "0", "e", "\u{a0}", "n",
             ];
-            let mut picks = picks.into_iter().cycle();
-            let live = match changed(&desired, &mut picks) {
-                // The root stays an object, as a tenant's does: what is below it changes.
-                live @ Value::Object(_) => live,
-                _ => desired.clone(),
-            };
-            let mut text = String::new();
-            written(&live, &mut picks, &mut text);
+            let mut text = changed_text(&desired, picks);
             for (at, by_mark, kind, byte) in edits {
                 // Half the edits next to a byte of JSON's own, where the reader decides most.
                 let marks: Vec<usize> = text
