@@ -411,3 +411,32 @@ fn entry_files_are_redacted_too() {
             .never_shows("-new-plain");
     }
 }
+
+/// From the attacker's try: a server's key set holds keys outside `keys` (the next ones and the
+/// revoked ones); their private members are credentials by place too, at the tenant and in
+/// each workspace, with no `kty` to go by.
+#[test]
+fn private_members_of_next_and_revoked_keys_are_redacted() {
+    let keys = |tag: &str| {
+        json!({
+            "next_signing_key": {"d": format!("sk_live_{tag}_1")},
+            "next_encryption_key": {"p": format!("sk_live_{tag}_2")},
+            "revoked_signing_keys": [{"q": format!("sk_live_{tag}_3")}],
+            "revoked_encryption_keys": [{"oth": [{"r": format!("sk_live_{tag}_4")}]}],
+        })
+    };
+    let old = json!({"jwks": keys("T"), "servers": {"w": {"jwks": keys("W")}}});
+    let new = json!({"servers": {"w": {}}});
+    let repo = pair(&old, &new);
+    for format in ["auto", "6902"] {
+        for tests in [false, true] {
+            let mut args = vec!["diff", "--format", format, "new.json", "old.json"];
+            if tests {
+                args.push("--with-tests");
+            }
+            let run = repo.run(&args);
+            run.success();
+            run.never_shows("sk_live");
+        }
+    }
+}

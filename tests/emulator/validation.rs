@@ -314,7 +314,7 @@ fn a_secret_marker_in_a_credential_field_is_422() {
     refused_at(
         &r,
         "/clients/web/client_secret",
-        "unresolved secret reference `WEB_SECRET`",
+        "unresolved secret reference (a `<secret:NAME>` marker)",
     );
     let r = s.merge_patch(
         &token,
@@ -325,7 +325,7 @@ fn a_secret_marker_in_a_credential_field_is_422() {
     refused_at(
         &r,
         "/webhooks/h/api_key",
-        "unresolved secret reference `HOOK`",
+        "unresolved secret reference (a `<secret:NAME>` marker)",
     );
     let r = s.merge_patch(
         &token,
@@ -336,7 +336,7 @@ fn a_secret_marker_in_a_credential_field_is_422() {
     refused_at(
         &r,
         "/idps/corp/credentials",
-        "unresolved secret reference `IDP`",
+        "unresolved secret reference (a `<secret:NAME>` marker)",
     );
     let r = s.import(
         &token,
@@ -344,7 +344,11 @@ fn a_secret_marker_in_a_credential_field_is_422() {
         &json!({"servers": {"x": {"secret": "<secret:WS>"}}}),
         "",
     );
-    refused_at(&r, "/servers/x/secret", "unresolved secret reference `WS`");
+    refused_at(
+        &r,
+        "/servers/x/secret",
+        "unresolved secret reference (a `<secret:NAME>` marker)",
+    );
     assert_eq!(everything(&s, &token), before);
     // The same text outside a credential field is just text.
     s.merge_patch(

@@ -125,31 +125,29 @@ impl Emulator {
 pub(crate) fn check(tree: &Value) -> Vec<Problem> {
     let mut problems = check::tenant(tree);
     credentials::for_each(tree, Scope::Tenant, |at, value| {
-        let mut markers = Vec::new();
-        collect_markers(value, &mut markers);
-        if let Some(name) = markers.first() {
+        // The marker's text is not repeated: in a credential field, what looks like a name may
+        // be the secret itself, and this answer reaches reports.
+        if holds_marker(value) {
             problems.push(Problem {
                 pointer: at,
-                message: format!("unresolved secret reference `{name}`"),
-                hint: Some(format!(
-                    "promote substitutes PROMOTE_SECRET_{name} before sending; a marker must never reach the platform"
-                )),
+                message: "unresolved secret reference (a `<secret:NAME>` marker)".to_owned(),
+                hint: Some(
+                    "promote substitutes PROMOTE_SECRET_NAME before sending; a marker must never reach the platform"
+                        .to_owned(),
+                ),
             });
         }
     });
     problems
 }
 
-fn collect_markers(value: &Value, out: &mut Vec<String>) {
+/// Whether `value` is or holds a `<secret:NAME>` marker.
+fn holds_marker(value: &Value) -> bool {
     match value {
-        Value::String(s) => {
-            if let Some(name) = credentials::marker_name(s) {
-                out.push(name.to_owned());
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_markers(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_markers(v, out)),
-        _ => {}
+        Value::String(s) => credentials::marker_name(s).is_some(),
+        Value::Array(items) => items.iter().any(holds_marker),
+        Value::Object(map) => map.values().any(holds_marker),
+        _ => false,
     }
 }
 

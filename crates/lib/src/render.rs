@@ -482,27 +482,39 @@ impl<'a> Templates<'a> {
         forged: &markers::Forged,
     ) -> Diagnostic {
         let location = template_location(self.files, &tenant.template, tree, &forged.pointer);
-        let name = forged.name.as_deref().unwrap_or("NAME");
-        let marker = crate::credentials::marker(name);
+        // Where a credential field is, what looks like a marker's name may be the secret
+        // (`<secret:sk_live_...>`): its text is not repeated.
+        let field =
+            crate::credentials::field_of(&forged.pointer, crate::credentials::Scope::Tenant);
+        let name = match (&forged.name, &field) {
+            (Some(name), None) => name.as_str(),
+            _ => "NAME",
+        };
+        // ` <secret:NAME>`, or why it is not shown; nothing for a marker cut short.
+        let marker = match (&forged.name, &field) {
+            (Some(name), None) => format!(" `{}`", crate::credentials::marker(name)),
+            (Some(_), Some(_)) => {
+                " (not shown: in a credential field, it may be the secret)".to_owned()
+            }
+            (None, _) => String::new(),
+        };
         let d = if forged.key {
             // A file's or a directory's name is a key too; secret() cannot write either.
             Diagnostic::new(format!(
-                "a key holding a secret marker `{marker}`: markers come only from secret(), as the value of a credential field"
+                "a key holding a secret marker{marker}: markers come only from secret(), as the value of a credential field"
             ))
             .hint("rename the key, or the file or directory that names it: a secret goes only where a credential field's value does (`client_secret: {{ secret(\"NAME\") }}`)")
         } else {
             let message = match &forged.name {
                 Some(_) => format!(
-                    "a secret marker `{marker}` that secret() did not write: markers come only from secret()"
+                    "a secret marker{marker} that secret() did not write: markers come only from secret()"
                 ),
                 None => "text that starts as a secret marker does (`<secret:`) where secret() did not write one: markers come only from secret()".to_owned(),
             };
             let secret = format!("{{{{ secret(\"{name}\") }}}}");
             // Where no credential field is, secret() is refused too: say where it goes.
-            let field =
-                crate::credentials::field_of(&forged.pointer, crate::credentials::Scope::Tenant);
             let hint = match (&forged.name, field) {
-                (Some(_), Some(_)) => format!("write {secret}"),
+                (Some(_), Some(_)) => format!("write {secret}, NAME the secret's name (its value goes in PROMOTE_SECRET_NAME at apply time)"),
                 (None, Some(_)) => format!("write {secret}, NAME of letters, digits and '_'"),
                 (_, None) => format!("a secret goes only in a credential field's value (`client_secret: {secret}`); write this value itself here"),
             };
@@ -1450,12 +1462,15 @@ mod tests {
         ] {
             let env = "target: {url: https://x}\nvars: {stolen: \"<secret:FROM_VARS>\"}\ntenants:\n  acme: {id: acme-prod}\n";
             let err = run(forged, env).unwrap_err()[0].to_string();
+            // In a credential field what looks like a name may be the secret: not repeated.
             assert!(
-                err.starts_with(&format!("templates/acme/workspaces/w/clients/c.yaml:2:1: a secret marker `<secret:{name}>` that secret() did not write")),
+                err.starts_with("templates/acme/workspaces/w/clients/c.yaml:2:1: a secret marker (not shown: in a credential field, it may be the secret) that secret() did not write"),
                 "{forged}: {err}"
             );
+            assert!(!err.contains(&format!("<secret:{name}>")), "{err}");
+            assert!(!err.contains(&format!("\"{name}\"")), "{err}");
             assert!(
-                err.contains(&format!("hint: write {{{{ secret(\"{name}\") }}}}")),
+                err.contains("hint: write {{ secret(\"NAME\") }}, NAME the secret's name"),
                 "{err}"
             );
         }

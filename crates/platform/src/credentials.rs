@@ -20,6 +20,10 @@ pub(crate) mod matcher;
 /// also apply under `servers/*` of a tenant.
 pub const TENANT_FIELDS: &[&str] = &[
     "jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    // A server's key set holds keys outside `keys` too (`ServerJWKs` in the vendor's API
+    // description): the next ones, and those revoked.
+    "jwks/next_signing_key|next_encryption_key/d|p|q|dp|dq|qi|k|oth",
+    "jwks/revoked_signing_keys|revoked_encryption_keys/*/d|p|q|dp|dq|qi|k|oth",
     "mfa_methods/*/auth",
     ANYWHERE_FIELDS,
 ];
@@ -37,6 +41,8 @@ const ANY_DEPTH: &str = "**";
 /// Credential fields of a workspace (see [`TENANT_FIELDS`]).
 pub const WORKSPACE_FIELDS: &[&str] = &[
     "jwks/keys/*/d|p|q|dp|dq|qi|k|oth",
+    "jwks/next_signing_key|next_encryption_key/d|p|q|dp|dq|qi|k|oth",
+    "jwks/revoked_signing_keys|revoked_encryption_keys/*/d|p|q|dp|dq|qi|k|oth",
     "secret",
     "rotated_secrets",
     "subject_identifier_algorithm_salt",
