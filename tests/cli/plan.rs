@@ -890,3 +890,44 @@ fn a_baseline_that_is_there_but_unreadable_is_refused_not_taken_for_none() {
         json!("create")
     );
 }
+
+/// From the attacker's try: against `rev:`, keys inside a credential field that the repository
+/// dropped since (an old commit's `credentials: {sk_live_...: x}`) were shown as the paths of
+/// removals, in the patch's `null`s and in its ops. A removal's path below a credential field ends
+/// at the field; the field is not shown in a merge document that removes a key inside it.
+#[test]
+fn keys_a_baseline_holds_inside_a_credential_field_are_never_shown() {
+    let (repo, _) = TestRepo::example_in_git();
+    let file = "templates/acme/workspaces/default/idps/google.yaml";
+    let clean = repo.read(file);
+    repo.write(
+        file,
+        &clean.replace(
+            "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n",
+            "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n    sk_live_PLANTED_K1: x\n  sk_live_PLANTED_K2: true\n",
+        ),
+    );
+    repo.commit("a secret as a key");
+    repo.write(file, &clean);
+    repo.commit("dropped");
+    for format in ["text", "json", "markdown", "html"] {
+        let run = repo.run(&[
+            "plan",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "--against",
+            "rev:HEAD~1",
+            "--output",
+            format,
+        ]);
+        run.success();
+        assert!(!run.stdout.contains("sk_live"), "{format}: {}", run.stdout);
+        assert!(
+            run.stdout.contains("credentials"),
+            "{format}: {}",
+            run.stdout
+        );
+    }
+}

@@ -371,3 +371,25 @@ fn plain_text_in_a_misspelled_credential_field_is_refused_and_never_shown() {
         .code(1)
         .never_shows("sk_live_TYPOPLAIN");
 }
+
+/// From the attacker's try: a key inside a credential field that the model does not know was
+/// named in the warning and its pointer (`credentials/google/sk_live_...`); it may be the
+/// secret. The warning stays, at the field, without the key.
+#[test]
+fn an_unknown_key_inside_a_credential_field_is_not_repeated() {
+    let repo = TestRepo::example();
+    let file = "templates/acme/workspaces/default/idps/google.yaml";
+    let text = repo.read(file).replace(
+        "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n",
+        "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n    sk_live_PLANTED_K3: true\n",
+    );
+    repo.write(file, &text);
+    let run = repo.run(&["validate", "--env", "local"]);
+    assert!(!run.stderr.contains("sk_live"), "{run}");
+    assert!(!run.stdout.contains("sk_live"), "{run}");
+    assert!(
+        run.stderr
+            .contains("a key inside the credential field `credentials`"),
+        "{run}"
+    );
+}

@@ -39,7 +39,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{Change, DriftPolicy, Mode, Reason};
+use crate::patch::three_way::{Change, ChangeKind, DriftPolicy, Mode, Reason};
 use crate::pipeline::Project;
 use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
 use promote_platform::material;
@@ -257,7 +257,10 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
                     applied: crate::plan::redact_value_at(&c.path, place, applied, hidden),
                     live: crate::plan::redact_value_at(&c.path, place, c.old, hidden),
                     conflict: c.reason == Reason::Conflict,
-                    path: crate::scrub::scrub(&c.path).into_owned(),
+                    path: crate::plan::shown_path(
+                        crate::scrub::scrub(&c.path).into_owned(),
+                        place && c.kind == ChangeKind::Remove,
+                    ),
                 });
             }
         }

@@ -18,7 +18,7 @@ use crate::saved::SavedChange;
 
 pub mod tenant;
 
-pub(crate) use tenant::{redact_change, redact_value, redact_value_at, Markers};
+pub(crate) use tenant::{redact_change, redact_value, redact_value_at, shown_path, Markers};
 pub use tenant::{redact_patch_body, Counts, Outcome, Status, TenantPlan};
 
 /// The version of the shape of plan and apply reports in JSON. 2: a tenant's `patch` is what

@@ -225,7 +225,19 @@ pub(crate) fn redact_change(mut c: Change, places: &mut Places, new: Markers) ->
     let place = places.may_hold(&c.path);
     c.old = redact_value_at(&c.path, place, c.old.take(), Markers::Hidden);
     c.new = redact_value_at(&c.path, place, c.new.take(), new);
+    c.path = shown_path(c.path, place && c.kind == ChangeKind::Remove);
     c
+}
+
+/// `path` as a report shows it: cut at the credential field it lies strictly inside (then
+/// `/<redacted>`) when its keys are `foreign`, not the repository's rendering — a removal's are
+/// live's or a record's, and a key inside a credential field may be the secret
+/// (`api_key: {"sk_live_...": true}`).
+pub(crate) fn shown_path(path: String, foreign: bool) -> String {
+    if !foreign {
+        return path;
+    }
+    inside_field(&path, Scope::Tenant).unwrap_or(path)
 }
 
 /// `c` with its values redacted where a credential may be ([`redact_change`]): the markers of
@@ -237,6 +249,7 @@ pub(crate) fn redact_conflict(mut c: Conflict, places: &mut Places, desired: Mar
     c.last_applied = redact_value_at(&c.path, place, c.last_applied.take(), hidden);
     c.desired = redact_value_at(&c.path, place, c.desired.take(), desired);
     c.live = redact_value_at(&c.path, place, c.live.take(), hidden);
+    c.path = shown_path(c.path, place && c.desired.is_none());
     c
 }
 
@@ -261,27 +274,7 @@ pub(crate) fn redact_patch(patch: Patch, markers: Markers) -> Value {
 /// path (and `from`) below a field ends at the field, then `<redacted>`, and its value is
 /// `<redacted>`.
 pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
-    let mut body = redacted_body(patch.format(), patch.to_json(), scope, Markers::Hidden);
-    if let Value::Array(ops) = &mut body {
-        if patch.format() == Format::Json6902 {
-            for op in ops.iter_mut().filter_map(Value::as_object_mut) {
-                let mut cut = false;
-                for key in ["path", "from"] {
-                    if let Some(Value::String(at)) = op.get_mut(key) {
-                        if let Some(field) = inside_field(at, scope) {
-                            *at = field;
-                            cut = true;
-                        }
-                    }
-                }
-                // Below the field, a value's keys would show what its path no longer does.
-                if let (true, Some(value)) = (cut, op.get_mut("value")) {
-                    *value = Value::String(credentials::REDACTED.to_owned());
-                }
-            }
-        }
-    }
-    body
+    redacted_body(patch.format(), patch.to_json(), scope, Markers::Hidden)
 }
 
 /// `at` cut at the credential field it lies strictly inside, followed by `/<redacted>`; `None`
@@ -291,26 +284,73 @@ fn inside_field(at: &str, scope: Scope) -> Option<String> {
     (field.len() < at.len()).then(|| format!("{field}/{}", credentials::REDACTED))
 }
 
+/// Whether `value` holds a null, at any depth.
+fn holds_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(holds_null),
+        Value::Object(map) => map.values().any(holds_null),
+        _ => false,
+    }
+}
+
 /// Returns `json`, the body of a patch in `format`, with every credential value redacted: the
 /// markers of the values it sets as `markers` says, those of its `test` ops' values (live's)
 /// hidden.
 fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers) -> Value {
     match format {
-        Format::Merge7396 => redact_tree(&mut json, scope, markers),
+        Format::Merge7396 => {
+            redact_tree(&mut json, scope, markers);
+            // A null inside a credential field removes a key of live's, which may be the
+            // secret: the field is not shown.
+            let mut foreign = Vec::new();
+            credentials::for_each(&json, scope, |at, value| {
+                if !value.is_null() && holds_null(value) {
+                    foreign.push(at);
+                }
+            });
+            for at in foreign {
+                if let Some(value) = json.pointer_mut(&at) {
+                    *value = Value::String(credentials::REDACTED.to_owned());
+                }
+            }
+        }
         Format::Json6902 => {
             if let Value::Array(ops) = &mut json {
-                for op in ops {
+                for op in ops.iter_mut().filter_map(Value::as_object_mut) {
                     let path = op
                         .get("path")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned();
-                    let test = op.get("op").and_then(Value::as_str) == Some("test");
+                    let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
+                    let test = kind == "test";
+                    // A `test` op's path and value are live's, a `remove`'s path is; every
+                    // op's is when the tree sent is not the repository's rendering.
+                    let foreign = test || kind == "remove" || markers == Markers::Hidden;
                     if let Some(value) = op.get_mut("value") {
                         *value = match (test, markers) {
                             (false, Markers::Shown) => credentials::redact_at(&path, value, scope),
                             _ => credentials::hide_at(&path, value, scope),
                         };
+                    }
+                    if !foreign {
+                        continue;
+                    }
+                    // An op's path below a credential field ends at it, then `<redacted>`, and
+                    // its value, whose keys would show what the path no longer does, is
+                    // `<redacted>`.
+                    let mut cut = false;
+                    for key in ["path", "from"] {
+                        if let Some(Value::String(at)) = op.get_mut(key) {
+                            if let Some(field) = inside_field(at, scope) {
+                                *at = field;
+                                cut = true;
+                            }
+                        }
+                    }
+                    if let (true, Some(value)) = (cut, op.get_mut("value")) {
+                        *value = Value::String(credentials::REDACTED.to_owned());
                     }
                 }
             }

@@ -63,6 +63,22 @@ pub(super) fn check(
                 unknown.in_type
             ),
         };
+        // A key inside a credential field may be the secret (`credentials: {sk_live_...: x}`):
+        // neither it nor its pointer is repeated.
+        let inside = credentials::field_of(&unknown.pointer, Scope::Tenant)
+            .filter(|field| field.len() < unknown.pointer.len());
+        if let Some(field) = inside {
+            warnings.push(Problem {
+                message: format!(
+                    "a key inside the credential field `{}` is not a field of {}: the platform drops it (the key is not shown: it may be the secret)",
+                    field.rsplit('/').next().unwrap_or_default(),
+                    what(&unknown.in_type)
+                ),
+                hint: Some(hint),
+                pointer: format!("{field}/{}", credentials::REDACTED),
+            });
+            continue;
+        }
         if let Some(near) = misspelled_credential(tree, &unknown) {
             // Its value is shown and sent as any unknown field's: plain text meant as a
             // credential must not be, so it is refused as a credential field's would be.
