@@ -316,6 +316,8 @@ fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers
             }
         }
         Format::Json6902 => {
+            // Most ops are nowhere near a credential field: asked first, in op order.
+            let mut places = Places::new(scope);
             if let Value::Array(ops) = &mut json {
                 for op in ops.iter_mut().filter_map(Value::as_object_mut) {
                     let path = op
@@ -343,6 +345,9 @@ fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers
                     let mut cut = false;
                     for key in ["path", "from"] {
                         if let Some(Value::String(at)) = op.get_mut(key) {
+                            if !places.may_hold(at) {
+                                continue;
+                            }
                             if let Some(field) = inside_field(at, scope) {
                                 *at = field;
                                 cut = true;
