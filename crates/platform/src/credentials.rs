@@ -456,11 +456,29 @@ pub fn redact(tree: &Value, scope: Scope) -> Value {
 
 /// Replaces every plain-text credential of `tree` by [`REDACTED`].
 pub fn redact_in_place(tree: &mut Value, scope: Scope) {
-    for ptr in plain_text(tree, scope) {
+    redact_where(tree, scope, holds_plain_text);
+}
+
+/// Replaces by [`REDACTED`] every credential field of `tree` whose value `hide` (given its
+/// pointer) says to hide: one walk of the tree.
+pub fn redact_where(tree: &mut Value, scope: Scope, hide: impl Fn(&str, &Value) -> bool) {
+    let mut found = Vec::new();
+    for_each(tree, scope, |ptr, v| {
+        if hide(&ptr, v) {
+            found.push(ptr);
+        }
+    });
+    for ptr in found {
         if let Some(v) = tree.pointer_mut(&ptr) {
             *v = Value::String(REDACTED.to_owned());
         }
     }
+}
+
+/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]): anything but
+/// null and `secret()` markers.
+pub fn is_plain_text(ptr: &str, v: &Value) -> bool {
+    holds_plain_text(ptr, v)
 }
 
 /// Returns whether `value`, at pointer `at`, can hold a credential: a credential field is at it,
@@ -523,17 +541,7 @@ pub fn names_inside(value: &Value, scope: Scope) -> bool {
 /// for a tree that is not the repository's rendering (an export, a baseline, a backup, a
 /// record), where a string shaped like a marker may be a secret.
 pub fn hide_in_place(tree: &mut Value, scope: Scope) {
-    let mut found = Vec::new();
-    for_each(tree, scope, |ptr, v| {
-        if !v.is_null() {
-            found.push(ptr);
-        }
-    });
-    for ptr in found {
-        if let Some(v) = tree.pointer_mut(&ptr) {
-            *v = Value::String(REDACTED.to_owned());
-        }
-    }
+    redact_where(tree, scope, |_, v| !v.is_null());
 }
 
 /// Returns `value`, found at `at` in a tree of `scope`, with the credentials inside it

@@ -299,22 +299,12 @@ fn holds_null(value: &Value) -> bool {
 /// hidden.
 fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers) -> Value {
     match format {
-        Format::Merge7396 => {
-            redact_tree(&mut json, scope, markers);
+        Format::Merge7396 => credentials::redact_where(&mut json, scope, |at, v| match markers {
+            Markers::Hidden => !v.is_null(),
             // A null inside a credential field removes a key of live's, which may be the
             // secret: the field is not shown.
-            let mut foreign = Vec::new();
-            credentials::for_each(&json, scope, |at, value| {
-                if !value.is_null() && holds_null(value) {
-                    foreign.push(at);
-                }
-            });
-            for at in foreign {
-                if let Some(value) = json.pointer_mut(&at) {
-                    *value = Value::String(credentials::REDACTED.to_owned());
-                }
-            }
-        }
+            Markers::Shown => credentials::is_plain_text(at, v) || (!v.is_null() && holds_null(v)),
+        }),
         Format::Json6902 => {
             // Most ops are nowhere near a credential field: asked first, in op order.
             let mut places = Places::new(scope);
