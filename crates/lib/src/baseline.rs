@@ -277,36 +277,39 @@ fn read_dir_tree(
     // a device, a broken link, a directory named .json) would otherwise make the tenant look
     // new, and a plan create it whole.
     let here = |p: &Path| p.symlink_metadata().is_ok();
+    let (json_here, sub_here) = (here(&json), here(&sub));
+    let json_file = json_here && json.is_file();
+    let sub_dir = sub_here && sub.is_dir();
     let refuse = |p: &Path, what: String| {
         vec![Diagnostic::new(what)
             .in_file(p.display().to_string())
             .hint(format!("a baseline holds tenant `{key}` as one regular file {name}.json or one directory {name}/ (`promote render --out DIR`, `promote export`)"))]
     };
-    if here(&json) && here(&sub) {
+    if json_here && sub_here {
         return Err(refuse(
             &sub,
             format!("the baseline holds tenant `{key}` twice, as {name}.json and as {name}"),
         ));
     }
-    if here(&json) && !json.is_file() {
+    if json_here && !json_file {
         return Err(refuse(
             &json,
             "the baseline of a tenant is not a regular file (a directory, a device, a pipe or a broken link)".to_owned(),
         ));
     }
-    if here(&sub) && !sub.is_dir() {
+    if sub_here && !sub_dir {
         return Err(refuse(
             &sub,
             "the baseline of a tenant is neither a .json file nor a directory".to_owned(),
         ));
     }
-    let (tree, file) = if json.is_file() {
+    let (tree, file) = if json_file {
         (
             read_json_against(&json, desired).map_err(|d| vec![d])?,
             json,
         )
     } else {
-        if !sub.is_dir() {
+        if !sub_dir {
             // A tree saved in another form would otherwise make the tenant look new.
             for other in [format!("{name}.yaml"), format!("{name}.yml")] {
                 let other = dir.join(other);

@@ -436,8 +436,9 @@ pub fn plain_text(tree: &Value, scope: Scope) -> Vec<String> {
     out
 }
 
-/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]).
-fn holds_plain_text(ptr: &str, v: &Value) -> bool {
+/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]): anything but
+/// null and `secret()` markers.
+pub fn holds_plain_text(ptr: &str, v: &Value) -> bool {
     let field = ptr.rsplit('/').next().unwrap_or_default();
     let safe = if STRUCTURED.contains(&field) {
         is_safe(v)
@@ -475,12 +476,6 @@ pub fn redact_where(tree: &mut Value, scope: Scope, hide: impl Fn(&str, &Value) 
     }
 }
 
-/// Whether the credential field at `ptr` holds plain text (see [`plain_text`]): anything but
-/// null and `secret()` markers.
-pub fn is_plain_text(ptr: &str, v: &Value) -> bool {
-    holds_plain_text(ptr, v)
-}
-
 /// Returns whether `value`, at pointer `at`, can hold a credential: a credential field is at it,
 /// above it, or below it (a field named as one anywhere, see [`ANYWHERE_FIELDS`], counts when
 /// it is in `at` or inside `value`). Most values cannot, and are shown without redaction work.
@@ -508,6 +503,12 @@ pub fn field_of(at: &str, scope: Scope) -> Option<String> {
         }
     });
     field
+}
+
+/// Returns the pointer of the credential field `at` lies strictly inside ([`field_of`], below
+/// it): `None` when at none, at the field itself, or no pointer.
+pub fn field_holding(at: &str, scope: Scope) -> Option<String> {
+    field_of(at, scope).filter(|field| field.len() < at.len())
 }
 
 /// [`place_may_hold`] for places asked one after the other, such as a plan's changes (which come

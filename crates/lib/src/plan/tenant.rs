@@ -280,8 +280,7 @@ pub fn redact_patch_body(patch: &Patch, scope: Scope) -> Value {
 /// `at` cut at the credential field it lies strictly inside, followed by `/<redacted>`; `None`
 /// when it lies inside none (or is no pointer).
 fn inside_field(at: &str, scope: Scope) -> Option<String> {
-    let field = credentials::field_of(at, scope)?;
-    (field.len() < at.len()).then(|| format!("{field}/{}", credentials::REDACTED))
+    credentials::field_holding(at, scope).map(|field| format!("{field}/{}", credentials::REDACTED))
 }
 
 /// Whether `value` holds a null, at any depth.
@@ -303,7 +302,9 @@ fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers
             Markers::Hidden => !v.is_null(),
             // A null inside a credential field removes a key of live's, which may be the
             // secret: the field is not shown.
-            Markers::Shown => credentials::is_plain_text(at, v) || (!v.is_null() && holds_null(v)),
+            Markers::Shown => {
+                credentials::holds_plain_text(at, v) || (!v.is_null() && holds_null(v))
+            }
         }),
         Format::Json6902 => {
             // Most ops are nowhere near a credential field: asked first, in op order.

@@ -65,9 +65,7 @@ pub(super) fn check(
         };
         // A key inside a credential field may be the secret (`credentials: {sk_live_...: x}`):
         // neither it nor its pointer is repeated.
-        let inside = credentials::field_of(&unknown.pointer, Scope::Tenant)
-            .filter(|field| field.len() < unknown.pointer.len());
-        if let Some(field) = inside {
+        if let Some(field) = credentials::field_holding(&unknown.pointer, Scope::Tenant) {
             warnings.push(Problem {
                 message: format!(
                     "a key inside the credential field `{}` is not a field of {}: the platform drops it (the key is not shown: it may be the secret)",
