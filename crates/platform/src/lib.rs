@@ -16,6 +16,7 @@ pub mod model;
 pub mod pointer;
 pub mod random;
 pub mod references;
+pub mod sorted;
 pub mod tree;
 
 pub use mode::Mode;

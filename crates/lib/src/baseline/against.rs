@@ -27,6 +27,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use promote_platform::sorted::Ahead;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -211,6 +212,9 @@ fn object<'de, A: MapAccess<'de>>(
     // forgotten.
     let mut previous: Option<Cow<'de, str>> = None;
     let mut alike: Option<BTreeSet<Cow<'de, str>>> = None;
+    // Desired's keys are in byte order too: while the text's come in that order, the value a
+    // key names is found by walking on through desired's, not looked up.
+    let mut ahead = Ahead::new(want.iter());
     while let Some(key) = map.next_key_seed(Key)? {
         match &previous {
             None if key == RAW_VALUE_TOKEN => {
@@ -226,7 +230,11 @@ fn object<'de, A: MapAccess<'de>>(
             live.remove(key.as_ref());
             prune.below.remove(key.as_ref());
         }
-        match map.next_value_seed(Against(want.get(key.as_ref())))? {
+        let here = match ahead.find(&key) {
+            Some((_, value)) => Some(value),
+            None => want.get(key.as_ref()),
+        };
+        match map.next_value_seed(Against(here))? {
             Read::Same => {
                 if let Some(alike) = &mut alike {
                     alike.insert(key.clone());

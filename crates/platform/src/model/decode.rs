@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Model, Shape};
+use crate::sorted::Ahead;
 use crate::{pointer, tree};
 
 /// A value of a known field with the wrong JSON type: the platform refuses the whole write.
@@ -184,9 +185,15 @@ impl<'v> Walk<'_, 'v> {
     fn object(&mut self, ty: &str, map: &'v Map<String, Value>) {
         let model = self.model;
         let fields = model.fields(ty);
+        // The keys and the fields are both in byte order (a map without `preserve_order` is
+        // sorted): the field a key names exactly is found by walking on, not looked up. A key
+        // the walk does not find (a field written in another case, one the type does not have,
+        // or keys in another order) is looked up.
+        let mut ahead = Ahead::new(fields.iter());
         for (key, v) in map {
             self.path.push(Step::Key(key));
-            match super::field_in(fields, key) {
+            let exact = ahead.find(key).map(|(name, shape)| (name.as_str(), shape));
+            match exact.or_else(|| super::field_in(fields, key)) {
                 Some((name, shape)) => {
                     if name != key {
                         let pointer = self.pointer();
