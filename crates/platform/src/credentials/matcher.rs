@@ -346,60 +346,42 @@ impl Matcher {
     fn walk<'a>(&self, tree: &'a Value, how: Walk, visit: &mut impl Visit<'a>) {
         let mut path = Path { keys: Vec::new() };
         visit(self, &path, None, tree, &[0], false);
-        self.walk_below(tree, how, &[0], &mut path, visit);
+        self.walk_below(tree, how, &[0], &mut path, &mut Vec::new(), visit);
     }
 
+    /// Walks the values below `value`, reached at `states`. `spare` keeps the lists of nodes
+    /// of the levels walked before, for the next levels to fill: a walk visits every value of
+    /// a tree, and allocating one per map was 1% of a plan.
     fn walk_below<'a>(
         &self,
         value: &'a Value,
         how: Walk,
         states: &[usize],
         path: &mut Path<'a>,
+        spare: &mut Vec<Vec<usize>>,
         visit: &mut impl Visit<'a>,
     ) {
-        let mut next = Vec::new();
-        let mut child = |this: &Self, key: Key<'a>, child: &'a Value, path: &mut Path<'a>| {
-            let name = match key {
-                Key::Name(name) => Some(name),
-                Key::Index(_) => None,
-            };
-            let folded = name.and_then(fold);
-            let folded = folded.as_deref();
-            next.clear();
-            this.step(states, folded, name.is_none(), &mut next);
-            if name.is_none() && how == Walk::ThroughLists {
-                // Each node once: lists in lists would otherwise add a node again per level.
-                for &s in states {
-                    if !next.contains(&s) {
-                        next.push(s);
-                    }
-                }
-            }
-            path.keys.push(key);
-            let anywhere = this.anywhere(folded);
-            visit(this, path, name, child, &next, anywhere);
-            // A name matched anywhere may be below any node.
-            let below = how == Walk::All || !next.is_empty() || !this.anywhere.is_empty();
-            if below && matches!(child, Value::Object(_) | Value::Array(_)) {
-                let states = std::mem::take(&mut next);
-                this.walk_below(child, how, &states, path, visit);
-                next = states;
-            }
-            path.keys.pop();
+        let mut below = Below {
+            how,
+            states,
+            next: spare.pop().unwrap_or_default(),
+            spare,
         };
         match value {
             Value::Object(map) => {
                 for (key, value) in map {
-                    child(self, Key::Name(key), value, path);
+                    below.child(self, Key::Name(key), value, path, visit);
                 }
             }
             Value::Array(items) => {
                 for (i, value) in items.iter().enumerate() {
-                    child(self, Key::Index(i), value, path);
+                    below.child(self, Key::Index(i), value, path, visit);
                 }
             }
             _ => {}
         }
+        let next = std::mem::take(&mut below.next);
+        below.spare.push(next);
     }
 
     /// Whether pointer `at` is at, above or below a place a pattern of fixed places matches,
@@ -455,6 +437,54 @@ impl Matcher {
             Value::Array(items) => items.iter().any(|v| self.has_key(v)),
             _ => false,
         }
+    }
+}
+
+/// The walk of one map or list's values ([`Matcher::walk_below`]).
+struct Below<'s, 'w> {
+    how: Walk,
+    /// The trie's nodes the map or list is reached at.
+    states: &'s [usize],
+    /// The nodes its value being walked reaches.
+    next: Vec<usize>,
+    spare: &'w mut Vec<Vec<usize>>,
+}
+
+impl Below<'_, '_> {
+    fn child<'a>(
+        &mut self,
+        matcher: &Matcher,
+        key: Key<'a>,
+        child: &'a Value,
+        path: &mut Path<'a>,
+        visit: &mut impl Visit<'a>,
+    ) {
+        let name = match key {
+            Key::Name(name) => Some(name),
+            Key::Index(_) => None,
+        };
+        let folded = name.and_then(fold);
+        let folded = folded.as_deref();
+        let next = &mut self.next;
+        next.clear();
+        matcher.step(self.states, folded, name.is_none(), next);
+        if name.is_none() && self.how == Walk::ThroughLists {
+            // Each node once: lists in lists would otherwise add a node again per level.
+            for &s in self.states {
+                if !next.contains(&s) {
+                    next.push(s);
+                }
+            }
+        }
+        path.keys.push(key);
+        let anywhere = matcher.anywhere(folded);
+        visit(matcher, path, name, child, next, anywhere);
+        // A name matched anywhere may be below any node.
+        let below = self.how == Walk::All || !next.is_empty() || !matcher.anywhere.is_empty();
+        if below && matches!(child, Value::Object(_) | Value::Array(_)) {
+            matcher.walk_below(child, self.how, next, path, self.spare, visit);
+        }
+        path.keys.pop();
     }
 }
 
