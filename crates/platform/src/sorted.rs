@@ -1,5 +1,6 @@
 //! Looking up one sorted map's keys in another, in order.
 
+use std::cmp::Ordering;
 use std::iter::Peekable;
 
 /// The entries of a map sorted by key (a `BTreeMap`, or serde_json's `Map` without
@@ -21,8 +22,17 @@ impl<'m, V: 'm, I: Iterator<Item = (&'m String, &'m V)>> Ahead<I> {
     /// passed by a key asked before that came after it (asked out of order), so a caller whose
     /// keys may come in any order looks `None`s up.
     pub fn find(&mut self, key: &str) -> Option<(&'m String, &'m V)> {
-        while self.entries.next_if(|(k, _)| k.as_str() < key).is_some() {}
-        self.entries.next_if(|(k, _)| k.as_str() == key)
+        // One comparison per entry passed or found.
+        while let Some((k, _)) = self.entries.peek() {
+            match k.as_str().cmp(key) {
+                Ordering::Less => {
+                    self.entries.next();
+                }
+                Ordering::Equal => return self.entries.next(),
+                Ordering::Greater => return None,
+            }
+        }
+        None
     }
 }
 
