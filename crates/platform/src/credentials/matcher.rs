@@ -38,28 +38,29 @@ pub(crate) fn fold(key: &str) -> Option<Cow<'_, str>> {
 /// Whether `key` is ASCII with no upper-case letter, so that it folds to itself: eight bytes
 /// at a time, since every key of every tree walked is asked (most are short and lower-case).
 fn is_folded(key: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut chunks = key.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            return false;
-        };
-        let x = u64::from_le_bytes(bytes);
-        if x & HIGH != 0 {
-            return false;
-        }
-        // Each byte is below 0x80: adding 0x3F sets its high bit from `A` (0x41) on, adding
-        // 0x25 from past `Z` (0x5B) on, and neither carries into the next byte.
-        let from_a = x.wrapping_add(0x3F3F_3F3F_3F3F_3F3F);
-        let past_z = x.wrapping_add(0x2525_2525_2525_2525);
-        if from_a & !past_z & HIGH != 0 {
-            return false;
-        }
-    }
-    chunks
+    let whole = chunks.by_ref().all(|chunk| {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(chunk);
+        word_is_folded(u64::from_le_bytes(bytes))
+    });
+    // The last bytes as one word, padded with zeros (neither high nor upper-case).
+    let last = chunks
         .remainder()
         .iter()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        .rev()
+        .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+    whole && word_is_folded(last)
+}
+
+/// Whether eight bytes are ASCII with no upper-case letter.
+fn word_is_folded(x: u64) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Each byte below 0x80: adding 0x3F sets its high bit from `A` (0x41) on, adding 0x25
+    // from past `Z` (0x5B) on, and neither carries into the next byte.
+    let from_a = x.wrapping_add(0x3F3F_3F3F_3F3F_3F3F);
+    let past_z = x.wrapping_add(0x2525_2525_2525_2525);
+    x & HIGH == 0 && from_a & !past_z & HIGH == 0
 }
 
 /// What a walk calls at each value: the matcher, the value's path, its map key, the value,
