@@ -112,10 +112,45 @@ fn find<'m>(
     }
 }
 
-fn keys(map: &Map<String, Value>, key: &str) -> BTreeSet<String> {
-    match map.get(key) {
-        Some(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => BTreeSet::new(),
+/// The collections a reference may name an entry of (the workspace's, the tenant's or both),
+/// borrowed: most references name something, and only those that do not need the IDs listed.
+struct Targets<'a> {
+    collections: [Option<&'a Map<String, Value>>; 2],
+}
+
+impl<'a> Targets<'a> {
+    fn of(
+        scope: Scope,
+        root: &'a Map<String, Value>,
+        ws: &'a Map<String, Value>,
+        collection: &str,
+    ) -> Targets<'a> {
+        let of = |map: &'a Map<String, Value>| match map.get(collection) {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+        let collections = match scope {
+            Scope::Workspace => [of(ws), None],
+            Scope::Tenant => [of(root), None],
+            Scope::Either => [of(root), of(ws)],
+        };
+        Targets { collections }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.collections
+            .iter()
+            .flatten()
+            .any(|m| m.contains_key(id))
+    }
+
+    /// Every ID, once, in order.
+    fn ids(&self) -> BTreeSet<&'a str> {
+        self.collections
+            .iter()
+            .flatten()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect()
     }
 }
 
@@ -144,13 +179,9 @@ fn references(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str, out:
             continue;
         };
         // Most places are empty in a given tenant: only those with values collect targets.
-        let targets = match scope {
-            Scope::Workspace => keys(ws, collection),
-            Scope::Tenant => keys(root, collection),
-            Scope::Either => &keys(root, collection) | &keys(ws, collection),
-        };
+        let targets = Targets::of(*scope, root, ws, collection);
         for (_, steps, value) in group {
-            reference(value, &pointer_of(at, steps), what, &targets, out);
+            reference(value, || pointer_of(at, steps), what, &targets, out);
         }
     }
 }
@@ -299,11 +330,12 @@ fn in_map<'a>(
     }
 }
 
+/// Checks the reference `value`, whose pointer `at` makes (for what it finds broken).
 fn reference(
     value: &Value,
-    at: &str,
+    at: impl FnOnce() -> String,
     what: &str,
-    targets: &BTreeSet<String>,
+    targets: &Targets<'_>,
     out: &mut Vec<Broken>,
 ) {
     let id = match value {
@@ -312,7 +344,7 @@ fn reference(
         Value::String(s) => s,
         other => {
             out.push(Broken {
-                pointer: at.to_owned(),
+                pointer: at(),
                 message: format!(
                     "a reference to a {what} must be a string, not {}",
                     tree::kind(other)
@@ -329,7 +361,8 @@ fn reference(
         Some(stem) => format!("{stem}ies"),
         None => format!("{what}s"),
     };
-    let known: Vec<&str> = targets.iter().take(10).map(String::as_str).collect();
+    let targets = targets.ids();
+    let known: Vec<&str> = targets.iter().take(10).copied().collect();
     let hint = if known.is_empty() {
         format!("there are no {plural} here")
     } else {
@@ -337,7 +370,7 @@ fn reference(
         format!("{plural} here: {}{more}", known.join(", "))
     };
     out.push(Broken {
-        pointer: at.to_owned(),
+        pointer: at(),
         // An ID is anyone's to write: quoted on one line, control characters escaped.
         message: format!("unknown {what} `{}`", id.escape_debug()),
         hint: Some(hint),
@@ -370,13 +403,9 @@ mod tests {
             if found.is_empty() {
                 continue;
             }
-            let targets = match scope {
-                Scope::Workspace => keys(ws, collection),
-                Scope::Tenant => keys(root, collection),
-                Scope::Either => &keys(root, collection) | &keys(ws, collection),
-            };
+            let targets = Targets::of(*scope, root, ws, collection);
             for (here, value) in found {
-                reference(value, &here, what, &targets, &mut out);
+                reference(value, || here, what, &targets, &mut out);
             }
         }
         out
