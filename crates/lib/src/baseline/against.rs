@@ -89,7 +89,7 @@ impl Prune<'_> {
 
     /// Takes the keys out of `map`, desired's object. Each key of `same` and of `below` is one
     /// of its keys (read alike or in part alike with its value), and all three are in
-    /// increasing order (a map without `preserve_order` is sorted: [`tests`] checks that it is):
+    /// increasing order (a map without `preserve_order` is sorted, and a test checks that it is):
     /// the object is walked once, and built again from what is left when that is less work than
     /// taking keys out one by one.
     fn take_out(self, map: &mut Map<String, Value>) {
