@@ -53,6 +53,11 @@ fn is_folded(key: &[u8]) -> bool {
     whole && word_is_folded(last)
 }
 
+/// The bit of [`Matcher::lengths`] for a name of `len` bytes.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 /// Whether eight bytes are ASCII with no upper-case letter.
 fn word_is_folded(x: u64) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -211,6 +216,9 @@ struct Node {
 pub(crate) struct Matcher {
     nodes: Vec<Node>,
     anywhere: Vec<&'static str>,
+    /// The lengths of the names of `nodes` and `anywhere`: bit `n` for a name of `n` bytes,
+    /// bit 63 for any of 63 or more.
+    lengths: u64,
 }
 
 impl Matcher {
@@ -221,6 +229,7 @@ impl Matcher {
         let mut matcher = Matcher {
             nodes: vec![Node::default()],
             anywhere: Vec::new(),
+            lengths: 0,
         };
         for (index, pattern) in patterns.iter().enumerate() {
             match pattern.as_slice() {
@@ -230,7 +239,21 @@ impl Matcher {
                 _ => matcher.insert(0, pattern, index),
             }
         }
+        let names = matcher
+            .nodes
+            .iter()
+            .flat_map(|n| n.names.iter().map(|(name, _)| *name));
+        matcher.lengths = names
+            .chain(matcher.anywhere.iter().copied())
+            .fold(0, |lengths, name| lengths | length_bit(name.len()));
         matcher
+    }
+
+    /// Whether `key` may fold to one of the names: it may not when it is ASCII (and so folds
+    /// to a name of its own length) and no name is that long. Most keys of a tree are not
+    /// looked up then.
+    fn may_name(&self, key: &str) -> bool {
+        self.lengths & length_bit(key.len()) != 0 || !key.is_ascii()
     }
 
     /// Adds `pattern` (the `index`th) below node `at`, one path per alternative.
@@ -464,7 +487,8 @@ impl Below<'_, '_> {
             Key::Name(name) => Some(name),
             Key::Index(_) => None,
         };
-        let folded = name.and_then(fold);
+        // A key that folds to no name reaches what no key does (a list index aside).
+        let folded = name.filter(|n| matcher.may_name(n)).and_then(fold);
         let folded = folded.as_deref();
         let next = &mut self.next;
         next.clear();
