@@ -417,19 +417,25 @@ impl<'a> Templates<'a> {
         let may_hold_markers = rendered
             .iter()
             .any(|(rel, file)| file.may_hold_markers(rel));
-        // The layout reads the trees the shapes built as it reads the others' text.
+        // The layout reads the trees the shapes built as it reads the others' text; it names a
+        // file `{base}/{rel}`.
         let mut built = HashMap::new();
         let dir = Dir::from_files(rendered.into_iter().map(|(rel, file)| match file {
             Rendered::Text(text) => (rel, text),
             Rendered::Tree(tree, ..) => {
-                built.insert(format!("{base}/{rel}"), tree);
+                built.insert(rel.clone(), tree);
                 (rel, String::new())
             }
         }));
         let built = RefCell::new(built);
-        let parse = |text: &str, file: &str| match built.borrow_mut().remove(file) {
-            Some(tree) => Ok(tree),
-            None => crate::yaml::parse(text, file),
+        let parse = |text: &str, file: &str| {
+            let rel = file
+                .strip_prefix(base.as_str())
+                .and_then(|r| r.strip_prefix('/'));
+            match rel.and_then(|rel| built.borrow_mut().remove(rel)) {
+                Some(tree) => Ok(tree),
+                None => crate::yaml::parse(text, file),
+            }
         };
         let mut tree =
             layout::read_with(&layout::TENANT, &dir, &base, &parse).map_err(|problems| {
