@@ -178,7 +178,7 @@ fn references(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str, out:
         else {
             continue;
         };
-        // Most places are empty in a given tenant: only those with values collect targets.
+        // Most places are empty in a given tenant: only those with values look for targets.
         let targets = Targets::of(*scope, root, ws, collection);
         for (_, steps, value) in group {
             reference(value, || pointer_of(at, steps), what, &targets, out);
