@@ -153,25 +153,29 @@ fn check_ids(map: &Map<String, Value>, node: &Node, at: &str, problems: &mut Vec
         check_entry_ids(
             entries,
             tree::levels(collection),
-            &pointer::join(at, collection.key),
+            &mut pointer::join(at, collection.key),
             problems,
         );
     }
 }
 
-/// Checks the keys of `entries`, and of the maps below them down to `levels` levels.
+/// Checks the keys of `entries` (at pointer `at`), and of the maps below them down to `levels`
+/// levels. `at` is each entry's pointer in turn while it is checked, and is given back as it
+/// came: one string for every entry of a tenant.
 fn check_entry_ids(
     entries: &Map<String, Value>,
     levels: usize,
-    at: &str,
+    at: &mut String,
     problems: &mut Vec<Problem>,
 ) {
+    let len = at.len();
     for (id, entry) in entries {
-        let here = pointer::join(at, id);
-        check_id(id, &here, problems);
+        pointer::push(at, id);
+        check_id(id, at, problems);
         if let (true, Value::Object(inner)) = (levels > 1, entry) {
-            check_entry_ids(inner, levels - 1, &here, problems);
+            check_entry_ids(inner, levels - 1, at, problems);
         }
+        at.truncate(len);
     }
 }
 
