@@ -249,11 +249,13 @@ impl Matcher {
         matcher
     }
 
-    /// Whether `key` may fold to one of the names: it may not when it is ASCII (and so folds
-    /// to a name of its own length) and no name is that long. Most keys of a tree are not
-    /// looked up then.
-    fn may_name(&self, key: &str) -> bool {
-        self.lengths & length_bit(key.len()) != 0 || !key.is_ascii()
+    /// `key` folded ([`fold`]) when it may be one of the names; `None` when it may not: an
+    /// ASCII key folds to a name of its own length, and none of the names may be that long.
+    /// A key that is no name reaches what no key does (a list index aside), so most keys of a
+    /// tree need not be folded.
+    fn folded<'k>(&self, key: &'k str) -> Option<Cow<'k, str>> {
+        let may_name = self.lengths & length_bit(key.len()) != 0 || !key.is_ascii();
+        may_name.then(|| fold(key)).flatten()
     }
 
     /// Adds `pattern` (the `index`th) below node `at`, one path per alternative.
@@ -429,7 +431,7 @@ impl Matcher {
         let OnPath::Walking { states, fixed } = before else {
             return OnPath::Found;
         };
-        let folded = fold(key);
+        let folded = self.folded(key);
         if self.anywhere(folded.as_deref()) {
             return OnPath::Found;
         }
@@ -457,7 +459,7 @@ impl Matcher {
         match value {
             Value::Object(map) => map
                 .iter()
-                .any(|(k, v)| self.anywhere(fold(k).as_deref()) || self.has_key(v)),
+                .any(|(k, v)| self.anywhere(self.folded(k).as_deref()) || self.has_key(v)),
             Value::Array(items) => items.iter().any(|v| self.has_key(v)),
             _ => false,
         }
@@ -487,8 +489,7 @@ impl Below<'_, '_> {
             Key::Name(name) => Some(name),
             Key::Index(_) => None,
         };
-        // A key that folds to no name reaches what no key does (a list index aside).
-        let folded = name.filter(|n| matcher.may_name(n)).and_then(fold);
+        let folded = name.and_then(|n| matcher.folded(n));
         let folded = folded.as_deref();
         let next = &mut self.next;
         next.clear();
