@@ -98,6 +98,17 @@ pub(crate) fn survives_merge(value: &Value) -> bool {
     }
 }
 
+/// Whether `value` holds a null at any depth: in a merge patch, one that removes a key where
+/// it is reached through objects.
+pub fn holds_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(holds_null),
+        Value::Object(map) => map.values().any(holds_null),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 #[path = "merge_tests.rs"]
 mod tests;

@@ -9,7 +9,7 @@ use crate::credentials::{self, Places, Scope};
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::patch::three_way::{Change, ChangeKind, Conflict};
-use crate::patch::{Format, Patch};
+use crate::patch::{merge, Format, Patch};
 
 /// What happens to a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,16 +283,6 @@ fn inside_field(at: &str, scope: Scope) -> Option<String> {
     credentials::field_holding(at, scope).map(|field| format!("{field}/{}", credentials::REDACTED))
 }
 
-/// Whether `value` holds a null, at any depth.
-fn holds_null(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Array(items) => items.iter().any(holds_null),
-        Value::Object(map) => map.values().any(holds_null),
-        _ => false,
-    }
-}
-
 /// Returns `json`, the body of a patch in `format`, with every credential value redacted: the
 /// markers of the values it sets as `markers` says, those of its `test` ops' values (live's)
 /// hidden.
@@ -303,7 +293,7 @@ fn redacted_body(format: Format, mut json: Value, scope: Scope, markers: Markers
             // A null inside a credential field removes a key of live's, which may be the
             // secret: the field is not shown.
             Markers::Shown => {
-                credentials::holds_plain_text(at, v) || (!v.is_null() && holds_null(v))
+                credentials::holds_plain_text(at, v) || (!v.is_null() && merge::holds_null(v))
             }
         }),
         Format::Json6902 => {
