@@ -393,3 +393,93 @@ fn an_unknown_key_inside_a_credential_field_is_not_repeated() {
         "{run}"
     );
 }
+
+/// Tenants built from one template's shapes are validated at their holes (the values their
+/// tags write) once the template's own text is known clean: each kind of finding a value can
+/// make (a wrong type, a value outside an enum, plain text in a credential field, a reference
+/// to nothing, a null where a list goes), in a template with a selector and a file that is not
+/// YAML, is found and said exactly as validating every tree whole (`PROMOTE_NO_CACHE=1`) says
+/// it, in text and JSON, and the tenants whose values are fine stay valid.
+#[test]
+fn values_in_a_templates_holes_are_validated_as_whole_trees_are() {
+    let repo = TestRepo::empty();
+    let tenant =
+        |key: &str, vars: &str| format!("  {key}:\n    template: t\n    vars: {{{vars}}}\n");
+    let fine = "uri: 'https://a.example', method: none, policy: allow, grant: implicit, secret: '~', gold: true, note: n1";
+    let env = [
+        tenant("fine", fine),
+        tenant(
+            "fine2",
+            &fine
+                .replace("gold: true", "gold: false")
+                .replace("a.example", "b.example"),
+        ),
+        tenant("mistyped", &fine.replace("'https://a.example'", "8443")),
+        tenant(
+            "outside",
+            &fine.replace("method: none", "method: client_secret_basik"),
+        ),
+        tenant(
+            "leaky",
+            &fine.replace("secret: '~'", "secret: hunter2-in-git"),
+        ),
+        tenant("dangling", &fine.replace("policy: allow", "policy: gone")),
+        tenant("listless", &fine.replace("grant: implicit", "grant: '~'")),
+        tenant(
+            "nulls",
+            &fine.replace("uri: 'https://a.example'", "uri: '~'"),
+        ),
+        tenant("yes", &fine.replace("'https://a.example'", "'yes'")),
+        tenant("boolean", &fine.replace("'https://a.example'", "'true'")),
+        // Its policy file is rendered and parsed: no pattern.
+        tenant("commented", &fine.replace("note: n1", "note: 'x #1'")),
+    ]
+    .concat();
+    repo.write(
+        "environments/local.yaml",
+        &format!("target:\n  emulator: .promote/emulator\ntenants:\n{env}"),
+    )
+    .write("templates/t/tenant.yaml", "name: {{ tenant.key }}\n")
+    .write(
+        "templates/t/workspaces/w/workspace.yaml",
+        "name: W\n{% if vars.gold %}\ndescription: gold\n{% else %}\ndescription: other\n{% endif %}\npolicy_execution_points:\n  client_access: {{ vars.policy }}\n",
+    )
+    .write("templates/t/workspaces/w/policies/allow.yaml", "policy_name: Allow {{ vars.note }}\nlanguage: rego\n")
+    .write("templates/t/workspaces/w/policies/allow.rego", "package allow # {{ tenant.key }}\n")
+    .write(
+        "templates/t/workspaces/w/clients/web.yaml",
+        "client_name: Web {{ tenant.key }}\nclient_uri: {{ vars.uri }}\ntoken_endpoint_auth_method: {{ vars.method }}\nclient_secret: {{ vars.secret }}\ngrant_types: [{{ vars.grant }}]\nredirect_uris: [{{ vars.uri }}]\n",
+    )
+    .write(".gitignore", ".promote/\n")
+    .git_init()
+    .commit("tenants of one template");
+    for args in [
+        &["validate"][..],
+        &["validate", "--output", "json"],
+        &["render"],
+    ] {
+        let holes = repo.run(args);
+        let whole = repo.run_env(args, &[("PROMOTE_NO_CACHE", "1")]);
+        assert_eq!(
+            (holes.code, &holes.stdout, &holes.stderr),
+            (whole.code, &whole.stdout, &whole.stderr),
+            "{args:?}"
+        );
+    }
+    let run = repo.run(&["validate"]);
+    run.code(1)
+        .stderr_contains("`client_uri` must be a string, not a number")
+        .stderr_contains(
+            "a value the platform's API description does not list (env local, tenant outside)",
+        )
+        .stderr_contains("plain-text credential in the repository (env local, tenant leaky)")
+        .stderr_contains("(env local, tenant dangling)")
+        .stderr_contains("`client_uri` must be a string, not a boolean")
+        .never_shows("hunter2-in-git");
+    for key in ["fine", "fine2", "listless", "nulls", "yes", "commented"] {
+        assert!(
+            !run.stderr.contains(&format!("tenant {key})")),
+            "{key}: {run}"
+        );
+    }
+}

@@ -13,7 +13,7 @@
 
 pub mod rendered;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
@@ -21,13 +21,17 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
 use crate::ignore::{self, Ignore, Rule};
-use crate::render::Templates;
+use crate::render::{self, Pattern, Templates};
 use crate::source::RepoFiles;
-use crate::validate::{self, Problem};
+use crate::validate::{self, Findings, Holes, Problem};
 
 /// The most errors, and the most warnings, of one tenant that are located in its templates and
 /// shown; the rest are counted.
 const MAX_LOCATED: usize = 50;
+
+/// The most patterns whose holes a project keeps ([`Project::holes`]): a fleet's tenants
+/// share a few; tenants of any other are validated whole.
+const MAX_PATTERNS: usize = 256;
 
 /// One environment of one repository snapshot, ready to render.
 pub struct Project<'a> {
@@ -41,6 +45,9 @@ pub struct Project<'a> {
     /// The ignore rules of each template's tenants: the environment's, then the template's own
     /// (its `promote.yaml`).
     ignores: BTreeMap<String, Ignore>,
+    /// The holes of each pattern the tenants rendered so far were built from, `None` for a
+    /// pattern whose tree has a finding outside them.
+    holes: Mutex<HashMap<Pattern, Option<Arc<Holes>>>>,
 }
 
 /// A tenant rendered and validated.
@@ -79,6 +86,7 @@ impl<'a> Project<'a> {
             tenants,
             warned: Mutex::default(),
             ignores,
+            holes: Mutex::default(),
         })
     }
 
@@ -156,8 +164,8 @@ impl<'a> Project<'a> {
     /// [`Project::validated`], the warnings left out unless `with_warnings` (or they are
     /// errors here).
     fn check(&self, tenant: &Tenant, with_warnings: bool) -> Validated {
-        let (tree, may_hold_markers) = match self.templates.render_tree(&self.env, tenant) {
-            Ok(tree) => (tree.value, tree.may_hold_markers),
+        let rendered = match self.templates.render_tree(&self.env, tenant) {
+            Ok(tree) => tree,
             Err(errors) => {
                 return Validated {
                     tree: Err(errors),
@@ -165,7 +173,19 @@ impl<'a> Project<'a> {
                 }
             }
         };
-        let found = validate::rendered(&tree, may_hold_markers);
+        let tree = rendered.value;
+        // A tree built from a pattern is read at its holes, when the pattern's tree is clean
+        // outside them; whatever that finds is found and said by validating the tree whole.
+        let clean = !rendered.may_hold_markers
+            && rendered
+                .pattern
+                .and_then(|p| self.holes(p))
+                .is_some_and(|holes| holes.clean(&tree));
+        let found = if clean {
+            Findings::default()
+        } else {
+            validate::rendered(&tree, rendered.may_hold_markers)
+        };
         if !found.warnings.is_empty() {
             self.warned
                 .lock()
@@ -228,6 +248,29 @@ impl<'a> Project<'a> {
             tree: Ok(tree),
             warnings,
         }
+    }
+
+    /// The holes of `pattern`, read from its tree the first time one of its tenants is
+    /// validated; `None` when its tree has a finding outside them, or the project already
+    /// keeps [`MAX_PATTERNS`] others.
+    fn holes(&self, pattern: Pattern) -> Option<Arc<Holes>> {
+        let lock = || self.holes.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = lock();
+        if let Some(holes) = known.get(&pattern) {
+            return holes.clone();
+        }
+        if known.len() >= MAX_PATTERNS {
+            return None;
+        }
+        drop(known);
+        // Read outside the lock: another thread may read the same pattern meanwhile, and
+        // both find the same.
+        let holes = self
+            .templates
+            .pattern(&pattern)
+            .and_then(|tree| Holes::of(&tree, &render::is_hole))
+            .map(Arc::new);
+        lock().entry(pattern).or_insert(holes).clone()
     }
 
     /// Whether warnings are errors in this environment (`strict: true`).

@@ -17,6 +17,8 @@ mod sandbox;
 mod scan;
 mod shape;
 
+pub(crate) use shape::is_hole;
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -66,14 +68,33 @@ pub(crate) struct Tree {
     pub value: Value,
     /// Whether a string or a key of it may hold a secret marker (false only when none does).
     pub may_hold_markers: bool,
+    /// The shapes' variants that built every YAML file of it, when each built its file with
+    /// only its holes filled: the tree is [`Templates::pattern`] of this with each hole
+    /// replaced by a scalar (a string holding a token by the scalar the slots gave, the text
+    /// of a file that is not YAML by its text), and nothing else changed.
+    pub pattern: Option<Pattern>,
 }
+
+/// The template of a tenant and the variant of its shape that built each of its files, in
+/// the order of the template's files (`u32::MAX` for a file that is not YAML, whose text
+/// is the tenant's own): tenants with the same pattern have trees alike but in their holes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Pattern {
+    template: String,
+    variants: Vec<u32>,
+}
+
+/// In a [`Pattern`], a file that is not YAML.
+const TEXT_FILE: u32 = u32::MAX;
 
 /// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]), with
 /// [`crate::yaml::node_count`] of the text it stands for and whether a string or a key of it
 /// may hold `<secret:`.
 enum Rendered {
     Text(String),
-    Tree(Value, usize, bool),
+    /// With the number of the variant of the file's shape that built it, when the tree is that
+    /// variant's with only its holes filled ([`shape::Built::Tree`]).
+    Tree(Value, usize, bool, Option<usize>),
 }
 
 impl Rendered {
@@ -84,7 +105,7 @@ impl Rendered {
         let named = rel.contains(MARKER_PREFIX) || rel.contains('%');
         named
             || match self {
-                Rendered::Tree(_, _, marked) => *marked,
+                Rendered::Tree(_, _, marked, _) => *marked,
                 Rendered::Text(text) => rel.ends_with(".yaml") || text.contains(MARKER_PREFIX),
             }
     }
@@ -359,7 +380,9 @@ impl<'a> Templates<'a> {
                 };
             }
             let rendered = match built {
-                shape::Built::Tree(tree, nodes, marked) => Rendered::Tree(tree, nodes, marked),
+                shape::Built::Tree(tree, nodes, marked, variant) => {
+                    Rendered::Tree(tree, nodes, marked, variant)
+                }
                 shape::Built::Text(text) => Rendered::Text(text),
                 shape::Built::Straight => {
                     counted_twice |= self.shapes.contains_key(name);
@@ -377,6 +400,41 @@ impl<'a> Templates<'a> {
             out.push((rel.clone(), rendered));
         }
         WithShapes::Rendered(out)
+    }
+
+    /// Returns the tree every tenant of `pattern` has but for its holes ([`Tree::pattern`]): the
+    /// trees of the variants laid out as a tenant's files are, a file that is not YAML holding
+    /// [`shape::hole_text`]. `None` when the layout refuses it (a tenant's tree may then be laid
+    /// out otherwise: a hole in a file's place that a tenant fills with null, say).
+    pub(crate) fn pattern(&self, pattern: &Pattern) -> Option<Value> {
+        let files = self.graph.template_files(&pattern.template)?;
+        if files.len() != pattern.variants.len() {
+            return None;
+        }
+        let mut built = HashMap::new();
+        let mut texts = Vec::with_capacity(files.len());
+        for ((rel, name), &variant) in files.iter().zip(&pattern.variants) {
+            if variant == TEXT_FILE {
+                texts.push((rel.clone(), shape::hole_text()));
+                continue;
+            }
+            let number = usize::try_from(variant).ok()?;
+            let tree = self.shapes.get(name)?.pattern(number)?;
+            built.insert(rel.as_str(), tree);
+            texts.push((rel.clone(), String::new()));
+        }
+        let base = self
+            .files
+            .display(&format!("templates/{}", pattern.template));
+        let dir = Dir::from_files(texts);
+        let parse = |_: &str, file: &str| {
+            file.strip_prefix(base.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .and_then(|rel| built.get(rel))
+                .map(|tree| (*tree).clone())
+                .ok_or_else(|| Diagnostic::new("no shape built this file"))
+        };
+        layout::read_with(&layout::TENANT, &dir, &base, &parse).ok()
     }
 
     /// Returns the rendered tree of a tenant in an environment.
@@ -400,7 +458,7 @@ impl<'a> Templates<'a> {
             .filter(|(path, _)| path.ends_with(".yaml"))
             .map(|(_, file)| match file {
                 Rendered::Text(text) => crate::yaml::node_count(text),
-                Rendered::Tree(_, nodes, _) => *nodes,
+                Rendered::Tree(_, nodes, ..) => *nodes,
             })
             .sum();
         if nodes > crate::yaml::MAX_NODES {
@@ -417,6 +475,18 @@ impl<'a> Templates<'a> {
         let may_hold_markers = rendered
             .iter()
             .any(|(rel, file)| file.may_hold_markers(rel));
+        let pattern = rendered
+            .iter()
+            .map(|(rel, file)| match file {
+                Rendered::Tree(.., Some(variant)) => u32::try_from(*variant).ok(),
+                Rendered::Text(_) if !rel.ends_with(".yaml") => Some(TEXT_FILE),
+                _ => None,
+            })
+            .collect::<Option<Vec<u32>>>()
+            .map(|variants| Pattern {
+                template: tenant.template.clone(),
+                variants,
+            });
         // The layout reads the trees the shapes built as it reads the others' text; it names a
         // file `{base}/{rel}`.
         let mut built = HashMap::new();
@@ -469,6 +539,7 @@ impl<'a> Templates<'a> {
             return Ok(Tree {
                 value: tree,
                 may_hold_markers,
+                pattern,
             });
         }
         Err(forged
@@ -1620,7 +1691,14 @@ mod shape_tests {
         let run = |t: &Templates, n: usize| {
             let env = files.environment("prod").unwrap();
             let tenants = env.tenants(&files.template_dirs()).unwrap();
-            text(t.render(&env, &tenants[n]))
+            let tree = t.render_tree(&env, &tenants[n]);
+            if let Some(pattern) = tree.as_ref().ok().and_then(|t| t.pattern.as_ref()) {
+                let value = &tree.as_ref().map(|t| &t.value).unwrap_or(&Value::Null);
+                if let Some(holes) = t.pattern(pattern) {
+                    assert!(fills(&holes, value), "{holes:#}\nfilled as\n{value:#}");
+                }
+            }
+            text(tree.map(|t| t.value))
         };
         let (fast, hits, again) = match Templates::compile(&files) {
             Ok(t) => {
@@ -1641,6 +1719,84 @@ mod shape_tests {
             Err(ds) => Err(ds.iter().map(ToString::to_string).collect()),
         };
         (fast, straight, hits)
+    }
+
+    /// Whether `tree` is `pattern` with each of its holes replaced by a scalar, and nothing
+    /// else changed ([`Tree::pattern`]).
+    fn fills(pattern: &Value, tree: &Value) -> bool {
+        match (pattern, tree) {
+            (p, t) if is_hole(p) => !t.is_object() && !t.is_array(),
+            (Value::Object(p), Value::Object(t)) => {
+                p.len() == t.len()
+                    && p.iter()
+                        .zip(t)
+                        .all(|((pk, pv), (tk, tv))| pk == tk && fills(pv, tv))
+            }
+            (Value::Array(p), Value::Array(t)) => {
+                p.len() == t.len() && p.iter().zip(t).all(|(p, t)| fills(p, t))
+            }
+            (p, t) => p == t,
+        }
+    }
+
+    /// A tenant whose files are all built from their shapes has a pattern: its tree is the
+    /// pattern's with the holes filled, a file that is not YAML holding its text; a key
+    /// written by a tag, or a file the straight path renders, leaves it without one.
+    #[test]
+    fn a_tenant_built_from_shapes_has_a_pattern() {
+        let env = env_with(&json!({"a": "x", "k": "key", "bad": "x #1"}));
+        let pattern_of = |templates: &[(&str, &str)]| {
+            let files = repo(templates, &env);
+            let t = Templates::compile(&files).unwrap();
+            let env = files.environment("prod").unwrap();
+            let tenants = env.tenants(&files.template_dirs()).unwrap();
+            let tree = t.render_tree(&env, &tenants[0]).unwrap();
+            tree.pattern
+                .map(|p| (t.pattern(&p).expect("laid out"), tree.value))
+        };
+        let fine = [
+            (
+                "acme/tenant.yaml",
+                "name: {{ vars.a }}
+list: [1, '{{ vars.a }}']
+",
+            ),
+            (
+                "acme/workspaces/w/workspace.yaml",
+                "name: W
+",
+            ),
+            (
+                "acme/workspaces/w/scripts/s.yaml",
+                "name: S {{ vars.a }}
+",
+            ),
+            (
+                "acme/workspaces/w/scripts/s.js",
+                "// {{ vars.a }}
+",
+            ),
+        ];
+        let (pattern, tree) = pattern_of(&fine).expect("a pattern");
+        assert!(fills(&pattern, &tree), "{pattern:#}");
+        assert!(is_hole(&pattern["servers"]["w"]["scripts"]["s"]["body"]));
+        assert!(is_hole(&pattern["list"][1]));
+        assert_eq!(pattern["list"][0], json!(1));
+        let mut keyed = fine;
+        keyed[0] = (
+            "acme/tenant.yaml",
+            "name: n
+{{ vars.k }}: 1
+",
+        );
+        assert!(pattern_of(&keyed).is_none());
+        let mut straight = fine;
+        straight[2] = (
+            "acme/workspaces/w/scripts/s.yaml",
+            "name: S {{ vars.bad }}
+",
+        );
+        assert!(pattern_of(&straight).is_none());
     }
 
     /// Asserts both paths agree, and returns the tree and the files built from shapes.

@@ -9,6 +9,7 @@
 //! lists) is a warning ([`Findings`]): the platform adds keys and values in new releases.
 //! [`fn@repository`] runs the checks over every tenant of a repository's environments.
 
+mod holes;
 mod repository;
 mod typed;
 
@@ -22,6 +23,7 @@ use promote_platform::material;
 use promote_platform::references;
 use promote_platform::tree::{self, Node};
 
+pub(crate) use holes::Holes;
 pub use repository::{repository, Checked, Shared};
 
 /// One thing wrong with a tree.
@@ -115,24 +117,46 @@ pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
         return problems;
     };
     check_ids(root, &tree::TENANT, "", &mut problems);
-    if let Some(Value::Object(servers)) = root.get("servers") {
-        for (wid, ws) in servers {
-            let at = pointer::join("/servers", wid);
-            if let Value::Object(ws) = ws {
-                check_ids(ws, &tree::WORKSPACE, &at, &mut problems);
-                problems.extend(
-                    references::broken(root, ws, &at)
-                        .into_iter()
-                        .map(|b| Problem {
-                            pointer: b.pointer,
-                            message: b.message,
-                            hint: b.hint,
-                        }),
-                );
-            }
-        }
+    for (at, ws) in workspaces(root) {
+        check_ids(ws, &tree::WORKSPACE, &at, &mut problems);
+        problems.extend(
+            references::broken(root, ws, &at)
+                .into_iter()
+                .map(|b| Problem {
+                    pointer: b.pointer,
+                    message: b.message,
+                    hint: b.hint,
+                }),
+        );
     }
     problems
+}
+
+/// The workspaces of a tenant tree that are maps, each with its pointer.
+fn workspaces(root: &Map<String, Value>) -> impl Iterator<Item = (String, &Map<String, Value>)> {
+    let servers = match root.get("servers") {
+        Some(Value::Object(servers)) => Some(servers),
+        _ => None,
+    };
+    servers.into_iter().flatten().filter_map(|(wid, ws)| {
+        ws.as_object()
+            .map(|ws| (pointer::join("/servers", wid), ws))
+    })
+}
+
+/// Adds the problems of the IDs of a tenant tree and of its workspaces to `problems` (those
+/// [`structure`] finds, without its references').
+fn check_all_ids(root: &Map<String, Value>, problems: &mut Vec<Problem>) {
+    check_ids(root, &tree::TENANT, "", problems);
+    for (at, ws) in workspaces(root) {
+        check_ids(ws, &tree::WORKSPACE, &at, problems);
+    }
+}
+
+/// Whether every reference of a tenant tree names what it may name ([`structure`] finds
+/// those that do not).
+fn references_hold(root: &Map<String, Value>) -> bool {
+    workspaces(root).all(|(at, ws)| references::broken(root, ws, &at).is_empty())
 }
 
 fn problem(pointer: &str, message: String, hint: Option<String>) -> Problem {

@@ -262,6 +262,11 @@ impl<'a> Fields<'a> {
         Fields { found, markers }
     }
 
+    /// Returns each field found, outermost only, in pointer order: its pointer and value.
+    pub fn found(&self) -> impl Iterator<Item = (&str, &'a Value)> + '_ {
+        self.found.iter().map(|(ptr, value)| (ptr.as_str(), *value))
+    }
+
     /// Returns the pointers of the fields that hold plain text (see [`plain_text`]).
     pub fn plain_text(&self) -> Vec<String> {
         self.found

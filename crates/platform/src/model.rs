@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use decode::{
-    canonicalize, decode, rename_folded, Decoded, Folded, OutsideEnum, Unknown, WrongType,
+    canonicalize, decode, decode_around, rename_folded, Decoded, Folded, Hole, OutsideEnum,
+    Unknown, WrongType,
 };
 
 /// What a field holds: the JSON type the platform decodes it into.

@@ -123,6 +123,9 @@ struct Variant {
     depth: usize,
     /// Whether a string or a key of `tree` holds `<secret:` (its tokens' text included).
     marked: bool,
+    /// Whether no key holds a slot: the trees it builds then differ only in the strings of
+    /// `tree` that hold tokens ([`Built::Tree`]).
+    values_only: bool,
 }
 
 /// A scalar of a shape's tree that holds tokens.
@@ -382,15 +385,30 @@ enum Part {
 
 /// What building a tenant's file from its shape gave.
 pub(crate) enum Built {
-    /// The file's tree, [`yaml::node_count`] of the text it stands for, and whether a string
-    /// or a key of it may hold `<secret:` (false only when none does).
-    Tree(Value, usize, bool),
+    /// The file's tree, [`yaml::node_count`] of the text it stands for, whether a string
+    /// or a key of it may hold `<secret:` (false only when none does), and the number of the
+    /// variant that built it when that tree is the variant's with only its holes filled
+    /// ([`Shape::pattern`]).
+    Tree(Value, usize, bool, Option<usize>),
     /// The text of a file that is not YAML ([`Text`]).
     Text(String),
     /// An output the shape cannot take: render and parse this file.
     Straight,
     /// Rendering the slots failed (or reached a limit): render the whole tenant straight.
     Failed,
+}
+
+/// Whether `value` is a string of a shape's tree that holds a slot's token ([`Shape::pattern`]),
+/// or [`hole_text`]. No other string of a shape's tree holds one: a file whose text holds
+/// our characters has no shape.
+pub(crate) fn is_hole(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.contains(OPEN))
+}
+
+/// The text that stands for a file that is not YAML in a tree laid out from shapes' trees: a
+/// string holding a token, the file's text being each tenant's own.
+pub(crate) fn hole_text() -> String {
+    format!("{OPEN}{CLOSE}")
 }
 
 impl Shape {
@@ -488,7 +506,13 @@ impl Shape {
     /// Builds a tenant's tree of this file from its slots, in the variant its selectors pick.
     pub(crate) fn build(&self, r: Rendering<'_>) -> Built {
         let built = match self.variant(r.tera, r.context) {
-            Ok(Some(variant)) => variant.build(r),
+            Ok(Some((number, variant))) => match variant.build(r) {
+                Built::Tree(tree, nodes, marked, _) => {
+                    let number = variant.values_only.then_some(number);
+                    Built::Tree(tree, nodes, marked, number)
+                }
+                other => other,
+            },
             Ok(None) => Built::Straight,
             Err(()) => Built::Failed,
         };
@@ -503,7 +527,7 @@ impl Shape {
     /// The variant the texts of the selectors pick for `context`: `None` when that text has no
     /// shape or a selector's values differ for most tenants, an error when a selector fails or
     /// reaches a limit of the sandbox.
-    fn variant(&self, tera: &Tera, context: &Context) -> Result<Option<&Variant>, ()> {
+    fn variant(&self, tera: &Tera, context: &Context) -> Result<Option<(usize, &Variant)>, ()> {
         let mut number = 0;
         for selector in &self.selectors {
             if !selector.memo.is_useful() {
@@ -515,7 +539,19 @@ impl Shape {
             };
             number = number * selector.texts.len() + k;
         }
-        Ok(self.variants.get(number).and_then(Option::as_ref))
+        Ok(self
+            .variants
+            .get(number)
+            .and_then(Option::as_ref)
+            .map(|v| (number, v)))
+    }
+
+    /// The tree of variant `number`, with its tokens, when no key of it holds a slot: each tree
+    /// that variant builds is this one with each of its holes ([`is_hole`]) replaced by a
+    /// scalar, and nothing else changed.
+    pub(crate) fn pattern(&self, number: usize) -> Option<&Value> {
+        let variant = self.variants.get(number)?.as_ref()?;
+        variant.values_only.then_some(&variant.tree)
     }
 }
 
@@ -627,6 +663,7 @@ impl Variant {
             slots_template,
             slots,
             direct,
+            values_only: scalars.iter().all(|s| s.key.is_none()),
             scalars,
             nodes: yaml::node_count(&text),
             depth: flow_depth(&text),
@@ -679,7 +716,7 @@ impl Variant {
                 return Built::Straight;
             }
         }
-        Built::Tree(tree, nodes, marked)
+        Built::Tree(tree, nodes, marked, None)
     }
 }
 

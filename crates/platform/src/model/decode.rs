@@ -80,6 +80,37 @@ pub fn decode(model: &Model, tree: &Value) -> Decoded {
     model.decode_as(&Shape::Object(model.root.clone()), tree, "")
 }
 
+/// A value of a tree that stands for one not known yet, found by [`decode_around`]: its place
+/// (the keys and list indices from the root) and the shape the value will be read as there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hole {
+    pub path: Vec<String>,
+    pub shape: Shape,
+}
+
+/// [`decode`] of a tenant tree some of whose values stand for values not known yet (those
+/// `is_hole` says so of): what reading the rest of the tree finds, and the holes, in tree
+/// order. What reading a value finds depends only on the value and the shape of its place,
+/// which depends only on the keys above it: a tree that differs from this one only in the
+/// holes' values finds what this one finds, and what [`Model::decode_as`] finds in each
+/// hole's value read as its shape.
+pub fn decode_around<'m>(
+    model: &'m Model,
+    tree: &Value,
+    is_hole: &'m dyn Fn(&Value) -> bool,
+) -> (Decoded, Vec<Hole>) {
+    let mut walk = Walk {
+        model,
+        at: "",
+        path: Vec::new(),
+        out: Decoded::default(),
+        holes: Some((is_hole, Vec::new())),
+    };
+    walk.value(&Shape::Object(model.root.clone()), tree);
+    let holes = walk.holes.map(|(_, holes)| holes).unwrap_or_default();
+    (walk.out, holes)
+}
+
 impl Model {
     /// Reads `value`, found at pointer `at`, as a value of `shape`.
     pub fn decode_as(&self, shape: &Shape, value: &Value, at: &str) -> Decoded {
@@ -88,6 +119,7 @@ impl Model {
             at,
             path: Vec::new(),
             out: Decoded::default(),
+            holes: None,
         };
         walk.value(shape, value);
         walk.out
@@ -107,7 +139,12 @@ struct Walk<'m, 'v> {
     at: &'m str,
     path: Vec<Step<'v>>,
     out: Decoded,
+    /// For [`decode_around`]: which values are holes, and the holes found.
+    holes: Option<(IsHole<'m>, Vec<Hole>)>,
 }
+
+/// Says which values of a tree are holes ([`decode_around`]).
+type IsHole<'m> = &'m dyn Fn(&Value) -> bool;
 
 impl<'v> Walk<'_, 'v> {
     fn pointer(&self) -> String {
@@ -124,6 +161,23 @@ impl<'v> Walk<'_, 'v> {
     fn value(&mut self, shape: &Shape, value: &'v Value) {
         if value.is_null() {
             return;
+        }
+        if let Some((is_hole, holes)) = &mut self.holes {
+            if is_hole(value) {
+                let path = self
+                    .path
+                    .iter()
+                    .map(|step| match step {
+                        Step::Key(k) => (*k).to_owned(),
+                        Step::Index(i) => i.to_string(),
+                    })
+                    .collect();
+                holes.push(Hole {
+                    path,
+                    shape: shape.clone(),
+                });
+                return;
+            }
         }
         match (shape, value) {
             (Shape::Any, _)
@@ -369,6 +423,41 @@ mod tests {
             t,
             json!({"servers": {"w": {"clients": {"c": {"client_name": "a", "future": 1}}}}})
         );
+    }
+
+    #[test]
+    fn holes_are_left_for_their_values_and_the_rest_is_read() {
+        let hole = |v: &Value| v.as_str().is_some_and(|s| s.starts_with('?'));
+        let t = json!({"name": "?", "servers": {"w": {"clients": {"c": {
+            "client_uri": "?", "grant_types": ["?", "telepathy"], "nope": "?"
+        }}}}});
+        let (found, holes) = decode_around(tenant(), &t, &hole);
+        let at = "/servers/w/clients/c";
+        assert_eq!(found.outside_enum.len(), 1);
+        assert_eq!(found.outside_enum[0].pointer, format!("{at}/grant_types/1"));
+        // An unknown field is found by its key, whatever it holds.
+        assert_eq!(found.unknown.len(), 1);
+        let places: Vec<String> = holes.iter().map(|h| h.path.join("/")).collect();
+        assert_eq!(
+            places,
+            [
+                "name",
+                "servers/w/clients/c/client_uri",
+                "servers/w/clients/c/grant_types/0"
+            ]
+        );
+        // Each hole's value read as its shape finds what reading the whole tree would.
+        let mut filled = t.clone();
+        filled["servers"]["w"]["clients"]["c"]["client_uri"] = json!(42);
+        filled["servers"]["w"]["clients"]["c"]["grant_types"][0] = json!("implicit");
+        filled["name"] = json!("acme");
+        let whole = decode(tenant(), &filled);
+        let uri = &holes[1];
+        let d = tenant().decode_as(&uri.shape, &json!(42), &format!("/{}", uri.path.join("/")));
+        assert_eq!(d.wrong_types, whole.wrong_types);
+        assert!(tenant()
+            .decode_as(&holes[2].shape, &json!("implicit"), "")
+            .is_clean());
     }
 
     #[test]

@@ -1,0 +1,251 @@
+//! Validating the tenants of one pattern: their trees are alike but in their holes
+//! ([`crate::render::Tree::pattern`]), so what [`super::rendered`] finds outside the holes is
+//! found once, in the pattern's tree, and each tenant's tree is read only at its holes.
+//!
+//! Each check of a tree reads either its keys alone (the IDs, where the credential fields and
+//! the platform's material are, which fields an object type has and how they are spelled) or
+//! also values (their types and enums, what a credential field holds, what a reference names).
+//! Reading a value against the model depends only on the value and on the shape of its place,
+//! which the keys above it decide ([`model::decode_around`]). So when the pattern's tree has
+//! no finding outside its holes, a tenant's tree has none at all exactly when the value in
+//! each hole reads as its place's shape, no credential field with a hole holds plain text, and
+//! every reference names something (references are checked whole: what they may name is the
+//! tenant's). Anything else sends the tenant to [`super::rendered`], which finds and says it.
+
+use serde_json::Value;
+
+use crate::credentials::{self, Scope};
+use crate::patch::pointer;
+use promote_platform::material;
+use promote_platform::model::{self, Hole};
+
+/// What validating a tenant of a pattern still reads: the places of the pattern's holes that
+/// the model reads, and its credential fields that hold one.
+#[derive(Debug)]
+pub(crate) struct Holes {
+    typed: Vec<Hole>,
+    /// Each field's pointer and its keys.
+    fields: Vec<(String, Vec<String>)>,
+}
+
+impl Holes {
+    /// Reads `pattern`, a tenant tree whose values for which `is_hole` holds are each tenant's
+    /// own; `None` when what it holds outside them has a finding (each tenant's tree is then
+    /// validated whole, and the finding said as it always is).
+    pub(crate) fn of(pattern: &Value, is_hole: &dyn Fn(&Value) -> bool) -> Option<Holes> {
+        let root = pattern.as_object()?;
+        let (decoded, typed) = model::decode_around(model::tenant(), pattern, is_hole);
+        if !decoded.is_clean() {
+            return None;
+        }
+        let mut problems = Vec::new();
+        super::check_all_ids(root, &mut problems);
+        if !problems.is_empty() || material::present(pattern, Scope::Tenant) {
+            return None;
+        }
+        let mut fields = Vec::new();
+        for (ptr, value) in credentials::Fields::without_markers(pattern, Scope::Tenant).found() {
+            // Material would be refused as material, not as plain text: there is none here.
+            if material::covering(ptr, Scope::Tenant).is_some() {
+                continue;
+            }
+            if holds(value, is_hole) {
+                fields.push((ptr.to_owned(), pointer::parse(ptr).ok()?));
+            } else if credentials::holds_plain_text(ptr, value) {
+                return None;
+            }
+        }
+        Some(Holes { typed, fields })
+    }
+
+    /// Whether validating `tree`, a tree of this pattern that holds no secret marker, finds
+    /// nothing at all: then [`super::rendered`] would return no error, no warning and no field
+    /// to rename. `false` says only that it must be validated whole.
+    pub(crate) fn clean(&self, tree: &Value) -> bool {
+        let m = model::tenant();
+        let Some(root) = tree.as_object() else {
+            return false;
+        };
+        let typed = self.typed.iter().all(|hole| {
+            at(tree, &hole.path).is_some_and(|v| m.decode_as(&hole.shape, v, "").is_clean())
+        });
+        typed
+            && self.fields.iter().all(|(ptr, keys)| {
+                at(tree, keys).is_some_and(|v| !credentials::holds_plain_text(ptr, v))
+            })
+            && super::references_hold(root)
+    }
+}
+
+/// Whether `value` is a hole or holds one.
+fn holds(value: &Value, is_hole: &dyn Fn(&Value) -> bool) -> bool {
+    is_hole(value)
+        || match value {
+            Value::Object(map) => map.values().any(|v| holds(v, is_hole)),
+            Value::Array(items) => items.iter().any(|v| holds(v, is_hole)),
+            _ => false,
+        }
+}
+
+/// The value of `tree` at the place `keys` lead to.
+fn at<'t>(tree: &'t Value, keys: &[String]) -> Option<&'t Value> {
+    keys.iter().try_fold(tree, |node, key| {
+        promote_platform::pointer::child(node, key)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A tenant tree with fields of every kind a hole may be in: typed and enum fields, lists,
+    /// credential fields (one structured), references, free-form metadata.
+    fn tenant() -> Value {
+        json!({
+            "name": "acme",
+            "pools": {"customers": {"name": "C"}},
+            "themes": {"brand": {"name": "B"}},
+            "servers": {"w": {
+                "name": "W",
+                "access_token_ttl": "10m0s",
+                "policies": {"allow": {"policy_name": "Allow", "language": "rego"}},
+                "scripts": {"map": {"body": "x"}},
+                "clients": {"web": {
+                    "client_name": "Web",
+                    "client_uri": "https://web.example",
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["implicit", "authorization_code"],
+                    "redirect_uris": ["https://web.example/cb"],
+                    "client_secret": null,
+                    "metadata": {"tier": "gold", "n": 3},
+                }},
+                "idps": {
+                    "pool": {"identity_pool_id": "customers", "name": "P"},
+                    "google": {"name": "G", "credentials": {"google": {"client_secret": null}}},
+                },
+                "policy_execution_points": {"client_access": "allow"},
+                "theme_binding": {"theme_id": "brand"},
+            }}
+        })
+    }
+
+    /// Every leaf of `tree` (its scalars), by its keys.
+    fn leaves(tree: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match tree {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    path.push(k.clone());
+                    leaves(v, path, out);
+                    path.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    leaves(v, path, out);
+                    path.pop();
+                }
+            }
+            _ => out.push(path.clone()),
+        }
+    }
+
+    fn slot(tree: &mut Value, keys: &[String], value: Value) {
+        let ptr = pointer::from_keys(keys);
+        if let Some(at) = tree.pointer_mut(&ptr) {
+            *at = value;
+        }
+    }
+
+    fn is_hole(v: &Value) -> bool {
+        matches!(v, Value::String(s) if s.starts_with('\u{E000}'))
+    }
+
+    fn fill() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(null)),
+            Just(json!(true)),
+            Just(json!(0)),
+            Just(json!(-1)),
+            Just(json!(1.5)),
+            Just(json!(18446744073709551615u64)),
+            Just(json!("")),
+            Just(json!("none")),
+            Just(json!("implicit")),
+            Just(json!("telepathy")),
+            Just(json!("allow")),
+            Just(json!("gone")),
+            Just(json!("customers")),
+            Just(json!("brand")),
+            Just(json!("https://x.example")),
+            Just(json!("hunter2")),
+            Just(json!("10m0s")),
+        ]
+    }
+
+    proptest! {
+        /// Wherever the holes are and whatever fills them, reading a tree at its holes says it
+        /// is clean exactly when validating it whole finds nothing.
+        #[test]
+        fn holes_are_clean_exactly_when_the_whole_tree_is(
+            picks in prop::collection::vec((any::<prop::sample::Index>(), fill()), 1..6),
+            moved in prop::collection::vec((any::<prop::sample::Index>(), fill()), 0..3),
+        ) {
+            let base = tenant();
+            let mut places = Vec::new();
+            leaves(&base, &mut Vec::new(), &mut places);
+            let mut pattern = base.clone();
+            let mut filled = base.clone();
+            for (n, (index, value)) in picks.iter().enumerate() {
+                let keys = &places[index.index(places.len())];
+                slot(&mut pattern, keys, json!(format!("\u{E000}{n}\u{E001}")));
+                slot(&mut filled, keys, value.clone());
+            }
+            // Values outside the holes change the pattern itself.
+            for (index, value) in &moved {
+                let keys = &places[index.index(places.len())];
+                if !pattern.pointer(&pointer::from_keys(keys)).is_some_and(is_hole) {
+                    slot(&mut pattern, keys, value.clone());
+                    slot(&mut filled, keys, value.clone());
+                }
+            }
+            let whole = super::super::rendered(&filled, false);
+            let nothing = whole == super::super::Findings::default();
+            match Holes::of(&pattern, &is_hole) {
+                Some(holes) => prop_assert_eq!(holes.clean(&filled), nothing, "{:#?}", whole),
+                // The pattern's own values have a finding: so has every tree of it.
+                None => prop_assert!(!nothing, "{:#}", pattern),
+            }
+        }
+    }
+
+    #[test]
+    fn the_tenant_is_valid() {
+        assert_eq!(
+            super::super::tenant(&tenant()),
+            super::super::Findings::default()
+        );
+    }
+
+    #[test]
+    fn a_clean_pattern_reads_its_holes() {
+        let mut pattern = tenant();
+        pattern["servers"]["w"]["clients"]["web"]["client_uri"] = json!("\u{E000}0\u{E001}");
+        pattern["servers"]["w"]["idps"]["google"]["credentials"]["google"]["client_secret"] =
+            json!("\u{E000}1\u{E001}");
+        let holes = Holes::of(&pattern, &is_hole).expect("clean outside its holes");
+        let mut tree = tenant();
+        assert!(holes.clean(&tree));
+        tree["servers"]["w"]["clients"]["web"]["client_uri"] = json!(8443);
+        assert!(!holes.clean(&tree));
+        let mut tree = tenant();
+        tree["servers"]["w"]["idps"]["google"]["credentials"]["google"]["client_secret"] =
+            json!("hunter2");
+        assert!(!holes.clean(&tree));
+        // A pattern with plain text of its own is not read at its holes.
+        pattern["servers"]["w"]["clients"]["web"]["client_secret"] = json!("hunter2");
+        assert!(Holes::of(&pattern, &is_hole).is_none());
+    }
+}
