@@ -17,15 +17,19 @@ use serde_json::Value;
 use crate::credentials::{self, Scope};
 use crate::patch::pointer;
 use promote_platform::material;
-use promote_platform::model::{self, Hole};
+use promote_platform::model::{self, Shape};
 
 /// What validating a tenant of a pattern still reads: the places of the pattern's holes that
-/// the model reads, and its credential fields that hold one.
-#[derive(Debug)]
+/// the model reads, and its credential fields that hold one, as a tree of keys (each key on
+/// the way to several is looked up once).
+#[derive(Debug, Default)]
 pub(crate) struct Holes {
-    typed: Vec<Hole>,
-    /// Each field's pointer and its keys.
-    fields: Vec<(String, Vec<String>)>,
+    /// The shape the value here is read as, when a hole is here.
+    shape: Option<Shape>,
+    /// The pointer of the credential field here, when it holds a hole.
+    field: Option<String>,
+    /// The places below, by key (or list index), in tree order.
+    below: Vec<(String, Holes)>,
 }
 
 impl Holes {
@@ -43,37 +47,64 @@ impl Holes {
         if !problems.is_empty() || material::present(pattern, Scope::Tenant) {
             return None;
         }
-        let mut fields = Vec::new();
+        let mut holes = Holes::default();
+        for hole in typed {
+            holes.place(&hole.path).shape = Some(hole.shape);
+        }
         for (ptr, value) in credentials::Fields::without_markers(pattern, Scope::Tenant).found() {
             // Material would be refused as material, not as plain text: there is none here.
             if material::covering(ptr, Scope::Tenant).is_some() {
                 continue;
             }
             if holds(value, is_hole) {
-                fields.push((ptr.to_owned(), pointer::parse(ptr).ok()?));
+                holes.place(&pointer::parse(ptr).ok()?).field = Some(ptr.to_owned());
             } else if credentials::holds_plain_text(ptr, value) {
                 return None;
             }
         }
-        Some(Holes { typed, fields })
+        Some(holes)
+    }
+
+    /// The node of the place `keys` lead to, made when missing. Places come in tree order:
+    /// the one wanted is looked for from the last.
+    fn place(&mut self, keys: &[String]) -> &mut Holes {
+        keys.iter().fold(self, |node, key| {
+            let at = match node.below.iter().rposition(|(k, _)| k == key) {
+                Some(at) => at,
+                None => {
+                    node.below.push((key.clone(), Holes::default()));
+                    node.below.len() - 1
+                }
+            };
+            &mut node.below[at].1
+        })
     }
 
     /// Whether validating `tree`, a tree of this pattern that holds no secret marker, finds
     /// nothing at all: then [`super::rendered`] would return no error, no warning and no field
     /// to rename. `false` says only that it must be validated whole.
     pub(crate) fn clean(&self, tree: &Value) -> bool {
-        let m = model::tenant();
         let Some(root) = tree.as_object() else {
             return false;
         };
-        let typed = self.typed.iter().all(|hole| {
-            at(tree, &hole.path).is_some_and(|v| m.decode_as(&hole.shape, v, "").is_clean())
-        });
+        self.clean_at(tree) && super::references_hold(root)
+    }
+
+    /// Whether `value`, at this node's place, and the values at the places below are clean.
+    fn clean_at(&self, value: &Value) -> bool {
+        let typed = self
+            .shape
+            .as_ref()
+            .is_none_or(|shape| model::tenant().decode_as(shape, value, "").is_clean());
+        let field = self
+            .field
+            .as_deref()
+            .is_none_or(|ptr| !credentials::holds_plain_text(ptr, value));
         typed
-            && self.fields.iter().all(|(ptr, keys)| {
-                at(tree, keys).is_some_and(|v| !credentials::holds_plain_text(ptr, v))
+            && field
+            && self.below.iter().all(|(key, below)| {
+                promote_platform::pointer::child(value, key).is_some_and(|v| below.clean_at(v))
             })
-            && super::references_hold(root)
     }
 }
 
@@ -85,13 +116,6 @@ fn holds(value: &Value, is_hole: &dyn Fn(&Value) -> bool) -> bool {
             Value::Array(items) => items.iter().any(|v| holds(v, is_hole)),
             _ => false,
         }
-}
-
-/// The value of `tree` at the place `keys` lead to.
-fn at<'t>(tree: &'t Value, keys: &[String]) -> Option<&'t Value> {
-    keys.iter().try_fold(tree, |node, key| {
-        promote_platform::pointer::child(node, key)
-    })
 }
 
 #[cfg(test)]
