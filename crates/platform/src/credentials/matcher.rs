@@ -102,44 +102,53 @@ impl Path<'_> {
     }
 }
 
-/// Where the walk of a pointer's keys is ([`Matcher::on_path`]): a key found it at, above or
-/// below a credential's place (whatever keys follow), or the trie's nodes it reaches and whether
-/// a pattern of fixed places still fits.
-#[derive(Debug, Clone)]
-enum OnPath {
-    Found,
-    Walking { states: Vec<usize>, fixed: bool },
-}
-
-impl OnPath {
-    /// What [`Matcher::on_path`] answers for a pointer that ends here.
-    fn answer(&self) -> bool {
-        match self {
-            OnPath::Found => true,
-            OnPath::Walking { fixed, .. } => *fixed,
-        }
-    }
+/// Where the walk of a pointer's keys is after a key ([`OnPaths`]): where the key's text ends
+/// in the pointer; whether it is at or below a credential's place (whatever keys follow);
+/// else the trie's nodes it reaches, `nodes[from..to]` of [`OnPaths`], and whether a pattern of
+/// fixed places still fits.
+#[derive(Debug, Clone, Copy)]
+struct After {
+    end: usize,
+    found: bool,
+    fixed: bool,
+    from: usize,
+    to: usize,
 }
 
 /// [`Matcher::on_path`] for pointers asked one after the other, such as a plan's changes, which
 /// come in tree order: the keys a pointer shares with the one asked before it (its text up to a
-/// `/`) are not split, unescaped and walked again.
+/// `/`) are not split, unescaped and walked again. The nodes each key reaches are kept in one
+/// list, cut back with the keys: asking allocates nothing once the lists have grown.
 #[derive(Debug)]
 pub(crate) struct OnPaths<'m> {
     matcher: &'m Matcher,
     /// The pointer asked before.
     before: String,
-    /// For each key of `before` walked, where its text ends in `before` and where the walk is
-    /// after it (none after a key that found a place: the keys after it change nothing).
-    walked: Vec<(usize, OnPath)>,
+    /// Where the walk is before the first key.
+    start: After,
+    /// Where the walk is after each key of `before` walked (none after a key that found a
+    /// place: the keys after it change nothing).
+    walked: Vec<After>,
+    /// The trie's nodes reached: the root's, then each key's of `walked` in turn.
+    nodes: Vec<usize>,
 }
 
 impl<'m> OnPaths<'m> {
     pub(crate) fn new(matcher: &'m Matcher) -> OnPaths<'m> {
+        let root = &matcher.nodes[0];
+        let fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
         OnPaths {
             matcher,
             before: String::new(),
+            start: After {
+                end: 0,
+                found: false,
+                fixed,
+                from: 0,
+                to: 1,
+            },
             walked: Vec::new(),
+            nodes: vec![0],
         }
     }
 
@@ -157,35 +166,71 @@ impl<'m> OnPaths<'m> {
         let shared = self
             .walked
             .iter()
-            .take_while(|(end, _)| {
-                *end <= same && (*end == at.len() || at.as_bytes()[*end] == b'/')
-            })
+            .take_while(|a| a.end <= same && (a.end == at.len() || at.as_bytes()[a.end] == b'/'))
             .count();
         self.walked.truncate(shared);
-        let mut after = match self.walked.last() {
-            Some((_, after)) => after.clone(),
-            None => self.matcher.start(),
-        };
-        let mut end = self.walked.last().map_or(0, |(end, _)| *end);
+        let mut after = self.walked.last().copied().unwrap_or(self.start);
+        // The nodes of the keys no longer walked were the last ones.
+        self.nodes.truncate(after.to.max(self.start.to));
         let answer = loop {
-            if matches!(after, OnPath::Found) || end == at.len() {
-                break after.answer();
+            if after.found || after.end == at.len() {
+                break after.found || after.fixed;
             }
             // `at[end]` is the `/` before the next key.
-            let rest = &at[end + 1..];
+            let rest = &at[after.end + 1..];
             let key = rest.split('/').next().unwrap_or_default();
             let Some(unescaped) = pointer::unescape(key) else {
                 self.before.clear();
                 self.walked.clear();
+                self.nodes.truncate(self.start.to);
                 return None;
             };
-            end += 1 + key.len();
-            after = self.matcher.after_key(&after, &unescaped);
-            self.walked.push((end, after.clone()));
+            after = self.after_key(after, &unescaped, after.end + 1 + key.len());
+            self.walked.push(after);
         };
         self.before.clear();
         self.before.push_str(at);
         Some(answer)
+    }
+
+    /// Where the walk is after `key`, whose text ends at `end`, from where it was before it;
+    /// the nodes it reaches are added to `nodes`.
+    fn after_key(&mut self, before: After, key: &str, end: usize) -> After {
+        let m = self.matcher;
+        let len = self.nodes.len();
+        let mut after = After {
+            end,
+            found: false,
+            fixed: false,
+            from: len,
+            to: len,
+        };
+        let folded = m.folded(key);
+        let states = before.from..before.to;
+        if before.found
+            || m.anywhere(folded.as_deref())
+            || (before.fixed
+                && self.nodes[states.clone()]
+                    .iter()
+                    .any(|&s| !m.nodes[s].ends.is_empty()))
+        {
+            after.found = true;
+            return after;
+        }
+        if !before.fixed {
+            // No pattern of fixed places fits; a name anywhere still may.
+            return after;
+        }
+        for at in states {
+            let s = self.nodes[at];
+            if let Some(f) = folded.as_deref() {
+                self.nodes.extend(m.edge(s, f));
+            }
+            self.nodes.extend(m.nodes[s].any);
+        }
+        after.to = self.nodes.len();
+        after.fixed = after.to > after.from;
+        after
     }
 }
 
@@ -414,44 +459,6 @@ impl Matcher {
     /// or one of its keys is a name matched anywhere; `None` if `at` is no valid pointer.
     pub(crate) fn on_path(&self, at: &str) -> Option<bool> {
         OnPaths::new(self).on_path(at)
-    }
-
-    /// Where the walk of a pointer's keys is before the first key.
-    fn start(&self) -> OnPath {
-        let root = &self.nodes[0];
-        let fixed = !root.ends.is_empty() || root.any.is_some() || !root.names.is_empty();
-        OnPath::Walking {
-            states: vec![0],
-            fixed,
-        }
-    }
-
-    /// Where the walk of a pointer's keys is after `key`, from where it was before it.
-    fn after_key(&self, before: &OnPath, key: &str) -> OnPath {
-        let OnPath::Walking { states, fixed } = before else {
-            return OnPath::Found;
-        };
-        let folded = self.folded(key);
-        if self.anywhere(folded.as_deref()) {
-            return OnPath::Found;
-        }
-        if !fixed {
-            // No pattern of fixed places fits; a name anywhere still may.
-            return OnPath::Walking {
-                states: Vec::new(),
-                fixed: false,
-            };
-        }
-        if states.iter().any(|&s| !self.nodes[s].ends.is_empty()) {
-            return OnPath::Found;
-        }
-        let mut next = Vec::new();
-        self.step(states, folded.as_deref(), false, &mut next);
-        let fixed = !next.is_empty();
-        OnPath::Walking {
-            states: next,
-            fixed,
-        }
     }
 
     /// Whether `value` has a map key matched anywhere, at any depth.
