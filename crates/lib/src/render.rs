@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tera::{Context, Tera};
 
-use crate::credentials::MARKER_PREFIX;
+use crate::credentials::holds_marker;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::environment::{overlay, Environment, Tenant};
 use crate::layout::{self, Dir};
@@ -102,11 +102,11 @@ impl Rendered {
     /// tree a shape built says whether it holds one; a text that is not YAML becomes a string
     /// as it is; a name becomes a key, percent-decoded. A YAML text may spell one with escapes.
     fn may_hold_markers(&self, rel: &str) -> bool {
-        let named = rel.contains(MARKER_PREFIX) || rel.contains('%');
+        let named = holds_marker(rel) || rel.contains('%');
         named
             || match self {
                 Rendered::Tree(_, _, marked, _) => *marked,
-                Rendered::Text(text) => rel.ends_with(".yaml") || text.contains(MARKER_PREFIX),
+                Rendered::Text(text) => rel.ends_with(".yaml") || holds_marker(text),
             }
     }
 }

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::credentials::{self, MARKER_PREFIX};
+use crate::credentials::{self, holds_marker, MARKER_PREFIX};
 
 /// Returns the nonce of a repository's files (32 hexadecimal digits): a digest of all of them.
 /// A template sees it in what `secret()` returns, so it must not be a random source (what a
@@ -133,11 +133,9 @@ pub(crate) fn settle(tree: &mut Value, nonce: &str) -> Vec<Forged> {
 /// [`settle`].
 pub(crate) fn held(tree: &Value) -> bool {
     match tree {
-        Value::String(s) => s.contains(MARKER_PREFIX),
+        Value::String(s) => holds_marker(s),
         Value::Array(items) => items.iter().any(held),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.contains(MARKER_PREFIX) || held(v)),
+        Value::Object(map) => map.iter().any(|(k, v)| holds_marker(k) || held(v)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
@@ -164,7 +162,7 @@ fn find<'a>(
             .collect()
     };
     match value {
-        Value::String(s) if s.contains(MARKER_PREFIX) => found.push((owned(path), None)),
+        Value::String(s) if holds_marker(s) => found.push((owned(path), None)),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 path.push(Step::Index(i));
@@ -174,7 +172,7 @@ fn find<'a>(
         }
         Value::Object(map) => {
             for (k, item) in map {
-                if k.contains(MARKER_PREFIX) {
+                if holds_marker(k) {
                     found.push((owned(path), Some(k.clone())));
                 }
                 path.push(Step::Key(k));
@@ -195,7 +193,7 @@ fn pointer_of(path: &[String]) -> String {
 /// Returns `s` with each `<secret:NAME:NONCE>` written `<secret:NAME>`, or, when `s` holds
 /// `<secret:` otherwise, the name that follows it (if it is one, whole: followed by `:` or `>`).
 fn canonical<'a>(s: &'a str, nonce: &str) -> Result<Cow<'a, str>, Option<String>> {
-    if !s.contains(MARKER_PREFIX) {
+    if !holds_marker(s) {
         return Ok(Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());

@@ -60,7 +60,7 @@ use super::bounds::{self, Counted};
 use super::graph;
 use super::markers;
 use super::sandbox::{self, Place};
-use crate::credentials::MARKER_PREFIX;
+use crate::credentials::holds_marker;
 use crate::yaml;
 
 /// Opens a slot's token in a shape's text.
@@ -691,7 +691,8 @@ impl Variant {
 
     /// Builds the tree from the rendered slots (each output followed by [`SEP`]).
     fn fill(&self, rendered: &str) -> Built {
-        let mut outputs: Vec<&str> = rendered.split(SEP).collect();
+        let mut outputs: Vec<&str> = Vec::with_capacity(self.slots + 1);
+        outputs.extend(rendered.split(SEP));
         if outputs.len() != self.slots + 1 || outputs.pop() != Some("") {
             return Built::Straight;
         }
@@ -711,7 +712,7 @@ impl Variant {
             let Some(value) = scalar.value(&outputs) else {
                 return Built::Straight;
             };
-            marked |= matches!(&value, Value::String(s) if s.contains(MARKER_PREFIX));
+            marked |= matches!(&value, Value::String(s) if holds_marker(s));
             if !scalar.put(&mut tree, value) {
                 return Built::Straight;
             }
