@@ -82,8 +82,8 @@ pub const GENERATED: &[&str] = &[
 pub const MARKER_PREFIX: &str = "<secret:";
 
 /// Whether `text` holds [`MARKER_PREFIX`]. Most strings hold no `<` at all, which is looked
-/// for first, a byte at a time as `memchr` does: searching for the whole prefix costs more to
-/// set up than a short string takes to read.
+/// for first (as `memchr` looks for a byte): setting up a search for the whole prefix costs
+/// more than reading a short string.
 pub fn holds_marker(text: &str) -> bool {
     text.as_bytes().contains(&b'<') && text.contains(MARKER_PREFIX)
 }
