@@ -29,9 +29,11 @@ use crate::validate::{self, Findings, Holes, Problem};
 /// shown; the rest are counted.
 const MAX_LOCATED: usize = 50;
 
-/// The most patterns whose holes a project keeps ([`Project::holes`]): a fleet's tenants
-/// share a few; tenants of any other are validated whole.
+/// The most patterns whose holes a project keeps ([`Project::holes`]), and the most places
+/// of holes it keeps in all (a place takes about 150 bytes): a fleet's tenants share a few
+/// patterns of a few thousand places; the tenants of any other are validated whole.
 const MAX_PATTERNS: usize = 256;
+const MAX_PLACES: usize = 200_000;
 
 /// One environment of one repository snapshot, ready to render.
 pub struct Project<'a> {
@@ -46,8 +48,16 @@ pub struct Project<'a> {
     /// (its `promote.yaml`).
     ignores: BTreeMap<String, Ignore>,
     /// The holes of each pattern the tenants rendered so far were built from, `None` for a
-    /// pattern whose tree has a finding outside them.
-    holes: Mutex<HashMap<Pattern, Option<Arc<Holes>>>>,
+    /// pattern whose tree has a finding outside them (or whose holes were not kept), and how
+    /// many places they keep in all.
+    holes: Mutex<Kept>,
+}
+
+/// The holes of the patterns a project's tenants were built from ([`Project::holes`]).
+#[derive(Default)]
+struct Kept {
+    patterns: HashMap<Pattern, Option<Arc<Holes>>>,
+    places: usize,
 }
 
 /// A tenant rendered and validated.
@@ -255,22 +265,33 @@ impl<'a> Project<'a> {
     /// keeps [`MAX_PATTERNS`] others.
     fn holes(&self, pattern: Pattern) -> Option<Arc<Holes>> {
         let lock = || self.holes.lock().unwrap_or_else(PoisonError::into_inner);
-        let known = lock();
-        if let Some(holes) = known.get(&pattern) {
+        let kept = lock();
+        if let Some(holes) = kept.patterns.get(&pattern) {
             return holes.clone();
         }
-        if known.len() >= MAX_PATTERNS {
+        if kept.patterns.len() >= MAX_PATTERNS || kept.places >= MAX_PLACES {
             return None;
         }
-        drop(known);
+        drop(kept);
         // Read outside the lock: another thread may read the same pattern meanwhile, and
         // both find the same.
         let holes = self
             .templates
             .pattern(&pattern)
-            .and_then(|tree| Holes::of(&tree, &render::is_hole))
+            .and_then(|tree| Holes::of(&tree, &render::is_hole));
+        let size = holes.as_ref().map_or(0, Holes::size);
+        let mut kept = lock();
+        if let Some(holes) = kept.patterns.get(&pattern) {
+            return holes.clone();
+        }
+        // Past the bound, the pattern is remembered without its holes: its tenants are
+        // validated whole.
+        let holes = holes
+            .filter(|_| kept.places + size <= MAX_PLACES)
             .map(Arc::new);
-        lock().entry(pattern).or_insert(holes).clone()
+        kept.places += size;
+        kept.patterns.insert(pattern, holes.clone());
+        holes
     }
 
     /// Whether warnings are errors in this environment (`strict: true`).

@@ -65,6 +65,11 @@ impl Holes {
         Some(holes)
     }
 
+    /// How many places it keeps: what it costs to keep.
+    pub(crate) fn size(&self) -> usize {
+        1 + self.below.iter().map(|(_, b)| b.size()).sum::<usize>()
+    }
+
     /// The node of the place `keys` lead to, made when missing. Places come in tree order:
     /// the one wanted is looked for from the last.
     fn place(&mut self, keys: &[String]) -> &mut Holes {
@@ -260,6 +265,9 @@ mod tests {
         pattern["servers"]["w"]["idps"]["google"]["credentials"]["google"]["client_secret"] =
             json!("\u{E000}1\u{E001}");
         let holes = Holes::of(&pattern, &is_hole).expect("clean outside its holes");
+        // The root, servers/w, then clients/web/client_uri and idps/google/credentials/google/
+        // client_secret: the keys on the way are kept once.
+        assert_eq!(holes.size(), 1 + 2 + 3 + 5);
         let mut tree = tenant();
         assert!(holes.clean(&tree));
         tree["servers"]["w"]["clients"]["web"]["client_uri"] = json!(8443);
