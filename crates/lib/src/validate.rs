@@ -117,7 +117,7 @@ pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
         return problems;
     };
     check_ids(root, &tree::TENANT, "", &mut problems);
-    for (at, ws) in workspaces(root) {
+    for (_, at, ws) in workspaces(root) {
         check_ids(ws, &tree::WORKSPACE, &at, &mut problems);
         problems.extend(
             references::broken(root, ws, &at)
@@ -132,15 +132,17 @@ pub(crate) fn structure(tree: &Value) -> Vec<Problem> {
     problems
 }
 
-/// The workspaces of a tenant tree that are maps, each with its pointer.
-fn workspaces(root: &Map<String, Value>) -> impl Iterator<Item = (String, &Map<String, Value>)> {
+/// The workspaces of a tenant tree that are maps, each with its key and its pointer.
+fn workspaces(
+    root: &Map<String, Value>,
+) -> impl Iterator<Item = (&str, String, &Map<String, Value>)> {
     let servers = match root.get("servers") {
         Some(Value::Object(servers)) => Some(servers),
         _ => None,
     };
     servers.into_iter().flatten().filter_map(|(wid, ws)| {
         ws.as_object()
-            .map(|ws| (pointer::join("/servers", wid), ws))
+            .map(|ws| (wid.as_str(), pointer::join("/servers", wid), ws))
     })
 }
 
@@ -148,15 +150,9 @@ fn workspaces(root: &Map<String, Value>) -> impl Iterator<Item = (String, &Map<S
 /// [`structure`] finds, without its references').
 fn check_all_ids(root: &Map<String, Value>, problems: &mut Vec<Problem>) {
     check_ids(root, &tree::TENANT, "", problems);
-    for (at, ws) in workspaces(root) {
+    for (_, at, ws) in workspaces(root) {
         check_ids(ws, &tree::WORKSPACE, &at, problems);
     }
-}
-
-/// Whether every reference of a tenant tree names what it may name ([`structure`] finds
-/// those that do not).
-fn references_hold(root: &Map<String, Value>) -> bool {
-    workspaces(root).all(|(at, ws)| references::broken(root, ws, &at).is_empty())
 }
 
 fn problem(pointer: &str, message: String, hint: Option<String>) -> Problem {

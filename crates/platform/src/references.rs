@@ -158,29 +158,102 @@ impl<'a> Targets<'a> {
 /// nothing, or are not strings, in the order of [`places`] and of the tree.
 pub fn broken(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str) -> Vec<Broken> {
     let mut out = Vec::new();
-    references(root, ws, at, &mut out);
+    references(root, ws, at, &|_| false, &mut out, &mut Vec::new());
     out
 }
 
-fn references(root: &Map<String, Value>, ws: &Map<String, Value>, at: &str, out: &mut Vec<Broken>) {
+/// A reference whose value is a hole ([`broken_around`]): its keys (and list indices) below
+/// the workspace, and which of [`places`] it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hole {
+    pub path: Vec<String>,
+    pub place: usize,
+}
+
+/// [`broken`] of a workspace some of whose values stand for values not known yet (those
+/// `is_hole` says so of): the broken references among its other values, and the references
+/// whose values are holes. Where the references are, and what they may name, depends only on
+/// the keys: a workspace that differs from this one only in the holes' values has those broken
+/// references, and those of its holes' values that [`names`] says name nothing.
+pub fn broken_around(
+    root: &Map<String, Value>,
+    ws: &Map<String, Value>,
+    at: &str,
+    is_hole: &dyn Fn(&Value) -> bool,
+) -> (Vec<Broken>, Vec<Hole>) {
+    let mut out = Vec::new();
+    let mut holes = Vec::new();
+    references(root, ws, at, is_hole, &mut out, &mut holes);
+    (out, holes)
+}
+
+/// Whether `value`, a reference at [`places`]`[place]` of workspace `ws` of the tenant `root`,
+/// names what it may (or nothing at all: null, `""`), as [`broken`] reads it.
+pub fn names(
+    root: &Map<String, Value>,
+    ws: &Map<String, Value>,
+    place: usize,
+    value: &Value,
+) -> bool {
+    let Some(Reference {
+        what,
+        collection,
+        scope,
+        ..
+    }) = places().get(place)
+    else {
+        return false;
+    };
+    let mut out = Vec::new();
+    let targets = Targets::of(*scope, root, ws, collection);
+    reference(value, String::new, what, &targets, &mut out);
+    out.is_empty()
+}
+
+fn references(
+    root: &Map<String, Value>,
+    ws: &Map<String, Value>,
+    at: &str,
+    is_hole: &dyn Fn(&Value) -> bool,
+    out: &mut Vec<Broken>,
+    holes: &mut Vec<Hole>,
+) {
     let mut found = Vec::new();
     Trie::of_places().in_map(ws, &mut Vec::new(), &mut found);
     // By place, in the order of the places; each place's values stay in tree order.
     found.sort_by_key(|(place, _, _)| *place);
     let places = places();
     for group in found.chunk_by(|a, b| a.0 == b.0) {
-        let Some(Reference {
-            what,
-            collection,
-            scope,
-            ..
-        }) = group.first().and_then(|(place, _, _)| places.get(*place))
+        let Some((
+            place,
+            Reference {
+                what,
+                collection,
+                scope,
+                ..
+            },
+        )) = group
+            .first()
+            .and_then(|(place, _, _)| Some((*place, places.get(*place)?)))
         else {
             continue;
         };
         // Most places are empty in a given tenant: only those with values look for targets.
         let targets = Targets::of(*scope, root, ws, collection);
         for (_, steps, value) in group {
+            if is_hole(value) {
+                holes.push(Hole {
+                    path: steps
+                        .iter()
+                        .map(|step| match step {
+                            Step::Key(k) => (*k).to_owned(),
+                            Step::Index(i) => i.to_string(),
+                        })
+                        .collect(),
+                    place,
+                });
+                continue;
+            }
             reference(value, || pointer_of(at, steps), what, &targets, out);
         }
     }
@@ -468,6 +541,58 @@ mod tests {
             };
             let found = broken(root, ws, "/servers/w~1x");
             prop_assert_eq!(found, broken_place_by_place(root, ws, "/servers/w~1x"));
+        }
+    }
+
+    proptest! {
+        /// A workspace whose references are partly holes: the broken references found around
+        /// the holes, and the holes' values that name nothing once filled, are the broken
+        /// references of the filled workspace.
+        #[test]
+        fn references_around_holes_are_read_as_the_filled_tree_is(
+            plants in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 8), prop_oneof![
+                    Just(json!("allow")), Just(json!("gone")), Just(json!("")), Just(json!(null)),
+                    Just(json!(7)), Just(json!("q")), Just(json!("brand")), Just(json!("p")),
+                ], any::<bool>()),
+                0..12,
+            ),
+        ) {
+            let hole = |v: &Value| v.as_str().is_some_and(|s| s.starts_with('\u{E000}'));
+            let root = json!({"themes": {"brand": {}}, "pools": {"p": {}}});
+            let mut pattern = json!({"policies": {"allow": {}}, "scripts": {"s": {}}, "pools": {"q": {}}});
+            let mut filled = pattern.clone();
+            for (n, (place, choices, value, is_hole)) in plants.iter().enumerate() {
+                let place = &places()[place.index(places().len())];
+                let stands = if *is_hole { json!(format!("\u{E000}{n}")) } else { value.clone() };
+                plant(&mut pattern, &place.path, choices, stands);
+                plant(&mut filled, &place.path, choices, value.clone());
+            }
+            let (Some(root), Some(pattern), Some(filled)) =
+                (root.as_object(), pattern.as_object(), filled.as_object())
+            else {
+                return Err(TestCaseError::fail("maps"));
+            };
+            let (around, holes) = broken_around(root, pattern, "/servers/w", &hole);
+            let mut count = around.len();
+            for h in &holes {
+                let whole_ws = Value::Object(filled.clone());
+                let value = h
+                    .path
+                    .iter()
+                    .try_fold(&whole_ws, |v, k| crate::pointer::child(v, k));
+                let Some(value) = value else {
+                    return Err(TestCaseError::fail(format!("no value at {:?}", h.path)));
+                };
+                if !names(root, filled, h.place, value) {
+                    count += 1;
+                }
+            }
+            let whole = broken(root, filled, "/servers/w");
+            prop_assert_eq!(count, whole.len(), "{:?} {:?}", around, holes);
+            for b in &around {
+                prop_assert!(whole.contains(b), "{:?}", b);
+            }
         }
     }
 

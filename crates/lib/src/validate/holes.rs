@@ -6,30 +6,40 @@
 //! the platform's material are, which fields an object type has and how they are spelled) or
 //! also values (their types and enums, what a credential field holds, what a reference names).
 //! Reading a value against the model depends only on the value and on the shape of its place,
-//! which the keys above it decide ([`model::decode_around`]). So when the pattern's tree has
-//! no finding outside its holes, a tenant's tree has none at all exactly when the value in
+//! which the keys above it decide ([`model::decode_around`]); where the references are, and the
+//! IDs they may name, are keys too ([`references::broken_around`]). So when the pattern's tree
+//! has no finding outside its holes, a tenant's tree has none at all exactly when the value in
 //! each hole reads as its place's shape, no credential field with a hole holds plain text, and
-//! every reference names something (references are checked whole: what they may name is the
-//! tenant's). Anything else sends the tenant to [`super::rendered`], which finds and says it.
+//! each reference that is a hole names what it may. Anything else sends the tenant to
+//! [`super::rendered`], which finds and says it.
 
 use serde_json::Value;
 
+use serde_json::Map;
+
 use crate::credentials::{self, Scope};
 use crate::patch::pointer;
-use promote_platform::material;
 use promote_platform::model::{self, Shape};
+use promote_platform::{material, references};
 
 /// What validating a tenant of a pattern still reads: the places of the pattern's holes that
-/// the model reads, and its credential fields that hold one, as a tree of keys (each key on
-/// the way to several is looked up once).
-#[derive(Debug, Default)]
+/// the model reads and its credential fields that hold one, and its references that are holes.
+#[derive(Debug)]
 pub(crate) struct Holes {
+    places: Place,
+    /// Each workspace's references that are holes, by the workspace's key.
+    references: Vec<(String, references::Hole)>,
+}
+
+/// The places of holes, as a tree of keys (each key on the way to several is looked up once).
+#[derive(Debug, Default)]
+struct Place {
     /// The shape the value here is read as, when a hole is here.
     shape: Option<Shape>,
     /// The pointer of the credential field here, when it holds a hole.
     field: Option<String>,
     /// The places below, by key (or list index), in tree order.
-    below: Vec<(String, Holes)>,
+    below: Vec<(String, Place)>,
 }
 
 impl Holes {
@@ -47,9 +57,17 @@ impl Holes {
         if !problems.is_empty() || material::present(pattern, Scope::Tenant) {
             return None;
         }
-        let mut holes = Holes::default();
+        let mut refs = Vec::new();
+        for (wid, at, ws) in super::workspaces(root) {
+            let (broken, holes) = references::broken_around(root, ws, &at, is_hole);
+            if !broken.is_empty() {
+                return None;
+            }
+            refs.extend(holes.into_iter().map(|h| (wid.to_owned(), h)));
+        }
+        let mut places = Place::default();
         for hole in typed {
-            holes.place(&hole.path).shape = Some(hole.shape);
+            places.place(&hole.path).shape = Some(hole.shape);
         }
         for (ptr, value) in credentials::Fields::without_markers(pattern, Scope::Tenant).found() {
             // Material would be refused as material, not as plain text: there is none here.
@@ -57,32 +75,20 @@ impl Holes {
                 continue;
             }
             if holds(value, is_hole) {
-                holes.place(&pointer::parse(ptr).ok()?).field = Some(ptr.to_owned());
+                places.place(&pointer::parse(ptr).ok()?).field = Some(ptr.to_owned());
             } else if credentials::holds_plain_text(ptr, value) {
                 return None;
             }
         }
-        Some(holes)
+        Some(Holes {
+            places,
+            references: refs,
+        })
     }
 
     /// How many places it keeps: what it costs to keep.
     pub(crate) fn size(&self) -> usize {
-        1 + self.below.iter().map(|(_, b)| b.size()).sum::<usize>()
-    }
-
-    /// The node of the place `keys` lead to, made when missing. Places come in tree order:
-    /// the one wanted is looked for from the last.
-    fn place(&mut self, keys: &[String]) -> &mut Holes {
-        keys.iter().fold(self, |node, key| {
-            let at = match node.below.iter().rposition(|(k, _)| k == key) {
-                Some(at) => at,
-                None => {
-                    node.below.push((key.clone(), Holes::default()));
-                    node.below.len() - 1
-                }
-            };
-            &mut node.below[at].1
-        })
+        self.places.size() + self.references.len()
     }
 
     /// Whether validating `tree`, a tree of this pattern that holds no secret marker, finds
@@ -92,7 +98,50 @@ impl Holes {
         let Some(root) = tree.as_object() else {
             return false;
         };
-        self.clean_at(tree) && super::references_hold(root)
+        self.places.clean_at(tree)
+            && self.references.iter().all(|(wid, hole)| {
+                let ws = root
+                    .get("servers")
+                    .and_then(|servers| servers.get(wid))
+                    .and_then(Value::as_object);
+                ws.is_some_and(|ws| reference_names(root, ws, hole))
+            })
+    }
+}
+
+/// Whether the value of reference `hole` of workspace `ws` names what it may.
+fn reference_names(
+    root: &Map<String, Value>,
+    ws: &Map<String, Value>,
+    hole: &references::Hole,
+) -> bool {
+    let value = hole.path.split_first().and_then(|(first, rest)| {
+        rest.iter().try_fold(ws.get(first)?, |v, key| {
+            promote_platform::pointer::child(v, key)
+        })
+    });
+    value.is_some_and(|v| references::names(root, ws, hole.place, v))
+}
+
+impl Place {
+    /// How many places it keeps.
+    fn size(&self) -> usize {
+        1 + self.below.iter().map(|(_, b)| b.size()).sum::<usize>()
+    }
+
+    /// The node of the place `keys` lead to, made when missing. Places come in tree order:
+    /// the one wanted is looked for from the last.
+    fn place(&mut self, keys: &[String]) -> &mut Place {
+        keys.iter().fold(self, |node, key| {
+            let at = match node.below.iter().rposition(|(k, _)| k == key) {
+                Some(at) => at,
+                None => {
+                    node.below.push((key.clone(), Place::default()));
+                    node.below.len() - 1
+                }
+            };
+            &mut node.below[at].1
+        })
     }
 
     /// Whether `value`, at this node's place, and the values at the places below are clean.
