@@ -374,24 +374,33 @@ fn plain_text_in_a_misspelled_credential_field_is_refused_and_never_shown() {
 
 /// From the attacker's try: a key inside a credential field that the model does not know was
 /// named in the warning and its pointer (`credentials/google/sk_live_...`); it may be the
-/// secret. The warning stays, at the field, without the key.
+/// secret. It is said at the field, without the key. From a later try: with a boolean under it
+/// (which a structured credential field takes), the key passed `validate` with a warning: it is
+/// refused, unless it holds a `secret()` (a field the model does not know yet, written as a
+/// credential is), which stays a warning.
 #[test]
 fn an_unknown_key_inside_a_credential_field_is_not_repeated() {
     let repo = TestRepo::example();
     let file = "templates/acme/workspaces/default/idps/google.yaml";
-    let text = repo.read(file).replace(
-        "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n",
-        "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n    sk_live_PLANTED_K3: true\n",
-    );
+    let original = repo.read(file);
+    let line = "    client_secret: '{{ secret(\"ACME_GOOGLE_SECRET\") }}'\n";
+    let text = original.replace(line, &format!("{line}    sk_live_PLANTED_K3: true\n"));
     repo.write(file, &text);
     let run = repo.run(&["validate", "--env", "local"]);
     assert!(!run.stderr.contains("sk_live"), "{run}");
     assert!(!run.stdout.contains("sk_live"), "{run}");
-    assert!(
-        run.stderr
-            .contains("a key inside the credential field `credentials`"),
-        "{run}"
+    run.code(1).stderr_contains(
+        "a key inside the credential field `credentials` is not a field of GoogleCredentials, and holds no secret(): the key may be a secret written in plain text (it is not shown)",
     );
+    let text = original.replace(
+        line,
+        &format!("{line}    future_secret: '{{{{ secret(\"ACME_FUTURE\") }}}}'\n"),
+    );
+    repo.write(file, &text);
+    repo.run(&["validate", "--env", "local"])
+        .success()
+        .stderr_contains("warning: ")
+        .stderr_contains("a key inside the credential field `credentials` is not a field of GoogleCredentials: the platform drops it");
 }
 
 /// Tenants built from one template's shapes are validated at their holes (the values their

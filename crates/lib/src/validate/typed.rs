@@ -64,17 +64,33 @@ pub(super) fn check(
             ),
         };
         // A key inside a credential field may be the secret (`credentials: {sk_live_...: x}`):
-        // neither it nor its pointer is repeated.
+        // neither it nor its pointer is repeated. Unless it holds a secret() (a field the
+        // model does not know yet, written as a credential is), it is refused: a secret
+        // written as a key would be in git in plain text, and a structured credential field
+        // takes `true` and null below its keys.
         if let Some(field) = credentials::field_holding(&unknown.pointer, Scope::Tenant) {
-            warnings.push(Problem {
-                message: format!(
-                    "a key inside the credential field `{}` is not a field of {}: the platform drops it (the key is not shown: it may be the secret)",
-                    field.rsplit('/').next().unwrap_or_default(),
-                    what(&unknown.in_type)
-                ),
-                hint: Some(hint),
-                pointer: format!("{field}/{}", credentials::REDACTED),
-            });
+            let name = field.rsplit('/').next().unwrap_or_default();
+            let pointer = format!("{field}/{}", credentials::REDACTED);
+            let holds_secret = tree.pointer(&unknown.pointer).is_some_and(holds_a_marker);
+            if holds_secret {
+                warnings.push(Problem {
+                    message: format!(
+                        "a key inside the credential field `{name}` is not a field of {}: the platform drops it (the key is not shown: it may be the secret)",
+                        what(&unknown.in_type)
+                    ),
+                    hint: Some(hint),
+                    pointer,
+                });
+            } else {
+                errors.push(Problem {
+                    message: format!(
+                        "a key inside the credential field `{name}` is not a field of {}, and holds no secret(): the key may be a secret written in plain text (it is not shown)",
+                        what(&unknown.in_type)
+                    ),
+                    hint: Some(format!("{hint}; a credential's value is written `{{{{ secret(\"NAME\") }}}}` under one of the platform's fields, never as a key")),
+                    pointer,
+                });
+            }
             continue;
         }
         if let Some(near) = misspelled_credential(tree, &unknown) {
@@ -155,6 +171,16 @@ pub(super) fn check(
         });
     }
     decoded.folded
+}
+
+/// Whether `value` holds a `secret()` marker, at any depth.
+fn holds_a_marker(value: &Value) -> bool {
+    match value {
+        Value::String(s) => credentials::marker_name(s).is_some(),
+        Value::Array(items) => items.iter().any(holds_a_marker),
+        Value::Object(map) => map.values().any(holds_a_marker),
+        _ => false,
+    }
 }
 
 /// The credential field `unknown` is probably a misspelling of, when it holds plain text (a
