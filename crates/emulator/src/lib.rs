@@ -127,7 +127,7 @@ pub(crate) fn check(tree: &Value) -> Vec<Problem> {
     credentials::for_each(tree, Scope::Tenant, |at, value| {
         // The marker's text is not repeated: in a credential field, what looks like a name may
         // be the secret itself, and this answer reaches reports.
-        if holds_marker(value) {
+        if credentials::holds_secret(value) {
             problems.push(Problem {
                 pointer: at,
                 message: "unresolved secret reference (a `<secret:NAME>` marker)".to_owned(),
@@ -139,16 +139,6 @@ pub(crate) fn check(tree: &Value) -> Vec<Problem> {
         }
     });
     problems
-}
-
-/// Whether `value` is or holds a `<secret:NAME>` marker.
-fn holds_marker(value: &Value) -> bool {
-    match value {
-        Value::String(s) => credentials::marker_name(s).is_some(),
-        Value::Array(items) => items.iter().any(holds_marker),
-        Value::Object(map) => map.values().any(holds_marker),
-        _ => false,
-    }
 }
 
 /// Put in every request's extensions: notifying it closes the connection without an answer.

@@ -88,6 +88,17 @@ pub fn holds_marker(text: &str) -> bool {
     text.as_bytes().contains(&b'<') && text.contains(MARKER_PREFIX)
 }
 
+/// Whether `value` is or holds a `secret()` marker (`<secret:NAME>`, [`marker_name`]), at any
+/// depth.
+pub fn holds_secret(value: &Value) -> bool {
+    match value {
+        Value::String(s) => marker_name(s).is_some(),
+        Value::Array(items) => items.iter().any(holds_secret),
+        Value::Object(map) => map.values().any(holds_secret),
+        _ => false,
+    }
+}
+
 /// What a redacted plain-text credential is shown as.
 pub const REDACTED: &str = "<redacted>";
 

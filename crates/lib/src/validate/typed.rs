@@ -71,7 +71,9 @@ pub(super) fn check(
         if let Some(field) = credentials::field_holding(&unknown.pointer, Scope::Tenant) {
             let name = field.rsplit('/').next().unwrap_or_default();
             let pointer = format!("{field}/{}", credentials::REDACTED);
-            let holds_secret = tree.pointer(&unknown.pointer).is_some_and(holds_a_marker);
+            let holds_secret = tree
+                .pointer(&unknown.pointer)
+                .is_some_and(credentials::holds_secret);
             if holds_secret {
                 warnings.push(Problem {
                     message: format!(
@@ -171,16 +173,6 @@ pub(super) fn check(
         });
     }
     decoded.folded
-}
-
-/// Whether `value` holds a `secret()` marker, at any depth.
-fn holds_a_marker(value: &Value) -> bool {
-    match value {
-        Value::String(s) => credentials::marker_name(s).is_some(),
-        Value::Array(items) => items.iter().any(holds_a_marker),
-        Value::Object(map) => map.values().any(holds_a_marker),
-        _ => false,
-    }
 }
 
 /// The credential field `unknown` is probably a misspelling of, when it holds plain text (a
