@@ -380,10 +380,9 @@ fn prepare_keeping(
     }
     let workspaces = split_new_workspaces(live, &mut touched.after);
     let sending = Sending {
-        patch: touched.patch(true),
+        patch: touched.into_patch(true),
         workspaces,
     };
-    drop(touched);
     let sending = if sending.is_empty() {
         sending
     } else if keep {

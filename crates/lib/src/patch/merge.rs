@@ -88,6 +88,61 @@ fn objects(
     body
 }
 
+/// [`diff`] between two objects, taking `new`: its values move into the body instead of being
+/// copied (the body of a plan's patch is most of what the plan changes).
+pub(crate) fn diff_objects_into(old: &Map<String, Value>, new: Map<String, Value>) -> MergePatch {
+    let mut exact = true;
+    let body = objects_into(old, new, &mut exact);
+    MergePatch {
+        body: Value::Object(body),
+        exact,
+    }
+}
+
+/// [`objects`], taking `new`.
+fn objects_into(
+    old: &Map<String, Value>,
+    new: Map<String, Value>,
+    exact: &mut bool,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    for key in old.keys().filter(|key| !new.contains_key(*key)) {
+        body.insert(key.clone(), Value::Null);
+    }
+    for (key, now) in new {
+        match (old.get(&key), now) {
+            (Some(Value::Object(was)), Value::Object(now)) => {
+                let inner = objects_into(was, now, exact);
+                if !inner.is_empty() {
+                    body.insert(key, Value::Object(inner));
+                }
+            }
+            (Some(was), now) if *was == now => {}
+            (_, now) => {
+                *exact &= survives_merge(&now);
+                body.insert(key, now);
+            }
+        }
+    }
+    body
+}
+
+/// Whether [`diff`] between two objects is exact, found without building its body: a member
+/// of `new` makes it inexact only when it does not survive a merge (a null, or an object holding
+/// one where `old` has no object to merge it into) and is not `old`'s own value. Most members
+/// survive, and are neither looked up in `old` nor compared.
+pub(crate) fn objects_exact(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
+    new.iter().all(|(key, now)| match now {
+        Value::Null => old.get(key) == Some(&Value::Null),
+        Value::Object(inner) => match old.get(key) {
+            Some(Value::Object(was)) => objects_exact(was, inner),
+            // Nothing to merge into (an object never equals a non-object).
+            _ => survives_merge(now),
+        },
+        _ => true,
+    })
+}
+
 /// Whether merging `value` into a non-object (or a missing member) yields `value` itself:
 /// not `null`, and no `null` reachable through objects (merge drops those keys).
 pub(crate) fn survives_merge(value: &Value) -> bool {

@@ -189,6 +189,19 @@ pub fn auto(old: &Value, new: &Value, with_tests: bool) -> Patch {
     }
 }
 
+/// [`auto`], taking `new`: when both are objects and RFC 7396 says the change exactly (a plan's
+/// patch, nearly always), the body is made of `new`'s values, not of copies.
+pub fn auto_into(old: &Value, new: Value, with_tests: bool) -> Patch {
+    match (old, new) {
+        (Value::Object(was), Value::Object(now)) if merge::objects_exact(was, &now) => {
+            let merge = merge::diff_objects_into(was, now);
+            debug_assert!(merge.exact);
+            Patch::Merge(merge.body)
+        }
+        (old, new) => auto(old, &new, with_tests),
+    }
+}
+
 /// The patch from `old` to `new` in the given format, for `promote diff --format`.
 ///
 /// # Errors

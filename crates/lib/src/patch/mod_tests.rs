@@ -152,6 +152,16 @@ proptest! {
     }
 
     #[test]
+    fn the_patch_taking_new_is_the_patch_copying_it((old, new) in arb::pair()) {
+        for with_tests in [false, true] {
+            prop_assert_eq!(auto_into(&old, new.clone(), with_tests), auto(&old, &new, with_tests));
+        }
+        if let (Value::Object(was), Value::Object(now)) = (&old, &new) {
+            prop_assert_eq!(merge::objects_exact(was, now), merge::diff(&old, &new).exact);
+        }
+    }
+
+    #[test]
     fn merge_chosen_iff_exact((old, new) in arb::pair()) {
         let patch = auto(&old, &new, false);
         let merge = merge::diff(&old, &new);

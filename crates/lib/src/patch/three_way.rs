@@ -234,6 +234,11 @@ impl Touched {
         auto(&self.before, &self.after, with_tests)
     }
 
+    /// [`Touched::patch`], taking the touched parts: the patch's values are the result's, moved.
+    pub fn into_patch(self, with_tests: bool) -> Patch {
+        super::auto_into(&self.before, self.after, with_tests)
+    }
+
     /// Sets `value` at `tokens` of the result, where live (the tree the plan was made against)
     /// holds an object at every parent or the plan creates it.
     pub(crate) fn set(&mut self, live: &Value, tokens: &[String], value: Value) {
