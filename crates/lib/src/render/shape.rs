@@ -912,7 +912,15 @@ fn render_direct(nodes: &[Direct], r: Rendering<'_>) -> Option<Result<String, ()
     }
     let mut values = values.into_iter();
     let mut keys = keys.into_iter();
-    let mut out = String::new();
+    // Sized for the text and a short value per slot: grown a few times at most, not from empty.
+    let size = nodes
+        .iter()
+        .map(|node| match node {
+            Direct::Text(text) => text.len(),
+            _ => 16,
+        })
+        .sum();
+    let mut out = String::with_capacity(size);
     for node in nodes {
         match node {
             Direct::Tick(place) => {
