@@ -31,14 +31,9 @@ pub(crate) struct MergePatch {
 /// replacing non-objects) copied whole.
 pub(crate) fn diff(old: &Value, new: &Value) -> MergePatch {
     match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut exact = true;
-            let body = objects(old, new, &mut exact);
-            MergePatch {
-                body: Value::Object(body),
-                exact,
-            }
-        }
+        // One walk builds a body, taking its values (a copy of `new` here: a plan's patch,
+        // the hot caller, gives its own tree to `diff_objects_into`).
+        (Value::Object(old), Value::Object(new)) => diff_objects_into(old, new.clone()),
         _ if old == new => MergePatch {
             body: Value::Object(Map::new()),
             exact: false,
@@ -60,34 +55,6 @@ fn set(value: &Value) -> MergePatch {
     }
 }
 
-/// The merge body between two objects; clears `exact` when a member cannot be expressed.
-fn objects(
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
-    exact: &mut bool,
-) -> Map<String, Value> {
-    let mut body = Map::new();
-    for key in old.keys().filter(|key| !new.contains_key(*key)) {
-        body.insert(key.clone(), Value::Null);
-    }
-    for (key, now) in new {
-        match (old.get(key), now) {
-            (Some(Value::Object(was)), Value::Object(now)) => {
-                let inner = objects(was, now, exact);
-                if !inner.is_empty() {
-                    body.insert(key.clone(), Value::Object(inner));
-                }
-            }
-            (Some(was), _) if was == now => {}
-            _ => {
-                *exact &= survives_merge(now);
-                body.insert(key.clone(), now.clone());
-            }
-        }
-    }
-    body
-}
-
 /// [`diff`] between two objects, taking `new`: its values move into the body instead of being
 /// copied (the body of a plan's patch is most of what the plan changes).
 pub(crate) fn diff_objects_into(old: &Map<String, Value>, new: Map<String, Value>) -> MergePatch {
@@ -99,7 +66,8 @@ pub(crate) fn diff_objects_into(old: &Map<String, Value>, new: Map<String, Value
     }
 }
 
-/// [`objects`], taking `new`.
+/// The merge body between two objects, made of `new`'s values; clears `exact` when a member
+/// cannot be expressed.
 fn objects_into(
     old: &Map<String, Value>,
     new: Map<String, Value>,
