@@ -73,3 +73,33 @@ fn the_platforms_material_survives_export_apply_and_rollback() {
     repo.edit(SAAS_WEB, SAAS_WEB_DESCRIPTION_NEW, SAAS_WEB_DESCRIPTION);
     plan(&repo, &["--tenant", "globex"]).0.success();
 }
+
+/// Regression (found by a differential try, the same in every earlier build): a change that
+/// goes as RFC 6902 (it sets a null) and removes a workspace tested the workspace without the
+/// keys the platform generated for it, a test that could never hold: apply failed on every run
+/// ("the tenant changed while this apply ran"). It applies, the platform's other material is
+/// untouched, and the plan after it is empty.
+#[test]
+fn a_workspace_holding_the_platforms_keys_is_removed_by_a_change_that_sets_a_null() {
+    let (repo, _) = applied_example();
+    let jwks = repo.emulator_tenant("acme-local")["jwks"].clone();
+    assert!(repo.emulator_tenant("acme-local")["servers"]["workforce"]["jwks"].is_object());
+    repo.remove("templates/acme/workspaces/workforce").edit(
+        "templates/acme/tenant.yaml",
+        "  managed_by: promote\n",
+        "  managed_by: promote\n  retired: null\n",
+    );
+    let (run, report) = apply(&repo, &["--tenant", "acme", "--allow-delete", "--force"]);
+    run.success();
+    let acme = &report["tenants"][0];
+    assert_eq!(acme["patch"]["format"], "rfc6902", "{acme}");
+    let sent = acme["patch"].to_string();
+    assert!(!sent.contains("jwks") && !sent.contains("\"d\""), "{sent}");
+    let after = repo.emulator_tenant("acme-local");
+    assert!(after["servers"].get("workforce").is_none());
+    assert!(after["servers"]["default"].is_object());
+    assert_eq!(after["jwks"], jwks);
+    let (run, plan) = plan(&repo, &["--tenant", "acme"]);
+    run.code(0);
+    assert_eq!(plan["tenants"][0]["status"], "unchanged", "{plan}");
+}

@@ -329,6 +329,8 @@ fn prepare_keeping(
         Markers::Hidden
     };
     let last_applied = last_applied.map(|l| without(l, ignore));
+    // Live as the platform holds it, for the `test` ops of what is sent.
+    let held = live;
     let live = &*without(live, ignore);
     let (mut planned, mut touched) = match three_way::plan_with_drift(
         last_applied.as_deref(),
@@ -380,7 +382,7 @@ fn prepare_keeping(
     }
     let workspaces = split_new_workspaces(live, &mut touched.after);
     let sending = Sending {
-        patch: touched.into_patch(true),
+        patch: tests_as_held(touched.into_patch(true), held, ignore),
         workspaces,
     };
     let sending = if sending.is_empty() {
@@ -401,6 +403,76 @@ fn prepare_keeping(
         plan: planned,
         desired,
     })
+}
+
+/// `patch` with each `test` op narrowed to what the plan compared. The plan is made against
+/// live as exported, without credentials, and without the platform's material and the ignored
+/// paths; the platform holds all of them, so a test of a value that holds any (a workspace
+/// removed with its keys, a client with its secret) carries less than the platform holds and
+/// could never hold: the change could never be applied. Such a value is tested member by
+/// member instead, each narrowed the same way, the members the plan never saw left untested
+/// (they are neither planned, nor sent, nor shown); every other value is tested whole, so that
+/// a value changed meanwhile is still refused (a key added meanwhile beside tested members goes
+/// unseen, as it does in an RFC 7396 patch, which has no tests). Merge patches are returned as
+/// they are.
+fn tests_as_held(patch: Patch, held: &Value, ignore: &Ignore) -> Patch {
+    let Patch::Ops(ops) = patch else {
+        return patch;
+    };
+    let mut narrowed = Vec::with_capacity(ops.0.len());
+    for op in ops.0 {
+        match op {
+            json_patch::PatchOperation::Test(test) => {
+                let at = held.pointer(test.path.as_str());
+                narrow_test(test.path, test.value, at, ignore, &mut narrowed);
+            }
+            other => narrowed.push(other),
+        }
+    }
+    Patch::Ops(json_patch::Patch(narrowed))
+}
+
+/// Pushes the tests of `value` at `path`, where live held `held` when the plan was made
+/// ([`tests_as_held`]): member by member when the platform may hold more there than the plan
+/// saw (a credential field at or below it, or members taken out as material or ignored).
+fn narrow_test(
+    path: json_patch::jsonptr::PointerBuf,
+    value: Value,
+    held: Option<&Value>,
+    ignore: &Ignore,
+    out: &mut Vec<json_patch::PatchOperation>,
+) {
+    let taken_out = |key: &str| {
+        let mut below = path.clone();
+        below.push_back(key);
+        material::covering(below.as_str(), Scope::Tenant).is_some() || ignore.covers(below.as_str())
+    };
+    let narrower = match (&value, held) {
+        (Value::Object(members), Some(Value::Object(held))) => {
+            credentials::place_may_hold(path.as_str(), Scope::Tenant)
+                || held
+                    .keys()
+                    .any(|k| !members.contains_key(k) && taken_out(k))
+                || members.iter().any(|(k, v)| {
+                    held.get(k)
+                        .is_some_and(|h| h != v && h.is_object() && v.is_object())
+                })
+        }
+        _ => false,
+    };
+    match value {
+        Value::Object(members) if narrower => {
+            let held = held.and_then(Value::as_object);
+            for (key, member) in members {
+                let mut below = path.clone();
+                below.push_back(key.as_str());
+                narrow_test(below, member, held.and_then(|h| h.get(&key)), ignore, out);
+            }
+        }
+        value => out.push(json_patch::PatchOperation::Test(
+            json_patch::TestOperation { path, value },
+        )),
+    }
 }
 
 /// Returns `tree` without the platform's material and the paths `ignore` names, borrowed when
@@ -495,6 +567,60 @@ mod tests {
         assert!(prepared.desired.tree["servers"]["w"]
             .get("secret")
             .is_none());
+    }
+
+    /// Regression (found by a differential try, the same in every earlier build): a change
+    /// that must go as RFC 6902 (it sets a null) and removes a workspace holding the platform's
+    /// keys tested the workspace without them (they are taken out before planning), a test
+    /// that could never hold: apply failed on every run with "the tenant changed meanwhile".
+    /// The tests now cover what was compared, and still refuse a compared value changed
+    /// meanwhile (a key added meanwhile beside them is not seen: RFC 6902 has no test of a key's
+    /// absence short of the whole object, and an RFC 7396 removal tests nothing at all).
+    #[test]
+    fn tests_hold_against_what_the_platform_keeps_beside_the_plan() {
+        let keys = json!({"keys": [{"kty": "EC", "d": "private"}]});
+        let live = json!({"name": "Acme", "metadata": {"a": 1}, "servers": {
+            "w": {"name": "W", "jwks": keys, "secret": "s3cr3t", "clients": {"c": {"client_name": "c",
+                "redirect_uris": ["https://deploy"]}}},
+            "x": {"name": "X"}}});
+        let desired = json!({"name": "Acme", "metadata": {"a": 1, "retired": null},
+            "servers": {"x": {"name": "X"}}});
+        let plan = |live_now: &Value, ignore: &Ignore| {
+            let prepared = prepare(
+                &acme(),
+                Desired::tree(desired.clone()),
+                Some(&live),
+                &live,
+                Policy {
+                    mode: Mode::Update,
+                    drift: DriftPolicy::Restore,
+                    ignore,
+                },
+                false,
+                None,
+            )
+            .unwrap();
+            let Patch::Ops(ops) = &prepared.sending.patch else {
+                panic!("a null set goes as RFC 6902: {:?}", prepared.sending.patch);
+            };
+            let sent = serde_json::to_string(ops).unwrap();
+            assert!(
+                !sent.contains("private") && !sent.contains("s3cr3t"),
+                "{sent}"
+            );
+            let mut doc = live_now.clone();
+            json_patch::patch(&mut doc, ops).map(|()| doc)
+        };
+        let rules = redirect_rules();
+        for ignore in [Ignore::none(), rules] {
+            let done = plan(&live, &ignore).unwrap();
+            assert_eq!(done["servers"].as_object().unwrap().len(), 1);
+            assert!(done["metadata"]["retired"].is_null());
+            // Changed meanwhile, outside what was taken out: refused.
+            let mut moved = live.clone();
+            moved["servers"]["w"]["name"] = json!("W2");
+            assert!(plan(&moved, &ignore).is_err());
+        }
     }
 
     fn redirect_rules() -> Ignore {
