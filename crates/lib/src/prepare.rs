@@ -329,7 +329,7 @@ fn prepare_keeping(
         Markers::Hidden
     };
     let last_applied = last_applied.map(|l| without(l, ignore));
-    // Live as the platform holds it, for the `test` ops of what is sent.
+    // Live as read (material and ignored paths still in it), for the `test` ops of what is sent.
     let held = live;
     let live = &*without(live, ignore);
     let (mut planned, mut touched) = match three_way::plan_with_drift(
