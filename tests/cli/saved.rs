@@ -87,6 +87,35 @@ fn a_saved_plan_is_applied_exactly_and_recorded() {
     plan(&repo, &[]).0.code(0);
 }
 
+/// A value the plan sets to null is sent, read back and reported as set, not as a removal
+/// the platform failed to make (the plan file keeps the null).
+#[test]
+fn a_saved_plan_that_sets_a_value_to_null_is_applied() {
+    let (repo, _) = applied_example();
+    repo.edit(
+        SAAS_WEB,
+        "description: Acme Cloud web application for {{ vars.customer_name }}",
+        "description: null",
+    );
+    repo.commit("no description");
+    save(&repo).success();
+    let (run, report) = apply_plan(&repo, &[], &[]);
+    run.success();
+    assert_eq!(
+        by_tenant(&report),
+        ["unchanged", "applied", "applied", "applied"]
+    );
+    let web = &repo.emulator_tenant("globex-local")["servers"]["app"]["clients"]["web"];
+    assert_eq!(web["description"], Value::Null);
+    let change = &report["tenants"][1]["changes"][0];
+    assert_eq!(
+        (&change["kind"], &change["new"]),
+        (&json!("replace"), &Value::Null),
+        "{report:#}"
+    );
+    plan(&repo, &[]).0.code(0);
+}
+
 #[test]
 fn a_tenant_whose_platform_moved_at_a_planned_path_is_refused_and_the_others_applied() {
     let (repo, _) = changed_example();

@@ -231,7 +231,10 @@ fn plan_tenant(
             create,
             Some(markers),
         )
-        .map(|prepared| (SavedChange::new(&prepared, &live), prepared.report))
+        .map(|prepared| {
+            let saved = SavedChange::new(&prepared, &live, policy.ignore);
+            (saved, prepared.report)
+        })
     } else {
         crate::prepare::report(tenant, (desired, last_applied, &live), policy, create)
             .map(|report| (None, report))

@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::credentials::Scope;
 use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
+use crate::ignore::Ignore;
 use crate::patch::three_way::{self, Change, Conflict, DriftPolicy, Mode};
 use crate::patch::{ops, pointer, Patch};
 use crate::pipeline::Project;
@@ -313,15 +314,28 @@ impl PlanFile {
 
 impl SavedChange {
     /// What `prepared` (made against `live`, with `secret()` markers supplied instead of
-    /// values) sends, as a plan file holds it; `None` when it sends nothing.
-    pub(crate) fn new(prepared: &PreparedPlan, live: &Value) -> Option<SavedChange> {
+    /// values) sends, as a plan file holds it; `None` when it sends nothing. What the tenant's
+    /// `ignore` rules name is neither tested nor assumed: another system owns it, and may
+    /// change it between plan and apply (a client removed whole goes with it).
+    pub(crate) fn new(
+        prepared: &PreparedPlan,
+        live: &Value,
+        ignore: &Ignore,
+    ) -> Option<SavedChange> {
         if prepared.sending.is_empty() {
             return None;
         }
-        let live = material::without(live, Scope::Tenant);
-        let mut after = live.clone().into_owned();
-        // The patch was made against this very tree: it applies.
-        let _ = prepared.sending.patch.apply(&mut after);
+        let whole = material::without(live, Scope::Tenant);
+        let mut live = whole.clone().into_owned();
+        ignore.strip(&mut live);
+        let mut after = live.clone();
+        // The patch was made against this very tree (`prepare` leaves the ignored paths out
+        // too): it applies. Were it to test one, it is made against the tree as read.
+        if prepared.sending.patch.apply(&mut after).is_err() {
+            live = whole.into_owned();
+            after = live.clone();
+            let _ = prepared.sending.patch.apply(&mut after);
+        }
         let diff = ops::diff(&live, &after, true);
         let mut patch = Vec::new();
         let mut assumes = Vec::new();

@@ -51,6 +51,13 @@ pub enum Reason {
     Conflict,
 }
 
+/// A value that is there, `null` included, read as `Some`; one that is not (`#[serde(default)]`)
+/// is `None`. The values of [`Change`] and [`Conflict`] are written only when `Some`, so a
+/// value set to null stays one when a plan file is read back, and is not taken for a removal.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// One planned change at one path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -59,10 +66,18 @@ pub struct Change {
     /// Add, replace or remove.
     pub kind: ChangeKind,
     /// The live value before the change (`None` for an add).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub old: Option<Value>,
     /// The value after the change (`None` for a remove).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub new: Option<Value>,
     /// Why the change is planned.
     pub reason: Reason,
@@ -94,13 +109,25 @@ pub struct Conflict {
     /// JSON pointer of the conflicting value.
     pub path: String,
     /// The value last applied there (`None`: absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub last_applied: Option<Value>,
     /// The value the repository wants (`None`: the repository removed it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub desired: Option<Value>,
     /// The value live holds (`None`: absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub live: Option<Value>,
 }
 

@@ -15,6 +15,11 @@ fn acme() -> Tenant {
 
 /// The saved change of `desired` planned against `live`, with `live` as last applied.
 fn saved(desired: Value, live: &Value) -> SavedChange {
+    saved_ignoring(desired, live, &crate::ignore::Ignore::none())
+}
+
+/// [`saved`], with the tenant's ignore rules `ignore`.
+fn saved_ignoring(desired: Value, live: &Value, ignore: &crate::ignore::Ignore) -> SavedChange {
     let prepared = prepare(
         &acme(),
         Desired::tree(desired),
@@ -23,13 +28,13 @@ fn saved(desired: Value, live: &Value) -> SavedChange {
         crate::prepare::Policy {
             mode: Mode::Update,
             drift: crate::patch::three_way::DriftPolicy::Restore,
-            ignore: &crate::ignore::Ignore::none(),
+            ignore,
         },
         false,
         None,
     )
     .unwrap();
-    SavedChange::new(&prepared, live).unwrap()
+    SavedChange::new(&prepared, live, ignore).unwrap()
 }
 
 fn live() -> Value {
@@ -356,4 +361,49 @@ fn an_edited_commit_or_environment_is_named_never_shown_raw() {
     assert!(file
         .check_env(std::path::Path::new("p.json"), "prod")
         .is_ok());
+}
+
+/// A value the plan sets to null is still null when the plan file is read back: not taken
+/// for a removal, which apply's read-back would then find missing.
+#[test]
+fn a_value_set_to_null_stays_null_in_a_plan_file() {
+    let desired = json!({"name": null, "settings": {"ttl": 60, "keep": "x"},
+        "servers": {"w": {"clients": {"old": {"client_name": "old", "scopes": ["a"]}}}}});
+    let change = saved(desired, &live());
+    let set = change.changes.iter().find(|c| c.path == "/name").unwrap();
+    assert_eq!(set.new, Some(Value::Null));
+    let text = serde_json::to_string(&change).unwrap();
+    let read: SavedChange = serde_json::from_str(&text).unwrap();
+    assert_eq!(read, change);
+    // A value that is not there is still read as none.
+    let removed: Change =
+        serde_json::from_str(r#"{"path": "/a", "kind": "remove", "old": 1, "reason": "desired"}"#)
+            .unwrap();
+    assert_eq!((removed.old, removed.new), (Some(json!(1)), None));
+}
+
+/// What the tenant's ignore rules name is neither tested nor assumed: removing a client whose
+/// ignored field another system changed meanwhile still applies.
+#[test]
+fn ignored_paths_are_neither_tested_nor_assumed() {
+    let entries = [crate::ignore::Entry::Path(
+        "/servers/*/clients/*/scopes".into(),
+    )];
+    let ignore = crate::ignore::Ignore::new(
+        crate::ignore::check(&entries, "environments/prod.yaml", "").unwrap(),
+    );
+    let desired = json!({"name": "Acme", "settings": {"ttl": 60, "keep": "x"},
+        "servers": {"w": {"clients": {}}}});
+    let change = saved_ignoring(desired, &live(), &ignore);
+    let text = serde_json::to_string(&change).unwrap();
+    assert!(!text.contains("scopes"), "{text}");
+    assert!(change
+        .patch
+        .iter()
+        .any(|op| op["op"] == "remove" && op["path"] == "/servers/w/clients/old"));
+    let mut moved = live();
+    moved["servers"]["w"]["clients"]["old"]["scopes"] = json!(["b"]);
+    assert!(change.moved(&moved).is_empty());
+    moved["servers"]["w"]["clients"]["old"]["client_name"] = json!("renamed");
+    assert_eq!(change.moved(&moved).len(), 1);
 }
