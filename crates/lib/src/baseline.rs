@@ -22,7 +22,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::environment::{Environment, Tenant};
 use crate::keys;
 use crate::layout;
-use crate::pipeline::Project;
+use crate::pipeline::{InPlace, Project};
 use crate::source::{not_utf8, RepoFiles};
 use crate::state::{AppliedRecord, Snapshot};
 use crate::yaml;
@@ -225,11 +225,12 @@ impl<'a> Baseline<'a> {
     /// Returns the baseline of one tenant, read against its `desired` tree; `None` when the
     /// baseline does not have it (a tenant the change creates). A JSON file of a directory
     /// baseline is read so that what it holds alike with `desired` is taken out of both
-    /// ([`against`]): the plan of the two trees left is the plan of the whole ones.
+    /// ([`against`]): the plan of the two trees left is the plan of the whole ones. A tenant
+    /// read in place is then left as what is left of it, built; otherwise it is left in place.
     pub(crate) fn tenant(
         &self,
         tenant: &Tenant,
-        desired: &mut Value,
+        desired: &mut InPlace,
     ) -> Result<Option<BaseTrees>, Vec<Diagnostic>> {
         match self {
             Baseline::Live(live) => {
@@ -268,7 +269,7 @@ impl<'a> Baseline<'a> {
 fn read_dir_tree(
     dir: &Path,
     key: &str,
-    desired: &mut Value,
+    desired: &mut InPlace,
 ) -> Result<Option<Value>, Vec<Diagnostic>> {
     let name = keys::encode(key).map_err(|e| vec![Diagnostic::new(e.to_string())])?;
     let json = dir.join(format!("{name}.json"));
@@ -338,13 +339,24 @@ fn read_dir_tree(
 }
 
 /// Returns the tree of a baseline's JSON file read against `desired` ([`against`]): what both
-/// hold alike is taken out of both. With `PROMOTE_NO_CACHE=1`, or where serde_json refuses the
-/// text, the whole file is read (for the error it reports).
-fn read_json_against(path: &Path, desired: &mut Value) -> Result<Value, Diagnostic> {
+/// hold alike is taken out of both, and a tenant read in place is left as what is left of it.
+/// With `PROMOTE_NO_CACHE=1`, or where serde_json refuses the text, the whole file is read (for
+/// the error it reports).
+fn read_json_against(path: &Path, desired: &mut InPlace) -> Result<Value, Diagnostic> {
     let (shown, text) = read_text(path)?;
     if !crate::render::straight_path_asked() {
-        if let Ok(live) = against::read(&text, desired) {
-            return Ok(live);
+        match desired {
+            InPlace::Whole(tree) => {
+                if let Ok(live) = against::read(&text, tree) {
+                    return Ok(live);
+                }
+            }
+            InPlace::Filled(filled) => {
+                if let Ok((live, left)) = against::read_in_place(&text, filled.view()) {
+                    *desired = InPlace::Whole(left);
+                    return Ok(live);
+                }
+            }
         }
     }
     tree_of_text(path, &shown, &text)

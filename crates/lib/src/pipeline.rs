@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::environment::{Environment, Tenant};
 use crate::ignore::{self, Ignore, Rule};
+use crate::render::filled::{Filled, Laid, View};
 use crate::render::{self, Pattern, Templates};
 use crate::source::RepoFiles;
 use crate::validate::{self, Findings, Holes, Problem};
@@ -29,11 +30,15 @@ use crate::validate::{self, Findings, Holes, Problem};
 /// shown; the rest are counted.
 const MAX_LOCATED: usize = 50;
 
-/// The most patterns whose holes a project keeps ([`Project::holes`]), and the most places
+/// The most patterns whose holes a project keeps ([`Project::known`]), and the most places
 /// of holes it keeps in all (a place takes about 150 bytes): a fleet's tenants share a few
 /// patterns of a few thousand places; the tenants of any other are validated whole.
 const MAX_PATTERNS: usize = 256;
 const MAX_PLACES: usize = 200_000;
+
+/// The most values of laid-out patterns' trees a project keeps (a value takes about 100
+/// bytes): past it, the tenants of another pattern are built whole.
+const MAX_LAID: usize = 500_000;
 
 /// One environment of one repository snapshot, ready to render.
 pub struct Project<'a> {
@@ -47,17 +52,43 @@ pub struct Project<'a> {
     /// The ignore rules of each template's tenants: the environment's, then the template's own
     /// (its `promote.yaml`).
     ignores: BTreeMap<String, Ignore>,
-    /// The holes of each pattern the tenants rendered so far were built from, `None` for a
-    /// pattern whose tree has a finding outside them (or whose holes were not kept), and how
-    /// many places they keep in all.
-    holes: Mutex<Kept>,
+    /// What is known of each pattern the tenants rendered so far were built from, `None` for
+    /// a pattern whose tree has a finding outside its holes (or that was not kept).
+    known: Mutex<Kept>,
 }
 
-/// The holes of the patterns a project's tenants were built from ([`Project::holes`]).
+/// What a project knows of the patterns its tenants were built from ([`Project::known`]).
 #[derive(Default)]
 struct Kept {
-    patterns: HashMap<Pattern, Option<Arc<Holes>>>,
+    patterns: HashMap<Pattern, Option<Arc<Known>>>,
+    /// How many places of holes, and values of laid-out trees, they keep in all.
     places: usize,
+    laid: usize,
+}
+
+/// A pattern whose tree has no finding outside its holes.
+struct Known {
+    /// Where validating a tenant of it reads.
+    holes: Holes,
+    /// Its laid-out tree, unless [`MAX_LAID`] values of others were kept.
+    laid: Option<Arc<Laid>>,
+}
+
+/// A tenant's validated tree, built or read in place ([`Project::desired_in_place`]).
+pub(crate) enum InPlace {
+    Whole(Value),
+    /// A tenant of a pattern, all of whose holes validate: its tree is never built whole.
+    Filled(Filled),
+}
+
+impl InPlace {
+    /// The whole tree.
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            InPlace::Whole(tree) => tree,
+            InPlace::Filled(filled) => filled.into_value(),
+        }
+    }
 }
 
 /// A tenant rendered and validated.
@@ -96,7 +127,7 @@ impl<'a> Project<'a> {
             tenants,
             warned: Mutex::default(),
             ignores,
-            holes: Mutex::default(),
+            known: Mutex::default(),
         })
     }
 
@@ -174,23 +205,61 @@ impl<'a> Project<'a> {
     /// [`Project::validated`], the warnings left out unless `with_warnings` (or they are
     /// errors here).
     fn check(&self, tenant: &Tenant, with_warnings: bool) -> Validated {
-        let rendered = match self.templates.render_tree(&self.env, tenant) {
-            Ok(tree) => tree,
-            Err(errors) => {
-                return Validated {
-                    tree: Err(errors),
-                    warnings: Vec::new(),
+        match self.templates.render_tree(&self.env, tenant) {
+            Ok(rendered) => self.validate(tenant, rendered, with_warnings),
+            Err(errors) => Validated {
+                tree: Err(errors),
+                warnings: Vec::new(),
+            },
+        }
+    }
+
+    /// [`Project::desired`], a tenant of a pattern left as its pattern's laid-out tree and the
+    /// values of its holes when they validate ([`InPlace::Filled`]): what reads it in part (a
+    /// directory baseline read against it) builds only what it keeps.
+    pub(crate) fn desired_in_place(&self, tenant: &Tenant) -> Result<InPlace, Vec<Diagnostic>> {
+        let parts = self.templates.render_parts(&self.env, tenant)?;
+        let known = parts.plain_pattern().and_then(|p| self.known(p.clone()));
+        let parts = match known
+            .as_ref()
+            .and_then(|k| Some((k, Arc::clone(k.laid.as_ref()?))))
+        {
+            Some((known, laid)) => match parts.into_filled(laid) {
+                Ok(filled) if known.holes.clean(filled.view()) => {
+                    return Ok(InPlace::Filled(filled));
                 }
-            }
+                // Validated whole, which finds and says what the holes hold.
+                Ok(filled) => {
+                    let rendered = render::Tree {
+                        value: filled.into_value(),
+                        may_hold_markers: false,
+                        pattern: None,
+                    };
+                    return self
+                        .validate(tenant, rendered, false)
+                        .tree
+                        .map(InPlace::Whole);
+                }
+                Err(parts) => parts,
+            },
+            None => parts,
         };
+        let rendered = self.templates.lay_out(&self.env, tenant, parts)?;
+        self.validate(tenant, rendered, false)
+            .tree
+            .map(InPlace::Whole)
+    }
+
+    /// Validates the rendered tree of `tenant` ([`Project::check`]).
+    fn validate(&self, tenant: &Tenant, rendered: render::Tree, with_warnings: bool) -> Validated {
         let tree = rendered.value;
         // A tree built from a pattern is read at its holes, when the pattern's tree is clean
         // outside them; whatever that finds is found and said by validating the tree whole.
         let clean = !rendered.may_hold_markers
             && rendered
                 .pattern
-                .and_then(|p| self.holes(p))
-                .is_some_and(|holes| holes.clean(&tree));
+                .and_then(|p| self.known(p))
+                .is_some_and(|known| known.holes.clean(View::whole(&tree)));
         let found = if clean {
             Findings::default()
         } else {
@@ -260,14 +329,14 @@ impl<'a> Project<'a> {
         }
     }
 
-    /// The holes of `pattern`, read from its tree the first time one of its tenants is
-    /// validated; `None` when its tree has a finding outside them, or the project already
-    /// keeps [`MAX_PATTERNS`] others.
-    fn holes(&self, pattern: Pattern) -> Option<Arc<Holes>> {
-        let lock = || self.holes.lock().unwrap_or_else(PoisonError::into_inner);
+    /// What is known of `pattern`, read from its laid-out tree the first time one of its
+    /// tenants is validated; `None` when its tree has a finding outside its holes, or the
+    /// project already keeps [`MAX_PATTERNS`] others.
+    fn known(&self, pattern: Pattern) -> Option<Arc<Known>> {
+        let lock = || self.known.lock().unwrap_or_else(PoisonError::into_inner);
         let kept = lock();
-        if let Some(holes) = kept.patterns.get(&pattern) {
-            return holes.clone();
+        if let Some(known) = kept.patterns.get(&pattern) {
+            return known.clone();
         }
         if kept.patterns.len() >= MAX_PATTERNS || kept.places >= MAX_PLACES {
             return None;
@@ -275,23 +344,28 @@ impl<'a> Project<'a> {
         drop(kept);
         // Read outside the lock: another thread may read the same pattern meanwhile, and
         // both find the same.
-        let holes = self
-            .templates
-            .pattern(&pattern)
-            .and_then(|tree| Holes::of(&tree, &render::is_hole));
-        let size = holes.as_ref().map_or(0, Holes::size);
+        let read = self.templates.laid(&pattern).and_then(|laid| {
+            let holes = Holes::of(laid.tree(), &render::is_hole)?;
+            Some((holes, laid))
+        });
         let mut kept = lock();
-        if let Some(holes) = kept.patterns.get(&pattern) {
-            return holes.clone();
+        if let Some(known) = kept.patterns.get(&pattern) {
+            return known.clone();
         }
-        // Past the bound, the pattern is remembered without its holes: its tenants are
-        // validated whole.
-        let holes = holes
-            .filter(|_| kept.places + size <= MAX_PLACES)
-            .map(Arc::new);
-        kept.places += size;
-        kept.patterns.insert(pattern, holes.clone());
-        holes
+        // Past the bounds, the pattern is remembered without its holes (its tenants are
+        // validated whole), or without its tree (they are built whole).
+        let known = read
+            .filter(|(holes, _)| kept.places + holes.size() <= MAX_PLACES)
+            .map(|(holes, laid)| {
+                kept.places += holes.size();
+                let laid = (kept.laid + laid.size() <= MAX_LAID).then(|| {
+                    kept.laid += laid.size();
+                    Arc::new(laid)
+                });
+                Arc::new(Known { holes, laid })
+            });
+        kept.patterns.insert(pattern, known.clone());
+        known
     }
 
     /// Whether warnings are errors in this environment (`strict: true`).

@@ -197,22 +197,29 @@ fn plan_tenant(
     let mut out = TenantPlan::empty(tenant);
     let context = |d: Diagnostic| d.context(&project.env.name, Some(&tenant.key));
     // Exports carry no credentials and the repository only markers: compare without them.
-    let mut desired = match Desired::render(project, tenant, matches!(baseline, Baseline::Live(_)))
-    {
-        Ok(desired) => desired,
+    // A directory baseline is read against a tenant of a pattern in place: what it holds alike
+    // is never built.
+    let rendered = match baseline {
+        Baseline::Dir(_) => Desired::render_in_place(project, tenant),
+        _ => Desired::render(project, tenant, matches!(baseline, Baseline::Live(_)))
+            .map(Desired::in_place),
+    };
+    let (mut in_place, references) = match rendered {
+        Ok(rendered) => rendered,
         Err(errors) => {
             out.errors = errors;
             return (out, None);
         }
     };
     // What a directory baseline holds alike with the desired tree is taken out of both.
-    let base = match baseline.tenant(tenant, &mut desired.tree) {
+    let base = match baseline.tenant(tenant, &mut in_place) {
         Ok(base) => base,
         Err(errors) => {
             out.errors = errors.into_iter().map(context).collect();
             return (out, None);
         }
     };
+    let desired = Desired::validated(in_place.into_value(), references);
     let create = base.is_none();
     let (last_applied, live) = match base {
         Some(b) => (b.last_applied, b.live),

@@ -39,12 +39,16 @@ use crate::environment::Tenant;
 use crate::ignore::Ignore;
 use crate::patch::three_way::{self, Change, Conflict, DriftPolicy, Mode, Touched};
 use crate::patch::{pointer, Patch};
-use crate::pipeline::Project;
+use crate::pipeline::{InPlace, Project};
 use crate::plan::tenant::{self, Counts, Markers, Status, TenantPlan};
 use promote_platform::material;
 
 /// What the next step does when the platform and the repository both changed a path.
 pub(crate) const CONFLICT_HINT: &str = "the platform and the repository both changed these paths: choose with --mode update (repository wins) or --mode ignore (platform wins)";
+
+/// The credential fields of a desired tree that hold `secret()` markers, by pointer, with the
+/// markers ([`Desired::references`]).
+pub(crate) type References = Vec<(String, Value)>;
 
 /// The tree a tenant is to hold, and where the repository names credentials with `secret()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +57,7 @@ pub(crate) struct Desired {
     pub tree: Value,
     /// The credential fields the repository fills with `secret()` markers, by pointer: apply
     /// supplies them for objects it creates.
-    pub references: Vec<(String, Value)>,
+    pub references: References,
     /// Whether the tree is the repository's, validated: validation refuses the platform's
     /// material ([`crate::validate::tenant`]), so it holds none to take out.
     validated: bool,
@@ -85,6 +89,32 @@ impl Desired {
             references,
             validated: true,
         })
+    }
+
+    /// [`Desired::render`] without taking credential markers out, a tenant of a pattern left
+    /// in place ([`Project::desired_in_place`]), with no references; made [`Desired`] again
+    /// by [`Desired::validated`].
+    pub(crate) fn render_in_place(
+        project: &Project,
+        tenant: &Tenant,
+    ) -> Result<(InPlace, References), Vec<Diagnostic>> {
+        let tree = project.desired_in_place(tenant)?;
+        tracing::debug!(tenant = %tenant.key, "rendered");
+        Ok((tree, Vec::new()))
+    }
+
+    /// The tree and references of what [`Desired::render`] gave, the tree in place.
+    pub(crate) fn in_place(self) -> (InPlace, References) {
+        (InPlace::Whole(self.tree), self.references)
+    }
+
+    /// What [`Desired::render`] or [`Desired::render_in_place`] gave, the tree whole again.
+    pub(crate) fn validated(tree: Value, references: References) -> Desired {
+        Desired {
+            tree,
+            references,
+            validated: true,
+        }
     }
 
     /// A tree as it is (an export to migrate, a backup to restore), with no references.

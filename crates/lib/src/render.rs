@@ -10,6 +10,7 @@
 //! sizes, and makes secret markers unforgeable (`markers`).
 
 mod bounds;
+pub(crate) mod filled;
 pub(crate) mod graph;
 mod instrument;
 mod markers;
@@ -55,8 +56,8 @@ pub struct Templates<'a> {
 }
 
 /// What rendering a tenant with shapes gave ([`Templates::render_with_shapes`]).
-enum WithShapes {
-    Rendered(Vec<(String, Rendered)>),
+enum WithShapes<'s> {
+    Rendered(Vec<(String, Rendered<'s>)>),
     /// A limit of the sandbox, reached while rendering the file named.
     Tripped(sandbox::Trip, String),
     /// Something failed: render the tenant straight, which reports it.
@@ -69,10 +70,61 @@ pub(crate) struct Tree {
     /// Whether a string or a key of it may hold a secret marker (false only when none does).
     pub may_hold_markers: bool,
     /// The shapes' variants that built every YAML file of it, when each built its file with
-    /// only its holes filled: the tree is [`Templates::pattern`] of this with each hole
-    /// replaced by a scalar (a string holding a token by the scalar the slots gave, the text
-    /// of a file that is not YAML by its text), and nothing else changed.
+    /// only its holes filled: the tree is [`Templates::laid`] of this with each hole's marker
+    /// replaced by its value (the scalar the slots gave, the text of a file that is not YAML),
+    /// and nothing else changed.
     pub pattern: Option<Pattern>,
+}
+
+/// A tenant's files rendered, not yet laid out as its tree ([`Templates::render_parts`]).
+pub(crate) struct Parts<'s> {
+    files: Vec<(String, Rendered<'s>)>,
+    /// The tenant's template directory, as messages show it.
+    base: String,
+    /// Whether a string or a key of the tree may hold a secret marker.
+    may_hold_markers: bool,
+    /// The variants that built its files, when it has a pattern ([`Tree::pattern`]).
+    pattern: Option<Pattern>,
+}
+
+impl Parts<'_> {
+    /// The tenant's pattern, when it has one and no string of it may hold a secret marker.
+    pub(crate) fn plain_pattern(&self) -> Option<&Pattern> {
+        self.pattern.as_ref().filter(|_| !self.may_hold_markers)
+    }
+
+    /// The tenant as `laid` (its pattern's, [`Templates::laid`]) and the values of its holes;
+    /// `Err` gives the parts back when it has no pattern or another number of holes.
+    pub(crate) fn into_filled(self, laid: Arc<filled::Laid>) -> Result<filled::Filled, Self> {
+        let values = self.into_values(laid.count())?;
+        Ok(filled::Filled::of_counted(laid, values))
+    }
+
+    /// The values of the tenant's holes, in the order of [`Templates::laid`]'s markers, when
+    /// it has a pattern and `count` holes; `Err` gives the parts back otherwise.
+    fn into_values(self, count: usize) -> Result<Vec<Value>, Self> {
+        let holes: usize = self
+            .files
+            .iter()
+            .map(|(_, file)| match file {
+                Rendered::Holes(_, holes) => holes.values.len(),
+                _ => 1,
+            })
+            .sum();
+        if self.pattern.is_none() || holes != count {
+            return Err(self);
+        }
+        let mut values = Vec::with_capacity(count);
+        for (_, file) in self.files {
+            match file {
+                Rendered::Holes(_, holes) => values.extend(holes.values),
+                Rendered::Text(text) => values.push(Value::String(text)),
+                // A tenant with a pattern has no other file.
+                Rendered::Tree(..) => values.push(Value::Null),
+            }
+        }
+        Ok(values)
+    }
 }
 
 /// The template of a tenant and the variant of its shape that built each of its files, in
@@ -90,14 +142,16 @@ const TEXT_FILE: u32 = u32::MAX;
 /// A rendered file of a tenant: its text, or the tree its shape built ([`shape`]), with
 /// [`crate::yaml::node_count`] of the text it stands for and whether a string or a key of it
 /// may hold `<secret:`.
-enum Rendered {
+enum Rendered<'s> {
     Text(String),
-    /// With the number of the variant of the file's shape that built it, when the tree is that
-    /// variant's with only its holes filled ([`shape::Built::Tree`]).
-    Tree(Value, usize, bool, Option<usize>),
+    /// Built by a variant some of whose keys hold slots.
+    Tree(Value, usize, bool),
+    /// The values of the holes of a variant of this shape whose keys hold no slot
+    /// ([`shape::Built::Holes`]).
+    Holes(&'s shape::Shape, shape::Holes),
 }
 
-impl Rendered {
+impl Rendered<'_> {
     /// Whether the layout may read `<secret:` from this file at `rel` (in a string or a key): a
     /// tree a shape built says whether it holds one; a text that is not YAML becomes a string
     /// as it is; a name becomes a key, percent-decoded. A YAML text may spell one with escapes.
@@ -105,7 +159,8 @@ impl Rendered {
         let named = holds_marker(rel) || rel.contains('%');
         named
             || match self {
-                Rendered::Tree(_, _, marked, _) => *marked,
+                Rendered::Tree(_, _, marked) => *marked,
+                Rendered::Holes(_, holes) => holes.marked,
                 Rendered::Text(text) => rel.ends_with(".yaml") || holds_marker(text),
             }
     }
@@ -299,7 +354,7 @@ impl<'a> Templates<'a> {
         &self,
         env: &Environment,
         tenant: &Tenant,
-    ) -> Result<Vec<(String, Rendered)>, Vec<Diagnostic>> {
+    ) -> Result<Vec<(String, Rendered<'_>)>, Vec<Diagnostic>> {
         let at = |d: Diagnostic| d.context(&env.name, Some(&tenant.key));
         let Some(files) = self.graph.template_files(&tenant.template) else {
             return Err(vec![at(Diagnostic::new(format!(
@@ -350,7 +405,7 @@ impl<'a> Templates<'a> {
     /// a file that a shape could not build, which counts twice, or one whose selectors are
     /// counted before its slots (those and anything failing send the tenant down the straight
     /// path).
-    fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes {
+    fn render_with_shapes(&self, files: &[(String, String)], context: &Context) -> WithShapes<'_> {
         let values = self.variables.of(context);
         let r = shape::Rendering {
             tera: &self.tera,
@@ -362,7 +417,8 @@ impl<'a> Templates<'a> {
         let mut counted_twice = false;
         bounds::start_tenant();
         for (rel, name) in files {
-            let built = match self.shapes.get(name).filter(|s| s.is_useful()) {
+            let shape = self.shapes.get(name).filter(|s| s.is_useful());
+            let built = match shape {
                 Some(shape) => shape.build(r),
                 None => match self.texts.get(name) {
                     Some(text) => text.build(r),
@@ -380,9 +436,12 @@ impl<'a> Templates<'a> {
                 };
             }
             let rendered = match built {
-                shape::Built::Tree(tree, nodes, marked, variant) => {
-                    Rendered::Tree(tree, nodes, marked, variant)
-                }
+                shape::Built::Tree(tree, nodes, marked) => Rendered::Tree(tree, nodes, marked),
+                shape::Built::Holes(holes) => match shape {
+                    Some(shape) => Rendered::Holes(shape, holes),
+                    // Only a shape builds holes.
+                    None => return WithShapes::Straight,
+                },
                 shape::Built::Text(text) => Rendered::Text(text),
                 shape::Built::Straight => {
                     counted_twice |= self.shapes.contains_key(name);
@@ -402,24 +461,28 @@ impl<'a> Templates<'a> {
         WithShapes::Rendered(out)
     }
 
-    /// Returns the tree every tenant of `pattern` has but for its holes ([`Tree::pattern`]): the
-    /// trees of the variants laid out as a tenant's files are, a file that is not YAML holding
-    /// [`shape::hole_text`]. `None` when the layout refuses it (a tenant's tree may then be laid
-    /// out otherwise: a hole in a file's place that a tenant fills with null, say).
-    pub(crate) fn pattern(&self, pattern: &Pattern) -> Option<Value> {
+    /// Returns the tree every tenant of `pattern` has but for its holes ([`Tree::pattern`]), laid
+    /// out as a tenant's files are, each hole a [`filled::marker`] numbered in the order of the
+    /// files and of each variant's scalars ([`Parts::into_values`]); a file that is not YAML is
+    /// one hole. `None` when the layout refuses it (a tenant's tree may then be laid out
+    /// otherwise: a hole in a file's place that a tenant fills with null, say).
+    pub(crate) fn laid(&self, pattern: &Pattern) -> Option<filled::Laid> {
         let files = self.graph.template_files(&pattern.template)?;
         if files.len() != pattern.variants.len() {
             return None;
         }
         let mut built = HashMap::new();
         let mut texts = Vec::with_capacity(files.len());
+        let mut count = 0;
         for ((rel, name), &variant) in files.iter().zip(&pattern.variants) {
             if variant == TEXT_FILE {
-                texts.push((rel.clone(), shape::hole_text()));
+                texts.push((rel.clone(), filled::marker(count)));
+                count += 1;
                 continue;
             }
             let number = usize::try_from(variant).ok()?;
-            let tree = self.shapes.get(name)?.pattern(number)?;
+            let (tree, holes) = self.shapes.get(name)?.marked(number, count)?;
+            count += holes;
             built.insert(rel.as_str(), tree);
             texts.push((rel.clone(), String::new()));
         }
@@ -427,14 +490,15 @@ impl<'a> Templates<'a> {
             .files
             .display(&format!("templates/{}", pattern.template));
         let dir = Dir::from_files(texts);
+        let built = RefCell::new(built);
         let parse = |_: &str, file: &str| {
             file.strip_prefix(base.as_str())
                 .and_then(|r| r.strip_prefix('/'))
-                .and_then(|rel| built.get(rel))
-                .map(|tree| (*tree).clone())
+                .and_then(|rel| built.borrow_mut().remove(rel))
                 .ok_or_else(|| Diagnostic::new("no shape built this file"))
         };
-        layout::read_with(&layout::TENANT, &dir, &base, &parse).ok()
+        let tree = layout::read_with(&layout::TENANT, &dir, &base, &parse).ok()?;
+        filled::Laid::of(tree, count)
     }
 
     /// Returns the rendered tree of a tenant in an environment.
@@ -448,6 +512,17 @@ impl<'a> Templates<'a> {
         env: &Environment,
         tenant: &Tenant,
     ) -> Result<Tree, Vec<Diagnostic>> {
+        let parts = self.render_parts(env, tenant)?;
+        self.lay_out(env, tenant, parts)
+    }
+
+    /// Renders the files of a tenant, to be laid out as its tree ([`Templates::lay_out`]) or
+    /// read as its pattern's ([`Parts::into_values`]).
+    pub(crate) fn render_parts(
+        &self,
+        env: &Environment,
+        tenant: &Tenant,
+    ) -> Result<Parts<'_>, Vec<Diagnostic>> {
         let rendered = omit_empty_entries(self.render_files(env, tenant)?);
         let base = self
             .files
@@ -458,7 +533,8 @@ impl<'a> Templates<'a> {
             .filter(|(path, _)| path.ends_with(".yaml"))
             .map(|(_, file)| match file {
                 Rendered::Text(text) => crate::yaml::node_count(text),
-                Rendered::Tree(_, nodes, ..) => *nodes,
+                Rendered::Tree(_, nodes, _) => *nodes,
+                Rendered::Holes(_, holes) => holes.nodes,
             })
             .sum();
         if nodes > crate::yaml::MAX_NODES {
@@ -478,7 +554,7 @@ impl<'a> Templates<'a> {
         let pattern = rendered
             .iter()
             .map(|(rel, file)| match file {
-                Rendered::Tree(.., Some(variant)) => u32::try_from(*variant).ok(),
+                Rendered::Holes(_, holes) => u32::try_from(holes.variant).ok(),
                 Rendered::Text(_) if !rel.ends_with(".yaml") => Some(TEXT_FILE),
                 _ => None,
             })
@@ -487,6 +563,27 @@ impl<'a> Templates<'a> {
                 template: tenant.template.clone(),
                 variants,
             });
+        Ok(Parts {
+            files: rendered,
+            base,
+            may_hold_markers,
+            pattern,
+        })
+    }
+
+    /// Lays out a tenant's rendered files as its tree, and settles its secret markers.
+    pub(crate) fn lay_out(
+        &self,
+        env: &Environment,
+        tenant: &Tenant,
+        parts: Parts<'_>,
+    ) -> Result<Tree, Vec<Diagnostic>> {
+        let Parts {
+            files: rendered,
+            base,
+            may_hold_markers,
+            pattern,
+        } = parts;
         // The layout reads the trees the shapes built as it reads the others' text; it names a
         // file `{base}/{rel}`.
         let mut built = HashMap::new();
@@ -494,6 +591,10 @@ impl<'a> Templates<'a> {
             Rendered::Text(text) => (rel, text),
             Rendered::Tree(tree, ..) => {
                 built.insert(rel.clone(), tree);
+                (rel, String::new())
+            }
+            Rendered::Holes(shape, holes) => {
+                built.insert(rel.clone(), shape.tree(holes));
                 (rel, String::new())
             }
         }));
@@ -1692,19 +1793,44 @@ mod shape_tests {
             let env = files.environment("prod").unwrap();
             let tenants = env.tenants(&files.template_dirs()).unwrap();
             let tree = t.render_tree(&env, &tenants[n]);
-            if let Some(pattern) = tree.as_ref().ok().and_then(|t| t.pattern.as_ref()) {
-                let value = &tree.as_ref().map(|t| &t.value).unwrap_or(&Value::Null);
-                if let Some(holes) = t.pattern(pattern) {
-                    assert!(fills(&holes, value), "{holes:#}\nfilled as\n{value:#}");
-                }
-            }
             text(tree.map(|t| t.value))
+        };
+        // A tenant of a pattern is its pattern's laid-out tree with the values of its holes in
+        // place, read in place or built.
+        let in_place = |t: &Templates, n: usize, outcome: &Outcome| {
+            let env = files.environment("prod").unwrap();
+            let tenants = env.tenants(&files.template_dirs()).unwrap();
+            let Ok(parts) = t.render_parts(&env, &tenants[n]) else {
+                return;
+            };
+            let Some(laid) = parts.pattern.as_ref().and_then(|p| t.laid(p)) else {
+                return;
+            };
+            let value = match outcome {
+                Ok(value) => value,
+                // Only a marker settled wrong stops a tenant all of whose files shapes built.
+                Err(_) => return assert!(parts.may_hold_markers, "{outcome:?}"),
+            };
+            assert!(
+                fills(laid.tree(), value),
+                "{:#}\nfilled as\n{value:#}",
+                laid.tree()
+            );
+            if parts.may_hold_markers {
+                return;
+            }
+            let tenant = parts.into_filled(Arc::new(laid)).ok().expect("its values");
+            assert_eq!(&tenant.view().to_value().into_owned(), value);
+            assert_eq!(&tenant.into_value(), value);
         };
         let (fast, hits, again) = match Templates::compile(&files) {
             Ok(t) => {
                 let r = run(&t, 0);
                 let hits = t.shapes.values().map(shape::Shape::hits).sum();
-                (r, hits, Some(run(&t, 1)))
+                let again = run(&t, 1);
+                in_place(&t, 0, &r);
+                in_place(&t, 1, &again);
+                (r, hits, Some(again))
             }
             Err(ds) => (Err(ds.iter().map(ToString::to_string).collect()), 0, None),
         };
@@ -1751,8 +1877,10 @@ mod shape_tests {
             let env = files.environment("prod").unwrap();
             let tenants = env.tenants(&files.template_dirs()).unwrap();
             let tree = t.render_tree(&env, &tenants[0]).unwrap();
-            tree.pattern
-                .map(|p| (t.pattern(&p).expect("laid out"), tree.value))
+            tree.pattern.map(|p| {
+                let laid = t.laid(&p).expect("laid out");
+                (laid.tree().clone(), tree.value)
+            })
         };
         let fine = [
             (

@@ -20,6 +20,11 @@
 //! serde_json measured 2% more instructions for a plan, and was not kept); what is saved is
 //! the building, the dropping and the comparing again of what is alike.
 //!
+//! A tenant of a pattern is read in place ([`read_in_place`]): desired is its pattern's
+//! laid-out tree and the values of its holes ([`crate::render::filled`]), read through a
+//! [`View`], and only what is left of it (what differs from the text, or is not in it) is
+//! built; most of a fleet's tenant trees are never built whole.
+//!
 //! `PROMOTE_NO_CACHE=1` reads the whole file instead, and anything the reader refuses is read
 //! again that way, for the same error.
 
@@ -33,6 +38,8 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
+use crate::render::filled::View;
+
 /// serde_json's private key for a raw value in a map: its own reader treats a map whose first
 /// key it is apart, so such a file is read the whole way.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -44,9 +51,7 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// serde_json's error for a text it cannot read; `desired` is then unchanged. The caller reads
 /// the text the whole way for the error it reports (the same error, with its position).
 pub(crate) fn read(text: &str, desired: &mut Value) -> Result<Value, serde_json::Error> {
-    let mut reader = serde_json::Deserializer::from_str(text);
-    let read = Against(Some(desired)).deserialize(&mut reader)?;
-    reader.end()?;
+    let read = read_against(text, View::whole(desired))?;
     Ok(match read {
         Read::Same => match desired {
             // Alike as a whole: nothing of either is left.
@@ -63,6 +68,39 @@ pub(crate) fn read(text: &str, desired: &mut Value) -> Result<Value, serde_json:
             live
         }
     })
+}
+
+/// The live tree read from `text` against `desired`, a tenant's tree read in place ([`View`]),
+/// and what is left of desired: the keys both hold alike are taken out of both, and only what
+/// is left of desired is built.
+///
+/// # Errors
+/// As [`read`].
+pub(crate) fn read_in_place(
+    text: &str,
+    desired: View<'_>,
+) -> Result<(Value, Value), serde_json::Error> {
+    Ok(match read_against(text, desired)? {
+        Read::Same => match desired.value() {
+            Value::Object(_) => (Value::Object(Map::new()), Value::Object(Map::new())),
+            _ => {
+                let value = desired.to_value().into_owned();
+                (value.clone(), value)
+            }
+        },
+        Read::Differs(live, prune) => match desired.value() {
+            Value::Object(map) => (live, Value::Object(prune.left(desired, map))),
+            _ => (live, desired.to_value().into_owned()),
+        },
+    })
+}
+
+/// Reads `text` against `desired`, the whole of it.
+fn read_against<'de>(text: &'de str, desired: View<'_>) -> Result<Read<'de>, serde_json::Error> {
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let read = Against(Some(desired)).deserialize(&mut reader)?;
+    reader.end()?;
+    Ok(read)
 }
 
 /// A value of the text read against desired's at the same place.
@@ -120,23 +158,54 @@ impl Prune<'_> {
         });
         debug_assert!(same.next().is_none() && below.next().is_none());
     }
+
+    /// What is left of `map`, desired's object read in place as `view`, without the keys: the
+    /// others built, as [`Prune::take_out`] leaves them.
+    fn left(self, view: View<'_>, map: &Map<String, Value>) -> Map<String, Value> {
+        let mut same = self.same.iter().peekable();
+        let mut below = self.below.into_iter().peekable();
+        let mut members = view.members();
+        // Built in the map's order: collected without a search per key.
+        let out = map
+            .iter()
+            .filter(|(key, _)| same.next_if(|s| s.as_ref() == *key).is_none())
+            .map(|(key, value)| {
+                let member = members.get(key, value);
+                let pruned = below.next_if(|(b, _)| b.as_ref() == key);
+                let value = match (pruned, member.value()) {
+                    (Some((_, prune)), Value::Object(inner)) => {
+                        Value::Object(prune.left(member, inner))
+                    }
+                    _ => member.to_value().into_owned(),
+                };
+                (key.clone(), value)
+            })
+            .collect();
+        debug_assert!(same.next().is_none() && below.next().is_none());
+        out
+    }
 }
 
 /// Reads one value against desired's value at its place (`None`: desired has none there).
-struct Against<'v>(Option<&'v Value>);
+struct Against<'v>(Option<View<'v>>);
 
 impl Against<'_> {
     fn leaf<'de>(self, value: Value) -> Read<'de> {
-        if self.0 == Some(&value) {
+        if self.0.is_some_and(|want| want.equals(&value)) {
             Read::Same
         } else {
             Read::Differs(value, Prune::default())
         }
     }
 
+    /// Desired's string here, if it has one (a collection with holes below is none).
+    fn str(&self) -> Option<&str> {
+        self.0.and_then(|want| want.value().as_str())
+    }
+
     fn string<'de>(self, s: &str, owned: impl FnOnce() -> String) -> Read<'de> {
-        match self.0 {
-            Some(Value::String(want)) if want == s => Read::Same,
+        match self.str() {
+            Some(want) if want == s => Read::Same,
             _ => Read::Differs(Value::String(owned()), Prune::default()),
         }
     }
@@ -180,7 +249,7 @@ impl<'de> Visitor<'de> for Against<'_> {
     }
 
     fn visit_string<E>(self, v: String) -> Result<Read<'de>, E> {
-        let same = matches!(self.0, Some(Value::String(want)) if *want == v);
+        let same = self.str() == Some(v.as_str());
         Ok(if same {
             Read::Same
         } else {
@@ -211,8 +280,8 @@ impl<'de> Visitor<'de> for Against<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Read<'de>, A::Error> {
-        match self.0 {
-            Some(Value::Object(want)) => object(want, map),
+        match self.0.map(|view| (view, view.value())) {
+            Some((view, Value::Object(want))) => object(view, want, map),
             // Nothing to compare with: built as serde_json builds it.
             _ => {
                 let value = Value::deserialize(MapAccessDeserializer::new(map))?;
@@ -222,8 +291,9 @@ impl<'de> Visitor<'de> for Against<'_> {
     }
 }
 
-/// Reads an object of the text against desired's object `want`.
+/// Reads an object of the text against desired's object `want`, read in place as `view`.
 fn object<'de, A: MapAccess<'de>>(
+    view: View<'_>,
     want: &Map<String, Value>,
     mut map: A,
 ) -> Result<Read<'de>, A::Error> {
@@ -236,8 +306,10 @@ fn object<'de, A: MapAccess<'de>>(
     let mut previous: Option<Cow<'de, str>> = None;
     let mut alike: Option<BTreeSet<Cow<'de, str>>> = None;
     // Desired's keys are in byte order too: while the text's come in that order, the value a
-    // key names is found by walking on through desired's, not looked up.
+    // key names is found by walking on through desired's, not looked up, and so are the holes
+    // below it when desired is read in place.
     let mut ahead = Ahead::new(want.iter());
+    let mut members = view.members();
     while let Some(key) = map.next_key_seed(Key)? {
         match &previous {
             None if key == RAW_VALUE_TOKEN => {
@@ -257,6 +329,7 @@ fn object<'de, A: MapAccess<'de>>(
             Some((_, value)) => Some(value),
             None => want.get(key.as_ref()),
         };
+        let here = here.map(|value| members.get(&key, value));
         match map.next_value_seed(Against(here))? {
             Read::Same => {
                 if let Some(alike) = &mut alike {
@@ -640,6 +713,61 @@ mod tests {
             same_plan(&desired, &text);
         }
 
+        /// A tenant read in place (its pattern's laid-out tree and its holes' values) leaves
+        /// what the whole tree leaves, and the same live tree; a text refused is refused.
+        #[test]
+        fn a_tenant_read_in_place_leaves_what_its_whole_tree_leaves(
+            desired in arb_tree(),
+            picks in prop::collection::vec(any::<u8>(), 0..64),
+            holes in prop::collection::vec(any::<bool>(), 0..48),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut text = changed_text(&desired, picks);
+            if holes.first() == Some(&true) {
+                // Now and then a text cut short, which both refuse.
+                let mut at = cut.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.truncate(at);
+            }
+            let tenant = in_place(&desired, &holes);
+            let mut pruned = desired.clone();
+            match (read(&text, &mut pruned), read_in_place(&text, tenant.view())) {
+                (Ok(live), Ok((live_in_place, left))) => {
+                    prop_assert_eq!(live, live_in_place);
+                    prop_assert_eq!(pruned, left);
+                }
+                (Err(_), Err(_)) => {}
+                (whole, in_place) => {
+                    prop_assert!(false, "{text}: {whole:?} / {in_place:?}");
+                }
+            }
+        }
+    }
+
+    /// `tree` as a tenant of a pattern whose holes are the values `holes` picks (in tree order,
+    /// a value picked whole with what is below it).
+    fn in_place(tree: &Value, holes: &[bool]) -> crate::render::filled::Filled {
+        use crate::render::filled::{marker, Filled, Laid};
+        fn walk(v: &mut Value, holes: &[bool], at: &mut usize, values: &mut Vec<Value>) {
+            let pick = holes.get(*at).copied().unwrap_or(false);
+            *at += 1;
+            if pick && *at > 1 {
+                values.push(std::mem::replace(v, json!(marker(values.len()))));
+                return;
+            }
+            match v {
+                Value::Object(map) => map.values_mut().for_each(|v| walk(v, holes, at, values)),
+                Value::Array(items) => items.iter_mut().for_each(|v| walk(v, holes, at, values)),
+                _ => {}
+            }
+        }
+        let mut pattern = tree.clone();
+        let mut values = Vec::new();
+        walk(&mut pattern, holes, &mut 0, &mut values);
+        let laid = Laid::of(pattern, values.len()).expect("each marker once");
+        Filled::new(std::sync::Arc::new(laid), values).expect("a value per hole")
     }
 
     proptest! {

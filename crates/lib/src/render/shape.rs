@@ -64,9 +64,9 @@ use crate::credentials::holds_marker;
 use crate::yaml;
 
 /// Opens a slot's token in a shape's text.
-const OPEN: char = '\u{E000}';
+pub(super) const OPEN: char = '\u{E000}';
 /// Closes a slot's token.
-const CLOSE: char = '\u{E001}';
+pub(super) const CLOSE: char = '\u{E001}';
 /// Ends each slot's output in the rendering of a shape's slots.
 const SEP: char = '\u{E002}';
 
@@ -124,7 +124,7 @@ struct Variant {
     /// Whether a string or a key of `tree` holds `<secret:` (its tokens' text included).
     marked: bool,
     /// Whether no key holds a slot: the trees it builds then differ only in the strings of
-    /// `tree` that hold tokens ([`Built::Tree`]).
+    /// `tree` that hold tokens ([`Built::Holes`]).
     values_only: bool,
 }
 
@@ -385,11 +385,13 @@ enum Part {
 
 /// What building a tenant's file from its shape gave.
 pub(crate) enum Built {
-    /// The file's tree, [`yaml::node_count`] of the text it stands for, whether a string
-    /// or a key of it may hold `<secret:` (false only when none does), and the number of the
-    /// variant that built it when that tree is the variant's with only its holes filled
-    /// ([`Shape::pattern`]).
-    Tree(Value, usize, bool, Option<usize>),
+    /// The file's tree, [`yaml::node_count`] of the text it stands for, and whether a string
+    /// or a key of it may hold `<secret:` (false only when none does): a variant some of whose
+    /// keys hold slots built it.
+    Tree(Value, usize, bool),
+    /// The values of the holes of a variant whose keys hold no slot: the file's tree is that
+    /// variant's with only its holes filled ([`Shape::tree`]).
+    Holes(Holes),
     /// The text of a file that is not YAML ([`Text`]).
     Text(String),
     /// An output the shape cannot take: render and parse this file.
@@ -398,17 +400,24 @@ pub(crate) enum Built {
     Failed,
 }
 
-/// Whether `value` is a string of a shape's tree that holds a slot's token ([`Shape::pattern`]),
-/// or [`hole_text`]. No other string of a shape's tree holds one: a file whose text holds
-/// our characters has no shape.
-pub(crate) fn is_hole(value: &Value) -> bool {
-    matches!(value, Value::String(s) if s.contains(OPEN))
+/// A file of a tenant built from a variant whose keys hold no slot: the tree is the variant's
+/// with the value of each of its holes in place.
+pub(crate) struct Holes {
+    /// The number of the variant.
+    pub variant: usize,
+    /// The value of each scalar that holds a token, in the variant's order.
+    pub values: Vec<Value>,
+    /// [`yaml::node_count`] of the text the tree stands for.
+    pub nodes: usize,
+    /// Whether a string of the tree may hold `<secret:` (false only when none does).
+    pub marked: bool,
 }
 
-/// The text that stands for a file that is not YAML in a tree laid out from shapes' trees: a
-/// string holding a token, the file's text being each tenant's own.
-pub(crate) fn hole_text() -> String {
-    format!("{OPEN}{CLOSE}")
+/// Whether `value` is a string of a shape's tree that holds a slot's token, or the marker of
+/// a hole ([`super::filled::marker`]). No other string of a shape's tree holds one: a file whose
+/// text holds our characters has no shape.
+pub(crate) fn is_hole(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.contains(OPEN))
 }
 
 impl Shape {
@@ -507,17 +516,17 @@ impl Shape {
     pub(crate) fn build(&self, r: Rendering<'_>) -> Built {
         let built = match self.variant(r.tera, r.context) {
             Ok(Some((number, variant))) => match variant.build(r) {
-                Built::Tree(tree, nodes, marked, _) => {
-                    let number = variant.values_only.then_some(number);
-                    Built::Tree(tree, nodes, marked, number)
-                }
+                Built::Holes(holes) => Built::Holes(Holes {
+                    variant: number,
+                    ..holes
+                }),
                 other => other,
             },
             Ok(None) => Built::Straight,
             Err(()) => Built::Failed,
         };
         let counter = match built {
-            Built::Tree(..) => &self.hits,
+            Built::Tree(..) | Built::Holes(_) => &self.hits,
             _ => &self.misses,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -546,12 +555,28 @@ impl Shape {
             .map(|v| (number, v)))
     }
 
-    /// The tree of variant `number`, with its tokens, when no key of it holds a slot: each tree
-    /// that variant builds is this one with each of its holes ([`is_hole`]) replaced by a
-    /// scalar, and nothing else changed.
-    pub(crate) fn pattern(&self, number: usize) -> Option<&Value> {
+    /// The tree of the file `holes` stands for: its variant's with each hole's value in place.
+    pub(crate) fn tree(&self, holes: Holes) -> Value {
+        match self.variants.get(holes.variant).and_then(Option::as_ref) {
+            Some(variant) => variant.tree_with(holes.values),
+            // `build` gave the number of one of its variants.
+            None => Value::Null,
+        }
+    }
+
+    /// The tree of variant `number` with the [`super::filled::marker`] of hole `first + k` in
+    /// the place of its `k`th scalar that holds a token, and how many those are; `None` when a
+    /// key of it holds a slot. Each tree that variant builds is this one with each marker
+    /// replaced by a value ([`Shape::tree`]), and nothing else changed.
+    pub(crate) fn marked(&self, number: usize, first: usize) -> Option<(Value, usize)> {
         let variant = self.variants.get(number)?.as_ref()?;
-        variant.values_only.then_some(&variant.tree)
+        if !variant.values_only {
+            return None;
+        }
+        let markers = (first..first + variant.scalars.len())
+            .map(|n| Value::String(super::filled::marker(n)))
+            .collect();
+        Some((variant.tree_with(markers), variant.scalars.len()))
     }
 }
 
@@ -705,19 +730,44 @@ impl Variant {
         if nodes > yaml::MAX_NODES || depth > yaml::MAX_FLOW_DEPTH {
             return Built::Straight;
         }
-        let mut tree = self.tree.clone();
         // Every other string and key of the tree is the shape's own.
         let mut marked = self.marked;
+        let mut values = Vec::with_capacity(self.scalars.len());
         for scalar in &self.scalars {
             let Some(value) = scalar.value(&outputs) else {
                 return Built::Straight;
             };
             marked |= matches!(&value, Value::String(s) if holds_marker(s));
+            values.push(value);
+        }
+        if self.values_only {
+            return Built::Holes(Holes {
+                // The shape that picked this variant says its number.
+                variant: 0,
+                values,
+                nodes,
+                marked,
+            });
+        }
+        let mut tree = self.tree.clone();
+        for (scalar, value) in self.scalars.iter().zip(values) {
             if !scalar.put(&mut tree, value) {
                 return Built::Straight;
             }
         }
-        Built::Tree(tree, nodes, marked, None)
+        Built::Tree(tree, nodes, marked)
+    }
+
+    /// The tree with `values` in the places of its scalars, when no key holds a slot.
+    fn tree_with(&self, values: Vec<Value>) -> Value {
+        let mut tree = self.tree.clone();
+        for (scalar, value) in self.scalars.iter().zip(values) {
+            // Each is a value in a place of the tree (no key holds a slot), and putting one
+            // replaces only that value: the others' places are still there.
+            let put = scalar.put(&mut tree, value);
+            debug_assert!(put, "a value's place is in its variant's tree");
+        }
+        tree
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::Map;
 
 use crate::credentials::{self, Scope};
 use crate::patch::pointer;
+use crate::render::filled::View;
 use promote_platform::model::{self, Shape};
 use promote_platform::{material, references};
 
@@ -94,33 +95,33 @@ impl Holes {
     /// Whether validating `tree`, a tree of this pattern that holds no secret marker, finds
     /// nothing at all: then [`super::rendered`] would return no error, no warning and no field
     /// to rename. `false` says only that it must be validated whole.
-    pub(crate) fn clean(&self, tree: &Value) -> bool {
-        let Some(root) = tree.as_object() else {
+    ///
+    /// The tree is read where it is ([`View`]): a tenant of the pattern read in its laid-out
+    /// tree and its holes' values, or a tree built whole. Only the values at the places are
+    /// read; the keys around them are the pattern's, which no hole changes.
+    pub(crate) fn clean(&self, tree: View<'_>) -> bool {
+        let Some(root) = tree.value().as_object() else {
             return false;
         };
         self.places.clean_at(tree)
             && self.references.iter().all(|(wid, hole)| {
-                let ws = root
-                    .get("servers")
-                    .and_then(|servers| servers.get(wid))
-                    .and_then(Value::as_object);
+                let ws = tree.child("servers").and_then(|servers| servers.child(wid));
                 ws.is_some_and(|ws| reference_names(root, ws, hole))
             })
     }
 }
 
 /// Whether the value of reference `hole` of workspace `ws` names what it may.
-fn reference_names(
-    root: &Map<String, Value>,
-    ws: &Map<String, Value>,
-    hole: &references::Hole,
-) -> bool {
-    let value = hole.path.split_first().and_then(|(first, rest)| {
-        rest.iter().try_fold(ws.get(first)?, |v, key| {
-            promote_platform::pointer::child(v, key)
-        })
-    });
-    value.is_some_and(|v| references::names(root, ws, hole.place, v))
+fn reference_names(root: &Map<String, Value>, ws: View<'_>, hole: &references::Hole) -> bool {
+    let Some(ws_map) = ws.value().as_object() else {
+        return false;
+    };
+    let value = hole
+        .path
+        .iter()
+        .try_fold(ws, |v, key| v.child(key))
+        .filter(|_| !hole.path.is_empty());
+    value.is_some_and(|v| references::names(root, ws_map, hole.place, &v.to_value()))
 }
 
 impl Place {
@@ -144,8 +145,10 @@ impl Place {
         })
     }
 
-    /// Whether `value`, at this node's place, and the values at the places below are clean.
-    fn clean_at(&self, value: &Value) -> bool {
+    /// Whether the value at this node's place, and the values at the places below, are clean.
+    fn clean_at(&self, view: View<'_>) -> bool {
+        let value = (self.shape.is_some() || self.field.is_some()).then(|| view.to_value());
+        let value = value.as_deref().unwrap_or(&Value::Null);
         let typed = self
             .shape
             .as_ref()
@@ -156,9 +159,10 @@ impl Place {
             .is_none_or(|ptr| !credentials::holds_plain_text(ptr, value));
         typed
             && field
-            && self.below.iter().all(|(key, below)| {
-                promote_platform::pointer::child(value, key).is_some_and(|v| below.clean_at(v))
-            })
+            && self
+                .below
+                .iter()
+                .all(|(key, below)| view.child(key).is_some_and(|v| below.clean_at(v)))
     }
 }
 
@@ -241,6 +245,30 @@ mod tests {
         matches!(v, Value::String(s) if s.starts_with('\u{E000}'))
     }
 
+    /// `pattern` (its holes written `\u{E000}n\u{E001}`) as a laid-out tree whose hole `n`
+    /// holds the value of `picks[n]`; `None` when a later pick took an earlier one's place.
+    fn in_place(
+        pattern: &Value,
+        picks: &[(prop::sample::Index, Value)],
+    ) -> Option<crate::render::filled::Filled> {
+        fn mark(v: &mut Value) {
+            match v {
+                Value::Object(map) => map.values_mut().for_each(mark),
+                Value::Array(items) => items.iter_mut().for_each(mark),
+                Value::String(s) if s.starts_with('\u{E000}') => {
+                    let n: usize = s.trim_matches(['\u{E000}', '\u{E001}']).parse().unwrap();
+                    *s = crate::render::filled::marker(n);
+                }
+                _ => {}
+            }
+        }
+        let mut marked = pattern.clone();
+        mark(&mut marked);
+        let laid = crate::render::filled::Laid::of(marked, picks.len())?;
+        let values = picks.iter().map(|(_, v)| v.clone()).collect();
+        crate::render::filled::Filled::new(std::sync::Arc::new(laid), values)
+    }
+
     fn fill() -> impl Strategy<Value = Value> {
         prop_oneof![
             Just(json!(null)),
@@ -292,7 +320,14 @@ mod tests {
             let whole = super::super::rendered(&filled, false);
             let nothing = whole == super::super::Findings::default();
             match Holes::of(&pattern, &is_hole) {
-                Some(holes) => prop_assert_eq!(holes.clean(&filled), nothing, "{:#?}", whole),
+                Some(holes) => {
+                    prop_assert_eq!(holes.clean(View::whole(&filled)), nothing, "{:#?}", whole);
+                    // Read in place, as the pattern's laid-out tree and the holes' values.
+                    if let Some(tenant) = in_place(&pattern, &picks) {
+                        prop_assert_eq!(tenant.view().to_value().into_owned(), filled.clone());
+                        prop_assert_eq!(holes.clean(tenant.view()), nothing);
+                    }
+                }
                 // The pattern's own values have a finding: so has every tree of it.
                 None => prop_assert!(!nothing, "{:#}", pattern),
             }
@@ -318,13 +353,13 @@ mod tests {
         // client_secret: the keys on the way are kept once.
         assert_eq!(holes.size(), 1 + 2 + 3 + 5);
         let mut tree = tenant();
-        assert!(holes.clean(&tree));
+        assert!(holes.clean(View::whole(&tree)));
         tree["servers"]["w"]["clients"]["web"]["client_uri"] = json!(8443);
-        assert!(!holes.clean(&tree));
+        assert!(!holes.clean(View::whole(&tree)));
         let mut tree = tenant();
         tree["servers"]["w"]["idps"]["google"]["credentials"]["google"]["client_secret"] =
             json!("hunter2");
-        assert!(!holes.clean(&tree));
+        assert!(!holes.clean(View::whole(&tree)));
         // A pattern with plain text of its own is not read at its holes.
         pattern["servers"]["w"]["clients"]["web"]["client_secret"] = json!("hunter2");
         assert!(Holes::of(&pattern, &is_hole).is_none());
