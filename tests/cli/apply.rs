@@ -950,3 +950,73 @@ fn a_field_in_another_case_is_planned_as_the_platform_reads_it() {
         .success()
         .stderr_contains("`Client_Name` is `client_name` in another case");
 }
+
+/// A tenant's own credential that someone copied into a plain field (a client's description)
+/// is in the export apply takes for its backup: apply then holds it, and no report of that
+/// tenant shows it, in any format, nor the saved plan apply sends.
+#[test]
+fn a_tenant_credential_copied_into_a_plain_field_is_never_shown_by_apply() {
+    let (repo, _) = applied_example();
+    let live = repo.emulator_tenant("acme-local");
+    let secret = live["servers"]["default"]["clients"]["orders-backend"]["client_secret"]
+        .as_str()
+        .expect("the platform made the client a secret")
+        .to_owned();
+    repo.edit_emulator_tenant("acme-local", |t| {
+        let client = &mut t["servers"]["default"]["clients"]["orders-backend"];
+        client["description"] = json!(format!("the secret is {secret}"));
+        t["metadata"][secret.as_str()] = json!(secret.clone());
+    });
+    // The next apply restores the description: what it replaces is shown, redacted (the key
+    // is the platform's own, left alone).
+    for args in [
+        &[
+            "apply",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "--dry-run",
+            "--yes",
+        ][..],
+        &[
+            "apply",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "--dry-run",
+            "--yes",
+            "--output",
+            "json",
+        ],
+        &[
+            "apply",
+            "--env",
+            "local",
+            "--tenant",
+            "acme",
+            "--dry-run",
+            "--yes",
+            "--output",
+            "markdown",
+        ],
+    ] {
+        repo.run(args)
+            .success()
+            .stdout_contains("<redacted>")
+            .never_shows(&secret);
+    }
+    let (run, report) = apply(&repo, &["--tenant", "acme"]);
+    run.success().never_shows(&secret);
+    assert_eq!(
+        outcomes(&report),
+        [("acme".to_owned(), "applied".to_owned())]
+    );
+    let description = &repo.emulator_tenant("acme-local")["servers"]["default"]["clients"]
+        ["orders-backend"]["description"];
+    assert!(
+        !description.to_string().contains(&secret),
+        "restored: {description}"
+    );
+}

@@ -35,6 +35,7 @@ use crate::patch::three_way::{self, Change, ChangeKind, Conflict, DriftPolicy, M
 use crate::pipeline::Project;
 use crate::plan::{Outcome, Status, TenantPlan};
 use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
+use crate::scrub::Held;
 use crate::state::{AppliedRecord, Encoded};
 
 /// How an apply runs.
@@ -190,25 +191,59 @@ pub(crate) fn plan(project: &Project, live: &Live, t: &Tenant, opts: &Options) -
         Err(e) => return Planned::Invalid(failed(env, t, TenantPlan::empty(t), e)),
     };
     match export_and_plan(live, t, project.ignore(t), desired, opts) {
-        Ok((planned, _, _)) => planned,
+        Ok((planned, ..)) => planned,
         Err(e) => Planned::Done(failed(env, t, TenantPlan::empty(t), e)),
     }
 }
 
+/// Exports tenant `t` with credentials (the bytes serve the backup). Returns the bytes, the
+/// export without credentials, and the credential values it held: nothing shown of the tenant
+/// shows them, wherever the platform put them (a client secret copied into a description).
+fn export_held(live: &Live, t: &Tenant) -> Result<(Vec<u8>, Value, Held), Vec<Diagnostic>> {
+    let (exported, mut current) = live.export_bytes(t, true)?;
+    let held = held_in(&[&current]);
+    credentials::strip(&mut current, Scope::Tenant);
+    Ok((exported, current, held))
+}
+
+/// The credential values `trees` (tenant trees with credentials) hold.
+pub(crate) fn held_in(trees: &[&Value]) -> Held {
+    let mut values = Vec::new();
+    for tree in trees {
+        credentials::for_each(tree, Scope::Tenant, |_, value| strings(value, &mut values));
+    }
+    Held::new(values)
+}
+
+/// Every string of `value` (a structured credential's keys are field names, not secrets).
+fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// `out` with the `held` credential values taken out of its report.
+fn scrubbed(mut out: TenantApply, held: &Held) -> TenantApply {
+    out.report.scrub(held);
+    out
+}
+
 /// Exports tenant `t` (with credentials, as the platform sends them: the bytes serve the
-/// backup) and plans `desired` against it. Returns the plan, the export's bytes and the
-/// export without credentials.
+/// backup) and plans `desired` against it. Returns the plan, the export's bytes, the export
+/// without credentials, and the credentials it held (taken out of the plan's report).
 fn export_and_plan(
     live: &Live,
     t: &Tenant,
     ignore: &Ignore,
     desired: Desired,
     opts: &Options,
-) -> Result<(Planned, Vec<u8>, Value), Vec<Diagnostic>> {
-    let (exported, mut current) = live.export_bytes(t, true)?;
-    credentials::strip(&mut current, Scope::Tenant);
+) -> Result<(Planned, Vec<u8>, Value, Held), Vec<Diagnostic>> {
+    let (exported, current, held) = export_held(live, t)?;
     let last_applied = live.last_applied(t)?.map(|a| a.tree);
-    let planned = plan_against(
+    let mut planned = plan_against(
         &live.env,
         (t, ignore),
         desired,
@@ -216,7 +251,12 @@ fn export_and_plan(
         &current,
         opts,
     );
-    Ok((planned, exported, current))
+    // A plan held to send is scrubbed once sent (what it reads back is the plan's own); the
+    // prompt before shows only its paths.
+    if let Planned::Done(done) | Planned::Invalid(done) = &mut planned {
+        done.report.scrub(&held);
+    }
+    Ok((planned, exported, current, held))
 }
 
 /// Prepares `desired` against `current` (live without credentials), leaving alone the paths
@@ -290,12 +330,12 @@ pub(crate) fn send(
     let env = &live.env;
     // One export serves the backup (with credentials, as the platform sent it) and the check
     // that the tenant still holds what the plan was made against.
-    let (exported, mut current) = match live.export_bytes(t, true) {
+    let (exported, current, held) = match export_held(live, t) {
         Ok(export) => export,
         Err(e) => return failed(env, t, ready.prepared.report, e),
     };
-    credentials::strip(&mut current, Scope::Tenant);
-    send_exported(live, (t, ignore), ready, exported, current, opts)
+    let out = send_exported(live, (t, ignore), ready, exported, current, opts);
+    scrubbed(out, &held)
 }
 
 /// Plans tenant `t` and sends the plan at once, with the one export serving both: what
@@ -313,10 +353,11 @@ pub(crate) fn plan_and_send(
     };
     let ignore = project.ignore(t);
     match export_and_plan(live, t, ignore, desired, opts) {
-        Ok((Planned::Ready(ready), exported, current)) => {
-            send_exported(live, (t, ignore), *ready, exported, current, opts)
+        Ok((Planned::Ready(ready), exported, current, held)) => {
+            let out = send_exported(live, (t, ignore), *ready, exported, current, opts);
+            scrubbed(out, &held)
         }
-        Ok((Planned::Done(done) | Planned::Invalid(done), _, _)) => done,
+        Ok((Planned::Done(done) | Planned::Invalid(done), ..)) => done,
         Err(e) => failed(env, t, TenantPlan::empty(t), e),
     }
 }
@@ -370,12 +411,24 @@ pub(crate) fn send_saved(
     desired: Desired,
     opts: &Options,
 ) -> TenantApply {
-    let env = &live.env;
-    let (exported, mut current) = match live.export_bytes(t, true) {
+    let (exported, current, held) = match export_held(live, t) {
         Ok(export) => export,
-        Err(e) => return failed(env, t, TenantPlan::empty(t), e),
+        Err(e) => return failed(&live.env, t, TenantPlan::empty(t), e),
     };
-    credentials::strip(&mut current, Scope::Tenant);
+    let out = send_saved_exported(live, t, (change, desired), (exported, current), opts);
+    scrubbed(out, &held)
+}
+
+/// [`send_saved`] with the tenant's export (`exported`, with credentials) and `current` (that
+/// export without them) made.
+fn send_saved_exported(
+    live: &Live,
+    t: &Tenant,
+    (change, desired): (crate::saved::SavedChange, Desired),
+    (exported, current): (Vec<u8>, Value),
+    opts: &Options,
+) -> TenantApply {
+    let env = &live.env;
     let moved = change.moved(&current);
     let already = !moved.is_empty() && change.already_applied(&current);
     let invent = opts.invent_secrets;

@@ -216,6 +216,7 @@ pub fn prepare(
     // With credentials always: what is dropped is listed, and an export without them does
     // not say what it left out.
     let (_, mut tree) = source.live.export_bytes(from, true)?;
+    let source_held = crate::apply::held_in(&[&tree]);
     let dropped = if with_credentials {
         Vec::new()
     } else {
@@ -244,6 +245,8 @@ pub fn prepare(
     // The import replaces the whole configuration: the destination's rules leave their paths as
     // the destination has them by sending its own values there.
     ignore.graft(&current, &mut tree);
+    // What either side holds as credentials is shown of neither, wherever it is.
+    let held = crate::apply::held_in(&[&current]).and(source_held);
     credentials::strip(&mut current, Scope::Tenant);
     let mut shown = tree.clone();
     credentials::strip(&mut shown, Scope::Tenant);
@@ -288,7 +291,8 @@ pub fn prepare(
                 .context(&to_env.name, Some(&to.key))
                 .hint("an import replaces the destination's whole configuration: what the source lacks is removed; with --allow-delete (and --force above a fifth of the objects) it may be")]
         })?;
-    let report = prepared.report;
+    let mut report = prepared.report;
+    report.scrub(&held);
     Ok(Prepared {
         tree,
         report,

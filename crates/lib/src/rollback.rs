@@ -346,8 +346,10 @@ pub fn prepare(
         .client
         .export(Target::Tenant(&tenant.id), true)
         .map_err(|f| Diagnostic::new(format!("cannot export tenant `{}`: {f}", tenant.id)))?;
+    // Both hold credentials: the report shows none, wherever the platform put them.
+    let held = crate::apply::held_in(&[&current, &target]);
     let desired = Desired::tree(target);
-    let prepared = prepare::prepare(
+    let mut prepared = prepare::prepare(
         tenant,
         desired,
         Some(&current),
@@ -361,6 +363,7 @@ pub fn prepare(
         None,
     )
     .map_err(|refused| refused.error)?;
+    prepared.report.scrub(&held);
     crate::apply::check_removals(&current, &prepared.plan, deletes).map_err(|d| {
         let hint = d.hint.clone().unwrap_or_default();
         d.hint(format!(

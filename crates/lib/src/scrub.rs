@@ -25,18 +25,9 @@ static KNOWN: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::
 /// as `\"` and a new line as `\n`, some show `/` as `\/`, and an echo of a request body held in
 /// a JSON string escapes it all again).
 pub(crate) fn register(value: &str) {
-    if value.len() < MIN_LEN {
+    let forms = forms(value);
+    if forms.is_empty() {
         return;
-    }
-    let mut forms = vec![value.to_owned()];
-    let mut inner = value.to_owned();
-    for _ in 0..2 {
-        let Ok(quoted) = serde_json::to_string(&inner) else {
-            break;
-        };
-        inner = quoted[1..quoted.len() - 1].to_owned();
-        forms.push(inner.replace('/', "\\/"));
-        forms.push(inner.clone());
     }
     let mut known = KNOWN
         .write()
@@ -54,21 +45,113 @@ pub(crate) fn register(value: &str) {
     }
 }
 
+/// The forms of credential `value` that are scrubbed ([`register`]): none when it is shorter
+/// than [`MIN_LEN`].
+fn forms(value: &str) -> Vec<String> {
+    if value.len() < MIN_LEN {
+        return Vec::new();
+    }
+    let mut forms = vec![value.to_owned()];
+    let mut inner = value.to_owned();
+    for _ in 0..2 {
+        let Ok(quoted) = serde_json::to_string(&inner) else {
+            break;
+        };
+        inner = quoted[1..quoted.len() - 1].to_owned();
+        forms.push(inner.replace('/', "\\/"));
+        forms.push(inner.clone());
+    }
+    forms
+}
+
 /// Returns `text` with every registered credential value replaced by `<redacted>`.
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let known = KNOWN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    replaced(text, &known)
+}
+
+/// `text` with each of `known` (longest first) replaced by `<redacted>`.
+fn replaced<'t>(text: &'t str, known: &[String]) -> Cow<'t, str> {
     if !known.iter().any(|k| text.contains(k.as_str())) {
         return Cow::Borrowed(text);
     }
     let mut out = text.to_owned();
-    for k in known.iter() {
+    for k in known {
         if out.contains(k.as_str()) {
             out = out.replace(k.as_str(), REDACTED);
         }
     }
     Cow::Owned(out)
+}
+
+/// Credential values held for one tenant only (those its export for a backup carries), in
+/// every form [`register`] scrubs: what is shown of that tenant shows none of them, wherever
+/// the platform put them (a client secret someone copied into a description). Kept apart from
+/// the values of the whole process, which every text is searched for: a fleet's tenants hold
+/// thousands.
+#[derive(Debug, Default)]
+pub(crate) struct Held(Vec<String>);
+
+impl Held {
+    /// The values of `values` worth scrubbing, in every form.
+    pub(crate) fn new<'v>(values: impl IntoIterator<Item = &'v str>) -> Held {
+        Held(values.into_iter().flat_map(forms).collect()).sorted()
+    }
+
+    /// These values and `other`'s.
+    pub(crate) fn and(mut self, other: Held) -> Held {
+        self.0.extend(other.0);
+        self.sorted()
+    }
+
+    /// Longest first (a value that holds another is replaced whole), each once.
+    fn sorted(mut self) -> Held {
+        self.0
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.0.dedup();
+        self
+    }
+
+    /// `text` without the held values.
+    pub(crate) fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        replaced(text, &self.0)
+    }
+
+    /// Replaces the held values in the strings and keys of `value`.
+    pub(crate) fn value(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        if self.0.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if let Cow::Owned(scrubbed) = self.text(s) {
+                    *s = scrubbed;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
+            Value::Object(map) => {
+                if map.keys().any(|k| matches!(self.text(k), Cow::Owned(_))) {
+                    let taken = std::mem::take(map);
+                    *map = taken
+                        .into_iter()
+                        .map(|(k, v)| (self.text(&k).into_owned(), v))
+                        .collect();
+                }
+                map.values_mut().for_each(|v| self.value(v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Replaces the held values in `text`.
+    pub(crate) fn string(&self, text: &mut String) {
+        if let Cow::Owned(scrubbed) = self.text(text) {
+            *text = scrubbed;
+        }
+    }
 }
 
 /// Whether `text` holds a registered credential value.
@@ -166,6 +249,31 @@ pub(crate) fn register_remote(remote: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tenant's held values are taken out of the strings and keys shown of that tenant, in
+    /// the forms a JSON text holds them; they are not scrubbed from the whole process's texts.
+    #[test]
+    fn held_values_are_scrubbed_where_their_tenant_is_shown_only() {
+        let held = Held::new(["s3cr3t/value\\x", "short"]);
+        let mut v = serde_json::json!({
+            "a": "x s3cr3t/value\\x y",
+            "s3cr3t/value\\x": ["s3cr3t\\/value\\\\x", "s3cr3t/value\\\\x"],
+            "b": "short",
+        });
+        held.value(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "a": "x <redacted> y",
+                "<redacted>": ["<redacted>", "<redacted>"],
+                "b": "short",
+            })
+        );
+        assert!(matches!(scrub("x s3cr3t/value\\x"), Cow::Borrowed(_)));
+        let mut text = "was s3cr3t/value\\x".to_owned();
+        held.string(&mut text);
+        assert_eq!(text, "was <redacted>");
+    }
 
     /// From the attacker's try: a platform that echoes the client secret into a plain field
     /// (`metadata.note`) showed it in every report; report values are scrubbed as messages are.

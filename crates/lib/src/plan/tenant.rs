@@ -145,6 +145,42 @@ impl TenantPlan {
     }
 }
 
+impl TenantPlan {
+    /// Takes `held` (the credential values of this tenant's export) out of every value, path
+    /// and message the report shows.
+    pub(crate) fn scrub(&mut self, held: &crate::scrub::Held) {
+        let change = |c: &mut Change| {
+            held.string(&mut c.path);
+            c.old
+                .iter_mut()
+                .chain(c.new.iter_mut())
+                .for_each(|v| held.value(v));
+        };
+        let conflict = |c: &mut Conflict| {
+            held.string(&mut c.path);
+            c.last_applied
+                .iter_mut()
+                .chain(c.desired.iter_mut())
+                .chain(c.live.iter_mut())
+                .for_each(|v| held.value(v));
+        };
+        self.changes.iter_mut().for_each(change);
+        self.kept.iter_mut().for_each(change);
+        self.not_applied.iter_mut().for_each(change);
+        self.conflicts.iter_mut().for_each(conflict);
+        self.skipped.iter_mut().for_each(conflict);
+        self.patch.iter_mut().for_each(|p| held.value(p));
+        self.removes.iter_mut().for_each(|r| held.string(r));
+        for e in &mut self.errors {
+            held.string(&mut e.message);
+            e.hint
+                .iter_mut()
+                .chain(e.pointer.iter_mut())
+                .for_each(|t| held.string(t));
+        }
+    }
+}
+
 /// The values of `tenant`'s own that reports may abstract, each with its placeholder: its ID,
 /// its key and the string values of its variables (the environment's are the same for every
 /// tenant and need none).
