@@ -969,40 +969,22 @@ fn a_tenant_credential_copied_into_a_plain_field_is_never_shown_by_apply() {
     });
     // The next apply restores the description: what it replaces is shown, redacted (the key
     // is the platform's own, left alone).
-    for args in [
-        &[
-            "apply",
-            "--env",
-            "local",
-            "--tenant",
-            "acme",
-            "--dry-run",
-            "--yes",
-        ][..],
-        &[
-            "apply",
-            "--env",
-            "local",
-            "--tenant",
-            "acme",
-            "--dry-run",
-            "--yes",
-            "--output",
-            "json",
-        ],
-        &[
-            "apply",
-            "--env",
-            "local",
-            "--tenant",
-            "acme",
-            "--dry-run",
-            "--yes",
-            "--output",
-            "markdown",
-        ],
-    ] {
-        repo.run(args)
+    let dry_run = [
+        "apply",
+        "--env",
+        "local",
+        "--tenant",
+        "acme",
+        "--dry-run",
+        "--yes",
+    ];
+    for output in ["text", "json", "markdown"] {
+        let args: Vec<&str> = dry_run
+            .iter()
+            .copied()
+            .chain(["--output", output])
+            .collect();
+        repo.run(&args)
             .success()
             .stdout_contains("<redacted>")
             .never_shows(&secret);
