@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::{LazyLock, RwLock};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use promote_platform::credentials::REDACTED;
 
 /// Values shorter than this are not registered: scrubbing `"x"` would mangle every message, and
@@ -45,8 +46,32 @@ pub(crate) fn register(value: &str) {
     }
 }
 
-/// The forms of credential `value` that are scrubbed ([`register`]): none when it is shorter
-/// than [`MIN_LEN`].
+/// What percent-encoding leaves alone: letters and digits ([`NON_ALPHANUMERIC`] encodes all the
+/// rest); also RFC 3986's unreserved marks (most URL libraries); also JavaScript's
+/// `encodeURIComponent`'s.
+const URL_FORMS: [&AsciiSet; 3] = [
+    NON_ALPHANUMERIC,
+    &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~'),
+    &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'!')
+        .remove(b'*')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')'),
+];
+
+/// The forms of credential `value` that are scrubbed ([`register`]): as it is, as a JSON
+/// string holds it (once or twice), and percent-encoded as URLs and forms write it (a secret
+/// in a redirect URI's query); none when it is shorter than [`MIN_LEN`]. Other
+/// transformations (base64, a value cut in two) are not recognised.
 fn forms(value: &str) -> Vec<String> {
     if value.len() < MIN_LEN {
         return Vec::new();
@@ -61,7 +86,33 @@ fn forms(value: &str) -> Vec<String> {
         forms.push(inner.replace('/', "\\/"));
         forms.push(inner.clone());
     }
+    for set in URL_FORMS {
+        let encoded = utf8_percent_encode(value, set).to_string();
+        if encoded.contains("%20") {
+            forms.push(encoded.replace("%20", "+"));
+        }
+        forms.push(lower_hex(&encoded));
+        forms.push(encoded);
+    }
+    forms.sort();
+    forms.dedup();
     forms
+}
+
+/// `encoded` with percent-encoding's hex digits in lower case (`%2f`), as some encoders write
+/// them.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        // An encoder's escape is `%` and two ASCII hex digits.
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Returns `text` with every registered credential value replaced by `<redacted>`.
@@ -249,6 +300,21 @@ pub(crate) fn register_remote(remote: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A credential percent-encoded (as Python's `quote`, JavaScript's `encodeURIComponent` or
+    /// a form writes it, hex digits in either case) is scrubbed as the value itself is.
+    #[test]
+    fn a_credential_in_a_url_is_scrubbed() {
+        let held = Held::new(["Gx/9+q=Rk7w&Zp3 sT8vL2m!Q"]);
+        for text in [
+            "url Gx%2F9%2Bq%3DRk7w%26Zp3%20sT8vL2m%21Q",
+            "url Gx%2f9%2bq%3dRk7w%26Zp3%20sT8vL2m%21Q",
+            "url Gx%2F9%2Bq%3DRk7w%26Zp3%20sT8vL2m!Q",
+            "url Gx%2F9%2Bq%3DRk7w%26Zp3+sT8vL2m%21Q",
+        ] {
+            assert_eq!(held.text(text), "url <redacted>", "{text}");
+        }
+    }
 
     /// A tenant's held values are taken out of the strings and keys shown of that tenant, in
     /// the forms a JSON text holds them; they are not scrubbed from the whole process's texts.
