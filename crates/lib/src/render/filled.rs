@@ -145,7 +145,8 @@ impl Filled {
         (values.len() == laid.count).then_some(Filled { laid, values })
     }
 
-    /// [`Filled::new`] for values whose number [`Parts`](super::Parts) checked.
+    /// The tenant of `laid` whose holes hold `values`, whose number [`Parts`](super::Parts)
+    /// checked.
     pub(super) fn of_counted(laid: Arc<Laid>, values: Vec<Value>) -> Filled {
         debug_assert_eq!(values.len(), laid.count);
         Filled { laid, values }
@@ -272,8 +273,8 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The value here as the pattern has it: the whole value unless [`View::holds_holes`], a
-    /// collection whose members are read with [`View::member`].
+    /// The value here as the pattern has it: the whole value unless holes are below it, a
+    /// collection whose members are then read with [`View::member`] or [`View::members`].
     pub(crate) fn value(self) -> &'a Value {
         self.value
     }
