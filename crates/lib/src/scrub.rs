@@ -172,28 +172,8 @@ impl Held {
 
     /// Replaces the held values in the strings and keys of `value`.
     pub(crate) fn value(&self, value: &mut serde_json::Value) {
-        use serde_json::Value;
-        if self.0.is_empty() {
-            return;
-        }
-        match value {
-            Value::String(s) => {
-                if let Cow::Owned(scrubbed) = self.text(s) {
-                    *s = scrubbed;
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v)),
-            Value::Object(map) => {
-                if map.keys().any(|k| matches!(self.text(k), Cow::Owned(_))) {
-                    let taken = std::mem::take(map);
-                    *map = taken
-                        .into_iter()
-                        .map(|(k, v)| (self.text(&k).into_owned(), v))
-                        .collect();
-                }
-                map.values_mut().for_each(|v| self.value(v));
-            }
-            _ => {}
+        if !self.0.is_empty() {
+            *value = value_without(std::mem::take(value), &self.0);
         }
     }
 
@@ -214,23 +194,29 @@ pub(crate) fn holds_known(text: &str) -> bool {
 /// strings and keys: for report values, where a field's name does not say that it holds a
 /// credential (a platform that echoes the client secret into `metadata`).
 pub(crate) fn value(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    if KNOWN
+    let known = KNOWN
         .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .is_empty()
-    {
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    value_without(value, &known)
+}
+
+/// `value` with each of `known` replaced by `<redacted>` in its strings and keys.
+fn value_without(value: serde_json::Value, known: &[String]) -> serde_json::Value {
+    use serde_json::Value;
+    if known.is_empty() {
         return value;
     }
     match value {
-        Value::String(s) => match scrub(&s) {
+        Value::String(s) => match replaced(&s, known) {
             Cow::Borrowed(_) => Value::String(s),
             Cow::Owned(scrubbed) => Value::String(scrubbed),
         },
-        Value::Array(items) => Value::Array(items.into_iter().map(self::value).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| value_without(v, known)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(k, v)| (scrub(&k).into_owned(), self::value(v)))
+                .map(|(k, v)| (replaced(&k, known).into_owned(), value_without(v, known)))
                 .collect(),
         ),
         other => other,
