@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::shape::{CLOSE, OPEN};
 
@@ -159,37 +159,7 @@ impl Filled {
 
     /// The tree, built: the laid-out tree with each hole's value in its place.
     pub(crate) fn into_value(self) -> Value {
-        let mut values: Vec<Option<Value>> = self.values.into_iter().map(Some).collect();
-        build(&self.laid.tree, self.laid.holes.as_ref(), &mut values)
-    }
-}
-
-/// `tree` with the values of the holes at `place` moved into it.
-fn build(tree: &Value, place: Option<&Place>, values: &mut [Option<Value>]) -> Value {
-    match place {
-        None => tree.clone(),
-        // Each hole's place is met once (`Laid::of` saw each marker once): its value is there.
-        Some(Place::Hole(n)) => values
-            .get_mut(*n)
-            .and_then(Option::take)
-            .unwrap_or_default(),
-        Some(Place::Below(below)) => match tree {
-            Value::Object(map) => {
-                let mut out = Map::new();
-                for (key, v) in map {
-                    out.insert(key.clone(), build(v, find(below, key), values));
-                }
-                Value::Object(out)
-            }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| build(v, find(below, &i.to_string()), values))
-                    .collect(),
-            ),
-            other => other.clone(),
-        },
+        self.view().to_value().into_owned()
     }
 }
 
@@ -370,7 +340,7 @@ impl<'a> View<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     /// `tree` with some of its scalars (picked by `picks`) made holes, and their values.
     fn holed(tree: &Value, picks: &[bool]) -> (Value, Vec<Value>) {
