@@ -219,7 +219,7 @@ impl<'a> Project<'a> {
     /// directory baseline read against it) builds only what it keeps.
     pub(crate) fn desired_in_place(&self, tenant: &Tenant) -> Result<InPlace, Vec<Diagnostic>> {
         let parts = self.templates.render_parts(&self.env, tenant)?;
-        let known = parts.plain_pattern().and_then(|p| self.known(p.clone()));
+        let known = parts.plain_pattern().and_then(|p| self.known(p));
         let parts = match known
             .as_ref()
             .and_then(|k| Some((k, Arc::clone(k.laid.as_ref()?))))
@@ -258,7 +258,7 @@ impl<'a> Project<'a> {
         let clean = !rendered.may_hold_markers
             && rendered
                 .pattern
-                .and_then(|p| self.known(p))
+                .and_then(|p| self.known(&p))
                 .is_some_and(|known| known.holes.clean(View::whole(&tree)));
         let found = if clean {
             Findings::default()
@@ -332,10 +332,10 @@ impl<'a> Project<'a> {
     /// What is known of `pattern`, read from its laid-out tree the first time one of its
     /// tenants is validated; `None` when its tree has a finding outside its holes, or the
     /// project already keeps [`MAX_PATTERNS`] others.
-    fn known(&self, pattern: Pattern) -> Option<Arc<Known>> {
+    fn known(&self, pattern: &Pattern) -> Option<Arc<Known>> {
         let lock = || self.known.lock().unwrap_or_else(PoisonError::into_inner);
         let kept = lock();
-        if let Some(known) = kept.patterns.get(&pattern) {
+        if let Some(known) = kept.patterns.get(pattern) {
             return known.clone();
         }
         if kept.patterns.len() >= MAX_PATTERNS || kept.places >= MAX_PLACES {
@@ -344,12 +344,12 @@ impl<'a> Project<'a> {
         drop(kept);
         // Read outside the lock: another thread may read the same pattern meanwhile, and
         // both find the same.
-        let read = self.templates.laid(&pattern).and_then(|laid| {
+        let read = self.templates.laid(pattern).and_then(|laid| {
             let holes = Holes::of(laid.tree(), &render::is_hole)?;
             Some((holes, laid))
         });
         let mut kept = lock();
-        if let Some(known) = kept.patterns.get(&pattern) {
+        if let Some(known) = kept.patterns.get(pattern) {
             return known.clone();
         }
         // Past the bounds, the pattern is remembered without its holes (its tenants are
@@ -364,7 +364,7 @@ impl<'a> Project<'a> {
                 });
                 Arc::new(Known { holes, laid })
             });
-        kept.patterns.insert(pattern, known.clone());
+        kept.patterns.insert(pattern.clone(), known.clone());
         known
     }
 
