@@ -39,7 +39,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::layout;
 use crate::patch::pointer;
-use crate::patch::three_way::{Change, ChangeKind, DriftPolicy, Mode, Reason};
+use crate::patch::three_way::{Change, ChangeKind, Reason};
 use crate::pipeline::Project;
 use crate::prepare::{prepare, Desired, Policy, PreparedPlan};
 use promote_platform::material;
@@ -220,11 +220,7 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         desired,
         last.as_ref(),
         &current,
-        Policy {
-            mode: Mode::Update,
-            drift: DriftPolicy::Restore,
-            ignore,
-        },
+        Policy::restoring(ignore),
         false,
         None,
     ) {

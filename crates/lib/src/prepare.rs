@@ -151,6 +151,18 @@ pub(crate) struct Policy<'a> {
     pub ignore: &'a Ignore,
 }
 
+impl<'a> Policy<'a> {
+    /// The repository's values win and drift is restored, the paths `ignore` names left alone:
+    /// what `drift` and `rollback` plan with.
+    pub(crate) fn restoring(ignore: &'a Ignore) -> Policy<'a> {
+        Policy {
+            mode: Mode::Update,
+            drift: DriftPolicy::Restore,
+            ignore,
+        }
+    }
+}
+
 /// Puts credentials into the touched result before the patch is made: given the desired tree's
 /// references and live, it sets values in the [`Touched`] result and returns where (pointers,
 /// never values). Apply passes one; plans send nothing and pass none.
@@ -575,11 +587,7 @@ mod tests {
             Desired::tree(desired),
             Some(&last),
             &live,
-            Policy {
-                mode: Mode::Update,
-                drift: DriftPolicy::Restore,
-                ignore: &Ignore::none(),
-            },
+            Policy::restoring(&Ignore::none()),
             false,
             None,
         )
@@ -621,11 +629,7 @@ mod tests {
                 Desired::tree(desired.clone()),
                 Some(&live),
                 &live,
-                Policy {
-                    mode: Mode::Update,
-                    drift: DriftPolicy::Restore,
-                    ignore,
-                },
+                Policy::restoring(ignore),
                 false,
                 None,
             )

@@ -20,7 +20,7 @@ use crate::diagnostic::Diagnostic;
 use crate::environment::Tenant;
 use crate::ignore::Ignore;
 use crate::keys;
-use crate::patch::three_way::{DriftPolicy, Mode};
+use crate::patch::three_way::Mode;
 use crate::plan::TenantPlan;
 use crate::prepare::{self, Desired, Sending};
 
@@ -354,11 +354,7 @@ pub fn prepare(
         desired,
         Some(&current),
         &current,
-        prepare::Policy {
-            mode: Mode::Update,
-            drift: DriftPolicy::Restore,
-            ignore,
-        },
+        prepare::Policy::restoring(ignore),
         false,
         None,
     )

@@ -25,11 +25,7 @@ fn saved_ignoring(desired: Value, live: &Value, ignore: &crate::ignore::Ignore) 
         Desired::tree(desired),
         Some(live),
         live,
-        crate::prepare::Policy {
-            mode: Mode::Update,
-            drift: crate::patch::three_way::DriftPolicy::Restore,
-            ignore,
-        },
+        crate::prepare::Policy::restoring(ignore),
         false,
         None,
     )
