@@ -15,10 +15,14 @@
 //! partly applied, is never grouped: its outcome is shown on its own, and reports show such
 //! tenants first ([`Groups::ordered`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use aho_corasick::{AhoCorasick, MatchKind};
+use serde::ser::{Serialize, SerializeTuple, Serializer};
 use serde_json::{Map, Value};
 
+use crate::patch::three_way::{Change, Conflict};
 use crate::plan::{Counts, Outcome, Status, TenantPlan};
 
 /// Shortest value of a tenant abstracted: shorter ones (`eu`, `1`) say too little to be told
@@ -85,7 +89,7 @@ impl Groups {
             self.groups[i].tenants.push(name);
             return;
         }
-        let signature = (!alone).then(|| signature(t));
+        let signature = if alone { None } else { signature(t) };
         if let Some(&i) = signature.as_ref().and_then(|s| self.abstracted.get(s)) {
             let g = &mut self.groups[i];
             g.tenants.push(name);
@@ -209,22 +213,27 @@ pub(crate) fn first(t: &TenantPlan) -> bool {
 /// What two tenants with literally the same plan share: a digest of the plan without their
 /// key and ID (and their values, which only placeholders use).
 fn concrete_signature(t: &TenantPlan) -> [u8; 20] {
-    use sha1::Digest as _;
-    let mut c = shown_part(t);
-    c.key = String::new();
-    c.id = String::new();
-    sha1::Sha1::digest(serde_json::to_vec(&c).unwrap_or_default()).into()
+    digest(t, &Texts::AsIs)
 }
 
 /// What two tenants of one group share: a digest of the plan with their own values
-/// abstracted (the key and ID, which differ, left out). A cryptographic digest, not a fast
-/// hash: templates are untrusted, and two plans made to share a 64-bit hash would show a
-/// reviewer one change for another.
-fn signature(t: &TenantPlan) -> [u8; 20] {
-    use sha1::Digest as _;
+/// abstracted (the key and ID, which differ, left out); `None` when its values could not be
+/// looked for (the tenant is then grouped only by its concrete plan). A cryptographic
+/// digest, not a fast hash: templates are untrusted, and two plans made to share a 64-bit
+/// hash would show a reviewer one change for another.
+fn signature(t: &TenantPlan) -> Option<[u8; 20]> {
     // `t` has no errors here (a tenant with errors is alone).
-    let a = abstracted(&shown_part(t));
-    sha1::Sha1::digest(serde_json::to_vec(&a).unwrap_or_default()).into()
+    Some(digest(t, &Texts::Abstracted(Placeholders::of(t)?)))
+}
+
+/// The digest of what a report for people shows of `t` ([`shown_part`]), its texts read as
+/// `texts` says, without its key and ID: written straight into the digest, nothing copied.
+fn digest(t: &TenantPlan, texts: &Texts) -> [u8; 20] {
+    use sha1::Digest as _;
+    let mut hasher = sha1::Sha1::new();
+    // Writing into a digest cannot fail, nor can serialising values serde_json read.
+    let _ = serde_json::to_writer(&mut hasher, &Signed { t, texts });
+    hasher.finalize().into()
 }
 
 /// What a report for people shows of `t`: all but its patch (which may be large, and which
@@ -252,19 +261,18 @@ fn shown_part(t: &TenantPlan) -> TenantPlan {
     }
 }
 
-/// `t` with every value of its own (`t.placeholders`) replaced by its placeholder, in paths
-/// and values, and its key and ID left empty.
+/// `t` as a group of mixed plans shows it: every value of its own (`t.placeholders`)
+/// replaced by its placeholder, in paths and values, and its key and ID left empty; `t` as it
+/// is when its values could not be looked for.
 pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
-    let mut subs: Vec<(&str, &str)> = t
-        .placeholders
-        .iter()
-        .filter(|(value, _)| value.chars().count() >= MIN_ABSTRACTED)
-        .map(|(v, p)| (v.as_str(), p.as_str()))
-        .collect();
-    // The longest first: a tenant ID `acme-prod` before its key `acme`.
-    subs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
-    let s = |text: &str| substitute(text, &subs);
-    let v = |value: &Option<Value>| value.as_ref().map(|value| substitute_value(value, &subs));
+    let Some(placeholders) = Placeholders::of(t) else {
+        // Not reached: a group is shown abstracted only when its first tenant's values were
+        // found (its abstracted plan is what others joined).
+        return t.clone();
+    };
+    let texts = Texts::Abstracted(placeholders);
+    let s = |text: &str| texts.text(text).into_owned();
+    let v = |value: &Option<Value>| value.as_ref().map(|value| texts.value(value));
     let mut out = t.clone();
     out.key = String::new();
     out.id = String::new();
@@ -287,12 +295,7 @@ pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
     for p in &mut out.secrets {
         *p = s(p);
     }
-    // Each tenant's backup is a file of its own, named by the time it was taken: a group
-    // shows the directory.
-    out.backup = out.backup.as_deref().map(|b| match b.rsplit_once('/') {
-        Some((dir, _)) => format!("{}/…", s(dir)),
-        None => "…".to_owned(),
-    });
+    out.backup = out.backup.as_deref().map(|b| texts.backup(b));
     out
 }
 
@@ -301,51 +304,188 @@ pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
 /// for (nor grouped with) a tenant's ID abstracted.
 const LITERAL_OPEN: &str = "{{ '{{' }}";
 
-/// `text` with each of `subs`' values replaced by its placeholder, and every `{{` it holds
-/// written as [`LITERAL_OPEN`], in one pass (a placeholder is never replaced in turn).
-fn substitute(text: &str, subs: &[(&str, &str)]) -> String {
-    if subs.is_empty() {
-        return text.to_owned();
-    }
-    let mut subs = subs.to_vec();
-    subs.insert(0, ("{{", LITERAL_OPEN));
-    let subs = &subs[..];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    // An empty value would match everywhere (`abstracted` passes none).
-    let subs: Vec<&(&str, &str)> = subs.iter().filter(|(v, _)| !v.is_empty()).collect();
-    // Only where a value may start is it looked for: most characters start none.
-    let starts: Vec<char> = subs.iter().filter_map(|(v, _)| v.chars().next()).collect();
-    while let Some(at) = rest.find(|c| starts.contains(&c)) {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match subs.iter().find(|(value, _)| rest.starts_with(value)) {
-            Some((value, placeholder)) => {
-                out.push_str(placeholder);
-                rest = &rest[value.len()..];
-            }
-            None => {
-                // `find` stopped at a character, so there is one.
-                let c = rest.chars().next().map_or(1, char::len_utf8);
-                out.push_str(&rest[..c]);
-                rest = &rest[c..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// A tenant's own values, found in a text in one pass: at the first place where any starts,
+/// the longest (a tenant ID `acme-prod` before its key `acme`), and `{{` before all.
+struct Placeholders {
+    finder: AhoCorasick,
+    /// What stands for each value, by the finder's pattern number.
+    shown: Vec<String>,
 }
 
-fn substitute_value(v: &Value, subs: &[(&str, &str)]) -> Value {
-    match v {
-        Value::String(s) => Value::String(substitute(s, subs)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| substitute_value(v, subs)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (substitute(k, subs), substitute_value(v, subs)))
-                .collect::<Map<String, Value>>(),
-        ),
-        _ => v.clone(),
+impl Placeholders {
+    /// The values of `t` worth abstracting, with `{{`; `None` if they could not be compiled
+    /// (an automaton past its size limits).
+    fn of(t: &TenantPlan) -> Option<Placeholders> {
+        Placeholders::new(&t.placeholders)
+    }
+
+    /// `values` (each with its placeholder) worth abstracting, with `{{`.
+    fn new(values: &[(String, String)]) -> Option<Placeholders> {
+        let mut subs: Vec<(&str, &str)> = values
+            .iter()
+            .filter(|(value, _)| value.chars().count() >= MIN_ABSTRACTED)
+            .map(|(v, p)| (v.as_str(), p.as_str()))
+            .collect();
+        subs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+        subs.insert(0, ("{{", LITERAL_OPEN));
+        // Leftmost-first: where several start at the same place, the first in this order.
+        let finder = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(subs.iter().map(|(value, _)| value))
+            .ok()?;
+        let shown = subs.iter().map(|(_, p)| (*p).to_owned()).collect();
+        Some(Placeholders { finder, shown })
+    }
+
+    /// `text` with each value replaced by its placeholder and each `{{` written as
+    /// [`LITERAL_OPEN`] (a placeholder is never replaced in turn).
+    fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut found = self.finder.find_iter(text).peekable();
+        if found.peek().is_none() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut at = 0;
+        for m in found {
+            out.push_str(&text[at..m.start()]);
+            out.push_str(&self.shown[m.pattern().as_usize()]);
+            at = m.end();
+        }
+        out.push_str(&text[at..]);
+        Cow::Owned(out)
+    }
+}
+
+/// How a group reads a tenant's texts: as they are (its concrete plan), or with its own
+/// values as placeholders (its abstracted plan).
+enum Texts {
+    AsIs,
+    Abstracted(Placeholders),
+}
+
+impl Texts {
+    fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        match self {
+            Texts::AsIs => Cow::Borrowed(text),
+            Texts::Abstracted(p) => p.text(text),
+        }
+    }
+
+    /// `v` with its strings and keys read as [`Texts::text`].
+    fn value(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.text(s).into_owned()),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.value(v)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (self.text(k).into_owned(), self.value(v)))
+                    .collect::<Map<String, Value>>(),
+            ),
+            _ => v.clone(),
+        }
+    }
+
+    /// Where a tenant's backup went: each is a file of its own, named by the time it was
+    /// taken, so an abstracted plan shows the directory.
+    fn backup(&self, b: &str) -> String {
+        match self {
+            Texts::AsIs => b.to_owned(),
+            Texts::Abstracted(_) => match b.rsplit_once('/') {
+                Some((dir, _)) => format!("{}/…", self.text(dir)),
+                None => "…".to_owned(),
+            },
+        }
+    }
+}
+
+/// A plan as its digest reads it: what [`shown_part`] keeps but the key and ID, its texts
+/// read as `texts` says. Two plans write the same bytes exactly when what a report shows of
+/// them is the same (an abstracted object's keys are written in the order its rebuilt map
+/// would hold them).
+struct Signed<'a> {
+    t: &'a TenantPlan,
+    texts: &'a Texts,
+}
+
+/// One part of a plan read as [`Signed`] reads it. A value that may be absent is written as
+/// `null` when absent and in a list when present: a `null` present is another change.
+struct With<'a, T: ?Sized>(&'a T, &'a Texts);
+
+impl Serialize for Signed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (t, texts) = (self.t, self.texts);
+        let mut out = s.serialize_tuple(14)?;
+        out.serialize_element(&t.template)?;
+        out.serialize_element(&t.status)?;
+        out.serialize_element(&t.counts)?;
+        out.serialize_element(&With(&t.changes[..], texts))?;
+        out.serialize_element(&With(&t.conflicts[..], texts))?;
+        out.serialize_element(&With(&t.skipped[..], texts))?;
+        out.serialize_element(&t.errors)?;
+        out.serialize_element(&t.outcome)?;
+        out.serialize_element(&t.backup.as_deref().map(|b| texts.backup(b)))?;
+        let secrets: Vec<Cow<str>> = t.secrets.iter().map(|p| texts.text(p)).collect();
+        out.serialize_element(&secrets)?;
+        out.serialize_element(&With(&t.not_applied[..], texts))?;
+        out.serialize_element(&t.already)?;
+        out.serialize_element(&t.removes)?;
+        out.serialize_element(&With(&t.kept[..], texts))?;
+        out.end()
+    }
+}
+
+impl<T> Serialize for With<'_, [T]>
+where
+    for<'a> With<'a, T>: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|item| With(item, self.1)))
+    }
+}
+
+impl Serialize for With<'_, Change> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (c, texts) = (self.0, self.1);
+        let mut out = s.serialize_tuple(5)?;
+        out.serialize_element(&texts.text(&c.path))?;
+        out.serialize_element(&c.kind)?;
+        out.serialize_element(&c.old.as_ref().map(|v| [With(v, texts)]))?;
+        out.serialize_element(&c.new.as_ref().map(|v| [With(v, texts)]))?;
+        out.serialize_element(&c.reason)?;
+        out.end()
+    }
+}
+
+impl Serialize for With<'_, Conflict> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (c, texts) = (self.0, self.1);
+        let mut out = s.serialize_tuple(4)?;
+        out.serialize_element(&texts.text(&c.path))?;
+        out.serialize_element(&c.last_applied.as_ref().map(|v| [With(v, texts)]))?;
+        out.serialize_element(&c.desired.as_ref().map(|v| [With(v, texts)]))?;
+        out.serialize_element(&c.live.as_ref().map(|v| [With(v, texts)]))?;
+        out.end()
+    }
+}
+
+impl Serialize for With<'_, Value> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let texts = self.1;
+        match self.0 {
+            Value::String(text) => s.serialize_str(&texts.text(text)),
+            Value::Array(a) => s.collect_seq(a.iter().map(|v| With(v, texts))),
+            Value::Object(m) => {
+                let mut entries: Vec<(Cow<str>, &Value)> =
+                    m.iter().map(|(k, v)| (texts.text(k), v)).collect();
+                if let Texts::Abstracted(_) = texts {
+                    // Keys are unique still (placeholders are told from text), but their
+                    // order may be another.
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                s.collect_map(entries.into_iter().map(|(k, v)| (k, With(v, texts))))
+            }
+            other => other.serialize(s),
+        }
     }
 }
 
@@ -355,7 +495,17 @@ mod tests {
     use crate::diagnostic::Diagnostic;
     use crate::environment::Tenant;
     use crate::patch::three_way::{Change, ChangeKind, Reason};
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn substitute(text: &str, subs: &[(&str, &str)]) -> String {
+        let values: Vec<(String, String)> = subs
+            .iter()
+            .map(|(v, p)| ((*v).to_owned(), (*p).to_owned()))
+            .collect();
+        let placeholders = Placeholders::new(&values).unwrap();
+        placeholders.text(text).into_owned()
+    }
 
     fn tenant(key: &str, region: &str) -> TenantPlan {
         let mut vars = Map::new();
@@ -471,6 +621,11 @@ mod tests {
             substitute("{{ tenant.id }}", &[("acme", "{{ tenant.key }}")]),
             "{{ '{{' }} tenant.id }}"
         );
+        // Also where a tenant has no value long enough to abstract.
+        assert_eq!(
+            substitute("{{ x", &[("ab", "{{ tenant.key }}")]),
+            "{{ '{{' }} x"
+        );
     }
 
     #[test]
@@ -543,5 +698,79 @@ mod tests {
             .collect();
         // The others' budget is spent after `abc`; the failure is held in its own.
         assert_eq!(order, [("zzz", true), ("abc", true), ("abd", false)]);
+    }
+
+    /// Texts made of pieces that are tenant values, parts of them, braces and plain text.
+    fn arb_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("acme"),
+            Just("acme-prod"),
+            Just("globex"),
+            Just("globex-prod"),
+            Just("eu-west"),
+            Just("{{"),
+            Just("{{ tenant.id }}"),
+            Just("{"),
+            Just("-"),
+            Just("ac"),
+            Just("x"),
+        ];
+        proptest::collection::vec(piece, 0..4).prop_map(|p| p.concat())
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i8>().prop_map(|n| json!(n)),
+            arb_text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map(arb_text(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A plan of tenant `acme` or `globex` (both in `eu-west`) with one change.
+    fn arb_plan() -> impl Strategy<Value = TenantPlan> {
+        (
+            prop_oneof![Just("acme"), Just("globex")],
+            arb_text(),
+            proptest::option::of(arb_value()),
+            proptest::option::of(arb_value()),
+        )
+            .prop_map(|(key, path, old, new)| {
+                let mut t = tenant(key, "eu-west");
+                t.changes[0].path = format!("/{path}");
+                t.changes[0].old = old;
+                t.changes[0].new = new;
+                t
+            })
+    }
+
+    proptest! {
+        /// Two plans share a digest exactly when what a report shows of them is the same:
+        /// as they are (without key and ID), and abstracted.
+        #[test]
+        fn digests_are_equal_exactly_when_the_shown_plans_are(a in arb_plan(), b in arb_plan()) {
+            let bare = |t: &TenantPlan| {
+                let mut t = shown_part(t);
+                t.key = String::new();
+                t.id = String::new();
+                t.placeholders = Vec::new();
+                t
+            };
+            prop_assert_eq!(
+                concrete_signature(&a) == concrete_signature(&b),
+                bare(&a) == bare(&b)
+            );
+            let shown = |t: &TenantPlan| bare(&abstracted(&shown_part(t)));
+            prop_assert_eq!(
+                signature(&a).unwrap() == signature(&b).unwrap(),
+                shown(&a) == shown(&b)
+            );
+        }
     }
 }
