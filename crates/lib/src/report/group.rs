@@ -227,12 +227,18 @@ fn signature(t: &TenantPlan) -> Option<[u8; 20]> {
 }
 
 /// The digest of what a report for people shows of `t` ([`shown_part`]), its texts read as
-/// `texts` says, without its key and ID: written straight into the digest, nothing copied.
+/// `texts` says, without its key and ID: written into the digest as it is serialised, nothing
+/// copied (through a buffer: serde_json writes in small pieces, and each costs the digest more
+/// than a buffer).
 fn digest(t: &TenantPlan, texts: &Texts) -> [u8; 20] {
     use sha1::Digest as _;
+    use std::io::Write as _;
     let mut hasher = sha1::Sha1::new();
+    let mut out = std::io::BufWriter::with_capacity(1 << 15, &mut hasher);
     // Writing into a digest cannot fail, nor can serialising values serde_json read.
-    let _ = serde_json::to_writer(&mut hasher, &Signed { t, texts });
+    let _ = serde_json::to_writer(&mut out, &Signed { t, texts });
+    let _ = out.flush();
+    drop(out);
     hasher.finalize().into()
 }
 
