@@ -8,7 +8,8 @@
 # then times under `/usr/bin/time -v` (GNU time: `apt-get install time`):
 #
 #   promote --repo R plan --env prod --against dir:R/baseline --output json > /dev/null
-#   the same with PROMOTE_NO_CACHE=1 (every file rendered as text and parsed: the straight path)
+#   the same with the report for people (text, the default output: tenants grouped by change)
+#   the same JSON plan with PROMOTE_NO_CACHE=1 (every file rendered as text and parsed: the straight path)
 #   parse-floor R/rendered-prod       (examples/parse-floor.rs: the same YAML, same parser,
 #                                      same rayon threads; the least work a plan can do)
 #
@@ -17,7 +18,8 @@
 # ("floor s": parse-floor's own clock around the parses alone, with the files already in memory,
 # because the rendered layout is one small file per entry and plan never opens those files;
 # "floor wall s": the whole parse-floor process, reads included); the ratio plan s / floor s;
-# then the targets of the issue checked on the largest size.
+# the wall time of the text report ("text s"); then the targets of the issue checked on the
+# largest size.
 # Progress goes to stderr. Run it on an otherwise idle machine; it is not a test.
 #
 # Environment: BENCH_RUNS (default 1; best wall time and worst RSS of that many runs),
@@ -109,12 +111,15 @@ for n in "${sizes[@]}"; do
     "$promote" --repo "$repo" render --env staging --out "$repo/baseline" >/dev/null
     "$promote" --repo "$repo" render --env prod --format yaml --out "$repo/rendered-prod" >/dev/null
 
-    plan_s="" plan_rss=0 straight_s="" floor_s="" floor_wall="" floor_line=""
+    plan_s="" plan_rss=0 text_s="" straight_s="" floor_s="" floor_wall="" floor_line=""
     for ((r = 1; r <= runs; r++)); do
         log "$n tenants: plan, run $r/$runs"
         # Exit code 2 means "changes present": expected, prod differs from the staging baseline.
         timed "$work/plan.time" "0 2" /dev/null \
             "$promote" --repo "$repo" plan --env prod --against "dir:$repo/baseline" --output json
+        log "$n tenants: plan with the text report, run $r/$runs"
+        timed "$work/text.time" "0 2" /dev/null \
+            "$promote" --repo "$repo" plan --env prod --against "dir:$repo/baseline"
         log "$n tenants: plan on the straight path (PROMOTE_NO_CACHE=1), run $r/$runs"
         timed "$work/straight.time" "0 2" /dev/null env PROMOTE_NO_CACHE=1 \
             "$promote" --repo "$repo" plan --env prod --against "dir:$repo/baseline" --output json
@@ -127,12 +132,14 @@ for n in "${sizes[@]}"; do
         f="$(sed -n 's/.*parse_seconds=\([0-9.]*\).*/\1/p' "$work/floor.out")"
         w="$(wall_s "$work/floor.time")"
         t="$(wall_s "$work/straight.time")"
+        x="$(wall_s "$work/text.time")"
         if [ -z "$f" ]; then
             log "unexpected parse-floor output: $floor_line"
             exit 1
         fi
         if [ -z "$plan_s" ] || awk "BEGIN { exit !($s < $plan_s) }"; then plan_s="$s"; fi
         if awk "BEGIN { exit !($m > $plan_rss) }"; then plan_rss="$m"; fi
+        if [ -z "$text_s" ] || awk "BEGIN { exit !($x < $text_s) }"; then text_s="$x"; fi
         if [ -z "$straight_s" ] || awk "BEGIN { exit !($t < $straight_s) }"; then straight_s="$t"; fi
         if [ -z "$floor_s" ] || awk "BEGIN { exit !($f < $floor_s) }"; then floor_s="$f"; fi
         if [ -z "$floor_wall" ] || awk "BEGIN { exit !($w < $floor_wall) }"; then floor_wall="$w"; fi
@@ -141,7 +148,7 @@ for n in "${sizes[@]}"; do
 
     tps="$(calc "%.0f" "$n / ($plan_s > 0 ? $plan_s : 0.01)")"
     ratio="$(calc "%.2f" "$plan_s / ($floor_s > 0 ? $floor_s : 0.001)")"
-    rows+=("$n|$plan_s|$tps|$plan_rss|$floor_s|$ratio|$floor_wall|$straight_s")
+    rows+=("$n|$plan_s|$tps|$plan_rss|$floor_s|$ratio|$floor_wall|$straight_s|$text_s")
     if [ "${BENCH_KEEP:-0}" != 1 ]; then
         rm -rf "$repo"
     fi
@@ -152,12 +159,12 @@ rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "promote fleet benchmark, $(date -u +%Y-%m-%d), commit $rev, $(nproc) cores${cpu:+ ($cpu)}, best of $runs run(s)"
 echo
-echo "| tenants | plan s | tenants/s | peak RSS MB | straight s | speed-up | floor s | ratio plan/floor | floor wall s |"
-echo "|--------:|-------:|----------:|------------:|-----------:|---------:|--------:|-----------------:|-------------:|"
+echo "| tenants | plan s | tenants/s | peak RSS MB | straight s | speed-up | floor s | ratio plan/floor | floor wall s | text s |"
+echo "|--------:|-------:|----------:|------------:|-----------:|---------:|--------:|-----------------:|-------------:|-------:|"
 for row in "${rows[@]}"; do
-    IFS='|' read -r n s tps m f ratio w t <<<"$row"
-    printf '| %s | %.2f | %s | %s | %.2f | %s× | %.3f | %s× | %.2f |\n' "$n" "$s" "$tps" "$m" "$t" \
-        "$(calc "%.2f" "$t / ($s > 0 ? $s : 0.01)")" "$f" "$ratio" "$w"
+    IFS='|' read -r n s tps m f ratio w t x <<<"$row"
+    printf '| %s | %.2f | %s | %s | %.2f | %s× | %.3f | %s× | %.2f | %.2f |\n' "$n" "$s" "$tps" "$m" "$t" \
+        "$(calc "%.2f" "$t / ($s > 0 ? $s : 0.01)")" "$f" "$ratio" "$w" "$x"
 done
 
 # Targets (issue 20), checked at 2,000 tenants (or the size nearest to it): at least 2,500
@@ -170,8 +177,8 @@ for i in "${!rows[@]}"; do
     IFS='|' read -r best _ <<<"${rows[$ref]}"
     if awk "BEGIN { exit !(($n - 2000)^2 < ($best - 2000)^2) }"; then ref=$i; fi
 done
-IFS='|' read -r n_ref _ tps_ref m_ref _ ratio_ref _ _ <<<"${rows[$ref]}"
-IFS='|' read -r n_big _ _ m_big _ _ _ _ <<<"${rows[${#rows[@]} - 1]}"
+IFS='|' read -r n_ref _ tps_ref m_ref _ ratio_ref _ _ _ <<<"${rows[$ref]}"
+IFS='|' read -r n_big _ _ m_big _ _ _ _ _ <<<"${rows[${#rows[@]} - 1]}"
 echo
 echo "targets at $n_ref tenants: throughput $tps_ref tenants/s (goal >= 2500): $(verdict "$tps_ref >= 2500");" \
     "plan/floor $ratio_ref× (goal < 1.0): $(verdict "$ratio_ref < 1.0");" \
