@@ -109,22 +109,30 @@ fn is_node_byte(b: u8) -> bool {
     matches!(b, b'[' | b'{' | b',' | b':' | b'-' | b'\n')
 }
 
-/// Returns where and why `text` is refused before it is parsed: flow collections nested deeper
+/// Returns where and why `text` is refused before it is parsed: lists and maps nested deeper
 /// than [`MAX_FLOW_DEPTH`] or more than [`MAX_NODES`] nodes. Quotes are not looked at, so both
-/// counts are upper bounds.
+/// counts are upper bounds; a text whose `[` and `{` (inside quotes, comments and block
+/// scalars too) nest too deep by that count is read by saphyr's parser, which tells the real
+/// depth (and stops past 255 levels, so that reading is not slow either).
 fn too_big(text: &str) -> Option<(usize, String)> {
     let mut depth = 0usize;
     let mut nodes = 0usize;
+    let mut depth_known = false;
     for (i, b) in text.bytes().enumerate() {
         match b {
             b'[' | b'{' => {
                 depth += 1;
                 nodes += 1;
-                if depth > MAX_FLOW_DEPTH {
-                    return Some((
-                        i,
-                        format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} levels deep"),
-                    ));
+                if depth > MAX_FLOW_DEPTH && !depth_known {
+                    let deep =
+                        || format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} levels deep");
+                    match nested_deeper(text, MAX_FLOW_DEPTH) {
+                        Ok(None) => depth_known = true,
+                        Ok(Some(at)) | Err(Some(at)) => return Some((at, deep())),
+                        // Refused by that parser for something else: refused here, where the
+                        // count said.
+                        Err(None) => return Some((i, deep())),
+                    }
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
@@ -136,6 +144,36 @@ fn too_big(text: &str) -> Option<(usize, String)> {
         }
     }
     None
+}
+
+/// Where (a byte offset) the lists and maps of `text` first nest more than `max` deep as YAML
+/// reads them, `None` if they never do; `Err` if saphyr's parser refuses the text, with where
+/// when it refuses it for nesting past its own limit.
+fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>> {
+    use saphyr_parser::{Event, Parser};
+    // The parser counts characters; the offset is in bytes.
+    let offset = |chars: usize| {
+        text.char_indices()
+            .nth(chars)
+            .map_or(text.len(), |(i, _)| i)
+    };
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            (e.info() == "recursion limit exceeded").then(|| offset(e.marker().index()))
+        })?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > max {
+                    return Ok(Some(offset(span.start.index())));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
@@ -437,6 +475,39 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let fine = format!("a: {}1{}", "[".repeat(100), "]".repeat(100));
         assert!(parse(&fine, "f.yaml").is_ok());
+        // Deep by a count that does not read quotes, and past what saphyr reads (255).
+        let quoted = format!(
+            "a: [[[\"{}\"]]]\nb: {}1{}",
+            "[".repeat(300),
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let err = parse(&quoted, "q.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("q.yaml:2:"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Regression: `[` and `{` inside quotes, comments and block scalars added up over a file:
+    /// 70 tenants whose variables each held `{{` made a valid environment "nested more than 128
+    /// levels deep".
+    #[test]
+    fn brackets_inside_quotes_comments_and_block_scalars_are_not_nesting() {
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&format!(
+                "k{i}: {{ template: t, vars: {{ n: \"u {{{{\", m: 'x [' }} }} # {{ [\n"
+            ));
+        }
+        text.push_str("s: |\n  {{ [[[\n");
+        let tree = parse(&text, "e.yaml").unwrap();
+        assert_eq!(tree["k199"]["vars"]["n"], "u {{");
+        assert_eq!(tree["s"], "{{ [[[\n");
+        assert!(read_streaming(&text).is_none_or(|streamed| streamed == tree));
+        // Really nested lists are still refused, where they go too deep.
+        let deep = format!("{text}d: {}1{}\n", "[".repeat(129), "]".repeat(129));
+        let err = parse(&deep, "e.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("e.yaml:203:"), "{err}");
+        assert!(err.contains("nested more than 128 levels"), "{err}");
     }
 
     #[test]
