@@ -151,34 +151,43 @@ impl<'a> Project<'a> {
         rules
     }
 
-    /// Returns the tenants named in `only` (all when empty); unknown names are errors.
+    /// Returns the tenants named in `only` (all when empty), each by its key or its ID;
+    /// unknown names are errors, and so is a name that is one tenant's key and another's ID.
     pub fn select(&self, only: &[String]) -> Result<Vec<&Tenant>, Vec<Diagnostic>> {
-        if only.is_empty() {
+        self.select_by(only, |name| {
+            let by_key = self.tenants.iter().find(|t| &t.key == name);
+            let by_id = self.tenants.iter().find(|t| &t.id == name);
+            match (by_key, by_id) {
+                (Some(k), Some(i)) if k.key != i.key => Err(self.ambiguous(name, k, i)),
+                (Some(t), _) | (None, Some(t)) => Ok(t),
+                (None, None) => Err(self.unknown(name)),
+            }
+        })
+    }
+
+    /// Returns the tenants whose keys are `keys` (all when empty); unknown keys are errors.
+    pub fn select_keys(&self, keys: &[String]) -> Result<Vec<&Tenant>, Vec<Diagnostic>> {
+        self.select_by(keys, |key| {
+            (self.tenants.iter().find(|t| &t.key == key)).ok_or_else(|| self.unknown(key))
+        })
+    }
+
+    /// The tenants `find` finds for `names`, each once, in the order named (all when none).
+    fn select_by<'p>(
+        &'p self,
+        names: &[String],
+        find: impl Fn(&String) -> Result<&'p Tenant, Diagnostic>,
+    ) -> Result<Vec<&'p Tenant>, Vec<Diagnostic>> {
+        if names.is_empty() {
             return Ok(self.tenants.iter().collect());
         }
-        let mut out = Vec::new();
+        let mut out: Vec<&Tenant> = Vec::new();
         let mut problems = Vec::new();
-        for key in only {
-            match self.tenants.iter().find(|t| &t.key == key || &t.id == key) {
-                Some(t) if out.iter().any(|o: &&Tenant| o.key == t.key) => {}
-                Some(t) => out.push(t),
-                None => problems.push(
-                    Diagnostic::new(format!(
-                        "environment `{}` has no tenant `{key}`",
-                        self.env.name
-                    ))
-                    .in_file(&self.env.path)
-                    .hint(format!(
-                        "tenants of {}: {}",
-                        self.env.name,
-                        self.tenants
-                            .iter()
-                            .map(|t| t.key.as_str())
-                            .take(20)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                ),
+        for name in names {
+            match find(name) {
+                Ok(t) if out.iter().any(|o| o.key == t.key) => {}
+                Ok(t) => out.push(t),
+                Err(problem) => problems.push(problem),
             }
         }
         if problems.is_empty() {
@@ -186,6 +195,38 @@ impl<'a> Project<'a> {
         } else {
             Err(problems)
         }
+    }
+
+    fn unknown(&self, name: &str) -> Diagnostic {
+        Diagnostic::new(format!(
+            "environment `{}` has no tenant `{name}`",
+            self.env.name
+        ))
+        .in_file(&self.env.path)
+        .hint(format!(
+            "tenants of {}: {}",
+            self.env.name,
+            self.tenants
+                .iter()
+                .map(|t| t.key.as_str())
+                .take(20)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    /// `name` is the key of tenant `by_key` and the ID of tenant `by_id`: which one is meant
+    /// is not guessed.
+    fn ambiguous(&self, name: &str, by_key: &Tenant, by_id: &Tenant) -> Diagnostic {
+        Diagnostic::new(format!(
+            "`{name}` names two tenants of `{}`: it is the key of tenant `{}` and the ID of tenant `{}`",
+            self.env.name, by_key.key, by_id.key
+        ))
+        .in_file(&self.env.path)
+        .hint(format!(
+            "name each by what only it has: tenant `{}` by its ID `{}`, tenant `{}` by its key",
+            by_key.key, by_key.id, by_id.key
+        ))
     }
 
     /// Returns the rendered and validated tree of `tenant`: its warnings are left out (and
@@ -556,5 +597,43 @@ mod tests {
         let project = Project::load(&templates, "prod").unwrap();
         let err = project.select(&["nope".to_owned()]).unwrap_err();
         assert!(err[0].to_string().contains("has no tenant `nope`"));
+    }
+
+    /// Regression: `--tenant k1` picked tenant `k-1` (whose ID is `k1`, and whose key sorts
+    /// first) over tenant `k1`, silently; and `promote ci`, which selects by key, did the same.
+    #[test]
+    fn a_name_that_is_one_tenants_key_and_anothers_id_is_refused() {
+        let files = RepoFiles {
+            templates: [("t/tenant.yaml".to_owned(), "{}".to_owned())].into(),
+            environments: [(
+                "prod".to_owned(),
+                "target: {url: https://x}\ntenants:\n  k1: {template: t, id: aa1}\n  k-1: {template: t, id: k1}\n  z: {template: t, id: z}\n"
+                    .to_owned(),
+            )]
+            .into(),
+            origin: Origin::WorkTree,
+        };
+        let templates = Arc::new(Templates::compile(&files).unwrap());
+        let project = Project::load(&templates, "prod").unwrap();
+        let keys = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            let selected = project.select(&names).map_err(|e| e[0].to_string())?;
+            Ok::<_, String>(selected.iter().map(|t| t.key.clone()).collect::<Vec<_>>())
+        };
+        let err = keys(&["k1"]).unwrap_err();
+        assert!(
+            err.contains("`k1` names two tenants of `prod`: it is the key of tenant `k1` and the ID of tenant `k-1`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tenant `k1` by its ID `aa1`, tenant `k-1` by its key"),
+            "{err}"
+        );
+        assert_eq!(keys(&["aa1", "k-1"]).unwrap(), ["k1", "k-1"]);
+        // Refused among other names too; a tenant whose key is its own ID is one tenant.
+        assert_eq!(keys(&["aa1", "k1"]).map_err(|_| ()), Err(()));
+        assert_eq!(keys(&["z", "z"]).unwrap(), ["z"]);
+        let by_key = project.select_keys(&["k1".to_owned()]).unwrap();
+        assert_eq!(by_key[0].id, "aa1");
     }
 }

@@ -760,7 +760,7 @@ fn run_env(
     let tenants = match &saved {
         Some(file) => file.select(project)?,
         None if keys.is_empty() => Vec::new(),
-        None => project.select(keys)?,
+        None => project.select_keys(keys)?,
     };
     if options.apply && !options.dry_run {
         gate::check(
