@@ -20,7 +20,7 @@ use console::style;
 use crate::patch::three_way::{Change, Mode};
 use crate::plan::{Counts, Header, Outcome, Status, Summary, TenantPlan};
 use group::{Group, Groups};
-use lines::{Line, Mark, Replace, Resolution};
+use lines::{Line, Mark, Replace, Resolution, Values};
 
 pub use html::Html;
 
@@ -116,6 +116,7 @@ impl<W: Write> Text<W> {
         let Some(t) = g.shown() else {
             return Ok(());
         };
+        let values = g.values();
         let name = match g.tenants.as_slice() {
             [(key, id)] => format!("{key} ({id})"),
             _ => g.names(TEXT_NAMES),
@@ -182,7 +183,7 @@ impl<W: Write> Text<W> {
             write!(
                 self.out,
                 "{}",
-                styled(&lines::change(c, Replace::OneLine), 0)
+                styled(&lines::change(c, Replace::OneLine, values), 0)
             )?;
         }
         if !t.not_applied.is_empty() {
@@ -191,7 +192,7 @@ impl<W: Write> Text<W> {
                 write!(
                     self.out,
                     "{}",
-                    styled(&lines::change(c, Replace::OneLine), 1)
+                    styled(&lines::change(c, Replace::OneLine, values), 1)
                 )?;
             }
         }
@@ -200,11 +201,11 @@ impl<W: Write> Text<W> {
             write!(
                 self.out,
                 "{}",
-                styled(&lines::conflict(c, did, Replace::OneLine), 0)
+                styled(&lines::conflict(c, did, Replace::OneLine, values), 0)
             )?;
         }
         for c in &t.kept {
-            write!(self.out, "{}", styled(&lines::kept_drift(c), 0))?;
+            write!(self.out, "{}", styled(&lines::kept_drift(c, values), 0))?;
         }
         writeln!(self.out)
     }
@@ -284,7 +285,7 @@ impl<W: Write> Sink for Text<W> {
 /// The lines of change `c` as text reports show them, each ending in a new line and indented
 /// `indent` (drift's report of what is not yet applied).
 pub(crate) fn change_text(c: &Change, indent: &str) -> String {
-    styled(&lines::change(c, Replace::OneLine), 0)
+    styled(&lines::change(c, Replace::OneLine, Values::Real), 0)
         .lines()
         .map(|l| format!("{indent}{l}\n"))
         .collect()
@@ -466,26 +467,27 @@ fn diff_block(lines: &[Line], depth: usize, out: &mut String) {
 /// The `<details>` block of group `g` showing plan `t`.
 fn markdown_block(g: &Group, t: &TenantPlan, mode: Mode) -> String {
     let mut body = String::new();
+    let values = g.values();
     for e in &t.errors {
         for line in e.to_string().lines() {
             body.push_str(&format!("! {line}\n"));
         }
     }
     for c in &t.changes {
-        diff_block(&lines::change(c, Replace::Pair), 0, &mut body);
+        diff_block(&lines::change(c, Replace::Pair, values), 0, &mut body);
     }
     for c in &t.not_applied {
         body.push_str(&format!("! {} (not applied)\n", path_text(&c.path)));
     }
     for c in &t.conflicts {
         diff_block(
-            &lines::conflict(c, resolution(mode), Replace::Pair),
+            &lines::conflict(c, resolution(mode), Replace::Pair, values),
             0,
             &mut body,
         );
     }
     for c in &t.kept {
-        diff_block(&lines::kept_drift(c), 0, &mut body);
+        diff_block(&lines::kept_drift(c, values), 0, &mut body);
     }
     if body.is_empty() && t.already {
         // Its row says it all: the tenant already held the saved plan, nothing was sent.
@@ -796,6 +798,38 @@ mod tests {
         let mut t = Text::new(Vec::new(), false);
         run(&mut t, mode, plans);
         String::from_utf8(t.out).unwrap()
+    }
+
+    /// Regression: a value over the size reports show, in a group shown with placeholders, was
+    /// summarised by the size and digest of its text with placeholders, which no tenant's value
+    /// has (a reader looking for it in the JSON report found nothing).
+    #[test]
+    fn a_huge_value_with_placeholders_has_no_digest_of_its_own() {
+        let huge = |key: &str| json!(format!("{}{key}-prod", "L".repeat(lines::HUGE)));
+        let plans: Vec<TenantPlan> = ["acme", "globex"]
+            .iter()
+            .map(|key| plan(key, "/description", json!("x"), huge(key)))
+            .collect();
+        let mut html = Vec::new();
+        run(&mut Html::new(&mut html), Mode::Update, &plans);
+        let html = String::from_utf8(html).unwrap();
+        let wanted = "(over 65,536 bytes, with each tenant's own values: see each tenant's in --output json)";
+        for report in [
+            text(Mode::Update, &plans),
+            markdown(Mode::Update, &plans),
+            html,
+        ] {
+            assert!(report.contains(wanted), "{report}");
+            assert!(!report.contains("sha1"), "{report}");
+        }
+        // A group of literally the same value shows the value's own digest.
+        let same: Vec<TenantPlan> = ["acme", "globex"]
+            .iter()
+            .map(|key| plan(key, "/description", json!("x"), huge("same")))
+            .collect();
+        let shown = text(Mode::Update, &same);
+        assert!(shown.contains("in acme and globex"), "{shown}");
+        assert!(shown.contains(", sha1 "), "{shown}");
     }
 
     /// 300 tenants, each with its own 2,000-character change: far more than a comment holds.

@@ -540,7 +540,7 @@ pub fn moved_text(moved: &[Moved]) -> String {
         .map(|m| {
             let path = crate::report::path_text(&m.path);
             let shown = |v: &Option<Value>, map: bool| match v {
-                Some(v) => lines::value_text(v),
+                Some(v) => lines::value_text(v, lines::Values::Real),
                 None if map => "a map".to_owned(),
                 None => ABSENT.to_owned(),
             };
@@ -559,7 +559,7 @@ pub fn moved_text(moved: &[Moved]) -> String {
                 reason: crate::patch::three_way::Reason::Desired,
             };
             let mut text = format!("{path} (- as it was when planned, + as it is now):");
-            for l in lines::change(&change, lines::Replace::Pair) {
+            for l in lines::change(&change, lines::Replace::Pair, lines::Values::Real) {
                 let mark = match l.mark {
                     Mark::Add => "+ ",
                     Mark::Remove => "- ",

@@ -22,6 +22,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use serde::ser::{Serialize, SerializeTuple, Serializer};
 use serde_json::{Map, Value};
 
+use super::lines::Values;
 use crate::patch::three_way::{Change, Conflict};
 use crate::plan::{Counts, Outcome, Status, TenantPlan};
 
@@ -151,6 +152,16 @@ impl Group {
         } else {
             rep.clone()
         })
+    }
+
+    /// Whose values the group's plan shows: the tenants' own when their plans are literally
+    /// the same, placeholders for them when they differ.
+    pub(crate) fn values(&self) -> Values {
+        if self.mixed {
+            Values::Placeholders
+        } else {
+            Values::Real
+        }
     }
 
     /// Whether the group is shown with placeholders for each tenant's own values.

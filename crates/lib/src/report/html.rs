@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use serde_json::Value;
 
 use super::group::{Group, Groups};
-use super::lines;
+use super::lines::{self, Values};
 use super::{
     counts_text, html_escape, status_word, summary_text, worth_detailing, Sink, PLACEHOLDERS,
 };
@@ -81,9 +81,9 @@ fn object_of(path: &str) -> String {
     }
 }
 
-fn cell(v: &Option<Value>) -> String {
+fn cell(v: &Option<Value>, values: Values) -> String {
     match v {
-        Some(v) => format!("<pre>{}</pre>", html_escape(&pretty(v))),
+        Some(v) => format!("<pre>{}</pre>", html_escape(&pretty(v, values))),
         None => String::new(),
     }
 }
@@ -95,11 +95,11 @@ const CONTEXT: usize = 3;
 /// marked: removed lines (or words, when both are one line) in `del` on the left, added ones in
 /// `ins` on the right (words are split at whitespace), and runs of unchanged lines longer than a few are folded, so that the
 /// one changed line of a long script stands out.
-fn cells(old: &Option<Value>, new: &Option<Value>) -> (String, String) {
+fn cells(old: &Option<Value>, new: &Option<Value>, values: Values) -> (String, String) {
     let (Some(old), Some(new)) = (old, new) else {
-        return (cell(old), cell(new));
+        return (cell(old, values), cell(new, values));
     };
-    let (old, new) = (pretty(old), pretty(new));
+    let (old, new) = (pretty(old, values), pretty(new, values));
     let lines = old.contains('\n') || new.contains('\n');
     let mut config = similar::TextDiff::configure();
     // A pathological pair of texts gets a coarser diff, not a slow page.
@@ -170,14 +170,14 @@ fn folded(run: &[&str], first: bool, last: bool) -> String {
 /// A value for a cell: a multi-line string as its text (so that a change deep in a script or a
 /// policy shows), other scalars as JSON, structures indented; never cut: one over
 /// [`lines::HUGE`] bytes is summarised, as in text and markdown.
-fn pretty(v: &Value) -> String {
+fn pretty(v: &Value, values: Values) -> String {
     let text = match v {
         Value::String(s) if s.contains('\n') => s.clone(),
         Value::Object(_) | Value::Array(_) => serde_json::to_string_pretty(v).unwrap_or_default(),
         _ => serde_json::to_string(v).unwrap_or_default(),
     };
     if text.len() > lines::HUGE {
-        lines::huge(&text)
+        lines::huge(&text, values)
     } else {
         text
     }
@@ -276,6 +276,7 @@ impl<W: Write> Sink for Html<W> {
 /// conflicts with their three values and what `--mode` did.
 fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
     let status = status_word(t);
+    let values = g.values();
     let (id, who) = match g.tenants.as_slice() {
         [(key, id)] => (
             anchor(key),
@@ -328,7 +329,7 @@ fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
                 Reason::Drift => "drift: restores the repository's value",
                 Reason::Conflict => "conflict: repository wins",
             };
-            let (before, after) = cells(&c.old, &c.new);
+            let (before, after) = cells(&c.old, &c.new, values);
             block.push_str(&format!(
                 "<tr class={class}><td><code>{}</code></td><td>{before}</td><td>{after}</td><td>{why}</td></tr>\n",
                 html_escape(if c.path.is_empty() { "/" } else { &c.path }),
@@ -346,11 +347,11 @@ fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
         };
         block.push_str("<h3>conflicts</h3>\n<table><tr><th>path</th><th>last applied</th><th>platform</th><th>repository</th><th>--mode</th></tr>\n");
         for c in &t.conflicts {
-            let (platform, repository) = cells(&c.live, &c.desired);
+            let (platform, repository) = cells(&c.live, &c.desired, values);
             block.push_str(&format!(
                 "<tr class=kept><td><code>{}</code></td><td>{}</td><td>{platform}</td><td>{repository}</td><td>{did}</td></tr>\n",
                 html_escape(if c.path.is_empty() { "/" } else { &c.path }),
-                cell(&c.last_applied),
+                cell(&c.last_applied, values),
             ));
         }
         block.push_str("</table>\n");
@@ -358,7 +359,7 @@ fn block(g: &Group, t: &TenantPlan, index: usize, mode: Mode) -> String {
     if !t.kept.is_empty() {
         block.push_str("<h3>drift kept</h3>\n<table><tr><th>path</th><th>platform</th><th>repository</th><th>--drift</th></tr>\n");
         for c in &t.kept {
-            let (platform, repository) = cells(&c.old, &c.new);
+            let (platform, repository) = cells(&c.old, &c.new, values);
             block.push_str(&format!(
                 "<tr class=kept><td><code>{}</code></td><td>{platform}</td><td>{repository}</td><td>{}</td></tr>\n",
                 html_escape(if c.path.is_empty() { "/" } else { &c.path }),
@@ -400,7 +401,11 @@ mod tests {
     fn one_changed_line_of_a_long_text_is_marked_and_the_rest_folded() {
         let old: String = (1..=40).map(|i| format!("line {i};\n")).collect();
         let new = old.replace("line 20;", "line <20>;");
-        let (before, after) = cells(&Some(Value::from(old)), &Some(Value::from(new)));
+        let (before, after) = cells(
+            &Some(Value::from(old)),
+            &Some(Value::from(new)),
+            Values::Real,
+        );
         assert!(
             before.contains("<span class=del>line 20;</span>\n"),
             "{before}"
@@ -427,6 +432,7 @@ mod tests {
         let (before, after) = cells(
             &Some(Value::from("Initech (10 seats, silver)")),
             &Some(Value::from("Initech (12 seats, silver)")),
+            Values::Real,
         );
         assert_eq!(
             before,
@@ -437,7 +443,7 @@ mod tests {
             "<pre>&quot;Initech <span class=ins>(12</span> seats, silver)&quot;</pre>"
         );
         // An added or removed value is shown whole.
-        let (before, after) = cells(&None, &Some(Value::from(3)));
+        let (before, after) = cells(&None, &Some(Value::from(3)), Values::Real);
         assert_eq!((before.as_str(), after.as_str()), ("", "<pre>3</pre>"));
     }
 }

@@ -87,16 +87,32 @@ fn escaped_line(line: &str) -> String {
 /// control characters), with the characters JSON leaves as they are but a terminal or a CI
 /// log reads (bidirectional controls, line separators, `##[`) escaped too. Never cut: a value
 /// over [`HUGE`] bytes is summarised as its size and digest.
-pub(crate) fn value_text(v: &Value) -> String {
+pub(crate) fn value_text(v: &Value, values: Values) -> String {
     let s = serde_json::to_string(v).unwrap_or_default();
     if s.len() > HUGE {
-        return huge(&s);
+        return huge(&s, values);
     }
     escaped(&s)
 }
 
-/// The summary of a value too large to show: its size, lines and digest.
-pub(crate) fn huge(s: &str) -> String {
+/// Whose values a report shows: a tenant's, or a group's with each tenant's own values as
+/// placeholders ([`super::group`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Values {
+    Real,
+    Placeholders,
+}
+
+/// The summary of a value too large to show: its size, lines and digest, which a reader finds
+/// again in the JSON report. A value with placeholders (`{{`) has neither: each tenant's
+/// differs, and the text with placeholders is no tenant's.
+pub(crate) fn huge(s: &str, values: Values) -> String {
+    if values == Values::Placeholders && s.contains("{{") {
+        return format!(
+            "(over {} bytes, with each tenant's own values: see each tenant's in --output json)",
+            super::group::thousands(HUGE)
+        );
+    }
     let digest = Sha1::digest(s.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!(
@@ -117,7 +133,7 @@ pub(crate) fn reason_text(r: Reason) -> &'static str {
 }
 
 /// The lines of change `c`.
-pub(crate) fn change(c: &Change, replace: Replace) -> Vec<Line> {
+pub(crate) fn change(c: &Change, replace: Replace, values: Values) -> Vec<Line> {
     let mut out = Vec::new();
     let reason = reason_text(c.reason);
     match c.kind {
@@ -130,7 +146,7 @@ pub(crate) fn change(c: &Change, replace: Replace) -> Vec<Line> {
             &c.path,
             c.old.as_ref(),
             c.new.as_ref(),
-            replace,
+            (replace, values),
             0,
             &mut out,
         ),
@@ -169,7 +185,12 @@ impl Resolution {
 /// The lines of conflict `c`: its path and what `--mode` did, then the three values (the last
 /// applied, the platform's, the repository's). Long values are shown as what each side changed
 /// since the last apply.
-pub(crate) fn conflict(c: &Conflict, did: Resolution, replace: Replace) -> Vec<Line> {
+pub(crate) fn conflict(
+    c: &Conflict,
+    did: Resolution,
+    replace: Replace,
+    values: Values,
+) -> Vec<Line> {
     let mut out = vec![Line::new(
         Mark::Note,
         0,
@@ -177,17 +198,17 @@ pub(crate) fn conflict(c: &Conflict, did: Resolution, replace: Replace) -> Vec<L
     )];
     let short = |v: &Option<Value>| match v {
         None => Some("(absent)".to_owned()),
-        Some(v) => inline(v),
+        Some(v) => inline(v, values),
     };
-    let values = [
+    let sides = [
         ("last applied", &c.last_applied),
         ("platform", &c.live),
         ("repository", &c.desired),
     ];
-    let all_short: Option<Vec<String>> = values.iter().map(|(_, v)| short(v)).collect();
+    let all_short: Option<Vec<String>> = sides.iter().map(|(_, v)| short(v)).collect();
     match all_short {
         Some(shown) => {
-            for ((label, _), text) in values.iter().zip(shown) {
+            for ((label, _), text) in sides.iter().zip(shown) {
                 out.push(Line::new(Mark::Note, 1, format!("{label}: {text}")));
             }
         }
@@ -198,13 +219,13 @@ pub(crate) fn conflict(c: &Conflict, did: Resolution, replace: Replace) -> Vec<L
                 1,
                 "platform, against the last applied:",
             ));
-            diff("", last, c.live.as_ref(), replace, 2, &mut out);
+            diff("", last, c.live.as_ref(), (replace, values), 2, &mut out);
             out.push(Line::new(
                 Mark::Note,
                 1,
                 "repository, against the last applied:",
             ));
-            diff("", last, c.desired.as_ref(), replace, 2, &mut out);
+            diff("", last, c.desired.as_ref(), (replace, values), 2, &mut out);
         }
     }
     out
@@ -213,7 +234,7 @@ pub(crate) fn conflict(c: &Conflict, did: Resolution, replace: Replace) -> Vec<L
 /// The lines of drift `c` that `--drift keep` left as the platform has it (`c` is the change
 /// that would have restored the repository's value): its path and what was done, then the
 /// platform's value and the repository's, or what the platform changed.
-pub(crate) fn kept_drift(c: &Change) -> Vec<Line> {
+pub(crate) fn kept_drift(c: &Change, values: Values) -> Vec<Line> {
     let mut out = vec![Line::new(
         Mark::Note,
         0,
@@ -221,7 +242,7 @@ pub(crate) fn kept_drift(c: &Change) -> Vec<Line> {
     )];
     let short = |v: &Option<Value>| match v {
         None => Some("(absent)".to_owned()),
-        Some(v) => inline(v),
+        Some(v) => inline(v, values),
     };
     match (short(&c.old), short(&c.new)) {
         (Some(platform), Some(repository)) => {
@@ -242,7 +263,7 @@ pub(crate) fn kept_drift(c: &Change) -> Vec<Line> {
                 "",
                 c.new.as_ref(),
                 c.old.as_ref(),
-                Replace::Pair,
+                (Replace::Pair, values),
                 2,
                 &mut out,
             );
@@ -260,7 +281,8 @@ pub(crate) fn drifted(
     live: Option<&Value>,
     note: &str,
 ) -> Vec<Line> {
-    let short = |v: Option<&Value>| v.map_or(Some("(absent)".to_owned()), inline);
+    let short =
+        |v: Option<&Value>| v.map_or(Some("(absent)".to_owned()), |v| inline(v, Values::Real));
     let shown = escaped_path(path);
     if let (Some(a), Some(b)) = (short(applied), short(live)) {
         return vec![Line::new(
@@ -274,7 +296,14 @@ pub(crate) fn drifted(
         0,
         format!("{shown}: changed on the platform{note}, from what was applied:"),
     )];
-    diff(path, applied, live, Replace::Pair, 1, &mut out);
+    diff(
+        path,
+        applied,
+        live,
+        (Replace::Pair, Values::Real),
+        1,
+        &mut out,
+    );
     out
 }
 
@@ -284,11 +313,11 @@ fn escaped_path(p: &str) -> String {
 }
 
 /// `v` on one line when it is short enough to share the line of its change.
-fn inline(v: &Value) -> Option<String> {
+fn inline(v: &Value, values: Values) -> Option<String> {
     if matches!(v, Value::String(s) if s.contains('\n')) {
         return None;
     }
-    let text = value_text(v);
+    let text = value_text(v, values);
     (text.chars().count() <= INLINE).then_some(text)
 }
 
@@ -297,14 +326,14 @@ fn diff(
     path: &str,
     old: Option<&Value>,
     new: Option<&Value>,
-    replace: Replace,
+    (replace, values): (Replace, Values),
     depth: usize,
     out: &mut Vec<Line>,
 ) {
     match (old, new) {
         (None, None) => {}
-        (None, Some(new)) => whole(Mark::Add, path, new, depth, out),
-        (Some(old), None) => whole(Mark::Remove, path, old, depth, out),
+        (None, Some(new)) => whole(Mark::Add, path, new, values, depth, out),
+        (Some(old), None) => whole(Mark::Remove, path, old, values, depth, out),
         (Some(old), Some(new)) if old == new => {}
         (Some(Value::Object(a)), Some(Value::Object(b))) if !a.is_empty() && !b.is_empty() => {
             let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
@@ -313,14 +342,14 @@ fn diff(
                     &pointer::join(path, k),
                     a.get(k),
                     b.get(k),
-                    replace,
+                    (replace, values),
                     depth,
                     out,
                 );
             }
         }
         (Some(old), Some(new)) => {
-            if let (Some(a), Some(b)) = (inline(old), inline(new)) {
+            if let (Some(a), Some(b)) = (inline(old, values), inline(new, values)) {
                 let path = escaped_path(path);
                 match replace {
                     Replace::OneLine => out.push(Line::new(
@@ -335,7 +364,7 @@ fn diff(
                 }
                 return;
             }
-            match (as_lines(old), as_lines(new)) {
+            match (as_lines(old, values), as_lines(new, values)) {
                 (Some(a), Some(b)) if old.is_array() == new.is_array() => {
                     let (count, unit) = match old {
                         Value::Array(_) => (b.len(), "item(s)"),
@@ -349,8 +378,8 @@ fn diff(
                     hunks(&a, &b, depth + 1, out);
                 }
                 _ => {
-                    whole(Mark::Remove, path, old, depth, out);
-                    whole(Mark::Add, path, new, depth, out);
+                    whole(Mark::Remove, path, old, values, depth, out);
+                    whole(Mark::Add, path, new, values, depth, out);
                 }
             }
         }
@@ -359,13 +388,13 @@ fn diff(
 
 /// `v` as lines for a line diff: a multi-line string's lines, or an array's items one per
 /// line; `None` for other values, and for a value over [`HUGE`].
-fn as_lines(v: &Value) -> Option<Vec<String>> {
+fn as_lines(v: &Value, values: Values) -> Option<Vec<String>> {
     match v {
         Value::String(s) if s.contains('\n') && s.len() <= HUGE => {
             Some(s.split('\n').map(escaped_line).collect())
         }
         Value::Array(items) if !items.is_empty() => {
-            let lines: Vec<String> = items.iter().map(value_text).collect();
+            let lines: Vec<String> = items.iter().map(|v| value_text(v, values)).collect();
             (lines.iter().map(String::len).sum::<usize>() <= HUGE).then_some(lines)
         }
         _ => None,
@@ -374,18 +403,25 @@ fn as_lines(v: &Value) -> Option<Vec<String>> {
 
 /// All of `v` at `path`, marked `mark`: an object or array as its fields, one per line (under
 /// a head line, by path relative to it), a multi-line string as its lines.
-fn whole(mark: Mark, path: &str, v: &Value, depth: usize, out: &mut Vec<Line>) {
-    shown_whole(mark, &escaped_path(path), v, depth, out);
+fn whole(mark: Mark, path: &str, v: &Value, values: Values, depth: usize, out: &mut Vec<Line>) {
+    shown_whole(mark, &escaped_path(path), v, values, depth, out);
 }
 
 /// [`whole`] under `head`, the path as shown.
-fn shown_whole(mark: Mark, head: &str, v: &Value, depth: usize, out: &mut Vec<Line>) {
+fn shown_whole(
+    mark: Mark,
+    head: &str,
+    v: &Value,
+    values: Values,
+    depth: usize,
+    out: &mut Vec<Line>,
+) {
     match v {
         // An object field by field, however short; an array item by item unless it is a short
         // list of scalars.
-        Value::Object(_) | Value::Array(_) if !is_empty(v) && !short_list(v) => {
+        Value::Object(_) | Value::Array(_) if !is_empty(v) && !short_list(v, values) => {
             out.push(Line::new(mark, depth, format!("{head}:")));
-            leaves(mark, "", v, depth + 1, out);
+            leaves(mark, "", v, values, depth + 1, out);
         }
         Value::String(s) if s.contains('\n') && s.len() <= HUGE => {
             out.push(Line::new(mark, depth, format!("{head}:")));
@@ -400,18 +436,18 @@ fn shown_whole(mark: Mark, head: &str, v: &Value, depth: usize, out: &mut Vec<Li
         _ => out.push(Line::new(
             mark,
             depth,
-            format!("{head} = {}", value_text(v)),
+            format!("{head} = {}", value_text(v, values)),
         )),
     }
 }
 
 /// Whether `v` is an array of scalars short enough for one line.
-fn short_list(v: &Value) -> bool {
+fn short_list(v: &Value, values: Values) -> bool {
     let scalars = match v {
         Value::Array(a) => a.iter().all(|v| !v.is_object() && !v.is_array()),
         _ => false,
     };
-    scalars && inline(v).is_some()
+    scalars && inline(v, values).is_some()
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -424,23 +460,30 @@ fn is_empty(v: &Value) -> bool {
 
 /// The fields of `v` under relative pointer `rel`, one per line, shown by their path relative
 /// to the head above them (`name`, `redirect_uris/0`).
-fn leaves(mark: Mark, rel: &str, v: &Value, depth: usize, out: &mut Vec<Line>) {
+fn leaves(mark: Mark, rel: &str, v: &Value, values: Values, depth: usize, out: &mut Vec<Line>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                leaves(mark, &pointer::join(rel, k), child, depth, out);
+                leaves(mark, &pointer::join(rel, k), child, values, depth, out);
             }
         }
         // A short array of scalars reads best on one line.
-        Value::Array(a) if !a.is_empty() && !short_list(v) => {
+        Value::Array(a) if !a.is_empty() && !short_list(v, values) => {
             for (i, child) in a.iter().enumerate() {
-                leaves(mark, &pointer::join(rel, &i.to_string()), child, depth, out);
+                leaves(
+                    mark,
+                    &pointer::join(rel, &i.to_string()),
+                    child,
+                    values,
+                    depth,
+                    out,
+                );
             }
         }
         _ => {
             let head = escaped_path(rel);
             let head = head.strip_prefix('/').unwrap_or(&head);
-            shown_whole(mark, head, v, depth, out);
+            shown_whole(mark, head, v, values, depth, out);
         }
     }
 }
@@ -536,6 +579,7 @@ mod tests {
         let lines = texts(&change(
             &replace("/policies/p/definition", json!(old), json!(new)),
             Replace::OneLine,
+            Values::Real,
         ));
         assert_eq!(
             lines,
@@ -556,11 +600,11 @@ mod tests {
     fn short_values_stay_on_one_line_or_a_pair() {
         let c = replace("/name", json!("one"), json!("two"));
         assert_eq!(
-            texts(&change(&c, Replace::OneLine)),
+            texts(&change(&c, Replace::OneLine, Values::Real)),
             ["~/name: \"one\" → \"two\""]
         );
         assert_eq!(
-            texts(&change(&c, Replace::Pair)),
+            texts(&change(&c, Replace::Pair, Values::Real)),
             ["-/name = \"one\"", "+/name = \"two\""]
         );
     }
@@ -572,6 +616,7 @@ mod tests {
         let lines = texts(&change(
             &replace("/d", json!(old), json!(new)),
             Replace::OneLine,
+            Values::Real,
         ));
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("-/d = \"") && lines[0].contains("5000"));
@@ -588,7 +633,7 @@ mod tests {
             json!({"name": "b", "same": long, "new": [1, 2], "deep": {"n": 2, "k": true}}),
         );
         assert_eq!(
-            texts(&change(&c, Replace::OneLine)),
+            texts(&change(&c, Replace::OneLine, Values::Real)),
             [
                 "~/servers/s/clients/c/deep/n: 1 → 2",
                 "-/servers/s/clients/c/gone = 1",
@@ -612,7 +657,7 @@ mod tests {
             })),
             reason: Reason::Desired,
         };
-        let lines = texts(&change(&c, Replace::OneLine));
+        let lines = texts(&change(&c, Replace::OneLine, Values::Real));
         assert_eq!(lines[0], "+/servers/s/clients/new:");
         assert!(
             lines.contains(&"  +name = \"New\"".to_owned()),
@@ -635,6 +680,7 @@ mod tests {
         let lines = texts(&change(
             &replace("/uris", json!(old), json!(new)),
             Replace::Pair,
+            Values::Real,
         ));
         assert_eq!(lines[0], "~/uris: (30 item(s))");
         assert_eq!(lines[1], "  @@ -14,5 +14,5 @@");
@@ -646,13 +692,14 @@ mod tests {
     #[test]
     fn huge_values_are_summarised_not_cut() {
         let v = json!("y".repeat(HUGE + 1));
-        let text = value_text(&v);
+        let text = value_text(&v, Values::Real);
         assert!(text.starts_with("(65539 bytes, 1 lines, sha1 "), "{text}");
         assert!(text.ends_with("; see --output json)"));
         let big: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
         let lines = texts(&change(
             &replace("/s", json!(big.clone()), json!(big + "x")),
             Replace::OneLine,
+            Values::Real,
         ));
         assert_eq!(lines.len(), 2, "{lines:#?}");
         assert!(lines[0].contains("sha1") && lines[1].contains("sha1"));
@@ -665,6 +712,7 @@ mod tests {
         let lines = texts(&change(
             &replace("/s", json!(old), json!(new)),
             Replace::OneLine,
+            Values::Real,
         ));
         let all = lines.join("\n");
         assert!(all.contains("  \\::error::x"), "{all}");
@@ -682,7 +730,12 @@ mod tests {
             desired: None,
         };
         assert_eq!(
-            texts(&conflict(&c, Resolution::Refused, Replace::OneLine)),
+            texts(&conflict(
+                &c,
+                Resolution::Refused,
+                Replace::OneLine,
+                Values::Real
+            )),
             [
                 "!/settings/locale (conflict: refused, --mode fail)",
                 "  !last applied: \"en-US\"",
@@ -697,7 +750,12 @@ mod tests {
             live: Some(json!(text(1).replace("\n7\n", "\n70\n"))),
             desired: Some(json!(text(1).replace("\n12\n", "\n120\n"))),
         };
-        let lines = texts(&conflict(&c, Resolution::RepositoryWins, Replace::OneLine));
+        let lines = texts(&conflict(
+            &c,
+            Resolution::RepositoryWins,
+            Replace::OneLine,
+            Values::Real,
+        ));
         assert_eq!(lines[1], "  !platform, against the last applied:");
         assert!(lines.contains(&"      +70".to_owned()), "{lines:#?}");
         assert!(lines.contains(&"      +120".to_owned()), "{lines:#?}");
@@ -714,7 +772,7 @@ mod tests {
             reason: Reason::Desired,
         };
         assert_eq!(
-            texts(&change(&c, Replace::OneLine)),
+            texts(&change(&c, Replace::OneLine, Values::Real)),
             [
                 "+/clients/new-two:",
                 "  +client_name = \"Two\"",
@@ -732,6 +790,7 @@ mod tests {
         let lines = texts(&change(
             &replace("/s", json!(old), json!(new)),
             Replace::OneLine,
+            Values::Real,
         ));
         assert!(
             lines.contains(&"  +\tdeny := true".to_owned()),
