@@ -95,6 +95,9 @@ pub(crate) fn read_streaming(text: &str) -> Option<Value> {
 /// reading the whole text, in time that grows with the square of its length.
 pub(crate) const MAX_FLOW_DEPTH: usize = 128;
 
+/// The characters YAML 1.1 reads as line breaks and YAML 1.2 does not.
+const YAML_1_1_BREAKS: [char; 3] = ['\u{85}', '\u{2028}', '\u{2029}'];
+
 /// Most nodes (about: its `[`, `{`, `,`, `:`, `-` and new lines) a YAML text may hold: parsed,
 /// each takes a few hundred bytes, so 2 bytes of `0,` would take 500 times their size.
 pub(crate) const MAX_NODES: usize = 1_000_000;
@@ -126,9 +129,11 @@ fn too_big(text: &str) -> Option<(usize, String)> {
                 if depth > MAX_FLOW_DEPTH && !depth_known {
                     let deep =
                         || format!("`[` and `{{` nested more than {MAX_FLOW_DEPTH} levels deep");
+                    let nested =
+                        || format!("lists and maps nested more than {MAX_FLOW_DEPTH} levels deep");
                     match nested_deeper(text, MAX_FLOW_DEPTH) {
                         Ok(None) => depth_known = true,
-                        Ok(Some(at)) | Err(Some(at)) => return Some((at, deep())),
+                        Ok(Some(at)) | Err(Some(at)) => return Some((at, nested())),
                         // Refused by that parser for something else: refused here, where the
                         // count said.
                         Err(None) => return Some((i, deep())),
@@ -149,6 +154,11 @@ fn too_big(text: &str) -> Option<(usize, String)> {
 /// Where (a byte offset) the lists and maps of `text` first nest more than `max` deep as YAML
 /// reads them, `None` if they never do; `Err` if saphyr's parser refuses the text, with where
 /// when it refuses it for nesting past its own limit.
+///
+/// saphyr reads YAML 1.2, serde_yaml's parser YAML 1.1, and they must not disagree on where a
+/// comment or a scalar ends: YAML 1.1 ends a line at U+0085, U+2028 and U+2029 too, so a `[`
+/// after one, in what 1.2 reads as a comment, would be nesting to serde_yaml. saphyr reads the
+/// text with those as line breaks (one character for one: positions stay the same).
 fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>> {
     use saphyr_parser::{Event, Parser};
     // The parser counts characters; the offset is in bytes.
@@ -157,8 +167,13 @@ fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>>
             .nth(chars)
             .map_or(text.len(), |(i, _)| i)
     };
+    let as_yaml_1_1: std::borrow::Cow<str> = if text.contains(YAML_1_1_BREAKS) {
+        text.replace(YAML_1_1_BREAKS, "\n").into()
+    } else {
+        text.into()
+    };
     let mut depth = 0usize;
-    for event in Parser::new_from_str(text) {
+    for event in Parser::new_from_str(&as_yaml_1_1) {
         let (event, span) = event.map_err(|e| {
             (e.info() == "recursion limit exceeded").then(|| offset(e.marker().index()))
         })?;
@@ -503,6 +518,17 @@ mod tests {
         assert_eq!(tree["k199"]["vars"]["n"], "u {{");
         assert_eq!(tree["s"], "{{ [[[\n");
         assert!(read_streaming(&text).is_none_or(|streamed| streamed == tree));
+        // Regression: YAML 1.1 (serde_yaml's parser) ends a line, and so a comment, at U+2028,
+        // U+0085 and U+2029; saphyr (1.2) did not, and let nesting after one through.
+        for separator in ['\u{2028}', '\u{85}', '\u{2029}'] {
+            let hidden = format!(
+                "a: 1 # {}\n# c{separator}b: {}\n",
+                "[".repeat(200),
+                "[".repeat(100_000)
+            );
+            let err = parse(&hidden, "h.yaml").unwrap_err().to_string();
+            assert!(err.contains("nested more than 128 levels"), "{err}");
+        }
         // Really nested lists are still refused, where they go too deep.
         let deep = format!("{text}d: {}1{}\n", "[".repeat(129), "]".repeat(129));
         let err = parse(&deep, "e.yaml").unwrap_err().to_string();
