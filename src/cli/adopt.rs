@@ -14,7 +14,7 @@ pub struct AdoptArgs {
     /// Environment of the tenant
     #[arg(long)]
     pub env: String,
-    /// The tenant (key or ID)
+    /// The tenant (key or ID, or key:KEY, id:ID)
     #[arg(long)]
     pub tenant: String,
     /// JSON pointers into the tenant's tree, e.g. /servers/default/clients/hotfix or

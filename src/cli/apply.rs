@@ -18,7 +18,7 @@ pub struct ApplyArgs {
     /// Environment to apply (environments/<ENV>.yaml); with --plan, the plan's by default
     #[arg(long, required_unless_present = "plan")]
     pub env: Option<String>,
-    /// Only this tenant (key or ID); repeatable
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
     /// Conflict resolution where the platform and the repository both changed a path since the

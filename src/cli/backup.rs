@@ -15,7 +15,7 @@ pub struct BackupArgs {
     /// Environment to back up (environments/<ENV>.yaml)
     #[arg(long)]
     pub env: String,
-    /// Only this tenant (key or ID); repeatable. The others keep their last backup
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable. The others keep their last backup
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
     /// Branch to commit to [default: backups/<ENV>]

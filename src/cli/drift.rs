@@ -13,7 +13,7 @@ pub struct DriftArgs {
     /// Environment to check (environments/<ENV>.yaml)
     #[arg(long)]
     pub env: String,
-    /// Only this tenant (key or ID); repeatable
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
 }

@@ -15,7 +15,7 @@ pub struct ExportArgs {
     /// Environment whose tenants to export (environments/<ENV>.yaml)
     #[arg(long)]
     pub env: String,
-    /// Only this tenant (key or ID); repeatable
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
     /// Directory to write DIR/<tenant key>/ into (e.g. templates, to bootstrap templates)

@@ -15,7 +15,7 @@ use promote_lib::source::RepoFiles;
 /// destination's, drop credentials so that fresh ones are generated, show the plan, import
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
-    /// Source: ENV:TENANT (a tenant key or ID of environments/<ENV>.yaml)
+    /// Source: ENV:TENANT (a tenant key or ID of environments/<ENV>.yaml, or key:KEY, id:ID)
     #[arg(long, value_name = "ENV:TENANT")]
     pub from: String,
     /// Destination: ENV:TENANT (the tenant must be listed in that environment's file)

@@ -18,7 +18,7 @@ pub struct PlanArgs {
     /// Environment to plan (environments/<ENV>.yaml)
     #[arg(long)]
     pub env: String,
-    /// Only this tenant (key or ID); repeatable
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
     /// Baseline: live (export each tenant from the platform; three-way with the last-applied

@@ -16,7 +16,7 @@ pub struct RenderArgs {
     /// Environment to render (environments/<ENV>.yaml)
     #[arg(long)]
     pub env: String,
-    /// Only this tenant (key or ID); repeatable
+    /// Only this tenant (key or ID, or key:KEY, id:ID); repeatable
     #[arg(long = "tenant", value_name = "TENANT")]
     pub tenants: Vec<String>,
     /// Write one file per tenant here (DIR/<key>.json, or DIR/<key>/ with --format yaml)

@@ -16,7 +16,7 @@ pub struct RollbackArgs {
     /// Environment of the tenant
     #[arg(long)]
     pub env: String,
-    /// The tenant (key or ID)
+    /// The tenant (key or ID, or key:KEY, id:ID)
     #[arg(long)]
     pub tenant: String,
     /// Backup to restore: a file, or a name among the tenant's backups (default: the latest

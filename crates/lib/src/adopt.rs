@@ -155,7 +155,7 @@ pub fn run(
         ))
         .hint(format!(
             "apply it first (`promote apply --env {env} --tenant {}`), then adopt what only the platform has; or bring a whole tenant in with `promote export --templatize`",
-            t.key
+            project.name_of(t)
         )))]);
     };
     let mut live_tree = live.export(t)?;

@@ -63,6 +63,10 @@ pub struct Drifted {
 pub struct TenantDrift {
     pub key: String,
     pub id: String,
+    /// What names the tenant on the command line, in the commands the report suggests
+    /// ([`Project::name_of`]).
+    #[serde(skip)]
+    pub name: String,
     /// Whether promote has applied this tenant before (a last-applied record exists).
     pub applied: bool,
     /// Paths the repository owns that changed on the platform since the last apply.
@@ -185,6 +189,7 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
     let mut out = TenantDrift {
         key: t.key.clone(),
         id: t.id.clone(),
+        name: project.name_of(t),
         ..TenantDrift::default()
     };
     let at = |ds: Vec<Diagnostic>| -> Vec<Diagnostic> {
@@ -293,7 +298,7 @@ pub(crate) fn tenant(project: &Project, live: &Live, t: &Tenant) -> TenantDrift 
         .filter(|p| !crate::scrub::holds_known(p))
         .map(|p| Adopt {
             path: p.clone(),
-            command: crate::adopt::command(&project.env.name, &t.key, &[p]),
+            command: crate::adopt::command(&project.env.name, &out.name, &[p]),
         })
         .collect();
     for p in out.unmanaged.iter_mut().chain(out.live_only.iter_mut()) {
@@ -520,7 +525,7 @@ pub fn text(env: &str, t: &TenantDrift) -> String {
             t.key,
             t.id,
             counts_text(t),
-            t.key
+            t.name
         ),
         Standing::Differs => format!("{} ({}): {}\n", t.key, t.id, counts_text(t)),
     };
@@ -629,6 +634,7 @@ mod tests {
         TenantDrift {
             key: key.into(),
             id: format!("{key}-prod"),
+            name: key.into(),
             applied,
             drifted: (0..drifted)
                 .map(|i| Drifted {

@@ -151,18 +151,35 @@ impl<'a> Project<'a> {
         rules
     }
 
-    /// Returns the tenants named in `only` (all when empty), each by its key or its ID;
-    /// unknown names are errors, and so is a name that is one tenant's key and another's ID.
+    /// Returns the tenants named in `only` (all when empty), each by its key or its ID, or by
+    /// `key:KEY` or `id:ID` (neither holds a `:`); unknown names are errors, and so is a name
+    /// that is one tenant's key and another's ID.
     pub fn select(&self, only: &[String]) -> Result<Vec<&Tenant>, Vec<Diagnostic>> {
         self.select_by(only, |name| {
-            let by_key = self.tenants.iter().find(|t| &t.key == name);
-            let by_id = self.tenants.iter().find(|t| &t.id == name);
-            match (by_key, by_id) {
+            let by_key = |key: &str| self.tenants.iter().find(|t| t.key == key);
+            let by_id = |id: &str| self.tenants.iter().find(|t| t.id == id);
+            if let Some(key) = name.strip_prefix("key:") {
+                return by_key(key).ok_or_else(|| self.unknown(name));
+            }
+            if let Some(id) = name.strip_prefix("id:") {
+                return by_id(id).ok_or_else(|| self.unknown(name));
+            }
+            match (by_key(name), by_id(name)) {
                 (Some(k), Some(i)) if k.key != i.key => Err(self.ambiguous(name, k, i)),
                 (Some(t), _) | (None, Some(t)) => Ok(t),
                 (None, None) => Err(self.unknown(name)),
             }
         })
+    }
+
+    /// What names tenant `t` on the command line (`--tenant`): its key, or `key:KEY` when its
+    /// key is another tenant's ID.
+    pub fn name_of(&self, t: &Tenant) -> String {
+        if self.tenants.iter().any(|o| o.id == t.key && o.key != t.key) {
+            format!("key:{}", t.key)
+        } else {
+            t.key.clone()
+        }
     }
 
     /// Returns the tenants whose keys are `keys` (all when empty); unknown keys are errors.
@@ -224,8 +241,8 @@ impl<'a> Project<'a> {
         ))
         .in_file(&self.env.path)
         .hint(format!(
-            "name each by what only it has: tenant `{}` by its ID `{}`, tenant `{}` by its key",
-            by_key.key, by_key.id, by_id.key
+            "say which: `key:{name}` names tenant `{}`, `id:{name}` tenant `{}`",
+            by_key.key, by_id.key
         ))
     }
 
@@ -626,13 +643,24 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.contains("tenant `k1` by its ID `aa1`, tenant `k-1` by its key"),
+            err.contains("say which: `key:k1` names tenant `k1`, `id:k1` tenant `k-1`"),
             "{err}"
         );
         assert_eq!(keys(&["aa1", "k-1"]).unwrap(), ["k1", "k-1"]);
+        assert_eq!(keys(&["key:k1", "id:k1"]).unwrap(), ["k1", "k-1"]);
+        assert!(keys(&["key:aa1"])
+            .unwrap_err()
+            .contains("has no tenant `key:aa1`"));
         // Refused among other names too; a tenant whose key is its own ID is one tenant.
         assert_eq!(keys(&["aa1", "k1"]).map_err(|_| ()), Err(()));
-        assert_eq!(keys(&["z", "z"]).unwrap(), ["z"]);
+        assert_eq!(keys(&["z", "z", "id:z"]).unwrap(), ["z"]);
+        // Each tenant's name for the command line names it.
+        for t in &project.tenants {
+            let named = keys(&[project.name_of(t).as_str()]).unwrap();
+            assert_eq!(named, std::slice::from_ref(&t.key));
+        }
+        let k1 = project.tenants.iter().find(|t| t.key == "k1").unwrap();
+        assert_eq!(project.name_of(k1), "key:k1");
         let by_key = project.select_keys(&["k1".to_owned()]).unwrap();
         assert_eq!(by_key[0].id, "aa1");
     }
