@@ -133,7 +133,9 @@ fn too_big(text: &str) -> Option<(usize, String)> {
                         || format!("lists and maps nested more than {MAX_FLOW_DEPTH} levels deep");
                     match nested_deeper(text, MAX_FLOW_DEPTH) {
                         Ok(None) => depth_known = true,
-                        Ok(Some(at)) | Err(Some(at)) => return Some((at, nested())),
+                        Ok(Some(at)) => return Some((at, nested())),
+                        // Past saphyr's own limit of `[` and `{` (255).
+                        Err(Some(at)) => return Some((at, deep())),
                         // Refused by that parser for something else: refused here, where the
                         // count said.
                         Err(None) => return Some((i, deep())),
