@@ -202,21 +202,31 @@ pub(crate) fn value(value: serde_json::Value) -> serde_json::Value {
 
 /// `value` with each of `known` replaced by `<redacted>` in its strings and keys.
 fn value_without(value: serde_json::Value, known: &[String]) -> serde_json::Value {
-    use serde_json::Value;
     if known.is_empty() {
         return value;
     }
+    with_texts(value, &|text| replaced(text, known))
+}
+
+/// `value` with each of its strings and keys as `text` gives it (a string `text` leaves as it is
+/// keeps its allocation): the one walk of the values that stand-ins replace texts in, for
+/// credentials here and for a tenant's own values in reports ([`crate::report`]).
+pub(crate) fn with_texts<F>(value: serde_json::Value, text: &F) -> serde_json::Value
+where
+    F: for<'t> Fn(&'t str) -> Cow<'t, str>,
+{
+    use serde_json::Value;
     match value {
-        Value::String(s) => match replaced(&s, known) {
+        Value::String(s) => match text(&s) {
             Cow::Borrowed(_) => Value::String(s),
-            Cow::Owned(scrubbed) => Value::String(scrubbed),
+            Cow::Owned(replaced) => Value::String(replaced),
         },
         Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| value_without(v, known)).collect())
+            Value::Array(items.into_iter().map(|v| with_texts(v, text)).collect())
         }
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(k, v)| (replaced(&k, known).into_owned(), value_without(v, known)))
+                .map(|(k, v)| (text(&k).into_owned(), with_texts(v, text)))
                 .collect(),
         ),
         other => other,

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde::ser::{Serialize, SerializeTuple, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::lines::Values;
 use crate::patch::three_way::{Change, Conflict};
@@ -289,7 +289,7 @@ pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
     };
     let texts = Texts::Abstracted(placeholders);
     let s = |text: &str| texts.text(text).into_owned();
-    let v = |value: &Option<Value>| value.as_ref().map(|value| texts.value(value));
+    let v = |value: &mut Option<Value>| value.take().map(|value| texts.value(value));
     let mut out = t.clone();
     out.key = String::new();
     out.id = String::new();
@@ -300,14 +300,14 @@ pub(crate) fn abstracted(t: &TenantPlan) -> TenantPlan {
         .chain(out.kept.iter_mut())
     {
         c.path = s(&c.path);
-        c.old = v(&c.old);
-        c.new = v(&c.new);
+        c.old = v(&mut c.old);
+        c.new = v(&mut c.new);
     }
     for c in out.conflicts.iter_mut().chain(out.skipped.iter_mut()) {
         c.path = s(&c.path);
-        c.last_applied = v(&c.last_applied);
-        c.live = v(&c.live);
-        c.desired = v(&c.desired);
+        c.last_applied = v(&mut c.last_applied);
+        c.live = v(&mut c.live);
+        c.desired = v(&mut c.desired);
     }
     for p in &mut out.secrets {
         *p = s(p);
@@ -389,17 +389,8 @@ impl Texts {
     }
 
     /// `v` with its strings and keys read as [`Texts::text`].
-    fn value(&self, v: &Value) -> Value {
-        match v {
-            Value::String(s) => Value::String(self.text(s).into_owned()),
-            Value::Array(a) => Value::Array(a.iter().map(|v| self.value(v)).collect()),
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (self.text(k).into_owned(), self.value(v)))
-                    .collect::<Map<String, Value>>(),
-            ),
-            _ => v.clone(),
-        }
+    fn value(&self, v: Value) -> Value {
+        crate::scrub::with_texts(v, &|text| self.text(text))
     }
 
     /// Where a tenant's backup went: each is a file of its own, named by the time it was
@@ -525,7 +516,7 @@ mod tests {
     }
 
     fn tenant(key: &str, region: &str) -> TenantPlan {
-        let mut vars = Map::new();
+        let mut vars = serde_json::Map::new();
         vars.insert("region".to_owned(), json!(region));
         let t = Tenant {
             key: key.to_owned(),
