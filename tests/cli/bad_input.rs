@@ -232,6 +232,22 @@ cases! {
         r.write(TENANT, &format!("name: t\nmetadata:\n{nested}"));
     } => ["templates/t/tenant.yaml:", "invalid YAML: recursion limit exceeded"];
 
+    // Regression (independent try): YAML 1.1 ends a line at U+2028, editors and reviews do
+    // not, so a tenant after one in a comment was seen by promote and by no reviewer.
+    environment_file_hiding_a_tenant_after_a_line_separator: ["validate"], |r| {
+        r.write(
+            PROD,
+            "target:\n  url: https://t.example.test\ntenants:\n  t: {id: t-prod} # ok\u{2028}  hooli: {template: t, id: hooli-prod}\n",
+        );
+    } => [
+        "environments/prod.yaml:4:23: invalid YAML: U+2028 (line separator) where YAML 1.1, which promote reads, ends a line",
+        "hint: remove it, or write it in a double-quoted value as \\u2028",
+    ];
+
+    template_hiding_a_key_after_a_paragraph_separator: ["render", "--env", "prod"], |r| {
+        r.write(TENANT, "name: t\ndescription: plain\u{2029}metadata: {hidden: 1}\n");
+    } => ["templates/t/tenant.yaml:2:19: invalid YAML: U+2029 (paragraph separator) where"];
+
     json_nested_a_thousand_levels_in_diff: ["diff", "deep.json", "ok.json"], |r| {
         r.write("deep.json", &format!("{}{}", "[".repeat(1000), "]".repeat(1000)))
             .write("ok.json", "{}\n");

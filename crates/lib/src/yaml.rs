@@ -21,6 +21,23 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
             .at(Location::at(file, line, column))
             .hint("configuration is not that large or deep: check what produced this file"));
     }
+    if let Some((offset, c)) = unseen_break(text) {
+        let (line, column) = crate::diagnostic::line_column(text, offset);
+        return Err(Diagnostic::new(format!(
+            "invalid YAML: U+{:04X} ({}) where YAML 1.1, which promote reads, ends a line and editors and reviews show no line break: what follows it would be read as YAML that no one sees",
+            u32::from(c),
+            match c {
+                '\u{85}' => "next line",
+                '\u{2028}' => "line separator",
+                _ => "paragraph separator",
+            }
+        ))
+        .at(Location::at(file, line, column))
+        .hint(format!(
+            "remove it, or write it in a double-quoted value as \\u{:04x} (promote's own files write it so)",
+            u32::from(c)
+        )));
+    }
     if let Some((line, column)) = plain_merge_key(text) {
         return Err(Diagnostic::new(
             "invalid YAML: merge keys (`<<`) are not supported: write the keys out, or share them with a Tera include or macro",
@@ -85,7 +102,7 @@ fn without_credentials(message: &str) -> std::borrow::Cow<'_, str> {
 /// to be asked: for what that reading leaves to serde_yaml ([`stream`]), and for every text
 /// [`parse`] refuses. What it returns is what [`parse`] returns.
 pub(crate) fn read_streaming(text: &str) -> Option<Value> {
-    if too_big(text).is_some() || plain_merge_key(text).is_some() {
+    if too_big(text).is_some() || unseen_break(text).is_some() || plain_merge_key(text).is_some() {
         return None;
     }
     stream::read(text)
@@ -191,6 +208,63 @@ fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>>
         }
     }
     Ok(None)
+}
+
+/// Where (a byte offset) `text` holds one of the characters YAML 1.1 reads as a line break and
+/// YAML 1.2, editors and code review do not (U+0085, U+2028, U+2029), outside a quoted scalar.
+///
+/// serde_yaml's parser reads YAML 1.1: after such a character in a comment, a plain scalar or a
+/// block scalar, the rest of what looks like the same line is a new line to it, so `# note` then
+/// U+2028 then `evil: {...}` is a comment to a reviewer and a key to promote. Inside single or
+/// double quotes a line break ends nothing (the scalar goes on to its closing quote), and the
+/// two readings agree up to the first such character outside quotes: those are allowed (and
+/// serde_yaml writes them there itself, in the files promote exports). saphyr's parser, reading
+/// the text with those characters as line breaks (as [`nested_deeper`] does), says where the
+/// quoted scalars are; a text it cannot read is refused at its first such character.
+fn unseen_break(text: &str) -> Option<(usize, char)> {
+    use saphyr_parser::{Event, Parser, ScalarStyle};
+    // Their UTF-8: C2 85, E2 80 A8, E2 80 A9. Most texts hold none: one look at the bytes.
+    let bytes = text.as_bytes();
+    let held = bytes.windows(3).any(|w| {
+        (w[0] == 0xC2 && w[1] == 0x85)
+            || (w[0] == 0xE2 && w[1] == 0x80 && matches!(w[2], 0xA8 | 0xA9))
+    }) || bytes.ends_with(&[0xC2, 0x85]);
+    if !held {
+        return None;
+    }
+    let as_yaml_1_1 = text.replace(YAML_1_1_BREAKS, "\n");
+    // The quoted scalars, as ranges of characters (the parser counts characters), in order.
+    let mut quoted: Vec<(usize, usize)> = Vec::new();
+    let mut read_to = usize::MAX;
+    for event in Parser::new_from_str(&as_yaml_1_1) {
+        match event {
+            Ok((
+                Event::Scalar(_, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted, ..),
+                span,
+            )) => {
+                quoted.push((span.start.index(), span.end.index()));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                read_to = e.marker().index();
+                break;
+            }
+        }
+    }
+    let mut spans = quoted.into_iter().peekable();
+    for (n, (offset, c)) in text.char_indices().enumerate() {
+        if !YAML_1_1_BREAKS.contains(&c) {
+            continue;
+        }
+        while spans.next_if(|(_, end)| *end <= n).is_some() {}
+        let inside = spans
+            .peek()
+            .is_some_and(|(start, end)| *start < n && n < *end);
+        if !inside || n >= read_to {
+            return Some((offset, c));
+        }
+    }
+    None
 }
 
 /// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
@@ -369,6 +443,15 @@ pub(crate) fn plain_scalar(text: &str) -> Option<Value> {
 
 /// Returns the YAML text of a tree, ending in a newline.
 pub(crate) fn to_string(value: &Value) -> String {
+    let text = written(value);
+    if unseen_break(&text).is_none() {
+        return text;
+    }
+    with_breaks_escaped(value, &text)
+}
+
+/// `value` as serde_yaml writes it, with a key named `<<` quoted.
+fn written(value: &Value) -> String {
     // Serializing a serde_json::Value to YAML cannot fail: every key is a string and every
     // number is finite.
     let text =
@@ -389,6 +472,79 @@ pub(crate) fn to_string(value: &Value) -> String {
             None => out.push_str(line),
         }
     }
+    out
+}
+
+/// `value` written with every string (key or value) that holds U+0085, U+2028 or U+2029 in
+/// double quotes, those characters escaped: serde_yaml writes a string holding `\n` as a block
+/// scalar with them bare inside it, which [`parse`] refuses ([`unseen_break`]); and escaped, a
+/// reviewer sees them. `text` is serde_yaml's writing of `value`: such strings are written as
+/// tokens it does not hold, then the tokens replaced.
+fn with_breaks_escaped(value: &Value, text: &str) -> String {
+    let holds = |s: &str| s.contains(YAML_1_1_BREAKS);
+    // No string holds the prefix: `text` holds every string, and a token has no space at which
+    // serde_yaml could fold it.
+    let prefix = (0u64..)
+        .map(|n| format!("promote-escaped-{n}-"))
+        .find(|p| !text.contains(p.as_str()))
+        .unwrap_or_else(|| unreachable!("a text holds finitely many prefixes"));
+    let mut quoted: Vec<String> = Vec::new();
+    let mut token = |s: &str| {
+        quoted.push(double_quoted(s));
+        format!("{prefix}{}-end", quoted.len() - 1)
+    };
+    fn tokenized(
+        value: &Value,
+        holds: &dyn Fn(&str) -> bool,
+        token: &mut dyn FnMut(&str) -> String,
+    ) -> Value {
+        match value {
+            Value::String(s) if holds(s) => Value::String(token(s)),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| tokenized(v, holds, token)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let k = if holds(k) { token(k) } else { k.clone() };
+                        (k, tokenized(v, holds, token))
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let tokens = tokenized(value, &holds, &mut token);
+    let mut out = written(&tokens);
+    // Each token once, and none inside another (`-1-end` is not in `-11-end`).
+    for (i, q) in quoted.iter().enumerate() {
+        out = out.replacen(&format!("{prefix}{i}-end"), q, 1);
+    }
+    out
+}
+
+/// `s` as a YAML double-quoted scalar, every character YAML does not allow bare (or reads as a
+/// line break) escaped.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
     out
 }
 
@@ -598,6 +754,82 @@ mod tests {
     #[test]
     fn empty_document_is_null() {
         assert_eq!(parse("", "x.yaml").unwrap(), Value::Null);
+    }
+
+    /// Regression (independent try): `# note` then U+2028 then a tenant was a comment in an
+    /// editor and a review, and a tenant to promote. Each of the three characters YAML 1.1 reads
+    /// as a line break is refused outside quotes, where it is, and read inside them.
+    #[test]
+    fn line_breaks_only_yaml_1_1_sees_are_refused_outside_quotes() {
+        for c in ['\u{2028}', '\u{85}', '\u{2029}'] {
+            for (text, line, column) in [
+                (format!("a: 1\n# note{c}hooli: {{id: x}}\n"), 2, 7),
+                (format!("a: 1 # note{c}b: 2\n"), 1, 12),
+                (format!("a: plain{c}b: 2\n"), 1, 9),
+                (format!("s: |\n  one\n  two{c}b: 2\n"), 3, 6),
+                (format!("k{c}: 1\n"), 1, 2),
+                (format!("l:\n  - x{c}- y\n"), 2, 6),
+                (format!("a: \"quoted\" # {c}\nb: 'q'\n"), 1, 15),
+                (format!("{c}\na: 1\n"), 1, 1),
+                // In quotes, but a line 1.1 would read as not indented: refused where it is.
+                (format!("a: 'x{c}y'\n"), 1, 6),
+            ] {
+                let err = parse(&text, "e.yaml").unwrap_err();
+                let shown = err.to_string();
+                assert!(
+                    shown.starts_with(&format!("e.yaml:{line}:{column}: invalid YAML: U+")),
+                    "{text:?}: {shown}"
+                );
+                assert!(shown.contains("no line break"), "{shown}");
+                assert!(read_streaming(&text).is_none());
+            }
+            // Inside quotes YAML 1.1 folds lines: U+0085 is read as a line break like `\n`
+            // (folded to a space), U+2028 and U+2029 are kept; either way only the value is
+            // different from what a reviewer sees, nothing around it.
+            let folded = |a: &str, b: &str| match c {
+                '\u{85}' => format!("{a} {b}"),
+                _ => format!("{a}{c}{b}"),
+            };
+            for (text, want) in [
+                (format!("a: 'x{c}  y'\n"), json!({"a": folded("x", "y")})),
+                (format!("a: \"x{c}  y\"\n"), json!({"a": folded("x", "y")})),
+                (
+                    format!("a: \"x\\u{:04x}y\"\n", u32::from(c)),
+                    json!({"a": format!("x{c}y")}),
+                ),
+                (
+                    format!("{{k: [\"v{c} w\", '{c}']}}\n"),
+                    json!({"k": [folded("v", "w"), folded("", "")]}),
+                ),
+            ] {
+                assert_eq!(parse(&text, "e.yaml").unwrap(), want, "{text:?}");
+            }
+        }
+    }
+
+    /// What promote writes it reads back, whatever line breaks a string holds: serde_yaml writes
+    /// the three that only YAML 1.1 reads as breaks inside quotes (or escaped), never bare.
+    #[test]
+    fn strings_holding_yaml_1_1_line_breaks_round_trip() {
+        for c in ['\u{2028}', '\u{85}', '\u{2029}'] {
+            for s in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("a{c}"),
+                format!("{c}a"),
+                format!("one\ntwo{c}three\n"),
+                format!("one\n{c}\n"),
+                format!("  x{c}  y  "),
+                format!("# c{c}k: v"),
+                format!("\"q\" \\ {c}\t\u{86}\u{7f}\u{feff}\u{1}\r\n"),
+                format!("promote-escaped-0-0-end{c}"),
+                format!("long {}{c}", "word ".repeat(40)),
+            ] {
+                let v = json!({"s": s, "l": [s], s.clone(): 1, "m": {"n": s}});
+                let text = to_string(&v);
+                assert_eq!(parse(&text, "x").unwrap(), v, "{text:?}");
+            }
+        }
     }
 
     #[test]
