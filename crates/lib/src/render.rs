@@ -1773,9 +1773,11 @@ mod shape_tests {
     /// An environment with two tenants of template `acme`, `acme` and `acme2`, whose `vars`
     /// are `vars` (written as JSON, which is YAML, so that any string can be a value).
     fn env_with(vars: &Value) -> String {
-        json!({"target": {"url": "https://x"}, "vars": vars, "tenants": {
-            "acme": {"id": "acme-prod"}, "acme2": {"id": "acme-prod2", "template": "acme"}}})
-        .to_string()
+        // Written as promote writes YAML: JSON's text leaves characters bare that YAML refuses.
+        crate::yaml::to_string(
+            &json!({"target": {"url": "https://x"}, "vars": vars, "tenants": {
+            "acme": {"id": "acme-prod"}, "acme2": {"id": "acme-prod2", "template": "acme"}}}),
+        )
     }
 
     /// What rendering a tenant gave, its errors as text.
@@ -1932,6 +1934,22 @@ list: [1, '{{ vars.a }}']
         let (fast, straight, hits) = both(&[("acme/tenant.yaml", template)], &vars);
         assert_eq!(fast, straight, "template:\n{template}\nvars: {vars}");
         (fast, hits)
+    }
+
+    /// `json_encode()` writes any value as a valid YAML value that reads as that value: the
+    /// characters YAML 1.1 folds (U+0085), refuses bare (U+007F to U+009F, U+FEFF) or a reviewer
+    /// would not see (U+2028, U+2029) are escaped, on both paths.
+    #[test]
+    fn json_encode_writes_values_yaml_reads_back_whatever_they_hold() {
+        let awkward = "x\u{85}y\u{2028}z\u{2029}\u{86}\u{7f}\u{9f}\u{feff}w\"\\\n\té";
+        let (tree, _) = agree(
+            "a: {{ vars.a | json_encode() }}\nb: [{{ vars.a | json_encode() }}]\nc: {{ vars | json_encode(pretty=true) }}\n",
+            json!({"a": awkward}),
+        );
+        let tree = tree.unwrap();
+        assert_eq!(tree["a"], awkward);
+        assert_eq!(tree["b"], json!([awkward]));
+        assert_eq!(tree["c"]["a"], awkward);
     }
 
     #[test]

@@ -534,18 +534,23 @@ fn double_quoted(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            '\u{0}'..='\u{1f}'
-            | '\u{7f}'..='\u{9f}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{feff}'
-            | '\u{fffe}'
-            | '\u{ffff}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if is_escaped_in_quotes(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+/// Whether a character is written escaped inside double quotes: YAML does not allow it bare
+/// (the controls, U+FEFF, U+FFFE, U+FFFF), or YAML 1.1 reads it as a line break (U+0085, folded
+/// to a space there) or a reviewer would not see it (U+2028, U+2029). `\uXXXX` means the
+/// character in JSON too.
+pub(crate) fn is_escaped_in_quotes(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
 }
 
 /// Returns where a duplicate key is written the second time, at or after the line of the map

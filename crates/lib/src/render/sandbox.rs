@@ -644,7 +644,10 @@ impl std::io::Write for Limited {
 }
 
 /// Tera's `json_encode`, writing at most [`MAX_VALUE`] bytes: pretty-printing indents every
-/// line by its depth, so the text can be much larger than the value.
+/// line by its depth, so the text can be much larger than the value. Its strings are YAML's
+/// double-quoted scalars too, with the characters YAML does not read as themselves there
+/// escaped ([`crate::yaml::is_escaped_in_quotes`]: serde_json leaves U+007F to U+009F, U+2028
+/// and U+2029 bare, and YAML 1.1 folds a bare U+0085 to a space and refuses the others).
 fn json_encode(value: &Value, args: &Args) -> tera::Result<Value> {
     let pretty = args.get("pretty").and_then(Value::as_bool).unwrap_or(false);
     let mut out = Limited {
@@ -658,10 +661,30 @@ fn json_encode(value: &Value, args: &Args) -> tera::Result<Value> {
     };
     match written {
         Ok(()) => String::from_utf8(out.out)
-            .map(Value::String)
+            .map(|text| Value::String(escaped_for_yaml(text)))
             .map_err(tera::Error::msg),
         Err(_) => Err(trip(Limit::Value(Some("json_encode".into())), None)),
     }
+}
+
+/// `json`, JSON text, with the characters [`crate::yaml::is_escaped_in_quotes`] names written
+/// `\uXXXX`: none is JSON's syntax, so each is inside a string, where the escape means it.
+fn escaped_for_yaml(json: String) -> String {
+    // From U+007F: serde_json escapes those below, and a pretty text's own line breaks are
+    // among them.
+    let escaped = |c: char| c >= '\u{7f}' && crate::yaml::is_escaped_in_quotes(c);
+    if !json.contains(escaped) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Longest pattern of the `matching` test.
