@@ -244,6 +244,15 @@ cases! {
         "hint: remove it, or write it in a double-quoted value as \\u2028",
     ];
 
+    // Regression (independent try): a carriage return alone is a line break to YAML, and
+    // `git diff` in a terminal prints the comment after it over the tenant before it.
+    environment_file_hiding_a_tenant_before_a_carriage_return: ["validate"], |r| {
+        r.write(
+            PROD,
+            "target:\n  url: https://t.example.test\ntenants:\n  t: {id: t-prod}\n  hooli: {template: t, id: hooli-prod}\r  # t: nothing else changes here, as the ticket says\n",
+        );
+    } => ["environments/prod.yaml:5:39: invalid YAML: a carriage return (U+000D) without a line feed"];
+
     template_hiding_a_key_after_a_paragraph_separator: ["render", "--env", "prod"], |r| {
         r.write(TENANT, "name: t\ndescription: plain\u{2029}metadata: {hidden: 1}\n");
     } => ["templates/t/tenant.yaml:2:19: invalid YAML: U+2029 (paragraph separator) where"];

@@ -21,22 +21,8 @@ pub fn parse(text: &str, file: &str) -> Result<Value, Diagnostic> {
             .at(Location::at(file, line, column))
             .hint("configuration is not that large or deep: check what produced this file"));
     }
-    if let Some((offset, c)) = unseen_break(text) {
-        let (line, column) = crate::diagnostic::line_column(text, offset);
-        return Err(Diagnostic::new(format!(
-            "invalid YAML: U+{:04X} ({}) where YAML 1.1, which promote reads, ends a line and editors and reviews show no line break: what follows it would be read as YAML that no one sees",
-            u32::from(c),
-            match c {
-                '\u{85}' => "next line",
-                '\u{2028}' => "line separator",
-                _ => "paragraph separator",
-            }
-        ))
-        .at(Location::at(file, line, column))
-        .hint(format!(
-            "remove it, or write it in a double-quoted value as \\u{:04x} (promote's own files write it so)",
-            u32::from(c)
-        )));
+    if let Some(d) = unseen_break_error(text, file) {
+        return Err(d);
     }
     if let Some((line, column)) = plain_merge_key(text) {
         return Err(Diagnostic::new(
@@ -210,8 +196,40 @@ fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>>
     Ok(None)
 }
 
-/// Where (a byte offset) `text` holds one of the characters YAML 1.1 reads as a line break and
-/// YAML 1.2, editors and code review do not (U+0085, U+2028, U+2029), outside a quoted scalar.
+/// The error for a line break YAML reads and a review does not show ([`unseen_break`]), if
+/// `text` holds one: where it is, and which; it quotes nothing of the text (the secrets file
+/// shows it as it is).
+pub(crate) fn unseen_break_error(text: &str, file: &str) -> Option<Diagnostic> {
+    let (offset, c) = unseen_break(text)?;
+    let (line, column) = crate::diagnostic::line_column(text, offset);
+    let what = match c {
+        '\r' => "a carriage return (U+000D) without a line feed after it, where YAML ends a line and reviews show none (`git diff` in a terminal prints the rest of the line over its start)".to_owned(),
+        c => format!(
+            "U+{:04X} ({}) where YAML 1.1, which promote reads, ends a line and editors and reviews show no line break",
+            u32::from(c),
+            match c {
+                '\u{85}' => "next line",
+                '\u{2028}' => "line separator",
+                _ => "paragraph separator",
+            }
+        ),
+    };
+    Some(
+        Diagnostic::new(format!(
+            "invalid YAML: {what}: what follows it would be read as YAML that no one sees"
+        ))
+        .at(Location::at(file, line, column))
+        .hint(format!(
+            "remove it, or write it in a double-quoted value as \\u{:04x} (promote's own files write it so)",
+            u32::from(c)
+        )),
+    )
+}
+
+/// Where (a byte offset) `text` holds, outside a quoted scalar, one of the characters YAML 1.1
+/// reads as a line break and YAML 1.2, editors and code review do not (U+0085, U+2028,
+/// U+2029), or a carriage return not followed by a line feed (a line break to YAML, which
+/// `git diff` in a terminal shows by printing the rest of the line over its start).
 ///
 /// serde_yaml's parser reads YAML 1.1: after such a character in a comment, a plain scalar or a
 /// block scalar, the rest of what looks like the same line is a new line to it, so `# note` then
@@ -223,12 +241,15 @@ fn nested_deeper(text: &str, max: usize) -> Result<Option<usize>, Option<usize>>
 /// quoted scalars are; a text it cannot read is refused at its first such character.
 fn unseen_break(text: &str) -> Option<(usize, char)> {
     use saphyr_parser::{Event, Parser, ScalarStyle};
-    // Their UTF-8: C2 85, E2 80 A8, E2 80 A9. Most texts hold none: one look at the bytes.
+    // Their UTF-8: C2 85, E2 80 A8, E2 80 A9, and 0D not before 0A. Most texts hold none: one
+    // look at the bytes.
     let bytes = text.as_bytes();
+    let bare_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
     let held = bytes.windows(3).any(|w| {
         (w[0] == 0xC2 && w[1] == 0x85)
             || (w[0] == 0xE2 && w[1] == 0x80 && matches!(w[2], 0xA8 | 0xA9))
-    }) || bytes.ends_with(&[0xC2, 0x85]);
+    }) || bytes.ends_with(&[0xC2, 0x85])
+        || carriage_returns(bytes).any(bare_cr);
     if !held {
         return None;
     }
@@ -253,7 +274,7 @@ fn unseen_break(text: &str) -> Option<(usize, char)> {
     }
     let mut spans = quoted.into_iter().peekable();
     for (n, (offset, c)) in text.char_indices().enumerate() {
-        if !YAML_1_1_BREAKS.contains(&c) {
+        if !(YAML_1_1_BREAKS.contains(&c) || (c == '\r' && bare_cr(offset))) {
             continue;
         }
         while spans.next_if(|(_, end)| *end <= n).is_some() {}
@@ -265,6 +286,15 @@ fn unseen_break(text: &str) -> Option<(usize, char)> {
         }
     }
     None
+}
+
+/// The offsets of the carriage returns of `bytes`.
+fn carriage_returns(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\r')
+        .map(|(i, _)| i)
 }
 
 /// A tree read strictly: a key written twice in one map is an error (serde_json's own `Value`
@@ -444,7 +474,7 @@ pub(crate) fn plain_scalar(text: &str) -> Option<Value> {
 /// Returns the YAML text of a tree, ending in a newline.
 pub(crate) fn to_string(value: &Value) -> String {
     let text = written(value);
-    if unseen_break(&text).is_none() {
+    if !text.contains(WRITTEN_ESCAPED) {
         return text;
     }
     with_breaks_escaped(value, &text)
@@ -475,13 +505,17 @@ fn written(value: &Value) -> String {
     out
 }
 
-/// `value` written with every string (key or value) that holds U+0085, U+2028 or U+2029 in
-/// double quotes, those characters escaped: serde_yaml writes a string holding `\n` as a block
-/// scalar with them bare inside it, which [`parse`] refuses ([`unseen_break`]); and escaped, a
-/// reviewer sees them. `text` is serde_yaml's writing of `value`: such strings are written as
+/// The characters promote writes escaped, in double quotes, wherever a string holds them: the
+/// line breaks a review does not show, and the carriage return (serde_yaml writes a string
+/// holding `\n` as a block scalar with them bare inside it, where YAML reads `\r\n` as `\n`).
+const WRITTEN_ESCAPED: [char; 4] = ['\r', '\u{85}', '\u{2028}', '\u{2029}'];
+
+/// `value` written with every string (key or value) that holds one of [`WRITTEN_ESCAPED`] in
+/// double quotes, those characters escaped: bare, [`parse`] refuses some ([`unseen_break`]) and
+/// YAML changes others; escaped, a reviewer sees them. `text` is serde_yaml's writing of `value`: such strings are written as
 /// tokens it does not hold, then the tokens replaced.
 fn with_breaks_escaped(value: &Value, text: &str) -> String {
-    let holds = |s: &str| s.contains(YAML_1_1_BREAKS);
+    let holds = |s: &str| s.contains(WRITTEN_ESCAPED);
     // No string holds the prefix: `text` holds every string, and a token has no space at which
     // serde_yaml could fold it.
     let prefix = (0u64..)
@@ -534,6 +568,7 @@ fn double_quoted(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
             c if is_escaped_in_quotes(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
@@ -812,6 +847,41 @@ mod tests {
         }
     }
 
+    /// Regression (independent try): a carriage return without a line feed is a line break to
+    /// YAML, and `git diff` in a terminal prints what follows it over the start of its line: a
+    /// tenant before a long comment was not seen. It is refused outside quotes; `\r\n` is a line
+    /// break like any other.
+    #[test]
+    fn a_carriage_return_alone_is_refused_outside_quotes() {
+        for (text, line, column) in [
+            (
+                "tenants:\n  a: {id: a}\n  b: {id: x}\r  # a comment longer than the line\n",
+                3,
+                13,
+            ),
+            ("a: 1 # x\rb: 2\n", 1, 9),
+            ("a: plain\rb: 2\n", 1, 9),
+            ("a: 1\r", 1, 5),
+        ] {
+            let shown = parse(text, "e.yaml").unwrap_err().to_string();
+            assert!(
+                shown.starts_with(&format!(
+                    "e.yaml:{line}:{column}: invalid YAML: a carriage return (U+000D) without a line feed"
+                )),
+                "{text:?}: {shown}"
+            );
+            assert!(read_streaming(text).is_none());
+        }
+        assert_eq!(
+            parse("a: 1\r\nb: |\r\n  x\r\n", "e.yaml").unwrap(),
+            json!({"a": 1, "b": "x\n"})
+        );
+        assert_eq!(
+            parse("a: \"x\r  y\"\n", "e.yaml").unwrap(),
+            json!({"a": "x y"})
+        );
+    }
+
     /// What promote writes it reads back, whatever line breaks a string holds: serde_yaml writes
     /// the three that only YAML 1.1 reads as breaks inside quotes (or escaped), never bare.
     #[test]
@@ -829,6 +899,9 @@ mod tests {
                 format!("\"q\" \\ {c}\t\u{86}\u{7f}\u{feff}\u{1}\r\n"),
                 format!("promote-escaped-0-0-end{c}"),
                 format!("long {}{c}", "word ".repeat(40)),
+                format!("one\r\ntwo{c}\r"),
+                "crlf\r\nonly\r\n".to_owned(),
+                "cr\ralone".to_owned(),
             ] {
                 let v = json!({"s": s, "l": [s], s.clone(): 1, "m": {"n": s}});
                 let text = to_string(&v);

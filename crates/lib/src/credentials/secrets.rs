@@ -134,6 +134,10 @@ pub(crate) fn load(path: &Path) -> Result<BTreeMap<String, String>, Diagnostic> 
         .map_err(|_| Diagnostic::new("the secrets file is not UTF-8 text").in_file(&shown))?;
     // The parser's words can quote a value (`invalid type: integer `99999...``): only the
     // position is kept.
+    // A line break a review does not show is said as it is: the error quotes nothing.
+    if let Some(d) = crate::yaml::unseen_break_error(&text, &shown) {
+        return Err(d);
+    }
     let tree = crate::yaml::parse(&text, &shown).map_err(|mut d| {
         if d.message.contains("duplicate key") {
             return d;
@@ -230,6 +234,13 @@ mod tests {
             ("N: ''\n", "must be a non-empty string"),
             ("N: 99999999999999999999\n", "not valid YAML here"),
             ("N: -99999999999999999999\n", "not valid YAML here"),
+            // Regression (independent try): a secret hidden after a line break only YAML sees
+            // is refused, and said, where it is.
+            (
+                "A: hunter2-SECRET # x\u{2028}B: b-SECRET\n",
+                "secrets.yaml:1:22: invalid YAML: U+2028",
+            ),
+            ("A: a-SECRET\rB: b-SECRET\n", "a carriage return"),
         ] {
             let e = load(&file_in(dir.path(), text)).unwrap_err().to_string();
             assert!(e.contains(says), "{text:?}: {e}");
