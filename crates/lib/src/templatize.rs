@@ -140,9 +140,10 @@ impl Substitutions {
         }
         pairs.retain(|(v, _)| {
             v.chars().count() >= MIN_LEN
-                && !v
-                    .chars()
-                    .any(|c| matches!(c, '"' | '\\' | '{' | '}' | OPEN | CLOSE) || needs_escape(c))
+                && !v.chars().any(|c| {
+                    matches!(c, '"' | '\\' | '{' | '}' | OPEN | CLOSE)
+                        || crate::yaml::is_escaped_in_quotes(c)
+                })
         });
         // On a tie the tenant ID, then the variables by name (the order above).
         longest_first(&mut pairs);
@@ -191,7 +192,7 @@ impl Substitutions {
             match segment {
                 Segment::Text(text) => {
                     let text = if quoted {
-                        yaml_quoted_body(text)
+                        crate::yaml::double_quoted_body(text)
                     } else {
                         (*text).to_owned()
                     };
@@ -258,35 +259,6 @@ impl Substitutions {
 pub(crate) enum Segment<'a> {
     Text(&'a str),
     Value(usize),
-}
-
-/// Characters a YAML double-quoted scalar writes as an escape.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
-}
-
-/// `text` as the inside of a YAML double-quoted scalar.
-fn yaml_quoted_body(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if needs_escape(c) => {
-                let n = c as u32;
-                if n <= 0xFF {
-                    out.push_str(&format!("\\x{n:02X}"));
-                } else {
-                    out.push_str(&format!("\\u{n:04X}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Whether `name` is a plain variable name: `[A-Za-z_][A-Za-z0-9_]*`.

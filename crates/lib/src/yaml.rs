@@ -560,8 +560,12 @@ fn with_breaks_escaped(value: &Value, text: &str) -> String {
 /// `s` as a YAML double-quoted scalar, every character YAML does not allow bare (or reads as a
 /// line break) escaped.
 fn double_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+    format!("\"{}\"", double_quoted_body(s))
+}
+
+/// `s` as the inside of a YAML double-quoted scalar: [`double_quoted`] without its quotes.
+pub(crate) fn double_quoted_body(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -573,7 +577,6 @@ fn double_quoted(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out.push('"');
     out
 }
 
