@@ -236,9 +236,12 @@ pub(crate) fn unseen_break_error(text: &str, file: &str) -> Option<Diagnostic> {
 /// U+2028 then `evil: {...}` is a comment to a reviewer and a key to promote. Inside single or
 /// double quotes a line break ends nothing (the scalar goes on to its closing quote), and the
 /// two readings agree up to the first such character outside quotes: those are allowed (and
-/// serde_yaml writes them there itself, in the files promote exports). saphyr's parser, reading
-/// the text with those characters as line breaks (as [`nested_deeper`] does), says where the
-/// quoted scalars are; a text it cannot read is refused at its first such character.
+/// serde_yaml writes them there itself, in the files promote exports). The two readings agree
+/// up to the first such character, so whether it is inside quotes is the same to both; if it
+/// is, both read on to the same closing quote, and agree again after it. saphyr's parser,
+/// reading the text as a reviewer sees it (each such character a space, one for one: positions
+/// hold), says where the quoted scalars are; a text it cannot read is refused at its first such
+/// character after where it stopped.
 fn unseen_break(text: &str) -> Option<(usize, char)> {
     use saphyr_parser::{Event, Parser, ScalarStyle};
     // Their UTF-8: C2 85, E2 80 A8, E2 80 A9, and 0D not before 0A. Most texts hold none: one
@@ -253,17 +256,33 @@ fn unseen_break(text: &str) -> Option<(usize, char)> {
     if !held {
         return None;
     }
-    let as_yaml_1_1 = text.replace(YAML_1_1_BREAKS, "\n");
+    let unseen =
+        |offset: usize, c: char| YAML_1_1_BREAKS.contains(&c) || (c == '\r' && bare_cr(offset));
+    let as_seen: String = text
+        .char_indices()
+        .map(|(offset, c)| if unseen(offset, c) { ' ' } else { c })
+        .collect();
+    let chars: Vec<char> = as_seen.chars().collect();
     // The quoted scalars, as ranges of characters (the parser counts characters), in order.
     let mut quoted: Vec<(usize, usize)> = Vec::new();
     let mut read_to = usize::MAX;
-    for event in Parser::new_from_str(&as_yaml_1_1) {
+    for event in Parser::new_from_str(&as_seen) {
         match event {
             Ok((
-                Event::Scalar(_, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted, ..),
+                Event::Scalar(
+                    _,
+                    style @ (ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted),
+                    ..,
+                ),
                 span,
             )) => {
-                quoted.push((span.start.index(), span.end.index()));
+                // The span starts at the opening quote; where it ends the parser's scanner has
+                // gone on past spaces and a comment: the closing quote is found here.
+                let start = span.start.index();
+                quoted.push((
+                    start,
+                    closing_quote(&chars, start, style == ScalarStyle::DoubleQuoted),
+                ));
             }
             Ok(_) => {}
             Err(e) => {
@@ -274,7 +293,7 @@ fn unseen_break(text: &str) -> Option<(usize, char)> {
     }
     let mut spans = quoted.into_iter().peekable();
     for (n, (offset, c)) in text.char_indices().enumerate() {
-        if !(YAML_1_1_BREAKS.contains(&c) || (c == '\r' && bare_cr(offset))) {
+        if !unseen(offset, c) {
             continue;
         }
         while spans.next_if(|(_, end)| *end <= n).is_some() {}
@@ -286,6 +305,23 @@ fn unseen_break(text: &str) -> Option<(usize, char)> {
         }
     }
     None
+}
+
+/// The index just past the quote that closes the quoted scalar opening at `chars[start]` (a
+/// `\"` does not close a double-quoted one, a `''` does not close a single-quoted one), or
+/// the end of the text.
+fn closing_quote(chars: &[char], start: usize, double: bool) -> usize {
+    let mut i = start + 1;
+    while let Some(&c) = chars.get(i) {
+        match c {
+            '\\' if double => i += 2,
+            '"' if double => return i + 1,
+            '\'' if !double && chars.get(i + 1) == Some(&'\'') => i += 2,
+            '\'' if !double => return i + 1,
+            _ => i += 1,
+        }
+    }
+    chars.len()
 }
 
 /// The offsets of the carriage returns of `bytes`.
@@ -814,8 +850,10 @@ mod tests {
                 (format!("l:\n  - x{c}- y\n"), 2, 6),
                 (format!("a: \"quoted\" # {c}\nb: 'q'\n"), 1, 15),
                 (format!("{c}\na: 1\n"), 1, 1),
-                // In quotes, but a line 1.1 would read as not indented: refused where it is.
-                (format!("a: 'x{c}y'\n"), 1, 6),
+                // Quotes that close where a careless reading would not.
+                (format!("a: \"x\\\\\" # {c}b: 2\n"), 1, 12),
+                (format!("a: 'it''s' # {c}b: 2\n"), 1, 14),
+                (format!("a: \"q\" # \"{c}b: 2\"\n"), 1, 11),
             ] {
                 let err = parse(&text, "e.yaml").unwrap_err();
                 let shown = err.to_string();
@@ -834,7 +872,19 @@ mod tests {
                 _ => format!("{a}{c}{b}"),
             };
             for (text, want) in [
+                // Regression (independent try): on one line, as a reviewer sees it, it was
+                // refused as if outside quotes.
+                (format!("a: 'x{c}y'\n"), json!({"a": folded("x", "y")})),
+                (format!("a: \"x{c}y\"\n"), json!({"a": folded("x", "y")})),
                 (format!("a: 'x{c}  y'\n"), json!({"a": folded("x", "y")})),
+                (
+                    format!("a: \"x\\\"{c}y\"\n"),
+                    json!({"a": folded("x\"", "y")}),
+                ),
+                (
+                    format!("a: 'it''s{c}y'\n"),
+                    json!({"a": folded("it's", "y")}),
+                ),
                 (format!("a: \"x{c}  y\"\n"), json!({"a": folded("x", "y")})),
                 (
                     format!("a: \"x\\u{:04x}y\"\n", u32::from(c)),
@@ -883,6 +933,8 @@ mod tests {
             parse("a: \"x\r  y\"\n", "e.yaml").unwrap(),
             json!({"a": "x y"})
         );
+        // Inside quotes a carriage return ends nothing: YAML folds it to a space there.
+        assert_eq!(parse("a: 'x\ry'\n", "e.yaml").unwrap(), json!({"a": "x y"}));
     }
 
     /// What promote writes it reads back, whatever line breaks a string holds: serde_yaml writes
