@@ -653,8 +653,7 @@ fn shell_word(word: &str) -> String {
     }
     // Bidirectional controls, line and paragraph separators (as messages escape them) and the
     // byte order mark move text in a terminal or a log as control characters do.
-    let printable =
-        |c: char| !c.is_control() && !crate::diagnostic::is_bidi_control(c) && c != '\u{FEFF}';
+    let printable = |c: char| !c.is_control() && !crate::diagnostic::is_invisible_or_reordering(c);
     if word.chars().all(printable) {
         return format!("'{}'", word.replace('\'', "'\\''"));
     }

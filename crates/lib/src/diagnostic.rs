@@ -230,7 +230,9 @@ fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
                 line_start = true;
                 continue;
             }
-            (c, _) if c.is_control() || is_bidi_control(c) => out.extend(c.escape_default()),
+            (c, _) if c.is_control() || is_invisible_or_reordering(c) => {
+                out.extend(c.escape_default())
+            }
             // CI runners read `::command::` at the start of a line, whatever its indent
             // (GitHub), and `##[command]` or `##vso[command]` anywhere in it (GitHub's older
             // form, Azure's): the first character is escaped so that no text promote shows is
@@ -250,10 +252,23 @@ fn escaped_only(text: &str, max: usize, newline: Option<&str>) -> String {
 }
 
 /// Characters that reorder the text around them on a terminal (Unicode's bidirectional
-/// controls), or break a line where a terminal or a log viewer may (the line and paragraph
-/// separators): shown as escapes, so that what a message shows is what it says.
-pub(crate) fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+/// controls), break a line where a terminal or a log viewer may (the line and paragraph
+/// separators), or show as nothing (the zero-width space, joiners and no-break space, the word
+/// joiner, the soft hyphen: `na<U+200B>me` reads as `name`): shown as escapes, so that what a
+/// message shows is what it says.
+pub(crate) fn is_invisible_or_reordering(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}'
+    )
 }
 
 impl fmt::Display for Diagnostic {
@@ -386,12 +401,12 @@ mod tests {
     #[test]
     fn a_pointer_is_shown_escaped() {
         let d = Diagnostic::new("bad").pointer(
-            "/servers/w/clients/evil\n::error file=README.md::Forged\n##[error]x\u{202E}\u{2028}",
+            "/servers/w/clients/evil\n::error file=README.md::Forged\n##[error]x\u{202E}\u{2028}\u{200B}",
         );
         let shown = d.to_string();
         assert_eq!(shown.lines().count(), 2, "{shown}");
         assert!(
-            shown.ends_with("at /servers/w/clients/evil\\n::error file=README.md::Forged\\n\\##[error]x\\u{202e}\\u{2028}"),
+            shown.ends_with("at /servers/w/clients/evil\\n::error file=README.md::Forged\\n\\##[error]x\\u{202e}\\u{2028}\\u{200b}"),
             "{shown}"
         );
     }
