@@ -253,6 +253,20 @@ cases! {
         );
     } => ["environments/prod.yaml:5:39: invalid YAML: a carriage return (U+000D) without a line feed"];
 
+    // Regression (independent try): JavaScript ends a `//` comment at U+2028, and a terminal's
+    // `git diff` prints what follows a lone carriage return over what comes before it.
+    script_hiding_code_after_a_line_separator: ["validate"], |r| {
+        with_workspace(r)
+            .write("templates/t/workspaces/w/scripts/s.yaml", "{}\n")
+            .write("templates/t/workspaces/w/scripts/s.js", "// harmless\u{2028}globalThis.evil = 1;\n");
+    } => ["templates/t/workspaces/w/scripts/s.js:1:12: U+2028 in a script: JavaScript ends a line there"];
+
+    policy_hiding_code_before_a_carriage_return: ["validate"], |r| {
+        with_workspace(r)
+            .write("templates/t/workspaces/w/policies/p.yaml", "{}\n")
+            .write("templates/t/workspaces/w/policies/p.rego", "package p\nallow = true\r# reviewed: nothing else changes\n");
+    } => ["templates/t/workspaces/w/policies/p.rego:2:13: a carriage return (U+000D) without a line feed after it"];
+
     template_hiding_a_key_after_a_paragraph_separator: ["render", "--env", "prod"], |r| {
         r.write(TENANT, "name: t\ndescription: plain\u{2029}metadata: {hidden: 1}\n");
     } => ["templates/t/tenant.yaml:2:19: invalid YAML: U+2029 (paragraph separator) where"];

@@ -550,6 +550,11 @@ fn write_files(
         if let Value::Object(entry) = &mut value {
             for sidecar in sidecars {
                 if let Some(Value::String(text)) = entry.get(sidecar.field) {
+                    // A text whose line breaks a review would not see stays in the entry file,
+                    // where YAML writes them escaped: as a sidecar it would be refused.
+                    if hidden_line_break(sidecar.ext, text).is_some() {
+                        continue;
+                    }
                     out.push((join(dir, &format!("{name}.{}", sidecar.ext)), text.clone()));
                     entry.remove(sidecar.field);
                 }
@@ -557,6 +562,21 @@ fn write_files(
         }
         out.push((join(dir, &format!("{name}.yaml")), yaml::to_string(&value)));
     }
+}
+
+/// Where (a byte offset) the text of a sidecar with extension `ext` holds a line break that its
+/// language reads and a review does not show, and which: a carriage return without a line feed
+/// after it (`git diff` in a terminal prints the rest of the line over its start, hiding what
+/// comes before), and in a script (`js`) U+2028 and U+2029 (line breaks to JavaScript, which
+/// end a `//` comment: what follows runs). YAML is checked as it is read
+/// ([`crate::yaml::parse`]).
+pub(crate) fn hidden_line_break(ext: &str, text: &str) -> Option<(usize, char)> {
+    let script = ext == "js";
+    let bytes = text.as_bytes();
+    text.char_indices().find(|&(i, c)| {
+        (c == '\r' && bytes.get(i + 1) != Some(&b'\n'))
+            || (script && matches!(c, '\u{2028}' | '\u{2029}'))
+    })
 }
 
 fn encoded(key: &str) -> String {
@@ -730,6 +750,31 @@ mod tests {
             .1;
         assert!(workspace.contains("webhooks: {}"), "{workspace}");
         assert!(workspace.contains("future_key"), "{workspace}");
+        assert_eq!(round_trip(&tree), tree);
+    }
+
+    /// A script or policy text holding a line break a review would not see (a lone `\r`; in a
+    /// script U+2028 or U+2029) stays in its entry file, escaped, where it reads back as it was;
+    /// as a sidecar the repository would refuse it.
+    #[test]
+    fn texts_with_line_breaks_a_review_would_not_see_stay_in_the_entry_file() {
+        let tree = json!({"servers": {"w": {
+            "scripts": {
+                "ls": {"body": "// note\u{2028}run();\n"},
+                "cr": {"body": "run();\r// note\n"},
+                "crlf": {"body": "run();\r\n"},
+            },
+            "policies": {"p": {"language": "rego", "definition": "allow = true\r# note\n"},
+                         "q": {"language": "rego", "definition": "package q\n# \u{2028}\n"}},
+        }}});
+        let files = write(&TENANT, &tree).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        for kept in ["scripts/ls.js", "scripts/cr.js", "policies/p.rego"] {
+            assert!(!names.iter().any(|n| n.ends_with(kept)), "{names:?}");
+        }
+        for sidecar in ["scripts/crlf.js", "policies/q.rego"] {
+            assert!(names.iter().any(|n| n.ends_with(sidecar)), "{names:?}");
+        }
         assert_eq!(round_trip(&tree), tree);
     }
 

@@ -251,12 +251,53 @@ impl RepoFiles {
     }
 }
 
-fn finish(files: RepoFiles, problems: Vec<Diagnostic>) -> Result<RepoFiles, Vec<Diagnostic>> {
+fn finish(files: RepoFiles, mut problems: Vec<Diagnostic>) -> Result<RepoFiles, Vec<Diagnostic>> {
+    let at = match &files.origin {
+        Origin::Revision { rev, .. } => format!("@{rev}"),
+        Origin::WorkTree => String::new(),
+    };
+    for (rel, text) in &files.templates {
+        if let Some(d) = unseen_line_break(&format!("templates/{rel}{at}"), rel, text) {
+            problems.push(d);
+        }
+    }
     if problems.is_empty() {
         Ok(files)
     } else {
         Err(problems)
     }
+}
+
+/// The error for a line break in a template's sidecar (a script's `.js`, a policy's `.rego`)
+/// that its language reads and a review does not show ([`crate::layout::hidden_line_break`]),
+/// with its line and column. YAML files are checked as they are read ([`crate::yaml::parse`]),
+/// where such characters inside quotes are allowed; `export` writes a text holding one in the
+/// entry's YAML file, escaped, instead of a sidecar.
+fn unseen_line_break(shown: &str, rel: &str, text: &str) -> Option<Diagnostic> {
+    let ext = rel.rsplit_once('.').map_or("", |(_, ext)| ext);
+    if ext == "yaml" {
+        return None;
+    }
+    let (offset, c) = crate::layout::hidden_line_break(ext, text)?;
+    let (line, column) = crate::diagnostic::line_column(text, offset);
+    let (what, hint) = match c {
+        '\r' => (
+            "a carriage return (U+000D) without a line feed after it: `git diff` in a terminal prints the rest of the line over its start, hiding what comes before it".to_owned(),
+            "remove it, or end the line with a line feed (`\\r\\n` is read as usual)".to_owned(),
+        ),
+        c => (
+            format!(
+                "U+{:04X} in a script: JavaScript ends a line there (a `//` comment ends and what follows runs), while editors and reviews show no line break",
+                u32::from(c)
+            ),
+            format!("remove it; in a string, write it as \\u{:04x}", u32::from(c)),
+        ),
+    };
+    Some(
+        Diagnostic::new(what)
+            .at(crate::diagnostic::Location::at(shown, line, column))
+            .hint(hint),
+    )
 }
 
 fn insert_environment(
