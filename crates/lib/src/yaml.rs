@@ -234,11 +234,10 @@ pub(crate) fn unseen_break_error(text: &str, file: &str) -> Option<Diagnostic> {
 /// serde_yaml's parser reads YAML 1.1: after such a character in a comment, a plain scalar or a
 /// block scalar, the rest of what looks like the same line is a new line to it, so `# note` then
 /// U+2028 then `evil: {...}` is a comment to a reviewer and a key to promote. Inside single or
-/// double quotes a line break ends nothing (the scalar goes on to its closing quote), and the
-/// two readings agree up to the first such character outside quotes: those are allowed (and
-/// serde_yaml writes them there itself, in the files promote exports). The two readings agree
-/// up to the first such character, so whether it is inside quotes is the same to both; if it
-/// is, both read on to the same closing quote, and agree again after it. saphyr's parser,
+/// double quotes a line break ends nothing (the scalar goes on to its closing quote), so those
+/// are allowed (promote's exports of platform data hold them there). The two readings agree up
+/// to the first such character, so whether it is inside quotes is the same to both; if it is,
+/// both read on to the same closing quote, and agree again after it. saphyr's parser,
 /// reading the text as a reviewer sees it (each such character a space, one for one: positions
 /// hold), says where the quoted scalars are; a text it cannot read is refused at its first such
 /// character after where it stopped.
@@ -548,8 +547,8 @@ const WRITTEN_ESCAPED: [char; 4] = ['\r', '\u{85}', '\u{2028}', '\u{2029}'];
 
 /// `value` written with every string (key or value) that holds one of [`WRITTEN_ESCAPED`] in
 /// double quotes, those characters escaped: bare, [`parse`] refuses some ([`unseen_break`]) and
-/// YAML changes others; escaped, a reviewer sees them. `text` is serde_yaml's writing of `value`: such strings are written as
-/// tokens it does not hold, then the tokens replaced.
+/// YAML changes others; escaped, a reviewer sees them. `text` is serde_yaml's writing of
+/// `value`: such strings are written as tokens it does not hold, then the tokens replaced.
 fn with_breaks_escaped(value: &Value, text: &str) -> String {
     let holds = |s: &str| s.contains(WRITTEN_ESCAPED);
     // No string holds the prefix: `text` holds every string, and a token has no space at which
