@@ -160,3 +160,26 @@ fn a_literal_text_equal_to_a_variable_is_one_change_shown_as_it_is() {
         );
     }
 }
+
+/// Regression (independent try): `.gitattributes` unsetting `diff` for templates and
+/// environment files made a later change to them read "Binary files differ" in a review, while
+/// promote applied it. Such a file is refused, each named; an attribute elsewhere is fine.
+#[test]
+fn files_git_shows_no_diff_of_are_refused() {
+    let repo = TestRepo::example();
+    repo.git_init();
+    repo.write(".gitattributes", "*.png -diff\n");
+    repo.commit("v1");
+    repo.run(&["validate", "--env", "local"]).success();
+    repo.write(
+        ".gitattributes",
+        "environments/local.yaml binary\ntemplates/acme/tenant.yaml -diff\n",
+    );
+    let run = repo.run(&["validate", "--env", "local"]);
+    run.code(1);
+    for file in ["environments/local.yaml", "templates/acme/tenant.yaml"] {
+        run.stderr_contains(&format!(
+            "{file}: git shows no diff of this file: `.gitattributes` unsets `diff` for it"
+        ));
+    }
+}

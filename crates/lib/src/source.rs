@@ -90,6 +90,15 @@ impl RepoFiles {
         for (name, text) in read_tree(&canonical_root, "environments", &mut problems) {
             insert_environment(&mut environments, &name, text, &mut problems);
         }
+        let read = templates
+            .keys()
+            .map(|rel| format!("templates/{rel}"))
+            .chain(
+                environments
+                    .keys()
+                    .map(|name| format!("environments/{name}.yaml")),
+            );
+        problems.extend(diffless(&canonical_root, read));
         if templates_needed && !canonical_root.join("templates").is_dir() {
             problems.push(
                 Diagnostic::new(format!("{} has no templates/ directory", root.display()))
@@ -266,6 +275,28 @@ fn finish(files: RepoFiles, mut problems: Vec<Diagnostic>) -> Result<RepoFiles, 
     } else {
         Err(problems)
     }
+}
+
+/// The files among `paths` (relative to the configuration repository at `root`) that git shows
+/// no diff of: `.gitattributes` unsets `diff` for them (`-diff`, or `binary`), so a review of a
+/// change to one reads "Binary files differ" while promote applies it. Outside a git repository
+/// there is nothing to check.
+fn diffless(root: &Path, paths: impl Iterator<Item = String>) -> Vec<Diagnostic> {
+    let Ok(git) = git2::Repository::discover(root) else {
+        return Vec::new();
+    };
+    let prefix = repo_prefix(&git, root);
+    paths
+        .filter(|rel| {
+            let value = git.get_attr(&prefix.join(rel), "diff", git2::AttrCheckFlags::default());
+            matches!(value.map(git2::AttrValue::from_string), Ok(git2::AttrValue::False))
+        })
+        .map(|rel| {
+            Diagnostic::new("git shows no diff of this file: `.gitattributes` unsets `diff` for it (`-diff` or `binary`), so a review of a change to it reads \"Binary files differ\" while promote applies the change")
+                .in_file(rel)
+                .hint("remove that attribute from what matches templates/ and environments/: a review must see every change to what promote applies")
+        })
+        .collect()
 }
 
 /// The error for a line break in a template's sidecar (a script's `.js`, a policy's `.rego`)
