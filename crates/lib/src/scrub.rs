@@ -210,7 +210,8 @@ fn value_without(value: serde_json::Value, known: &[String]) -> serde_json::Valu
 
 /// `value` with each of its strings and keys as `text` gives it (a string `text` leaves as it is
 /// keeps its allocation): the one walk of the values that stand-ins replace texts in, for
-/// credentials here and for a tenant's own values in reports ([`crate::report`]).
+/// credentials here, for a tenant's own values in reports ([`crate::report`]) and for the
+/// strings YAML writes escaped ([`crate::yaml::to_string`]).
 pub(crate) fn with_texts<F>(value: serde_json::Value, text: &F) -> serde_json::Value
 where
     F: for<'t> Fn(&'t str) -> Cow<'t, str>,

@@ -550,43 +550,24 @@ const WRITTEN_ESCAPED: [char; 4] = ['\r', '\u{85}', '\u{2028}', '\u{2029}'];
 /// YAML changes others; escaped, a reviewer sees them. `text` is serde_yaml's writing of
 /// `value`: such strings are written as tokens it does not hold, then the tokens replaced.
 fn with_breaks_escaped(value: &Value, text: &str) -> String {
-    let holds = |s: &str| s.contains(WRITTEN_ESCAPED);
     // No string holds the prefix: `text` holds every string, and a token has no space at which
     // serde_yaml could fold it.
     let prefix = (0u64..)
         .map(|n| format!("promote-escaped-{n}-"))
         .find(|p| !text.contains(p.as_str()))
         .unwrap_or_else(|| unreachable!("a text holds finitely many prefixes"));
-    let mut quoted: Vec<String> = Vec::new();
-    let mut token = |s: &str| {
-        quoted.push(double_quoted(s));
-        format!("{prefix}{}-end", quoted.len() - 1)
-    };
-    fn tokenized(
-        value: &Value,
-        holds: &dyn Fn(&str) -> bool,
-        token: &mut dyn FnMut(&str) -> String,
-    ) -> Value {
-        match value {
-            Value::String(s) if holds(s) => Value::String(token(s)),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| tokenized(v, holds, token)).collect())
-            }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| {
-                        let k = if holds(k) { token(k) } else { k.clone() };
-                        (k, tokenized(v, holds, token))
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
+    let quoted = std::cell::RefCell::new(Vec::new());
+    let tokens = crate::scrub::with_texts(value.clone(), &|s| {
+        if !s.contains(WRITTEN_ESCAPED) {
+            return s.into();
         }
-    }
-    let tokens = tokenized(value, &holds, &mut token);
+        let mut quoted = quoted.borrow_mut();
+        quoted.push(double_quoted(s));
+        format!("{prefix}{}-end", quoted.len() - 1).into()
+    });
     let mut out = written(&tokens);
     // Each token once, and none inside another (`-1-end` is not in `-11-end`).
-    for (i, q) in quoted.iter().enumerate() {
+    for (i, q) in quoted.into_inner().iter().enumerate() {
         out = out.replacen(&format!("{prefix}{i}-end"), q, 1);
     }
     out
