@@ -62,8 +62,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     }
     let env = args.env.as_deref().unwrap_or_default();
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, env)?;
+    let project = Project::open(&files, env)?;
     let tenants = project.select(&args.tenants)?;
     // A repository with errors is refused as such before anything else; the tenants are
     // rendered for that alone only when something else refuses the apply before its plan.

@@ -19,8 +19,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Comma
     let source = check_commit(ui, global, &file, args.allow_other_commit)?;
     // The plan is applied as its commit renders, whatever the work tree holds.
     let files = RepoFiles::from_revision(&global.repo, &file.commit)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &file.env)?;
+    let project = Project::open(&files, &file.env)?;
     let tenants = file.select(&project)?;
     let _lock = (!args.dry_run)
         .then(|| super::lock::hold(ui, global, &args.lock, &project.env.name, "apply"))

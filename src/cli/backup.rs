@@ -34,8 +34,7 @@ pub struct BackupArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &BackupArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::open(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let _lock = super::lock::hold(ui, global, &args.lock, &project.env.name, "backup")?;
     let repo = git2::Repository::discover(&global.repo).map_err(|e| {

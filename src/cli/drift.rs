@@ -20,8 +20,7 @@ pub struct DriftArgs {
 
 pub fn run(ui: &Ui, global: &GlobalArgs, args: &DriftArgs) -> CommandResult {
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::open(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let bar = progress::bar(tenants.len(), &format!("drift {}", args.env), ui.quiet);

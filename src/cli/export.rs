@@ -47,8 +47,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         args.allow_secrets_in_repo,
     )?;
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::open(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let live = super::open_live(ui, global, &project.env, &tenants)?;
     let options = export::Options {

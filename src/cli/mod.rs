@@ -119,8 +119,7 @@ pub fn with_tenant(
     ) -> CommandResult,
 ) -> CommandResult {
     let files = promote_lib::source::RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = promote_lib::pipeline::Project::load(&templates, env)?;
+    let project = promote_lib::pipeline::Project::open(&files, env)?;
     let tenants = project.select(&[tenant.to_owned()])?;
     match tenants.first() {
         Some(t) => work(&project, t),

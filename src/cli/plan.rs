@@ -107,8 +107,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &PlanArgs) -> CommandResult {
         None => None,
     };
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::open(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let rev_files = match &args.against {
         Against::Rev(rev) => Some(RepoFiles::from_revision(&global.repo, rev)?),

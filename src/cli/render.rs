@@ -42,8 +42,7 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &RenderArgs) -> CommandResult {
         rendered::refuse_source_dirs(&global.repo, out)?;
     }
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let project = Project::load(&templates, &args.env)?;
+    let project = Project::open(&files, &args.env)?;
     let tenants = project.select(&args.tenants)?;
     let out = args.out.as_ref().map(|dir| Out {
         dir: dir.clone(),

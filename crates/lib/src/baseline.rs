@@ -210,8 +210,7 @@ impl<'a> Baseline<'a> {
                 if !files.environments.contains_key(env) {
                     return Ok(Baseline::Rev(None));
                 }
-                let templates = std::sync::Arc::new(crate::render::Templates::compile(files)?);
-                Project::load(&templates, env).map(|p| Baseline::Rev(Some(Box::new(p))))
+                Project::open(files, env).map(|p| Baseline::Rev(Some(Box::new(p))))
             }
             (Against::Rev(rev), None) => Err(vec![Diagnostic::new(format!(
                 "revision {rev} was not loaded"

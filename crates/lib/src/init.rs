@@ -328,8 +328,7 @@ mod tests {
         .unwrap();
         assert!(client.contains("$schema=../../../../../schema/clients.json\n"));
         let files = RepoFiles::from_work_tree(dir.path()).unwrap();
-        let templates = std::sync::Arc::new(crate::render::Templates::compile(&files).unwrap());
-        let project = Project::load(&templates, "local").unwrap();
+        let project = Project::open(&files, "local").unwrap();
         for tenant in &project.tenants {
             project.desired(tenant).unwrap();
         }

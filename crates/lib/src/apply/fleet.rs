@@ -380,10 +380,8 @@ pub fn send(
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::sync::Arc;
 
     use super::*;
-    use crate::render::Templates;
     use crate::source::RepoFiles;
 
     /// The shipped example, copied into a fresh git repository.
@@ -410,8 +408,7 @@ mod tests {
     fn apply_within(repo: &Path, budget: usize) -> (usize, usize) {
         crate::connect::set_local_platform(promote_emulator::Embedded::start_local);
         let files = RepoFiles::from_work_tree(repo).unwrap();
-        let templates = Arc::new(Templates::compile(&files).unwrap());
-        let project = Project::load(&templates, "local").unwrap();
+        let project = Project::open(&files, "local").unwrap();
         let tenants: Vec<&Tenant> = project.tenants.iter().collect();
         let live = Live::open(repo, &project.env, &tenants, Default::default()).unwrap();
         let options = Options {
