@@ -16,6 +16,8 @@
 #                                      issue's yardstick: Jinja2, PyYAML's libyaml loader, jsonpatch
 #                                      and json-merge-patch, two processes; against its own rendering
 #                                      of staging B, so it plans the same changes)
+#   $BENCH_REFERENCE --repo R plan ... (when set: another build of promote, timed like the plan;
+#                                      the issue's yardstick was the build before it, 4120b01)
 #
 # and prints a markdown table on stdout: wall time, tenants/s and peak RSS of the plan; the wall
 # time of the straight path ("straight s") and how many times faster the plan is; the floor
@@ -24,15 +26,18 @@
 # "floor wall s": the whole parse-floor process, reads included); the ratio plan s / floor s;
 # the wall time of the text report ("text s"); the script's wall time ("script s") and how many
 # times faster the plan is ("× script": measured in the same hour, it says more than tenants/s on
-# a shared machine whose speed drifts by the hour); then the targets of the issue checked on the
-# largest size. Without the script's Python modules its columns read "-" (pip install jinja2
+# a shared machine whose speed drifts by the hour); the reference build's wall time ("reference
+# s") and how many times faster the plan is ("× reference"); then the targets of the issue
+# checked on the largest size. Without the script's Python modules its columns read "-" (pip install jinja2
 # pyyaml jsonpatch json-merge-patch).
 # Progress goes to stderr. Run it on an otherwise idle machine; it is not a test.
 #
 # Environment: BENCH_RUNS (default 1; best wall time and worst RSS of that many runs),
 # BENCH_SEED (gen-repo seed, default 1), BENCH_KEEP=1 (keep the generated repositories),
 # TMPDIR (where they go), RAYON_NUM_THREADS (applies to both plan and floor), CARGO_TARGET_DIR,
-# BENCH_SCRIPT=0 (do not time the script: it plans about 35 tenants/s, 5 minutes for 10,000).
+# BENCH_SCRIPT=0 (do not time the script: it plans about 35 tenants/s, 5 minutes for 10,000),
+# BENCH_REFERENCE (a promote binary to time beside this one, e.g. one built from 4120b01: the
+# issue measured that build at 700 tenants/s when it asked for 2,500, 3.6 times as many).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,6 +66,12 @@ if ! /usr/bin/time -v true >/dev/null 2>&1; then
 fi
 
 log() { echo "fleet.sh: $*" >&2; }
+
+reference="${BENCH_REFERENCE:-}"
+if [ -n "$reference" ] && ! [ -x "$reference" ]; then
+    echo "fleet.sh: BENCH_REFERENCE '$reference' is not an executable" >&2
+    exit 1
+fi
 
 script="$root/benches/script-plan.py"
 with_script=0
@@ -133,7 +144,7 @@ for n in "${sizes[@]}"; do
         python3 "$script" render "$repo" staging "$repo/script-baseline"
     fi
 
-    plan_s="" plan_rss=0 text_s="" straight_s="" floor_s="" floor_wall="" floor_line="" script_s=""
+    plan_s="" plan_rss=0 text_s="" straight_s="" floor_s="" floor_wall="" floor_line="" script_s="" ref_s=""
     for ((r = 1; r <= runs; r++)); do
         log "$n tenants: plan, run $r/$runs"
         # Exit code 2 means "changes present": expected, prod differs from the staging baseline.
@@ -154,6 +165,13 @@ for n in "${sizes[@]}"; do
                 python3 "$script" plan "$repo" prod "$repo/script-baseline"
             y="$(wall_s "$work/script.time")"
             if [ -z "$script_s" ] || awk "BEGIN { exit !($y < $script_s) }"; then script_s="$y"; fi
+        fi
+        if [ -n "$reference" ]; then
+            log "$n tenants: the reference build's plan, run $r/$runs"
+            timed "$work/reference.time" "0 2" /dev/null \
+                "$reference" --repo "$repo" plan --env prod --against "dir:$repo/baseline" --output json
+            z="$(wall_s "$work/reference.time")"
+            if [ -z "$ref_s" ] || awk "BEGIN { exit !($z < $ref_s) }"; then ref_s="$z"; fi
         fi
 
         s="$(wall_s "$work/plan.time")"
@@ -177,7 +195,7 @@ for n in "${sizes[@]}"; do
 
     tps="$(calc "%.0f" "$n / ($plan_s > 0 ? $plan_s : 0.01)")"
     ratio="$(calc "%.2f" "$plan_s / ($floor_s > 0 ? $floor_s : 0.001)")"
-    rows+=("$n|$plan_s|$tps|$plan_rss|$floor_s|$ratio|$floor_wall|$straight_s|$text_s|$script_s")
+    rows+=("$n|$plan_s|$tps|$plan_rss|$floor_s|$ratio|$floor_wall|$straight_s|$text_s|$script_s|$ref_s")
     if [ "${BENCH_KEEP:-0}" != 1 ]; then
         rm -rf "$repo"
     fi
@@ -188,9 +206,10 @@ rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "promote fleet benchmark, $(date -u +%Y-%m-%d), commit $rev, $(nproc) cores${cpu:+ ($cpu)}, best of $runs run(s)"
 echo
-echo "| tenants | plan s | tenants/s | peak RSS MB | straight s | speed-up | floor s | ratio plan/floor | floor wall s | text s | script s | × script |"
-echo "|--------:|-------:|----------:|------------:|-----------:|---------:|--------:|-----------------:|-------------:|-------:|---------:|---------:|"
-# The script's columns: its wall time and how many times the plan's it is, or "-".
+echo "| tenants | plan s | tenants/s | peak RSS MB | straight s | speed-up | floor s | ratio plan/floor | floor wall s | text s | script s | × script | reference s | × reference |"
+echo "|--------:|-------:|----------:|------------:|-----------:|---------:|--------:|-----------------:|-------------:|-------:|---------:|---------:|------------:|------------:|"
+# The script's (or the reference build's) columns: its wall time and how many times the plan's
+# it is, or "-".
 script_cells() {
     if [ -n "$2" ]; then
         printf '%.2f | %s×' "$2" "$(calc "%.1f" "$2 / ($1 > 0 ? $1 : 0.01)")"
@@ -199,9 +218,10 @@ script_cells() {
     fi
 }
 for row in "${rows[@]}"; do
-    IFS='|' read -r n s tps m f ratio w t x y <<<"$row"
-    printf '| %s | %.2f | %s | %s | %.2f | %s× | %.3f | %s× | %.2f | %.2f | %s |\n' "$n" "$s" "$tps" "$m" "$t" \
-        "$(calc "%.2f" "$t / ($s > 0 ? $s : 0.01)")" "$f" "$ratio" "$w" "$x" "$(script_cells "$s" "$y")"
+    IFS='|' read -r n s tps m f ratio w t x y z <<<"$row"
+    printf '| %s | %.2f | %s | %s | %.2f | %s× | %.3f | %s× | %.2f | %.2f | %s | %s |\n' "$n" "$s" "$tps" "$m" "$t" \
+        "$(calc "%.2f" "$t / ($s > 0 ? $s : 0.01)")" "$f" "$ratio" "$w" "$x" "$(script_cells "$s" "$y")" \
+        "$(script_cells "$s" "$z")"
 done
 
 # Targets (issue 20), checked at 2,000 tenants (or the size nearest to it): at least 2,500
@@ -214,8 +234,8 @@ for i in "${!rows[@]}"; do
     IFS='|' read -r best _ <<<"${rows[$ref]}"
     if awk "BEGIN { exit !(($n - 2000)^2 < ($best - 2000)^2) }"; then ref=$i; fi
 done
-IFS='|' read -r n_ref s_ref tps_ref m_ref _ ratio_ref _ _ _ y_ref <<<"${rows[$ref]}"
-IFS='|' read -r n_big _ _ m_big _ _ _ _ _ _ <<<"${rows[${#rows[@]} - 1]}"
+IFS='|' read -r n_ref s_ref tps_ref m_ref _ ratio_ref _ _ _ y_ref z_ref <<<"${rows[$ref]}"
+IFS='|' read -r n_big _ _ m_big _ _ _ _ _ _ _ <<<"${rows[${#rows[@]} - 1]}"
 echo
 echo "targets at $n_ref tenants: throughput $tps_ref tenants/s (goal >= 2500): $(verdict "$tps_ref >= 2500");" \
     "plan/floor $ratio_ref× (goal < 1.0): $(verdict "$ratio_ref < 1.0");" \
@@ -224,6 +244,11 @@ if [ -n "$y_ref" ]; then
     times="$(calc "%.1f" "$y_ref / ($s_ref > 0 ? $s_ref : 0.01)")"
     echo "against the script in the same hour at $n_ref tenants: ${times}× as fast (the issue's 2,500 tenants/s" \
         "was about 25× its script): $(verdict "$times >= 25")"
+fi
+if [ -n "$z_ref" ]; then
+    times="$(calc "%.2f" "$z_ref / ($s_ref > 0 ? $s_ref : 0.01)")"
+    echo "against the reference build in the same hour at $n_ref tenants: ${times}× as fast (the issue's" \
+        "2,500 tenants/s was 3.57× the 700 it measured of 4120b01): $(verdict "$times >= 3.57")"
 fi
 if [ "$n_big" -gt "$n_ref" ]; then
     echo "memory from $n_ref to $n_big tenants: peak RSS ${m_ref} MB -> ${m_big} MB" \
