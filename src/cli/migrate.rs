@@ -81,9 +81,10 @@ pub fn run(ui: &Ui, global: &GlobalArgs, args: &MigrateArgs) -> CommandResult {
     let (from_env, from_tenant) = split(&args.from, "--from")?;
     let (to_env, to_tenant) = split(&args.to, "--to")?;
     let files = RepoFiles::from_work_tree(&global.repo)?;
-    let templates = std::sync::Arc::new(promote_lib::render::Templates::compile(&files)?);
-    let source_project = Project::load(&templates, &from_env)?;
-    let destination_project = Project::load(&templates, &to_env)?;
+    let (_, opened) = Project::open_each(&files, &[from_env.clone(), to_env.clone()])?;
+    let [source_project, destination_project] = <[_; 2]>::try_from(opened)
+        .unwrap_or_else(|_| unreachable!("two projects for two environments"));
+    let (source_project, destination_project) = (source_project?, destination_project?);
     let from = source_project.select(&[from_tenant])?;
     let to = destination_project.select(&[to_tenant])?;
     let (Some(from), Some(to)) = (from.first().copied(), to.first().copied()) else {

@@ -110,28 +110,56 @@ impl<'a> Project<'a> {
     }
 
     /// Compiles the templates of `files` and returns their environment `env`, its tenants
-    /// resolved: [`Templates::compile`] then [`Project::load`], the two at once. Neither needs
-    /// the other (an environment is read from the files alone), and each takes tens of
-    /// milliseconds (a few thousand tenants' entries, a hundred template files), which a
-    /// command that plans a few tenants (`ci` after a merge) otherwise spends on one core.
-    /// The templates' errors come first, as when they are compiled first.
+    /// resolved: [`Templates::compile`] then [`Project::load`], the two at once
+    /// ([`Project::open_each`]).
     pub fn open(files: &'a RepoFiles, env: &str) -> Result<Project<'a>, Vec<Diagnostic>> {
+        let (_, mut opened) = Project::open_each(files, &[env.to_owned()])?;
+        opened
+            .pop()
+            .unwrap_or_else(|| unreachable!("one project for one environment"))
+    }
+
+    /// Compiles the templates of `files` and loads each of `envs` with them, the compiling and
+    /// the reading at once: neither needs the other (an environment is read from the files
+    /// alone), and each takes tens of milliseconds (a few thousand tenants' entries, a hundred
+    /// template files), which a command that plans a few tenants (`ci` after a merge, `plan
+    /// --tenant`) otherwise spends on one core. The templates' errors, when they have any,
+    /// are returned, as when they are compiled first; otherwise each environment's project or
+    /// errors, in the order of `envs`.
+    #[allow(clippy::type_complexity)]
+    pub fn open_each(
+        files: &'a RepoFiles,
+        envs: &[String],
+    ) -> Result<
+        (
+            Arc<Templates<'a>>,
+            Vec<Result<Project<'a>, Vec<Diagnostic>>>,
+        ),
+        Vec<Diagnostic>,
+    > {
+        let read_all = || -> Vec<Result<Environed, Vec<Diagnostic>>> {
+            envs.iter().map(|env| Environed::read(files, env)).collect()
+        };
         let (templates, read) = std::thread::scope(|scope| {
             let reading = std::thread::Builder::new()
                 .name("environment".to_owned())
-                .spawn_scoped(scope, || Environed::read(files, env));
+                .spawn_scoped(scope, read_all);
             let templates = Templates::compile(files);
             let read = match reading {
                 Ok(handle) => handle
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread to spare: read it here.
-                Err(_) => Environed::read(files, env),
+                // No thread to spare: read them here.
+                Err(_) => read_all(),
             };
             (templates, read)
         });
         let templates = Arc::new(templates?);
-        Ok(Project::of(&templates, read?))
+        let projects = read
+            .into_iter()
+            .map(|read| read.map(|read| Project::of(&templates, read)))
+            .collect();
+        Ok((templates, projects))
     }
 
     /// The project of `templates` and of what was read of one of their environments.

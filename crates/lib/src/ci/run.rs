@@ -7,7 +7,6 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -22,7 +21,6 @@ use crate::patch::three_way::{DriftPolicy, Mode};
 use crate::pipeline::Project;
 use crate::plan::{self, Header, Outcome, Summary};
 use crate::progress;
-use crate::render::Templates;
 use crate::report;
 use crate::saved::{Fit, PlanFile, SavedTenant};
 use crate::state;
@@ -312,15 +310,17 @@ pub fn run(
         let remote = crate::scrub::remote(remote);
         tracing::info!(?pulled, remote, "state pulled");
     }
-    // Every environment renders from the head's templates, compiled once.
-    let templates = Arc::new(Templates::compile(&change.head)?);
+    // Every environment renders from the head's templates, compiled once (while the
+    // environments are read).
+    let names = super::names(&change.head, &options.envs);
+    let (templates, opened) = Project::open_each(&change.head, &names)?;
     change.affected = crate::affected::affected_given(
         &change.base,
         &change.head,
         Some(templates.graph()),
         &options.envs,
     );
-    let projects = load(repo, options, host, &change, &templates)?;
+    let projects = load(repo, options, host, &change, opened)?;
     let envs: Vec<String> = projects.iter().map(|p| p.env.name.clone()).collect();
     if options.apply {
         validate_all(&change, &projects, options.shard)?;
@@ -416,19 +416,20 @@ pub fn run(
     Ok(Ran::Finished(outcomes))
 }
 
-/// Loads the environments to run from head, in promotion order. A plan (which may be a pull
-/// request's) connects where the base commit says; an apply runs on a merged change.
+/// The environments to run, loaded from head ([`Project::open_each`]), in promotion order. A
+/// plan (which may be a pull request's) connects where the base commit says; an apply runs on
+/// a merged change.
 fn load<'a>(
     repo: &Path,
     options: &Options,
     host: &dyn Host,
     change: &Change,
-    templates: &Arc<Templates<'a>>,
+    opened: Vec<Result<Project<'a>, Vec<Diagnostic>>>,
 ) -> Result<Vec<Project<'a>>, Error> {
     let mut projects = Vec::new();
     let mut problems = Vec::new();
-    for env in super::names(&change.head, &options.envs) {
-        match Project::load(templates, &env) {
+    for opened in opened {
+        match opened {
             Ok(mut p) if !options.apply => {
                 match super::trust_base_target(repo, change, &mut p.env) {
                     Ok(note) => {
