@@ -28,8 +28,8 @@
 # times faster the plan is ("× script": measured in the same hour, it says more than tenants/s on
 # a shared machine whose speed drifts by the hour); the reference build's wall time ("reference
 # s") and how many times faster the plan is ("× reference"); then the targets of the issue
-# checked on the largest size. Without the script's Python modules its columns read "-" (pip install jinja2
-# pyyaml jsonpatch json-merge-patch).
+# checked on the largest size. Without the script's Python modules its columns read "-" (pip
+# install jinja2 pyyaml jsonpatch json-merge-patch), and so do the reference's without one.
 # Progress goes to stderr. Run it on an otherwise idle machine; it is not a test.
 #
 # Environment: BENCH_RUNS (default 1; best wall time and worst RSS of that many runs),
@@ -37,7 +37,7 @@
 # TMPDIR (where they go), RAYON_NUM_THREADS (applies to both plan and floor), CARGO_TARGET_DIR,
 # BENCH_SCRIPT=0 (do not time the script: it plans about 35 tenants/s, 5 minutes for 10,000),
 # BENCH_REFERENCE (a promote binary to time beside this one, e.g. one built from 4120b01: the
-# issue measured that build at 700 tenants/s when it asked for 2,500, 3.6 times as many).
+# issue measured that build at 700 tenants/s when it asked for 2,500, 3.57 times as many).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
