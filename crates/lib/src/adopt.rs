@@ -561,8 +561,7 @@ fn rendered_back(repo: &Path, env: &str, t: &Tenant, expected: &Value) -> Result
         ))
     };
     let files = RepoFiles::from_work_tree(repo).map_err(failed)?;
-    let templates = Arc::new(Templates::compile(&files).map_err(failed)?);
-    let project = Project::load(&templates, env).map_err(failed)?;
+    let project = Project::open(&files, env).map_err(failed)?;
     let tenant = project
         .tenants
         .iter()

@@ -4,7 +4,6 @@
 //! groups errors the same way for people (the JSON keeps every tenant's).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -12,7 +11,6 @@ use serde::Serialize;
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::Project;
 use crate::progress;
-use crate::render::Templates;
 use crate::source::RepoFiles;
 
 /// How many tenant keys a shared warning names.
@@ -99,16 +97,15 @@ pub fn repository(
     let mut warnings: Vec<Shared> = Vec::new();
     let mut checked = 0usize;
     // Compiled once for every environment; their errors are the snapshot's, reported once.
-    let templates = match Templates::compile(files) {
-        Ok(t) => Some(Arc::new(t)),
+    let opened = match Project::open_each(files, &envs) {
+        Ok((_, opened)) => opened,
         Err(ds) => {
             errors.extend(ds);
-            None
+            Vec::new()
         }
     };
-    for env in &envs {
-        let Some(templates) = &templates else { break };
-        let project = match Project::load(templates, env) {
+    for (env, opened) in envs.iter().zip(opened) {
+        let project = match opened {
             Ok(p) => p,
             Err(ds) => {
                 // A template's own files (its promote.yaml) are the same in every environment:
