@@ -234,6 +234,7 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 

@@ -105,6 +105,7 @@ pub(crate) fn read(repo: &Path, base: &str, head: &str) -> Result<Change, Vec<Di
                     rev: base.to_owned(),
                     commit: base.to_owned(),
                 },
+                parsed: Default::default(),
             },
             None,
         )
@@ -288,6 +289,7 @@ mod tests {
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 

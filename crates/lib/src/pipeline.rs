@@ -594,6 +594,7 @@ mod tests {
             .into(),
             environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         };
         let project = Project::open(&files, "prod").unwrap();
         let errors: Vec<String> = project
@@ -624,6 +625,7 @@ mod tests {
             .into(),
             environments: [("prod".to_owned(), env.to_owned())].into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 
@@ -716,6 +718,7 @@ mod tests {
             templates: [("acme/tenant.yaml".to_owned(), "{}".to_owned())].into(),
             environments: [("prod".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         };
         let project = Project::open(&files, "prod").unwrap();
         let err = project.select(&["nope".to_owned()]).unwrap_err();
@@ -735,6 +738,7 @@ mod tests {
             )]
             .into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         };
         let project = Project::open(&files, "prod").unwrap();
         let keys = |names: &[&str]| {

@@ -1034,6 +1034,7 @@ mod tests_support {
                 .collect(),
             environments: [("prod".to_owned(), env.to_owned())].into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 

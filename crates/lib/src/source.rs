@@ -5,7 +5,9 @@
 //! with no checkout, through exactly the code that renders the work tree.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::environment::{is_valid_name, Environment};
@@ -26,9 +28,38 @@ pub enum Origin {
 pub struct RepoFiles {
     /// Files under `templates/`, by '/'-separated path relative to `templates/`.
     pub templates: BTreeMap<String, String>,
-    /// Environment files by environment name.
+    /// Environment files by environment name (never changed once read: [`Self::environment`]
+    /// keeps what it parsed of them).
     pub environments: BTreeMap<String, String>,
     pub origin: Origin,
+    /// The environments parsed so far.
+    pub(crate) parsed: Parsed,
+}
+
+/// The environments of a snapshot parsed so far, by name, with what parsing them answered: each
+/// file is parsed once however often it is asked for (`ci` asked for a changed environment's
+/// three times and its base's twice, and a 2,000-tenant file takes about 75 million instructions
+/// to parse).
+#[derive(Default)]
+pub(crate) struct Parsed(Mutex<BTreeMap<String, Result<Environment, Diagnostic>>>);
+
+impl Parsed {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Result<Environment, Diagnostic>>> {
+        // A panic while the map was held left it whole (an insert of a finished value).
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for Parsed {
+    fn clone(&self) -> Self {
+        Parsed(Mutex::new(self.lock().clone()))
+    }
+}
+
+impl fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.lock().keys()).finish()
+    }
 }
 
 /// A git revision that names no commit of the repository.
@@ -110,6 +141,7 @@ impl RepoFiles {
                 templates,
                 environments,
                 origin: Origin::WorkTree,
+                parsed: Parsed::default(),
             },
             problems,
         )
@@ -214,6 +246,7 @@ impl RepoFiles {
                     rev: rev.to_owned(),
                     commit: commit.id().to_string(),
                 },
+                parsed: Parsed::default(),
             },
             problems,
         )
@@ -241,8 +274,19 @@ impl RepoFiles {
         }
     }
 
-    /// Returns environment `name`.
+    /// Returns environment `name`, parsed the first time it is asked for.
     pub fn environment(&self, name: &str) -> Result<Environment, Diagnostic> {
+        if let Some(parsed) = self.parsed.lock().get(name) {
+            return parsed.clone();
+        }
+        // Parsed without the lock held: another thread asking for another file is not held up.
+        let parsed = self.parse_environment(name);
+        self.parsed.lock().insert(name.to_owned(), parsed.clone());
+        parsed
+    }
+
+    /// Parses environment `name`.
+    fn parse_environment(&self, name: &str) -> Result<Environment, Diagnostic> {
         let path = format!("environments/{name}.yaml");
         let Some(text) = self.environments.get(name) else {
             let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
@@ -558,4 +602,46 @@ fn display_rel(root: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(prod: &str) -> RepoFiles {
+        RepoFiles {
+            templates: BTreeMap::new(),
+            environments: [("prod".to_owned(), prod.to_owned())].into(),
+            origin: Origin::WorkTree,
+            parsed: Parsed::default(),
+        }
+    }
+
+    /// An environment is parsed once, the first time it is asked for, and answers the same
+    /// every time after: a file that parses, one that does not, and one that is not there.
+    #[test]
+    fn an_environment_is_parsed_once_and_answers_the_same() {
+        let good = files("target: {url: https://x}\ntenants: {acme: {template: saas}}\n");
+        let first = good.environment("prod").expect("parses");
+        assert_eq!(good.parsed.lock().len(), 1);
+        let again = good.environment("prod").expect("parses");
+        assert_eq!((&again.text, &again.path), (&first.text, &first.path));
+        let keys = |e: &Environment| {
+            e.file
+                .tenants
+                .as_ref()
+                .map(|t| t.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(keys(&again), keys(&first));
+        assert_eq!(keys(&first), Some(vec!["acme".to_owned()]));
+
+        let bad = files("target: [\n");
+        let first = bad.environment("prod").expect_err("does not parse");
+        assert_eq!(bad.environment("prod").expect_err("still"), first);
+        assert_eq!(bad.parsed.lock().len(), 1);
+
+        let missing = good.environment("staging").expect_err("no such file");
+        assert_eq!(good.environment("staging").expect_err("still"), missing);
+        assert!(good.parsed.lock().keys().eq(["prod", "staging"]));
+    }
 }

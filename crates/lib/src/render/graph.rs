@@ -333,6 +333,7 @@ mod tests {
                 .collect(),
             environments: BTreeMap::new(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 

@@ -237,6 +237,7 @@ mod tests {
             templates: [("a/tenant.yaml".to_owned(), template.to_owned())].into(),
             environments: [("e".to_owned(), "target: {url: https://x}\n".to_owned())].into(),
             origin: crate::source::Origin::WorkTree,
+            parsed: Default::default(),
         };
         let a = nonce(&files("name: a\n"));
         assert_eq!(a.len(), 32);

@@ -228,6 +228,7 @@ mod tests {
             )]
             .into(),
             origin: Origin::WorkTree,
+            parsed: Default::default(),
         }
     }
 
