@@ -162,7 +162,9 @@ pub(crate) fn trust_base_target(
         .context(&env.name, None)
         .hint("merge the environment file first (then `promote ci --apply` on the merge uses it), or leave this environment out with --env"));
     }
-    let mut base = change.base.environment(&env.name)?;
+    // A copy: its target is given the base commit's CA file.
+    let base = change.base.environment(&env.name)?;
+    let mut base = Environment::clone(&base);
     // The CA file too is the base commit's: the work tree holds the pull request's.
     if let (Some(file), Some(commit)) = (&base.file.target.ca_file, change.base_commit) {
         let pem = blob_at(repo, commit, file).map_err(|e| {
@@ -313,7 +315,7 @@ mod tests {
         let selected: Vec<String> = selected.iter().map(|s| s.to_string()).collect();
         let envs: Vec<Environment> = names(f, &selected)
             .iter()
-            .map(|n| f.environment(n).unwrap())
+            .map(|n| Environment::clone(&f.environment(n).unwrap()))
             .collect();
         Ok(order(envs, |e| e)?.into_iter().map(|e| e.name).collect())
     }

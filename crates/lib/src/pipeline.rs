@@ -44,7 +44,8 @@ const MAX_LAID: usize = 500_000;
 pub struct Project<'a> {
     pub files: &'a RepoFiles,
     pub templates: Arc<Templates<'a>>,
-    pub env: Environment,
+    /// Shared with the snapshot, which parsed it ([`RepoFiles::environment`]).
+    pub env: Arc<Environment>,
     pub tenants: Vec<Tenant>,
     /// The number of warnings of each tenant rendered so far, by key (a tenant rendered twice
     /// counts once).
@@ -508,7 +509,7 @@ impl<'a> Project<'a> {
 
 /// What a project holds of its environment: read from the snapshot's files alone.
 struct Environed {
-    env: Environment,
+    env: Arc<Environment>,
     tenants: Vec<Tenant>,
     ignores: BTreeMap<String, Ignore>,
 }

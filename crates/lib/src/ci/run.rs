@@ -431,7 +431,7 @@ fn load<'a>(
     for opened in opened {
         match opened {
             Ok(mut p) if !options.apply => {
-                match super::trust_base_target(repo, change, &mut p.env) {
+                match super::trust_base_target(repo, change, std::sync::Arc::make_mut(&mut p.env)) {
                     Ok(note) => {
                         if let Some(note) = note {
                             host.warn(&note);
