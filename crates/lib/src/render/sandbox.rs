@@ -6,10 +6,7 @@
 //!   removed; calls to anything else are refused when templates are compiled).
 //! - Steps: every loop iteration, macro call, template and block rendered counts one step;
 //!   at most [`MAX_STEPS`] per tenant.
-//! - Time: at most [`MAX_TIME`] per tenant, checked at a tenant's first output, at every
-//!   [`CLOCK_EVERY`]th after it, at every output of [`CLOCK_BYTES`] or more, and after every
-//!   regular expression matched (reading the clock at each of a fleet's million outputs cost
-//!   about 1% of a plan).
+//! - Time: at most [`MAX_TIME`] per tenant, checked at every step and every output.
 //! - Output: every byte a tenant's templates produce counts, wherever it goes (the rendered
 //!   file, a macro's result, the body of a `{% filter %}`, a value `{% set %}` keeps, a loop's
 //!   list); at most [`MAX_OUTPUT`] per tenant. Memory held by rendering stays within it.
@@ -47,13 +44,6 @@ pub(crate) const MAX_VALUE_DEPTH: usize = 128;
 
 /// Longest one tenant's templates may render.
 pub(crate) const MAX_TIME: Duration = Duration::from_secs(10);
-
-/// Outputs between two readings of the clock, at most: what they do in between is bounded by
-/// the steps and by [`CLOCK_BYTES`], so the time limit is passed by little more than it.
-pub(crate) const CLOCK_EVERY: u32 = 32;
-
-/// An output of this many bytes or more reads the clock, whatever the count.
-pub(crate) const CLOCK_BYTES: usize = 64 << 10;
 
 /// What each item of a value (a string, number, list, map...) counts toward its size, on top of
 /// the bytes of its strings: a list of a million empty strings is not free.
@@ -196,8 +186,6 @@ struct Budget {
     steps: Cell<u64>,
     bytes: Cell<usize>,
     deadline: Cell<Option<Instant>>,
-    /// Outputs since the clock was last read.
-    unclocked: Cell<u32>,
     trip: Cell<Option<Trip>>,
 }
 
@@ -207,7 +195,6 @@ thread_local! {
             steps: Cell::new(0),
             bytes: Cell::new(0),
             deadline: Cell::new(None),
-            unclocked: Cell::new(CLOCK_EVERY),
             trip: Cell::new(None),
         }
     };
@@ -219,8 +206,6 @@ pub(crate) fn start_tenant() {
         b.steps.set(0);
         b.bytes.set(0);
         b.deadline.set(Instant::now().checked_add(MAX_TIME));
-        // The first output reads the clock.
-        b.unclocked.set(CLOCK_EVERY);
         b.trip.set(None);
     });
 }
@@ -271,8 +256,7 @@ fn trip(limit: Limit, place: Option<usize>) -> tera::Error {
     tera::Error::msg(message)
 }
 
-/// Counts `bytes` of output and checks the clock when it is due ([`CLOCK_EVERY`],
-/// [`CLOCK_BYTES`]).
+/// Counts `bytes` of output and checks the clock.
 fn produce(bytes: usize, place: Option<usize>) -> tera::Result<()> {
     BUDGET.with(|b| {
         let total = b.bytes.get().saturating_add(bytes);
@@ -280,30 +264,11 @@ fn produce(bytes: usize, place: Option<usize>) -> tera::Result<()> {
         if total > MAX_OUTPUT {
             return Err(trip(Limit::Output, place));
         }
-        let unclocked = b.unclocked.get().saturating_add(1);
-        if unclocked < CLOCK_EVERY && bytes < CLOCK_BYTES {
-            b.unclocked.set(unclocked);
-            return Ok(());
+        if b.deadline.get().is_some_and(|d| Instant::now() > d) {
+            return Err(trip(Limit::Time, place));
         }
-        b.unclocked.set(0);
-        clock(b, place)
+        Ok(())
     })
-}
-
-/// Checks the clock now.
-fn check_clock(place: Option<usize>) -> tera::Result<()> {
-    BUDGET.with(|b| {
-        b.unclocked.set(0);
-        clock(b, place)
-    })
-}
-
-/// The time limit's error when the tenant's time is up.
-fn clock(b: &Budget, place: Option<usize>) -> tera::Result<()> {
-    if b.deadline.get().is_some_and(|d| Instant::now() > d) {
-        return Err(trip(Limit::Time, place));
-    }
-    Ok(())
 }
 
 /// Counts a step.
@@ -766,8 +731,7 @@ fn matching(value: Option<&Value>, params: &[Value]) -> tera::Result<bool> {
         .build()
         .map_err(|e| refuse(format!("`matching`: {e}")))?;
     let found = regex.is_match(text);
-    // Matching a long text takes long for no output: the clock is read after every one.
-    check_clock(None)?;
+    produce(0, None)?;
     Ok(found)
 }
 
@@ -1012,22 +976,6 @@ mod tests {
         BUDGET.with(|b| b.deadline.set(Some(Instant::now())));
         std::thread::sleep(Duration::from_millis(2));
         assert!(out(&json!("x"), &Args::new()).is_err());
-        assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
-
-        // After the first output, the clock is read at least every CLOCK_EVERY outputs, and at
-        // any output of CLOCK_BYTES.
-        start_tenant();
-        assert!(out(&json!("x"), &Args::new()).is_ok());
-        BUDGET.with(|b| b.deadline.set(Some(Instant::now())));
-        std::thread::sleep(Duration::from_millis(2));
-        let tripped = (0..CLOCK_EVERY).find(|_| out(&json!("x"), &Args::new()).is_err());
-        assert!(tripped.is_some());
-        assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
-        start_tenant();
-        assert!(out(&json!("x"), &Args::new()).is_ok());
-        BUDGET.with(|b| b.deadline.set(Some(Instant::now())));
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(out(&json!("y".repeat(CLOCK_BYTES)), &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
         start_tenant();
     }
