@@ -6,7 +6,8 @@
 //!   removed; calls to anything else are refused when templates are compiled).
 //! - Steps: every loop iteration, macro call, template and block rendered counts one step;
 //!   at most [`MAX_STEPS`] per tenant.
-//! - Time: at most [`MAX_TIME`] per tenant, checked at every step and every output.
+//! - Time: at most [`MAX_TIME`] per tenant, checked at every output and after every filter
+//!   and test (which may work long in a condition that writes nothing).
 //! - Output: every byte a tenant's templates produce counts, wherever it goes (the rendered
 //!   file, a macro's result, the body of a `{% filter %}`, a value `{% set %}` keeps, a loop's
 //!   list); at most [`MAX_OUTPUT`] per tenant. Memory held by rendering stays within it.
@@ -519,11 +520,25 @@ impl Filter for Bounded {
         }
         let result = self.inner.filter(value, args)?;
         checked(&result, None, name)?;
+        // A filter may work long and write nothing (in an `{% if %}`'s condition): the clock
+        // is read after each.
+        produce(0, None)?;
         Ok(result)
     }
 
     fn is_safe(&self) -> bool {
         self.inner.is_safe()
+    }
+}
+
+/// One of Tera's tests, followed by a reading of the clock.
+struct Clocked(Arc<dyn tera::Test>);
+
+impl tera::Test for Clocked {
+    fn test(&self, value: Option<&Value>, args: &[Value]) -> tera::Result<bool> {
+        let result = self.0.test(value, args)?;
+        produce(0, None)?;
+        Ok(result)
     }
 }
 
@@ -768,6 +783,11 @@ pub(crate) fn install(tera: &mut Tera, places: Arc<Vec<Place>>) {
         };
         tera.filters.insert(name, Arc::new(bounded));
     }
+    // A test may work long and write nothing: the clock is read after each.
+    let testers: Vec<(String, Arc<dyn tera::Test>)> = tera.testers.drain().collect();
+    for (name, inner) in testers {
+        tera.testers.insert(name, Arc::new(Clocked(inner)));
+    }
     tera.register_tester("matching", matching);
     tera.register_filter(NUM, num);
     tera.register_filter(OUT, out);
@@ -978,6 +998,37 @@ mod tests {
         assert!(out(&json!("x"), &Args::new()).is_err());
         assert_eq!(take_trip().map(|t| t.limit), Some(Limit::Time));
         start_tenant();
+    }
+
+    /// A condition that writes nothing reads the clock at each of its filters and tests:
+    /// regression (found by an independent try) for `{% if %}`s whose chains of `replace` on
+    /// large values wrote nothing and rendered for as long as they had tags, past the limit.
+    #[test]
+    fn filters_and_tests_that_write_nothing_read_the_clock() {
+        let mut context = tera::Context::new();
+        context.insert("s", "a");
+        for template in [
+            r#"{% if s | upper == "b" %}x{% endif %}"#,
+            r#"{% if s is starting_with("b") %}x{% endif %}"#,
+        ] {
+            let mut tera = sandbox();
+            tera.add_raw_template("t", template).expect("compiles");
+            start_tenant();
+            assert_eq!(
+                tera.render("t", &context).ok().as_deref(),
+                Some(""),
+                "{template}"
+            );
+            BUDGET.with(|b| b.deadline.set(Some(Instant::now())));
+            std::thread::sleep(Duration::from_millis(2));
+            assert!(tera.render("t", &context).is_err(), "{template}");
+            assert_eq!(
+                take_trip().map(|t| t.limit),
+                Some(Limit::Time),
+                "{template}"
+            );
+            start_tenant();
+        }
     }
 
     /// A rendering reused instead of run again counts its steps, its output and its time:
