@@ -37,8 +37,8 @@ pub struct RepoFiles {
 }
 
 /// The environments of a snapshot parsed so far, by name, with what parsing them answered: each
-/// file is parsed once however often it is asked for (`ci` asked for a changed environment's
-/// three times and its base's twice, and a 2,000-tenant file takes about 75 million instructions
+/// file is parsed once however often it is asked for (`ci` asked for a changed environment and
+/// for its base three times each, and a 1,000-tenant file takes about 77 million instructions
 /// to parse). Each is held once, shared with those that asked for it: a command holds no second
 /// copy of its environment (1.4 KB a tenant).
 #[derive(Default)]
